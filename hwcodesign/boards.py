@@ -1,0 +1,213 @@
+"""Target boards: the FPGA part, its fabric resources and the system numbers the mapper needs.
+
+Each board lives in a small TOML file under `boards/` rather than in code, so that adding a board
+(or correcting a data-sheet number) is a data change a user can review and make without touching
+the compiler. Loading validates every field up front: a typo in a board file should fail with the
+file and key named, not as a confusing resource-fit error deep inside the mapper.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hwcodesign.errors import BoardError
+from hwcodesign.tables import format_table
+
+PS_TYPES = ("zynq_ultrascale", "zynq7")
+"""Processing-system families: they decide the PS IP block, HP port width and driver flow."""
+
+_TOP_KEYS = {
+    "name": str,
+    "display_name": str,
+    "part": str,
+    "board_part": str,
+    "ps_type": str,
+    "clock_mhz": (int, float),
+    "ddr_bandwidth_gbps": (int, float),
+    "pynq_image": str,
+    "source": str,
+    "resources": dict,
+}
+_OPTIONAL_KEYS = {"board_part"}  # not every board ships Vivado board files
+_RESOURCE_KEYS = ("dsp", "bram18k", "uram", "lut", "ff")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Programmable-logic resources of a part, as counted in the vendor data sheet.
+
+    Block RAM is counted in 18 Kb halves (`bram18k`) because that is the unit HLS and Vivado
+    utilization reports allocate in; data sheets list 36 Kb blocks, so the file stores twice that.
+    """
+
+    dsp: int
+    bram18k: int
+    uram: int
+    lut: int
+    ff: int
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain dict in field order, for reports and JSON output."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Board:
+    """One target board: what to build for and what the design may use."""
+
+    name: str
+    display_name: str
+    part: str
+    board_part: str | None
+    ps_type: str
+    resources: Resources
+    clock_mhz: float
+    ddr_bandwidth_gbps: float
+    pynq_image: str
+    source: str
+
+
+def boards_dir() -> Path:
+    """The folder holding the board TOML files.
+
+    A source checkout keeps them in the repository's `boards/`; an installed wheel carries a copy
+    as package data in `hwcodesign/_boards`. The checkout wins so edits there take effect at once.
+    """
+    package = Path(__file__).resolve().parent
+    candidates = [package.parent / "boards", package / "_boards"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise BoardError(
+        "board descriptions not found; looked in " + ", ".join(str(c) for c in candidates)
+    )
+
+
+def _normalize(name: str) -> str:
+    """Board-name key: lower case, letters and digits only ("Ultra96-V2" -> "ultra96v2")."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _board_files() -> dict[str, Path]:
+    return {_normalize(path.stem): path for path in sorted(boards_dir().glob("*.toml"))}
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.lower().endswith(".toml") or "/" in text or "\\" in text
+
+
+def load_board(name_or_path: str) -> Board:
+    """Load a board by key ("ultra96v2", "Ultra96-V2", "pynq-z2") or by path to a .toml file."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise BoardError(f"board file not found: {path}")
+        return _parse_board_file(path)
+    files = _board_files()
+    path = files.get(_normalize(name_or_path))
+    if path is None:
+        known = ", ".join(sorted(files))
+        raise BoardError(f"unknown board '{name_or_path}'; available boards: {known}")
+    return _parse_board_file(path)
+
+
+def available_boards() -> list[Board]:
+    """Every shipped board, smallest first (by DSP count), so listings read as a size ladder."""
+    boards = [_parse_board_file(path) for path in _board_files().values()]
+    return sorted(boards, key=lambda board: (board.resources.dsp, board.name))
+
+
+def _parse_board_file(path: Path) -> Board:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise BoardError(f"{path}: cannot read board file: {exc}") from exc
+    return _board_from_dict(data, path)
+
+
+def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
+    def fail(key: str, problem: str) -> BoardError:
+        return BoardError(f"{path}: key '{key}': {problem}")
+
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise fail(key, "unknown key")
+    for key, expected in _TOP_KEYS.items():
+        if key not in data:
+            if key in _OPTIONAL_KEYS:
+                continue
+            raise fail(key, "missing")
+        value = data[key]
+        # bool is an int subclass in Python; `clock_mhz = true` must not pass as 1 MHz.
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise fail(key, f"expected {_type_name(expected)}, got {type(value).__name__}")
+        if isinstance(value, str) and not value.strip():
+            raise fail(key, "must not be empty")
+
+    if data["ps_type"] not in PS_TYPES:
+        raise fail("ps_type", f"must be one of {', '.join(PS_TYPES)}, got '{data['ps_type']}'")
+    for key in ("clock_mhz", "ddr_bandwidth_gbps"):
+        if data[key] <= 0:
+            raise fail(key, f"must be positive, got {data[key]}")
+
+    table = data["resources"]
+    for key in table:
+        if key not in _RESOURCE_KEYS:
+            raise fail(f"resources.{key}", "unknown key")
+    counts: dict[str, int] = {}
+    for key in _RESOURCE_KEYS:
+        if key not in table:
+            raise fail(f"resources.{key}", "missing")
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(f"resources.{key}", f"expected integer, got {type(value).__name__}")
+        if value < 0:
+            raise fail(f"resources.{key}", f"must not be negative, got {value}")
+        counts[key] = value
+
+    return Board(
+        name=data["name"],
+        display_name=data["display_name"],
+        part=data["part"],
+        board_part=data.get("board_part"),
+        ps_type=data["ps_type"],
+        resources=Resources(**counts),
+        clock_mhz=float(data["clock_mhz"]),
+        ddr_bandwidth_gbps=float(data["ddr_bandwidth_gbps"]),
+        pynq_image=data["pynq_image"],
+        source=data["source"],
+    )
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", float: "float", dict: "table"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(names[kind] for kind in kinds)
+
+
+def format_board_table(boards: list[Board]) -> str:
+    """Aligned plain-text table of boards, one per line (`hwcodesign boards`)."""
+    header = (
+        "board", "part", "PS", "clock MHz", "DSP", "BRAM18K", "URAM", "LUT", "FF", "DDR GB/s",
+        "PYNQ image",
+    )
+    rows = [
+        (
+            board.name,
+            board.part,
+            board.ps_type,
+            f"{board.clock_mhz:g}",
+            *board.resources.as_dict().values(),
+            f"{board.ddr_bandwidth_gbps:.1f}",
+            board.pynq_image,
+        )
+        for board in boards
+    ]
+    return format_table(header, rows, right_align=range(3, 10))

@@ -1,0 +1,969 @@
+"""Lowering a quantized ONNX graph (QDQ or QONNX `Quant`) into the integer layer IR.
+
+The walk visits ONNX nodes in their (topological) order and keeps a `Value` per tensor name
+(see `values.py`). Compute ops become `Pending` accumulators; BatchNorm, bias adds, scalar
+multiplies and activations fold into the pending accumulator; the next quantizer turns it into
+one IR op with an integer requantization stage. Constant subgraphs (shape arithmetic, Constant
+nodes) are evaluated on the spot with the ONNX reference evaluator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.loader import graph_inputs, static_input_shape
+from hwcodesign.frontend.values import (
+    Activation,
+    Constant,
+    FinalStage,
+    FloatInput,
+    OutputQuantizer,
+    Pending,
+    QuantizedConstant,
+    Value,
+)
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.ops import (
+    Act,
+    Add,
+    Concat,
+    Conv,
+    DepthwiseConv,
+    GlobalAvgPool,
+    Input,
+    Linear,
+    Op,
+    Pool,
+    Resize,
+    Shape,
+    window_output_size,
+)
+from hwcodesign.ir.requant import Requant, make_requant, shared_shift
+from hwcodesign.ir.types import IntType, Tensor
+
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+
+ONNX_INT_TYPES: dict[int, IntType] = {
+    onnx.TensorProto.UINT8: IntType(8, False),
+    onnx.TensorProto.INT8: IntType(8, True),
+    onnx.TensorProto.UINT16: IntType(16, False),
+    onnx.TensorProto.INT16: IntType(16, True),
+    onnx.TensorProto.INT32: IntType(32, True),
+    onnx.TensorProto.UINT4: IntType(4, False),
+    onnx.TensorProto.INT4: IntType(4, True),
+}
+
+BIAS_TYPE = IntType(32, True)
+AFFINE_WEIGHT = 64  # weight of the 1x1 depthwise conv that carries a standalone affine
+
+
+class Lowering:
+    """One lowering of one model; `run()` returns the IR graph."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        self.values: dict[str, Value] = {}
+        self.ops: list[Op] = []
+        self.used_names: set[str] = set()
+        self.handlers: dict[str, Callable[[onnx.NodeProto, str], None]] = {
+            "QuantizeLinear": self.quantize_linear,
+            "DequantizeLinear": self.dequantize_linear,
+            "Quant": self.qonnx_quant,
+            "Conv": self.conv,
+            "Gemm": self.gemm,
+            "MatMul": self.matmul,
+            "Add": self.add,
+            "Mul": self.mul,
+            "BatchNormalization": self.batch_norm,
+            "Relu": self.relu,
+            "Clip": self.clip,
+            "LeakyRelu": self.leaky_relu,
+            "MaxPool": self.pool,
+            "AveragePool": self.pool,
+            "GlobalAveragePool": self.global_average_pool,
+            "Concat": self.concat,
+            "Resize": self.resize,
+            "Upsample": self.resize,
+            "Flatten": self.flatten,
+            "Reshape": self.reshape,
+            "Identity": self.identity,
+            "Dropout": self.identity,
+            "Shape": self.shape_of,
+        }
+
+    # ================================================================ driver
+    def run(self) -> Graph:
+        graph = self.model.graph
+        for init in graph.initializer:
+            self.values[init.name] = Constant(numpy_helper.to_array(init))
+        for value in graph_inputs(self.model):
+            shape = static_input_shape(value)
+            elem_type = value.type.tensor_type.elem_type
+            if elem_type in ONNX_INT_TYPES:
+                self.values[value.name] = FloatInput(value.name, shape)
+            elif elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE):
+                self.values[value.name] = FloatInput(value.name, shape)
+            else:
+                raise UnsupportedModelError(
+                    value.name, "graph input", f"element type {onnx.TensorProto.DataType.Name(elem_type)}"
+                )
+        for index, node in enumerate(graph.node):
+            name = node.name or f"{node.op_type}_{index}"
+            self.visit(node, name)
+        outputs = []
+        for value in graph.output:
+            outputs.append(self.require_activation(value.name, value.name, "graph output").tensor.name)
+        return Graph.from_ops(graph.name or "model", self.ops, outputs)
+
+    def visit(self, node: onnx.NodeProto, name: str) -> None:
+        if node.op_type == "Constant":
+            self.values[node.output[0]] = Constant(self.constant_node_value(node))
+            return
+        is_qonnx = node.domain in QONNX_DOMAINS
+        if node.domain not in ("", "ai.onnx") and not is_qonnx:
+            raise UnsupportedModelError(
+                name, f"{node.domain}.{node.op_type}", "custom domain not supported; " + supported_ops_text()
+            )
+        handler = self.handlers.get(node.op_type)
+        if is_qonnx and node.op_type != "Quant":
+            handler = None
+        inputs = [self.values.get(i) for i in node.input if i]
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Quant") and inputs and all(
+            isinstance(v, Constant) for v in inputs
+        ) and not is_qonnx:
+            self.fold_constant(node, name)
+            return
+        if handler is None:
+            raise UnsupportedModelError(name, node.op_type, "op not supported; " + supported_ops_text())
+        handler(node, name)
+
+    # ================================================================ helpers
+    def unique(self, name: str) -> str:
+        candidate, suffix = name, 1
+        while candidate in self.used_names:
+            suffix += 1
+            candidate = f"{name}_{suffix}"
+        self.used_names.add(candidate)
+        return candidate
+
+    def emit(self, op: Op) -> None:
+        self.ops.append(op)
+
+    def value(self, node: onnx.NodeProto, name: str, index: int) -> Value:
+        if index >= len(node.input) or not node.input[index]:
+            raise UnsupportedModelError(name, node.op_type, f"input {index} is missing")
+        tensor = node.input[index]
+        if tensor not in self.values:
+            raise UnsupportedModelError(name, node.op_type, f"input '{tensor}' is not defined")
+        return self.values[tensor]
+
+    def optional(self, node: onnx.NodeProto, index: int) -> Value | None:
+        if index >= len(node.input) or not node.input[index]:
+            return None
+        return self.values.get(node.input[index])
+
+    def constant(self, node: onnx.NodeProto, name: str, index: int, what: str) -> np.ndarray:
+        """A constant operand as real numbers (quantized constants are dequantized)."""
+        value = self.value(node, name, index)
+        if isinstance(value, QuantizedConstant):
+            return (value.q - value.zero_point) * value.scale
+        if not isinstance(value, Constant):
+            raise UnsupportedModelError(
+                name, node.op_type, f"{what} ('{node.input[index]}') must be a constant initializer"
+            )
+        return value.array
+
+    @staticmethod
+    def attrs(node: onnx.NodeProto) -> dict[str, object]:
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def constant_node_value(self, node: onnx.NodeProto) -> np.ndarray:
+        return np.asarray(ReferenceEvaluator(node).run(None, {})[0])
+
+    def fold_constant(self, node: onnx.NodeProto, name: str) -> None:
+        feeds = {i: self.values[i].array for i in node.input if i}  # type: ignore[union-attr]
+        try:
+            results = ReferenceEvaluator(node).run(None, feeds)
+        except Exception as error:  # the reference evaluator raises many kinds
+            raise UnsupportedModelError(name, node.op_type, f"cannot fold constant: {error}") from None
+        for output, result in zip(node.output, results):
+            self.values[output] = Constant(np.asarray(result))
+
+    def activation(self, node: onnx.NodeProto, name: str, index: int) -> Activation:
+        return self.require_activation(node.input[index], name, node.op_type)
+
+    def require_activation(self, tensor_name: str, node: str, op_type: str) -> Activation:
+        """The quantized activation behind a tensor; exact unquantized layers get finalized."""
+        value = self.values.get(tensor_name)
+        if isinstance(value, Activation):
+            return value
+        if isinstance(value, Pending) and value.passthrough is not None:
+            self.finalize(value, value.passthrough, tensor_name)
+            return self.values[tensor_name]  # type: ignore[return-value]
+        what = {
+            Pending: "comes from an unquantized layer '{src}' ({op}); add a QuantizeLinear/Quant after it",
+            FloatInput: "is a float graph input; quantize it first with QuantizeLinear or Quant",
+            Constant: "is a float constant; hardware needs quantized activations here",
+            QuantizedConstant: "is a constant; only activations can flow here",
+        }.get(type(value), "is not defined")
+        source = value.node if isinstance(value, Pending) else ""
+        source_op = value.op_type if isinstance(value, Pending) else ""
+        raise UnsupportedModelError(
+            node, op_type, f"input '{tensor_name}' " + what.format(src=source, op=source_op)
+        )
+
+    # ============================================================ quantizers
+    def quantizer_of(
+        self, node: onnx.NodeProto, name: str, scale: np.ndarray, zero_point: np.ndarray,
+        dtype: IntType, lo: int | None = None, hi: int | None = None,
+    ) -> OutputQuantizer:
+        if scale.size != 1 or zero_point.size != 1:
+            raise UnsupportedModelError(
+                name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
+            )
+        zp = float(zero_point.reshape(-1)[0])
+        if zp != round(zp):
+            raise UnsupportedModelError(name, node.op_type, f"non-integer zero point {zp}")
+        scale_value = float(scale.reshape(-1)[0])
+        if not scale_value > 0:
+            raise UnsupportedModelError(name, node.op_type, f"scale must be positive, got {scale_value}")
+        return OutputQuantizer(
+            scale_value, int(zp), dtype, dtype.min if lo is None else lo, dtype.max if hi is None else hi
+        )
+
+    def quantize_value(self, node: onnx.NodeProto, name: str, quantizer: OutputQuantizer,
+                       scale: np.ndarray, zero_point: np.ndarray) -> None:
+        """Apply a quantizer (QuantizeLinear or Quant) to whatever its input is."""
+        source = self.value(node, name, 0)
+        out = node.output[0]
+        if isinstance(source, Constant):
+            real = source.array.astype(np.float64)
+            q = np.clip(np.rint(real / scale + zero_point), quantizer.lo, quantizer.hi).astype(np.int64)
+            self.values[out] = QuantizedConstant(
+                q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape).astype(np.int64), quantizer.dtype
+            )
+            return
+        if isinstance(source, QuantizedConstant):
+            raise UnsupportedModelError(name, node.op_type, "quantizing an already quantized constant")
+        if scale.size != 1:
+            raise UnsupportedModelError(
+                name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
+            )
+        if isinstance(source, FloatInput):
+            tensor = Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point)
+            self.emit(Input(self.unique(source.name), (), tensor))
+            self.values[out] = Activation(tensor)
+            return
+        if isinstance(source, Activation):
+            if quantizer.same_grid(source.tensor):
+                self.values[out] = source
+                return
+            pending = self.elementwise_pending(source, name, "identity", passthrough=False)
+            self.finalize(pending, quantizer, out)
+            self.values[out] = Activation(self.values[out].tensor, source.flat)  # type: ignore[union-attr]
+            return
+        assert isinstance(source, Pending)
+        self.finalize(source, quantizer, out)
+
+    def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:
+        """Fix a pending layer's output grid: fold gain/bias/activation into one Requant."""
+        channels = pending.channels
+        ratio = np.broadcast_to(pending.gain * pending.acc_scale / quantizer.scale, (channels,)).astype(np.float64)
+        bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)
+        lo, hi = quantizer.lo, quantizer.hi
+        clip_lo, clip_hi = pending.clip_range
+        if np.isfinite(clip_lo):
+            lo = max(lo, int(np.rint(clip_lo / quantizer.scale)) + quantizer.zero_point)
+        if np.isfinite(clip_hi):
+            hi = min(hi, int(np.rint(clip_hi / quantizer.scale)) + quantizer.zero_point)
+        if lo > hi:
+            raise UnsupportedModelError(
+                pending.node, pending.op_type, f"activation range is empty on the output grid [{quantizer.lo}, {quantizer.hi}]"
+            )
+        negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
+        tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point)
+        self.emit(pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative)))
+        self.values[out] = Activation(tensor, pending.flat)
+
+    def quantize_linear(self, node: onnx.NodeProto, name: str) -> None:
+        attrs = self.attrs(node)
+        scale = self.constant(node, name, 1, "scale").astype(np.float64)
+        zp_value = self.optional(node, 2)
+        if zp_value is None:
+            output_dtype = int(attrs.get("output_dtype", 0)) or onnx.TensorProto.UINT8
+            zero_point = np.zeros(1, np.int64)
+        else:
+            if not isinstance(zp_value, Constant):
+                raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
+            output_dtype = onnx.helper.np_dtype_to_tensor_dtype(zp_value.array.dtype)
+            zero_point = zp_value.array.astype(np.int64)
+        dtype = self.int_type(node, name, output_dtype)
+        scale, zero_point = self.per_axis(node, name, scale, zero_point)
+        quantizer = self.quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype) if scale.size == 1 else None
+        if quantizer is None:
+            source = self.value(node, name, 0)
+            if not isinstance(source, Constant):
+                self.quantizer_of(node, name, scale, zero_point, dtype)  # raises: per-channel
+            quantizer = OutputQuantizer(1.0, 0, dtype, dtype.min, dtype.max)
+        self.quantize_value(node, name, quantizer, scale, zero_point)
+
+    def dequantize_linear(self, node: onnx.NodeProto, name: str) -> None:
+        source = self.value(node, name, 0)
+        value_scale = self.optional(node, 1)
+        if not isinstance(value_scale, Constant):
+            raise UnsupportedModelError(
+                name, node.op_type, f"scale '{node.input[1]}' must be a constant initializer"
+            )
+        scale = value_scale.array.astype(np.float64)
+        zp_value = self.optional(node, 2)
+        if zp_value is not None and not isinstance(zp_value, Constant):
+            raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
+        zero_point = np.zeros(1, np.int64) if zp_value is None else zp_value.array.astype(np.int64)
+        out = node.output[0]
+        if isinstance(source, Constant):
+            array = source.array
+            dtype = self.int_type(node, name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array)
+            scale, zero_point = self.per_axis(node, name, scale, zero_point, array.ndim)
+            q = array.astype(np.int64)
+            self.values[out] = QuantizedConstant(
+                q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape), dtype
+            )
+            return
+        if isinstance(source, Activation):
+            quantizer = self.quantizer_of(node, name, scale, zero_point, source.tensor.dtype)
+            if not quantizer.same_grid(source.tensor):
+                raise UnsupportedModelError(
+                    name, node.op_type,
+                    f"dequantizes '{node.input[0]}' with scale/zero point {quantizer.scale:.6g}/{quantizer.zero_point}"
+                    f" but it was quantized with {source.tensor.scale:.6g}/{source.tensor.zero_point}",
+                )
+            self.values[out] = source
+            return
+        if isinstance(source, FloatInput):
+            dtype = self.int_type(node, name, self.input_elem_type(source.name))
+            quantizer = self.quantizer_of(node, name, scale, zero_point, dtype)
+            tensor = Tensor(out, source.shape, dtype, quantizer.scale, quantizer.zero_point)
+            self.emit(Input(self.unique(source.name), (), tensor))
+            self.values[out] = Activation(tensor)
+            return
+        raise UnsupportedModelError(name, node.op_type, f"cannot dequantize '{node.input[0]}': it is not an integer tensor")
+
+    def input_elem_type(self, input_name: str) -> int:
+        for value in self.model.graph.input:
+            if value.name == input_name:
+                return value.type.tensor_type.elem_type
+        return onnx.TensorProto.FLOAT
+
+    def int_type(self, node: onnx.NodeProto, name: str, onnx_type: int, values: np.ndarray | None = None) -> IntType:
+        dtype = ONNX_INT_TYPES.get(onnx_type)
+        if dtype is None:
+            raise UnsupportedModelError(
+                name, node.op_type, f"quantized type {onnx.TensorProto.DataType.Name(onnx_type)} not supported (int/uint 4, 8, 16, int32)"
+            )
+        return dtype
+
+    def per_axis(self, node: onnx.NodeProto, name: str, scale: np.ndarray, zero_point: np.ndarray,
+                 ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Reshape a 1-D per-axis scale/zero point so it broadcasts along the node's `axis`."""
+        if scale.size == 1 and zero_point.size <= 1:
+            return scale.reshape(()), zero_point.reshape(())
+        if ndim is None:
+            return scale, zero_point
+        axis = int(self.attrs(node).get("axis", 1))
+        axis = axis + ndim if axis < 0 else axis
+        if self.attrs(node).get("block_size", 0):
+            raise UnsupportedModelError(name, node.op_type, "blocked quantization is not supported")
+        view = [1] * ndim
+        view[axis] = -1
+        zero_point = np.broadcast_to(zero_point.reshape(-1), scale.reshape(-1).shape)
+        return scale.reshape(view), zero_point.reshape(view)
+
+    def qonnx_quant(self, node: onnx.NodeProto, name: str) -> None:
+        attrs = self.attrs(node)
+        signed = bool(attrs.get("signed", 1))
+        narrow = bool(attrs.get("narrow", 0))
+        rounding = attrs.get("rounding_mode", b"ROUND")
+        rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
+        if rounding.upper() not in ("ROUND", "HALF_EVEN"):
+            raise UnsupportedModelError(name, node.op_type, f"rounding_mode {rounding} not supported (ROUND only)")
+        scale = self.constant(node, name, 1, "scale").astype(np.float64)
+        zero_point = self.constant(node, name, 2, "zero point").astype(np.float64)
+        bits = float(self.constant(node, name, 3, "bit width").reshape(-1)[0])
+        if bits != round(bits) or not 1 <= bits <= 16:
+            raise UnsupportedModelError(name, node.op_type, f"bit width {bits} must be an integer 1..16")
+        dtype = IntType(int(bits), signed)
+        lo = dtype.min + (1 if narrow and signed else 0)
+        hi = dtype.max - (1 if narrow and not signed else 0)
+        source = self.value(node, name, 0)
+        if isinstance(source, Constant):
+            quantizer = OutputQuantizer(1.0, 0, dtype, lo, hi)
+        else:
+            quantizer = self.quantizer_of(node, name, scale, zero_point, dtype, lo, hi)
+        if np.any(zero_point != np.rint(zero_point)):
+            raise UnsupportedModelError(name, node.op_type, "non-integer zero point")
+        self.quantize_value(node, name, quantizer, scale, np.rint(zero_point).astype(np.int64))
+
+    # ============================================================ compute ops
+    def weights(self, node: onnx.NodeProto, name: str, index: int) -> QuantizedConstant:
+        value = self.value(node, name, index)
+        if not isinstance(value, QuantizedConstant):
+            raise UnsupportedModelError(
+                name, node.op_type,
+                f"weights '{node.input[index]}' are not quantized; put DequantizeLinear or Quant on the initializer",
+            )
+        return value
+
+    @staticmethod
+    def output_channel_scale(name: str, op_type: str, weight: QuantizedConstant, out_axis: int) -> tuple[np.ndarray, np.ndarray, IntType]:
+        """Per-output-channel weight scale; weights with their zero point removed; their type."""
+        scale = np.moveaxis(np.broadcast_to(weight.scale, weight.q.shape), out_axis, 0)
+        zero = np.moveaxis(np.broadcast_to(weight.zero_point, weight.q.shape), out_axis, 0)
+        q = np.moveaxis(weight.q, out_axis, 0)
+        flat_scale = scale.reshape(scale.shape[0], -1)
+        if not np.all(flat_scale == flat_scale[:, :1]):
+            raise UnsupportedModelError(name, op_type, "weight scale varies along a non-output axis")
+        zero_flat = zero.reshape(zero.shape[0], -1)
+        if not np.all(zero_flat == zero_flat[:, :1]):
+            raise UnsupportedModelError(name, op_type, "weight zero point varies along a non-output axis")
+        per_channel_zero = zero_flat[:, 0]
+        dtype = weight.dtype
+        if np.any(per_channel_zero != 0):
+            dtype = IntType.fitting(dtype.min - int(per_channel_zero.max()), dtype.max - int(per_channel_zero.min()))
+        centred = q - per_channel_zero.reshape((-1,) + (1,) * (q.ndim - 1))
+        return flat_scale[:, 0].astype(np.float64), centred.astype(np.int64), dtype
+
+    def bias_real(self, node: onnx.NodeProto, name: str, index: int, channels: int) -> np.ndarray:
+        value = self.optional(node, index)
+        if value is None:
+            return np.zeros(channels)
+        if isinstance(value, QuantizedConstant):
+            real = (value.q - value.zero_point) * value.scale
+        elif isinstance(value, Constant):
+            real = value.array.astype(np.float64)
+        else:
+            raise UnsupportedModelError(name, node.op_type, f"bias '{node.input[index]}' must be a constant")
+        return np.broadcast_to(real.reshape(-1), (channels,)).astype(np.float64)
+
+    def conv(self, node: onnx.NodeProto, name: str) -> None:
+        x = self.activation(node, name, 0)
+        attrs = self.attrs(node)
+        weight = self.weights(node, name, 1)
+        w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, 0)
+        if w_int.ndim != 4:
+            raise UnsupportedModelError(name, node.op_type, f"{w_int.ndim - 2}-D convolution; only 2-D is supported")
+        out_channels, _, kh, kw = w_int.shape
+        groups = int(attrs.get("group", 1))
+        stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
+        dilation = tuple(int(d) for d in attrs.get("dilations", (1, 1)))
+        pads = self.window_pads(node, name, attrs, x.tensor.shape, (kh, kw), stride, dilation)
+        depthwise = groups > 1 and groups == x.tensor.channels == out_channels
+        layer_name = self.unique(name)
+        input_name = x.tensor.name
+
+        def build(stage: FinalStage) -> Op:
+            bias = self.round_bias(name, node.op_type, stage.bias)
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            kind = DepthwiseConv if depthwise else Conv
+            return kind(layer_name, (input_name,), stage.output, w_int, w_type, bias,
+                        stride, pads, dilation, groups, requant)  # type: ignore[arg-type]
+
+        probe = Conv(layer_name, (input_name,), x.tensor, w_int, w_type, np.zeros(out_channels, np.int64),
+                     stride, pads, dilation, groups, _unit_requant())  # type: ignore[arg-type]
+        shape = probe.output_shape([x.tensor.shape])
+        if min(shape[2:]) < 1:
+            raise UnsupportedModelError(name, node.op_type, f"output would be empty: {shape}")
+        acc_scale = x.tensor.scale * w_scale
+        pending = Pending(name, node.op_type, shape, acc_scale, build, bias=np.zeros(out_channels))
+        self.values[node.output[0]] = self.add_bias(pending, self.bias_real(node, name, 2, out_channels), node)
+
+    @staticmethod
+    def round_bias(name: str, op_type: str, bias: np.ndarray) -> np.ndarray:
+        rounded = np.rint(bias)
+        if not BIAS_TYPE.contains(rounded):
+            raise UnsupportedModelError(name, op_type, "bias does not fit 32 bits in accumulator units")
+        return rounded.astype(np.int64)
+
+    def window_pads(self, node: onnx.NodeProto, name: str, attrs: dict[str, object], shape: Shape,
+                    kernel: tuple[int, int], stride: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, int, int, int]:
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+        if auto_pad in ("NOTSET", ""):
+            pads = tuple(int(p) for p in attrs.get("pads", (0, 0, 0, 0)))  # type: ignore[union-attr]
+            if len(pads) != 4:
+                raise UnsupportedModelError(name, node.op_type, f"pads {pads} are not 2-D")
+            return pads  # type: ignore[return-value]
+        if auto_pad == "VALID":
+            return (0, 0, 0, 0)
+        totals = []
+        for size, k, s, d in zip(shape[2:], kernel, stride, dilation):
+            out = -(-size // s)
+            totals.append(max(0, (out - 1) * s + (k - 1) * d + 1 - size))
+        if auto_pad == "SAME_UPPER":
+            return (totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2, totals[1] - totals[1] // 2)
+        return (totals[0] - totals[0] // 2, totals[1] - totals[1] // 2, totals[0] // 2, totals[1] // 2)
+
+    def linear(self, node: onnx.NodeProto, name: str, x: Activation, weight: QuantizedConstant,
+               out_axis: int, gain: float, bias_index: int | None) -> None:
+        tensor = x.tensor
+        if not x.flat and tensor.shape[2:] != (1, 1):
+            raise UnsupportedModelError(
+                name, node.op_type, f"input '{tensor.name}' is {tensor.shape}; flatten it before a matrix multiply"
+            )
+        w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, out_axis)
+        if w_int.ndim != 2 or w_int.shape[1] != tensor.elements_per_frame:
+            raise UnsupportedModelError(
+                name, node.op_type, f"weight shape {weight.q.shape} does not match {tensor.elements_per_frame} inputs"
+            )
+        out_channels = w_int.shape[0]
+        w_int = w_int.reshape((out_channels,) + tensor.shape[1:])
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            bias = self.round_bias(name, node.op_type, stage.bias)
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            return Linear(layer_name, (tensor.name,), stage.output, w_int, w_type, bias, requant)
+
+        shape = (1, out_channels, 1, 1)
+        pending = Pending(name, node.op_type, shape, tensor.scale * w_scale, build,
+                          gain=np.full(1, gain), bias=np.zeros(out_channels), flat=True)
+        if bias_index is not None:
+            pending = self.add_bias(pending, self.bias_real(node, name, bias_index, out_channels), node)
+        self.values[node.output[0]] = pending
+
+    def gemm(self, node: onnx.NodeProto, name: str) -> None:
+        attrs = self.attrs(node)
+        if int(attrs.get("transA", 0)):
+            raise UnsupportedModelError(name, node.op_type, "transA=1 is not supported")
+        x = self.activation(node, name, 0)
+        weight = self.weights(node, name, 1)
+        out_axis = 0 if int(attrs.get("transB", 0)) else 1
+        beta = float(attrs.get("beta", 1.0))
+        alpha = float(attrs.get("alpha", 1.0))
+        self.linear(node, name, x, weight, out_axis, alpha, None)
+        pending = self.values[node.output[0]]
+        assert isinstance(pending, Pending)
+        bias = self.bias_real(node, name, 2, pending.channels) * beta
+        self.values[node.output[0]] = self.add_bias(pending, bias, node)
+
+    def matmul(self, node: onnx.NodeProto, name: str) -> None:
+        x = self.activation(node, name, 0)
+        self.linear(node, name, x, self.weights(node, name, 1), 1, 1.0, None)
+
+    # ====================================================== float epilogue
+    def add_bias(self, pending: Pending, bias: np.ndarray, node: onnx.NodeProto) -> Pending:
+        if not np.any(bias):
+            return pending
+        if pending.activation != "none":
+            raise UnsupportedModelError(
+                node.name or node.op_type, node.op_type, f"adds a constant after the activation of '{pending.node}'; cannot fold"
+            )
+        if not pending.has_bias:
+            raise UnsupportedModelError(
+                node.name or node.op_type, node.op_type, f"'{pending.node}' ({pending.op_type}) has no bias to fold a constant into"
+            )
+        unit = pending.gain * pending.acc_scale
+        if np.any(unit == 0):
+            raise UnsupportedModelError(node.name or node.op_type, node.op_type, "a zero scale makes the bias unfoldable")
+        return pending.with_changes(bias=pending.bias + bias / unit)
+
+    def scale_pending(self, pending: Pending, gain: np.ndarray, node: onnx.NodeProto, name: str) -> Pending:
+        if pending.activation != "none":
+            raise UnsupportedModelError(
+                name, node.op_type, f"scales the output of '{pending.node}' after its activation; cannot fold into the layer"
+            )
+        if np.any(gain == 0):
+            raise UnsupportedModelError(name, node.op_type, "a zero scale factor cannot be folded")
+        if not pending.has_bias and np.unique(gain).size > 1:
+            raise UnsupportedModelError(
+                name, node.op_type, f"per-channel scaling of '{pending.node}' ({pending.op_type}) cannot be folded"
+            )
+        return pending.with_changes(gain=pending.gain * gain, passthrough=None)
+
+    def channel_vector(self, array: np.ndarray, channels: int, name: str, node: onnx.NodeProto) -> np.ndarray:
+        """A constant that broadcasts per channel over NCHW (shape (C,1,1), (1,C,1,1), scalar...)."""
+        squeezed = np.asarray(array, dtype=np.float64)
+        if squeezed.size in (1, channels):
+            trailing = squeezed.shape[-2:] if squeezed.ndim >= 3 else ()
+            if squeezed.size == 1 or all(d == 1 for d in trailing):
+                return np.broadcast_to(squeezed.reshape(-1), (channels,))
+        raise UnsupportedModelError(
+            name, node.op_type, f"constant of shape {array.shape} is not per-channel for {channels} channels"
+        )
+
+    def real_constant(self, value: Value) -> np.ndarray | None:
+        """The real value of a (possibly quantized) constant operand, else None."""
+        if isinstance(value, Constant):
+            return value.array.astype(np.float64)
+        if isinstance(value, QuantizedConstant):
+            return (value.q - value.zero_point) * value.scale
+        return None
+
+    def add(self, node: onnx.NodeProto, name: str) -> None:
+        a, b = self.value(node, name, 0), self.value(node, name, 1)
+        if self.real_constant(a) is not None:
+            a, b = b, a
+        constant = self.real_constant(b)
+        if constant is not None:
+            if isinstance(a, Activation):
+                a = self.affine_pending(a, name)
+            if not isinstance(a, Pending):
+                raise UnsupportedModelError(name, node.op_type, "adds two constants or a float input")
+            bias = self.channel_vector(constant, a.channels, name, node)
+            self.values[node.output[0]] = self.add_bias(a, bias, node)
+            return
+        lhs = self.require_activation(node.input[0], name, node.op_type).tensor
+        rhs = self.require_activation(node.input[1], name, node.op_type).tensor
+        if lhs.shape != rhs.shape:
+            raise UnsupportedModelError(name, node.op_type, f"broadcasting add of {lhs.shape} and {rhs.shape}")
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            if stage.negative_ratio is not None:
+                raise UnsupportedModelError(name, node.op_type, "LeakyRelu fused after Add; quantize the sum first")
+            ratio = float(stage.ratio[0])
+            multipliers, shift = shared_shift([ratio * lhs.scale, ratio * rhs.scale])
+            requant = Requant(np.ones(1, np.int64), np.full(1, shift, np.int64), stage.output.zero_point, stage.lo, stage.hi)
+            return Add(layer_name, (lhs.name, rhs.name), stage.output, (multipliers[0], multipliers[1]), requant)
+
+        self.values[node.output[0]] = Pending(name, node.op_type, lhs.shape, np.ones(1), build, has_bias=False)
+
+    def mul(self, node: onnx.NodeProto, name: str) -> None:
+        a, b = self.value(node, name, 0), self.value(node, name, 1)
+        if self.real_constant(a) is not None:
+            a, b = b, a
+        constant = self.real_constant(b)
+        if constant is None:
+            raise UnsupportedModelError(name, node.op_type, "only multiplication by a constant is supported")
+        if isinstance(a, Activation):
+            a = self.affine_pending(a, name)
+        if not isinstance(a, Pending):
+            raise UnsupportedModelError(name, node.op_type, f"input '{node.input[0]}' is not an activation")
+        gain = self.channel_vector(constant, a.channels, name, node)
+        self.values[node.output[0]] = self.scale_pending(a, gain, node, name)
+
+    def batch_norm(self, node: onnx.NodeProto, name: str) -> None:
+        source = self.value(node, name, 0)
+        gamma, beta, mean, var = (self.constant(node, name, i, what) for i, what in
+                                  ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
+        epsilon = float(self.attrs(node).get("epsilon", 1e-5))
+        a = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+        b = beta.astype(np.float64) - a * mean.astype(np.float64)
+        if isinstance(source, Activation):
+            source = self.affine_pending(source, name)
+        if not isinstance(source, Pending):
+            raise UnsupportedModelError(name, node.op_type, f"input '{node.input[0]}' is not an activation")
+        pending = self.scale_pending(source, a, node, name)
+        self.values[node.output[0]] = self.add_bias(pending, b, node)
+
+    def affine_pending(self, x: Activation, name: str) -> Pending:
+        """A per-channel scale and shift of a quantized activation (BatchNorm, Add/Mul by a constant).
+
+        With nothing to fold into, it becomes a 1x1 depthwise conv with a constant weight of
+        AFFINE_WEIGHT: the per-channel multiplier and bias of its output stage do the work. The
+        weight is a power of two rather than 1 so the bias, rounded to accumulator units, has
+        1/AFFINE_WEIGHT of an input LSB resolution instead of a whole LSB.
+        """
+        tensor = x.tensor
+        channels = tensor.channels
+        unit = np.full((channels, 1, 1, 1), AFFINE_WEIGHT, np.int64)
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            bias = self.round_bias(name, "affine", stage.bias)
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            kind = DepthwiseConv if channels > 1 else Conv
+            return kind(layer_name, (tensor.name,), stage.output, unit, IntType(8, True), bias,
+                        (1, 1), (0, 0, 0, 0), (1, 1), channels, requant)
+
+        return Pending(name, "affine", tensor.shape, np.full(1, tensor.scale / AFFINE_WEIGHT), build,
+                       bias=np.zeros(channels), flat=x.flat)
+
+    # ============================================================ activations
+    def elementwise_pending(self, x: Activation, name: str, function: str, passthrough: bool) -> Pending:
+        """acc = x - zero_point on x's grid; becomes an Act op once its output is quantized."""
+        tensor = x.tensor
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            return Act(layer_name, (tensor.name,), stage.output, pending_function(stage, function), requant)
+
+        return Pending(
+            name, function, tensor.shape, np.full(1, tensor.scale), build, has_bias=False,
+            passthrough=OutputQuantizer.of(tensor) if passthrough else None, flat=x.flat,
+        )
+
+    def activation_input(self, node: onnx.NodeProto, name: str, function: str, exact: bool) -> Pending:
+        source = self.value(node, name, 0)
+        if isinstance(source, Activation):
+            return self.elementwise_pending(source, name, function, passthrough=exact)
+        if isinstance(source, Pending):
+            if source.activation not in ("none", "relu", "clip") or (function == "leaky_relu" and source.activation != "none"):
+                raise UnsupportedModelError(name, node.op_type, f"second activation after '{source.node}' cannot be fused")
+            return source
+        raise UnsupportedModelError(name, node.op_type, f"input '{node.input[0]}' is not an activation")
+
+    def set_clip(self, node: onnx.NodeProto, name: str, lo: float, hi: float, function: str) -> None:
+        pending = self.activation_input(node, name, function, exact=True)
+        old_lo, old_hi = pending.clip_range
+        if np.any(pending.gain * pending.acc_scale < 0) and pending.has_bias:
+            pass  # the clamp acts on the real value, which the requant already carries with its sign
+        activation = function if pending.activation == "none" else "clip"
+        self.values[node.output[0]] = pending.with_changes(
+            activation=activation, clip_range=(max(old_lo, lo), min(old_hi, hi))
+        )
+
+    def relu(self, node: onnx.NodeProto, name: str) -> None:
+        self.set_clip(node, name, 0.0, np.inf, "relu")
+
+    def clip(self, node: onnx.NodeProto, name: str) -> None:
+        attrs = self.attrs(node)
+        lo = float(attrs.get("min", -np.inf))
+        hi = float(attrs.get("max", np.inf))
+        for index in (1, 2):
+            value = self.optional(node, index)
+            if value is None:
+                continue
+            if not isinstance(value, Constant):
+                raise UnsupportedModelError(name, node.op_type, "clip bounds must be constants")
+            if index == 1:
+                lo = float(value.array)
+            else:
+                hi = float(value.array)
+        self.set_clip(node, name, lo, hi, "relu" if lo == 0 and not np.isfinite(hi) else "clip")
+
+    def leaky_relu(self, node: onnx.NodeProto, name: str) -> None:
+        alpha = float(self.attrs(node).get("alpha", 0.01))
+        pending = self.activation_input(node, name, "leaky_relu", exact=False)
+        if not pending.has_bias and pending.op_type not in ("identity", "leaky_relu"):
+            raise UnsupportedModelError(name, node.op_type, f"LeakyRelu fused after {pending.op_type}; quantize its input first")
+        self.values[node.output[0]] = pending.with_changes(activation="leaky_relu", leaky_alpha=alpha, passthrough=None)
+
+    # ================================================================ pooling
+    def pool(self, node: onnx.NodeProto, name: str) -> None:
+        x = self.activation(node, name, 0).tensor
+        attrs = self.attrs(node)
+        kernel = tuple(int(k) for k in attrs["kernel_shape"])  # type: ignore[union-attr]
+        stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
+        if int(attrs.get("ceil_mode", 0)):
+            raise UnsupportedModelError(name, node.op_type, "ceil_mode=1 is not supported; use floor mode")
+        if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
+            raise UnsupportedModelError(name, node.op_type, "dilated pooling is not supported")
+        pads = self.window_pads(node, name, attrs, x.shape, kernel, stride, (1, 1))  # type: ignore[arg-type]
+        mode = "max" if node.op_type == "MaxPool" else "avg"
+        if mode == "avg" and any(pads) and not int(attrs.get("count_include_pad", 0)):
+            raise UnsupportedModelError(
+                name, node.op_type, "count_include_pad=0 with padding gives a position-dependent divisor; use count_include_pad=1"
+            )
+        if len(node.output) > 1 and node.output[1]:
+            raise UnsupportedModelError(name, node.op_type, "the Indices output is not supported")
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            return Pool(layer_name, (x.name,), stage.output, mode, kernel, stride, pads, requant)  # type: ignore[arg-type]
+
+        shape = (x.shape[0], x.shape[1],
+                 window_output_size(x.shape[2], kernel[0], stride[0], pads[0] + pads[2], 1),
+                 window_output_size(x.shape[3], kernel[1], stride[1], pads[1] + pads[3], 1))
+        acc_scale = x.scale if mode == "max" else x.scale / (kernel[0] * kernel[1])
+        passthrough = OutputQuantizer.of(x) if mode == "max" else None
+        self.values[node.output[0]] = Pending(name, node.op_type, shape, np.full(1, acc_scale), build,
+                                              has_bias=False, passthrough=passthrough)
+
+    def global_average_pool(self, node: onnx.NodeProto, name: str) -> None:
+        x = self.activation(node, name, 0).tensor
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            return GlobalAvgPool(layer_name, (x.name,), stage.output, requant)
+
+        shape = (x.shape[0], x.shape[1], 1, 1)
+        acc_scale = x.scale / (x.shape[2] * x.shape[3])
+        self.values[node.output[0]] = Pending(name, node.op_type, shape, np.full(1, acc_scale), build, has_bias=False)
+
+    # ============================================================== structure
+    def concat(self, node: onnx.NodeProto, name: str) -> None:
+        axis = int(self.attrs(node).get("axis", 1))
+        tensors = [self.require_activation(i, name, node.op_type).tensor for i in node.input]
+        if axis not in (1, -3):
+            raise UnsupportedModelError(name, node.op_type, f"concat along axis {axis}; only channels (axis 1)")
+        if len({(t.shape[2], t.shape[3]) for t in tensors}) != 1:
+            raise UnsupportedModelError(name, node.op_type, "inputs differ in spatial size")
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            ratio = float(stage.ratio[0])
+            requants = tuple(
+                make_requant(np.full(t.channels, ratio * t.scale), stage.output.zero_point, stage.lo, stage.hi)
+                for t in tensors
+            )
+            return Concat(layer_name, tuple(t.name for t in tensors), stage.output, requants)
+
+        first = tensors[0]
+        same = all(OutputQuantizer.of(first).same_grid(t) for t in tensors)
+        shape = (first.shape[0], sum(t.channels for t in tensors), first.shape[2], first.shape[3])
+        self.values[node.output[0]] = Pending(name, node.op_type, shape, np.ones(1), build, has_bias=False,
+                                              passthrough=OutputQuantizer.of(first) if same else None)
+
+    def resize(self, node: onnx.NodeProto, name: str) -> None:
+        x = self.activation(node, name, 0).tensor
+        attrs = self.attrs(node)
+        mode = attrs.get("mode", b"nearest")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        if mode != "nearest":
+            raise UnsupportedModelError(name, node.op_type, f"mode '{mode}'; only nearest-neighbour resize is supported")
+        factors = self.resize_factors(node, name, attrs, x.shape)
+        self.check_nearest_is_repeat(node, name, attrs, factors, x.shape)
+        layer_name = self.unique(name)
+
+        def build(stage: FinalStage) -> Op:
+            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            return Resize(layer_name, (x.name,), stage.output, factors, requant)
+
+        shape = (x.shape[0], x.shape[1], x.shape[2] * factors[0], x.shape[3] * factors[1])
+        self.values[node.output[0]] = Pending(name, node.op_type, shape, np.full(1, x.scale), build,
+                                              has_bias=False, passthrough=OutputQuantizer.of(x))
+
+    def resize_factors(self, node: onnx.NodeProto, name: str, attrs: dict[str, object], shape: Shape) -> tuple[int, int]:
+        scales: np.ndarray | None = None
+        if node.op_type == "Upsample":
+            scales = np.asarray(attrs["scales"]) if "scales" in attrs else self.constant(node, name, 1, "scales")
+        else:
+            for index, what in ((2, "scales"), (3, "sizes")):
+                value = self.optional(node, index)
+                if value is None:
+                    continue
+                if not isinstance(value, Constant):
+                    raise UnsupportedModelError(name, node.op_type, f"{what} must be constant")
+                if value.array.size == 0:
+                    continue
+                scales = value.array.astype(np.float64)
+                if what == "sizes":
+                    scales = scales / np.asarray(shape, np.float64)
+        if scales is None or scales.size != 4:
+            raise UnsupportedModelError(name, node.op_type, "needs 4 constant scales or sizes")
+        if scales[0] != 1 or scales[1] != 1:
+            raise UnsupportedModelError(name, node.op_type, "resizing batch or channels is not supported")
+        factors = tuple(int(round(s)) for s in scales[2:])
+        if any(abs(s - f) > 1e-6 or f < 1 for s, f in zip(scales[2:], factors)):
+            raise UnsupportedModelError(name, node.op_type, f"scale factors {scales[2:].tolist()} must be positive integers")
+        return factors  # type: ignore[return-value]
+
+    @staticmethod
+    def check_nearest_is_repeat(node: onnx.NodeProto, name: str, attrs: dict[str, object],
+                                factors: tuple[int, int], shape: Shape) -> None:
+        """Integer upsampling is pixel repetition only for some coordinate/rounding modes; check."""
+        if node.op_type == "Upsample":
+            return
+        def text(key: str, default: str) -> str:
+            value = attrs.get(key, default)
+            return value.decode() if isinstance(value, bytes) else str(value)
+        transform = text("coordinate_transformation_mode", "half_pixel")
+        rounding = text("nearest_mode", "round_prefer_floor")
+        for factor, size in zip(factors, shape[2:]):
+            out = np.arange(size * factor, dtype=np.float64)
+            if transform == "asymmetric":
+                source = out / factor
+            elif transform in ("half_pixel", "pytorch_half_pixel"):
+                source = (out + 0.5) / factor - 0.5
+            elif transform == "align_corners":
+                source = out * (size - 1) / max(size * factor - 1, 1)
+            else:
+                raise UnsupportedModelError(name, node.op_type, f"coordinate_transformation_mode '{transform}'")
+            rounded = {
+                "floor": np.floor(source),
+                "ceil": np.ceil(source),
+                "round_prefer_floor": np.where(source % 1 == 0.5, np.floor(source), np.round(source)),
+                "round_prefer_ceil": np.where(source % 1 == 0.5, np.ceil(source), np.round(source)),
+            }.get(rounding)
+            if rounded is None:
+                raise UnsupportedModelError(name, node.op_type, f"nearest_mode '{rounding}'")
+            if not np.array_equal(np.clip(rounded, 0, size - 1), out // factor):
+                raise UnsupportedModelError(
+                    name, node.op_type,
+                    f"{transform}/{rounding} does not repeat pixels; use asymmetric coordinates with floor rounding",
+                )
+
+    def flatten(self, node: onnx.NodeProto, name: str) -> None:
+        if int(self.attrs(node).get("axis", 1)) != 1:
+            raise UnsupportedModelError(name, node.op_type, "only Flatten(axis=1) is a streaming no-op")
+        self.flat_view(node, name)
+
+    def flat_view(self, node: onnx.NodeProto, name: str) -> None:
+        source = self.value(node, name, 0)
+        if isinstance(source, Activation):
+            self.values[node.output[0]] = Activation(source.tensor, flat=True)
+        elif isinstance(source, Pending):
+            self.values[node.output[0]] = source.with_changes(flat=True)
+        else:
+            raise UnsupportedModelError(name, node.op_type, f"input '{node.input[0]}' is not an activation")
+
+    def reshape(self, node: onnx.NodeProto, name: str) -> None:
+        source = self.value(node, name, 0)
+        target = self.constant(node, name, 1, "target shape").astype(np.int64).tolist()
+        shape = source.tensor.shape if isinstance(source, Activation) else getattr(source, "shape", None)
+        if shape is None:
+            raise UnsupportedModelError(name, node.op_type, f"input '{node.input[0]}' is not an activation")
+        total = int(np.prod(shape))
+        resolved = [shape[i] if d == 0 else d for i, d in enumerate(target)]
+        if -1 in resolved:
+            known = int(np.prod([d for d in resolved if d != -1]))
+            resolved[resolved.index(-1)] = total // max(known, 1)
+        elements = total // shape[0]
+        if resolved == [shape[0], elements] or (resolved[:2] == [shape[0], elements] and all(d == 1 for d in resolved[2:])):
+            self.flat_view(node, name)
+            return
+        if tuple(resolved) == tuple(shape):
+            self.identity(node, name)
+            return
+        raise UnsupportedModelError(
+            name, node.op_type, f"reshape {tuple(shape)} -> {tuple(resolved)} is not a flatten; it would reorder the stream"
+        )
+
+    def identity(self, node: onnx.NodeProto, name: str) -> None:
+        self.values[node.output[0]] = self.value(node, name, 0)
+        if node.op_type == "Dropout" and len(node.output) > 1 and node.output[1]:
+            raise UnsupportedModelError(name, node.op_type, "the mask output is not supported")
+
+    def shape_of(self, node: onnx.NodeProto, name: str) -> None:
+        source = self.value(node, name, 0)
+        if isinstance(source, Activation):
+            shape = source.tensor.shape
+            flat = source.flat
+        elif isinstance(source, Pending | FloatInput):
+            shape, flat = source.shape, getattr(source, "flat", False)
+        else:
+            raise UnsupportedModelError(name, node.op_type, "shape of an unsupported value")
+        dims = (shape[0], int(np.prod(shape[1:]))) if flat else shape
+        self.values[node.output[0]] = Constant(np.asarray(dims, np.int64))
+
+
+def pending_function(stage: FinalStage, function: str) -> str:
+    if stage.negative_ratio is not None:
+        return "leaky_relu"
+    if function in ("relu", "clip"):
+        return function
+    return "identity" if (stage.lo, stage.hi) == (stage.output.dtype.min, stage.output.dtype.max) else "clip"
+
+
+def _unit_requant() -> Requant:
+    return Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0, 0, 0)
+
+
+SUPPORTED_OPS = (
+    "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)", "Conv", "Gemm", "MatMul", "Add", "Mul",
+    "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool",
+    "Concat", "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
+)
+
+
+def supported_ops_text() -> str:
+    return "supported ops: " + ", ".join(SUPPORTED_OPS) + " (plus any op on constants, which is folded)"

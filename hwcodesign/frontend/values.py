@@ -1,0 +1,131 @@
+"""What an ONNX tensor name stands for while a quantized model is being lowered.
+
+ONNX quantized models describe integer hardware in float terms: QuantizeLinear/DequantizeLinear
+(or QONNX `Quant`) pin a float tensor to a grid, and the ops between them compute in floats.
+Lowering tracks every ONNX tensor as one of these values:
+
+- `Constant`: a folded float/int array (BatchNorm parameters, shapes, float biases);
+- `QuantizedConstant`: integers plus per-channel scale (quantized weights and biases);
+- `FloatInput`: a graph input not yet quantized;
+- `Activation`: an IR tensor (integers) whose real value is scale * (q - zero_point);
+- `Pending`: the integer accumulator of a layer whose output is not quantized yet, with the
+  per-channel affine (bias, BatchNorm), activation and clamp that the next quantizer folds into
+  one requantization stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from hwcodesign.ir.ops import Op, Shape
+from hwcodesign.ir.types import IntType, Tensor
+
+
+@dataclass(frozen=True)
+class Constant:
+    array: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedConstant:
+    """Integers `q` with real value scale * (q - zero_point); scale/zero_point broadcast to q."""
+
+    q: np.ndarray
+    scale: np.ndarray
+    zero_point: np.ndarray
+    dtype: IntType
+
+
+@dataclass(frozen=True)
+class FloatInput:
+    name: str
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A quantized activation available as an IR tensor. `flat` marks a Flatten view."""
+
+    tensor: Tensor
+    flat: bool = False
+
+
+@dataclass(frozen=True)
+class OutputQuantizer:
+    """Where a quantizer puts its output: the grid and the integer clamp range on it."""
+
+    scale: float
+    zero_point: int
+    dtype: IntType
+    lo: int
+    hi: int
+
+    @staticmethod
+    def full_range(scale: float, zero_point: int, dtype: IntType) -> OutputQuantizer:
+        return OutputQuantizer(scale, zero_point, dtype, dtype.min, dtype.max)
+
+    @staticmethod
+    def of(tensor: Tensor) -> OutputQuantizer:
+        return OutputQuantizer.full_range(tensor.scale, tensor.zero_point, tensor.dtype)
+
+    def same_grid(self, tensor: Tensor) -> bool:
+        return (
+            np.isclose(self.scale, tensor.scale, rtol=1e-7, atol=0)
+            and self.zero_point == tensor.zero_point
+            and self.dtype == tensor.dtype
+            and (self.lo, self.hi) == (tensor.dtype.min, tensor.dtype.max)
+        )
+
+
+@dataclass(frozen=True)
+class FinalStage:
+    """Everything a layer builder needs once its output quantizer is known.
+
+    `ratio` is the per-channel real factor from the accumulator to output integers, `bias` the
+    bias in accumulator units (not yet rounded), `negative_ratio` the LeakyReLU slope applied to
+    `ratio` (None without LeakyReLU).
+    """
+
+    output: Tensor
+    ratio: np.ndarray
+    bias: np.ndarray
+    lo: int
+    hi: int
+    negative_ratio: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class Pending:
+    """A layer whose real output is gain_c * acc_scale_c * (acc + bias_c), then `activation`.
+
+    `build` turns the final stage into the IR op. `passthrough` is set for layers whose output
+    is exactly representable on their input's grid (max pool, nearest resize, ReLU, concat of
+    equal grids); such layers may be left unquantized in the model.
+    """
+
+    node: str
+    op_type: str
+    shape: Shape
+    acc_scale: np.ndarray
+    build: Callable[[FinalStage], Op]
+    gain: np.ndarray = field(default_factory=lambda: np.ones(1))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    activation: str = "none"
+    clip_range: tuple[float, float] = (-np.inf, np.inf)
+    leaky_alpha: float = 0.0
+    has_bias: bool = True
+    passthrough: OutputQuantizer | None = None
+    flat: bool = False
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    def with_changes(self, **changes: object) -> Pending:
+        return replace(self, **changes)
+
+
+Value = Constant | QuantizedConstant | FloatInput | Activation | Pending

@@ -1,0 +1,325 @@
+"""One frozen dataclass per layer kind: what a hardware stage needs to know, nothing else.
+
+Every op names its input tensors, carries its output `Tensor` and its integer constants
+(weights already quantized, bias in accumulator units, a `Requant` output stage). The arithmetic
+each op stands for is written once, in `hwcodesign.sim.golden`; the shapes it implies are
+written here so that the frontend and `Graph.check()` agree on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from hwcodesign.ir.requant import Requant
+from hwcodesign.ir.types import IntType, Tensor
+
+Shape = tuple[int, int, int, int]
+
+
+def window_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
+    """Output length of a sliding window (ONNX Conv/Pool formula, floor mode)."""
+    effective = (kernel - 1) * dilation + 1
+    return (size + pad_total - effective) // stride + 1
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """Base of all layers. `inputs` are tensor names; `output` is the tensor this op produces."""
+
+    name: str
+    inputs: tuple[str, ...]
+    output: Tensor
+
+    kind: ClassVar[str] = "op"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        raise NotImplementedError
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        """Op-specific consistency problems between the inputs and this op's constants."""
+        return []
+
+    def macs(self, input_shapes: list[Shape]) -> int:
+        """Multiply-accumulates per frame (batch 1); 0 for ops without multipliers."""
+        return 0
+
+    def weight_bits(self) -> int:
+        """Bits of on-chip constant storage (weights and biases), the BRAM the layer needs."""
+        return 0
+
+    def requants(self) -> tuple[Requant, ...]:
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class Input(Op):
+    """The accelerator's input stream: integers already quantized by the driver."""
+
+    kind: ClassVar[str] = "Input"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return self.output.shape
+
+
+@dataclass(frozen=True, eq=False)
+class Conv(Op):
+    """2-D convolution; `weight` is (O, I/groups, kh, kw) with the weight zero point removed.
+
+    acc[o] = bias[o] + sum (x - x_zero_point) * weight[o]; zero padding in the real domain, i.e.
+    the input's zero point in the integer domain.
+    """
+
+    weight: np.ndarray
+    weight_type: IntType
+    bias: np.ndarray
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    dilation: tuple[int, int]
+    groups: int
+    requant: Requant
+
+    kind: ClassVar[str] = "Conv"
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weight.shape[2]), int(self.weight.shape[3])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        n, _, h, w = input_shapes[0]
+        kh, kw = self.kernel
+        top, left, bottom, right = self.pads
+        return (
+            n,
+            self.out_channels,
+            window_output_size(h, kh, self.stride[0], top + bottom, self.dilation[0]),
+            window_output_size(w, kw, self.stride[1], left + right, self.dilation[1]),
+        )
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        channels = input_tensors[0].channels
+        problems = []
+        if channels % self.groups or self.out_channels % self.groups:
+            problems.append(f"channels {channels}->{self.out_channels} not divisible by groups")
+        elif self.weight.shape[1] * self.groups != channels:
+            problems.append(
+                f"weight expects {self.weight.shape[1] * self.groups} input channels, "
+                f"input has {channels}"
+            )
+        if not self.weight_type.contains(self.weight):
+            problems.append(f"weights exceed their type {self.weight_type}")
+        if self.bias.shape != (self.out_channels,):
+            problems.append(f"bias shape {self.bias.shape} != ({self.out_channels},)")
+        if self.requant.channels not in (1, self.out_channels):
+            problems.append("requantization has the wrong number of channels")
+        return problems
+
+    def macs(self, input_shapes: list[Shape]) -> int:
+        _, c, oh, ow = self.output_shape(input_shapes)
+        return int(c * oh * ow * np.prod(self.weight.shape[1:]))
+
+    def weight_bits(self) -> int:
+        return int(self.weight.size * self.weight_type.bits + self.bias.size * 32)
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+@dataclass(frozen=True, eq=False)
+class DepthwiseConv(Conv):
+    """A Conv with groups == input channels == output channels: one filter per channel.
+
+    Kept as its own kind because its hardware (no cross-channel reduction) and cost differ.
+    """
+
+    kind: ClassVar[str] = "DepthwiseConv"
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        problems = super().input_problems(input_tensors)
+        if not self.groups == self.out_channels == input_tensors[0].channels:
+            problems.append("depthwise conv needs groups == input channels == output channels")
+        return problems
+
+
+@dataclass(frozen=True, eq=False)
+class Linear(Op):
+    """Fully connected layer over the whole input tensor; `weight` is (O, C, H, W).
+
+    Keeping the weight 4-D makes Flatten a no-op: the stage reads the stream in whatever order
+    the hardware produces and indexes the weight the same way.
+    """
+
+    weight: np.ndarray
+    weight_type: IntType
+    bias: np.ndarray
+    requant: Requant
+
+    kind: ClassVar[str] = "Linear"
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return (input_shapes[0][0], self.out_channels, 1, 1)
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        problems = []
+        if tuple(self.weight.shape[1:]) != tuple(input_tensors[0].shape[1:]):
+            problems.append(
+                f"weight expects input {tuple(self.weight.shape[1:])}, "
+                f"got {tuple(input_tensors[0].shape[1:])}"
+            )
+        if not self.weight_type.contains(self.weight):
+            problems.append(f"weights exceed their type {self.weight_type}")
+        return problems
+
+    def macs(self, input_shapes: list[Shape]) -> int:
+        return int(self.weight.size)
+
+    def weight_bits(self) -> int:
+        return int(self.weight.size * self.weight_type.bits + self.bias.size * 32)
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+@dataclass(frozen=True, eq=False)
+class Pool(Op):
+    """Max or average pooling over a sliding window.
+
+    Max: max over the window of (x - x_zero_point), padding never wins. Average: the window sum
+    of (x - x_zero_point) with padded positions counting as zero and a constant divisor
+    kh*kw folded into the requantization ratio (ONNX count_include_pad=1 semantics).
+    """
+
+    mode: str  # "max" | "avg"
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    requant: Requant
+
+    kind: ClassVar[str] = "Pool"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        n, c, h, w = input_shapes[0]
+        top, left, bottom, right = self.pads
+        return (
+            n,
+            c,
+            window_output_size(h, self.kernel[0], self.stride[0], top + bottom, 1),
+            window_output_size(w, self.kernel[1], self.stride[1], left + right, 1),
+        )
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalAvgPool(Op):
+    """Sum of (x - x_zero_point) over H x W per channel; the 1/(H*W) is in the requant ratio."""
+
+    requant: Requant
+
+    kind: ClassVar[str] = "GlobalAvgPool"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        n, c, _, _ = input_shapes[0]
+        return (n, c, 1, 1)
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Op):
+    """Elementwise sum of two differently scaled inputs.
+
+    acc = (a - a_zp) * M_a + (b - b_zp) * M_b with one shared shift in `requant` (multiplier 1).
+    """
+
+    input_multipliers: tuple[int, int]
+    requant: Requant
+
+    kind: ClassVar[str] = "Add"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return input_shapes[0]
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        a, b = input_tensors
+        return [] if a.shape == b.shape else [f"input shapes differ: {a.shape} vs {b.shape}"]
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Op):
+    """Channel concatenation; each input is requantized to the output's scale on the way in."""
+
+    input_requants: tuple[Requant, ...]
+
+    kind: ClassVar[str] = "Concat"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        n, _, h, w = input_shapes[0]
+        return (n, sum(s[1] for s in input_shapes), h, w)
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        spatial = {(t.shape[0], t.shape[2], t.shape[3]) for t in input_tensors}
+        problems = [] if len(spatial) == 1 else ["inputs differ in batch or spatial size"]
+        if len(self.input_requants) != len(input_tensors):
+            problems.append("one requantization per input is required")
+        return problems
+
+    def requants(self) -> tuple[Requant, ...]:
+        return self.input_requants
+
+
+@dataclass(frozen=True, eq=False)
+class Resize(Op):
+    """Nearest-neighbour upsampling by integer factors (each input pixel repeated)."""
+
+    scale: tuple[int, int]
+    requant: Requant
+
+    kind: ClassVar[str] = "Resize"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        n, c, h, w = input_shapes[0]
+        return (n, c, h * self.scale[0], w * self.scale[1])
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+@dataclass(frozen=True, eq=False)
+class Act(Op):
+    """A standalone activation or rescale: acc = x - x_zero_point, then `requant`.
+
+    `function` is "identity", "relu", "clip" or "leaky_relu"; the requant's lo/hi and negative
+    multiplier implement it, so the name is only for reports and code generation.
+    """
+
+    function: str
+    requant: Requant
+
+    kind: ClassVar[str] = "Act"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return input_shapes[0]
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
+OP_KINDS: tuple[type[Op], ...] = (
+    Input, Conv, DepthwiseConv, Linear, Pool, GlobalAvgPool, Add, Concat, Resize, Act,
+)

@@ -1,0 +1,128 @@
+"""Requantization as an integer multiplier and a right shift: the one output stage every layer has.
+
+A layer accumulates in integers; its real output is `acc * r_c` for a per-channel real ratio
+r_c = (input scale * weight scale_c) / output scale. Hardware cannot multiply by reals, so r_c
+is approximated by `M_c / 2**S_c` with a signed integer M_c of `MULTIPLIER_BITS` magnitude bits
+(gemmlowp/TFLite do the same with 31 bits; 24 bits keeps the product of a 32-bit accumulator in
+64 bits and maps onto two DSP48E2 multipliers). The rounding mode is stated once, here:
+
+    y = clamp(round_half_even((acc * M_c) / 2**S_c) + zero_point, lo, hi)
+
+computed with integers only: q = p >> S (arithmetic, floor), r = p - (q << S); q += 1 when
+r > 2**(S-1), or r == 2**(S-1) and q is odd. Round half to even is what ONNX QuantizeLinear
+does, so exact ties (frequent in average pooling, where the ratio is 1/4 or 1/9) agree with
+onnxruntime; in hardware it costs one comparator on the dropped bits. `lo`/`hi` are the output type's range,
+narrowed by a fused ReLU/Clip. A fused LeakyReLU uses a second multiplier `negative_multiplier`
+for the elements whose scaled value is negative, so it costs no second rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MULTIPLIER_BITS = 24
+MAX_SHIFT = 62
+
+
+@dataclass(frozen=True, eq=False)
+class Requant:
+    """Per-channel integer output stage; arrays have one entry per output channel (or one)."""
+
+    multiplier: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    lo: int
+    hi: int
+    negative_multiplier: np.ndarray | None = None
+
+    @property
+    def channels(self) -> int:
+        return int(self.multiplier.shape[0])
+
+    def is_identity(self) -> bool:
+        """True when the stage maps every integer in range to itself (no hardware needed)."""
+        return (
+            self.negative_multiplier is None
+            and bool(np.all(self.multiplier == (np.int64(1) << self.shift)))
+        )
+
+    def apply(self, acc: np.ndarray, channel_axis: int = 1) -> np.ndarray:
+        """The golden output stage; `acc` is int64 with channels along `channel_axis`."""
+        view = [1] * acc.ndim
+        view[channel_axis] = -1
+        multiplier = self.multiplier.reshape(view)
+        shift = self.shift.reshape(view)
+        product = acc * multiplier
+        if self.negative_multiplier is not None:
+            product = np.where(product < 0, acc * self.negative_multiplier.reshape(view), product)
+        return np.clip(round_shift(product, shift) + self.zero_point, self.lo, self.hi)
+
+
+def round_shift(product: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """product / 2**shift rounded half to even, in int64 arithmetic only."""
+    floor = product >> shift
+    remainder = product - (floor << shift)
+    half = (np.int64(1) << shift) >> 1
+    round_up = (shift > 0) & ((remainder > half) | ((remainder == half) & ((floor & 1) == 1)))
+    return floor + round_up.astype(np.int64)
+
+
+def fixed_point(ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate each real `ratio` by M / 2**S with |M| in [2**(B-1), 2**B), B=MULTIPLIER_BITS.
+
+    Ratios too small for the largest shift keep S = MAX_SHIFT and a smaller M (possibly 0, which
+    is the exact answer to the available precision).
+    """
+    ratio = np.atleast_1d(np.asarray(ratio, dtype=np.float64))
+    if np.any(np.abs(ratio) >= 2.0 ** (MULTIPLIER_BITS - 1)):
+        raise ValueError(f"requantization ratio {np.abs(ratio).max():.4g} is too large")
+    magnitude = np.abs(ratio)
+    exponent = np.where(magnitude > 0, np.floor(np.log2(np.where(magnitude > 0, magnitude, 1))), 0)
+    shift = np.clip(MULTIPLIER_BITS - 1 - exponent, 0, MAX_SHIFT).astype(np.int64)
+    multiplier = np.rint(ratio * np.ldexp(1.0, shift)).astype(np.int64)
+    # rint can carry into the next power of two; renormalise those entries by one bit.
+    overflow = np.abs(multiplier) >= (1 << MULTIPLIER_BITS)
+    if np.any(overflow):
+        shift = np.where(overflow, shift - 1, shift)
+        multiplier = np.rint(ratio * np.ldexp(1.0, shift)).astype(np.int64)
+    return multiplier, shift
+
+
+def make_requant(
+    ratio: np.ndarray,
+    zero_point: int,
+    lo: int,
+    hi: int,
+    negative_ratio: np.ndarray | None = None,
+) -> Requant:
+    """Build the output stage for real per-channel ratios (and LeakyReLU's negative slope).
+
+    The negative multiplier shares the positive one's shift so one shifter serves both.
+    """
+    multiplier, shift = fixed_point(ratio)
+    negative = None
+    if negative_ratio is not None:
+        negative_ratio = np.broadcast_to(np.asarray(negative_ratio, np.float64), multiplier.shape)
+        negative = np.rint(negative_ratio * np.ldexp(1.0, shift)).astype(np.int64)
+    return Requant(multiplier, shift, int(zero_point), int(lo), int(hi), negative)
+
+
+def identity_requant(channels: int, zero_point: int, lo: int, hi: int) -> Requant:
+    """The stage for an op whose output keeps its input's scale (max pool, nearest resize)."""
+    return Requant(
+        np.ones(channels, np.int64), np.zeros(channels, np.int64), zero_point, lo, hi
+    )
+
+
+def shared_shift(ratios: list[float]) -> tuple[list[int], int]:
+    """Integer multipliers with one common shift for summing differently scaled inputs (Add).
+
+    The shift is set by the largest ratio so it gets full precision; smaller ratios lose
+    relative but not absolute precision.
+    """
+    multipliers, shifts = fixed_point(np.array(ratios))
+    common = int(shifts.min())
+    exact = [float(r) * 2.0**common for r in ratios]
+    return [int(np.rint(v)) for v in exact], common

@@ -1,0 +1,100 @@
+"""Quantized value types and the tensors that carry them between layers.
+
+Types are values, not flags: an edge of the graph holds an integer type plus the affine mapping
+`real = scale * (q - zero_point)` that gives the integers their meaning. Hardware only ever sees
+the integers; the scale and zero point are what the compiler needs to build requantization
+constants and what the driver needs to quantize inputs and dequantize outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class IntType:
+    """A two's-complement (signed) or plain binary (unsigned) integer of `bits` bits."""
+
+    bits: int
+    signed: bool
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 64:
+            raise ValueError(f"integer width must be 1..64 bits, got {self.bits}")
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    def contains(self, values: np.ndarray) -> bool:
+        """True when every value fits this type without saturation."""
+        values = np.asarray(values)
+        return values.size == 0 or (int(values.min()) >= self.min and int(values.max()) <= self.max)
+
+    @staticmethod
+    def fitting(lo: int, hi: int) -> IntType:
+        """The narrowest type holding every integer in [lo, hi]; signed only when lo < 0."""
+        signed = lo < 0
+        bits = 1
+        while True:
+            candidate = IntType(bits, signed)
+            if candidate.min <= lo and hi <= candidate.max:
+                return candidate
+            bits += 1
+
+    def __str__(self) -> str:
+        return f"{'int' if self.signed else 'uint'}{self.bits}"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """An activation edge: logical NCHW shape, integer type and its per-tensor affine scale.
+
+    Shapes are always 4-D (N, C, H, W); a flattened vector is (N, C, 1, 1), so every stage
+    streams the same way. Activation scales are per tensor (what QDQ and QONNX models use for
+    activations); per-channel scales only occur on weights and are folded into requantization.
+    """
+
+    name: str
+    shape: tuple[int, int, int, int]
+    dtype: IntType
+    scale: float
+    zero_point: int
+
+    def __post_init__(self) -> None:
+        if len(self.shape) != 4:
+            raise ValueError(f"tensor '{self.name}' must be 4-D NCHW, got shape {self.shape}")
+        if not self.scale > 0:
+            raise ValueError(f"tensor '{self.name}' has non-positive scale {self.scale}")
+        if not self.dtype.min <= self.zero_point <= self.dtype.max:
+            raise ValueError(
+                f"tensor '{self.name}': zero point {self.zero_point} outside {self.dtype}"
+            )
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def elements_per_frame(self) -> int:
+        return self.shape[1] * self.shape[2] * self.shape[3]
+
+    def quantize(self, real: np.ndarray) -> np.ndarray:
+        """Float -> integers exactly as ONNX QuantizeLinear does (round half to even, saturate)."""
+        q = np.rint(np.asarray(real, dtype=np.float64) / self.scale) + self.zero_point
+        return np.clip(q, self.dtype.min, self.dtype.max).astype(np.int64)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return (np.asarray(q, dtype=np.float64) - self.zero_point) * self.scale
+
+    def renamed(self, name: str) -> Tensor:
+        return Tensor(name, self.shape, self.dtype, self.scale, self.zero_point)
+
+    def describe(self) -> str:
+        return f"{self.dtype} s={self.scale:.4g} z={self.zero_point}"

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: tiny ONNX model builders and the onnxruntime comparison."""

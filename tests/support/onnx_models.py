@@ -1,0 +1,111 @@
+"""Tiny float ONNX models built with onnx.helper, quantized by onnxruntime's own quantizer.
+
+Quantizing with `onnxruntime.quantization.quantize_static` (QDQ format) gives the tests the
+exact QDQ patterns real users feed the compiler, with scales nobody here chose.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IR_VERSION = 10  # onnxruntime in the pinned range reads IR <= 10 reliably
+
+
+class GraphBuilder:
+    """Accumulates float nodes and initializers; names are generated so tests stay short."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.counter = 0
+
+    def name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def const(self, array: np.ndarray, prefix: str = "c") -> str:
+        name = self.name(prefix)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def input(self, shape: Sequence[int], name: str = "input") -> str:
+        self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape)))
+        return name
+
+    def node(self, op_type: str, inputs: Sequence[str], **attrs: object) -> str:
+        out = self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out + "_node", **attrs))
+        return out
+
+    def conv(self, x: str, c_in: int, c_out: int, k: int = 3, groups: int = 1, bias: bool = True,
+             **attrs: object) -> str:
+        fan_in = c_in // groups * k * k
+        w = self.rng.normal(0, 1 / np.sqrt(fan_in), (c_out, c_in // groups, k, k)).astype(np.float32)
+        inputs = [x, self.const(w, "w")]
+        if bias:
+            inputs.append(self.const(self.rng.normal(0, 0.1, c_out).astype(np.float32), "b"))
+        return self.node("Conv", inputs, group=groups, kernel_shape=[k, k], **attrs)
+
+    def batch_norm(self, x: str, channels: int) -> str:
+        rng = self.rng
+        params = [
+            rng.uniform(0.5, 1.5, channels), rng.normal(0, 0.2, channels),
+            rng.normal(0, 0.2, channels), rng.uniform(0.5, 2.0, channels),
+        ]
+        return self.node("BatchNormalization", [x] + [self.const(p.astype(np.float32)) for p in params])
+
+    def gemm(self, x: str, c_in: int, c_out: int, trans_b: int = 1) -> str:
+        w = self.rng.normal(0, 1 / np.sqrt(c_in), (c_out, c_in) if trans_b else (c_in, c_out))
+        b = self.rng.normal(0, 0.1, c_out)
+        return self.node("Gemm", [x, self.const(w.astype(np.float32), "w"), self.const(b.astype(np.float32), "b")],
+                         transB=trans_b)
+
+    def model(self, outputs: Sequence[str], opset: int = 17) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, "test", self.inputs,
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            self.initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION)
+        model = onnx.shape_inference.infer_shapes(model)
+        onnx.checker.check_model(model)
+        return model
+
+
+class _Reader:
+    def __init__(self, name: str, samples: list[np.ndarray]) -> None:
+        self.items = iter([{name: s} for s in samples])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.items, None)
+
+
+def quantize_qdq(model: onnx.ModelProto, samples: list[np.ndarray], per_channel: bool = True,
+                 weight_bits: int = 8, symmetric_activations: bool = False,
+                 extra: dict[str, object] | None = None) -> onnx.ModelProto:
+    """QDQ-quantize a float model with onnxruntime (uint8 activations, int8/int4 weights)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    options = {"ActivationSymmetric": symmetric_activations}
+    options.update(extra or {})
+    weight_type = {8: QuantType.QInt8, 4: QuantType.QInt4}[weight_bits]
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
+        onnx.save(model, source)
+        quantize_static(
+            str(source), str(target), _Reader(model.graph.input[0].name, samples),
+            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
+            weight_type=weight_type, calibrate_method=CalibrationMethod.MinMax, extra_options=options,
+        )
+        quantized = onnx.load(target)
+    quantized.ir_version = min(quantized.ir_version, IR_VERSION)
+    return quantized
