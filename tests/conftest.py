@@ -1,5 +1,22 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 # Shared test helpers (tests/support) import as `support`.
 sys.path.insert(0, str(Path(__file__).parent))
+
+from support.examples import build_models_module  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def example_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The bundled example models, built once per test session (training takes ~15 s)."""
+    bm = build_models_module()
+    out = tmp_path_factory.mktemp("example_models")
+    return {
+        "w8a8": bm.build_resnet_qdq(out, weight_bits=8),
+        "w4a8": bm.build_resnet_qdq(out, weight_bits=4),
+        "cnv": bm.build_qonnx_cnn(out),
+        "float": out / bm.RESNET_FLOAT_FILE,
+    }

@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.frontend.loader import graph_inputs, static_input_shape
+from hwcodesign.frontend.loader import graph_inputs
 from hwcodesign.frontend.values import (
     Activation,
     Constant,
@@ -60,7 +60,6 @@ ONNX_INT_TYPES: dict[int, IntType] = {
 }
 
 BIAS_TYPE = IntType(32, True)
-AFFINE_WEIGHT = 64  # weight of the 1x1 depthwise conv that carries a standalone affine
 
 
 class Lowering:
@@ -102,20 +101,16 @@ class Lowering:
         graph = self.model.graph
         for init in graph.initializer:
             self.values[init.name] = Constant(numpy_helper.to_array(init))
+        check_ops_supported(self.model, set(self.handlers))
         for value in graph_inputs(self.model):
-            shape = static_input_shape(value)
             elem_type = value.type.tensor_type.elem_type
-            if elem_type in ONNX_INT_TYPES:
-                self.values[value.name] = FloatInput(value.name, shape)
-            elif elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE):
-                self.values[value.name] = FloatInput(value.name, shape)
-            else:
+            if elem_type not in ONNX_INT_TYPES and elem_type not in FLOAT_TYPES:
                 raise UnsupportedModelError(
                     value.name, "graph input", f"element type {onnx.TensorProto.DataType.Name(elem_type)}"
                 )
+            self.values[value.name] = FloatInput(value)
         for index, node in enumerate(graph.node):
-            name = node.name or f"{node.op_type}_{index}"
-            self.visit(node, name)
+            self.visit(node, node_name(node, index))
         outputs = []
         for value in graph.output:
             outputs.append(self.require_activation(value.name, value.name, "graph output").tensor.name)
@@ -125,23 +120,11 @@ class Lowering:
         if node.op_type == "Constant":
             self.values[node.output[0]] = Constant(self.constant_node_value(node))
             return
-        is_qonnx = node.domain in QONNX_DOMAINS
-        if node.domain not in ("", "ai.onnx") and not is_qonnx:
-            raise UnsupportedModelError(
-                name, f"{node.domain}.{node.op_type}", "custom domain not supported; " + supported_ops_text()
-            )
-        handler = self.handlers.get(node.op_type)
-        if is_qonnx and node.op_type != "Quant":
-            handler = None
         inputs = [self.values.get(i) for i in node.input if i]
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Quant") and inputs and all(
-            isinstance(v, Constant) for v in inputs
-        ) and not is_qonnx:
+        if node.op_type not in QUANTIZERS and inputs and all(isinstance(v, Constant) for v in inputs):
             self.fold_constant(node, name)
             return
-        if handler is None:
-            raise UnsupportedModelError(name, node.op_type, "op not supported; " + supported_ops_text())
-        handler(node, name)
+        self.handlers[node.op_type](node, name)
 
     # ================================================================ helpers
     def unique(self, name: str) -> str:
@@ -467,8 +450,7 @@ class Lowering:
         input_name = x.tensor.name
 
         def build(stage: FinalStage) -> Op:
-            bias = self.round_bias(name, node.op_type, stage.bias)
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            bias, requant = self.bias_and_requant(name, node.op_type, stage)
             kind = DepthwiseConv if depthwise else Conv
             return kind(layer_name, (input_name,), stage.output, w_int, w_type, bias,
                         stride, pads, dilation, groups, requant)  # type: ignore[arg-type]
@@ -483,11 +465,14 @@ class Lowering:
         self.values[node.output[0]] = self.add_bias(pending, self.bias_real(node, name, 2, out_channels), node)
 
     @staticmethod
-    def round_bias(name: str, op_type: str, bias: np.ndarray) -> np.ndarray:
-        rounded = np.rint(bias)
+    def bias_and_requant(name: str, op_type: str, stage: FinalStage) -> tuple[np.ndarray, Requant]:
+        """Integer bias for the accumulator; its sub-unit remainder goes to the requant offset."""
+        rounded = np.rint(stage.bias)
         if not BIAS_TYPE.contains(rounded):
             raise UnsupportedModelError(name, op_type, "bias does not fit 32 bits in accumulator units")
-        return rounded.astype(np.int64)
+        requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi,
+                               stage.negative_ratio, stage.bias - rounded)
+        return rounded.astype(np.int64), requant
 
     def window_pads(self, node: onnx.NodeProto, name: str, attrs: dict[str, object], shape: Shape,
                     kernel: tuple[int, int], stride: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -525,8 +510,7 @@ class Lowering:
         layer_name = self.unique(name)
 
         def build(stage: FinalStage) -> Op:
-            bias = self.round_bias(name, node.op_type, stage.bias)
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            bias, requant = self.bias_and_requant(name, node.op_type, stage)
             return Linear(layer_name, (tensor.name,), stage.output, w_int, w_type, bias, requant)
 
         shape = (1, out_channels, 1, 1)
@@ -664,24 +648,21 @@ class Lowering:
     def affine_pending(self, x: Activation, name: str) -> Pending:
         """A per-channel scale and shift of a quantized activation (BatchNorm, Add/Mul by a constant).
 
-        With nothing to fold into, it becomes a 1x1 depthwise conv with a constant weight of
-        AFFINE_WEIGHT: the per-channel multiplier and bias of its output stage do the work. The
-        weight is a power of two rather than 1 so the bias, rounded to accumulator units, has
-        1/AFFINE_WEIGHT of an input LSB resolution instead of a whole LSB.
+        With nothing to fold into, it becomes a 1x1 depthwise conv with unit weights: the
+        per-channel multiplier, bias and offset of its output stage do the work.
         """
         tensor = x.tensor
         channels = tensor.channels
-        unit = np.full((channels, 1, 1, 1), AFFINE_WEIGHT, np.int64)
+        unit = np.ones((channels, 1, 1, 1), np.int64)
         layer_name = self.unique(name)
 
         def build(stage: FinalStage) -> Op:
-            bias = self.round_bias(name, "affine", stage.bias)
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            bias, requant = self.bias_and_requant(name, "affine", stage)
             kind = DepthwiseConv if channels > 1 else Conv
-            return kind(layer_name, (tensor.name,), stage.output, unit, IntType(8, True), bias,
+            return kind(layer_name, (tensor.name,), stage.output, unit, IntType(2, True), bias,
                         (1, 1), (0, 0, 0, 0), (1, 1), channels, requant)
 
-        return Pending(name, "affine", tensor.shape, np.full(1, tensor.scale / AFFINE_WEIGHT), build,
+        return Pending(name, "affine", tensor.shape, np.full(1, tensor.scale), build,
                        bias=np.zeros(channels), flat=x.flat)
 
     # ============================================================ activations
@@ -944,6 +925,36 @@ class Lowering:
             raise UnsupportedModelError(name, node.op_type, "shape of an unsupported value")
         dims = (shape[0], int(np.prod(shape[1:]))) if flat else shape
         self.values[node.output[0]] = Constant(np.asarray(dims, np.int64))
+
+
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant")
+
+
+def node_name(node: onnx.NodeProto, index: int) -> str:
+    return node.name or f"{node.op_type}_{index}"
+
+
+def check_ops_supported(model: onnx.ModelProto, handled: set[str]) -> None:
+    """Refuse every unsupported op before lowering starts, whatever its position in the graph.
+
+    Any op is fine on constants only (it is folded); a tensor is constant when it is an
+    initializer, a Constant node's output, a Shape, or computed from constants alone.
+    """
+    constant = {init.name for init in model.graph.initializer}
+    for index, node in enumerate(model.graph.node):
+        in_standard_domain = node.domain in ("", "ai.onnx")
+        folds = in_standard_domain and node.op_type not in QUANTIZERS and all(
+            not name or name in constant for name in node.input
+        )
+        if node.op_type in ("Constant", "Shape") and in_standard_domain or folds:
+            constant.update(node.output)
+            continue
+        qonnx_quant = node.domain in QONNX_DOMAINS and node.op_type == "Quant"
+        if qonnx_quant or (in_standard_domain and node.op_type in handled):
+            continue
+        op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
+        raise UnsupportedModelError(node_name(node, index), op_type, "op not supported; " + supported_ops_text())
 
 
 def pending_function(stage: FinalStage, function: str) -> str:

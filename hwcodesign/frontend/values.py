@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import onnx
 
+from hwcodesign.frontend.loader import static_input_shape
 from hwcodesign.ir.ops import Op, Shape
 from hwcodesign.ir.types import IntType, Tensor
 
@@ -39,10 +41,19 @@ class QuantizedConstant:
     dtype: IntType
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FloatInput:
-    name: str
-    shape: Shape
+    """A graph input; its shape is validated only when it is used as an activation."""
+
+    info: onnx.ValueInfoProto
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def shape(self) -> Shape:
+        return static_input_shape(self.info)
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,16 @@ is approximated by `M_c / 2**S_c` with a signed integer M_c of `MULTIPLIER_BITS`
 (gemmlowp/TFLite do the same with 31 bits; 24 bits keeps the product of a 32-bit accumulator in
 64 bits and maps onto two DSP48E2 multipliers). The rounding mode is stated once, here:
 
-    y = clamp(round_half_even((acc * M_c) / 2**S_c) + zero_point, lo, hi)
+    y = clamp(round_half_even((acc * M_c + offset_c) / 2**S_c) + zero_point, lo, hi)
 
 computed with integers only: q = p >> S (arithmetic, floor), r = p - (q << S); q += 1 when
 r > 2**(S-1), or r == 2**(S-1) and q is odd. Round half to even is what ONNX QuantizeLinear
 does, so exact ties (frequent in average pooling, where the ratio is 1/4 or 1/9) agree with
 onnxruntime; in hardware it costs one comparator on the dropped bits. `lo`/`hi` are the output type's range,
-narrowed by a fused ReLU/Clip. A fused LeakyReLU uses a second multiplier `negative_multiplier`
+narrowed by a fused ReLU/Clip. `offset_c` carries the part of a folded bias finer than one
+accumulator unit (BatchNorm shifts are real numbers, and with 4-bit weights one accumulator
+unit can be ~1e-3 of an output LSB); it is added to the wide product, where a DSP48 adds it for
+free through its C port. A fused LeakyReLU uses a second multiplier `negative_multiplier`
 for the elements whose scaled value is negative, so it costs no second rounding.
 """
 
@@ -36,6 +39,8 @@ class Requant:
     lo: int
     hi: int
     negative_multiplier: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    negative_offset: np.ndarray | None = None
 
     @property
     def channels(self) -> int:
@@ -45,6 +50,7 @@ class Requant:
         """True when the stage maps every integer in range to itself (no hardware needed)."""
         return (
             self.negative_multiplier is None
+            and self.offset is None
             and bool(np.all(self.multiplier == (np.int64(1) << self.shift)))
         )
 
@@ -55,8 +61,13 @@ class Requant:
         multiplier = self.multiplier.reshape(view)
         shift = self.shift.reshape(view)
         product = acc * multiplier
+        if self.offset is not None:
+            product = product + self.offset.reshape(view)
         if self.negative_multiplier is not None:
-            product = np.where(product < 0, acc * self.negative_multiplier.reshape(view), product)
+            negative = acc * self.negative_multiplier.reshape(view)
+            if self.negative_offset is not None:
+                negative = negative + self.negative_offset.reshape(view)
+            product = np.where(product < 0, negative, product)
         return np.clip(round_shift(product, shift) + self.zero_point, self.lo, self.hi)
 
 
@@ -96,17 +107,26 @@ def make_requant(
     lo: int,
     hi: int,
     negative_ratio: np.ndarray | None = None,
+    fractional_bias: np.ndarray | None = None,
 ) -> Requant:
     """Build the output stage for real per-channel ratios (and LeakyReLU's negative slope).
 
     The negative multiplier shares the positive one's shift so one shifter serves both.
+    `fractional_bias` is the bias remainder in accumulator units (|f| <= 0.5) that the integer
+    bias could not hold; it becomes the product-domain offset.
     """
     multiplier, shift = fixed_point(ratio)
-    negative = None
+    scale = np.ldexp(1.0, shift)
+    negative = offset = negative_offset = None
     if negative_ratio is not None:
         negative_ratio = np.broadcast_to(np.asarray(negative_ratio, np.float64), multiplier.shape)
-        negative = np.rint(negative_ratio * np.ldexp(1.0, shift)).astype(np.int64)
-    return Requant(multiplier, shift, int(zero_point), int(lo), int(hi), negative)
+        negative = np.rint(negative_ratio * scale).astype(np.int64)
+    if fractional_bias is not None and np.any(fractional_bias != 0):
+        fraction = np.broadcast_to(np.asarray(fractional_bias, np.float64), multiplier.shape)
+        offset = np.rint(fraction * ratio * scale).astype(np.int64)
+        if negative_ratio is not None:
+            negative_offset = np.rint(fraction * negative_ratio * scale).astype(np.int64)
+    return Requant(multiplier, shift, int(zero_point), int(lo), int(hi), negative, offset, negative_offset)
 
 
 def identity_requant(channels: int, zero_point: int, lo: int, hi: int) -> Requant:

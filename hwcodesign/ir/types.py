@@ -86,8 +86,13 @@ class Tensor:
         return self.shape[1] * self.shape[2] * self.shape[3]
 
     def quantize(self, real: np.ndarray) -> np.ndarray:
-        """Float -> integers exactly as ONNX QuantizeLinear does (round half to even, saturate)."""
-        q = np.rint(np.asarray(real, dtype=np.float64) / self.scale) + self.zero_point
+        """Float -> integers exactly as ONNX QuantizeLinear does (round half to even, saturate).
+
+        The division is done in float32, like onnxruntime's kernel: inputs that land on a tie
+        (common for clipped or synthetic images) then round the same way on host and reference.
+        """
+        ratio = np.asarray(real, dtype=np.float32) / np.float32(self.scale)
+        q = np.rint(ratio.astype(np.float64)) + self.zero_point
         return np.clip(q, self.dtype.min, self.dtype.max).astype(np.int64)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:

@@ -9,27 +9,18 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from support.examples import build_models_module
 from onnx import TensorProto, helper, numpy_helper
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-_PATH = Path(__file__).resolve().parents[2] / "examples" / "build_models.py"
-_spec = importlib.util.spec_from_file_location("hwcodesign_examples_build_models", _PATH)
-bm = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bm
-_spec.loader.exec_module(bm)
+bm = build_models_module()
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("models")
-    return {
-        "w8a8": bm.build_resnet_qdq(out, weight_bits=8),
-        "w4a8": bm.build_resnet_qdq(out, weight_bits=4),
-        "cnv": bm.build_qonnx_cnn(out),
-        "float": out / bm.RESNET_FLOAT_FILE,
-    }
+def models(example_models: dict[str, Path]) -> dict[str, Path]:
+    return example_models
 
 
 def _runnable(models, key) -> onnx.ModelProto:

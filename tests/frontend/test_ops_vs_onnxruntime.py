@@ -159,13 +159,6 @@ def test_symmetric_int8_activations() -> None:
     assert compare_with_onnxruntime(quantized, inputs, graph=graph).max_lsb <= 1
 
 
-def test_lowering_folds_batchnorm_and_activation_into_the_conv() -> None:
-    model, calibration = build("conv_batchnorm_relu")
-    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
-    kinds = [op.kind for op in graph]
-    assert kinds == ["Input", "Conv"], kinds
-    conv = list(graph)[1]
-    assert conv.requant.lo == conv.output.zero_point  # the ReLU is the clamp
 
 
 def test_unquantized_intermediate_helper_model_is_consistent() -> None:

@@ -1,0 +1,21 @@
+"""Access to examples/build_models.py (a script, not part of the package) from tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+BUILD_MODELS = Path(__file__).resolve().parents[2] / "examples" / "build_models.py"
+
+
+@cache
+def build_models_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("hwcodesign_examples_build_models", BUILD_MODELS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
