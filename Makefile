@@ -18,8 +18,10 @@ $(STAMP): setup.cfg pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
-demo: install
+$(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py $(STAMP)
 	$(PY) examples/build_models.py --out $(MODELS)
+
+demo: install $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(VENV)/bin/hwcodesign boards
 	$(VENV)/bin/hwcodesign inspect $(MODELS)/resnet8_qdq_w8a8.onnx
 

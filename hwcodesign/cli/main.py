@@ -13,7 +13,7 @@ from hwcodesign.boards import available_boards, format_board_table
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Conv, Input, Linear
+from hwcodesign.ir.ops import Act, Conv, Input, Linear, Pool
 from hwcodesign.passes import optimize
 from hwcodesign.tables import format_table
 
@@ -29,6 +29,10 @@ def layer_table(graph: Graph) -> str:
         if isinstance(op, Conv):
             kh, kw = op.kernel
             detail += f" {kh}x{kw}/s{op.stride[0]}" + (f" g{op.groups}" if op.groups > 1 else "")
+        elif isinstance(op, Pool):
+            detail = f"{op.mode.capitalize()}Pool {op.kernel[0]}x{op.kernel[1]}/s{op.stride[0]}"
+        elif isinstance(op, Act):
+            detail += f" {op.function}"
         rows.append((
             op.name,
             detail,

@@ -470,8 +470,7 @@ class Lowering:
         rounded = np.rint(stage.bias)
         if not BIAS_TYPE.contains(rounded):
             raise UnsupportedModelError(name, op_type, "bias does not fit 32 bits in accumulator units")
-        requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi,
-                               stage.negative_ratio, stage.bias - rounded)
+        requant = stage.requant(fractional_bias=stage.bias - rounded)
         return rounded.astype(np.int64), requant
 
     def window_pads(self, node: onnx.NodeProto, name: str, attrs: dict[str, object], shape: Shape,
@@ -672,7 +671,7 @@ class Lowering:
         layer_name = self.unique(name)
 
         def build(stage: FinalStage) -> Op:
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            requant = stage.requant()
             return Act(layer_name, (tensor.name,), stage.output, pending_function(stage, function), requant)
 
         return Pending(
@@ -747,7 +746,7 @@ class Lowering:
         layer_name = self.unique(name)
 
         def build(stage: FinalStage) -> Op:
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            requant = stage.requant()
             return Pool(layer_name, (x.name,), stage.output, mode, kernel, stride, pads, requant)  # type: ignore[arg-type]
 
         shape = (x.shape[0], x.shape[1],
@@ -763,7 +762,7 @@ class Lowering:
         layer_name = self.unique(name)
 
         def build(stage: FinalStage) -> Op:
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            requant = stage.requant()
             return GlobalAvgPool(layer_name, (x.name,), stage.output, requant)
 
         shape = (x.shape[0], x.shape[1], 1, 1)
@@ -806,7 +805,7 @@ class Lowering:
         layer_name = self.unique(name)
 
         def build(stage: FinalStage) -> Op:
-            requant = make_requant(stage.ratio, stage.output.zero_point, stage.lo, stage.hi, stage.negative_ratio)
+            requant = stage.requant()
             return Resize(layer_name, (x.name,), stage.output, factors, requant)
 
         shape = (x.shape[0], x.shape[1], x.shape[2] * factors[0], x.shape[3] * factors[1])

@@ -23,6 +23,7 @@ import onnx
 
 from hwcodesign.frontend.loader import static_input_shape
 from hwcodesign.ir.ops import Op, Shape
+from hwcodesign.ir.requant import Requant, make_requant
 from hwcodesign.ir.types import IntType, Tensor
 
 
@@ -106,6 +107,10 @@ class FinalStage:
     lo: int
     hi: int
     negative_ratio: np.ndarray | None
+
+    def requant(self, fractional_bias: np.ndarray | None = None) -> Requant:
+        return make_requant(self.ratio, self.output.zero_point, self.lo, self.hi, self.negative_ratio,
+                            fractional_bias)
 
 
 @dataclass(frozen=True, eq=False)

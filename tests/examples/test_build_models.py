@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from support.examples import build_models_module
 from onnx import TensorProto, helper, numpy_helper
+from support.examples import build_models_module
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")

@@ -1,0 +1,36 @@
+"""The CLI prints what the pipeline functions return; no logic of its own to test beyond that."""
+
+from pathlib import Path
+
+import onnx
+import pytest
+from support.qdq_by_hand import conv_bn_relu_qdq
+
+from hwcodesign.cli import main
+
+
+def test_inspect_prints_one_row_per_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), path)
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["layer", "op", "input"]
+    conv_row = next(line for line in lines if line.startswith("conv "))
+    assert "Conv 3x3/s1" in conv_row and "6x10x10" in conv_row and "int8" in conv_row
+    assert "1,620" in conv_row or "16,200" in conv_row  # 6*10*10*27 MACs
+    assert "2 layers" in out
+
+
+def test_inspect_raw_shows_unoptimized_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), path)
+    assert main(["inspect", "--raw", str(path)]) == 0
+
+
+def test_boards_lists_all_five(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["boards"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ultra96v2", "zcu102", "zcu104", "kv260", "pynqz2"):
+        assert name in out
+    assert "xczu3eg-sbva484-1-i" in out and "70560" in out

@@ -1,0 +1,50 @@
+"""The integer output stage: fixed-point ratios and round-half-to-even shifts, checked exactly."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from hwcodesign.ir.requant import MULTIPLIER_BITS, fixed_point, make_requant, round_shift, shared_shift
+
+
+def exact_round_half_even(numerator: int, shift: int) -> int:
+    value = Fraction(numerator, 1 << shift)
+    return round(value)  # Python rounds Fractions half to even
+
+
+def test_round_shift_matches_exact_rational_rounding() -> None:
+    rng = np.random.default_rng(0)
+    products = rng.integers(-(1 << 40), 1 << 40, 5000)
+    products[:8] = [6, 10, -6, -10, 3, -3, 0, 1]  # exact ties of shift 2 and 1 among them
+    shifts = rng.integers(0, 30, 5000)
+    shifts[:8] = [2, 2, 2, 2, 1, 1, 3, 0]
+    got = round_shift(products, shifts)
+    expected = [exact_round_half_even(int(p), int(s)) for p, s in zip(products, shifts)]
+    assert got.tolist() == expected
+
+
+@pytest.mark.parametrize("ratio", [1e-9, 3.3e-5, 0.004, 0.25, 0.999, 1.0, 7.5, -0.02])
+def test_fixed_point_precision(ratio: float) -> None:
+    multiplier, shift = fixed_point(np.array([ratio]))
+    approx = multiplier[0] / 2.0 ** shift[0]
+    assert abs(approx - ratio) <= abs(ratio) * 2.0 ** -(MULTIPLIER_BITS - 1)
+    assert abs(multiplier[0]) < 1 << MULTIPLIER_BITS
+
+
+def test_requant_applies_clamp_zero_point_and_leaky_slope() -> None:
+    stage = make_requant(np.array([0.5]), zero_point=10, lo=0, hi=255, negative_ratio=np.array([0.05]))
+    acc = np.array([[-100, -1, 0, 3, 1000]])
+    assert stage.apply(acc).tolist() == [[5, 10, 10, 12, 255]]
+
+
+def test_fractional_bias_offset_is_exact_to_product_precision() -> None:
+    stage = make_requant(np.array([0.01]), 0, -128, 127, fractional_bias=np.array([0.4]))
+    acc = np.arange(-2000, 2000)
+    expected = np.clip(np.round((acc + 0.4) * 0.01), -128, 127)
+    assert np.array_equal(stage.apply(acc[None], channel_axis=1)[0], expected)
+
+
+def test_shared_shift_for_two_inputs() -> None:
+    (m_a, m_b), shift = shared_shift([0.75, 0.001])
+    assert abs(m_a / 2**shift - 0.75) < 1e-6 and abs(m_b / 2**shift - 0.001) < 1e-6
