@@ -27,6 +27,7 @@ demo: install $(MODELS)/resnet8_qdq_w8a8.onnx
 
 bench: install
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/mapper_resnet50.py
 
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks

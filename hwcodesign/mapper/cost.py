@@ -1,0 +1,195 @@
+"""The cost model: cycles and resources of one streaming stage for one folding.
+
+A stage with PE output-channel lanes and SIMD input-channel lanes computes PE x SIMD MACs per
+cycle with an II=1 inner loop, as FINN's MVAU/SWG do (Umuroglu et al., "FINN", FPGA'17;
+Blott et al., "FINN-R", TRETS 2018). Its initiation interval per frame is therefore
+
+    cycles = output_pixels * kh * kw * groups * (out_per_group / PE) * (in_per_group / SIMD)
+
+Depthwise conv folds channels only (PE lanes each with its own filter), elementwise stages
+(pool, add, resize, activation, concat) process PE channels per cycle.
+
+Resources:
+- DSP: one multiplier per MAC lane; on DSP48E2 (Zynq UltraScale+) two multiplies of <= 8-bit
+  operands that share one input pack into one DSP (Xilinx WP486, "Deep Learning with INT8
+  Optimization on Xilinx Devices"); DSP48E1 (Zynq-7000) gets no packing here. With <= 4-bit
+  weights and activations a MAC can instead be built from LUTs (`mac="lut"`), costing about
+  weight_bits * activation_bits LUTs per lane (FINN-R, Sec. 5 LUT cost of binary/low-bit MACs).
+  Requantization takes a 24-bit x accumulator multiply per PE: two DSP48 (27x18) per PE.
+- BRAM18K: weights as PE memories of (O/PE)*(K/SIMD) words x SIMD*weight_bits (FINN's weight
+  layout), sliding-window line buffers of (kernel-1)*dilation+1 rows partitioned by SIMD, both
+  packed per UG573 (see `memory.py`).
+- LUT/FF: linear estimates (control, adder trees, accumulators, pipeline registers); they are
+  rough (+-30% against FINN's published post-synthesis numbers) and labelled as estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwcodesign.ir.ops import Conv, DepthwiseConv, Input, Linear, Op, Pool
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.memory import memory_cost
+
+ACCUMULATOR_BITS = 32
+REQUANT_DSP_PER_PE = 2
+STAGE_BASE_LUT = 250
+STAGE_BASE_FF = 300
+
+
+@dataclass(frozen=True)
+class Folding:
+    """Parallelism of one stage: PE output lanes, SIMD input lanes, and how MACs are built."""
+
+    pe: int = 1
+    simd: int = 1
+    mac: str = "dsp"  # "dsp" | "lut"
+
+    def __str__(self) -> str:
+        return f"PE{self.pe} SIMD{self.simd}" + (" lut" if self.mac == "lut" else "")
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cycles per frame (the stage's initiation interval), fill latency and resources."""
+
+    cycles: int
+    depth: int
+    dsp: int
+    bram18k: int
+    lut: int
+    ff: int
+
+    def resource(self, name: str) -> int:
+        return int(getattr(self, name))
+
+
+RESOURCES = ("dsp", "bram18k", "lut", "ff")
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
+    """WP486: two <=8-bit multiplies per DSP48E2 when they share an operand (UltraScale+)."""
+    return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
+
+
+def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 24) -> list[Folding]:
+    """Foldings worth considering: divisor PE/SIMD pairs, thinned to at most `max_candidates`.
+
+    Thinning keeps the extremes (fully folded, fully parallel) and spreads the rest evenly in
+    MAC lanes, so a larger candidate set only refines the trade-off curve.
+    """
+    if isinstance(op, Input):
+        return [Folding()]
+    if isinstance(op, DepthwiseConv):
+        options = [Folding(pe, 1) for pe in divisors(op.out_channels)]
+    elif isinstance(op, Conv):
+        out_per_group = op.out_channels // op.groups
+        in_per_group = inputs[0].channels // op.groups
+        options = [Folding(pe, simd) for pe in divisors(out_per_group) for simd in divisors(in_per_group)]
+    elif isinstance(op, Linear):
+        options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
+    else:
+        options = [Folding(pe, 1) for pe in divisors(op.output.channels)]
+    if isinstance(op, Conv | Linear) and op.weight_type.bits <= 4 and inputs[0].dtype.bits <= 4:
+        options += [Folding(f.pe, f.simd, "lut") for f in options]
+    return thin(options, max_candidates)
+
+
+def thin(options: list[Folding], limit: int) -> list[Folding]:
+    by_lanes = sorted(set(options), key=lambda f: (f.pe * f.simd, f.pe, f.mac))
+    if len(by_lanes) <= limit:
+        return by_lanes
+    step = (len(by_lanes) - 1) / (limit - 1)
+    return sorted({by_lanes[round(i * step)] for i in range(limit)}, key=lambda f: (f.pe * f.simd, f.pe, f.mac))
+
+
+def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "zynq_ultrascale") -> LayerCost:
+    """Cycles and resources of `op` under `folding` (formulas and sources in the module doc)."""
+    if isinstance(op, Input):
+        return LayerCost(0, 0, 0, 0, 0, 0)
+    pe = folding.pe
+    out = op.output
+    if isinstance(op, Conv | Linear):
+        return mac_stage_cost(op, inputs[0], folding, ps_type)
+    # Elementwise and pooling stages: PE channels per cycle, a requant per lane.
+    source = inputs[0]
+    window = op.kernel[0] * op.kernel[1] if isinstance(op, Pool) else 1
+    pixels = max(out.shape[2] * out.shape[3], source.shape[2] * source.shape[3])
+    cycles = pixels * window * -(-out.channels // pe) if isinstance(op, Pool) else pixels * -(-out.channels // pe)
+    buffer = line_buffer(op, source, simd=pe)
+    requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
+    lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut
+    ff = STAGE_BASE_FF + pe * (out.dtype.bits + ACCUMULATOR_BITS) * 2
+    return LayerCost(cycles, fill_cycles(op, source, pe) + 8, requant_dsp, buffer.bram18k, lut, ff)
+
+
+def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type: str) -> LayerCost:
+    pe, simd = folding.pe, folding.simd
+    wbits, abits = op.weight_type.bits, source.dtype.bits
+    out = op.output
+    if isinstance(op, Linear):
+        kernel_taps, groups, pixels = 1, 1, 1
+        in_per_group = source.elements_per_frame
+        out_per_group = op.out_channels
+    else:
+        kernel_taps = op.kernel[0] * op.kernel[1]
+        groups = op.groups
+        pixels = out.shape[2] * out.shape[3]
+        in_per_group = source.channels // groups
+        out_per_group = op.out_channels // groups
+    if isinstance(op, DepthwiseConv):
+        lanes = pe
+        cycles = pixels * kernel_taps * (op.out_channels // pe)
+        weight_depth, weight_width, memories = (op.out_channels // pe) * kernel_taps, wbits, pe
+    else:
+        lanes = pe * simd
+        cycles = pixels * kernel_taps * groups * (out_per_group // pe) * (in_per_group // simd)
+        weight_depth = groups * (out_per_group // pe) * kernel_taps * (in_per_group // simd)
+        if isinstance(op, Linear):
+            weight_depth = (out_per_group // pe) * (in_per_group // simd)
+        weight_width, memories = simd * wbits, pe
+    weights = memory_cost(weight_depth, weight_width, memories)
+    constants = memory_cost(-(-op.out_channels // pe), ACCUMULATOR_BITS + 24 + 6, pe)
+    buffer = line_buffer(op, source, simd=simd if not isinstance(op, DepthwiseConv) else pe)
+    if folding.mac == "lut":
+        mac_dsp, mac_lut = 0, lanes * (wbits * abits + 8)
+    else:
+        mac_dsp = -(-lanes // macs_per_dsp(wbits, abits, ps_type))
+        mac_lut = lanes * 6
+    adder_lut = pe * simd * (wbits + abits)  # adder tree over SIMD products per PE
+    dsp = mac_dsp + REQUANT_DSP_PER_PE * pe
+    lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
+    ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
+    depth = fill_cycles(op, source, simd) + (cycles // max(pixels, 1)) + 12
+    return LayerCost(cycles, depth, dsp, weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
+
+
+def line_buffer_rows(op: Op) -> int:
+    """Rows a sliding-window stage must hold: (kernel-1)*dilation + 1."""
+    if isinstance(op, Conv):
+        return (op.kernel[0] - 1) * op.dilation[0] + 1
+    if isinstance(op, Pool):
+        return op.kernel[0]
+    return 0
+
+
+def line_buffer(op: Op, source: Tensor, simd: int):
+    rows = line_buffer_rows(op)
+    if rows <= 1:
+        return memory_cost(0, 0)
+    channels = source.channels
+    depth = rows * source.shape[3] * -(-channels // simd)
+    return memory_cost(depth, simd * source.dtype.bits)
+
+
+def fill_cycles(op: Op, source: Tensor, simd: int) -> int:
+    """Cycles before the first output: the window must hold (rows-1) rows plus one pixel."""
+    rows = line_buffer_rows(op)
+    if rows <= 1:
+        return 0
+    pixels = (rows - 1) * source.shape[3] + rows
+    return pixels * -(-source.channels // simd)

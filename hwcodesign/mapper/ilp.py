@@ -1,0 +1,172 @@
+"""The mapper: one integer program picks every layer's folding under the board's resources.
+
+Variables: x[l, c] in {0, 1}: layer l takes candidate c; sum_c x[l, c] = 1.
+Resources: for r in DSP, BRAM18K, LUT, FF: sum_{l,c} cost_r[l, c] x[l, c] <= cap_r * board_r.
+Goals (T is a continuous variable bounded below by every layer's cycles, so at the optimum it
+equals the bottleneck initiation interval of the dataflow pipeline):
+- "throughput": minimise T (frames per second = clock / T);
+- "latency": minimise T + sum_l depth[l, c] x[l, c] (first-frame latency of the pipeline:
+  fill of every stage plus one bottleneck interval), optionally with T <= clock / fps.
+CBC (bundled with PuLP) proves optimality of the returned solution for this model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pulp
+
+from hwcodesign.boards import Board, available_boards
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.graph import Graph
+from hwcodesign.mapper.cost import RESOURCES, Folding, LayerCost, candidate_foldings, layer_cost
+
+DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
+GOALS = ("throughput", "latency")
+
+
+class MappingInfeasible(HwcodesignError):
+    """No folding fits the board; the message names the binding resource and a board that fits."""
+
+
+@dataclass(frozen=True)
+class CandidateTable:
+    """Per layer: its candidate foldings and their costs (what the ILP chooses from)."""
+
+    layers: tuple[str, ...]
+    foldings: tuple[tuple[Folding, ...], ...]
+    costs: tuple[tuple[LayerCost, ...], ...]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    board: Board
+    goal: str
+    foldings: dict[str, Folding]
+    costs: dict[str, LayerCost]
+    objective: float
+    solve_seconds: float
+    limits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bottleneck_cycles(self) -> int:
+        return max((c.cycles for c in self.costs.values()), default=0)
+
+    @property
+    def fps(self) -> float:
+        return self.board.clock_mhz * 1e6 / max(self.bottleneck_cycles, 1)
+
+    def total(self, resource: str) -> int:
+        return sum(c.resource(resource) for c in self.costs.values())
+
+
+def candidate_table(graph: Graph, ps_type: str, max_candidates: int = 24) -> CandidateTable:
+    layers, foldings, costs = [], [], []
+    for op in graph:
+        inputs = graph.input_tensors(op)
+        options = tuple(candidate_foldings(op, inputs, max_candidates))
+        layers.append(op.name)
+        foldings.append(options)
+        costs.append(tuple(layer_cost(op, inputs, f, ps_type) for f in options))
+    return CandidateTable(tuple(layers), tuple(foldings), tuple(costs))
+
+
+def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[str, int]:
+    caps = {**DEFAULT_CAPS, **(caps or {})}
+    available = board.resources.as_dict()
+    return {r: int(available[r] * caps[r]) for r in RESOURCES}
+
+
+def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
+                max_cycles: int | None = None) -> tuple[list[int], float] | None:
+    """Optimal candidate index per layer and the objective; None when infeasible."""
+    if goal not in GOALS:
+        raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
+    problem = pulp.LpProblem("mapping", pulp.LpMinimize)
+    choice = [
+        [pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
+        for layer, options in enumerate(table.costs)
+    ]
+    bottleneck = pulp.LpVariable("bottleneck_cycles", lowBound=0)
+    for layer, options in enumerate(table.costs):
+        problem += pulp.lpSum(choice[layer]) == 1
+        problem += bottleneck >= pulp.lpSum(cost.cycles * x for cost, x in zip(options, choice[layer]))
+    for resource in RESOURCES:
+        problem += pulp.lpSum(
+            cost.resource(resource) * x
+            for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs)
+        ) <= limits[resource], f"limit_{resource}"
+    if max_cycles is not None:
+        problem += bottleneck <= max_cycles
+    fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
+    goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
+    problem += goal_expression
+    status = problem.solve(pulp.PULP_CBC_CMD(msg=False))
+    if pulp.LpStatus[status] != "Optimal":
+        return None
+    picks = [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
+    objective = evaluate(table, picks, goal)
+    # Second phase: among optimal mappings, use the fewest resources (relative to the limits),
+    # so layers off the critical path are not given parallelism they cannot use.
+    problem += goal_expression <= objective, "keep_optimum"
+    problem.setObjective(pulp.lpSum(
+        cost.resource(r) / max(limits[r], 1) * x
+        for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs) for r in RESOURCES
+    ))
+    if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] == "Optimal":
+        frugal = [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
+        if evaluate(table, frugal, goal) <= objective:
+            picks = frugal
+    return picks, objective
+
+
+def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
+    """The objective of one assignment, computed directly (used by the ILP and by brute force)."""
+    chosen = [options[c] for options, c in zip(table.costs, picks)]
+    bottleneck = max(cost.cycles for cost in chosen)
+    return float(bottleneck if goal == "throughput" else bottleneck + sum(cost.depth for cost in chosen))
+
+
+def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
+                 caps: dict[str, float] | None = None, max_candidates: int = 24,
+                 progress: Callable[[str], None] | None = None) -> Mapping:
+    """Choose every layer's folding optimally for the cost model; explain when nothing fits."""
+    start = time.perf_counter()
+    table = candidate_table(graph, board.ps_type, max_candidates)
+    limits = resource_limits(board, caps)
+    max_cycles = int(board.clock_mhz * 1e6 // fps) if fps else None
+    if progress:
+        progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
+    solution = solve_table(table, limits, goal, max_cycles)
+    if solution is None:
+        raise MappingInfeasible(explain_infeasible(graph, table, board, limits, max_cycles, caps, max_candidates))
+    picks, objective = solution
+    return Mapping(
+        board, goal,
+        {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},
+        {name: options[c] for name, options, c in zip(table.layers, table.costs, picks)},
+        objective, time.perf_counter() - start, limits,
+    )
+
+
+def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],
+                       max_cycles: int | None, caps: dict[str, float] | None, max_candidates: int) -> str:
+    """Name the resource that cannot fit even at minimum folding, and the smallest board that fits."""
+    reasons = []
+    for resource in RESOURCES:
+        least = sum(min(cost.resource(resource) for cost in options) for options in table.costs)
+        if least > limits[resource]:
+            reasons.append(f"{resource.upper()} needs at least {least} but {board.name} allows {limits[resource]}")
+    if not reasons and max_cycles is not None:
+        reasons.append(f"no folding reaches {max_cycles} cycles per frame (the requested fps) within the resources")
+    if not reasons:
+        reasons.append("the resources cannot all be met at once by any combination of foldings")
+    larger = [b for b in available_boards() if b.resources.dsp >= board.resources.dsp and b.name != board.name]
+    fits = next((b.name for b in larger
+                 if solve_table(candidate_table(graph, b.ps_type, max_candidates), resource_limits(b, caps),
+                                "throughput", int(b.clock_mhz * 1e6 * (max_cycles or 0) / (board.clock_mhz * 1e6)) or None)
+                 is not None), None)
+    hint = f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model"
+    return f"model does not fit {board.name}: " + "; ".join(reasons) + hint

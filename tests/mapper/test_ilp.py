@@ -1,0 +1,101 @@
+"""The ILP is optimal for its cost model (checked by brute force) and explains infeasibility."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hwcodesign.boards import load_board
+from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.ilp import MappingInfeasible, candidate_table, evaluate, map_to_board, solve_table
+from hwcodesign.mapper.memory import bram18k_blocks
+
+UINT8 = IntType(8, False)
+
+
+def conv_chain(rng: np.random.Generator, channels: list[int], size: int = 16, weight_bits: int = 8) -> Graph:
+    ops = [Input("in", (), Tensor("t0", (1, channels[0], size, size), UINT8, 0.05, 0))]
+    for i, (c_in, c_out) in enumerate(zip(channels, channels[1:]), start=1):
+        k = int(rng.choice([1, 3]))
+        weight = rng.integers(-(2 ** (weight_bits - 1)), 2 ** (weight_bits - 1), (c_out, c_in, k, k))
+        out = Tensor(f"t{i}", (1, c_out, size, size), UINT8, 0.05, 0)
+        requant = make_requant(np.full(c_out, 0.01), 0, 0, 255)
+        ops.append(Conv(f"conv{i}", (f"t{i - 1}",), out, weight, IntType(weight_bits, True),
+                        np.zeros(c_out, np.int64), (1, 1), (k // 2,) * 4, (1, 1), 1, requant))
+    return Graph.from_ops("chain", ops, [ops[-1].output.name])
+
+
+def brute_force(table, limits, goal):
+    best = None
+    for picks in itertools.product(*(range(len(options)) for options in table.costs)):
+        used = {r: sum(table.costs[layer][c].resource(r) for layer, c in enumerate(picks)) for r in RESOURCES}
+        if any(used[r] > limits[r] for r in RESOURCES):
+            continue
+        value = evaluate(table, picks, goal)
+        best = value if best is None else min(best, value)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_ilp_matches_exhaustive_search(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    layers = int(rng.integers(3, 7))
+    channels = [int(rng.choice([2, 4, 6, 8, 12])) for _ in range(layers)]
+    graph = conv_chain(rng, channels)
+    table = candidate_table(graph, "zynq_ultrascale", max_candidates=4)
+    total_max = {r: sum(max(c.resource(r) for c in options) for options in table.costs) for r in RESOURCES}
+    # limits between the minimum and maximum usage so the constraints bind
+    limits = {r: int(total_max[r] * rng.uniform(0.35, 0.8)) for r in RESOURCES}
+    goal = "throughput" if seed % 2 == 0 else "latency"
+    expected = brute_force(table, limits, goal)
+    solution = solve_table(table, limits, goal)
+    if expected is None:
+        assert solution is None
+        return
+    assert solution is not None
+    picks, objective = solution
+    assert objective == expected
+    assert evaluate(table, picks, goal) == expected
+    for r in RESOURCES:
+        assert sum(table.costs[layer][c].resource(r) for layer, c in enumerate(picks)) <= limits[r]
+
+
+def test_mapping_respects_every_board_limit() -> None:
+    graph = conv_chain(np.random.default_rng(1), [3, 16, 32, 32, 64])
+    for board_name in ("pynqz2", "ultra96v2", "zcu104"):
+        mapping = map_to_board(graph, load_board(board_name))
+        for r in RESOURCES:
+            assert mapping.total(r) <= mapping.limits[r]
+        assert mapping.fps > 0
+
+
+def test_faster_board_is_never_slower() -> None:
+    graph = conv_chain(np.random.default_rng(2), [3, 16, 32, 64])
+    small = map_to_board(graph, load_board("pynqz2"))
+    large = map_to_board(graph, load_board("zcu102"))
+    assert large.bottleneck_cycles <= small.bottleneck_cycles
+
+
+def test_too_big_for_pynq_z2_names_the_resource_and_a_board_that_fits() -> None:
+    graph = conv_chain(np.random.default_rng(3), [64, 256, 256, 256, 256], size=8)
+    with pytest.raises(MappingInfeasible) as error:
+        map_to_board(graph, load_board("pynqz2"))
+    message = str(error.value)
+    assert "BRAM18K needs at least" in message and "pynqz2" in message
+    assert "smallest board that fits" in message
+
+
+def test_fps_floor_out_of_reach_is_explained() -> None:
+    graph = conv_chain(np.random.default_rng(4), [3, 8, 8])
+    with pytest.raises(MappingInfeasible, match="requested fps"):
+        map_to_board(graph, load_board("pynqz2"), goal="latency", fps=1e9)
+
+
+@pytest.mark.parametrize(("depth", "width", "blocks"), [
+    (1024, 18, 1), (2048, 18, 2), (512, 36, 1), (16384, 1, 1), (1000, 40, 3), (4096, 8, 2), (100, 288, 8),
+])
+def test_bram18k_packing(depth: int, width: int, blocks: int) -> None:
+    assert bram18k_blocks(depth, width) == blocks
