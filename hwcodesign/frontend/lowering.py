@@ -692,8 +692,6 @@ class Lowering:
     def set_clip(self, node: onnx.NodeProto, name: str, lo: float, hi: float, function: str) -> None:
         pending = self.activation_input(node, name, function, exact=True)
         old_lo, old_hi = pending.clip_range
-        if np.any(pending.gain * pending.acc_scale < 0) and pending.has_bias:
-            pass  # the clamp acts on the real value, which the requant already carries with its sign
         activation = function if pending.activation == "none" else "clip"
         self.values[node.output[0]] = pending.with_changes(
             activation=activation, clip_range=(max(old_lo, lo), min(old_hi, hi))
