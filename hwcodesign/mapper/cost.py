@@ -119,7 +119,7 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
     source = inputs[0]
     window = op.kernel[0] * op.kernel[1] if isinstance(op, Pool) else 1
     pixels = max(out.shape[2] * out.shape[3], source.shape[2] * source.shape[3])
-    cycles = pixels * window * -(-out.channels // pe) if isinstance(op, Pool) else pixels * -(-out.channels // pe)
+    cycles = pixels * window * -(-out.channels // pe)
     buffer = line_buffer(op, source, simd=pe)
     requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
     lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut
@@ -149,8 +149,6 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         lanes = pe * simd
         cycles = pixels * kernel_taps * groups * (out_per_group // pe) * (in_per_group // simd)
         weight_depth = groups * (out_per_group // pe) * kernel_taps * (in_per_group // simd)
-        if isinstance(op, Linear):
-            weight_depth = (out_per_group // pe) * (in_per_group // simd)
         weight_width, memories = simd * wbits, pe
     weights = memory_cost(weight_depth, weight_width, memories)
     constants = memory_cost(-(-op.out_channels // pe), ACCUMULATOR_BITS + 24 + 6, pe)

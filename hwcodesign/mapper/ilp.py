@@ -106,7 +106,7 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
     status = problem.solve(pulp.PULP_CBC_CMD(msg=False))
     if pulp.LpStatus[status] != "Optimal":
         return None
-    picks = [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
+    picks = chosen_indices(choice)
     objective = evaluate(table, picks, goal)
     # Second phase: among optimal mappings, use the fewest resources (relative to the limits),
     # so layers off the critical path are not given parallelism they cannot use.
@@ -116,10 +116,20 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
         for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs) for r in RESOURCES
     ))
     if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] == "Optimal":
-        frugal = [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
+        frugal = chosen_indices(choice)
         if evaluate(table, frugal, goal) <= objective:
             picks = frugal
     return picks, objective
+
+
+def chosen_indices(choice: list[list[pulp.LpVariable]]) -> list[int]:
+    """The candidate each layer's binaries select in the solver's current solution."""
+    return [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
+
+
+def cycle_budget(board: Board, fps: float | None) -> int | None:
+    """The largest bottleneck interval (cycles) that still reaches `fps` at the board clock."""
+    return int(board.clock_mhz * 1e6 // fps) if fps else None
 
 
 def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
@@ -136,12 +146,12 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     start = time.perf_counter()
     table = candidate_table(graph, board.ps_type, max_candidates)
     limits = resource_limits(board, caps)
-    max_cycles = int(board.clock_mhz * 1e6 // fps) if fps else None
+    max_cycles = cycle_budget(board, fps)
     if progress:
         progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
     solution = solve_table(table, limits, goal, max_cycles)
     if solution is None:
-        raise MappingInfeasible(explain_infeasible(graph, table, board, limits, max_cycles, caps, max_candidates))
+        raise MappingInfeasible(explain_infeasible(graph, table, board, limits, fps, caps, max_candidates))
     picks, objective = solution
     return Mapping(
         board, goal,
@@ -152,21 +162,21 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
 
 
 def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],
-                       max_cycles: int | None, caps: dict[str, float] | None, max_candidates: int) -> str:
+                       fps: float | None, caps: dict[str, float] | None, max_candidates: int) -> str:
     """Name the resource that cannot fit even at minimum folding, and the smallest board that fits."""
     reasons = []
     for resource in RESOURCES:
         least = sum(min(cost.resource(resource) for cost in options) for options in table.costs)
         if least > limits[resource]:
             reasons.append(f"{resource.upper()} needs at least {least} but {board.name} allows {limits[resource]}")
-    if not reasons and max_cycles is not None:
-        reasons.append(f"no folding reaches {max_cycles} cycles per frame (the requested fps) within the resources")
+    if not reasons and fps:
+        reasons.append(f"no folding reaches {cycle_budget(board, fps)} cycles per frame (the requested fps) within the resources")
     if not reasons:
         reasons.append("the resources cannot all be met at once by any combination of foldings")
     larger = [b for b in available_boards() if b.resources.dsp >= board.resources.dsp and b.name != board.name]
     fits = next((b.name for b in larger
                  if solve_table(candidate_table(graph, b.ps_type, max_candidates), resource_limits(b, caps),
-                                "throughput", int(b.clock_mhz * 1e6 * (max_cycles or 0) / (board.clock_mhz * 1e6)) or None)
+                                "throughput", cycle_budget(b, fps))
                  is not None), None)
     hint = f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model"
     return f"model does not fit {board.name}: " + "; ".join(reasons) + hint
