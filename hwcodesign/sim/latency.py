@@ -1,0 +1,245 @@
+"""Latency and throughput of the dataflow pipeline, simulated row by row.
+
+Every stage works through its frame in steps of one output row (reducing stages, global pool
+and fully connected, in steps of one input row). A step starts when
+  - the stage finished its previous step (stages are sequential, II = 1 inner loops),
+  - every producer has emitted the input rows the step needs (a k x k window with stride s
+    needs input row r*s - pad + (k-1)*dilation; elementwise stages need row r), and
+  - with bounded FIFOs, every consumer has drained enough that the row fits (back-pressure).
+A step lasts the stage's cycles per frame / steps (the cost model's initiation interval).
+Input and output move by AXI DMA at the lesser of the board's DDR bandwidth and the stream width.
+
+With unbounded FIFOs the simulation also measures, per edge, the most rows ever waiting: the
+FIFO depth that makes back-pressure vanish (what the HLS backend should allocate). Residual
+branches need deep FIFOs: the shortcut must hold rows while the main branch fills its windows.
+With bounded FIFOs the event times are found by relaxation (a longest-path fixed point); if it
+does not settle, the depths deadlock the pipeline and `PipelineDeadlock` says which edge.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.ops import Conv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.cost import line_buffer_rows
+from hwcodesign.mapper.ilp import Mapping
+
+STREAM_BYTES_PER_CYCLE = 8  # a 64-bit AXI4-Stream from the DMA
+MAX_RELAXATIONS = 2000
+
+
+class PipelineDeadlock(HwcodesignError):
+    """The given FIFO depths cannot hold what reconvergent branches must buffer."""
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    name: str
+    kind: str
+    cycles: int
+    first_output: float  # cycle the stage finished its first step of frame 0
+    last_output: float  # cycle the stage finished frame 0
+    utilisation: float  # busy fraction of the steady-state interval
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    clock_mhz: float
+    first_frame_cycles: float
+    interval_cycles: float
+    dma_in_cycles: float
+    dma_out_cycles: float
+    stages: tuple[StageTiming, ...]
+    fifo_rows: dict[tuple[str, str], int]
+    fifo_elements: dict[tuple[str, str], int]
+
+    @property
+    def latency_ms(self) -> float:
+        return self.first_frame_cycles / (self.clock_mhz * 1e3)
+
+    @property
+    def fps(self) -> float:
+        return self.clock_mhz * 1e6 / self.interval_cycles
+
+    @property
+    def bottleneck(self) -> StageTiming:
+        return max(self.stages, key=lambda s: s.cycles)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    op: Op
+    steps: int
+    step_cycles: float
+    emits: tuple[int, ...]  # output row finished by each step (-1: none)
+    needs: tuple[tuple[str, tuple[int, ...]], ...]  # per input tensor: input row each step needs
+    holds_rows: int  # input rows the stage keeps internally (its line buffer)
+
+
+def dma_bytes_per_cycle(board_ddr_gbps: float, clock_mhz: float) -> float:
+    return min(board_ddr_gbps * 1e9 / (clock_mhz * 1e6), STREAM_BYTES_PER_CYCLE)
+
+
+def row_bytes(tensor: Tensor) -> float:
+    return tensor.shape[1] * tensor.shape[3] * tensor.dtype.bits / 8
+
+
+def window_need(op: Op, row: int, input_rows: int) -> int:
+    """Last input row output row `row` of a sliding window reads (clamped to the image)."""
+    if isinstance(op, Conv):
+        kernel, stride, dilation, pad = op.kernel[0], op.stride[0], op.dilation[0], op.pads[0]
+    else:
+        assert isinstance(op, Pool)
+        kernel, stride, dilation, pad = op.kernel[0], op.stride[0], 1, op.pads[0]
+    return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation))
+
+
+def build_stage(graph: Graph, op: Op, cycles: float, dma_rate: float) -> _Stage:
+    inputs = graph.input_tensors(op)
+    out_rows = op.output.shape[2]
+    if isinstance(op, Input):
+        steps = out_rows
+        return _Stage(op, steps, row_bytes(op.output) / dma_rate, tuple(range(steps)), (), 0)
+    if isinstance(op, GlobalAvgPool | Linear):
+        in_rows = inputs[0].shape[2]
+        emits = tuple(-1 for _ in range(in_rows - 1)) + (0,)
+        return _Stage(op, in_rows, cycles / in_rows, emits, ((inputs[0].name, tuple(range(in_rows))),), 0)
+    needs = []
+    for tensor in inputs:
+        in_rows = tensor.shape[2]
+        if isinstance(op, Conv | Pool):
+            rows = tuple(window_need(op, r, in_rows) for r in range(out_rows))
+        elif isinstance(op, Resize):
+            rows = tuple(r // op.scale[0] for r in range(out_rows))
+        else:
+            rows = tuple(min(r, in_rows - 1) for r in range(out_rows))
+        needs.append((tensor.name, rows))
+    return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), tuple(needs), line_buffer_rows(op))
+
+
+def simulate_pipeline(graph: Graph, mapping: Mapping, frames: int = 3,
+                      fifo_rows: MappingType[tuple[str, str], int] | None = None) -> LatencyReport:
+    """Simulate `frames` back-to-back frames; unbounded FIFOs unless `fifo_rows` gives depths.
+
+    `fifo_rows` maps (producer layer, consumer layer) to a FIFO depth in rows of the tensor.
+    """
+    board = mapping.board
+    rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles, rate) for op in graph}
+    order = [op.name for op in graph]
+    producer_of = {op.output.name: op.name for op in graph}
+    consumers = {name: [c.name for c in graph.consumers(stages[name].op.output.name)] for name in order}
+
+    # first step of each consumer that needs input row >= j, per (producer, consumer)
+    first_step_needing: dict[tuple[str, str], list[int]] = {}
+    for name in order:
+        stage = stages[name]
+        for tensor, rows in stage.needs:
+            index, table = 0, []
+            for j in range(graph.tensor(tensor).shape[2]):
+                while index < len(rows) and rows[index] < j:
+                    index += 1
+                table.append(index)
+            first_step_needing[(producer_of[tensor], name)] = table
+
+    starts = {name: [[0.0] * stages[name].steps for _ in range(frames)] for name in order}
+    ends = {name: [[0.0] * stages[name].steps for _ in range(frames)] for name in order}
+    row_end = {name: [[0.0] * max(stages[name].op.output.shape[2], 1) for _ in range(frames)] for name in order}
+
+    def one_pass(back_pressure: bool) -> bool:
+        changed = False
+        for frame in range(frames):
+            for name in order:
+                stage = stages[name]
+                for step in range(stage.steps):
+                    ready = ends[name][frame][step - 1] if step else (ends[name][frame - 1][-1] if frame else 0.0)
+                    for tensor, rows in stage.needs:
+                        ready = max(ready, row_end[producer_of[tensor]][frame][rows[step]])
+                    emitted = stage.emits[step]
+                    if back_pressure and emitted >= 0 and fifo_rows is not None:
+                        for consumer in consumers[name]:
+                            depth = fifo_rows.get((name, consumer))
+                            if depth is None:
+                                continue
+                            capacity = depth + stages[consumer].holds_rows
+                            blocking_row = emitted - capacity
+                            if blocking_row >= 0:
+                                step_c = first_step_needing[(name, consumer)][blocking_row]
+                                step_c = min(step_c, stages[consumer].steps - 1)
+                                ready = max(ready, starts[consumer][frame][step_c])
+                    if ready > starts[name][frame][step] or not back_pressure:
+                        changed |= ready != starts[name][frame][step]
+                        starts[name][frame][step] = ready
+                        ends[name][frame][step] = ready + stage.step_cycles
+                        if emitted >= 0:
+                            row_end[name][frame][emitted] = ends[name][frame][step]
+        return changed
+
+    one_pass(back_pressure=False)
+    occupancy = measure_fifo_rows(graph, stages, order, producer_of, first_step_needing, starts, row_end)
+    if fifo_rows is not None:
+        # No schedule is slower than running every step of every stage one after another; a
+        # relaxation that passes that bound (or never settles) is waiting on itself.
+        serial_bound = sum(stage.step_cycles * stage.steps for stage in stages.values()) * frames + 1
+        for _ in range(MAX_RELAXATIONS):
+            if not one_pass(back_pressure=True):
+                break
+            if max(ends[name][-1][-1] for name in order) > serial_bound:
+                raise deadlock(fifo_rows, occupancy)
+        else:
+            raise deadlock(fifo_rows, occupancy)
+
+    outputs = [producer_of[t] for t in graph.outputs]
+    dma_out = sum(row_bytes(graph.tensor(t)) * graph.tensor(t).shape[2] for t in graph.outputs) / rate
+    finish = [max(ends[name][frame][-1] for name in outputs) for frame in range(frames)]
+    interval = finish[-1] - finish[-2] if frames > 1 else finish[0]
+    interval = max(interval, dma_out)  # output DMA overlaps the next frame but must keep up
+    dma_in = sum(stages[op.name].step_cycles * stages[op.name].steps for op in graph.inputs)
+    timings = tuple(
+        StageTiming(name, stages[name].op.kind, mapping.costs[name].cycles,
+                    next((e for e, row in zip(ends[name][0], stages[name].emits) if row >= 0), 0.0),
+                    ends[name][0][-1], mapping.costs[name].cycles / interval)
+        for name in order
+    )
+    elements = {
+        edge: rows * graph.tensor(stages[edge[0]].op.output.name).shape[1] * graph.tensor(stages[edge[0]].op.output.name).shape[3]
+        for edge, rows in occupancy.items()
+    }
+    return LatencyReport(board.clock_mhz, finish[0] + dma_out, interval, dma_in, dma_out, timings,
+                         occupancy, elements)
+
+
+def deadlock(fifo_rows: MappingType[tuple[str, str], int], needed: dict[tuple[str, str], int]) -> PipelineDeadlock:
+    short = [f"{p} -> {c}: {fifo_rows[(p, c)]} rows, needs {rows}"
+             for (p, c), rows in needed.items() if (p, c) in fifo_rows and fifo_rows[(p, c)] < rows]
+    return PipelineDeadlock(
+        "FIFO depths deadlock the pipeline: a reconvergent branch (e.g. a residual shortcut) cannot "
+        "buffer the rows its sibling needs; FIFOs below their stall-free depth: " + "; ".join(short)
+    )
+
+
+def measure_fifo_rows(graph: Graph, stages: dict[str, _Stage], order: list[str], producer_of: dict[str, str],
+                      first_step_needing: dict[tuple[str, str], list[int]],
+                      starts: dict[str, list[list[float]]], row_end: dict[str, list[list[float]]]) -> dict[tuple[str, str], int]:
+    """Per edge, the most rows written but not yet taken into the consumer's line buffer (frame 0).
+
+    Row j leaves the FIFO when the consumer starts the first step that needs it; what the
+    consumer's own line buffer holds beyond the current window does not occupy the FIFO.
+    """
+    depths = {}
+    for name in order:
+        stage = stages[name]
+        for tensor, _ in stage.needs:
+            producer = producer_of[tensor]
+            taken = [starts[name][0][min(step, stage.steps - 1)] for step in first_step_needing[(producer, name)]]
+            worst = 1
+            for row, time in enumerate(row_end[producer][0]):
+                waiting = row + 1 - bisect.bisect_right(taken, time) - stage.holds_rows + 1
+                worst = max(worst, waiting)
+            depths[(producer, name)] = worst
+    return depths

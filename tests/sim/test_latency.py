@@ -1,0 +1,100 @@
+"""The pipeline simulator against timings worked out by hand, and its FIFO sizing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwcodesign.boards import load_board
+from hwcodesign.ir import Add, Conv, Graph, Input, IntType, Requant, Tensor, make_requant
+from hwcodesign.mapper.cost import Folding, LayerCost
+from hwcodesign.mapper.ilp import Mapping, map_to_board
+from hwcodesign.sim.latency import PipelineDeadlock, dma_bytes_per_cycle, simulate_pipeline
+
+UINT8 = IntType(8, False)
+H = W = 8
+
+
+def tensor(name: str, channels: int, size: int = H) -> Tensor:
+    return Tensor(name, (1, channels, size, size), UINT8, 0.1, 0)
+
+
+def conv(name: str, source: str, out: str, channels: int, k: int = 1) -> Conv:
+    return Conv(name, (source,), tensor(out, channels), np.ones((channels, channels, k, k), np.int64),
+                IntType(8, True), np.zeros(channels, np.int64), (1, 1), (k // 2,) * 4, (1, 1), 1,
+                make_requant(np.full(channels, 0.01), 0, 0, 255))
+
+
+def fixed_mapping(graph: Graph, cycles: dict[str, int], board: str = "ultra96v2") -> Mapping:
+    """A mapping with chosen cycles per layer, so timings can be predicted by hand."""
+    costs = {op.name: LayerCost(cycles.get(op.name, 0), 0, 0, 0, 0, 0) for op in graph}
+    return Mapping(load_board(board), "throughput", {n: Folding() for n in costs}, costs, 0.0, 0.0)
+
+
+def chain(k_first: int = 1) -> Graph:
+    ops = [Input("in", (), tensor("x", 4)), conv("a", "x", "ya", 4, k_first), conv("b", "ya", "yb", 4)]
+    return Graph.from_ops("chain", ops, ["yb"])
+
+
+def test_two_stage_chain_matches_hand_timing() -> None:
+    graph = chain()
+    mapping = fixed_mapping(graph, {"a": 800, "b": 1600})  # 100 and 200 cycles per row
+    report = simulate_pipeline(graph, mapping)
+    dma = 4 * W / dma_bytes_per_cycle(mapping.board.ddr_bandwidth_gbps, mapping.board.clock_mhz)
+    # first row: DMA row 0, a row 0, then b runs 8 rows back to back (it is the slower stage)
+    expected = dma + 100 + 8 * 200
+    dma_out = 4 * W * H / dma_bytes_per_cycle(mapping.board.ddr_bandwidth_gbps, mapping.board.clock_mhz)
+    assert report.first_frame_cycles == pytest.approx(expected + dma_out)
+    assert report.interval_cycles == pytest.approx(1600)
+    assert report.fps == pytest.approx(mapping.board.clock_mhz * 1e6 / 1600)
+    assert report.bottleneck.name == "b"
+    utilisation = {s.name: s.utilisation for s in report.stages}
+    assert utilisation["b"] == pytest.approx(1.0) and utilisation["a"] == pytest.approx(0.5)
+
+
+def test_window_waits_for_the_rows_it_needs() -> None:
+    graph = chain(k_first=3)  # a is 3x3 with padding 1: output row 0 needs input rows 0 and 1
+    mapping = fixed_mapping(graph, {"a": 800, "b": 800})
+    report = simulate_pipeline(graph, mapping)
+    dma_row = 4 * W / dma_bytes_per_cycle(mapping.board.ddr_bandwidth_gbps, mapping.board.clock_mhz)
+    first = {s.name: s.first_output for s in report.stages}
+    assert first["a"] == pytest.approx(2 * dma_row + 100)
+
+
+def residual() -> Graph:
+    ops = [
+        Input("in", (), tensor("x", 4)),
+        conv("main1", "x", "m1", 4, 3), conv("main2", "m1", "m2", 4, 3),
+        Add("add", ("m2", "x"), tensor("y", 4), (1 << 10, 1 << 10),
+            Requant(np.ones(1, np.int64), np.full(1, 10, np.int64), 0, 0, 255)),
+    ]
+    return Graph.from_ops("residual", ops, ["y"])
+
+
+def test_fifo_depths_from_unbounded_run_remove_back_pressure_and_short_ones_deadlock() -> None:
+    graph = residual()
+    mapping = fixed_mapping(graph, {"main1": 800, "main2": 800, "add": 400})
+    free = simulate_pipeline(graph, mapping)
+    shortcut = free.fifo_rows[("in", "add")]
+    assert shortcut >= 2  # the shortcut waits while two 3x3 windows fill
+    sized = simulate_pipeline(graph, mapping, fifo_rows=free.fifo_rows)
+    assert sized.first_frame_cycles == pytest.approx(free.first_frame_cycles)
+    assert sized.interval_cycles == pytest.approx(free.interval_cycles)
+    with pytest.raises(PipelineDeadlock, match="in -> add"):
+        simulate_pipeline(graph, mapping, fifo_rows={**free.fifo_rows, ("in", "add"): 1})
+
+
+def test_chain_with_minimal_fifos_still_runs_at_the_bottleneck_rate() -> None:
+    graph = chain(k_first=3)
+    mapping = fixed_mapping(graph, {"a": 800, "b": 1600})
+    tight = simulate_pipeline(graph, mapping, fifo_rows={("in", "a"): 1, ("a", "b"): 1})
+    assert tight.interval_cycles == pytest.approx(1600)
+
+
+def test_real_mapping_interval_is_the_mapper_bottleneck() -> None:
+    graph = residual()
+    mapping = map_to_board(graph, load_board("pynqz2"))
+    report = simulate_pipeline(graph, mapping)
+    assert report.interval_cycles == pytest.approx(mapping.bottleneck_cycles)
+    assert report.fps == pytest.approx(mapping.fps)
+    assert report.first_frame_cycles >= report.interval_cycles
