@@ -24,10 +24,12 @@ $(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py $(STAMP)
 demo: install $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(VENV)/bin/hwcodesign boards
 	$(VENV)/bin/hwcodesign inspect $(MODELS)/resnet8_qdq_w8a8.onnx
+	$(VENV)/bin/hwcodesign simulate $(MODELS)/resnet8_qdq_w8a8.onnx --board ultra96v2 -o build/reports/resnet8-ultra96v2
 
 bench: install
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/mapper_resnet50.py
+	$(PY) benchmarks/mapper_finn_cnv.py
 
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks

@@ -8,13 +8,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from hwcodesign.boards import available_boards, format_board_table
+from hwcodesign.boards import available_boards, format_board_table, load_board
+from hwcodesign.cli.progress import step
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, Input, Linear, Pool
+from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.ilp import GOALS, map_to_board
 from hwcodesign.passes import optimize
+from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
+from hwcodesign.sim.latency import simulate
 from hwcodesign.tables import format_table
 
 
@@ -67,6 +73,41 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_caps(pairs: list[str]) -> dict[str, float]:
+    """`--cap dsp=0.9 --cap lut=0.7` -> {"dsp": 0.9, "lut": 0.7} (fractions of the board)."""
+    caps = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in RESOURCES or not value:
+            raise HwcodesignError(f"--cap {pair}: expected RESOURCE=FRACTION with RESOURCE one of {', '.join(RESOURCES)}")
+        try:
+            caps[name] = float(value)
+        except ValueError:
+            raise HwcodesignError(f"--cap {pair}: '{value}' is not a number") from None
+        if not 0 < caps[name] <= 1:
+            raise HwcodesignError(f"--cap {pair}: the fraction must be in (0, 1]")
+    return caps
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    board = load_board(args.board)
+    out_dir = Path(args.output) if args.output else Path("reports") / f"{Path(args.model).stem}-{board.name}"
+    caps = parse_caps(args.cap)
+    with step("importing and optimizing the model"):
+        graph = optimize(load_onnx(args.model))
+    with step(f"mapping onto {board.name} (integer program, goal: {args.goal})"):
+        mapping = map_to_board(graph, board, args.goal, fps=args.fps, caps=caps)
+    with step("simulating the dataflow pipeline"):
+        latency = simulate(graph, mapping)
+    report = build_report(graph, mapping, latency, model_path=str(args.model))
+    with step(f"writing {out_dir}/report.json and report.html"):
+        write_report(report, out_dir)
+    print(format_layer_table(report))
+    print()
+    print(format_summary(report))
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     print(format_board_table(available_boards()))
     return 0
@@ -80,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("model", help="path to a QDQ or QONNX .onnx file")
     inspect.add_argument("--raw", action="store_true", help="show the IR before optimization passes")
     inspect.set_defaults(run=cmd_inspect)
+    simulate = commands.add_parser(
+        "simulate", help="map a model onto a board and simulate its latency and throughput (no hardware needed)"
+    )
+    simulate.add_argument("model", help="path to a QDQ or QONNX .onnx file")
+    simulate.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
+    simulate.add_argument("--goal", choices=GOALS, default="throughput",
+                          help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency")
+    simulate.add_argument("--fps", type=float, help="frame-rate floor the mapping must reach")
+    simulate.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
+                          help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    simulate.add_argument("-o", "--output", help="report folder (default reports/<model>-<board>)")
+    simulate.set_defaults(run=cmd_simulate)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser

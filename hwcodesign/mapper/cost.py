@@ -4,10 +4,13 @@ A stage with PE output-channel lanes and SIMD input-channel lanes computes PE x 
 cycle with an II=1 inner loop, as FINN's MVAU/SWG do (Umuroglu et al., "FINN", FPGA'17;
 Blott et al., "FINN-R", TRETS 2018). Its initiation interval per frame is therefore
 
-    cycles = output_pixels * kh * kw * groups * (out_per_group / PE) * (in_per_group / SIMD)
+    cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD)
 
-Depthwise conv folds channels only (PE lanes each with its own filter), elementwise stages
-(pool, add, resize, activation, concat) process PE channels per cycle.
+SIMD walks the im2col row of a pixel: up to the input channels it parallelises channels (as in
+FINN), beyond them whole kernel taps, so low-channel layers (an RGB stem) can still be unrolled;
+the window buffer then needs one read port per tap (counted as copies). Depthwise conv runs PE
+channels and SIMD taps per cycle; elementwise stages (pool, add, resize, activation, concat)
+process PE channels per cycle.
 
 Resources:
 - DSP: one multiplier per MAC lane; on DSP48E2 (Zynq UltraScale+) two multiplies of <= 8-bit
@@ -29,9 +32,10 @@ from dataclasses import dataclass
 
 from hwcodesign.ir.ops import Conv, DepthwiseConv, Input, Linear, Op, Pool
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.memory import memory_cost
+from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
 ACCUMULATOR_BITS = 32
+STREAM_BYTES_PER_CYCLE = 8  # the 64-bit AXI4-Stream between the AXI DMA and the accelerator
 REQUANT_DSP_PER_PE = 2
 STAGE_BASE_LUT = 250
 STAGE_BASE_FF = 300
@@ -71,6 +75,15 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def dma_bytes_per_cycle(ddr_bandwidth_gbps: float, clock_mhz: float) -> float:
+    """Input/output transfer rate: the DDR bandwidth or the stream width, whichever is lower."""
+    return min(ddr_bandwidth_gbps * 1e9 / (clock_mhz * 1e6), STREAM_BYTES_PER_CYCLE)
+
+
+def frame_bytes(tensor: Tensor) -> float:
+    return tensor.elements_per_frame * tensor.dtype.bits / 8
+
+
 def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
     """WP486: two <=8-bit multiplies per DSP48E2 when they share an operand (UltraScale+)."""
     return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
@@ -85,11 +98,14 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 24) -
     if isinstance(op, Input):
         return [Folding()]
     if isinstance(op, DepthwiseConv):
-        options = [Folding(pe, 1) for pe in divisors(op.out_channels)]
+        taps = op.kernel[0] * op.kernel[1]
+        options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(taps)]
     elif isinstance(op, Conv):
         out_per_group = op.out_channels // op.groups
         in_per_group = inputs[0].channels // op.groups
-        options = [Folding(pe, simd) for pe in divisors(out_per_group) for simd in divisors(in_per_group)]
+        row_length = in_per_group * op.kernel[0] * op.kernel[1]
+        whole = [s for s in divisors(row_length) if in_per_group % s == 0 or s % in_per_group == 0]
+        options = [Folding(pe, simd) for pe in divisors(out_per_group) for simd in whole]
     elif isinstance(op, Linear):
         options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
     else:
@@ -107,10 +123,15 @@ def thin(options: list[Folding], limit: int) -> list[Folding]:
     return sorted({by_lanes[round(i * step)] for i in range(limit)}, key=lambda f: (f.pe * f.simd, f.pe, f.mac))
 
 
-def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "zynq_ultrascale") -> LayerCost:
-    """Cycles and resources of `op` under `folding` (formulas and sources in the module doc)."""
+def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "zynq_ultrascale",
+               dma_rate: float = STREAM_BYTES_PER_CYCLE) -> LayerCost:
+    """Cycles and resources of `op` under `folding` (formulas and sources in the module doc).
+
+    An Input is the DMA feeding the stream: its cycles are the frame's transfer time at
+    `dma_rate` bytes per cycle, so an input-bandwidth-bound design shows up as such.
+    """
     if isinstance(op, Input):
-        return LayerCost(0, 0, 0, 0, 0, 0)
+        return LayerCost(int(-(-frame_bytes(op.output) // dma_rate)), 0, 0, 0, 0, 0)
     pe = folding.pe
     out = op.output
     if isinstance(op, Conv | Linear):
@@ -120,7 +141,7 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
     window = op.kernel[0] * op.kernel[1] if isinstance(op, Pool) else 1
     pixels = max(out.shape[2] * out.shape[3], source.shape[2] * source.shape[3])
     cycles = pixels * window * -(-out.channels // pe)
-    buffer = line_buffer(op, source, simd=pe)
+    buffer = line_buffer(op, source, pe)
     requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
     lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut
     ff = STAGE_BASE_FF + pe * (out.dtype.bits + ACCUMULATOR_BITS) * 2
@@ -141,18 +162,21 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         pixels = out.shape[2] * out.shape[3]
         in_per_group = source.channels // groups
         out_per_group = op.out_channels // groups
+    lanes = pe * simd
     if isinstance(op, DepthwiseConv):
-        lanes = pe
-        cycles = pixels * kernel_taps * (op.out_channels // pe)
-        weight_depth, weight_width, memories = (op.out_channels // pe) * kernel_taps, wbits, pe
+        # PE channels at once, SIMD of each channel's kernel taps at once
+        cycles = pixels * (op.out_channels // pe) * (kernel_taps // simd)
+        weight_depth = (op.out_channels // pe) * (kernel_taps // simd)
+        channels_per_read, taps_per_cycle = pe, simd
     else:
-        lanes = pe * simd
-        cycles = pixels * kernel_taps * groups * (out_per_group // pe) * (in_per_group // simd)
-        weight_depth = groups * (out_per_group // pe) * kernel_taps * (in_per_group // simd)
-        weight_width, memories = simd * wbits, pe
+        # SIMD walks the im2col row (in_per_group x kernel taps) of each output pixel
+        cycles = pixels * groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
+        weight_depth = groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
+        channels_per_read, taps_per_cycle = min(simd, in_per_group), max(1, simd // in_per_group)
+    weight_width, memories = simd * wbits, pe
     weights = memory_cost(weight_depth, weight_width, memories)
     constants = memory_cost(-(-op.out_channels // pe), ACCUMULATOR_BITS + 24 + 6, pe)
-    buffer = line_buffer(op, source, simd=simd if not isinstance(op, DepthwiseConv) else pe)
+    buffer = line_buffer(op, source, channels_per_read, taps_per_cycle)
     if folding.mac == "lut":
         mac_dsp, mac_lut = 0, lanes * (wbits * abits + 8)
     else:
@@ -162,7 +186,7 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
     dsp = mac_dsp + REQUANT_DSP_PER_PE * pe
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
-    depth = fill_cycles(op, source, simd) + (cycles // max(pixels, 1)) + 12
+    depth = fill_cycles(op, source, channels_per_read) + (cycles // max(pixels, 1)) + 12
     return LayerCost(cycles, depth, dsp, weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
 
 
@@ -175,13 +199,17 @@ def line_buffer_rows(op: Op) -> int:
     return 0
 
 
-def line_buffer(op: Op, source: Tensor, simd: int):
+def line_buffer(op: Op, source: Tensor, channels_per_read: int, taps_per_cycle: int = 1) -> MemoryCost:
+    """The window buffer: `channels_per_read` channels wide, one copy per tap read per cycle.
+
+    Reading several kernel taps per cycle needs as many read ports; Vitis HLS gets them by
+    replicating (or cyclically partitioning) the array, which we count as copies.
+    """
     rows = line_buffer_rows(op)
     if rows <= 1:
         return memory_cost(0, 0)
-    channels = source.channels
-    depth = rows * source.shape[3] * -(-channels // simd)
-    return memory_cost(depth, simd * source.dtype.bits)
+    depth = rows * source.shape[3] * -(-source.channels // channels_per_read)
+    return memory_cost(depth, channels_per_read * source.dtype.bits, taps_per_cycle)
 
 
 def fill_cycles(op: Op, source: Tensor, simd: int) -> int:

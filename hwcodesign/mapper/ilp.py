@@ -21,7 +21,14 @@ import pulp
 from hwcodesign.boards import Board, available_boards
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import RESOURCES, Folding, LayerCost, candidate_foldings, layer_cost
+from hwcodesign.mapper.cost import (
+    RESOURCES,
+    Folding,
+    LayerCost,
+    candidate_foldings,
+    dma_bytes_per_cycle,
+    layer_cost,
+)
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
 GOALS = ("throughput", "latency")
@@ -62,14 +69,15 @@ class Mapping:
         return sum(c.resource(resource) for c in self.costs.values())
 
 
-def candidate_table(graph: Graph, ps_type: str, max_candidates: int = 24) -> CandidateTable:
+def candidate_table(graph: Graph, board: Board, max_candidates: int = 24) -> CandidateTable:
+    rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     layers, foldings, costs = [], [], []
     for op in graph:
         inputs = graph.input_tensors(op)
         options = tuple(candidate_foldings(op, inputs, max_candidates))
         layers.append(op.name)
         foldings.append(options)
-        costs.append(tuple(layer_cost(op, inputs, f, ps_type) for f in options))
+        costs.append(tuple(layer_cost(op, inputs, f, board.ps_type, rate) for f in options))
     return CandidateTable(tuple(layers), tuple(foldings), tuple(costs))
 
 
@@ -144,7 +152,7 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
                  progress: Callable[[str], None] | None = None) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits."""
     start = time.perf_counter()
-    table = candidate_table(graph, board.ps_type, max_candidates)
+    table = candidate_table(graph, board, max_candidates)
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
     if progress:
@@ -175,7 +183,7 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
         reasons.append("the resources cannot all be met at once by any combination of foldings")
     larger = [b for b in available_boards() if b.resources.dsp >= board.resources.dsp and b.name != board.name]
     fits = next((b.name for b in larger
-                 if solve_table(candidate_table(graph, b.ps_type, max_candidates), resource_limits(b, caps),
+                 if solve_table(candidate_table(graph, b, max_candidates), resource_limits(b, caps),
                                 "throughput", cycle_budget(b, fps))
                  is not None), None)
     hint = f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model"

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
-from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import line_buffer_rows
+from hwcodesign.mapper.cost import dma_bytes_per_cycle, frame_bytes, line_buffer_rows
 from hwcodesign.mapper.ilp import Mapping
 
-STREAM_BYTES_PER_CYCLE = 8  # a 64-bit AXI4-Stream from the DMA
 MAX_RELAXATIONS = 2000
+INPUT_FIFO_ROWS = 2
+"""A DMA can simply wait: a single-consumer input stream gets this FIFO, not a stall-free one."""
 
 
 class PipelineDeadlock(HwcodesignError):
@@ -81,12 +81,6 @@ class _Stage:
     holds_rows: int  # input rows the stage keeps internally (its line buffer)
 
 
-def dma_bytes_per_cycle(board_ddr_gbps: float, clock_mhz: float) -> float:
-    return min(board_ddr_gbps * 1e9 / (clock_mhz * 1e6), STREAM_BYTES_PER_CYCLE)
-
-
-def row_bytes(tensor: Tensor) -> float:
-    return tensor.shape[1] * tensor.shape[3] * tensor.dtype.bits / 8
 
 
 def window_need(op: Op, row: int, input_rows: int) -> int:
@@ -99,12 +93,11 @@ def window_need(op: Op, row: int, input_rows: int) -> int:
     return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation))
 
 
-def build_stage(graph: Graph, op: Op, cycles: float, dma_rate: float) -> _Stage:
+def build_stage(graph: Graph, op: Op, cycles: float) -> _Stage:
     inputs = graph.input_tensors(op)
     out_rows = op.output.shape[2]
     if isinstance(op, Input):
-        steps = out_rows
-        return _Stage(op, steps, row_bytes(op.output) / dma_rate, tuple(range(steps)), (), 0)
+        return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), (), 0)
     if isinstance(op, GlobalAvgPool | Linear):
         in_rows = inputs[0].shape[2]
         emits = tuple(-1 for _ in range(in_rows - 1)) + (0,)
@@ -122,7 +115,7 @@ def build_stage(graph: Graph, op: Op, cycles: float, dma_rate: float) -> _Stage:
     return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), tuple(needs), line_buffer_rows(op))
 
 
-def simulate_pipeline(graph: Graph, mapping: Mapping, frames: int = 3,
+def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
                       fifo_rows: MappingType[tuple[str, str], int] | None = None) -> LatencyReport:
     """Simulate `frames` back-to-back frames; unbounded FIFOs unless `fifo_rows` gives depths.
 
@@ -130,7 +123,7 @@ def simulate_pipeline(graph: Graph, mapping: Mapping, frames: int = 3,
     """
     board = mapping.board
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
-    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles, rate) for op in graph}
+    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles) for op in graph}
     order = [op.name for op in graph]
     producer_of = {op.output.name: op.name for op in graph}
     consumers = {name: [c.name for c in graph.consumers(stages[name].op.output.name)] for name in order}
@@ -182,7 +175,10 @@ def simulate_pipeline(graph: Graph, mapping: Mapping, frames: int = 3,
 
     one_pass(back_pressure=False)
     occupancy = measure_fifo_rows(graph, stages, order, producer_of, first_step_needing, starts, row_end)
-    if fifo_rows is not None:
+    throttled = {(op.name, consumers[op.name][0]): INPUT_FIFO_ROWS for op in graph.inputs if len(consumers[op.name]) == 1}
+    fifo_rows = {**throttled, **(fifo_rows or {})}
+    occupancy.update({edge: min(rows, occupancy[edge]) for edge, rows in throttled.items()})
+    if fifo_rows:
         # No schedule is slower than running every step of every stage one after another; a
         # relaxation that passes that bound (or never settles) is waiting on itself.
         serial_bound = sum(stage.step_cycles * stage.steps for stage in stages.values()) * frames + 1
@@ -195,11 +191,11 @@ def simulate_pipeline(graph: Graph, mapping: Mapping, frames: int = 3,
             raise deadlock(fifo_rows, occupancy)
 
     outputs = [producer_of[t] for t in graph.outputs]
-    dma_out = sum(row_bytes(graph.tensor(t)) * graph.tensor(t).shape[2] for t in graph.outputs) / rate
+    dma_out = sum(frame_bytes(graph.tensor(t)) for t in graph.outputs) / rate
     finish = [max(ends[name][frame][-1] for name in outputs) for frame in range(frames)]
     interval = finish[-1] - finish[-2] if frames > 1 else finish[0]
-    interval = max(interval, dma_out)  # output DMA overlaps the next frame but must keep up
-    dma_in = sum(stages[op.name].step_cycles * stages[op.name].steps for op in graph.inputs)
+    interval = max(interval, dma_out, 1.0)  # output DMA overlaps the next frame but must keep up
+    dma_in = sum(mapping.costs[op.name].cycles for op in graph.inputs)
     timings = tuple(
         StageTiming(name, stages[name].op.kind, mapping.costs[name].cycles,
                     next((e for e, row in zip(ends[name][0], stages[name].emits) if row >= 0), 0.0),

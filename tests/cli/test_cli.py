@@ -34,3 +34,31 @@ def test_boards_lists_all_five(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("ultra96v2", "zcu102", "zcu104", "kv260", "pynqz2"):
         assert name in out
     assert "xczu3eg-sbva484-1-i" in out and "70560" in out
+
+
+def test_simulate_prints_table_and_writes_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), model)
+    out = tmp_path / "report"
+    assert main(["simulate", str(model), "--board", "ultra96v2", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "% of bottleneck" in captured.out and "fps" in captured.out
+    assert "mapping onto ultra96v2" in captured.err  # progress lines go to stderr
+    assert (out / "report.json").is_file() and (out / "report.html").is_file()
+
+
+def test_simulate_infeasible_fps_leaves_no_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), model)
+    out = tmp_path / "report"
+    assert main(["simulate", str(model), "--board", "pynqz2", "--fps", "1e12", "-o", str(out)]) == 2
+    assert "requested fps" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("cap", ["dsp", "dsp=2", "uram=0.5", "lut=x"])
+def test_simulate_rejects_bad_caps(tmp_path: Path, cap: str, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), model)
+    assert main(["simulate", str(model), "--cap", cap, "-o", str(tmp_path / "r")]) == 2
+    assert "--cap" in capsys.readouterr().err

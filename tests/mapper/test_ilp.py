@@ -45,7 +45,7 @@ def test_ilp_matches_exhaustive_search(seed: int) -> None:
     layers = int(rng.integers(3, 7))
     channels = [int(rng.choice([2, 4, 6, 8, 12])) for _ in range(layers)]
     graph = conv_chain(rng, channels)
-    table = candidate_table(graph, "zynq_ultrascale", max_candidates=4)
+    table = candidate_table(graph, load_board("zcu102"), max_candidates=4)
     total_max = {r: sum(max(c.resource(r) for c in options) for options in table.costs) for r in RESOURCES}
     # limits between the minimum and maximum usage so the constraints bind
     limits = {r: int(total_max[r] * rng.uniform(0.35, 0.8)) for r in RESOURCES}
@@ -99,3 +99,12 @@ def test_fps_floor_out_of_reach_is_explained() -> None:
 ])
 def test_bram18k_packing(depth: int, width: int, blocks: int) -> None:
     assert bram18k_blocks(depth, width) == blocks
+
+
+def test_input_dma_bounds_the_frame_rate() -> None:
+    board = load_board("pynqz2")
+    graph = conv_chain(np.random.default_rng(5), [8, 2], size=64)  # 32 KiB per frame, tiny compute
+    mapping = map_to_board(graph, board)
+    dma_cycles = mapping.costs["in"].cycles
+    assert dma_cycles == 8 * 64 * 64 // 8  # 8 bytes per cycle: the 64-bit stream binds, not DDR
+    assert mapping.bottleneck_cycles == dma_cycles

@@ -7,9 +7,9 @@ import pytest
 
 from hwcodesign.boards import load_board
 from hwcodesign.ir import Add, Conv, Graph, Input, IntType, Requant, Tensor, make_requant
-from hwcodesign.mapper.cost import Folding, LayerCost
+from hwcodesign.mapper.cost import Folding, LayerCost, dma_bytes_per_cycle, layer_cost
 from hwcodesign.mapper.ilp import Mapping, map_to_board
-from hwcodesign.sim.latency import PipelineDeadlock, dma_bytes_per_cycle, simulate_pipeline
+from hwcodesign.sim.latency import PipelineDeadlock, simulate
 
 UINT8 = IntType(8, False)
 H = W = 8
@@ -27,8 +27,11 @@ def conv(name: str, source: str, out: str, channels: int, k: int = 1) -> Conv:
 
 def fixed_mapping(graph: Graph, cycles: dict[str, int], board: str = "ultra96v2") -> Mapping:
     """A mapping with chosen cycles per layer, so timings can be predicted by hand."""
-    costs = {op.name: LayerCost(cycles.get(op.name, 0), 0, 0, 0, 0, 0) for op in graph}
-    return Mapping(load_board(board), "throughput", {n: Folding() for n in costs}, costs, 0.0, 0.0)
+    target = load_board(board)
+    rate = dma_bytes_per_cycle(target.ddr_bandwidth_gbps, target.clock_mhz)
+    costs = {op.name: layer_cost(op, [], Folding(), target.ps_type, rate) if isinstance(op, Input)
+             else LayerCost(cycles[op.name], 0, 0, 0, 0, 0) for op in graph}
+    return Mapping(target, "throughput", {n: Folding() for n in costs}, costs, 0.0, 0.0)
 
 
 def chain(k_first: int = 1) -> Graph:
@@ -39,8 +42,8 @@ def chain(k_first: int = 1) -> Graph:
 def test_two_stage_chain_matches_hand_timing() -> None:
     graph = chain()
     mapping = fixed_mapping(graph, {"a": 800, "b": 1600})  # 100 and 200 cycles per row
-    report = simulate_pipeline(graph, mapping)
-    dma = 4 * W / dma_bytes_per_cycle(mapping.board.ddr_bandwidth_gbps, mapping.board.clock_mhz)
+    report = simulate(graph, mapping)
+    dma = mapping.costs["in"].cycles / H
     # first row: DMA row 0, a row 0, then b runs 8 rows back to back (it is the slower stage)
     expected = dma + 100 + 8 * 200
     dma_out = 4 * W * H / dma_bytes_per_cycle(mapping.board.ddr_bandwidth_gbps, mapping.board.clock_mhz)
@@ -55,8 +58,8 @@ def test_two_stage_chain_matches_hand_timing() -> None:
 def test_window_waits_for_the_rows_it_needs() -> None:
     graph = chain(k_first=3)  # a is 3x3 with padding 1: output row 0 needs input rows 0 and 1
     mapping = fixed_mapping(graph, {"a": 800, "b": 800})
-    report = simulate_pipeline(graph, mapping)
-    dma_row = 4 * W / dma_bytes_per_cycle(mapping.board.ddr_bandwidth_gbps, mapping.board.clock_mhz)
+    report = simulate(graph, mapping)
+    dma_row = mapping.costs["in"].cycles / H
     first = {s.name: s.first_output for s in report.stages}
     assert first["a"] == pytest.approx(2 * dma_row + 100)
 
@@ -74,27 +77,27 @@ def residual() -> Graph:
 def test_fifo_depths_from_unbounded_run_remove_back_pressure_and_short_ones_deadlock() -> None:
     graph = residual()
     mapping = fixed_mapping(graph, {"main1": 800, "main2": 800, "add": 400})
-    free = simulate_pipeline(graph, mapping)
+    free = simulate(graph, mapping)
     shortcut = free.fifo_rows[("in", "add")]
     assert shortcut >= 2  # the shortcut waits while two 3x3 windows fill
-    sized = simulate_pipeline(graph, mapping, fifo_rows=free.fifo_rows)
+    sized = simulate(graph, mapping, fifo_rows=free.fifo_rows)
     assert sized.first_frame_cycles == pytest.approx(free.first_frame_cycles)
     assert sized.interval_cycles == pytest.approx(free.interval_cycles)
     with pytest.raises(PipelineDeadlock, match="in -> add"):
-        simulate_pipeline(graph, mapping, fifo_rows={**free.fifo_rows, ("in", "add"): 1})
+        simulate(graph, mapping, fifo_rows={**free.fifo_rows, ("in", "add"): 1})
 
 
 def test_chain_with_minimal_fifos_still_runs_at_the_bottleneck_rate() -> None:
     graph = chain(k_first=3)
     mapping = fixed_mapping(graph, {"a": 800, "b": 1600})
-    tight = simulate_pipeline(graph, mapping, fifo_rows={("in", "a"): 1, ("a", "b"): 1})
+    tight = simulate(graph, mapping, fifo_rows={("in", "a"): 1, ("a", "b"): 1})
     assert tight.interval_cycles == pytest.approx(1600)
 
 
 def test_real_mapping_interval_is_the_mapper_bottleneck() -> None:
     graph = residual()
     mapping = map_to_board(graph, load_board("pynqz2"))
-    report = simulate_pipeline(graph, mapping)
+    report = simulate(graph, mapping)
     assert report.interval_cycles == pytest.approx(mapping.bottleneck_cycles)
     assert report.fps == pytest.approx(mapping.fps)
     assert report.first_frame_cycles >= report.interval_cycles

@@ -1,0 +1,199 @@
+"""The simulate report on disk: `report.json` for tools and a self-contained `report.html` for people.
+
+The page embeds its plots as base64 PNGs and its style inline, so it can be attached to an issue,
+mailed or archived as a CI artifact and still open anywhere. Plots use `matplotlib.figure.Figure`
+directly (Agg canvas, no pyplot), so rendering touches no global state and needs no display.
+Both files are written to a temporary file in the target folder and renamed into place: a reader
+(or a crash mid-write) never sees a half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwcodesign.report.summary import RESOURCE_LABELS, folding_label, format_summary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+LOG_SCALE_SPAN = 100  # cycles spanning more than this ratio get a log axis, or small layers vanish
+BAR_COLOUR, BOTTLENECK_COLOUR, DMA_COLOUR, LIMIT_COLOUR = "#4c78a8", "#e45756", "#aaaaaa", "#333333"
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+th { background: #f2f2f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.bottleneck { background: #fde8e8; }
+pre { background: #f7f7f7; padding: 0.8em; }
+img { max-width: 100%; }
+"""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary sibling and `os.replace` (atomic on one filesystem).
+
+    The temporary file is created with mode 0o666 minus the umask, like a plain `open`, so the
+    report keeps normal permissions (tempfile's 0o600 would hide it from a web server or CI upload).
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def figure_to_data_uri(figure: Figure) -> str:
+    """PNG bytes of `figure` as a data: URI (no software/date metadata, so output is reproducible)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def cycles_plot(report: dict[str, Any]) -> str:
+    """Horizontal bar per layer in graph order, bottleneck layers in red: where the frame time goes.
+
+    DMA in/out are drawn in grey after the layers: the mapper prices the input stage at 0 cycles,
+    so this is where a DMA-bound design shows up.
+    """
+    from matplotlib.figure import Figure
+
+    summary = report["summary"]
+    slowest = set(summary["bottleneck_layers"])
+    names = [layer["name"] for layer in report["layers"]] + ["DMA in", "DMA out"]
+    cycles = [layer["cycles"] for layer in report["layers"]] + [summary["dma_in_cycles"], summary["dma_out_cycles"]]
+    colours = [BOTTLENECK_COLOUR if layer["name"] in slowest else BAR_COLOUR for layer in report["layers"]]
+    colours += [DMA_COLOUR, DMA_COLOUR]
+    figure = Figure(figsize=(8, max(2.5, 0.3 * len(names) + 1.2)), layout="constrained")
+    axes = figure.add_subplot()
+    positive = [c for c in cycles if c > 0]
+    log = bool(positive) and max(positive) > LOG_SCALE_SPAN * min(positive)
+    if log:
+        axes.set_xscale("log")
+        # Bars start at a floor below the smallest value: on a log axis a bar from 0 is undefined.
+        floor = min(positive) / 2
+        axes.barh(range(len(names)), [max(c, floor) - floor for c in cycles], left=floor, color=colours)
+    else:
+        axes.barh(range(len(names)), cycles, color=colours)
+    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.invert_yaxis()  # first layer on top, as in the table
+    axes.set_xlabel("initiation interval (cycles per frame)" + (", log scale" if log else ""))
+    axes.set_title(f"cycles per layer (bottleneck: {summary['bottleneck_cycles']:,} cycles)")
+    return figure_to_data_uri(figure)
+
+
+def resources_plot(report: dict[str, Any]) -> str:
+    """Used resources as percent of the board, with the mapper's cap drawn over each bar."""
+    from matplotlib.figure import Figure
+
+    entries = report["resources"]
+    labels = [RESOURCE_LABELS.get(name, name) for name in entries]
+    used = [entry["percent_of_board"] for entry in entries.values()]
+    figure = Figure(figsize=(6, 3.5), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.bar(range(len(labels)), used, color=BAR_COLOUR, width=0.6)
+    axes.bar_label(bars, [f"{u:.1f}%" for u in used], fontsize=8)
+    for x, entry in enumerate(entries.values()):
+        if entry["limit"] is not None and entry["available"]:
+            cap = entry["limit"] / entry["available"] * 100
+            axes.hlines(cap, x - 0.4, x + 0.4, colors=LIMIT_COLOUR, linestyles="--",
+                        label="mapping limit" if x == 0 else None)
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_ylim(0, 105)
+    axes.set_ylabel("% of board")
+    axes.set_title("resource use vs board")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper right", fontsize=8)
+    return figure_to_data_uri(figure)
+
+
+def html_table(headers: list[str], rows: list[list[Any]], numeric: set[int],
+               row_classes: list[str] | None = None) -> str:
+    """An escaped HTML table; columns in `numeric` are right-aligned."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for index, row in enumerate(rows):
+        cls = row_classes[index] if row_classes else ""
+        cells = "".join(
+            f'<td class="num">{html.escape(str(c))}</td>' if i in numeric else f"<td>{html.escape(str(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def layer_rows(report: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [layer["name"], layer["op"], folding_label(layer), f"{layer['cycles']:,}", layer["dsp"], layer["bram18k"],
+         f"{layer['lut']:,}", f"{layer['ff']:,}", f"{layer['percent_of_bottleneck']:.1f}",
+         "-" if layer["utilisation"] is None else f"{layer['utilisation']:.2f}"]
+        for layer in report["layers"]
+    ]
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole page as one string (summary, plots, layer and FIFO tables)."""
+    model = report["model"]
+    title = f"hwcodesign report: {model['name']} on {report['board']['name']}"
+    slowest = set(report["summary"]["bottleneck_layers"])
+    layers = html_table(
+        ["layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "FF", "% of bottleneck", "utilisation"],
+        layer_rows(report), numeric=set(range(3, 10)),
+        row_classes=["bottleneck" if layer["name"] in slowest else "" for layer in report["layers"]],
+    )
+    fifos = html_table(
+        ["producer", "consumer", "rows", "elements"],
+        [[f["producer"], f["consumer"], f["rows"], f["elements"]] for f in report["fifos"]], numeric={2, 3},
+    )
+    source = f"<p>model file: <code>{html.escape(model['path'])}</code></p>" if model["path"] else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{html.escape(title)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>{html.escape(title)}</h1>
+{source}
+<p>board part <code>{html.escape(report['board']['part'])}</code>, goal {html.escape(report['goal'])},
+mapping solved in {report['solve_seconds']:.2f} s</p>
+<h2>Summary</h2>
+<pre>{html.escape(format_summary(report))}</pre>
+<h2>Cycles per layer</h2>
+<img alt="cycles per layer" src="{cycles_plot(report)}">
+<h2>Resources</h2>
+<img alt="resource use vs board" src="{resources_plot(report)}">
+<h2>Layers</h2>
+{layers}
+<h2>FIFO depths</h2>
+<p>Rows each stream must buffer so that back-pressure never stalls the pipeline.</p>
+{fifos}
+</body>
+</html>
+"""
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write `report.json` and `report.html` into `out_dir` (created if missing); return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out_dir / "report.json", out_dir / "report.html"
+    # Render both before writing either, so a plotting error leaves no mismatched pair behind.
+    json_text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    html_text = render_html(report)
+    write_atomic(json_path, json_text)
+    write_atomic(html_path, html_text)
+    return json_path, html_path

@@ -1,0 +1,144 @@
+"""The simulate report as plain data: one dict that the terminal, JSON and HTML views all read.
+
+Building the report once from (graph, mapping, latency) and rendering it several ways keeps the
+views consistent: the HTML page and `report.json` cannot disagree with what the terminal printed.
+The dict holds only JSON-native values (lists, str keys), so `json.loads(json.dumps(r)) == r`,
+and nothing time-dependent except the solver's `solve_seconds`, so reports diff cleanly in CI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.ops import Input
+from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.sim.latency import LatencyReport
+from hwcodesign.tables import format_table
+
+RESOURCE_LABELS = {"dsp": "DSP", "bram18k": "BRAM18K", "lut": "LUT", "ff": "FF"}
+
+
+def percent(part: float, whole: float) -> float:
+    """part / whole in percent; 0 when the whole is 0 (a board without that resource, an all-zero model)."""
+    return part / whole * 100 if whole else 0.0
+
+
+def bottleneck_layer(graph: Graph, mapping: Mapping) -> str:
+    """The slowest stage; ties go to the first in graph order so the name is deterministic."""
+    names = [op.name for op in graph]
+    return max(names, key=lambda name: mapping.costs[name].cycles, default="")
+
+
+def limited_by(latency: LatencyReport, bottleneck: str, bottleneck_cycles: int) -> str:
+    """What sets the frame interval: the slowest layer, or the input/output DMA if it is slower.
+
+    The mapper prices the Input stage at 0 cycles, so only the simulation sees DMA-bound designs.
+    """
+    candidates = {bottleneck: float(bottleneck_cycles), "dma_in": latency.dma_in_cycles,
+                  "dma_out": latency.dma_out_cycles}
+    return max(candidates, key=lambda key: candidates[key])
+
+
+def build_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
+                 model_path: str | None = None) -> dict[str, Any]:
+    """Everything `hwcodesign simulate` reports, as a JSON-serialisable dict (see module doc)."""
+    board = mapping.board
+    timings = {stage.name: stage for stage in latency.stages}
+    bottleneck = bottleneck_layer(graph, mapping)
+    bottleneck_cycles = mapping.bottleneck_cycles
+    macs = sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph if not isinstance(op, Input))
+    weight_bits = sum(op.weight_bits() for op in graph)
+    available = board.resources.as_dict()
+
+    layers = []
+    for op in graph:
+        cost, folding, timing = mapping.costs[op.name], mapping.foldings[op.name], timings.get(op.name)
+        layers.append({
+            "name": op.name,
+            "op": op.kind,
+            "folding": {"pe": folding.pe, "simd": folding.simd, "mac": folding.mac},
+            **{field: cost.resource(field) for field in ("cycles", "depth", *RESOURCES)},
+            "percent_of_bottleneck": percent(cost.cycles, bottleneck_cycles),
+            "utilisation": timing.utilisation if timing else None,
+            "first_output_cycle": timing.first_output if timing else None,
+            "last_output_cycle": timing.last_output if timing else None,
+        })
+
+    resources = {}
+    for resource in RESOURCES:
+        used = mapping.total(resource)
+        resources[resource] = {
+            "used": used,
+            "limit": mapping.limits.get(resource),
+            "available": available[resource],
+            "percent_of_board": percent(used, available[resource]),
+        }
+
+    return {
+        "model": {"name": graph.name, "path": model_path},
+        "board": {"name": board.name, "part": board.part, "clock_mhz": board.clock_mhz},
+        "goal": mapping.goal,
+        "solve_seconds": mapping.solve_seconds,
+        "summary": {
+            "fps": latency.fps,
+            "mapper_fps": mapping.fps,
+            "latency_ms": latency.latency_ms,
+            "interval_cycles": latency.interval_cycles,
+            "bottleneck": bottleneck,
+            "bottleneck_layers": [op.name for op in graph if mapping.costs[op.name].cycles == bottleneck_cycles],
+            "bottleneck_cycles": bottleneck_cycles,
+            "limited_by": limited_by(latency, bottleneck, bottleneck_cycles),
+            "dma_in_cycles": latency.dma_in_cycles,
+            "dma_out_cycles": latency.dma_out_cycles,
+            "macs_per_frame": macs,
+            "weight_bits": weight_bits,
+            "model_size_mb": weight_bits / 8 / 1e6,
+        },
+        "resources": resources,
+        "layers": layers,
+        "fifos": [
+            {"producer": producer, "consumer": consumer, "rows": rows,
+             "elements": latency.fifo_elements.get((producer, consumer))}
+            for (producer, consumer), rows in latency.fifo_rows.items()
+        ],
+    }
+
+
+def folding_label(layer: dict[str, Any]) -> str:
+    """"PE6 SIMD3" (plus " lut" for LUT MACs); "-" for the input stream, which is not folded."""
+    if layer["op"] == "Input":
+        return "-"
+    folding = layer["folding"]
+    return f"PE{folding['pe']} SIMD{folding['simd']}" + (" lut" if folding["mac"] == "lut" else "")
+
+
+def format_layer_table(report: dict[str, Any]) -> str:
+    """One row per layer: the folding the mapper chose and what it costs, slowest-relative."""
+    headers = ("layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "% of bottleneck")
+    rows = [
+        (layer["name"], layer["op"], folding_label(layer), f"{layer['cycles']:,}", layer["dsp"],
+         layer["bram18k"], f"{layer['lut']:,}", f"{layer['percent_of_bottleneck']:.1f}")
+        for layer in report["layers"]
+    ]
+    return format_table(headers, rows, right_align=range(3, 8))
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """A few lines for the terminal: speed, what limits it, how full the board is, model size."""
+    summary, board = report["summary"], report["board"]
+    usage = ", ".join(
+        f"{RESOURCE_LABELS[name]} {entry['used']:,}/{entry['available']:,} ({entry['percent_of_board']:.1f}%)"
+        for name, entry in report["resources"].items()
+    )
+    limit = summary["limited_by"]
+    limit_note = "" if limit == summary["bottleneck"] else f" (interval set by {limit})"
+    return "\n".join([
+        f"throughput: {summary['fps']:,.1f} fps at {board['clock_mhz']:g} MHz on {board['name']}"
+        f" ({summary['interval_cycles']:,.0f} cycles per frame){limit_note}",
+        f"latency: {summary['latency_ms']:.4f} ms (first frame, DMA in to DMA out)",
+        f"bottleneck: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles)",
+        f"resources of board: {usage}",
+        f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
+    ])
