@@ -138,9 +138,11 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
         return mac_stage_cost(op, inputs[0], folding, ps_type)
     # Elementwise and pooling stages: PE channels per cycle, a requant per lane.
     source = inputs[0]
+    # every input pixel is read once; a pool also visits kh*kw window taps per output pixel
+    # (FINN's sliding-window generator + pool), whichever takes longer sets the rate
     window = op.kernel[0] * op.kernel[1] if isinstance(op, Pool) else 1
-    pixels = max(out.shape[2] * out.shape[3], source.shape[2] * source.shape[3])
-    cycles = pixels * window * -(-out.channels // pe)
+    pixels = max(out.shape[2] * out.shape[3] * window, source.shape[2] * source.shape[3])
+    cycles = pixels * -(-out.channels // pe)
     buffer = line_buffer(op, source, pe)
     requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
     lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut

@@ -65,17 +65,17 @@ def figure_to_data_uri(figure: Figure) -> str:
 def cycles_plot(report: dict[str, Any]) -> str:
     """Horizontal bar per layer in graph order, bottleneck layers in red: where the frame time goes.
 
-    DMA in/out are drawn in grey after the layers: the mapper prices the input stage at 0 cycles,
-    so this is where a DMA-bound design shows up.
+    The input DMA is the Input layer's bar; the output DMA, which only the simulator prices, is
+    drawn in grey after the layers, so an output-bound design shows up too.
     """
     from matplotlib.figure import Figure
 
     summary = report["summary"]
     slowest = set(summary["bottleneck_layers"])
-    names = [layer["name"] for layer in report["layers"]] + ["DMA in", "DMA out"]
-    cycles = [layer["cycles"] for layer in report["layers"]] + [summary["dma_in_cycles"], summary["dma_out_cycles"]]
+    names = [layer["name"] for layer in report["layers"]] + ["DMA out"]
+    cycles = [layer["cycles"] for layer in report["layers"]] + [summary["dma_out_cycles"]]
     colours = [BOTTLENECK_COLOUR if layer["name"] in slowest else BAR_COLOUR for layer in report["layers"]]
-    colours += [DMA_COLOUR, DMA_COLOUR]
+    colours += [DMA_COLOUR]
     figure = Figure(figsize=(8, max(2.5, 0.3 * len(names) + 1.2)), layout="constrained")
     axes = figure.add_subplot()
     positive = [c for c in cycles if c > 0]
@@ -179,7 +179,8 @@ mapping solved in {report['solve_seconds']:.2f} s</p>
 <h2>Layers</h2>
 {layers}
 <h2>FIFO depths</h2>
-<p>Rows each stream must buffer so that back-pressure never stalls the pipeline.</p>
+<p>Rows each stream must buffer so that back-pressure never stalls the pipeline (a single-consumer
+input stream gets a short FIFO instead: the DMA simply waits).</p>
 {fifos}
 </body>
 </html>

@@ -32,13 +32,12 @@ def bottleneck_layer(graph: Graph, mapping: Mapping) -> str:
 
 
 def limited_by(latency: LatencyReport, bottleneck: str, bottleneck_cycles: int) -> str:
-    """What sets the frame interval: the slowest layer, or the input/output DMA if it is slower.
+    """What sets the frame interval: the slowest stage (the input DMA is one), or the output DMA.
 
-    The mapper prices the Input stage at 0 cycles, so only the simulation sees DMA-bound designs.
+    The mapper prices the input transfer as the Input stage; the output transfer is only
+    simulated, so a design whose results take longer to write back than a frame is output-bound.
     """
-    candidates = {bottleneck: float(bottleneck_cycles), "dma_in": latency.dma_in_cycles,
-                  "dma_out": latency.dma_out_cycles}
-    return max(candidates, key=lambda key: candidates[key])
+    return "dma_out" if latency.dma_out_cycles > bottleneck_cycles else bottleneck
 
 
 def build_report(graph: Graph, mapping: Mapping, latency: LatencyReport,

@@ -1,0 +1,65 @@
+"""Cost-model formulas against hand calculations."""
+
+import numpy as np
+
+from hwcodesign.ir import Conv, DepthwiseConv, IntType, Pool, Tensor, identity_requant, make_requant
+from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost, line_buffer_rows
+
+UINT8, INT8 = IntType(8, False), IntType(8, True)
+
+
+def source(channels: int, size: int = 16, dtype: IntType = UINT8) -> Tensor:
+    return Tensor("x", (1, channels, size, size), dtype, 0.1, 0)
+
+
+def conv(c_in: int, c_out: int, k: int = 3, dilation: int = 1, groups: int = 1, kind: type = Conv) -> Conv:
+    pad = (k - 1) * dilation // 2
+    return kind("c", ("x",), Tensor("y", (1, c_out, 16, 16), UINT8, 0.1, 0),
+                np.ones((c_out, c_in // groups, k, k), np.int64), INT8, np.zeros(c_out, np.int64),
+                (1, 1), (pad,) * 4, (dilation, dilation), groups, make_requant(np.full(c_out, 0.01), 0, 0, 255))
+
+
+def test_conv_cycles_are_macs_over_lanes() -> None:
+    op = conv(16, 32)
+    macs = 16 * 16 * 32 * 16 * 9
+    for folding in (Folding(1, 1), Folding(4, 8), Folding(32, 16), Folding(32, 144)):
+        cost = layer_cost(op, [source(16)], folding)
+        assert cost.cycles == macs // (folding.pe * folding.simd)
+
+
+def test_dsp_packing_depends_on_the_dsp_generation() -> None:
+    op = conv(16, 32)
+    ultrascale = layer_cost(op, [source(16)], Folding(8, 8), "zynq_ultrascale")
+    zynq7 = layer_cost(op, [source(16)], Folding(8, 8), "zynq7")
+    assert ultrascale.dsp == 64 // 2 + 2 * 8  # two int8 MACs per DSP48E2 + requant
+    assert zynq7.dsp == 64 + 2 * 8
+
+
+def test_lut_macs_are_offered_only_for_low_bits() -> None:
+    op8 = conv(8, 8)
+    assert all(f.mac == "dsp" for f in candidate_foldings(op8, [source(8)]))
+    op4 = Conv("c", ("x",), op8.output, np.ones((8, 8, 3, 3), np.int64), IntType(4, True), op8.bias,
+               (1, 1), (1,) * 4, (1, 1), 1, op8.requant)
+    low = candidate_foldings(op4, [source(8, dtype=IntType(4, False))], max_candidates=200)
+    assert any(f.mac == "lut" for f in low)
+    lut_cost = layer_cost(op4, [source(8, dtype=IntType(4, False))], Folding(8, 8, "lut"))
+    assert lut_cost.dsp == 2 * 8  # only the requantization multipliers
+
+
+def test_line_buffer_rows_follow_kernel_and_dilation() -> None:
+    assert line_buffer_rows(conv(4, 4, k=3)) == 3
+    assert line_buffer_rows(conv(4, 4, k=3, dilation=2)) == 5
+    assert line_buffer_rows(conv(4, 4, k=5)) == 5
+    assert line_buffer_rows(conv(4, 4, k=1)) == 1
+
+
+def test_depthwise_folds_channels_and_taps() -> None:
+    op = conv(16, 16, groups=16, kind=DepthwiseConv)
+    cost = layer_cost(op, [source(16)], Folding(4, 3))
+    assert cost.cycles == 16 * 16 * (16 // 4) * (9 // 3)
+
+
+def test_non_overlapping_pool_is_input_bound() -> None:
+    op = Pool("p", ("x",), Tensor("y", (1, 8, 8, 8), UINT8, 0.1, 0), "max", (2, 2), (2, 2), (0,) * 4,
+              identity_requant(8, 0, 0, 255))
+    assert layer_cost(op, [source(8)], Folding(2, 1)).cycles == 16 * 16 * 8 // 2
