@@ -18,7 +18,9 @@ Resources:
   Optimization on Xilinx Devices"); DSP48E1 (Zynq-7000) gets no packing here. With <= 4-bit
   weights and activations a MAC can instead be built from LUTs (`mac="lut"`), costing about
   weight_bits * activation_bits LUTs per lane (FINN-R, Sec. 5 LUT cost of binary/low-bit MACs).
-  Requantization takes a 24-bit x accumulator multiply per PE: two DSP48 (27x18) per PE.
+  Requantization takes a 24-bit x accumulator multiply: two DSP48 (27x18) per unit, one unit
+  per output finished per cycle (a PE finishes one output per im2col row / SIMD cycles, so long
+  rows share one unit across PEs; elementwise stages need one per PE).
 - BRAM18K: weights as PE memories of (O/PE)*(K/SIMD) words x SIMD*weight_bits (FINN's weight
   layout), sliding-window line buffers of (kernel-1)*dilation+1 rows partitioned by SIMD, both
   packed per UG573 (see `memory.py`).
@@ -89,7 +91,7 @@ def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
     return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
 
 
-def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 24) -> list[Folding]:
+def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -> list[Folding]:
     """Foldings worth considering: divisor PE/SIMD pairs, thinned to at most `max_candidates`.
 
     Thinning keeps the extremes (fully folded, fully parallel) and spreads the rest evenly in
@@ -185,11 +187,20 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         mac_dsp = -(-lanes // macs_per_dsp(wbits, abits, ps_type))
         mac_lut = lanes * 6
     adder_lut = pe * simd * (wbits + abits)  # adder tree over SIMD products per PE
-    dsp = mac_dsp + REQUANT_DSP_PER_PE * pe
+    dsp = mac_dsp + REQUANT_DSP_PER_PE * requant_units(pe, cycles // max(pixels, 1) // max(1, out.channels // pe))
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
     depth = fill_cycles(op, source, channels_per_read) + (cycles // max(pixels, 1)) + 12
     return LayerCost(cycles, depth, dsp, weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
+
+
+def requant_units(pe: int, cycles_per_output: int) -> int:
+    """Requantization multipliers a MAC stage needs: outputs finished per cycle, at least one.
+
+    Each PE finishes one output every `cycles_per_output` cycles (its share of the im2col row),
+    so one pipelined multiplier serves ceil(PE / cycles_per_output) ... PE of them in turn.
+    """
+    return max(1, -(-pe // max(1, cycles_per_output)))
 
 
 def line_buffer_rows(op: Op) -> int:

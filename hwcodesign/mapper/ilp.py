@@ -69,7 +69,7 @@ class Mapping:
         return sum(c.resource(resource) for c in self.costs.values())
 
 
-def candidate_table(graph: Graph, board: Board, max_candidates: int = 24) -> CandidateTable:
+def candidate_table(graph: Graph, board: Board, max_candidates: int = 96) -> CandidateTable:
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     layers, foldings, costs = [], [], []
     for op in graph:
@@ -148,7 +148,7 @@ def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
 
 
 def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
-                 caps: dict[str, float] | None = None, max_candidates: int = 24,
+                 caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits."""
     start = time.perf_counter()

@@ -10,7 +10,10 @@ A step lasts the stage's cycles per frame / steps (the cost model's initiation i
 Input and output move by AXI DMA at the lesser of the board's DDR bandwidth and the stream width.
 
 With unbounded FIFOs the simulation also measures, per edge, the most rows ever waiting: the
-FIFO depth that makes back-pressure vanish (what the HLS backend should allocate). Residual
+FIFO depth that makes back-pressure vanish (what the HLS backend should allocate), and what those
+FIFOs cost in BRAM18K/LUTRAM (producer PE lanes wide; UG573 packing). FIFO memory depends on the
+schedule, so it is reported beside the mapping rather than constrained by the ILP, whose caps
+leave the headroom. Residual
 branches need deep FIFOs: the shortcut must hold rows while the main branch fills its windows.
 With bounded FIFOs the event times are found by relaxation (a longest-path fixed point); if it
 does not settle, the depths deadlock the pipeline and `PipelineDeadlock` says which edge.
@@ -27,6 +30,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
 from hwcodesign.mapper.cost import dma_bytes_per_cycle, frame_bytes, line_buffer_rows
 from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
 MAX_RELAXATIONS = 2000
 INPUT_FIFO_ROWS = 2
@@ -57,6 +61,7 @@ class LatencyReport:
     stages: tuple[StageTiming, ...]
     fifo_rows: dict[tuple[str, str], int]
     fifo_elements: dict[tuple[str, str], int]
+    fifo_memory: MemoryCost
 
     @property
     def latency_ms(self) -> float:
@@ -202,12 +207,16 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
                     ends[name][0][-1], mapping.costs[name].cycles / interval)
         for name in order
     )
-    elements = {
-        edge: rows * graph.tensor(stages[edge[0]].op.output.name).shape[1] * graph.tensor(stages[edge[0]].op.output.name).shape[3]
-        for edge, rows in occupancy.items()
-    }
+    elements = {}
+    fifo_bram, fifo_lut = 0, 0
+    for (producer, consumer), rows in occupancy.items():
+        tensor = stages[producer].op.output
+        elements[(producer, consumer)] = rows * tensor.shape[1] * tensor.shape[3]
+        lanes = mapping.foldings[producer].pe if not isinstance(stages[producer].op, Input) else 1
+        memory = memory_cost(-(-elements[(producer, consumer)] // lanes), lanes * tensor.dtype.bits)
+        fifo_bram, fifo_lut = fifo_bram + memory.bram18k, fifo_lut + memory.lut
     return LatencyReport(board.clock_mhz, finish[0] + dma_out, interval, dma_in, dma_out, timings,
-                         occupancy, elements)
+                         occupancy, elements, MemoryCost(fifo_bram, fifo_lut))
 
 
 def deadlock(fifo_rows: MappingType[tuple[str, str], int], needed: dict[tuple[str, str], int]) -> PipelineDeadlock:
