@@ -179,7 +179,7 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
         return changed
 
     one_pass(back_pressure=False)
-    occupancy = measure_fifo_rows(graph, stages, order, producer_of, first_step_needing, starts, row_end)
+    occupancy = measure_fifo_rows(stages, order, producer_of, first_step_needing, starts, row_end)
     throttled = {(op.name, consumers[op.name][0]): INPUT_FIFO_ROWS for op in graph.inputs if len(consumers[op.name]) == 1}
     fifo_rows = {**throttled, **(fifo_rows or {})}
     occupancy.update({edge: min(rows, occupancy[edge]) for edge, rows in throttled.items()})
@@ -228,7 +228,7 @@ def deadlock(fifo_rows: MappingType[tuple[str, str], int], needed: dict[tuple[st
     )
 
 
-def measure_fifo_rows(graph: Graph, stages: dict[str, _Stage], order: list[str], producer_of: dict[str, str],
+def measure_fifo_rows(stages: dict[str, _Stage], order: list[str], producer_of: dict[str, str],
                       first_step_needing: dict[tuple[str, str], list[int]],
                       starts: dict[str, list[list[float]]], row_end: dict[str, list[list[float]]]) -> dict[tuple[str, str], int]:
     """Per edge, the most rows written but not yet taken into the consumer's line buffer (frame 0).
