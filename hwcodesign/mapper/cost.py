@@ -6,6 +6,10 @@ Blott et al., "FINN-R", TRETS 2018). Its initiation interval per frame is theref
 
     cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD)
 
+The input streams in one pixel per cycle inside the same loop (the generated stages read the
+next window rows while computing, `templates/hls/layers/hwc_window.h`), so a stage never runs
+faster than max(cycles above, input pixels).
+
 SIMD walks the im2col row of a pixel: up to the input channels it parallelises channels (as in
 FINN), beyond them whole kernel taps, so low-channel layers (an RGB stem) can still be unrolled;
 the window buffer then needs one read port per tap (counted as copies). Depthwise conv runs PE
@@ -33,11 +37,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcodesign.ir.ops import Conv, DepthwiseConv, Input, Linear, Op, Pool
+from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
 ACCUMULATOR_BITS = 32
-STREAM_BYTES_PER_CYCLE = 8  # the 64-bit AXI4-Stream between the AXI DMA and the accelerator
+STREAM_WORD_BITS = 64  # the AXI4-Stream between the AXI DMA and the accelerator
+STREAM_BYTES_PER_CYCLE = STREAM_WORD_BITS // 8
 REQUANT_DSP_PER_PE = 2
 STAGE_BASE_LUT = 250
 STAGE_BASE_FF = 300
@@ -83,7 +89,14 @@ def dma_bytes_per_cycle(ddr_bandwidth_gbps: float, clock_mhz: float) -> float:
 
 
 def frame_bytes(tensor: Tensor) -> float:
-    return tensor.elements_per_frame * tensor.dtype.bits / 8
+    """Bytes of one frame on the stream: pixel-aligned words (`ir/stream_layout.py`), padding included."""
+    return float(layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).bytes_per_frame)
+
+
+def stream_cycles(tensor: Tensor, dma_rate: float) -> int:
+    """Cycles to move one frame across the boundary: one word per cycle, or the DMA rate if lower."""
+    words = layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).words_per_frame
+    return max(words, int(-(-frame_bytes(tensor) // dma_rate)))
 
 
 def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
@@ -133,18 +146,19 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
     `dma_rate` bytes per cycle, so an input-bandwidth-bound design shows up as such.
     """
     if isinstance(op, Input):
-        return LayerCost(int(-(-frame_bytes(op.output) // dma_rate)), 0, 0, 0, 0, 0)
+        return LayerCost(stream_cycles(op.output, dma_rate), 0, 0, 0, 0, 0)
     pe = folding.pe
     out = op.output
     if isinstance(op, Conv | Linear):
         return mac_stage_cost(op, inputs[0], folding, ps_type)
     # Elementwise and pooling stages: PE channels per cycle, a requant per lane.
     source = inputs[0]
-    # every input pixel is read once; a pool also visits kh*kw window taps per output pixel
-    # (FINN's sliding-window generator + pool), whichever takes longer sets the rate
+    # a pool visits kh*kw window taps per output pixel and channel fold; its input streams in
+    # one pixel per cycle in the same loop (templates/hls/layers/hwc_window.h), so the longer
+    # of the two sets the rate. Per-pixel stages take one channel fold per cycle.
     window = op.kernel[0] * op.kernel[1] if isinstance(op, Pool) else 1
-    pixels = max(out.shape[2] * out.shape[3] * window, source.shape[2] * source.shape[3])
-    cycles = pixels * -(-out.channels // pe)
+    folds = -(-out.channels // pe)
+    cycles = max(out.shape[2] * out.shape[3] * window * folds, source.shape[2] * source.shape[3])
     buffer = line_buffer(op, source, pe)
     requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
     lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut
@@ -170,11 +184,13 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
     if isinstance(op, DepthwiseConv):
         # PE channels at once, SIMD of each channel's kernel taps at once
         cycles = pixels * (op.out_channels // pe) * (kernel_taps // simd)
+        folds_per_output = kernel_taps // simd
         weight_depth = (op.out_channels // pe) * (kernel_taps // simd)
         channels_per_read, taps_per_cycle = pe, simd
     else:
         # SIMD walks the im2col row (in_per_group x kernel taps) of each output pixel
         cycles = pixels * groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
+        folds_per_output = in_per_group * kernel_taps // simd
         weight_depth = groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
         channels_per_read, taps_per_cycle = min(simd, in_per_group), max(1, simd // in_per_group)
     weight_width, memories = simd * wbits, pe
@@ -187,7 +203,10 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         mac_dsp = -(-lanes // macs_per_dsp(wbits, abits, ps_type))
         mac_lut = lanes * 6
     adder_lut = pe * simd * (wbits + abits)  # adder tree over SIMD products per PE
-    dsp = mac_dsp + REQUANT_DSP_PER_PE * requant_units(pe, cycles // max(pixels, 1) // max(1, out.channels // pe))
+    dsp = mac_dsp + REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output)
+    # the input streams in one pixel per cycle inside the compute loop (hwc_window.h): a stage
+    # that computes faster than its input arrives waits for it
+    cycles = max(cycles, source.shape[2] * source.shape[3])
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
     depth = fill_cycles(op, source, channels_per_read) + (cycles // max(pixels, 1)) + 12

@@ -188,3 +188,19 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
                  is not None), None)
     hint = f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model"
     return f"model does not fit {board.name}: " + "; ".join(reasons) + hint
+
+
+def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding]) -> Mapping:
+    """The mapping for foldings chosen by hand (layers not named keep PE=1, SIMD=1).
+
+    Costs come from the same cost model, so reports, the simulator and the generated project
+    treat a pinned folding exactly like one the ILP chose. Resources are not checked here.
+    """
+    unknown = set(foldings) - {op.name for op in graph}
+    if unknown:
+        raise HwcodesignError(f"foldings name layers not in the graph: {', '.join(sorted(unknown))}")
+    rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    chosen = {op.name: foldings.get(op.name, Folding()) for op in graph}
+    costs = {op.name: layer_cost(op, graph.input_tensors(op), chosen[op.name], board.ps_type, rate) for op in graph}
+    bottleneck = max((c.cycles for c in costs.values()), default=0)
+    return Mapping(board, "fixed", chosen, costs, float(bottleneck), 0.0, resource_limits(board))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
-from hwcodesign.mapper.cost import dma_bytes_per_cycle, frame_bytes, line_buffer_rows
+from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, stream_cycles
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
@@ -196,7 +196,7 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
             raise deadlock(fifo_rows, occupancy)
 
     outputs = [producer_of[t] for t in graph.outputs]
-    dma_out = sum(frame_bytes(graph.tensor(t)) for t in graph.outputs) / rate
+    dma_out = sum(stream_cycles(graph.tensor(t), rate) for t in graph.outputs)
     finish = [max(ends[name][frame][-1] for name in outputs) for frame in range(frames)]
     interval = finish[-1] - finish[-2] if frames > 1 else finish[0]
     interval = max(interval, dma_out, 1.0)  # output DMA overlaps the next frame but must keep up

@@ -2,119 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 from support.compare import compare_with_onnxruntime
-from support.onnx_models import GraphBuilder, quantize_qdq
+from support.onnx_models import quantize_qdq
+from support.op_cases import CASES, SHAPE, build
 
 from hwcodesign.frontend import load_onnx
 from hwcodesign.passes import optimize
-
-SHAPE = (1, 4, 12, 12)
-
-
-def conv_relu(b: GraphBuilder, x: str) -> str:
-    return b.node("Relu", [b.conv(x, 4, 8, pads=[1, 1, 1, 1])])
-
-
-def conv_stride2_nobias(b: GraphBuilder, x: str) -> str:
-    return b.conv(x, 4, 6, bias=False, strides=[2, 2], pads=[1, 1, 1, 1])
-
-
-def conv_dilated(b: GraphBuilder, x: str) -> str:
-    return b.conv(x, 4, 4, dilations=[2, 2], pads=[2, 2, 2, 2])
-
-
-def conv_grouped(b: GraphBuilder, x: str) -> str:
-    return b.node("Relu", [b.conv(x, 4, 8, groups=2, pads=[1, 1, 1, 1])])
-
-
-def conv_depthwise(b: GraphBuilder, x: str) -> str:
-    return b.conv(x, 4, 4, groups=4, pads=[1, 1, 1, 1])
-
-
-def conv_1x1_asymmetric_pads(b: GraphBuilder, x: str) -> str:
-    return b.conv(x, 4, 5, k=3, pads=[0, 1, 2, 1], strides=[1, 2])
-
-
-def conv_batchnorm_relu(b: GraphBuilder, x: str) -> str:
-    return b.node("Relu", [b.batch_norm(b.conv(x, 4, 8, pads=[1, 1, 1, 1]), 8)])
-
-
-def conv_relu6(b: GraphBuilder, x: str) -> str:
-    return b.node("Clip", [b.conv(x, 4, 8, pads=[1, 1, 1, 1]), b.const(np.float32(0)), b.const(np.float32(6))])
-
-
-def conv_leaky(b: GraphBuilder, x: str) -> str:
-    return b.node("LeakyRelu", [b.conv(x, 4, 8, pads=[1, 1, 1, 1])], alpha=0.1)
-
-
-def flatten_gemm(b: GraphBuilder, x: str) -> str:
-    pooled = b.node("MaxPool", [b.node("Relu", [b.conv(x, 4, 4)])], kernel_shape=[2, 2], strides=[2, 2])
-    return b.gemm(b.node("Flatten", [pooled], axis=1), 4 * 5 * 5, 10)
-
-
-def gemm_untransposed(b: GraphBuilder, x: str) -> str:
-    pooled = b.node("GlobalAveragePool", [b.conv(x, 4, 8)])
-    return b.gemm(b.node("Flatten", [pooled]), 8, 6, trans_b=0)
-
-
-def matmul_add(b: GraphBuilder, x: str) -> str:
-    flat = b.node("Flatten", [b.node("GlobalAveragePool", [x])])
-    weight = b.const(b.rng.normal(0, 0.5, (4, 7)).astype(np.float32))
-    return b.node("Add", [b.node("MatMul", [flat, weight]), b.const(b.rng.normal(0, 0.1, 7).astype(np.float32))])
-
-
-def max_pool(b: GraphBuilder, x: str) -> str:
-    return b.node("MaxPool", [b.conv(x, 4, 4)], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
-
-
-def average_pool(b: GraphBuilder, x: str) -> str:
-    return b.node("AveragePool", [b.conv(x, 4, 4)], kernel_shape=[2, 2], strides=[2, 2])
-
-
-def average_pool_padded(b: GraphBuilder, x: str) -> str:
-    return b.node("AveragePool", [b.conv(x, 4, 4)], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1],
-                  count_include_pad=1)
-
-
-def global_average_pool(b: GraphBuilder, x: str) -> str:
-    return b.node("GlobalAveragePool", [b.node("Relu", [b.conv(x, 4, 8)])])
-
-
-def residual_add(b: GraphBuilder, x: str) -> str:
-    left = b.node("Relu", [b.conv(x, 4, 4, pads=[1, 1, 1, 1])])
-    right = b.conv(left, 4, 4, pads=[1, 1, 1, 1])
-    return b.node("Relu", [b.node("Add", [left, right])])
-
-
-def concat(b: GraphBuilder, x: str) -> str:
-    return b.node("Concat", [b.conv(x, 4, 3, pads=[1, 1, 1, 1]), b.node("Relu", [b.conv(x, 4, 5, k=1)])], axis=1)
-
-
-def resize_nearest(b: GraphBuilder, x: str) -> str:
-    scales = b.const(np.array([1, 1, 2, 2], np.float32))
-    return b.node("Resize", [b.conv(x, 4, 4), "", scales], mode="nearest",
-                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-
-
-CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
-    f.__name__: f for f in (
-        conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
-        conv_batchnorm_relu, conv_relu6, conv_leaky, flatten_gemm, gemm_untransposed, matmul_add,
-        max_pool, average_pool, average_pool_padded, global_average_pool, residual_add, concat, resize_nearest,
-    )
-}
-
-
-def build(case: str, seed: int = 0, opset: int = 17) -> tuple[object, list[np.ndarray]]:
-    b = GraphBuilder(seed)
-    out = CASES[case](b, b.input(SHAPE))
-    rng = np.random.default_rng(seed + 1)
-    samples = [rng.normal(0, 1, SHAPE).astype(np.float32) for _ in range(16)]
-    return b.model([out], opset=opset), samples
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

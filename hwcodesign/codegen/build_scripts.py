@@ -1,0 +1,200 @@
+"""Vendor build scripts for a compiled project: Vitis HLS, the Vivado block design, the bitstream.
+
+The compiler never runs the Xilinx tools itself; it writes the scripts a hardware engineer would
+otherwise write by hand, so the project folder builds on any machine with Vitis/Vivado installed
+(`make hls`, `make bitstream`) and can be read and edited like hand-written Tcl. Everything the
+scripts depend on (the board's part and PS, the stream ports and their widths, the IP's VLNV) is
+decided here once and handed to the templates, so the three Tcl files and the Makefile cannot
+disagree about a path or a name.
+
+The system is the PYNQ-style one: the HLS IP (`accel`) is started over AXI4-Lite by the PS and
+fed by one AXI DMA per stream pair in simple (register) mode, because that is what PYNQ's `DMA`
+driver and `allocate()` buffers drive directly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from hwcodesign.boards import Board
+from hwcodesign.codegen.render import render
+from hwcodesign.errors import HwcodesignError
+
+WORD_BITS = (32, 64, 128)
+"""Stream widths the DMA and the HLS top support (one AXI DMA stream beat per word)."""
+
+IP_VENDOR = "hwcodesign.org"
+IP_LIBRARY = "hls"
+IP_VERSION = "1.0"
+
+HLS_SOLUTION = "solution1"
+BD_NAME = "system"
+"""Block-design name; the .bit/.hwh are renamed to the project name, so this never shows."""
+
+DMA_LENGTH_BITS = 26
+"""Width of the DMA's buffer-length register: 2**26 - 1 bytes (64 MB) per simple-mode transfer,
+the IP's maximum, so one frame is one transfer and the PYNQ driver never has to split it."""
+
+_C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_C_SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
+
+
+@dataclass(frozen=True)
+class StreamPort:
+    """One AXI4-Stream argument of the HLS top function."""
+
+    name: str  # "in0" / "out0": C++ argument and AXIS interface name
+    word_bits: int  # 32 | 64 | 128
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What the build scripts need to know about one compiled project."""
+
+    name: str  # project name, a C identifier (also the Vivado project name)
+    top_function: str  # HLS top function name
+    board: Board
+    inputs: tuple[StreamPort, ...]
+    outputs: tuple[StreamPort, ...]
+    hls_sources: tuple[str, ...]  # paths relative to hls/ added as design files
+    testbench: tuple[str, ...]  # paths relative to hls/ added with -tb
+
+
+@dataclass(frozen=True)
+class DmaPlan:
+    """One AXI DMA: MM2S feeds input stream i, S2MM drains output stream i (either may be absent)."""
+
+    name: str
+    mm2s: StreamPort | None
+    s2mm: StreamPort | None
+
+
+def render_build_scripts(ctx: BuildContext) -> dict[str, str]:
+    """Relative output path -> file text for "hls/run_hls.tcl", "vivado/block_design.tcl",
+    "vivado/build_bitstream.tcl" and "Makefile"."""
+    validate_context(ctx)
+    values = _template_values(ctx)
+    return {
+        "hls/run_hls.tcl": render("hls/run_hls.tcl.j2", **values),
+        "vivado/block_design.tcl": render("vivado/block_design.tcl.j2", **values),
+        "vivado/build_bitstream.tcl": render("vivado/build_bitstream.tcl.j2", **values),
+        "Makefile": render("project/Makefile.j2", **values),
+    }
+
+
+def validate_context(ctx: BuildContext) -> None:
+    """Reject contexts that would produce scripts failing late inside Vivado with an obscure error.
+
+    Names end up as Tcl words, file names and HDL identifiers, so they must be plain C
+    identifiers; widths must be ones the DMA and the `ap_axiu` words support.
+    """
+    for what, value in (("project name", ctx.name), ("top function", ctx.top_function)):
+        if not _C_IDENTIFIER.fullmatch(value):
+            raise HwcodesignError(f"{what} '{value}' is not a C identifier")
+    if not ctx.inputs or not ctx.outputs:
+        raise HwcodesignError("the accelerator needs at least one input and one output stream")
+    seen: set[str] = set()
+    for port in ctx.inputs + ctx.outputs:
+        if not _C_IDENTIFIER.fullmatch(port.name):
+            raise HwcodesignError(f"stream port '{port.name}' is not a C identifier")
+        if port.name in seen:
+            raise HwcodesignError(f"stream port '{port.name}' appears twice")
+        seen.add(port.name)
+        if port.word_bits not in WORD_BITS:
+            raise HwcodesignError(
+                f"stream port '{port.name}': word width {port.word_bits} not in {WORD_BITS}"
+            )
+    if not ctx.hls_sources:
+        raise HwcodesignError("no HLS design sources given")
+    for path in ctx.hls_sources + ctx.testbench:
+        _check_hls_path(path)
+
+
+def _check_hls_path(path: str) -> None:
+    """HLS paths are relative to hls/ and never name the g++-only shim (Vitis has the real headers)."""
+    parts = PurePosixPath(path).parts
+    if not parts or PurePosixPath(path).is_absolute() or ".." in parts or any(" " in p for p in parts):
+        raise HwcodesignError(f"HLS file '{path}' must be a relative path inside hls/ without spaces")
+    if parts[0] == "shim":
+        raise HwcodesignError(f"HLS file '{path}': the shim headers are for g++ only, not for Vitis")
+
+
+def plan_dmas(inputs: tuple[StreamPort, ...], outputs: tuple[StreamPort, ...]) -> list[DmaPlan]:
+    """Pair input i and output i on DMA i, as PYNQ users expect (`dma0.sendchannel` feeds in0,
+    `dma0.recvchannel` receives out0); extra inputs or outputs get half-used DMAs."""
+    count = max(len(inputs), len(outputs))
+    return [
+        DmaPlan(
+            name=f"dma{i}",
+            mm2s=inputs[i] if i < len(inputs) else None,
+            s2mm=outputs[i] if i < len(outputs) else None,
+        )
+        for i in range(count)
+    ]
+
+
+def control_slaves(dmas: list[DmaPlan]) -> list[str]:
+    """AXI4-Lite slaves behind the PS master port, in SmartConnect M00, M01, ... order."""
+    return ["accel/s_axi_control"] + [f"{dma.name}/S_AXI_LITE" for dma in dmas]
+
+
+def memory_masters(dmas: list[DmaPlan]) -> list[str]:
+    """DMA memory-mapped masters sharing the PS HP0 port, in SmartConnect S00, S01, ... order."""
+    masters = []
+    for dma in dmas:
+        if dma.mm2s:
+            masters.append(f"{dma.name}/M_AXI_MM2S")
+        if dma.s2mm:
+            masters.append(f"{dma.name}/M_AXI_S2MM")
+    return masters
+
+
+def clock_period_ns(clock_mhz: float) -> str:
+    """Clock period in ns as written in Tcl: three decimals at most, no trailing zeros.
+
+    Fixed formatting keeps the generated scripts byte-identical between runs (5, 4, 10, 3.333).
+    """
+    return f"{1000.0 / clock_mhz:.3f}".rstrip("0").rstrip(".")
+
+
+def format_mhz(clock_mhz: float) -> str:
+    """MHz as the PS configuration properties take it: an integer when whole (200, not 200.0)."""
+    return f"{clock_mhz:g}"
+
+
+def _is_c_source(path: str) -> bool:
+    return path.endswith(_C_SOURCE_SUFFIXES)
+
+
+def _template_values(ctx: BuildContext) -> dict[str, object]:
+    """Everything the four templates use; one dict so they share every derived name."""
+    hls_project = f"{ctx.name}_hls"
+    dmas = plan_dmas(ctx.inputs, ctx.outputs)
+    return {
+        "name": ctx.name,
+        "top_function": ctx.top_function,
+        "board": ctx.board,
+        "inputs": ctx.inputs,
+        "outputs": ctx.outputs,
+        "dmas": dmas,
+        "lite_slaves": control_slaves(dmas),
+        "mem_masters": memory_masters(dmas),
+        "hls_sources": ctx.hls_sources,
+        "testbench": [(path, _is_c_source(path)) for path in ctx.testbench],
+        "csim_sources": [p for p in ctx.hls_sources + ctx.testbench if _is_c_source(p)],
+        "hls_project": hls_project,
+        "hls_solution": HLS_SOLUTION,
+        # Where `export_design -format ip_catalog` leaves the unpacked IP (component.xml), relative
+        # to the project root; block_design.tcl and the Makefile both point here.
+        "hls_ip_dir": f"hls/{hls_project}/{HLS_SOLUTION}/impl/ip",
+        "ip_vendor": IP_VENDOR,
+        "ip_library": IP_LIBRARY,
+        "ip_version": IP_VERSION,
+        "ip_vlnv": f"{IP_VENDOR}:{IP_LIBRARY}:{ctx.top_function}:{IP_VERSION}",
+        "bd_name": BD_NAME,
+        "clock_period_ns": clock_period_ns(ctx.board.clock_mhz),
+        "clock_mhz": format_mhz(ctx.board.clock_mhz),
+        "dma_length_bits": DMA_LENGTH_BITS,
+    }

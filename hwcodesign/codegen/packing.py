@@ -1,0 +1,51 @@
+"""Packing integer frames into the AXI4-Stream byte layout and back (numpy, vectorised).
+
+The layout itself is defined in `hwcodesign/ir/stream_layout.py`; these are its host side, used
+by the C testbench vectors and `Project.csim`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwcodesign.ir.stream_layout import WORD_BITS, StreamLayout, layout_of
+
+__all__ = ["WORD_BITS", "StreamLayout", "layout_of", "pack_frames", "unpack_frames"]
+
+
+def pack_frames(values: np.ndarray, layout: StreamLayout) -> np.ndarray:
+    """(N, C, H, W) integers -> (N, bytes_per_frame) uint8, the DMA buffer contents."""
+    values = np.asarray(values)
+    frames = values.shape[0]
+    if values.shape[1] != layout.channels or values.shape[2] * values.shape[3] != layout.pixels:
+        raise ValueError(f"frames of shape {values.shape[1:]} do not match the stream layout")
+    per_word, bits = layout.elements_per_word, layout.bits
+    pixels = values.reshape(frames, layout.channels, layout.pixels).transpose(0, 2, 1)
+    padded = np.zeros((frames, layout.pixels, layout.words_per_pixel * per_word), np.int64)
+    padded[:, :, : layout.channels] = pixels
+    fields = (padded & ((1 << bits) - 1)).astype(np.uint64)
+    fields = fields.reshape(frames, layout.pixels, layout.words_per_pixel, per_word)
+    # element e of a word holds bits [e*bits, (e+1)*bits): spell every field out bit by bit
+    bit_index = np.arange(bits, dtype=np.uint64)
+    field_bits = ((fields[..., None] >> bit_index) & np.uint64(1)).astype(np.uint8)
+    word_bits = np.zeros(fields.shape[:3] + (layout.word_bits,), np.uint8)
+    word_bits[..., : per_word * bits] = field_bits.reshape(fields.shape[:3] + (per_word * bits,))
+    packed = np.packbits(word_bits, axis=-1, bitorder="little")
+    return packed.reshape(frames, layout.bytes_per_frame)
+
+
+def unpack_frames(buffer: np.ndarray, layout: StreamLayout, height: int, width: int) -> np.ndarray:
+    """(N, bytes_per_frame) uint8 -> (N, C, H, W) int64, the inverse of `pack_frames`."""
+    buffer = np.asarray(buffer, dtype=np.uint8)
+    frames = buffer.shape[0]
+    if buffer.shape[1:] != (layout.bytes_per_frame,) or height * width != layout.pixels:
+        raise ValueError(f"buffer of shape {buffer.shape} does not hold frames of this layout")
+    per_word, bits = layout.elements_per_word, layout.bits
+    words = buffer.reshape(frames, layout.pixels, layout.words_per_pixel, layout.word_bits // 8)
+    word_bits = np.unpackbits(words, axis=-1, bitorder="little")[..., : per_word * bits]
+    field_bits = word_bits.reshape(words.shape[:3] + (per_word, bits)).astype(np.int64)
+    fields = (field_bits << np.arange(bits, dtype=np.int64)).sum(axis=-1)
+    if layout.signed:
+        fields = np.where(fields >= (1 << (bits - 1)), fields - (1 << bits), fields)
+    pixels = fields.reshape(frames, layout.pixels, -1)[:, :, : layout.channels]
+    return pixels.transpose(0, 2, 1).reshape(frames, layout.channels, height, width)

@@ -1,0 +1,258 @@
+"""`emit_project`: a mapped graph -> a complete, buildable project folder; `Project` reads one back.
+
+The folder is written into a temporary sibling and renamed into place only when every file is
+written, so a failed compile leaves no half-written project (and a previous project of the same
+name survives until the new one is complete). Every file is a pure function of the graph, the
+mapping and the options: no timestamps, no absolute paths, fixed number formatting, so the same
+model compiles to byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwcodesign import __version__
+from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts
+from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
+from hwcodesign.codegen.packing import StreamLayout, pack_frames, unpack_frames
+from hwcodesign.codegen.render import render, static_file, templates_dir
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.sim.golden import run_golden
+
+PROJECT_FILE = "project.json"
+TESTBENCH_FRAMES = 2
+SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """One boundary stream as recorded in project.json: enough to pack, unpack and (de)quantize."""
+
+    port: str
+    tensor: Tensor
+    layout: StreamLayout
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], word_bits: int) -> PortInfo:
+        dtype = IntType(data["bits"], data["signed"])
+        tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
+        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], dtype.bits, dtype.signed, word_bits)
+        return cls(data["port"], tensor, layout)
+
+
+def port_json(port: Port) -> dict[str, Any]:
+    tensor = port.tensor
+    return {
+        "port": port.port, "tensor": tensor.name, "shape": list(tensor.shape), "bits": tensor.dtype.bits,
+        "signed": tensor.dtype.signed, "scale": tensor.scale, "zero_point": tensor.zero_point,
+        "words_per_frame": port.layout.words_per_frame, "bytes_per_frame": port.layout.bytes_per_frame,
+    }
+
+
+def c_identifier(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name).strip("_") or "model"
+    return cleaned if not cleaned[0].isdigit() else f"m_{cleaned}"
+
+
+def emit_project(graph: Graph, mapping: Mapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
+                 word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
+                 model_label: str = "an ONNX model", testbench_seed: int = 0,
+                 extra_files: MappingType[str, str | bytes] | None = None) -> Project:
+    """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
+
+    `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
+    depths). `extra_files` (relative path -> content) are written into the same atomic folder,
+    e.g. the simulate report.
+    """
+    out = Path(out_dir)
+    project_name = c_identifier(name or out.name)
+    if fifo_rows is None:
+        from hwcodesign.sim.latency import simulate
+        fifo_rows = simulate(graph, mapping).fifo_rows
+    top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
+    files = project_files(graph, mapping, top, project_name, model_label, word_bits, testbench_seed)
+    for path, content in (extra_files or {}).items():
+        files[path] = content
+    write_atomically(out, files)
+    return Project(out)
+
+
+def project_files(graph: Graph, mapping: Mapping, top: DataflowTop, name: str, model_label: str,
+                  word_bits: int, seed: int) -> dict[str, str | bytes]:
+    top_function = f"{name}_top"
+    ports = top.inputs + top.outputs
+    context = {
+        "model": model_label, "name": name, "top_function": top_function, "board": mapping.board,
+        "word_bits": word_bits, "guard": f"HWC_{name.upper()}_TOP_H",
+        "inputs": [p.as_template() for p in top.inputs], "outputs": [p.as_template() for p in top.outputs],
+        "port_arguments": ", ".join(f"hls::stream<hwc_word_t> &{p.port}" for p in ports),
+        "port_names": ", ".join(p.port for p in ports),
+        "stages": top.stages, "streams": top.streams, "calls": top.calls, "layer_headers": top.layer_headers,
+        "tb_frames": TESTBENCH_FRAMES,
+    }
+    files: dict[str, str | bytes] = {
+        "hls/top.h": render("hls/top.h.j2", **context),
+        "hls/top.cpp": render("hls/top.cpp.j2", **context),
+        "hls/host_run.h": render("hls/host_run.h.j2", **context),
+        "hls/tb.cpp": render("hls/tb.cpp.j2", **context),
+        "hls/csim_lib.cpp": render("hls/csim_lib.cpp.j2", **context),
+    }
+    for header in top.layer_headers:
+        files[f"hls/layers/{header}"] = static_file(f"hls/layers/{header}")
+    for header in SHIM_HEADERS:
+        files[f"hls/shim/{header}"] = static_file(f"hls/shim/{header}")
+    for stage in top.stages:
+        files[f"hls/params/{stage.name}.h"] = params_header(stage.name, stage.declarations, model_label)
+    files.update(testbench_vectors(graph, top, seed))
+    build = BuildContext(
+        name=name, top_function=top_function, board=mapping.board,
+        inputs=tuple(StreamPort(p.port, word_bits) for p in top.inputs),
+        outputs=tuple(StreamPort(p.port, word_bits) for p in top.outputs),
+        hls_sources=("top.cpp",), testbench=("tb.cpp", "tb_data"),
+    )
+    files.update(render_build_scripts(build))
+    meta = {
+        "hwcodesign_version": __version__, "name": name, "top_function": top_function, "model": model_label,
+        "board": mapping.board.name, "clock_mhz": mapping.board.clock_mhz, "word_bits": word_bits,
+        "inputs": [port_json(p) for p in top.inputs], "outputs": [port_json(p) for p in top.outputs],
+        "layers": [{"name": op.name, "kind": op.kind, "folding": str(mapping.foldings.get(op.name, ""))}
+                   for op in graph],
+        "streams": [{"name": s.name, "depth": s.depth} for s in top.streams],
+        "testbench_frames": TESTBENCH_FRAMES,
+    }
+    files[PROJECT_FILE] = json.dumps(meta, indent=2) + "\n"
+    return files
+
+
+def params_header(ident: str, declarations: str, model_label: str) -> str:
+    guard = f"HWC_PARAMS_{ident.upper()}_H"
+    return (f"// Generated by hwcodesign from {model_label}: configuration and constant tables of layer {ident}.\n"
+            f"#ifndef {guard}\n#define {guard}\n\n{declarations}\n#endif\n")
+
+
+def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, str]:
+    """Random valid input frames and the golden model's outputs, as the testbench's byte files."""
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for port in top.inputs:
+        dtype = port.tensor.dtype
+        frames[port.tensor.name] = rng.integers(dtype.min, dtype.max + 1, (TESTBENCH_FRAMES,) + port.tensor.shape[1:])
+    op_inputs = {op.name: frames[op.output.name] for op in graph.inputs}
+    golden = run_golden(graph, op_inputs)
+    files = {}
+    for port in top.inputs:
+        files[f"hls/tb_data/{port.port}.dat"] = byte_text(pack_frames(frames[port.tensor.name], port.layout))
+    for port in top.outputs:
+        files[f"hls/tb_data/{port.port}_expected.dat"] = byte_text(pack_frames(golden[port.tensor.name], port.layout))
+    return files
+
+
+def byte_text(buffer: np.ndarray, per_line: int = 32) -> str:
+    flat = [str(v) for v in buffer.ravel().tolist()]
+    return "\n".join(" ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)) + "\n"
+
+
+def write_atomically(out: Path, files: MappingType[str, str | bytes]) -> None:
+    """Write `files` under a temporary sibling of `out`, then swap it into place."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for relative, content in sorted(files.items()):
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, retired / out.name)
+            os.replace(staging, out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+class ProjectError(HwcodesignError):
+    """Not a hwcodesign project folder, or inputs that do not fit it."""
+
+
+class Project:
+    """A generated project folder: its metadata, and C simulation of its HLS sources."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        meta_path = self.root / PROJECT_FILE
+        if not meta_path.is_file():
+            raise ProjectError(f"{self.root} is not a hwcodesign project (no {PROJECT_FILE}); create one with `hwcodesign compile`")
+        self.meta = json.loads(meta_path.read_text())
+        word_bits = self.meta["word_bits"]
+        self.inputs = [PortInfo.from_json(p, word_bits) for p in self.meta["inputs"]]
+        self.outputs = [PortInfo.from_json(p, word_bits) for p in self.meta["outputs"]]
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    def hls_dir(self) -> Path:
+        return self.root / "hls"
+
+    def csim(self, x: np.ndarray | MappingType[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run integer input frames through the C simulation; outputs by tensor name.
+
+        `x` is (N, C, H, W) or (C, H, W) integers of the input type (or a dict by input tensor
+        name for several inputs), exactly what `run_golden` takes, so the two compare directly.
+        """
+        from hwcodesign.codegen.csim import run_csim
+
+        frames = self.input_frames(x)
+        count = next(iter(frames.values())).shape[0]
+        buffers = [pack_frames(frames[p.tensor.name], p.layout) for p in self.inputs]
+        raw = run_csim(self, count, buffers)
+        return {p.tensor.name: unpack_frames(buffer, p.layout, p.tensor.shape[2], p.tensor.shape[3])
+                for p, buffer in zip(self.outputs, raw)}
+
+    def input_frames(self, x: np.ndarray | MappingType[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not isinstance(x, MappingType):
+            if len(self.inputs) != 1:
+                raise ProjectError(f"{self.name} has {len(self.inputs)} inputs; pass a dict by input tensor name")
+            x = {self.inputs[0].tensor.name: x}
+        frames = {}
+        counts = set()
+        for port in self.inputs:
+            if port.tensor.name not in x:
+                raise ProjectError(f"missing input '{port.tensor.name}'")
+            value = np.asarray(x[port.tensor.name])
+            if value.ndim == 3:
+                value = value[None]
+            expected = port.tensor.shape[1:]
+            if tuple(value.shape[1:]) != expected:
+                raise ProjectError(f"input '{port.tensor.name}' must be (N, {', '.join(map(str, expected))}), got {value.shape}")
+            if not np.issubdtype(value.dtype, np.integer):
+                raise ProjectError(f"input '{port.tensor.name}' must be integers; quantize floats with the input scale first")
+            if not port.tensor.dtype.contains(value):
+                raise ProjectError(f"input '{port.tensor.name}' has values outside {port.tensor.dtype}")
+            frames[port.tensor.name] = value.astype(np.int64)
+            counts.add(value.shape[0])
+        if len(counts) != 1:
+            raise ProjectError(f"inputs have different frame counts: {sorted(counts)}")
+        return frames
+
+
+__all__ = ["Project", "ProjectError", "emit_project", "templates_dir"]

@@ -1,0 +1,363 @@
+"""Per-layer HLS code: the config struct, the constant tables and the dataflow call of each stage.
+
+Each IR op maps onto one C++ stage template from `templates/hls/layers/` (hls4ml's idea of a
+template beside its config): the template holds the loops and pragmas, this module computes the
+numbers it is instantiated with. Everything a stage needs that can be decided here is decided
+here, in exact integer arithmetic: accumulator widths come from bounds on the actual weights,
+so the C++ wraps nowhere and agrees with the golden model (`sim/golden.py`) bit for bit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.ops import (
+    Act,
+    Add,
+    Concat,
+    Conv,
+    DepthwiseConv,
+    GlobalAvgPool,
+    Linear,
+    Pool,
+    Resize,
+)
+from hwcodesign.ir.requant import Requant
+from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.mapper.cost import Folding, requant_units
+
+MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
+
+
+class CodegenError(HwcodesignError):
+    """The layer cannot be generated as mapped (a folding the stage does not support, ...)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One dataflow process: C++ declarations (config struct, tables) and the call in the top."""
+
+    name: str
+    template: str  # the layer header it instantiates
+    declarations: str
+    call: str
+
+
+def c_type(dtype: IntType) -> str:
+    return f"ap_int<{dtype.bits}>" if dtype.signed else f"ap_uint<{dtype.bits}>"
+
+
+def vec_type(tensor: Tensor) -> str:
+    return f"hwc_vec<{c_type(tensor.dtype)}, {tensor.channels}>"
+
+
+def identifier(name: str, index: int) -> str:
+    """A C identifier for layer `name` (ONNX names carry '/', '.', ':'); the index keeps it unique."""
+    cleaned = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_")[:40] or "layer"
+    return f"l{index}_{cleaned}"
+
+
+def signed_bits(bound: int) -> int:
+    """Bits of a signed integer holding every value in [-bound, bound]."""
+    return max(2, int(bound).bit_length() + 1)
+
+
+def magnitude(tensor: Tensor) -> int:
+    """Largest |x - zero_point| of the tensor (what the stages accumulate)."""
+    return max(tensor.zero_point - tensor.dtype.min, tensor.dtype.max - tensor.zero_point)
+
+
+def int_list(values: np.ndarray, per_line: int = 32) -> str:
+    """Integers as a C initializer body, a fixed number per line (deterministic, diff-friendly)."""
+    flat = [str(v) for v in np.asarray(values, dtype=np.int64).ravel().tolist()]
+    lines = [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+    return ",\n    ".join(lines)
+
+
+def struct(name: str, types: dict[str, str], constants: dict[str, int], nested: str = "") -> str:
+    body = [f"    typedef {ctype} {alias};" for alias, ctype in types.items()]
+    body += [f"    static const int {key} = {int(value)};" for key, value in constants.items()]
+    return f"struct {name} {{\n{nested}" + "\n".join(body) + "\n};\n"
+
+
+# -- requantization -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputStage:
+    """What `hwc_requantize` needs: C++ typedef/constants for the config, and the table."""
+
+    types: dict[str, str]
+    constants: dict[str, int]
+    table: str
+
+
+def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, table_name: str) -> OutputStage:
+    """Config entries and the per-channel constant table for one requantization."""
+    def per_channel(values: np.ndarray | None) -> np.ndarray:
+        if values is None:
+            return np.zeros(channels, np.int64)
+        return np.broadcast_to(np.asarray(values, np.int64), (channels,))
+
+    multiplier, shift = per_channel(requant.multiplier), per_channel(requant.shift)
+    offset, negative = per_channel(requant.offset), per_channel(requant.negative_multiplier)
+    negative_offset = per_channel(requant.negative_offset)
+    identity = requant.is_identity()
+    mult_bits = signed_bits(max(np.abs(multiplier).max(), np.abs(negative).max()))
+    offset_bits = signed_bits(max(np.abs(offset).max(), np.abs(negative_offset).max()))
+    largest_product = acc_bound * max(int(np.abs(multiplier).max()), int(np.abs(negative).max()))
+    product_bits = signed_bits(largest_product + int(max(np.abs(offset).max(), np.abs(negative_offset).max())))
+    if not identity and product_bits > MAX_PRODUCT_BITS:
+        raise CodegenError(
+            f"{table_name}: the requantization product needs {product_bits} bits "
+            f"(accumulator bound {acc_bound}); at most {MAX_PRODUCT_BITS} are supported"
+        )
+    rows = np.stack([multiplier, shift, offset, negative, negative_offset], axis=1)
+    entries = ",\n    ".join("{" + ", ".join(str(v) for v in row.tolist()) + "}" for row in rows)
+    rq_type = f"hwc_rq<{mult_bits}, {offset_bits}>"
+    table = f"static const {rq_type} {table_name}[{channels}] = {{\n    {entries}}};\n"
+    constants = {
+        "PROD_BITS": product_bits if not identity else signed_bits(acc_bound),
+        "RQ_IDENTITY": int(identity),
+        "RQ_OFFSET": int(requant.offset is not None),
+        "RQ_NEGATIVE": int(requant.negative_multiplier is not None),
+        "OUT_ZP": requant.zero_point,
+        "OUT_LO": requant.lo,
+        "OUT_HI": requant.hi,
+    }
+    return OutputStage({"rq_t": rq_type, "out_t": c_type(out)}, constants, table)
+
+
+# -- sliding-window stages ----------------------------------------------------------------------
+
+
+def window_constants(source: Tensor, out: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
+                     pads: tuple[int, int, int, int], dilation: tuple[int, int]) -> dict[str, int]:
+    window_rows = (kernel[0] - 1) * dilation[0] + 1
+    return {
+        "IN_H": source.shape[2], "IN_W": source.shape[3], "IN_C": source.channels,
+        "IN_PIXELS": source.shape[2] * source.shape[3], "IN_ZP": source.zero_point,
+        "OUT_H": out.shape[2], "OUT_W": out.shape[3], "OUT_C": out.channels,
+        "KH": kernel[0], "KW": kernel[1], "STRIDE_H": stride[0], "STRIDE_W": stride[1],
+        "PAD_T": pads[0], "PAD_L": pads[1], "DIL_H": dilation[0], "DIL_W": dilation[1],
+        "WINDOW_ROWS": window_rows, "RING_ROWS": window_rows + stride[0],
+    }
+
+
+def require(condition: bool, layer: str, message: str) -> None:
+    if not condition:
+        raise CodegenError(f"layer '{layer}': {message}")
+
+
+def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
+               in_stream: str, out_stream: str) -> Stage:
+    """A standard/grouped conv (or a Linear as a conv whose kernel is the whole input)."""
+    if isinstance(op, Linear):
+        weight = op.weight
+        geometry = window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1))
+        groups = 1
+    else:
+        weight = op.weight
+        geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
+        groups = op.groups
+    pe, simd = folding.pe, folding.simd
+    out_channels = weight.shape[0]
+    in_per_group = source.channels // groups
+    row_length = in_per_group * weight.shape[2] * weight.shape[3]
+    require(out_channels // groups % pe == 0, op.name, f"PE={pe} must divide {out_channels // groups} output channels per group")
+    require(row_length % simd == 0 and (in_per_group % simd == 0 or simd % in_per_group == 0), op.name,
+            f"SIMD={simd} must split the im2col row ({in_per_group} channels x {row_length // in_per_group} taps) "
+            "into whole channel groups or whole taps")
+    folds, simd_folds = out_channels // pe, row_length // simd
+    # im2col row order (ky, kx, channel): (O, C_g, KH, KW) -> (O, KH, KW, C_g) -> lanes
+    rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, row_length)
+    table = rows.reshape(folds, pe, simd_folds, simd).transpose(1, 0, 2, 3)
+    acc_bound = magnitude(source) * int(np.abs(weight).max(initial=0)) * row_length + int(np.abs(op.bias).max(initial=0))
+    acc_bits = signed_bits(acc_bound)
+    rq_units = requant_units(pe, simd_folds)
+    stage = output_stage(op.requant, acc_bound, out_channels, op.output.dtype, f"{ident}_rq")
+    constants = {
+        **geometry, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": row_length,
+        "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
+        "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "CHANNEL_PARTITION": min(simd, in_per_group),
+        "ROW_STEPS": geometry["OUT_W"] * folds * simd_folds + -(-pe // rq_units),
+        **stage.constants,
+    }
+    types = {
+        "in_t": c_type(source.dtype), "weight_t": c_type(op.weight_type),
+        "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
+        "acc_t": f"ap_int<{acc_bits}>", **stage.types,
+    }
+    declarations = "\n".join([
+        struct(f"{ident}_config", types, constants),
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(table)}}};",
+        f"static const {ident}_config::bias_t {ident}_b[{out_channels}] = {{\n    {int_list(op.bias)}}};",
+        stage.table,
+    ])
+    call = f"hwc_conv<{ident}_config>({in_stream}, {out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
+    return Stage(ident, "hwc_conv.h", declarations, call)
+
+
+def channelwise_stage(op: DepthwiseConv | Pool, ident: str, source: Tensor, folding: Folding,
+                      in_stream: str, out_stream: str) -> Stage:
+    """Depthwise conv, max pool or average pool: lane p only ever reads channel p."""
+    pe, simd = folding.pe, folding.simd
+    channels = op.output.channels
+    require(channels % pe == 0, op.name, f"PE={pe} must divide {channels} channels")
+    if isinstance(op, DepthwiseConv):
+        kernel, dilation, mode = op.kernel, op.dilation, "HWC_DEPTHWISE"
+        taps = kernel[0] * kernel[1]
+        require(taps % simd == 0, op.name, f"SIMD={simd} must divide the {taps} kernel taps")
+        weights = op.weight.reshape(channels, taps)
+        bias = op.bias
+        weight_type = op.weight_type
+        acc_bound = magnitude(source) * int(np.abs(weights).max(initial=0)) * taps + int(np.abs(bias).max(initial=0))
+        rq_units = requant_units(pe, taps // simd)
+    else:
+        kernel, dilation = op.kernel, (1, 1)
+        taps = kernel[0] * kernel[1]
+        require(simd == 1, op.name, "pooling stages run one tap per cycle (SIMD=1)")
+        mode = "HWC_MAX_POOL" if op.mode == "max" else "HWC_AVG_POOL"
+        weights = np.zeros((channels, taps), np.int64)  # placeholder: pools read no weights
+        bias = np.zeros(1, np.int64)
+        weight_type = IntType(2, True)
+        lowest = source.dtype.min - source.zero_point - 1
+        acc_bound = max(magnitude(source), abs(lowest)) * (taps if op.mode == "avg" else 1)
+        rq_units = pe
+    simd_folds = taps // simd
+    folds = channels // pe
+    table = weights.reshape(folds, pe, simd_folds, simd).transpose(1, 0, 2, 3)
+    if isinstance(op, Pool):
+        table = table[:, :1, :1, :1]
+    geometry = window_constants(source, op.output, kernel, op.stride, op.pads, dilation)
+    stage = output_stage(op.requant, acc_bound, channels, op.output.dtype, f"{ident}_rq")
+    weight_depth = table.shape[1] * table.shape[2]
+    constants = {
+        **geometry, "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": weight_depth, "BIAS_LENGTH": len(bias),
+        "HAS_BIAS": int(isinstance(op, DepthwiseConv)),
+        "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe, "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
+        "ROW_STEPS": geometry["OUT_W"] * folds * simd_folds + -(-pe // rq_units),
+        **stage.constants,
+    }
+    types = {
+        "in_t": c_type(source.dtype), "weight_t": c_type(weight_type),
+        "bias_t": f"ap_int<{signed_bits(int(np.abs(bias).max(initial=0)))}>",
+        "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
+    }
+    mode_line = f"    static const hwc_channelwise_mode MODE = {mode};\n"
+    declarations = "\n".join([
+        struct(f"{ident}_config", types, constants, nested=mode_line),
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{weight_depth}][{table.shape[3]}] = {{\n    {int_list(table)}}};",
+        f"static const {ident}_config::bias_t {ident}_b[{len(bias)}] = {{\n    {int_list(bias)}}};",
+        stage.table,
+    ])
+    call = f"hwc_channelwise<{ident}_config>({in_stream}, {out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
+    return Stage(ident, "hwc_channelwise.h", declarations, call)
+
+
+# -- per-pixel stages ---------------------------------------------------------------------------
+
+
+def pixel_constants(source: Tensor, out: Tensor, pe: int, layer: str) -> dict[str, int]:
+    require(out.channels % pe == 0, layer, f"PE={pe} must divide {out.channels} channels")
+    return {
+        "IN_C": source.channels, "IN_ZP": source.zero_point, "OUT_C": out.channels, "PE": pe,
+        "IN_PIXELS": source.shape[2] * source.shape[3], "OUT_PIXELS": out.shape[2] * out.shape[3],
+    }
+
+
+def act_stage(op: Act, ident: str, source: Tensor, folding: Folding, in_stream: str, out_stream: str) -> Stage:
+    acc_bound = magnitude(source)
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    constants = {**pixel_constants(source, op.output, folding.pe, op.name), **stage.constants}
+    types = {"in_t": c_type(source.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    return Stage(ident, "hwc_elementwise.h", declarations, f"hwc_act<{ident}_config>({in_stream}, {out_stream}, {ident}_rq);")
+
+
+def add_stage(op: Add, ident: str, sources: list[Tensor], folding: Folding, in_streams: list[str], out_stream: str) -> Stage:
+    a, b = sources
+    mult_a, mult_b = op.input_multipliers
+    acc_bound = magnitude(a) * abs(mult_a) + magnitude(b) * abs(mult_b)
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    constants = {
+        **pixel_constants(a, op.output, folding.pe, op.name), "IN_B_ZP": b.zero_point,
+        "MULT_A": mult_a, "MULT_B": mult_b, **stage.constants,
+    }
+    types = {"in_t": c_type(a.dtype), "in_b_t": c_type(b.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    call = f"hwc_add<{ident}_config>({in_streams[0]}, {in_streams[1]}, {out_stream}, {ident}_rq);"
+    return Stage(ident, "hwc_elementwise.h", declarations, call)
+
+
+def global_pool_stage(op: GlobalAvgPool, ident: str, source: Tensor, folding: Folding,
+                      in_stream: str, out_stream: str) -> Stage:
+    acc_bound = magnitude(source) * source.shape[2] * source.shape[3]
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    constants = {**pixel_constants(source, op.output, folding.pe, op.name), **stage.constants}
+    types = {"in_t": c_type(source.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    call = f"hwc_global_avg_pool<{ident}_config>({in_stream}, {out_stream}, {ident}_rq);"
+    return Stage(ident, "hwc_elementwise.h", declarations, call)
+
+
+def resize_stage(op: Resize, ident: str, source: Tensor, folding: Folding, in_stream: str, out_stream: str) -> Stage:
+    acc_bound = magnitude(source)
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    folds = op.output.channels // folding.pe
+    constants = {
+        **pixel_constants(source, op.output, folding.pe, op.name),
+        "IN_H": source.shape[2], "IN_W": source.shape[3], "OUT_W": op.output.shape[3],
+        "SCALE_H": op.scale[0], "SCALE_W": op.scale[1], "RING_ROWS": 2,
+        "CHANNEL_PARTITION": folding.pe, "ROW_STEPS": op.scale[0] * op.output.shape[3] * folds,
+        **stage.constants,
+    }
+    types = {"in_t": c_type(source.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    return Stage(ident, "hwc_elementwise.h", declarations, f"hwc_resize<{ident}_config>({in_stream}, {out_stream}, {ident}_rq);")
+
+
+def concat_stages(op: Concat, ident: str, sources: list[Tensor], folding: Folding,
+                  in_streams: list[str], out_stream: str) -> tuple[list[Stage], list[tuple[str, Tensor]]]:
+    """A chain of two-input concatenations; returns the stages and the intermediate streams."""
+    stages, links = [], []
+    left_stream, left = in_streams[0], sources[0]
+    left_requant: Requant | None = op.input_requants[0]
+    offset = sources[0].channels
+    for index in range(1, len(sources)):
+        last = index == len(sources) - 1
+        channels = offset + sources[index].channels
+        link_ident = ident if len(sources) == 2 else f"{ident}_{index}"
+        out = op.output if last else Tensor(f"{op.output.name}#{index}", op.output.shape[:1] + (channels,) + op.output.shape[2:],
+                                            op.output.dtype, op.output.scale, op.output.zero_point)
+        pe = folding.pe if last else 1
+        out_name = out_stream if last else f"s_{link_ident}"
+        parts = []
+        for part, tensor, requant in (("A", left, left_requant), ("B", sources[index], op.input_requants[index])):
+            if requant is None:  # an earlier link already put this part on the output grid
+                requant = Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0, out.dtype.min, out.dtype.max)
+                centre = 0
+            else:
+                centre = tensor.zero_point
+            bound = max(abs(tensor.dtype.min - centre), abs(tensor.dtype.max - centre))
+            stage = output_stage(requant, bound, tensor.channels, out.dtype, f"{link_ident}_rq_{part.lower()}")
+            part_constants = {"IN_C": tensor.channels, "IN_ZP": centre, **stage.constants}
+            part_types = {"in_t": c_type(tensor.dtype), "acc_t": f"ap_int<{signed_bits(bound)}>", **stage.types}
+            parts.append((struct(part, part_types, part_constants).replace("\n", "\n    ").rstrip() + "\n", stage.table))
+        require(channels % pe == 0, op.name, f"PE={pe} must divide {channels} channels")
+        constants = {"OUT_C": channels, "PE": pe, "OUT_PIXELS": out.shape[2] * out.shape[3]}
+        nested = "".join("    " + text for text, _ in parts)
+        declarations = struct(f"{link_ident}_config", {"out_t": c_type(out.dtype)}, constants, nested=nested)
+        declarations += "\n" + "".join(table for _, table in parts)
+        call = (f"hwc_concat2<{link_ident}_config>({left_stream}, {in_streams[index]}, {out_name}, "
+                f"{link_ident}_rq_a, {link_ident}_rq_b);")
+        stages.append(Stage(link_ident, "hwc_concat.h", declarations, call))
+        if not last:
+            links.append((out_name, out))
+        left_stream, left, left_requant, offset = out_name, out, None, channels
+    return stages, links

@@ -1,0 +1,75 @@
+// hwcodesign: AXI4-Stream <-> pixel stream adapters at the accelerator's boundary.
+//
+// Word layout (the driver packs/unpacks the same way, hwcodesign/codegen/packing.py): each
+// pixel's channels are packed little-endian, ELEMENTS_PER_WORD = floor(WORD_BITS / BITS) per
+// word, and every pixel starts a new word (a pixel takes ceil(C / ELEMENTS_PER_WORD) words).
+// Unused high bits are zero. TLAST marks the frame's last word. Pixels are in raster order.
+#ifndef HWCODESIGN_AXIS_H
+#define HWCODESIGN_AXIS_H
+
+#include <ap_axi_sdata.h>
+#include "hwc_common.h"
+
+template <int WORD_BITS, typename T, int CHANNELS, int PIXELS>
+void hwc_axis_to_pixels(hls::stream<ap_axiu<WORD_BITS, 0, 0, 0> > &in, hls::stream<hwc_vec<T, CHANNELS> > &out) {
+    const int BITS = T::width;
+    const int PER_WORD = WORD_BITS / BITS;
+    const int WORDS_PER_PIXEL = (CHANNELS + PER_WORD - 1) / PER_WORD;
+    hwc_vec<T, CHANNELS> pixel;
+    int word_index = 0;
+words:
+    for (int step = 0; step < PIXELS * WORDS_PER_PIXEL; ++step) {
+#pragma HLS PIPELINE II=1
+        const ap_axiu<WORD_BITS, 0, 0, 0> word = in.read();
+        for (int e = 0; e < PER_WORD; ++e) {
+#pragma HLS UNROLL
+            const int c = word_index * PER_WORD + e;
+            if (c < CHANNELS) pixel.data[c] = T(word.data.range(e * BITS + BITS - 1, e * BITS));
+        }
+        if (++word_index == WORDS_PER_PIXEL) {
+            word_index = 0;
+            out.write(pixel);
+        }
+    }
+}
+
+template <int WORD_BITS, typename T, int CHANNELS, int PIXELS>
+void hwc_pixels_to_axis(hls::stream<hwc_vec<T, CHANNELS> > &in, hls::stream<ap_axiu<WORD_BITS, 0, 0, 0> > &out) {
+    const int BITS = T::width;
+    const int PER_WORD = WORD_BITS / BITS;
+    const int WORDS_PER_PIXEL = (CHANNELS + PER_WORD - 1) / PER_WORD;
+    hwc_vec<T, CHANNELS> pixel;
+    int word_index = 0;
+words:
+    for (int step = 0; step < PIXELS * WORDS_PER_PIXEL; ++step) {
+#pragma HLS PIPELINE II=1
+        if (word_index == 0) pixel = in.read();
+        ap_axiu<WORD_BITS, 0, 0, 0> word;
+        word.data = 0;
+        for (int e = 0; e < PER_WORD; ++e) {
+#pragma HLS UNROLL
+            const int c = word_index * PER_WORD + e;
+            if (c < CHANNELS) word.data.range(e * BITS + BITS - 1, e * BITS) = pixel.data[c];
+        }
+        word.keep = -1;
+        word.strb = -1;
+        word.last = step == PIXELS * WORDS_PER_PIXEL - 1;
+        out.write(word);
+        if (++word_index == WORDS_PER_PIXEL) word_index = 0;
+    }
+}
+
+// One producer, several consumers: DATAFLOW wants exactly one reader per stream.
+template <typename T, int CHANNELS, int PIXELS>
+void hwc_fanout2(hls::stream<hwc_vec<T, CHANNELS> > &in, hls::stream<hwc_vec<T, CHANNELS> > &out0,
+                 hls::stream<hwc_vec<T, CHANNELS> > &out1) {
+pixels:
+    for (int p = 0; p < PIXELS; ++p) {
+#pragma HLS PIPELINE II=1
+        const hwc_vec<T, CHANNELS> x = in.read();
+        out0.write(x);
+        out1.write(x);
+    }
+}
+
+#endif

@@ -1,0 +1,106 @@
+// hwcodesign: types and the integer output stage shared by every streaming layer.
+//
+// Streams between layers carry one pixel (all channels) per word, as hls4ml's io_stream does;
+// inside a stage, PE/SIMD lanes walk the channels and kernel taps with an II=1 loop. The
+// output stage is the one numerics contract of the compiler (hwcodesign/ir/requant.py):
+//
+//   y = clamp(round_half_even((acc * M + offset) / 2**S) + zero_point, lo, hi)
+//
+// with a second multiplier/offset for negative products when a LeakyReLU is fused.
+#ifndef HWCODESIGN_COMMON_H
+#define HWCODESIGN_COMMON_H
+
+#include <ap_int.h>
+#include <hls_stream.h>
+
+// One pixel: N channels of T.
+template <typename T, int N>
+struct hwc_vec {
+    T data[N];
+};
+
+// Per-channel requantization constants; widths are chosen per layer by the compiler.
+template <int MULT_BITS, int OFFSET_BITS>
+struct hwc_rq {
+    ap_int<MULT_BITS> m;
+    ap_uint<6> s;
+    ap_int<OFFSET_BITS> off;
+    ap_int<MULT_BITS> nm;
+    ap_int<OFFSET_BITS> noff;
+};
+
+template <int A, int B>
+struct hwc_max {
+    static const int value = A > B ? A : B;
+};
+
+// Integer division rounding up, usable in constant expressions.
+template <int A, int B>
+struct hwc_ceil_div {
+    static const int value = (A + B - 1) / B;
+};
+
+// A multiply on DSP48 slices or on fabric LUTs, as the mapper chose for the stage (Folding.mac:
+// <= 4-bit operands are cheaper in LUTs, FINN-R Sec. 5).
+template <bool FABRIC>
+struct hwc_multiplier;
+
+template <>
+struct hwc_multiplier<true> {
+    template <typename A, typename B>
+    static ap_int<A::width + B::width + 1> mul(A a, B b) {
+#pragma HLS INLINE
+        ap_int<A::width + B::width + 1> product = a * b;
+#pragma HLS BIND_OP variable=product op=mul impl=fabric
+        return product;
+    }
+};
+
+template <>
+struct hwc_multiplier<false> {
+    template <typename A, typename B>
+    static ap_int<A::width + B::width + 1> mul(A a, B b) {
+#pragma HLS INLINE
+        ap_int<A::width + B::width + 1> product = a * b;
+#pragma HLS BIND_OP variable=product op=mul impl=dsp
+        return product;
+    }
+};
+
+// Round half to even of product / 2**s, on the dropped bits only (one comparator in hardware).
+template <int PROD_BITS>
+ap_int<PROD_BITS> hwc_round_shift(ap_int<PROD_BITS> product, ap_uint<6> s) {
+#pragma HLS INLINE
+    const ap_int<PROD_BITS> floor_part = product >> s;
+    const ap_uint<64> mask = (ap_uint<64>(1) << s) - 1;
+    const ap_uint<64> dropped = ap_uint<64>(product) & mask;
+    const ap_uint<64> half = s == 0 ? ap_uint<64>(0) : ap_uint<64>(ap_uint<64>(1) << (s - 1));
+    const bool round_up = s != 0 && (dropped > half || (dropped == half && floor_part[0] == 1));
+    return floor_part + (round_up ? 1 : 0);
+}
+
+// The output stage. C (the layer's config) gives the widths and the compile-time flags.
+template <class C, typename ACC, typename RQ>
+typename C::out_t hwc_requantize(ACC acc, const RQ &rq) {
+#pragma HLS INLINE
+    typedef ap_int<C::PROD_BITS> prod_t;
+    long long value;
+    if (C::RQ_IDENTITY) {
+        value = (long long)acc;
+    } else {
+        prod_t product = prod_t(acc) * rq.m;
+        if (C::RQ_OFFSET) product += rq.off;
+        if (C::RQ_NEGATIVE) {
+            prod_t negative = prod_t(acc) * rq.nm;
+            if (C::RQ_OFFSET) negative += rq.noff;
+            if (product < 0) product = negative;
+        }
+        value = (long long)hwc_round_shift<C::PROD_BITS>(product, rq.s);
+    }
+    value += C::OUT_ZP;
+    if (value < C::OUT_LO) value = C::OUT_LO;
+    if (value > C::OUT_HI) value = C::OUT_HI;
+    return typename C::out_t(value);
+}
+
+#endif

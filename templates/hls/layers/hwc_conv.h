@@ -1,0 +1,94 @@
+// hwcodesign: a standard or grouped convolution (and a fully connected layer, which is a
+// convolution whose kernel covers the whole input) as one streaming stage.
+//
+// Folding (FINN's MVAU layout): PE output channels in parallel, SIMD elements of the im2col row
+// per cycle. The im2col row of an output pixel is (kernel tap, input channel of the group) with
+// the channel fastest, so SIMD <= channels takes SIMD channels of one tap and SIMD = m*channels
+// takes m whole taps (how a 3-channel RGB stem still unrolls). Weights are laid out
+// weights[PE][fold * SF + sf][SIMD] so each lane reads one SIMD-wide word per cycle.
+//
+// Requantization: RQ_UNITS >= ceil(PE / SF) output stages shared across the lanes
+// (hwc_shared_output in hwc_window.h).
+#ifndef HWCODESIGN_CONV_H
+#define HWCODESIGN_CONV_H
+
+#include "hwc_common.h"
+#include "hwc_window.h"
+
+template <class C>
+void hwc_conv(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
+              hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
+              const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+              const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
+    typedef typename C::in_t in_t;
+    typedef typename C::acc_t acc_t;
+    const int IN_PER_GROUP = C::IN_C / C::GROUPS;
+    const int FOLDS_PER_GROUP = C::OUT_C / C::GROUPS / C::PE;
+    const int FOLDS = C::OUT_C / C::PE;
+    const int SF = C::ROW_LENGTH / C::SIMD;
+    const int WORK = C::OUT_W * FOLDS * SF;
+    const int CHANNELS_PER_STEP = C::SIMD < IN_PER_GROUP ? C::SIMD : IN_PER_GROUP;
+    const int TAPS_PER_STEP = C::SIMD / CHANNELS_PER_STEP;
+
+    static in_t ring[C::RING_ROWS][C::IN_W][C::IN_C];
+#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
+#pragma HLS DEPENDENCE variable=ring inter false
+    acc_t acc[C::PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+    hwc_shared_output<C> output;
+#pragma HLS ARRAY_PARTITION variable=output.pending complete
+    hwc_vec<typename C::out_t, C::OUT_C> pixel;
+#pragma HLS ARRAY_PARTITION variable=pixel.data cyclic factor=C::PE
+
+    hwc_read_cursor cursor = {0, 0};
+rows:
+    for (int oy = 0; oy < C::OUT_H; ++oy) {
+        const int top = oy * C::STRIDE_H - C::PAD_T;
+        hwc_ring_fill<C, in_t>(in, ring, cursor, hwc_rows_needed<C>(oy));
+        const int ahead = (hwc_rows_needed<C>(oy + 1) - cursor.row) * C::IN_W - cursor.col;
+        const int steps = WORK + output.STEPS > ahead ? WORK + output.STEPS : ahead;
+        hwc_fold_cursor at = {0, 0, 0};
+        output.start();
+    steps:
+        for (int step = 0; step < steps; ++step) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=C::ROW_STEPS max=C::ROW_STEPS
+            if (step < ahead) hwc_ring_read<C, in_t>(in, ring, cursor);
+            output.convert(bias, rq, pixel, out);
+            if (step < WORK) {
+                const int group = at.fold / FOLDS_PER_GROUP;
+                // this cycle's SIMD elements: TAPS_PER_STEP whole taps, or part of one tap
+                ap_int<in_t::width + 1> x[C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=x complete
+                for (int t = 0; t < TAPS_PER_STEP; ++t) {
+#pragma HLS UNROLL
+                    const int first = at.sf * C::SIMD + t * CHANNELS_PER_STEP;
+                    const int tap = first / IN_PER_GROUP;
+                    const int channel = group * IN_PER_GROUP + first % IN_PER_GROUP;
+                    const int iy = top + (tap / C::KW) * C::DIL_H;
+                    const int ix = at.ox * C::STRIDE_W - C::PAD_L + (tap % C::KW) * C::DIL_W;
+                    const bool inside = iy >= 0 && iy < C::IN_H && ix >= 0 && ix < C::IN_W;
+                    const int row = inside ? iy % C::RING_ROWS : 0;
+                    const int col = inside ? ix : 0;
+                    for (int c = 0; c < CHANNELS_PER_STEP; ++c) {
+#pragma HLS UNROLL
+                        x[t * CHANNELS_PER_STEP + c] = inside ? ap_int<in_t::width + 1>(ring[row][col][channel + c] - C::IN_ZP) : ap_int<in_t::width + 1>(0);
+                    }
+                }
+                for (int lane = 0; lane < C::PE; ++lane) {
+#pragma HLS UNROLL
+                    acc_t sum = at.sf == 0 ? acc_t(0) : acc[lane];
+                    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                        sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(weights[lane][at.fold * SF + at.sf][s], x[s]);
+                    }
+                    acc[lane] = sum;
+                    if (at.sf == SF - 1) output.take(at.fold, lane, sum);
+                }
+                hwc_fold_advance<FOLDS, SF>(at);
+            }
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,131 @@
+// hwcodesign: the row ring buffer every sliding-window stage (conv, depthwise, pool) shares.
+//
+// A stage computing output row oy needs input rows [oy*S - pad, oy*S - pad + WINDOW). The ring
+// holds WINDOW + STRIDE rows, so while output row oy is computed, the STRIDE rows that output row
+// oy+1 adds can already stream in (they overwrite rows oy no longer reads). Reading and
+// computing share one II=1 loop, so a stage's cycles per output row are
+// max(compute steps, pixels read) rather than their sum: the cost model's assumption.
+#ifndef HWCODESIGN_WINDOW_H
+#define HWCODESIGN_WINDOW_H
+
+#include "hwc_common.h"
+
+// The config C gives WINDOW_ROWS = (KH-1)*DIL_H + 1 and RING_ROWS = WINDOW_ROWS + STRIDE_H.
+
+// Input rows that must be in the ring before output row `oy` starts (all rows after the last).
+template <class C>
+int hwc_rows_needed(int oy) {
+#pragma HLS INLINE
+    if (oy >= C::OUT_H) return C::IN_H;
+    int rows = oy * C::STRIDE_H - C::PAD_T + C::WINDOW_ROWS;
+    if (rows < 0) rows = 0;
+    if (rows > C::IN_H) rows = C::IN_H;
+    return rows;
+}
+
+// Raster-order position of the next pixel to read into a ring.
+struct hwc_read_cursor {
+    int row;
+    int col;
+};
+
+template <class C, typename T>
+void hwc_ring_read(hls::stream<hwc_vec<T, C::IN_C> > &in, T ring[C::RING_ROWS][C::IN_W][C::IN_C],
+                   hwc_read_cursor &cursor) {
+#pragma HLS INLINE
+    const hwc_vec<T, C::IN_C> pixel = in.read();
+    const int slot = cursor.row % C::RING_ROWS;
+    for (int c = 0; c < C::IN_C; ++c) {
+#pragma HLS UNROLL
+        ring[slot][cursor.col][c] = pixel.data[c];
+    }
+    if (++cursor.col == C::IN_W) {
+        cursor.col = 0;
+        ++cursor.row;
+    }
+}
+
+// Read whole rows until `rows` rows are in (the window fill before an output row can start).
+template <class C, typename T>
+void hwc_ring_fill(hls::stream<hwc_vec<T, C::IN_C> > &in, T ring[C::RING_ROWS][C::IN_W][C::IN_C],
+                   hwc_read_cursor &cursor, int rows) {
+#pragma HLS INLINE
+    const int pixels = (rows - cursor.row) * C::IN_W - cursor.col;
+fill:
+    for (int i = 0; i < pixels; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=0 max=C::IN_PIXELS
+        hwc_ring_read<C, T>(in, ring, cursor);
+    }
+}
+
+// Centred input value at (iy, ix, c), or 0 in the padding (a real zero is the zero point).
+template <class C, typename T>
+ap_int<T::width + 1> hwc_ring_at(const T ring[C::RING_ROWS][C::IN_W][C::IN_C], int iy, int ix, int c,
+                                 bool &inside) {
+#pragma HLS INLINE
+    inside = iy >= 0 && iy < C::IN_H && ix >= 0 && ix < C::IN_W;
+    if (!inside) return 0;
+    return ap_int<T::width + 1>(ring[iy % C::RING_ROWS][ix][c] - C::IN_ZP);
+}
+
+// Fold position of a MAC stage inside one output row: output column, PE fold, SIMD fold.
+struct hwc_fold_cursor {
+    int ox;
+    int fold;
+    int sf;
+};
+
+template <int FOLDS, int SF>
+void hwc_fold_advance(hwc_fold_cursor &cursor) {
+#pragma HLS INLINE
+    if (++cursor.sf == SF) {
+        cursor.sf = 0;
+        if (++cursor.fold == FOLDS) {
+            cursor.fold = 0;
+            ++cursor.ox;
+        }
+    }
+}
+
+// The shared output stages of a MAC stage: each fold leaves PE finished accumulators in
+// `pending`; RQ_UNITS output stages convert them during the next fold's cycles (so long
+// im2col rows share one multiplier across lanes, as the cost model prices it). The pixel is
+// written when its last fold is converted. C::HAS_BIAS adds the per-channel bias first.
+template <class C>
+struct hwc_shared_output {
+    static const int STEPS = (C::PE + C::RQ_UNITS - 1) / C::RQ_UNITS;
+    typename C::acc_t pending[C::PE];
+    int pending_fold;
+    int step;
+
+    void start() {
+#pragma HLS INLINE
+        step = STEPS;
+    }
+
+    void take(int fold, int lane, typename C::acc_t value) {
+#pragma HLS INLINE
+        pending[lane] = value;
+        pending_fold = fold;
+        step = 0;
+    }
+
+    void convert(const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
+                 hwc_vec<typename C::out_t, C::OUT_C> &pixel, hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out) {
+#pragma HLS INLINE
+        if (step >= STEPS) return;
+        for (int unit = 0; unit < C::RQ_UNITS; ++unit) {
+#pragma HLS UNROLL
+            const int lane = step * C::RQ_UNITS + unit;
+            if (lane < C::PE) {
+                const int o = pending_fold * C::PE + lane;
+                const typename C::acc_t value = C::HAS_BIAS ? typename C::acc_t(pending[lane] + bias[o]) : pending[lane];
+                pixel.data[o] = hwc_requantize<C>(value, rq[o]);
+            }
+        }
+        if (++step == STEPS && pending_fold == C::OUT_C / C::PE - 1) out.write(pixel);
+    }
+};
+
+#endif

@@ -1,0 +1,54 @@
+"""Helpers for the code-generation tests: folding variants and parallel C-simulation builds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from hwcodesign.boards import Board
+from hwcodesign.codegen.csim import build_library
+from hwcodesign.codegen.project import Project
+from hwcodesign.ir.graph import Graph
+from hwcodesign.mapper.cost import Folding, candidate_foldings
+from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_to_board
+
+VARIANTS = ("serial", "parallel", "mapped")
+
+
+def widest_folding(graph: Graph, op_name: str, mac: str = "dsp") -> Folding:
+    """The fully parallel folding of a layer (most lanes, then most PEs)."""
+    op = next(o for o in graph if o.name == op_name)
+    options = [f for f in candidate_foldings(op, graph.input_tensors(op), max_candidates=10**6) if f.mac == mac]
+    return max(options, key=lambda f: (f.pe * f.simd, f.pe))
+
+
+def variant_mapping(graph: Graph, board: Board, variant: str) -> Mapping:
+    """'serial': PE=1/SIMD=1 everywhere; 'parallel': every layer fully unrolled; 'mapped': the ILP."""
+    if variant == "serial":
+        return fixed_mapping(graph, board, {})
+    if variant == "parallel":
+        return fixed_mapping(graph, board, {op.name: widest_folding(graph, op.name) for op in graph})
+    if variant == "mapped":
+        return map_to_board(graph, board)
+    raise ValueError(variant)
+
+
+def build_all(projects: Sequence[Project]) -> None:
+    """Compile the projects' C-simulation libraries concurrently (g++ runs in subprocesses)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(build_library, projects))
+
+
+def random_frames(graph: Graph, count: int, seed: int) -> np.ndarray:
+    """Uniform integers over the whole input type: hits the clamps and extreme products."""
+    tensor = graph.inputs[0].output
+    rng = np.random.default_rng(seed)
+    return rng.integers(tensor.dtype.min, tensor.dtype.max + 1, (count,) + tensor.shape[1:])
+
+
+def project_dir(root: Path, *parts: str) -> Path:
+    return root.joinpath(*parts)
