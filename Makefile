@@ -6,9 +6,20 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := build/examples
 
-.PHONY: install test demo bench lint clean
+.PHONY: install tools test demo bench lint clean
 
-install: $(STAMP)
+install: $(STAMP) tools
+
+# C simulation needs g++; the generated-Tcl tests need tclsh. Both come from Debian packages.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+tools:
+	@missing=""; \
+	command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
+	command -v tclsh >/dev/null 2>&1 || missing="$$missing tcl"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	fi
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
@@ -24,12 +35,15 @@ $(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py $(STAMP)
 demo: install $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(VENV)/bin/hwcodesign boards
 	$(VENV)/bin/hwcodesign inspect $(MODELS)/resnet8_qdq_w8a8.onnx
-	$(VENV)/bin/hwcodesign simulate $(MODELS)/resnet8_qdq_w8a8.onnx --board ultra96v2 -o build/reports/resnet8-ultra96v2
+	$(VENV)/bin/hwcodesign compile $(MODELS)/resnet8_qdq_w8a8.onnx --board ultra96v2 -o build/resnet8_ultra96v2
+	$(VENV)/bin/hwcodesign csim build/resnet8_ultra96v2 $(MODELS)/samples.npy --model $(MODELS)/resnet8_qdq_w8a8.onnx
 
 bench: install
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/mapper_resnet50.py
 	$(PY) benchmarks/mapper_finn_cnv.py
+	$(PY) benchmarks/csim_speed.py
+	$(PY) benchmarks/compile_resnet18.py
 
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks

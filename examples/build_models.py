@@ -702,12 +702,17 @@ def accuracy(model: onnx.ModelProto | str | Path, x: np.ndarray, y: np.ndarray) 
     return float(np.mean(np.asarray(preds) == y))
 
 
+SAMPLES_FILE = "samples.npy"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "models")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     x_test, y_test = synthetic_samples(100, seed=args.seed, stream=3)
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.save(args.out / SAMPLES_FILE, x_test[:8])  # float images for `hwcodesign csim` in the demo
     for path in build_all(args.out, seed=args.seed):
         model = onnx.load(str(path))
         ref = expand_qonnx_quant(model) if path.name == CNV_FILE else model

@@ -2,10 +2,15 @@
 
 The pipeline, one plain function per stage (see DESIGN.md):
 `load_onnx(path) -> Graph`, `optimize(graph) -> Graph`, `map_to_board(graph, board, goal) -> Mapping`,
-`simulate(graph, mapping) -> LatencyReport`; code generation follows.
+`simulate(graph, mapping) -> LatencyReport`, `emit_project(graph, mapping, out_dir) -> Project`
+(`Project.csim(x)` runs the generated C++), or `compile_model(...)` for all of them at once.
 """
 
+__version__ = "0.1.0"  # before the imports: the code generator stamps it into projects
+
 from hwcodesign.boards import available_boards, load_board
+from hwcodesign.codegen.compile import compile_model
+from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper import map_to_board
@@ -13,9 +18,7 @@ from hwcodesign.passes import optimize
 from hwcodesign.sim import dequantize_outputs, quantize_input, run_golden
 from hwcodesign.sim.latency import simulate
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "HwcodesignError", "available_boards", "dequantize_outputs", "load_board", "load_onnx",
-    "map_to_board", "optimize", "quantize_input", "run_golden", "simulate",
+    "HwcodesignError", "Project", "available_boards", "compile_model", "dequantize_outputs", "emit_project",
+    "load_board", "load_onnx", "map_to_board", "optimize", "quantize_input", "run_golden", "simulate",
 ]

@@ -10,16 +10,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.cli.progress import step
+from hwcodesign.codegen.compile import compile_model
+from hwcodesign.codegen.csim import run_csim_cached_note
+from hwcodesign.codegen.project import Project, ProjectError
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, Input, Linear, Pool
+from hwcodesign.ir.stream_layout import WORD_BITS
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import GOALS, map_to_board
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
+from hwcodesign.sim.golden import run_golden
 from hwcodesign.sim.latency import simulate
 from hwcodesign.tables import format_table
 
@@ -108,6 +115,81 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
+    result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=parse_caps(args.cap),
+                           word_bits=args.word_bits, step=step)
+    print(format_layer_table(result.report))
+    print()
+    print(format_summary(result.report))
+    print()
+    print(f"project written to {out_dir}/ ({len(result.graph)} layers, top function {result.project.meta['top_function']})")
+    print(f"  hwcodesign csim {out_dir} input.npy   C simulation with g++ (no Xilinx tools needed)")
+    print(f"  make -C {out_dir} csim                 the C testbench on the golden vectors")
+    print(f"  make -C {out_dir} hls                  Vitis HLS synthesis and IP export (needs vitis_hls)")
+    print(f"  make -C {out_dir} bitstream            Vivado block design and .bit/.hwh (needs vivado)")
+    return 0
+
+
+def load_csim_inputs(project: Project, path: Path) -> dict[str, np.ndarray]:
+    """Integer frames as they are, float frames quantized with the input's scale and zero point."""
+    if not path.is_file():
+        raise ProjectError(f"input file not found: {path}")
+    loaded = np.load(path)
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        arrays = {name: loaded[name] for name in loaded.files}
+    elif len(project.inputs) == 1:
+        arrays = {project.inputs[0].tensor.name: loaded}
+    else:
+        raise ProjectError(f"{project.name} has {len(project.inputs)} inputs; pass an .npz keyed by input tensor name")
+    frames = {}
+    for port in project.inputs:
+        if port.tensor.name not in arrays:
+            raise ProjectError(f"{path} has no array for input '{port.tensor.name}'")
+        value = np.asarray(arrays[port.tensor.name])
+        frames[port.tensor.name] = port.tensor.quantize(value) if np.issubdtype(value.dtype, np.floating) else value
+    return frames
+
+
+def cmd_csim(args: argparse.Namespace) -> int:
+    project = Project(args.project)
+    source = Path(args.input)
+    frames = load_csim_inputs(project, source)
+    count = next(iter(frames.values())).reshape((-1,) + project.inputs[0].tensor.shape[1:]).shape[0]
+    with step(f"C simulation of {project.name} ({run_csim_cached_note(project)}) on {count} frame(s)"):
+        outputs = project.csim(frames)
+    out_path = Path(args.output) if args.output else source.with_name(f"{source.stem}_csim.npz")
+    arrays = {}
+    for port in project.outputs:
+        values = outputs[port.tensor.name]
+        arrays[port.tensor.name] = values
+        arrays[f"{port.tensor.name}_dequantized"] = port.tensor.dequantize(values)
+        flat = values.reshape(values.shape[0], -1)
+        line = f"{port.tensor.name}: {values.shape[0]} x {'x'.join(map(str, values.shape[1:]))} {port.tensor.dtype}"
+        if flat.shape[1] > 1 and values.shape[2:] == (1, 1):
+            line += ", argmax per frame: " + " ".join(str(int(i)) for i in flat.argmax(axis=1)[:16])
+        print(line)
+    np.savez(out_path, **arrays)
+    print(f"outputs written to {out_path} (integers, and *_dequantized reals)")
+    if args.model:
+        return check_against_golden(args.model, frames, outputs)
+    return 0
+
+
+def check_against_golden(model: str, frames: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> int:
+    """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
+    graph = optimize(load_onnx(model))
+    by_op = {op.name: frames[op.output.name] for op in graph.inputs}
+    golden = run_golden(graph, by_op)
+    differing = sum(int(np.count_nonzero(outputs[name] != golden[name])) for name in golden)
+    total = sum(value.size for value in golden.values())
+    if differing:
+        print(f"MISMATCH: {differing} of {total} output elements differ from the golden model of {model}")
+        return 1
+    print(f"bit-exact: all {total} output elements equal the golden model of {model}")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     print(format_board_table(available_boards()))
     return 0
@@ -133,6 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     simulate.add_argument("-o", "--output", help="report folder (default reports/<model>-<board>)")
     simulate.set_defaults(run=cmd_simulate)
+    compile_ = commands.add_parser(
+        "compile", help="compile a model into a Vitis HLS / Vivado / PYNQ project for a board"
+    )
+    compile_.add_argument("model", help="path to a QDQ or QONNX .onnx file")
+    compile_.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
+    compile_.add_argument("--goal", choices=GOALS, default="throughput", help="mapping objective (as for simulate)")
+    compile_.add_argument("--fps", type=float, help="frame-rate floor the mapping must reach")
+    compile_.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
+                          help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
+                          help="AXI4-Stream word width between the DMA and the accelerator")
+    compile_.add_argument("-o", "--output", help="project folder (default build/<model>)")
+    compile_.set_defaults(run=cmd_compile)
+    csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")
+    csim.add_argument("project", help="project folder written by `hwcodesign compile`")
+    csim.add_argument("input", help=".npy frames (N,C,H,W) or (C,H,W): integers as they are, floats are quantized; "
+                                    ".npz by input tensor name for several inputs")
+    csim.add_argument("-o", "--output", help="where to write the outputs (.npz; default <input>_csim.npz)")
+    csim.add_argument("--model", help="the source .onnx: also run the golden model and require bit-exact agreement")
+    csim.set_defaults(run=cmd_csim)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser

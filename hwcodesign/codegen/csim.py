@@ -57,13 +57,23 @@ def content_hash(hls_dir: Path, command: tuple[str, ...]) -> str:
     return digest.hexdigest()[:20]
 
 
+def library_path(project: Project) -> Path:
+    """Where the project's library lives in the cache (it may not be built yet)."""
+    return cache_root() / content_hash(project.hls_dir(), FLAGS) / "libcsim.so"
+
+
+def run_csim_cached_note(project: Project) -> str:
+    """'cached build' or 'compiling with g++', for progress messages."""
+    return "cached build" if library_path(project).is_file() else "compiling with g++ first"
+
+
 def build_library(project: Project) -> Path:
     """Compile (or reuse) the project's C-simulation library; returns its path."""
     compiler = shutil.which(COMPILER)
     if compiler is None:
         raise CsimError(f"C simulation needs {COMPILER} on PATH (Debian/Ubuntu: apt-get install g++)")
     hls_dir = project.hls_dir()
-    library = cache_root() / content_hash(hls_dir, FLAGS) / "libcsim.so"
+    library = library_path(project)
     if library.is_file():
         return library
     library.parent.mkdir(parents=True, exist_ok=True)

@@ -148,6 +148,13 @@ def window_constants(source: Tensor, out: Tensor, kernel: tuple[int, int], strid
     }
 
 
+def row_steps(geometry: dict[str, int], steps_per_pixel: int, output_steps: int) -> int:
+    """Iterations of a sliding-window stage's loop per output row (its LOOP_TRIPCOUNT): the
+    compute steps plus the shared output stages' drain, or the STRIDE_H rows read ahead if longer."""
+    compute = geometry["OUT_W"] * steps_per_pixel + output_steps
+    return max(compute, geometry["STRIDE_H"] * geometry["IN_W"])
+
+
 def require(condition: bool, layer: str, message: str) -> None:
     if not condition:
         raise CodegenError(f"layer '{layer}': {message}")
@@ -185,7 +192,7 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
         "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
         "CHANNEL_PARTITION": min(simd, in_per_group),
-        "ROW_STEPS": geometry["OUT_W"] * folds * simd_folds + -(-pe // rq_units),
+        "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
     types = {
@@ -241,7 +248,7 @@ def channelwise_stage(op: DepthwiseConv | Pool, ident: str, source: Tensor, fold
         **geometry, "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": weight_depth, "BIAS_LENGTH": len(bias),
         "HAS_BIAS": int(isinstance(op, DepthwiseConv)),
         "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe, "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
-        "ROW_STEPS": geometry["OUT_W"] * folds * simd_folds + -(-pe // rq_units),
+        "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
     types = {

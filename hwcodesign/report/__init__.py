@@ -1,6 +1,6 @@
 """The simulate report: one dict built from graph, mapping and simulated latency, rendered as text, JSON and HTML."""
 
-from hwcodesign.report.html import write_report
+from hwcodesign.report.html import report_texts, write_report
 from hwcodesign.report.summary import build_report, format_layer_table, format_summary
 
-__all__ = ["build_report", "format_layer_table", "format_summary", "write_report"]
+__all__ = ["build_report", "format_layer_table", "format_summary", "report_texts", "write_report"]

@@ -4,6 +4,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from support.codegen import VARIANTS, variant_mapping
+from support.onnx_models import quantize_qdq
+from support.op_cases import CASES, build
+
+from hwcodesign.boards import load_board
+from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.frontend import load_onnx
+from hwcodesign.ir.graph import Graph
+from hwcodesign.passes import optimize
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,3 +25,18 @@ def private_csim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         os.environ.pop("HWCODESIGN_CACHE", None)
     else:
         os.environ["HWCODESIGN_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def op_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Graph, Project]]:
+    """Every op case at every folding variant, emitted once (not compiled) for the session."""
+    root = tmp_path_factory.mktemp("op_projects")
+    board = load_board("ultra96v2")
+    projects = {}
+    for case in sorted(CASES):
+        model, calibration = build(case)
+        graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+        for variant in VARIANTS:
+            mapping = variant_mapping(graph, board, variant)
+            projects[(case, variant)] = (graph, emit_project(graph, mapping, root / case / variant))
+    return projects

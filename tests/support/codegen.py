@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +14,7 @@ from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, candidate_foldings
 from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_to_board
+from hwcodesign.sim.golden import run_golden
 
 VARIANTS = ("serial", "parallel", "mapped")
 
@@ -50,5 +50,11 @@ def random_frames(graph: Graph, count: int, seed: int) -> np.ndarray:
     return rng.integers(tensor.dtype.min, tensor.dtype.max + 1, (count,) + tensor.shape[1:])
 
 
-def project_dir(root: Path, *parts: str) -> Path:
-    return root.joinpath(*parts)
+def assert_bit_exact(graph: Graph, project: Project, frames: np.ndarray, label: str) -> None:
+    """C simulation and golden model agree on every element of every output."""
+    golden = run_golden(graph, frames)
+    simulated = project.csim(frames)
+    assert simulated.keys() == golden.keys()
+    for name, expected in golden.items():
+        differing = int(np.count_nonzero(simulated[name] != expected))
+        assert differing == 0, f"{label}: {differing} of {expected.size} elements of '{name}' differ"

@@ -1,0 +1,177 @@
+"""C-simulation speed: the generated HLS C++ (compiled with g++) per frame against onnxruntime.
+
+For each bundled example model: compile onto Ultra96-V2 into build/bench/<name>, build the
+C-simulation library once (the one-off g++ time is printed separately; it is measured cold, in a
+fresh temporary cache, so the figure is the same on every run), then time `project.csim` on a batch
+of FRAMES frames (best of REPEATS runs) against onnxruntime on the same model, one frame per call
+(CPU provider, single thread, default graph optimizations = ORT_ENABLE_ALL, i.e. the fast path a
+user gets; the QONNX model runs as its standard-ONNX expansion). Target: csim <= 20x onnxruntime
+per frame. The csim outputs are also compared with the golden model on the same frames.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.examples import build_models_module  # noqa: E402
+
+from hwcodesign.codegen.compile import compile_model  # noqa: E402
+from hwcodesign.codegen.csim import build_library  # noqa: E402
+from hwcodesign.sim.golden import quantize_input, run_golden  # noqa: E402
+
+BOARD = "ultra96v2"
+FRAMES = 64
+REPEATS = 3
+TARGET_RATIO = 20.0
+MODELS_DIR = ROOT / "build" / "examples"
+BENCH_DIR = ROOT / "build" / "bench"
+
+
+def example_models() -> dict[str, Path]:
+    """The three example models in build/examples (built there first if missing)."""
+    bm = build_models_module()
+    builders = {
+        ("resnet8 QDQ w8a8", bm.RESNET_FILES[8]): lambda: bm.build_resnet_qdq(MODELS_DIR, weight_bits=8),
+        ("resnet8 QDQ w4a8", bm.RESNET_FILES[4]): lambda: bm.build_resnet_qdq(MODELS_DIR, weight_bits=4),
+        ("cnv QONNX w4a4", bm.CNV_FILE): lambda: bm.build_qonnx_cnn(MODELS_DIR),
+    }
+    models = {}
+    for (name, file), build in builders.items():
+        path = MODELS_DIR / file
+        if not path.is_file():
+            print(f"building {path.relative_to(ROOT)}")
+            path = build()
+        models[name] = path
+    return models
+
+
+def ort_session(model: onnx.ModelProto, optimized: bool = True) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # default level (ORT_ENABLE_ALL) is the fast path users get: QDQ int8 patterns become fused
+    # QLinearConv/QGemm kernels. Disabled, onnxruntime runs the model as written (DQ -> float op
+    # -> Q), the semantics the golden-model tests compare against.
+    if not optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def best_of(function, repeats: int = REPEATS) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.random.Generator) -> dict:
+    out_dir = BENCH_DIR / path.stem
+    start = time.perf_counter()
+    result = compile_model(path, BOARD, out_dir)
+    compile_seconds = time.perf_counter() - start
+    project, graph = result.project, result.graph
+
+    start = time.perf_counter()
+    build_library(project)
+    build_seconds = time.perf_counter() - start
+
+    shape = graph.inputs[0].output.shape
+    x = rng.uniform(0, 1, (FRAMES, *shape[1:])).astype(np.float32)
+    xq = quantize_input(graph, x)
+    project.csim(xq[:1])  # load the library once before timing
+    outputs: dict = {}
+
+    def run_csim() -> None:
+        outputs.update(project.csim(xq))
+
+    csim = best_of(run_csim) / FRAMES
+
+    frames = [x[i : i + 1] for i in range(FRAMES)]
+
+    def ort_time(optimized: bool) -> float:
+        session = ort_session(reference, optimized)
+        input_name = session.get_inputs()[0].name
+        session.run(None, {input_name: frames[0]})  # warm-up
+
+        def run_ort() -> None:
+            for frame in frames:
+                session.run(None, {input_name: frame})
+
+        return best_of(run_ort) / FRAMES
+
+    runtime, as_written = ort_time(True), ort_time(False)
+
+    golden = run_golden(graph, xq)
+    exact = total = 0
+    for tensor, expected in golden.items():
+        got = outputs[tensor].reshape(expected.shape)
+        same = (got == expected).reshape(FRAMES, -1).all(axis=1)
+        exact += int(same.sum())
+        total += same.size
+    return {"name": name, "compile": compile_seconds, "build": build_seconds, "csim": csim, "ort": runtime, "ort_as_written": as_written,
+            "exact": exact, "total": total}
+
+
+def main() -> None:
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    bm = build_models_module()
+    models = example_models()
+    rng = np.random.default_rng(0)
+    rows = []
+    previous_cache = os.environ.get("HWCODESIGN_CACHE")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["HWCODESIGN_CACHE"] = cache  # cold g++ build every run, nothing left behind
+        try:
+            for name, path in models.items():
+                model = onnx.load(path)
+                reference = bm.expand_qonnx_quant(model) if "QONNX" in name else model
+                rows.append(bench_model(name, path, reference, rng))
+        finally:
+            if previous_cache is None:
+                os.environ.pop("HWCODESIGN_CACHE", None)
+            else:
+                os.environ["HWCODESIGN_CACHE"] = previous_cache
+
+    print(f"C simulation vs onnxruntime on {BOARD}: {FRAMES} random frames, best of {REPEATS} runs; csim is one "
+          f"batch call of {FRAMES} frames (g++ -O3), onnxruntime is "
+          f"{ort.__version__} CPU, 1 thread, one frame per run() call, graph optimizations at the default "
+          f"level (ORT_ENABLE_ALL)")
+    header = (f"{'model':<18} {'csim ms/frame':>13} {'onnxruntime ms/frame':>20} {'ratio':>8} {'target':>8}  "
+              f"{'':4} {'ort as written':>14} {'ratio':>7} {'golden bit-exact':>16} {'g++ build s':>11} {'compile s':>9}")
+    print(header)
+    print("-" * len(header))
+    failures = []
+    for row in rows:
+        ratio = row["csim"] / row["ort"]
+        ok = ratio <= TARGET_RATIO
+        mark = "PASS" if ok else "FAIL"
+        print(f"{row['name']:<18} {row['csim'] * 1e3:13.3f} {row['ort'] * 1e3:20.3f} {ratio:7.1f}x "
+              f"{'<= ' + format(TARGET_RATIO, 'g') + 'x':>8}  {mark:4} {row['ort_as_written'] * 1e3:14.3f} "
+              f"{row['csim'] / row['ort_as_written']:6.1f}x {row['exact']:>9}/{row['total']:<6} "
+              f"{row['build']:11.1f} {row['compile']:9.2f}")
+        if row["exact"] != row["total"]:
+            failures.append(f"{row['name']}: csim differs from the golden model on "
+                            f"{row['total'] - row['exact']} of {row['total']} frames")
+    print(f"one-off g++ build of the csim library (cold cache): total {sum(r['build'] for r in rows):.1f} s")
+    print("'ort as written': graph optimizations off (DQ -> float op -> Q, no fused int8 kernels), the "
+          "reference semantics of the golden-model tests")
+    if failures:
+        raise SystemExit("\n".join(failures))
+
+
+if __name__ == "__main__":
+    main()

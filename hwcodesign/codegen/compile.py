@@ -1,0 +1,67 @@
+"""The whole compile flow in one call: ONNX -> IR -> passes -> mapper -> simulator -> project.
+
+`hwcodesign compile` and notebooks both use `compile_model`; every stage is also its own public
+function (DESIGN.md section 1), so a user can stop anywhere, inspect, pin foldings and resume
+with `emit_project`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwcodesign.boards import Board, load_board
+from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.frontend import load_onnx
+from hwcodesign.ir.graph import Graph
+from hwcodesign.mapper.ilp import Mapping, map_to_board
+from hwcodesign.passes import optimize
+from hwcodesign.report import build_report, report_texts
+from hwcodesign.sim.latency import LatencyReport, simulate
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+@contextmanager
+def quiet_step(message: str) -> Iterator[None]:
+    yield
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    project: Project
+    graph: Graph
+    mapping: Mapping
+    latency: LatencyReport
+    report: dict[str, Any]
+
+
+def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: str | os.PathLike[str], *,
+                  goal: str = "throughput", fps: float | None = None, caps: dict[str, float] | None = None,
+                  word_bits: int = 64, name: str | None = None, step: Step = quiet_step) -> CompileResult:
+    """Compile a quantized ONNX model into a project folder for `board` (written atomically).
+
+    `step(message)` wraps each stage (the CLI passes its progress display). The report in the
+    project omits the solver's wall-clock time so that the same model always gives
+    byte-identical files.
+    """
+    target = board if isinstance(board, Board) else load_board(board)
+    model_path = Path(model)
+    with step("importing and optimizing the model"):
+        graph = optimize(load_onnx(model_path))
+    with step(f"mapping onto {target.name} (integer program, goal: {goal})"):
+        mapping = map_to_board(graph, target, goal, fps=fps, caps=caps)
+    with step("simulating the dataflow pipeline"):
+        latency = simulate(graph, mapping)
+    report = build_report(graph, mapping, latency, model_path=model_path.name)
+    report.pop("solve_seconds", None)
+    out = Path(out_dir)
+    with step(f"generating the HLS project in {out}"):
+        project = emit_project(graph, mapping, out, name=name or model_path.stem, word_bits=word_bits,
+                               fifo_rows=latency.fifo_rows, model_label=model_path.name,
+                               extra_files=report_texts(report))
+    return CompileResult(project, graph, mapping, latency, report)
