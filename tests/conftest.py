@@ -1,4 +1,6 @@
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,15 @@ def example_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "cnv": bm.build_qonnx_cnn(out),
         "float": out / bm.RESNET_FLOAT_FILE,
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_csim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compile into a fresh cache: tests must never pass on a library built from older sources."""
+    previous = os.environ.get("HWCODESIGN_CACHE")
+    os.environ["HWCODESIGN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("HWCODESIGN_CACHE", None)
+    else:
+        os.environ["HWCODESIGN_CACHE"] = previous

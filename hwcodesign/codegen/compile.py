@@ -63,5 +63,5 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     with step(f"generating the HLS project in {out}"):
         project = emit_project(graph, mapping, out, name=name or model_path.stem, word_bits=word_bits,
                                fifo_rows=latency.fifo_rows, model_label=model_path.name,
-                               extra_files=report_texts(report))
+                               extra_files=report_texts(report), model_path=model_path)
     return CompileResult(project, graph, mapping, latency, report)

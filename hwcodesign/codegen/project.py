@@ -22,6 +22,7 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts
+from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
 from hwcodesign.codegen.packing import StreamLayout, pack_frames, unpack_frames
 from hwcodesign.codegen.render import render, static_file, templates_dir
@@ -69,12 +70,14 @@ def c_identifier(name: str) -> str:
 def emit_project(graph: Graph, mapping: Mapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
                  word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
                  model_label: str = "an ONNX model", testbench_seed: int = 0,
-                 extra_files: MappingType[str, str | bytes] | None = None) -> Project:
+                 extra_files: MappingType[str, str | bytes] | None = None,
+                 model_path: str | os.PathLike[str] | None = None) -> Project:
     """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
 
     `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
     depths). `extra_files` (relative path -> content) are written into the same atomic folder,
-    e.g. the simulate report.
+    e.g. the simulate report. `model_path` (the source .onnx) is copied beside the driver so its
+    notebook can compare with onnxruntime.
     """
     out = Path(out_dir)
     project_name = c_identifier(name or out.name)
@@ -83,6 +86,8 @@ def emit_project(graph: Graph, mapping: Mapping, out_dir: str | os.PathLike[str]
         fifo_rows = simulate(graph, mapping).fifo_rows
     top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
     files = project_files(graph, mapping, top, project_name, model_label, word_bits, testbench_seed)
+    files.update(driver_files(graph, project_name, mapping.board, [port_json(p) for p in top.inputs],
+                              [port_json(p) for p in top.outputs], word_bits, Path(model_path) if model_path else None))
     for path, content in (extra_files or {}).items():
         files[path] = content
     write_atomically(out, files)

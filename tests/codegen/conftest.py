@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 from support.codegen import VARIANTS, variant_mapping
 from support.onnx_models import quantize_qdq
@@ -13,18 +10,6 @@ from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes import optimize
-
-
-@pytest.fixture(scope="session", autouse=True)
-def private_csim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Compile into a fresh cache: tests must never pass on a library built from older sources."""
-    previous = os.environ.get("HWCODESIGN_CACHE")
-    os.environ["HWCODESIGN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
-    yield
-    if previous is None:
-        os.environ.pop("HWCODESIGN_CACHE", None)
-    else:
-        os.environ["HWCODESIGN_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

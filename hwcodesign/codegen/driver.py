@@ -1,0 +1,90 @@
+"""The `driver/` folder of a project: the PYNQ driver, a sample with golden outputs, the model.
+
+The driver is a standalone Python file for the board (numpy only, `pynq` imported lazily); the
+stream packing inside it is the source of `ir/stream_layout.py` and `codegen/packing.py`
+copied in at generation time, so host, board and C simulation share one definition.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import zipfile
+from pathlib import Path
+from pprint import pformat
+
+import numpy as np
+
+from hwcodesign import __version__
+from hwcodesign.boards import Board
+from hwcodesign.codegen import packing
+from hwcodesign.codegen.render import render
+from hwcodesign.ir import stream_layout
+from hwcodesign.ir.graph import Graph
+from hwcodesign.sim.golden import run_golden
+
+SAMPLE_FRAMES = 4
+
+
+def packing_source() -> str:
+    """The layout class and the pack/unpack functions, as source for the standalone driver."""
+    parts = [f"WORD_BITS = {stream_layout.WORD_BITS!r}", inspect.getsource(stream_layout.StreamLayout),
+             inspect.getsource(packing.pack_frames), inspect.getsource(packing.unpack_frames)]
+    return "\n\n".join(part.rstrip() for part in parts)
+
+
+def driver_source(name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int) -> str:
+    def specs(ports: list[dict]) -> str:
+        return pformat([{**port, "word_bits": word_bits} for port in ports], width=100, sort_dicts=True)
+
+    return render("driver/driver.py.j2", name=name, board=board.name, board_display_name=board.display_name,
+                  pynq_image=board.pynq_image, version=__version__, inputs=specs(inputs), outputs=specs(outputs),
+                  packing_source=packing_source())
+
+
+def sample_npz(graph: Graph, seed: int = 0) -> bytes:
+    """Float frames, their quantized integers and the golden outputs, as a reproducible .npz.
+
+    Frames are uniform over each input's real range (what its quantization can represent).
+    """
+    rng = np.random.default_rng(seed)
+    arrays: dict[str, np.ndarray] = {}
+    integers = {}
+    for index, op in enumerate(graph.inputs):
+        tensor = op.output
+        lo, hi = tensor.dequantize(tensor.dtype.min), tensor.dequantize(tensor.dtype.max)
+        floats = rng.uniform(lo, hi, (SAMPLE_FRAMES, *tensor.shape[1:])).astype(np.float32)
+        suffix = "" if index == 0 else f"_{index}"
+        arrays[f"input{suffix}"] = floats
+        integers[op.name] = arrays[f"input_q{suffix}"] = tensor.quantize(floats)
+    golden = run_golden(graph, integers)
+    for index, name in enumerate(graph.outputs):
+        arrays[f"expected_{index}"] = golden[name]
+    return deterministic_npz(arrays)
+
+
+def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """np.savez stamps the current time into the zip; this writes a fixed one, for identical files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for key in sorted(arrays):
+            entry = io.BytesIO()
+            np.lib.format.write_array(entry, np.asarray(arrays[key]), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), entry.getvalue())
+    return buffer.getvalue()
+
+
+def driver_files(graph: Graph, name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
+                 model_path: Path | None) -> dict[str, str | bytes]:
+    files: dict[str, str | bytes] = {
+        "driver/driver.py": driver_source(name, board, inputs, outputs, word_bits),
+        "driver/sample.npz": sample_npz(graph),
+    }
+    if model_path is not None:
+        files["driver/model.onnx"] = Path(model_path).read_bytes()
+    try:
+        from hwcodesign.codegen.notebook import notebook_json
+    except ImportError:  # the notebook generator is optional until it lands
+        return files
+    files["driver/notebook.ipynb"] = notebook_json(name, board.display_name)
+    return files

@@ -1,0 +1,213 @@
+"""An emulated PYNQ board: the small surface of `pynq` the generated driver uses, backed by the
+project's C simulation, so the same driver and notebook run without a board.
+
+Surface (PYNQ 3.x names): `Overlay` attributes per IP instance (`accel`, `dma0`, ...); the HLS IP
+with `write(offset, value)` / `read(offset)` on its AXI4-Lite control registers (ap_ctrl_hs:
+CTRL at 0x00 with ap_start, ap_done, ap_idle, auto_restart); AXI DMAs with `sendchannel` and
+`recvchannel`, each `transfer(buffer)`, `wait()`, `idle`; and `allocate(shape, dtype)` giving
+numpy buffers with `flush()`, `invalidate()`, `physical_address` and `freebuffer()`.
+
+Semantics kept from the hardware, because a driver bug should fail here as it would there: a
+started IP consumes whole input frames from the MM2S streams (one frame per start, or every
+available frame with auto_restart); an S2MM transfer ends at TLAST, i.e. receives exactly one
+frame; waiting on a transfer that can never complete raises instead of hanging.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwcodesign.codegen.csim import run_csim
+from hwcodesign.codegen.project import Project
+from hwcodesign.errors import HwcodesignError
+
+CTRL = 0x00
+AP_START, AP_DONE, AP_IDLE, AUTO_RESTART = 0x01, 0x02, 0x04, 0x80
+_addresses = itertools.count(0x1000_0000, 0x10_0000)
+
+
+class EmulationError(HwcodesignError):
+    """The driver did something the hardware would hang on or reject."""
+
+
+class EmulatedBuffer(np.ndarray):
+    """A `pynq.allocate` buffer: a numpy array with a (fake) physical address and cache calls."""
+
+    physical_address: int
+
+    def flush(self) -> None:
+        """Write back the CPU cache (nothing to do off-board)."""
+
+    def invalidate(self) -> None:
+        """Discard stale cache lines before reading DMA results (nothing to do off-board)."""
+
+    def freebuffer(self) -> None:
+        """Release the contiguous memory (nothing to do off-board)."""
+
+    def close(self) -> None:
+        self.freebuffer()
+
+    def __enter__(self) -> EmulatedBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.freebuffer()
+
+
+def allocate(shape: int | tuple[int, ...], dtype: Any = np.uint32, **_: Any) -> EmulatedBuffer:
+    """`pynq.allocate`: zero-filled contiguous memory (here: a numpy array)."""
+    buffer = np.zeros(shape, dtype=dtype).view(EmulatedBuffer)
+    buffer.physical_address = next(_addresses)
+    return buffer
+
+
+class _Channel:
+    """One direction of an AXI DMA in simple (register) mode."""
+
+    def __init__(self, overlay: EmulatedOverlay, name: str, port: str | None) -> None:
+        self.overlay, self.name, self.port = overlay, name, port
+        self.pending: np.ndarray | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.pending is None
+
+    @property
+    def running(self) -> bool:
+        return self.port is not None
+
+    def transfer(self, array: np.ndarray, start: int = 0, nbytes: int = 0) -> None:
+        if self.port is None:
+            raise EmulationError(f"{self.name}: this DMA channel is not in the design")
+        if self.pending is not None:
+            raise EmulationError(f"{self.name}: transfer started while the previous one is still running")
+        flat = np.asarray(array).reshape(-1).view(np.uint8)
+        length = nbytes or flat.size - start
+        self.pending = flat[start:start + length]
+        self.overlay.pump()
+
+    def wait(self) -> None:
+        self.overlay.pump()
+        if self.pending is not None:
+            raise EmulationError(
+                f"{self.name}: wait() would hang: {self.waiting_for()}"
+            )
+
+    def waiting_for(self) -> str:
+        ip = self.overlay.accel
+        if not ip.started:
+            return "the accelerator was never started (write ap_start to its CTRL register at 0x00)"
+        return "the accelerator has no complete input frame on every input stream"
+
+
+class _Send(_Channel):
+    def take(self) -> np.ndarray | None:
+        data, self.pending = self.pending, None
+        return data
+
+
+class _Receive(_Channel):
+    def fill(self, frame: np.ndarray) -> None:
+        assert self.pending is not None
+        if self.pending.size < frame.size:
+            raise EmulationError(
+                f"{self.name}: receive buffer of {self.pending.size} bytes is smaller than one output frame "
+                f"({frame.size} bytes); the transfer would end early and lose data"
+            )
+        self.pending[: frame.size] = frame
+        self.pending = None
+
+
+class EmulatedDMA:
+    def __init__(self, overlay: EmulatedOverlay, name: str, mm2s: str | None, s2mm: str | None) -> None:
+        self.sendchannel = _Send(overlay, f"{name}.sendchannel", mm2s)
+        self.recvchannel = _Receive(overlay, f"{name}.recvchannel", s2mm)
+
+
+class EmulatedIP:
+    """The HLS IP's AXI4-Lite control interface (ap_ctrl_hs)."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.auto_restart = False
+        self.done = False
+
+    def write(self, offset: int, value: int) -> None:
+        if offset != CTRL:
+            raise EmulationError(f"accel: register 0x{offset:02x} does not exist (the design has only CTRL at 0x00)")
+        self.auto_restart = bool(value & AUTO_RESTART)
+        if value & AP_START:
+            self.started, self.done = True, False
+
+    def read(self, offset: int) -> int:
+        if offset != CTRL:
+            raise EmulationError(f"accel: register 0x{offset:02x} does not exist")
+        value = AP_START if self.started else AP_IDLE
+        value |= AP_DONE if self.done else 0
+        return value | (AUTO_RESTART if self.auto_restart else 0)
+
+
+class EmulatedOverlay:
+    """`pynq.Overlay` for a compiled project, executing frames with its C simulation."""
+
+    def __init__(self, project: str | os.PathLike[str] | Project, bitfile: str | os.PathLike[str] | None = None) -> None:
+        self.project = project if isinstance(project, Project) else Project(project)
+        self.bitfile_name = str(bitfile) if bitfile else f"{self.project.name}.bit"
+        self.accel = EmulatedIP()
+        self.ports_in = [p.port for p in self.project.inputs]
+        self.ports_out = [p.port for p in self.project.outputs]
+        self.frame_bytes = {p.port: p.layout.bytes_per_frame for p in self.project.inputs + self.project.outputs}
+        self.ip_dict = {"accel": {"type": f"hwcodesign.org:hls:{self.project.meta['top_function']}:1.0"}}
+        self.streams: dict[str, bytearray] = {port: bytearray() for port in self.ports_in}
+        self.results: dict[str, deque[np.ndarray]] = {port: deque() for port in self.ports_out}
+        self.dmas = []
+        for index in range(max(len(self.ports_in), len(self.ports_out))):
+            mm2s = self.ports_in[index] if index < len(self.ports_in) else None
+            s2mm = self.ports_out[index] if index < len(self.ports_out) else None
+            dma = EmulatedDMA(self, f"dma{index}", mm2s, s2mm)
+            setattr(self, f"dma{index}", dma)
+            self.dmas.append(dma)
+            self.ip_dict[f"dma{index}"] = {"type": "xilinx.com:ip:axi_dma:7.1"}
+
+    def pump(self) -> None:
+        """Move data as the hardware would: MM2S into the streams, frames through the IP, S2MM out."""
+        for dma in self.dmas:
+            channel = dma.sendchannel
+            if channel.pending is not None:
+                self.streams[channel.port].extend(channel.take().tobytes())
+        ip = self.accel
+        while ip.started:
+            ready = min(len(self.streams[p]) // self.frame_bytes[p] for p in self.ports_in)
+            if ready == 0:
+                break
+            frames = ready if ip.auto_restart else 1
+            inputs = []
+            for port in self.ports_in:
+                size = frames * self.frame_bytes[port]
+                chunk = bytes(self.streams[port][:size])
+                del self.streams[port][:size]
+                inputs.append(np.frombuffer(chunk, np.uint8).reshape(frames, self.frame_bytes[port]))
+            outputs = run_csim(self.project, frames, inputs)
+            for port, values in zip(self.ports_out, outputs):
+                self.results[port].extend(values)
+            if not ip.auto_restart:
+                ip.started, ip.done = False, True
+        for dma in self.dmas:
+            channel = dma.recvchannel
+            if channel.pending is not None and self.results[channel.port]:
+                channel.fill(self.results[channel.port].popleft())
+
+    def free(self) -> None:
+        """`Overlay.free()`: nothing is programmed off-board."""
+
+
+def project_root_for(driver_file: str | os.PathLike[str]) -> Path:
+    """Where emulation finds the HLS sources: $HWCODESIGN_PROJECT, else the driver's project."""
+    explicit = os.environ.get("HWCODESIGN_PROJECT")
+    return Path(explicit) if explicit else Path(driver_file).resolve().parent.parent
