@@ -16,6 +16,7 @@ from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.cli.progress import step
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.csim import run_csim_cached_note
+from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project, ProjectError
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
@@ -190,6 +191,21 @@ def check_against_golden(model: str, frames: dict[str, np.ndarray], outputs: dic
     return 0
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    out = package_project(args.project, args.output, zip_file=args.zip)
+    name = Project(args.project).name
+    bitstream = (out / f"{name}.bit").is_file()
+    files = sorted(path.name for path in out.iterdir())
+    print(f"package written to {out}/ ({', '.join(files)})")
+    if args.zip:
+        print(f"  and {out.parent / (name + '.zip')} (the same files under {name}/)")
+    if bitstream:
+        print(f"copy it to the board's {BOARD_HOME}/{name}/ and run notebook.ipynb there (steps in {out}/README.md)")
+    else:
+        print(f"no bitstream yet: only emulation works (steps in {out}/README.md)")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     print(format_board_table(available_boards()))
     return 0
@@ -235,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     csim.add_argument("-o", "--output", help="where to write the outputs (.npz; default <input>_csim.npz)")
     csim.add_argument("--model", help="the source .onnx: also run the golden model and require bit-exact agreement")
     csim.set_defaults(run=cmd_csim)
+    package = commands.add_parser(
+        "package", help="gather a compiled project's bitstream, driver and notebook into one folder for a PYNQ board"
+    )
+    package.add_argument("project", help="project folder written by `hwcodesign compile`")
+    package.add_argument("-o", "--output", help="package folder (default <project>/pynq_package)")
+    package.add_argument("--zip", action="store_true", help="also write <name>.zip of the folder beside it")
+    package.set_defaults(run=cmd_package)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser

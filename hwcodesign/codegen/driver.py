@@ -18,6 +18,7 @@ import numpy as np
 from hwcodesign import __version__
 from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
+from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.render import render
 from hwcodesign.ir import stream_layout
 from hwcodesign.ir.graph import Graph
@@ -82,9 +83,5 @@ def driver_files(graph: Graph, name: str, board: Board, inputs: list[dict], outp
     }
     if model_path is not None:
         files["driver/model.onnx"] = Path(model_path).read_bytes()
-    try:
-        from hwcodesign.codegen.notebook import notebook_json
-    except ImportError:  # the notebook generator is optional until it lands
-        return files
     files["driver/notebook.ipynb"] = notebook_json(name, board.display_name)
     return files

@@ -174,6 +174,7 @@ def write_atomically(out: Path, files: MappingType[str, str | bytes]) -> None:
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; a project is an ordinary folder
     try:
         for relative, content in sorted(files.items()):
             path = staging / relative
@@ -192,6 +193,12 @@ def write_atomically(out: Path, files: MappingType[str, str | bytes]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class ProjectError(HwcodesignError):

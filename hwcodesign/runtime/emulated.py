@@ -157,7 +157,7 @@ class EmulatedOverlay:
     """`pynq.Overlay` for a compiled project, executing frames with its C simulation."""
 
     def __init__(self, project: str | os.PathLike[str] | Project, bitfile: str | os.PathLike[str] | None = None) -> None:
-        self.project = project if isinstance(project, Project) else Project(project)
+        self.project = project if isinstance(project, Project) else open_project(Path(project))
         self.bitfile_name = str(bitfile) if bitfile else f"{self.project.name}.bit"
         self.accel = EmulatedIP()
         self.ports_in = [p.port for p in self.project.inputs]
@@ -205,6 +205,17 @@ class EmulatedOverlay:
 
     def free(self) -> None:
         """`Overlay.free()`: nothing is programmed off-board."""
+
+
+def open_project(root: Path) -> Project:
+    """The compiled project emulation runs; it needs the project's HLS sources, not just a package."""
+    if not (root / "project.json").is_file() or not (root / "hls" / "top.cpp").is_file():
+        raise EmulationError(
+            f"emulation runs the C simulation of a compiled project's hls/ sources, and {root} is not such a "
+            "project (a board package has no HLS sources): set HWCODESIGN_PROJECT to the folder written by "
+            "`hwcodesign compile`"
+        )
+    return Project(root)
 
 
 def project_root_for(driver_file: str | os.PathLike[str]) -> Path:

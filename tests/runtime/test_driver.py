@@ -7,6 +7,7 @@ numpy packing and the HLS AXI adapters agree on the word layout.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -25,7 +26,7 @@ from hwcodesign.runtime import emulated
 from hwcodesign.sim.golden import run_golden
 
 DOMAIN = "qonnx.custom_op.general"
-BITS = range(2, 9)
+BITS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16)
 WORD_BITS = (32, 64, 128)
 
 
@@ -182,11 +183,15 @@ def test_board_code_path_with_a_stand_in_pynq(small: CompileResult, monkeypatch:
         return emulated.EmulatedOverlay(root, path)
 
     monkeypatch.setitem(sys.modules, "pynq", types.SimpleNamespace(Overlay=overlay, allocate=emulated.allocate))
-    driver = load_driver(root)
-    acc = driver.Accelerator()  # the board is the default backend
-    assert opened == [str(bitfile)]
-    sample = np.load(root / "driver" / "sample.npz")
-    assert np.array_equal(acc.run_batch(sample["input_q"], raw=True), sample["expected_0"])
+    try:
+        driver = load_driver(root)
+        acc = driver.Accelerator()  # the board is the default backend
+        assert opened == [str(bitfile)]
+        sample = np.load(root / "driver" / "sample.npz")
+        assert np.array_equal(acc.run_batch(sample["input_q"], raw=True), sample["expected_0"])
+    finally:
+        bitfile.unlink()
+        bitfile.parent.rmdir()
 
 
 def test_driver_imports_without_pynq_and_stays_lazy(small: CompileResult) -> None:
@@ -208,3 +213,21 @@ def test_emulated_board_refuses_what_hardware_would_hang_on(small: CompileResult
         overlay.dma0.recvchannel.transfer(out)
     with pytest.raises(emulated.EmulationError, match="does not exist"):
         overlay.accel.write(0x10, 1)
+
+
+def test_emulation_outside_a_project_says_where_to_point(small: CompileResult, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = load_driver(small.project.root)
+    monkeypatch.setenv("HWCODESIGN_PROJECT", str(tmp_path))
+    with pytest.raises(emulated.EmulationError, match="set HWCODESIGN_PROJECT"):
+        driver.Accelerator(backend="emulate")
+    monkeypatch.setenv("HWCODESIGN_BACKEND", "")
+    with pytest.raises(driver.DriverError, match="make bitstream"):  # empty means the default, the board
+        driver.Accelerator()
+
+
+def test_project_folder_is_an_ordinary_folder(small: CompileResult) -> None:
+    mode = small.project.root.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o777 & ~mask

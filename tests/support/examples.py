@@ -1,4 +1,4 @@
-"""Access to examples/build_models.py (a script, not part of the package) from tests."""
+"""Access to examples/build_models.py and examples/write_notebook.py (scripts, not part of the package)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,20 @@ BUILD_MODELS = Path(__file__).resolve().parents[2] / "examples" / "build_models.
 @cache
 def build_models_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("hwcodesign_examples_build_models", BUILD_MODELS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+WRITE_NOTEBOOK = BUILD_MODELS.parent / "write_notebook.py"
+
+
+@cache
+def write_notebook_module() -> ModuleType:
+    """examples/write_notebook.py, which generates examples/resnet8_pynq.ipynb."""
+    spec = importlib.util.spec_from_file_location("hwcodesign_examples_write_notebook", WRITE_NOTEBOOK)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
