@@ -111,6 +111,12 @@ def expected_values() -> dict[str, int]:
     for i, (a, b) in enumerate(PRODUCT_PAIRS):
         e[f"ari_prod{i}"] = a * b
     e["ari_dot"] = sum(a * b for a, b in PRODUCT_PAIRS)
+    e["ari_mixed_prod"] = -128 * 255
+    e["ari_mixed_prod_width"] = 16
+    e["ari_uint_prod_width"] = 8
+    e["ari_widen_uint_to_int"] = 255
+    e["ari_narrow_int"] = wrap(100, 4, True)
+    e["ari_uint_from_negative"] = wrap(-1, 16, False)
     e["ari_lt_mixed"] = int(-1 < 1)
     e["ari_lt_zero"] = 1
     e["ari_uint64_gt"] = 1
@@ -328,6 +334,13 @@ static void arithmetic(int argc) {
     dot += xs[i] * ys[i];
   }
   P("ari_dot", dot);
+  // exact ap x ap products (Vitis result width W1 + W2) and lossless / wrapping conversions
+  P("ari_mixed_prod", ap_int<8>(-128) * ap_uint<8>(255));
+  P("ari_mixed_prod_width", decltype(ap_int<8>(-128) * ap_uint<8>(255))::width);
+  P("ari_uint_prod_width", decltype(ap_uint<3>(7) * ap_uint<5>(31))::width);
+  P("ari_widen_uint_to_int", ap_int<9>(ap_uint<8>(255)));
+  P("ari_narrow_int", ap_int<4>(ap_int<8>(100)));
+  P("ari_uint_from_negative", ap_uint<16>(ap_int<8>(-1)));
   P("ari_lt_mixed", ap_int<8>(-1) < ap_uint<8>(1));
   P("ari_lt_zero", ap_int<8>(-argc) < 0);
   P("ari_uint64_gt", ap_uint<64>(5) > 3);

@@ -117,6 +117,9 @@ template <int W, bool S> struct ap_storage<W, S, true> {
   u64 w_[1];
   ap_storage() = default;
   constexpr ap_storage(u64 lo, u64) : w_{normalise_top<W, S>(lo)} {}
+  // An already normalised value (a lossless widening, an exact product): no re-normalisation.
+  struct raw_tag {};
+  constexpr ap_storage(u64 normalised, raw_tag) : w_{normalised} {}
   constexpr u64 fill() const { return (S && (w_[0] >> 63)) ? ~0ull : 0ull; }
   constexpr void normalise() { w_[0] = normalise_top<W, S>(w_[0]); }
   constexpr operator value_type() const { return static_cast<value_type>(w_[0]); }
@@ -145,7 +148,18 @@ template <int W, bool S> class ap_base : public ap_storage<W, S> {
   template <class F, typename std::enable_if<std::is_floating_point<F>::value, long>::type = 0>
   constexpr ap_base(F v) : ap_base(static_cast<s64>(v)) {}
 
+  // Widening that keeps every value (same signedness, or unsigned into a wider signed type): the
+  // normalised 64-bit pattern is already right, so C simulation skips the re-normalisation.
   template <int W2, bool S2>
+  struct lossless {
+    static const bool value = W <= 64 && W2 <= 64 && ((S == S2 && W2 <= W) || (S && !S2 && W2 < W));
+  };
+  template <int W2, bool S2, typename std::enable_if<lossless<W2, S2>::value, int>::type = 0>
+  constexpr ap_base(const ap_base<W2, S2>& o) : base_type(o.w_[0], typename base_type::raw_tag()) {}
+  struct exact_tag {};
+  constexpr ap_base(u64 normalised, exact_tag) : base_type(normalised, typename base_type::raw_tag()) {}
+
+  template <int W2, bool S2, typename std::enable_if<!lossless<W2, S2>::value, int>::type = 0>
   constexpr ap_base(const ap_base<W2, S2>& o) : base_type(o.w_[0], o.fill()) {
     for (int i = 1; i < this->N && i < o.N; ++i) this->w_[i] = o.w_[i];
     this->normalise();
@@ -255,6 +269,17 @@ template <int W, bool S> class ap_base : public ap_storage<W, S> {
 };
 
 template <int W, bool S> const int ap_base<W, S>::width;
+
+// ap * ap with W1 + W2 <= 63: the exact product in ap_(u)int<W1 + W2>, as in Vitis (the result
+// type holds every product, so no wrap is needed; wider products fall back to long long).
+template <int W1, bool S1, int W2, bool S2>
+constexpr typename std::enable_if<(W1 + W2 <= 63), typename select_type<W1 + W2, S1 || S2>::type>::type operator*(
+    const ap_base<W1, S1>& a, const ap_base<W2, S2>& b) {
+  typedef typename select_type<W1 + W2, S1 || S2>::type result_type;
+  typedef ap_base<W1 + W2, S1 || S2> result_base;
+  return result_type(result_base(static_cast<u64>(static_cast<s64>(a.w_[0]) * static_cast<s64>(b.w_[0])),
+                                 typename result_base::exact_tag()));
+}
 
 // ---- equality where a W > 64 value is involved (W <= 64 compares through the conversion) ----
 template <int W1, bool S1, int W2, bool S2>
@@ -385,6 +410,7 @@ template <int W> class ap_int : public hwcodesign_shim::ap_base<W, true> {
 
  public:
   ap_int() = default;
+  constexpr ap_int(const base_type& b) : base_type(b) {}
   template <class I, typename std::enable_if<std::is_integral<I>::value, int>::type = 0>
   constexpr ap_int(I v) : base_type(v) {}
   template <class F, typename std::enable_if<std::is_floating_point<F>::value, long>::type = 0>
@@ -400,6 +426,7 @@ template <int W> class ap_uint : public hwcodesign_shim::ap_base<W, false> {
 
  public:
   ap_uint() = default;
+  constexpr ap_uint(const base_type& b) : base_type(b) {}
   template <class I, typename std::enable_if<std::is_integral<I>::value, int>::type = 0>
   constexpr ap_uint(I v) : base_type(v) {}
   template <class F, typename std::enable_if<std::is_floating_point<F>::value, long>::type = 0>
