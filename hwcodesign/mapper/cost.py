@@ -26,8 +26,8 @@ Resources:
   per output finished per cycle (a PE finishes one output per im2col row / SIMD cycles, so long
   rows share one unit across PEs; elementwise stages need one per PE).
 - BRAM18K: weights as PE memories of (O/PE)*(K/SIMD) words x SIMD*weight_bits (FINN's weight
-  layout), sliding-window line buffers of (kernel-1)*dilation+1 rows partitioned by SIMD, both
-  packed per UG573 (see `memory.py`).
+  layout), sliding-window line buffers of (kernel-1)*dilation+1 rows of centred (bits+1)-wide
+  values partitioned by SIMD, both packed per UG573 (see `memory.py`).
 - LUT/FF: linear estimates (control, adder trees, accumulators, pipeline registers); they are
   rough (+-30% against FINN's published post-synthesis numbers) and labelled as estimates.
 """
@@ -241,7 +241,8 @@ def line_buffer(op: Op, source: Tensor, channels_per_read: int, taps_per_cycle: 
     if rows <= 1:
         return memory_cost(0, 0)
     depth = rows * source.shape[3] * -(-source.channels // channels_per_read)
-    return memory_cost(depth, channels_per_read * source.dtype.bits, taps_per_cycle)
+    # the buffer holds centred values x - zero_point, one bit wider (hwc_window.h)
+    return memory_cost(depth, channels_per_read * (source.dtype.bits + 1), taps_per_cycle)
 
 
 def fill_cycles(op: Op, source: Tensor, simd: int) -> int:

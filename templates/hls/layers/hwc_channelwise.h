@@ -24,7 +24,7 @@ void hwc_channelwise(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
     const int SF = C::KH * C::KW / C::SIMD;
     const int WORK = C::OUT_W * FOLDS * SF;
 
-    static in_t ring[C::RING_ROWS][C::IN_W][C::IN_C];
+    static typename hwc_centred<in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C];
 #pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     acc_t acc[C::PE];

@@ -30,7 +30,7 @@ void hwc_conv(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
     const int CHANNELS_PER_STEP = C::SIMD < IN_PER_GROUP ? C::SIMD : IN_PER_GROUP;
     const int TAPS_PER_STEP = C::SIMD / CHANNELS_PER_STEP;
 
-    static in_t ring[C::RING_ROWS][C::IN_W][C::IN_C];
+    static typename hwc_centred<in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C];
 #pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     acc_t acc[C::PE];
@@ -72,7 +72,7 @@ rows:
                     const int col = inside ? ix : 0;
                     for (int c = 0; c < CHANNELS_PER_STEP; ++c) {
 #pragma HLS UNROLL
-                        x[t * CHANNELS_PER_STEP + c] = inside ? ap_int<in_t::width + 1>(ring[row][col][channel + c] - C::IN_ZP) : ap_int<in_t::width + 1>(0);
+                        x[t * CHANNELS_PER_STEP + c] = inside ? ring[row][col][channel + c] : ap_int<in_t::width + 1>(0);
                     }
                 }
                 for (int lane = 0; lane < C::PE; ++lane) {

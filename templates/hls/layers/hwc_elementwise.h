@@ -110,7 +110,7 @@ void hwc_resize(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
     typedef typename C::in_t in_t;
     const int FOLDS = C::OUT_C / C::PE;
     const int WORK = C::SCALE_H * C::OUT_W * FOLDS;
-    static in_t ring[C::RING_ROWS][C::IN_W][C::IN_C];
+    static typename hwc_centred<in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C];
 #pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     hwc_vec<typename C::out_t, C::OUT_C> y;
@@ -131,7 +131,7 @@ rows:
                 for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL
                     const int c = fold * C::PE + lane;
-                    const typename C::acc_t centred = ring[iy % C::RING_ROWS][ix][c] - C::IN_ZP;
+                    const typename C::acc_t centred = ring[iy % C::RING_ROWS][ix][c];
                     y.data[c] = hwc_requantize<C>(centred, rq[c]);
                 }
                 if (++fold == FOLDS) {

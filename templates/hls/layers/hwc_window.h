@@ -23,6 +23,14 @@ int hwc_rows_needed(int oy) {
     return rows;
 }
 
+// The ring holds centred values x - zero_point (one bit wider than the input): the subtraction
+// happens once per pixel read instead of once per tap read, and a BRAM18K stores 9-bit words
+// natively (its parity bits), so 8-bit activations cost no extra memory. Padding reads as 0.
+template <typename T>
+struct hwc_centred {
+    typedef ap_int<T::width + 1> type;
+};
+
 // Raster-order position of the next pixel to read into a ring.
 struct hwc_read_cursor {
     int row;
@@ -30,14 +38,14 @@ struct hwc_read_cursor {
 };
 
 template <class C, typename T>
-void hwc_ring_read(hls::stream<hwc_vec<T, C::IN_C> > &in, T ring[C::RING_ROWS][C::IN_W][C::IN_C],
-                   hwc_read_cursor &cursor) {
+void hwc_ring_read(hls::stream<hwc_vec<T, C::IN_C> > &in,
+                   typename hwc_centred<T>::type ring[C::RING_ROWS][C::IN_W][C::IN_C], hwc_read_cursor &cursor) {
 #pragma HLS INLINE
     const hwc_vec<T, C::IN_C> pixel = in.read();
     const int slot = cursor.row % C::RING_ROWS;
     for (int c = 0; c < C::IN_C; ++c) {
 #pragma HLS UNROLL
-        ring[slot][cursor.col][c] = pixel.data[c];
+        ring[slot][cursor.col][c] = typename hwc_centred<T>::type(pixel.data[c] - C::IN_ZP);
     }
     if (++cursor.col == C::IN_W) {
         cursor.col = 0;
@@ -47,8 +55,9 @@ void hwc_ring_read(hls::stream<hwc_vec<T, C::IN_C> > &in, T ring[C::RING_ROWS][C
 
 // Read whole rows until `rows` rows are in (the window fill before an output row can start).
 template <class C, typename T>
-void hwc_ring_fill(hls::stream<hwc_vec<T, C::IN_C> > &in, T ring[C::RING_ROWS][C::IN_W][C::IN_C],
-                   hwc_read_cursor &cursor, int rows) {
+void hwc_ring_fill(hls::stream<hwc_vec<T, C::IN_C> > &in,
+                   typename hwc_centred<T>::type ring[C::RING_ROWS][C::IN_W][C::IN_C], hwc_read_cursor &cursor,
+                   int rows) {
 #pragma HLS INLINE
     const int pixels = (rows - cursor.row) * C::IN_W - cursor.col;
 fill:
@@ -61,12 +70,13 @@ fill:
 
 // Centred input value at (iy, ix, c), or 0 in the padding (a real zero is the zero point).
 template <class C, typename T>
-ap_int<T::width + 1> hwc_ring_at(const T ring[C::RING_ROWS][C::IN_W][C::IN_C], int iy, int ix, int c,
+ap_int<T::width + 1> hwc_ring_at(const typename hwc_centred<T>::type ring[C::RING_ROWS][C::IN_W][C::IN_C], int iy,
+                                 int ix, int c,
                                  bool &inside) {
 #pragma HLS INLINE
     inside = iy >= 0 && iy < C::IN_H && ix >= 0 && ix < C::IN_W;
     if (!inside) return 0;
-    return ap_int<T::width + 1>(ring[iy % C::RING_ROWS][ix][c] - C::IN_ZP);
+    return ring[iy % C::RING_ROWS][ix][c];
 }
 
 // Fold position of a MAC stage inside one output row: output column, PE fold, SIMD fold.
