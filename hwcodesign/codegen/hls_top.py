@@ -21,6 +21,7 @@ from hwcodesign.codegen.stages import (
     channelwise_stage,
     concat_stages,
     conv_stage,
+    deform_stage,
     global_pool_stage,
     identifier,
     resize_stage,
@@ -32,6 +33,7 @@ from hwcodesign.ir.ops import (
     Add,
     Concat,
     Conv,
+    DeformConv,
     DepthwiseConv,
     GlobalAvgPool,
     Input,
@@ -161,6 +163,8 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
 def layer_stages(op: Op, ident: str, sources: list[Tensor], folding: Folding, in_streams: list[str],
                  out_stream: str) -> tuple[list[Stage], list[tuple[str, Tensor]]]:
     """The stage(s) implementing `op`, and any intermediate streams they add."""
+    if isinstance(op, DeformConv):
+        return [deform_stage(op, ident, sources, folding, in_streams, out_stream)], []
     if isinstance(op, DepthwiseConv | Pool):
         return [channelwise_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
     if isinstance(op, Conv | Linear):

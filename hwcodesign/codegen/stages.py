@@ -20,6 +20,7 @@ from hwcodesign.ir.ops import (
     Add,
     Concat,
     Conv,
+    DeformConv,
     DepthwiseConv,
     GlobalAvgPool,
     Linear,
@@ -368,3 +369,78 @@ def concat_stages(op: Concat, ident: str, sources: list[Tensor], folding: Foldin
             links.append((out_name, out))
         left_stream, left, left_requant, offset = out_name, out, None, channels
     return stages, links
+
+
+# -- deformable convolution ---------------------------------------------------------------------
+
+
+def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Folding,
+                 in_streams: list[str], out_stream: str) -> Stage:
+    """A deformable conv (`hwc_deform.h`): bounded offsets, integer bilinear samples, grouped MACs."""
+    source, offset = sources[0], sources[1]
+    mask = sources[2] if op.has_mask else None
+    pe, simd = folding.pe, folding.simd
+    taps, frac = op.taps, op.frac_bits
+    if op.depthwise:
+        require(op.out_channels % pe == 0 and taps % simd == 0, op.name,
+                f"depthwise: PE={pe} must divide {op.out_channels} channels and SIMD={simd} the {taps} taps")
+        row_length = taps
+        table = op.weight.reshape(op.out_channels, taps)
+        folds, simd_folds = op.out_channels // pe, taps // simd
+    else:
+        in_per_group = source.channels // op.groups
+        require((op.out_channels // op.groups) % pe == 0, op.name, f"PE={pe} must divide the outputs per group")
+        require(in_per_group % simd == 0 and (source.channels // op.offset_groups) % simd == 0, op.name,
+                f"SIMD={simd} must divide the {in_per_group} channels of one tap within one offset group")
+        row_length = in_per_group * taps
+        table = op.weight.transpose(0, 2, 3, 1).reshape(op.out_channels, row_length)
+        folds, simd_folds = op.out_channels // pe, row_length // simd
+    table = table.reshape(folds, pe, simd_folds, simd).transpose(1, 0, 2, 3)
+    blend_bound = magnitude(source) << (2 * frac)
+    sample_bound = (blend_bound >> op.sample_shift) + 1
+    mask_bound = magnitude(mask) if mask is not None else 1
+    masked_bound = sample_bound * mask_bound
+    acc_bound = masked_bound * int(np.abs(op.weight).max(initial=0)) * row_length + int(np.abs(op.bias).max(initial=0))
+    rq_units = requant_units(pe, simd_folds)
+    stage = output_stage(op.requant, acc_bound, op.out_channels, op.output.dtype, f"{ident}_rq")
+    limit = op.offset_range << frac
+    offset_out = IntType.fitting(-limit, limit)
+    offset_stage = output_stage(op.offset_requant, magnitude(offset), offset.channels, offset_out, f"{ident}_offset_rq")
+    geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
+    window_rows = (op.kernel[0] - 1) * op.dilation[0] + 2 * op.offset_range + 1
+    geometry.update(WINDOW_ROWS=window_rows, RING_ROWS=window_rows + op.stride[0])
+    off_struct = struct("OFF", {"acc_t": f"ap_int<{signed_bits(magnitude(offset))}>", **offset_stage.types},
+                        {"IN_ZP": offset.zero_point, **offset_stage.constants})
+    mask_type = mask.dtype if mask is not None else IntType(2, False)
+    constants = {
+        **geometry, "GROUPS": op.groups, "OFFSET_GROUPS": op.offset_groups, "DEPTHWISE": int(op.depthwise),
+        "OFFSET_RANGE": op.offset_range, "FRAC_BITS": frac, "SAMPLE_SHIFT": op.sample_shift,
+        "BLEND_BITS": signed_bits(blend_bound), "OFFSET_C": offset.channels, "MASK_C": op.offset_groups * taps,
+        "MASK_ZP": mask.zero_point if mask is not None else 0,
+        "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": op.out_channels, "HAS_BIAS": 1,
+        "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe if op.depthwise else simd,
+        "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
+        **stage.constants,
+    }
+    types = {
+        "in_t": c_type(source.dtype), "offset_t": c_type(offset.dtype), "mask_t": c_type(mask_type),
+        "mask_c_t": f"ap_int<{signed_bits(mask_bound)}>", "weight_t": c_type(op.weight_type),
+        "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
+        "blend_t": f"ap_int<{signed_bits(blend_bound)}>", "sample_t": f"ap_int<{signed_bits(sample_bound)}>",
+        "masked_t": f"ap_int<{signed_bits(masked_bound)}>", "acc_t": f"ap_int<{signed_bits(acc_bound)}>",
+        **stage.types,
+    }
+    nested = "    " + off_struct.replace("\n", "\n    ").rstrip() + "\n"
+    declarations = "\n".join([
+        struct(f"{ident}_config", types, constants, nested=nested),
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(table)}}};",
+        f"static const {ident}_config::bias_t {ident}_b[{op.out_channels}] = {{\n    {int_list(op.bias)}}};",
+        stage.table,
+        offset_stage.table,
+    ])
+    tables = f"{ident}_w, {ident}_b, {ident}_rq, {ident}_offset_rq"
+    if mask is not None:
+        call = f"hwc_deform_masked<{ident}_config>({in_streams[0]}, {in_streams[1]}, {in_streams[2]}, {out_stream}, {tables});"
+    else:
+        call = f"hwc_deform<{ident}_config>({in_streams[0]}, {in_streams[1]}, {out_stream}, {tables});"
+    return Stage(ident, "hwc_deform.h", declarations, call)

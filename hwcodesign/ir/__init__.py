@@ -7,6 +7,7 @@ from hwcodesign.ir.ops import (
     Add,
     Concat,
     Conv,
+    DeformConv,
     DepthwiseConv,
     GlobalAvgPool,
     Input,
@@ -19,7 +20,7 @@ from hwcodesign.ir.requant import Requant, identity_requant, make_requant, share
 from hwcodesign.ir.types import IntType, Tensor
 
 __all__ = [
-    "OP_KINDS", "Act", "Add", "Concat", "Conv", "DepthwiseConv", "GlobalAvgPool", "Graph",
+    "OP_KINDS", "Act", "Add", "Concat", "Conv", "DeformConv", "DepthwiseConv", "GlobalAvgPool", "Graph",
     "Input", "IntType", "Linear", "Op", "Pool", "Requant", "Resize", "Tensor",
     "identity_requant", "make_requant", "shared_shift",
 ]

@@ -320,6 +320,88 @@ class Act(Op):
         return (self.requant,)
 
 
+@dataclass(frozen=True, eq=False)
+class DeformConv(Op):
+    """Deformable convolution (DCN v1, or v2 with a mask) with offsets bounded by `offset_range`.
+
+    Inputs: (x, offset) or (x, offset, mask), ONNX DeformConv layout: offset channels are
+    (offset group, tap k = i*KW + j, (dy, dx)), mask channels (offset group, tap). As the hardware
+    computes it (`sim/golden.py` is the definition):
+
+    - each offset becomes fixed point with `frac_bits` F fractional bits through `offset_requant`,
+      whose clamp is [-R * 2**F, R * 2**F]: bounded offsets keep every sample inside a line buffer
+      of (KH-1)*dilation + 2R + 1 rows;
+    - a sample is the bilinear blend of the four neighbouring centred inputs (zero outside the
+      image) with integer weights (2**F - f)(2**F - g) ..., rounded half to even by `sample_shift`
+      bits; with a mask it is multiplied by the centred mask value;
+    - samples are multiply-accumulated with the weights as in a grouped conv, then `requant`.
+    """
+
+    weight: np.ndarray
+    weight_type: IntType
+    bias: np.ndarray
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    dilation: tuple[int, int]
+    groups: int
+    offset_groups: int
+    offset_range: int
+    frac_bits: int
+    offset_requant: Requant
+    sample_shift: int
+    requant: Requant
+
+    kind: ClassVar[str] = "DeformConv"
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weight.shape[2]), int(self.weight.shape[3])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def taps(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    @property
+    def has_mask(self) -> bool:
+        return len(self.inputs) == 3
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.out_channels == self.weight.shape[0] and self.weight.shape[1] == 1
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return Conv.output_shape(self, input_shapes)  # type: ignore[arg-type]
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        x, offset = input_tensors[0], input_tensors[1]
+        out = self.output_shape([t.shape for t in input_tensors])
+        problems = []
+        if x.channels % self.groups or self.out_channels % self.groups or self.weight.shape[1] * self.groups != x.channels:
+            problems.append(f"channels {x.channels}->{self.out_channels} do not match groups {self.groups}")
+        if x.channels % self.offset_groups:
+            problems.append(f"{x.channels} channels are not divisible by {self.offset_groups} offset groups")
+        expected = (out[0], 2 * self.offset_groups * self.taps, out[2], out[3])
+        if offset.shape != expected:
+            problems.append(f"offset shape {offset.shape} != {expected}")
+        if self.has_mask and input_tensors[2].shape != (out[0], self.offset_groups * self.taps, out[2], out[3]):
+            problems.append(f"mask shape {input_tensors[2].shape} does not match the taps and output")
+        if not self.weight_type.contains(self.weight):
+            problems.append(f"weights exceed their type {self.weight_type}")
+        if self.offset_requant.lo < -self.offset_range << self.frac_bits or self.offset_requant.hi > self.offset_range << self.frac_bits:
+            problems.append("offset clamp exceeds the declared offset range")
+        return problems
+
+    # the conv's own counting: the same MACs per output and weight storage; the offset
+    # conversion is internal (checked in `input_problems`), so the output stage is the only one
+    macs = Conv.macs
+    weight_bits = Conv.weight_bits
+    requants = Conv.requants
+
+
 OP_KINDS: tuple[type[Op], ...] = (
-    Input, Conv, DepthwiseConv, Linear, Pool, GlobalAvgPool, Add, Concat, Resize, Act,
+    Input, Conv, DepthwiseConv, DeformConv, Linear, Pool, GlobalAvgPool, Add, Concat, Resize, Act,
 )

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwcodesign.ir.ops import Conv, DepthwiseConv, Input, Linear, Op, Pool
+from hwcodesign.ir.ops import Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
@@ -112,7 +112,9 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
     """
     if isinstance(op, Input):
         return [Folding()]
-    if isinstance(op, DepthwiseConv):
+    if isinstance(op, DeformConv):
+        options = deform_foldings(op, inputs[0])
+    elif isinstance(op, DepthwiseConv):
         taps = op.kernel[0] * op.kernel[1]
         options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(taps)]
     elif isinstance(op, Conv):
@@ -149,6 +151,8 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
         return LayerCost(stream_cycles(op.output, dma_rate), 0, 0, 0, 0, 0)
     pe = folding.pe
     out = op.output
+    if isinstance(op, DeformConv):
+        return deform_stage_cost(op, inputs[0], folding, ps_type)
     if isinstance(op, Conv | Linear):
         return mac_stage_cost(op, inputs[0], folding, ps_type)
     # Elementwise and pooling stages: PE channels per cycle, a requant per lane.
@@ -223,7 +227,11 @@ def requant_units(pe: int, cycles_per_output: int) -> int:
 
 
 def line_buffer_rows(op: Op) -> int:
-    """Rows a sliding-window stage must hold: (kernel-1)*dilation + 1."""
+    """Rows a sliding-window stage must hold: (kernel-1)*dilation + 1, and for a deformable conv
+    2R more, since a sample may move R rows up or down (its lower bilinear neighbour at +R is
+    weighted 0 and never read)."""
+    if isinstance(op, DeformConv):
+        return (op.kernel[0] - 1) * op.dilation[0] + 2 * op.offset_range + 1
     if isinstance(op, Conv):
         return (op.kernel[0] - 1) * op.dilation[0] + 1
     if isinstance(op, Pool):
@@ -252,3 +260,58 @@ def fill_cycles(op: Op, source: Tensor, simd: int) -> int:
         return 0
     pixels = (rows - 1) * source.shape[3] + rows
     return pixels * -(-source.channels // simd)
+
+
+INTERPOLATION_DSP = 4  # the four neighbour weights x centred inputs of one bilinear sample
+OFFSET_UNITS = 2  # offset conversions (dy, dx) per cycle: a pixel's 2*taps offsets over its steps
+
+
+def deform_foldings(op: DeformConv, source: Tensor) -> list[Folding]:
+    """Depthwise: PE channels x SIMD taps. Full: PE outputs x SIMD channels of one tap (each tap
+    samples its own position), SIMD within one offset group."""
+    if op.depthwise:
+        return [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(op.taps)]
+    in_per_group = source.channels // op.groups
+    per_offset_group = source.channels // op.offset_groups
+    simds = [s for s in divisors(in_per_group) if per_offset_group % s == 0]
+    return [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups) for simd in simds]
+
+
+def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type: str) -> LayerCost:
+    """A deformable conv: the conv's MACs plus one bilinear sample per input lane and cycle.
+
+    Samples per cycle are SIMD (full: shared by the PE lanes) or PE*SIMD (depthwise); each costs
+    four multiplies (the neighbour weights are products of two F-bit fractions, in LUTs) and,
+    with a mask, a fifth. The line buffer holds (K-1)*dil + 2R + 1 rows in four banks (row and
+    column parity) so the four neighbours read in one cycle.
+    """
+    pe, simd = folding.pe, folding.simd
+    out = op.output
+    pixels = out.shape[2] * out.shape[3]
+    wbits, abits = op.weight_type.bits, source.dtype.bits
+    if op.depthwise:
+        folds_per_output = op.taps // simd
+        cycles = pixels * (op.out_channels // pe) * folds_per_output
+        samples, weight_depth, channels_per_read = pe * simd, (op.out_channels // pe) * folds_per_output, pe
+    else:
+        in_per_group = source.channels // op.groups
+        folds_per_output = in_per_group * op.taps // simd
+        cycles = pixels * op.groups * (op.out_channels // op.groups // pe) * folds_per_output
+        samples, weight_depth, channels_per_read = simd, cycles // pixels, simd
+    cycles = max(cycles, source.shape[2] * source.shape[3])
+    lanes = pe * simd
+    weights = memory_cost(weight_depth, simd * wbits, pe)
+    constants = memory_cost(-(-op.out_channels // pe), ACCUMULATOR_BITS + 24 + 6, pe)
+    rows = line_buffer_rows(op)
+    depth = rows * source.shape[3] * -(-source.channels // channels_per_read)
+    buffer = memory_cost(-(-depth // 4), channels_per_read * (abits + 1), 4)
+    sample_dsp = samples * (INTERPOLATION_DSP + (1 if op.has_mask else 0))
+    mac_dsp = -(-lanes // macs_per_dsp(wbits, abits + 2 * op.frac_bits - op.sample_shift, ps_type))
+    requant_dsp = REQUANT_DSP_PER_PE * (requant_units(pe, folds_per_output) + OFFSET_UNITS)
+    interpolation_lut = samples * (4 * op.frac_bits * op.frac_bits // 2 + 4 * (abits + 2 * op.frac_bits))
+    lut = (STAGE_BASE_LUT + lanes * 6 + lanes * (wbits + abits) + weights.lut + constants.lut + buffer.lut
+           + interpolation_lut)
+    ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + samples * 4 * (abits + op.frac_bits)
+    fill = ((rows - 1) * source.shape[3] + rows) * -(-source.channels // channels_per_read)
+    return LayerCost(cycles, fill + folds_per_output + 16, sample_dsp + mac_dsp + requant_dsp,
+                     weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)

@@ -23,6 +23,7 @@ from hwcodesign.ir.ops import (
     Add,
     Concat,
     Conv,
+    DeformConv,
     GlobalAvgPool,
     Input,
     Linear,
@@ -30,6 +31,7 @@ from hwcodesign.ir.ops import (
     Pool,
     Resize,
 )
+from hwcodesign.ir.requant import round_shift
 from hwcodesign.ir.types import Tensor
 
 FLOAT64_EXACT = 2.0**53
@@ -107,6 +109,60 @@ def run_act(op: Act, x: np.ndarray, tensor: Tensor) -> np.ndarray:
     return op.requant.apply(centred(x, tensor))
 
 
+def deform_samples(op: DeformConv, x: np.ndarray, offset: np.ndarray, mask: np.ndarray | None,
+                   tensors: list[Tensor]) -> np.ndarray:
+    """Bilinear samples (N, C, taps, OH, OW) in integers, exactly as the hardware interpolates."""
+    n, channels, height, width = x.shape
+    _, _, out_h, out_w = op.output_shape([t.shape for t in tensors])
+    kh, kw = op.kernel
+    frac = op.frac_bits
+    one = np.int64(1) << frac
+    groups = op.offset_groups
+    # offsets in 1/2**F pixels, clamped to +-R: (N, G, taps, 2, OH, OW)
+    fixed = op.offset_requant.apply(centred(offset, tensors[1])).reshape(n, groups, op.taps, 2, out_h, out_w)
+    tap_y = np.repeat(np.arange(kh) * op.dilation[0], kw)  # per tap k = i*KW + j
+    tap_x = np.tile(np.arange(kw) * op.dilation[1], kh)
+    base_y = (np.arange(out_h) * op.stride[0] - op.pads[0])[None, :, None] + tap_y[:, None, None]
+    base_x = (np.arange(out_w) * op.stride[1] - op.pads[1])[None, None, :] + tap_x[:, None, None]
+    pos_y = (base_y[None, None] << frac) + fixed[:, :, :, 0]
+    pos_x = (base_x[None, None] << frac) + fixed[:, :, :, 1]
+    y0, fy = pos_y >> frac, pos_y & (one - 1)
+    x0, fx = pos_x >> frac, pos_x & (one - 1)
+    margin = max(op.pads) + op.offset_range + 2
+    padded = np.pad(centred(x, tensors[0]), ((0, 0), (0, 0), (margin, margin), (margin, margin)))
+    per_group = channels // groups
+    batch = np.arange(n)[:, None, None, None, None, None]
+    channel = (np.arange(groups)[:, None] * per_group + np.arange(per_group)[None, :])  # (G, C/G)
+    channel = channel[None, :, :, None, None, None]
+
+    def corner(dy: int, dx: int) -> np.ndarray:
+        rows = (y0 + dy + margin)[:, :, None]  # (N, G, 1, taps, OH, OW)
+        cols = (x0 + dx + margin)[:, :, None]
+        return padded[batch, channel, rows, cols]  # (N, G, C/G, taps, OH, OW)
+
+    wy0, wx0 = (one - fy)[:, :, None], (one - fx)[:, :, None]
+    wy1, wx1 = fy[:, :, None], fx[:, :, None]
+    blend = (corner(0, 0) * wy0 * wx0 + corner(0, 1) * wy0 * wx1
+             + corner(1, 0) * wy1 * wx0 + corner(1, 1) * wy1 * wx1)
+    samples = round_shift(blend, np.int64(op.sample_shift))
+    if mask is not None:
+        weights = centred(mask, tensors[2]).reshape(n, groups, 1, op.taps, out_h, out_w)
+        samples = samples * weights
+    return samples.reshape(n, channels, op.taps, out_h, out_w)
+
+
+def run_deform_conv(op: DeformConv, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
+    mask = args[2] if op.has_mask else None
+    samples = deform_samples(op, args[0], args[1], mask, tensors)
+    n, channels, taps, out_h, out_w = samples.shape
+    groups = op.groups
+    # (N, G, C/G * taps, OH*OW) against weights (G, O/G, C/G * taps): the im2col of a grouped conv
+    cols = samples.reshape(n, groups, (channels // groups) * taps, out_h * out_w)
+    weight = op.weight.reshape(groups, op.out_channels // groups, -1)
+    acc = np.matmul(weight[None].astype(np.int64), cols).reshape(n, op.out_channels, out_h, out_w)
+    return op.requant.apply(acc + op.bias.reshape(1, -1, 1, 1))
+
+
 SINGLE_INPUT: dict[type[Op], Callable[..., np.ndarray]] = {
     Conv: run_conv,
     Linear: run_linear,
@@ -126,6 +182,8 @@ def run_op(op: Op, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
     if isinstance(op, Concat):
         parts = [rq.apply(centred(x, t)) for rq, x, t in zip(op.input_requants, args, tensors)]
         return np.concatenate(parts, axis=1)
+    if isinstance(op, DeformConv):
+        return run_deform_conv(op, args, tensors)
     for kind, runner in SINGLE_INPUT.items():
         if isinstance(op, kind):
             return runner(op, args[0], tensors[0])

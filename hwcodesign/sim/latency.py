@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Conv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
+from hwcodesign.ir.ops import Conv, DeformConv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
 from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, stream_cycles
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
@@ -90,12 +90,14 @@ class _Stage:
 
 def window_need(op: Op, row: int, input_rows: int) -> int:
     """Last input row output row `row` of a sliding window reads (clamped to the image)."""
-    if isinstance(op, Conv):
+    reach = 0
+    if isinstance(op, Conv | DeformConv):
         kernel, stride, dilation, pad = op.kernel[0], op.stride[0], op.dilation[0], op.pads[0]
+        reach = op.offset_range if isinstance(op, DeformConv) else 0  # samples move up to R rows down
     else:
         assert isinstance(op, Pool)
         kernel, stride, dilation, pad = op.kernel[0], op.stride[0], 1, op.pads[0]
-    return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation))
+    return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation + reach))
 
 
 def build_stage(graph: Graph, op: Op, cycles: float) -> _Stage:
@@ -110,7 +112,7 @@ def build_stage(graph: Graph, op: Op, cycles: float) -> _Stage:
     needs = []
     for tensor in inputs:
         in_rows = tensor.shape[2]
-        if isinstance(op, Conv | Pool):
+        if isinstance(op, Conv | Pool) or (isinstance(op, DeformConv) and tensor is inputs[0]):
             rows = tuple(window_need(op, r, in_rows) for r in range(out_rows))
         elif isinstance(op, Resize):
             rows = tuple(r // op.scale[0] for r in range(out_rows))

@@ -1,0 +1,132 @@
+"""Deformable-conv layers built directly in the IR (integer weights, offsets, masks), with the
+same layer in float for onnxruntime's DeformConv, so golden and C simulation can be checked
+against a reference nobody here wrote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from hwcodesign.ir import DeformConv, Graph, Input, IntType, Tensor, make_requant
+from support.onnx_models import IR_VERSION
+
+UINT8, INT8 = IntType(8, False), IntType(8, True)
+FRAC_BITS = 8
+
+
+@dataclass(frozen=True)
+class DeformCase:
+    channels: int = 4
+    out_channels: int = 6
+    size: int = 9
+    kernel: int = 3
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
+    offset_groups: int = 1
+    offset_range: int = 2
+    mask: bool = False
+    weight_bits: int = 8
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return (f"c{self.channels}o{self.out_channels}k{self.kernel}s{self.stride}d{self.dilation}g{self.groups}"
+                f"og{self.offset_groups}R{self.offset_range}{'m' if self.mask else ''}w{self.weight_bits}")
+
+
+@dataclass
+class DeformLayer:
+    graph: Graph
+    x_scale: float
+    offset_scale: float
+    weight_scale: np.ndarray
+    weight: np.ndarray
+    bias_real: np.ndarray
+    out: Tensor
+
+
+def deform_layer(case: DeformCase) -> DeformLayer:
+    """One DeformConv fed by three graph inputs (x, offset, mask): the hardware layer under test."""
+    rng = np.random.default_rng(case.seed)
+    pad = (case.kernel - 1) * case.dilation // 2
+    out_size = (case.size + 2 * pad - (case.kernel - 1) * case.dilation - 1) // case.stride + 1
+    taps = case.kernel * case.kernel
+    x = Tensor("x", (1, case.channels, case.size, case.size), UINT8, 0.02, 100)
+    # int8 offsets covering a little more than +-R, so the clamp is exercised
+    offset_scale = (case.offset_range + 0.5) / 127
+    offset = Tensor("offset", (1, 2 * case.offset_groups * taps, out_size, out_size), INT8, offset_scale, 0)
+    mask = Tensor("mask", (1, case.offset_groups * taps, out_size, out_size), UINT8, 1 / 255, 0)
+    qmax = 2 ** (case.weight_bits - 1) - 1
+    weight = rng.integers(-qmax, qmax + 1, (case.out_channels, case.channels // case.groups, case.kernel, case.kernel))
+    weight_scale = rng.uniform(0.5, 1.5, case.out_channels) * 0.4 / (qmax * np.sqrt(weight[0].size))
+    bias_real = rng.normal(0, 0.1, case.out_channels)
+    out = Tensor("y", (1, case.out_channels, out_size, out_size), UINT8, 0.03, 60)
+    sample_shift = FRAC_BITS
+    acc_scale = x.scale * weight_scale * (mask.scale if case.mask else 1.0) / 2.0 ** (2 * FRAC_BITS - sample_shift)
+    bias = np.rint(bias_real / acc_scale).astype(np.int64)
+    requant = make_requant(acc_scale / out.scale, out.zero_point, 0, 255)
+    limit = case.offset_range << FRAC_BITS
+    offset_requant = make_requant(np.array([offset_scale * 2.0**FRAC_BITS]), 0, -limit, limit)
+    inputs = ("x", "offset", "mask") if case.mask else ("x", "offset")
+    op = DeformConv("deform", inputs, out, weight, IntType(case.weight_bits, True), bias, (case.stride, case.stride),
+                    (pad, pad, pad, pad), (case.dilation, case.dilation), case.groups, case.offset_groups,
+                    case.offset_range, FRAC_BITS, offset_requant, sample_shift, requant)
+    ops = [Input("x", (), x), Input("offset", (), offset)] + ([Input("mask", (), mask)] if case.mask else []) + [op]
+    graph = Graph.from_ops("deform", ops, ["y"])
+    return DeformLayer(graph, x.scale, offset_scale, weight_scale, weight, bias * acc_scale, out)
+
+
+def random_inputs(layer: DeformLayer, frames: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = {}
+    for op in layer.graph.inputs:
+        dtype = op.output.dtype
+        values[op.name] = rng.integers(dtype.min, dtype.max + 1, (frames,) + op.output.shape[1:])
+    return values
+
+
+def onnxruntime_reference(layer: DeformLayer, case: DeformCase, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """onnxruntime's float DeformConv on the dequantized layer, requantized to the output grid."""
+    import onnxruntime as ort
+
+    tensors = {op.name: op.output for op in layer.graph.inputs}
+    pad = (case.kernel - 1) * case.dilation // 2
+    names = ["x", "w", "offset", "b"] + (["mask"] if case.mask else [])
+    node = helper.make_node("DeformConv", names, ["y"], kernel_shape=[case.kernel] * 2, pads=[pad] * 4,
+                            strides=[case.stride] * 2, dilations=[case.dilation] * 2, group=case.groups,
+                            offset_group=case.offset_groups)
+    values = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names]
+    model = helper.make_model(helper.make_graph([node], "deform", values, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]),
+                              opset_imports=[helper.make_opsetid("", 19)], ir_version=IR_VERSION)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    weight = (layer.weight * layer.weight_scale.reshape(-1, 1, 1, 1)).astype(np.float32)
+    limit = float(case.offset_range)
+    outputs = []
+    for frame in range(inputs["x"].shape[0]):
+        feed = {"x": tensors["x"].dequantize(inputs["x"][frame:frame + 1]).astype(np.float32), "w": weight,
+                "offset": np.clip(tensors["offset"].dequantize(inputs["offset"][frame:frame + 1]), -limit, limit).astype(np.float32),
+                "b": layer.bias_real.astype(np.float32)}
+        if case.mask:
+            feed["mask"] = tensors["mask"].dequantize(inputs["mask"][frame:frame + 1]).astype(np.float32)
+        outputs.append(layer.out.quantize(session.run(None, feed)[0]))
+    return np.concatenate(outputs)
+
+
+# The variant grid the golden and C-simulation tests share: full and depthwise, with and without
+# a mask, R in {1, 2, 4, 8}, stride 2, dilation 2, grouped with two offset groups, 4-bit weights.
+GRID = [
+    DeformCase(),
+    DeformCase(mask=True),
+    DeformCase(channels=6, out_channels=6, groups=6, offset_range=2),
+    DeformCase(channels=6, out_channels=6, groups=6, mask=True, offset_range=4),
+    DeformCase(offset_range=1, stride=2),
+    DeformCase(offset_range=8, size=12),
+    DeformCase(groups=2, offset_groups=2, mask=True),
+    DeformCase(dilation=2, offset_range=4, size=11),
+    DeformCase(weight_bits=4, offset_range=4, mask=True),
+]
