@@ -21,7 +21,7 @@ from hwcodesign.codegen.project import Project, ProjectError
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Act, Conv, Input, Linear, Pool
+from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import GOALS, map_to_board
@@ -38,11 +38,15 @@ def layer_table(graph: Graph) -> str:
     for op in graph:
         inputs = graph.input_tensors(op)
         in_shape = ", ".join("x".join(map(str, t.shape[1:])) for t in inputs) or "-"
-        weight = f"{op.weight_type}" if isinstance(op, Conv | Linear) else "-"
+        weight = f"{op.weight_type}" if isinstance(op, Conv | Linear | DeformConv) else "-"
         detail = op.kind
         if isinstance(op, Conv):
             kh, kw = op.kernel
             detail += f" {kh}x{kw}/s{op.stride[0]}" + (f" g{op.groups}" if op.groups > 1 else "")
+        elif isinstance(op, DeformConv):
+            kh, kw = op.kernel
+            detail += f" {kh}x{kw}/s{op.stride[0]} R{op.offset_range}" + (" dw" if op.depthwise else "")
+            detail += " mask" if op.has_mask else ""
         elif isinstance(op, Pool):
             detail = f"{op.mode.capitalize()}Pool {op.kernel[0]}x{op.kernel[1]}/s{op.stride[0]}"
         elif isinstance(op, Act):

@@ -34,6 +34,7 @@ from hwcodesign.ir.ops import (
     Add,
     Concat,
     Conv,
+    DeformConv,
     DepthwiseConv,
     GlobalAvgPool,
     Input,
@@ -60,6 +61,9 @@ ONNX_INT_TYPES: dict[int, IntType] = {
 }
 
 BIAS_TYPE = IntType(32, True)
+DEFORM_FRAC_BITS = 8  # sampling positions and bilinear weights in 1/256 pixel
+DEFORM_SAMPLE_SHIFT = 8  # a bilinear sample keeps 8 fractional bits of the input LSB
+MAX_OFFSET_RANGE = 16  # pixels; (K-1)*dil + 33 line-buffer rows at most
 
 
 class Lowering:
@@ -75,6 +79,7 @@ class Lowering:
             "DequantizeLinear": self.dequantize_linear,
             "Quant": self.qonnx_quant,
             "Conv": self.conv,
+            "DeformConv": self.deform_conv,
             "Gemm": self.gemm,
             "MatMul": self.matmul,
             "Add": self.add,
@@ -463,6 +468,68 @@ class Lowering:
         acc_scale = x.tensor.scale * w_scale
         pending = Pending(name, node.op_type, shape, acc_scale, build, bias=np.zeros(out_channels))
         self.values[node.output[0]] = self.add_bias(pending, self.bias_real(node, name, 2, out_channels), node)
+
+    def deform_conv(self, node: onnx.NodeProto, name: str) -> None:
+        """ONNX DeformConv (opset 19) with quantized input, offsets (and mask), bounded offsets.
+
+        The offset bound R comes from the offset tensor's quantized range, i.e. from a Clip on
+        the offset branch before its QuantizeLinear; offsets that can move further than
+        `MAX_OFFSET_RANGE` pixels are refused, since their line buffer would not fit on chip.
+        """
+        x = self.activation(node, name, 0)
+        weight = self.weights(node, name, 1)
+        offset = self.activation(node, name, 2)
+        mask = self.activation(node, name, 4) if len(node.input) > 4 and node.input[4] else None
+        attrs = self.attrs(node)
+        w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, 0)
+        if w_int.ndim != 4:
+            raise UnsupportedModelError(name, node.op_type, f"{w_int.ndim - 2}-D deformable convolution; only 2-D")
+        out_channels = w_int.shape[0]
+        stride = tuple(int(v) for v in attrs.get("strides", (1, 1)))  # type: ignore[union-attr]
+        dilation = tuple(int(v) for v in attrs.get("dilations", (1, 1)))  # type: ignore[union-attr]
+        pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))  # type: ignore[union-attr]
+        groups = int(attrs.get("group", 1))  # type: ignore[arg-type]
+        offset_groups = int(attrs.get("offset_group", 1))  # type: ignore[arg-type]
+        offset_range = self.offset_bound(offset, name, node.op_type, w_int.shape[2], dilation[0])
+        frac = DEFORM_FRAC_BITS
+        limit = offset_range << frac
+        offset_requant = make_requant(np.array([offset.tensor.scale * 2.0**frac]), 0, -limit, limit)
+        mask_scale = mask.tensor.scale if mask is not None else 1.0
+        acc_scale = x.tensor.scale * w_scale * mask_scale / 2.0 ** (2 * frac - DEFORM_SAMPLE_SHIFT)
+        layer_name = self.unique(name)
+        inputs = (x.tensor.name, offset.tensor.name) + ((mask.tensor.name,) if mask is not None else ())
+
+        def build(stage: FinalStage) -> Op:
+            bias, requant = self.bias_and_requant(name, node.op_type, stage)
+            return DeformConv(layer_name, inputs, stage.output, w_int, w_type, bias, stride, pads, dilation,  # type: ignore[arg-type]
+                              groups, offset_groups, offset_range, frac, offset_requant, DEFORM_SAMPLE_SHIFT, requant)
+
+        probe = Conv(layer_name, (x.tensor.name,), x.tensor, w_int, w_type, np.zeros(out_channels, np.int64),
+                     stride, pads, dilation, groups, _unit_requant())  # type: ignore[arg-type]
+        shape = probe.output_shape([x.tensor.shape])
+        pending = Pending(name, node.op_type, shape, acc_scale, build, bias=np.zeros(out_channels))
+        self.values[node.output[0]] = self.add_bias(pending, self.bias_real(node, name, 3, out_channels), node)
+
+    def offset_bound(self, offset: Activation, name: str, op_type: str, kernel: int, dilation: int) -> int:
+        """Pixels the offsets can move a sample: what their quantized (and clamped) range reaches."""
+        tensor = offset.tensor
+        lo, hi = tensor.dtype.min, tensor.dtype.max
+        producer = next((op for op in self.ops if op.output.name == tensor.name), None)
+        if producer is not None and producer.requants():
+            lo = max(lo, min(rq.lo for rq in producer.requants()))
+            hi = min(hi, max(rq.hi for rq in producer.requants()))
+        reach = max(abs(lo - tensor.zero_point), abs(hi - tensor.zero_point)) * tensor.scale
+        # a Clip at R quantizes to a range ending within one step of R
+        offset_range = max(1, int(np.ceil(reach - tensor.scale)))
+        if offset_range > MAX_OFFSET_RANGE:
+            rows = (kernel - 1) * dilation + 2 * offset_range + 1
+            raise UnsupportedModelError(
+                name, op_type,
+                f"offsets can move samples {reach:.3g} pixels (the quantized range of '{tensor.name}'); the hardware "
+                f"streams rows through a line buffer, and reaching that far would need {rows} rows of it. Bound the "
+                f"offsets with Clip(min=-R, max=R) on the offset branch before its QuantizeLinear, R <= {MAX_OFFSET_RANGE}",
+            )
+        return offset_range
 
     @staticmethod
     def bias_and_requant(name: str, op_type: str, stage: FinalStage) -> tuple[np.ndarray, Requant]:
@@ -967,7 +1034,7 @@ def _unit_requant() -> Requant:
 
 
 SUPPORTED_OPS = (
-    "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)", "Conv", "Gemm", "MatMul", "Add", "Mul",
+    "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool",
     "Concat", "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
 )

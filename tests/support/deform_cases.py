@@ -130,3 +130,89 @@ GRID = [
     DeformCase(dilation=2, offset_range=4, size=11),
     DeformCase(weight_bits=4, offset_range=4, mask=True),
 ]
+
+
+def deform_qdq_model(case: DeformCase, calibration: int = 8):
+    """A QDQ ONNX model: x -> (offset conv -> Clip(-R, R)), (mask conv -> Clip(0, 1)) -> DeformConv.
+
+    Quantized by hand the way a QDQ exporter would: uint8 input and output (output range
+    calibrated on the float model), int8 offsets with scale R/127 (so the Clip's range is the
+    quantized range), uint8 mask with scale 1/255, int8 per-channel weights, float biases.
+    Returns (model, float input samples for testing).
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(case.seed)
+    taps = case.kernel * case.kernel
+    pad = (case.kernel - 1) * case.dilation // 2
+    shape = (1, case.channels, case.size, case.size)
+    out_size = (case.size + 2 * pad - (case.kernel - 1) * case.dilation - 1) // case.stride + 1
+    out_shape = [1, case.out_channels, out_size, out_size]
+    nodes, inits = [], []
+
+    def const(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def qdq(x: str, out: str, scale: float, zero_point: int, dtype: type) -> str:
+        s, z = const(f"{out}_s", np.float32(scale)), const(f"{out}_z", dtype(zero_point))
+        nodes.append(helper.make_node("QuantizeLinear", [x, s, z], [f"{out}_q"], name=f"{out}_quant"))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{out}_q", s, z], [out], name=f"{out}_dequant"))
+        return out
+
+    def int8_weight(name: str, w: np.ndarray) -> str:
+        scale = (np.abs(w).reshape(w.shape[0], -1).max(axis=1) / 127).astype(np.float32)
+        q = np.clip(np.rint(w / scale.reshape(-1, 1, 1, 1)), -127, 127).astype(np.int8)
+        nodes.append(helper.make_node("DequantizeLinear", [const(f"{name}_q", q), const(f"{name}_s", scale),
+                                                           const(f"{name}_z", np.zeros(w.shape[0], np.int8))],
+                                      [name], name=f"{name}_dequant", axis=0))
+        return name
+
+    def branch(x: str, name: str, channels: int, lo: float, hi: float, gain: float) -> str:
+        w = rng.normal(0, gain / np.sqrt(case.channels * 9), (channels, case.channels, 3, 3)).astype(np.float32)
+        b = rng.normal(0, gain * 0.3, channels).astype(np.float32)
+        nodes.append(helper.make_node("Conv", [x, int8_weight(f"{name}_w", w), const(f"{name}_b", b)], [f"{name}_c"],
+                                      name=f"{name}_conv", pads=[1, 1, 1, 1], strides=[case.stride] * 2))
+        nodes.append(helper.make_node("Clip", [f"{name}_c", const(f"{name}_lo", np.float32(lo)),
+                                               const(f"{name}_hi", np.float32(hi))], [f"{name}_clip"], name=f"{name}_clip"))
+        return f"{name}_clip"
+
+    x_dq = qdq("x", "x_dq", 4 / 255, 128, np.uint8)
+    offset = branch(x_dq, "off", 2 * case.offset_groups * taps, -case.offset_range, case.offset_range, 2.0 * case.offset_range)
+    offset_dq = qdq(offset, "off_dq", case.offset_range / 127, 0, np.int8)
+    inputs = [x_dq, None, offset_dq]
+    if case.mask:
+        mask = branch(x_dq, "mask", case.offset_groups * taps, 0.0, 1.0, 1.0)
+        inputs.append(None)
+        inputs.append(qdq(mask, "mask_dq", 1 / 255, 0, np.uint8))
+    weight = rng.normal(0, 1 / np.sqrt(case.channels // case.groups * taps),
+                        (case.out_channels, case.channels // case.groups, case.kernel, case.kernel)).astype(np.float32)
+    inputs[1] = int8_weight("deform_w", weight)
+    bias = const("deform_b", rng.normal(0, 0.1, case.out_channels).astype(np.float32))
+    if case.mask:
+        inputs[3] = bias
+    else:
+        inputs.append(bias)
+    nodes.append(helper.make_node("DeformConv", inputs, ["y_f"], name="deform", kernel_shape=[case.kernel] * 2,
+                                  pads=[pad] * 4, strides=[case.stride] * 2, dilations=[case.dilation] * 2,
+                                  group=case.groups, offset_group=case.offset_groups))
+
+    def model_with(output_nodes: list, output: str):
+        graph = helper.make_graph(nodes + output_nodes, "deform_qdq",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                                  [helper.make_tensor_value_info(output, TensorProto.FLOAT, out_shape)], list(inits))
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=IR_VERSION)
+        return onnx.shape_inference.infer_shapes(model)
+
+    samples = [rng.normal(0, 1, shape).astype(np.float32) for _ in range(calibration + 20)]
+    session = ort.InferenceSession(model_with([], "y_f").SerializeToString(), providers=["CPUExecutionProvider"])
+    values = np.concatenate([session.run(None, {"x": s})[0].ravel() for s in samples[:calibration]])
+    lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    scale = (hi - lo) / 255
+    zero_point = int(np.clip(np.rint(-lo / scale), 0, 255))
+    s, z = const("y_s", np.float32(scale)), const("y_z", np.uint8(zero_point))
+    tail = [helper.make_node("QuantizeLinear", ["y_f", s, z], ["y_q"], name="y_quant"),
+            helper.make_node("DequantizeLinear", ["y_q", s, z], ["y"], name="y_dequant")]
+    return model_with(tail, "y"), samples[calibration:]

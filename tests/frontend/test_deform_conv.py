@@ -1,0 +1,74 @@
+"""ONNX DeformConv from a QDQ model: the three-way check (onnxruntime ~ golden == C simulation),
+and the refusal of offsets too wide to stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from support.codegen import build_all
+from support.compare import compare_with_onnxruntime
+from support.deform_cases import DeformCase, deform_qdq_model
+
+from hwcodesign.boards import load_board
+from hwcodesign.codegen.project import emit_project
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend import load_onnx
+from hwcodesign.mapper.ilp import map_to_board
+from hwcodesign.passes import optimize
+from hwcodesign.sim.golden import quantize_input, run_golden
+
+CASES = [
+    DeformCase(),
+    DeformCase(mask=True),
+    DeformCase(channels=6, out_channels=6, groups=6, offset_range=4),
+    DeformCase(channels=6, out_channels=6, groups=6, mask=True, offset_range=1),
+    DeformCase(offset_range=8, size=12, stride=2),
+    DeformCase(groups=2, offset_groups=2, mask=True, offset_range=2),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
+def test_deform_conv_three_way(case: DeformCase, tmp_path: Path) -> None:
+    model, samples = deform_qdq_model(case)
+    graph = optimize(load_onnx(model))
+    deform = next(op for op in graph if op.kind == "DeformConv")
+    assert deform.offset_range == case.offset_range and deform.depthwise == (case.groups == case.channels)
+    assert deform.has_mask == case.mask
+    agreement = compare_with_onnxruntime(model, samples, graph=graph)
+    assert agreement.max_lsb <= 1, str(agreement)
+    project = emit_project(graph, map_to_board(graph, load_board("zcu104")), tmp_path / "deform")
+    build_all([project])
+    frames = np.concatenate([quantize_input(graph, s) for s in samples])
+    golden = run_golden(graph, frames)
+    assert all(np.array_equal(project.csim(frames)[name], value) for name, value in golden.items())
+
+
+def test_unbounded_offsets_are_refused_with_the_fix() -> None:
+    """Without the Clip, offsets range as far as their quantization reaches (here +-40 px)."""
+    model, _ = deform_qdq_model(DeformCase(offset_range=2))
+    clip = next(node for node in model.graph.node if node.name == "off_clip")
+    model.graph.node.remove(clip)
+    for node in model.graph.node:
+        if node.name == "off_dq_quant":
+            node.input[0] = "off_c"
+            scale = next(i for i in model.graph.initializer if i.name == node.input[1])
+            scale.CopyFrom(onnx.numpy_helper.from_array(np.float32(40 / 127), scale.name))
+    with pytest.raises(UnsupportedModelError) as error:
+        load_onnx(model)
+    message = str(error.value)
+    assert "DeformConv" in message and "line buffer" in message and "Clip(min=-R, max=R)" in message
+    assert "40.3 pixels" in message and "83 rows" in message
+
+
+def test_clip_on_the_offset_branch_bounds_the_range() -> None:
+    """With the Clip kept, the same wide quantization still gives R = 2: the clamp is what counts."""
+    model, _ = deform_qdq_model(DeformCase(offset_range=2))
+    for node in model.graph.node:
+        if node.name == "off_dq_quant":
+            scale = next(i for i in model.graph.initializer if i.name == node.input[1])
+            scale.CopyFrom(onnx.numpy_helper.from_array(np.float32(40 / 127), scale.name))
+    deform = next(op for op in load_onnx(model) if op.kind == "DeformConv")
+    assert deform.offset_range == 2
