@@ -50,11 +50,22 @@ def source_files(hls_dir: Path) -> list[Path]:
     return sorted(p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp") and p.name != "tb.cpp")
 
 
+_hashes: dict[tuple[object, ...], str] = {}
+
+
 def content_hash(hls_dir: Path, command: tuple[str, ...]) -> str:
-    digest = hashlib.sha256(" ".join(command).encode())
-    for path in source_files(hls_dir):
-        digest.update(str(path.relative_to(hls_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:20]
+    """Hash of the sources and the command. Remembered per (path, size, mtime) of every source,
+    so repeated runs (the emulated board calls this per batch) stat the files instead of reading
+    megabytes of weight tables again; any edit changes a stat and forces a fresh hash."""
+    files = source_files(hls_dir)
+    key = (str(hls_dir.resolve()), command,
+           tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _hashes:
+        digest = hashlib.sha256(" ".join(command).encode())
+        for path in files:
+            digest.update(str(path.relative_to(hls_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+        _hashes[key] = digest.hexdigest()[:20]
+    return _hashes[key]
 
 
 def library_path(project: Project) -> Path:

@@ -353,13 +353,9 @@ class DeformConv(Op):
 
     kind: ClassVar[str] = "DeformConv"
 
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return int(self.weight.shape[2]), int(self.weight.shape[3])
-
-    @property
-    def out_channels(self) -> int:
-        return int(self.weight.shape[0])
+    # the weight is laid out as a Conv's: the same kernel and output channels
+    kernel = Conv.kernel
+    out_channels = Conv.out_channels
 
     @property
     def taps(self) -> int:

@@ -6,7 +6,6 @@ numpy packing and the HLS AXI adapters agree on the word layout.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.codegen import build_all
+from support.examples import load_module
 from support.onnx_models import IR_VERSION
 from support.qdq_by_hand import conv_bn_relu_qdq
 
@@ -33,11 +33,7 @@ WORD_BITS = (32, 64, 128)
 def load_driver(project_root: Path) -> types.ModuleType:
     """Import a project's driver/driver.py under a unique module name."""
     path = project_root / "driver" / "driver.py"
-    spec = importlib.util.spec_from_file_location(f"driver_{abs(hash(str(path)))}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path, f"driver_{abs(hash(str(path)))}")
 
 
 def stream_model(bits: int) -> onnx.ModelProto:
