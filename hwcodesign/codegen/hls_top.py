@@ -44,8 +44,7 @@ from hwcodesign.ir.ops import (
 )
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding
-
-MIN_FIFO_DEPTH = 2
+from hwcodesign.sim.latency import stream_fifo_depth
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
     reader_stream: dict[tuple[str, str], str] = {}  # (tensor, reader key) -> stream name
 
     def declare(name: str, tensor: Tensor, depth_rows: int) -> str:
-        depth = max(MIN_FIFO_DEPTH, (depth_rows + 1) * tensor.shape[3]) if depth_rows else MIN_FIFO_DEPTH
+        depth = stream_fifo_depth(depth_rows, tensor)
         streams.append(StreamDecl(name, vec_type(tensor), depth))
         return name
 

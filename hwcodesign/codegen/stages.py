@@ -27,7 +27,7 @@ from hwcodesign.ir.ops import (
     Pool,
     Resize,
 )
-from hwcodesign.ir.requant import Requant
+from hwcodesign.ir.requant import Requant, signed_bits
 from hwcodesign.ir.types import IntType, Tensor
 from hwcodesign.mapper.cost import Folding, requant_units
 
@@ -60,11 +60,6 @@ def identifier(name: str, index: int) -> str:
     """A C identifier for layer `name` (ONNX names carry '/', '.', ':'); the index keeps it unique."""
     cleaned = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_")[:40] or "layer"
     return f"l{index}_{cleaned}"
-
-
-def signed_bits(bound: int) -> int:
-    """Bits of a signed integer holding every value in [-bound, bound]."""
-    return max(2, int(bound).bit_length() + 1)
 
 
 def magnitude(tensor: Tensor) -> int:
@@ -108,8 +103,7 @@ def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, 
     offset, negative = per_channel(requant.offset), per_channel(requant.negative_multiplier)
     negative_offset = per_channel(requant.negative_offset)
     identity = requant.is_identity()
-    mult_bits = signed_bits(max(np.abs(multiplier).max(), np.abs(negative).max()))
-    offset_bits = signed_bits(max(np.abs(offset).max(), np.abs(negative_offset).max()))
+    mult_bits, offset_bits = requant.multiplier_bits, requant.offset_bits
     largest_product = acc_bound * max(int(np.abs(multiplier).max()), int(np.abs(negative).max()))
     product_bits = signed_bits(largest_product + int(max(np.abs(offset).max(), np.abs(negative_offset).max())))
     if not identity and product_bits > MAX_PRODUCT_BITS:
@@ -191,7 +185,7 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
     constants = {
         **geometry, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": row_length,
         "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
-        "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
         "CHANNEL_PARTITION": min(simd, in_per_group),
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
@@ -248,7 +242,7 @@ def channelwise_stage(op: DepthwiseConv | Pool, ident: str, source: Tensor, fold
     constants = {
         **geometry, "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": weight_depth, "BIAS_LENGTH": len(bias),
         "HAS_BIAS": int(isinstance(op, DepthwiseConv)),
-        "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe, "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
+        "RQ_UNITS": rq_units, "BIAS_BANKS": min(rq_units, len(bias)), "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe, "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
@@ -418,7 +412,7 @@ def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Fol
         "BLEND_BITS": signed_bits(blend_bound), "OFFSET_C": offset.channels, "MASK_C": op.offset_groups * taps,
         "MASK_ZP": mask.zero_point if mask is not None else 0,
         "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": op.out_channels, "HAS_BIAS": 1,
-        "RQ_UNITS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe if op.depthwise else simd,
+        "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe if op.depthwise else simd,
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }

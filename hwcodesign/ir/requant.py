@@ -27,6 +27,16 @@ import numpy as np
 
 MULTIPLIER_BITS = 24
 MAX_SHIFT = 62
+SHIFT_BITS = 6  # holds 0..MAX_SHIFT
+
+
+def signed_bits(bound: int) -> int:
+    """Bits of a signed integer holding every value in [-bound, bound]."""
+    return max(2, int(bound).bit_length() + 1)
+
+
+def largest(values: np.ndarray | None) -> int:
+    return 0 if values is None else int(np.abs(values).max(initial=0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +55,29 @@ class Requant:
     @property
     def channels(self) -> int:
         return int(self.multiplier.shape[0])
+
+    @property
+    def multiplier_bits(self) -> int:
+        """Signed width of the multipliers (positive and LeakyReLU's negative one)."""
+        return signed_bits(max(largest(self.multiplier), largest(self.negative_multiplier)))
+
+    @property
+    def offset_bits(self) -> int:
+        return signed_bits(max(largest(self.offset), largest(self.negative_offset)))
+
+    @property
+    def entry_bits(self) -> int:
+        """Bits one channel's constants occupy in a ROM once fields that are always zero are
+        trimmed (synthesis drops constant ROM outputs): multiplier and shift, then the offset
+        and the negative multiplier only when the stage has them."""
+        if self.is_identity():
+            return 0
+        bits = self.multiplier_bits + SHIFT_BITS
+        if self.offset is not None:
+            bits += self.offset_bits
+        if self.negative_multiplier is not None:
+            bits += self.multiplier_bits + (self.offset_bits if self.negative_offset is not None else 0)
+        return bits
 
     def is_identity(self) -> bool:
         """True when the stage maps every integer in range to itself (no hardware needed)."""

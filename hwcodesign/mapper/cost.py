@@ -27,7 +27,9 @@ Resources:
   rows share one unit across PEs; elementwise stages need one per PE).
 - BRAM18K: weights as PE memories of (O/PE)*(K/SIMD) words x SIMD*weight_bits (FINN's weight
   layout), sliding-window line buffers of (kernel-1)*dilation+1 rows of centred (bits+1)-wide
-  values partitioned by SIMD, both packed per UG573 (see `memory.py`).
+  values partitioned by SIMD, both packed per UG573 (see `memory.py`). The per-channel bias
+  and requantization constants are LUT ROMs (their real widths, banked per output stage): as
+  BRAM they would take two blocks per layer for a few hundred bytes.
 - LUT/FF: linear estimates (control, adder trees, accumulators, pipeline registers); they are
   rough (+-30% against FINN's published post-synthesis numbers) and labelled as estimates.
 """
@@ -37,9 +39,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcodesign.ir.ops import Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool
+from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.memory import MemoryCost, memory_cost
+from hwcodesign.mapper.memory import MemoryCost, lut_rom, memory_cost
 
 ACCUMULATOR_BITS = 32
 STREAM_WORD_BITS = 64  # the AXI4-Stream between the AXI DMA and the accelerator
@@ -165,7 +168,8 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
     cycles = max(out.shape[2] * out.shape[3] * window * folds, source.shape[2] * source.shape[3])
     buffer = line_buffer(op, source, pe)
     requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
-    lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut
+    tables = lut_rom(out.channels, sum(r.entry_bits for r in op.requants()), pe)
+    lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut + tables.lut
     ff = STAGE_BASE_FF + pe * (out.dtype.bits + ACCUMULATOR_BITS) * 2
     return LayerCost(cycles, fill_cycles(op, source, pe) + 8, requant_dsp, buffer.bram18k, lut, ff)
 
@@ -199,7 +203,7 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         channels_per_read, taps_per_cycle = min(simd, in_per_group), max(1, simd // in_per_group)
     weight_width, memories = simd * wbits, pe
     weights = memory_cost(weight_depth, weight_width, memories)
-    constants = memory_cost(-(-op.out_channels // pe), ACCUMULATOR_BITS + 24 + 6, pe)
+    constants = channel_constants(op, requant_units(pe, folds_per_output))
     buffer = line_buffer(op, source, channels_per_read, taps_per_cycle)
     if folding.mac == "lut":
         mac_dsp, mac_lut = 0, lanes * (wbits * abits + 8)
@@ -215,6 +219,13 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
     depth = fill_cycles(op, source, channels_per_read) + (cycles // max(pixels, 1)) + 12
     return LayerCost(cycles, depth, dsp, weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
+
+
+def channel_constants(op: Conv | Linear | DeformConv, banks: int) -> MemoryCost:
+    """The bias and requantization tables of a MAC stage: one entry per output channel, read by
+    `banks` output stages per cycle (`HWC_MAC_STAGE_MEMORIES` in the templates)."""
+    bias_bits = signed_bits(int(abs(op.bias).max(initial=0)))
+    return lut_rom(op.out_channels, bias_bits + op.requant.entry_bits, banks)
 
 
 def requant_units(pe: int, cycles_per_output: int) -> int:
@@ -263,7 +274,6 @@ def fill_cycles(op: Op, source: Tensor, simd: int) -> int:
 
 
 INTERPOLATION_DSP = 4  # the four neighbour weights x centred inputs of one bilinear sample
-OFFSET_UNITS = 2  # offset conversions (dy, dx) per cycle: a pixel's 2*taps offsets over its steps
 
 
 def deform_foldings(op: DeformConv, source: Tensor) -> list[Folding]:
@@ -301,16 +311,20 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     cycles = max(cycles, source.shape[2] * source.shape[3])
     lanes = pe * simd
     weights = memory_cost(weight_depth, simd * wbits, pe)
-    constants = memory_cost(-(-op.out_channels // pe), ACCUMULATOR_BITS + 24 + 6, pe)
+    constants = channel_constants(op, requant_units(pe, folds_per_output))
+    offset_channels = 2 * op.offset_groups * op.taps
+    # every offset of an output pixel is converted in the pixel's first cycle, by a constant
+    # multiplier each (completely partitioned table): a 9 x 25-bit product fits one DSP48
+    offset_tables = lut_rom(offset_channels, op.offset_requant.entry_bits, offset_channels)
     rows = line_buffer_rows(op)
     depth = rows * source.shape[3] * -(-source.channels // channels_per_read)
     buffer = memory_cost(-(-depth // 4), channels_per_read * (abits + 1), 4)
     sample_dsp = samples * (INTERPOLATION_DSP + (1 if op.has_mask else 0))
     mac_dsp = -(-lanes // macs_per_dsp(wbits, abits + 2 * op.frac_bits - op.sample_shift, ps_type))
-    requant_dsp = REQUANT_DSP_PER_PE * (requant_units(pe, folds_per_output) + OFFSET_UNITS)
+    requant_dsp = REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output) + offset_channels
     interpolation_lut = samples * (4 * op.frac_bits * op.frac_bits // 2 + 4 * (abits + 2 * op.frac_bits))
     lut = (STAGE_BASE_LUT + lanes * 6 + lanes * (wbits + abits) + weights.lut + constants.lut + buffer.lut
-           + interpolation_lut)
+           + offset_tables.lut + interpolation_lut)
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + samples * 4 * (abits + op.frac_bits)
     fill = ((rows - 1) * source.shape[3] + rows) * -(-source.channels // channels_per_read)
     return LayerCost(cycles, fill + folds_per_output + 16, sample_dsp + mac_dsp + requant_dsp,

@@ -8,6 +8,12 @@ equals the bottleneck initiation interval of the dataflow pipeline):
 - "latency": minimise T + sum_l depth[l, c] x[l, c] (first-frame latency of the pipeline:
   fill of every stage plus one bottleneck interval), optionally with T <= clock / fps.
 CBC (bundled with PuLP) proves optimality of the returned solution for this model.
+
+The stream FIFOs between stages need memory too, but how much depends on the schedule (how
+many rows each edge must hold), which depends on the foldings. `map_to_board` therefore solves,
+simulates the pipeline to size the FIFOs, and re-solves with their BRAM and LUTs reserved until
+the reservation covers what the chosen mapping's FIFOs take (a few rounds at most); the result
+is optimal for the cost model given that reservation.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from hwcodesign.mapper.cost import (
 )
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
+FIFO_ROUNDS = 6
 GOALS = ("throughput", "latency")
 
 
@@ -56,6 +63,7 @@ class Mapping:
     objective: float
     solve_seconds: float
     limits: dict[str, int] = field(default_factory=dict)
+    fifo_reserved: dict[str, int] = field(default_factory=dict)
 
     @property
     def bottleneck_cycles(self) -> int:
@@ -66,6 +74,7 @@ class Mapping:
         return self.board.clock_mhz * 1e6 / max(self.bottleneck_cycles, 1)
 
     def total(self, resource: str) -> int:
+        """The layers' use of `resource` (stream FIFOs are reported by the simulator)."""
         return sum(c.resource(resource) for c in self.costs.values())
 
 
@@ -149,45 +158,85 @@ def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
 
 def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
-                 progress: Callable[[str], None] | None = None) -> Mapping:
-    """Choose every layer's folding optimally for the cost model; explain when nothing fits."""
+                 progress: Callable[[str], None] | None = None, reserve_fifos: bool = True,
+                 suggest_board: bool = True) -> Mapping:
+    """Choose every layer's folding optimally for the cost model; explain when nothing fits.
+
+    With `reserve_fifos` the stream FIFOs' memory is kept free inside the limits (module doc).
+    """
     start = time.perf_counter()
     table = candidate_table(graph, board, max_candidates)
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
     if progress:
         progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
-    solution = solve_table(table, limits, goal, max_cycles)
-    if solution is None:
-        raise MappingInfeasible(explain_infeasible(graph, table, board, limits, fps, caps, max_candidates))
-    picks, objective = solution
-    return Mapping(
-        board, goal,
-        {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},
-        {name: options[c] for name, options, c in zip(table.layers, table.costs, picks)},
-        objective, time.perf_counter() - start, limits,
+    reserved = {r: 0 for r in RESOURCES}
+    for _ in range(FIFO_ROUNDS):
+        budget = {r: limits[r] - reserved[r] for r in RESOURCES}
+        solution = solve_table(table, budget, goal, max_cycles) if min(budget.values()) >= 0 else None
+        if solution is None:
+            raise MappingInfeasible(explain_infeasible(graph, table, board, limits, fps, caps, max_candidates,
+                                                       reserved, suggest_board and reserve_fifos))
+        picks, objective = solution
+        mapping = Mapping(
+            board, goal,
+            {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},
+            {name: options[c] for name, options, c in zip(table.layers, table.costs, picks)},
+            objective, time.perf_counter() - start, limits, dict(reserved),
+        )
+        if not reserve_fifos:
+            return mapping
+        needed = fifo_needs(graph, mapping)
+        if all(needed[r] <= reserved[r] for r in RESOURCES):
+            return mapping
+        reserved = {r: max(reserved[r], needed[r]) for r in RESOURCES}
+    raise MappingInfeasible(
+        f"model does not fit {board.name}: the stream FIFOs' memory did not settle in {FIFO_ROUNDS} rounds "
+        f"(last reservation: {reserved['bram18k']} BRAM18K, {reserved['lut']} LUT)"
     )
 
 
+def fifo_needs(graph: Graph, mapping: Mapping) -> dict[str, int]:
+    """BRAM18K and LUTs the pipeline simulator sizes the stream FIFOs of `mapping` at."""
+    from hwcodesign.sim.latency import simulate  # the simulator builds on this module's Mapping
+
+    memory = simulate(graph, mapping, frames=2).fifo_memory
+    return {"dsp": 0, "bram18k": memory.bram18k, "lut": memory.lut, "ff": 0}
+
+
 def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],
-                       fps: float | None, caps: dict[str, float] | None, max_candidates: int) -> str:
+                       fps: float | None, caps: dict[str, float] | None, max_candidates: int,
+                       reserved: dict[str, int] | None = None, suggest_board: bool = True) -> str:
     """Name the resource that cannot fit even at minimum folding, and the smallest board that fits."""
+    reserved = reserved or {r: 0 for r in RESOURCES}
     reasons = []
     for resource in RESOURCES:
         least = sum(min(cost.resource(resource) for cost in options) for options in table.costs)
-        if least > limits[resource]:
-            reasons.append(f"{resource.upper()} needs at least {least} but {board.name} allows {limits[resource]}")
+        if least + reserved[resource] > limits[resource]:
+            fifo_note = f" plus {reserved[resource]} for the stream FIFOs" if reserved[resource] else ""
+            reasons.append(f"{resource.upper()} needs at least {least}{fifo_note} but {board.name} allows {limits[resource]}")
     if not reasons and fps:
         reasons.append(f"no folding reaches {cycle_budget(board, fps)} cycles per frame (the requested fps) within the resources")
     if not reasons:
-        reasons.append("the resources cannot all be met at once by any combination of foldings")
+        fifos = (f" once {reserved['bram18k']} BRAM18K and {reserved['lut']} LUT are kept for the stream FIFOs"
+                 if any(reserved.values()) else "")
+        reasons.append(f"the resources cannot all be met at once by any combination of foldings{fifos}")
     larger = [b for b in available_boards() if b.resources.dsp >= board.resources.dsp and b.name != board.name]
-    fits = next((b.name for b in larger
-                 if solve_table(candidate_table(graph, b, max_candidates), resource_limits(b, caps),
-                                "throughput", cycle_budget(b, fps))
-                 is not None), None)
-    hint = f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model"
-    return f"model does not fit {board.name}: " + "; ".join(reasons) + hint
+    message = f"model does not fit {board.name}: " + "; ".join(reasons)
+    if not suggest_board:
+        return message
+    fits = next((b.name for b in larger if board_fits(graph, b, fps, caps, max_candidates)), None)
+    return message + (f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model")
+
+
+def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, float] | None,
+               max_candidates: int) -> bool:
+    """Whether `map_to_board` finds a mapping on `board` (FIFOs included)."""
+    try:
+        map_to_board(graph, board, "throughput", fps, caps, max_candidates, suggest_board=False)
+    except MappingInfeasible:
+        return False
+    return True
 
 
 def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding]) -> Mapping:

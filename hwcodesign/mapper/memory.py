@@ -5,7 +5,8 @@ can be configured as 16K x 1, 8K x 2, 4K x 4, 2K x 9, 1K x 18 or 512 x 36 (simpl
 7-series RAMB18E1 has the same aspect ratios, UG473). A memory of `depth` words of `width` bits
 takes, in its best aspect ratio, ceil(depth / d_i) * ceil(width / w_i) blocks. Vitis HLS maps
 small arrays to LUTRAM instead (UG1399, BIND_STORAGE); a LUT6 holds 64 bits as RAM64X1, so we
-count ceil(depth / 64) * width LUTs for memories below `LUTRAM_BITS`.
+count ceil(depth / 64) * width LUTs for memories below `LUTRAM_BITS`. Per-channel constant
+tables (bias, requantization) are bound to LUT ROMs by the stage templates (`lut_rom`).
 """
 
 from __future__ import annotations
@@ -39,3 +40,31 @@ def memory_cost(depth: int, width: int, copies: int = 1) -> MemoryCost:
     if depth * width < LUTRAM_BITS:
         return MemoryCost(0, copies * -(-depth // 64) * width)
     return MemoryCost(copies * bram18k_blocks(depth, width), 0)
+
+
+def lut_rom(length: int, width: int, banks: int = 1) -> MemoryCost:
+    """A constant table of `length` entries as LUT ROM, split cyclically into `banks` banks so
+    `banks` entries are read per cycle (BIND_STORAGE type=rom_1p impl=lutram plus a cyclic
+    ARRAY_PARTITION in the templates). A LUT6 is a 64 x 1 ROM."""
+    if length <= 0 or width <= 0:
+        return MemoryCost(0, 0)
+    banks = max(1, min(banks, length))
+    depth = -(-length // banks)
+    return MemoryCost(0, banks * -(-depth // 64) * width)
+
+
+SRL_MAX_DEPTH = 2
+SRL_MAX_BITS = 1024
+"""Vitis HLS's defaults (UG1399, config_storage fifo -auto_srl_max_depth / -auto_srl_max_bits):
+a FIFO at most this deep, or of at most this many bits, is a shift register; others are memory."""
+
+
+def fifo_cost(depth: int, width: int) -> MemoryCost:
+    """An hls::stream FIFO of `depth` entries of `width` bits as Vitis HLS implements it: SRLs
+    (one SRLC32E LUT per bit per 32 entries) when shallow or small, else a memory (UG573 packing;
+    wide shallow memories waste most of each block, which is what a pixel-wide stream costs)."""
+    if depth <= 0 or width <= 0:
+        return MemoryCost(0, 0)
+    if depth <= SRL_MAX_DEPTH or depth * width <= SRL_MAX_BITS:
+        return MemoryCost(0, -(-depth // 32) * width)
+    return memory_cost(depth, width)

@@ -141,7 +141,7 @@ def format_summary(report: dict[str, Any]) -> str:
         f"latency: {summary['latency_ms']:.4f} ms (first frame, DMA in to DMA out)",
         f"bottleneck: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles)",
         f"resources of board: {usage}",
-        f"stream FIFOs (sized by the simulation, outside the mapping caps): "
+        f"stream FIFOs (sized by the simulation, reserved within the caps, not in the totals above): "
         f"{summary['fifo_bram18k']} BRAM18K, {summary['fifo_lut']:,} LUT",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
     ])

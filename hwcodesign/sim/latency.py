@@ -10,11 +10,11 @@ A step lasts the stage's cycles per frame / steps (the cost model's initiation i
 Input and output move by AXI DMA at the lesser of the board's DDR bandwidth and the stream width.
 
 With unbounded FIFOs the simulation also measures, per edge, the most rows ever waiting: the
-FIFO depth that makes back-pressure vanish (what the HLS backend should allocate), and what those
-FIFOs cost in BRAM18K/LUTRAM (producer PE lanes wide; UG573 packing). FIFO memory depends on the
-schedule, so it is reported beside the mapping rather than constrained by the ILP, whose caps
-leave the headroom. Residual
-branches need deep FIFOs: the shortcut must hold rows while the main branch fills its windows.
+FIFO depth that makes back-pressure vanish (what the HLS backend allocates, `stream_fifo_depth`),
+and what those FIFOs cost as Vitis HLS builds them (`memory.fifo_cost`: one whole pixel per
+entry, the streams' element type). FIFO memory depends on the schedule, so the mapper reserves it
+in a second round (`ilp.map_to_board`). Residual branches need deep FIFOs: the shortcut must hold
+rows while the main branch fills its windows.
 With bounded FIFOs the event times are found by relaxation (a longest-path fixed point); if it
 does not settle, the depths deadlock the pipeline and `PipelineDeadlock` says which edge.
 """
@@ -28,13 +28,20 @@ from dataclasses import dataclass
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, DeformConv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
+from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, stream_cycles
 from hwcodesign.mapper.ilp import Mapping
-from hwcodesign.mapper.memory import MemoryCost, memory_cost
+from hwcodesign.mapper.memory import MemoryCost, fifo_cost
 
 MAX_RELAXATIONS = 2000
+MIN_FIFO_DEPTH = 2
 INPUT_FIFO_ROWS = 2
 """A DMA can simply wait: a single-consumer input stream gets this FIFO, not a stall-free one."""
+
+
+def stream_fifo_depth(rows: int, tensor: Tensor) -> int:
+    """Pixels the FIFO of an edge holds: its stall-free rows plus one row of slack."""
+    return max(MIN_FIFO_DEPTH, (rows + 1) * tensor.shape[3]) if rows else MIN_FIFO_DEPTH
 
 
 class PipelineDeadlock(HwcodesignError):
@@ -213,9 +220,9 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
     fifo_bram, fifo_lut = 0, 0
     for (producer, consumer), rows in occupancy.items():
         tensor = stages[producer].op.output
-        elements[(producer, consumer)] = rows * tensor.shape[1] * tensor.shape[3]
-        lanes = mapping.foldings[producer].pe if not isinstance(stages[producer].op, Input) else 1
-        memory = memory_cost(-(-elements[(producer, consumer)] // lanes), lanes * tensor.dtype.bits)
+        depth = stream_fifo_depth(rows, tensor)
+        elements[(producer, consumer)] = depth * tensor.shape[1]
+        memory = fifo_cost(depth, tensor.shape[1] * tensor.dtype.bits)
         fifo_bram, fifo_lut = fifo_bram + memory.bram18k, fifo_lut + memory.lut
     return LatencyReport(board.clock_mhz, finish[0] + dma_out, interval, dma_in, dma_out, timings,
                          occupancy, elements, MemoryCost(fifo_bram, fifo_lut))

@@ -18,6 +18,7 @@ void hwc_channelwise(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
                      hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
                      const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                      const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
+    HWC_MAC_STAGE_MEMORIES
     typedef typename C::in_t in_t;
     typedef typename C::acc_t acc_t;
     const int FOLDS = C::OUT_C / C::PE;

@@ -40,6 +40,24 @@ struct hwc_ceil_div {
     static const int value = (A + B - 1) / B;
 };
 
+// The constant memories of a MAC stage (conv, depthwise, deformable conv) as the cost model
+// counts them (hwcodesign/mapper/cost.py): one weight memory per PE lane holding SIMD-wide words
+// (FINN's layout), and the per-channel bias and requantization tables as LUT ROMs, banked so the
+// RQ_UNITS shared output stages each read their own entry per cycle. The config is always `C`,
+// the arrays always `weights`, `bias` and `rq` (UG1399: _Pragma carries pragmas inside macros).
+#define HWC_MAC_STAGE_MEMORIES                                                  \
+    _Pragma("HLS ARRAY_PARTITION variable=weights complete dim=1")              \
+    _Pragma("HLS ARRAY_RESHAPE variable=weights complete dim=3")                \
+    _Pragma("HLS ARRAY_PARTITION variable=bias cyclic factor=C::BIAS_BANKS")    \
+    _Pragma("HLS BIND_STORAGE variable=bias type=rom_1p impl=lutram")           \
+    _Pragma("HLS ARRAY_PARTITION variable=rq cyclic factor=C::RQ_UNITS")        \
+    _Pragma("HLS BIND_STORAGE variable=rq type=rom_1p impl=lutram")
+
+// The requantization table of a per-pixel stage: PE lanes each read their channel's entry.
+#define HWC_LANE_TABLE                                                          \
+    _Pragma("HLS ARRAY_PARTITION variable=rq cyclic factor=C::PE")              \
+    _Pragma("HLS BIND_STORAGE variable=rq type=rom_1p impl=lutram")
+
 // A multiply on DSP48 slices or on fabric LUTs, as the mapper chose for the stage (Folding.mac:
 // <= 4-bit operands are cheaper in LUTs, FINN-R Sec. 5).
 template <bool FABRIC>

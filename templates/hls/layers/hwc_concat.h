@@ -12,6 +12,10 @@ void hwc_concat2(hls::stream<hwc_vec<typename C::A::in_t, C::A::IN_C> > &in_a,
                  hls::stream<hwc_vec<typename C::B::in_t, C::B::IN_C> > &in_b,
                  hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
                  const typename C::A::rq_t rq_a[C::A::IN_C], const typename C::B::rq_t rq_b[C::B::IN_C]) {
+#pragma HLS ARRAY_PARTITION variable=rq_a cyclic factor=C::PE
+#pragma HLS BIND_STORAGE variable=rq_a type=rom_1p impl=lutram
+#pragma HLS ARRAY_PARTITION variable=rq_b cyclic factor=C::PE
+#pragma HLS BIND_STORAGE variable=rq_b type=rom_1p impl=lutram
     const int FOLDS = C::OUT_C / C::PE;
     hwc_vec<typename C::A::in_t, C::A::IN_C> a;
     hwc_vec<typename C::B::in_t, C::B::IN_C> b;

@@ -73,6 +73,8 @@ void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
                      const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                      const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                      const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {
+    HWC_MAC_STAGE_MEMORIES
+#pragma HLS ARRAY_PARTITION variable=offset_rq complete
     typedef typename C::in_t in_t;
     typedef typename C::acc_t acc_t;
     const int TAPS = C::KH * C::KW;

@@ -10,6 +10,7 @@
 template <class C>
 void hwc_act(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
              hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out, const typename C::rq_t rq[C::OUT_C]) {
+    HWC_LANE_TABLE
     const int FOLDS = C::OUT_C / C::PE;
     hwc_vec<typename C::in_t, C::IN_C> x;
     hwc_vec<typename C::out_t, C::OUT_C> y;
@@ -37,6 +38,7 @@ template <class C>
 void hwc_add(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in_a,
              hls::stream<hwc_vec<typename C::in_b_t, C::IN_C> > &in_b,
              hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out, const typename C::rq_t rq[C::OUT_C]) {
+    HWC_LANE_TABLE
     typedef typename C::acc_t acc_t;
     const int FOLDS = C::OUT_C / C::PE;
     hwc_vec<typename C::in_t, C::IN_C> a;
@@ -69,6 +71,7 @@ template <class C>
 void hwc_global_avg_pool(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
                          hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
                          const typename C::rq_t rq[C::OUT_C]) {
+    HWC_LANE_TABLE
     typedef typename C::acc_t acc_t;
     const int FOLDS = C::OUT_C / C::PE;
     static acc_t sums[C::OUT_C];
@@ -107,6 +110,7 @@ emit:
 template <class C>
 void hwc_resize(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
                 hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out, const typename C::rq_t rq[C::OUT_C]) {
+    HWC_LANE_TABLE
     typedef typename C::in_t in_t;
     const int FOLDS = C::OUT_C / C::PE;
     const int WORK = C::SCALE_H * C::OUT_W * FOLDS;
