@@ -43,7 +43,8 @@ from hwcodesign.ir.ops import (
     Resize,
 )
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding
+from hwcodesign.mapper.cost import Folding, input_words, output_lanes
+from hwcodesign.mapper.streams import stream_readers
 from hwcodesign.sim.latency import stream_fifo_depth
 
 
@@ -87,7 +88,12 @@ class DataflowTop:
 
 def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: MappingType[tuple[str, str], int],
               word_bits: int) -> DataflowTop:
-    """Walk the graph in dataflow order and wire every stage to its streams."""
+    """Walk the graph in dataflow order and wire every stage to its streams.
+
+    A stream carries its producer's words (`output_lanes`); where a reader takes words of another
+    width (`input_lanes`), a re-folding stage converts them. The deep FIFO an edge needs sits on
+    the producer side; converters and fan-outs get the minimum depth.
+    """
     idents = {op.name: identifier(op.name, index) for index, op in enumerate(graph)}
     inputs = tuple(Port(f"in{i}", op.output, layout_of(op.output.shape, op.output.dtype, word_bits))
                    for i, op in enumerate(graph.inputs))
@@ -97,49 +103,55 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
     stages: list[Stage] = []
     calls: list[str] = []
     reader_stream: dict[tuple[str, str], str] = {}  # (tensor, reader key) -> stream name
+    ports = {port.tensor.name: port.port for port in outputs}
 
-    def declare(name: str, tensor: Tensor, depth_rows: int) -> str:
-        depth = stream_fifo_depth(depth_rows, tensor)
-        streams.append(StreamDecl(name, vec_type(tensor), depth))
+    def folding_of(name: str) -> Folding:
+        return foldings.get(name, Folding())
+
+    def declare(name: str, tensor: Tensor, lanes: int, depth_rows: int) -> str:
+        streams.append(StreamDecl(name, vec_type(tensor, lanes), stream_fifo_depth(depth_rows, tensor, lanes)))
         return name
 
-    def readers_of(tensor: str) -> list[str]:
-        keys = [f"{consumer.name}#{slot}" for consumer in graph.consumers(tensor)
-                for slot, name in enumerate(consumer.inputs) if name == tensor]
-        keys += [port.port for port in outputs if port.tensor.name == tensor]
-        return sorted(set(keys), key=keys.index)
-
     def wire_output(op: Op) -> tuple[str, list[str]]:
-        """Declare the streams `op` feeds; return the one it writes and the fan-out calls."""
+        """Declare the streams `op` feeds; return the one it writes and the fan-out/refold calls."""
         tensor = op.output
         ident = idents[op.name]
-        readers = readers_of(tensor.name)
+        lanes = output_lanes(op, folding_of(op.name))
+        words = input_words(tensor, lanes)
+        readers = stream_readers(graph, foldings, tensor.name, ports)
         if not readers:
             raise CodegenError(f"layer '{op.name}': output '{tensor.name}' is never read")
-        for key in readers:
-            consumer = key.split("#")[0]
-            rows = fifo_rows.get((op.name, consumer), 0)
-            reader_stream[(tensor.name, key)] = declare(f"s_{ident}_to_{len(reader_stream)}", tensor, rows)
+        plumbing, firsts = [], []
+        for reader in readers:
+            rows = fifo_rows.get((op.name, reader.key.split("#")[0]), 0)
+            stream = declare(f"s_{ident}_to_{len(reader_stream)}", tensor, lanes, rows)
+            firsts.append(stream)
+            if reader.needs_refold:
+                wanted = reader.reader_lanes
+                refolded = declare(f"{stream}_w{wanted}", tensor, wanted, 0)
+                plumbing.append(f"hwc_refold<{c_type(tensor.dtype)}, {lanes}, {wanted}, {words}, "
+                                f"{refold_steps(words, lanes, wanted)}>({stream}, {refolded});")
+                stream = refolded
+            reader_stream[(tensor.name, reader.key)] = stream
         if len(readers) == 1:
-            return reader_stream[(tensor.name, readers[0])], []
+            return firsts[0], plumbing
         fanout_calls = []
-        source = declare(f"s_{ident}", tensor, 0)
+        source = declare(f"s_{ident}", tensor, lanes, 0)
         current = source
-        pixels = tensor.shape[2] * tensor.shape[3]
-        for index, key in enumerate(readers[:-1]):
+        for index in range(len(readers) - 1):
             last_pair = index == len(readers) - 2
-            following = reader_stream[(tensor.name, readers[-1])] if last_pair else declare(f"s_{ident}_fan{index}", tensor, 0)
-            fanout_calls.append(f"hwc_fanout2<{c_type(tensor.dtype)}, {tensor.channels}, {pixels}>("
-                                f"{current}, {reader_stream[(tensor.name, key)]}, {following});")
+            following = firsts[-1] if last_pair else declare(f"s_{ident}_fan{index}", tensor, lanes, 0)
+            fanout_calls.append(f"hwc_fanout2<{c_type(tensor.dtype)}, {lanes}, {words}>("
+                                f"{current}, {firsts[index]}, {following});")
             current = following
-        return source, fanout_calls
+        return source, fanout_calls + plumbing
 
     for op in graph:
-        out_stream, fanout_calls = wire_output(op)
+        out_stream, plumbing_calls = wire_output(op)
         in_streams = [reader_stream[(name, f"{op.name}#{slot}")] for slot, name in enumerate(op.inputs)]
         sources = graph.input_tensors(op)
         ident = idents[op.name]
-        folding = foldings.get(op.name, Folding())
+        folding = folding_of(op.name)
         if isinstance(op, Input):
             port = next(p for p in inputs if p.tensor.name == op.output.name)
             pixels = op.output.shape[2] * op.output.shape[3]
@@ -148,15 +160,31 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
         else:
             new_stages, links = layer_stages(op, ident, sources, folding, in_streams, out_stream)
             for name, tensor in links:
-                declare(name, tensor, 0)
+                declare(name, tensor, folding.pe, 0)
             stages.extend(new_stages)
             calls.extend(stage.call for stage in new_stages)
-        calls.extend(fanout_calls)
+        calls.extend(plumbing_calls)
     for port in outputs:
         pixels = port.tensor.shape[2] * port.tensor.shape[3]
         calls.append(f"hwc_pixels_to_axis<{word_bits}, {c_type(port.tensor.dtype)}, {port.tensor.channels}, {pixels}>"
                      f"({reader_stream[(port.tensor.name, port.port)]}, {port.port});")
     return DataflowTop(inputs, outputs, tuple(stages), tuple(streams), tuple(calls))
+
+
+def refold_steps(words_in: int, lanes_in: int, lanes_out: int) -> int:
+    """Loop iterations `hwc_refold` needs for a frame: its schedule (emit a complete word, then
+    take a word if it fits), run here with the same rule."""
+    held = taken = written = steps = 0
+    words_out = words_in * lanes_in // lanes_out
+    while written < words_out:
+        steps += 1
+        if held >= lanes_out:
+            held -= lanes_out
+            written += 1
+        if taken < words_in and held + lanes_in <= lanes_in + lanes_out:
+            held += lanes_in
+            taken += 1
+    return steps
 
 
 def layer_stages(op: Op, ident: str, sources: list[Tensor], folding: Folding, in_streams: list[str],

@@ -29,7 +29,7 @@ from hwcodesign.ir.ops import (
 )
 from hwcodesign.ir.requant import Requant, signed_bits
 from hwcodesign.ir.types import IntType, Tensor
-from hwcodesign.mapper.cost import Folding, requant_units
+from hwcodesign.mapper.cost import Folding, input_words, requant_units
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
 
@@ -52,8 +52,9 @@ def c_type(dtype: IntType) -> str:
     return f"ap_int<{dtype.bits}>" if dtype.signed else f"ap_uint<{dtype.bits}>"
 
 
-def vec_type(tensor: Tensor) -> str:
-    return f"hwc_vec<{c_type(tensor.dtype)}, {tensor.channels}>"
+def vec_type(tensor: Tensor, lanes: int) -> str:
+    """The element type of a stream carrying `tensor` in words of `lanes` channels."""
+    return f"hwc_vec<{c_type(tensor.dtype)}, {lanes}>"
 
 
 def identifier(name: str, index: int) -> str:
@@ -145,9 +146,15 @@ def window_constants(source: Tensor, out: Tensor, kernel: tuple[int, int], strid
 
 def row_steps(geometry: dict[str, int], steps_per_pixel: int, output_steps: int) -> int:
     """Iterations of a sliding-window stage's loop per output row (its LOOP_TRIPCOUNT): the
-    compute steps plus the shared output stages' drain, or the STRIDE_H rows read ahead if longer."""
+    compute steps plus the shared output stages' drain, or the STRIDE_H rows' words read ahead
+    if longer."""
     compute = geometry["OUT_W"] * steps_per_pixel + output_steps
-    return max(compute, geometry["STRIDE_H"] * geometry["IN_W"])
+    return max(compute, geometry["STRIDE_H"] * geometry["IN_W"] * geometry["IN_C"] // geometry["IN_LANES"])
+
+
+def input_stream(source: Tensor, lanes: int) -> dict[str, int]:
+    """Config entries of a line-buffered stage's input: channels per word and words per frame."""
+    return {"IN_LANES": lanes, "IN_WORDS": input_words(source, lanes)}
 
 
 def require(condition: bool, layer: str, message: str) -> None:
@@ -167,6 +174,7 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
         geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
         groups = op.groups
     pe, simd = folding.pe, folding.simd
+    geometry.update(input_stream(source, min(simd, source.channels // groups)))
     out_channels = weight.shape[0]
     in_per_group = source.channels // groups
     row_length = in_per_group * weight.shape[2] * weight.shape[3]
@@ -237,6 +245,7 @@ def channelwise_stage(op: DepthwiseConv | Pool, ident: str, source: Tensor, fold
     if isinstance(op, Pool):
         table = table[:, :1, :1, :1]
     geometry = window_constants(source, op.output, kernel, op.stride, op.pads, dilation)
+    geometry.update(input_stream(source, pe))
     stage = output_stage(op.requant, acc_bound, channels, op.output.dtype, f"{ident}_rq")
     weight_depth = table.shape[1] * table.shape[2]
     constants = {
@@ -315,8 +324,9 @@ def resize_stage(op: Resize, ident: str, source: Tensor, folding: Folding, in_st
     constants = {
         **pixel_constants(source, op.output, folding.pe, op.name),
         "IN_H": source.shape[2], "IN_W": source.shape[3], "OUT_W": op.output.shape[3],
-        "SCALE_H": op.scale[0], "SCALE_W": op.scale[1], "RING_ROWS": 2,
-        "CHANNEL_PARTITION": folding.pe, "ROW_STEPS": op.scale[0] * op.output.shape[3] * folds,
+        "SCALE_H": op.scale[0], "SCALE_W": op.scale[1], "RING_ROWS": 2, **input_stream(source, folding.pe),
+        "CHANNEL_PARTITION": folding.pe,
+        "ROW_STEPS": max(op.scale[0] * op.output.shape[3] * folds, source.shape[3] * (source.channels // folding.pe)),
         **stage.constants,
     }
     types = {"in_t": c_type(source.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
@@ -337,7 +347,7 @@ def concat_stages(op: Concat, ident: str, sources: list[Tensor], folding: Foldin
         link_ident = ident if len(sources) == 2 else f"{ident}_{index}"
         out = op.output if last else Tensor(f"{op.output.name}#{index}", op.output.shape[:1] + (channels,) + op.output.shape[2:],
                                             op.output.dtype, op.output.scale, op.output.zero_point)
-        pe = folding.pe if last else 1
+        pe = folding.pe
         out_name = out_stream if last else f"s_{link_ident}"
         parts = []
         for part, tensor, requant in (("A", left, left_requant), ("B", sources[index], op.input_requants[index])):
@@ -351,7 +361,8 @@ def concat_stages(op: Concat, ident: str, sources: list[Tensor], folding: Foldin
             part_constants = {"IN_C": tensor.channels, "IN_ZP": centre, **stage.constants}
             part_types = {"in_t": c_type(tensor.dtype), "acc_t": f"ap_int<{signed_bits(bound)}>", **stage.types}
             parts.append((struct(part, part_types, part_constants).replace("\n", "\n    ").rstrip() + "\n", stage.table))
-        require(channels % pe == 0, op.name, f"PE={pe} must divide {channels} channels")
+        require(left.channels % pe == 0 and sources[index].channels % pe == 0, op.name,
+                f"PE={pe} must divide the channels of every part ({left.channels} and {sources[index].channels})")
         constants = {"OUT_C": channels, "PE": pe, "OUT_PIXELS": out.shape[2] * out.shape[3]}
         nested = "".join("    " + text for text, _ in parts)
         declarations = struct(f"{link_ident}_config", {"out_t": c_type(out.dtype)}, constants, nested=nested)
@@ -403,6 +414,7 @@ def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Fol
     geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
     window_rows = (op.kernel[0] - 1) * op.dilation[0] + 2 * op.offset_range + 1
     geometry.update(WINDOW_ROWS=window_rows, RING_ROWS=window_rows + op.stride[0])
+    geometry.update(input_stream(source, pe if op.depthwise else simd))
     off_struct = struct("OFF", {"acc_t": f"ap_int<{signed_bits(magnitude(offset))}>", **offset_stage.types},
                         {"IN_ZP": offset.zero_point, **offset_stage.constants})
     mask_type = mask.dtype if mask is not None else IntType(2, False)

@@ -6,9 +6,12 @@ Blott et al., "FINN-R", TRETS 2018). Its initiation interval per frame is theref
 
     cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD)
 
-The input streams in one pixel per cycle inside the same loop (the generated stages read the
-next window rows while computing, `templates/hls/layers/hwc_window.h`), so a stage never runs
-faster than max(cycles above, input pixels).
+Streams between stages are folded as in FINN: a stage writes one word of PE channels per
+output fold and reads words of its own input width (`input_lanes`: the channels its line buffer
+takes per cycle); the compiler inserts a re-folding converter where a producer's words differ
+from what the consumer reads. The input streams in one word per cycle inside the same loop (the
+generated stages read the next window rows while computing, `templates/hls/layers/hwc_window.h`),
+so a stage never runs faster than max(cycles above, input words).
 
 SIMD walks the im2col row of a pixel: up to the input channels it parallelises channels (as in
 FINN), beyond them whole kernel taps, so low-channel layers (an RGB stem) can still be unrolled;
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwcodesign.ir.ops import Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool
+from hwcodesign.ir.ops import Concat, Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
@@ -107,6 +110,35 @@ def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
     return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
 
 
+def output_lanes(op: Op, folding: Folding) -> int:
+    """Channels per word of the stream `op` writes: the DMA adapter writes whole pixels, every
+    other stage one word per PE fold."""
+    return op.output.channels if isinstance(op, Input) else folding.pe
+
+
+def input_lanes(op: Op, folding: Folding, slot: int, inputs: list[Tensor]) -> int:
+    """Channels per word `op` reads on input `slot`: as many as its line buffer (or per-pixel
+    datapath) takes in one cycle. A deformable conv's offsets and mask are used a whole pixel at
+    a time, so they arrive as whole pixels."""
+    source = inputs[slot]
+    if isinstance(op, DeformConv):
+        if slot > 0:
+            return source.channels
+        return folding.pe if op.depthwise else folding.simd
+    if isinstance(op, DepthwiseConv):
+        return folding.pe
+    if isinstance(op, Conv):
+        return min(folding.simd, source.channels // op.groups)
+    if isinstance(op, Linear):
+        return min(folding.simd, source.channels)
+    return folding.pe
+
+
+def input_words(source: Tensor, lanes: int) -> int:
+    """Stream words of one frame of `source` at `lanes` channels per word."""
+    return source.shape[2] * source.shape[3] * -(-source.channels // lanes)
+
+
 def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -> list[Folding]:
     """Foldings worth considering: divisor PE/SIMD pairs, thinned to at most `max_candidates`.
 
@@ -128,6 +160,9 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
         options = [Folding(pe, simd) for pe in divisors(out_per_group) for simd in whole]
     elif isinstance(op, Linear):
         options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
+    elif isinstance(op, Concat):
+        # a word never straddles two parts: PE divides every part's channels
+        options = [Folding(pe, 1) for pe in divisors(op.output.channels) if all(t.channels % pe == 0 for t in inputs)]
     else:
         options = [Folding(pe, 1) for pe in divisors(op.output.channels)]
     if isinstance(op, Conv | Linear) and op.weight_type.bits <= 4 and inputs[0].dtype.bits <= 4:
@@ -165,7 +200,7 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
     # of the two sets the rate. Per-pixel stages take one channel fold per cycle.
     window = op.kernel[0] * op.kernel[1] if isinstance(op, Pool) else 1
     folds = -(-out.channels // pe)
-    cycles = max(out.shape[2] * out.shape[3] * window * folds, source.shape[2] * source.shape[3])
+    cycles = max(out.shape[2] * out.shape[3] * window * folds, input_words(source, pe))
     buffer = line_buffer(op, source, pe)
     requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
     tables = lut_rom(out.channels, sum(r.entry_bits for r in op.requants()), pe)
@@ -212,9 +247,9 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         mac_lut = lanes * 6
     adder_lut = pe * simd * (wbits + abits)  # adder tree over SIMD products per PE
     dsp = mac_dsp + REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output)
-    # the input streams in one pixel per cycle inside the compute loop (hwc_window.h): a stage
+    # the input streams in one word per cycle inside the compute loop (hwc_window.h): a stage
     # that computes faster than its input arrives waits for it
-    cycles = max(cycles, source.shape[2] * source.shape[3])
+    cycles = max(cycles, input_words(source, channels_per_read))
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
     depth = fill_cycles(op, source, channels_per_read) + (cycles // max(pixels, 1)) + 12
@@ -308,7 +343,7 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
         folds_per_output = in_per_group * op.taps // simd
         cycles = pixels * op.groups * (op.out_channels // op.groups // pe) * folds_per_output
         samples, weight_depth, channels_per_read = simd, cycles // pixels, simd
-    cycles = max(cycles, source.shape[2] * source.shape[3])
+    cycles = max(cycles, input_words(source, channels_per_read))
     lanes = pe * simd
     weights = memory_cost(weight_depth, simd * wbits, pe)
     constants = channel_constants(op, requant_units(pe, folds_per_output))

@@ -9,8 +9,9 @@ equals the bottleneck initiation interval of the dataflow pipeline):
   fill of every stage plus one bottleneck interval), optionally with T <= clock / fps.
 CBC (bundled with PuLP) proves optimality of the returned solution for this model.
 
-The stream FIFOs between stages need memory too, but how much depends on the schedule (how
-many rows each edge must hold), which depends on the foldings. `map_to_board` therefore solves,
+The streams between stages need memory too (FIFOs, and width converters where neighbours fold
+differently), but how much depends on the foldings and the schedule (how many rows each edge
+must hold). `map_to_board` therefore solves,
 simulates the pipeline to size the FIFOs, and re-solves with their BRAM and LUTs reserved until
 the reservation covers what the chosen mapping's FIFOs take (a few rounds at most); the result
 is optimal for the cost model given that reservation.
@@ -171,7 +172,7 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     if progress:
         progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
     reserved = {r: 0 for r in RESOURCES}
-    for _ in range(FIFO_ROUNDS):
+    for attempt in range(FIFO_ROUNDS):
         budget = {r: limits[r] - reserved[r] for r in RESOURCES}
         solution = solve_table(table, budget, goal, max_cycles) if min(budget.values()) >= 0 else None
         if solution is None:
@@ -189,7 +190,10 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
         needed = fifo_needs(graph, mapping)
         if all(needed[r] <= reserved[r] for r in RESOURCES):
             return mapping
-        reserved = {r: max(reserved[r], needed[r]) for r in RESOURCES}
+        # follow the latest mapping's needs at first (a slower mapping may need less), then
+        # only grow, so the rounds cannot cycle
+        settle = attempt >= FIFO_ROUNDS // 2
+        reserved = {r: max(reserved[r], needed[r]) if settle else needed[r] for r in RESOURCES}
     raise MappingInfeasible(
         f"model does not fit {board.name}: the stream FIFOs' memory did not settle in {FIFO_ROUNDS} rounds "
         f"(last reservation: {reserved['bram18k']} BRAM18K, {reserved['lut']} LUT)"
@@ -197,11 +201,13 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
 
 
 def fifo_needs(graph: Graph, mapping: Mapping) -> dict[str, int]:
-    """BRAM18K and LUTs the pipeline simulator sizes the stream FIFOs of `mapping` at."""
+    """What the streams between the layers of `mapping` take: the FIFOs as the pipeline simulator
+    sizes them, and the width converters between differently folded neighbours."""
     from hwcodesign.sim.latency import simulate  # the simulator builds on this module's Mapping
 
-    memory = simulate(graph, mapping, frames=2).fifo_memory
-    return {"dsp": 0, "bram18k": memory.bram18k, "lut": memory.lut, "ff": 0}
+    report = simulate(graph, mapping, frames=2)
+    return {"dsp": 0, "bram18k": report.fifo_memory.bram18k, "lut": report.fifo_memory.lut + report.refold_lut,
+            "ff": report.refold_ff}
 
 
 def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],

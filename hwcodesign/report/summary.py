@@ -96,6 +96,8 @@ def build_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
             "model_size_mb": weight_bits / 8 / 1e6,
             "fifo_bram18k": latency.fifo_memory.bram18k,
             "fifo_lut": latency.fifo_memory.lut,
+            "refold_lut": latency.refold_lut,
+            "refold_ff": latency.refold_ff,
         },
         "resources": resources,
         "layers": layers,
@@ -141,7 +143,8 @@ def format_summary(report: dict[str, Any]) -> str:
         f"latency: {summary['latency_ms']:.4f} ms (first frame, DMA in to DMA out)",
         f"bottleneck: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles)",
         f"resources of board: {usage}",
-        f"stream FIFOs (sized by the simulation, reserved within the caps, not in the totals above): "
-        f"{summary['fifo_bram18k']} BRAM18K, {summary['fifo_lut']:,} LUT",
+        f"streams (reserved within the caps, not in the totals above): FIFOs sized by the simulation "
+        f"{summary['fifo_bram18k']} BRAM18K, {summary['fifo_lut']:,} LUT; width converters "
+        f"{summary['refold_lut']:,} LUT, {summary['refold_ff']:,} FF",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
     ])

@@ -11,8 +11,8 @@ Input and output move by AXI DMA at the lesser of the board's DDR bandwidth and 
 
 With unbounded FIFOs the simulation also measures, per edge, the most rows ever waiting: the
 FIFO depth that makes back-pressure vanish (what the HLS backend allocates, `stream_fifo_depth`),
-and what those FIFOs cost as Vitis HLS builds them (`memory.fifo_cost`: one whole pixel per
-entry, the streams' element type). FIFO memory depends on the schedule, so the mapper reserves it
+and what those FIFOs cost as Vitis HLS builds them (`memory.fifo_cost`, one producer word of
+PE channels per entry). FIFO memory depends on the schedule, so the mapper reserves it
 in a second round (`ilp.map_to_board`). Residual branches need deep FIFOs: the shortcut must hold
 rows while the main branch fills its windows.
 With bounded FIFOs the event times are found by relaxation (a longest-path fixed point); if it
@@ -29,19 +29,23 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, DeformConv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, stream_cycles
+from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, output_lanes, stream_cycles
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost, fifo_cost
+from hwcodesign.mapper.streams import refold_cost
 
 MAX_RELAXATIONS = 2000
 MIN_FIFO_DEPTH = 2
+PLAN_TOLERANCE = 0.01
 INPUT_FIFO_ROWS = 2
 """A DMA can simply wait: a single-consumer input stream gets this FIFO, not a stall-free one."""
 
 
-def stream_fifo_depth(rows: int, tensor: Tensor) -> int:
-    """Pixels the FIFO of an edge holds: its stall-free rows plus one row of slack."""
-    return max(MIN_FIFO_DEPTH, (rows + 1) * tensor.shape[3]) if rows else MIN_FIFO_DEPTH
+def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
+    """Words the FIFO of an edge holds: the rows the simulation gave it, in words of `lanes`
+    channels (edges the simulation does not size get the minimum)."""
+    words_per_row = tensor.shape[3] * -(-tensor.channels // lanes)
+    return max(MIN_FIFO_DEPTH, rows * words_per_row)
 
 
 class PipelineDeadlock(HwcodesignError):
@@ -69,6 +73,8 @@ class LatencyReport:
     fifo_rows: dict[tuple[str, str], int]
     fifo_elements: dict[tuple[str, str], int]
     fifo_memory: MemoryCost
+    refold_lut: int = 0
+    refold_ff: int = 0
 
     @property
     def latency_ms(self) -> float:
@@ -130,11 +136,36 @@ def build_stage(graph: Graph, op: Op, cycles: float) -> _Stage:
 
 
 def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
-                      fifo_rows: MappingType[tuple[str, str], int] | None = None) -> LatencyReport:
-    """Simulate `frames` back-to-back frames; unbounded FIFOs unless `fifo_rows` gives depths.
+             fifo_rows: MappingType[tuple[str, str], int] | None = None) -> LatencyReport:
+    """Simulate `frames` back-to-back frames with the FIFO depths `fifo_rows` gives ((producer
+    layer, consumer layer) -> rows of the tensor), or with depths planned here.
 
-    `fifo_rows` maps (producer layer, consumer layer) to a FIFO depth in rows of the tensor.
+    Planning: an unbounded run measures every edge's stall-free depth. Only edges into a join
+    (a layer reading two or more tensors: a residual add, a concat, a deformable conv's input
+    and offsets) keep it; a plain chain only throttles a faster producer, so its edges get one
+    row. A bounded run then checks the plan: if it deadlocks or slows the pipeline by more than
+    `PLAN_TOLERANCE`, every edge keeps its stall-free depth.
     """
+    if fifo_rows is not None:
+        return run_pipeline(graph, mapping, frames, fifo_rows)
+    free = run_pipeline(graph, mapping, frames, None)
+    joins = {op.name for op in graph if len(set(op.inputs)) > 1}
+    plan = {(p, c): rows if c in joins else min(rows, 1) for (p, c), rows in free.fifo_rows.items()}
+    if plan == free.fifo_rows:
+        return free
+    try:
+        bounded = run_pipeline(graph, mapping, frames, plan)
+    except PipelineDeadlock:
+        return free
+    if bounded.interval_cycles > free.interval_cycles * (1 + PLAN_TOLERANCE):
+        return free
+    return bounded
+
+
+def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
+                 fifo_rows: MappingType[tuple[str, str], int] | None) -> LatencyReport:
+    """One simulation; unbounded FIFOs (whose stall-free depths it reports) unless `fifo_rows`
+    gives depths (which it then reports as the allocation)."""
     board = mapping.board
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles) for op in graph}
@@ -190,6 +221,7 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
     one_pass(back_pressure=False)
     occupancy = measure_fifo_rows(stages, order, producer_of, first_step_needing, starts, row_end)
     throttled = {(op.name, consumers[op.name][0]): INPUT_FIFO_ROWS for op in graph.inputs if len(consumers[op.name]) == 1}
+    requested = fifo_rows is not None
     fifo_rows = {**throttled, **(fifo_rows or {})}
     occupancy.update({edge: min(rows, occupancy[edge]) for edge, rows in throttled.items()})
     if fifo_rows:
@@ -204,6 +236,8 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
         else:
             raise deadlock(fifo_rows, occupancy)
 
+    if requested:  # report the allocation that was simulated
+        occupancy = {edge: fifo_rows.get(edge, rows) for edge, rows in occupancy.items()}
     outputs = [producer_of[t] for t in graph.outputs]
     dma_out = sum(stream_cycles(graph.tensor(t), rate) for t in graph.outputs)
     finish = [max(ends[name][frame][-1] for name in outputs) for frame in range(frames)]
@@ -220,12 +254,14 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
     fifo_bram, fifo_lut = 0, 0
     for (producer, consumer), rows in occupancy.items():
         tensor = stages[producer].op.output
-        depth = stream_fifo_depth(rows, tensor)
-        elements[(producer, consumer)] = depth * tensor.shape[1]
-        memory = fifo_cost(depth, tensor.shape[1] * tensor.dtype.bits)
+        lanes = output_lanes(stages[producer].op, mapping.foldings[producer])
+        depth = stream_fifo_depth(rows, tensor, lanes)
+        elements[(producer, consumer)] = depth * lanes
+        memory = fifo_cost(depth, lanes * tensor.dtype.bits)
         fifo_bram, fifo_lut = fifo_bram + memory.bram18k, fifo_lut + memory.lut
+    refold_lut, refold_ff = refold_cost(graph, mapping.foldings)
     return LatencyReport(board.clock_mhz, finish[0] + dma_out, interval, dma_in, dma_out, timings,
-                         occupancy, elements, MemoryCost(fifo_bram, fifo_lut))
+                         occupancy, elements, MemoryCost(fifo_bram, fifo_lut), refold_lut, refold_ff)
 
 
 def deadlock(fifo_rows: MappingType[tuple[str, str], int], needed: dict[tuple[str, str], int]) -> PipelineDeadlock:

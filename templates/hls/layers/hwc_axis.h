@@ -60,15 +60,53 @@ words:
 }
 
 // One producer, several consumers: DATAFLOW wants exactly one reader per stream.
-template <typename T, int CHANNELS, int PIXELS>
-void hwc_fanout2(hls::stream<hwc_vec<T, CHANNELS> > &in, hls::stream<hwc_vec<T, CHANNELS> > &out0,
-                 hls::stream<hwc_vec<T, CHANNELS> > &out1) {
-pixels:
-    for (int p = 0; p < PIXELS; ++p) {
+template <typename T, int LANES, int WORDS>
+void hwc_fanout2(hls::stream<hwc_vec<T, LANES> > &in, hls::stream<hwc_vec<T, LANES> > &out0,
+                 hls::stream<hwc_vec<T, LANES> > &out1) {
+words:
+    for (int w = 0; w < WORDS; ++w) {
 #pragma HLS PIPELINE II=1
-        const hwc_vec<T, CHANNELS> x = in.read();
+        const hwc_vec<T, LANES> x = in.read();
         out0.write(x);
         out1.write(x);
+    }
+}
+
+// Re-folds a stream from words of L_IN channels to words of L_OUT channels (FINN's data width
+// converter). Both divide the channel count, so words never straddle pixels and the channels
+// simply flow through a buffer of L_IN + L_OUT entries: each cycle emits a word if one is
+// complete, then takes a word if it fits. STEPS is that schedule's length for the frame's
+// WORDS_IN input words (hwcodesign/codegen/hls_top.py runs the same schedule).
+template <typename T, int L_IN, int L_OUT, int WORDS_IN, int STEPS>
+void hwc_refold(hls::stream<hwc_vec<T, L_IN> > &in, hls::stream<hwc_vec<T, L_OUT> > &out) {
+    T buffer[L_IN + L_OUT];
+#pragma HLS ARRAY_PARTITION variable=buffer complete
+    int held = 0, taken = 0;
+steps:
+    for (int step = 0; step < STEPS; ++step) {
+#pragma HLS PIPELINE II=1
+        if (held >= L_OUT) {
+            hwc_vec<T, L_OUT> word;
+            for (int i = 0; i < L_OUT; ++i) {
+#pragma HLS UNROLL
+                word.data[i] = buffer[i];
+            }
+            for (int i = 0; i < L_IN; ++i) {
+#pragma HLS UNROLL
+                buffer[i] = buffer[i + L_OUT];
+            }
+            held -= L_OUT;
+            out.write(word);
+        }
+        if (taken < WORDS_IN && held + L_IN <= L_IN + L_OUT) {
+            const hwc_vec<T, L_IN> word = in.read();
+            for (int i = 0; i < L_IN + L_OUT; ++i) {
+#pragma HLS UNROLL
+                if (i >= held && i < held + L_IN) buffer[i] = word.data[i - held];
+            }
+            held += L_IN;
+            ++taken;
+        }
     }
 }
 

@@ -14,8 +14,8 @@
 enum hwc_channelwise_mode { HWC_DEPTHWISE = 0, HWC_MAX_POOL = 1, HWC_AVG_POOL = 2 };
 
 template <class C>
-void hwc_channelwise(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
-                     hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
+void hwc_channelwise(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
+                     hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
                      const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                      const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
     HWC_MAC_STAGE_MEMORIES
@@ -32,15 +32,14 @@ void hwc_channelwise(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
 #pragma HLS ARRAY_PARTITION variable=acc complete
     hwc_shared_output<C> output;
 #pragma HLS ARRAY_PARTITION variable=output.pending complete
-    hwc_vec<typename C::out_t, C::OUT_C> pixel;
-#pragma HLS ARRAY_PARTITION variable=pixel.data cyclic factor=C::PE
+#pragma HLS ARRAY_PARTITION variable=output.word.data complete
 
-    hwc_read_cursor cursor = {0, 0};
+    hwc_read_cursor cursor = {0, 0, 0};
 rows:
     for (int oy = 0; oy < C::OUT_H; ++oy) {
         const int top = oy * C::STRIDE_H - C::PAD_T;
         hwc_ring_fill<C, in_t>(in, ring, cursor, hwc_rows_needed<C>(oy));
-        const int ahead = (hwc_rows_needed<C>(oy + 1) - cursor.row) * C::IN_W - cursor.col;
+        const int ahead = hwc_words_until<C>(cursor, hwc_rows_needed<C>(oy + 1));
         const int steps = WORK + output.STEPS > ahead ? WORK + output.STEPS : ahead;
         hwc_fold_cursor at = {0, 0, 0};
         output.start();
@@ -49,7 +48,7 @@ rows:
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=C::ROW_STEPS max=C::ROW_STEPS
             if (step < ahead) hwc_ring_read<C, in_t>(in, ring, cursor);
-            output.convert(bias, rq, pixel, out);
+            output.convert(bias, rq, out);
             if (step < WORK) {
                 for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL

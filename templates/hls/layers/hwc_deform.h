@@ -67,9 +67,9 @@ typename C::sample_t hwc_bilinear(const typename hwc_centred<typename C::in_t>::
 }
 
 template <class C, class MASK_STREAM>
-void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
+void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                      hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets, MASK_STREAM &masks,
-                     hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
+                     hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
                      const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                      const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                      const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {
@@ -94,8 +94,7 @@ void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
 #pragma HLS ARRAY_PARTITION variable=acc complete
     hwc_shared_output<C> output;
 #pragma HLS ARRAY_PARTITION variable=output.pending complete
-    hwc_vec<typename C::out_t, C::OUT_C> pixel;
-#pragma HLS ARRAY_PARTITION variable=pixel.data cyclic factor=C::PE
+#pragma HLS ARRAY_PARTITION variable=output.word.data complete
     // this output pixel's sampling positions per (offset group, tap), and mask values
     int pos_y[C::OFFSET_GROUPS][TAPS], pos_x[C::OFFSET_GROUPS][TAPS];
 #pragma HLS ARRAY_PARTITION variable=pos_y complete dim=0
@@ -103,11 +102,11 @@ void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
     typename C::mask_c_t mask[C::OFFSET_GROUPS * TAPS];
 #pragma HLS ARRAY_PARTITION variable=mask complete
 
-    hwc_read_cursor cursor = {0, 0};
+    hwc_read_cursor cursor = {0, 0, 0};
 rows:
     for (int oy = 0; oy < C::OUT_H; ++oy) {
         hwc_ring_fill<C, in_t>(in, ring, cursor, hwc_deform_rows_needed<C>(oy));
-        const int ahead = (hwc_deform_rows_needed<C>(oy + 1) - cursor.row) * C::IN_W - cursor.col;
+        const int ahead = hwc_words_until<C>(cursor, hwc_deform_rows_needed<C>(oy + 1));
         const int steps = WORK + output.STEPS > ahead ? WORK + output.STEPS : ahead;
         hwc_fold_cursor at = {0, 0, 0};
         output.start();
@@ -116,7 +115,7 @@ rows:
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=C::ROW_STEPS max=C::ROW_STEPS
             if (step < ahead) hwc_ring_read<C, in_t>(in, ring, cursor);
-            output.convert(bias, rq, pixel, out);
+            output.convert(bias, rq, out);
             if (step < WORK) {
                 if (at.fold == 0 && at.sf == 0) {  // a new output pixel: its offsets and mask
                     const hwc_vec<typename C::offset_t, C::OFFSET_C> off = offsets.read();
@@ -189,9 +188,9 @@ rows:
 
 // DCN v1: no mask stream.
 template <class C>
-void hwc_deform(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
+void hwc_deform(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                 hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets,
-                hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
+                hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
                 const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                 const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                 const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {
@@ -201,10 +200,10 @@ void hwc_deform(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
 
 // DCN v2: a modulation mask per (offset group, tap) and output pixel.
 template <class C>
-void hwc_deform_masked(hls::stream<hwc_vec<typename C::in_t, C::IN_C> > &in,
+void hwc_deform_masked(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                        hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets,
                        hls::stream<hwc_vec<typename C::mask_t, C::MASK_C> > &masks,
-                       hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out,
+                       hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
                        const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                        const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                        const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {

@@ -4,13 +4,15 @@
 // holds WINDOW + STRIDE rows, so while output row oy is computed, the STRIDE rows that output row
 // oy+1 adds can already stream in (they overwrite rows oy no longer reads). Reading and
 // computing share one II=1 loop, so a stage's cycles per output row are
-// max(compute steps, pixels read) rather than their sum: the cost model's assumption.
+// max(compute steps, words read) rather than their sum: the cost model's assumption.
 #ifndef HWCODESIGN_WINDOW_H
 #define HWCODESIGN_WINDOW_H
 
 #include "hwc_common.h"
 
 // The config C gives WINDOW_ROWS = (KH-1)*DIL_H + 1 and RING_ROWS = WINDOW_ROWS + STRIDE_H.
+// Input arrives in words of IN_LANES channels (the ring's channel partition, so a word's
+// channels land in distinct banks); IN_WORDS is the frame's word count.
 
 // Input rows that must be in the ring before output row `oy` starts (all rows after the last).
 template <class C>
@@ -31,39 +33,51 @@ struct hwc_centred {
     typedef ap_int<T::width + 1> type;
 };
 
-// Raster-order position of the next pixel to read into a ring.
+// Raster-order position of the next stream word to read into a ring: row, column, and which
+// IN_LANES-channel word of that pixel (a pixel arrives as IN_C / IN_LANES words).
 struct hwc_read_cursor {
     int row;
     int col;
+    int word;
 };
 
+// Stream words still to read before the ring holds `rows` whole rows.
+template <class C>
+int hwc_words_until(const hwc_read_cursor &cursor, int rows) {
+#pragma HLS INLINE
+    return ((rows - cursor.row) * C::IN_W - cursor.col) * (C::IN_C / C::IN_LANES) - cursor.word;
+}
+
 template <class C, typename T>
-void hwc_ring_read(hls::stream<hwc_vec<T, C::IN_C> > &in,
+void hwc_ring_read(hls::stream<hwc_vec<T, C::IN_LANES> > &in,
                    typename hwc_centred<T>::type ring[C::RING_ROWS][C::IN_W][C::IN_C], hwc_read_cursor &cursor) {
 #pragma HLS INLINE
-    const hwc_vec<T, C::IN_C> pixel = in.read();
+    const hwc_vec<T, C::IN_LANES> word = in.read();
     const int slot = cursor.row % C::RING_ROWS;
-    for (int c = 0; c < C::IN_C; ++c) {
+    for (int i = 0; i < C::IN_LANES; ++i) {
 #pragma HLS UNROLL
-        ring[slot][cursor.col][c] = typename hwc_centred<T>::type(pixel.data[c] - C::IN_ZP);
+        ring[slot][cursor.col][cursor.word * C::IN_LANES + i] = typename hwc_centred<T>::type(word.data[i] - C::IN_ZP);
     }
-    if (++cursor.col == C::IN_W) {
-        cursor.col = 0;
-        ++cursor.row;
+    if (++cursor.word == C::IN_C / C::IN_LANES) {
+        cursor.word = 0;
+        if (++cursor.col == C::IN_W) {
+            cursor.col = 0;
+            ++cursor.row;
+        }
     }
 }
 
 // Read whole rows until `rows` rows are in (the window fill before an output row can start).
 template <class C, typename T>
-void hwc_ring_fill(hls::stream<hwc_vec<T, C::IN_C> > &in,
+void hwc_ring_fill(hls::stream<hwc_vec<T, C::IN_LANES> > &in,
                    typename hwc_centred<T>::type ring[C::RING_ROWS][C::IN_W][C::IN_C], hwc_read_cursor &cursor,
                    int rows) {
 #pragma HLS INLINE
-    const int pixels = (rows - cursor.row) * C::IN_W - cursor.col;
+    const int words = hwc_words_until<C>(cursor, rows);
 fill:
-    for (int i = 0; i < pixels; ++i) {
+    for (int i = 0; i < words; ++i) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=0 max=C::IN_PIXELS
+#pragma HLS LOOP_TRIPCOUNT min=0 max=C::IN_WORDS
         hwc_ring_read<C, T>(in, ring, cursor);
     }
 }
@@ -100,12 +114,14 @@ void hwc_fold_advance(hwc_fold_cursor &cursor) {
 
 // The shared output stages of a MAC stage: each fold leaves PE finished accumulators in
 // `pending`; RQ_UNITS output stages convert them during the next fold's cycles (so long
-// im2col rows share one multiplier across lanes, as the cost model prices it). The pixel is
-// written when its last fold is converted. C::HAS_BIAS adds the per-channel bias first.
+// im2col rows share one multiplier across lanes, as the cost model prices it), and the fold's
+// PE outputs leave as one stream word once converted (FINN's MVAU output width). C::HAS_BIAS
+// adds the per-channel bias first.
 template <class C>
 struct hwc_shared_output {
     static const int STEPS = (C::PE + C::RQ_UNITS - 1) / C::RQ_UNITS;
     typename C::acc_t pending[C::PE];
+    hwc_vec<typename C::out_t, C::PE> word;
     int pending_fold;
     int step;
 
@@ -122,7 +138,7 @@ struct hwc_shared_output {
     }
 
     void convert(const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
-                 hwc_vec<typename C::out_t, C::OUT_C> &pixel, hls::stream<hwc_vec<typename C::out_t, C::OUT_C> > &out) {
+                 hls::stream<hwc_vec<typename C::out_t, C::PE> > &out) {
 #pragma HLS INLINE
         if (step >= STEPS) return;
         for (int unit = 0; unit < C::RQ_UNITS; ++unit) {
@@ -131,10 +147,10 @@ struct hwc_shared_output {
             if (lane < C::PE) {
                 const int o = pending_fold * C::PE + lane;
                 const typename C::acc_t value = C::HAS_BIAS ? typename C::acc_t(pending[lane] + bias[o]) : pending[lane];
-                pixel.data[o] = hwc_requantize<C>(value, rq[o]);
+                word.data[lane] = hwc_requantize<C>(value, rq[o]);
             }
         }
-        if (++step == STEPS && pending_fold == C::OUT_C / C::PE - 1) out.write(pixel);
+        if (++step == STEPS) out.write(word);
     }
 };
 

@@ -1,0 +1,70 @@
+"""Which word width each stream edge carries, and where a re-folding converter joins two widths.
+
+A producer writes words of `output_lanes` channels; each reader (a consumer's input slot, or
+an output port, which takes whole pixels) reads words of its own width (`input_lanes`). Where
+the two differ the generated top places an `hwc_refold` converter (templates/hls/layers/
+hwc_axis.h), whose buffer of L_in + L_out elements costs registers and a write multiplexer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass
+
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
+
+
+@dataclass(frozen=True)
+class StreamReader:
+    """One reader of a tensor: `key` is "consumer#slot" or an output port name."""
+
+    key: str
+    tensor: Tensor
+    producer_lanes: int
+    reader_lanes: int
+
+    @property
+    def needs_refold(self) -> bool:
+        return self.producer_lanes != self.reader_lanes
+
+    def refold_cost(self) -> tuple[int, int]:
+        """LUTs and FFs of the converter: its buffer's bits, each with a write multiplexer."""
+        if not self.needs_refold:
+            return 0, 0
+        bits = (self.producer_lanes + self.reader_lanes) * self.tensor.dtype.bits
+        return bits, bits
+
+
+def stream_readers(graph: Graph, foldings: MappingType[str, Folding], tensor: str,
+                   output_ports: MappingType[str, str]) -> list[StreamReader]:
+    """The readers of `tensor` in a fixed order (consumers' slots, then output ports);
+    `output_ports` maps an output tensor to its port name."""
+    producer = graph.producer(tensor)
+    lanes = output_lanes(producer, foldings.get(producer.name, Folding()))
+    value = graph.tensor(tensor)
+    readers: list[StreamReader] = []
+    seen: set[str] = set()
+    for consumer in graph.consumers(tensor):
+        for slot, name in enumerate(consumer.inputs):
+            key = f"{consumer.name}#{slot}"
+            if name != tensor or key in seen:
+                continue
+            seen.add(key)
+            wanted = input_lanes(consumer, foldings.get(consumer.name, Folding()), slot, graph.input_tensors(consumer))
+            readers.append(StreamReader(key, value, lanes, wanted))
+    if tensor in output_ports:
+        readers.append(StreamReader(output_ports[tensor], value, lanes, value.channels))
+    return readers
+
+
+def refold_cost(graph: Graph, foldings: MappingType[str, Folding]) -> tuple[int, int]:
+    """LUTs and FFs of every converter the generated top will contain."""
+    ports = {name: f"out{i}" for i, name in enumerate(graph.outputs)}
+    lut = ff = 0
+    for op in graph:
+        for reader in stream_readers(graph, foldings, op.output.name, ports):
+            extra_lut, extra_ff = reader.refold_cost()
+            lut, ff = lut + extra_lut, ff + extra_ff
+    return lut, ff
