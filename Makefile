@@ -44,6 +44,7 @@ bench: install
 	$(PY) benchmarks/mapper_finn_cnv.py
 	$(PY) benchmarks/csim_speed.py
 	$(PY) benchmarks/compile_resnet18.py
+	$(PY) benchmarks/codenet_detector.py
 
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks

@@ -44,8 +44,7 @@ from hwcodesign.ir.ops import (
 )
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding, input_words, output_lanes
-from hwcodesign.mapper.streams import stream_readers
-from hwcodesign.sim.latency import stream_fifo_depth
+from hwcodesign.mapper.streams import stream_fifo_depth, stream_readers
 
 
 @dataclass(frozen=True)

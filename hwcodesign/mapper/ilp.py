@@ -9,18 +9,20 @@ equals the bottleneck initiation interval of the dataflow pipeline):
   fill of every stage plus one bottleneck interval), optionally with T <= clock / fps.
 CBC (bundled with PuLP) proves optimality of the returned solution for this model.
 
-The streams between stages need memory too (FIFOs, and width converters where neighbours fold
-differently), but how much depends on the foldings and the schedule (how many rows each edge
-must hold). `map_to_board` therefore solves,
-simulates the pipeline to size the FIFOs, and re-solves with their BRAM and LUTs reserved until
-the reservation covers what the chosen mapping's FIFOs take (a few rounds at most); the result
-is optimal for the cost model given that reservation.
+The streams between stages need memory too. Each candidate's cost includes the FIFOs the
+layer writes into, in its own word width, so the program sees how a folding packs them; their
+depth (rows per edge) comes from the pipeline simulation, which depends on the foldings.
+`map_to_board` therefore solves with one row per edge, simulates the chosen mapping to plan the
+depths (deep FIFOs only where branches rejoin), and re-solves with those depths (and the width
+converters' LUTs/FFs reserved) until the plan fits what was assumed; the result is optimal for
+the cost model given those depths.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 
 import pulp
@@ -36,6 +38,7 @@ from hwcodesign.mapper.cost import (
     dma_bytes_per_cycle,
     layer_cost,
 )
+from hwcodesign.mapper.streams import CHAIN_FIFO_ROWS, output_fifos, with_output_fifos
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
 FIFO_ROUNDS = 6
@@ -64,7 +67,8 @@ class Mapping:
     objective: float
     solve_seconds: float
     limits: dict[str, int] = field(default_factory=dict)
-    fifo_reserved: dict[str, int] = field(default_factory=dict)
+    reserved: dict[str, int] = field(default_factory=dict)
+    fifo_rows: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def bottleneck_cycles(self) -> int:
@@ -75,11 +79,15 @@ class Mapping:
         return self.board.clock_mhz * 1e6 / max(self.bottleneck_cycles, 1)
 
     def total(self, resource: str) -> int:
-        """The layers' use of `resource` (stream FIFOs are reported by the simulator)."""
+        """The layers' use of `resource`, each with the FIFOs it writes into (width converters
+        are in `reserved`)."""
         return sum(c.resource(resource) for c in self.costs.values())
 
 
-def candidate_table(graph: Graph, board: Board, max_candidates: int = 96) -> CandidateTable:
+def candidate_table(graph: Graph, board: Board, max_candidates: int = 96,
+                    fifo_rows: MappingType[tuple[str, str], int] | None = None) -> CandidateTable:
+    """Every layer's candidate foldings and their costs, each including the FIFOs the layer
+    writes into at `fifo_rows` rows per edge (a stage's word width decides how they pack)."""
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     layers, foldings, costs = [], [], []
     for op in graph:
@@ -87,7 +95,8 @@ def candidate_table(graph: Graph, board: Board, max_candidates: int = 96) -> Can
         options = tuple(candidate_foldings(op, inputs, max_candidates))
         layers.append(op.name)
         foldings.append(options)
-        costs.append(tuple(layer_cost(op, inputs, f, board.ps_type, rate) for f in options))
+        costs.append(tuple(with_output_fifos(layer_cost(op, inputs, f, board.ps_type, rate),
+                                             output_fifos(graph, op.name, f, fifo_rows)) for f in options))
     return CandidateTable(tuple(layers), tuple(foldings), tuple(costs))
 
 
@@ -159,55 +168,58 @@ def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
 
 def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
-                 progress: Callable[[str], None] | None = None, reserve_fifos: bool = True,
+                 progress: Callable[[str], None] | None = None, plan_streams: bool = True,
                  suggest_board: bool = True) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits.
 
-    With `reserve_fifos` the stream FIFOs' memory is kept free inside the limits (module doc).
+    With `plan_streams` the FIFO depths and width converters are planned with the pipeline
+    simulation and counted (module doc); without, every FIFO is assumed one row deep.
     """
     start = time.perf_counter()
-    table = candidate_table(graph, board, max_candidates)
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
-    if progress:
-        progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
+    rows: dict[tuple[str, str], int] = {}
     reserved = {r: 0 for r in RESOURCES}
     for attempt in range(FIFO_ROUNDS):
+        table = candidate_table(graph, board, max_candidates, rows)
+        if progress and attempt == 0:
+            progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
         budget = {r: limits[r] - reserved[r] for r in RESOURCES}
         solution = solve_table(table, budget, goal, max_cycles) if min(budget.values()) >= 0 else None
         if solution is None:
             raise MappingInfeasible(explain_infeasible(graph, table, board, limits, fps, caps, max_candidates,
-                                                       reserved, suggest_board and reserve_fifos))
+                                                       reserved, suggest_board and plan_streams))
         picks, objective = solution
         mapping = Mapping(
             board, goal,
             {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},
             {name: options[c] for name, options, c in zip(table.layers, table.costs, picks)},
-            objective, time.perf_counter() - start, limits, dict(reserved),
+            objective, time.perf_counter() - start, limits, dict(reserved), dict(rows),
         )
-        if not reserve_fifos:
+        if not plan_streams:
             return mapping
-        needed = fifo_needs(graph, mapping)
-        if all(needed[r] <= reserved[r] for r in RESOURCES):
+        planned, needed = stream_plan(graph, mapping)
+        if all(depth <= rows.get(edge, CHAIN_FIFO_ROWS) for edge, depth in planned.items()) and \
+                all(needed[r] <= reserved[r] for r in RESOURCES):
             return mapping
-        # follow the latest mapping's needs at first (a slower mapping may need less), then
-        # only grow, so the rounds cannot cycle
+        # follow the latest mapping's plan at first (a slower mapping may need less), then only
+        # grow, so the rounds cannot cycle
         settle = attempt >= FIFO_ROUNDS // 2
+        rows = {edge: max(depth, rows.get(edge, 0)) if settle else depth for edge, depth in planned.items()}
         reserved = {r: max(reserved[r], needed[r]) if settle else needed[r] for r in RESOURCES}
     raise MappingInfeasible(
-        f"model does not fit {board.name}: the stream FIFOs' memory did not settle in {FIFO_ROUNDS} rounds "
-        f"(last reservation: {reserved['bram18k']} BRAM18K, {reserved['lut']} LUT)"
+        f"model does not fit {board.name}: the stream FIFO depths did not settle in {FIFO_ROUNDS} rounds "
+        f"(the pipeline simulation keeps asking for deeper FIFOs than the mapping can afford)"
     )
 
 
-def fifo_needs(graph: Graph, mapping: Mapping) -> dict[str, int]:
-    """What the streams between the layers of `mapping` take: the FIFOs as the pipeline simulator
-    sizes them, and the width converters between differently folded neighbours."""
+def stream_plan(graph: Graph, mapping: Mapping) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """The FIFO rows the pipeline simulation plans for `mapping`, and the LUTs/FFs its width
+    converters take (reserved, since they depend on two neighbours' foldings)."""
     from hwcodesign.sim.latency import simulate  # the simulator builds on this module's Mapping
 
     report = simulate(graph, mapping, frames=2)
-    return {"dsp": 0, "bram18k": report.fifo_memory.bram18k, "lut": report.fifo_memory.lut + report.refold_lut,
-            "ff": report.refold_ff}
+    return dict(report.fifo_rows), {"dsp": 0, "bram18k": 0, "lut": report.refold_lut, "ff": report.refold_ff}
 
 
 def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],
@@ -249,13 +261,16 @@ def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding]) -> M
     """The mapping for foldings chosen by hand (layers not named keep PE=1, SIMD=1).
 
     Costs come from the same cost model, so reports, the simulator and the generated project
-    treat a pinned folding exactly like one the ILP chose. Resources are not checked here.
+    treat a pinned folding exactly like one the ILP chose (FIFOs counted one row deep).
+    Resources are not checked here.
     """
     unknown = set(foldings) - {op.name for op in graph}
     if unknown:
         raise HwcodesignError(f"foldings name layers not in the graph: {', '.join(sorted(unknown))}")
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     chosen = {op.name: foldings.get(op.name, Folding()) for op in graph}
-    costs = {op.name: layer_cost(op, graph.input_tensors(op), chosen[op.name], board.ps_type, rate) for op in graph}
+    costs = {op.name: with_output_fifos(layer_cost(op, graph.input_tensors(op), chosen[op.name], board.ps_type, rate),
+                                        output_fifos(graph, op.name, chosen[op.name]))
+             for op in graph}
     bottleneck = max((c.cycles for c in costs.values()), default=0)
     return Mapping(board, "fixed", chosen, costs, float(bottleneck), 0.0, resource_limits(board))

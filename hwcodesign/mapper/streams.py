@@ -1,4 +1,4 @@
-"""Which word width each stream edge carries, and where a re-folding converter joins two widths.
+"""The streams between stages: their word widths, FIFO depths, and re-folding converters.
 
 A producer writes words of `output_lanes` channels; each reader (a consumer's input slot, or
 an output port, which takes whole pixels) reads words of its own width (`input_lanes`). Where
@@ -13,7 +13,39 @@ from dataclasses import dataclass
 
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
+from hwcodesign.mapper.cost import Folding, LayerCost, input_lanes, output_lanes
+from hwcodesign.mapper.memory import MemoryCost, fifo_cost
+
+MIN_FIFO_DEPTH = 2
+CHAIN_FIFO_ROWS = 1
+"""Rows a FIFO holds unless the pipeline simulation asks for more (see `sim.latency.simulate`)."""
+
+
+def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
+    """Words the FIFO of an edge holds: `rows` rows of the tensor in words of `lanes` channels
+    (0 rows: the minimum, for fan-out links, converters and output ports)."""
+    words_per_row = tensor.shape[3] * -(-tensor.channels // lanes)
+    return max(MIN_FIFO_DEPTH, rows * words_per_row)
+
+
+def output_fifos(graph: Graph, op_name: str, folding: Folding,
+                 fifo_rows: MappingType[tuple[str, str], int] | None = None) -> MemoryCost:
+    """The FIFOs `op_name` writes into, one per consuming layer, `fifo_rows` rows deep (default
+    `CHAIN_FIFO_ROWS`), in its own word width: a stage's folding decides how well they pack."""
+    op = graph.op(op_name)
+    tensor = op.output
+    lanes = output_lanes(op, folding)
+    bram = lut = 0
+    for consumer in dict.fromkeys(c.name for c in graph.consumers(tensor.name)):
+        rows = (fifo_rows or {}).get((op_name, consumer), CHAIN_FIFO_ROWS)
+        memory = fifo_cost(stream_fifo_depth(rows, tensor, lanes), lanes * tensor.dtype.bits)
+        bram, lut = bram + memory.bram18k, lut + memory.lut
+    return MemoryCost(bram, lut)
+
+
+def with_output_fifos(cost: LayerCost, fifos: MemoryCost) -> LayerCost:
+    """A stage's cost including the FIFOs it writes into (how the mapper and reports count them)."""
+    return LayerCost(cost.cycles, cost.depth, cost.dsp, cost.bram18k + fifos.bram18k, cost.lut + fifos.lut, cost.ff)
 
 
 @dataclass(frozen=True)

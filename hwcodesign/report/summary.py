@@ -143,8 +143,8 @@ def format_summary(report: dict[str, Any]) -> str:
         f"latency: {summary['latency_ms']:.4f} ms (first frame, DMA in to DMA out)",
         f"bottleneck: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles)",
         f"resources of board: {usage}",
-        f"streams (reserved within the caps, not in the totals above): FIFOs sized by the simulation "
-        f"{summary['fifo_bram18k']} BRAM18K, {summary['fifo_lut']:,} LUT; width converters "
-        f"{summary['refold_lut']:,} LUT, {summary['refold_ff']:,} FF",
+        f"streams: FIFOs planned by the simulation {summary['fifo_bram18k']} BRAM18K, {summary['fifo_lut']:,} LUT "
+        f"(in the layers' totals above); width converters {summary['refold_lut']:,} LUT, "
+        f"{summary['refold_ff']:,} FF (reserved within the caps)",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
     ])

@@ -11,9 +11,9 @@ Input and output move by AXI DMA at the lesser of the board's DDR bandwidth and 
 
 With unbounded FIFOs the simulation also measures, per edge, the most rows ever waiting: the
 FIFO depth that makes back-pressure vanish (what the HLS backend allocates, `stream_fifo_depth`),
-and what those FIFOs cost as Vitis HLS builds them (`memory.fifo_cost`, one producer word of
-PE channels per entry). FIFO memory depends on the schedule, so the mapper reserves it
-in a second round (`ilp.map_to_board`). Residual branches need deep FIFOs: the shortcut must hold
+and what those FIFOs cost as Vitis HLS builds them (`streams.output_fifos`, one producer word of
+PE channels per entry). FIFO depths depend on the schedule, so the mapper re-solves with the
+depths this simulation plans until they agree (`ilp.map_to_board`). Residual branches need deep FIFOs: the shortcut must hold
 rows while the main branch fills its windows.
 With bounded FIFOs the event times are found by relaxation (a longest-path fixed point); if it
 does not settle, the depths deadlock the pipeline and `PipelineDeadlock` says which edge.
@@ -28,24 +28,15 @@ from dataclasses import dataclass
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, DeformConv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
-from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, output_lanes, stream_cycles
 from hwcodesign.mapper.ilp import Mapping
-from hwcodesign.mapper.memory import MemoryCost, fifo_cost
-from hwcodesign.mapper.streams import refold_cost
+from hwcodesign.mapper.memory import MemoryCost
+from hwcodesign.mapper.streams import output_fifos, refold_cost, stream_fifo_depth
 
 MAX_RELAXATIONS = 2000
-MIN_FIFO_DEPTH = 2
 PLAN_TOLERANCE = 0.01
 INPUT_FIFO_ROWS = 2
 """A DMA can simply wait: a single-consumer input stream gets this FIFO, not a stall-free one."""
-
-
-def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
-    """Words the FIFO of an edge holds: the rows the simulation gave it, in words of `lanes`
-    channels (edges the simulation does not size get the minimum)."""
-    words_per_row = tensor.shape[3] * -(-tensor.channels // lanes)
-    return max(MIN_FIFO_DEPTH, rows * words_per_row)
 
 
 class PipelineDeadlock(HwcodesignError):
@@ -251,13 +242,12 @@ def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
         for name in order
     )
     elements = {}
-    fifo_bram, fifo_lut = 0, 0
     for (producer, consumer), rows in occupancy.items():
-        tensor = stages[producer].op.output
         lanes = output_lanes(stages[producer].op, mapping.foldings[producer])
-        depth = stream_fifo_depth(rows, tensor, lanes)
-        elements[(producer, consumer)] = depth * lanes
-        memory = fifo_cost(depth, lanes * tensor.dtype.bits)
+        elements[(producer, consumer)] = stream_fifo_depth(rows, stages[producer].op.output, lanes) * lanes
+    fifo_bram, fifo_lut = 0, 0
+    for name in order:
+        memory = output_fifos(graph, name, mapping.foldings[name], occupancy)
         fifo_bram, fifo_lut = fifo_bram + memory.bram18k, fifo_lut + memory.lut
     refold_lut, refold_ff = refold_cost(graph, mapping.foldings)
     return LatencyReport(board.clock_mhz, finish[0] + dma_out, interval, dma_in, dma_out, timings,
