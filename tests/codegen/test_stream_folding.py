@@ -16,9 +16,8 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
 from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.mapper.streams import refold_cost
+from hwcodesign.mapper.streams import refold_cost, stream_fifo_depth
 from hwcodesign.passes import optimize
-from hwcodesign.sim.latency import stream_fifo_depth
 
 SHAPE = (1, 4, 10, 10)
 
