@@ -29,7 +29,7 @@ $(STAMP): setup.cfg pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
-$(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py $(STAMP)
+$(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py examples/quantize.py $(STAMP)
 	$(PY) examples/build_models.py --out $(MODELS)
 
 demo: install $(MODELS)/resnet8_qdq_w8a8.onnx

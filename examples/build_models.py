@@ -29,12 +29,12 @@ import argparse
 import collections
 import contextlib
 import functools
-import logging
+import importlib.util
 import sys
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import onnx
@@ -53,6 +53,20 @@ QONNX_QUANT_DOMAINS = frozenset({QONNX_DOMAIN, "finn.custom_op.general", "onnx.b
 RESNET_FILES = {8: "resnet8_qdq_w8a8.onnx", 4: "resnet8_qdq_w4a8.onnx"}
 RESNET_FLOAT_FILE = "resnet8_float.onnx"
 CNV_FILE = "cnv_qonnx_w4a4.onnx"
+
+
+@functools.cache
+def shared_quantize() -> ModuleType:
+    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``codenet/build.py``),
+    imported by path: the examples folder is not a package."""
+    name = "hwcodesign_examples_quantize"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "quantize.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 # ---------------------------------------------------------------------------
@@ -225,8 +239,7 @@ def _trained_resnet_onnx(seed: int) -> bytes:
         model.eval()
 
         dummy = torch.from_numpy(synthetic_samples(1, seed=seed, stream=1)[0])
-        with tempfile.TemporaryDirectory() as td, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with tempfile.TemporaryDirectory() as td, shared_quantize().quiet():
             path = Path(td) / "float.onnx"
             # Legacy TorchScript exporter (dynamo=False) still works in torch 2.13
             # (DeprecationWarning only). It folds eval-mode BN into Conv.
@@ -243,32 +256,16 @@ def _trained_resnet_onnx(seed: int) -> bytes:
             return path.read_bytes()
 
 
-class _SyntheticCalibrationReader:
-    """onnxruntime CalibrationDataReader over synthetic samples, batch 1."""
-
-    def __init__(self, x: np.ndarray, input_name: str = INPUT_NAME):
-        self._items = [{input_name: x[i : i + 1]} for i in range(len(x))]
-        self._it = iter(self._items)
-
-    def get_next(self):
-        return next(self._it, None)
-
-    def rewind(self):
-        self._it = iter(self._items)
-
-
 def build_resnet_qdq(out_dir: Path, weight_bits: int = 8, seed: int = 0) -> Path:
     """Train, export and QDQ-quantize the ResNet; return the written model path.
 
     Weights are per-channel symmetric int8 (``weight_bits=8``) or int4
     (``weight_bits=4``, model converted to opset 21 so standard ONNX Q/DQ ops
     carry int4); activations are asymmetric uint8 calibrated with MinMax on
-    64 synthetic samples. The float model is also written as
-    ``resnet8_float.onnx``.
+    64 synthetic samples (``examples/quantize.py``). The float model is also
+    written as ``resnet8_float.onnx``.
     """
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
+    quantize = shared_quantize()
     if weight_bits not in RESNET_FILES:
         raise ValueError(f"weight_bits must be 8 or 4, got {weight_bits}")
     out_dir = Path(out_dir)
@@ -277,41 +274,17 @@ def build_resnet_qdq(out_dir: Path, weight_bits: int = 8, seed: int = 0) -> Path
     (out_dir / RESNET_FLOAT_FILE).write_bytes(float_bytes)
     out_path = out_dir / RESNET_FILES[weight_bits]
 
-    class Reader(_SyntheticCalibrationReader, CalibrationDataReader):
-        pass
-
     x_cal, _ = synthetic_samples(64, seed=seed, stream=2)
-    with tempfile.TemporaryDirectory() as td:
-        td = Path(td)
-        float_model = onnx.load_from_string(float_bytes)
-        if weight_bits == 4:
-            # Native INT4 Q/DQ needs opset 21; otherwise ORT would fall back to
-            # com.microsoft Q/DQ ops.
-            float_model = onnx.version_converter.convert_version(float_model, 21)
-        onnx.save(float_model, str(td / "float.onnx"))
-        quant_pre_process(str(td / "float.onnx"), str(td / "pre.onnx"))
-        root = logging.getLogger()
-        old_level = root.level
-        root.setLevel(logging.ERROR)  # quantize_static logs chatty warnings
-        try:
-            quantize_static(
-                str(td / "pre.onnx"),
-                str(td / "q.onnx"),
-                Reader(x_cal),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8 if weight_bits == 8 else QuantType.QInt4,
-                calibration_providers=["CPUExecutionProvider"],
-            )
-        finally:
-            root.setLevel(old_level)
-        model = onnx.load(str(td / "q.onnx"))
+    float_model = onnx.load_from_string(float_bytes)
+    if weight_bits == 4:
+        # Native INT4 Q/DQ needs opset 21; otherwise ORT would fall back to
+        # com.microsoft Q/DQ ops.
+        float_model = onnx.version_converter.convert_version(float_model, 21)
+    model = quantize.quantize_qdq(
+        float_model, x_cal, weight_bits=weight_bits, input_name=INPUT_NAME, pre_process=True
+    )
     # quant_pre_process leaves opset imports for every domain ORT knows; keep used ones.
-    used_domains = {n.domain for n in model.graph.node} | {""}
-    kept = [o for o in model.opset_import if o.domain in used_domains or o.domain == "ai.onnx"]
-    del model.opset_import[:]
-    model.opset_import.extend(kept)
+    quantize.keep_used_opsets(model, always=("", "ai.onnx"))
     onnx.checker.check_model(model)
     onnx.save(model, str(out_path))
     return out_path

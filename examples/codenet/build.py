@@ -49,11 +49,9 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib.util
-import logging
 import sys
 import tempfile
 import time
-import warnings
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -82,6 +80,21 @@ def sibling(name: str) -> ModuleType:
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def shared_quantize() -> ModuleType:
+    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``build_models.py``),
+    imported by path as ``hwcodesign_examples_quantize``."""
+    module_name = "hwcodesign_examples_quantize"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, HERE.parent / "quantize.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -347,8 +360,8 @@ def export_float(model, path: Path, snap: bool = True) -> onnx.ModelProto:
     if snap:
         snap_to_weight_grid(fused, WEIGHT_BITS)
     dummy = torch.from_numpy(synthetic_scenes(1, stream=2)[0])
-    with tempfile.TemporaryDirectory() as td, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript exporter deprecation, tracer warnings
+    # quiet: TorchScript exporter deprecation, tracer warnings
+    with tempfile.TemporaryDirectory() as td, shared_quantize().quiet():
         tmp = Path(td) / "float.onnx"
         # dynamo=False: the TorchScript exporter honours autograd.Function.symbolic (-> DeformConv).
         torch.onnx.export(
@@ -376,20 +389,6 @@ def export_float(model, path: Path, snap: bool = True) -> onnx.ModelProto:
 # ---------------------------------------------------------------------------
 
 
-class _Reader:
-    """onnxruntime CalibrationDataReader over a stack of images, batch 1."""
-
-    def __init__(self, images: np.ndarray):
-        self._items = [{INPUT_NAME: images[i : i + 1]} for i in range(len(images))]
-        self._it = iter(self._items)
-
-    def get_next(self):
-        return next(self._it, None)
-
-    def rewind(self):
-        self._it = iter(self._items)
-
-
 def _to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model at default-domain opset 21 (int4 Q/DQ); DeformConv is unchanged since 19."""
     converted = onnx.version_converter.convert_version(model, QDQ_OPSET)
@@ -398,42 +397,21 @@ def _to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def quantize_w4a8(float_model: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
-    """onnxruntime ``quantize_static`` (QDQ, int4 per-channel weights, uint8 activations) and the
-    DeformConv post-processing; the result passes ``check_qdq``."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(_Reader, CalibrationDataReader):
-        pass
-
+    """onnxruntime ``quantize_static`` (QDQ, int4 per-channel weights, uint8 activations;
+    ``examples/quantize.py``) and the DeformConv post-processing; the result passes ``check_qdq``."""
+    quantize = shared_quantize()
     model21 = _to_qdq_opset(float_model)
     clips = [n.name for n in model21.graph.node if n.op_type == "Clip"]
-    with tempfile.TemporaryDirectory() as td:
-        td = Path(td)
-        onnx.save(model21, str(td / "float21.onnx"))
-        root = logging.getLogger()
-        old_level = root.level
-        root.setLevel(logging.ERROR)  # quantize_static logs chatty warnings
-        try:
-            quantize_static(
-                str(td / "float21.onnx"),
-                str(td / "q.onnx"),
-                Reader(calibration),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt4,
-                nodes_to_exclude=clips,  # keep the offset Clips: they declare R
-                calibration_providers=["CPUExecutionProvider"],
-            )
-        finally:
-            root.setLevel(old_level)
-        quantized = onnx.load(str(td / "q.onnx"))
+    quantized = quantize.quantize_qdq(
+        model21,
+        calibration,
+        weight_bits=WEIGHT_BITS,
+        input_name=INPUT_NAME,
+        nodes_to_exclude=clips,  # keep the offset Clips: they declare R
+    )
     model = put_deformconv_on_grid(quantized, model21, calibration)
     model.ir_version = min(model.ir_version, IR_VERSION)
-    used = {n.domain for n in model.graph.node} | {""}
-    kept = [o for o in model.opset_import if o.domain in used]
-    del model.opset_import[:]
-    model.opset_import.extend(kept)
+    quantize.keep_used_opsets(model)
     return model
 
 

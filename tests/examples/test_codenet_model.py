@@ -4,9 +4,7 @@ QDQ convention and the CenterNet decode."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,24 +12,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from support.layerwise import built_codenet, codenet_build
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-CODENET = Path(__file__).resolve().parents[2] / "examples" / "codenet"
-
-
-def _load(name: str):
-    module_name = f"codenet_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, CODENET / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
-build = _load("build")
+build = codenet_build()
 cmodel = build.sibling("model")
 decode = build.sibling("decode")
 
@@ -173,7 +159,8 @@ def test_exported_stage_matches_torch(r):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, Path]:
-    return build.build_codenet(tmp_path_factory.mktemp("codenet"), seed=0)
+    """Built once per session, shared with test_codenet_layers.py."""
+    return built_codenet(tmp_path_factory, seed=0)
 
 
 @pytest.fixture(scope="module")
