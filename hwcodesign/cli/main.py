@@ -46,7 +46,7 @@ def layer_table(graph: Graph) -> str:
         elif isinstance(op, DeformConv):
             kh, kw = op.kernel
             detail += f" {kh}x{kw}/s{op.stride[0]} R{op.offset_range}" + (" dw" if op.depthwise else "")
-            detail += " mask" if op.has_mask else ""
+            detail += (" mask" if op.has_mask else "") + (" fixed" if op.fixed_shape else "")
         elif isinstance(op, Pool):
             detail = f"{op.mode.capitalize()}Pool {op.kernel[0]}x{op.kernel[1]}/s{op.stride[0]}"
         elif isinstance(op, Act):

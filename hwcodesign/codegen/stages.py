@@ -381,7 +381,11 @@ def concat_stages(op: Concat, ident: str, sources: list[Tensor], folding: Foldin
 
 def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Folding,
                  in_streams: list[str], out_stream: str) -> Stage:
-    """A deformable conv (`hwc_deform.h`): bounded offsets, integer bilinear samples, grouped MACs."""
+    """A deformable conv (`hwc_deform.h`): bounded offsets, integer bilinear samples, grouped MACs.
+
+    A fixed shape (FIXED_SHAPE) converts one d per offset group, bounded by `op.offset_limit`;
+    the template multiplies it by each tap's constant pattern position.
+    """
     source, offset = sources[0], sources[1]
     mask = sources[2] if op.has_mask else None
     pe, simd = folding.pe, folding.simd
@@ -408,7 +412,7 @@ def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Fol
     acc_bound = masked_bound * int(np.abs(op.weight).max(initial=0)) * row_length + int(np.abs(op.bias).max(initial=0))
     rq_units = requant_units(pe, simd_folds)
     stage = output_stage(op.requant, acc_bound, op.out_channels, op.output.dtype, f"{ident}_rq")
-    limit = op.offset_range << frac
+    limit = op.offset_limit
     offset_out = IntType.fitting(-limit, limit)
     offset_stage = output_stage(op.offset_requant, magnitude(offset), offset.channels, offset_out, f"{ident}_offset_rq")
     geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
@@ -420,6 +424,7 @@ def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Fol
     mask_type = mask.dtype if mask is not None else IntType(2, False)
     constants = {
         **geometry, "GROUPS": op.groups, "OFFSET_GROUPS": op.offset_groups, "DEPTHWISE": int(op.depthwise),
+        "FIXED_SHAPE": int(op.fixed_shape),
         "OFFSET_RANGE": op.offset_range, "FRAC_BITS": frac, "SAMPLE_SHIFT": op.sample_shift,
         "BLEND_BITS": signed_bits(blend_bound), "OFFSET_C": offset.channels, "MASK_C": op.offset_groups * taps,
         "MASK_ZP": mask.zero_point if mask is not None else 0,

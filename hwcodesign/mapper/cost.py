@@ -328,7 +328,9 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     Samples per cycle are SIMD (full: shared by the PE lanes) or PE*SIMD (depthwise); each costs
     four multiplies (the neighbour weights are products of two F-bit fractions, in LUTs) and,
     with a mask, a fifth. The line buffer holds (K-1)*dil + 2R + 1 rows in four banks (row and
-    column parity) so the four neighbours read in one cycle.
+    column parity) so the four neighbours read in one cycle. A fixed shape converts one offset
+    per offset group instead of 2*K*K, and pays per tap two constant products d*p_y, d*p_x
+    (a shift and an add each, about one LUT per bit of the offset).
     """
     pe, simd = folding.pe, folding.simd
     out = op.output
@@ -347,7 +349,9 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     lanes = pe * simd
     weights = memory_cost(weight_depth, simd * wbits, pe)
     constants = channel_constants(op, requant_units(pe, folds_per_output))
-    offset_channels = 2 * op.offset_groups * op.taps
+    offset_channels = op.offset_channels
+    offset_bits = (op.offset_range << op.frac_bits).bit_length() + 1  # a product d_fp * p_k
+    pattern_lut = op.offset_groups * op.taps * 2 * offset_bits if op.fixed_shape else 0
     # every offset of an output pixel is converted in the pixel's first cycle, by a constant
     # multiplier each (completely partitioned table): a 9 x 25-bit product fits one DSP48
     offset_tables = lut_rom(offset_channels, op.offset_requant.entry_bits, offset_channels)
@@ -359,7 +363,7 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     requant_dsp = REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output) + offset_channels
     interpolation_lut = samples * (4 * op.frac_bits * op.frac_bits // 2 + 4 * (abits + 2 * op.frac_bits))
     lut = (STAGE_BASE_LUT + lanes * 6 + lanes * (wbits + abits) + weights.lut + constants.lut + buffer.lut
-           + offset_tables.lut + interpolation_lut)
+           + offset_tables.lut + interpolation_lut + pattern_lut)
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + samples * 4 * (abits + op.frac_bits)
     fill = ((rows - 1) * source.shape[3] + rows) * -(-source.channels // channels_per_read)
     return LayerCost(cycles, fill + folds_per_output + 16, sample_dsp + mac_dsp + requant_dsp,

@@ -118,8 +118,10 @@ def deform_samples(op: DeformConv, x: np.ndarray, offset: np.ndarray, mask: np.n
     frac = op.frac_bits
     one = np.int64(1) << frac
     groups = op.offset_groups
-    # offsets in 1/2**F pixels, clamped to +-R: (N, G, taps, 2, OH, OW)
-    fixed = op.offset_requant.apply(centred(offset, tensors[1])).reshape(n, groups, op.taps, 2, out_h, out_w)
+    # offsets in 1/2**F pixels, clamped to +-R (a fixed shape's d_fp expanded to d_fp * p_k first):
+    # (N, G, taps, 2, OH, OW)
+    converted = op.offset_requant.apply(centred(offset, tensors[1]))
+    fixed = op.expand_offsets(converted).reshape(n, groups, op.taps, 2, out_h, out_w)
     tap_y = np.repeat(np.arange(kh) * op.dilation[0], kw)  # per tap k = i*KW + j
     tap_x = np.tile(np.arange(kw) * op.dilation[1], kh)
     base_y = (np.arange(out_h) * op.stride[0] - op.pads[0])[None, :, None] + tap_y[:, None, None]

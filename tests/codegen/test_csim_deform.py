@@ -2,7 +2,7 @@
 
 Together with tests/sim/test_deform_golden.py (golden within 1 LSB of onnxruntime's DeformConv)
 this is the three-way check for the full and depthwise variants, with and without a mask,
-offset ranges 1..8, strides, dilation and groups.
+offset ranges 1..8, strides, dilation and groups, with free offsets and with a fixed shape.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.codegen import build_all, variant_mapping
-from support.deform_cases import GRID, DeformCase, deform_layer, random_inputs
+from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project, emit_project
@@ -20,7 +20,8 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, layer_cost, line_buffer_rows
 from hwcodesign.sim.golden import run_golden
 
-CASES = GRID
+CASES = GRID + FIXED_GRID
+FIXED_DEPTHWISE_MASK = len(GRID) + 2
 VARIANTS = ("serial", "parallel", "mapped")
 
 
@@ -69,7 +70,25 @@ def test_generated_stage_uses_the_bounded_window(deform_projects: dict[tuple[str
     assert "hwc_deform<" in (Path(project.root) / "hls/top.cpp").read_text()
 
 
-@pytest.mark.parametrize("index", [1, 3])  # full with mask; depthwise with mask
+def test_fixed_shape_converts_fewer_offsets() -> None:
+    """One offset conversion (a DSP) per offset group instead of 2*K*K, for a few pattern LUTs."""
+    costs = {}
+    for fixed in (False, True):
+        layer = deform_layer(DeformCase(channels=16, out_channels=16, size=16, groups=2, offset_groups=2, fixed_shape=fixed))
+        op = next(o for o in layer.graph if o.kind == "DeformConv")
+        costs[fixed] = layer_cost(op, layer.graph.input_tensors(op), Folding(4, 8))
+    assert costs[False].dsp - costs[True].dsp == 2 * (2 * 9) - 2
+    assert costs[True].bram18k == costs[False].bram18k  # the same line buffer: R bounds both
+
+
+def test_fixed_shape_stage_reads_one_offset_per_group(deform_projects: dict[tuple[str, str], tuple[Graph, Project]]) -> None:
+    _, project = deform_projects[(CASES[FIXED_DEPTHWISE_MASK].label, "mapped")]
+    params = "".join(p.read_text() for p in (Path(project.root) / "hls/params").glob("*.h"))
+    assert "static const int FIXED_SHAPE = 1;" in params and "static const int OFFSET_C = 1;" in params
+    assert "static const int WINDOW_ROWS = 9;" in params  # (3-1)*2 + 2*2 + 1: the pattern stays within R
+
+
+@pytest.mark.parametrize("index", [1, 3, FIXED_DEPTHWISE_MASK])  # full / depthwise with mask; fixed depthwise
 def test_deform_stage_is_synthesizable_cpp(deform_projects: dict[tuple[str, str], tuple[Graph, Project]], index: int) -> None:
     from support.synthesizable import synthesis_problems
 

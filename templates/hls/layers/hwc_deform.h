@@ -11,6 +11,10 @@
 // Folding: full conv: PE output channels x SIMD channels of one tap (each tap samples its own
 // position); depthwise (C::DEPTHWISE): PE channels x SIMD taps. Output stages are shared
 // (hwc_shared_output).
+//
+// Fixed shape (C::FIXED_SHAPE, CoDeNet): the offsets stream carries one value d per offset group
+// (OFFSET_C = OFFSET_GROUPS); tap k moves by d_fp * p_k, p_k its compile-time position from the
+// kernel centre, so each product is a few shifts and adds and one conversion serves all taps.
 #ifndef HWCODESIGN_DEFORM_H
 #define HWCODESIGN_DEFORM_H
 
@@ -66,6 +70,49 @@ typename C::sample_t hwc_bilinear(const typename hwc_centred<typename C::in_t>::
     return typename C::sample_t(hwc_round_shift<C::BLEND_BITS>(blend, C::SAMPLE_SHIFT));
 }
 
+// This pixel's fixed-point offsets (dy, dx) per (offset group, tap), in 1/2^F pixels.
+// Free offsets: channel (g*TAPS + k)*2 + (0: y, 1: x), each through its own output stage.
+template <class C, bool FIXED_SHAPE = (C::FIXED_SHAPE != 0)>
+struct hwc_deform_offsets {
+    static void convert(const hwc_vec<typename C::offset_t, C::OFFSET_C> &off,
+                        const typename C::OFF::rq_t offset_rq[C::OFFSET_C],
+                        int dy[C::OFFSET_GROUPS][C::KH * C::KW], int dx[C::OFFSET_GROUPS][C::KH * C::KW]) {
+#pragma HLS INLINE
+        for (int g = 0; g < C::OFFSET_GROUPS; ++g) {
+#pragma HLS UNROLL
+            for (int k = 0; k < C::KH * C::KW; ++k) {
+#pragma HLS UNROLL
+                const int o = (g * C::KH * C::KW + k) * 2;
+                dy[g][k] = hwc_requantize<typename C::OFF>(
+                    typename C::OFF::acc_t(off.data[o] - C::OFF::IN_ZP), offset_rq[o]).to_int();
+                dx[g][k] = hwc_requantize<typename C::OFF>(
+                    typename C::OFF::acc_t(off.data[o + 1] - C::OFF::IN_ZP), offset_rq[o + 1]).to_int();
+            }
+        }
+    }
+};
+
+// Fixed shape: channel g holds d; one conversion per group, then d_fp * p_k per tap (p_k constant
+// once the loops unroll; |d_fp * p_k| <= R * 2^F by the clamp of C::OFF).
+template <class C>
+struct hwc_deform_offsets<C, true> {
+    static void convert(const hwc_vec<typename C::offset_t, C::OFFSET_C> &off,
+                        const typename C::OFF::rq_t offset_rq[C::OFFSET_C],
+                        int dy[C::OFFSET_GROUPS][C::KH * C::KW], int dx[C::OFFSET_GROUPS][C::KH * C::KW]) {
+#pragma HLS INLINE
+        for (int g = 0; g < C::OFFSET_GROUPS; ++g) {
+#pragma HLS UNROLL
+            const int d = hwc_requantize<typename C::OFF>(
+                typename C::OFF::acc_t(off.data[g] - C::OFF::IN_ZP), offset_rq[g]).to_int();
+            for (int k = 0; k < C::KH * C::KW; ++k) {
+#pragma HLS UNROLL
+                dy[g][k] = d * ((k / C::KW - (C::KH - 1) / 2) * C::DIL_H);
+                dx[g][k] = d * ((k % C::KW - (C::KW - 1) / 2) * C::DIL_W);
+            }
+        }
+    }
+};
+
 template <class C, class MASK_STREAM>
 void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                      hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets, MASK_STREAM &masks,
@@ -120,17 +167,16 @@ rows:
                 if (at.fold == 0 && at.sf == 0) {  // a new output pixel: its offsets and mask
                     const hwc_vec<typename C::offset_t, C::OFFSET_C> off = offsets.read();
                     const hwc_vec<typename C::mask_t, C::MASK_C> m = masks.read();
+                    int dy[C::OFFSET_GROUPS][TAPS], dx[C::OFFSET_GROUPS][TAPS];
+#pragma HLS ARRAY_PARTITION variable=dy complete dim=0
+#pragma HLS ARRAY_PARTITION variable=dx complete dim=0
+                    hwc_deform_offsets<C>::convert(off, offset_rq, dy, dx);
                     for (int g = 0; g < C::OFFSET_GROUPS; ++g) {
 #pragma HLS UNROLL
                         for (int k = 0; k < TAPS; ++k) {
 #pragma HLS UNROLL
-                            const int o = (g * TAPS + k) * 2;
-                            const int dy = hwc_requantize<typename C::OFF>(
-                                typename C::OFF::acc_t(off.data[o] - C::OFF::IN_ZP), offset_rq[o]).to_int();
-                            const int dx = hwc_requantize<typename C::OFF>(
-                                typename C::OFF::acc_t(off.data[o + 1] - C::OFF::IN_ZP), offset_rq[o + 1]).to_int();
-                            pos_y[g][k] = ((oy * C::STRIDE_H - C::PAD_T + (k / C::KW) * C::DIL_H) << C::FRAC_BITS) + dy;
-                            pos_x[g][k] = ((at.ox * C::STRIDE_W - C::PAD_L + (k % C::KW) * C::DIL_W) << C::FRAC_BITS) + dx;
+                            pos_y[g][k] = ((oy * C::STRIDE_H - C::PAD_T + (k / C::KW) * C::DIL_H) << C::FRAC_BITS) + dy[g][k];
+                            pos_x[g][k] = ((at.ox * C::STRIDE_W - C::PAD_L + (k % C::KW) * C::DIL_W) << C::FRAC_BITS) + dx[g][k];
                             mask[g * TAPS + k] = typename C::mask_c_t(m.data[g * TAPS + k] - C::MASK_ZP);
                         }
                     }
