@@ -29,7 +29,7 @@ from hwcodesign.ir.ops import (
 )
 from hwcodesign.ir.requant import Requant, signed_bits
 from hwcodesign.ir.types import IntType, Tensor
-from hwcodesign.mapper.cost import Folding, input_words, requant_units
+from hwcodesign.mapper.cost import Folding, input_words, pixel_ring, requant_units
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
 
@@ -144,6 +144,12 @@ def window_constants(source: Tensor, out: Tensor, kernel: tuple[int, int], strid
     }
 
 
+def pixels_as_rows(tensor: Tensor) -> Tensor:
+    """The same tensor viewed as H*W rows of one pixel (raster order is unchanged)."""
+    n, c, h, w = tensor.shape
+    return Tensor(tensor.name, (n, c, h * w, 1), tensor.dtype, tensor.scale, tensor.zero_point)
+
+
 def row_steps(geometry: dict[str, int], steps_per_pixel: int, output_steps: int) -> int:
     """Iterations of a sliding-window stage's loop per output row (its LOOP_TRIPCOUNT): the
     compute steps plus the shared output stages' drain, or the STRIDE_H rows' words read ahead
@@ -169,6 +175,11 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
         weight = op.weight
         geometry = window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1))
         groups = 1
+    elif pixel_ring(op, folding, source):
+        # the frame as H*W rows of one pixel: a ring of two pixels (mapper/cost.py, pixel_ring)
+        weight = op.weight
+        geometry = window_constants(pixels_as_rows(source), pixels_as_rows(op.output), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
+        groups = op.groups
     else:
         weight = op.weight
         geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)

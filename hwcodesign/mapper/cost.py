@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwcodesign.ir.ops import Concat, Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool
+from hwcodesign.ir.ops import Concat, Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool, Resize
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
@@ -239,7 +239,8 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
     weight_width, memories = simd * wbits, pe
     weights = memory_cost(weight_depth, weight_width, memories)
     constants = channel_constants(op, requant_units(pe, folds_per_output))
-    buffer = line_buffer(op, source, channels_per_read, taps_per_cycle)
+    pixelwise = pixel_ring(op, folding, source)
+    buffer = line_buffer(op, source, channels_per_read, taps_per_cycle, pixelwise)
     if folding.mac == "lut":
         mac_dsp, mac_lut = 0, lanes * (wbits * abits + 8)
     else:
@@ -250,6 +251,8 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
     # the input streams in one word per cycle inside the compute loop (hwc_window.h): a stage
     # that computes faster than its input arrives waits for it
     cycles = max(cycles, input_words(source, channels_per_read))
+    if pixelwise:  # every pixel is a row of the stage's loop nest: one pipeline ramp each
+        cycles += pixels * PIPELINE_RAMP
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
     depth = fill_cycles(op, source, channels_per_read) + (cycles // max(pixels, 1)) + 12
@@ -285,16 +288,51 @@ def line_buffer_rows(op: Op) -> int:
     return 0
 
 
-def line_buffer(op: Op, source: Tensor, channels_per_read: int, taps_per_cycle: int = 1) -> MemoryCost:
-    """The window buffer: `channels_per_read` channels wide, one copy per tap read per cycle.
+PIPELINE_RAMP = 12
+"""Cycles an II=1 loop takes to fill and drain its pipeline (a MAC, adder tree and output stage)."""
+PIXEL_RING_MIN_STEPS = 8 * PIPELINE_RAMP
+
+
+def pixel_ring(op: Op, folding: Folding, source: Tensor) -> bool:
+    """Whether a pointwise conv (1x1, stride 1, no padding) runs pixel by pixel: the stage then
+    treats the frame as H*W rows of one pixel, so its ring holds two pixels instead of two rows
+    (the generated stage is the same template with that geometry). Each pixel then pays the
+    loop's pipeline ramp, so only stages with at least `PIXEL_RING_MIN_STEPS` steps per pixel do."""
+    if not isinstance(op, Conv) or isinstance(op, DepthwiseConv):
+        return False
+    if op.kernel != (1, 1) or op.stride != (1, 1) or any(op.pads):
+        return False
+    steps = (op.out_channels // folding.pe) * (source.channels // op.groups) // folding.simd
+    return steps >= PIXEL_RING_MIN_STEPS
+
+
+def ring_rows(op: Op, source: Tensor) -> int:
+    """Rows the generated stage's ring buffer holds (RING_ROWS in its config): the window plus the
+    STRIDE rows the next output row adds, which stream in while this row computes
+    (templates/hls/layers/hwc_window.h). A fully connected layer's window is its whole input; a
+    resize keeps its current input row and the next."""
+    if isinstance(op, Linear):
+        return source.shape[2] + 1
+    if isinstance(op, Conv | Pool | DeformConv):
+        return line_buffer_rows(op) + op.stride[0]
+    if isinstance(op, Resize):
+        return 2
+    return 0
+
+
+def line_buffer(op: Op, source: Tensor, channels_per_read: int, taps_per_cycle: int = 1,
+                pixelwise: bool = False) -> MemoryCost:
+    """The ring buffer: `channels_per_read` channels wide, one copy per tap read per cycle; two
+    pixels for a pointwise conv that runs pixel by pixel (`pixel_ring`).
 
     Reading several kernel taps per cycle needs as many read ports; Vitis HLS gets them by
     replicating (or cyclically partitioning) the array, which we count as copies.
     """
-    rows = line_buffer_rows(op)
-    if rows <= 1:
+    rows = ring_rows(op, source)
+    if rows == 0:
         return memory_cost(0, 0)
-    depth = rows * source.shape[3] * -(-source.channels // channels_per_read)
+    row_pixels = 1 if pixelwise else source.shape[3]
+    depth = rows * row_pixels * -(-source.channels // channels_per_read)
     # the buffer holds centred values x - zero_point, one bit wider (hwc_window.h)
     return memory_cost(depth, channels_per_read * (source.dtype.bits + 1), taps_per_cycle)
 
@@ -355,7 +393,7 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     # every offset of an output pixel is converted in the pixel's first cycle, by a constant
     # multiplier each (completely partitioned table): a 9 x 25-bit product fits one DSP48
     offset_tables = lut_rom(offset_channels, op.offset_requant.entry_bits, offset_channels)
-    rows = line_buffer_rows(op)
+    rows = ring_rows(op, source)
     depth = rows * source.shape[3] * -(-source.channels // channels_per_read)
     buffer = memory_cost(-(-depth // 4), channels_per_read * (abits + 1), 4)
     sample_dsp = samples * (INTERPOLATION_DSP + (1 if op.has_mask else 0))
@@ -365,6 +403,7 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     lut = (STAGE_BASE_LUT + lanes * 6 + lanes * (wbits + abits) + weights.lut + constants.lut + buffer.lut
            + offset_tables.lut + interpolation_lut + pattern_lut)
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + samples * 4 * (abits + op.frac_bits)
-    fill = ((rows - 1) * source.shape[3] + rows) * -(-source.channels // channels_per_read)
+    window = line_buffer_rows(op)
+    fill = ((window - 1) * source.shape[3] + window) * -(-source.channels // channels_per_read)
     return LayerCost(cycles, fill + folds_per_output + 16, sample_dsp + mac_dsp + requant_dsp,
                      weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)

@@ -12,7 +12,7 @@ CBC (bundled with PuLP) proves optimality of the returned solution for this mode
 The streams between stages need memory too. Each candidate's cost includes the FIFOs the
 layer writes into, in its own word width, so the program sees how a folding packs them; their
 depth (rows per edge) comes from the pipeline simulation, which depends on the foldings.
-`map_to_board` therefore solves with one row per edge, simulates the chosen mapping to plan the
+`map_to_board` therefore solves with default depths (`streams.default_fifo_rows`), simulates the chosen mapping to plan the
 depths (deep FIFOs only where branches rejoin), and re-solves with those depths (and the width
 converters' LUTs/FFs reserved) until the plan fits what was assumed; the result is optimal for
 the cost model given those depths.
@@ -38,7 +38,7 @@ from hwcodesign.mapper.cost import (
     dma_bytes_per_cycle,
     layer_cost,
 )
-from hwcodesign.mapper.streams import CHAIN_FIFO_ROWS, output_fifos, with_output_fifos
+from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, with_output_fifos
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
 FIFO_ROUNDS = 6
@@ -199,7 +199,7 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
         if not plan_streams:
             return mapping
         planned, needed = stream_plan(graph, mapping)
-        if all(depth <= rows.get(edge, CHAIN_FIFO_ROWS) for edge, depth in planned.items()) and \
+        if all(depth <= rows.get(edge, default_fifo_rows(graph.op(edge[1]))) for edge, depth in planned.items()) and \
                 all(needed[r] <= reserved[r] for r in RESOURCES):
             return mapping
         # follow the latest mapping's plan at first (a slower mapping may need less), then only
@@ -231,12 +231,12 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
     for resource in RESOURCES:
         least = sum(min(cost.resource(resource) for cost in options) for options in table.costs)
         if least + reserved[resource] > limits[resource]:
-            fifo_note = f" plus {reserved[resource]} for the stream FIFOs" if reserved[resource] else ""
+            fifo_note = f" plus {reserved[resource]} for the width converters" if reserved[resource] else ""
             reasons.append(f"{resource.upper()} needs at least {least}{fifo_note} but {board.name} allows {limits[resource]}")
     if not reasons and fps:
         reasons.append(f"no folding reaches {cycle_budget(board, fps)} cycles per frame (the requested fps) within the resources")
     if not reasons:
-        fifos = (f" once {reserved['bram18k']} BRAM18K and {reserved['lut']} LUT are kept for the stream FIFOs"
+        fifos = (f" once {reserved['lut']} LUT and {reserved['ff']} FF are kept for the width converters"
                  if any(reserved.values()) else "")
         reasons.append(f"the resources cannot all be met at once by any combination of foldings{fifos}")
     larger = [b for b in available_boards() if b.resources.dsp >= board.resources.dsp and b.name != board.name]

@@ -12,13 +12,19 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.ops import Conv, DeformConv, Linear, Op, Pool, Resize
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding, LayerCost, input_lanes, output_lanes
 from hwcodesign.mapper.memory import MemoryCost, fifo_cost
 
 MIN_FIFO_DEPTH = 2
-CHAIN_FIFO_ROWS = 1
-"""Rows a FIFO holds unless the pipeline simulation asks for more (see `sim.latency.simulate`)."""
+
+
+def default_fifo_rows(consumer: Op) -> int:
+    """Rows a FIFO holds unless the pipeline simulation plans otherwise (`sim.latency.simulate`):
+    none beyond the minimum in front of a stage whose ring already reads the next rows ahead
+    (conv, pool, deformable conv, resize), one row in front of a per-pixel stage."""
+    return 0 if isinstance(consumer, Conv | Pool | DeformConv | Resize) and not isinstance(consumer, Linear) else 1
 
 
 def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
@@ -31,13 +37,13 @@ def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
 def output_fifos(graph: Graph, op_name: str, folding: Folding,
                  fifo_rows: MappingType[tuple[str, str], int] | None = None) -> MemoryCost:
     """The FIFOs `op_name` writes into, one per consuming layer, `fifo_rows` rows deep (default
-    `CHAIN_FIFO_ROWS`), in its own word width: a stage's folding decides how well they pack."""
+    `default_fifo_rows`), in its own word width: a stage's folding decides how well they pack."""
     op = graph.op(op_name)
     tensor = op.output
     lanes = output_lanes(op, folding)
     bram = lut = 0
     for consumer in dict.fromkeys(c.name for c in graph.consumers(tensor.name)):
-        rows = (fifo_rows or {}).get((op_name, consumer), CHAIN_FIFO_ROWS)
+        rows = (fifo_rows or {}).get((op_name, consumer), default_fifo_rows(graph.op(consumer)))
         memory = fifo_cost(stream_fifo_depth(rows, tensor, lanes), lanes * tensor.dtype.bits)
         bram, lut = bram + memory.bram18k, lut + memory.lut
     return MemoryCost(bram, lut)

@@ -28,10 +28,19 @@ from dataclasses import dataclass
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Conv, DeformConv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
-from hwcodesign.mapper.cost import dma_bytes_per_cycle, line_buffer_rows, output_lanes, stream_cycles
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.cost import (
+    Folding,
+    dma_bytes_per_cycle,
+    line_buffer_rows,
+    output_lanes,
+    pixel_ring,
+    ring_rows,
+    stream_cycles,
+)
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost
-from hwcodesign.mapper.streams import output_fifos, refold_cost, stream_fifo_depth
+from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
 
 MAX_RELAXATIONS = 2000
 PLAN_TOLERANCE = 0.01
@@ -104,7 +113,7 @@ def window_need(op: Op, row: int, input_rows: int) -> int:
     return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation + reach))
 
 
-def build_stage(graph: Graph, op: Op, cycles: float) -> _Stage:
+def build_stage(graph: Graph, op: Op, cycles: float, folding: Folding) -> _Stage:
     inputs = graph.input_tensors(op)
     out_rows = op.output.shape[2]
     if isinstance(op, Input):
@@ -123,7 +132,15 @@ def build_stage(graph: Graph, op: Op, cycles: float) -> _Stage:
         else:
             rows = tuple(min(r, in_rows - 1) for r in range(out_rows))
         needs.append((tensor.name, rows))
-    return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), tuple(needs), line_buffer_rows(op))
+    return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), tuple(needs), held_rows(op, folding, inputs[0]))
+
+
+def held_rows(op: Op, folding: Folding, source: Tensor) -> int:
+    """Input rows a stage keeps in its ring: the window plus the rows it reads ahead
+    (`cost.ring_rows`); a pointwise conv running pixel by pixel keeps only its current row."""
+    if pixel_ring(op, folding, source):
+        return 1
+    return ring_rows(op, source) or line_buffer_rows(op)
 
 
 def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
@@ -133,24 +150,28 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
 
     Planning: an unbounded run measures every edge's stall-free depth. Only edges into a join
     (a layer reading two or more tensors: a residual add, a concat, a deformable conv's input
-    and offsets) keep it; a plain chain only throttles a faster producer, so its edges get one
-    row. A bounded run then checks the plan: if it deadlocks or slows the pipeline by more than
-    `PLAN_TOLERANCE`, every edge keeps its stall-free depth.
+    and offsets) keep it; a plain chain only throttles a faster producer, so its edges get the
+    minimum into a stage whose ring reads a row ahead anyway, one row into the others
+    (`streams.default_fifo_rows`). A bounded run checks the plan; if it deadlocks or slows the
+    pipeline by more than `PLAN_TOLERANCE`, chains get one row, and failing that every edge
+    keeps its stall-free depth.
     """
     if fifo_rows is not None:
         return run_pipeline(graph, mapping, frames, fifo_rows)
     free = run_pipeline(graph, mapping, frames, None)
     joins = {op.name for op in graph if len(set(op.inputs)) > 1}
-    plan = {(p, c): rows if c in joins else min(rows, 1) for (p, c), rows in free.fifo_rows.items()}
-    if plan == free.fifo_rows:
-        return free
-    try:
-        bounded = run_pipeline(graph, mapping, frames, plan)
-    except PipelineDeadlock:
-        return free
-    if bounded.interval_cycles > free.interval_cycles * (1 + PLAN_TOLERANCE):
-        return free
-    return bounded
+    for shallow in (True, False):
+        plan = {(p, c): rows if c in joins else min(rows, default_fifo_rows(graph.op(c)) if shallow else 1)
+                for (p, c), rows in free.fifo_rows.items()}
+        if plan == free.fifo_rows:
+            return free
+        try:
+            bounded = run_pipeline(graph, mapping, frames, plan)
+        except PipelineDeadlock:
+            continue
+        if bounded.interval_cycles <= free.interval_cycles * (1 + PLAN_TOLERANCE):
+            return bounded
+    return free
 
 
 def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
@@ -159,7 +180,7 @@ def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
     gives depths (which it then reports as the allocation)."""
     board = mapping.board
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
-    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles) for op in graph}
+    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles, mapping.foldings[op.name]) for op in graph}
     order = [op.name for op in graph]
     producer_of = {op.output.name: op.name for op in graph}
     consumers = {name: [c.name for c in graph.consumers(stages[name].op.output.name)] for name in order}
