@@ -236,6 +236,14 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
     if not reasons and fps:
         reasons.append(f"no folding reaches {cycle_budget(board, fps)} cycles per frame (the requested fps) within the resources")
     if not reasons:
+        budget = {r: limits[r] - reserved[r] for r in RESOURCES}
+        for resource in RESOURCES:
+            least = least_within_limits(table, budget, resource)
+            if least is not None and least > budget[resource]:
+                others = ", ".join(r.upper() for r in RESOURCES if r != resource)
+                reasons.append(f"{resource.upper()} needs at least {least} while {others} stay within their "
+                               f"limits, but {board.name} allows {budget[resource]}")
+    if not reasons:
         fifos = (f" once {reserved['lut']} LUT and {reserved['ff']} FF are kept for the width converters"
                  if any(reserved.values()) else "")
         reasons.append(f"the resources cannot all be met at once by any combination of foldings{fifos}")
@@ -245,6 +253,27 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
         return message
     fits = next((b.name for b in larger if board_fits(graph, b, fps, caps, max_candidates)), None)
     return message + (f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model")
+
+
+def least_within_limits(table: CandidateTable, limits: dict[str, int], resource: str) -> int | None:
+    """The least `resource` any mapping takes while the other resources stay within `limits`
+    (None when even those cannot be met): which trade-off makes a model not fit."""
+    problem = pulp.LpProblem("least_" + resource, pulp.LpMinimize)
+    choice = [[pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
+              for layer, options in enumerate(table.costs)]
+    for xs in choice:
+        problem += pulp.lpSum(xs) == 1
+
+    def use(name: str) -> pulp.LpAffineExpression:
+        return pulp.lpSum(cost.resource(name) * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
+
+    for other in RESOURCES:
+        if other != resource:
+            problem += use(other) <= limits[other]
+    problem += use(resource)
+    if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] != "Optimal":
+        return None
+    return int(round(pulp.value(problem.objective)))
 
 
 def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, float] | None,

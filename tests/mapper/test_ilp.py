@@ -10,7 +10,14 @@ import pytest
 from hwcodesign.boards import load_board
 from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.ilp import MappingInfeasible, candidate_table, evaluate, map_to_board, solve_table
+from hwcodesign.mapper.ilp import (
+    MappingInfeasible,
+    candidate_table,
+    evaluate,
+    least_within_limits,
+    map_to_board,
+    solve_table,
+)
 from hwcodesign.mapper.memory import bram18k_blocks
 
 UINT8 = IntType(8, False)
@@ -61,6 +68,22 @@ def test_ilp_matches_exhaustive_search(seed: int) -> None:
     assert evaluate(table, picks, goal) == expected
     for r in RESOURCES:
         assert sum(table.costs[layer][c].resource(r) for layer, c in enumerate(picks)) <= limits[r]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_least_resource_within_the_other_limits_matches_exhaustive_search(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    graph = conv_chain(rng, [int(rng.choice([2, 4, 8])) for _ in range(4)])
+    table = candidate_table(graph, load_board("zcu102"), max_candidates=4)
+    total_max = {r: sum(max(c.resource(r) for c in options) for options in table.costs) for r in RESOURCES}
+    limits = {r: int(total_max[r] * rng.uniform(0.4, 0.9)) for r in RESOURCES}
+    resource = RESOURCES[seed % len(RESOURCES)]
+    best = None
+    for picks in itertools.product(*(range(len(options)) for options in table.costs)):
+        used = {r: sum(table.costs[layer][c].resource(r) for layer, c in enumerate(picks)) for r in RESOURCES}
+        if all(used[r] <= limits[r] for r in RESOURCES if r != resource):
+            best = used[resource] if best is None else min(best, used[resource])
+    assert least_within_limits(table, limits, resource) == best
 
 
 def test_mapping_respects_every_board_limit() -> None:
