@@ -24,12 +24,13 @@ from hwcodesign.ir.ops import (
     DepthwiseConv,
     GlobalAvgPool,
     Linear,
+    Op,
     Pool,
     Resize,
 )
 from hwcodesign.ir.requant import Requant, signed_bits
 from hwcodesign.ir.types import IntType, Tensor
-from hwcodesign.mapper.cost import Folding, input_words, pixel_ring, requant_units
+from hwcodesign.mapper.cost import Folding, input_lanes, input_words, pixel_ring, requant_units
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
 
@@ -158,8 +159,10 @@ def row_steps(geometry: dict[str, int], steps_per_pixel: int, output_steps: int)
     return max(compute, geometry["STRIDE_H"] * geometry["IN_W"] * geometry["IN_C"] // geometry["IN_LANES"])
 
 
-def input_stream(source: Tensor, lanes: int) -> dict[str, int]:
-    """Config entries of a line-buffered stage's input: channels per word and words per frame."""
+def input_stream(op: Op, folding: Folding, source: Tensor) -> dict[str, int]:
+    """Config entries of a line-buffered stage's input: channels per word (the ring's channel
+    partition, `cost.input_lanes`) and words per frame."""
+    lanes = input_lanes(op, folding, 0, [source])
     return {"IN_LANES": lanes, "IN_WORDS": input_words(source, lanes)}
 
 
@@ -185,7 +188,7 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
         geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
         groups = op.groups
     pe, simd = folding.pe, folding.simd
-    geometry.update(input_stream(source, min(simd, source.channels // groups)))
+    geometry.update(input_stream(op, folding, source))
     out_channels = weight.shape[0]
     in_per_group = source.channels // groups
     row_length = in_per_group * weight.shape[2] * weight.shape[3]
@@ -205,7 +208,6 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
         **geometry, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": row_length,
         "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
-        "CHANNEL_PARTITION": min(simd, in_per_group),
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
@@ -256,13 +258,13 @@ def channelwise_stage(op: DepthwiseConv | Pool, ident: str, source: Tensor, fold
     if isinstance(op, Pool):
         table = table[:, :1, :1, :1]
     geometry = window_constants(source, op.output, kernel, op.stride, op.pads, dilation)
-    geometry.update(input_stream(source, pe))
+    geometry.update(input_stream(op, folding, source))
     stage = output_stage(op.requant, acc_bound, channels, op.output.dtype, f"{ident}_rq")
     weight_depth = table.shape[1] * table.shape[2]
     constants = {
         **geometry, "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": weight_depth, "BIAS_LENGTH": len(bias),
         "HAS_BIAS": int(isinstance(op, DepthwiseConv)),
-        "RQ_UNITS": rq_units, "BIAS_BANKS": min(rq_units, len(bias)), "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe, "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
+        "RQ_UNITS": rq_units, "BIAS_BANKS": min(rq_units, len(bias)), "LUT_MACS": int(folding.mac == "lut"), "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
@@ -335,8 +337,7 @@ def resize_stage(op: Resize, ident: str, source: Tensor, folding: Folding, in_st
     constants = {
         **pixel_constants(source, op.output, folding.pe, op.name),
         "IN_H": source.shape[2], "IN_W": source.shape[3], "OUT_W": op.output.shape[3],
-        "SCALE_H": op.scale[0], "SCALE_W": op.scale[1], "RING_ROWS": 2, **input_stream(source, folding.pe),
-        "CHANNEL_PARTITION": folding.pe,
+        "SCALE_H": op.scale[0], "SCALE_W": op.scale[1], "RING_ROWS": 2, **input_stream(op, folding, source),
         "ROW_STEPS": max(op.scale[0] * op.output.shape[3] * folds, source.shape[3] * (source.channels // folding.pe)),
         **stage.constants,
     }
@@ -429,7 +430,7 @@ def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Fol
     geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
     window_rows = (op.kernel[0] - 1) * op.dilation[0] + 2 * op.offset_range + 1
     geometry.update(WINDOW_ROWS=window_rows, RING_ROWS=window_rows + op.stride[0])
-    geometry.update(input_stream(source, pe if op.depthwise else simd))
+    geometry.update(input_stream(op, folding, source))
     off_struct = struct("OFF", {"acc_t": f"ap_int<{signed_bits(magnitude(offset))}>", **offset_stage.types},
                         {"IN_ZP": offset.zero_point, **offset_stage.constants})
     mask_type = mask.dtype if mask is not None else IntType(2, False)
@@ -440,7 +441,7 @@ def deform_stage(op: DeformConv, ident: str, sources: list[Tensor], folding: Fol
         "BLEND_BITS": signed_bits(blend_bound), "OFFSET_C": offset.channels, "MASK_C": op.offset_groups * taps,
         "MASK_ZP": mask.zero_point if mask is not None else 0,
         "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": op.out_channels, "HAS_BIAS": 1,
-        "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"), "CHANNEL_PARTITION": pe if op.depthwise else simd,
+        "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }

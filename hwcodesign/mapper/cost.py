@@ -229,13 +229,14 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         cycles = pixels * (op.out_channels // pe) * (kernel_taps // simd)
         folds_per_output = kernel_taps // simd
         weight_depth = (op.out_channels // pe) * (kernel_taps // simd)
-        channels_per_read, taps_per_cycle = pe, simd
+        taps_per_cycle = simd
     else:
         # SIMD walks the im2col row (in_per_group x kernel taps) of each output pixel
         cycles = pixels * groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
         folds_per_output = in_per_group * kernel_taps // simd
         weight_depth = groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
-        channels_per_read, taps_per_cycle = min(simd, in_per_group), max(1, simd // in_per_group)
+        taps_per_cycle = max(1, simd // in_per_group)
+    channels_per_read = input_lanes(op, folding, 0, [source])
     weight_width, memories = simd * wbits, pe
     weights = memory_cost(weight_depth, weight_width, memories)
     constants = channel_constants(op, requant_units(pe, folds_per_output))
@@ -377,12 +378,13 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, ps_type:
     if op.depthwise:
         folds_per_output = op.taps // simd
         cycles = pixels * (op.out_channels // pe) * folds_per_output
-        samples, weight_depth, channels_per_read = pe * simd, (op.out_channels // pe) * folds_per_output, pe
+        samples, weight_depth = pe * simd, (op.out_channels // pe) * folds_per_output
     else:
         in_per_group = source.channels // op.groups
         folds_per_output = in_per_group * op.taps // simd
         cycles = pixels * op.groups * (op.out_channels // op.groups // pe) * folds_per_output
-        samples, weight_depth, channels_per_read = simd, cycles // pixels, simd
+        samples, weight_depth = simd, cycles // pixels
+    channels_per_read = input_lanes(op, folding, 0, [source])
     cycles = max(cycles, input_words(source, channels_per_read))
     lanes = pe * simd
     weights = memory_cost(weight_depth, simd * wbits, pe)

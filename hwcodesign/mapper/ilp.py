@@ -88,6 +88,11 @@ def candidate_table(graph: Graph, board: Board, max_candidates: int = 96,
                     fifo_rows: MappingType[tuple[str, str], int] | None = None) -> CandidateTable:
     """Every layer's candidate foldings and their costs, each including the FIFOs the layer
     writes into at `fifo_rows` rows per edge (a stage's word width decides how they pack)."""
+    return with_output_fifos_table(graph, stage_table(graph, board, max_candidates), fifo_rows)
+
+
+def stage_table(graph: Graph, board: Board, max_candidates: int = 96) -> CandidateTable:
+    """Every layer's candidate foldings and the costs of the stages alone (no FIFOs)."""
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     layers, foldings, costs = [], [], []
     for op in graph:
@@ -95,9 +100,19 @@ def candidate_table(graph: Graph, board: Board, max_candidates: int = 96,
         options = tuple(candidate_foldings(op, inputs, max_candidates))
         layers.append(op.name)
         foldings.append(options)
-        costs.append(tuple(with_output_fifos(layer_cost(op, inputs, f, board.ps_type, rate),
-                                             output_fifos(graph, op.name, f, fifo_rows)) for f in options))
+        costs.append(tuple(layer_cost(op, inputs, f, board.ps_type, rate) for f in options))
     return CandidateTable(tuple(layers), tuple(foldings), tuple(costs))
+
+
+def with_output_fifos_table(graph: Graph, stages: CandidateTable,
+                            fifo_rows: MappingType[tuple[str, str], int] | None) -> CandidateTable:
+    """`stages` with each candidate's output FIFOs at `fifo_rows` added (the stage costs do not
+    depend on the depths, so the mapper's rounds reuse them)."""
+    costs = tuple(
+        tuple(with_output_fifos(cost, output_fifos(graph, name, folding, fifo_rows)) for folding, cost in zip(options, layer_costs))
+        for name, options, layer_costs in zip(stages.layers, stages.foldings, stages.costs)
+    )
+    return CandidateTable(stages.layers, stages.foldings, costs)
 
 
 def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[str, int]:
@@ -112,19 +127,12 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
     if goal not in GOALS:
         raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
     problem = pulp.LpProblem("mapping", pulp.LpMinimize)
-    choice = [
-        [pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
-        for layer, options in enumerate(table.costs)
-    ]
+    choice = one_candidate_per_layer(problem, table)
     bottleneck = pulp.LpVariable("bottleneck_cycles", lowBound=0)
     for layer, options in enumerate(table.costs):
-        problem += pulp.lpSum(choice[layer]) == 1
         problem += bottleneck >= pulp.lpSum(cost.cycles * x for cost, x in zip(options, choice[layer]))
     for resource in RESOURCES:
-        problem += pulp.lpSum(
-            cost.resource(resource) * x
-            for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs)
-        ) <= limits[resource], f"limit_{resource}"
+        problem += usage(table, choice, resource) <= limits[resource], f"limit_{resource}"
     if max_cycles is not None:
         problem += bottleneck <= max_cycles
     fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
@@ -147,6 +155,22 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
         if evaluate(table, frugal, goal) <= objective:
             picks = frugal
     return picks, objective
+
+
+def one_candidate_per_layer(problem: pulp.LpProblem, table: CandidateTable) -> list[list[pulp.LpVariable]]:
+    """Binaries x[layer][candidate] with exactly one candidate chosen per layer."""
+    choice = [
+        [pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
+        for layer, options in enumerate(table.costs)
+    ]
+    for xs in choice:
+        problem += pulp.lpSum(xs) == 1
+    return choice
+
+
+def usage(table: CandidateTable, choice: list[list[pulp.LpVariable]], resource: str) -> pulp.LpAffineExpression:
+    """How much of `resource` the chosen candidates take, as a linear expression."""
+    return pulp.lpSum(cost.resource(resource) * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
 
 
 def chosen_indices(choice: list[list[pulp.LpVariable]]) -> list[int]:
@@ -173,15 +197,17 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     """Choose every layer's folding optimally for the cost model; explain when nothing fits.
 
     With `plan_streams` the FIFO depths and width converters are planned with the pipeline
-    simulation and counted (module doc); without, every FIFO is assumed one row deep.
+    simulation and counted (module doc); without, FIFOs keep their default depths
+    (`streams.default_fifo_rows`).
     """
     start = time.perf_counter()
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
+    stages = stage_table(graph, board, max_candidates)
     rows: dict[tuple[str, str], int] = {}
     reserved = {r: 0 for r in RESOURCES}
     for attempt in range(FIFO_ROUNDS):
-        table = candidate_table(graph, board, max_candidates, rows)
+        table = with_output_fifos_table(graph, stages, rows)
         if progress and attempt == 0:
             progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
         budget = {r: limits[r] - reserved[r] for r in RESOURCES}
@@ -259,18 +285,11 @@ def least_within_limits(table: CandidateTable, limits: dict[str, int], resource:
     """The least `resource` any mapping takes while the other resources stay within `limits`
     (None when even those cannot be met): which trade-off makes a model not fit."""
     problem = pulp.LpProblem("least_" + resource, pulp.LpMinimize)
-    choice = [[pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
-              for layer, options in enumerate(table.costs)]
-    for xs in choice:
-        problem += pulp.lpSum(xs) == 1
-
-    def use(name: str) -> pulp.LpAffineExpression:
-        return pulp.lpSum(cost.resource(name) * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
-
+    choice = one_candidate_per_layer(problem, table)
     for other in RESOURCES:
         if other != resource:
-            problem += use(other) <= limits[other]
-    problem += use(resource)
+            problem += usage(table, choice, other) <= limits[other]
+    problem += usage(table, choice, resource)
     if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] != "Optimal":
         return None
     return int(round(pulp.value(problem.objective)))

@@ -33,7 +33,7 @@ void hwc_conv(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
     const int TAPS_PER_STEP = C::SIMD / CHANNELS_PER_STEP;
 
     static typename hwc_centred<in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C];
-#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
+#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::IN_LANES dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     acc_t acc[C::PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete

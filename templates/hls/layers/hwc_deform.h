@@ -135,7 +135,7 @@ void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
     static typename hwc_centred<in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C];
 #pragma HLS ARRAY_PARTITION variable=ring cyclic factor=2 dim=1
 #pragma HLS ARRAY_PARTITION variable=ring cyclic factor=2 dim=2
-#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
+#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::IN_LANES dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     acc_t acc[C::PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete

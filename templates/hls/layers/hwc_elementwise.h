@@ -104,7 +104,7 @@ void hwc_resize(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
     const int FOLDS = C::OUT_C / C::PE;
     const int WORK = C::SCALE_H * C::OUT_W * FOLDS;
     static typename hwc_centred<in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C];
-#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::CHANNEL_PARTITION dim=3
+#pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::IN_LANES dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     hwc_read_cursor cursor = {0, 0, 0};
 rows:
