@@ -36,7 +36,7 @@ from hwcodesign.mapper.ilp import (  # noqa: E402
     MappingInfeasible,
     candidate_table,
     least_within_limits,
-    map_to_board,
+    map_dataflow,
     resource_limits,
 )
 from hwcodesign.passes import optimize  # noqa: E402
@@ -68,7 +68,7 @@ def main() -> None:
         board = load_board(name)
         start = time.perf_counter()
         try:
-            mapping = map_to_board(graph, board, suggest_board=False)
+            mapping = map_dataflow(graph, board, suggest_board=False)
         except MappingInfeasible as error:
             table = candidate_table(graph, board)
             limits = resource_limits(board)

@@ -17,7 +17,7 @@ import numpy as np
 
 from hwcodesign.boards import Board, Resources
 from hwcodesign.ir import Conv, Graph, Input, IntType, Linear, Pool, Tensor, identity_requant, make_requant
-from hwcodesign.mapper.ilp import map_to_board
+from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.sim.latency import simulate
 
 PUBLISHED_FPS = 21906
@@ -73,7 +73,7 @@ def cnv() -> Graph:
 
 def main() -> None:
     graph = cnv()
-    mapping = map_to_board(graph, ZC706, "throughput")
+    mapping = map_dataflow(graph, ZC706, "throughput")
     report = simulate(graph, mapping)
     print("FINN CNV (W1A1, CIFAR-10) on ZC706 @ 200 MHz")
     print(f"  published (FINN, FPGA'17): {PUBLISHED_FPS:,} fps, {PUBLISHED_LATENCY_US} us latency")

@@ -23,8 +23,9 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
+from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.ilp import GOALS, map_to_board
+from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
 from hwcodesign.sim.golden import run_golden

@@ -9,7 +9,9 @@ disagree about a path or a name.
 
 The system is the PYNQ-style one: the HLS IP (`accel`) is started over AXI4-Lite by the PS and
 fed by one AXI DMA per stream pair in simple (register) mode, because that is what PYNQ's `DMA`
-driver and `allocate()` buffers drive directly.
+driver and `allocate()` buffers drive directly. The layer-sequential engine has no streams: its
+own AXI4 masters (`BuildContext.masters`) reach DDR through the same HP port, and the driver
+hands it `allocate()` buffers' physical addresses in its registers.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class BuildContext:
     outputs: tuple[StreamPort, ...]
     hls_sources: tuple[str, ...]  # paths relative to hls/ added as design files
     testbench: tuple[str, ...]  # paths relative to hls/ added with -tb
+    masters: tuple[str, ...] = ()  # the IP's AXI4 masters (the layer-sequential engine): no DMAs
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,13 @@ def validate_context(ctx: BuildContext) -> None:
     for what, value in (("project name", ctx.name), ("top function", ctx.top_function)):
         if not _C_IDENTIFIER.fullmatch(value):
             raise HwcodesignError(f"{what} '{value}' is not a C identifier")
-    if not ctx.inputs or not ctx.outputs:
+    if ctx.masters:
+        if ctx.inputs or ctx.outputs:
+            raise HwcodesignError("an accelerator reads DDR through its AXI4 masters or through streams, not both")
+        for master in ctx.masters:
+            if not _C_IDENTIFIER.fullmatch(master):
+                raise HwcodesignError(f"AXI4 master '{master}' is not an identifier")
+    elif not ctx.inputs or not ctx.outputs:
         raise HwcodesignError("the accelerator needs at least one input and one output stream")
     seen: set[str] = set()
     for port in ctx.inputs + ctx.outputs:
@@ -180,7 +189,8 @@ def _template_values(ctx: BuildContext) -> dict[str, object]:
         "outputs": ctx.outputs,
         "dmas": dmas,
         "lite_slaves": control_slaves(dmas),
-        "mem_masters": memory_masters(dmas),
+        "mem_masters": [f"accel/{m}" for m in ctx.masters] + memory_masters(dmas),
+        "engine": bool(ctx.masters),
         "hls_sources": ctx.hls_sources,
         "testbench": [(path, _is_c_source(path)) for path in ctx.testbench],
         "csim_sources": [p for p in ctx.hls_sources + ctx.testbench if _is_c_source(p)],

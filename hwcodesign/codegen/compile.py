@@ -18,7 +18,8 @@ from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.ilp import Mapping, map_to_board
+from hwcodesign.mapper import map_to_board
+from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, report_texts
 from hwcodesign.sim.latency import LatencyReport, simulate

@@ -29,7 +29,8 @@ COMPILER = "g++"
 # Hidden visibility and no STB_GNU_UNIQUE: several projects' libraries live in one Python process,
 # and their same-named template instances (with different static line buffers) must not merge.
 FLAGS = ("-std=c++14", "-O3", "-funroll-loops", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-gnu-unique",
-         "-fno-exceptions", "-fno-rtti", "-Wno-unknown-pragmas", "-DHWC_CSIM_SOFT_UNDERFLOW")
+         "-fno-exceptions", "-fno-rtti", "-Wno-unknown-pragmas", "-DHWC_CSIM_SOFT_UNDERFLOW",
+         "-DHWC_ENGINE_COUNT_STEPS")
 STATUS = {
     1: "a stage read an empty stream (the design consumed more than was produced)",
     2: "an input stream was not fully consumed",
@@ -100,16 +101,63 @@ def build_library(project: Project) -> Path:
 
 
 def run_csim(project: Project, frames: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Run `frames` packed frames (one (frames, bytes) uint8 buffer per input port)."""
+    """Run `frames` packed frames (one (frames, bytes) uint8 buffer per input port). An engine
+    project also gets its params buffer (hls/tb_data/params.bin), as the driver loads it."""
     library = ctypes.CDLL(str(build_library(project)))
     entry = library.hwc_csim
     entry.restype = ctypes.c_int
-    entry.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
+    arguments = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
     in_buffers = [np.ascontiguousarray(b, dtype=np.uint8) for b in inputs]
     out_buffers = [np.zeros((frames, p.layout.bytes_per_frame), np.uint8) for p in project.outputs]
     in_pointers = (ctypes.c_void_p * len(in_buffers))(*[b.ctypes.data for b in in_buffers])
     out_pointers = (ctypes.c_void_p * len(out_buffers))(*[b.ctypes.data for b in out_buffers])
-    status = entry(frames, in_pointers, out_pointers)
+    if project.architecture == "sequential":
+        entry.argtypes = [*arguments, ctypes.c_void_p]
+        params = engine_params(project)
+        status = entry(frames, in_pointers, out_pointers, params.ctypes.data)
+    else:
+        entry.argtypes = arguments
+        status = entry(frames, in_pointers, out_pointers)
     if status != 0:
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
     return out_buffers
+
+
+_params: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def engine_params(project: Project) -> np.ndarray:
+    """The project's params buffer (descriptors, weights, records), read once per file version."""
+    path = project.hls_dir() / "tb_data" / str(project.meta.get("params_file", "params.bin"))
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _params:
+        _params[key] = np.fromfile(path, dtype=np.uint8)
+    return _params[key]
+
+
+def run_engine(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap_out: np.ndarray,
+               params: np.ndarray, layers: int) -> None:
+    """Run the engine in place on caller-owned uint8 buffers (views starting where its pointer
+    registers point), as on the board: the emulated PYNQ board's ap_start."""
+    views = (fmap_in, fmap_aux, fmap_out, params)
+    for view in views:
+        if not view.flags.c_contiguous or view.ctypes.data % 8:
+            raise CsimError("engine buffers must be contiguous and 8-byte aligned (as allocate() gives them)")
+    library = ctypes.CDLL(str(build_library(project)))
+    entry = library.hwc_csim_engine
+    entry.restype = ctypes.c_int
+    entry.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int]
+    status = entry(*(view.ctypes.data for view in views), layers)
+    if status != 0:
+        raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
+
+
+def engine_steps(project: Project) -> list[int]:
+    """Compute-loop iterations per instruction of the last engine run in this process (what the
+    cost model's `compute_iterations` predicts)."""
+    library = ctypes.CDLL(str(build_library(project)))
+    count = int(project.meta["layer_count"])
+    steps = (ctypes.c_longlong * count)()
+    library.hwc_csim_steps(steps, count)
+    return list(steps)

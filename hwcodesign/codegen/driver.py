@@ -12,6 +12,7 @@ import io
 import zipfile
 from pathlib import Path
 from pprint import pformat
+from typing import Any
 
 import numpy as np
 
@@ -34,13 +35,15 @@ def packing_source() -> str:
     return "\n\n".join(part.rstrip() for part in parts)
 
 
-def driver_source(name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int) -> str:
+def driver_source(name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
+                  engine: dict[str, Any] | None = None) -> str:
+    """driver.py; `engine` (registers, layers, arena_bytes) for a layer-sequential engine."""
     def specs(ports: list[dict]) -> str:
         return pformat([{**port, "word_bits": word_bits} for port in ports], width=100, sort_dicts=True)
 
     return render("driver/driver.py.j2", name=name, board=board.name, board_display_name=board.display_name,
                   pynq_image=board.pynq_image, version=__version__, inputs=specs(inputs), outputs=specs(outputs),
-                  packing_source=packing_source())
+                  packing_source=packing_source(), engine=engine is not None, **(engine or {}))
 
 
 def sample_npz(graph: Graph, seed: int = 0) -> bytes:
@@ -79,6 +82,24 @@ def driver_files(graph: Graph, name: str, board: Board, inputs: list[dict], outp
                  model_path: Path | None) -> dict[str, str | bytes]:
     files: dict[str, str | bytes] = {
         "driver/driver.py": driver_source(name, board, inputs, outputs, word_bits),
+        "driver/sample.npz": sample_npz(graph),
+    }
+    if model_path is not None:
+        files["driver/model.onnx"] = Path(model_path).read_bytes()
+    files["driver/notebook.ipynb"] = notebook_json(name, board.display_name)
+    return files
+
+
+def engine_driver_files(graph: Graph, name: str, board: Board, meta: dict[str, Any], params: np.ndarray,
+                        model_path: Path | None) -> dict[str, str | bytes]:
+    """The driver folder of a layer-sequential engine: the same files plus params.bin, which the
+    driver loads into DDR (the engine's program: descriptors and weights)."""
+    engine = {"registers": pformat(meta["registers"], sort_dicts=False), "layers": meta["layer_count"],
+              "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8}
+    source = driver_source(name, board, meta["inputs"], meta["outputs"], meta["word_bits"], engine)
+    files: dict[str, str | bytes] = {
+        "driver/driver.py": source,
+        "driver/params.bin": params.astype("<u8").tobytes(),
         "driver/sample.npz": sample_npz(graph),
     }
     if model_path is not None:

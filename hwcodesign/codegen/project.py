@@ -23,12 +23,14 @@ import numpy as np
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts
 from hwcodesign.codegen.driver import driver_files
+from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
 from hwcodesign.codegen.packing import StreamLayout, pack_frames, unpack_frames
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.sim.golden import run_golden
 
@@ -49,7 +51,9 @@ class PortInfo:
     def from_json(cls, data: dict[str, Any], word_bits: int) -> PortInfo:
         dtype = IntType(data["bits"], data["signed"])
         tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
-        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], dtype.bits, dtype.signed, word_bits)
+        # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
+        bits = data.get("storage_bits", dtype.bits)
+        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits)
         return cls(data["port"], tensor, layout)
 
 
@@ -67,7 +71,7 @@ def c_identifier(name: str) -> str:
     return cleaned if not cleaned[0].isdigit() else f"m_{cleaned}"
 
 
-def emit_project(graph: Graph, mapping: Mapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
+def emit_project(graph: Graph, mapping: Mapping | EngineMapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
                  word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
                  model_label: str = "an ONNX model", testbench_seed: int = 0,
                  extra_files: MappingType[str, str | bytes] | None = None,
@@ -75,19 +79,25 @@ def emit_project(graph: Graph, mapping: Mapping, out_dir: str | os.PathLike[str]
     """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
 
     `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
-    depths). `extra_files` (relative path -> content) are written into the same atomic folder,
+    depths); they and `word_bits` apply to the dataflow pipeline (an engine mapping carries its own
+    word width). `extra_files` (relative path -> content) are written into the same atomic folder,
     e.g. the simulate report. `model_path` (the source .onnx) is copied beside the driver so its
     notebook can compare with onnxruntime.
     """
     out = Path(out_dir)
     project_name = c_identifier(name or out.name)
-    if fifo_rows is None:
-        from hwcodesign.sim.latency import simulate
-        fifo_rows = simulate(graph, mapping).fifo_rows
-    top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
-    files = project_files(graph, mapping, top, project_name, model_label, word_bits, testbench_seed)
-    files.update(driver_files(graph, project_name, mapping.board, [port_json(p) for p in top.inputs],
-                              [port_json(p) for p in top.outputs], word_bits, Path(model_path) if model_path else None))
+    if isinstance(mapping, EngineMapping):  # the layer-sequential engine: its own sources and driver
+        files = engine_project_files(graph, mapping, project_name, model_label, TESTBENCH_FRAMES, testbench_seed,
+                                     Path(model_path) if model_path else None)
+    else:
+        if fifo_rows is None:
+            from hwcodesign.sim.latency import simulate
+            fifo_rows = simulate(graph, mapping).fifo_rows
+        top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
+        files = project_files(graph, mapping, top, project_name, model_label, word_bits, testbench_seed)
+        files.update(driver_files(graph, project_name, mapping.board, [port_json(p) for p in top.inputs],
+                                  [port_json(p) for p in top.outputs], word_bits,
+                                  Path(model_path) if model_path else None))
     for path, content in (extra_files or {}).items():
         files[path] = content
     write_atomically(out, files)
@@ -221,6 +231,11 @@ class Project:
     @property
     def name(self) -> str:
         return str(self.meta["name"])
+
+    @property
+    def architecture(self) -> str:
+        """"dataflow" (one stage per layer) or "sequential" (the layer-sequential engine)."""
+        return str(self.meta.get("architecture", "dataflow"))
 
     def hls_dir(self) -> Path:
         return self.root / "hls"

@@ -12,7 +12,7 @@ CBC (bundled with PuLP) proves optimality of the returned solution for this mode
 The streams between stages need memory too. Each candidate's cost includes the FIFOs the
 layer writes into, in its own word width, so the program sees how a folding packs them; their
 depth (rows per edge) comes from the pipeline simulation, which depends on the foldings.
-`map_to_board` therefore solves with default depths (`streams.default_fifo_rows`), simulates the chosen mapping to plan the
+`map_dataflow` therefore solves with default depths (`streams.default_fifo_rows`), simulates the chosen mapping to plan the
 depths (deep FIFOs only where branches rejoin), and re-solves with those depths (and the width
 converters' LUTs/FFs reserved) until the plan fits what was assumed; the result is optimal for
 the cost model given those depths.
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulp
 
@@ -54,7 +55,7 @@ class CandidateTable:
     """Per layer: its candidate foldings and their costs (what the ILP chooses from)."""
 
     layers: tuple[str, ...]
-    foldings: tuple[tuple[Folding, ...], ...]
+    foldings: tuple[tuple[Any, ...], ...]  # Folding per dataflow stage; EngineConfig for the engine
     costs: tuple[tuple[LayerCost, ...], ...]
 
 
@@ -69,6 +70,8 @@ class Mapping:
     limits: dict[str, int] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)
     fifo_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    architecture = "dataflow"
 
     @property
     def bottleneck_cycles(self) -> int:
@@ -190,7 +193,7 @@ def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
     return float(bottleneck if goal == "throughput" else bottleneck + sum(cost.depth for cost in chosen))
 
 
-def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
+def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None, plan_streams: bool = True,
                  suggest_board: bool = True) -> Mapping:
@@ -297,9 +300,9 @@ def least_within_limits(table: CandidateTable, limits: dict[str, int], resource:
 
 def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, float] | None,
                max_candidates: int) -> bool:
-    """Whether `map_to_board` finds a mapping on `board` (FIFOs included)."""
+    """Whether `map_dataflow` finds a mapping on `board` (FIFOs included)."""
     try:
-        map_to_board(graph, board, "throughput", fps, caps, max_candidates, suggest_board=False)
+        map_dataflow(graph, board, "throughput", fps, caps, max_candidates, suggest_board=False)
     except MappingInfeasible:
         return False
     return True

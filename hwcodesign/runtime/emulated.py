@@ -11,25 +11,29 @@ Semantics kept from the hardware, because a driver bug should fail here as it wo
 started IP consumes whole input frames from the MM2S streams (one frame per start, or every
 available frame with auto_restart); an S2MM transfer ends at TLAST, i.e. receives exactly one
 frame; waiting on a transfer that can never complete raises instead of hanging.
+
+A layer-sequential engine project has no DMA: `accel` is the engine's AXI4-Lite register file
+(`EmulatedEngine`: the four 64-bit buffer pointers and the layer count, at the offsets Vitis HLS
+gives them), and ap_start runs the C simulation in place on whichever `allocate` buffers those
+pointers address, so a wrong address, a buffer too small or a missing flush shows up here.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hwcodesign.codegen.csim import run_csim
+from hwcodesign.codegen.csim import run_csim, run_engine
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
 
 CTRL = 0x00
 AP_START, AP_DONE, AP_IDLE, AUTO_RESTART = 0x01, 0x02, 0x04, 0x80
-_addresses = itertools.count(0x1000_0000, 0x10_0000)
 
 
 class EmulationError(HwcodesignError):
@@ -60,11 +64,44 @@ class EmulatedBuffer(np.ndarray):
         self.freebuffer()
 
 
+class _AddressSpace:
+    """Physical addresses for emulated buffers: page-aligned, never overlapping, so a pointer
+    register resolves to exactly one buffer (as in the board's contiguous memory)."""
+
+    PAGE = 4096
+
+    def __init__(self, first: int = 0x1000_0000) -> None:
+        self.next = first
+        self.buffers: dict[int, weakref.ref[EmulatedBuffer]] = {}
+
+    def place(self, buffer: EmulatedBuffer) -> int:
+        address = self.next
+        self.next += -(-max(buffer.nbytes, 1) // self.PAGE) * self.PAGE
+        self.buffers[address] = weakref.ref(buffer)
+        return address
+
+
+_space = _AddressSpace()
+
+
 def allocate(shape: int | tuple[int, ...], dtype: Any = np.uint32, **_: Any) -> EmulatedBuffer:
     """`pynq.allocate`: zero-filled contiguous memory (here: a numpy array)."""
     buffer = np.zeros(shape, dtype=dtype).view(EmulatedBuffer)
-    buffer.physical_address = next(_addresses)
+    buffer.physical_address = _space.place(buffer)
     return buffer
+
+
+def buffer_at(address: int, nbytes: int) -> np.ndarray | None:
+    """The bytes [address, address + nbytes) of a live allocate() buffer, or None."""
+    for base, ref in list(_space.buffers.items()):
+        buffer = ref()
+        if buffer is None:
+            del _space.buffers[base]
+            continue
+        if base <= address and address + nbytes <= base + buffer.nbytes:
+            flat = np.asarray(buffer).reshape(-1).view(np.uint8)
+            return flat[address - base:address - base + nbytes]
+    return None
 
 
 class _Channel:
@@ -153,17 +190,89 @@ class EmulatedIP:
         return value | (AUTO_RESTART if self.auto_restart else 0)
 
 
+class EmulatedEngine:
+    """The layer-sequential engine's AXI4-Lite registers (ap_ctrl_hs, four 64-bit pointers and
+    the layer count); ap_start runs the C simulation on the buffers the pointers address."""
+
+    POINTERS = ("fmap_in", "fmap_aux", "fmap_out", "params")
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.offsets: dict[str, int] = dict(project.meta["registers"])
+        self.registers: dict[int, int] = {}
+        self.done = False
+        self.started = False
+        self.auto_restart = False
+        self.arena_bytes = int(project.meta["arena_words"]) * int(project.meta["word_bits"]) // 8
+        self.params_bytes = int(project.meta["params_words"]) * 8
+
+    def _names(self) -> dict[int, str]:
+        names = {self.offsets["layers"]: "layers"}
+        for pointer in self.POINTERS:
+            names[self.offsets[pointer]] = f"{pointer} (low word)"
+            names[self.offsets[pointer] + 4] = f"{pointer} (high word)"
+        return names
+
+    def write(self, offset: int, value: int) -> None:
+        if offset == CTRL:
+            self.auto_restart = bool(value & AUTO_RESTART)
+            if self.auto_restart:
+                raise EmulationError("accel: the engine runs one frame per ap_start; auto_restart is not used")
+            if value & AP_START:
+                self.started, self.done = True, False
+                self.run()
+            return
+        if offset not in self._names():
+            raise EmulationError(f"accel: register 0x{offset:02x} does not exist (the engine has CTRL at 0x00, "
+                                 f"then {', '.join(f'{n} 0x{o:02x}' for n, o in self.offsets.items())})")
+        self.registers[offset] = int(value) & 0xFFFFFFFF
+
+    def read(self, offset: int) -> int:
+        if offset == CTRL:
+            value = (AP_DONE | AP_IDLE) if self.done else (0 if self.started else AP_IDLE)
+            self.done = False  # ap_done clears on read (Vitis HLS 2022.1 and later)
+            return value
+        if offset in self._names():
+            return self.registers.get(offset, 0)
+        raise EmulationError(f"accel: register 0x{offset:02x} does not exist")
+
+    def pointer(self, name: str, nbytes: int) -> np.ndarray:
+        offset = self.offsets[name]
+        if offset not in self.registers or offset + 4 not in self.registers:
+            raise EmulationError(f"accel: ap_start with the {name} address register (0x{offset:02x}) never written")
+        address = self.registers[offset] | (self.registers[offset + 4] << 32)
+        view = buffer_at(address, nbytes)
+        if view is None:
+            raise EmulationError(f"accel: {name} = 0x{address:x} does not address {nbytes} bytes of an allocate() "
+                                 "buffer (the engine would read or write outside it)")
+        return view
+
+    def run(self) -> None:
+        layers = self.registers.get(self.offsets["layers"], 0)
+        expected = int(self.project.meta["layer_count"])
+        if layers != expected:
+            raise EmulationError(f"accel: layers = {layers}, but params.bin holds {expected} instructions")
+        fmaps = [self.pointer(name, self.arena_bytes) for name in self.POINTERS[:3]]
+        params = self.pointer("params", self.params_bytes)
+        run_engine(self.project, *fmaps, params, layers)
+        self.started, self.done = False, True
+
+
 class EmulatedOverlay:
     """`pynq.Overlay` for a compiled project, executing frames with its C simulation."""
 
     def __init__(self, project: str | os.PathLike[str] | Project, bitfile: str | os.PathLike[str] | None = None) -> None:
         self.project = project if isinstance(project, Project) else open_project(Path(project))
         self.bitfile_name = str(bitfile) if bitfile else f"{self.project.name}.bit"
+        self.ip_dict = {"accel": {"type": f"hwcodesign.org:hls:{self.project.meta['top_function']}:1.0"}}
+        if self.project.architecture == "sequential":
+            self.accel: EmulatedIP | EmulatedEngine = EmulatedEngine(self.project)
+            self.dmas: list[EmulatedDMA] = []
+            return
         self.accel = EmulatedIP()
         self.ports_in = [p.port for p in self.project.inputs]
         self.ports_out = [p.port for p in self.project.outputs]
         self.frame_bytes = {p.port: p.layout.bytes_per_frame for p in self.project.inputs + self.project.outputs}
-        self.ip_dict = {"accel": {"type": f"hwcodesign.org:hls:{self.project.meta['top_function']}:1.0"}}
         self.streams: dict[str, bytearray] = {port: bytearray() for port in self.ports_in}
         self.results: dict[str, deque[np.ndarray]] = {port: deque() for port in self.ports_out}
         self.dmas = []

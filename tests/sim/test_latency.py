@@ -8,7 +8,7 @@ import pytest
 from hwcodesign.boards import load_board
 from hwcodesign.ir import Add, Conv, Graph, Input, IntType, Requant, Tensor, make_requant
 from hwcodesign.mapper.cost import Folding, LayerCost, dma_bytes_per_cycle, layer_cost
-from hwcodesign.mapper.ilp import Mapping, map_to_board
+from hwcodesign.mapper.ilp import Mapping, map_dataflow
 from hwcodesign.sim.latency import PipelineDeadlock, simulate
 
 UINT8 = IntType(8, False)
@@ -97,7 +97,7 @@ def test_chain_with_minimal_fifos_still_runs_at_the_bottleneck_rate() -> None:
 
 def test_real_mapping_interval_is_the_mapper_bottleneck() -> None:
     graph = residual()
-    mapping = map_to_board(graph, load_board("pynqz2"))
+    mapping = map_dataflow(graph, load_board("pynqz2"))
     report = simulate(graph, mapping)
     assert report.interval_cycles == pytest.approx(mapping.bottleneck_cycles)
     assert report.fps == pytest.approx(mapping.fps)

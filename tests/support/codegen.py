@@ -13,7 +13,7 @@ from hwcodesign.codegen.csim import build_library
 from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, candidate_foldings
-from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_to_board
+from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_dataflow
 from hwcodesign.sim.golden import run_golden
 
 VARIANTS = ("serial", "parallel", "mapped")
@@ -33,7 +33,7 @@ def variant_mapping(graph: Graph, board: Board, variant: str) -> Mapping:
     if variant == "parallel":
         return fixed_mapping(graph, board, {op.name: widest_folding(graph, op.name) for op in graph})
     if variant == "mapped":
-        return map_to_board(graph, board)
+        return map_dataflow(graph, board)
     raise ValueError(variant)
 
 

@@ -1,0 +1,105 @@
+"""The HLS sources of a layer-sequential engine project: config, descriptor layout, top, host code.
+
+The engine's C++ (templates/hls/engine/) is the same for every model; what a model decides is
+written here: the engine's sizes and datapath widths (engine_config.h), the descriptor layout
+(engine_layer.h, from `DESCRIPTOR_FIELDS`), and the top function with its AXI interfaces. The
+program itself (descriptors, weights) is data in params.bin, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwcodesign.boards import Board
+from hwcodesign.codegen.engine_program import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, EngineProgram
+from hwcodesign.codegen.render import render, static_file
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.stream_layout import StreamLayout
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.engine import STORAGE_BITS, memory_words
+from hwcodesign.mapper.engine_widths import X_BITS
+
+ENGINE_HEADERS = ("hwc_engine.h", "hwc_engine_base.h", "hwc_engine_io.h", "hwc_engine_mac.h", "hwc_engine_pixel.h")
+SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
+BURST_WORDS = 64
+"""AXI burst length (beats) of every master, and the depth of the FIFOs beside them."""
+
+
+@dataclass(frozen=True)
+class EnginePort:
+    """A graph input or output: where it sits in the feature-map buffer and how it is laid out."""
+
+    port: str
+    tensor: Tensor
+    address: int  # arena word
+    layout: StreamLayout  # 8-bit storage, the engine's DDR layout
+
+    def as_template(self) -> dict[str, object]:
+        _, c, h, w = self.tensor.shape
+        return {"port": self.port, "tensor": self.tensor.name, "shape_text": f"{c}x{h}x{w} (CxHxW)",
+                "dtype": str(self.tensor.dtype), "address": self.address, "bytes": self.layout.bytes_per_frame}
+
+
+def storage_layout(tensor: Tensor, word_bits: int) -> StreamLayout:
+    """The engine's DDR layout of a tensor: the stream layout with one byte per element."""
+    _, channels, height, width = tensor.shape
+    return StreamLayout(channels, height * width, STORAGE_BITS, tensor.dtype.signed, word_bits)
+
+
+def engine_ports(graph: Graph, program: EngineProgram) -> tuple[list[EnginePort], list[EnginePort]]:
+    word_bits = program.config.word_bits
+    address = program.arena.addresses
+    inputs = [EnginePort(f"in{i}", op.output, address[op.output.name], storage_layout(op.output, word_bits))
+              for i, op in enumerate(graph.inputs)]
+    outputs = [EnginePort(f"out{i}", graph.tensor(name), address[name], storage_layout(graph.tensor(name), word_bits))
+               for i, name in enumerate(graph.outputs)]
+    return inputs, outputs
+
+
+def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
+    """The engine config struct's constants, in a fixed order."""
+    config, widths = program.config, program.widths
+    constants = {
+        "WORD_BITS": config.word_bits, "WORD_BYTES": config.word_bytes, "PE": config.pe, "SIMD": config.simd,
+        "OUT_LANES": config.out_lanes, "RQ_UNITS": config.rq_units, "EW_LANES": config.ew_lanes,
+        "MW": memory_words(config, widths.weight_bits), "BURST_WORDS": BURST_WORDS,
+        **program.limits,
+        "W_BITS": widths.weight_bits, "X_BITS": X_BITS, "ACC_BITS": widths.acc_bits, "EW_ACC_BITS": widths.ew_acc_bits,
+        "PROD_BITS": widths.prod_bits, "MULT_BITS": widths.mult_bits, "OFF_BITS": widths.off_bits,
+        "BIAS_BITS": widths.bias_bits, "SAMPLE_BITS": widths.sample_bits, "BLEND_BITS": widths.blend_bits,
+        "WEIGHT_FP_BITS": widths.weight_fp_bits, "MASK_BITS": widths.mask_bits, "XM_BITS": widths.xm_bits,
+        "OFFSET_FP_BITS": widths.offset_fp_bits, "HAS_DEFORM": int(widths.has_deform), "HAS_MASK": int(widths.has_mask),
+        "HAS_MAX_POOL": int(widths.has_max_pool), "HAS_ADD": int(widths.has_add), "HAS_RESIZE": int(widths.has_resize),
+        "HAS_GLOBAL_POOL": int(widths.has_global_pool), "MAC_PACK": int(config.packed_macs),
+    }
+    constants.pop("ARENA_WORDS")
+    return list(constants.items())
+
+
+def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Board, model_label: str,
+                     tb_frames: int) -> dict[str, str | bytes]:
+    """Every file under hls/ except the testbench vectors."""
+    inputs, outputs = engine_ports(graph, program)
+    context = {
+        "model": model_label, "name": name, "top_function": f"{name}_top", "board": board,
+        "word_bits": program.config.word_bits, "guard": f"HWC_{name.upper()}_TOP_H",
+        "inputs": [p.as_template() for p in inputs], "outputs": [p.as_template() for p in outputs],
+        "arena_words": program.arena.words, "params_words": int(program.params.size), "layers": len(program.plans),
+        "burst": BURST_WORDS, "tb_frames": tb_frames, "config": str(program.config),
+        "fields": DESCRIPTOR_FIELDS, "words": DESCRIPTOR_WORDS, "constants": config_constants(program),
+    }
+    files: dict[str, str | bytes] = {
+        "hls/top.h": render("hls/engine/top.h.j2", **context),
+        "hls/top.cpp": render("hls/engine/top.cpp.j2", **context),
+        "hls/engine_config.h": render("hls/engine/engine_config.h.j2", **context),
+        "hls/engine_layer.h": render("hls/engine/engine_layer.h.j2", **context),
+        "hls/host_run.h": render("hls/engine/host_run.h.j2", **context),
+        "hls/tb.cpp": render("hls/engine/tb.cpp.j2", **context),
+        "hls/csim_lib.cpp": render("hls/engine/csim_lib.cpp.j2", **context),
+        "hls/layers/hwc_common.h": static_file("hls/layers/hwc_common.h"),
+    }
+    for header in ENGINE_HEADERS:
+        files[f"hls/engine/{header}"] = static_file(f"hls/engine/{header}")
+    for header in SHIM_HEADERS:
+        files[f"hls/shim/{header}"] = static_file(f"hls/shim/{header}")
+    return files

@@ -1,0 +1,264 @@
+"""Cost model of the layer-sequential engine: cycles per instruction, resources per configuration.
+
+Cycles follow the generated loops (templates/hls/engine/) step by step, like the dataflow
+backend's cost model follows its stages:
+- a MAC instruction loads its descriptor, then per block its weights and records (one DDR word
+  per cycle), then runs the block's dataflow region: the reader streams the input (one word per
+  cycle), the packer turns SIMD / WORD_BYTES words into one SIMD-channel word, and compute fills
+  its ring and runs, per output row, `max(work + drain, read-ahead)` steps, stalling whenever it
+  wants a ring word the packer has not produced yet (`mac_compute`); the writer stores one word
+  per cycle, a short run per pixel when a block covers only part of each pixel;
+- a pixel instruction streams its words through EW_LANES output stages (WORD_BYTES / EW_LANES
+  cycles per word) between its reader(s) and writer.
+Every pipelined loop pays `PIPELINE_RAMP` to fill and drain, every DDR stream `DDR_LATENCY`
+before its first word; the board's DDR bandwidth bounds what all ports move together.
+`compute_iterations` is the part the C simulation counts (HWC_ENGINE_STEP), so the tests can
+hold these loop bounds against the real loops.
+
+Resources count the units as the templates build them (memory.py packs the memories per UG573);
+LUT and FF are linear estimates like the dataflow model's (+-30%), labelled as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.ops import DeformConv
+from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
+from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, ceil_div, memory_words, words_per_pixel
+from hwcodesign.mapper.engine_widths import EngineWidths
+from hwcodesign.mapper.memory import MemoryCost, memory_cost
+
+DDR_LATENCY = 40
+"""Cycles from a read request to its first beat through the Zynq HP ports (~200 ns at 200 MHz)."""
+DESCRIPTOR_WORDS = 32
+RECORD_WORDS = 4
+FIFO_DEPTH = 64  # the DDR-side stream FIFOs (BURST_WORDS, LUTRAM)
+AXI_MASTERS = 4
+AXI_MASTER_LUT, AXI_MASTER_FF = 1200, 1800
+"""An m_axi adapter with burst support, as Vitis HLS reports them for 64-bit masters (estimate)."""
+ENGINE_BASE_LUT, ENGINE_BASE_FF = 2500, 3000
+"""s_axilite, the layer loop, descriptor decode and the units' control (estimate)."""
+OUTPUT_STAGE_LUT, OUTPUT_STAGE_FF = 180, 220
+"""One output stage: rounding, zero point, clamp and its pipeline registers (estimate)."""
+
+
+@dataclass(frozen=True)
+class InstructionTiming:
+    """Cycles of one instruction: in total, in its compute loops, and what the DDR moves."""
+
+    name: str
+    kind: str
+    cycles: int
+    compute_iterations: int  # the pipelined compute loops' trip counts (what csim counts)
+    macs: int  # useful multiply-accumulates
+    ddr_bytes: int
+    blocks: int
+
+    def mac_utilisation(self, config: EngineConfig) -> float:
+        return self.macs / (self.cycles * config.pe * config.simd) if self.cycles else 0.0
+
+
+def rows_needed(item: InstructionPlan, oy: int) -> int:
+    source = item.inputs[0]
+    if oy >= item.output.shape[2]:
+        return source.shape[2]
+    rows = oy * item.stride[0] - item.pads[0] - item.reach + item.window_rows
+    return max(0, min(source.shape[2], rows))
+
+
+def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tuple[int, int]:
+    """(cycles, iterations) of one block's compute process, with stalls on the packer.
+
+    The packer emits SIMD-channel word j at (j + 1) * SIMD / WORD_BYTES cycles; compute reads
+    ring words in the fill loop (one per cycle) and during the row's first `ahead` steps.
+    """
+    source, out = item.inputs[0], item.output
+    width = source.shape[3]
+    per_word = config.simd // config.word_bytes
+    drain = ceil_div(item.lanes_out, config.rq_units)
+    work = out.shape[3] * outers * item.sfx
+    convert = 0  # a deformable conv converts each row's offsets (and mask) byte by byte first
+    if isinstance(item.instruction.op, DeformConv):
+        convert = sum(out.shape[3] * words_per_pixel(t, config.word_bytes) * config.word_bytes for t in item.inputs[1:])
+    time = iterations = consumed = 0
+    position = 0  # ring words read so far, as rows * width * chunks
+    for oy in range(out.shape[2]):
+        target = rows_needed(item, oy) * width * item.chunks
+        fill = target - position
+        if fill > 0:
+            time = max(time + fill, (consumed + fill) * per_word) + PIPELINE_RAMP
+            consumed += fill
+            iterations += fill
+        position = max(position, target)
+        if convert:
+            time += convert + PIPELINE_RAMP
+            iterations += convert
+        ahead = rows_needed(item, oy + 1) * width * item.chunks - position
+        steps = max(work + drain, ahead)
+        end = time + steps
+        if ahead > 0:
+            end = max(end, (consumed + ahead) * per_word + (steps - ahead))
+            consumed += ahead
+            position += ahead
+        time = end + PIPELINE_RAMP
+        iterations += steps
+    return time, iterations
+
+
+def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, ddr_bytes_per_cycle: float) -> InstructionTiming:
+    op = item.instruction.op
+    source, out = item.inputs[0], item.output
+    word_bytes = config.word_bytes
+    pixels = out.shape[2] * out.shape[3]
+    in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, word_bytes)
+    out_cw = words_per_pixel(out, word_bytes)
+    aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.inputs[1:])
+    cycles = DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP
+    if aux_words:  # the offset conversion records
+        cycles += item.inputs[1].channels * RECORD_WORDS + DDR_LATENCY + PIPELINE_RAMP
+    iterations = ddr_words = 0
+    mw = memory_words(config, weight_bits)
+    for block in range(item.blocks):
+        first = block * item.outer_per_block
+        outers = min(item.outer_per_block, item.outer_total - first)
+        weights = outers * item.sf * item.load_pe * mw
+        records = outers * item.lanes_out * RECORD_WORDS
+        cycles += (weights + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + records + DDR_LATENCY + PIPELINE_RAMP
+        compute, block_iterations = mac_compute(item, config, outers)
+        first_word = first * item.lanes_out // word_bytes
+        kept = min(out_cw - first_word, outers * item.lanes_out // word_bytes)
+        whole = kept == out_cw
+        writer = pixels * kept + (PIPELINE_RAMP if whole else pixels * PIPELINE_RAMP)
+        moved = in_words + aux_words + pixels * kept
+        region = max(compute, writer, in_words, int(moved * word_bytes / ddr_bytes_per_cycle))
+        cycles += region + DDR_LATENCY + 2 * PIPELINE_RAMP
+        iterations += block_iterations
+        ddr_words += weights + records + moved
+    macs = op.macs([t.shape for t in item.inputs])
+    return InstructionTiming(item.instruction.name, item.instruction.mode, cycles, iterations, macs,
+                             ddr_words * word_bytes, item.blocks)
+
+
+def pixel_timing(item: InstructionPlan, config: EngineConfig, ddr_bytes_per_cycle: float) -> InstructionTiming:
+    mode = item.instruction.mode
+    word_bytes = config.word_bytes
+    subs = word_bytes // config.ew_lanes
+    source, out = item.inputs[0], item.output
+    in_cw = words_per_pixel(source, word_bytes)
+    in_words = source.shape[2] * source.shape[3] * in_cw
+    out_pixels = out.shape[2] * out.shape[3]
+    out_cw = words_per_pixel(out, word_bytes)
+    read_words = in_words * (2 if mode == "add" else 1)
+    if mode == "resize":
+        op = item.instruction.op
+        row_words = source.shape[3] * in_cw
+        emit = op.scale[0] * out.shape[3] * out_cw * subs
+        iterations = row_words + sum(max(emit, row_words if iy + 1 < source.shape[2] else 0)
+                                     for iy in range(source.shape[2]))
+        compute = iterations + (source.shape[2] + 1) * PIPELINE_RAMP
+        write_words, segments = out_pixels * out_cw, 1
+    elif mode == "global_pool":
+        iterations = in_words * subs + out_cw * subs
+        compute = iterations + 2 * PIPELINE_RAMP
+        write_words, segments = out_cw, 1
+    else:
+        iterations = in_words * subs
+        compute = iterations + PIPELINE_RAMP
+        write_words = out_pixels * in_cw
+        segments = 1 if in_cw == out_cw else out_pixels
+    writer = write_words + segments * PIPELINE_RAMP
+    records = item.table_entries * RECORD_WORDS
+    moved = read_words + write_words
+    region = max(compute, writer, in_words, int(moved * word_bytes / ddr_bytes_per_cycle))
+    cycles = (DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP + records + DDR_LATENCY + PIPELINE_RAMP
+              + region + DDR_LATENCY + 2 * PIPELINE_RAMP)
+    return InstructionTiming(item.instruction.name, mode, cycles, iterations, 0, (moved + records) * word_bytes, 1)
+
+
+def instruction_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int,
+                       ddr_bytes_per_cycle: float) -> InstructionTiming:
+    if item.instruction.is_mac:
+        return mac_timing(item, config, weight_bits, ddr_bytes_per_cycle)
+    return pixel_timing(item, config, ddr_bytes_per_cycle)
+
+
+def ddr_bytes_per_cycle(ddr_bandwidth_gbps: float, clock_mhz: float) -> float:
+    return ddr_bandwidth_gbps * 1e9 / (clock_mhz * 1e6)
+
+
+# -- resources ----------------------------------------------------------------------------------
+
+
+class _Sizes:
+    """The buffer sizes and widths engine_resources reads, under short names."""
+
+    def __init__(self, buffers: dict[str, int], widths: EngineWidths) -> None:
+        self.bank_depth = buffers["BANK_DEPTH"]
+        self.weight_depth = buffers["WBUF_DEPTH"]
+        self.table_depth = buffers["TABLE_DEPTH"]
+        self.ew_table_depth = buffers["EW_TABLE_DEPTH"]
+        self.offset_channels = buffers["OFFSET_C_MAX"]
+        self.mask_channels = buffers["MASK_C_MAX"]
+        self.deform_width = buffers["MAX_DEFORM_W"]
+        self.resize_row_words = buffers["MAX_RESIZE_ROW_WORDS"]
+        self.weight_bits, self.xm_bits, self.acc_bits = widths.weight_bits, widths.xm_bits, widths.acc_bits
+        self.record_bits, self.ew_acc_bits = widths.record_bits, widths.ew_acc_bits
+        self.offset_fp_bits, self.weight_fp_bits = widths.offset_fp_bits, widths.weight_fp_bits
+        self.blend_bits, self.mask_bits = widths.blend_bits, widths.mask_bits
+        self.has_deform, self.has_mask, self.has_add = widths.has_deform, widths.has_mask, widths.has_add
+        self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
+
+
+
+def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: EngineWidths) -> LayerCost:
+    """DSP, BRAM18K, LUT and FF of the engine with `buffers` (`engine.buffer_sizes`) and
+    `widths` (cycles are the program's, not counted here)."""
+    pe, simd = config.pe, config.simd
+    sizes = _Sizes(buffers, widths)
+    lanes = pe * simd
+    memories: list[MemoryCost] = [
+        *[memory_cost(sizes.bank_depth, simd * 9)] * 4,  # the ring's parity banks, SIMD centred values wide
+        memory_cost(sizes.weight_depth, simd * sizes.weight_bits, pe),
+        memory_cost(ceil_div(sizes.table_depth, config.rq_units), sizes.record_bits, config.rq_units),
+        memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.record_bits, config.ew_lanes),
+        memory_cost(FIFO_DEPTH, config.word_bits, 6),  # the DDR-side FIFOs of both units (LUTRAM)
+    ]
+    dsp = (ceil_div(lanes, 2) if config.packed_macs else lanes) + REQUANT_DSP_PER_PE * config.rq_units
+    dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + (2 if sizes.has_add else 0))
+    lut = ENGINE_BASE_LUT + AXI_MASTERS * AXI_MASTER_LUT
+    ff = ENGINE_BASE_FF + AXI_MASTERS * AXI_MASTER_FF
+    # MAC array: adder trees over SIMD products per PE, operand muxes, the packed products' split
+    lut += lanes * (sizes.weight_bits + sizes.xm_bits) + lanes * 6
+    ff += lanes * (sizes.weight_bits + sizes.xm_bits) + pe * sizes.acc_bits * 3 + simd * sizes.acc_bits * 2
+    # ring read: four banks' addresses and the neighbour select per lane
+    lut += simd * 9 * 4 + 4 * 120
+    ff += simd * 9 * 4
+    if sizes.has_deform:
+        dsp += REQUANT_DSP_PER_PE  # the offset conversion, one offset per cycle
+        # four fabric multiplies (centred value x neighbour weight) and the blend per lane
+        lut += simd * 4 * (9 * sizes.weight_fp_bits // 2 + sizes.blend_bits) + 600
+        ff += simd * 4 * sizes.blend_bits
+        memories.append(memory_cost(sizes.deform_width, sizes.offset_fp_bits, sizes.offset_channels))
+        ff += sizes.offset_channels * sizes.record_bits  # conversion records, fully partitioned
+        if sizes.has_mask:
+            lut += simd * sizes.xm_bits * sizes.mask_bits // 2
+            memories.append(memory_cost(sizes.deform_width, sizes.mask_bits, sizes.mask_channels))
+    if sizes.has_resize:
+        memories.append(memory_cost(sizes.resize_row_words, config.word_bits, 2))
+    if sizes.has_global_pool:
+        memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.ew_acc_bits, config.ew_lanes))
+    lut += (config.rq_units + config.ew_lanes) * OUTPUT_STAGE_LUT
+    ff += (config.rq_units + config.ew_lanes) * OUTPUT_STAGE_FF
+    bram = sum(m.bram18k for m in memories)
+    lut += sum(m.lut for m in memories)
+    return LayerCost(0, 0, dsp, bram, lut, ff)
+
+
+def total_iterations(timings: list[InstructionTiming]) -> int:
+    return sum(t.compute_iterations for t in timings)
+
+
+def graph_macs(graph: Graph) -> int:
+    return sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph)

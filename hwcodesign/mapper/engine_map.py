@@ -1,0 +1,208 @@
+"""Sizing the layer-sequential engine for a model and a board: the same integer program.
+
+The engine is one set of units, so the choice is one configuration (PE, SIMD, output stages,
+pixel lanes, weight-memory depth) for the whole model; each instruction's schedule on it (its
+blocks, `engine.plan`) follows from the configuration. Every configuration is a candidate of a
+single-"layer" table with its frame cycles (the sum of its instructions' cycles, the engine
+running one layer at a time) and its resources, and `ilp.solve_table` picks the fastest that fits
+the board's caps (and the fps bound), among ties the one using least; `least_within_limits`
+explains infeasibility as it does for the dataflow pipeline. The candidate set is the whole
+design space (a few hundred configurations), so the result is optimal for the cost model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from hwcodesign.boards import Board
+from hwcodesign.ir.graph import Graph
+from hwcodesign.mapper.cost import RESOURCES, LayerCost
+from hwcodesign.mapper.engine import (
+    EngineConfig,
+    EngineUnsupported,
+    InstructionPlan,
+    buffer_sizes,
+    instructions,
+    plan,
+    weight_storage_bits,
+)
+from hwcodesign.mapper.engine_cost import (
+    InstructionTiming,
+    ddr_bytes_per_cycle,
+    engine_resources,
+    instruction_timing,
+)
+from hwcodesign.mapper.engine_widths import EngineWidths, engine_widths
+from hwcodesign.mapper.ilp import (
+    CandidateTable,
+    MappingInfeasible,
+    cycle_budget,
+    least_within_limits,
+    resource_limits,
+    solve_table,
+)
+
+LANES = (8, 16, 32, 64)
+OUTPUT_STAGES = (1, 2, 4, 8)
+PIXEL_LANES = (1, 2, 4, 8)
+SMALLEST_WEIGHT_DEPTH = 256
+
+
+@dataclass(frozen=True)
+class EngineMapping:
+    """The chosen engine, its resources, and every instruction's timing on it."""
+
+    board: Board
+    goal: str
+    config: EngineConfig
+    resources: LayerCost
+    timings: tuple[InstructionTiming, ...]
+    widths: EngineWidths
+    objective: float
+    solve_seconds: float
+    limits: dict[str, int] = field(default_factory=dict)
+    candidates: int = 0
+    reason: str = ""  # why "auto" chose the engine (empty when asked for explicitly)
+
+    architecture = "sequential"
+
+    @property
+    def frame_cycles(self) -> int:
+        return sum(t.cycles for t in self.timings)
+
+    @property
+    def bottleneck_cycles(self) -> int:
+        """The frame interval: the engine finishes one frame before it starts the next."""
+        return self.frame_cycles
+
+    @property
+    def fps(self) -> float:
+        return self.board.clock_mhz * 1e6 / max(self.frame_cycles, 1)
+
+    def total(self, resource: str) -> int:
+        return self.resources.resource(resource)
+
+
+def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False) -> list[EngineConfig]:
+    """Every engine configuration the templates support: lanes that are multiples of a DDR word's
+    bytes, output stages that divide them, pixel lanes that divide a word, weight memories from
+    `SMALLEST_WEIGHT_DEPTH` words in powers of two up to `deepest` (no layer needing blocks)."""
+    word_bytes = word_bits // 8
+    lanes = [n for n in LANES if n % word_bytes == 0]
+    depths = sorted({d for d in (SMALLEST_WEIGHT_DEPTH << k for k in range(16)) if d < deepest} | {max(deepest, 1)})
+    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs)
+            for pe in lanes for simd in lanes for rq in OUTPUT_STAGES if rq <= min(pe, simd)
+            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths]
+
+
+def deepest_weights(graph: Graph, word_bits: int) -> int:
+    """Weight words per PE memory the largest layer needs at the narrowest lanes (an upper bound
+    on any useful weight depth)."""
+    program = instructions(graph, word_bits)
+    loose = EngineConfig(word_bits // 8, word_bits // 8, 1, 1, 1 << 40, word_bits)
+    bits = weight_storage_bits(graph)
+    return max((p.outer_per_block * p.sf for p in (plan(i, graph, loose, bits) for i in program) if p.load_pe),
+               default=1)
+
+
+@dataclass(frozen=True)
+class EngineCandidate:
+    config: EngineConfig
+    cost: LayerCost  # cycles = frame cycles
+    timings: tuple[InstructionTiming, ...]
+
+
+def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
+                    bandwidth: float) -> EngineCandidate | None:
+    """The engine's frame cycles and resources at `config`; None when a layer cannot run on it."""
+    try:
+        plans: list[InstructionPlan] = [plan(i, graph, config, bits) for i in program]
+    except EngineUnsupported:
+        return None
+    timings = tuple(instruction_timing(p, config, bits, bandwidth) for p in plans)
+    resources = engine_resources(config, buffer_sizes(plans, config), widths)
+    cycles = sum(t.cycles for t in timings)
+    cost = LayerCost(cycles, cycles, resources.dsp, resources.bram18k, resources.lut, resources.ff)
+    return EngineCandidate(config, cost, timings)
+
+
+def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
+                      progress: Callable[[str], None] | None = None) -> list[EngineCandidate]:
+    program = instructions(graph, word_bits)  # refuses what the engine cannot run at all
+    bits = weight_storage_bits(graph)
+    widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
+    bandwidth = ddr_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(board.ps_type))
+    if progress:
+        progress(f"sizing the engine: {len(configs)} configurations over {len(program)} instructions")
+    found = [evaluate_config(graph, program, config, widths, bits, bandwidth) for config in configs]
+    candidates = [c for c in found if c is not None]
+    if not candidates:
+        raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "
+                                "(each needs more weight words per output than the largest weight memory)")
+    return candidates
+
+
+def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
+               caps: dict[str, float] | None = None, word_bits: int = 64,
+               progress: Callable[[str], None] | None = None) -> EngineMapping:
+    """The fastest engine for `graph` that fits `board` (goal "latency" is the same: one frame
+    at a time, latency = interval); MappingInfeasible names what does not fit."""
+    start = time.perf_counter()
+    candidates = engine_candidates(graph, board, word_bits, progress)
+    table = CandidateTable(("engine",), (tuple(c.config for c in candidates),), (tuple(c.cost for c in candidates),))
+    limits = resource_limits(board, caps)
+    solution = solve_table(table, limits, "throughput", cycle_budget(board, fps))
+    if solution is None:
+        raise MappingInfeasible(explain_engine_infeasible(graph, board, table, limits, fps))
+    (pick,), objective = solution
+    chosen = candidates[pick]
+    program = instructions(graph, word_bits)
+    bits = weight_storage_bits(graph)
+    plans = [plan(i, graph, chosen.config, bits) for i in program]
+    widths = engine_widths(graph, plans)
+    return EngineMapping(board, goal, chosen.config, chosen.cost, chosen.timings, widths, objective,
+                         time.perf_counter() - start, limits, len(candidates))
+
+
+def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable, limits: dict[str, int],
+                              fps: float | None) -> str:
+    costs = table.costs[0]
+    reasons = []
+    for resource in RESOURCES:
+        least = min(c.resource(resource) for c in costs)
+        if least > limits[resource]:
+            reasons.append(f"{resource.upper()} needs at least {least:,} (the smallest engine) but {board.name} "
+                           f"allows {limits[resource]:,}")
+    fitting = [c.cycles for c in costs if all(c.resource(r) <= limits[r] for r in RESOURCES)]
+    if not reasons and fps and fitting:
+        fastest = min(fitting)
+        reasons.append(f"the fastest engine that fits takes {fastest:,} cycles per frame "
+                       f"({board.clock_mhz * 1e6 / fastest:,.1f} fps), short of {fps:g} fps")
+    if not reasons:
+        for resource in RESOURCES:
+            least = least_within_limits(table, limits, resource)
+            if least is not None and least > limits[resource]:
+                reasons.append(f"{resource.upper()} needs at least {least:,} while the other resources stay within "
+                               f"their limits, but {board.name} allows {limits[resource]:,}")
+    return f"model does not fit {board.name} as a layer-sequential engine: " + "; ".join(
+        reasons or ["no configuration meets every limit at once"])
+
+
+def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig) -> EngineMapping:
+    """The engine mapping for a configuration chosen by hand (costs from the same model; the
+    board's resources are not checked). `packed_macs` is kept only where the datapath and the
+    board's DSPs allow it (`EngineWidths.packs_macs`). Raises EngineUnsupported when a layer
+    cannot run on the configuration."""
+    program = instructions(graph, config.word_bits)
+    bits = weight_storage_bits(graph)
+    plans = [plan(i, graph, config, bits) for i in program]
+    widths = engine_widths(graph, plans)
+    config = replace(config, packed_macs=config.packed_macs and widths.packs_macs(board.ps_type))
+    bandwidth = ddr_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    candidate = evaluate_config(graph, program, config, widths, bits, bandwidth)
+    assert candidate is not None  # plan() above would have raised
+    return EngineMapping(board, "fixed", config, candidate.cost, candidate.timings, widths,
+                         float(candidate.cost.cycles), 0.0, resource_limits(board), 1)

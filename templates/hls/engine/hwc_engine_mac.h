@@ -1,0 +1,518 @@
+// hwcodesign layer-sequential engine: the MAC unit (conv, depthwise conv, pools, deformable conv).
+//
+// One layer (or one block of its output channels) is a DATAFLOW of four processes:
+//   read (DDR, burst) -> pack into SIMD-channel words -> compute (line buffer + MACs) -> unpack
+//   into DDR words -> write (DDR, burst), and for a deformable conv a second reader for the
+//   offsets (and mask) on the aux port.
+// Compute keeps a line buffer (ring) of `ring_rows` input rows: the window
+// (kh-1)*dil + 1 rows, for a deformable conv 2R more (offsets bounded by R: what lets it stream),
+// plus stride rows read ahead while a row computes. The ring is split into four banks by the
+// parity of row and column, so a bilinear sample reads its four neighbours in one cycle; each
+// bank holds SIMD channels per word. Two loop shapes share the multipliers:
+//   conv:        per output pixel, per fold of PE output channels, per (tap, SIMD-channel chunk):
+//                PE x SIMD MACs per cycle (weights[pe][fold*SF + step][s]);
+//   channelwise: per output pixel, per SIMD-channel chunk, per tap: SIMD independent MACs
+//                (depthwise weights in PE row 0), max for max pooling.
+// A direct read is a bilinear sample at a whole position (fraction 0), so both shapes also run
+// deformable layers: the position is the tap's plus this pixel's converted offset.
+// Output: `lanes_out` accumulators finish together every `sf` cycles; RQ_UNITS shared output
+// stages convert them during the next `sfx` >= ceil(lanes_out / RQ_UNITS) cycles.
+#ifndef HWCODESIGN_ENGINE_MAC_H
+#define HWCODESIGN_ENGINE_MAC_H
+
+#include "hwc_engine_base.h"
+#include "hwc_engine_io.h"
+
+// Where the next input word goes: absolute row, its ring slot, column, SIMD chunk.
+struct hwc_ring_cursor {
+    int row;
+    int slot;
+    int col;
+    int chunk;
+};
+
+// Input rows that must be in the ring before output row `oy` starts (all of them after the last).
+inline int hwc_engine_rows_needed(const hwc_layer &d, int oy) {
+#pragma HLS INLINE
+    if (oy >= d.out_h) return d.in_h;
+    int rows = oy * d.stride_h - d.pad_t - d.reach + d.window_rows;
+    if (rows < 0) rows = 0;
+    if (rows > d.in_h) rows = d.in_h;
+    return rows;
+}
+
+inline int hwc_engine_words_until(const hwc_layer &d, const hwc_ring_cursor &cursor, int rows) {
+#pragma HLS INLINE
+    return ((rows - cursor.row) * d.in_w - cursor.col) * d.chunks - cursor.chunk;
+}
+
+template <class C>
+struct hwc_ring {
+    typedef ap_int<C::X_BITS> value_t;
+    value_t bank[4][C::BANK_DEPTH][C::SIMD];
+
+    // One SIMD-channel word into the ring, centred (x - zero point; channels beyond C are 0).
+    void write(const hwc_layer &d, const hwc_vec<hwc_byte_t, C::SIMD> &word, hwc_ring_cursor &cursor) {
+#pragma HLS INLINE
+        const int which = (cursor.slot & 1) * 2 + (cursor.col & 1);
+        const int address = (cursor.slot >> 1) * d.bank_row_words + (cursor.col >> 1) * d.chunks + cursor.chunk;
+        const bool is_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
+        for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+            const int channel = cursor.chunk * C::SIMD + s;
+            bank[which][address][s] = channel < d.in_c ? value_t(hwc_byte_value(word.data[s], is_signed) - d.in_zp)
+                                                       : value_t(0);
+        }
+        if (++cursor.chunk == d.chunks) {
+            cursor.chunk = 0;
+            if (++cursor.col == d.in_w) {
+                cursor.col = 0;
+                ++cursor.row;
+                if (++cursor.slot == d.ring_rows) cursor.slot = 0;
+            }
+        }
+    }
+};
+
+// Per output row of a deformable conv: every pixel's offsets converted to 1/2^F pixels (and the
+// centred mask), one value per cycle, before the row's MAC loop.
+template <class C>
+struct hwc_row_offsets {
+    ap_int<C::OFFSET_FP_BITS> offset[C::MAX_DEFORM_W][C::OFFSET_C_MAX];
+    ap_int<C::MASK_BITS> mask[C::MAX_DEFORM_W][C::MASK_C_MAX];
+
+    // The aux stream carries a row's offsets (out_w pixels of aux_cw words), then its mask (out_w
+    // pixels of mask_cw words, DCN v2 only): one loop over both, a byte per cycle.
+    void convert(const hwc_layer &d, hls::stream<typename C::word_t> &aux, const hwc_record<C> table[C::OFFSET_C_MAX]) {
+#pragma HLS INLINE
+        const bool offsets_signed = (d.flags & HWC_FLAG_AUX_SIGNED) != 0;
+        const bool mask_signed = (d.flags & HWC_FLAG_MASK_SIGNED) != 0;
+        const int offset_bytes = d.out_w * d.aux_cw * C::WORD_BYTES;
+        const int mask_bytes = (d.flags & HWC_FLAG_MASK) != 0 ? d.out_w * d.mask_cw * C::WORD_BYTES : 0;
+        typename C::word_t word = 0;
+        int ox = 0, byte = 0;
+    bytes:
+        for (int i = 0; i < offset_bytes + mask_bytes; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_DEFORM_W * (C::OFFSET_C_MAX + C::MASK_C_MAX + 2 * C::WORD_BYTES)
+            HWC_ENGINE_STEP();
+            const bool masks = i >= offset_bytes;
+            if (i == offset_bytes) ox = 0;
+            if (byte % C::WORD_BYTES == 0) word = aux.read();
+            const hwc_byte_t value = hwc_word_byte<C>(word, byte % C::WORD_BYTES);
+            if (!masks && byte < d.aux_c) {
+                const ap_int<C::EW_ACC_BITS> centred = hwc_byte_value(value, offsets_signed) - d.aux_zp;
+                offset[ox][byte] = hwc_engine_requantize<C, C::EW_ACC_BITS>(centred, table[byte], false, d.offset_zp,
+                                                                            d.offset_lo, d.offset_hi);
+            }
+            if (masks && byte < d.mask_c) mask[ox][byte] = hwc_byte_value(value, mask_signed) - d.mask_zp;
+            if (++byte == (masks ? d.mask_cw : d.aux_cw) * C::WORD_BYTES) {
+                byte = 0;
+                ++ox;
+            }
+        }
+    }
+};
+
+// The SIMD values one cycle feeds the MACs: channels chunk*SIMD + s at fixed-point position
+// (pos_y, pos_x) in 1/2^F pixels, blended from the four neighbours and rounded by `shift` bits
+// (F = 0, shift = 0: a plain read). `inside` tells max pooling whether the position is padding.
+template <class C>
+void hwc_engine_sample(const hwc_layer &d, const hwc_ring<C> &ring, int base_slot, int top, int pos_y, int pos_x,
+                       int chunk, ap_int<C::SAMPLE_BITS> x[C::SIMD], bool &inside) {
+#pragma HLS INLINE
+    const int frac = d.frac_bits;
+    const int one = 1 << frac;
+    const int y0 = pos_y >> frac, x0 = pos_x >> frac;
+    const int fy = pos_y & (one - 1), fx = pos_x & (one - 1);
+    inside = y0 >= 0 && y0 < d.in_h && x0 >= 0 && x0 < d.in_w;
+    ap_int<C::BLEND_BITS> blend[C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=blend complete
+    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+        blend[s] = 0;
+    }
+    for (int which = 0; which < 4; ++which) {
+#pragma HLS UNROLL
+        if (!C::HAS_DEFORM && which != ((y0 & 1) * 2 + (x0 & 1))) continue;
+        // this bank's neighbour: the one of (y0, y0 + 1) x (x0, x0 + 1) with its row/column parity
+        const int ny = y0 + (((which >> 1) - y0) & 1);
+        const int nx = x0 + (((which & 1) - x0) & 1);
+        const int wy = ny == y0 ? one - fy : fy;
+        const int wx = nx == x0 ? one - fx : fx;
+        const bool read = wy != 0 && wx != 0 && ny >= 0 && ny < d.in_h && nx >= 0 && nx < d.in_w;
+        int slot = base_slot + (ny - top);
+        if (slot >= d.ring_rows) slot -= d.ring_rows;
+        const int address = read ? (slot >> 1) * d.bank_row_words + (nx >> 1) * d.chunks + chunk : 0;
+        const int weight = wy * wx;
+        for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+            const ap_int<C::X_BITS> value = ring.bank[which][address][s];
+            if (read) {
+                if (C::HAS_DEFORM) {
+                    ap_int<C::BLEND_BITS> term = value * ap_int<C::WEIGHT_FP_BITS>(weight);
+#pragma HLS BIND_OP variable=term op=mul impl=fabric
+                    blend[s] += term;
+                } else {
+                    blend[s] = value;
+                }
+            }
+        }
+    }
+    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+        x[s] = C::HAS_DEFORM ? ap_int<C::SAMPLE_BITS>(hwc_round_shift<C::BLEND_BITS>(blend[s], d.sample_shift))
+                             : ap_int<C::SAMPLE_BITS>(blend[s]);
+    }
+}
+
+// Which output channels block `block` of a layer computes, and where they go in DDR.
+struct hwc_block_geometry {
+    int first_outer;  // first fold (conv) or chunk (channelwise) of the block
+    int outers;       // folds or chunks in the block
+    int first_word;   // the block's first DDR word within a pixel
+    int kept;         // DDR words per pixel the block stores (its padding beyond C is dropped)
+    bool whole;       // the block covers whole pixels: one contiguous run
+};
+
+template <class C>
+hwc_block_geometry hwc_block(const hwc_layer &d, int block) {
+#pragma HLS INLINE
+    hwc_block_geometry g;
+    g.first_outer = block * d.outer_per_block;
+    g.outers = d.outer_total - g.first_outer < d.outer_per_block ? d.outer_total - g.first_outer : d.outer_per_block;
+    g.first_word = g.first_outer * d.lanes_out / C::WORD_BYTES;
+    const int block_words = g.outers * d.lanes_out / C::WORD_BYTES;
+    g.kept = d.out_cw - g.first_word < block_words ? d.out_cw - g.first_word : block_words;
+    g.whole = g.kept == d.out_cw;
+    return g;
+}
+
+// Counters of the MAC loop: output column, outer index (fold or chunk) within the block, step
+// within the outer (k < sf computes, the rest only drain output stages), and the step's tap
+// (ky, kx) and inner chunk.
+struct hwc_mac_cursor {
+    int ox;
+    int outer;
+    int k;
+    int ky;
+    int kx;
+    int inner;
+};
+
+template <class C>
+void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > &in,
+                     hls::stream<typename C::word_t> &aux, hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > &out,
+                     const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
+                     const hwc_record<C> table[C::TABLE_DEPTH], const hwc_record<C> offset_table[C::OFFSET_C_MAX]) {
+    typedef ap_int<C::ACC_BITS> acc_t;
+    static hwc_ring<C> ring;
+#pragma HLS ARRAY_PARTITION variable=ring.bank complete dim=1
+#pragma HLS ARRAY_RESHAPE variable=ring.bank complete dim=3
+#pragma HLS DEPENDENCE variable=ring.bank inter false
+    static hwc_row_offsets<C> row;
+#pragma HLS ARRAY_PARTITION variable=row.offset complete dim=2
+#pragma HLS ARRAY_PARTITION variable=row.mask complete dim=2
+    acc_t acc[C::OUT_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+    acc_t pending[C::OUT_LANES];
+#pragma HLS ARRAY_PARTITION variable=pending complete
+    hwc_vec<hwc_byte_t, C::OUT_LANES> word;
+#pragma HLS ARRAY_PARTITION variable=word.data complete
+
+    const bool conv = d.mode == HWC_MODE_CONV;
+    const bool deform = (d.flags & HWC_FLAG_DEFORM) != 0;
+    const bool max_pool = (d.flags & HWC_FLAG_MAX_POOL) != 0;
+    const bool fixed_shape = (d.flags & HWC_FLAG_FIXED_SHAPE) != 0;
+    const bool masked = (d.flags & HWC_FLAG_MASK) != 0;
+    const bool negative = (d.flags & HWC_FLAG_NEGATIVE) != 0;
+    const hwc_block_geometry g = hwc_block<C>(d, block);
+    const int first_outer = g.first_outer, outers = g.outers;
+    const int first_channel = first_outer * d.lanes_out;
+    const int work = d.out_w * outers * d.sfx;
+    // offset group of the first chunk a pixel visits (channelwise: the block's first chunk)
+    const int group0 = conv ? 0 : first_outer / d.chunks_per_group;
+    const int in_group0 = conv ? 0 : first_outer % d.chunks_per_group;
+    const int drain = (d.lanes_out + C::RQ_UNITS - 1) / C::RQ_UNITS;
+    const acc_t lowest = acc_t(-(1 << (C::X_BITS - 1)));
+
+    hwc_ring_cursor cursor = {0, 0, 0, 0};
+    int base_slot = d.slot0;
+rows:
+    for (int oy = 0; oy < d.out_h; ++oy) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_ROWS
+        const int top = oy * d.stride_h - d.pad_t - d.reach;  // first row the window (with +-R) covers
+        const int fill = hwc_engine_words_until(d, cursor, hwc_engine_rows_needed(d, oy));
+    fill:
+        for (int i = 0; i < fill; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=0 max=C::MAX_TENSOR_WORDS
+            HWC_ENGINE_STEP();
+            ring.write(d, in.read(), cursor);
+        }
+        if (C::HAS_DEFORM && deform) row.convert(d, aux, offset_table);
+        const int ahead = hwc_engine_words_until(d, cursor, hwc_engine_rows_needed(d, oy + 1));
+        const int steps = work + drain > ahead ? work + drain : ahead;
+        hwc_mac_cursor at = {0, 0, 0, 0, 0, 0};
+        int ix0 = -d.pad_l;
+        int group = group0, in_group = in_group0;  // offset group of this step's chunk
+        int weight_address = 0;
+        int pending_outer = 0, convert_step = drain;
+    steps:
+        for (int step = 0; step < steps; ++step) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_ROW_STEPS
+            HWC_ENGINE_STEP();
+            if (step < ahead) ring.write(d, in.read(), cursor);
+            // shared output stages: the previous outer's accumulators, RQ_UNITS per cycle
+            if (convert_step < drain) {
+                for (int unit = 0; unit < C::RQ_UNITS; ++unit) {
+#pragma HLS UNROLL
+                    const int lane = convert_step * C::RQ_UNITS + unit;
+                    if (lane < d.lanes_out) {
+                        const int entry = pending_outer * d.lanes_out + lane;
+                        const hwc_record<C> r = table[entry];
+                        const int value = hwc_engine_requantize<C, C::ACC_BITS>(acc_t(pending[lane] + r.bias), r, negative,
+                                                                               d.out_zp, d.out_lo, d.out_hi);
+                        word.data[lane] = first_channel + entry < d.out_c ? hwc_byte_t(value) : hwc_byte_t(0);
+                    }
+                }
+                if (++convert_step == drain) out.write(word);
+            }
+            if (step < work && at.k < d.sf) {
+                const int chunk = conv ? at.inner : first_outer + at.outer;
+                const int dy_tap = at.ky * d.dil_h, dx_tap = at.kx * d.dil_w;
+                int pos_y = (top + d.reach + dy_tap) << d.frac_bits;
+                int pos_x = (ix0 + dx_tap) << d.frac_bits;
+                int mask_value = 1;
+                if (C::HAS_DEFORM && deform) {
+                    const int tap = at.ky * d.kw + at.kx;
+                    if (fixed_shape) {
+                        const int scale = row.offset[at.ox][group];
+                        pos_y += scale * (dy_tap - d.pattern_cy);
+                        pos_x += scale * (dx_tap - d.pattern_cx);
+                    } else {
+                        pos_y += row.offset[at.ox][(group * d.taps + tap) * 2];
+                        pos_x += row.offset[at.ox][(group * d.taps + tap) * 2 + 1];
+                    }
+                    if (masked) mask_value = row.mask[at.ox][group * d.taps + tap];
+                }
+                ap_int<C::SAMPLE_BITS> sample[C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=sample complete
+                bool inside;
+                hwc_engine_sample<C>(d, ring, base_slot, top, pos_y, pos_x, chunk, sample, inside);
+                ap_int<C::XM_BITS> x[C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=x complete
+                for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                    x[s] = C::HAS_MASK ? ap_int<C::XM_BITS>(sample[s] * ap_int<C::MASK_BITS>(mask_value)) : ap_int<C::XM_BITS>(sample[s]);
+                }
+                // every multiplier of the array, pairs of PE rows packed into one DSP
+                ap_int<C::W_BITS + C::XM_BITS> product[C::PE][C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=product complete dim=0
+                for (int p = 0; p < C::PE; p += 2) {
+#pragma HLS UNROLL
+                    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                        const ap_int<C::W_BITS> wa = weights[p + 1][weight_address][s];
+                        const ap_int<C::W_BITS> wb = weights[p][weight_address][s];
+                        if (C::MAC_PACK) {
+                            hwc_mul2<C::W_BITS, C::XM_BITS>(wa, wb, x[s], product[p + 1][s], product[p][s]);
+                        } else {
+                            product[p + 1][s] = wa * x[s];
+                            product[p][s] = wb * x[s];
+                        }
+                    }
+                }
+                const bool first = at.k == 0;
+                const bool last = at.k == d.sf - 1;
+                if (conv) {
+                    for (int p = 0; p < C::PE; ++p) {
+#pragma HLS UNROLL
+                        acc_t sum = first ? acc_t(0) : acc[p];
+                        for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                            sum += product[p][s];
+                        }
+                        acc[p] = sum;
+                        if (last) pending[p] = sum;
+                    }
+                } else {
+                    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                        acc_t value;
+                        if (C::HAS_MAX_POOL && max_pool) {
+                            const acc_t start = first ? lowest : acc[s];
+                            value = inside && acc_t(sample[s]) > start ? acc_t(sample[s]) : start;
+                        } else {
+                            value = (first ? acc_t(0) : acc[s]) + product[0][s];
+                        }
+                        acc[s] = value;
+                        if (last) pending[s] = value;
+                    }
+                }
+                if (last) {
+                    pending_outer = at.outer;
+                    convert_step = 0;
+                }
+                ++weight_address;
+            }
+            // advance: inner chunk fastest (conv), then kx, ky; after sfx steps the next outer,
+            // after `outers` outers the next pixel. The offset group follows the chunk.
+            if (step < work) {
+                if (++at.k == d.sfx) {
+                    at.k = 0;
+                    at.ky = 0;
+                    at.kx = 0;
+                    at.inner = 0;
+                    if (conv) {
+                        group = 0;
+                        in_group = 0;
+                    } else if (++in_group == d.chunks_per_group) {
+                        in_group = 0;
+                        ++group;
+                    }
+                    if (++at.outer == outers) {
+                        at.outer = 0;
+                        ++at.ox;
+                        ix0 += d.stride_w;
+                        weight_address = 0;
+                        group = group0;
+                        in_group = in_group0;
+                    }
+                } else if (at.k < d.sf) {
+                    if (++at.inner == d.inner) {
+                        at.inner = 0;
+                        if (conv) {
+                            group = 0;
+                            in_group = 0;
+                        }
+                        if (++at.kx == d.kw) {
+                            at.kx = 0;
+                            ++at.ky;
+                        }
+                    } else if (++in_group == d.chunks_per_group) {
+                        in_group = 0;
+                        ++group;
+                    }
+                }
+            }
+        }
+        base_slot += d.stride_h;
+        if (base_slot >= d.ring_rows) base_slot -= d.ring_rows;
+    }
+}
+
+// The weights of one block into the PE memories: DDR holds, per weight address, `load_pe` memory
+// words of SIMD weights (W_BITS each, little-endian, MW DDR words per memory word).
+template <class C>
+void hwc_load_weights(const typename C::word_t *params, int base, int addresses, int load_pe,
+                      ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
+    typename C::word_t parts[C::MW];
+#pragma HLS ARRAY_PARTITION variable=parts complete
+    int address = 0, pe = 0, part = 0;
+load:
+    for (int i = 0; i < addresses * load_pe * C::MW; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::PE * C::WBUF_DEPTH * C::MW
+        parts[part] = params[base + i];
+        if (++part == C::MW) {
+            part = 0;
+            for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                const int bit = s * C::W_BITS;
+                weights[pe][address][s] = ap_int<C::W_BITS>(parts[bit / C::WORD_BITS].range(bit % C::WORD_BITS + C::W_BITS - 1, bit % C::WORD_BITS));
+            }
+            if (++pe == load_pe) {
+                pe = 0;
+                ++address;
+            }
+        }
+    }
+}
+
+// The processes of a block's dataflow region; each derives its bounds from the descriptor.
+template <class C>
+void hwc_mac_read(const hwc_layer d, const typename C::word_t *fmap_in, hls::stream<typename C::word_t> &words) {
+    hwc_read_words<C>(fmap_in, d.in_addr, d.in_h * d.in_w * d.in_cw, words);
+}
+
+template <class C>
+void hwc_mac_read_aux(const hwc_layer d, const typename C::word_t *fmap_aux, hls::stream<typename C::word_t> &words) {
+    const bool deform = C::HAS_DEFORM && (d.flags & HWC_FLAG_DEFORM) != 0;
+    const int mask_words = (d.flags & HWC_FLAG_MASK) != 0 ? d.out_w * d.mask_cw : 0;
+    hwc_read_row_pairs<C>(fmap_aux, d.aux_addr, d.out_w * d.aux_cw, d.mask_addr, mask_words, deform ? d.out_h : 0, words);
+}
+
+template <class C>
+void hwc_mac_pack(const hwc_layer d, hls::stream<typename C::word_t> &words, hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > &chunks) {
+    hwc_pack_chunks<C>(words, chunks, d.in_h * d.in_w, d.in_cw, d.chunks);
+}
+
+template <class C>
+void hwc_mac_unpack(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > &lanes,
+                    hls::stream<typename C::word_t> &words) {
+    const hwc_block_geometry g = hwc_block<C>(d, block);
+    hwc_unpack_lanes<C>(lanes, words, d.out_h * d.out_w, g.outers, d.lanes_out, g.kept);
+}
+
+template <class C>
+void hwc_mac_write(const hwc_layer d, const int block, hls::stream<typename C::word_t> &words,
+                   typename C::word_t *fmap_out) {
+    const hwc_block_geometry g = hwc_block<C>(d, block);
+    const int pixels = d.out_h * d.out_w;
+    hwc_write_segments<C>(words, fmap_out, d.out_addr + g.first_word, g.whole ? 1 : pixels,
+                          g.whole ? pixels * g.kept : g.kept, d.out_cw);
+}
+
+// One block as a dataflow region: read -> pack -> compute -> unpack -> write (its input is
+// re-read from DDR for every block).
+template <class C>
+void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t *fmap_in,
+                   const typename C::word_t *fmap_aux, typename C::word_t *fmap_out,
+                   const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
+                   const hwc_record<C> table[C::TABLE_DEPTH], const hwc_record<C> offset_table[C::OFFSET_C_MAX]) {
+#pragma HLS DATAFLOW
+    hls::stream<typename C::word_t> words_in("words_in"), words_aux("words_aux"), words_out("words_out");
+    hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > chunks("chunks");
+    hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > lanes("lanes");
+#pragma HLS STREAM variable=words_in depth=C::BURST_WORDS
+#pragma HLS STREAM variable=words_aux depth=C::BURST_WORDS
+#pragma HLS STREAM variable=words_out depth=C::BURST_WORDS
+#pragma HLS BIND_STORAGE variable=words_in type=fifo impl=lutram
+#pragma HLS BIND_STORAGE variable=words_aux type=fifo impl=lutram
+#pragma HLS BIND_STORAGE variable=words_out type=fifo impl=lutram
+    hwc_mac_read<C>(d, fmap_in, words_in);
+    hwc_mac_read_aux<C>(d, fmap_aux, words_aux);
+    hwc_mac_pack<C>(d, words_in, chunks);
+    hwc_mac_compute<C>(d, block, chunks, words_aux, lanes, weights, table, offset_table);
+    hwc_mac_unpack<C>(d, block, lanes, words_out);
+    hwc_mac_write<C>(d, block, words_out, fmap_out);
+}
+
+// A MAC layer: per block of output channels, its weights and records, then the block's dataflow.
+template <class C>
+void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
+                   typename C::word_t *fmap_out, const typename C::word_t *params) {
+    static ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=weights complete dim=1
+#pragma HLS ARRAY_RESHAPE variable=weights complete dim=3
+    static hwc_record<C> table[C::TABLE_DEPTH];
+#pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::RQ_UNITS
+    static hwc_record<C> offset_table[C::OFFSET_C_MAX];
+#pragma HLS ARRAY_PARTITION variable=offset_table complete
+    if (C::HAS_DEFORM && (d.flags & HWC_FLAG_DEFORM) != 0) {
+        hwc_load_records<C, C::OFFSET_C_MAX>(params, d.offset_tables_addr, d.aux_c, offset_table);
+    }
+blocks:
+    for (int block = 0; block < d.blocks; ++block) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BLOCKS
+        const hwc_block_geometry g = hwc_block<C>(d, block);
+        hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe, weights);
+        hwc_load_records<C, C::TABLE_DEPTH>(params, d.tables_addr + g.first_outer * d.lanes_out * HWC_RECORD_WORDS,
+                                            g.outers * d.lanes_out, table);
+        hwc_mac_block<C>(d, block, fmap_in, fmap_aux, fmap_out, weights, table, offset_table);
+    }
+}
+
+#endif

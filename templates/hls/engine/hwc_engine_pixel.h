@@ -1,0 +1,238 @@
+// hwcodesign layer-sequential engine: the pixel unit (residual add, per-element output stage,
+// nearest-neighbour resize, global average pool).
+//
+// These layers touch every element once, so they are bound by DDR: the unit takes one DDR word
+// (WORD_BYTES elements) per WORD_BYTES / EW_LANES cycles, EW_LANES output stages in parallel, in
+// a dataflow of reader(s) -> compute -> writer. Per-channel constants are records (bias 0) in a
+// table loaded before the layer; element e of pixel word j is channel j * WORD_BYTES + e.
+// A Concat is one REQUANT layer per part, each writing its part's channel range of every output
+// pixel (parts start on whole words; the compiler checks that).
+#ifndef HWCODESIGN_ENGINE_PIXEL_H
+#define HWCODESIGN_ENGINE_PIXEL_H
+
+#include "hwc_engine_base.h"
+#include "hwc_engine_io.h"
+
+// The output stage of EW_LANES elements of a word, lane group `sub`; channels >= C give 0.
+template <class C>
+void hwc_pixel_lanes(const hwc_layer &d, const ap_int<C::EW_ACC_BITS> acc[C::EW_LANES], int word_in_pixel, int sub,
+                     const hwc_record<C> table[C::EW_TABLE_DEPTH], typename C::word_t &out) {
+#pragma HLS INLINE
+    const bool negative = (d.flags & HWC_FLAG_NEGATIVE) != 0;
+    for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+        const int element = sub * C::EW_LANES + e;
+        const int channel = word_in_pixel * C::WORD_BYTES + element;
+        const int value = hwc_engine_requantize<C, C::EW_ACC_BITS>(acc[e], table[channel], negative, d.out_zp, d.out_lo,
+                                                                   d.out_hi);
+        out.range(8 * element + 7, 8 * element) = channel < d.out_c ? hwc_byte_t(value) : hwc_byte_t(0);
+    }
+}
+
+// ADD (two inputs) and REQUANT (one): element by element, EW_LANES per cycle.
+template <class C>
+void hwc_pixel_compute(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
+                       hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+    const int SUBS = C::WORD_BYTES / C::EW_LANES;
+    const bool add = d.mode == HWC_MODE_ADD;
+    const bool a_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
+    const bool b_signed = (d.flags & HWC_FLAG_AUX_SIGNED) != 0;
+    typename C::word_t a = 0, b = 0, y = 0;
+    int sub = 0, word_in_pixel = 0;
+elements:
+    for (int i = 0; i < d.in_h * d.in_w * d.in_cw * SUBS; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS * SUBS
+        HWC_ENGINE_STEP();
+        if (sub == 0) {
+            a = in_a.read();
+            if (add) b = in_b.read();
+        }
+        ap_int<C::EW_ACC_BITS> acc[C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+        for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+            const int element = sub * C::EW_LANES + e;
+            const int xa = hwc_byte_value(hwc_word_byte<C>(a, element), a_signed) - d.in_zp;
+            if (C::HAS_ADD && add) {
+                const int xb = hwc_byte_value(hwc_word_byte<C>(b, element), b_signed) - d.aux_zp;
+                acc[e] = ap_int<C::EW_ACC_BITS>(xa) * d.mult_a + ap_int<C::EW_ACC_BITS>(xb) * d.mult_b;
+            } else {
+                acc[e] = xa;
+            }
+        }
+        hwc_pixel_lanes<C>(d, acc, word_in_pixel, sub, table, y);
+        if (++sub == SUBS) {
+            sub = 0;
+            out.write(y);
+            if (++word_in_pixel == d.in_cw) word_in_pixel = 0;
+        }
+    }
+}
+
+// Nearest-neighbour upsampling: each input row (kept in one of two row buffers while the next
+// streams into the other) is emitted scale_h times, each pixel scale_w times.
+template <class C>
+void hwc_resize_compute(const hwc_layer d, hls::stream<typename C::word_t> &in, hls::stream<typename C::word_t> &out,
+                        const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+    const int SUBS = C::WORD_BYTES / C::EW_LANES;
+    static typename C::word_t rows[2][C::MAX_RESIZE_ROW_WORDS];
+#pragma HLS DEPENDENCE variable=rows inter false
+    const bool is_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
+    const int row_words = d.in_w * d.in_cw;
+first_row:
+    for (int i = 0; i < row_words; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_RESIZE_ROW_WORDS
+        HWC_ENGINE_STEP();
+        rows[0][i] = in.read();
+    }
+input_rows:
+    for (int iy = 0; iy < d.in_h; ++iy) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_ROWS
+        const int current = iy & 1;
+        const int ahead = iy + 1 < d.in_h ? row_words : 0;
+        const int emit = d.scale_h * d.out_w * d.out_cw * SUBS;
+        const int steps = emit > ahead ? emit : ahead;
+        int read = 0, sub = 0, word_in_pixel = 0, ix = 0, repeat = 0;
+        typename C::word_t x = 0, y = 0;
+    steps:
+        for (int step = 0; step < steps; ++step) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_RESIZE_ROW_WORDS * 16
+            HWC_ENGINE_STEP();
+            if (step < ahead) rows[1 - current][read++] = in.read();
+            if (step < emit) {
+                if (sub == 0) x = rows[current][ix * d.in_cw + word_in_pixel];
+                ap_int<C::EW_ACC_BITS> acc[C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+                for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+                    acc[e] = hwc_byte_value(hwc_word_byte<C>(x, sub * C::EW_LANES + e), is_signed) - d.in_zp;
+                }
+                hwc_pixel_lanes<C>(d, acc, word_in_pixel, sub, table, y);
+                if (++sub == SUBS) {
+                    sub = 0;
+                    out.write(y);
+                    if (++word_in_pixel == d.out_cw) {
+                        word_in_pixel = 0;
+                        if (++repeat == d.scale_w) {
+                            repeat = 0;
+                            if (++ix == d.in_w) ix = 0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Global average pool: per-channel sums over the frame, then one output pixel.
+template <class C>
+void hwc_global_pool_compute(const hwc_layer d, hls::stream<typename C::word_t> &in, hls::stream<typename C::word_t> &out,
+                             const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+    const int SUBS = C::WORD_BYTES / C::EW_LANES;
+    static ap_int<C::EW_ACC_BITS> sums[C::EW_TABLE_DEPTH];
+#pragma HLS ARRAY_PARTITION variable=sums cyclic factor=C::EW_LANES
+    const bool is_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
+    typename C::word_t x = 0;
+    int sub = 0, word_in_pixel = 0, pixel = 0;
+accumulate:
+    for (int i = 0; i < d.in_h * d.in_w * d.in_cw * SUBS; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS * SUBS
+        HWC_ENGINE_STEP();
+        if (sub == 0) x = in.read();
+        for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+            const int channel = word_in_pixel * C::WORD_BYTES + sub * C::EW_LANES + e;
+            const ap_int<C::EW_ACC_BITS> value = hwc_byte_value(hwc_word_byte<C>(x, sub * C::EW_LANES + e), is_signed) - d.in_zp;
+            sums[channel] = (pixel == 0 ? ap_int<C::EW_ACC_BITS>(0) : sums[channel]) + value;
+        }
+        if (++sub == SUBS) {
+            sub = 0;
+            if (++word_in_pixel == d.in_cw) {
+                word_in_pixel = 0;
+                ++pixel;
+            }
+        }
+    }
+    typename C::word_t y = 0;
+emit:
+    for (int i = 0; i < d.out_cw * SUBS; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::EW_TABLE_DEPTH
+        HWC_ENGINE_STEP();
+        ap_int<C::EW_ACC_BITS> acc[C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+        for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+            acc[e] = sums[(i / SUBS) * C::WORD_BYTES + (i % SUBS) * C::EW_LANES + e];
+        }
+        hwc_pixel_lanes<C>(d, acc, i / SUBS, i % SUBS, table, y);
+        if (i % SUBS == SUBS - 1) out.write(y);
+    }
+}
+
+// The processes of a pixel layer's dataflow region.
+template <class C>
+void hwc_pixel_read_a(const hwc_layer d, const typename C::word_t *fmap_in, hls::stream<typename C::word_t> &words) {
+    hwc_read_words<C>(fmap_in, d.in_addr, d.in_h * d.in_w * d.in_cw, words);
+}
+
+template <class C>
+void hwc_pixel_read_b(const hwc_layer d, const typename C::word_t *fmap_aux, hls::stream<typename C::word_t> &words) {
+    hwc_read_words<C>(fmap_aux, d.aux_addr, d.mode == HWC_MODE_ADD ? d.in_h * d.in_w * d.aux_cw : 0, words);
+}
+
+template <class C>
+void hwc_pixel_work(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
+                    hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+    if (C::HAS_RESIZE && d.mode == HWC_MODE_RESIZE) {
+        hwc_resize_compute<C>(d, in_a, out, table);
+    } else if (C::HAS_GLOBAL_POOL && d.mode == HWC_MODE_GLOBAL_POOL) {
+        hwc_global_pool_compute<C>(d, in_a, out, table);
+    } else {
+        hwc_pixel_compute<C>(d, in_a, in_b, out, table);
+    }
+}
+
+template <class C>
+void hwc_pixel_write(const hwc_layer d, hls::stream<typename C::word_t> &words, typename C::word_t *fmap_out) {
+    const int pixels = d.out_h * d.out_w;
+    // the layer's words of every pixel: all of them, or a Concat part's range
+    const int words_per_pixel = d.mode == HWC_MODE_REQUANT ? d.in_cw : d.out_cw;
+    const bool whole = words_per_pixel == d.out_cw;
+    hwc_write_segments<C>(words, fmap_out, d.out_addr + d.out_word_offset, whole ? 1 : pixels,
+                          whole ? pixels * words_per_pixel : words_per_pixel, d.out_cw);
+}
+
+template <class C>
+void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
+                        typename C::word_t *fmap_out, const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+#pragma HLS DATAFLOW
+    hls::stream<typename C::word_t> words_a("words_a"), words_b("words_b"), words_out("words_out");
+#pragma HLS STREAM variable=words_a depth=C::BURST_WORDS
+#pragma HLS STREAM variable=words_b depth=C::BURST_WORDS
+#pragma HLS STREAM variable=words_out depth=C::BURST_WORDS
+#pragma HLS BIND_STORAGE variable=words_a type=fifo impl=lutram
+#pragma HLS BIND_STORAGE variable=words_b type=fifo impl=lutram
+#pragma HLS BIND_STORAGE variable=words_out type=fifo impl=lutram
+    hwc_pixel_read_a<C>(d, fmap_in, words_a);
+    hwc_pixel_read_b<C>(d, fmap_aux, words_b);
+    hwc_pixel_work<C>(d, words_a, words_b, words_out, table);
+    hwc_pixel_write<C>(d, words_out, fmap_out);
+}
+
+template <class C>
+void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
+                     typename C::word_t *fmap_out, const typename C::word_t *params) {
+    static hwc_record<C> table[C::EW_TABLE_DEPTH];
+#pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::EW_LANES
+    // one record per channel of the words this layer writes (a Concat part: its own channels)
+    const int words = d.mode == HWC_MODE_REQUANT ? d.in_cw : d.out_cw;
+    hwc_load_records<C, C::EW_TABLE_DEPTH>(params, d.tables_addr, words * C::WORD_BYTES, table);
+    hwc_pixel_dataflow<C>(d, fmap_in, fmap_aux, fmap_out, table);
+}
+
+#endif

@@ -1,0 +1,163 @@
+"""The layer-sequential engine: C simulation of the generated project == golden model, and the
+cost model's loop trip counts == the loops the C simulation ran.
+
+Every op case (the same tiny ONNX models the dataflow backend is checked on, quantized by
+onnxruntime), every deformable-conv variant (full/depthwise, mask, fixed shape, R 1..8,
+strides, dilation, offset groups), each at three engine configurations (`support.engine.CONFIGS`:
+one block vs weight blocks, shared output stages, packed DSP products), 6 frames of uniform
+random integers, every element. Together with the golden model's agreement with onnxruntime
+(tests/frontend, tests/sim) this is the three-way check for the engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.codegen import build_all, random_frames
+from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
+from support.engine import CONFIGS, check_engine, engine_project
+from support.onnx_models import GraphBuilder, quantize_qdq
+from support.op_cases import CASES, build
+
+from hwcodesign.frontend import load_onnx
+from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
+from hwcodesign.passes import optimize
+
+FRAMES = 6
+# Concat part 0 has 3 channels: refused by the engine (checked below), run by the pipeline.
+OP_CASES = sorted(case for case in CASES if case != "concat")
+# offset groups of 2 channels cannot share SIMD >= 8 lanes (refused, checked below); these
+# groups are 16 channels wide, a whole number of SIMD words at every configuration
+DEFORM_CASES = [case for case in GRID + FIXED_GRID if case.offset_groups == 1] + [
+    DeformCase(channels=32, out_channels=8, groups=2, offset_groups=2, mask=True, size=10),
+    DeformCase(channels=32, out_channels=32, groups=32, offset_groups=2, mask=True, size=10),
+    DeformCase(channels=32, out_channels=32, groups=32, offset_groups=2, fixed_shape=True, size=10),
+    DeformCase(channels=32, out_channels=8, offset_groups=2, fixed_shape=True, size=10, dilation=2, offset_range=4),
+]
+
+
+def config_id(config: EngineConfig) -> str:
+    return str(config).replace(" ", "_")
+
+
+@pytest.fixture(scope="module")
+def op_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("engine_ops")
+    projects = {}
+    for case in OP_CASES:
+        model, calibration = build(case)
+        graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+        for index, config in enumerate(CONFIGS):
+            mapping, project = engine_project(graph, config, root / case / str(index))
+            projects[(case, index)] = (graph, mapping, project)
+    build_all([project for _, _, project in projects.values()])
+    return projects
+
+
+@pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
+@pytest.mark.parametrize("case", OP_CASES)
+def test_engine_op_equals_golden(op_engines: dict, case: str, index: int) -> None:
+    graph, mapping, project = op_engines[(case, index)]
+    check_engine(graph, project, mapping, random_frames(graph, FRAMES, seed=sum(map(ord, case))), f"{case}/{index}")
+
+
+@pytest.fixture(scope="module")
+def deform_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("engine_deform")
+    projects = {}
+    for case in DEFORM_CASES:
+        layer = deform_layer(case)
+        for index, config in enumerate(CONFIGS):
+            mapping, project = engine_project(layer.graph, config, root / case.label / str(index), board="zcu104")
+            projects[(case.label, index)] = (layer, mapping, project)
+    build_all([project for _, _, project in projects.values()])
+    return projects
+
+
+@pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
+@pytest.mark.parametrize("case", DEFORM_CASES, ids=lambda c: c.label)
+def test_engine_deform_equals_golden(deform_engines: dict, case: DeformCase, index: int) -> None:
+    layer, mapping, project = deform_engines[(case.label, index)]
+    check_engine(layer.graph, project, mapping, random_inputs(layer, FRAMES, seed=5), f"{case.label}/{index}")
+
+
+def test_configurations_really_differ(op_engines: dict) -> None:
+    """Guard for the test itself: shared output stages and packed DSP products are exercised."""
+    packed = [index for index in range(len(CONFIGS)) if op_engines[("conv_relu", index)][1].config.packed_macs]
+    assert packed == [2]
+    assert "static const int MAC_PACK = 1;" in (op_engines[("conv_relu", 2)][2].root / "hls/engine_config.h").read_text()
+    assert {c.rq_units for c in CONFIGS} == {1, 2, 8}
+
+
+def test_layers_run_in_weight_blocks(tmp_path: Path) -> None:
+    """A weight memory smaller than a layer's weights: the layer runs in blocks of output folds,
+    each re-reading the input and writing its channel range of every pixel (a run per pixel)."""
+    b = GraphBuilder(seed=3)
+    x = b.input((1, 16, 9, 9))
+    hidden = b.node("Relu", [b.conv(x, 16, 40, pads=[1, 1, 1, 1])])
+    model = b.model([b.conv(hidden, 40, 24, pads=[1, 1, 1, 1])])
+    calibration = [np.random.default_rng(i).normal(0, 1, (1, 16, 9, 9)).astype(np.float32) for i in range(8)]
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    config = EngineConfig(8, 8, 2, 8, 48)
+    mapping, project = engine_project(graph, config, tmp_path / "blocks")
+    # 5 folds of 18 weight words (2 per 48-word memory), then 3 folds of 45 words (1 each)
+    assert [t.blocks for t in mapping.timings] == [3, 3]
+    build_all([project])
+    check_engine(graph, project, mapping, random_frames(graph, FRAMES, seed=11), "blocks")
+
+
+def test_unaligned_concat_is_refused_with_the_reason(tmp_path: Path) -> None:
+    model, calibration = build("concat")
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    with pytest.raises(EngineUnsupported, match=r"Concat\): part 0 has 3 channels.*multiple of 8 channels"):
+        engine_project(graph, CONFIGS[0], tmp_path / "concat")
+    assert not (tmp_path / "concat").exists()
+
+
+def test_narrow_offset_groups_are_refused_with_the_reason(tmp_path: Path) -> None:
+    layer = deform_layer(DeformCase(groups=2, offset_groups=2, mask=True))
+    with pytest.raises(EngineUnsupported, match=r"'deform' \(DeformConv\): 2 offset groups of 2 channels; SIMD=8"):
+        engine_project(layer.graph, CONFIGS[0], tmp_path / "deform")
+
+
+def test_a_layer_too_large_for_the_weight_memory_is_refused(tmp_path: Path) -> None:
+    model, calibration = build("flatten_gemm")
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    with pytest.raises(EngineUnsupported, match=r"Linear\): one output needs 25 weight words per PE, more than the engine's 16"):
+        engine_project(graph, EngineConfig(8, 8, 8, 8, 16), tmp_path / "gemm")
+
+
+def test_packed_products_are_exact_at_the_extremes(tmp_path: Path) -> None:
+    """hwc_mul2 (two products per DSP48E2) against plain products, every weight pair at the
+    operand extremes, for the widths the engine packs: 4-bit weights with 9-bit activations and
+    17-bit deformable samples, 8-bit weights with 9-bit activations."""
+    import subprocess
+
+    from hwcodesign.codegen.render import templates_dir
+
+    source = tmp_path / "mul2.cpp"
+    source.write_text('''
+#include <cstdio>
+#include "engine/hwc_engine_base.h"
+template <int W, int X> long check() {
+    long bad = 0;
+    const int xs[] = {-(1 << (X - 1)), -(1 << (X - 1)) + 1, -1, 0, 1, 5, (1 << (X - 1)) - 1};
+    for (int a = -(1 << (W - 1)); a < (1 << (W - 1)); ++a)
+        for (int b = -(1 << (W - 1)); b < (1 << (W - 1)); ++b)
+            for (int x : xs) {
+                ap_int<W + X> ax, bx;
+                hwc_mul2<W, X>(ap_int<W>(a), ap_int<W>(b), ap_int<X>(x), ax, bx);
+                bad += (long long)ax != (long long)a * x || (long long)bx != (long long)b * x;
+            }
+    return bad;
+}
+int main() { std::printf("%ld\\n", check<4, 9>() + check<4, 17>() + check<8, 9>()); return 0; }
+''')
+    (tmp_path / "engine_layer.h").write_text("struct hwc_layer { int mode; };\n")
+    hls = templates_dir() / "hls"
+    binary = tmp_path / "mul2"
+    subprocess.run(["g++", "-std=c++14", "-O1", "-Wno-unknown-pragmas", "-I", str(hls / "shim"), "-I", str(hls),
+                    "-I", str(tmp_path), str(source), "-o", str(binary)], check=True)
+    assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
