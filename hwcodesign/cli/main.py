@@ -23,7 +23,7 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
-from hwcodesign.mapper import map_to_board
+from hwcodesign.mapper import ARCHITECTURES, map_to_board
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.passes import optimize
@@ -108,9 +108,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     caps = parse_caps(args.cap)
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(args.model))
-    with step(f"mapping onto {board.name} (integer program, goal: {args.goal})"):
-        mapping = map_to_board(graph, board, args.goal, fps=args.fps, caps=caps)
-    with step("simulating the dataflow pipeline"):
+    with step(f"mapping onto {board.name} (integer program, goal: {args.goal}, architecture: {args.architecture})"):
+        mapping = map_to_board(graph, board, args.goal, fps=args.fps, caps=caps, architecture=args.architecture)
+    with step(f"simulating the {'layer-sequential engine' if mapping.architecture == 'sequential' else 'dataflow pipeline'}"):
         latency = simulate(graph, mapping)
     report = build_report(graph, mapping, latency, model_path=str(args.model))
     with step(f"writing {out_dir}/report.json and report.html"):
@@ -124,12 +124,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
     result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=parse_caps(args.cap),
-                           word_bits=args.word_bits, step=step)
+                           word_bits=args.word_bits, architecture=args.architecture, step=step)
     print(format_layer_table(result.report))
     print()
     print(format_summary(result.report))
     print()
-    print(f"project written to {out_dir}/ ({len(result.graph)} layers, top function {result.project.meta['top_function']})")
+    kind = "layer-sequential engine" if result.project.architecture == "sequential" else "dataflow pipeline"
+    print(f"project written to {out_dir}/ ({len(result.graph)} layers as a {kind}, "
+          f"top function {result.project.meta['top_function']})")
     print(f"  hwcodesign csim {out_dir} input.npy   C simulation with g++ (no Xilinx tools needed)")
     print(f"  make -C {out_dir} csim                 the C testbench on the golden vectors")
     print(f"  make -C {out_dir} hls                  Vitis HLS synthesis and IP export (needs vitis_hls)")
@@ -216,6 +218,10 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+ARCHITECTURE_HELP = ("dataflow: one stage per layer, all on chip; sequential: one engine running the layers "
+                     "in turn from DDR; auto (default): dataflow when it fits the board, else sequential")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwcodesign", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -234,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--fps", type=float, help="frame-rate floor the mapping must reach")
     simulate.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    simulate.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
     simulate.add_argument("-o", "--output", help="report folder (default reports/<model>-<board>)")
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
@@ -245,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--fps", type=float, help="frame-rate floor the mapping must reach")
     compile_.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    compile_.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
     compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
-                          help="AXI4-Stream word width between the DMA and the accelerator")
+                          help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
     compile_.add_argument("-o", "--output", help="project folder (default build/<model>)")
     compile_.set_defaults(run=cmd_compile)
     csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")

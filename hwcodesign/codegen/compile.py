@@ -19,6 +19,7 @@ from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper import map_to_board
+from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, report_texts
@@ -36,15 +37,20 @@ def quiet_step(message: str) -> Iterator[None]:
 class CompileResult:
     project: Project
     graph: Graph
-    mapping: Mapping
+    mapping: Mapping | EngineMapping
     latency: LatencyReport
     report: dict[str, Any]
 
 
 def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: str | os.PathLike[str], *,
                   goal: str = "throughput", fps: float | None = None, caps: dict[str, float] | None = None,
-                  word_bits: int = 64, name: str | None = None, step: Step = quiet_step) -> CompileResult:
+                  word_bits: int = 64, name: str | None = None, architecture: str = "auto",
+                  step: Step = quiet_step) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
+
+    `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
+    layer-sequential engine, weights and feature maps in DDR) or "auto" (the pipeline when it
+    fits, else the engine; `mapper/architecture.py`).
 
     `step(message)` wraps each stage (the CLI passes its progress display). The report in the
     project omits the solver's wall-clock time so that the same model always gives
@@ -54,9 +60,9 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     model_path = Path(model)
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(model_path))
-    with step(f"mapping onto {target.name} (integer program, goal: {goal})"):
-        mapping = map_to_board(graph, target, goal, fps=fps, caps=caps)
-    with step("simulating the dataflow pipeline"):
+    with step(f"mapping onto {target.name} (integer program, goal: {goal}, architecture: {architecture})"):
+        mapping = map_to_board(graph, target, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits)
+    with step(f"simulating the {'layer-sequential engine' if mapping.architecture == 'sequential' else 'dataflow pipeline'}"):
         latency = simulate(graph, mapping)
     report = build_report(graph, mapping, latency, model_path=model_path.name)
     report.pop("solve_seconds", None)

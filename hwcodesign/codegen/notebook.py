@@ -102,7 +102,8 @@ def check_cells(name: str = "<name>") -> list[Cell]:
             `Accelerator()` picks its backend from the environment variable `HWCODESIGN_BACKEND`:
 
             - `pynq` (the default, what runs on the board): programs the FPGA with the bitstream
-              (`{name}.bit` and its `{name}.hwh`) and moves frames through the AXI DMAs;
+              (`{name}.bit` and its `{name}.hwh`) and moves frames through the AXI DMAs (a dataflow
+              pipeline) or through DDR buffers the accelerator reads itself (a layer-sequential engine);
             - `emulate` (off the board): the same driver against an emulated board that executes the
               project's C simulation of the generated HLS code (g++, bit-exact with the hardware).
               Start Jupyter with `HWCODESIGN_BACKEND=emulate`, and with `HWCODESIGN_PROJECT=<project folder>`
@@ -284,7 +285,7 @@ def check_cells(name: str = "<name>") -> list[Cell]:
             ## 6. Throughput and latency
 
             `benchmark(n)` times n frames back to back ({BENCHMARK_FRAMES} here) and one frame alone. On
-            the board this measures the accelerator with its DMA transfers and the Python overhead; under
+            the board this measures the accelerator with its data transfers and the Python overhead; under
             emulation it measures the C simulation on this computer, not the hardware. The compiler's
             estimate for the hardware (from `report.json`) is printed beside it.
             """),

@@ -38,7 +38,9 @@ from hwcodesign.errors import BoardError
 
 DEFAULT_FOLDER = "pynq_package"
 DRIVER_FILES = ("driver.py", "sample.npz")
-OPTIONAL_DRIVER_FILES = ("model.onnx",)  # absent when emit_project was called without model_path
+# model.onnx is absent when emit_project was called without model_path; params.bin (the
+# engine's program) exists only in layer-sequential engine projects
+OPTIONAL_DRIVER_FILES = ("model.onnx", "params.bin")
 ROOT_FILES = ("report.json", PROJECT_FILE)
 BOARD_HOME = "/home/xilinx/jupyter_notebooks"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

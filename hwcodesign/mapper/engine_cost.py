@@ -11,7 +11,8 @@ backend's cost model follows its stages:
 - a pixel instruction streams its words through EW_LANES output stages (WORD_BYTES / EW_LANES
   cycles per word) between its reader(s) and writer.
 Every pipelined loop pays `PIPELINE_RAMP` to fill and drain, every DDR stream `DDR_LATENCY`
-before its first word; the board's DDR bandwidth bounds what all ports move together.
+before its first word; the board's DDR bandwidth bounds what all ports move together, and
+the one HP port they share bounds each direction (`MemorySystem`).
 `compute_iterations` is the part the C simulation counts (HWC_ENGINE_STEP), so the tests can
 hold these loop bounds against the real loops.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwcodesign.boards import Board
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import DeformConv
 from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
@@ -30,6 +32,9 @@ from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, ceil_div, me
 from hwcodesign.mapper.engine_widths import EngineWidths
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
+HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}
+"""Bytes per cycle one PS HP port moves in each direction (128-bit S_AXI_HP0_FPD; 64-bit
+S_AXI_HP0 on Zynq-7000), clocked by the PL clock: all four engine masters share HP0."""
 DDR_LATENCY = 40
 """Cycles from a read request to its first beat through the Zynq HP ports (~200 ns at 200 MHz)."""
 DESCRIPTOR_WORDS = 32
@@ -107,7 +112,7 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     return time, iterations
 
 
-def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, ddr_bytes_per_cycle: float) -> InstructionTiming:
+def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem) -> InstructionTiming:
     op = item.instruction.op
     source, out = item.inputs[0], item.output
     word_bytes = config.word_bytes
@@ -132,7 +137,7 @@ def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, dd
         whole = kept == out_cw
         writer = pixels * kept + (PIPELINE_RAMP if whole else pixels * PIPELINE_RAMP)
         moved = in_words + aux_words + pixels * kept
-        region = max(compute, writer, in_words, int(moved * word_bytes / ddr_bytes_per_cycle))
+        region = max(compute, writer, in_words, memory.cycles((in_words + aux_words) * word_bytes, pixels * kept * word_bytes))
         cycles += region + DDR_LATENCY + 2 * PIPELINE_RAMP
         iterations += block_iterations
         ddr_words += weights + records + moved
@@ -141,7 +146,7 @@ def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, dd
                              ddr_words * word_bytes, item.blocks)
 
 
-def pixel_timing(item: InstructionPlan, config: EngineConfig, ddr_bytes_per_cycle: float) -> InstructionTiming:
+def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem) -> InstructionTiming:
     mode = item.instruction.mode
     word_bytes = config.word_bytes
     subs = word_bytes // config.ew_lanes
@@ -171,21 +176,35 @@ def pixel_timing(item: InstructionPlan, config: EngineConfig, ddr_bytes_per_cycl
     writer = write_words + segments * PIPELINE_RAMP
     records = item.table_entries * RECORD_WORDS
     moved = read_words + write_words
-    region = max(compute, writer, in_words, int(moved * word_bytes / ddr_bytes_per_cycle))
+    region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, write_words * word_bytes))
     cycles = (DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP + records + DDR_LATENCY + PIPELINE_RAMP
               + region + DDR_LATENCY + 2 * PIPELINE_RAMP)
     return InstructionTiming(item.instruction.name, mode, cycles, iterations, 0, (moved + records) * word_bytes, 1)
 
 
 def instruction_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int,
-                       ddr_bytes_per_cycle: float) -> InstructionTiming:
+                       memory: MemorySystem) -> InstructionTiming:
     if item.instruction.is_mac:
-        return mac_timing(item, config, weight_bits, ddr_bytes_per_cycle)
-    return pixel_timing(item, config, ddr_bytes_per_cycle)
+        return mac_timing(item, config, weight_bits, memory)
+    return pixel_timing(item, config, memory)
 
 
-def ddr_bytes_per_cycle(ddr_bandwidth_gbps: float, clock_mhz: float) -> float:
-    return ddr_bandwidth_gbps * 1e9 / (clock_mhz * 1e6)
+@dataclass(frozen=True)
+class MemorySystem:
+    """What bounds the engine's DDR traffic, in bytes per engine cycle: the board's DDR for all
+    traffic together, and the one HP port per direction."""
+
+    ddr_bytes: float
+    port_bytes: float
+
+    def cycles(self, read_bytes: int, write_bytes: int) -> int:
+        return int(max((read_bytes + write_bytes) / self.ddr_bytes, read_bytes / self.port_bytes,
+                       write_bytes / self.port_bytes))
+
+
+def memory_system(board: Board) -> MemorySystem:
+    clock = board.clock_mhz * 1e6
+    return MemorySystem(board.ddr_bandwidth_gbps * 1e9 / clock, HP_PORT_BYTES[board.ps_type])
 
 
 # -- resources ----------------------------------------------------------------------------------

@@ -30,9 +30,10 @@ from hwcodesign.mapper.engine import (
 )
 from hwcodesign.mapper.engine_cost import (
     InstructionTiming,
-    ddr_bytes_per_cycle,
+    MemorySystem,
     engine_resources,
     instruction_timing,
+    memory_system,
 )
 from hwcodesign.mapper.engine_widths import EngineWidths, engine_widths
 from hwcodesign.mapper.ilp import (
@@ -115,7 +116,7 @@ class EngineCandidate:
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
-                    bandwidth: float) -> EngineCandidate | None:
+                    bandwidth: MemorySystem) -> EngineCandidate | None:
     """The engine's frame cycles and resources at `config`; None when a layer cannot run on it."""
     try:
         plans: list[InstructionPlan] = [plan(i, graph, config, bits) for i in program]
@@ -133,7 +134,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     program = instructions(graph, word_bits)  # refuses what the engine cannot run at all
     bits = weight_storage_bits(graph)
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
-    bandwidth = ddr_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    bandwidth = memory_system(board)
     configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(board.ps_type))
     if progress:
         progress(f"sizing the engine: {len(configs)} configurations over {len(program)} instructions")
@@ -201,7 +202,7 @@ def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig) -> En
     plans = [plan(i, graph, config, bits) for i in program]
     widths = engine_widths(graph, plans)
     config = replace(config, packed_macs=config.packed_macs and widths.packs_macs(board.ps_type))
-    bandwidth = ddr_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    bandwidth = memory_system(board)
     candidate = evaluate_config(graph, program, config, widths, bits, bandwidth)
     assert candidate is not None  # plan() above would have raised
     return EngineMapping(board, "fixed", config, candidate.cost, candidate.timings, widths,

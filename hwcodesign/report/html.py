@@ -71,11 +71,12 @@ def cycles_plot(report: dict[str, Any]) -> str:
     from matplotlib.figure import Figure
 
     summary = report["summary"]
+    engine = report.get("architecture") == "sequential"
     slowest = set(summary["bottleneck_layers"])
-    names = [layer["name"] for layer in report["layers"]] + ["DMA out"]
-    cycles = [layer["cycles"] for layer in report["layers"]] + [summary["dma_out_cycles"]]
+    names = [layer["name"] for layer in report["layers"]] + ([] if engine else ["DMA out"])
+    cycles = [layer["cycles"] for layer in report["layers"]] + ([] if engine else [summary["dma_out_cycles"]])
     colours = [BOTTLENECK_COLOUR if layer["name"] in slowest else BAR_COLOUR for layer in report["layers"]]
-    colours += [DMA_COLOUR]
+    colours += [] if engine else [DMA_COLOUR]
     figure = Figure(figsize=(8, max(2.5, 0.3 * len(names) + 1.2)), layout="constrained")
     axes = figure.add_subplot()
     positive = [c for c in cycles if c > 0]
@@ -89,8 +90,12 @@ def cycles_plot(report: dict[str, Any]) -> str:
         axes.barh(range(len(names)), cycles, color=colours)
     axes.set_yticks(range(len(names)), names, fontsize=8)
     axes.invert_yaxis()  # first layer on top, as in the table
-    axes.set_xlabel("initiation interval (cycles per frame)" + (", log scale" if log else ""))
-    axes.set_title(f"cycles per layer (bottleneck: {summary['bottleneck_cycles']:,} cycles)")
+    if engine:  # one layer at a time: the frame is the sum of the bars
+        axes.set_xlabel("cycles per frame spent in the layer" + (", log scale" if log else ""))
+        axes.set_title(f"cycles per layer (frame: {summary['interval_cycles']:,.0f} cycles)")
+    else:
+        axes.set_xlabel("initiation interval (cycles per frame)" + (", log scale" if log else ""))
+        axes.set_title(f"cycles per layer (bottleneck: {summary['bottleneck_cycles']:,} cycles)")
     return figure_to_data_uri(figure)
 
 
@@ -143,6 +148,14 @@ def layer_rows(report: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
+def engine_layer_rows(report: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [layer["name"], layer["op"], layer["blocks"], f"{layer['cycles']:,}", f"{layer['percent_of_frame']:.1f}",
+         f"{layer['mac_utilisation']:.2f}" if layer["macs"] else "-", f"{layer['ddr_kb']:,.1f}"]
+        for layer in report["layers"]
+    ]
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole page as one string (summary, plots, layer and FIFO tables)."""
     model = report["model"]
@@ -150,15 +163,25 @@ def render_html(report: dict[str, Any]) -> str:
     # compiled projects leave the solver's wall-clock time out, so their files are reproducible
     solved = f", mapping solved in {report['solve_seconds']:.2f} s" if "solve_seconds" in report else ""
     slowest = set(report["summary"]["bottleneck_layers"])
-    layers = html_table(
-        ["layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "FF", "% of bottleneck", "utilisation"],
-        layer_rows(report), numeric=set(range(3, 10)),
-        row_classes=["bottleneck" if layer["name"] in slowest else "" for layer in report["layers"]],
-    )
-    fifos = html_table(
-        ["producer", "consumer", "rows", "elements"],
-        [[f["producer"], f["consumer"], f["rows"], f["elements"]] for f in report["fifos"]], numeric={2, 3},
-    )
+    classes = ["bottleneck" if layer["name"] in slowest else "" for layer in report["layers"]]
+    if report.get("architecture") == "sequential":
+        layers = html_table(["layer", "unit", "blocks", "cycles", "% of frame", "MAC util", "DDR KB"],
+                            engine_layer_rows(report), numeric=set(range(2, 7)), row_classes=classes)
+        streams = ("<h2>Engine</h2>\n<p>One engine runs the layers one after another; feature maps and weights "
+                   f"stay in DDR. Configuration {html.escape(report['engine']['config'])}.</p>")
+    else:
+        layers = html_table(
+            ["layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "FF", "% of bottleneck", "utilisation"],
+            layer_rows(report), numeric=set(range(3, 10)), row_classes=classes,
+        )
+        fifos = html_table(
+            ["producer", "consumer", "rows", "elements"],
+            [[f["producer"], f["consumer"], f["rows"], f["elements"]] for f in report["fifos"]], numeric={2, 3},
+        )
+        streams = f"""<h2>FIFO depths</h2>
+<p>Rows each stream must buffer so that back-pressure never stalls the pipeline (a single-consumer
+input stream gets a short FIFO instead: the DMA simply waits).</p>
+{fifos}"""
     source = f"<p>model file: <code>{html.escape(model['path'])}</code></p>" if model["path"] else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -179,10 +202,7 @@ def render_html(report: dict[str, Any]) -> str:
 <img alt="resource use vs board" src="{resources_plot(report)}">
 <h2>Layers</h2>
 {layers}
-<h2>FIFO depths</h2>
-<p>Rows each stream must buffer so that back-pressure never stalls the pipeline (a single-consumer
-input stream gets a short FIFO instead: the DMA simply waits).</p>
-{fifos}
+{streams}
 </body>
 </html>
 """

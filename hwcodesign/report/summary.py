@@ -13,6 +13,7 @@ from typing import Any
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Input
 from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.tables import format_table
@@ -40,9 +41,11 @@ def limited_by(latency: LatencyReport, bottleneck: str, bottleneck_cycles: int) 
     return "dma_out" if latency.dma_out_cycles > bottleneck_cycles else bottleneck
 
 
-def build_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
+def build_report(graph: Graph, mapping: Mapping | EngineMapping, latency: LatencyReport,
                  model_path: str | None = None) -> dict[str, Any]:
     """Everything `hwcodesign simulate` reports, as a JSON-serialisable dict (see module doc)."""
+    if isinstance(mapping, EngineMapping):
+        return build_engine_report(graph, mapping, latency, model_path)
     board = mapping.board
     timings = {stage.name: stage for stage in latency.stages}
     bottleneck = bottleneck_layer(graph, mapping)
@@ -76,6 +79,7 @@ def build_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
         }
 
     return {
+        "architecture": "dataflow",
         "model": {"name": graph.name, "path": model_path},
         "board": {"name": board.name, "part": board.part, "clock_mhz": board.clock_mhz},
         "goal": mapping.goal,
@@ -109,6 +113,68 @@ def build_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
     }
 
 
+def resource_entries(mapping: Mapping | EngineMapping) -> dict[str, dict[str, Any]]:
+    available = mapping.board.resources.as_dict()
+    return {
+        resource: {
+            "used": mapping.total(resource),
+            "limit": mapping.limits.get(resource),
+            "available": available[resource],
+            "percent_of_board": percent(mapping.total(resource), available[resource]),
+        }
+        for resource in RESOURCES
+    }
+
+
+def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyReport,
+                        model_path: str | None) -> dict[str, Any]:
+    """The report of a layer-sequential engine: the same keys, layers as its instructions (the
+    engine's resources are shared by all of them, so a layer has cycles, blocks and DDR traffic
+    instead of its own DSP/BRAM)."""
+    board, config = mapping.board, mapping.config
+    frame = max(mapping.frame_cycles, 1)
+    slowest = max(mapping.timings, key=lambda t: t.cycles)
+    macs = sum(t.macs for t in mapping.timings)
+    ddr_bytes = sum(t.ddr_bytes for t in mapping.timings)
+    weight_bits = sum(op.weight_bits() for op in graph)
+    layers = [{
+        "name": t.name, "op": t.kind, "blocks": t.blocks, "cycles": t.cycles, "macs": t.macs,
+        "percent_of_frame": percent(t.cycles, frame), "mac_utilisation": t.mac_utilisation(config),
+        "ddr_kb": t.ddr_bytes / 1024,
+    } for t in mapping.timings]
+    return {
+        "architecture": "sequential",
+        "model": {"name": graph.name, "path": model_path},
+        "board": {"name": board.name, "part": board.part, "clock_mhz": board.clock_mhz},
+        "goal": mapping.goal,
+        "solve_seconds": mapping.solve_seconds,
+        "engine": {"config": str(config), "pe": config.pe, "simd": config.simd, "rq_units": config.rq_units,
+                   "ew_lanes": config.ew_lanes, "weight_depth": config.weight_depth, "word_bits": config.word_bits,
+                   "packed_macs": config.packed_macs, "candidates": mapping.candidates, "reason": mapping.reason},
+        "summary": {
+            "fps": latency.fps,
+            "mapper_fps": mapping.fps,
+            "latency_ms": latency.latency_ms,
+            "interval_cycles": latency.interval_cycles,
+            "bottleneck": slowest.name,
+            "bottleneck_layers": [slowest.name],
+            "bottleneck_cycles": slowest.cycles,
+            "limited_by": "sequential",
+            "dma_in_cycles": 0.0,
+            "dma_out_cycles": 0.0,
+            "macs_per_frame": macs,
+            "mac_utilisation": macs / (frame * config.pe * config.simd),
+            "weight_bits": weight_bits,
+            "model_size_mb": weight_bits / 8 / 1e6,
+            "ddr_mb_per_frame": ddr_bytes / 1e6,
+            "ddr_gbps": ddr_bytes * latency.fps / 1e9,
+        },
+        "resources": resource_entries(mapping),
+        "layers": layers,
+        "fifos": [],
+    }
+
+
 def folding_label(layer: dict[str, Any]) -> str:
     """"PE6 SIMD3" (plus " lut" for LUT MACs); "-" for the input stream, which is not folded."""
     if layer["op"] == "Input":
@@ -117,8 +183,20 @@ def folding_label(layer: dict[str, Any]) -> str:
     return f"PE{folding['pe']} SIMD{folding['simd']}" + (" lut" if folding["mac"] == "lut" else "")
 
 
+def format_engine_layer_table(report: dict[str, Any]) -> str:
+    headers = ("layer", "unit", "blocks", "cycles", "% of frame", "MAC util", "DDR KB")
+    rows = [
+        (layer["name"], layer["op"], layer["blocks"], f"{layer['cycles']:,}", f"{layer['percent_of_frame']:.1f}",
+         f"{layer['mac_utilisation']:.2f}" if layer["macs"] else "-", f"{layer['ddr_kb']:,.1f}")
+        for layer in report["layers"]
+    ]
+    return format_table(headers, rows, right_align=range(2, 7))
+
+
 def format_layer_table(report: dict[str, Any]) -> str:
     """One row per layer: the folding the mapper chose and what it costs, slowest-relative."""
+    if report.get("architecture") == "sequential":
+        return format_engine_layer_table(report)
     headers = ("layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "% of bottleneck")
     rows = [
         (layer["name"], layer["op"], folding_label(layer), f"{layer['cycles']:,}", layer["dsp"],
@@ -135,6 +213,24 @@ def format_summary(report: dict[str, Any]) -> str:
         f"{RESOURCE_LABELS[name]} {entry['used']:,}/{entry['available']:,} ({entry['percent_of_board']:.1f}%)"
         for name, entry in report["resources"].items()
     )
+    if report.get("architecture") == "sequential":
+        engine = report["engine"]
+        lines = [
+            f"throughput: {summary['fps']:,.1f} fps at {board['clock_mhz']:g} MHz on {board['name']}"
+            f" ({summary['interval_cycles']:,.0f} cycles per frame, one layer at a time)",
+            f"latency: {summary['latency_ms']:.4f} ms (a frame, from its input in DDR to its outputs in DDR)",
+            f"architecture: layer-sequential engine {engine['config']} ({engine['word_bits']}-bit AXI masters; "
+            f"best of {engine['candidates']} configurations)",
+            f"slowest layer: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles); MAC utilisation "
+            f"{summary['mac_utilisation']:.0%}",
+            f"resources of board: {usage}",
+            f"DDR: {summary['ddr_mb_per_frame']:.2f} MB per frame (feature maps, weights, records), "
+            f"{summary['ddr_gbps']:.2f} GB/s at this frame rate",
+            f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
+        ]
+        if engine["reason"]:
+            lines.insert(2, f"why: {engine['reason']}")
+        return "\n".join(lines)
     limit = summary["limited_by"]
     limit_note = "" if limit == summary["bottleneck"] else f" (interval set by {limit})"
     return "\n".join([

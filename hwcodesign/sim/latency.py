@@ -13,7 +13,7 @@ With unbounded FIFOs the simulation also measures, per edge, the most rows ever 
 FIFO depth that makes back-pressure vanish (what the HLS backend allocates, `stream_fifo_depth`),
 and what those FIFOs cost as Vitis HLS builds them (`streams.output_fifos`, one producer word of
 PE channels per entry). FIFO depths depend on the schedule, so the mapper re-solves with the
-depths this simulation plans until they agree (`ilp.map_to_board`). Residual branches need deep FIFOs: the shortcut must hold
+depths this simulation plans until they agree (`ilp.map_dataflow`). Residual branches need deep FIFOs: the shortcut must hold
 rows while the main branch fills its windows.
 With bounded FIFOs the event times are found by relaxation (a longest-path fixed point); if it
 does not settle, the depths deadlock the pipeline and `PipelineDeadlock` says which edge.
@@ -38,6 +38,7 @@ from hwcodesign.mapper.cost import (
     ring_rows,
     stream_cycles,
 )
+from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
@@ -143,10 +144,11 @@ def held_rows(op: Op, folding: Folding, source: Tensor) -> int:
     return ring_rows(op, source) or line_buffer_rows(op)
 
 
-def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
+def simulate(graph: Graph, mapping: Mapping | EngineMapping, frames: int = 3,
              fifo_rows: MappingType[tuple[str, str], int] | None = None) -> LatencyReport:
     """Simulate `frames` back-to-back frames with the FIFO depths `fifo_rows` gives ((producer
-    layer, consumer layer) -> rows of the tensor), or with depths planned here.
+    layer, consumer layer) -> rows of the tensor), or with depths planned here. A layer-sequential
+    engine runs its instructions one after another (`simulate_engine`).
 
     Planning: an unbounded run measures every edge's stall-free depth. Only edges into a join
     (a layer reading two or more tensors: a residual add, a concat, a deformable conv's input
@@ -156,6 +158,8 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
     pipeline by more than `PLAN_TOLERANCE`, chains get one row, and failing that every edge
     keeps its stall-free depth.
     """
+    if isinstance(mapping, EngineMapping):
+        return simulate_engine(mapping)
     if fifo_rows is not None:
         return run_pipeline(graph, mapping, frames, fifo_rows)
     free = run_pipeline(graph, mapping, frames, None)
@@ -172,6 +176,22 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
         if bounded.interval_cycles <= free.interval_cycles * (1 + PLAN_TOLERANCE):
             return bounded
     return free
+
+
+def simulate_engine(mapping: EngineMapping) -> LatencyReport:
+    """The engine's frame: its instructions back to back (each waits for the previous one's
+    results in DDR), each taking the cycles the cost model follows from its loops. Frames do not
+    overlap, so the interval is the frame; nothing streams in or out (the host writes inputs and
+    reads outputs in DDR), and there are no FIFOs between layers to plan."""
+    start = 0
+    timings = []
+    frame = max(mapping.frame_cycles, 1)
+    for timing in mapping.timings:
+        timings.append(StageTiming(timing.name, timing.kind, timing.cycles, float(start + timing.cycles),
+                                   float(start + timing.cycles), timing.cycles / frame))
+        start += timing.cycles
+    return LatencyReport(mapping.board.clock_mhz, float(start), float(start), 0.0, 0.0, tuple(timings), {}, {},
+                         MemoryCost(0, 0))
 
 
 def run_pipeline(graph: Graph, mapping: Mapping, frames: int,

@@ -1,7 +1,9 @@
 """Does a generated project's HLS C++ stay within synthesizable C++?
 
 `synthesis_problems(project_root)` checks the synthesizable sources of a project (`hls/top.cpp`,
-`hls/top.h`, `hls/params/*.h`, `hls/layers/*.h`; not the testbench, host code or g++ shim) and
+`hls/top.h`, `hls/params/*.h`, `hls/layers/*.h`, and for the layer-sequential engine
+`hls/engine_config.h`, `hls/engine_layer.h`, `hls/engine/*.h`; not the testbench, host code or
+g++ shim) and
 returns one line per problem, each starting with `file:line:` relative to the project root:
 
 1. Restricted C++: `g++ -std=c++14 -c -O0 -fno-inline -fno-exceptions -fno-rtti -Wall -Werror
@@ -136,7 +138,9 @@ def synthesis_problems(project_root: str | os.PathLike[str], *, compile: bool = 
 
 def synthesizable_files(root: Path) -> list[Path]:
     hls = root / "hls"
-    files = [hls / "top.cpp", hls / "top.h"] + sorted((hls / "params").glob("*.h")) + sorted((hls / "layers").glob("*.h"))
+    files = [hls / "top.cpp", hls / "top.h", hls / "engine_config.h", hls / "engine_layer.h"]
+    for folder in ("params", "layers", "engine"):  # engine/: the layer-sequential engine's units
+        files += sorted((hls / folder).glob("*.h"))
     return [path for path in files if path.is_file()]
 
 
