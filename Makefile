@@ -32,11 +32,18 @@ test: install
 $(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py examples/quantize.py $(STAMP)
 	$(PY) examples/build_models.py --out $(MODELS)
 
-demo: install $(MODELS)/resnet8_qdq_w8a8.onnx
+$(MODELS)/codenet/codenet_w4a8.onnx: examples/codenet/build.py examples/codenet/model.py examples/quantize.py $(STAMP)
+	$(PY) examples/codenet/build.py --out $(MODELS)/codenet
+
+# ResNet-8 fits the Ultra96-V2 as a dataflow pipeline; the CoDeNet-like detector does not, so
+# `compile` (architecture auto) builds it as the layer-sequential engine, whose testbench runs next.
+demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_w4a8.onnx
 	$(VENV)/bin/hwcodesign boards
 	$(VENV)/bin/hwcodesign inspect $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(VENV)/bin/hwcodesign compile $(MODELS)/resnet8_qdq_w8a8.onnx --board ultra96v2 -o build/resnet8_ultra96v2
 	$(VENV)/bin/hwcodesign csim build/resnet8_ultra96v2 $(MODELS)/samples.npy --model $(MODELS)/resnet8_qdq_w8a8.onnx
+	$(VENV)/bin/hwcodesign compile $(MODELS)/codenet/codenet_w4a8.onnx --board ultra96v2 -o build/codenet_ultra96v2
+	$(MAKE) -C build/codenet_ultra96v2 csim
 
 bench: install
 	$(PY) benchmarks/run_all.py

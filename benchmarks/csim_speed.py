@@ -7,6 +7,10 @@ of FRAMES frames (best of REPEATS runs) against onnxruntime on the same model, o
 (CPU provider, single thread, default graph optimizations = ORT_ENABLE_ALL, i.e. the fast path a
 user gets; the QONNX model runs as its standard-ONNX expansion). Target: csim <= 20x onnxruntime
 per frame. The csim outputs are also compared with the golden model on the same frames.
+
+The layer-sequential engine (architecture "sequential") is timed the same way on ResNet-8 and on
+the CoDeNet-like detector (examples/codenet, compiled for the Ultra96-V2 as the engine "auto"
+picks there; fewer frames, its C simulation takes about a second a frame).
 """
 
 from __future__ import annotations
@@ -56,6 +60,17 @@ def example_models() -> dict[str, Path]:
     return models
 
 
+def codenet_model() -> Path:
+    """The CoDeNet-like example's QDQ model (built by examples/codenet/build.py if missing)."""
+    path = MODELS_DIR / "codenet" / "codenet_w4a8.onnx"
+    if not path.is_file():
+        from support.examples import load_module
+
+        build = load_module(ROOT / "examples" / "codenet" / "build.py", "hwcodesign_examples_codenet_build")
+        path = build.build_codenet(path.parent)["w4a8"]
+    return path
+
+
 def ort_session(model: onnx.ModelProto, optimized: bool = True) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -78,10 +93,11 @@ def best_of(function, repeats: int = REPEATS) -> float:
     return best
 
 
-def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.random.Generator) -> dict:
-    out_dir = BENCH_DIR / path.stem
+def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.random.Generator,
+                architecture: str = "auto", frames_count: int = FRAMES, repeats: int = REPEATS) -> dict:
+    out_dir = BENCH_DIR / f"{path.stem}_{architecture}"
     start = time.perf_counter()
-    result = compile_model(path, BOARD, out_dir)
+    result = compile_model(path, BOARD, out_dir, architecture=architecture)
     compile_seconds = time.perf_counter() - start
     project, graph = result.project, result.graph
 
@@ -90,7 +106,7 @@ def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.rando
     build_seconds = time.perf_counter() - start
 
     shape = graph.inputs[0].output.shape
-    x = rng.uniform(0, 1, (FRAMES, *shape[1:])).astype(np.float32)
+    x = rng.uniform(0, 1, (frames_count, *shape[1:])).astype(np.float32)
     xq = quantize_input(graph, x)
     project.csim(xq[:1])  # load the library once before timing
     outputs: dict = {}
@@ -98,9 +114,9 @@ def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.rando
     def run_csim() -> None:
         outputs.update(project.csim(xq))
 
-    csim = best_of(run_csim) / FRAMES
+    csim = best_of(run_csim, repeats) / frames_count
 
-    frames = [x[i : i + 1] for i in range(FRAMES)]
+    frames = [x[i : i + 1] for i in range(frames_count)]
 
     def ort_time(optimized: bool) -> float:
         session = ort_session(reference, optimized)
@@ -111,7 +127,7 @@ def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.rando
             for frame in frames:
                 session.run(None, {input_name: frame})
 
-        return best_of(run_ort) / FRAMES
+        return best_of(run_ort, repeats) / frames_count
 
     runtime, as_written = ort_time(True), ort_time(False)
 
@@ -119,10 +135,10 @@ def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.rando
     exact = total = 0
     for tensor, expected in golden.items():
         got = outputs[tensor].reshape(expected.shape)
-        same = (got == expected).reshape(FRAMES, -1).all(axis=1)
+        same = (got == expected).reshape(frames_count, -1).all(axis=1)
         exact += int(same.sum())
         total += same.size
-    return {"name": name, "compile": compile_seconds, "build": build_seconds, "csim": csim, "ort": runtime, "ort_as_written": as_written,
+    return {"name": name, "frames": frames_count, "compile": compile_seconds, "build": build_seconds, "csim": csim, "ort": runtime, "ort_as_written": as_written,
             "exact": exact, "total": total}
 
 
@@ -140,14 +156,18 @@ def main() -> None:
                 model = onnx.load(path)
                 reference = bm.expand_qonnx_quant(model) if "QONNX" in name else model
                 rows.append(bench_model(name, path, reference, rng))
+            resnet = models["resnet8 QDQ w8a8"]
+            rows.append(bench_model("resnet8 engine", resnet, onnx.load(resnet), rng, "sequential"))
+            codenet = codenet_model()
+            rows.append(bench_model("codenet engine", codenet, onnx.load(codenet), rng, "sequential", 4, 1))
         finally:
             if previous_cache is None:
                 os.environ.pop("HWCODESIGN_CACHE", None)
             else:
                 os.environ["HWCODESIGN_CACHE"] = previous_cache
 
-    print(f"C simulation vs onnxruntime on {BOARD}: {FRAMES} random frames, best of {REPEATS} runs; csim is one "
-          f"batch call of {FRAMES} frames (g++ -O3), onnxruntime is "
+    print(f"C simulation vs onnxruntime on {BOARD}: {FRAMES} random frames (the CoDeNet engine 4), best of "
+          f"{REPEATS} runs (CoDeNet 1); csim is one batch call of all frames (g++ -O3), onnxruntime is "
           f"{ort.__version__} CPU, 1 thread, one frame per run() call, graph optimizations at the default "
           f"level (ORT_ENABLE_ALL)")
     header = (f"{'model':<18} {'csim ms/frame':>13} {'onnxruntime ms/frame':>20} {'ratio':>8} {'target':>8}  "

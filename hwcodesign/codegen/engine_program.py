@@ -65,9 +65,9 @@ class Arena:
 def plan_arena(graph: Graph, word_bytes: int) -> Arena:
     """First-fit placement of every tensor, reusing the space of tensors no longer read.
 
-    A tensor lives from the layer producing it to its last reader; graph inputs and outputs live
-    for the whole run (the host writes and reads them). A layer's output never overlaps its
-    inputs: they are still live when it is placed.
+    A tensor lives from the layer producing it to its last reader; graph inputs from the start
+    (the host writes them all before the run) and outputs to the end (the host reads them after).
+    A layer's output never overlaps its inputs: they are still live when it is placed.
     """
     order = [op for op in graph]
     position = {op.output.name: index for index, op in enumerate(order)}
@@ -84,7 +84,10 @@ def plan_arena(graph: Graph, word_bytes: int) -> Arena:
     live: list[tuple[int, int, str]] = []  # (address, size, tensor)
     addresses: dict[str, int] = {}
     top = 0
-    for index, op in enumerate(order):
+    # the host writes every input before the run, so all inputs are placed first (at -1), even
+    # one that comes after other layers in the topological order
+    for op in sorted(order, key=lambda op: position[op.output.name]):
+        index = position[op.output.name]
         live = [block for block in live if last_use[block[2]] >= index]
         name = op.output.name
         size = sizes[name]

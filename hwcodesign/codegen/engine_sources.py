@@ -73,6 +73,9 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
         "HAS_GLOBAL_POOL": int(widths.has_global_pool), "MAC_PACK": int(config.packed_macs),
     }
     constants.pop("ARENA_WORDS")
+    # the record tables as rows of banks, one bank per output stage (hwc_load_records)
+    constants["TABLE_ROWS"] = -(-constants["TABLE_DEPTH"] // config.rq_units)
+    constants["EW_TABLE_ROWS"] = -(-constants["EW_TABLE_DEPTH"] // config.ew_lanes)
     return list(constants.items())
 
 

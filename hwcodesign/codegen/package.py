@@ -153,8 +153,14 @@ def readme(project: Project, board: str, display_name: str, pynq_image: str, bui
     name = project.name
     model = project.meta.get("model", "an ONNX model")
     target = f"{BOARD_HOME}/{name}"
+    engine = project.architecture == "sequential"  # no DMAs: the driver loads params.bin into DDR
+    program = ("| `params.bin` | the layer-sequential engine's program (layer descriptors, weights), loaded into DDR "
+               "by the driver |\n" if engine else "")
+    drives = ("loads `params.bin` into DDR and starts the engine over AXI4-Lite" if engine
+              else "drives the accelerator through its DMAs")
     if built:
-        bitstream = f"| `{name}.bit`, `{name}.hwh` | the bitstream and its hardware handoff (PYNQ reads the IP and DMA names from it) |\n"
+        names = "the IP's name and registers" if engine else "the IP and DMA names"
+        bitstream = f"| `{name}.bit`, `{name}.hwh` | the bitstream and its hardware handoff (PYNQ reads {names} from it) |\n"
         status = ""
     else:
         bitstream = ""
@@ -171,7 +177,7 @@ its PYNQ driver and a notebook that checks it on the board.
 {status}| file | what |
 | --- | --- |
 {bitstream}| `driver.py` | the driver: `Accelerator().run(frame)`, `run_batch`, `benchmark` (numpy; `pynq` on the board) |
-| `notebook.ipynb` | runs the accelerator, checks it bit-exact against the golden model, plots, measures fps |
+{program}| `notebook.ipynb` | runs the accelerator, checks it bit-exact against the golden model, plots, measures fps |
 | `sample.npz` | sample frames (`input`, `input_q`) and the golden model's outputs (`expected_0`, ...) |
 | `model.onnx` | the source model (the notebook compares with onnxruntime where it is installed) |
 | `report.json` | the compiler's per-layer cycles and resources |
@@ -192,7 +198,7 @@ its PYNQ driver and a notebook that checks it on the board.
    `unzip {name}.zip -d {BOARD_HOME}/`.
 3. Open Jupyter at http://<board-ip>:9090 (password `xilinx`), open `{name}/notebook.ipynb` and run all cells
    (Run > Run All Cells). On the board the driver's backend is `pynq` by default: it loads `{name}.bit`
-   and drives the accelerator through its DMAs. The last cell prints `HWCODESIGN_NOTEBOOK_RESULT` with
+   and {drives}. The last cell prints `HWCODESIGN_NOTEBOOK_RESULT` with
    `bit_exact` (must be true) and the measured `fps`.
 
 In your own code, next to `driver.py`:

@@ -22,6 +22,7 @@ LUT and FF are linear estimates like the dataflow model's (+-30%), labelled as s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
@@ -198,8 +199,8 @@ class MemorySystem:
     port_bytes: float
 
     def cycles(self, read_bytes: int, write_bytes: int) -> int:
-        return int(max((read_bytes + write_bytes) / self.ddr_bytes, read_bytes / self.port_bytes,
-                       write_bytes / self.port_bytes))
+        return math.ceil(max((read_bytes + write_bytes) / self.ddr_bytes, read_bytes / self.port_bytes,
+                             write_bytes / self.port_bytes))
 
 
 def memory_system(board: Board) -> MemorySystem:

@@ -102,7 +102,8 @@ def deepest_weights(graph: Graph, word_bits: int) -> int:
     """Weight words per PE memory the largest layer needs at the narrowest lanes (an upper bound
     on any useful weight depth)."""
     program = instructions(graph, word_bits)
-    loose = EngineConfig(word_bits // 8, word_bits // 8, 1, 1, 1 << 40, word_bits)
+    narrowest = min(n for n in LANES if n % (word_bits // 8) == 0)  # the fewest lanes any candidate has
+    loose = EngineConfig(narrowest, narrowest, 1, 1, 1 << 40, word_bits)
     bits = weight_storage_bits(graph)
     return max((p.outer_per_block * p.sf for p in (plan(i, graph, loose, bits) for i in program) if p.load_pe),
                default=1)

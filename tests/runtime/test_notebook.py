@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import onnx
 import pytest
 from support.examples import BUILD_MODELS, write_notebook_module
@@ -27,7 +26,7 @@ from support.notebooks import (
     notebook_result,
     notebook_text,
 )
-from support.onnx_models import IR_VERSION, GraphBuilder
+from support.onnx_models import two_inputs_two_outputs_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.codegen.compile import CompileResult, compile_model
@@ -55,27 +54,6 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> CompileResult:
     root = tmp_path_factory.mktemp("notebook_small")
     onnx.save(conv_bn_relu_qdq(), root / "small.onnx")
     return compile_model(root / "small.onnx", "ultra96v2", root / "small")
-
-
-def two_in_two_out_qdq(path: Path) -> Path:
-    """Inputs a (3x8x8) and b (2x8x8) -> relu(conv a) + conv b -> (conv of the sum, the sum): dicts both ways."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    b = GraphBuilder(seed=3)
-    first, second = b.input((1, 3, 8, 8), "a"), b.input((1, 2, 8, 8), "b")
-    total = b.node("Add", [b.node("Relu", [b.conv(first, 3, 4, pads=[1, 1, 1, 1])]), b.conv(second, 2, 4, k=1)])
-    onnx.save(b.model([b.conv(total, 4, 5, k=1), total]), path.with_suffix(".float.onnx"))
-    rng = np.random.default_rng(0)
-    feeds = iter([{"a": rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32),
-                   "b": rng.normal(0, 1, (1, 2, 8, 8)).astype(np.float32)} for _ in range(8)])
-    reader = type("Reader", (), {"get_next": lambda self: next(feeds, None)})()
-    quantize_static(str(path.with_suffix(".float.onnx")), str(path), reader, quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax)
-    model = onnx.load(path)
-    model.ir_version = min(model.ir_version, IR_VERSION)
-    onnx.save(model, path)
-    return path
 
 
 @pytest.fixture
@@ -136,7 +114,7 @@ def test_project_notebook_runs_bit_exact_on_the_emulated_board(small: CompileRes
 
 def test_notebook_with_two_inputs_and_two_outputs(kernel_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Dicts by name in and out of the driver; onnxruntime's inputs and outputs matched in model order."""
-    result = compile_model(two_in_two_out_qdq(tmp_path / "two.onnx"), "ultra96v2", tmp_path / "two")
+    result = compile_model(two_inputs_two_outputs_qdq(tmp_path / "two.onnx"), "ultra96v2", tmp_path / "two")
     assert (len(result.project.inputs), len(result.project.outputs)) == (2, 2)
     kernel_env.setenv("HWCODESIGN_BACKEND", "emulate")
     driver_dir = result.project.root / "driver"

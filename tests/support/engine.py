@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from hwcodesign.boards import load_board
+from hwcodesign.codegen.compile import CompileResult, compile_model
 from hwcodesign.codegen.csim import engine_steps
 from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine import EngineConfig
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.sim.golden import run_golden
+from support.qdq_by_hand import conv_bn_relu_qdq
 
 # Three engines that exercise different paths: one block and one output stage per lane (no
 # stalls), PE wider than SIMD with two shared output stages, a weight memory so small that
@@ -42,3 +45,12 @@ def check_engine(graph: Graph, project: Project, mapping: EngineMapping, inputs:
     modelled = [t.compute_iterations for t in mapping.timings]
     mismatched = [(t.name, m, c) for t, m, c in zip(mapping.timings, modelled, counted) if m != c]
     assert not mismatched, f"{label}: cost-model iterations differ from the C simulation: {mismatched[:3]}"
+
+
+def compile_small_engine(root: Path, board: str = "ultra96v2") -> CompileResult:
+    """The driver tests' model (conv_bn_relu_qdq) compiled by `compile_model` as a layer-sequential
+    engine into root/small. Every module that needs an engine project uses this one, so the C
+    simulation library (cached by the content of hls/) is compiled once per test session."""
+    root.mkdir(parents=True, exist_ok=True)
+    onnx.save(conv_bn_relu_qdq(), root / "small.onnx")
+    return compile_model(root / "small.onnx", board, root / "small", architecture="sequential")

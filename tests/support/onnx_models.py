@@ -109,3 +109,27 @@ def quantize_qdq(model: onnx.ModelProto, samples: list[np.ndarray], per_channel:
         quantized = onnx.load(target)
     quantized.ir_version = min(quantized.ir_version, IR_VERSION)
     return quantized
+
+
+def two_inputs_two_outputs_qdq(path: Path) -> Path:
+    """Inputs a (3x8x8) and b (2x8x8) -> relu(conv a) + conv b -> (conv of the sum, the sum), QDQ:
+    dicts both ways for drivers and notebooks; as an engine program, four instructions with a
+    residual Add (the aux feature-map master) and two inputs and two outputs at their own arena
+    addresses."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    b = GraphBuilder(seed=3)
+    first, second = b.input((1, 3, 8, 8), "a"), b.input((1, 2, 8, 8), "b")
+    total = b.node("Add", [b.node("Relu", [b.conv(first, 3, 4, pads=[1, 1, 1, 1])]), b.conv(second, 2, 4, k=1)])
+    onnx.save(b.model([b.conv(total, 4, 5, k=1), total]), path.with_suffix(".float.onnx"))
+    rng = np.random.default_rng(0)
+    feeds = iter([{"a": rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32),
+                   "b": rng.normal(0, 1, (1, 2, 8, 8)).astype(np.float32)} for _ in range(8)])
+    reader = type("Reader", (), {"get_next": lambda self: next(feeds, None)})()
+    quantize_static(str(path.with_suffix(".float.onnx")), str(path), reader, quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+    model = onnx.load(path)
+    model.ir_version = min(model.ir_version, IR_VERSION)
+    onnx.save(model, path)
+    return path

@@ -116,18 +116,21 @@ unpack:
     }
 }
 
-// The records of `entries` output channels (bias and requantization) into an on-chip table.
-template <class C, int DEPTH>
-void hwc_load_records(const typename C::word_t *params, int base, int entries, hwc_record<C> table[DEPTH]) {
+// The records of `entries` output channels (bias and requantization) into an on-chip table of
+// BANKS banks: entry e goes to table[e / BANKS][e % BANKS], so the BANKS output stages that
+// convert consecutive channels each read their own bank with a constant bank index.
+template <class C, int ROWS, int BANKS>
+void hwc_load_records(const typename C::word_t *params, int base, int entries, hwc_record<C> table[ROWS][BANKS]) {
     typename C::word_t words[HWC_RECORD_WORDS];
 #pragma HLS ARRAY_PARTITION variable=words complete
 load:
     for (int i = 0; i < entries * HWC_RECORD_WORDS; ++i) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=DEPTH * HWC_RECORD_WORDS
+#pragma HLS LOOP_TRIPCOUNT min=1 max=ROWS * BANKS * HWC_RECORD_WORDS
         const int field = i % HWC_RECORD_WORDS;
+        const int entry = i / HWC_RECORD_WORDS;
         words[field] = params[base + i];
-        if (field == HWC_RECORD_WORDS - 1) table[i / HWC_RECORD_WORDS] = hwc_unpack_record<C>(words);
+        if (field == HWC_RECORD_WORDS - 1) table[entry / BANKS][entry % BANKS] = hwc_unpack_record<C>(words);
     }
 }
 

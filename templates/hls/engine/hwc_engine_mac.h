@@ -83,7 +83,7 @@ struct hwc_row_offsets {
 
     // The aux stream carries a row's offsets (out_w pixels of aux_cw words), then its mask (out_w
     // pixels of mask_cw words, DCN v2 only): one loop over both, a byte per cycle.
-    void convert(const hwc_layer &d, hls::stream<typename C::word_t> &aux, const hwc_record<C> table[C::OFFSET_C_MAX]) {
+    void convert(const hwc_layer &d, hls::stream<typename C::word_t> &aux, const hwc_record<C> table[C::OFFSET_C_MAX][1]) {
 #pragma HLS INLINE
         const bool offsets_signed = (d.flags & HWC_FLAG_AUX_SIGNED) != 0;
         const bool mask_signed = (d.flags & HWC_FLAG_MASK_SIGNED) != 0;
@@ -102,7 +102,7 @@ struct hwc_row_offsets {
             const hwc_byte_t value = hwc_word_byte<C>(word, byte % C::WORD_BYTES);
             if (!masks && byte < d.aux_c) {
                 const ap_int<C::EW_ACC_BITS> centred = hwc_byte_value(value, offsets_signed) - d.aux_zp;
-                offset[ox][byte] = hwc_engine_requantize<C, C::EW_ACC_BITS>(centred, table[byte], false, d.offset_zp,
+                offset[ox][byte] = hwc_engine_requantize<C, C::EW_ACC_BITS>(centred, table[byte][0], false, d.offset_zp,
                                                                             d.offset_lo, d.offset_hi);
             }
             if (masks && byte < d.mask_c) mask[ox][byte] = hwc_byte_value(value, mask_signed) - d.mask_zp;
@@ -204,7 +204,8 @@ template <class C>
 void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > &in,
                      hls::stream<typename C::word_t> &aux, hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > &out,
                      const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
-                     const hwc_record<C> table[C::TABLE_DEPTH], const hwc_record<C> offset_table[C::OFFSET_C_MAX]) {
+                     const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
+                     const hwc_record<C> offset_table[C::OFFSET_C_MAX][1]) {
     typedef ap_int<C::ACC_BITS> acc_t;
     static hwc_ring<C> ring;
 #pragma HLS ARRAY_PARTITION variable=ring.bank complete dim=1
@@ -233,7 +234,7 @@ void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc
     // offset group of the first chunk a pixel visits (channelwise: the block's first chunk)
     const int group0 = conv ? 0 : first_outer / d.chunks_per_group;
     const int in_group0 = conv ? 0 : first_outer % d.chunks_per_group;
-    const int drain = (d.lanes_out + C::RQ_UNITS - 1) / C::RQ_UNITS;
+    const int drain = (d.lanes_out + C::RQ_UNITS - 1) / C::RQ_UNITS;  // table rows per outer too
     const acc_t lowest = acc_t(-(1 << (C::X_BITS - 1)));
 
     hwc_ring_cursor cursor = {0, 0, 0, 0};
@@ -271,7 +272,7 @@ rows:
                     const int lane = convert_step * C::RQ_UNITS + unit;
                     if (lane < d.lanes_out) {
                         const int entry = pending_outer * d.lanes_out + lane;
-                        const hwc_record<C> r = table[entry];
+                        const hwc_record<C> r = table[pending_outer * drain + convert_step][unit];
                         const int value = hwc_engine_requantize<C, C::ACC_BITS>(acc_t(pending[lane] + r.bias), r, negative,
                                                                                d.out_zp, d.out_lo, d.out_hi);
                         word.data[lane] = first_channel + entry < d.out_c ? hwc_byte_t(value) : hwc_byte_t(0);
@@ -471,7 +472,8 @@ template <class C>
 void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t *fmap_in,
                    const typename C::word_t *fmap_aux, typename C::word_t *fmap_out,
                    const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
-                   const hwc_record<C> table[C::TABLE_DEPTH], const hwc_record<C> offset_table[C::OFFSET_C_MAX]) {
+                   const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
+                   const hwc_record<C> offset_table[C::OFFSET_C_MAX][1]) {
 #pragma HLS DATAFLOW
     hls::stream<typename C::word_t> words_in("words_in"), words_aux("words_aux"), words_out("words_out");
     hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > chunks("chunks");
@@ -497,19 +499,19 @@ void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const 
     static ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD];
 #pragma HLS ARRAY_PARTITION variable=weights complete dim=1
 #pragma HLS ARRAY_RESHAPE variable=weights complete dim=3
-    static hwc_record<C> table[C::TABLE_DEPTH];
-#pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::RQ_UNITS
-    static hwc_record<C> offset_table[C::OFFSET_C_MAX];
-#pragma HLS ARRAY_PARTITION variable=offset_table complete
+    static hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS];
+#pragma HLS ARRAY_PARTITION variable=table complete dim=2
+    static hwc_record<C> offset_table[C::OFFSET_C_MAX][1];
+#pragma HLS ARRAY_PARTITION variable=offset_table complete dim=1
     if (C::HAS_DEFORM && (d.flags & HWC_FLAG_DEFORM) != 0) {
-        hwc_load_records<C, C::OFFSET_C_MAX>(params, d.offset_tables_addr, d.aux_c, offset_table);
+        hwc_load_records<C, C::OFFSET_C_MAX, 1>(params, d.offset_tables_addr, d.aux_c, offset_table);
     }
 blocks:
     for (int block = 0; block < d.blocks; ++block) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BLOCKS
         const hwc_block_geometry g = hwc_block<C>(d, block);
         hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe, weights);
-        hwc_load_records<C, C::TABLE_DEPTH>(params, d.tables_addr + g.first_outer * d.lanes_out * HWC_RECORD_WORDS,
+        hwc_load_records<C, C::TABLE_ROWS, C::RQ_UNITS>(params, d.tables_addr + g.first_outer * d.lanes_out * HWC_RECORD_WORDS,
                                             g.outers * d.lanes_out, table);
         hwc_mac_block<C>(d, block, fmap_in, fmap_aux, fmap_out, weights, table, offset_table);
     }

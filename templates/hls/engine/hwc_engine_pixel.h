@@ -16,15 +16,15 @@
 // The output stage of EW_LANES elements of a word, lane group `sub`; channels >= C give 0.
 template <class C>
 void hwc_pixel_lanes(const hwc_layer &d, const ap_int<C::EW_ACC_BITS> acc[C::EW_LANES], int word_in_pixel, int sub,
-                     const hwc_record<C> table[C::EW_TABLE_DEPTH], typename C::word_t &out) {
+                     const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES], typename C::word_t &out) {
 #pragma HLS INLINE
     const bool negative = (d.flags & HWC_FLAG_NEGATIVE) != 0;
     for (int e = 0; e < C::EW_LANES; ++e) {
 #pragma HLS UNROLL
         const int element = sub * C::EW_LANES + e;
         const int channel = word_in_pixel * C::WORD_BYTES + element;
-        const int value = hwc_engine_requantize<C, C::EW_ACC_BITS>(acc[e], table[channel], negative, d.out_zp, d.out_lo,
-                                                                   d.out_hi);
+        const hwc_record<C> r = table[word_in_pixel * (C::WORD_BYTES / C::EW_LANES) + sub][e];
+        const int value = hwc_engine_requantize<C, C::EW_ACC_BITS>(acc[e], r, negative, d.out_zp, d.out_lo, d.out_hi);
         out.range(8 * element + 7, 8 * element) = channel < d.out_c ? hwc_byte_t(value) : hwc_byte_t(0);
     }
 }
@@ -32,7 +32,7 @@ void hwc_pixel_lanes(const hwc_layer &d, const ap_int<C::EW_ACC_BITS> acc[C::EW_
 // ADD (two inputs) and REQUANT (one): element by element, EW_LANES per cycle.
 template <class C>
 void hwc_pixel_compute(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
-                       hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+                       hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
     const int SUBS = C::WORD_BYTES / C::EW_LANES;
     const bool add = d.mode == HWC_MODE_ADD;
     const bool a_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
@@ -74,7 +74,7 @@ elements:
 // streams into the other) is emitted scale_h times, each pixel scale_w times.
 template <class C>
 void hwc_resize_compute(const hwc_layer d, hls::stream<typename C::word_t> &in, hls::stream<typename C::word_t> &out,
-                        const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+                        const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
     const int SUBS = C::WORD_BYTES / C::EW_LANES;
     static typename C::word_t rows[2][C::MAX_RESIZE_ROW_WORDS];
 #pragma HLS DEPENDENCE variable=rows inter false
@@ -130,10 +130,10 @@ input_rows:
 // Global average pool: per-channel sums over the frame, then one output pixel.
 template <class C>
 void hwc_global_pool_compute(const hwc_layer d, hls::stream<typename C::word_t> &in, hls::stream<typename C::word_t> &out,
-                             const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+                             const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
     const int SUBS = C::WORD_BYTES / C::EW_LANES;
-    static ap_int<C::EW_ACC_BITS> sums[C::EW_TABLE_DEPTH];
-#pragma HLS ARRAY_PARTITION variable=sums cyclic factor=C::EW_LANES
+    static ap_int<C::EW_ACC_BITS> sums[C::EW_TABLE_ROWS][C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=sums complete dim=2
     const bool is_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
     typename C::word_t x = 0;
     int sub = 0, word_in_pixel = 0, pixel = 0;
@@ -145,9 +145,9 @@ accumulate:
         if (sub == 0) x = in.read();
         for (int e = 0; e < C::EW_LANES; ++e) {
 #pragma HLS UNROLL
-            const int channel = word_in_pixel * C::WORD_BYTES + sub * C::EW_LANES + e;
+            const int row = word_in_pixel * SUBS + sub;  // channel row * EW_LANES + e
             const ap_int<C::EW_ACC_BITS> value = hwc_byte_value(hwc_word_byte<C>(x, sub * C::EW_LANES + e), is_signed) - d.in_zp;
-            sums[channel] = (pixel == 0 ? ap_int<C::EW_ACC_BITS>(0) : sums[channel]) + value;
+            sums[row][e] = (pixel == 0 ? ap_int<C::EW_ACC_BITS>(0) : sums[row][e]) + value;
         }
         if (++sub == SUBS) {
             sub = 0;
@@ -167,7 +167,7 @@ emit:
 #pragma HLS ARRAY_PARTITION variable=acc complete
         for (int e = 0; e < C::EW_LANES; ++e) {
 #pragma HLS UNROLL
-            acc[e] = sums[(i / SUBS) * C::WORD_BYTES + (i % SUBS) * C::EW_LANES + e];
+            acc[e] = sums[i][e];
         }
         hwc_pixel_lanes<C>(d, acc, i / SUBS, i % SUBS, table, y);
         if (i % SUBS == SUBS - 1) out.write(y);
@@ -187,7 +187,7 @@ void hwc_pixel_read_b(const hwc_layer d, const typename C::word_t *fmap_aux, hls
 
 template <class C>
 void hwc_pixel_work(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
-                    hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+                    hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
     if (C::HAS_RESIZE && d.mode == HWC_MODE_RESIZE) {
         hwc_resize_compute<C>(d, in_a, out, table);
     } else if (C::HAS_GLOBAL_POOL && d.mode == HWC_MODE_GLOBAL_POOL) {
@@ -209,7 +209,7 @@ void hwc_pixel_write(const hwc_layer d, hls::stream<typename C::word_t> &words, 
 
 template <class C>
 void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                        typename C::word_t *fmap_out, const hwc_record<C> table[C::EW_TABLE_DEPTH]) {
+                        typename C::word_t *fmap_out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
 #pragma HLS DATAFLOW
     hls::stream<typename C::word_t> words_a("words_a"), words_b("words_b"), words_out("words_out");
 #pragma HLS STREAM variable=words_a depth=C::BURST_WORDS
@@ -227,11 +227,11 @@ void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, co
 template <class C>
 void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
                      typename C::word_t *fmap_out, const typename C::word_t *params) {
-    static hwc_record<C> table[C::EW_TABLE_DEPTH];
-#pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::EW_LANES
+    static hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=table complete dim=2
     // one record per channel of the words this layer writes (a Concat part: its own channels)
     const int words = d.mode == HWC_MODE_REQUANT ? d.in_cw : d.out_cw;
-    hwc_load_records<C, C::EW_TABLE_DEPTH>(params, d.tables_addr, words * C::WORD_BYTES, table);
+    hwc_load_records<C, C::EW_TABLE_ROWS, C::EW_LANES>(params, d.tables_addr, words * C::WORD_BYTES, table);
     hwc_pixel_dataflow<C>(d, fmap_in, fmap_aux, fmap_out, table);
 }
 

@@ -1,0 +1,152 @@
+"""Build scripts of a layer-sequential engine: no DMA, the engine's four AXI4 masters on the PS HP
+port, its AXI4-Lite registers on the PS master port. The generated Tcl runs under tclsh against
+the stubbed Vitis/Vivado commands (tests/support/tcl_stubs.py), as the dataflow tests do."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from support.tcl_stubs import TclRun, needs_tclsh, run_tcl
+
+from hwcodesign.boards import Board, load_board
+from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts, validate_context
+from hwcodesign.codegen.engine_project import ENGINE_MASTERS
+from hwcodesign.errors import HwcodesignError
+
+NAME = "tinyengine"
+TOP = "tinyengine_top"
+BOARDS = ("ultra96v2", "pynqz2")  # a Zynq UltraScale+ PS and a Zynq-7000 PS
+HP_PORT = {"zynq_ultrascale": "zynq_ps/S_AXI_HP0_FPD", "zynq7": "zynq_ps/S_AXI_HP0"}
+PS_MASTER = {"zynq_ultrascale": "zynq_ps/M_AXI_HPM0_FPD", "zynq7": "zynq_ps/M_AXI_GP0"}
+HP_ENABLE = {"zynq_ultrascale": "CONFIG.PSU__USE__S_AXI_GP2", "zynq7": "CONFIG.PCW_USE_S_AXI_HP0"}
+
+
+def engine_context(board: Board) -> BuildContext:
+    return BuildContext(name=NAME, top_function=TOP, board=board, inputs=(), outputs=(), hls_sources=("top.cpp",),
+                        testbench=("tb.cpp", "tb_data"), masters=ENGINE_MASTERS)
+
+
+def write_project(root: Path, ctx: BuildContext) -> Path:
+    """The rendered scripts, the files they add (empty) and the IP export_design would leave."""
+    for relative, text in render_build_scripts(ctx).items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (root / "hls" / "top.cpp").write_text("")
+    (root / "hls" / "tb.cpp").write_text("")
+    (root / "hls" / "tb_data").mkdir()
+    (root / "hls" / "tb_data" / "params.bin").write_bytes(b"\0" * 8)
+    ip = root / "hls" / f"{NAME}_hls" / "solution1" / "impl" / "ip"
+    ip.mkdir(parents=True)
+    (ip / "component.xml").write_text("<component/>")
+    return root
+
+
+def check_engine_block_design(run: TclRun, board: Board, top: str, masters: tuple[str, ...] = ENGINE_MASTERS) -> None:
+    """What Vivado is told for an engine: no DMA, masters on mem_smc -> HP0, registers on ctrl_smc."""
+    assert run.returncode == 0, run.stderr
+    assert run.completed
+    cells = run.cells()
+    assert cells["accel"] == f"hwcodesign.org:hls:{top}:1.0"
+    assert not [name for name, vlnv in cells.items() if "axi_dma" in vlnv]
+    assert set(cells) == {"zynq_ps", "rst_pl", "accel", "ctrl_smc", "mem_smc"}
+    assert run.props("zynq_ps")[HP_ENABLE[board.ps_type]] == "1"
+    mem, ctrl = run.props("mem_smc"), run.props("ctrl_smc")
+    assert (mem["CONFIG.NUM_SI"], mem["CONFIG.NUM_MI"]) == (str(len(masters)), "1")
+    assert (ctrl["CONFIG.NUM_SI"], ctrl["CONFIG.NUM_MI"]) == ("1", "1")
+
+    nets = [tuple(args) for args in run.named("connect_bd_intf_net")]
+    expected = [(PS_MASTER[board.ps_type], "ctrl_smc/S00_AXI"), ("ctrl_smc/M00_AXI", "accel/s_axi_control")]
+    expected += [(f"accel/{master}", f"mem_smc/S{index:02d}_AXI") for index, master in enumerate(masters)]
+    expected += [("mem_smc/M00_AXI", HP_PORT[board.ps_type])]
+    assert sorted(nets) == sorted(expected)  # nothing else: no stream, no DMA port
+
+    pins = " ".join(" ".join(args) for args in run.named("get_bd_pins")).split()
+    for pin in ("accel/ap_clk", "accel/ap_rst_n", "ctrl_smc/aclk", "mem_smc/aclk", "ctrl_smc/aresetn",
+                "mem_smc/aresetn", "rst_pl/ext_reset_in", "rst_pl/slowest_sync_clk"):
+        assert pin in pins, f"{pin} not connected"
+    assert not [pin for pin in pins if pin.startswith("dma")]
+    order = [call[0] for call in run.calls]
+    assert order.index("connect_bd_intf_net") < order.index("assign_bd_address") < order.index("validate_bd_design")
+
+
+@needs_tclsh
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_engine_block_design(tmp_path: Path, board_name: str) -> None:
+    board = load_board(board_name)
+    root = write_project(tmp_path / "out", engine_context(board))
+    run = run_tcl(root / "vivado" / "block_design.tcl", tmp_path)
+    check_engine_block_design(run, board, TOP)
+    [create] = run.named("create_project")
+    assert create[0] == NAME and create[create.index("-part") + 1] == board.part
+    script = (root / "vivado" / "block_design.tcl").read_text()
+    assert "there is no DMA" in script and "axi_dma" not in script
+
+
+@needs_tclsh
+def test_engine_block_design_without_board_part(tmp_path: Path) -> None:
+    board = dataclasses.replace(load_board("zcu104"), board_part=None)
+    root = write_project(tmp_path / "out", engine_context(board))
+    run = run_tcl(root / "vivado" / "block_design.tcl", tmp_path)
+    check_engine_block_design(run, board, TOP)
+    assert "WARNING: board zcu104 names no board_part" in run.stdout
+
+
+@needs_tclsh
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_engine_run_hls_tcl(tmp_path: Path, board_name: str) -> None:
+    board = load_board(board_name)
+    root = write_project(tmp_path / "out", engine_context(board))
+    run = run_tcl(root / "hls" / "run_hls.tcl", tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.completed
+    assert run.named("set_part") == [[board.part]]
+    assert run.named("set_top") == [[TOP]]
+    added = run.named("add_files")
+    for args in added:
+        path = Path(args[-1])
+        assert path.is_absolute() and path.exists() and "shim" not in path.parts, path
+    assert [Path(a[-1]).name for a in added if "-tb" not in a] == ["top.cpp"]
+    assert [Path(a[-1]).name for a in added if "-tb" in a] == ["tb.cpp", "tb_data"]  # tb_data holds params.bin
+    assert [call[0] for call in run.calls if call[0].endswith("_design")] == ["csim_design", "csynth_design",
+                                                                               "export_design"]
+
+
+def test_an_engine_needs_no_streams_but_a_dataflow_top_does() -> None:
+    board = load_board("ultra96v2")
+    validate_context(engine_context(board))
+    with pytest.raises(HwcodesignError, match="at least one input and one output stream"):
+        validate_context(dataclasses.replace(engine_context(board), masters=()))
+
+
+@pytest.mark.parametrize("streams", [
+    {"inputs": (StreamPort("in0", 64),)},
+    {"outputs": (StreamPort("out0", 64),)},
+    {"inputs": (StreamPort("in0", 64),), "outputs": (StreamPort("out0", 64),)},
+])
+def test_masters_and_streams_together_are_rejected(streams: dict) -> None:
+    ctx = dataclasses.replace(engine_context(load_board("pynqz2")), **streams)
+    with pytest.raises(HwcodesignError, match="through its AXI4 masters or through streams, not both"):
+        validate_context(ctx)
+    with pytest.raises(HwcodesignError, match="not both"):
+        render_build_scripts(ctx)
+
+
+@pytest.mark.parametrize("master", ["m_axi-gmem", "0gmem", "gmem in", ""])
+def test_a_master_name_must_be_an_identifier(master: str) -> None:
+    ctx = dataclasses.replace(engine_context(load_board("pynqz2")), masters=("m_axi_gmem_in", master))
+    with pytest.raises(HwcodesignError, match=f"AXI4 master '{master}' is not an identifier"):
+        render_build_scripts(ctx)
+
+
+def test_engine_rendering_is_deterministic_and_differs_from_dataflow() -> None:
+    board = load_board("kv260")
+    ctx = engine_context(board)
+    scripts = render_build_scripts(ctx)
+    assert scripts == render_build_scripts(ctx)
+    dataflow = render_build_scripts(dataclasses.replace(ctx, masters=(), inputs=(StreamPort("in0", 64),),
+                                                        outputs=(StreamPort("out0", 64),)))
+    assert scripts["hls/run_hls.tcl"] == dataflow["hls/run_hls.tcl"]  # the same HLS flow
+    assert scripts["vivado/block_design.tcl"] != dataflow["vivado/block_design.tcl"]

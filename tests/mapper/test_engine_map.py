@@ -1,0 +1,349 @@
+"""Sizing the layer-sequential engine: the candidate set, optimality against brute force over
+`evaluate_config`, infeasibility that names the fps or the binding resource, the choice between
+the dataflow pipeline and the engine, and when packed DSP products are kept."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from support.deform_cases import DeformCase, deform_layer
+from support.onnx_models import quantize_qdq
+from support.op_cases import build
+
+from hwcodesign.boards import Board, load_board
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.frontend import load_onnx
+from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
+from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.engine import EngineConfig, instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine_cost import memory_system
+from hwcodesign.mapper.engine_map import (
+    SMALLEST_WEIGHT_DEPTH,
+    EngineCandidate,
+    EngineMapping,
+    candidate_configs,
+    deepest_weights,
+    engine_candidates,
+    evaluate_config,
+    fixed_engine_mapping,
+    map_engine,
+)
+from hwcodesign.mapper.engine_widths import engine_widths
+from hwcodesign.mapper.ilp import Mapping, MappingInfeasible, cycle_budget, resource_limits
+from hwcodesign.passes import optimize
+
+UINT8 = IntType(8, False)
+
+
+def conv_chain(channels: list[int], size: int = 8, kernel: int = 3, weight_bits: int = 8, seed: int = 0) -> Graph:
+    """Convs of `kernel` x `kernel` in a chain, built directly in the IR."""
+    rng = np.random.default_rng(seed)
+    ops = [Input("in", (), Tensor("t0", (1, channels[0], size, size), UINT8, 0.05, 0))]
+    top = 2 ** (weight_bits - 1)
+    for i, (c_in, c_out) in enumerate(zip(channels, channels[1:]), start=1):
+        weight = rng.integers(-top, top, (c_out, c_in, kernel, kernel))
+        out = Tensor(f"t{i}", (1, c_out, size, size), UINT8, 0.05, 0)
+        ops.append(Conv(f"conv{i}", (f"t{i - 1}",), out, weight, IntType(weight_bits, True),
+                        rng.integers(-100, 100, c_out), (1, 1), (kernel // 2,) * 4, (1, 1), 1,
+                        make_requant(np.full(c_out, 0.001), 0, 0, 255)))
+    return Graph.from_ops("chain", ops, [ops[-1].output.name])
+
+
+@functools.cache
+def op_case_graph(case: str) -> Graph:
+    model, calibration = build(case)
+    return optimize(load_onnx(quantize_qdq(model, calibration)))
+
+
+@functools.cache
+def small_graph(name: str) -> Graph:
+    if name == "chain":
+        return conv_chain([8, 16, 24], size=8)
+    if name == "chain_blocks":  # deep enough for weight memories of 256 and 576 words (blocks or not)
+        return conv_chain([32, 64, 64], size=6, seed=1)
+    if name == "deform":
+        return deform_layer(DeformCase(mask=True, weight_bits=4)).graph
+    return op_case_graph(name)
+
+
+SMALL_GRAPHS = ("residual_add", "flatten_gemm", "chain", "chain_blocks", "deform")
+
+
+@functools.cache
+def board(name: str) -> Board:
+    return load_board(name)
+
+
+# -- the candidate set ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word_bits", [32, 64, 128])
+@pytest.mark.parametrize("deepest", [9, 256, 1000, 5000])
+def test_candidate_configs_are_what_the_templates_support(word_bits: int, deepest: int) -> None:
+    configs = candidate_configs(word_bits, deepest, packed_macs=True)
+    word_bytes = word_bits // 8
+    assert configs and len(set(configs)) == len(configs)
+    for config in configs:
+        assert config.word_bits == word_bits and config.packed_macs
+        assert config.pe % word_bytes == 0 and config.simd % word_bytes == 0, str(config)
+        assert 1 <= config.rq_units <= min(config.pe, config.simd), str(config)
+        assert word_bytes % config.ew_lanes == 0, str(config)
+    depths = {c.weight_depth for c in configs}
+    assert deepest in depths  # the depth at which no layer runs in blocks
+    # powers of two from the smallest memory, each below the no-blocking depth
+    assert depths - {deepest} == {SMALLEST_WEIGHT_DEPTH << k for k in range(16) if SMALLEST_WEIGHT_DEPTH << k < deepest}
+    # every combination is there once: lanes x lanes x output stages x pixel lanes x depths
+    lanes = {c.pe for c in configs}
+    assert lanes == {c.simd for c in configs} == {n for n in (8, 16, 32, 64) if n % word_bytes == 0}
+    combos = sum(1 for pe in lanes for simd in lanes for rq in (1, 2, 4, 8) if rq <= min(pe, simd))
+    assert len(configs) == combos * len({c.ew_lanes for c in configs}) * len(depths)
+    assert not any(c.packed_macs for c in candidate_configs(word_bits, deepest))
+
+
+@pytest.mark.parametrize("name", SMALL_GRAPHS)
+def test_the_deepest_candidate_runs_every_layer_in_one_block(name: str) -> None:
+    graph = small_graph(name)
+    deepest = deepest_weights(graph, 64)
+    bits = weight_storage_bits(graph)
+    program = instructions(graph)
+    for config in candidate_configs(64, deepest):
+        if config.weight_depth != deepest:
+            continue
+        plans = [plan(i, graph, config, bits) for i in program]
+        assert all(p.blocks == 1 for p in plans), str(config)
+        assert max(p.outer_per_block * p.sf for p in plans if p.load_pe) <= deepest
+    # and at the narrowest lanes it is exactly the largest layer's need (no larger than useful)
+    narrow = EngineConfig(8, 8, 1, 1, deepest)
+    assert max(p.outer_per_block * p.sf for p in (plan(i, graph, narrow, bits) for i in program) if p.load_pe) == deepest
+
+
+# -- optimality: brute force over evaluate_config ------------------------------------------------
+
+
+def brute_force_candidates(graph: Graph, target: Board, word_bits: int = 64) -> list[EngineCandidate]:
+    """Every candidate configuration evaluated one by one (what the integer program chooses from)."""
+    program = instructions(graph, word_bits)
+    bits = weight_storage_bits(graph)
+    widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
+    configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type))
+    found = [evaluate_config(graph, program, c, widths, bits, memory_system(target)) for c in configs]
+    return [c for c in found if c is not None]
+
+
+def fits(candidate: EngineCandidate, limits: dict[str, int]) -> bool:
+    return all(candidate.cost.resource(r) <= limits[r] for r in RESOURCES)
+
+
+def frugality(candidate: EngineCandidate, limits: dict[str, int]) -> float:
+    """The tie-break the mapper uses: resources relative to their limits, summed."""
+    return sum(candidate.cost.resource(r) / max(limits[r], 1) for r in RESOURCES)
+
+
+def brute_force_best(candidates: list[EngineCandidate], limits: dict[str, int],
+                     max_cycles: int | None = None) -> list[EngineCandidate]:
+    """The fastest candidates within the limits, least resources first; [] when none fits."""
+    fitting = [c for c in candidates if fits(c, limits) and (max_cycles is None or c.cost.cycles <= max_cycles)]
+    if not fitting:
+        return []
+    fastest = min(c.cost.cycles for c in fitting)
+    return sorted((c for c in fitting if c.cost.cycles == fastest), key=lambda c: frugality(c, limits))
+
+
+def assert_matches_brute_force(mapping: EngineMapping, candidates: list[EngineCandidate],
+                               limits: dict[str, int], max_cycles: int | None = None) -> None:
+    best = brute_force_best(candidates, limits, max_cycles)
+    assert best, "brute force finds no fitting configuration, but the mapper returned one"
+    fastest = best[0].cost.cycles
+    assert mapping.objective == fastest
+    assert mapping.frame_cycles == fastest
+    assert mapping.limits == limits
+    assert mapping.candidates == len(candidates)
+    picked = next(c for c in candidates if c.config == mapping.config)
+    assert picked.cost == mapping.resources and picked.timings == mapping.timings
+    assert fits(picked, limits), {r: (mapping.total(r), limits[r]) for r in RESOURCES}
+    # among configurations as fast, one using the fewest resources (relative to the limits)
+    assert frugality(picked, limits) == pytest.approx(frugality(best[0], limits), rel=1e-9, abs=1e-12)
+
+
+def caps_between(candidates: list[EngineCandidate], target: Board, rng: np.random.Generator) -> dict[str, float]:
+    """Caps whose limits fall between the least and the most any candidate uses, so they bind."""
+    available = target.resources.as_dict()
+    caps = {}
+    for r in RESOURCES:
+        lo = min(c.cost.resource(r) for c in candidates)
+        hi = max(c.cost.resource(r) for c in candidates)
+        limit = lo + int((hi - lo) * rng.uniform(0.02, 0.5))
+        caps[r] = (limit + 0.5) / available[r]  # resource_limits floors available * cap to `limit`
+    return caps
+
+
+@pytest.mark.parametrize("name", SMALL_GRAPHS)
+def test_map_engine_picks_the_fastest_fitting_configuration(name: str) -> None:
+    graph, target = small_graph(name), board("zcu104" if name == "deform" else "ultra96v2")
+    candidates = brute_force_candidates(graph, target)
+    assert len(candidates) > 100
+    mapping = map_engine(graph, target)
+    assert isinstance(mapping, EngineMapping) and mapping.architecture == "sequential"
+    assert_matches_brute_force(mapping, candidates, resource_limits(target))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("name", SMALL_GRAPHS)
+def test_map_engine_matches_brute_force_under_binding_caps(name: str, seed: int) -> None:
+    graph, target = small_graph(name), board("ultra96v2")
+    candidates = brute_force_candidates(graph, target)
+    caps = caps_between(candidates, target, np.random.default_rng(seed))
+    limits = resource_limits(target, caps)
+    if not brute_force_best(candidates, limits):
+        with pytest.raises(MappingInfeasible, match="layer-sequential engine"):
+            map_engine(graph, target, caps=caps)
+        return
+    assert_matches_brute_force(map_engine(graph, target, caps=caps), candidates, limits)
+
+
+@pytest.mark.parametrize("name", ["residual_add", "chain"])
+def test_a_cap_below_the_fastest_configuration_changes_the_pick(name: str) -> None:
+    graph, target = small_graph(name), board("ultra96v2")
+    candidates = brute_force_candidates(graph, target)
+    free = map_engine(graph, target)
+    limits = resource_limits(target)
+    fastest = [c for c in candidates if fits(c, limits) and c.cost.cycles == free.frame_cycles]
+    # one DSP fewer than every configuration as fast as the free pick
+    dsp_limit = min(c.cost.dsp for c in fastest) - 1
+    caps = {"dsp": (dsp_limit + 0.5) / target.resources.dsp}
+    capped = map_engine(graph, target, caps=caps)
+    assert capped.limits["dsp"] == dsp_limit
+    assert capped.config != free.config
+    assert capped.total("dsp") <= dsp_limit < free.total("dsp")
+    assert capped.frame_cycles > free.frame_cycles
+    assert_matches_brute_force(capped, candidates, resource_limits(target, caps))
+
+
+def test_an_fps_floor_within_reach_is_met_and_one_beyond_it_names_the_fps() -> None:
+    graph, target = small_graph("chain"), board("ultra96v2")
+    candidates = brute_force_candidates(graph, target)
+    free = map_engine(graph, target)
+    slower = int(free.fps * 0.5)
+    mapping = map_engine(graph, target, fps=slower)
+    assert mapping.fps >= slower
+    assert_matches_brute_force(mapping, candidates, resource_limits(target), cycle_budget(target, slower))
+    beyond = int(free.fps) + 1
+    with pytest.raises(MappingInfeasible) as error:
+        map_engine(graph, target, fps=beyond)
+    message = str(error.value)
+    assert f"short of {beyond:g} fps" in message
+    assert f"{free.frame_cycles:,} cycles per frame" in message  # what the fastest engine that fits does
+    assert "ultra96v2" in message
+
+
+@pytest.mark.parametrize(("resource", "label"), [("dsp", "DSP"), ("bram18k", "BRAM18K"), ("lut", "LUT")])
+def test_a_cap_nothing_fits_names_the_binding_resource(resource: str, label: str) -> None:
+    graph, target = small_graph("residual_add"), board("ultra96v2")
+    candidates = brute_force_candidates(graph, target)
+    least = min(c.cost.resource(resource) for c in candidates)
+    caps = {resource: (least - 1 + 0.5) / target.resources.as_dict()[resource]}
+    with pytest.raises(MappingInfeasible) as error:
+        map_engine(graph, target, caps=caps)
+    message = str(error.value)
+    assert f"{label} needs at least {least:,} (the smallest engine) but ultra96v2 allows {least - 1:,}" in message
+    assert message.startswith("model does not fit ultra96v2 as a layer-sequential engine")
+    # only the resource that binds is named
+    assert all(f"{other.upper()} needs" not in message for other in RESOURCES if other != resource)
+
+
+def test_every_candidate_configuration_runs_the_model() -> None:
+    """The smallest weight memory (256 words, or the model's need) holds one output fold of every
+    layer, so no candidate is dropped as unable to run a layer."""
+    graph, target = small_graph("flatten_gemm"), board("ultra96v2")
+    candidates = engine_candidates(graph, target)
+    configs = candidate_configs(64, deepest_weights(graph, 64), packed_macs=True)  # 8-bit weights pack
+    assert [c.config for c in candidates] == configs
+    assert all(c.cost.cycles == sum(t.cycles for t in c.timings) > 0 for c in candidates)
+
+
+# -- architecture selection ----------------------------------------------------------------------
+
+
+def test_auto_maps_a_tiny_model_as_a_dataflow_pipeline() -> None:
+    graph, target = small_graph("residual_add"), board("ultra96v2")
+    auto = map_to_board(graph, target)
+    assert isinstance(auto, Mapping) and auto.architecture == "dataflow"
+    assert set(auto.foldings) == {op.name for op in graph}
+    explicit = map_to_board(graph, target, architecture="dataflow")
+    assert isinstance(explicit, Mapping) and explicit.foldings == auto.foldings
+
+
+def test_sequential_maps_the_engine() -> None:
+    graph, target = small_graph("residual_add"), board("ultra96v2")
+    mapping = map_to_board(graph, target, architecture="sequential")
+    assert isinstance(mapping, EngineMapping) and mapping.architecture == "sequential"
+    assert mapping.reason == ""  # asked for explicitly
+    assert [t.name for t in mapping.timings] == [i.name for i in instructions(graph)]
+    assert mapping.config == map_engine(graph, target).config
+
+
+def test_an_unknown_architecture_lists_the_choices() -> None:
+    with pytest.raises(HwcodesignError) as error:
+        map_to_board(small_graph("residual_add"), board("ultra96v2"), architecture="systolic")
+    message = str(error.value)
+    assert "'systolic'" in message
+    assert all(name in message for name in ARCHITECTURES)
+
+
+@functools.cache
+def wide_chain() -> Graph:
+    """~2.4 MB of weights: far beyond the PYNQ-Z2's BRAM as a pipeline, easy for the engine."""
+    return conv_chain([64, 256, 256, 256, 256], size=8, seed=3)
+
+
+def test_auto_falls_back_to_the_engine_when_the_pipeline_does_not_fit() -> None:
+    graph, target = wide_chain(), board("pynqz2")
+    with pytest.raises(MappingInfeasible, match="BRAM18K needs at least"):
+        map_to_board(graph, target, architecture="dataflow")
+    mapping = map_to_board(graph, target)
+    assert isinstance(mapping, EngineMapping)
+    assert "dataflow pipeline does not fit" in mapping.reason and "BRAM18K" in mapping.reason
+    assert all(mapping.total(r) <= mapping.limits[r] for r in RESOURCES)
+    assert not mapping.config.packed_macs  # Zynq-7000's DSP48E1 is never packed
+    assert mapping.config == map_engine(graph, target).config
+
+
+def test_auto_explains_both_architectures_when_neither_fits() -> None:
+    graph, target = wide_chain(), board("pynqz2")
+    with pytest.raises(MappingInfeasible) as error:
+        map_to_board(graph, target, caps={"bram18k": 0.01})
+    message = str(error.value)
+    pipeline, _, engine = message.partition("; as a layer-sequential engine: ")
+    assert engine, message
+    assert pipeline.startswith("model does not fit pynqz2: BRAM18K needs at least")
+    assert "smallest board that fits" not in pipeline  # auto does not search the other boards
+    assert engine.startswith("model does not fit pynqz2 as a layer-sequential engine: BRAM18K needs at least")
+
+
+# -- packed DSP products -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("weight_bits", "packed"), [(8, False), (4, True)])
+def test_fixed_mapping_packs_only_where_the_deformable_datapath_allows(weight_bits: int, packed: bool) -> None:
+    """Two products per DSP48E2 need 2 W + X <= 27: 17-bit bilinear samples pack with 4-bit
+    weights (25 bits) but not with 8-bit ones (33 bits)."""
+    graph = deform_layer(DeformCase(weight_bits=weight_bits)).graph
+    config = EngineConfig(8, 8, 1, 4, 64, packed_macs=True)
+    mapping = fixed_engine_mapping(graph, board("zcu104"), config)
+    assert mapping.widths.xm_bits == 17 and mapping.widths.weight_bits == weight_bits
+    assert mapping.config.packed_macs is packed
+    assert mapping.config == EngineConfig(8, 8, 1, 4, 64, packed_macs=packed)
+    unpacked = fixed_engine_mapping(graph, board("zcu104"), EngineConfig(8, 8, 1, 4, 64))
+    assert unpacked.total("dsp") - mapping.total("dsp") == (32 if packed else 0)  # 64 lanes -> 32 DSPs
+
+
+def test_fixed_mapping_drops_packing_on_zynq7() -> None:
+    graph = small_graph("chain")  # 8-bit weights, 9-bit centred activations: packable on UltraScale+
+    config = EngineConfig(8, 8, 2, 8, 256, packed_macs=True)
+    assert fixed_engine_mapping(graph, board("ultra96v2"), config).config.packed_macs
+    zynq7 = fixed_engine_mapping(graph, board("pynqz2"), config)
+    assert not zynq7.config.packed_macs
+    assert zynq7.total("dsp") == fixed_engine_mapping(graph, board("pynqz2"), EngineConfig(8, 8, 2, 8, 256)).total("dsp")

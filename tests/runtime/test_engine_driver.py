@@ -1,0 +1,356 @@
+"""The PYNQ driver of a layer-sequential engine on the emulated board.
+
+The engine has no DMA: the driver loads params.bin into an allocate() buffer, writes the physical
+addresses of that buffer and of the feature-map buffer into the engine's AXI4-Lite registers,
+and per frame writes the input into DDR, pulses ap_start, polls ap_done and reads the outputs
+back. The emulated board (`EmulatedEngine`) runs the C simulation in place on whatever buffers
+the registers address, so these tests check the driver's register protocol and the emulator's
+refusals as well as bit-exactness.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.codegen import build_all
+from support.engine import compile_small_engine
+from support.examples import load_module
+from support.onnx_models import two_inputs_two_outputs_qdq
+
+from hwcodesign.codegen.compile import CompileResult, compile_model
+from hwcodesign.codegen.engine_project import POINTER_ARGUMENTS, register_offsets
+from hwcodesign.codegen.packing import pack_frames
+from hwcodesign.codegen.project import Project
+from hwcodesign.runtime import emulated
+
+# What Vitis HLS generates for `top(ptr fmap_in, ptr fmap_aux, ptr fmap_out, ptr params, int layers)`
+# with every argument on the s_axilite bundle (x<top>_hw.h): control at 0x00, GIE/IER/ISR at
+# 0x04..0x0c, then each 64-bit pointer as two data words and a reserved word, then the scalar.
+VITIS_REGISTERS = {"fmap_in": 0x10, "fmap_aux": 0x1C, "fmap_out": 0x28, "params": 0x34, "layers": 0x40}
+
+
+def load_driver(project_root: Path) -> types.ModuleType:
+    path = project_root / "driver" / "driver.py"
+    return load_module(path, f"engine_driver_{abs(hash(str(path)))}")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> CompileResult:
+    result = compile_small_engine(tmp_path_factory.mktemp("engine_driver"))
+    build_all([result.project])
+    return result
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory) -> CompileResult:
+    root = tmp_path_factory.mktemp("engine_driver_two")
+    result = compile_model(two_inputs_two_outputs_qdq(root / "two.onnx"), "ultra96v2", root / "two",
+                           architecture="sequential")
+    build_all([result.project])
+    return result
+
+
+@pytest.fixture
+def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The `layers` argument of every C-simulation run the emulated engine starts."""
+    runs: list[int] = []
+    real = emulated.run_engine
+
+    def counting(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap_out: np.ndarray,
+                 params: np.ndarray, layers: int) -> None:
+        runs.append(layers)
+        real(project, fmap_in, fmap_aux, fmap_out, params, layers)
+
+    monkeypatch.setattr(emulated, "run_engine", counting)
+    return runs
+
+
+def golden_output(result: CompileResult, frames: np.ndarray) -> np.ndarray:
+    from hwcodesign.sim.golden import run_golden
+
+    return run_golden(result.graph, frames)[result.graph.outputs[0]]
+
+
+# -- the register map -------------------------------------------------------------------------
+
+
+def test_register_offsets_follow_the_vitis_hls_convention(small: CompileResult) -> None:
+    meta = small.project.meta
+    assert small.project.architecture == "sequential"
+    assert meta["registers"] == VITIS_REGISTERS
+    assert register_offsets() == VITIS_REGISTERS
+    # the convention holds only if the top function takes its arguments in exactly this order,
+    # four pointers and then the 32-bit layer count, all on the one s_axilite bundle
+    top = (small.project.root / "hls" / "top.cpp").read_text()
+    signature = re.search(rf"void {meta['top_function']}\(([^)]*)\)", top)
+    assert signature is not None
+    arguments = [re.split(r"[\s*&]+", part.strip())[-1] for part in signature.group(1).split(",")]
+    assert arguments == [*POINTER_ARGUMENTS, "layers"]
+    assert "int layers" in signature.group(1)
+    for name in arguments:
+        assert f"#pragma HLS INTERFACE s_axilite port={name} bundle=control" in top
+    driver = load_driver(small.project.root)
+    assert driver.ARCHITECTURE == "sequential"
+    assert driver.REGISTERS == VITIS_REGISTERS
+    assert driver.LAYERS == meta["layer_count"] == len(meta["instructions"])
+    assert driver.ARENA_BYTES == meta["arena_words"] * meta["word_bits"] // 8
+    params = (small.project.root / "driver" / "params.bin").read_bytes()
+    assert len(params) == meta["params_words"] * 8
+    assert params == (small.project.root / "hls" / "tb_data" / "params.bin").read_bytes()
+
+
+def test_the_driver_writes_the_buffer_addresses_and_layer_count(small: CompileResult) -> None:
+    driver = load_driver(small.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    assert isinstance(acc.ip, emulated.EmulatedEngine)
+    assert not hasattr(acc, "dmas")  # no DMA in an engine design
+
+    def pointer(name: str) -> int:
+        return acc.ip.read(VITIS_REGISTERS[name]) | (acc.ip.read(VITIS_REGISTERS[name] + 4) << 32)
+
+    assert acc.arena.physical_address != acc.params.physical_address
+    assert [pointer(name) for name in ("fmap_in", "fmap_aux", "fmap_out")] == [acc.arena.physical_address] * 3
+    assert pointer("params") == acc.params.physical_address
+    assert acc.ip.read(VITIS_REGISTERS["layers"]) == small.project.meta["layer_count"]
+    assert np.array_equal(acc.params, np.fromfile(small.project.root / "driver" / "params.bin", np.uint8))
+    assert acc.arena.nbytes == driver.ARENA_BYTES
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def test_run_and_run_batch_are_bit_exact(small: CompileResult, engine_runs: list[int]) -> None:
+    driver = load_driver(small.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    sample = np.load(small.project.root / "driver" / "sample.npz")
+    assert np.array_equal(acc.run_batch(sample["input_q"], raw=True), sample["expected_0"])
+    tensor = small.project.inputs[0].tensor
+    frames = np.random.default_rng(7).integers(tensor.dtype.min, tensor.dtype.max + 1, (5, *tensor.shape[1:]))
+    expected = golden_output(small, frames)
+    engine_runs.clear()
+    batch = acc.run_batch(frames, raw=True)
+    assert engine_runs == [small.project.meta["layer_count"]] * 5  # one engine run per frame
+    assert np.issubdtype(batch.dtype, np.integer) and np.array_equal(batch, expected)
+    single = acc.run(frames[2], raw=True)
+    assert single.shape == expected[2].shape and np.array_equal(single, expected[2])
+    # the last frame's input sits at its arena address exactly as the driver packs it
+    port = acc.inputs[0]
+    start = port.address * port.word_bits // 8
+    assert np.array_equal(acc.arena[start:start + port.layout.bytes_per_frame],
+                          pack_frames(frames[2:3], port.layout)[0])
+
+
+def test_float_frames_are_quantized_and_outputs_dequantized(small: CompileResult) -> None:
+    driver = load_driver(small.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    in_tensor = small.graph.inputs[0].output
+    out_tensor = small.graph.output_tensors()[0]
+    floats = np.random.default_rng(1).normal(0, 1, (4, *in_tensor.shape[1:])).astype(np.float32)
+    expected = golden_output(small, in_tensor.quantize(floats))
+    assert np.array_equal(acc.quantize(floats), in_tensor.quantize(floats))
+    assert np.allclose(acc.run_batch(floats), out_tensor.dequantize(expected))
+    assert np.allclose(acc.run(floats[1]), out_tensor.dequantize(expected[1]))
+    sample = np.load(small.project.root / "driver" / "sample.npz")
+    assert np.allclose(acc.run_batch(sample["input"]), out_tensor.dequantize(sample["expected_0"]))
+
+
+def test_two_inputs_and_two_outputs_by_name(two: CompileResult) -> None:
+    """Each input written at its own arena address, each output read from its own; dicts both ways."""
+    meta = two.project.meta
+    assert [i["mode"] for i in meta["instructions"]].count("add") == 1
+    # inputs are live together, outputs too (an output may reuse a dead input's words)
+    assert len({p["address"] for p in meta["inputs"]}) == len({p["address"] for p in meta["outputs"]}) == 2
+    driver = load_driver(two.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    rng = np.random.default_rng(3)
+    frames = {port.name: rng.integers(port.lo, port.hi + 1, (3, *port.shape)) for port in acc.inputs}
+    from hwcodesign.sim.golden import run_golden
+
+    expected = run_golden(two.graph, {op.name: frames[op.output.name] for op in two.graph.inputs})
+    got = acc.run_batch(frames, raw=True)
+    assert set(got) == set(expected) == {port.name for port in acc.outputs}
+    for name, values in expected.items():
+        assert np.array_equal(got[name], values), name
+    single = acc.run({name: value[1] for name, value in frames.items()}, raw=True)
+    assert all(np.array_equal(single[name], values[1]) for name, values in expected.items())
+    assert acc.ip.read(VITIS_REGISTERS["layers"]) == len(meta["instructions"]) == 4
+
+
+def test_benchmark_times_one_engine_run_per_frame(small: CompileResult, engine_runs: list[int]) -> None:
+    driver = load_driver(small.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    stats = acc.benchmark(6)
+    assert stats["frames"] == 6
+    assert stats["seconds"] > 0 and stats["fps"] == pytest.approx(6 / stats["seconds"])
+    assert 0 < stats["latency_ms"] < 10_000
+    assert len(engine_runs) == 1 + 1 + 6  # warm-up frame, timed single frame, the batch
+
+
+def test_a_hung_engine_times_out_with_a_clear_message(small: CompileResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ap_done never rising (a bitstream that does not match the driver) ends in a DriverError."""
+    driver = load_driver(small.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    writes: list[tuple[int, int]] = []
+    acc.ip = types.SimpleNamespace(write=lambda offset, value: writes.append((offset, value)), read=lambda offset: 0)
+    monkeypatch.setattr(driver, "TIMEOUT_SECONDS", 0.05)
+    port = acc.inputs[0]
+    with pytest.raises(driver.DriverError, match="did not finish a frame within 0.05 s"):
+        acc.run(np.zeros(port.shape, np.int64), raw=True)
+    assert writes == [(driver.CTRL, driver.AP_START)]
+
+
+def test_board_code_path_with_a_stand_in_pynq(small: CompileResult, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    """The default backend (`pynq`): Overlay of output/<name>.bit, pynq.allocate, the registers."""
+    root = tmp_path / "small"
+    shutil.copytree(small.project.root, root)
+    bitfile = root / "output" / f"{small.project.name}.bit"
+    bitfile.parent.mkdir()
+    bitfile.write_bytes(b"bitstream")
+    opened = []
+    allocated = []
+
+    def overlay(path: str) -> emulated.EmulatedOverlay:
+        opened.append(path)
+        return emulated.EmulatedOverlay(root, path)
+
+    def allocate(shape: int | tuple[int, ...], dtype: object) -> emulated.EmulatedBuffer:
+        allocated.append(shape)
+        return emulated.allocate(shape, dtype)
+
+    monkeypatch.setitem(sys.modules, "pynq", types.SimpleNamespace(Overlay=overlay, allocate=allocate))
+    driver = load_driver(root)
+    acc = driver.Accelerator()
+    assert opened == [str(bitfile)]
+    meta = small.project.meta
+    assert sorted(allocated) == sorted([(meta["params_words"] * 8,), (driver.ARENA_BYTES,)])
+    sample = np.load(root / "driver" / "sample.npz")
+    assert np.array_equal(acc.run_batch(sample["input_q"], raw=True), sample["expected_0"])
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_driver_folder_without_params_bin_names_it(small: CompileResult, tmp_path: Path) -> None:
+    root = tmp_path / "small"
+    shutil.copytree(small.project.root, root)
+    (root / "driver" / "params.bin").unlink()
+    driver = load_driver(root)
+    with pytest.raises(driver.DriverError, match=r"params\.bin not found: the engine's program ships beside driver\.py"):
+        driver.Accelerator(backend="emulate")
+
+
+def wire_engine(project: Project, skip: tuple[int, ...] = (), layers: int | None = None,
+                arena_bytes: int | None = None, params_bytes: int | None = None,
+                addresses: dict[str, int] | None = None) -> tuple[emulated.EmulatedEngine, dict[str, np.ndarray]]:
+    """An emulated engine with its registers written as the driver does, except for the given
+    changes: register offsets in `skip` left unwritten, another layer count, smaller buffers,
+    other addresses."""
+    meta = project.meta
+    engine = emulated.EmulatedOverlay(project.root).accel
+    assert isinstance(engine, emulated.EmulatedEngine)
+    word_bytes = meta["word_bits"] // 8
+    arena = emulated.allocate(arena_bytes or meta["arena_words"] * word_bytes, np.uint8)
+    program = np.fromfile(project.hls_dir() / "tb_data" / "params.bin", np.uint8)
+    params = emulated.allocate(params_bytes or program.size, np.uint8)
+    params[:] = program[:params.size]
+    pointers = {"fmap_in": arena.physical_address, "fmap_aux": arena.physical_address,
+                "fmap_out": arena.physical_address, "params": params.physical_address, **(addresses or {})}
+    for name, address in pointers.items():
+        for offset, value in ((VITIS_REGISTERS[name], address & 0xFFFFFFFF), (VITIS_REGISTERS[name] + 4, address >> 32)):
+            if offset not in skip:
+                engine.write(offset, value)
+    if VITIS_REGISTERS["layers"] not in skip:
+        engine.write(VITIS_REGISTERS["layers"], meta["layer_count"] if layers is None else layers)
+    return engine, {"arena": arena, "params": params}
+
+
+def test_correctly_wired_engine_runs_in_place(small: CompileResult, engine_runs: list[int]) -> None:
+    """The positive control for the refusals below: registers written as the driver does."""
+    project = small.project
+    engine, buffers = wire_engine(project)
+    frames = np.random.default_rng(2).integers(0, 256, (1, *project.inputs[0].tensor.shape[1:]))
+    word_bytes = project.meta["word_bits"] // 8
+    port_in, port_out = project.inputs[0], project.outputs[0]
+    start = project.meta["inputs"][0]["address"] * word_bytes
+    buffers["arena"][start:start + port_in.layout.bytes_per_frame] = pack_frames(frames, port_in.layout)[0]
+    assert engine.read(emulated.CTRL) == emulated.AP_IDLE
+    engine.write(emulated.CTRL, emulated.AP_START)
+    assert engine_runs == [1]
+    assert engine.read(emulated.CTRL) & emulated.AP_DONE
+    assert not engine.read(emulated.CTRL) & emulated.AP_DONE  # ap_done clears on read
+    out = project.meta["outputs"][0]["address"] * word_bytes
+    expected = pack_frames(golden_output(small, frames), port_out.layout)[0]
+    assert np.array_equal(buffers["arena"][out:out + port_out.layout.bytes_per_frame], expected)
+
+
+def not_allocated_address() -> int:
+    """An address above 4 GiB (the high pointer word matters) where no allocate() buffer lives."""
+    address = 0xDEAD_0000_0000
+    assert emulated.buffer_at(address, 1) is None
+    return address
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("aux_unwritten", r"ap_start with the fmap_aux address register \(0x1c\) never written"),
+    ("out_high_word_unwritten", r"ap_start with the fmap_out address register \(0x28\) never written"),
+    ("params_unwritten", r"ap_start with the params address register \(0x34\) never written"),
+    ("in_not_allocated", r"fmap_in = 0xdead00000000 does not address \d+ bytes of an allocate\(\) buffer"),
+    ("arena_too_small", r"fmap_in = 0x[0-9a-f]+ does not address {arena} bytes of an allocate\(\) buffer"),
+    ("params_too_small", r"params = 0x[0-9a-f]+ does not address {params} bytes of an allocate\(\) buffer"),
+    ("params_past_the_end", r"params = 0x[0-9a-f]+ does not address {params} bytes"),
+    ("layers_wrong", r"layers = 2, but params.bin holds 1 instructions"),
+    ("layers_unwritten", r"layers = 0, but params.bin holds 1 instructions"),
+])
+def test_engine_refuses_a_start_the_hardware_would_fail_on(small: CompileResult, engine_runs: list[int],
+                                                           case: str, message: str) -> None:
+    project = small.project
+    meta = project.meta
+    arena, params = meta["arena_words"] * meta["word_bits"] // 8, meta["params_words"] * 8
+    assert meta["layer_count"] == 1  # the messages above are written for this one-instruction model
+    options: dict = {
+        "aux_unwritten": {"skip": (0x1C, 0x20)},
+        "out_high_word_unwritten": {"skip": (0x2C,)},
+        "params_unwritten": {"skip": (0x34, 0x38)},
+        "in_not_allocated": {"addresses": {"fmap_in": not_allocated_address()}},
+        "arena_too_small": {"arena_bytes": arena - 8},
+        "params_too_small": {"params_bytes": params - 8},
+        "layers_wrong": {"layers": 2},
+        "layers_unwritten": {"skip": (0x40,)},
+        "params_past_the_end": {},
+    }[case]
+    engine, buffers = wire_engine(project, **options)
+    if case == "params_past_the_end":  # inside an allocate() buffer, but too close to its end
+        address = buffers["params"].physical_address + 8
+        engine.write(0x34, address & 0xFFFFFFFF)
+        engine.write(0x38, address >> 32)
+    with pytest.raises(emulated.EmulationError, match="accel: " + message.format(arena=arena, params=params)):
+        engine.write(emulated.CTRL, emulated.AP_START)
+    assert engine_runs == []  # refused before the C simulation touched any memory
+    assert not engine.read(emulated.CTRL) & emulated.AP_DONE
+
+
+def test_auto_restart_and_unknown_registers_are_refused(small: CompileResult, engine_runs: list[int]) -> None:
+    engine, _ = wire_engine(small.project)
+    with pytest.raises(emulated.EmulationError, match="one frame per ap_start; auto_restart is not used"):
+        engine.write(emulated.CTRL, emulated.AP_START | emulated.AUTO_RESTART)
+    with pytest.raises(emulated.EmulationError, match="auto_restart is not used"):
+        engine.write(emulated.CTRL, emulated.AUTO_RESTART)
+    assert engine_runs == []
+    for offset in (0x18, 0x44, 0x100):  # a pointer's reserved word, past `layers`, far out
+        with pytest.raises(emulated.EmulationError, match=f"register 0x{offset:02x} does not exist"):
+            engine.read(offset)
+    with pytest.raises(emulated.EmulationError, match=r"register 0x24 does not exist \(the engine has CTRL at 0x00, "
+                                                      r"then fmap_in 0x10, fmap_aux 0x1c, fmap_out 0x28, params 0x34, "
+                                                      r"layers 0x40\)"):
+        engine.write(0x24, 1)
+    # the written registers read back (32 bits each); the refusals changed none of them
+    assert engine.read(0x40) == 1
+    engine.write(0x10, 0x1_2345_6789)
+    assert engine.read(0x10) == 0x2345_6789
