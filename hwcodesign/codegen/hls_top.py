@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
-from hwcodesign.codegen.packing import StreamLayout, layout_of
+from hwcodesign.codegen.packing import StreamLayout, layout_of, token_words_per_frame
+from hwcodesign.codegen.sparse_stages import (
+    max_sites,
+    sparse_act_stage,
+    sparse_add_stage,
+    sparse_global_pool_stage,
+    subm_conv_stage,
+    token_type,
+)
 from hwcodesign.codegen.stages import (
     CodegenError,
     Stage,
@@ -41,6 +49,7 @@ from hwcodesign.ir.ops import (
     Op,
     Pool,
     Resize,
+    SubmanifoldConv,
 )
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding, input_words, output_lanes
@@ -55,12 +64,25 @@ class Port:
     tensor: Tensor
     layout: StreamLayout
 
+    @property
+    def sparse(self) -> bool:
+        return self.tensor.sparse
+
+    @property
+    def words(self) -> int:
+        """Words of a frame: fixed for a dense tensor, at most this many tokens' for a sparse one."""
+        return token_words_per_frame(self.layout) if self.sparse else self.layout.words_per_frame
+
+    @property
+    def bytes(self) -> int:
+        return self.words * self.layout.word_bits // 8
+
     def as_template(self) -> dict[str, object]:
         n, c, h, w = self.tensor.shape
         return {
             "port": self.port, "tensor": self.tensor.name, "shape_text": f"{c}x{h}x{w} (CxHxW)",
-            "dtype": str(self.tensor.dtype), "words": self.layout.words_per_frame,
-            "bytes": self.layout.bytes_per_frame,
+            "dtype": str(self.tensor.dtype) + (", sparse: tokens of its active sites" if self.sparse else ""),
+            "words": self.words, "bytes": self.bytes, "sparse": self.sparse,
         }
 
 
@@ -108,7 +130,8 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
         return foldings.get(name, Folding())
 
     def declare(name: str, tensor: Tensor, lanes: int, depth_rows: int) -> str:
-        streams.append(StreamDecl(name, vec_type(tensor, lanes), stream_fifo_depth(depth_rows, tensor, lanes)))
+        element = token_type(tensor) if tensor.sparse else vec_type(tensor, lanes)  # tokens: one per active site
+        streams.append(StreamDecl(name, element, stream_fifo_depth(depth_rows, tensor, lanes)))
         return name
 
     def wire_output(op: Op) -> tuple[str, list[str]]:
@@ -140,8 +163,12 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
         for index in range(len(readers) - 1):
             last_pair = index == len(readers) - 2
             following = firsts[-1] if last_pair else declare(f"s_{ident}_fan{index}", tensor, lanes, 0)
-            fanout_calls.append(f"hwc_fanout2<{c_type(tensor.dtype)}, {lanes}, {words}>("
-                                f"{current}, {firsts[index]}, {following});")
+            if tensor.sparse:
+                fanout_calls.append(f"hwc_token_fanout2<{c_type(tensor.dtype)}, {tensor.channels}, {max_sites(tensor)}>("
+                                    f"{current}, {firsts[index]}, {following});")
+            else:
+                fanout_calls.append(f"hwc_fanout2<{c_type(tensor.dtype)}, {lanes}, {words}>("
+                                    f"{current}, {firsts[index]}, {following});")
             current = following
         return source, fanout_calls + plumbing
 
@@ -154,7 +181,8 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
         if isinstance(op, Input):
             port = next(p for p in inputs if p.tensor.name == op.output.name)
             pixels = op.output.shape[2] * op.output.shape[3]
-            calls.append(f"hwc_axis_to_pixels<{word_bits}, {c_type(op.output.dtype)}, {op.output.channels}, {pixels}>"
+            adapter = "hwc_axis_to_tokens" if op.output.sparse else "hwc_axis_to_pixels"
+            calls.append(f"{adapter}<{word_bits}, {c_type(op.output.dtype)}, {op.output.channels}, {pixels}>"
                          f"({port.port}, {out_stream});")
         else:
             new_stages, links = layer_stages(op, ident, sources, folding, in_streams, out_stream)
@@ -164,6 +192,9 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
             calls.extend(stage.call for stage in new_stages)
         calls.extend(plumbing_calls)
     for port in outputs:
+        if port.tensor.sparse:
+            raise CodegenError(f"output '{port.tensor.name}' is sparse; a sparse network ends in its dense tail "
+                               "(a GlobalAveragePool) before leaving the accelerator")
         pixels = port.tensor.shape[2] * port.tensor.shape[3]
         calls.append(f"hwc_pixels_to_axis<{word_bits}, {c_type(port.tensor.dtype)}, {port.tensor.channels}, {pixels}>"
                      f"({reader_stream[(port.tensor.name, port.port)]}, {port.port});")
@@ -189,6 +220,16 @@ def refold_steps(words_in: int, lanes_in: int, lanes_out: int) -> int:
 def layer_stages(op: Op, ident: str, sources: list[Tensor], folding: Folding, in_streams: list[str],
                  out_stream: str) -> tuple[list[Stage], list[tuple[str, Tensor]]]:
     """The stage(s) implementing `op`, and any intermediate streams they add."""
+    if isinstance(op, SubmanifoldConv):
+        return [subm_conv_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
+    if sources and sources[0].sparse:  # elementwise layers and the global pool on tokens
+        if isinstance(op, Act):
+            return [sparse_act_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
+        if isinstance(op, Add):
+            return [sparse_add_stage(op, ident, sources, folding, in_streams, out_stream)], []
+        if isinstance(op, GlobalAvgPool):
+            return [sparse_global_pool_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
+        raise CodegenError(f"layer '{op.name}': no sparse stage for {op.kind}")
     if isinstance(op, DeformConv):
         return [deform_stage(op, ident, sources, folding, in_streams, out_stream)], []
     if isinstance(op, DepthwiseConv | Pool):

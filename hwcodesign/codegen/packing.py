@@ -10,7 +10,8 @@ import numpy as np
 
 from hwcodesign.ir.stream_layout import WORD_BITS, StreamLayout, layout_of
 
-__all__ = ["WORD_BITS", "StreamLayout", "layout_of", "pack_frames", "unpack_frames"]
+__all__ = ["WORD_BITS", "StreamLayout", "layout_of", "pack_frames", "pack_tokens", "token_words_per_frame",
+           "unpack_frames"]
 
 
 def pack_frames(values: np.ndarray, layout: StreamLayout) -> np.ndarray:
@@ -49,3 +50,42 @@ def unpack_frames(buffer: np.ndarray, layout: StreamLayout, height: int, width: 
         fields = np.where(fields >= (1 << (bits - 1)), fields - (1 << bits), fields)
     pixels = fields.reshape(frames, layout.pixels, -1)[:, :, : layout.channels]
     return pixels.transpose(0, 2, 1).reshape(frames, layout.channels, height, width)
+
+
+def token_words_per_frame(layout: StreamLayout) -> int:
+    """The most words a sparse input frame can take: every site active, plus the end header."""
+    return layout.pixels * (1 + layout.words_per_pixel) + 1
+
+
+def pack_tokens(values: np.ndarray, layout: StreamLayout, zero_point: int, width: int) -> np.ndarray:
+    """(N, C, H, W) integers of a sparse input -> (N, bytes) uint8 token frames, each padded with
+    zero words to the longest a frame can be (`token_words_per_frame`).
+
+    A site is active where any channel differs from the zero point (the IR's root active set).
+    Per active site, in raster order, a header word (bits 15..0 x, 30..16 y) and the site's
+    channels as one pixel of `layout`; then a header word with the top bit set ends the frame.
+    """
+    values = np.asarray(values)
+    frames = values.shape[0]
+    word_bytes = layout.word_bits // 8
+    pixel_bytes = layout.words_per_pixel * word_bytes
+    out = np.zeros((frames, token_words_per_frame(layout) * word_bytes), np.uint8)
+    single = StreamLayout(layout.channels, 1, layout.bits, layout.signed, layout.word_bits)
+    for n in range(frames):
+        frame = values[n].reshape(layout.channels, -1)
+        active = np.flatnonzero(np.any(frame != zero_point, axis=0))
+        position = 0
+        if active.size:
+            pixels = pack_frames(frame[:, active].T.reshape(active.size, layout.channels, 1, 1), single)
+            ys, xs = np.divmod(active, width)
+            headers = (xs.astype(np.uint64) | (ys.astype(np.uint64) << np.uint64(16)))
+            header_bytes = headers[:, None].view(np.uint8)[:, : min(8, word_bytes)]
+            site = np.zeros((active.size, word_bytes + pixel_bytes), np.uint8)
+            site[:, : header_bytes.shape[1]] = header_bytes
+            site[:, word_bytes:] = pixels
+            position = site.size
+            out[n, :position] = site.reshape(-1)
+        end = np.zeros(word_bytes, np.uint8)
+        end[-1] = 0x80  # the top bit of the word: end of frame
+        out[n, position:position + word_bytes] = end
+    return out

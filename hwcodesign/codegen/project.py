@@ -25,11 +25,17 @@ from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_bu
 from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
-from hwcodesign.codegen.packing import StreamLayout, pack_frames, unpack_frames
+from hwcodesign.codegen.packing import (
+    StreamLayout,
+    pack_frames,
+    pack_tokens,
+    token_words_per_frame,
+    unpack_frames,
+)
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.sim.golden import run_golden
@@ -46,6 +52,19 @@ class PortInfo:
     port: str
     tensor: Tensor
     layout: StreamLayout
+    sparse: bool = False  # frames are tokens of the active sites (packing.pack_tokens)
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one frame's buffer (a sparse input's: the most its tokens can take)."""
+        if self.sparse:
+            return token_words_per_frame(self.layout) * self.layout.word_bits // 8
+        return self.layout.bytes_per_frame
+
+    def pack(self, frames: np.ndarray) -> np.ndarray:
+        if self.sparse:
+            return pack_tokens(frames, self.layout, self.tensor.zero_point, self.tensor.shape[3])
+        return pack_frames(frames, self.layout)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], word_bits: int) -> PortInfo:
@@ -54,15 +73,18 @@ class PortInfo:
         # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
         bits = data.get("storage_bits", dtype.bits)
         layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits)
-        return cls(data["port"], tensor, layout)
+        if data.get("sparse"):
+            tensor = tensor.with_active(ActiveSet(tensor.name))
+        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)))
 
 
 def port_json(port: Port) -> dict[str, Any]:
+    """A port as project.json records it; a sparse input's frame sizes are the most tokens can take."""
     tensor = port.tensor
     return {
         "port": port.port, "tensor": tensor.name, "shape": list(tensor.shape), "bits": tensor.dtype.bits,
         "signed": tensor.dtype.signed, "scale": tensor.scale, "zero_point": tensor.zero_point,
-        "words_per_frame": port.layout.words_per_frame, "bytes_per_frame": port.layout.bytes_per_frame,
+        "sparse": port.sparse, "words_per_frame": port.words, "bytes_per_frame": port.bytes,
     }
 
 
@@ -168,7 +190,9 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
     golden = run_golden(graph, op_inputs)
     files = {}
     for port in top.inputs:
-        files[f"hls/tb_data/{port.port}.dat"] = byte_text(pack_frames(frames[port.tensor.name], port.layout))
+        packed = (pack_tokens(frames[port.tensor.name], port.layout, port.tensor.zero_point, port.tensor.shape[3])
+                  if port.sparse else pack_frames(frames[port.tensor.name], port.layout))
+        files[f"hls/tb_data/{port.port}.dat"] = byte_text(packed)
     for port in top.outputs:
         files[f"hls/tb_data/{port.port}_expected.dat"] = byte_text(pack_frames(golden[port.tensor.name], port.layout))
     return files
@@ -250,7 +274,7 @@ class Project:
 
         frames = self.input_frames(x)
         count = next(iter(frames.values())).shape[0]
-        buffers = [pack_frames(frames[p.tensor.name], p.layout) for p in self.inputs]
+        buffers = [p.pack(frames[p.tensor.name]) for p in self.inputs]
         raw = run_csim(self, count, buffers)
         return {p.tensor.name: unpack_frames(buffer, p.layout, p.tensor.shape[2], p.tensor.shape[3])
                 for p, buffer in zip(self.outputs, raw)}

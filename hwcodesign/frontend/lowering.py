@@ -18,9 +18,12 @@ from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.loader import graph_inputs
+from hwcodesign.frontend.sparse import SPARSE_DOMAIN, SparseLowering, sparse_conv_kind, sparse_roots
 from hwcodesign.frontend.values import (
     Activation,
+    ActiveMask,
     Constant,
+    ConvWindow,
     FinalStage,
     FloatInput,
     OutputQuantizer,
@@ -35,7 +38,6 @@ from hwcodesign.ir.ops import (
     Concat,
     Conv,
     DeformConv,
-    DepthwiseConv,
     GlobalAvgPool,
     Input,
     Linear,
@@ -46,7 +48,7 @@ from hwcodesign.ir.ops import (
     window_output_size,
 )
 from hwcodesign.ir.requant import Requant, make_requant, shared_shift
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 
@@ -66,7 +68,7 @@ DEFORM_SAMPLE_SHIFT = 8  # a bilinear sample keeps 8 fractional bits of the inpu
 MAX_OFFSET_RANGE = 16  # pixels; (K-1)*dil + 33 line-buffer rows at most
 
 
-class Lowering:
+class Lowering(SparseLowering):
     """One lowering of one model; `run()` returns the IR graph."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
@@ -75,6 +77,8 @@ class Lowering:
         self.ops: list[Op] = []
         self.used_names: set[str] = set()
         self.fixed_shape_offsets: dict[str, Activation] = {}  # Mul(d, P) outputs -> d (see fixed_shape_mul)
+        self.input_tensor_of: dict[str, str] = {}  # graph input name -> its quantized IR tensor
+        self.sparse_roots: set[str] = set()  # graph inputs of a sparse network (frontend/sparse.py)
         self.handlers: dict[str, Callable[[onnx.NodeProto, str], None]] = {
             "QuantizeLinear": self.quantize_linear,
             "DequantizeLinear": self.dequantize_linear,
@@ -100,6 +104,12 @@ class Lowering:
             "Identity": self.identity,
             "Dropout": self.identity,
             "Shape": self.shape_of,
+            "Abs": self.mask_abs,
+            "ReduceMax": self.mask_reduce,
+            "ReduceSum": self.mask_reduce,
+            "Greater": self.mask_greater,
+            "Cast": self.mask_cast,
+            "SubmConv": self.subm_conv,
         }
 
     # ================================================================ driver
@@ -108,6 +118,7 @@ class Lowering:
         for init in graph.initializer:
             self.values[init.name] = Constant(numpy_helper.to_array(init))
         check_ops_supported(self.model, set(self.handlers))
+        self.sparse_roots = sparse_roots(self.model)
         for value in graph_inputs(self.model):
             elem_type = value.type.tensor_type.elem_type
             if elem_type not in ONNX_INT_TYPES and elem_type not in FLOAT_TYPES:
@@ -245,9 +256,7 @@ class Lowering:
                 name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
             )
         if isinstance(source, FloatInput):
-            tensor = Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point)
-            self.emit(Input(self.unique(source.name), (), tensor))
-            self.values[out] = Activation(tensor)
+            self.emit_input(source, Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point))
             return
         if isinstance(source, Activation):
             if quantizer.same_grid(source.tensor):
@@ -276,7 +285,7 @@ class Lowering:
                 pending.node, pending.op_type, f"activation range is empty on the output grid [{quantizer.lo}, {quantizer.hi}]"
             )
         negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
-        tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point)
+        tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point, pending.active)
         self.emit(pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative)))
         self.values[out] = Activation(tensor, pending.flat)
 
@@ -337,11 +346,17 @@ class Lowering:
         if isinstance(source, FloatInput):
             dtype = self.int_type(node, name, self.input_elem_type(source.name))
             quantizer = self.quantizer_of(node, name, scale, zero_point, dtype)
-            tensor = Tensor(out, source.shape, dtype, quantizer.scale, quantizer.zero_point)
-            self.emit(Input(self.unique(source.name), (), tensor))
-            self.values[out] = Activation(tensor)
+            self.emit_input(source, Tensor(out, source.shape, dtype, quantizer.scale, quantizer.zero_point))
             return
         raise UnsupportedModelError(name, node.op_type, f"cannot dequantize '{node.input[0]}': it is not an integer tensor")
+
+    def emit_input(self, source: FloatInput, tensor: Tensor) -> None:
+        """The accelerator's input for a graph input; sparse when a mask or SubmConv reads it."""
+        if source.name in self.sparse_roots:
+            tensor = tensor.with_active(ActiveSet(tensor.name))
+        self.emit(Input(self.unique(source.name), (), tensor))
+        self.input_tensor_of[source.name] = tensor.name
+        self.values[tensor.name] = Activation(tensor)
 
     def input_elem_type(self, input_name: str) -> int:
         for value in self.model.graph.input:
@@ -457,7 +472,7 @@ class Lowering:
 
         def build(stage: FinalStage) -> Op:
             bias, requant = self.bias_and_requant(name, node.op_type, stage)
-            kind = DepthwiseConv if depthwise else Conv
+            kind = sparse_conv_kind(stage.output.sparse, depthwise)
             return kind(layer_name, (input_name,), stage.output, w_int, w_type, bias,
                         stride, pads, dilation, groups, requant)  # type: ignore[arg-type]
 
@@ -467,7 +482,8 @@ class Lowering:
         if min(shape[2:]) < 1:
             raise UnsupportedModelError(name, node.op_type, f"output would be empty: {shape}")
         acc_scale = x.tensor.scale * w_scale
-        pending = Pending(name, node.op_type, shape, acc_scale, build, bias=np.zeros(out_channels))
+        window = ConvWindow(x.tensor.active, (kh, kw), stride, pads)  # type: ignore[arg-type]
+        pending = Pending(name, node.op_type, shape, acc_scale, build, bias=np.zeros(out_channels), window=window)
         self.values[node.output[0]] = self.add_bias(pending, self.bias_real(node, name, 2, out_channels), node)
 
     def deform_conv(self, node: onnx.NodeProto, name: str) -> None:
@@ -776,10 +792,11 @@ class Lowering:
             requant = Requant(np.ones(1, np.int64), np.full(1, shift, np.int64), stage.output.zero_point, stage.lo, stage.hi)
             return Add(layer_name, (lhs.name, rhs.name), stage.output, (multipliers[0], multipliers[1]), requant)
 
-        self.values[node.output[0]] = Pending(name, node.op_type, lhs.shape, np.ones(1), build, has_bias=False)
+        self.values[node.output[0]] = Pending(name, node.op_type, lhs.shape, np.ones(1), build, has_bias=False,
+                                              active=lhs.active)
 
     def mul(self, node: onnx.NodeProto, name: str) -> None:
-        if self.fixed_shape_mul(node, name):
+        if self.fixed_shape_mul(node, name) or self.mask_mul(node, name):
             return
         a, b = self.value(node, name, 0), self.value(node, name, 1)
         if self.real_constant(a) is not None:
@@ -821,12 +838,13 @@ class Lowering:
 
         def build(stage: FinalStage) -> Op:
             bias, requant = self.bias_and_requant(name, "affine", stage)
-            kind = DepthwiseConv if channels > 1 else Conv
+            kind = sparse_conv_kind(stage.output.sparse, channels > 1)
             return kind(layer_name, (tensor.name,), stage.output, unit, IntType(2, True), bias,
                         (1, 1), (0, 0, 0, 0), (1, 1), channels, requant)
 
+        window = ConvWindow(tensor.active, (1, 1), (1, 1), (0, 0, 0, 0))
         return Pending(name, "affine", tensor.shape, np.full(1, tensor.scale), build,
-                       bias=np.zeros(channels), flat=x.flat)
+                       bias=np.zeros(channels), flat=x.flat, window=window)
 
     # ============================================================ activations
     def elementwise_pending(self, x: Activation, name: str, function: str, passthrough: bool) -> Pending:
@@ -840,7 +858,7 @@ class Lowering:
 
         return Pending(
             name, function, tensor.shape, np.full(1, tensor.scale), build, has_bias=False,
-            passthrough=OutputQuantizer.of(tensor) if passthrough else None, flat=x.flat,
+            passthrough=OutputQuantizer.of(tensor) if passthrough else None, flat=x.flat, active=tensor.active,
         )
 
     def activation_input(self, node: onnx.NodeProto, name: str, function: str, exact: bool) -> Pending:
@@ -889,6 +907,10 @@ class Lowering:
 
     # ================================================================ pooling
     def pool(self, node: onnx.NodeProto, name: str) -> None:
+        mask = self.values.get(node.input[0])
+        if isinstance(mask, ActiveMask):  # the active sites of a strided sparse level
+            self.mask_pool(node, name, mask)
+            return
         x = self.activation(node, name, 0).tensor
         attrs = self.attrs(node)
         kernel = tuple(int(k) for k in attrs["kernel_shape"])  # type: ignore[union-attr]
@@ -1112,7 +1134,8 @@ def check_ops_supported(model: onnx.ModelProto, handled: set[str]) -> None:
             constant.update(node.output)
             continue
         qonnx_quant = node.domain in QONNX_DOMAINS and node.op_type == "Quant"
-        if qonnx_quant or (in_standard_domain and node.op_type in handled):
+        sparse_conv = node.domain == SPARSE_DOMAIN and node.op_type == "SubmConv"
+        if qonnx_quant or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
             continue
         op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
         raise UnsupportedModelError(node_name(node, index), op_type, "op not supported; " + supported_ops_text())
@@ -1139,6 +1162,7 @@ SUPPORTED_OPS = (
     "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool",
     "Concat", "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
+    "hwcodesign.SubmConv", "Abs/ReduceMax/ReduceSum/Greater/Cast (in an active-site mask)",
 )
 
 

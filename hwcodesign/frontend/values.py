@@ -10,7 +10,10 @@ Lowering tracks every ONNX tensor as one of these values:
 - `Activation`: an IR tensor (integers) whose real value is scale * (q - zero_point);
 - `Pending`: the integer accumulator of a layer whose output is not quantized yet, with the
   per-channel affine (bias, BatchNorm), activation and clamp that the next quantizer folds into
-  one requantization stage.
+  one requantization stage;
+- `MaskStep` / `ActiveMask`: the float subgraph that computes a sparse network's active sites
+  (Abs -> ReduceMax over channels -> Greater 0 -> Cast, then a MaxPool per downsampling), which
+  a Mul applies to a conv's output (`frontend/sparse.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import onnx
 from hwcodesign.frontend.loader import static_input_shape
 from hwcodesign.ir.ops import Op, Shape
 from hwcodesign.ir.requant import Requant, make_requant
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,17 @@ class FinalStage:
                             fractional_bias)
 
 
+@dataclass(frozen=True)
+class ConvWindow:
+    """A pending conv's input's active set (None: dense) and window: what its sparse (masked)
+    form's active set follows from (`SubmanifoldConv.expected_active`)."""
+
+    source_active: ActiveSet | None
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+
+
 @dataclass(frozen=True, eq=False)
 class Pending:
     """A layer whose real output is gain_c * acc_scale_c * (acc + bias_c), then `activation`.
@@ -135,6 +149,8 @@ class Pending:
     has_bias: bool = True
     passthrough: OutputQuantizer | None = None
     flat: bool = False
+    active: ActiveSet | None = None  # the output's active sites (a sparse layer)
+    window: ConvWindow | None = None  # a conv's input and window, so a mask Mul can make it sparse
 
     @property
     def channels(self) -> int:
@@ -144,4 +160,22 @@ class Pending:
         return replace(self, **changes)
 
 
-Value = Constant | QuantizedConstant | FloatInput | Activation | Pending
+@dataclass(frozen=True)
+class MaskStep:
+    """Part of an active-site mask being built from the sparse input `root` (a graph input's
+    name, float or quantized): `stage` is the last op seen ("abs", "reduced", "bool")."""
+
+    root: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class ActiveMask:
+    """A float 0/1 mask of active sites: the root input's (an event happened there), then one
+    window per downsampling (`ActiveSet.steps`)."""
+
+    root: str
+    steps: tuple[tuple[int, int, int, int, int, int, int, int], ...] = ()
+
+
+Value = Constant | QuantizedConstant | FloatInput | Activation | Pending | MaskStep | ActiveMask

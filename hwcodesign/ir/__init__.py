@@ -15,12 +15,13 @@ from hwcodesign.ir.ops import (
     Op,
     Pool,
     Resize,
+    SubmanifoldConv,
 )
 from hwcodesign.ir.requant import Requant, identity_requant, make_requant, shared_shift
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 
 __all__ = [
-    "OP_KINDS", "Act", "Add", "Concat", "Conv", "DeformConv", "DepthwiseConv", "GlobalAvgPool", "Graph",
-    "Input", "IntType", "Linear", "Op", "Pool", "Requant", "Resize", "Tensor",
+    "OP_KINDS", "Act", "ActiveSet", "Add", "Concat", "Conv", "DeformConv", "DepthwiseConv", "GlobalAvgPool", "Graph",
+    "Input", "IntType", "Linear", "Op", "Pool", "Requant", "Resize", "SubmanifoldConv", "Tensor",
     "identity_requant", "make_requant", "shared_shift",
 ]

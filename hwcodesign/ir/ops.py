@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from hwcodesign.ir.requant import Requant
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 
 Shape = tuple[int, int, int, int]
 
@@ -462,6 +462,67 @@ class DeformConv(Op):
     requants = Conv.requants
 
 
+@dataclass(frozen=True, eq=False)
+class SubmanifoldConv(Op):
+    """A sparse convolution: computed only at the active sites of its output (ESDA, SCN).
+
+    The numbers are a Conv's (same weight layout, bias, requantization; inactive neighbours are
+    zero, i.e. the input's zero point) and every inactive output site holds the output's zero
+    point. With stride 1 the output's active set is the input's (submanifold: sparsity does not
+    spread); with a larger stride it is the input's downsampled by this window
+    (`ActiveSet.downsampled`): an output site is active when any input site it covers is.
+    In ONNX this is Conv -> Mul(active mask) (or the custom node hwcodesign.SubmConv).
+    """
+
+    weight: np.ndarray
+    weight_type: IntType
+    bias: np.ndarray
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    dilation: tuple[int, int]
+    groups: int
+    requant: Requant
+
+    kind: ClassVar[str] = "SubmanifoldConv"
+
+    kernel = Conv.kernel
+    out_channels = Conv.out_channels
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.out_channels == self.weight.shape[0] and self.weight.shape[1] == 1
+
+    @property
+    def strided(self) -> bool:
+        return self.stride != (1, 1)
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return Conv.output_shape(self, input_shapes)  # type: ignore[arg-type]
+
+    def expected_active(self, source: Tensor) -> ActiveSet | None:
+        """The output's active set implied by the input's (None if the input is dense)."""
+        if source.active is None:
+            return None
+        if not self.strided:
+            return source.active
+        return source.active.downsampled(self.kernel, self.stride, self.pads)
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        problems = Conv.input_problems(self, input_tensors)  # type: ignore[arg-type]
+        source = input_tensors[0]
+        if source.active is None:
+            problems.append(f"input '{source.name}' is not sparse (a sparse conv reads the active sites of a sparse tensor)")
+        elif self.output.active != self.expected_active(source):
+            problems.append(f"output active set {self.output.active} != {self.expected_active(source)} implied by the input")
+        if self.dilation != (1, 1) and self.strided:
+            problems.append("a strided sparse conv with dilation is not supported")
+        return problems
+
+    macs = Conv.macs
+    weight_bits = Conv.weight_bits
+    requants = Conv.requants
+
+
 OP_KINDS: tuple[type[Op], ...] = (
-    Input, Conv, DepthwiseConv, DeformConv, Linear, Pool, GlobalAvgPool, Add, Concat, Resize, Act,
+    Input, Conv, DepthwiseConv, DeformConv, SubmanifoldConv, Linear, Pool, GlobalAvgPool, Add, Concat, Resize, Act,
 )

@@ -53,6 +53,30 @@ class IntType:
 
 
 @dataclass(frozen=True)
+class ActiveSet:
+    """Which sites of a sparse (event-camera) tensor are active: the definition, not the data.
+
+    Submanifold sparse networks (Graham et al., "Submanifold Sparse Convolutional Networks";
+    ESDA) compute only at active sites. The active set is structural: the `root` input's sites
+    where any channel differs from its zero point (an event happened there), transformed by
+    `steps`, one per strided sparse layer: a site of the next level is active when any site of
+    its window (kernel, stride, pads) is. Two tensors with equal ActiveSets have the same active
+    sites for every input, which is what a residual add of two sparse tensors needs.
+    """
+
+    root: str
+    steps: tuple[tuple[int, int, int, int, int, int, int, int], ...] = ()  # kh, kw, sh, sw, top, left, bottom, right
+
+    def downsampled(self, kernel: tuple[int, int], stride: tuple[int, int],
+                    pads: tuple[int, int, int, int]) -> ActiveSet:
+        """The active set after a strided sparse layer with this window."""
+        return ActiveSet(self.root, self.steps + ((*kernel, *stride, *pads),))
+
+    def __str__(self) -> str:
+        return f"active({self.root}{'' if not self.steps else f', {len(self.steps)} downsamplings'})"
+
+
+@dataclass(frozen=True)
 class Tensor:
     """An activation edge: logical NCHW shape, integer type and its per-tensor affine scale.
 
@@ -66,6 +90,11 @@ class Tensor:
     dtype: IntType
     scale: float
     zero_point: int
+    active: ActiveSet | None = None  # set for a sparse tensor: only these sites are computed
+
+    @property
+    def sparse(self) -> bool:
+        return self.active is not None
 
     def __post_init__(self) -> None:
         if len(self.shape) != 4:
@@ -99,7 +128,10 @@ class Tensor:
         return (np.asarray(q, dtype=np.float64) - self.zero_point) * self.scale
 
     def renamed(self, name: str) -> Tensor:
-        return Tensor(name, self.shape, self.dtype, self.scale, self.zero_point)
+        return Tensor(name, self.shape, self.dtype, self.scale, self.zero_point, self.active)
+
+    def with_active(self, active: ActiveSet | None) -> Tensor:
+        return Tensor(self.name, self.shape, self.dtype, self.scale, self.zero_point, active)
 
     def describe(self) -> str:
-        return f"{self.dtype} s={self.scale:.4g} z={self.zero_point}"
+        return f"{self.dtype} s={self.scale:.4g} z={self.zero_point}" + (" sparse" if self.sparse else "")

@@ -39,6 +39,7 @@ Resources:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hwcodesign.ir.ops import Concat, Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool, Resize
@@ -111,9 +112,9 @@ def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
 
 
 def output_lanes(op: Op, folding: Folding) -> int:
-    """Channels per word of the stream `op` writes: the DMA adapter writes whole pixels, every
-    other stage one word per PE fold."""
-    return op.output.channels if isinstance(op, Input) else folding.pe
+    """Channels per word of the stream `op` writes: the DMA adapter writes whole pixels, a
+    sparse layer whole tokens (one per active site), every other stage one word per PE fold."""
+    return op.output.channels if isinstance(op, Input) or op.output.sparse else folding.pe
 
 
 def input_lanes(op: Op, folding: Folding, slot: int, inputs: list[Tensor]) -> int:
@@ -121,6 +122,8 @@ def input_lanes(op: Op, folding: Folding, slot: int, inputs: list[Tensor]) -> in
     datapath) takes in one cycle. A deformable conv's offsets and mask are used a whole pixel at
     a time, so they arrive as whole pixels."""
     source = inputs[slot]
+    if source.sparse:  # tokens carry all channels of a site
+        return source.channels
     if isinstance(op, DeformConv):
         if slot > 0:
             return source.channels
@@ -147,6 +150,10 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
     """
     if isinstance(op, Input):
         return [Folding()]
+    from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_foldings
+
+    if is_sparse_layer(op, inputs):
+        return thin(sparse_foldings(op, inputs), max_candidates)
     if isinstance(op, DeformConv):
         options = deform_foldings(op, inputs[0])
     elif isinstance(op, DepthwiseConv):
@@ -179,12 +186,17 @@ def thin(options: list[Folding], limit: int) -> list[Folding]:
 
 
 def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "zynq_ultrascale",
-               dma_rate: float = STREAM_BYTES_PER_CYCLE) -> LayerCost:
+               dma_rate: float = STREAM_BYTES_PER_CYCLE, densities: Mapping[str, float] | None = None) -> LayerCost:
     """Cycles and resources of `op` under `folding` (formulas and sources in the module doc).
 
     An Input is the DMA feeding the stream: its cycles are the frame's transfer time at
-    `dma_rate` bytes per cycle, so an input-bandwidth-bound design shows up as such.
+    `dma_rate` bytes per cycle, so an input-bandwidth-bound design shows up as such. Sparse
+    layers' cycles follow their tensors' design densities (`sparse_cost.py`; 1.0 when not given).
     """
+    from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_stage_cost
+
+    if is_sparse_layer(op, inputs):
+        return sparse_stage_cost(op, inputs, folding, ps_type, dma_rate, densities)
     if isinstance(op, Input):
         return LayerCost(stream_cycles(op.output, dma_rate), 0, 0, 0, 0, 0)
     pe = folding.pe

@@ -70,6 +70,7 @@ class Mapping:
     limits: dict[str, int] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)
     fifo_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    densities: dict[str, float] = field(default_factory=dict)  # design densities of sparse tensors
 
     architecture = "dataflow"
 
@@ -88,14 +89,17 @@ class Mapping:
 
 
 def candidate_table(graph: Graph, board: Board, max_candidates: int = 96,
-                    fifo_rows: MappingType[tuple[str, str], int] | None = None) -> CandidateTable:
+                    fifo_rows: MappingType[tuple[str, str], int] | None = None,
+                    densities: MappingType[str, float] | None = None) -> CandidateTable:
     """Every layer's candidate foldings and their costs, each including the FIFOs the layer
     writes into at `fifo_rows` rows per edge (a stage's word width decides how they pack)."""
-    return with_output_fifos_table(graph, stage_table(graph, board, max_candidates), fifo_rows)
+    return with_output_fifos_table(graph, stage_table(graph, board, max_candidates, densities), fifo_rows)
 
 
-def stage_table(graph: Graph, board: Board, max_candidates: int = 96) -> CandidateTable:
-    """Every layer's candidate foldings and the costs of the stages alone (no FIFOs)."""
+def stage_table(graph: Graph, board: Board, max_candidates: int = 96,
+                densities: MappingType[str, float] | None = None) -> CandidateTable:
+    """Every layer's candidate foldings and the costs of the stages alone (no FIFOs); sparse
+    layers at the design `densities` (active fraction per sparse tensor; 1.0 when absent)."""
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     layers, foldings, costs = [], [], []
     for op in graph:
@@ -103,7 +107,7 @@ def stage_table(graph: Graph, board: Board, max_candidates: int = 96) -> Candida
         options = tuple(candidate_foldings(op, inputs, max_candidates))
         layers.append(op.name)
         foldings.append(options)
-        costs.append(tuple(layer_cost(op, inputs, f, board.ps_type, rate) for f in options))
+        costs.append(tuple(layer_cost(op, inputs, f, board.ps_type, rate, densities) for f in options))
     return CandidateTable(tuple(layers), tuple(foldings), tuple(costs))
 
 
@@ -196,7 +200,7 @@ def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
 def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None, plan_streams: bool = True,
-                 suggest_board: bool = True) -> Mapping:
+                 suggest_board: bool = True, densities: MappingType[str, float] | None = None) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits.
 
     With `plan_streams` the FIFO depths and width converters are planned with the pipeline
@@ -206,7 +210,7 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     start = time.perf_counter()
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
-    stages = stage_table(graph, board, max_candidates)
+    stages = stage_table(graph, board, max_candidates, densities)
     rows: dict[tuple[str, str], int] = {}
     reserved = {r: 0 for r in RESOURCES}
     for attempt in range(FIFO_ROUNDS):
@@ -223,7 +227,7 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
             board, goal,
             {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},
             {name: options[c] for name, options, c in zip(table.layers, table.costs, picks)},
-            objective, time.perf_counter() - start, limits, dict(reserved), dict(rows),
+            objective, time.perf_counter() - start, limits, dict(reserved), dict(rows), dict(densities or {}),
         )
         if not plan_streams:
             return mapping
@@ -308,7 +312,8 @@ def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, fl
     return True
 
 
-def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding]) -> Mapping:
+def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding],
+                  densities: MappingType[str, float] | None = None) -> Mapping:
     """The mapping for foldings chosen by hand (layers not named keep PE=1, SIMD=1).
 
     Costs come from the same cost model, so reports, the simulator and the generated project
@@ -320,8 +325,10 @@ def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding]) -> M
         raise HwcodesignError(f"foldings name layers not in the graph: {', '.join(sorted(unknown))}")
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     chosen = {op.name: foldings.get(op.name, Folding()) for op in graph}
-    costs = {op.name: with_output_fifos(layer_cost(op, graph.input_tensors(op), chosen[op.name], board.ps_type, rate),
+    costs = {op.name: with_output_fifos(layer_cost(op, graph.input_tensors(op), chosen[op.name], board.ps_type, rate,
+                                                   densities),
                                         output_fifos(graph, op.name, chosen[op.name]))
              for op in graph}
     bottleneck = max((c.cycles for c in costs.values()), default=0)
-    return Mapping(board, "fixed", chosen, costs, float(bottleneck), 0.0, resource_limits(board))
+    return Mapping(board, "fixed", chosen, costs, float(bottleneck), 0.0, resource_limits(board),
+                   densities=dict(densities or {}))

@@ -30,9 +30,11 @@ from hwcodesign.ir.ops import (
     Op,
     Pool,
     Resize,
+    SubmanifoldConv,
 )
 from hwcodesign.ir.requant import round_shift
 from hwcodesign.ir.types import Tensor
+from hwcodesign.sim.sparsity import active_mask, root_mask
 
 FLOAT64_EXACT = 2.0**53
 
@@ -167,6 +169,7 @@ def run_deform_conv(op: DeformConv, args: list[np.ndarray], tensors: list[Tensor
 
 SINGLE_INPUT: dict[type[Op], Callable[..., np.ndarray]] = {
     Conv: run_conv,
+    SubmanifoldConv: run_conv,  # then masked to its active sites (run_golden)
     Linear: run_linear,
     Pool: run_pool,
     GlobalAvgPool: run_global_avg_pool,
@@ -204,14 +207,21 @@ def run_golden(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
             raise ValueError(f"graph has {len(graph_inputs)} inputs; pass a dict by input name")
         inputs = {graph_inputs[0].name: inputs}
     values: dict[str, np.ndarray] = {}
+    roots: dict[str, np.ndarray] = {}  # active sites of each sparse input
     for op in graph:
         if isinstance(op, Input):
             if op.name not in inputs:
                 raise ValueError(f"missing input '{op.name}'")
             values[op.output.name] = check_input(op.output, np.asarray(inputs[op.name]))
+            if op.output.sparse:
+                roots[op.output.name] = root_mask(values[op.output.name], op.output)
             continue
         args = [values[name] for name in op.inputs]
-        values[op.output.name] = run_op(op, args, graph.input_tensors(op))
+        result = run_op(op, args, graph.input_tensors(op))
+        if op.output.active is not None:  # a sparse layer computes only its active sites
+            mask = active_mask(op.output.active, roots)[:, None]
+            result = np.where(mask, result, op.output.zero_point)
+        values[op.output.name] = result
     if keep_intermediates:
         return values
     return {name: values[name] for name in graph.outputs}

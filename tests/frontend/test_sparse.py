@@ -1,0 +1,144 @@
+"""Submanifold sparse networks from ONNX (frontend/sparse.py): the masked-dense form and the
+hwcodesign.SubmConv node lower to the same SubmanifoldConv graph, and the golden model, which
+computes only at active sites, agrees with onnxruntime's run of the masked-dense QDQ model within
+1 LSB, for kernels 1/3/5, strides 1 and 2, depthwise, residual adds, densities 1% to 50%."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
+
+from hwcodesign.errors import GraphError, UnsupportedModelError
+from hwcodesign.frontend import load_onnx
+from hwcodesign.ir.ops import SubmanifoldConv
+from hwcodesign.passes import optimize
+from hwcodesign.sim.golden import run_golden
+from hwcodesign.sim.sparsity import tensor_densities
+
+S, A, G, F = SparseLayer, SparseLayer("add", of=1), SparseLayer("gap"), SparseLayer("fc", 4)
+CASES = [
+    SparseCase((S("subm", 6, 1), S("subm", 6, 3), A, G, F)),
+    SparseCase((S("subm", 6, 3), S("subm", 8, 3, 2), G, F)),
+    SparseCase((S("subm", 6, 5), S("subm", 6, 5, 2), S("subm", 6, 3), A, G, F), height=14, width=16),
+    SparseCase((S("subm", 8, 3), S("subm", 8, 3, depthwise=True), S("subm", 8, 1, 2), G, F)),
+]
+DENSITIES = (0.01, 0.05, 0.2, 0.5)
+
+
+def lowered(model: onnx.ModelProto, tmp_path: Path, name: str):
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, path)
+    return optimize(load_onnx(path))
+
+
+def onnxruntime_outputs(model: onnx.ModelProto, frames: np.ndarray) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the model as written
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"events": frame[None]})[0] for frame in frames])
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: c.label)
+def case_models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    case = request.param
+    masked, custom = sparse_models(case, event_frames(case, 0.3, 8, seed=1))
+    root = tmp_path_factory.mktemp("sparse")
+    return case, masked, lowered(masked, root, "masked"), lowered(custom, root, "custom")
+
+
+def test_both_forms_lower_to_the_same_sparse_graph(case_models) -> None:
+    case, _, masked, custom = case_models
+    assert [op.kind for op in masked] == [op.kind for op in custom]
+    sparse = [op for op in masked if isinstance(op, SubmanifoldConv)]
+    assert len(sparse) == sum(layer.kind == "subm" for layer in case.layers)
+    strided = [op for op in sparse if op.strided]
+    assert all(op.output.active.steps for op in strided)
+    assert masked.inputs[0].output.sparse and not masked.output_tensors()[0].sparse
+    frames = masked.inputs[0].output.quantize(event_frames(case, 0.1, 3, seed=2))
+    for (_, a), (_, b) in zip(run_golden(masked, frames).items(), run_golden(custom, frames).items()):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("density", DENSITIES)
+def test_golden_is_within_one_lsb_of_onnxruntime(case_models, density: float) -> None:
+    case, model, graph, _ = case_models
+    floats = event_frames(case, density, 4, seed=int(density * 1000))
+    frames = graph.inputs[0].output.quantize(floats)
+    golden = next(iter(run_golden(graph, frames).values()))
+    reference = graph.output_tensors()[0].quantize(onnxruntime_outputs(model, floats)).reshape(golden.shape)
+    assert int(np.abs(golden - reference).max()) <= 1
+
+
+def test_golden_computes_nothing_at_inactive_sites(case_models) -> None:
+    """Every sparse tensor holds its zero point exactly where its active set says inactive."""
+    case, _, graph, _ = case_models
+    frames = graph.inputs[0].output.quantize(event_frames(case, 0.05, 2, seed=3))
+    values = run_golden(graph, frames, keep_intermediates=True)
+    densities = tensor_densities(graph, {graph.inputs[0].output.name: frames})
+    for op in graph:
+        if op.output.sparse and not isinstance(op, type(graph.inputs[0])):
+            active = np.any(values[op.output.name] != op.output.zero_point, axis=1).mean(axis=(1, 2))
+            assert np.all(active <= densities[op.output.name] + 1e-12)
+    spreading = [op for op in graph if isinstance(op, SubmanifoldConv) and op.strided and op.kernel[0] > op.stride[0]]
+    for op in spreading:  # a window wider than its stride spreads the active set
+        assert densities[op.output.name].mean() > densities[graph.inputs[0].output.name].mean()
+
+
+def test_a_mask_of_the_wrong_level_is_refused(tmp_path: Path) -> None:
+    case = SparseCase((S("subm", 6, 3, 2), G, F))
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    pool = next(n for n in masked.graph.node if n.op_type == "MaxPool")
+    mul = next(n for n in masked.graph.node if n.op_type == "Mul")
+    mul.input[1] = pool.input[0]  # the full-resolution mask on the strided conv's output
+    masked.graph.node.remove(pool)
+    with pytest.raises(UnsupportedModelError, match=r"applies the mask active\(.*\) to 'conv.*', whose active sites are "
+                                                     r"active\(.*1 downsamplings\)"):
+        lowered(masked, tmp_path, "wrong_level")
+
+
+def test_a_dense_conv_on_a_sparse_tensor_is_refused(tmp_path: Path) -> None:
+    case = SparseCase((S("subm", 6, 3), S("subm", 6, 3), G, F))
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    second = [n for n in masked.graph.node if n.op_type == "Mul"][1]
+    for node in masked.graph.node:  # drop the second layer's mask: a dense conv of a sparse input
+        node.input[:] = [second.input[0] if i == second.output[0] else i for i in node.input]
+    masked.graph.node.remove(second)
+    with pytest.raises(GraphError, match=r"reads the sparse tensor .*only SubmanifoldConv, Act, Add and GlobalAvgPool"):
+        lowered(masked, tmp_path, "dense_after_sparse")
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("axes", r"reduces over the channels only \(axes=\[1\], keepdims=1\)"),
+    ("threshold", r"compares with 0"),
+])
+def test_a_malformed_mask_names_the_node(tmp_path: Path, edit: str, message: str) -> None:
+    case = SparseCase((S("subm", 6, 3), G, F))
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    if edit == "axes":
+        reduce = next(n for n in masked.graph.node if n.op_type == "ReduceMax")
+        masked.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2], np.int64), "axes2"))
+        reduce.input[1] = "axes2"
+    else:
+        greater = next(n for n in masked.graph.node if n.op_type == "Greater")
+        masked.graph.initializer.append(onnx.numpy_helper.from_array(np.float32(0.5), "half"))
+        greater.input[1] = "half"
+    with pytest.raises(UnsupportedModelError, match=message):
+        lowered(masked, tmp_path, edit)
+
+
+def test_abs_outside_a_mask_is_refused(tmp_path: Path) -> None:
+    case = SparseCase((S("subm", 6, 3), G, F))
+    model, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    graph = model.graph
+    relu = next(n for n in graph.node if n.op_type == "Relu")
+    graph.node.append(helper.make_node("Abs", [relu.output[0]], ["stray"], name="stray_abs"))
+    graph.output.append(helper.make_tensor_value_info("stray", onnx.TensorProto.FLOAT,
+                                                      [1, 6, case.height, case.width]))
+    with pytest.raises(UnsupportedModelError, match=r"stray_abs.*first step of the active-site mask"):
+        lowered(model, tmp_path, "stray")
