@@ -176,6 +176,9 @@ def _load_npz(path: Path, width: int | None, height: int | None) -> EventStream:
 
 def _load_npy(path: Path, width: int | None, height: int | None) -> EventStream:
     records = _open_numpy(path, ".npy")
+    if isinstance(records, np.lib.npyio.NpzFile):
+        records.close()
+        raise EventFileError(f"{path}: is an .npz archive; name it .npz to load it as one")
     if not isinstance(records, np.ndarray) or records.dtype.names is None:
         raise EventFileError(f"{path}: not a structured array with fields x, y, t, p")
     missing = [name for name in FIELDS if name not in records.dtype.names]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from hwcodesign.ir.ops import Act, Add, GlobalAvgPool, Input, Op, SubmanifoldConv
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
@@ -137,3 +139,32 @@ def subm_conv_cost(op: SubmanifoldConv, source: Tensor, folding: Folding, ps_typ
     cycles = sparse_conv_cycles(op, source, folding, density_in, density_out)
     depth = window_rows * source.shape[3] + folds * steps + PIPELINE_RAMP
     return LayerCost(cycles, depth, dsp, weights.bram18k + ring.bram18k, lut, ff)
+
+
+def sparse_row_cycles(op: Op, inputs: list[Tensor], folding: Folding, counts: Mapping[str, np.ndarray]) -> list[float]:
+    """Cycles of each step (output row) of a sparse stage for one frame whose sparse tensors have
+    `counts[tensor][row]` active sites: the loops of `sparse_conv_cycles`, row by row."""
+    out = op.output
+    if isinstance(op, Input):
+        per_site = 1 + layout_of(out.shape, out.dtype, STREAM_WORD_BITS).words_per_pixel
+        return [float(n * per_site + (1 if r == out.shape[2] - 1 else 0)) for r, n in enumerate(counts[out.name])]
+    source = inputs[0]
+    if isinstance(op, SubmanifoldConv):
+        folds = op.out_channels // folding.pe
+        steps = op.kernel[0] * op.kernel[1] * (1 if op.depthwise else source.channels // folding.simd)
+        window = (op.kernel[0] - 1) * op.dilation[0] + 1
+        read_until = -1
+        rows = []
+        for r, active in enumerate(counts[out.name]):
+            last = min(source.shape[2] - 1, r * op.stride[0] - op.pads[0] + window - 1)
+            tokens = float(np.sum(counts[source.name][read_until + 1:last + 1])) if last > read_until else 0.0
+            read_until = max(read_until, last)
+            rows.append(tokens + ROW_OVERHEAD + active * folds * steps + (PIPELINE_RAMP if active else 0))
+        rows[-1] += float(np.sum(counts[source.name][read_until + 1:])) + 1  # the drain and the end token
+        return rows
+    folds = source.channels // folding.pe
+    if isinstance(op, GlobalAvgPool):  # steps are input rows (a reducing stage)
+        rows = [float(n * folds) for n in counts[source.name]]
+        rows[-1] += folds + PIPELINE_RAMP
+        return rows
+    return [float(n * folds) + (PIPELINE_RAMP if r == 0 else 0) for r, n in enumerate(counts[out.name])]

@@ -23,11 +23,23 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping as MappingType
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Conv, DeformConv, GlobalAvgPool, Input, Linear, Op, Pool, Resize
+from hwcodesign.ir.ops import (
+    Conv,
+    DeformConv,
+    GlobalAvgPool,
+    Input,
+    Linear,
+    Op,
+    Pool,
+    Resize,
+    SubmanifoldConv,
+)
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import (
     Folding,
@@ -41,7 +53,9 @@ from hwcodesign.mapper.cost import (
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost
+from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_row_cycles
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
+from hwcodesign.sim.sparsity import row_counts
 
 MAX_RELAXATIONS = 2000
 PLAN_TOLERANCE = 0.01
@@ -76,6 +90,7 @@ class LatencyReport:
     fifo_memory: MemoryCost
     refold_lut: int = 0
     refold_ff: int = 0
+    frame_latencies: tuple[float, ...] = ()  # cycles from each frame's first input word to its outputs
 
     @property
     def latency_ms(self) -> float:
@@ -98,6 +113,12 @@ class _Stage:
     emits: tuple[int, ...]  # output row finished by each step (-1: none)
     needs: tuple[tuple[str, tuple[int, ...]], ...]  # per input tensor: input row each step needs
     holds_rows: int  # input rows the stage keeps internally (its line buffer)
+    frame_cycles: tuple[tuple[float, ...], ...] | None = None  # a sparse stage: per frame, per step
+
+    def cycles(self, frame: int, step: int) -> float:
+        if self.frame_cycles is None:
+            return self.step_cycles
+        return self.frame_cycles[frame][step]
 
 
 
@@ -105,7 +126,7 @@ class _Stage:
 def window_need(op: Op, row: int, input_rows: int) -> int:
     """Last input row output row `row` of a sliding window reads (clamped to the image)."""
     reach = 0
-    if isinstance(op, Conv | DeformConv):
+    if isinstance(op, Conv | DeformConv | SubmanifoldConv):
         kernel, stride, dilation, pad = op.kernel[0], op.stride[0], op.dilation[0], op.pads[0]
         reach = op.offset_range if isinstance(op, DeformConv) else 0  # samples move up to R rows down
     else:
@@ -114,7 +135,19 @@ def window_need(op: Op, row: int, input_rows: int) -> int:
     return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation + reach))
 
 
-def build_stage(graph: Graph, op: Op, cycles: float, folding: Folding) -> _Stage:
+def build_stage(graph: Graph, op: Op, cycles: float, folding: Folding,
+                counts: list[dict[str, np.ndarray]] | None = None) -> _Stage:
+    """The row-level model of one stage; with `counts` (per frame, the active sites per row of
+    each sparse tensor) a sparse stage's steps take the cycles of that frame's rows."""
+    stage = row_structure(graph, op, cycles, folding)
+    inputs = graph.input_tensors(op)
+    if counts is None or not is_sparse_layer(op, inputs):
+        return stage
+    frames = tuple(tuple(sparse_row_cycles(op, inputs, folding, frame)) for frame in counts)
+    return replace(stage, frame_cycles=frames)
+
+
+def row_structure(graph: Graph, op: Op, cycles: float, folding: Folding) -> _Stage:
     inputs = graph.input_tensors(op)
     out_rows = op.output.shape[2]
     if isinstance(op, Input):
@@ -126,7 +159,7 @@ def build_stage(graph: Graph, op: Op, cycles: float, folding: Folding) -> _Stage
     needs = []
     for tensor in inputs:
         in_rows = tensor.shape[2]
-        if isinstance(op, Conv | Pool) or (isinstance(op, DeformConv) and tensor is inputs[0]):
+        if isinstance(op, Conv | Pool | SubmanifoldConv) or (isinstance(op, DeformConv) and tensor is inputs[0]):
             rows = tuple(window_need(op, r, in_rows) for r in range(out_rows))
         elif isinstance(op, Resize):
             rows = tuple(r // op.scale[0] for r in range(out_rows))
@@ -145,7 +178,8 @@ def held_rows(op: Op, folding: Folding, source: Tensor) -> int:
 
 
 def simulate(graph: Graph, mapping: Mapping | EngineMapping, frames: int = 3,
-             fifo_rows: MappingType[tuple[str, str], int] | None = None) -> LatencyReport:
+             fifo_rows: MappingType[tuple[str, str], int] | None = None,
+             inputs: MappingType[str, np.ndarray] | None = None) -> LatencyReport:
     """Simulate `frames` back-to-back frames with the FIFO depths `fifo_rows` gives ((producer
     layer, consumer layer) -> rows of the tensor), or with depths planned here. A layer-sequential
     engine runs its instructions one after another (`simulate_engine`).
@@ -160,9 +194,10 @@ def simulate(graph: Graph, mapping: Mapping | EngineMapping, frames: int = 3,
     """
     if isinstance(mapping, EngineMapping):
         return simulate_engine(mapping)
+    counts = frame_counts(graph, inputs) if inputs is not None else None
     if fifo_rows is not None:
-        return run_pipeline(graph, mapping, frames, fifo_rows)
-    free = run_pipeline(graph, mapping, frames, None)
+        return run_pipeline(graph, mapping, frames, fifo_rows, counts)
+    free = run_pipeline(graph, mapping, frames, None, counts)
     joins = {op.name for op in graph if len(set(op.inputs)) > 1}
     for shallow in (True, False):
         plan = {(p, c): rows if c in joins else min(rows, default_fifo_rows(graph.op(c)) if shallow else 1)
@@ -170,12 +205,20 @@ def simulate(graph: Graph, mapping: Mapping | EngineMapping, frames: int = 3,
         if plan == free.fifo_rows:
             return free
         try:
-            bounded = run_pipeline(graph, mapping, frames, plan)
+            bounded = run_pipeline(graph, mapping, frames, plan, counts)
         except PipelineDeadlock:
             continue
         if bounded.interval_cycles <= free.interval_cycles * (1 + PLAN_TOLERANCE):
             return bounded
     return free
+
+
+def frame_counts(graph: Graph, inputs: MappingType[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Per frame, the active sites per row of every sparse tensor (inputs: integer frames by
+    input tensor name); a dense network has none, and every frame costs the same."""
+    counts = row_counts(graph, inputs)
+    frames = next(iter(inputs.values())).shape[0]
+    return [{name: rows[frame] for name, rows in counts.items()} for frame in range(frames)]
 
 
 def simulate_engine(mapping: EngineMapping) -> LatencyReport:
@@ -195,12 +238,16 @@ def simulate_engine(mapping: EngineMapping) -> LatencyReport:
 
 
 def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
-                 fifo_rows: MappingType[tuple[str, str], int] | None) -> LatencyReport:
+                 fifo_rows: MappingType[tuple[str, str], int] | None,
+                 counts: list[dict[str, np.ndarray]] | None = None) -> LatencyReport:
     """One simulation; unbounded FIFOs (whose stall-free depths it reports) unless `fifo_rows`
-    gives depths (which it then reports as the allocation)."""
+    gives depths (which it then reports as the allocation). With `counts` (one dict per frame)
+    the sparse stages run those frames' active sites."""
     board = mapping.board
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
-    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles, mapping.foldings[op.name]) for op in graph}
+    frames = len(counts) if counts else frames
+    stages = {op.name: build_stage(graph, op, mapping.costs[op.name].cycles, mapping.foldings[op.name], counts)
+              for op in graph}
     order = [op.name for op in graph]
     producer_of = {op.output.name: op.name for op in graph}
     consumers = {name: [c.name for c in graph.consumers(stages[name].op.output.name)] for name in order}
@@ -245,7 +292,7 @@ def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
                     if ready > starts[name][frame][step] or not back_pressure:
                         changed |= ready != starts[name][frame][step]
                         starts[name][frame][step] = ready
-                        ends[name][frame][step] = ready + stage.step_cycles
+                        ends[name][frame][step] = ready + stage.cycles(frame, step)
                         if emitted >= 0:
                             row_end[name][frame][emitted] = ends[name][frame][step]
         return changed
@@ -259,7 +306,8 @@ def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
     if fifo_rows:
         # No schedule is slower than running every step of every stage one after another; a
         # relaxation that passes that bound (or never settles) is waiting on itself.
-        serial_bound = sum(stage.step_cycles * stage.steps for stage in stages.values()) * frames + 1
+        serial_bound = sum(stage.cycles(f, step) for stage in stages.values() for f in range(frames)
+                           for step in range(stage.steps)) + 1
         for _ in range(MAX_RELAXATIONS):
             if not one_pass(back_pressure=True):
                 break
@@ -291,8 +339,10 @@ def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
         memory = output_fifos(graph, name, mapping.foldings[name], occupancy)
         fifo_bram, fifo_lut = fifo_bram + memory.bram18k, fifo_lut + memory.lut
     refold_lut, refold_ff = refold_cost(graph, mapping.foldings)
+    begins = [min(starts[op.name][frame][0] for op in graph.inputs) for frame in range(frames)]
+    frame_latencies = tuple(finish[frame] + dma_out - begins[frame] for frame in range(frames))
     return LatencyReport(board.clock_mhz, finish[0] + dma_out, interval, dma_in, dma_out, timings,
-                         occupancy, elements, MemoryCost(fifo_bram, fifo_lut), refold_lut, refold_ff)
+                         occupancy, elements, MemoryCost(fifo_bram, fifo_lut), refold_lut, refold_ff, frame_latencies)
 
 
 def deadlock(fifo_rows: MappingType[tuple[str, str], int], needed: dict[tuple[str, str], int]) -> PipelineDeadlock:

@@ -53,3 +53,20 @@ def tensor_densities(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str
             mask = active_mask(op.output.active, roots)  # type: ignore[arg-type]
             densities[op.output.name] = mask.reshape(mask.shape[0], -1).mean(axis=1)
     return densities
+
+
+def row_counts(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """(N, H) active sites per row of every sparse tensor (inputs keyed by input tensor name)."""
+    roots = root_masks(graph, inputs)
+    counts = {}
+    for op in graph:
+        if op.output.sparse:
+            counts[op.output.name] = active_mask(op.output.active, roots).sum(axis=2)  # type: ignore[arg-type]
+    return counts
+
+
+def measure_densities(graph: Graph, samples: Mapping[str, np.ndarray], percentile: float = 95.0) -> dict[str, float]:
+    """Design densities for the mapper: each sparse tensor's active fraction at `percentile` over
+    sample frames (integer inputs keyed by input tensor name), e.g. the 95th: the hardware then
+    keeps up with 95% of frames at the planned rate."""
+    return {name: float(np.percentile(values, percentile)) for name, values in tensor_densities(graph, samples).items()}
