@@ -42,7 +42,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hwcodesign.ir.ops import Concat, Conv, DeformConv, DepthwiseConv, Input, Linear, Op, Pool, Resize
+from hwcodesign.ir.ops import (
+    Concat,
+    Conv,
+    DeformConv,
+    DepthwiseConv,
+    Input,
+    Linear,
+    Op,
+    Pool,
+    Resize,
+    SubmanifoldConv,
+)
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
@@ -294,7 +305,7 @@ def line_buffer_rows(op: Op) -> int:
     weighted 0 and never read)."""
     if isinstance(op, DeformConv):
         return (op.kernel[0] - 1) * op.dilation[0] + 2 * op.offset_range + 1
-    if isinstance(op, Conv):
+    if isinstance(op, Conv | SubmanifoldConv):
         return (op.kernel[0] - 1) * op.dilation[0] + 1
     if isinstance(op, Pool):
         return op.kernel[0]
@@ -326,6 +337,8 @@ def ring_rows(op: Op, source: Tensor) -> int:
     resize keeps its current input row and the next."""
     if isinstance(op, Linear):
         return source.shape[2] + 1
+    if isinstance(op, SubmanifoldConv):  # reads a window's tokens before computing, no rows ahead
+        return line_buffer_rows(op)
     if isinstance(op, Conv | Pool | DeformConv):
         return line_buffer_rows(op) + op.stride[0]
     if isinstance(op, Resize):
