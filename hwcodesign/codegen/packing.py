@@ -10,8 +10,8 @@ import numpy as np
 
 from hwcodesign.ir.stream_layout import WORD_BITS, StreamLayout, layout_of
 
-__all__ = ["WORD_BITS", "StreamLayout", "layout_of", "pack_frames", "pack_tokens", "token_words_per_frame",
-           "unpack_frames"]
+__all__ = ["WORD_BITS", "StreamLayout", "layout_of", "pack_frames", "pack_tokens", "split_token_frames",
+           "token_stream", "token_words_per_frame", "unpack_frames"]
 
 
 def pack_frames(values: np.ndarray, layout: StreamLayout) -> np.ndarray:
@@ -89,3 +89,30 @@ def pack_tokens(values: np.ndarray, layout: StreamLayout, zero_point: int, width
         end[-1] = 0x80  # the top bit of the word: end of frame
         out[n, position:position + word_bytes] = end
     return out
+
+
+def token_stream(values: np.ndarray, layout: StreamLayout, zero_point: int, width: int) -> np.ndarray:
+    """The bytes a DMA sends for sparse input frames: each frame's tokens (`pack_tokens`) without
+    its padding, frame after frame; the accelerator finds each frame's end by its end header."""
+    packed = pack_tokens(values, layout, zero_point, width)
+    word_bytes = layout.word_bits // 8
+    sites = np.any(np.asarray(values).reshape(values.shape[0], layout.channels, -1) != zero_point, axis=1).sum(axis=1)
+    used = (sites * (1 + layout.words_per_pixel) + 1) * word_bytes
+    return np.concatenate([packed[n, : int(used[n])] for n in range(packed.shape[0])])
+
+
+def split_token_frames(stream: bytes | np.ndarray, layout: StreamLayout) -> list[int]:
+    """Byte lengths of the complete token frames at the start of `stream` (header, pixel words,
+    ..., end header): how the emulated DMA hands a sparse input to the accelerator frame by frame."""
+    data = np.frombuffer(bytes(stream), np.uint8) if not isinstance(stream, np.ndarray) else stream
+    word_bytes = layout.word_bits // 8
+    site_bytes = (1 + layout.words_per_pixel) * word_bytes
+    lengths, start, position = [], 0, 0
+    while position + word_bytes <= data.size:
+        if data[position + word_bytes - 1] & 0x80:  # the end header's top bit
+            position += word_bytes
+            lengths.append(position - start)
+            start = position
+        else:
+            position += site_bytes
+    return lengths

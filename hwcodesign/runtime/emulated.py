@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hwcodesign.codegen.csim import run_csim, run_engine
+from hwcodesign.codegen.packing import split_token_frames
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
 
@@ -272,7 +273,8 @@ class EmulatedOverlay:
         self.accel = EmulatedIP()
         self.ports_in = [p.port for p in self.project.inputs]
         self.ports_out = [p.port for p in self.project.outputs]
-        self.frame_bytes = {p.port: p.layout.bytes_per_frame for p in self.project.inputs + self.project.outputs}
+        self.frame_bytes = {p.port: p.frame_bytes for p in self.project.inputs + self.project.outputs}
+        self.port_info = {p.port: p for p in self.project.inputs}
         self.streams: dict[str, bytearray] = {port: bytearray() for port in self.ports_in}
         self.results: dict[str, deque[np.ndarray]] = {port: deque() for port in self.ports_out}
         self.dmas = []
@@ -292,16 +294,18 @@ class EmulatedOverlay:
                 self.streams[channel.port].extend(channel.take().tobytes())
         ip = self.accel
         while ip.started:
-            ready = min(len(self.streams[p]) // self.frame_bytes[p] for p in self.ports_in)
+            lengths = {port: self.frame_lengths(port) for port in self.ports_in}
+            ready = min(len(found) for found in lengths.values())
             if ready == 0:
                 break
             frames = ready if ip.auto_restart else 1
             inputs = []
             for port in self.ports_in:
-                size = frames * self.frame_bytes[port]
-                chunk = bytes(self.streams[port][:size])
-                del self.streams[port][:size]
-                inputs.append(np.frombuffer(chunk, np.uint8).reshape(frames, self.frame_bytes[port]))
+                buffer = np.zeros((frames, self.frame_bytes[port]), np.uint8)
+                for frame, length in enumerate(lengths[port][:frames]):
+                    buffer[frame, :length] = np.frombuffer(bytes(self.streams[port][:length]), np.uint8)
+                    del self.streams[port][:length]
+                inputs.append(buffer)
             outputs = run_csim(self.project, frames, inputs)
             for port, values in zip(self.ports_out, outputs):
                 self.results[port].extend(values)
@@ -311,6 +315,14 @@ class EmulatedOverlay:
             channel = dma.recvchannel
             if channel.pending is not None and self.results[channel.port]:
                 channel.fill(self.results[channel.port].popleft())
+
+    def frame_lengths(self, port: str) -> list[int]:
+        """Bytes of each complete frame waiting on an input stream: fixed for a dense tensor, up
+        to its end header for a sparse one (tokens)."""
+        info = self.port_info[port]
+        if info.sparse:
+            return split_token_frames(self.streams[port], info.layout)
+        return [self.frame_bytes[port]] * (len(self.streams[port]) // self.frame_bytes[port])
 
     def free(self) -> None:
         """`Overlay.free()`: nothing is programmed off-board."""
