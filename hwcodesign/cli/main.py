@@ -14,7 +14,7 @@ import numpy as np
 
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.cli.progress import step
-from hwcodesign.codegen.compile import compile_model
+from hwcodesign.codegen.compile import compile_model, map_and_simulate
 from hwcodesign.codegen.csim import run_csim_cached_note
 from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project, ProjectError
@@ -23,13 +23,12 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
-from hwcodesign.mapper import ARCHITECTURES, map_to_board
+from hwcodesign.mapper import ARCHITECTURES
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
 from hwcodesign.sim.golden import run_golden
-from hwcodesign.sim.latency import simulate
 from hwcodesign.tables import format_table
 
 
@@ -108,11 +107,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     caps = parse_caps(args.cap)
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(args.model))
-    with step(f"mapping onto {board.name} (integer program, goal: {args.goal}, architecture: {args.architecture})"):
-        mapping = map_to_board(graph, board, args.goal, fps=args.fps, caps=caps, architecture=args.architecture)
-    with step(f"simulating the {'layer-sequential engine' if mapping.architecture == 'sequential' else 'dataflow pipeline'}"):
-        latency = simulate(graph, mapping)
-    report = build_report(graph, mapping, latency, model_path=str(args.model))
+    samples = load_graph_frames(graph, Path(args.inputs)) if args.inputs else None
+    mapping, latency, profile = map_and_simulate(
+        graph, board, goal=args.goal, fps=args.fps, caps=caps, architecture=args.architecture, samples=samples,
+        density=args.density, percentile=args.percentile, step=step)
+    report = build_report(graph, mapping, latency, model_path=str(args.model), profile=profile)
     with step(f"writing {out_dir}/report.json and report.html"):
         write_report(report, out_dir)
     print(format_layer_table(report))
@@ -123,8 +122,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
+    samples = load_graph_frames(optimize(load_onnx(args.model)), Path(args.inputs)) if args.inputs else None
     result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=parse_caps(args.cap),
-                           word_bits=args.word_bits, architecture=args.architecture, step=step)
+                           word_bits=args.word_bits, architecture=args.architecture, samples=samples,
+                           density=args.density, step=step)
     print(format_layer_table(result.report))
     print()
     print(format_summary(result.report))
@@ -137,6 +138,41 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"  make -C {out_dir} hls                  Vitis HLS synthesis and IP export (needs vitis_hls)")
     print(f"  make -C {out_dir} bitstream            Vivado block design and .bit/.hwh (needs vivado)")
     return 0
+
+
+def load_graph_frames(graph: Graph, path: Path) -> dict[str, np.ndarray]:
+    """Sample frames for sizing a sparse network: .npy (one input) or .npz by input tensor name;
+    floats are quantized with the input's scale and zero point."""
+    if not path.is_file():
+        raise HwcodesignError(f"input file not found: {path}")
+    loaded = np.load(path)
+    tensors = [op.output for op in graph.inputs]
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        arrays = {name: loaded[name] for name in loaded.files}
+    elif len(tensors) == 1:
+        arrays = {tensors[0].name: loaded}
+    else:
+        raise HwcodesignError(f"the model has {len(tensors)} inputs; pass an .npz keyed by input tensor name")
+    frames = {}
+    for tensor in tensors:
+        if tensor.name not in arrays:
+            raise HwcodesignError(f"{path} has no array for input '{tensor.name}'")
+        value = np.asarray(arrays[tensor.name])
+        value = value[None] if value.ndim == 3 else value
+        if tuple(value.shape[1:]) != tensor.shape[1:]:
+            raise HwcodesignError(f"{path}: input '{tensor.name}' must be (N, {', '.join(map(str, tensor.shape[1:]))}), "
+                                  f"got {value.shape}")
+        frames[tensor.name] = tensor.quantize(value) if np.issubdtype(value.dtype, np.floating) else value.astype(np.int64)
+    return frames
+
+
+def add_sparsity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inputs", metavar="FRAMES", help="sample frames (.npy, or .npz by input name): a sparse "
+                        "network is sized for their active sites and profiled frame by frame")
+    parser.add_argument("--percentile", type=float, default=95.0,
+                        help="with --inputs: size for this percentile of the frames' densities (default 95)")
+    parser.add_argument("--density", type=float, help="without --inputs: the design density (active fraction of "
+                        "sites) of every sparse tensor; default: every site active")
 
 
 def load_csim_inputs(project: Project, path: Path) -> dict[str, np.ndarray]:
@@ -241,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     simulate.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
+    add_sparsity_options(simulate)
     simulate.add_argument("-o", "--output", help="report folder (default reports/<model>-<board>)")
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
@@ -253,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     compile_.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
+    add_sparsity_options(compile_)
     compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
                           help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
     compile_.add_argument("-o", "--output", help="project folder (default build/<model>)")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from collections.abc import Mapping as MappingType
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.project import Project, emit_project
@@ -24,6 +27,8 @@ from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, report_texts
 from hwcodesign.sim.latency import LatencyReport, simulate
+from hwcodesign.sim.sparse_latency import SparseProfile, sparse_profile
+from hwcodesign.sim.sparsity import design_densities
 
 Step = Callable[[str], AbstractContextManager[None]]
 
@@ -42,15 +47,37 @@ class CompileResult:
     report: dict[str, Any]
 
 
+def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fps: float | None = None,
+                     caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
+                     samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
+                     percentile: float = 95.0, step: Step = quiet_step,
+                     ) -> tuple[Mapping | EngineMapping, LatencyReport, SparseProfile | None]:
+    """Map and simulate: what `compile` and `simulate` share. A sparse network is sized for its
+    design densities (the `percentile` of `samples`' active sites, or `density`, else every
+    site active) and, given samples, profiled frame by frame (`sim.sparse_latency`)."""
+    densities = design_densities(graph, samples, density, percentile)
+    with step(f"mapping onto {board.name} (integer program, goal: {goal}, architecture: {architecture})"):
+        mapping = map_to_board(graph, board, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits,
+                               densities=densities)
+    with step(f"simulating the {'layer-sequential engine' if mapping.architecture == 'sequential' else 'dataflow pipeline'}"):
+        latency = simulate(graph, mapping)
+        profile = None
+        if samples is not None and densities is not None and isinstance(mapping, Mapping):
+            profile = sparse_profile(graph, mapping, samples)
+    return mapping, latency, profile
+
+
 def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: str | os.PathLike[str], *,
                   goal: str = "throughput", fps: float | None = None, caps: dict[str, float] | None = None,
                   word_bits: int = 64, name: str | None = None, architecture: str = "auto",
+                  samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                   step: Step = quiet_step) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
 
     `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
     layer-sequential engine, weights and feature maps in DDR) or "auto" (the pipeline when it
-    fits, else the engine; `mapper/architecture.py`).
+    fits, else the engine; `mapper/architecture.py`). `samples` (integer frames by input tensor
+    name) or `density` size a sparse network (`map_and_simulate`).
 
     `step(message)` wraps each stage (the CLI passes its progress display). The report in the
     project omits the solver's wall-clock time so that the same model always gives
@@ -60,11 +87,9 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     model_path = Path(model)
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(model_path))
-    with step(f"mapping onto {target.name} (integer program, goal: {goal}, architecture: {architecture})"):
-        mapping = map_to_board(graph, target, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits)
-    with step(f"simulating the {'layer-sequential engine' if mapping.architecture == 'sequential' else 'dataflow pipeline'}"):
-        latency = simulate(graph, mapping)
-    report = build_report(graph, mapping, latency, model_path=model_path.name)
+    mapping, latency, profile = map_and_simulate(graph, target, goal=goal, fps=fps, caps=caps, architecture=architecture,
+                                                 word_bits=word_bits, samples=samples, density=density, step=step)
+    report = build_report(graph, mapping, latency, model_path=model_path.name, profile=profile)
     report.pop("solve_seconds", None)
     out = Path(out_dir)
     with step(f"generating the HLS project in {out}"):

@@ -14,6 +14,7 @@ architecture was chosen and why.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping as MappingType
 from dataclasses import replace
 
 from hwcodesign.boards import Board
@@ -29,17 +30,21 @@ AnyMapping = Mapping | EngineMapping
 
 def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
-                 progress: Callable[[str], None] | None = None, max_candidates: int = 96) -> AnyMapping:
+                 progress: Callable[[str], None] | None = None, max_candidates: int = 96,
+                 densities: MappingType[str, float] | None = None) -> AnyMapping:
     """Map `graph` onto `board` with the chosen architecture ("auto": the dataflow pipeline if it
-    fits, else the layer-sequential engine). Raises MappingInfeasible naming what does not fit."""
+    fits, else the layer-sequential engine). Sparse layers are sized for `densities` (design
+    densities per sparse tensor, `sim.sparsity.design_densities`; every site active when None).
+    Raises MappingInfeasible naming what does not fit."""
     if architecture not in ARCHITECTURES:
         raise HwcodesignError(f"unknown architecture '{architecture}'; choose one of {', '.join(ARCHITECTURES)}")
     if architecture == "dataflow":
-        return map_dataflow(graph, board, goal, fps, caps, max_candidates, progress)
+        return map_dataflow(graph, board, goal, fps, caps, max_candidates, progress, densities=densities)
     if architecture == "sequential":
         return map_engine(graph, board, goal, fps, caps, word_bits, progress)
     try:
-        return map_dataflow(graph, board, goal, fps, caps, max_candidates, progress, suggest_board=False)
+        return map_dataflow(graph, board, goal, fps, caps, max_candidates, progress, suggest_board=False,
+                            densities=densities)
     except MappingInfeasible as pipeline:
         if progress:
             progress(f"the dataflow pipeline does not fit ({pipeline}); sizing a layer-sequential engine")

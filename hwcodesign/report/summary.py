@@ -16,6 +16,7 @@ from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.sim.latency import LatencyReport
+from hwcodesign.sim.sparse_latency import SparseProfile
 from hwcodesign.tables import format_table
 
 RESOURCE_LABELS = {"dsp": "DSP", "bram18k": "BRAM18K", "lut": "LUT", "ff": "FF"}
@@ -42,10 +43,29 @@ def limited_by(latency: LatencyReport, bottleneck: str, bottleneck_cycles: int) 
 
 
 def build_report(graph: Graph, mapping: Mapping | EngineMapping, latency: LatencyReport,
-                 model_path: str | None = None) -> dict[str, Any]:
-    """Everything `hwcodesign simulate` reports, as a JSON-serialisable dict (see module doc)."""
+                 model_path: str | None = None, profile: SparseProfile | None = None) -> dict[str, Any]:
+    """Everything `hwcodesign simulate` reports, as a JSON-serialisable dict (see module doc). A
+    sparse network's report also holds its design densities and, with `profile`, each sample
+    frame's latency and active sites beside the dense-equivalent latency."""
     if isinstance(mapping, EngineMapping):
         return build_engine_report(graph, mapping, latency, model_path)
+    report = build_dataflow_report(graph, mapping, latency, model_path)
+    if mapping.densities or profile is not None:
+        report["sparsity"] = sparsity_section(mapping, profile)
+    return report
+
+
+def sparsity_section(mapping: Mapping, profile: SparseProfile | None) -> dict[str, Any]:
+    section: dict[str, Any] = {"design_densities": dict(sorted(mapping.densities.items()))}
+    if profile is not None:
+        section["summary"] = profile.summary()
+        section["frames"] = [{"latency_ms": f.latency_ms, "input_density": f.input_density,
+                              "active_sites": dict(sorted(f.active_sites.items()))} for f in profile.frames]
+    return section
+
+
+def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
+                          model_path: str | None) -> dict[str, Any]:
     board = mapping.board
     timings = {stage.name: stage for stage in latency.stages}
     bottleneck = bottleneck_layer(graph, mapping)
@@ -243,4 +263,21 @@ def format_summary(report: dict[str, Any]) -> str:
         f"(in the layers' totals above); width converters {summary['refold_lut']:,} LUT, "
         f"{summary['refold_ff']:,} FF (reserved within the caps)",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
-    ])
+    ] + sparsity_lines(report))
+
+
+def sparsity_lines(report: dict[str, Any]) -> list[str]:
+    """A sparse network's design densities and, for sample frames, latency by density."""
+    sparsity = report.get("sparsity")
+    if not sparsity:
+        return []
+    densities = sparsity["design_densities"].values()
+    lines = [f"sparse: sized for design densities {min(densities):.1%} to {max(densities):.1%} of sites "
+             f"(the throughput above holds for frames up to them)"]
+    if "summary" in sparsity:
+        s = sparsity["summary"]
+        lines.append(f"sparse: {s['frames']} sample frames at input density {s['input_density_mean']:.1%} "
+                     f"(max {s['input_density_max']:.1%}): latency median {s['latency_ms_median']:.4f} ms, "
+                     f"p95 {s['latency_ms_p95']:.4f} ms; the same hardware on a fully active frame "
+                     f"{s['dense_latency_ms']:.4f} ms")
+    return lines

@@ -70,3 +70,18 @@ def measure_densities(graph: Graph, samples: Mapping[str, np.ndarray], percentil
     sample frames (integer inputs keyed by input tensor name), e.g. the 95th: the hardware then
     keeps up with 95% of frames at the planned rate."""
     return {name: float(np.percentile(values, percentile)) for name, values in tensor_densities(graph, samples).items()}
+
+
+def design_densities(graph: Graph, samples: Mapping[str, np.ndarray] | None = None, density: float | None = None,
+                     percentile: float = 95.0) -> dict[str, float] | None:
+    """What the mapper sizes sparse layers for: measured on `samples` (their `percentile`), or
+    one `density` for every sparse tensor, or None (every site active, the worst case)."""
+    if not any(op.output.sparse for op in graph):
+        return None
+    if samples is not None:
+        return measure_densities(graph, samples, percentile)
+    if density is not None:
+        if not 0 < density <= 1:
+            raise ValueError(f"a design density is a fraction in (0, 1], not {density}")
+        return {op.output.name: float(density) for op in graph if op.output.sparse}
+    return None
