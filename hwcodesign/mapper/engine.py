@@ -38,6 +38,7 @@ from hwcodesign.ir.ops import (
     Op,
     Pool,
     Resize,
+    SubmanifoldConv,
 )
 from hwcodesign.ir.types import Tensor
 
@@ -96,6 +97,9 @@ class Instruction:
 
 
 def instruction_mode(op: Op) -> str:
+    if op.output.sparse or isinstance(op, SubmanifoldConv):
+        raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) is sparse: the layer-sequential engine runs dense "
+                                "layers only; sparse networks are built as the dataflow pipeline (token streams)")
     if isinstance(op, DeformConv):
         return "channelwise" if op.depthwise else "conv"
     if isinstance(op, DepthwiseConv | Pool):

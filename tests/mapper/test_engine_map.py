@@ -7,10 +7,12 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import onnx
 import pytest
 from support.deform_cases import DeformCase, deform_layer
 from support.onnx_models import quantize_qdq
 from support.op_cases import build
+from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.errors import HwcodesignError
@@ -18,7 +20,7 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.engine import EngineConfig, instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported, instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine_cost import memory_system
 from hwcodesign.mapper.engine_map import (
     SMALLEST_WEIGHT_DEPTH,
@@ -321,6 +323,18 @@ def test_auto_explains_both_architectures_when_neither_fits() -> None:
     assert pipeline.startswith("model does not fit pynqz2: BRAM18K needs at least")
     assert "smallest board that fits" not in pipeline  # auto does not search the other boards
     assert engine.startswith("model does not fit pynqz2 as a layer-sequential engine: BRAM18K needs at least")
+
+
+
+def test_a_sparse_network_is_refused_by_the_engine_with_the_reason(tmp_path) -> None:
+    case = SparseCase((SparseLayer("subm", 16, 3), SparseLayer("gap"), SparseLayer("fc", 4)), height=12, width=16)
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    onnx.save(masked, tmp_path / "sparse.onnx")
+    graph = optimize(load_onnx(tmp_path / "sparse.onnx"))
+    subm = next(op for op in graph if op.kind == "SubmanifoldConv")
+    with pytest.raises(EngineUnsupported, match=rf"'{subm.name}' \(SubmanifoldConv\) is sparse.*dataflow pipeline"):
+        map_to_board(graph, board("ultra96v2"), architecture="sequential")
+    assert map_to_board(graph, board("ultra96v2")).architecture == "dataflow"
 
 
 # -- packed DSP products -------------------------------------------------------------------------
