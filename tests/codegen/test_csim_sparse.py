@@ -5,6 +5,8 @@ at densities 1% to 50%, fully folded and as the ILP maps them. With tests/fronte
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -25,6 +27,8 @@ CASES = [
     SparseCase((S("subm", 6, 3), S("subm", 8, 3, 2), S("subm", 8, 1, 2), G, F)),
     SparseCase((S("subm", 6, 5), S("subm", 6, 5, 2), S("subm", 6, 3), A, G, F), height=14, width=16),
     SparseCase((S("subm", 8, 3), S("subm", 8, 3, depthwise=True), S("subm", 8, 3, 2, depthwise=True), G, F)),
+    # rows of 80 sites, the eye tracker's: per-row bitmaps wider than one 64-bit word
+    SparseCase((S("subm", 4, 3), S("subm", 4, 3, 2), G, F), height=6, width=80),
 ]
 DENSITIES = (0.01, 0.05, 0.2, 0.5)
 VARIANTS = ("serial", "mapped")
@@ -78,3 +82,11 @@ def test_tokens_carry_only_active_sites() -> None:
     words = packed[0].view("<u8")
     assert words[:5].tolist() == [2 | 1 << 16, 3, 0 | 2 << 16, 1 << 8, 1 << 63]
     assert not words[5:].any() and words.size == 12 * 2 + 1
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[3]], ids=lambda c: c.label)  # strided; depthwise
+def test_sparse_stages_are_synthesizable_cpp(sparse_projects: dict, case: SparseCase) -> None:
+    from support.synthesizable import synthesis_problems
+
+    _, _, project = sparse_projects[(case.label, "mapped")]
+    assert synthesis_problems(Path(project.root)) == []

@@ -177,6 +177,17 @@ def expected_values() -> dict[str, int]:
     e["eq_zero_eq"] = 1
     e["wide_to_uint64"] = A_LO
     e["wide_to_bool"] = 1
+    # Wide bitwise compound assignment (bitmaps of > 64 sites), word by word, operands sign-extended.
+    a = (A_HI << 64) | A_LO
+    row = (1 << 99) | (1 << 70) | 5
+    e["wbit_or_hi"] = field(a | row, 127, 64)
+    e["wbit_or_lo"] = field(a | row, 63, 0)
+    e["wbit_and_hi"] = field(a & row, 127, 64)
+    e["wbit_xor_lo"] = field(a ^ row, 63, 0)
+    e["wbit_or_narrow_signed_hi"] = field(wrap(row | wrap(-2, 128, False), 128, False), 127, 64)
+    e["wbit_and_int_hi"] = field(a & wrap(-1, 128, False), 127, 64)
+    e["wbit_or_bit_hi"] = field(row | 1 << 0, 127, 64)
+    e["wbit_uint100_wraps"] = field(wrap(row ^ wrap(-1, 128, False), 100, False), 99, 64)
     # Conversions.
     e["cv_to_int"] = -3
     e["cv_to_uint"] = wrap(-3, 32, False)
@@ -463,6 +474,32 @@ static void wide() {
   ap_uint<128> hi_only = 0;
   hi_only[100] = 1;
   P("wide_to_bool", hi_only.to_bool());
+  ap_uint<128> row = 5;
+  row[70] = 1;
+  row[99] = 1;
+  ap_uint<128> x = v;
+  x |= row;
+  PU("wbit_or_hi", x.range(127, 64));
+  PU("wbit_or_lo", x.range(63, 0));
+  x = v;
+  x &= row;
+  PU("wbit_and_hi", x.range(127, 64));
+  x = v;
+  x ^= row;
+  PU("wbit_xor_lo", x.range(63, 0));
+  x = row;
+  x |= ap_int<8>(-2);
+  PU("wbit_or_narrow_signed_hi", x.range(127, 64));
+  x = v;
+  x &= -1;
+  PU("wbit_and_int_hi", x.range(127, 64));
+  x = row;
+  x |= hi_only[100] ? 1 : 0;
+  PU("wbit_or_bit_hi", x.range(127, 64));
+  ap_uint<100> narrow = 0;
+  narrow |= row;
+  narrow ^= -1;
+  PU("wbit_uint100_wraps", narrow.range(99, 64));
 }
 
 static void conversions() {

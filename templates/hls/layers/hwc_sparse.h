@@ -29,9 +29,10 @@ template <int W>
 int hwc_first_set(const ap_uint<W> &bits) {
 #pragma HLS INLINE
     int position = W;
-    for (int i = W - 1; i >= 0; --i) {
+    for (int i = 0; i < W; ++i) {  // from the top bit down: the last hit is the lowest
 #pragma HLS UNROLL
-        if (bits[i]) position = i;
+        const int bit = W - 1 - i;
+        if (bits[bit]) position = bit;
     }
     return position;
 }

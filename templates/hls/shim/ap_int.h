@@ -14,6 +14,7 @@
 //     (ap_uint<64>), so arithmetic, comparisons and shifts are ordinary C++ on those types; the result
 //     wraps when it is stored back into an ap type. Compound assignment (+= -= *= /= %= &= |= ^= <<= >>=)
 //     and ++/-- wrap to W bits.
+//   - every W: &=, |=, ^= with an ap operand of any width or a built-in integer (sign-extended).
 //   - every W: copy/assignment, == and != (W > 64 compares values, also against built-in integers),
 //     x[i] (read; write through a proxy: x[i] = 1), get_bit/set_bit, x.range(hi, lo) and x(hi, lo)
 //     (read as unsigned long long -- the low 64 bits of the field --, write x.range(hi, lo) = v storing the
@@ -217,9 +218,10 @@ template <int W, bool S> class ap_base : public ap_storage<W, S> {
   template <class T> self_type& operator+=(const T& v) { return assign_u64(this->w_[0] + as_u64(v)); }
   template <class T> self_type& operator-=(const T& v) { return assign_u64(this->w_[0] - as_u64(v)); }
   template <class T> self_type& operator*=(const T& v) { return assign_u64(this->w_[0] * as_u64(v)); }
-  template <class T> self_type& operator&=(const T& v) { return assign_u64(this->w_[0] & as_u64(v)); }
-  template <class T> self_type& operator|=(const T& v) { return assign_u64(this->w_[0] | as_u64(v)); }
-  template <class T> self_type& operator^=(const T& v) { return assign_u64(this->w_[0] ^ as_u64(v)); }
+  // &= |= ^= also for W > 64 (bitmaps: a row of active sites), word by word with the operand's sign fill.
+  template <class T> self_type& operator&=(const T& v) { return bitwise(v, '&'); }
+  template <class T> self_type& operator|=(const T& v) { return bitwise(v, '|'); }
+  template <class T> self_type& operator^=(const T& v) { return bitwise(v, '^'); }
   template <class T> self_type& operator/=(const T& v) {
     static_assert(W <= 64, "hwcodesign shim: ap_int arithmetic needs W <= 64");
     return self() = self_type(static_cast<typename base_type::value_type>(*this) / v);
@@ -248,6 +250,35 @@ template <int W, bool S> class ap_base : public ap_storage<W, S> {
 
  private:
   self_type& self() { return static_cast<self_type&>(*this); }
+  static u64 apply(char op, u64 a, u64 b) { return op == '&' ? (a & b) : op == '|' ? (a | b) : (a ^ b); }
+  template <class T>
+  self_type& bitwise(const T& v, char op) { return bitwise(v, op, std::integral_constant<bool, (W <= 64)>()); }
+  template <class T>
+  self_type& bitwise(const T& v, char op, std::true_type) { return assign_u64(apply(op, this->w_[0], as_u64(v))); }
+  template <class T>
+  self_type& bitwise(const T& v, char op, std::false_type) {
+    u64 words[(W + 63) / 64];
+    const int n = operand_words(v, words, (W + 63) / 64);
+    const u64 fill = operand_fill(v);
+    for (int i = 0; i < this->N; ++i) this->w_[i] = apply(op, this->w_[i], i < n ? words[i] : fill);
+    this->normalise();
+    return self();
+  }
+  template <int W2, bool S2>
+  static int operand_words(const ap_base<W2, S2>& v, u64* out, int most) {
+    const int n = v.N < most ? v.N : most;
+    for (int i = 0; i < n; ++i) out[i] = v.w_[i];
+    return n;
+  }
+  template <class T, typename std::enable_if<!is_ap<T>::value, int>::type = 0>
+  static int operand_words(const T& v, u64* out, int) {
+    out[0] = as_u64(v);
+    return 1;
+  }
+  template <int W2, bool S2>
+  static u64 operand_fill(const ap_base<W2, S2>& v) { return v.fill(); }
+  template <class T, typename std::enable_if<!is_ap<T>::value, int>::type = 0>
+  static u64 operand_fill(const T& v) { return (std::is_signed<T>::value && (as_u64(v) >> 63)) ? ~0ull : 0ull; }
   self_type& assign_u64(u64 v) {
     static_assert(W <= 64, "hwcodesign shim: ap_int arithmetic needs W <= 64");
     this->w_[0] = v;
