@@ -18,7 +18,13 @@ from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.loader import graph_inputs
-from hwcodesign.frontend.sparse import SPARSE_DOMAIN, SparseLowering, sparse_conv_kind, sparse_roots
+from hwcodesign.frontend.sparse import (
+    CONVENTION,
+    SPARSE_DOMAIN,
+    SparseLowering,
+    sparse_conv_kind,
+    sparse_roots,
+)
 from hwcodesign.frontend.values import (
     Activation,
     ActiveMask,
@@ -26,6 +32,7 @@ from hwcodesign.frontend.values import (
     ConvWindow,
     FinalStage,
     FloatInput,
+    MaskStep,
     OutputQuantizer,
     Pending,
     QuantizedConstant,
@@ -266,7 +273,13 @@ class Lowering(SparseLowering):
             self.finalize(pending, quantizer, out)
             self.values[out] = Activation(self.values[out].tensor, source.flat)  # type: ignore[union-attr]
             return
-        assert isinstance(source, Pending)
+        if isinstance(source, ActiveMask | MaskStep):
+            raise UnsupportedModelError(
+                name, node.op_type, "quantizes the active-site mask; the mask stays float (it says which sites are "
+                "active, it is not data): leave its nodes out of quantization (onnxruntime's quantize_static: "
+                "nodes_to_exclude), " + CONVENTION)
+        if not isinstance(source, Pending):
+            raise UnsupportedModelError(name, node.op_type, f"cannot quantize its input '{node.input[0]}' here")
         self.finalize(source, quantizer, out)
 
     def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:

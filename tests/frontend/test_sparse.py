@@ -142,3 +142,21 @@ def test_abs_outside_a_mask_is_refused(tmp_path: Path) -> None:
                                                       [1, 6, case.height, case.width]))
     with pytest.raises(UnsupportedModelError, match=r"stray_abs.*first step of the active-site mask"):
         lowered(model, tmp_path, "stray")
+
+
+def test_a_quantized_mask_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """onnxruntime's quantize_static puts a uint8 Q/DQ pair on the mask's MaxPool: named, not a crash."""
+    case = SparseCase((S("subm", 6, 3, 2), G, F))
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    pool = next(n for n in masked.graph.node if n.op_type == "MaxPool")
+    masked.graph.initializer.extend([onnx.numpy_helper.from_array(np.float32(1 / 255), "mask_scale"),
+                                     onnx.numpy_helper.from_array(np.uint8(0), "mask_zero")])
+    for node in masked.graph.node:
+        node.input[:] = ["mask_dq" if i == pool.output[0] else i for i in node.input]
+    at = list(masked.graph.node).index(pool) + 1
+    masked.graph.node.insert(at, helper.make_node("QuantizeLinear", [pool.output[0], "mask_scale", "mask_zero"],
+                                                  ["mask_q"], name="mask_quantizer"))
+    masked.graph.node.insert(at + 1, helper.make_node("DequantizeLinear", ["mask_q", "mask_scale", "mask_zero"],
+                                                      ["mask_dq"], name="mask_dequantizer"))
+    with pytest.raises(UnsupportedModelError, match=r"mask_quantizer.*quantizes the active-site mask.*nodes_to_exclude"):
+        lowered(masked, tmp_path, "quantized_mask")
