@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := build/examples
 
-.PHONY: install tools test demo bench lint clean
+.PHONY: install tools test demo eye-tracking bench lint clean
 
 install: $(STAMP) tools
 
@@ -35,6 +35,17 @@ $(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py examples/quantize.py $
 $(MODELS)/codenet/codenet_w4a8.onnx: examples/codenet/build.py examples/codenet/model.py examples/quantize.py $(STAMP)
 	$(PY) examples/codenet/build.py --out $(MODELS)/codenet
 
+EYE := $(MODELS)/event_eye_tracking
+$(EYE)/eye_tracker_w8a8.onnx: $(wildcard examples/event_eye_tracking/*.py) $(STAMP)
+	$(PY) examples/event_eye_tracking/build.py --out $(EYE)
+
+# The sparse eye tracker: sized for the sample frames' densities on the ZCU102 (ESDA's board),
+# then 600 synthetic event frames through its PYNQ driver on the emulated board (plot: track.png).
+eye-tracking: install $(EYE)/eye_tracker_w8a8.onnx
+	$(VENV)/bin/hwcodesign compile $(EYE)/eye_tracker_w8a8.onnx --board zcu102 --inputs $(EYE)/sample_frames.npy \
+		-o build/eye_tracker_zcu102
+	$(PY) examples/event_eye_tracking/track.py build/eye_tracker_zcu102
+
 # ResNet-8 fits the Ultra96-V2 as a dataflow pipeline; the CoDeNet-like detector does not, so
 # `compile` (architecture auto) builds it as the layer-sequential engine, whose testbench runs next.
 demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_w4a8.onnx
@@ -44,6 +55,7 @@ demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_w4a8.onn
 	$(VENV)/bin/hwcodesign csim build/resnet8_ultra96v2 $(MODELS)/samples.npy --model $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(VENV)/bin/hwcodesign compile $(MODELS)/codenet/codenet_w4a8.onnx --board ultra96v2 -o build/codenet_ultra96v2
 	$(MAKE) -C build/codenet_ultra96v2 csim
+	$(MAKE) eye-tracking
 
 bench: install
 	$(PY) benchmarks/run_all.py
@@ -52,6 +64,7 @@ bench: install
 	$(PY) benchmarks/csim_speed.py
 	$(PY) benchmarks/compile_resnet18.py
 	$(PY) benchmarks/codenet_detector.py
+	$(PY) benchmarks/sparse_eye_tracking.py
 
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.examples import load_module  # noqa: E402
+from support.examples import load_script  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.frontend import load_onnx  # noqa: E402
@@ -56,7 +56,7 @@ def codenet_model(scratch: Path) -> Path:
     """The example's QDQ model: the one `make`/the tests built, else built now (needs torch)."""
     if BUILT.exists():
         return BUILT
-    build = load_module(ROOT / "examples" / "codenet" / "build.py", "hwcodesign_examples_codenet_build")
+    build = load_script(ROOT / "examples" / "codenet" / "build.py", "codenet_build")
     return build.build_codenet(scratch)["w4a8"]
 
 

@@ -64,9 +64,9 @@ def codenet_model() -> Path:
     """The CoDeNet-like example's QDQ model (built by examples/codenet/build.py if missing)."""
     path = MODELS_DIR / "codenet" / "codenet_w4a8.onnx"
     if not path.is_file():
-        from support.examples import load_module
+        from support.examples import load_script
 
-        build = load_module(ROOT / "examples" / "codenet" / "build.py", "hwcodesign_examples_codenet_build")
+        build = load_script(ROOT / "examples" / "codenet" / "build.py", "codenet_build")
         path = build.build_codenet(path.parent)["w4a8"]
     return path
 

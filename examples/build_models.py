@@ -29,7 +29,6 @@ import argparse
 import collections
 import contextlib
 import functools
-import importlib.util
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +38,9 @@ from types import ModuleType
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/script_loader.py
+from script_loader import load_script  # noqa: E402
 
 INPUT_SHAPE = (1, 3, 32, 32)
 NUM_CLASSES = 10
@@ -55,18 +57,9 @@ RESNET_FLOAT_FILE = "resnet8_float.onnx"
 CNV_FILE = "cnv_qonnx_w4a4.onnx"
 
 
-@functools.cache
 def shared_quantize() -> ModuleType:
-    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``codenet/build.py``),
-    imported by path: the examples folder is not a package."""
-    name = "hwcodesign_examples_quantize"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "quantize.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``codenet/build.py``)."""
+    return load_script(Path(__file__).resolve().parent / "quantize.py", "hwcodesign_examples_quantize")
 
 
 # ---------------------------------------------------------------------------

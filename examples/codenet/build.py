@@ -48,11 +48,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import sys
 import tempfile
 import time
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -61,6 +59,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # examples/script_loader.py
+from script_loader import load_script  # noqa: E402
 
 FLOAT_FILE = "codenet_float.onnx"
 QDQ_FILE = "codenet_w4a8.onnx"
@@ -73,33 +73,14 @@ WEIGHT_BITS = 4
 DEFAULT_OUT = Path("build/examples/codenet")
 
 
-@cache
 def sibling(name: str) -> ModuleType:
     """``examples/codenet/<name>.py`` imported as ``codenet_<name>`` (the folder is not a package)."""
-    module_name = f"codenet_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HERE / f"{name}.py", f"codenet_{name}")
 
 
-@cache
 def shared_quantize() -> ModuleType:
-    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``build_models.py``),
-    imported by path as ``hwcodesign_examples_quantize``."""
-    module_name = "hwcodesign_examples_quantize"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, HERE.parent / "quantize.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``build_models.py``)."""
+    return load_script(HERE.parent / "quantize.py", "hwcodesign_examples_quantize")
 
 
 # ---------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fp
         latency = simulate(graph, mapping)
         profile = None
         if samples is not None and densities is not None and isinstance(mapping, Mapping):
-            profile = sparse_profile(graph, mapping, samples)
+            profile = sparse_profile(graph, mapping, samples, latency.fifo_rows)
     return mapping, latency, profile
 
 

@@ -59,14 +59,17 @@ def all_active(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.n
     return frames
 
 
-def sparse_profile(graph: Graph, mapping: DataflowMapping, inputs: Mapping[str, np.ndarray]) -> SparseProfile:
+def sparse_profile(graph: Graph, mapping: DataflowMapping, inputs: Mapping[str, np.ndarray],
+                   fifo_rows: Mapping[tuple[str, str], int] | None = None) -> SparseProfile:
     """Simulate every frame of `inputs` (integer frames by input tensor name) on its own active
-    sites, and one all-active frame for the dense equivalent."""
+    sites, and one all-active frame for the dense equivalent, all with the FIFO depths of the
+    hardware: `fifo_rows`, by default the plan a project of `mapping` is generated with (the
+    simulator's plan for every site active; a sparse frame's rows carry fewer tokens, never more)."""
     clock_khz = mapping.board.clock_mhz * 1e3
     counts = row_counts(graph, inputs)
     root = next(op.output for op in graph.inputs if op.output.sparse)
     sites = root.shape[2] * root.shape[3]
-    planned = simulate(graph, mapping, inputs=inputs).fifo_rows  # one FIFO plan for the whole set
+    planned = simulate(graph, mapping).fifo_rows if fifo_rows is None else fifo_rows
     frames = []
     for frame in range(next(iter(inputs.values())).shape[0]):
         alone = {name: values[frame:frame + 1] for name, values in inputs.items()}  # latency of the frame alone

@@ -17,7 +17,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.codegen import build_all
-from support.examples import load_module
+from support.examples import load_script
 from support.onnx_models import IR_VERSION
 from support.qdq_by_hand import conv_bn_relu_qdq
 
@@ -33,7 +33,7 @@ WORD_BITS = (32, 64, 128)
 def load_driver(project_root: Path) -> types.ModuleType:
     """Import a project's driver/driver.py under a unique module name."""
     path = project_root / "driver" / "driver.py"
-    return load_module(path, f"driver_{abs(hash(str(path)))}")
+    return load_script(path, f"driver_{abs(hash(str(path)))}")
 
 
 def stream_model(bits: int) -> onnx.ModelProto:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from support.codegen import build_all
 from support.engine import compile_small_engine
-from support.examples import load_module
+from support.examples import load_script
 from support.onnx_models import two_inputs_two_outputs_qdq
 
 from hwcodesign.codegen.compile import CompileResult, compile_model
@@ -37,7 +37,7 @@ VITIS_REGISTERS = {"fmap_in": 0x10, "fmap_aux": 0x1C, "fmap_out": 0x28, "params"
 
 def load_driver(project_root: Path) -> types.ModuleType:
     path = project_root / "driver" / "driver.py"
-    return load_module(path, f"engine_driver_{abs(hash(str(path)))}")
+    return load_script(path, f"engine_driver_{abs(hash(str(path)))}")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from support.codegen import build_all
 from support.engine import compile_small_engine
-from support.examples import load_module
+from support.examples import load_script
 
 from hwcodesign.cli import main
 from hwcodesign.codegen.package import DEFAULT_FOLDER, package_project
@@ -41,7 +41,7 @@ def project(compiled: Path, tmp_path: Path) -> Path:
 
 def load_driver(folder: Path) -> types.ModuleType:
     path = folder / "driver.py"
-    return load_module(path, f"engine_package_driver_{abs(hash(str(path)))}")
+    return load_script(path, f"engine_package_driver_{abs(hash(str(path)))}")
 
 
 def add_bitstream(project: Path) -> None:

@@ -18,7 +18,6 @@ shared by the test modules that need it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from onnx import helper
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Input
 from hwcodesign.sim.golden import run_golden, run_op
-from support.examples import load_module
+from support.examples import load_script
 
 CODENET_BUILD = Path(__file__).resolve().parents[2] / "examples" / "codenet" / "build.py"
 
@@ -157,7 +156,7 @@ def table(diffs: Sequence[LayerDifference]) -> str:
 def codenet_build() -> ModuleType:
     """``examples/codenet/build.py``, imported as ``codenet_build`` (the name its ``sibling``
     loader and the CoDeNet tests use, so there is one instance)."""
-    return sys.modules.get("codenet_build") or load_module(CODENET_BUILD, "codenet_build")
+    return load_script(CODENET_BUILD, "codenet_build")
 
 
 #: (id(tmp_path_factory), seed) -> (the factory, kept alive so its id stays unique; the paths)

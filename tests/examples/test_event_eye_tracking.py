@@ -1,0 +1,291 @@
+"""The event-camera eye tracker (examples/event_eye_tracking): the torch model is the masked-dense
+reference of the sparse convention and exports as such, the hand-written QDQ model lowers to a
+sparse graph whose golden model agrees with onnxruntime, training beats the mean-centre baseline,
+and track.py runs event sequences through a compiled accelerator.
+
+The module builds two networks once (the full build trains for ~40 s, too long here):
+
+* `quick`: the 60x80 network, 3 epochs on the first three training sequences (1800 frames),
+  tested on the first test sequence, integer error on every 4th test frame (~20 s);
+* `tiny`: the same architecture on a 24x32 sensor, 1 epoch on 1 s of events (~2 s), small
+  enough to compile and C-simulate quickly for track.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, numpy_helper
+from support.examples import load_script
+from support.layerwise import quantized_tensors
+
+from hwcodesign.codegen.compile import compile_model
+from hwcodesign.frontend import load_onnx
+from hwcodesign.ir.ops import Add, GlobalAvgPool, Input, Linear, SubmanifoldConv
+from hwcodesign.passes import optimize
+from hwcodesign.sim.golden import run_golden, run_op
+from hwcodesign.sim.sparsity import active_mask, root_masks
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "event_eye_tracking"
+build = load_script(EXAMPLE / "build.py", "event_eye_tracking_build")
+data, model, qdq = build.sibling("data"), build.sibling("model"), build.sibling("qdq")
+track = load_script(EXAMPLE / "track.py", "event_eye_tracking_track")
+
+QUICK = build.BuildConfig(epochs=3, train=data.TRAIN[:3], test=data.TEST[:1], integer_every=4)
+TINY_SIZE = (24, 32)
+TINY = build.BuildConfig(epochs=1, train=(data.Sequence(1, 1_000_000, 0.5),), test=(data.Sequence(2, 500_000, 0.5),),
+                         size=TINY_SIZE, calibration_frames=50, samples=8)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory):
+    return build.build_eye_tracking(tmp_path_factory.mktemp("eye_quick"), QUICK)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    return build.build_eye_tracking(tmp_path_factory.mktemp("eye_tiny"), TINY)
+
+
+@pytest.fixture(scope="module")
+def samples(quick) -> dict[str, np.ndarray]:
+    with np.load(quick.paths["samples"]) as file:
+        return dict(file)
+
+
+@pytest.fixture(scope="module")
+def graph(quick):
+    return optimize(load_onnx(quick.paths["qdq"]))
+
+
+@pytest.fixture(scope="module")
+def trained(quick):
+    return build.load_trained(quick.paths["weights"])
+
+
+# --------------------------------------------------------------------------- the float export
+
+
+def test_float_export_has_the_mask_pattern(quick) -> None:
+    """torch wrote one mask of the input, a MaxPool of it per strided layer (stem, two
+    depthwise downsamplings, the whole-level conv) and Conv -> Relu -> Mul(mask) per layer."""
+    float_model = onnx.load(quick.paths["float"])
+    assert build.convention_problems(float_model) == []
+    counts = build.op_counts(float_model)
+    assert {k: counts[k] for k in ("Abs", "ReduceMax", "Greater", "Cast")} == dict.fromkeys(
+        ("Abs", "ReduceMax", "Greater", "Cast"), 1)
+    assert counts["MaxPool"] == 4
+    assert counts["Conv"] == counts["Relu"] == counts["Mul"] == 15
+    assert counts["Add"] == 2 and counts["GlobalAveragePool"] == 1 and counts["Gemm"] == 1
+    assert {o.domain: o.version for o in float_model.opset_import}[""] == 17
+    assert not any(n.op_type == "BatchNormalization" for n in float_model.graph.node)  # folded
+
+
+def test_torch_model_equals_the_float_onnx(quick, trained, samples) -> None:
+    frames = samples["frames"].astype(np.float32)
+    unfused = build.predict(trained, frames)
+    fused = build.predict(trained.fused_for_export(), frames)
+    exported = build.run_onnx(build.ort_session(quick.paths["float"], optimize=True), frames)
+    assert np.abs(fused - unfused).max() < 1e-5  # BatchNorm folding is exact up to rounding
+    assert np.abs(exported - unfused).max() < 1e-5
+    assert np.ptp(unfused, axis=0).min() > 0.05  # the outputs depend on the frames
+
+
+def test_masked_model_computes_nothing_at_inactive_sites(trained, graph, samples) -> None:
+    """Every activation is exactly 0 where its level's mask is 0, and the torch masks are the
+    compiler's active sets (hwcodesign.sim.sparsity) of the same layers."""
+    frames = samples["frames"]
+    with torch.no_grad():
+        features = trained.features(torch.from_numpy(frames.astype(np.float32)))
+    for activation, mask in features:
+        inactive = (mask == 0).expand_as(activation)
+        assert int(inactive.sum()) == 0 or float(activation[inactive].abs().max()) == 0.0
+        assert float(activation.abs().max()) > 0
+    roots = root_masks(graph, {graph.inputs[0].output.name: frames.astype(np.int64)})
+    sparse_shapes = {}
+    for op in graph:
+        if isinstance(op, SubmanifoldConv):
+            sparse_shapes.setdefault(op.output.shape[2:], active_mask(op.output.active, roots))
+    torch_masks = {tuple(mask.shape[2:]): mask[:, 0].numpy().astype(bool) for _, mask in features}
+    assert set(torch_masks) == set(sparse_shapes) == {(30, 40), (15, 20), (8, 10), (1, 1)}
+    for shape, mask in sparse_shapes.items():
+        assert np.array_equal(torch_masks[shape], mask), shape
+
+
+def test_model_size(quick, samples) -> None:
+    """55,042 parameters (54,482 folded), 3.06 M MACs for a dense frame; at the QUICK samples'
+    0.89% active sites 0.51 M (the full build's samples, 0.67%: 0.70 M). The levels after each
+    downsampling are denser than the input (0.9% -> 3.8% -> 14% -> 40% for the QUICK samples)."""
+    metrics = quick.metrics
+    assert 50_000 <= metrics["parameters_folded"] <= 150_000
+    assert metrics["macs_dense"] == sum(row.dense_macs for row in model.layer_macs(model.EyeTracker()))
+    assert metrics["macs_at_sample_density"] < 0.5 * metrics["macs_dense"]
+    levels = [row["density"] for row in metrics["level_densities_samples"]]
+    assert levels == sorted(levels) and levels[-1] > levels[0]  # strided windows spread the active sites
+
+
+# --------------------------------------------------------------------------- the QDQ model
+
+
+def test_qdq_grids(quick) -> None:
+    """uint8 input with scale 1; uint8 zero point 0 after every ReLU; int8 per-channel weights
+    and int32 biases; the mask stays float (no quantizer on a mask tensor)."""
+    q = onnx.load(quick.paths["qdq"])
+    grids = qdq.activation_grids(q)
+    assert grids[0] == ("events_quantized", 1.0, 0, TensorProto.UINT8)
+    output = [g for g in grids if g[0].startswith("centre")]
+    assert len(output) == 1
+    assert all(elem == TensorProto.UINT8 and zero == 0 for name, _, zero, elem in grids if not name.startswith("centre"))
+    inits = {i.name: i for i in q.graph.initializer}
+    producers = {o: n for n in q.graph.node for o in n.output}
+    for node in (n for n in q.graph.node if n.op_type in ("Conv", "Gemm")):
+        weight, bias = producers[node.input[1]], producers[node.input[2]]
+        assert weight.op_type == bias.op_type == "DequantizeLinear"
+        assert inits[weight.input[0]].data_type == TensorProto.INT8
+        assert inits[bias.input[0]].data_type == TensorProto.INT32
+        scales = numpy_helper.to_array(inits[weight.input[1]])
+        assert scales.shape == (inits[weight.input[0]].dims[0],)  # one scale per output channel
+    masks = qdq.mask_tensors(q, "events_dequantized")
+    assert len(masks) == 4 + 4  # Abs, ReduceMax, Greater, Cast and four MaxPools
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0] in masks for n in q.graph.node)
+    mask_muls = [n for n in q.graph.node if n.op_type == "Mul" and set(n.input) & masks]
+    assert len(mask_muls) == 15
+
+
+def test_qdq_lowers_to_a_sparse_graph(graph) -> None:
+    """A sparse input, 15 SubmanifoldConvs on four strided levels, two sparse residual adds, and
+    a dense tail after the global average pool."""
+    ops = list(graph)
+    assert isinstance(ops[0], Input) and ops[0].output.sparse and ops[0].output.shape == (1, 2, 60, 80)
+    convs = [op for op in ops if isinstance(op, SubmanifoldConv)]
+    assert len(convs) == 15
+    strided = [op for op in convs if op.strided]
+    assert [op.output.shape[2:] for op in strided] == [(30, 40), (15, 20), (8, 10), (1, 1)]
+    assert [len(op.output.active.steps) for op in strided] == [1, 2, 3, 4]
+    assert strided[-1].kernel == strided[-1].stride == (8, 10)  # the whole-level "flatten" conv
+    assert sum(op.depthwise for op in convs) == 4
+    adds = [op for op in ops if isinstance(op, Add)]
+    assert len(adds) == 2 and all(op.output.sparse for op in adds)
+    (pool,) = [op for op in ops if isinstance(op, GlobalAvgPool)]
+    assert not pool.output.sparse
+    assert isinstance(ops[-1], Linear) and not ops[-1].output.sparse
+    assert not graph.output_tensors()[0].sparse
+
+
+def test_golden_within_one_lsb_of_onnxruntime(quick, graph, samples) -> None:
+    """Layer by layer (each golden layer fed onnxruntime's own quantized inputs, its inactive
+    sites set to the zero point as `run_golden` does) and end to end, on the sample frames,
+    against the QDQ graph as written (graph optimizations off)."""
+    q = onnx.load(quick.paths["qdq"])
+    frames = samples["frames"].astype(np.float32)
+    reference = quantized_tensors(lambda m: build.ort_session(m), q, [{"events": f[None]} for f in frames])
+    roots = root_masks(graph, {graph.inputs[0].output.name: frames.astype(np.int64)})
+    worst = {}
+    for op in graph:
+        if isinstance(op, Input):
+            continue
+        args = [reference[name].reshape((len(frames), *t.shape[1:]))
+                for name, t in zip(op.inputs, graph.input_tensors(op))]
+        golden = run_op(op, args, graph.input_tensors(op))
+        if op.output.active is not None:
+            golden = np.where(active_mask(op.output.active, roots)[:, None], golden, op.output.zero_point)
+        expected = reference[op.output.name].reshape(golden.shape)
+        worst[op.name] = int(np.abs(golden - expected).max())
+    assert len(worst) == 19 and max(worst.values()) <= 1, worst
+    (output,) = graph.output_tensors()
+    golden = run_golden(graph, frames.astype(np.int64))[output.name]
+    expected = reference[output.name].reshape(golden.shape)
+    assert np.abs(golden - expected).max() <= 1
+    assert np.ptp(expected) > 10  # not a constant output
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_training_beats_the_baseline(quick) -> None:
+    """Measured with QUICK (3 epochs, 1800 frames): test error 13.4 px for the float model
+    against 18.8 px for always predicting the training mean centre (train: 9.0 vs 10.7 px); on
+    every 4th test frame 13.9 px for the integer model, 14.1 px float. The full build (8 epochs, 3600 frames,
+    two test sequences): 6.14 px float, 6.18 px integer against the baseline's 15.6 px (80% of
+    frames within 10 px, 59% within 5)."""
+    metrics = quick.metrics
+    baseline, trained = metrics["baseline"]["test"]["mean"], metrics["float"]["test"]["mean"]
+    assert trained < 0.85 * baseline
+    assert metrics["float"]["train"]["mean"] < metrics["baseline"]["train"]["mean"]
+    integer = metrics["integer"]
+    float_same = integer["float_on_the_same_frames"]["mean"]
+    assert abs(integer["test"]["mean"] - float_same) < 0.1 * float_same  # quantization costs little
+    losses = metrics["loss_per_epoch"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_samples_file(quick, samples) -> None:
+    frames = samples["frames"]
+    assert frames.dtype == np.uint8 and frames.shape == (16, 2, 60, 80) and frames.max() <= data.CLIP
+    density = np.any(frames != 0, axis=1).mean(axis=(1, 2))
+    assert np.allclose(samples["densities"], density) and 0.001 < density.mean() < 0.05
+    centres = samples["centres"]
+    assert centres.shape == (16, 2) and (centres > 0).all() and (centres < [79, 59]).all()
+    assert np.array_equal(samples["times_us"] % data.WINDOW_US, np.zeros(16))
+
+
+def test_data_is_deterministic_and_normalised() -> None:
+    sequence = data.Sequence(7, 200_000, 1.0)
+    first, second = data.sequence_frames(sequence), data.sequence_frames(sequence)
+    assert np.array_equal(first.frames, second.frames) and np.array_equal(first.centres, second.centres)
+    assert len(first) == 20 and first.frames.shape[1:] == (2, 60, 80)
+    assert ((first.targets >= 0) & (first.targets <= 1)).all()
+    assert np.allclose(data.to_pixels(first.targets), first.centres)
+    assert np.abs(first.errors(first.targets)).max() < 1e-4  # float32 targets
+    noisier = data.sequence_frames(data.Sequence(7, 200_000, 5.0))
+    assert np.array_equal(noisier.centres, first.centres)  # the noise rate does not move the eye
+    assert noisier.densities().mean() > first.densities().mean()
+
+
+def test_tiny_build_is_deterministic(tiny, tmp_path: Path) -> None:
+    again = build.build_eye_tracking(tmp_path, TINY)
+    for key in ("float", "qdq"):
+        assert again.paths[key].read_bytes() == tiny.paths[key].read_bytes(), key
+
+
+# --------------------------------------------------------------------------- the accelerator
+
+
+def test_smoothing() -> None:
+    """The host filter holds through empty frames, follows dense ones, restarts per sequence."""
+    frames = np.zeros((4, 2, 4, 4), np.float32)
+    frames[1, 0, :, :] = 1  # 16 active sites
+    sequence = np.array([0, 0, 0, 1])
+    fake = data.Frames(frames, np.zeros((4, 2)), np.arange(4), sequence)
+    predicted = np.array([[0.5, 0.5], [1.0, 1.0], [0.0, 0.0], [0.2, 0.3]])
+    out = track.smooth(predicted, fake, sites=16)
+    assert np.allclose(out, [[0.5, 0.5], [0.75, 0.75], [0.75, 0.75], [0.2, 0.3]])
+
+
+def test_track_runs_on_a_compiled_project(tiny, tmp_path: Path) -> None:
+    """The 24x32 network compiled for ZCU102, its frames through the project's PYNQ driver on the
+    emulated board: bit-exact with the golden model, and the plot is written."""
+    result = compile_model(tiny.paths["qdq"], "zcu102", tmp_path / "project")
+    assert result.mapping.architecture == "dataflow"
+    sequences = (data.Sequence(201, 300_000, 0.5), data.Sequence(202, 300_000, 1.0, 5.0))
+    tracked = track.track(tmp_path / "project", sequences)
+    assert tracked.backend == "PYNQ driver on the emulated board", tracked.notes
+    assert tracked.golden_mismatches == 0
+    assert tracked.frames.size == TINY_SIZE and len(tracked.frames) == 60
+    assert np.isfinite(tracked.errors).all() and np.isfinite(tracked.smoothed_errors).all()
+    png = track.plot(tracked, tmp_path / "track.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_full_accelerator_equals_golden(quick, graph, samples, tmp_path: Path) -> None:
+    project = compile_model(quick.paths["qdq"], "zcu102", tmp_path / "project").project
+    frames = samples["frames"][:4].astype(np.int64)
+    simulated = project.csim(frames)
+    for name, expected in run_golden(graph, frames).items():
+        assert np.array_equal(simulated[name], expected)
