@@ -29,7 +29,7 @@ from hwcodesign.ir.ops import (
     Resize,
 )
 from hwcodesign.ir.requant import Requant, signed_bits
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import DyBitType, IntType, Tensor, WeightType
 from hwcodesign.mapper.cost import Folding, input_lanes, input_words, pixel_ring, requant_units
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
@@ -50,7 +50,20 @@ class Stage:
 
 
 def c_type(dtype: IntType) -> str:
+    if isinstance(dtype, DyBitType):
+        raise CodegenError(f"{dtype} weights are decoded in conv, linear and depthwise stages only")
     return f"ap_int<{dtype.bits}>" if dtype.signed else f"ap_uint<{dtype.bits}>"
+
+
+def weight_memory(weight_type: WeightType, table: np.ndarray) -> tuple[str, np.ndarray, int]:
+    """A MAC stage's weight memory: its C element type, its contents and WEIGHT_CODE_BITS.
+    Integer weights are stored as they are (0); DyBit weights as their codes, which the stage
+    decodes before the multiply (`hwc_weight` in hwc_common.h)."""
+    if isinstance(weight_type, DyBitType):
+        from hwcodesign.quant.dybit import encode
+
+        return f"ap_uint<{weight_type.bits}>", encode(table, weight_type.bits), weight_type.bits
+    return c_type(weight_type), table, 0
 
 
 def vec_type(tensor: Tensor, lanes: int) -> str:
@@ -204,21 +217,22 @@ def conv_stage(op: Conv | Linear, ident: str, source: Tensor, folding: Folding,
     acc_bits = signed_bits(acc_bound)
     rq_units = requant_units(pe, simd_folds)
     stage = output_stage(op.requant, acc_bound, out_channels, op.output.dtype, f"{ident}_rq")
+    weight_t, stored, code_bits = weight_memory(op.weight_type, table)
     constants = {
         **geometry, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": row_length,
-        "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
+        "WEIGHT_DEPTH": folds * simd_folds, "WEIGHT_CODE_BITS": code_bits, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
     types = {
-        "in_t": c_type(source.dtype), "weight_t": c_type(op.weight_type),
+        "in_t": c_type(source.dtype), "weight_t": weight_t,
         "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
         "acc_t": f"ap_int<{acc_bits}>", **stage.types,
     }
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants),
-        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(table)}}};",
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(stored)}}};",
         f"static const {ident}_config::bias_t {ident}_b[{out_channels}] = {{\n    {int_list(op.bias)}}};",
         stage.table,
     ])
@@ -261,22 +275,24 @@ def channelwise_stage(op: DepthwiseConv | Pool, ident: str, source: Tensor, fold
     geometry.update(input_stream(op, folding, source))
     stage = output_stage(op.requant, acc_bound, channels, op.output.dtype, f"{ident}_rq")
     weight_depth = table.shape[1] * table.shape[2]
+    weight_t, stored, code_bits = weight_memory(weight_type, table)
     constants = {
-        **geometry, "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": weight_depth, "BIAS_LENGTH": len(bias),
+        **geometry, "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": weight_depth, "WEIGHT_CODE_BITS": code_bits,
+        "BIAS_LENGTH": len(bias),
         "HAS_BIAS": int(isinstance(op, DepthwiseConv)),
         "RQ_UNITS": rq_units, "BIAS_BANKS": min(rq_units, len(bias)), "LUT_MACS": int(folding.mac == "lut"), "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
         "ROW_STEPS": row_steps(geometry, folds * simd_folds, -(-pe // rq_units)),
         **stage.constants,
     }
     types = {
-        "in_t": c_type(source.dtype), "weight_t": c_type(weight_type),
+        "in_t": c_type(source.dtype), "weight_t": weight_t,
         "bias_t": f"ap_int<{signed_bits(int(np.abs(bias).max(initial=0)))}>",
         "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
     }
     mode_line = f"    static const hwc_channelwise_mode MODE = {mode};\n"
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants, nested=mode_line),
-        f"static const {ident}_config::weight_t {ident}_w[{pe}][{weight_depth}][{table.shape[3]}] = {{\n    {int_list(table)}}};",
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{weight_depth}][{table.shape[3]}] = {{\n    {int_list(stored)}}};",
         f"static const {ident}_config::bias_t {ident}_b[{len(bias)}] = {{\n    {int_list(bias)}}};",
         stage.table,
     ])

@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.formats import FORMATS_KEY, read_formats
 from hwcodesign.frontend.loader import graph_inputs
 from hwcodesign.frontend.sparse import (
     CONVENTION,
@@ -55,7 +56,8 @@ from hwcodesign.ir.ops import (
     window_output_size,
 )
 from hwcodesign.ir.requant import Requant, make_requant, shared_shift
-from hwcodesign.ir.types import ActiveSet, IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, DyBitType, IntType, Tensor, WeightType
+from hwcodesign.quant.dybit import representable
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 
@@ -80,12 +82,14 @@ class Lowering(SparseLowering):
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
+        self.weight_formats = read_formats(model)  # layer -> WeightFormat (frontend/formats.py)
         self.values: dict[str, Value] = {}
         self.ops: list[Op] = []
         self.used_names: set[str] = set()
         self.fixed_shape_offsets: dict[str, Activation] = {}  # Mul(d, P) outputs -> d (see fixed_shape_mul)
         self.input_tensor_of: dict[str, str] = {}  # graph input name -> its quantized IR tensor
         self.sparse_roots: set[str] = set()  # graph inputs of a sparse network (frontend/sparse.py)
+        self.weight_formats_used: set[str] = set()
         self.handlers: dict[str, Callable[[onnx.NodeProto, str], None]] = {
             "QuantizeLinear": self.quantize_linear,
             "DequantizeLinear": self.dequantize_linear,
@@ -138,6 +142,10 @@ class Lowering(SparseLowering):
         outputs = []
         for value in graph.output:
             outputs.append(self.require_activation(value.name, value.name, "graph output").tensor.name)
+        unused = sorted(set(self.weight_formats) - set(self.weight_formats_used))
+        if unused:
+            raise UnsupportedModelError(unused[0], "weight format", f"metadata '{FORMATS_KEY}' names layers that are "
+                                        f"not Conv/Gemm/MatMul nodes of the model: {', '.join(unused)}")
         return Graph.from_ops(graph.name or "model", self.ops, outputs)
 
     def visit(self, node: onnx.NodeProto, name: str) -> None:
@@ -455,6 +463,25 @@ class Lowering(SparseLowering):
         centred = q - per_channel_zero.reshape((-1,) + (1,) * (q.ndim - 1))
         return flat_scale[:, 0].astype(np.float64), centred.astype(np.int64), dtype
 
+    def weight_format(self, name: str, op_type: str, w_int: np.ndarray, w_type: IntType) -> WeightType:
+        """The weights' type: the one the model's weight formats name for this layer (whose
+        levels the weights must be), else the quantizer's integer type."""
+        fmt = self.weight_formats.get(name)
+        if fmt is None:
+            return w_type
+        self.weight_formats_used.add(name)
+        typed = fmt.weight_type
+        if not typed.contains(w_int):
+            bad = w_int[~np.isin(w_int, np.arange(typed.min, typed.max + 1))] if isinstance(typed, IntType) else \
+                w_int[~representable(w_int, fmt.bits)]
+            raise UnsupportedModelError(name, op_type, f"weights are marked {fmt} but {int(bad.flat[0])} is not a {fmt} "
+                                        f"level; write the model with hwcodesign.frontend.formats.with_weight_formats")
+        return typed
+
+    def refuse_weight_format(self, name: str, op_type: str, why: str) -> None:
+        if name in self.weight_formats:
+            raise UnsupportedModelError(name, op_type, f"weight format {self.weight_formats[name]}: {why}")
+
     def bias_real(self, node: onnx.NodeProto, name: str, index: int, channels: int) -> np.ndarray:
         value = self.optional(node, index)
         if value is None:
@@ -474,6 +501,7 @@ class Lowering(SparseLowering):
         w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, 0)
         if w_int.ndim != 4:
             raise UnsupportedModelError(name, node.op_type, f"{w_int.ndim - 2}-D convolution; only 2-D is supported")
+        w_type = self.weight_format(name, node.op_type, w_int, w_type)
         out_channels, _, kh, kw = w_int.shape
         groups = int(attrs.get("group", 1))
         stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
@@ -485,6 +513,9 @@ class Lowering(SparseLowering):
 
         def build(stage: FinalStage) -> Op:
             bias, requant = self.bias_and_requant(name, node.op_type, stage)
+            if stage.output.sparse and isinstance(w_type, DyBitType):
+                raise UnsupportedModelError(name, node.op_type, f"{w_type} weights on a sparse conv; DyBit weights are "
+                                            "decoded in dense Conv, depthwise Conv and Gemm/MatMul stages")
             kind = sparse_conv_kind(stage.output.sparse, depthwise)
             return kind(layer_name, (input_name,), stage.output, w_int, w_type, bias,
                         stride, pads, dilation, groups, requant)  # type: ignore[arg-type]
@@ -514,6 +545,7 @@ class Lowering(SparseLowering):
         offset = fixed_d if fixed_d is not None else self.activation(node, name, 2)
         mask = self.activation(node, name, 4) if len(node.input) > 4 and node.input[4] else None
         attrs = self.attrs(node)
+        self.refuse_weight_format(name, node.op_type, "deformable convolutions keep integer weights")
         w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, 0)
         if w_int.ndim != 4:
             raise UnsupportedModelError(name, node.op_type, f"{w_int.ndim - 2}-D deformable convolution; only 2-D")
@@ -695,6 +727,7 @@ class Lowering(SparseLowering):
             raise UnsupportedModelError(
                 name, node.op_type, f"weight shape {weight.q.shape} does not match {tensor.elements_per_frame} inputs"
             )
+        w_type = self.weight_format(name, node.op_type, w_int, w_type)
         out_channels = w_int.shape[0]
         w_int = w_int.reshape((out_channels,) + tensor.shape[1:])
         layer_name = self.unique(name)

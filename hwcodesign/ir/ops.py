@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from hwcodesign.ir.requant import Requant
-from hwcodesign.ir.types import ActiveSet, IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, Tensor, WeightType
 
 Shape = tuple[int, int, int, int]
 
@@ -73,7 +73,7 @@ class Conv(Op):
     """
 
     weight: np.ndarray
-    weight_type: IntType
+    weight_type: WeightType
     bias: np.ndarray
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]  # top, left, bottom, right
@@ -156,7 +156,7 @@ class Linear(Op):
     """
 
     weight: np.ndarray
-    weight_type: IntType
+    weight_type: WeightType
     bias: np.ndarray
     requant: Requant
 
@@ -349,7 +349,7 @@ class DeformConv(Op):
     """
 
     weight: np.ndarray
-    weight_type: IntType
+    weight_type: WeightType
     bias: np.ndarray
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]
@@ -475,7 +475,7 @@ class SubmanifoldConv(Op):
     """
 
     weight: np.ndarray
-    weight_type: IntType
+    weight_type: WeightType
     bias: np.ndarray
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]

@@ -48,8 +48,74 @@ class IntType:
                 return candidate
             bits += 1
 
+    @property
+    def storage_bits(self) -> int:
+        """Bits one value takes in memory."""
+        return self.bits
+
+    @property
+    def value_bits(self) -> int:
+        """Bits of the integer the arithmetic sees (what a multiplier is sized for)."""
+        return self.bits
+
     def __str__(self) -> str:
         return f"{'int' if self.signed else 'uint'}{self.bits}"
+
+
+@dataclass(frozen=True)
+class DyBitType:
+    """Weights stored as `bits`-wide DyBit codes (`hwcodesign.quant.dybit`).
+
+    The IR holds the decoded integer levels (the golden model multiplies those, exactly as the
+    hardware does after its decoder); memories hold the codes. So a DyBit weight has two
+    widths: `storage_bits` (the code) and `value_bits` (the decoded two's-complement level).
+    """
+
+    bits: int
+    signed = True
+
+    def __post_init__(self) -> None:
+        from hwcodesign.quant.dybit import MAX_BITS, MIN_BITS
+
+        if not MIN_BITS <= self.bits <= MAX_BITS:
+            raise ValueError(f"DyBit codes must be {MIN_BITS}..{MAX_BITS} bits, got {self.bits}")
+
+    @property
+    def max(self) -> int:
+        from hwcodesign.quant.dybit import max_level
+
+        return max_level(self.bits)
+
+    @property
+    def min(self) -> int:
+        return -self.max
+
+    @property
+    def storage_bits(self) -> int:
+        return self.bits
+
+    @property
+    def value_bits(self) -> int:
+        from hwcodesign.quant.dybit import decoded_bits
+
+        return decoded_bits(self.bits)
+
+    @property
+    def decoded(self) -> IntType:
+        """The integer type the decoder produces."""
+        return IntType(self.value_bits, True)
+
+    def contains(self, values: np.ndarray) -> bool:
+        """True when every value is a level of this DyBit width."""
+        from hwcodesign.quant.dybit import representable
+
+        return bool(np.all(representable(values, self.bits)))
+
+    def __str__(self) -> str:
+        return f"dybit{self.bits}"
+
+
+WeightType = IntType | DyBitType
 
 
 @dataclass(frozen=True)

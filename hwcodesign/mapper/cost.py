@@ -56,7 +56,7 @@ from hwcodesign.ir.ops import (
 )
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
-from hwcodesign.ir.types import Tensor
+from hwcodesign.ir.types import DyBitType, Tensor, WeightType
 from hwcodesign.mapper.memory import MemoryCost, lut_rom, memory_cost
 
 ACCUMULATOR_BITS = 32
@@ -183,9 +183,38 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
         options = [Folding(pe, 1) for pe in divisors(op.output.channels) if all(t.channels % pe == 0 for t in inputs)]
     else:
         options = [Folding(pe, 1) for pe in divisors(op.output.channels)]
-    if isinstance(op, Conv | Linear) and op.weight_type.bits <= 4 and inputs[0].dtype.bits <= 4:
+    if isinstance(op, Conv | Linear) and lut_macs_possible(op.weight_type, inputs[0].dtype.bits):
         options += [Folding(f.pe, f.simd, "lut") for f in options]
     return thin(options, max_candidates)
+
+
+def lut_macs_possible(weight_type: WeightType, activation_bits: int) -> bool:
+    """Whether a MAC of these operands may be built in LUTs: both <= 4 bits (FINN-R), or a DyBit
+    weight, whose product is the activation shifted by the level's exponent plus at most
+    n - 2 mantissa partial products: an adder of a few shifted copies, not a multiplier."""
+    if isinstance(weight_type, DyBitType):
+        return activation_bits <= 8
+    return weight_type.bits <= 4 and activation_bits <= 4
+
+
+def lut_mac_cost(weight_type: WeightType, activation_bits: int) -> int:
+    """LUTs of one MAC lane built in fabric. Integers: about weight_bits x activation_bits
+    (FINN-R Sec. 5). DyBit: the n code bits' partial products of the activation (n x a) plus a
+    barrel shifter over the exponents (a x log2(n)); the decoder is counted separately."""
+    if isinstance(weight_type, DyBitType):
+        n = weight_type.bits
+        return n * activation_bits + activation_bits * max(1, (n - 1).bit_length()) + 8
+    return weight_type.bits * activation_bits + 8
+
+
+def weight_decoder_luts(weight_type: WeightType, lanes: int) -> int:
+    """LUTs of the weight decoders: one per MAC lane for DyBit codes (`dybit.decoder_luts`),
+    none for integers."""
+    if isinstance(weight_type, DyBitType):
+        from hwcodesign.quant.dybit import decoder_luts
+
+        return lanes * decoder_luts(weight_type.bits)
+    return 0
 
 
 def thin(options: list[Folding], limit: int) -> list[Folding]:
@@ -234,7 +263,8 @@ def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "z
 
 def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type: str) -> LayerCost:
     pe, simd = folding.pe, folding.simd
-    wbits, abits = op.weight_type.bits, source.dtype.bits
+    # a DyBit weight is stored as its code and multiplied as its decoded level
+    wbits, abits, storage_bits = op.weight_type.value_bits, source.dtype.bits, op.weight_type.storage_bits
     out = op.output
     if isinstance(op, Linear):
         kernel_taps, groups, pixels = 1, 1, 1
@@ -260,16 +290,17 @@ def mac_stage_cost(op: Conv | Linear, source: Tensor, folding: Folding, ps_type:
         weight_depth = groups * (out_per_group // pe) * (in_per_group * kernel_taps // simd)
         taps_per_cycle = max(1, simd // in_per_group)
     channels_per_read = input_lanes(op, folding, 0, [source])
-    weight_width, memories = simd * wbits, pe
+    weight_width, memories = simd * storage_bits, pe
     weights = memory_cost(weight_depth, weight_width, memories)
     constants = channel_constants(op, requant_units(pe, folds_per_output))
     pixelwise = pixel_ring(op, folding, source)
     buffer = line_buffer(op, source, channels_per_read, taps_per_cycle, pixelwise)
     if folding.mac == "lut":
-        mac_dsp, mac_lut = 0, lanes * (wbits * abits + 8)
+        mac_dsp, mac_lut = 0, lanes * lut_mac_cost(op.weight_type, abits)
     else:
         mac_dsp = -(-lanes // macs_per_dsp(wbits, abits, ps_type))
         mac_lut = lanes * 6
+    mac_lut += weight_decoder_luts(op.weight_type, lanes)
     adder_lut = pe * simd * (wbits + abits)  # adder tree over SIMD products per PE
     dsp = mac_dsp + REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output)
     # the input streams in one word per cycle inside the compute loop (hwc_window.h): a stage

@@ -40,7 +40,7 @@ from hwcodesign.ir.ops import (
     Resize,
     SubmanifoldConv,
 )
-from hwcodesign.ir.types import Tensor
+from hwcodesign.ir.types import DyBitType, Tensor
 
 STORAGE_BITS = 8
 """Every activation is stored as one byte in DDR (types of up to 8 bits)."""
@@ -127,6 +127,9 @@ def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
             continue
         check_storage(op.output, op.name)
         weight_type = getattr(op, "weight_type", None)
+        if isinstance(weight_type, DyBitType):
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): {weight_type} weights; the layer-sequential "
+                                    "engine runs integer weights only; DyBit networks are built as the dataflow pipeline")
         if weight_type is not None and weight_type.bits > max(WEIGHT_STORAGE_BITS):
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): {weight_type.bits}-bit weights; the engine "
                                     f"stores weights of up to {max(WEIGHT_STORAGE_BITS)} bits")

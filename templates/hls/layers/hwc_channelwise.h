@@ -62,7 +62,7 @@ rows:
                         bool inside;
                         const ap_int<in_t::width + 1> x = hwc_ring_at<C, in_t>(ring, iy, ix, c, inside);
                         if (C::MODE == HWC_DEPTHWISE) {
-                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(weights[lane][at.fold * SF + at.sf][s], x);
+                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(weights[lane][at.fold * SF + at.sf][s]), x);
                         } else if (C::MODE == HWC_AVG_POOL) {
                             sum += x;
                         } else if (inside && x > sum) {

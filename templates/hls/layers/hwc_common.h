@@ -85,6 +85,59 @@ struct hwc_multiplier<false> {
     }
 };
 
+// DyBit weights (hwcodesign/quant/dybit.py): an N-bit sign-magnitude code whose B = N-1
+// magnitude bits are e leading ones closed by a 0 (the range field) and k = B-1-e mantissa bits
+// (no 0 and no mantissa when all B bits are ones, e = B). The decoder turns a code into its
+// integer level, the value the MAC multiplies:
+//   e = 0: m;   0 < e < B: 2^(e+B-2) + m * 2^(2e-1);   e = B: 2^(2B-2);   negated when s = 1.
+// Every output bit is a function of the N code bits, so after unrolling this is N-input logic
+// (one LUT6 per output bit up to six code bits); the loop over e is the priority encoder.
+template <int N>
+ap_int<2 * N - 2> hwc_dybit_decode(ap_uint<N> code) {
+#pragma HLS INLINE
+    const int B = N - 1;
+    ap_uint<2 * N - 3> magnitude = 0;
+    bool ones_so_far = true;  // the bits above position B-1-e are all ones
+decode:
+    for (int e = 0; e < B + 1; ++e) {
+#pragma HLS UNROLL
+        const bool closes = e == B || code[B - 1 - e] == 0;  // a 0 right after e ones, or all ones
+        if (ones_so_far && closes) {
+            const int k = e < B ? B - 1 - e : 0;
+            const ap_uint<2 * N - 3> m = code & ((1 << k) - 1);
+            if (e == 0)
+                magnitude = m;
+            else if (e < B)
+                magnitude = (ap_uint<2 * N - 3>(1) << (e + B - 2)) + (m << (2 * e - 1));
+            else
+                magnitude = ap_uint<2 * N - 3>(1) << (2 * B - 2);
+        }
+        if (e < B) ones_so_far = ones_so_far && code[B - 1 - e] == 1;
+    }
+    const ap_int<2 * N - 2> level = magnitude;
+    return code[B] ? ap_int<2 * N - 2>(-level) : level;
+}
+
+// The weight a MAC stage multiplies: its memory word as it is (integer weights, CODE_BITS = 0)
+// or decoded (DyBit codes of CODE_BITS bits). The config says which (C::WEIGHT_CODE_BITS).
+template <int CODE_BITS>
+struct hwc_weight {
+    template <typename W>
+    static ap_int<2 * CODE_BITS - 2> value(W code) {
+#pragma HLS INLINE
+        return hwc_dybit_decode<CODE_BITS>(code);
+    }
+};
+
+template <>
+struct hwc_weight<0> {
+    template <typename W>
+    static W value(W w) {
+#pragma HLS INLINE
+        return w;
+    }
+};
+
 // Round half to even of product / 2**s, on the dropped bits only (one comparator in hardware).
 template <int PROD_BITS>
 ap_int<PROD_BITS> hwc_round_shift(ap_int<PROD_BITS> product, ap_uint<6> s) {

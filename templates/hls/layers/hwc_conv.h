@@ -81,7 +81,7 @@ rows:
                     acc_t sum = at.sf == 0 ? acc_t(0) : acc[lane];
                     for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                        sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(weights[lane][at.fold * SF + at.sf][s], x[s]);
+                        sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(weights[lane][at.fold * SF + at.sf][s]), x[s]);
                     }
                     acc[lane] = sum;
                     if (at.sf == SF - 1) output.take(at.fold, lane, sum);

@@ -1,0 +1,1 @@
+"""Number formats for weights beyond plain integers (DyBit) and the search that picks them."""
