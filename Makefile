@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := build/examples
 
-.PHONY: install tools test demo eye-tracking bench lint clean
+.PHONY: install tools test demo eye-tracking dybit bench lint clean
 
 install: $(STAMP) tools
 
@@ -46,6 +46,11 @@ eye-tracking: install $(EYE)/eye_tracker_w8a8.onnx
 		-o build/eye_tracker_zcu102
 	$(PY) examples/event_eye_tracking/track.py build/eye_tracker_zcu102
 
+# DyBit mixed precision: per-layer formats and foldings of ResNet-8 for the Ultra96-V2 in one ILP
+# (Pareto front in build/examples/dybit/search/report.html), the mix compiled and C-simulated.
+dybit: install $(MODELS)/resnet8_qdq_w8a8.onnx
+	$(PY) examples/dybit/run.py --model $(MODELS)/resnet8_qdq_w8a8.onnx --out $(MODELS)/dybit
+
 # ResNet-8 fits the Ultra96-V2 as a dataflow pipeline; the CoDeNet-like detector does not, so
 # `compile` (architecture auto) builds it as the layer-sequential engine, whose testbench runs next.
 demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_w4a8.onnx
@@ -56,6 +61,7 @@ demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_w4a8.onn
 	$(VENV)/bin/hwcodesign compile $(MODELS)/codenet/codenet_w4a8.onnx --board ultra96v2 -o build/codenet_ultra96v2
 	$(MAKE) -C build/codenet_ultra96v2 csim
 	$(MAKE) eye-tracking
+	$(MAKE) dybit
 
 bench: install
 	$(PY) benchmarks/run_all.py
@@ -65,6 +71,7 @@ bench: install
 	$(PY) benchmarks/compile_resnet18.py
 	$(PY) benchmarks/codenet_detector.py
 	$(PY) benchmarks/sparse_eye_tracking.py
+	$(PY) benchmarks/dybit_mixed_precision.py
 
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks

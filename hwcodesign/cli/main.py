@@ -249,6 +249,37 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from hwcodesign.frontend.loader import read_model
+    from hwcodesign.quant.formats import WeightFormat
+    from hwcodesign.quant.search import format_front, search
+    from hwcodesign.report.search_report import write_search
+
+    board = load_board(args.board)
+    model_path = Path(args.model)
+    out_dir = Path(args.output) if args.output else Path("build") / f"{model_path.stem}-search-{board.name}"
+    try:
+        formats = [WeightFormat.parse(text) for text in args.formats.split(",") if text.strip()]
+    except ValueError as error:
+        raise HwcodesignError(f"--formats: {error}") from None
+    model = read_model(model_path)
+    frames = None
+    if args.inputs:
+        if not Path(args.inputs).is_file():
+            raise HwcodesignError(f"input file not found: {args.inputs}")
+        frames = np.load(args.inputs)
+    else:
+        print("no --inputs: sensitivities are measured on random frames over the input's range (a data-free proxy)")
+    result = search(model, board, formats, fps=args.fps, max_sensitivity=args.max_sensitivity, frames=frames,
+                    caps=parse_caps(args.cap), progress=lambda message: print(f"  {message}"))
+    written = write_search(result, model, model_path, out_dir)
+    print(format_front(result))
+    print(f"search took {result.seconds:.1f} s; written to {out_dir}/ (report.html: the front; formats.json: the "
+          "chosen per-layer formats)")
+    print(f"  hwcodesign compile {written['model']} --board {board.name}   the chosen mixed-precision model")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     print(format_board_table(available_boards()))
     return 0
@@ -309,6 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("-o", "--output", help="package folder (default <project>/pynq_package)")
     package.add_argument("--zip", action="store_true", help="also write <name>.zip of the folder beside it")
     package.set_defaults(run=cmd_package)
+    search_ = commands.add_parser(
+        "search", help="choose every layer's weight format (int8/int4/DyBit) and folding in one ILP: Pareto front"
+    )
+    search_.add_argument("model", help="path to a QDQ .onnx file (its weights are re-quantized per format)")
+    search_.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
+    target = search_.add_mutually_exclusive_group()
+    target.add_argument("--fps", type=float, help="choose the least-sensitive formats reaching this frame rate")
+    target.add_argument("--max-sensitivity", type=float,
+                        help="choose the fastest formats whose summed sensitivity stays within this")
+    search_.add_argument("--formats", default="int8,int4,dybit4,dybit3,dybit2",
+                         help="candidate weight formats, comma separated (default int8,int4,dybit4,dybit3,dybit2)")
+    search_.add_argument("--inputs", metavar="FRAMES", help="calibration frames (.npy, float or integer) for the "
+                         "sensitivities (default: random frames)")
+    search_.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
+                         help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    search_.add_argument("-o", "--output", help="output folder (default build/<model>-search-<board>)")
+    search_.set_defaults(run=cmd_search)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser
