@@ -264,10 +264,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise HwcodesignError(f"--formats: {error}") from None
     model = read_model(model_path)
     frames = None
-    if args.inputs:
-        if not Path(args.inputs).is_file():
-            raise HwcodesignError(f"input file not found: {args.inputs}")
-        frames = np.load(args.inputs)
+    if args.inputs:  # checked and quantized as `compile --inputs` does
+        frames = next(iter(load_graph_frames(optimize(load_onnx(model)), Path(args.inputs)).values()))
     else:
         print("no --inputs: sensitivities are measured on random frames over the input's range (a data-free proxy)")
     result = search(model, board, formats, fps=args.fps, max_sensitivity=args.max_sensitivity, frames=frames,

@@ -57,7 +57,6 @@ from hwcodesign.ir.ops import (
 )
 from hwcodesign.ir.requant import Requant, make_requant, shared_shift
 from hwcodesign.ir.types import ActiveSet, DyBitType, IntType, Tensor, WeightType
-from hwcodesign.quant.dybit import representable
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 
@@ -472,9 +471,8 @@ class Lowering(SparseLowering):
         self.weight_formats_used.add(name)
         typed = fmt.weight_type
         if not typed.contains(w_int):
-            bad = w_int[~np.isin(w_int, np.arange(typed.min, typed.max + 1))] if isinstance(typed, IntType) else \
-                w_int[~representable(w_int, fmt.bits)]
-            raise UnsupportedModelError(name, op_type, f"weights are marked {fmt} but {int(bad.flat[0])} is not a {fmt} "
+            bad = next(int(v) for v in np.unique(w_int) if not typed.contains(v))
+            raise UnsupportedModelError(name, op_type, f"weights are marked {fmt} but {bad} is not a {fmt} "
                                         f"level; write the model with hwcodesign.frontend.formats.with_weight_formats")
         return typed
 

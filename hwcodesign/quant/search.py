@@ -34,7 +34,7 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Conv, Linear
+from hwcodesign.ir.ops import Conv, Linear, Op
 from hwcodesign.mapper.cost import RESOURCES, LayerCost, candidate_foldings, dma_bytes_per_cycle, layer_cost
 from hwcodesign.mapper.ilp import (
     CandidateTable,
@@ -76,8 +76,7 @@ class SearchSpace:
     graph: Graph  # the model with every weight layer in int8 (the reference)
     layers: tuple[str, ...]
     candidates: tuple[tuple[Candidate, ...], ...]
-    weight_layers: dict[str, str]  # IR layer -> ONNX node it came from
-    sensitivities: dict[str, dict[str, float]]  # ONNX node -> format -> sensitivity
+    sensitivities: dict[str, dict[str, float]]  # weight layer (its node name) -> format -> sensitivity
 
     def table(self) -> CandidateTable:
         return CandidateTable(self.layers, tuple(tuple((c.fmt, c.folding) for c in cs) for cs in self.candidates),
@@ -92,7 +91,7 @@ class Choice:
     cycles: int
     sensitivity: float
     totals: dict[str, int]
-    formats: dict[str, WeightFormat]  # ONNX node -> format
+    formats: dict[str, WeightFormat]  # weight layer (ONNX node name) -> format
     foldings: dict[str, Any] = field(default_factory=dict)  # IR layer -> folding
 
     def fps(self, board: Board) -> float:
@@ -118,14 +117,14 @@ def output_error(graph: Graph, frames: np.ndarray, reference: Mapping[str, np.nd
     return float(sum(np.mean((outputs[n] - r) ** 2) / max(np.mean(r ** 2), 1e-12) for n, r in reference.items()))
 
 
-def weight_layer_of(graph: Graph, node_names: Sequence[str]) -> dict[str, str]:
-    """IR layer -> ONNX node for the weight layers (the frontend keeps node names)."""
+def check_weight_layers(graph: Graph, node_names: Sequence[str]) -> None:
+    """The weight layers must keep their node names in the IR (the frontend keeps them unless
+    two nodes share one): formats are written by node name and costed by IR layer."""
     ir_names = {op.name for op in graph if isinstance(op, Conv | Linear)}
     missing = [n for n in node_names if n not in ir_names]
     if missing:
         raise HwcodesignError(f"weight layers {', '.join(missing)} do not appear under their node names in the "
                               "lowered graph; give the model's Conv/Gemm/MatMul nodes unique names")
-    return {name: name for name in node_names}
 
 
 def build_space(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFormat],
@@ -137,34 +136,34 @@ def build_space(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFo
         raise HwcodesignError("the model has no named Conv/Gemm/MatMul node: nothing to choose formats for")
     base_model = with_weight_formats(model, {n: INT8 for n in nodes})
     base = optimize(load_onnx(base_model))
-    ir_of = weight_layer_of(base, nodes)
+    check_weight_layers(base, nodes)
     calibration = calibration_frames(base, frames)
     reference = dequantize_outputs(base, run_golden(base, calibration))
     sensitivities: dict[str, dict[str, float]] = {n: {} for n in nodes}
-    variants: dict[tuple[str, str], Graph] = {}
+    typed_ops: dict[tuple[str, str], Op] = {}  # (layer, format) -> the layer's op in that format
     for count, node in enumerate(nodes, 1):
         if progress:
             progress(f"sensitivity of layer {count}/{len(nodes)} ({node}) to {', '.join(map(str, formats))}")
         for fmt in formats:
             graph = base if fmt == INT8 else optimize(load_onnx(with_weight_formats(base_model, {node: fmt})))
-            variants[(node, fmt.name)] = graph
+            typed_ops[(node, fmt.name)] = graph.op(node)
             sensitivities[node][fmt.name] = 0.0 if fmt == INT8 else output_error(graph, calibration, reference)
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
     layers, candidates = [], []
     for op in base:
         inputs = base.input_tensors(op)
         options: list[Candidate] = []
-        variants_of_op = [(fmt, variants[(op.name, fmt.name)].op(op.name)) for fmt in formats] \
-            if op.name in ir_of else [(None, op)]
-        for fmt, typed in variants_of_op:
-            sensitivity = sensitivities[ir_of[op.name]][fmt.name] if fmt is not None else 0.0
+        variants = [(fmt, typed_ops[(op.name, fmt.name)]) for fmt in formats] if op.name in sensitivities \
+            else [(None, op)]
+        for fmt, typed in variants:
+            sensitivity = sensitivities[op.name][fmt.name] if fmt is not None else 0.0
             for folding in candidate_foldings(typed, inputs, max_candidates):
                 cost = with_output_fifos(layer_cost(typed, inputs, folding, board.ps_type, rate),
                                          output_fifos(base, op.name, folding))
                 options.append(Candidate(fmt, folding, cost, sensitivity))
         layers.append(op.name)
         candidates.append(tuple(options))
-    return SearchSpace(base, tuple(layers), tuple(candidates), ir_of, sensitivities)
+    return SearchSpace(base, tuple(layers), tuple(candidates), sensitivities)
 
 
 def solve(space: SearchSpace, limits: Mapping[str, int], objective: str = "sensitivity",
@@ -202,7 +201,7 @@ def solve(space: SearchSpace, limits: Mapping[str, int], objective: str = "sensi
 def evaluate(space: SearchSpace, picks: Sequence[int]) -> Choice:
     """What one assignment adds up to (the ILP's result, and brute force's)."""
     chosen = [options[p] for options, p in zip(space.candidates, picks)]
-    formats = {space.weight_layers[name]: c.fmt for name, c in zip(space.layers, chosen) if c.fmt is not None}
+    formats = {name: c.fmt for name, c in zip(space.layers, chosen) if c.fmt is not None}
     return Choice(tuple(picks), max(c.cost.cycles for c in chosen), float(sum(c.sensitivity for c in chosen)),
                   {r: sum(c.cost.resource(r) for c in chosen) for r in RESOURCES}, formats,
                   {name: c.folding for name, c in zip(space.layers, chosen)})

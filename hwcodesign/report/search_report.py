@@ -1,17 +1,14 @@
 """What `hwcodesign search` writes: the chosen formats, the mixed model, search.json and a
 report.html with the accuracy-proxy vs latency Pareto front.
 
-Everything is computed before anything is written, and the folder is filled through a
-temporary sibling renamed into place, so a failed search never leaves a half-written folder.
+Everything is computed before anything is written, and the folder is written as a temporary
+sibling swapped into place, so a failed search never leaves a half-written folder.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -75,28 +72,21 @@ golden model against the uniform-int8 model on the calibration frames, summed ov
 
 
 def write_search(result: SearchResult, model: onnx.ModelProto, model_path: Path, out_dir: Path) -> dict[str, Path]:
-    """Write formats.json, <model>_mixed.onnx, search.json and report.html into `out_dir`."""
+    """Write formats.json, <model>_mixed.onnx, search.json, front.txt and report.html into
+    `out_dir`, swapped into place whole (`codegen.project.write_atomically`)."""
+    from hwcodesign.codegen.project import write_atomically
+
     summary = result.summary()
-    mixed = with_weight_formats(model, result.chosen.formats)
-    page = render_search_html(summary, model_path.name)
+    names = {"formats": "formats.json", "model": model_path.stem + MIXED_SUFFIX,
+             "summary": "search.json", "report": "report.html", "front": "front.txt"}
+    formats = {"board": result.board.name, "target_fps": result.target_fps, "layers": summary["chosen"]["formats"]}
+    files: dict[str, str | bytes] = {
+        names["formats"]: json.dumps(formats, indent=2) + "\n",
+        names["model"]: with_weight_formats(model, result.chosen.formats).SerializeToString(),
+        names["summary"]: json.dumps(summary, indent=2) + "\n",
+        names["report"]: render_search_html(summary, model_path.name),
+        names["front"]: format_front(result) + "\n",
+    }
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        names = {"formats": "formats.json", "model": model_path.stem + MIXED_SUFFIX,
-                 "summary": "search.json", "report": "report.html"}
-        (staging / names["formats"]).write_text(json.dumps(
-            {"board": result.board.name, "target_fps": result.target_fps,
-             "layers": summary["chosen"]["formats"]}, indent=2) + "\n")
-        onnx.save(mixed, str(staging / names["model"]))
-        (staging / names["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
-        (staging / names["report"]).write_text(page)
-        (staging / "front.txt").write_text(format_front(result) + "\n")
-        os.chmod(staging, 0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    write_atomically(out_dir, files)
     return {key: out_dir / name for key, name in names.items()}
