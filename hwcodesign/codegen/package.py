@@ -33,8 +33,9 @@ from pathlib import Path
 from hwcodesign import __version__
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.notebook import notebook_json
-from hwcodesign.codegen.project import PROJECT_FILE, Project, ProjectError, current_umask, write_atomically
+from hwcodesign.codegen.project import PROJECT_FILE, Project, ProjectError
 from hwcodesign.errors import BoardError
+from hwcodesign.outputs import MANIFEST_FILE, current_umask, manifest_text, write_atomically
 
 DEFAULT_FOLDER = "pynq_package"
 DRIVER_FILES = ("driver.py", "sample.npz")
@@ -77,9 +78,9 @@ def package_project(project_dir: str | os.PathLike[str], out_dir: str | os.PathL
         raise PackageError(f"{out} exists and is not an hwcodesign package; choose a new or empty folder")
     name = project.name
     files = collect_files(project, warn)
-    write_atomically(out, files)
+    write_atomically(out, files, kind="package")
     if zip_file:
-        write_zip(out.parent / f"{name}.zip", name, files)
+        write_zip(out.parent / f"{name}.zip", name, {**files, MANIFEST_FILE: manifest_text("package", files)})
     return out
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.outputs import write_atomically
 from hwcodesign.sim.golden import run_golden
 
 PROJECT_FILE = "project.json"
@@ -122,7 +121,7 @@ def emit_project(graph: Graph, mapping: Mapping | EngineMapping, out_dir: str | 
                                   Path(model_path) if model_path else None))
     for path, content in (extra_files or {}).items():
         files[path] = content
-    write_atomically(out, files)
+    write_atomically(out, files, kind="project")
     return Project(out)
 
 
@@ -201,38 +200,6 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
 def byte_text(buffer: np.ndarray, per_line: int = 32) -> str:
     flat = [str(v) for v in buffer.ravel().tolist()]
     return "\n".join(" ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)) + "\n"
-
-
-def write_atomically(out: Path, files: MappingType[str, str | bytes]) -> None:
-    """Write `files` under a temporary sibling of `out`, then swap it into place."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; a project is an ordinary folder
-    try:
-        for relative, content in sorted(files.items()):
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content)
-        if out.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, retired / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class ProjectError(HwcodesignError):

@@ -15,6 +15,7 @@ from typing import Any
 import onnx
 
 from hwcodesign.frontend.formats import with_weight_formats
+from hwcodesign.outputs import write_atomically
 from hwcodesign.quant.search import SearchResult, format_front
 from hwcodesign.report.html import BAR_COLOUR, BOTTLENECK_COLOUR, STYLE, figure_to_data_uri, html_table
 
@@ -73,9 +74,7 @@ golden model against the uniform-int8 model on the calibration frames, summed ov
 
 def write_search(result: SearchResult, model: onnx.ModelProto, model_path: Path, out_dir: Path) -> dict[str, Path]:
     """Write formats.json, <model>_mixed.onnx, search.json, front.txt and report.html into
-    `out_dir`, swapped into place whole (`codegen.project.write_atomically`)."""
-    from hwcodesign.codegen.project import write_atomically
-
+    `out_dir`, swapped into place whole (`outputs.write_atomically`)."""
     summary = result.summary()
     names = {"formats": "formats.json", "model": model_path.stem + MIXED_SUFFIX,
              "summary": "search.json", "report": "report.html", "front": "front.txt"}
@@ -88,5 +87,5 @@ def write_search(result: SearchResult, model: onnx.ModelProto, model_path: Path,
         names["front"]: format_front(result) + "\n",
     }
     out_dir = Path(out_dir)
-    write_atomically(out_dir, files)
+    write_atomically(out_dir, files, kind="search")
     return {key: out_dir / name for key, name in names.items()}

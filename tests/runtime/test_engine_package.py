@@ -18,10 +18,11 @@ from support.examples import load_script
 
 from hwcodesign.cli import main
 from hwcodesign.codegen.package import DEFAULT_FOLDER, package_project
+from hwcodesign.outputs import MANIFEST_FILE
 from hwcodesign.runtime import emulated
 
 BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "params.bin", "report.json",
-               "project.json", "README.md"}
+               "project.json", "README.md"} | {MANIFEST_FILE}
 
 
 @pytest.fixture(scope="module")

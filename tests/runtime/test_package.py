@@ -17,8 +17,9 @@ from hwcodesign.cli import main
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.package import DEFAULT_FOLDER, PackageError, package_project
+from hwcodesign.outputs import MANIFEST_FILE
 
-BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "report.json", "project.json", "README.md"}
+BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "report.json", "project.json", "README.md"} | {MANIFEST_FILE}
 
 
 @pytest.fixture(scope="module")
@@ -138,18 +139,18 @@ def test_failed_write_keeps_the_previous_package(project: Path, monkeypatch: pyt
     out = package_project(project, zip_file=True, warn=lambda _: None)
     before = {path.name: path.read_bytes() for path in out.iterdir()}
     add_bitstream(project)
-    real_write_text = Path.write_text
+    real_write_bytes = Path.write_bytes
 
-    def failing_write_text(self: Path, *args: object, **kwargs: object) -> int:
+    def failing_write_bytes(self: Path, *args: object, **kwargs: object) -> int:
         if self.name == "README.md":
             raise OSError("disk full")
-        return real_write_text(self, *args, **kwargs)
+        return real_write_bytes(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", failing_write_text)
+    monkeypatch.setattr(Path, "write_bytes", failing_write_bytes)
     with pytest.raises(OSError, match="disk full"):
         package_project(project, zip_file=True)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no bitstream: the old one
-    assert not [path for path in project.iterdir() if path.name.startswith(".")]  # no staging left behind
+    assert not [path for path in project.iterdir() if path.name.startswith(".") and path.name != MANIFEST_FILE]  # no staging left behind
 
 
 def test_refuses_to_overwrite_the_project_or_foreign_folders(project: Path, tmp_path: Path) -> None:

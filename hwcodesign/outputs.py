@@ -1,0 +1,109 @@
+"""Folders the tool writes: staged, swapped into place whole, and signed with a manifest.
+
+Every output folder (a project, a search result, a PYNQ package) is written into a temporary
+sibling and renamed into place only when complete, so a failed run leaves nothing half-written.
+Each carries `MANIFEST_FILE`, which lists every file the tool wrote with its size and SHA-256:
+- it is the mark that a folder is the tool's own (the only kind `-o` may ever replace), and
+- it lets a reader (`Project`) detect a file that was edited, cut short or removed since.
+The manifest is a pure function of the files, so identical outputs stay byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwcodesign.errors import HwcodesignError
+
+MANIFEST_FILE = ".hwcodesign-manifest.json"
+WRITTEN_BY = "hwcodesign"
+
+
+class OutputError(HwcodesignError):
+    """An output folder that cannot be written, or a manifest that cannot be read."""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the tool wrote at one relative path."""
+
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The tool's record of a folder it wrote: its kind ("project", "search", "package") and files."""
+
+    kind: str
+    files: dict[str, FileRecord]
+
+
+def file_record(content: bytes) -> FileRecord:
+    return FileRecord(len(content), hashlib.sha256(content).hexdigest())
+
+
+def as_bytes(content: str | bytes) -> bytes:
+    return content if isinstance(content, bytes) else content.encode()
+
+
+def manifest_text(kind: str, files: Mapping[str, str | bytes]) -> str:
+    """The manifest of `files` (relative path -> content), deterministic for identical files."""
+    records = {path: file_record(as_bytes(content)) for path, content in sorted(files.items())}
+    data = {"written_by": WRITTEN_BY, "kind": kind,
+            "files": {path: {"bytes": r.bytes, "sha256": r.sha256} for path, r in records.items()}}
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    """The folder's manifest, or None when it has none (not written by this tool)."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if data.get("written_by") != WRITTEN_BY:
+            raise ValueError("not written by hwcodesign")
+        files = {str(name): FileRecord(int(entry["bytes"]), str(entry["sha256"]))
+                 for name, entry in dict(data["files"]).items()}
+        return Manifest(str(data["kind"]), files)
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as error:
+        raise OutputError(f"{path}: damaged manifest ({error}); write the folder again") from None
+
+
+def write_atomically(out: Path, files: Mapping[str, str | bytes], kind: str) -> None:
+    """Write `files` and their manifest under a temporary sibling of `out`, then swap it into place."""
+    out = Path(out).resolve()
+    if MANIFEST_FILE in files:
+        raise ValueError(f"{MANIFEST_FILE} is written by write_atomically itself")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; an output is an ordinary folder
+    try:
+        for relative, content in sorted(files.items()):
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(as_bytes(content))
+        (staging / MANIFEST_FILE).write_text(manifest_text(kind, files))
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, retired / out.name)
+            os.replace(staging, out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
