@@ -29,12 +29,42 @@ class UnsupportedModelError(HwcodesignError):
         super().__init__(f"node '{node}' (op {op_type}): {reason}")
 
 
+class UnsupportedNodesError(UnsupportedModelError):
+    """Several nodes cannot be built; all are reported at once, so one round of fixes suffices.
+
+    Raised only for two or more problems (a single one stays a plain `UnsupportedModelError`);
+    the message is a first line "N nodes cannot be built:" and one indented line per node.
+    `node`, `op_type` and `reason` are the first problem's, for callers that handle one.
+    """
+
+    def __init__(self, problems: list[UnsupportedModelError]) -> None:
+        self.problems = problems
+        first = problems[0]
+        self.node, self.op_type, self.reason = first.node, first.op_type, first.reason
+        HwcodesignError.__init__(self, listing(f"{len(problems)} nodes cannot be built", [str(p) for p in problems]))
+
+
 class GraphError(HwcodesignError):
     """An IR graph is inconsistent (dangling edge, shape or type mismatch)."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("invalid graph:\n  " + "\n  ".join(problems))
+        super().__init__(listing("invalid graph", problems))
+
+
+def listing(headline: str, items: list[str]) -> str:
+    """One line for one item ("headline: item"); else the headline and one indented line per item."""
+    if len(items) == 1:
+        return f"{headline}: {items[0]}"
+    return f"{headline}:\n" + "\n".join(f"  {item}" for item in items)
+
+
+def raise_all(problems: list[UnsupportedModelError]) -> None:
+    """Raise the one problem as itself, several as one `UnsupportedNodesError`, none: nothing."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise UnsupportedNodesError(problems)
 
 
 class BoardError(HwcodesignError):

@@ -7,45 +7,106 @@ are fixed at synthesis), and float or integer 2-D/4-D inputs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 
 from hwcodesign.errors import ModelFormatError, UnsupportedModelError
+from hwcodesign.frontend.validate import check_declared_sizes
 from hwcodesign.ir.ops import Shape
 
 
 def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
-    """Load and check a model; a file that is missing, truncated or invalid is a ModelFormatError."""
+    """Load and check a model; a file that is missing, truncated or invalid is a ModelFormatError.
+
+    This is the structural check; `type_error` adds the checker's type and shape inference.
+    """
+    origin = origin_of(source)
     if isinstance(source, onnx.ModelProto):
         model = source
-        origin = "the given ModelProto"
+        check_declared_sizes(model, origin)
     else:
         path = Path(source)
-        origin = str(path)
-        if not path.is_file():
-            raise ModelFormatError(f"{path}: no such file")
-        data = path.read_bytes()
-        if not data:
-            raise ModelFormatError(f"{path}: file is empty")
-        model = onnx.ModelProto()
-        try:
-            model.ParseFromString(data)
-        except DecodeError as error:
-            raise ModelFormatError(
-                f"{path}: not a readable ONNX protobuf (truncated or corrupted file?): {error}"
-            ) from None
-        if not model.graph.node and not model.graph.output:
-            raise ModelFormatError(f"{path}: parsed as protobuf but holds no ONNX graph")
+        model = _parse(path)
+        check_declared_sizes(model, origin)
         if _has_external(model):
-            onnx.load_external_data_for_model(model, str(path.parent))
+            try:
+                onnx.load_external_data_for_model(model, str(path.parent))
+            except (OSError, ValueError, onnx.checker.ValidationError) as error:
+                raise ModelFormatError(f"{path}: cannot read its external data ({', '.join(_external_files(model))}): "
+                                       f"{_first_line(error)}") from None
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise ModelFormatError(f"{origin}: fails the ONNX checker: {first_line}") from None
+        raise ModelFormatError(f"{origin}: fails the ONNX checker: {_checker_message(error)}") from None
     return model
+
+
+def type_error(model: onnx.ModelProto, origin: str) -> ModelFormatError | None:
+    """The checker's `full_check` (strict type and shape inference) on a structurally valid model.
+
+    It refuses what onnxruntime refuses and the structural check lets through: types the ONNX
+    spec forbids (a float or int32 zero point, an int32 QuantizeLinear output), shapes that do not
+    broadcast, attributes out of their range. Returned, not raised, so the caller can prefer a
+    more specific refusal of the same model.
+    """
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as error:
+        return ModelFormatError(f"{origin}: fails the ONNX checker: {_checker_message(error)}")
+    return None
+
+
+def origin_of(source: str | Path | onnx.ModelProto) -> str:
+    return "the given ModelProto" if isinstance(source, onnx.ModelProto) else str(source)
+
+
+def _parse(path: Path) -> onnx.ModelProto:
+    if path.is_dir():
+        raise ModelFormatError(f"{path}: is a directory, not an ONNX model file")
+    if not path.exists():
+        raise ModelFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: is not a regular file (a device, pipe or socket?)")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelFormatError(f"{path}: cannot read: {error.strerror or error}") from None
+    if not data:
+        raise ModelFormatError(f"{path}: file is empty")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except DecodeError as error:
+        raise ModelFormatError(
+            f"{path}: not a readable ONNX protobuf (truncated or corrupted file?): {error}"
+        ) from None
+    if not model.graph.node and not model.graph.output:
+        raise ModelFormatError(f"{path}: parsed as protobuf but holds no ONNX graph")
+    return model
+
+
+def _checker_message(error: Exception) -> str:
+    """The checker's first line; a node's problem in the words of every other frontend error."""
+    text = _first_line(error)
+    match = re.search(r"\(op_type:([^,]*), node name: ([^)]*)\): (.*)", text)
+    if match is None:
+        return text
+    op_type, node, reason = match.groups()
+    reason = re.sub(r"^(\[\w+\] )+", "", reason)
+    return f"node '{node}' (op {op_type}): {reason}"
+
+
+def _external_files(model: onnx.ModelProto) -> list[str]:
+    return sorted({entry.value for init in model.graph.initializer for entry in init.external_data
+                   if entry.key == "location"})
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else repr(error)
 
 
 def _has_external(model: onnx.ModelProto) -> bool:

@@ -16,7 +16,7 @@ import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.errors import UnsupportedModelError, raise_all
 from hwcodesign.frontend.formats import FORMATS_KEY, read_formats
 from hwcodesign.frontend.loader import graph_inputs
 from hwcodesign.frontend.sparse import (
@@ -25,6 +25,15 @@ from hwcodesign.frontend.sparse import (
     SparseLowering,
     sparse_conv_kind,
     sparse_roots,
+)
+from hwcodesign.frontend.validate import (
+    check_scale,
+    check_window,
+    duplicate_node_names,
+    fold_size_problem,
+    input_size_problem,
+    per_axis_view,
+    quant_input_problem,
 )
 from hwcodesign.frontend.values import (
     Activation,
@@ -55,7 +64,7 @@ from hwcodesign.ir.ops import (
     Shape,
     window_output_size,
 )
-from hwcodesign.ir.requant import Requant, make_requant, shared_shift
+from hwcodesign.ir.requant import RatioOutOfRange, Requant, make_requant, shared_shift
 from hwcodesign.ir.types import ActiveSet, DyBitType, IntType, Tensor, WeightType
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
@@ -124,27 +133,49 @@ class Lowering(SparseLowering):
 
     # ================================================================ driver
     def run(self) -> Graph:
+        """Lower every node; every node that cannot be built is reported at once (`raise_all`).
+
+        A node that fails marks its outputs failed, and nodes reading a failed tensor are skipped
+        rather than reported: their problem is the failed node's, not theirs.
+        """
         graph = self.model.graph
         for init in graph.initializer:
             self.values[init.name] = Constant(numpy_helper.to_array(init))
-        check_ops_supported(self.model, set(self.handlers))
+        unsupported = unsupported_nodes(self.model, set(self.handlers))
+        problems = duplicate_node_names(self.model) + [problem for _, problem in unsupported]
+        failed = {tensor for node, _ in unsupported for tensor in node.output}
         self.sparse_roots = sparse_roots(self.model)
         for value in graph_inputs(self.model):
             elem_type = value.type.tensor_type.elem_type
-            if elem_type not in ONNX_INT_TYPES and elem_type not in FLOAT_TYPES:
-                raise UnsupportedModelError(
-                    value.name, "graph input", f"element type {onnx.TensorProto.DataType.Name(elem_type)}"
-                )
+            too_big = input_size_problem(value)
+            if elem_type not in ONNX_INT_TYPES and elem_type not in FLOAT_TYPES or too_big:
+                problems.append(too_big or UnsupportedModelError(
+                    value.name, "graph input", f"element type {onnx.TensorProto.DataType.Name(elem_type)}"))
+                failed.add(value.name)
             self.values[value.name] = FloatInput(value)
         for index, node in enumerate(graph.node):
-            self.visit(node, node_name(node, index))
+            if any(tensor in failed for tensor in node.input) or node.output[:1] and node.output[0] in failed:
+                failed.update(node.output)
+                continue
+            try:
+                self.visit(node, node_name(node, index))
+            except UnsupportedModelError as problem:
+                problems.append(problem)
+                failed.update(node.output)
         outputs = []
         for value in graph.output:
-            outputs.append(self.require_activation(value.name, value.name, "graph output").tensor.name)
+            if value.name in failed:
+                continue
+            try:
+                outputs.append(self.require_activation(value.name, value.name, "graph output").tensor.name)
+            except UnsupportedModelError as problem:
+                problems.append(problem)
         unused = sorted(set(self.weight_formats) - set(self.weight_formats_used))
-        if unused:
-            raise UnsupportedModelError(unused[0], "weight format", f"metadata '{FORMATS_KEY}' names layers that are "
-                                        f"not Conv/Gemm/MatMul nodes of the model: {', '.join(unused)}")
+        if unused and not problems:
+            problems.append(UnsupportedModelError(
+                unused[0], "weight format", f"metadata '{FORMATS_KEY}' names layers that are "
+                f"not Conv/Gemm/MatMul nodes of the model: {', '.join(unused)}"))
+        raise_all(problems)
         return Graph.from_ops(graph.name or "model", self.ops, outputs)
 
     def visit(self, node: onnx.NodeProto, name: str) -> None:
@@ -202,6 +233,9 @@ class Lowering(SparseLowering):
 
     def fold_constant(self, node: onnx.NodeProto, name: str) -> None:
         feeds = {i: self.values[i].array for i in node.input if i}  # type: ignore[union-attr]
+        too_big = fold_size_problem(node, feeds, self.model)
+        if too_big:
+            raise UnsupportedModelError(name, node.op_type, too_big)
         try:
             results = ReferenceEvaluator(node).run(None, feeds)
         except Exception as error:  # the reference evaluator raises many kinds
@@ -244,9 +278,8 @@ class Lowering(SparseLowering):
         zp = float(zero_point.reshape(-1)[0])
         if zp != round(zp):
             raise UnsupportedModelError(name, node.op_type, f"non-integer zero point {zp}")
+        check_scale(name, node.op_type, scale, dtype.max - dtype.min + 1)
         scale_value = float(scale.reshape(-1)[0])
-        if not scale_value > 0:
-            raise UnsupportedModelError(name, node.op_type, f"scale must be positive, got {scale_value}")
         return OutputQuantizer(
             scale_value, int(zp), dtype, dtype.min if lo is None else lo, dtype.max if hi is None else hi
         )
@@ -257,6 +290,7 @@ class Lowering(SparseLowering):
         source = self.value(node, name, 0)
         out = node.output[0]
         if isinstance(source, Constant):
+            self.refuse_empty(node, name, source.array)
             real = source.array.astype(np.float64)
             q = np.clip(np.rint(real / scale + zero_point), quantizer.lo, quantizer.hi).astype(np.int64)
             self.values[out] = QuantizedConstant(
@@ -306,7 +340,13 @@ class Lowering(SparseLowering):
             )
         negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
         tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point, pending.active)
-        self.emit(pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative)))
+        try:
+            op = pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative))
+        except RatioOutOfRange as error:
+            raise UnsupportedModelError(
+                pending.node, pending.op_type, f"{error}: the output '{out}' has scale {quantizer.scale:.3g}, too fine "
+                "for the scale of what it requantizes; check the quantizer scales") from None
+        self.emit(op)
         self.values[out] = Activation(tensor, pending.flat)
 
     def quantize_linear(self, node: onnx.NodeProto, name: str) -> None:
@@ -322,10 +362,11 @@ class Lowering(SparseLowering):
             output_dtype = onnx.helper.np_dtype_to_tensor_dtype(zp_value.array.dtype)
             zero_point = zp_value.array.astype(np.int64)
         dtype = self.int_type(node, name, output_dtype)
-        scale, zero_point = self.per_axis(node, name, scale, zero_point)
+        source = self.value(node, name, 0)
+        shape = source.array.shape if isinstance(source, Constant) else None
+        scale, zero_point = self.per_axis(node, name, scale, zero_point, shape)
         quantizer = self.quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype) if scale.size == 1 else None
         if quantizer is None:
-            source = self.value(node, name, 0)
             if not isinstance(source, Constant):
                 self.quantizer_of(node, name, scale, zero_point, dtype)  # raises: per-channel
             quantizer = OutputQuantizer(1.0, 0, dtype, dtype.min, dtype.max)
@@ -343,11 +384,14 @@ class Lowering(SparseLowering):
         if zp_value is not None and not isinstance(zp_value, Constant):
             raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
         zero_point = np.zeros(1, np.int64) if zp_value is None else zp_value.array.astype(np.int64)
+        if not isinstance(source, Constant):
+            self.per_axis(node, name, scale, zero_point, None)  # checks block_size and the scale
         out = node.output[0]
         if isinstance(source, Constant):
             array = source.array
+            self.refuse_empty(node, name, array)
             dtype = self.int_type(node, name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array)
-            scale, zero_point = self.per_axis(node, name, scale, zero_point, array.ndim)
+            scale, zero_point = self.per_axis(node, name, scale, zero_point, array.shape)
             q = array.astype(np.int64)
             self.values[out] = QuantizedConstant(
                 q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape), dtype
@@ -393,20 +437,29 @@ class Lowering(SparseLowering):
         return dtype
 
     def per_axis(self, node: onnx.NodeProto, name: str, scale: np.ndarray, zero_point: np.ndarray,
-                 ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Reshape a 1-D per-axis scale/zero point so it broadcasts along the node's `axis`."""
-        if scale.size == 1 and zero_point.size <= 1:
+                 shape: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Reshape a 1-D per-axis scale/zero point so it broadcasts along the node's `axis` of a
+        constant of `shape` (None: an activation, left to `quantizer_of`), checking both first."""
+        attrs = self.attrs(node)
+        block_size = int(attrs.get("block_size", 0))  # type: ignore[call-overload]
+        if block_size:
+            raise UnsupportedModelError(name, node.op_type, f"block_size {block_size}: blocked quantization is not "
+                                        "supported" + (" (and ONNX forbids it with one scale)" if scale.size == 1 else ""))
+        check_scale(name, node.op_type, scale)
+        if zero_point.size == 0:
+            raise UnsupportedModelError(name, node.op_type, "the zero point is empty")
+        if scale.size == 1 and zero_point.size == 1:
             return scale.reshape(()), zero_point.reshape(())
-        if ndim is None:
+        if shape is None:
             return scale, zero_point
-        axis = int(self.attrs(node).get("axis", 1))
-        axis = axis + ndim if axis < 0 else axis
-        if self.attrs(node).get("block_size", 0):
-            raise UnsupportedModelError(name, node.op_type, "blocked quantization is not supported")
-        view = [1] * ndim
-        view[axis] = -1
-        zero_point = np.broadcast_to(zero_point.reshape(-1), scale.reshape(-1).shape)
+        view = per_axis_view(name, node.op_type, scale, zero_point, int(attrs.get("axis", 1)), shape)  # type: ignore[call-overload]
+        zero_point = np.broadcast_to(zero_point.reshape(-1), (scale.size,))
         return scale.reshape(view), zero_point.reshape(view)
+
+    @staticmethod
+    def refuse_empty(node: onnx.NodeProto, name: str, array: np.ndarray) -> None:
+        if array.size == 0:
+            raise UnsupportedModelError(name, node.op_type, f"'{node.input[0]}' is empty (shape {list(array.shape)})")
 
     def qonnx_quant(self, node: onnx.NodeProto, name: str) -> None:
         attrs = self.attrs(node)
@@ -418,20 +471,43 @@ class Lowering(SparseLowering):
             raise UnsupportedModelError(name, node.op_type, f"rounding_mode {rounding} not supported (ROUND only)")
         scale = self.constant(node, name, 1, "scale").astype(np.float64)
         zero_point = self.constant(node, name, 2, "zero point").astype(np.float64)
-        bits = float(self.constant(node, name, 3, "bit width").reshape(-1)[0])
-        if bits != round(bits) or not 1 <= bits <= 16:
-            raise UnsupportedModelError(name, node.op_type, f"bit width {bits} must be an integer 1..16")
+        bit_width = self.constant(node, name, 3, "bit width").reshape(-1)
+        bits = float(bit_width[0]) if bit_width.size == 1 else np.nan
+        if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= 16):
+            raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer 1..16")
         dtype = IntType(int(bits), signed)
         lo = dtype.min + (1 if narrow and signed else 0)
         hi = dtype.max - (1 if narrow and not signed else 0)
+        check_scale(name, node.op_type, scale)
+        if zero_point.size == 0 or not np.all((zero_point >= lo) & (zero_point <= hi)):
+            raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is outside "
+                                        f"the {dtype} range [{lo}, {hi}]")
         source = self.value(node, name, 0)
+        self.refuse_non_real_quant_input(node, name, source)
         if isinstance(source, Constant):
+            try:
+                np.broadcast_shapes(source.array.shape, scale.shape, zero_point.shape)
+            except ValueError:
+                raise UnsupportedModelError(name, node.op_type, f"scale {list(scale.shape)} and zero point "
+                                            f"{list(zero_point.shape)} do not broadcast to '{node.input[0]}' "
+                                            f"{list(source.array.shape)}") from None
             quantizer = OutputQuantizer(1.0, 0, dtype, lo, hi)
         else:
             quantizer = self.quantizer_of(node, name, scale, zero_point, dtype, lo, hi)
         if np.any(zero_point != np.rint(zero_point)):
             raise UnsupportedModelError(name, node.op_type, "non-integer zero point")
         self.quantize_value(node, name, quantizer, scale, np.rint(zero_point).astype(np.int64))
+
+    def refuse_non_real_quant_input(self, node: onnx.NodeProto, name: str, source: Value) -> None:
+        if isinstance(source, Constant):
+            problem = quant_input_problem(source.array, node.input[0])
+        elif isinstance(source, FloatInput) and self.input_elem_type(source.name) not in FLOAT_TYPES:
+            problem = quant_input_problem(np.zeros(0, helper.tensor_dtype_to_np_dtype(
+                self.input_elem_type(source.name))), node.input[0])
+        else:
+            problem = None
+        if problem:
+            raise UnsupportedModelError(name, node.op_type, problem)
 
     # ============================================================ compute ops
     def weights(self, node: onnx.NodeProto, name: str, index: int) -> QuantizedConstant:
@@ -499,6 +575,7 @@ class Lowering(SparseLowering):
         w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, 0)
         if w_int.ndim != 4:
             raise UnsupportedModelError(name, node.op_type, f"{w_int.ndim - 2}-D convolution; only 2-D is supported")
+        check_window(name, node.op_type, attrs, w_int.shape[2:])
         w_type = self.weight_format(name, node.op_type, w_int, w_type)
         out_channels, _, kh, kw = w_int.shape
         groups = int(attrs.get("group", 1))
@@ -547,6 +624,7 @@ class Lowering(SparseLowering):
         w_scale, w_int, w_type = self.output_channel_scale(name, node.op_type, weight, 0)
         if w_int.ndim != 4:
             raise UnsupportedModelError(name, node.op_type, f"{w_int.ndim - 2}-D deformable convolution; only 2-D")
+        check_window(name, node.op_type, attrs, w_int.shape[2:])
         out_channels = w_int.shape[0]
         stride = tuple(int(v) for v in attrs.get("strides", (1, 1)))  # type: ignore[union-attr]
         dilation = tuple(int(v) for v in attrs.get("dilations", (1, 1)))  # type: ignore[union-attr]
@@ -957,10 +1035,12 @@ class Lowering(SparseLowering):
             return
         x = self.activation(node, name, 0).tensor
         attrs = self.attrs(node)
-        kernel = tuple(int(k) for k in attrs["kernel_shape"])  # type: ignore[union-attr]
+        kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))  # type: ignore[union-attr]
+        check_window(name, node.op_type, attrs, kernel)
         stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
         if int(attrs.get("ceil_mode", 0)):
-            raise UnsupportedModelError(name, node.op_type, "ceil_mode=1 is not supported; use floor mode")
+            raise UnsupportedModelError(name, node.op_type, "ceil_mode=1 is not supported; use floor mode (ceil_mode=0), "
+                                        "with one more row/column of pads at the bottom/right if the size must stay")
         if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
             raise UnsupportedModelError(name, node.op_type, "dilated pooling is not supported")
         pads = self.window_pads(node, name, attrs, x.shape, kernel, stride, (1, 1))  # type: ignore[arg-type]
@@ -1162,13 +1242,16 @@ def node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
 
 
-def check_ops_supported(model: onnx.ModelProto, handled: set[str]) -> None:
-    """Refuse every unsupported op before lowering starts, whatever its position in the graph.
+def unsupported_nodes(model: onnx.ModelProto,
+                      handled: set[str]) -> list[tuple[onnx.NodeProto, UnsupportedModelError]]:
+    """Every node of an unsupported op, found before lowering starts, whatever its position.
 
     Any op is fine on constants only (it is folded); a tensor is constant when it is an
     initializer, a Constant node's output, a Shape, or computed from constants alone.
     """
+    found = []
     constant = {init.name for init in model.graph.initializer}
+    shapes = constant_values(model)
     for index, node in enumerate(model.graph.node):
         in_standard_domain = node.domain in ("", "ai.onnx")
         folds = in_standard_domain and node.op_type not in QUANTIZERS and all(
@@ -1182,7 +1265,30 @@ def check_ops_supported(model: onnx.ModelProto, handled: set[str]) -> None:
         if qonnx_quant or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
             continue
         op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
-        raise UnsupportedModelError(node_name(node, index), op_type, "op not supported; " + supported_ops_text())
+        hint = op_hint(node, shapes)
+        reason = f"op not supported; {hint}" if hint else "op not supported; " + supported_ops_text()
+        found.append((node, UnsupportedModelError(node_name(node, index), op_type, reason)))
+    return found
+
+
+def constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {init.name: numpy_helper.to_array(init) for init in model.graph.initializer if init.data_type
+            == onnx.TensorProto.INT64}
+
+
+def op_hint(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> str | None:
+    """What to use instead of an unsupported node, where a supported equivalent exists."""
+    if node.op_type in ("ReduceMean", "ReduceSum"):
+        axes = [int(a) for a in next((a.ints for a in node.attribute if a.name == "axes"), [])]
+        if len(node.input) > 1 and node.input[1] in constants:
+            axes = [int(a) for a in constants[node.input[1]].reshape(-1)]
+        if sorted(a % 4 for a in axes) == [2, 3]:
+            return (f"a {node.op_type} over H and W is a global average pool"
+                    f"{' times H*W' if node.op_type == 'ReduceSum' else ''}: export it as GlobalAveragePool")
+    if node.op_type in ("HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu", "Mish"):
+        return ("the activations built are Relu, Clip (e.g. Relu6) and LeakyRelu: retrain with one of them, "
+                "or run this op on the host after the accelerator's outputs")
+    return None
 
 
 def pending_function(stage: FinalStage, function: str) -> str:

@@ -113,6 +113,10 @@ def round_shift(product: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return floor + round_up.astype(np.int64)
 
 
+class RatioOutOfRange(ValueError):
+    """A requantization ratio no multiplier/shift pair can hold (the scales are too far apart)."""
+
+
 def fixed_point(ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Approximate each real `ratio` by M / 2**S with |M| in [2**(B-1), 2**B), B=MULTIPLIER_BITS.
 
@@ -120,8 +124,8 @@ def fixed_point(ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     is the exact answer to the available precision).
     """
     ratio = np.atleast_1d(np.asarray(ratio, dtype=np.float64))
-    if np.any(np.abs(ratio) >= 2.0 ** (MULTIPLIER_BITS - 1)):
-        raise ValueError(f"requantization ratio {np.abs(ratio).max():.4g} is too large")
+    if not np.all(np.abs(ratio) < 2.0 ** (MULTIPLIER_BITS - 1)):  # also refuses NaN
+        raise RatioOutOfRange(f"requantization ratio {np.abs(ratio).max():.4g} is too large")
     magnitude = np.abs(ratio)
     exponent = np.where(magnitude > 0, np.floor(np.log2(np.where(magnitude > 0, magnitude, 1))), 0)
     shift = np.clip(MULTIPLIER_BITS - 1 - exponent, 0, MAX_SHIFT).astype(np.int64)
