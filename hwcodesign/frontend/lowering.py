@@ -180,7 +180,7 @@ class Lowering(SparseLowering):
 
     def visit(self, node: onnx.NodeProto, name: str) -> None:
         if node.op_type == "Constant":
-            self.values[node.output[0]] = Constant(self.constant_node_value(node))
+            self.values[node.output[0]] = Constant(self.constant_node_value(node, name))
             return
         inputs = [self.values.get(i) for i in node.input if i]
         if node.op_type not in QUANTIZERS and inputs and all(isinstance(v, Constant) for v in inputs):
@@ -228,8 +228,11 @@ class Lowering(SparseLowering):
     def attrs(node: onnx.NodeProto) -> dict[str, object]:
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
-    def constant_node_value(self, node: onnx.NodeProto) -> np.ndarray:
-        return np.asarray(ReferenceEvaluator(node).run(None, {})[0])
+    def constant_node_value(self, node: onnx.NodeProto, name: str) -> np.ndarray:
+        try:
+            return np.asarray(ReferenceEvaluator(node).run(None, {})[0])
+        except Exception as error:  # the reference evaluator raises many kinds
+            raise UnsupportedModelError(name, node.op_type, f"cannot read its value: {error}") from None
 
     def fold_constant(self, node: onnx.NodeProto, name: str) -> None:
         feeds = {i: self.values[i].array for i in node.input if i}  # type: ignore[union-attr]
@@ -291,6 +294,9 @@ class Lowering(SparseLowering):
         out = node.output[0]
         if isinstance(source, Constant):
             self.refuse_empty(node, name, source.array)
+            if np.any(scale == 0):
+                raise UnsupportedModelError(name, node.op_type, f"quantizing '{node.input[0]}' with a zero scale divides "
+                                            "by zero")
             real = source.array.astype(np.float64)
             q = np.clip(np.rint(real / scale + zero_point), quantizer.lo, quantizer.hi).astype(np.int64)
             self.values[out] = QuantizedConstant(
@@ -355,7 +361,7 @@ class Lowering(SparseLowering):
         zp_value = self.optional(node, 2)
         if zp_value is None:
             output_dtype = int(attrs.get("output_dtype", 0)) or onnx.TensorProto.UINT8
-            zero_point = np.zeros(1, np.int64)
+            zero_point = np.zeros(scale.shape, np.int64)
         else:
             if not isinstance(zp_value, Constant):
                 raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
@@ -383,7 +389,7 @@ class Lowering(SparseLowering):
         zp_value = self.optional(node, 2)
         if zp_value is not None and not isinstance(zp_value, Constant):
             raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
-        zero_point = np.zeros(1, np.int64) if zp_value is None else zp_value.array.astype(np.int64)
+        zero_point = np.zeros(scale.shape, np.int64) if zp_value is None else zp_value.array.astype(np.int64)
         if not isinstance(source, Constant):
             self.per_axis(node, name, scale, zero_point, None)  # checks block_size and the scale
         out = node.output[0]
@@ -453,7 +459,6 @@ class Lowering(SparseLowering):
         if shape is None:
             return scale, zero_point
         view = per_axis_view(name, node.op_type, scale, zero_point, int(attrs.get("axis", 1)), shape)  # type: ignore[call-overload]
-        zero_point = np.broadcast_to(zero_point.reshape(-1), (scale.size,))
         return scale.reshape(view), zero_point.reshape(view)
 
     @staticmethod
@@ -566,6 +571,9 @@ class Lowering(SparseLowering):
             real = value.array.astype(np.float64)
         else:
             raise UnsupportedModelError(name, node.op_type, f"bias '{node.input[index]}' must be a constant")
+        if real.size not in (1, channels):
+            raise UnsupportedModelError(name, node.op_type, f"bias '{node.input[index]}' has {real.size} values for "
+                                        f"{channels} output channels")
         return np.broadcast_to(real.reshape(-1), (channels,)).astype(np.float64)
 
     def conv(self, node: onnx.NodeProto, name: str) -> None:
@@ -767,6 +775,9 @@ class Lowering(SparseLowering):
     def bias_and_requant(name: str, op_type: str, stage: FinalStage) -> tuple[np.ndarray, Requant]:
         """Integer bias for the accumulator; its sub-unit remainder goes to the requant offset."""
         rounded = np.rint(stage.bias)
+        if not np.all(np.isfinite(rounded)):
+            raise UnsupportedModelError(name, op_type, "the bias (with what folds into it: BatchNorm, added constants) "
+                                        "is not finite")
         if not BIAS_TYPE.contains(rounded):
             raise UnsupportedModelError(name, op_type, "bias does not fit 32 bits in accumulator units")
         requant = stage.requant(fractional_bias=stage.bias - rounded)
@@ -938,6 +949,9 @@ class Lowering(SparseLowering):
         gamma, beta, mean, var = (self.constant(node, name, i, what) for i, what in
                                   ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
         epsilon = float(self.attrs(node).get("epsilon", 1e-5))
+        if not np.all(var.astype(np.float64) + epsilon > 0):
+            raise UnsupportedModelError(name, node.op_type, f"variance + epsilon must be positive (variance "
+                                        f"'{node.input[4]}', epsilon {epsilon:g})")
         a = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
         b = beta.astype(np.float64) - a * mean.astype(np.float64)
         if isinstance(source, Activation):
@@ -1014,10 +1028,13 @@ class Lowering(SparseLowering):
                 continue
             if not isinstance(value, Constant):
                 raise UnsupportedModelError(name, node.op_type, "clip bounds must be constants")
+            if value.array.size != 1 or np.isnan(value.array).any():
+                raise UnsupportedModelError(name, node.op_type, f"clip bound '{node.input[index]}' must be one number, "
+                                            f"not {value.array.reshape(-1)[:4].tolist()} of shape {list(value.array.shape)}")
             if index == 1:
-                lo = float(value.array)
+                lo = float(value.array.reshape(()))
             else:
-                hi = float(value.array)
+                hi = float(value.array.reshape(()))
         self.set_clip(node, name, lo, hi, "relu" if lo == 0 and not np.isfinite(hi) else "clip")
 
     def leaky_relu(self, node: onnx.NodeProto, name: str) -> None:

@@ -96,8 +96,8 @@ def duplicate_node_names(model: onnx.ModelProto) -> list[UnsupportedModelError]:
 def check_window(name: str, op_type: str, attrs: dict[str, object], kernel: tuple[int, ...]) -> None:
     """Window attributes of a Conv/pool against the kernel it really has (from its weights for a Conv)."""
     declared = attrs.get("kernel_shape")
-    if declared is not None and tuple(int(k) for k in declared) != kernel:  # type: ignore[union-attr]
-        raise UnsupportedModelError(name, op_type, f"kernel_shape {list(declared)} does not match the "  # type: ignore[call-overload]
+    if declared is not None and tuple(int_list(name, op_type, "kernel_shape", declared)) != kernel:
+        raise UnsupportedModelError(name, op_type, f"kernel_shape {declared} does not match the "
                                     f"{len(kernel)}-D kernel {list(kernel)}")
     if len(kernel) != 2 or min(kernel) < 1:
         raise UnsupportedModelError(name, op_type, f"kernel {list(kernel)}: only 2-D windows of positive size")
@@ -105,7 +105,7 @@ def check_window(name: str, op_type: str, attrs: dict[str, object], kernel: tupl
         values = attrs.get(key)
         if values is None:
             continue
-        values = [int(v) for v in values]  # type: ignore[attr-defined]
+        values = int_list(name, op_type, key, values)
         if len(values) != length or min(values) < least:
             raise UnsupportedModelError(name, op_type, f"{key} {values}: needs {length} values >= {least}")
     auto_pad = attrs.get("auto_pad", b"NOTSET")
@@ -113,8 +113,17 @@ def check_window(name: str, op_type: str, attrs: dict[str, object], kernel: tupl
     if auto_pad not in ("NOTSET", "") and "pads" in attrs:
         raise UnsupportedModelError(name, op_type, f"auto_pad {auto_pad} together with explicit pads; the ONNX "
                                     "spec allows one or the other")
-    if int(attrs.get("group", 1)) < 1:  # type: ignore[call-overload]
-        raise UnsupportedModelError(name, op_type, f"group {attrs['group']} must be >= 1")
+    groups = int_list(name, op_type, "group", attrs.get("group", 1))
+    if len(groups) != 1 or groups[0] < 1:
+        raise UnsupportedModelError(name, op_type, f"group {attrs['group']} must be one integer >= 1")
+
+
+def int_list(name: str, op_type: str, key: str, value: object) -> list[int]:
+    """An integer attribute as a list (custom-domain nodes escape the checker's attribute types)."""
+    values = value if isinstance(value, list | tuple) else [value]
+    if not all(isinstance(v, int | np.integer) for v in values):
+        raise UnsupportedModelError(name, op_type, f"{key} {value!r} must be integers")
+    return [int(v) for v in values]
 
 
 def check_scale(name: str, op_type: str, scale: np.ndarray, levels: int | None = None) -> None:
@@ -142,8 +151,9 @@ def per_axis_view(name: str, op_type: str, scale: np.ndarray, zero_point: np.nda
     if scale.ndim > 1 or scale.size != shape[axis]:
         raise UnsupportedModelError(name, op_type, f"{scale.size} scales for axis {axis} of length {shape[axis]} "
                                     f"(tensor {list(shape)})")
-    if zero_point.size > 1 and zero_point.shape != scale.shape:
-        raise UnsupportedModelError(name, op_type, f"{zero_point.size} zero points for {scale.size} scales")
+    if zero_point.shape != scale.shape:  # the spec (and onnxruntime) wants one zero point per scale
+        raise UnsupportedModelError(name, op_type, f"zero point of shape {list(zero_point.shape)} for scales of "
+                                    f"shape {list(scale.shape)}; per-axis quantization needs one zero point per scale")
     view = [1] * ndim
     view[axis] = -1
     return view

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from support.model_edits import node_named, set_attributes, set_initializer, set_opset
 from support.qdq_by_hand import conv_bn_relu_qdq
 from support.qonnx_by_hand import qonnx_two_convs
+from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
 from hwcodesign.cli import main
 from hwcodesign.errors import HwcodesignError, ModelFormatError, UnsupportedModelError
@@ -54,6 +55,21 @@ def quantized_by_quantize_linear(model: onnx.ModelProto) -> None:
     node_named(model, "dequant_w").input[0] = "w_q"
 
 
+def quantized_by_quantize_linear_with_zero_scale(model: onnx.ModelProto) -> None:
+    quantized_by_quantize_linear(model)
+    set_initializer(model, "ws", np.zeros(6, np.float32))
+    set_initializer(model, "wz", np.zeros(6, np.int8))
+
+
+def clip_after_conv(lower: list[float]) -> Mutant:
+    """conv_bn_relu_qdq with its Relu replaced by a Clip whose lower bound is `lower`."""
+    def edit(model: onnx.ModelProto) -> None:
+        set_initializer(model, "clip_lo", np.asarray(lower, np.float32))
+        relu = node_named(model, "relu")
+        relu.CopyFrom(helper.make_node("Clip", ["n", "clip_lo"], ["r"], name="clip"))
+    return qdq(edit)
+
+
 def rename(model: onnx.ModelProto, node: str, new_name: str) -> None:
     node_named(model, node).name = new_name
 
@@ -78,6 +94,13 @@ TRACEBACKS: dict[str, tuple[Mutant, str, str]] = {
     "QONNX NaN bit width": (qonnx(lambda m: set_initializer(m, "a1_q_bits", np.float32(np.nan))), "a1_q", "Quant"),
     "QONNX weight NaN bit width": (qonnx(lambda m: set_initializer(m, "w1_q_bits", np.float32(np.nan))),
                                    "w1_q", "Quant"),
+    "float bias length": (qonnx(lambda m: set_initializer(m, "b1", np.zeros(5, np.float32))), "conv1", "Conv"),
+    "infinite BatchNorm beta": (qdq(lambda m: set_initializer(m, "beta", np.full(6, np.inf, np.float32))),
+                                "conv", "Conv"),
+    "zero scale quantizing a weight": (qdq(quantized_by_quantize_linear_with_zero_scale), "quant_w", "QuantizeLinear"),
+    "negative BatchNorm variance": (qdq(lambda m: set_initializer(m, "var", np.full(6, -1, np.float32))), "bn",
+                                    "BatchNormalization"),
+    "Clip bound of two values": (clip_after_conv([0.0, 1.0]), "clip", "Clip"),
     "empty weight": (qdq(lambda m: set_initializer(m, "w", np.zeros((6, 0, 3, 3), np.int8))),
                      "dequant_w", "DequantizeLinear"),
     "negative dilations": (qdq(lambda m: set_attributes(m, "conv", dilations=[-1, -1])), "conv", "Conv"),
@@ -128,6 +151,8 @@ INVALID: dict[str, tuple[Mutant, str, str]] = {
                          "dequant_w", "DequantizeLinear"),
     "int32 zero point of int8 weights": (qdq(lambda m: set_initializer(m, "wz", np.zeros(6, np.int32))),
                                          "dequant_w", "DequantizeLinear"),
+    "one zero point for per-axis scales": (qdq(lambda m: set_initializer(m, "wz", np.int8(0))),
+                                           "dequant_w", "DequantizeLinear"),
     "auto_pad with pads": (qdq(lambda m: set_attributes(m, "conv", auto_pad="SAME_UPPER")), "conv", "Conv"),
     "kernel_shape of rank 1": (qdq(lambda m: set_attributes(m, "conv", kernel_shape=[3])), "conv", "Conv"),
     "kernel_shape not the weight's": (qdq(lambda m: set_attributes(m, "conv", kernel_shape=[5, 5])), "conv", "Conv"),
@@ -145,6 +170,20 @@ def test_invalid_onnx_is_refused_like_onnxruntime(case: str) -> None:
         load_onnx(model)
     message = str(error.value)
     assert node in message and op_type in message, message
+
+
+@pytest.mark.parametrize("attributes", [{"strides": 2}, {"kernel_shape": 3}, {"group": 0}, {"dilations": [-1, -1]}])
+def test_window_attributes_of_a_custom_domain_conv(attributes: dict[str, object]) -> None:
+    """hwcodesign.SubmConv escapes the checker's attribute types: an int where a list belongs, a zero group."""
+    S, G, F = SparseLayer, SparseLayer("gap"), SparseLayer("fc", 4)
+    case = SparseCase((S("subm", 6, 3), G, F))
+    _, custom = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    conv = next(node for node in custom.graph.node if node.op_type == "SubmConv")
+    set_attributes(custom, conv.name, **attributes)
+    with pytest.raises(UnsupportedModelError) as error:
+        load_onnx(custom)
+    assert (error.value.node, error.value.op_type) == (conv.name, "SubmConv")
+    assert next(iter(attributes)) in error.value.reason
 
 
 # QONNX `Quant` quantizes floats; onnxruntime cannot run QONNX at all, so only our refusal is checked
