@@ -14,8 +14,10 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from hwcodesign.errors import ModelFormatError, UnsupportedModelError
-from hwcodesign.frontend.validate import check_declared_sizes
+from hwcodesign.frontend.validate import check_declared_sizes, gib
 from hwcodesign.ir.ops import Shape
+
+MAX_PROTOBUF_BYTES = 2 << 30  # protobuf's own limit: a larger file is not a model, and is not read
 
 
 def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
@@ -70,6 +72,9 @@ def _parse(path: Path) -> onnx.ModelProto:
         raise ModelFormatError(f"{path}: no such file")
     if not path.is_file():
         raise ModelFormatError(f"{path}: is not a regular file (a device, pipe or socket?)")
+    if path.stat().st_size > MAX_PROTOBUF_BYTES:
+        raise ModelFormatError(f"{path}: {gib(path.stat().st_size)}; an ONNX protobuf is at most "
+                               f"{gib(MAX_PROTOBUF_BYTES)} (larger weights go in external data)")
     try:
         data = path.read_bytes()
     except OSError as error:

@@ -282,6 +282,14 @@ def test_a_device_is_not_a_regular_file() -> None:
         load_onnx("/dev/null")
 
 
+def test_a_file_larger_than_protobuf_allows_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.onnx"
+    with path.open("wb") as file:
+        file.truncate(3 << 30)  # sparse: no disk used
+    with pytest.raises(ModelFormatError, match="3 GiB"):
+        load_onnx(path)
+
+
 # ------------------------------------------------------------------ every bad node at once (finding 7)
 def three_bad_nodes() -> onnx.ModelProto:
     """x -> Q -> DQ feeding a HardSigmoid (then a Relu), a ReduceMean over H,W and a ceil-mode MaxPool."""
