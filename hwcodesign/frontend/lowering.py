@@ -32,6 +32,7 @@ from hwcodesign.frontend.validate import (
     duplicate_node_names,
     fold_size_problem,
     input_size_problem,
+    one_node_model,
     per_axis_view,
     quant_input_problem,
 )
@@ -230,7 +231,7 @@ class Lowering(SparseLowering):
 
     def constant_node_value(self, node: onnx.NodeProto, name: str) -> np.ndarray:
         try:
-            return np.asarray(ReferenceEvaluator(node).run(None, {})[0])
+            return np.asarray(ReferenceEvaluator(one_node_model(node, {}, self.model)).run(None, {})[0])
         except Exception as error:  # the reference evaluator raises many kinds
             raise UnsupportedModelError(name, node.op_type, f"cannot read its value: {error}") from None
 
@@ -240,7 +241,7 @@ class Lowering(SparseLowering):
         if too_big:
             raise UnsupportedModelError(name, node.op_type, too_big)
         try:
-            results = ReferenceEvaluator(node).run(None, feeds)
+            results = ReferenceEvaluator(one_node_model(node, feeds, self.model)).run(None, {})
         except Exception as error:  # the reference evaluator raises many kinds
             raise UnsupportedModelError(name, node.op_type, f"cannot fold constant: {error}") from None
         for output, result in zip(node.output, results):

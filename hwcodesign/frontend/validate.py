@@ -166,14 +166,19 @@ def quant_input_problem(array: np.ndarray, tensor: str) -> str | None:
     return f"input '{tensor}' is {array.dtype}; Quant quantizes float16/float32/float64 tensors"
 
 
+def one_node_model(node: onnx.NodeProto, feeds: dict[str, np.ndarray], model: onnx.ModelProto) -> onnx.ModelProto:
+    """`node` alone, its inputs as initializers, at the opsets of the `model` it comes from (an
+    op's meaning changes with the opset: Unsqueeze's axes moved from attribute to input)."""
+    inits = [numpy_helper.from_array(np.asarray(value), key) for key, value in feeds.items()]
+    graph = helper.make_graph([node], "fold", [], [onnx.ValueInfoProto(name=o) for o in node.output if o], inits)
+    return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+
+
 def fold_size_problem(node: onnx.NodeProto, feeds: dict[str, np.ndarray], model: onnx.ModelProto) -> str | None:
     """Would folding `node` on these constants allocate more than `MAX_TENSOR_BYTES`? Asked of
     ONNX shape inference (with the constants' values), so nothing is allocated to find out."""
-    inits = [numpy_helper.from_array(np.asarray(value), key) for key, value in feeds.items()]
-    graph = helper.make_graph([node], "fold", [], [onnx.ValueInfoProto(name=o) for o in node.output if o], inits)
-    probe = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
     try:
-        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(one_node_model(node, feeds, model), data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, ValueError):
         return None  # the evaluator will say what is wrong with the node
     for value in inferred.graph.output:

@@ -379,3 +379,40 @@ def test_a_huge_declared_input_is_refused_up_front(tmp_path: Path, capsys: pytes
     assert main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "'x'" in err
+
+
+def scaled_by(model: onnx.ModelProto, gain: str, extra: list[onnx.NodeProto]) -> onnx.ModelProto:
+    """conv_bn_relu_qdq with Mul(BatchNorm output, `gain`) before its Relu, `extra` nodes computing `gain`."""
+    relu = node_named(model, "relu")
+    relu.input[0] = "scaled"
+    index = list(model.graph.node).index(relu)
+    for node in reversed([*extra, helper.make_node("Mul", ["n", gain], ["scaled"], name="scale")]):
+        model.graph.node.insert(index, node)
+    return model
+
+
+def per_tensor_at_opset_12() -> onnx.ModelProto:
+    """conv_bn_relu_qdq at opset 12, which has no per-axis DequantizeLinear: per-tensor weights."""
+    model = set_opset(conv_bn_relu_qdq(), 12)
+    for name, value in (("ws", np.float32(0.004)), ("wz", np.int8(0)), ("bs", np.float32(0.004 * 0.02)),
+                        ("bz", np.int32(0))):
+        set_initializer(model, name, value)
+    for name in ("dequant_w", "dequant_b"):
+        node = node_named(model, name)
+        kept = [a for a in node.attribute if a.name != "axis"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    return model
+
+
+def test_constants_fold_at_the_models_opset() -> None:
+    """Opset 12's Unsqueeze takes its axes as an attribute (opset 13 made them an input)."""
+    gain = np.linspace(0.5, 2.0, 6, dtype=np.float32)
+    folded = per_tensor_at_opset_12()
+    set_initializer(folded, "gain", gain)
+    scaled_by(folded, "gain_chw", [helper.make_node("Unsqueeze", ["gain"], ["gain_chw"], name="unsqueeze", axes=[1, 2])])
+    direct = per_tensor_at_opset_12()
+    set_initializer(direct, "gain_chw", gain.reshape(6, 1, 1))
+    scaled_by(direct, "gain_chw", [])
+    got, expected = load_onnx(folded).op("conv").requant, load_onnx(direct).op("conv").requant
+    assert np.array_equal(got.multiplier, expected.multiplier) and np.array_equal(got.shift, expected.shift)
