@@ -34,14 +34,16 @@ class UnsupportedNodesError(UnsupportedModelError):
 
     Raised only for two or more problems (a single one stays a plain `UnsupportedModelError`);
     the message is a first line "N nodes cannot be built:" and one indented line per node.
-    `node`, `op_type` and `reason` are the first problem's, for callers that handle one.
+    `node`, `op_type` and `reason` are the first problem's, for callers that handle one; `note`
+    (e.g. the supported ops) is said once at the end rather than on every line.
     """
 
-    def __init__(self, problems: list[UnsupportedModelError]) -> None:
+    def __init__(self, problems: list[UnsupportedModelError], note: str | None = None) -> None:
         self.problems = problems
         first = problems[0]
         self.node, self.op_type, self.reason = first.node, first.op_type, first.reason
-        HwcodesignError.__init__(self, listing(f"{len(problems)} nodes cannot be built", [str(p) for p in problems]))
+        message = listing(f"{len(problems)} nodes cannot be built", [str(p) for p in problems])
+        HwcodesignError.__init__(self, message + (f"\n{note}" if note else ""))
 
 
 class GraphError(HwcodesignError):
@@ -59,12 +61,14 @@ def listing(headline: str, items: list[str]) -> str:
     return f"{headline}:\n" + "\n".join(f"  {item}" for item in items)
 
 
-def raise_all(problems: list[UnsupportedModelError]) -> None:
-    """Raise the one problem as itself, several as one `UnsupportedNodesError`, none: nothing."""
+def raise_all(problems: list[UnsupportedModelError], note: str | None = None) -> None:
+    """Raise the one problem as itself (`note` joined to its reason), several as one
+    `UnsupportedNodesError`, none: nothing."""
     if len(problems) == 1:
-        raise problems[0]
+        one = problems[0]
+        raise UnsupportedModelError(one.node, one.op_type, f"{one.reason}; {note}") if note else one
     if problems:
-        raise UnsupportedNodesError(problems)
+        raise UnsupportedNodesError(problems, note)
 
 
 class BoardError(HwcodesignError):

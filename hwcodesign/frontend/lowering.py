@@ -176,7 +176,10 @@ class Lowering(SparseLowering):
             problems.append(UnsupportedModelError(
                 unused[0], "weight format", f"metadata '{FORMATS_KEY}' names layers that are "
                 f"not Conv/Gemm/MatMul nodes of the model: {', '.join(unused)}"))
-        raise_all(problems)
+        order = {node_name(node, index): index for index, node in enumerate(graph.node)}
+        unsupported_first = {id(problem) for _, problem in unsupported}
+        problems.sort(key=lambda problem: (id(problem) not in unsupported_first, order.get(problem.node, -1)))
+        raise_all(problems, supported_ops_text() if unsupported else None)
         return Graph.from_ops(graph.name or "model", self.ops, outputs)
 
     def visit(self, node: onnx.NodeProto, name: str) -> None:
@@ -1284,7 +1287,7 @@ def unsupported_nodes(model: onnx.ModelProto,
             continue
         op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
         hint = op_hint(node, shapes)
-        reason = f"op not supported; {hint}" if hint else "op not supported; " + supported_ops_text()
+        reason = f"op not supported; {hint}" if hint else "op not supported"
         found.append((node, UnsupportedModelError(node_name(node, index), op_type, reason)))
     return found
 
@@ -1303,6 +1306,8 @@ def op_hint(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> str | Non
         if sorted(a % 4 for a in axes) == [2, 3]:
             return (f"a {node.op_type} over H and W is a global average pool"
                     f"{' times H*W' if node.op_type == 'ReduceSum' else ''}: export it as GlobalAveragePool")
+    if node.op_type == "Sum" and len(node.input) == 2:
+        return "a Sum of two tensors is an Add: export it as Add"
     if node.op_type in ("HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu", "Mish"):
         return ("the activations built are Relu, Clip (e.g. Relu6) and LeakyRelu: retrain with one of them, "
                 "or run this op on the host after the accelerator's outputs")
