@@ -31,6 +31,7 @@ from hwcodesign.frontend.validate import (
     check_window,
     duplicate_node_names,
     fold_size_problem,
+    frame_size_problem,
     input_size_problem,
     one_node_model,
     per_axis_view,
@@ -335,6 +336,9 @@ class Lowering(SparseLowering):
 
     def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:
         """Fix a pending layer's output grid: fold gain/bias/activation into one Requant."""
+        too_big = frame_size_problem(pending.shape)
+        if too_big:
+            raise UnsupportedModelError(pending.node, pending.op_type, f"output {too_big}")
         channels = pending.channels
         ratio = np.broadcast_to(pending.gain * pending.acc_scale / quantizer.scale, (channels,)).astype(np.float64)
         bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)

@@ -11,10 +11,10 @@ Size bounds, stated once:
   (2 GiB) for all initializers: the boards' DDR (2-4 GiB, shared with Linux) must hold the
   weights an engine design streams, so larger models can never run; the bound is checked
   before any byte is read or allocated.
-- `MAX_INPUT_ELEMENTS` (2**26, e.g. 4 x 4096 x 4096) for one input frame: the driver places each
-  frame in one contiguous DDR buffer, and the golden model and simulators hold every activation
-  of a frame as int64 host arrays (512 MiB at this bound), so a larger frame only stalls the
-  tools for minutes before some later, vaguer refusal.
+- `MAX_FRAME_ELEMENTS` (2**26, e.g. 4 x 4096 x 4096) for one input frame or one layer's output:
+  the driver places each frame in one contiguous DDR buffer, and the golden model and simulators
+  hold every activation of a frame as int64 host arrays (512 MiB at this bound), so a larger
+  frame only stalls the tools for minutes before some later, vaguer refusal.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hwcodesign.errors import ModelFormatError, UnsupportedModelError
 
 MAX_TENSOR_BYTES = 1 << 30
 MAX_WEIGHT_BYTES = 2 << 30
-MAX_INPUT_ELEMENTS = 1 << 26
+MAX_FRAME_ELEMENTS = 1 << 26
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32
 REAL_DTYPES = (np.float16, np.float32, np.float64)
@@ -69,16 +69,21 @@ def check_declared_sizes(model: onnx.ModelProto, origin: str) -> None:
 
 
 def input_size_problem(value: onnx.ValueInfoProto) -> UnsupportedModelError | None:
-    """A graph input declaring more than `MAX_INPUT_ELEMENTS` per frame (batch and unknown dims as 1)."""
+    """A graph input declaring more than `MAX_FRAME_ELEMENTS` per frame (batch and unknown dims as 1)."""
     dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
             for d in value.type.tensor_type.shape.dim]
-    elements = math.prod(dims[1:])
-    if elements <= MAX_INPUT_ELEMENTS:
+    problem = frame_size_problem(dims)
+    return UnsupportedModelError(value.name, "graph input", f"{problem}; export the model at a smaller input "
+                                 "size") if problem else None
+
+
+def frame_size_problem(shape: Sequence[int]) -> str | None:
+    """An input or activation of more than `MAX_FRAME_ELEMENTS` per frame (`shape` with its batch)."""
+    elements = math.prod(shape[1:])
+    if elements <= MAX_FRAME_ELEMENTS:
         return None
-    return UnsupportedModelError(
-        value.name, "graph input", f"shape {tuple(dims)} is {elements} elements per frame, above the "
-        f"{MAX_INPUT_ELEMENTS} the flow accepts (one frame must fit a contiguous DDR buffer and the "
-        "simulators' host arrays); export the model at a smaller input size")
+    return (f"shape {tuple(shape)} is {elements} elements per frame, above the {MAX_FRAME_ELEMENTS} the flow "
+            "accepts (a frame must fit a contiguous DDR buffer and the simulators' host arrays)")
 
 
 def duplicate_node_names(model: onnx.ModelProto) -> list[UnsupportedModelError]:

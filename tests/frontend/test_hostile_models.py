@@ -417,3 +417,23 @@ def test_constants_fold_at_the_models_opset() -> None:
     scaled_by(direct, "gain_chw", [])
     got, expected = load_onnx(folded).op("conv").requant, load_onnx(direct).op("conv").requant
     assert np.array_equal(got.multiplier, expected.multiplier) and np.array_equal(got.shift, expected.shift)
+
+
+@pytest.mark.parametrize("edit", ["resize", "pads"])
+def test_a_layer_output_too_large_for_a_frame_is_refused(edit: str) -> None:
+    """A 10x10 input can become a 40960x40960 activation (a huge upsampling or padding)."""
+    def upsample(model: onnx.ModelProto) -> None:
+        set_initializer(model, "huge_scales", np.array([1, 1, 4096, 4096], np.float32))
+        model.graph.node.append(helper.make_node("Resize", ["y", "", "huge_scales"], ["big"], name="upsample",
+                                                 mode="nearest", coordinate_transformation_mode="asymmetric",
+                                                 nearest_mode="floor"))
+        model.graph.output[0].name = "big"
+
+    def pad(model: onnx.ModelProto) -> None:
+        set_attributes(model, "conv", pads=[20000, 20000, 20000, 20000])
+
+    model = qdq(upsample if edit == "resize" else pad)()
+    with pytest.raises(UnsupportedModelError) as error:
+        load_onnx(model)
+    assert (error.value.node, error.value.op_type) == (("upsample", "Resize") if edit == "resize" else ("conv", "Conv"))
+    assert "elements" in error.value.reason
