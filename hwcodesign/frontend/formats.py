@@ -39,7 +39,7 @@ def read_formats(model: onnx.ModelProto) -> dict[str, WeightFormat]:
         return {}
     try:
         data = json.loads(entry)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # a hostile nesting exhausts the decoder's stack
         raise HwcodesignError(f"metadata '{FORMATS_KEY}' is not valid JSON: {error}") from None
     return parse_formats(data, f"metadata '{FORMATS_KEY}'")
 

@@ -437,3 +437,11 @@ def test_a_layer_output_too_large_for_a_frame_is_refused(edit: str) -> None:
         load_onnx(model)
     assert (error.value.node, error.value.op_type) == (("upsample", "Resize") if edit == "resize" else ("conv", "Conv"))
     assert "elements" in error.value.reason
+
+
+@pytest.mark.parametrize("text", ["{not json", "[" * 100_000, '{"conv": "int99"}', '["conv"]'])
+def test_damaged_weight_format_metadata_names_the_key(text: str) -> None:
+    model = conv_bn_relu_qdq()
+    helper.set_model_props(model, {"hwcodesign.weight_formats": text})
+    with pytest.raises(HwcodesignError, match="hwcodesign.weight_formats"):
+        load_onnx(model)
