@@ -1261,6 +1261,7 @@ class Lowering(SparseLowering):
 
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant")
+NEVER_FOLDED = ("Loop", "Scan", "If", "SequenceMap")  # control flow: folding it could run for ever
 
 
 def node_name(node: onnx.NodeProto, index: int) -> str:
@@ -1279,7 +1280,7 @@ def unsupported_nodes(model: onnx.ModelProto,
     shapes = constant_values(model)
     for index, node in enumerate(model.graph.node):
         in_standard_domain = node.domain in ("", "ai.onnx")
-        folds = in_standard_domain and node.op_type not in QUANTIZERS and all(
+        folds = in_standard_domain and node.op_type not in QUANTIZERS + NEVER_FOLDED and all(
             not name or name in constant for name in node.input
         )
         if node.op_type in ("Constant", "Shape") and in_standard_domain or folds:

@@ -445,3 +445,21 @@ def test_damaged_weight_format_metadata_names_the_key(text: str) -> None:
     helper.set_model_props(model, {"hwcodesign.weight_formats": text})
     with pytest.raises(HwcodesignError, match="hwcodesign.weight_formats"):
         load_onnx(model)
+
+
+def test_control_flow_on_constants_is_not_folded() -> None:
+    """A Loop of 2**40 iterations on constants would make folding run for ever: it is refused, not run."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [])])
+    model = conv_bn_relu_qdq()
+    for name, value in (("trips", np.int64(2**40)), ("go", np.bool_(True)), ("v0", np.float32(0))):
+        set_initializer(model, name, np.array(value))
+    model.graph.node.insert(0, helper.make_node("Loop", ["trips", "go", "v0"], ["v_end"], name="forever", body=body))
+    with pytest.raises(UnsupportedModelError) as error:
+        load_onnx(model)
+    assert (error.value.node, error.value.op_type) == ("forever", "Loop")
