@@ -66,18 +66,18 @@ def origin_of(source: str | Path | onnx.ModelProto) -> str:
 
 
 def _parse(path: Path) -> onnx.ModelProto:
-    if path.is_dir():
-        raise ModelFormatError(f"{path}: is a directory, not an ONNX model file")
-    if not path.exists():
-        raise ModelFormatError(f"{path}: no such file")
-    if not path.is_file():
-        raise ModelFormatError(f"{path}: is not a regular file (a device, pipe or socket?)")
-    if path.stat().st_size > MAX_PROTOBUF_BYTES:
-        raise ModelFormatError(f"{path}: {gib(path.stat().st_size)}; an ONNX protobuf is at most "
-                               f"{gib(MAX_PROTOBUF_BYTES)} (larger weights go in external data)")
     try:
+        if path.is_dir():
+            raise ModelFormatError(f"{path}: is a directory, not an ONNX model file")
+        if not path.exists():
+            raise ModelFormatError(f"{path}: no such file")
+        if not path.is_file():
+            raise ModelFormatError(f"{path}: is not a regular file (a device, pipe or socket?)")
+        if path.stat().st_size > MAX_PROTOBUF_BYTES:
+            raise ModelFormatError(f"{path}: {gib(path.stat().st_size)}; an ONNX protobuf is at most "
+                                   f"{gib(MAX_PROTOBUF_BYTES)} (larger weights go in external data)")
         data = path.read_bytes()
-    except OSError as error:
+    except OSError as error:  # permissions, a name too long, an I/O error
         raise ModelFormatError(f"{path}: cannot read: {error.strerror or error}") from None
     if not data:
         raise ModelFormatError(f"{path}: file is empty")

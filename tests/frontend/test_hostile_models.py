@@ -290,6 +290,11 @@ def test_a_file_larger_than_protobuf_allows_is_not_read(tmp_path: Path) -> None:
         load_onnx(path)
 
 
+def test_a_name_too_long_for_the_file_system(tmp_path: Path) -> None:
+    with pytest.raises(ModelFormatError, match="File name too long"):
+        load_onnx(tmp_path / ("m" * 5000 + ".onnx"))
+
+
 # ------------------------------------------------------------------ every bad node at once (finding 7)
 def three_bad_nodes() -> onnx.ModelProto:
     """x -> Q -> DQ feeding a HardSigmoid (then a Relu), a ReduceMean over H,W and a ceil-mode MaxPool."""
