@@ -1,0 +1,97 @@
+"""The mapper's time limit (issue 15, finding 6): a slow integer program returns the best design
+found within the limit, marked as not proven optimal; none found is a clear error; `auto` tries
+the engine instead of waiting; results proven within the limit do not change."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import onnx
+import pulp
+import pytest
+from support.deep_chain import deep_conv_chain
+from support.qdq_by_hand import conv_bn_relu_qdq
+
+import hwcodesign.mapper.architecture as architecture
+from hwcodesign.boards import load_board
+from hwcodesign.codegen.compile import map_and_simulate
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.frontend import load_onnx
+from hwcodesign.mapper import map_to_board
+from hwcodesign.mapper.ilp import map_dataflow
+from hwcodesign.mapper.solver import Deadline, Outcome, SolverTimeout, solve_within
+from hwcodesign.passes import optimize
+from hwcodesign.report import build_report, format_summary
+
+ULTRA96 = load_board("ultra96v2")
+
+
+def test_a_slow_mapping_returns_the_best_design_within_the_limit_with_a_note() -> None:
+    graph = deep_conv_chain()
+    start = time.perf_counter()
+    mapping, latency, _ = map_and_simulate(graph, ULTRA96, goal="latency", architecture="dataflow", time_limit=5)
+    assert mapping.solve_seconds < 7, mapping.solve_seconds  # without the limit CBC runs for minutes
+    assert time.perf_counter() - start < 30
+    assert "not proven optimal" in mapping.note and "within 5 s" in mapping.note
+    assert all(mapping.total(r) <= mapping.limits[r] for r in mapping.limits)  # it still fits
+    report = build_report(graph, mapping, latency)
+    assert report["note"] == mapping.note
+    assert f"note: {mapping.note}" in format_summary(report).splitlines()
+
+
+def cbc_finds_nothing_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hwcodesign.mapper.ilp.solve_within", lambda *args, **kwargs: Outcome.TIMEOUT)
+
+
+def test_without_a_solution_in_time_the_most_frugal_design_is_used_when_it_fits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cbc_finds_nothing_in_time(monkeypatch)
+    mapping = map_dataflow(deep_conv_chain(), ULTRA96, "latency", time_limit=3)
+    assert "not proven optimal" in mapping.note
+    assert all(mapping.total(r) <= mapping.limits[r] for r in mapping.limits)
+
+
+def test_no_design_within_the_limit_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    cbc_finds_nothing_in_time(monkeypatch)  # and the most frugal design is too slow for the fps asked
+    with pytest.raises(SolverTimeout, match=r"mapping 81 layers: no design found within the 3 s time limit; "
+                                            r"raise --time-limit"):
+        map_dataflow(deep_conv_chain(), ULTRA96, "latency", fps=2000, time_limit=3)
+
+
+def test_auto_tries_the_engine_when_the_pipeline_is_not_mapped_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_time(*args: object, **kwargs: object) -> None:
+        raise SolverTimeout("mapping 81 layers: no design found within the 1 s time limit")
+
+    monkeypatch.setattr(architecture, "map_dataflow", out_of_time)
+    mapping = map_to_board(deep_conv_chain(), ULTRA96, "latency", time_limit=1)
+    assert mapping.architecture == "sequential"
+    assert mapping.reason.startswith("the dataflow pipeline was not mapped in time")
+
+
+def test_results_solved_within_the_limit_do_not_change(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), path)
+    graph = optimize(load_onnx(path))
+    unlimited = map_dataflow(graph, ULTRA96, time_limit=None)
+    limited = map_dataflow(graph, ULTRA96)  # the default limit
+    assert limited.foldings == unlimited.foldings and limited.objective == unlimited.objective
+    assert limited.note == unlimited.note == ""
+    assert "note" not in build_report(graph, limited, map_and_simulate(graph, ULTRA96)[1])
+
+
+def test_an_expired_deadline_does_not_start_the_solver() -> None:
+    problem = pulp.LpProblem("p", pulp.LpMinimize)
+    x = pulp.LpVariable("x", cat=pulp.LpBinary)
+    problem += x
+    deadline = Deadline(0.5, start=time.perf_counter() - 1)
+    assert solve_within(problem, deadline) is Outcome.TIMEOUT
+    assert solve_within(problem, Deadline(None)) is Outcome.OPTIMAL
+    problem += x >= 2
+    assert solve_within(problem, Deadline(5)) is Outcome.INFEASIBLE
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("nan"), float("inf")])
+def test_the_time_limit_must_be_positive_seconds(limit: float) -> None:
+    with pytest.raises(HwcodesignError, match="time limit"):
+        Deadline(limit)
