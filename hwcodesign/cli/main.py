@@ -33,6 +33,7 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
+from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper import ARCHITECTURES
 from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
@@ -151,6 +152,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
     project = Project(args.project)
     source = Path(args.input)
     frames = load_frames(source, [port.tensor for port in project.inputs])
+    golden_graph = model_of_project(args.model, project) if args.model else None
     count = next(iter(frames.values())).shape[0]
     with step(f"C simulation of {project.name} ({run_csim_cached_note(project)}) on {count} frame(s)"):
         outputs = project.csim(frames)
@@ -167,14 +169,34 @@ def cmd_csim(args: argparse.Namespace) -> int:
         print(line)
     np.savez(out_path, **arrays)
     print(f"outputs written to {out_path} (integers, and *_dequantized reals)")
-    if args.model:
-        return check_against_golden(args.model, frames, outputs)
+    if golden_graph is not None:
+        return check_against_golden(golden_graph, args.model, frames, outputs)
     return 0
 
 
-def check_against_golden(model: str, frames: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> int:
-    """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
+def model_of_project(model: str, project: Project) -> Graph:
+    """`csim --model`'s graph, refused before the run unless its inputs and outputs are the
+    project's (names, shapes and types): the golden model of another network compares nothing."""
     graph = optimize(load_onnx(model))
+    interfaces = {
+        "inputs": ([op.output for op in graph.inputs], [port.tensor for port in project.inputs]),
+        "outputs": (graph.output_tensors(), [port.tensor for port in project.outputs]),
+    }
+    for kind, (theirs, ours) in interfaces.items():
+        if describe_ports(theirs) != describe_ports(ours):
+            raise HwcodesignError(f"{model} is not the model of {project.name}: its {kind} are "
+                                  f"{describe_ports(theirs) or 'none'}, the project's are {describe_ports(ours)}")
+    return graph
+
+
+def describe_ports(tensors: Sequence[Tensor]) -> str:
+    """'name CxHxW type, ...': what must agree between a model and its project."""
+    return ", ".join(f"{t.name} {'x'.join(map(str, t.shape[1:]))} {t.dtype}" for t in tensors)
+
+
+def check_against_golden(graph: Graph, model: str, frames: dict[str, np.ndarray],
+                         outputs: dict[str, np.ndarray]) -> int:
+    """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
     by_op = {op.name: frames[op.output.name] for op in graph.inputs}
     golden = run_golden(graph, by_op)
     differing = sum(int(np.count_nonzero(outputs[name] != golden[name])) for name in golden)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from support.onnx_models import two_inputs_two_outputs_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.cli import main
@@ -209,3 +210,22 @@ def test_ctrl_c_with_debug_shows_the_traceback(model: Path, monkeypatch: pytest.
     monkeypatch.setattr(cli, "load_onnx", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main(["--debug", "inspect", str(model)])
+
+
+@pytest.mark.parametrize("other", ["fewer_channels", "other_network"])
+def test_csim_model_of_a_different_network_is_refused_before_the_run(project: Path, tmp_path: Path, other: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / f"{other}.onnx"
+    if other == "fewer_channels":
+        onnx.save(conv_bn_relu_qdq(channels=4), path)
+    else:
+        onnx.save(two_inputs_model(tmp_path), path)
+    frames = write_npy(tmp_path / "x.npy", good_frames())
+    capsys.readouterr()
+    code = exit_code(["csim", str(project), str(frames), "--model", str(path), "-o", str(tmp_path / "y.npz")])
+    assert_refused(code, capsys.readouterr().err, str(path), "is not the model of")
+    assert not (tmp_path / "y.npz").exists()
+
+
+def two_inputs_model(folder: Path) -> onnx.ModelProto:
+    return onnx.load(two_inputs_two_outputs_qdq(folder / "two.onnx"))
