@@ -11,9 +11,12 @@ import onnx
 import pulp
 import pytest
 from support.deep_chain import deep_conv_chain
+from support.onnx_models import quantize_qdq
+from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 import hwcodesign.mapper.architecture as architecture
+import hwcodesign.quant.search as search_module
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.compile import map_and_simulate
 from hwcodesign.errors import HwcodesignError
@@ -22,9 +25,11 @@ from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.mapper.solver import Deadline, Outcome, SolverTimeout, solve_within
 from hwcodesign.passes import optimize
+from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.report import build_report, format_summary
 
 ULTRA96 = load_board("ultra96v2")
+SEARCH_FORMATS = [WeightFormat.parse(f) for f in ("int8", "dybit4")]
 
 
 def test_a_slow_mapping_returns_the_best_design_within_the_limit_with_a_note() -> None:
@@ -95,3 +100,28 @@ def test_an_expired_deadline_does_not_start_the_solver() -> None:
 def test_the_time_limit_must_be_positive_seconds(limit: float) -> None:
     with pytest.raises(HwcodesignError, match="time limit"):
         Deadline(limit)
+
+
+@pytest.fixture(scope="module")
+def gemm_model() -> onnx.ModelProto:
+    float_model, calibration = build("flatten_gemm")
+    return quantize_qdq(float_model, calibration)
+
+
+def test_the_search_notes_a_front_cut_short_by_the_time_limit(gemm_model: onnx.ModelProto,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def stopped_on_time(problem: pulp.LpProblem, deadline: Deadline, *args: object) -> Outcome:
+        outcome = solve_within(problem, deadline, *args)  # solved, but reported as CBC stopping on time
+        return Outcome.FEASIBLE if outcome is Outcome.OPTIMAL else outcome
+
+    monkeypatch.setattr(search_module, "solve_within", stopped_on_time)
+    result = search_module.search(gemm_model, ULTRA96, SEARCH_FORMATS, max_candidates=4, points=3, time_limit=30)
+    assert "not proven optimal" in result.note and result.summary()["note"] == result.note
+    assert f"note: {result.note}" in search_module.format_front(result)
+
+
+def test_a_search_without_a_solution_in_time_is_a_clear_error(gemm_model: onnx.ModelProto,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_module, "solve_within", lambda *args, **kwargs: Outcome.TIMEOUT)
+    with pytest.raises(SolverTimeout, match="the mixed-precision search: no design found within the 7 s time limit"):
+        search_module.search(gemm_model, ULTRA96, SEARCH_FORMATS, max_candidates=4, points=3, time_limit=7)
