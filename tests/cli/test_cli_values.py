@@ -229,3 +229,30 @@ def test_csim_model_of_a_different_network_is_refused_before_the_run(project: Pa
 
 def two_inputs_model(folder: Path) -> onnx.ModelProto:
     return onnx.load(two_inputs_two_outputs_qdq(folder / "two.onnx"))
+
+
+@pytest.mark.parametrize("command", ["simulate", "compile"])
+def test_time_limit_reaches_the_mapper(model: Path, tmp_path: Path, command: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    compile_module = importlib.import_module("hwcodesign.codegen.compile")
+    real = compile_module.map_to_board
+    seen = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(kwargs["time_limit"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compile_module, "map_to_board", spy)
+    assert exit_code([command, str(model), "--time-limit", "7.5", "-o", str(tmp_path / "out")]) == 0
+    assert exit_code([command, str(model), "-o", str(tmp_path / "out2")]) == 0
+    assert seen == [7.5, 60.0]
+
+
+def test_ctrl_c_while_a_project_is_written_leaves_nothing(model: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("hwcodesign.outputs.manifest_text", interrupt)  # after the files, before the swap
+    out = tmp_path / "builds" / "proj"
+    assert exit_code(["compile", str(model), "-o", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "hwcodesign: interrupted"
+    assert list((tmp_path / "builds").iterdir()) == []  # neither the project nor a staging folder
