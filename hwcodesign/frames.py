@@ -9,7 +9,6 @@ starts; nothing is ever unpickled (`allow_pickle=False`: loading a pickle runs i
 from __future__ import annotations
 
 import stat
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -68,13 +67,20 @@ def read_arrays(path: Path) -> Mapping[str | None, np.ndarray]:
                 with loaded:
                     return {name: loaded[name] for name in loaded.files}
             return {None: loaded}
+    except FramesError:
+        raise
+    except MemoryError:
+        raise FramesError(f"{path} is not a readable .npy or .npz file: it declares arrays too large to load "
+                          "(a damaged header?)") from None
     except ValueError as error:
         if "pickle" in str(error):
             raise FramesError(f"{path} holds pickled Python objects, which are never loaded "
                               "(save plain numeric arrays with numpy.save or numpy.savez)") from None
         raise FramesError(f"{path} is not a readable .npy or .npz file ({error})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, UnicodeError) as error:
-        raise FramesError(f"{path} is not a readable .npy or .npz file ({error})") from None
+    except Exception as error:
+        # whatever numpy or zipfile raise while reading is about the file (a header numpy's
+        # tokenizer cannot parse, a zip member flagged as encrypted, a bad CRC ...)
+        raise FramesError(f"{path} is not a readable .npy or .npz file ({type(error).__name__}: {error})") from None
 
 
 def check_regular_file(path: Path) -> None:

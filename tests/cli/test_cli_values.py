@@ -119,7 +119,35 @@ def npz_truncated(path: Path) -> Path:
     return path
 
 
+def edited(path: Path, old: bytes, new: bytes, archive: bool = False) -> Path:
+    """A good frames file with bytes `old` replaced by `new` (the same length: offsets stay valid)."""
+    assert len(old) == len(new)
+    if archive:
+        np.savez(path, xq=good_frames())
+    else:
+        np.save(path, good_frames())
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new, 1))
+    return path
+
+
+def encrypted_member(path: Path) -> Path:
+    """An .npz whose member the zip directory flags as strongly encrypted: zipfile refuses it."""
+    np.savez(path, xq=good_frames())
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the central directory entry; its flags are at offset 8
+    data[entry + 8] |= 0x41
+    path.write_bytes(bytes(data))
+    return path
+
+
 FRAME_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    # the header is a Python literal numpy parses: an unbalanced one fails in its tokenizer
+    "mangled-header": (lambda p: edited(p, b"10), }", b"10,  }"), "not a readable .npy or .npz"),
+    "huge-declared-shape": (lambda p: edited(p, b"(2, 3, 10, 10)", b"(99999999999,)"),
+                            "not a readable .npy or .npz"),
+    "npz-encrypted-member": (encrypted_member, "not a readable .npy or .npz"),
     "garbage": (lambda p: (p.write_bytes(os.urandom(300)), p)[1], "not a readable .npy or .npz"),
     "empty": (lambda p: (p.write_bytes(b""), p)[1], "empty"),
     "truncated": (truncated, "not a readable .npy or .npz"),
