@@ -5,7 +5,6 @@ file, never a traceback."""
 from __future__ import annotations
 
 import importlib
-import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -148,7 +147,7 @@ FRAME_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "huge-declared-shape": (lambda p: edited(p, b"(2, 3, 10, 10)", b"(99999999999,)"),
                             "not a readable .npy or .npz"),
     "npz-encrypted-member": (encrypted_member, "not a readable .npy or .npz"),
-    "garbage": (lambda p: (p.write_bytes(os.urandom(300)), p)[1], "not a readable .npy or .npz"),
+    "garbage": (lambda p: (p.write_bytes(np.random.default_rng(0).bytes(300)), p)[1], "not a readable .npy or .npz"),
     "empty": (lambda p: (p.write_bytes(b""), p)[1], "empty"),
     "truncated": (truncated, "not a readable .npy or .npz"),
     "pickled-npy": (pickled, "pickled"),
