@@ -14,18 +14,29 @@ import numpy as np
 
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.cli.progress import step
+from hwcodesign.cli.values import (
+    fraction,
+    frame_rate,
+    non_negative,
+    percentile,
+    resource_cap,
+    seconds,
+    weight_formats,
+)
 from hwcodesign.codegen.compile import compile_model, map_and_simulate
 from hwcodesign.codegen.csim import run_csim_cached_note
 from hwcodesign.codegen.package import BOARD_HOME, package_project
-from hwcodesign.codegen.project import Project, ProjectError
+from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.frames import load_frames
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
+from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper import ARCHITECTURES
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import GOALS
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
 from hwcodesign.sim.golden import run_golden
@@ -85,32 +96,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_caps(pairs: list[str]) -> dict[str, float]:
-    """`--cap dsp=0.9 --cap lut=0.7` -> {"dsp": 0.9, "lut": 0.7} (fractions of the board)."""
-    caps = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        if name not in RESOURCES or not value:
-            raise HwcodesignError(f"--cap {pair}: expected RESOURCE=FRACTION with RESOURCE one of {', '.join(RESOURCES)}")
-        try:
-            caps[name] = float(value)
-        except ValueError:
-            raise HwcodesignError(f"--cap {pair}: '{value}' is not a number") from None
-        if not 0 < caps[name] <= 1:
-            raise HwcodesignError(f"--cap {pair}: the fraction must be in (0, 1]")
-    return caps
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     out_dir = Path(args.output) if args.output else Path("reports") / f"{Path(args.model).stem}-{board.name}"
-    caps = parse_caps(args.cap)
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(args.model))
-    samples = load_graph_frames(graph, Path(args.inputs)) if args.inputs else None
+    samples = graph_frames(graph, args.inputs)
     mapping, latency, profile = map_and_simulate(
-        graph, board, goal=args.goal, fps=args.fps, caps=caps, architecture=args.architecture, samples=samples,
-        density=args.density, percentile=args.percentile, step=step)
+        graph, board, goal=args.goal, fps=args.fps, caps=dict(args.cap), architecture=args.architecture,
+        samples=samples, density=args.density, percentile=args.percentile, time_limit=args.time_limit, step=step)
     report = build_report(graph, mapping, latency, model_path=str(args.model), profile=profile)
     with step(f"writing {out_dir}/report.json and report.html"):
         write_report(report, out_dir)
@@ -122,10 +116,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
-    samples = load_graph_frames(optimize(load_onnx(args.model)), Path(args.inputs)) if args.inputs else None
-    result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=parse_caps(args.cap),
+    samples = graph_frames(optimize(load_onnx(args.model)), args.inputs) if args.inputs else None
+    result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
-                           density=args.density, step=step)
+                           density=args.density, time_limit=args.time_limit, step=step)
     print(format_layer_table(result.report))
     print()
     print(format_summary(result.report))
@@ -140,66 +134,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_graph_frames(graph: Graph, path: Path) -> dict[str, np.ndarray]:
-    """Sample frames for sizing a sparse network: .npy (one input) or .npz by input tensor name;
-    floats are quantized with the input's scale and zero point."""
-    if not path.is_file():
-        raise HwcodesignError(f"input file not found: {path}")
-    loaded = np.load(path)
-    tensors = [op.output for op in graph.inputs]
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        arrays = {name: loaded[name] for name in loaded.files}
-    elif len(tensors) == 1:
-        arrays = {tensors[0].name: loaded}
-    else:
-        raise HwcodesignError(f"the model has {len(tensors)} inputs; pass an .npz keyed by input tensor name")
-    frames = {}
-    for tensor in tensors:
-        if tensor.name not in arrays:
-            raise HwcodesignError(f"{path} has no array for input '{tensor.name}'")
-        value = np.asarray(arrays[tensor.name])
-        value = value[None] if value.ndim == 3 else value
-        if tuple(value.shape[1:]) != tensor.shape[1:]:
-            raise HwcodesignError(f"{path}: input '{tensor.name}' must be (N, {', '.join(map(str, tensor.shape[1:]))}), "
-                                  f"got {value.shape}")
-        frames[tensor.name] = tensor.quantize(value) if np.issubdtype(value.dtype, np.floating) else value.astype(np.int64)
-    return frames
+def graph_frames(graph: Graph, path: str | None) -> dict[str, np.ndarray] | None:
+    """`--inputs` frames for `graph`'s inputs (None without the option)."""
+    return load_frames(path, [op.output for op in graph.inputs]) if path else None
 
 
 def add_sparsity_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", metavar="FRAMES", help="sample frames (.npy, or .npz by input name): a sparse "
                         "network is sized for their active sites and profiled frame by frame")
-    parser.add_argument("--percentile", type=float, default=95.0,
+    parser.add_argument("--percentile", type=percentile, default=95.0,
                         help="with --inputs: size for this percentile of the frames' densities (default 95)")
-    parser.add_argument("--density", type=float, help="without --inputs: the design density (active fraction of "
+    parser.add_argument("--density", type=fraction, help="without --inputs: the design density (active fraction of "
                         "sites) of every sparse tensor; default: every site active")
-
-
-def load_csim_inputs(project: Project, path: Path) -> dict[str, np.ndarray]:
-    """Integer frames as they are, float frames quantized with the input's scale and zero point."""
-    if not path.is_file():
-        raise ProjectError(f"input file not found: {path}")
-    loaded = np.load(path)
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        arrays = {name: loaded[name] for name in loaded.files}
-    elif len(project.inputs) == 1:
-        arrays = {project.inputs[0].tensor.name: loaded}
-    else:
-        raise ProjectError(f"{project.name} has {len(project.inputs)} inputs; pass an .npz keyed by input tensor name")
-    frames = {}
-    for port in project.inputs:
-        if port.tensor.name not in arrays:
-            raise ProjectError(f"{path} has no array for input '{port.tensor.name}'")
-        value = np.asarray(arrays[port.tensor.name])
-        frames[port.tensor.name] = port.tensor.quantize(value) if np.issubdtype(value.dtype, np.floating) else value
-    return frames
 
 
 def cmd_csim(args: argparse.Namespace) -> int:
     project = Project(args.project)
     source = Path(args.input)
-    frames = load_csim_inputs(project, source)
-    count = next(iter(frames.values())).reshape((-1,) + project.inputs[0].tensor.shape[1:]).shape[0]
+    frames = load_frames(source, [port.tensor for port in project.inputs])
+    golden_graph = model_of_project(args.model, project) if args.model else None
+    count = next(iter(frames.values())).shape[0]
     with step(f"C simulation of {project.name} ({run_csim_cached_note(project)}) on {count} frame(s)"):
         outputs = project.csim(frames)
     out_path = Path(args.output) if args.output else source.with_name(f"{source.stem}_csim.npz")
@@ -215,14 +169,34 @@ def cmd_csim(args: argparse.Namespace) -> int:
         print(line)
     np.savez(out_path, **arrays)
     print(f"outputs written to {out_path} (integers, and *_dequantized reals)")
-    if args.model:
-        return check_against_golden(args.model, frames, outputs)
+    if golden_graph is not None:
+        return check_against_golden(golden_graph, args.model, frames, outputs)
     return 0
 
 
-def check_against_golden(model: str, frames: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> int:
-    """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
+def model_of_project(model: str, project: Project) -> Graph:
+    """`csim --model`'s graph, refused before the run unless its inputs and outputs are the
+    project's (names, shapes and types): the golden model of another network compares nothing."""
     graph = optimize(load_onnx(model))
+    interfaces = {
+        "inputs": ([op.output for op in graph.inputs], [port.tensor for port in project.inputs]),
+        "outputs": (graph.output_tensors(), [port.tensor for port in project.outputs]),
+    }
+    for kind, (theirs, ours) in interfaces.items():
+        if describe_ports(theirs) != describe_ports(ours):
+            raise HwcodesignError(f"{model} is not the model of {project.name}: its {kind} are "
+                                  f"{describe_ports(theirs) or 'none'}, the project's are {describe_ports(ours)}")
+    return graph
+
+
+def describe_ports(tensors: Sequence[Tensor]) -> str:
+    """'name CxHxW type, ...': what must agree between a model and its project."""
+    return ", ".join(f"{t.name} {'x'.join(map(str, t.shape[1:]))} {t.dtype}" for t in tensors)
+
+
+def check_against_golden(graph: Graph, model: str, frames: dict[str, np.ndarray],
+                         outputs: dict[str, np.ndarray]) -> int:
+    """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
     by_op = {op.name: frames[op.output.name] for op in graph.inputs}
     golden = run_golden(graph, by_op)
     differing = sum(int(np.count_nonzero(outputs[name] != golden[name])) for name in golden)
@@ -251,25 +225,20 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from hwcodesign.frontend.loader import read_model
-    from hwcodesign.quant.formats import WeightFormat
     from hwcodesign.quant.search import format_front, search
     from hwcodesign.report.search_report import write_search
 
     board = load_board(args.board)
     model_path = Path(args.model)
     out_dir = Path(args.output) if args.output else Path("build") / f"{model_path.stem}-search-{board.name}"
-    try:
-        formats = [WeightFormat.parse(text) for text in args.formats.split(",") if text.strip()]
-    except ValueError as error:
-        raise HwcodesignError(f"--formats: {error}") from None
     model = read_model(model_path)
     frames = None
     if args.inputs:  # checked and quantized as `compile --inputs` does
-        frames = next(iter(load_graph_frames(optimize(load_onnx(model)), Path(args.inputs)).values()))
+        frames = next(iter(load_frames(args.inputs, [op.output for op in optimize(load_onnx(model)).inputs]).values()))
     else:
         print("no --inputs: sensitivities are measured on random frames over the input's range (a data-free proxy)")
-    result = search(model, board, formats, fps=args.fps, max_sensitivity=args.max_sensitivity, frames=frames,
-                    caps=parse_caps(args.cap), progress=lambda message: print(f"  {message}"))
+    result = search(model, board, args.formats, fps=args.fps, max_sensitivity=args.max_sensitivity, frames=frames,
+                    caps=dict(args.cap), time_limit=args.time_limit, progress=lambda message: print(f"  {message}"))
     written = write_search(result, model, model_path, out_dir)
     print(format_front(result))
     print(f"search took {result.seconds:.1f} s; written to {out_dir}/ (report.html: the front; formats.json: the "
@@ -302,11 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
     simulate.add_argument("--goal", choices=GOALS, default="throughput",
                           help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency")
-    simulate.add_argument("--fps", type=float, help="frame-rate floor the mapping must reach")
-    simulate.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
+    simulate.add_argument("--fps", type=frame_rate, help="frame-rate floor the mapping must reach")
+    simulate.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     simulate.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
     add_sparsity_options(simulate)
+    add_time_limit_option(simulate)
     simulate.add_argument("-o", "--output", help="report folder (default reports/<model>-<board>)")
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
@@ -315,13 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("model", help="path to a QDQ or QONNX .onnx file")
     compile_.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
     compile_.add_argument("--goal", choices=GOALS, default="throughput", help="mapping objective (as for simulate)")
-    compile_.add_argument("--fps", type=float, help="frame-rate floor the mapping must reach")
-    compile_.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
+    compile_.add_argument("--fps", type=frame_rate, help="frame-rate floor the mapping must reach")
+    compile_.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                           help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     compile_.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
     add_sparsity_options(compile_)
     compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
                           help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
+    add_time_limit_option(compile_)
     compile_.add_argument("-o", "--output", help="project folder (default build/<model>)")
     compile_.set_defaults(run=cmd_compile)
     csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")
@@ -344,20 +315,27 @@ def build_parser() -> argparse.ArgumentParser:
     search_.add_argument("model", help="path to a QDQ .onnx file (its weights are re-quantized per format)")
     search_.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
     target = search_.add_mutually_exclusive_group()
-    target.add_argument("--fps", type=float, help="choose the least-sensitive formats reaching this frame rate")
-    target.add_argument("--max-sensitivity", type=float,
+    target.add_argument("--fps", type=frame_rate, help="choose the least-sensitive formats reaching this frame rate")
+    target.add_argument("--max-sensitivity", type=non_negative,
                         help="choose the fastest formats whose summed sensitivity stays within this")
-    search_.add_argument("--formats", default="int8,int4,dybit4,dybit3,dybit2",
+    search_.add_argument("--formats", type=weight_formats, default="int8,int4,dybit4,dybit3,dybit2",
                          help="candidate weight formats, comma separated (default int8,int4,dybit4,dybit3,dybit2)")
     search_.add_argument("--inputs", metavar="FRAMES", help="calibration frames (.npy, float or integer) for the "
                          "sensitivities (default: random frames)")
-    search_.add_argument("--cap", action="append", default=[], metavar="RESOURCE=FRACTION",
+    search_.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                          help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    add_time_limit_option(search_)
     search_.add_argument("-o", "--output", help="output folder (default build/<model>-search-<board>)")
     search_.set_defaults(run=cmd_search)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser
+
+
+def add_time_limit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-limit", type=seconds, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                        help=f"time the mapping's integer programs may take (default {DEFAULT_TIME_LIMIT:g} s); "
+                        "when it runs out the best design found so far is used, marked as not proven optimal")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,6 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"hwcodesign: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # outputs are staged and swapped in whole (hwcodesign/outputs.py), so nothing half-written stays
+        if args.debug:
+            raise
+        print("hwcodesign: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, report_texts
 from hwcodesign.sim.latency import LatencyReport, simulate
@@ -50,15 +51,17 @@ class CompileResult:
 def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fps: float | None = None,
                      caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
                      samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
-                     percentile: float = 95.0, step: Step = quiet_step,
+                     percentile: float = 95.0, time_limit: float | None = DEFAULT_TIME_LIMIT,
+                     step: Step = quiet_step,
                      ) -> tuple[Mapping | EngineMapping, LatencyReport, SparseProfile | None]:
     """Map and simulate: what `compile` and `simulate` share. A sparse network is sized for its
     design densities (the `percentile` of `samples`' active sites, or `density`, else every
-    site active) and, given samples, profiled frame by frame (`sim.sparse_latency`)."""
+    site active) and, given samples, profiled frame by frame (`sim.sparse_latency`). The mapper's
+    integer programs get `time_limit` seconds (None: no limit; `mapper.solver`)."""
     densities = design_densities(graph, samples, density, percentile)
     with step(f"mapping onto {board.name} (integer program, goal: {goal}, architecture: {architecture})"):
         mapping = map_to_board(graph, board, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits,
-                               densities=densities)
+                               densities=densities, time_limit=time_limit)
     with step(f"simulating the {'layer-sequential engine' if mapping.architecture == 'sequential' else 'dataflow pipeline'}"):
         latency = simulate(graph, mapping)
         profile = None
@@ -71,7 +74,7 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
                   goal: str = "throughput", fps: float | None = None, caps: dict[str, float] | None = None,
                   word_bits: int = 64, name: str | None = None, architecture: str = "auto",
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
-                  step: Step = quiet_step) -> CompileResult:
+                  time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
 
     `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
@@ -88,7 +91,8 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(model_path))
     mapping, latency, profile = map_and_simulate(graph, target, goal=goal, fps=fps, caps=caps, architecture=architecture,
-                                                 word_bits=word_bits, samples=samples, density=density, step=step)
+                                                 word_bits=word_bits, samples=samples, density=density,
+                                                 time_limit=time_limit, step=step)
     report = build_report(graph, mapping, latency, model_path=model_path.name, profile=profile)
     report.pop("solve_seconds", None)
     out = Path(out_dir)

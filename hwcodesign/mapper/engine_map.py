@@ -44,6 +44,7 @@ from hwcodesign.mapper.ilp import (
     resource_limits,
     solve_table,
 )
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 
 LANES = (8, 16, 32, 64)
 OUTPUT_STAGES = (1, 2, 4, 8)
@@ -66,6 +67,7 @@ class EngineMapping:
     limits: dict[str, int] = field(default_factory=dict)
     candidates: int = 0
     reason: str = ""  # why "auto" chose the engine (empty when asked for explicitly)
+    note: str = ""  # set when the solver's time limit ran out (`solver.Deadline.note`)
 
     architecture = "sequential"
 
@@ -149,16 +151,20 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
 
 def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                caps: dict[str, float] | None = None, word_bits: int = 64,
-               progress: Callable[[str], None] | None = None) -> EngineMapping:
+               progress: Callable[[str], None] | None = None,
+               time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> EngineMapping:
     """The fastest engine for `graph` that fits `board` (goal "latency" is the same: one frame
-    at a time, latency = interval); MappingInfeasible names what does not fit."""
+    at a time, latency = interval); MappingInfeasible names what does not fit. The program is
+    solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     candidates = engine_candidates(graph, board, word_bits, progress)
+    deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple(c.config for c in candidates),), (tuple(c.cost for c in candidates),))
     limits = resource_limits(board, caps)
-    solution = solve_table(table, limits, "throughput", cycle_budget(board, fps))
+    solution = solve_table(table, limits, "throughput", cycle_budget(board, fps), deadline,
+                           what="sizing the layer-sequential engine", hint="raise --time-limit")
     if solution is None:
-        raise MappingInfeasible(explain_engine_infeasible(graph, board, table, limits, fps))
+        raise MappingInfeasible(explain_engine_infeasible(graph, board, table, limits, fps, deadline))
     (pick,), objective = solution
     chosen = candidates[pick]
     program = instructions(graph, word_bits)
@@ -166,11 +172,11 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     plans = [plan(i, graph, chosen.config, bits) for i in program]
     widths = engine_widths(graph, plans)
     return EngineMapping(board, goal, chosen.config, chosen.cost, chosen.timings, widths, objective,
-                         time.perf_counter() - start, limits, len(candidates))
+                         time.perf_counter() - start, limits, len(candidates), note=deadline.note)
 
 
 def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable, limits: dict[str, int],
-                              fps: float | None) -> str:
+                              fps: float | None, deadline: Deadline | None = None) -> str:
     costs = table.costs[0]
     reasons = []
     for resource in RESOURCES:
@@ -185,7 +191,7 @@ def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable,
                        f"({board.clock_mhz * 1e6 / fastest:,.1f} fps), short of {fps:g} fps")
     if not reasons:
         for resource in RESOURCES:
-            least = least_within_limits(table, limits, resource)
+            least = least_within_limits(table, limits, resource, deadline)
             if least is not None and least > limits[resource]:
                 reasons.append(f"{resource.upper()} needs at least {least:,} while the other resources stay within "
                                f"their limits, but {board.name} allows {limits[resource]:,}")

@@ -20,6 +20,7 @@ the cost model given those depths.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingType
@@ -39,11 +40,16 @@ from hwcodesign.mapper.cost import (
     dma_bytes_per_cycle,
     layer_cost,
 )
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, Outcome, SolverTimeout, solve_within
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, with_output_fifos
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
 FIFO_ROUNDS = 6
 GOALS = ("throughput", "latency")
+# The slowest frame rate a user may ask for: below it the cycle budget (clock / fps) outgrows what
+# a solver handles exactly, and no design is slow enough for the bound to matter.
+MIN_FPS = 1e-3
+TIMEOUT_HINT = "raise --time-limit, loosen --fps or the --cap limits, or try --architecture sequential"
 
 
 class MappingInfeasible(HwcodesignError):
@@ -71,6 +77,7 @@ class Mapping:
     reserved: dict[str, int] = field(default_factory=dict)
     fifo_rows: dict[tuple[str, str], int] = field(default_factory=dict)
     densities: dict[str, float] = field(default_factory=dict)  # design densities of sparse tensors
+    note: str = ""  # set when the solver's time limit ran out (`solver.Deadline.note`)
 
     architecture = "dataflow"
 
@@ -128,11 +135,19 @@ def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[
     return {r: int(available[r] * caps[r]) for r in RESOURCES}
 
 
-def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
-                max_cycles: int | None = None) -> tuple[list[int], float] | None:
-    """Optimal candidate index per layer and the objective; None when infeasible."""
+def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None = None,
+                deadline: Deadline | None = None, start: Sequence[int] | None = None,
+                what: str = "", hint: str = TIMEOUT_HINT) -> tuple[list[int], float] | None:
+    """Optimal candidate index per layer and the objective; None when infeasible. Within the
+    time `deadline` has left (none: no limit): a solution found when it runs out is returned
+    and marks the deadline `stopped_early`; none found raises SolverTimeout naming `what` (by
+    default the layers mapped) with `hint`. `start`: a candidate per layer CBC starts from."""
     if goal not in GOALS:
         raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
+    deadline = deadline or Deadline(None)
+    remaining = deadline.remaining()
+    if remaining is not None and remaining <= 0:  # no time to even build the program
+        return timed_out(table, limits, goal, max_cycles, deadline, start, what, hint)
     problem = pulp.LpProblem("mapping", pulp.LpMinimize)
     choice = one_candidate_per_layer(problem, table)
     bottleneck = pulp.LpVariable("bottleneck_cycles", lowBound=0)
@@ -145,23 +160,63 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str,
     fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
     goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
     problem += goal_expression
-    status = problem.solve(pulp.PULP_CBC_CMD(msg=False))
-    if pulp.LpStatus[status] != "Optimal":
+    if start is not None:
+        for xs, pick in zip(choice, start):
+            for c, x in enumerate(xs):
+                x.setInitialValue(int(c == pick))
+        bottleneck.setInitialValue(max(options[pick].cycles for options, pick in zip(table.costs, start)))
+    # half of the time left, so the tie-break below and the FIFO re-solves of `map_dataflow` get
+    # time too (a program CBC proves quickly takes only what it needs)
+    outcome = solve_within(problem, deadline, share=0.5, warm_start=start is not None)
+    if outcome is Outcome.TIMEOUT:
+        return timed_out(table, limits, goal, max_cycles, deadline, start, what, hint)
+    if outcome is Outcome.INFEASIBLE:
         return None
     picks = chosen_indices(choice)
     objective = evaluate(table, picks, goal)
+    if outcome is Outcome.FEASIBLE:  # the time is up: no tie-break among mappings not proven optimal
+        deadline.stopped_early = True
+        return picks, objective
     # Second phase: among optimal mappings, use the fewest resources (relative to the limits),
-    # so layers off the critical path are not given parallelism they cannot use.
+    # so layers off the critical path are not given parallelism they cannot use. It only refines
+    # the first phase's answer, so running out of time here keeps that answer.
     problem += goal_expression <= objective, "keep_optimum"
     problem.setObjective(pulp.lpSum(
         cost.resource(r) / max(limits[r], 1) * x
         for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs) for r in RESOURCES
     ))
-    if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] == "Optimal":
+    outcome = solve_within(problem, deadline, share=0.5)
+    if outcome in (Outcome.OPTIMAL, Outcome.FEASIBLE):
         frugal = chosen_indices(choice)
         if evaluate(table, frugal, goal) <= objective:
             picks = frugal
+    deadline.stopped_early |= outcome in (Outcome.FEASIBLE, Outcome.TIMEOUT)
     return picks, objective
+
+
+def timed_out(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None, deadline: Deadline,
+              start: Sequence[int] | None, what: str, hint: str) -> tuple[list[int], float]:
+    """The answer when CBC found nothing in time: the start, or every layer at its most frugal
+    candidate, is still a design when it fits (checked here directly); else SolverTimeout."""
+    fallback = next((picks for picks in (start, frugal_picks(table, limits))
+                     if picks is not None and fits(table, picks, limits, max_cycles)), None)
+    if fallback is None:
+        raise deadline.timeout(what or f"mapping {len(table.layers)} layers", hint)
+    deadline.stopped_early = True
+    return list(fallback), evaluate(table, fallback, goal)
+
+
+def frugal_picks(table: CandidateTable, limits: dict[str, int]) -> list[int]:
+    """Each layer's candidate using the least of the resources together (relative to the limits)."""
+    return [min(range(len(options)), key=lambda c: sum(options[c].resource(r) / max(limits[r], 1) for r in RESOURCES))
+            for options in table.costs]
+
+
+def fits(table: CandidateTable, picks: Sequence[int], limits: dict[str, int], max_cycles: int | None) -> bool:
+    """Whether one candidate per layer meets every resource limit and the cycle budget."""
+    chosen = [options[c] for options, c in zip(table.costs, picks)]
+    return all(sum(cost.resource(r) for cost in chosen) <= limits[r] for r in RESOURCES) and \
+        (max_cycles is None or max(cost.cycles for cost in chosen) <= max_cycles)
 
 
 def one_candidate_per_layer(problem: pulp.LpProblem, table: CandidateTable) -> list[list[pulp.LpVariable]]:
@@ -187,7 +242,11 @@ def chosen_indices(choice: list[list[pulp.LpVariable]]) -> list[int]:
 
 def cycle_budget(board: Board, fps: float | None) -> int | None:
     """The largest bottleneck interval (cycles) that still reaches `fps` at the board clock."""
-    return int(board.clock_mhz * 1e6 // fps) if fps else None
+    if fps is None:
+        return None
+    if not (math.isfinite(fps) and fps >= MIN_FPS):
+        raise HwcodesignError(f"fps {fps:g}: the frame rate must be a finite number of at least {MIN_FPS:g}")
+    return int(board.clock_mhz * 1e6 // fps)
 
 
 def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
@@ -200,34 +259,44 @@ def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
 def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None, plan_streams: bool = True,
-                 suggest_board: bool = True, densities: MappingType[str, float] | None = None) -> Mapping:
+                 suggest_board: bool = True, densities: MappingType[str, float] | None = None,
+                 time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits.
 
     With `plan_streams` the FIFO depths and width converters are planned with the pipeline
     simulation and counted (module doc); without, FIFOs keep their default depths
-    (`streams.default_fifo_rows`).
+    (`streams.default_fifo_rows`). Every integer program solved shares `time_limit` (seconds,
+    or a caller's Deadline; None: no limit): when it runs out, the best mapping found is returned
+    with a `note` saying so, and SolverTimeout is raised when none was found.
     """
     start = time.perf_counter()
+    deadline = Deadline.of(time_limit)
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
     stages = stage_table(graph, board, max_candidates, densities)
     rows: dict[tuple[str, str], int] = {}
     reserved = {r: 0 for r in RESOURCES}
+    previous: list[int] | None = None  # the last round's picks
     for attempt in range(FIFO_ROUNDS):
         table = with_output_fifos_table(graph, stages, rows)
         if progress and attempt == 0:
             progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
         budget = {r: limits[r] - reserved[r] for r in RESOURCES}
-        solution = solve_table(table, budget, goal, max_cycles) if min(budget.values()) >= 0 else None
+        # a round after one cut short by the time limit starts from that round's mapping
+        start_from = previous if deadline.stopped_early else None
+        solution = (solve_table(table, budget, goal, max_cycles, deadline, start_from)
+                    if min(budget.values()) >= 0 else None)
         if solution is None:
             raise MappingInfeasible(explain_infeasible(graph, table, board, limits, fps, caps, max_candidates,
-                                                       reserved, suggest_board and plan_streams))
+                                                       reserved, suggest_board and plan_streams, deadline))
         picks, objective = solution
+        previous = picks
         mapping = Mapping(
             board, goal,
             {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},
             {name: options[c] for name, options, c in zip(table.layers, table.costs, picks)},
             objective, time.perf_counter() - start, limits, dict(reserved), dict(rows), dict(densities or {}),
+            deadline.note,
         )
         if not plan_streams:
             return mapping
@@ -257,8 +326,11 @@ def stream_plan(graph: Graph, mapping: Mapping) -> tuple[dict[tuple[str, str], i
 
 def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],
                        fps: float | None, caps: dict[str, float] | None, max_candidates: int,
-                       reserved: dict[str, int] | None = None, suggest_board: bool = True) -> str:
-    """Name the resource that cannot fit even at minimum folding, and the smallest board that fits."""
+                       reserved: dict[str, int] | None = None, suggest_board: bool = True,
+                       deadline: Deadline | None = None) -> str:
+    """Name the resource that cannot fit even at minimum folding, and the smallest board that fits.
+    The explanation's own programs share `deadline`; what it cannot settle in time is left out."""
+    deadline = deadline or Deadline(None)
     reserved = reserved or {r: 0 for r in RESOURCES}
     reasons = []
     for resource in RESOURCES:
@@ -271,7 +343,7 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
     if not reasons:
         budget = {r: limits[r] - reserved[r] for r in RESOURCES}
         for resource in RESOURCES:
-            least = least_within_limits(table, budget, resource)
+            least = least_within_limits(table, budget, resource, deadline)
             if least is not None and least > budget[resource]:
                 others = ", ".join(r.upper() for r in RESOURCES if r != resource)
                 reasons.append(f"{resource.upper()} needs at least {least} while {others} stay within their "
@@ -284,29 +356,36 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
     message = f"model does not fit {board.name}: " + "; ".join(reasons)
     if not suggest_board:
         return message
-    fits = next((b.name for b in larger if board_fits(graph, b, fps, caps, max_candidates)), None)
+    try:
+        fits = next((b.name for b in larger if board_fits(graph, b, fps, caps, max_candidates, deadline)), None)
+    except SolverTimeout:
+        return message + "; the time limit ran out before a larger board that fits was found"
     return message + (f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model")
 
 
-def least_within_limits(table: CandidateTable, limits: dict[str, int], resource: str) -> int | None:
+def least_within_limits(table: CandidateTable, limits: dict[str, int], resource: str,
+                        deadline: Deadline | None = None) -> int | None:
     """The least `resource` any mapping takes while the other resources stay within `limits`
-    (None when even those cannot be met): which trade-off makes a model not fit."""
+    (None when even those cannot be met, or when `deadline` runs out before it is proven):
+    which trade-off makes a model not fit."""
     problem = pulp.LpProblem("least_" + resource, pulp.LpMinimize)
     choice = one_candidate_per_layer(problem, table)
     for other in RESOURCES:
         if other != resource:
             problem += usage(table, choice, other) <= limits[other]
     problem += usage(table, choice, resource)
-    if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] != "Optimal":
+    if solve_within(problem, deadline or Deadline(None)) is not Outcome.OPTIMAL:
         return None
     return int(round(pulp.value(problem.objective)))
 
 
 def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, float] | None,
-               max_candidates: int) -> bool:
-    """Whether `map_dataflow` finds a mapping on `board` (FIFOs included)."""
+               max_candidates: int, deadline: Deadline | None = None) -> bool:
+    """Whether `map_dataflow` finds a mapping on `board` (FIFOs included); SolverTimeout when
+    `deadline` runs out before that is known."""
     try:
-        map_dataflow(graph, board, "throughput", fps, caps, max_candidates, suggest_board=False)
+        map_dataflow(graph, board, "throughput", fps, caps, max_candidates, suggest_board=False,
+                     time_limit=deadline or Deadline(None))
     except MappingInfeasible:
         return False
     return True

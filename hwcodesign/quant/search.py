@@ -45,6 +45,7 @@ from hwcodesign.mapper.ilp import (
     resource_limits,
     usage,
 )
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, Outcome, solve_within
 from hwcodesign.mapper.streams import output_fifos, with_output_fifos
 from hwcodesign.passes import optimize
 from hwcodesign.quant.formats import INT8, WeightFormat
@@ -167,10 +168,13 @@ def build_space(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFo
 
 
 def solve(space: SearchSpace, limits: Mapping[str, int], objective: str = "sensitivity",
-          max_cycles: int | None = None, max_sensitivity: float | None = None) -> Choice | None:
+          max_cycles: int | None = None, max_sensitivity: float | None = None,
+          deadline: Deadline | None = None) -> Choice | None:
     """The optimal choice for `objective` ("sensitivity": least proxy error within `max_cycles`;
     "cycles": fastest within `max_sensitivity`), then the other objective as a tie-break; None
-    when nothing meets the constraints."""
+    when nothing meets the constraints. Within the time `deadline` has left (none: no limit): a
+    choice found when it runs out is returned and marks the deadline; none raises SolverTimeout."""
+    deadline = deadline or Deadline(None)
     if objective not in OBJECTIVES:
         raise HwcodesignError(f"unknown search objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     table = space.table()
@@ -188,13 +192,23 @@ def solve(space: SearchSpace, limits: Mapping[str, int], objective: str = "sensi
         problem += proxy <= max_sensitivity, "sensitivity_budget"
     first, second = (proxy, bottleneck) if objective == "sensitivity" else (bottleneck, proxy)
     problem += first
-    if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] != "Optimal":
+    outcome = solve_within(problem, deadline)
+    if outcome is Outcome.TIMEOUT:
+        raise deadline.timeout("the mixed-precision search", "raise --time-limit or offer fewer --formats")
+    if outcome is Outcome.INFEASIBLE:
         return None
+    deadline.stopped_early |= outcome is Outcome.FEASIBLE
+    found = chosen_indices(choice)
     best = pulp.value(first)
     problem += first <= best + 1e-9 * max(1.0, abs(best)), "keep_optimum"
     problem.setObjective(second)
-    if pulp.LpStatus[problem.solve(pulp.PULP_CBC_CMD(msg=False))] != "Optimal":  # pragma: no cover - CBC tolerance
+    outcome = solve_within(problem, deadline)
+    if outcome is Outcome.INFEASIBLE:  # pragma: no cover - CBC tolerance
         raise HwcodesignError("the search's tie-break lost the optimum it had found (solver tolerance)")
+    if outcome is Outcome.TIMEOUT:  # the tie-break only refines the choice found
+        deadline.stopped_early = True
+        return evaluate(space, found)
+    deadline.stopped_early |= outcome is Outcome.FEASIBLE
     return evaluate(space, chosen_indices(choice))
 
 
@@ -207,12 +221,14 @@ def evaluate(space: SearchSpace, picks: Sequence[int]) -> Choice:
                   {name: c.folding for name, c in zip(space.layers, chosen)})
 
 
-def pareto_front(space: SearchSpace, limits: Mapping[str, int], points: int = FRONT_POINTS) -> list[Choice]:
-    """Least-sensitive mappings at a sweep of cycle budgets, non-dominated, fastest first."""
-    fastest = solve(space, limits, "cycles")
+def pareto_front(space: SearchSpace, limits: Mapping[str, int], points: int = FRONT_POINTS,
+                 deadline: Deadline | None = None) -> list[Choice]:
+    """Least-sensitive mappings at a sweep of cycle budgets, non-dominated, fastest first (every
+    program within `deadline`, as `solve`)."""
+    fastest = solve(space, limits, "cycles", deadline=deadline)
     if fastest is None:
         return []
-    best = solve(space, limits, "sensitivity")
+    best = solve(space, limits, "sensitivity", deadline=deadline)
     assert best is not None
     budgets = sorted({c.cost.cycles for options in space.candidates for c in options
                       if fastest.cycles <= c.cost.cycles <= best.cycles})
@@ -221,7 +237,7 @@ def pareto_front(space: SearchSpace, limits: Mapping[str, int], points: int = FR
         budgets = [budgets[i] for i in picks]
     found = [fastest, best]
     for budget in budgets:
-        point = solve(space, limits, "sensitivity", max_cycles=budget)
+        point = solve(space, limits, "sensitivity", max_cycles=budget, deadline=deadline)
         if point is not None:
             found.append(point)
     front: list[Choice] = []
@@ -240,6 +256,7 @@ class SearchResult:
     uniform_int8: Choice | None  # the fastest mapping with every layer in int8
     target_fps: float | None
     seconds: float
+    note: str = ""  # set when the solver's time limit ran out (`mapper.solver.Deadline.note`)
 
     def summary(self) -> dict[str, Any]:
         board = self.board
@@ -253,7 +270,8 @@ class SearchResult:
         return {"board": board.name, "target_fps": self.target_fps, "seconds": round(self.seconds, 2),
                 "sensitivities": self.space.sensitivities, "front": [point(p) for p in self.front],
                 "chosen": point(self.chosen),
-                "uniform_int8": point(self.uniform_int8) if self.uniform_int8 else None}
+                "uniform_int8": point(self.uniform_int8) if self.uniform_int8 else None,
+                **({"note": self.note} if self.note else {})}
 
 
 def only_format(space: SearchSpace, fmt: WeightFormat) -> SearchSpace:
@@ -265,9 +283,11 @@ def only_format(space: SearchSpace, fmt: WeightFormat) -> SearchSpace:
 def search(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFormat] | None = None,
            fps: float | None = None, max_sensitivity: float | None = None, frames: np.ndarray | None = None,
            caps: dict[str, float] | None = None, max_candidates: int = 96, points: int = FRONT_POINTS,
-           progress: Callable[[str], None] | None = None) -> SearchResult:
+           progress: Callable[[str], None] | None = None,
+           time_limit: float | None = DEFAULT_TIME_LIMIT) -> SearchResult:
     """Front and chosen formats: the least-sensitive mapping reaching `fps` (default: the
-    fastest mapping within `max_sensitivity`, else the least-sensitive one)."""
+    fastest mapping within `max_sensitivity`, else the least-sensitive one). Every integer
+    program shares `time_limit` seconds (None: no limit; `mapper.solver`)."""
     start = time.perf_counter()
     formats = list(formats or [WeightFormat.parse(f) for f in DEFAULT_FORMATS])
     if INT8 not in formats:
@@ -276,23 +296,24 @@ def search(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFormat]
     limits = resource_limits(board, caps)
     if progress:
         progress(f"solving the joint ILP ({sum(len(c) for c in space.candidates)} choices over {len(space.layers)} layers)")
-    front = pareto_front(space, limits, points)
+    deadline = Deadline(time_limit)
+    front = pareto_front(space, limits, points, deadline)
     if not front:
         raise SearchInfeasible(f"model does not fit {board.name} in any format and folding "
                                f"(even {min(map(str, formats))} everywhere at minimum folding)")
     if fps is not None:
-        chosen = solve(space, limits, "sensitivity", max_cycles=cycle_budget(board, fps))
+        chosen = solve(space, limits, "sensitivity", max_cycles=cycle_budget(board, fps), deadline=deadline)
         if chosen is None:
             raise SearchInfeasible(f"no choice of formats {', '.join(map(str, formats))} reaches {fps:g} fps on "
                                    f"{board.name}: the fastest is {front[0].fps(board):.1f} fps")
     elif max_sensitivity is not None:
-        chosen = solve(space, limits, "cycles", max_sensitivity=max_sensitivity)
+        chosen = solve(space, limits, "cycles", max_sensitivity=max_sensitivity, deadline=deadline)
         if chosen is None:
             raise SearchInfeasible(f"no mapping on {board.name} keeps the sensitivity within {max_sensitivity:g}")
     else:
         chosen = front[-1]
-    uniform = solve(only_format(space, INT8), limits, "cycles")
-    return SearchResult(board, space, front, chosen, uniform, fps, time.perf_counter() - start)
+    uniform = solve(only_format(space, INT8), limits, "cycles", deadline=deadline)
+    return SearchResult(board, space, front, chosen, uniform, fps, time.perf_counter() - start, deadline.note)
 
 
 def format_front(result: SearchResult) -> str:
@@ -315,5 +336,7 @@ def format_front(result: SearchResult) -> str:
         speedup = result.uniform_int8.cycles / max(result.chosen.cycles, 1)
         text += (f"\nuniform int8: {result.uniform_int8.fps(board):,.1f} fps; chosen: "
                  f"{result.chosen.fps(board):,.1f} fps ({speedup:.2f}x), sensitivity {result.chosen.sensitivity:.3e}")
+    if result.note:
+        text += f"\nnote: {result.note}"
     return text
 

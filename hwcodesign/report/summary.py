@@ -48,10 +48,13 @@ def build_report(graph: Graph, mapping: Mapping | EngineMapping, latency: Latenc
     sparse network's report also holds its design densities and, with `profile`, each sample
     frame's latency and active sites beside the dense-equivalent latency."""
     if isinstance(mapping, EngineMapping):
-        return build_engine_report(graph, mapping, latency, model_path)
-    report = build_dataflow_report(graph, mapping, latency, model_path)
-    if mapping.densities or profile is not None:
-        report["sparsity"] = sparsity_section(mapping, profile)
+        report = build_engine_report(graph, mapping, latency, model_path)
+    else:
+        report = build_dataflow_report(graph, mapping, latency, model_path)
+        if mapping.densities or profile is not None:
+            report["sparsity"] = sparsity_section(mapping, profile)
+    if mapping.note:  # only then: a design proven optimal keeps the report it always had
+        report["note"] = mapping.note
     return report
 
 
@@ -250,7 +253,7 @@ def format_summary(report: dict[str, Any]) -> str:
         ]
         if engine["reason"]:
             lines.insert(2, f"why: {engine['reason']}")
-        return "\n".join(lines)
+        return "\n".join(lines + note_lines(report))
     limit = summary["limited_by"]
     limit_note = "" if limit == summary["bottleneck"] else f" (interval set by {limit})"
     return "\n".join([
@@ -263,7 +266,12 @@ def format_summary(report: dict[str, Any]) -> str:
         f"(in the layers' totals above); width converters {summary['refold_lut']:,} LUT, "
         f"{summary['refold_ff']:,} FF (reserved within the caps)",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
-    ] + sparsity_lines(report))
+    ] + sparsity_lines(report) + note_lines(report))
+
+
+def note_lines(report: dict[str, Any]) -> list[str]:
+    """The mapper's note (a design not proven optimal when the time limit ran out)."""
+    return [f"note: {report['note']}"] if report.get("note") else []
 
 
 def sparsity_lines(report: dict[str, Any]) -> list[str]:

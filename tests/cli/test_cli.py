@@ -60,5 +60,7 @@ def test_simulate_infeasible_fps_leaves_no_report(tmp_path: Path, capsys: pytest
 def test_simulate_rejects_bad_caps(tmp_path: Path, cap: str, capsys: pytest.CaptureFixture[str]) -> None:
     model = tmp_path / "model.onnx"
     onnx.save(conv_bn_relu_qdq(), model)
-    assert main(["simulate", str(model), "--cap", cap, "-o", str(tmp_path / "r")]) == 2
-    assert "--cap" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # refused by argparse, before any work
+        main(["simulate", str(model), "--cap", cap, "-o", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert "argument --cap" in capsys.readouterr().err

@@ -1,0 +1,96 @@
+"""Option values checked where argparse reads them (`type=`), so a bad value ends as argparse's own
+one-line "argument --fps: ..." with exit 2, before any model is read or any work is done.
+
+Each function takes the option's text and returns the parsed value or raises
+`argparse.ArgumentTypeError` with a message that says what is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.ilp import MIN_FPS
+from hwcodesign.quant.formats import WeightFormat
+
+
+def finite_number(text: str) -> float:
+    """A finite float ('nan', 'inf' and words refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def frame_rate(text: str) -> float:
+    """--fps: a frame rate of at least `MIN_FPS` (below that no design is slow enough to be bound)."""
+    value = finite_number(text)
+    if value < MIN_FPS:
+        raise argparse.ArgumentTypeError(f"'{text}': the frame rate must be at least {MIN_FPS:g} frames per second")
+    return value
+
+
+def fraction(text: str) -> float:
+    """--density: a fraction in (0, 1]."""
+    value = finite_number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"'{text}': the fraction must be in (0, 1]")
+    return value
+
+
+def percentile(text: str) -> float:
+    """--percentile: in [0, 100]."""
+    value = finite_number(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"'{text}': the percentile must be in [0, 100]")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """--max-sensitivity: a finite number >= 0."""
+    value = finite_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}': must be >= 0")
+    return value
+
+
+def seconds(text: str) -> float:
+    """--time-limit: a finite number of seconds > 0."""
+    value = finite_number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': the time limit must be a positive number of seconds")
+    return value
+
+
+def resource_cap(text: str) -> tuple[str, float]:
+    """--cap RESOURCE=FRACTION -> (resource, fraction of the board) with the fraction in (0, 1]."""
+    name, _, value = text.partition("=")
+    if name not in RESOURCES or not value:
+        raise argparse.ArgumentTypeError(f"'{text}': expected RESOURCE=FRACTION with RESOURCE one of "
+                                         f"{', '.join(RESOURCES)}")
+    try:
+        return name, fraction(value)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"'{text}': {error}") from None
+
+
+def weight_formats(text: str) -> list[WeightFormat]:
+    """--formats int8,int4,dybit4: at least one, each known and named once."""
+    formats: list[WeightFormat] = []
+    for part in (part.strip() for part in text.split(",")):
+        if not part:
+            continue
+        try:
+            fmt = WeightFormat.parse(part)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if fmt in formats:
+            raise argparse.ArgumentTypeError(f"'{text}' names {fmt} twice")
+        formats.append(fmt)
+    if not formats:
+        raise argparse.ArgumentTypeError(f"'{text}' names no weight format (e.g. int8,int4,dybit4)")
+    return formats

@@ -1,0 +1,122 @@
+"""Input frames from a user's .npy/.npz file: the one loader behind `--inputs` and `csim INPUT`.
+
+A frames file comes from the user's own scripts, so anything can be in it: a truncated save, a
+pickle, a string array, NaNs from a broken preprocessing step, values of the wrong type. Every
+problem is reported as one `FramesError` naming the file and what is wrong, before any work
+starts; nothing is ever unpickled (`allow_pickle=False`: loading a pickle runs its code).
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.types import Tensor
+
+# numpy kinds a frame may hold: signed, unsigned integers and floats (bool, complex, strings,
+# objects and the like have no meaning as pixel values)
+NUMERIC_KINDS = "iuf"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive of .npy files
+
+
+class FramesError(HwcodesignError):
+    """A frames file that cannot be read or does not match the model's inputs."""
+
+
+def load_frames(path: str | Path, inputs: Sequence[Tensor]) -> dict[str, np.ndarray]:
+    """Integer frames (N, C, H, W) by input tensor name from `path`: a .npy for a one-input
+    model, else an .npz by input tensor name. A single frame (C, H, W) gains its N axis; floats
+    are quantized with the input's scale and zero point (as QuantizeLinear does); integers must
+    already lie in the input's type. Raises FramesError naming the file and the problem."""
+    path = Path(path)
+    arrays = read_arrays(path)
+    if None in arrays:
+        if len(inputs) != 1:
+            raise FramesError(f"{path}: the model has {len(inputs)} inputs; pass an .npz keyed by input tensor name "
+                              f"({', '.join(t.name for t in inputs)})")
+        arrays = {inputs[0].name: arrays[None]}
+    frames = {}
+    for tensor in inputs:
+        if tensor.name not in arrays:
+            raise FramesError(f"{path} has no array for input '{tensor.name}' (it holds: "
+                              f"{', '.join(str(name) for name in arrays) or 'nothing'})")
+        frames[tensor.name] = checked_frames(path, tensor, arrays[tensor.name])
+    counts = {name: value.shape[0] for name, value in frames.items()}
+    if len(set(counts.values())) > 1:
+        raise FramesError(f"{path}: the inputs have different frame counts "
+                          f"({', '.join(f'{name}: {count}' for name, count in counts.items())})")
+    return frames
+
+
+def read_arrays(path: Path) -> Mapping[str | None, np.ndarray]:
+    """The arrays in `path`: {None: array} for a .npy, {name: array} for an .npz."""
+    check_regular_file(path)
+    try:
+        with path.open("rb") as stream:
+            magic = stream.read(len(NPY_MAGIC))
+            if not magic.startswith((NPY_MAGIC, ZIP_MAGIC)):  # numpy would try it as a pickle
+                raise FramesError(f"{path} is not a readable .npy or .npz file (it does not start like one)")
+            stream.seek(0)
+            loaded = np.load(stream, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded:
+                    return {name: loaded[name] for name in loaded.files}
+            return {None: loaded}
+    except FramesError:
+        raise
+    except MemoryError:
+        raise FramesError(f"{path} is not a readable .npy or .npz file: it declares arrays too large to load "
+                          "(a damaged header?)") from None
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise FramesError(f"{path} holds pickled Python objects, which are never loaded "
+                              "(save plain numeric arrays with numpy.save or numpy.savez)") from None
+        raise FramesError(f"{path} is not a readable .npy or .npz file ({error})") from None
+    except Exception as error:
+        # whatever numpy or zipfile raise while reading is about the file (a header numpy's
+        # tokenizer cannot parse, a zip member flagged as encrypted, a bad CRC ...)
+        raise FramesError(f"{path} is not a readable .npy or .npz file ({type(error).__name__}: {error})") from None
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse, by name, a path that is missing, a directory or a device before opening it."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FramesError(f"{path}: no such file") from None
+    except OSError as error:
+        raise FramesError(f"{path}: cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise FramesError(f"{path} is a directory, not a .npy or .npz frames file")
+    if not stat.S_ISREG(mode):
+        raise FramesError(f"{path} is not a regular file")
+    if path.stat().st_size == 0:
+        raise FramesError(f"{path} is empty")
+
+
+def checked_frames(path: Path, tensor: Tensor, value: np.ndarray) -> np.ndarray:
+    """`value` as int64 frames of `tensor`, or FramesError saying what is wrong with it."""
+    where = f"{path}: input '{tensor.name}'"
+    if value.dtype.kind not in NUMERIC_KINDS:
+        raise FramesError(f"{where} holds {value.dtype} values; frames must be integers or floats")
+    if value.ndim == 3:
+        value = value[None]
+    if value.ndim != 4 or tuple(value.shape[1:]) != tensor.shape[1:]:
+        raise FramesError(f"{where} must be (N, {', '.join(map(str, tensor.shape[1:]))}) or "
+                          f"({', '.join(map(str, tensor.shape[1:]))}), got {value.shape}")
+    if value.shape[0] == 0:
+        raise FramesError(f"{where} holds no frames (N = 0)")
+    if value.dtype.kind == "f":
+        if not np.isfinite(value).all():
+            bad = "NaN" if np.isnan(value).any() else "infinite"
+            raise FramesError(f"{where} has {bad} values; frames must be finite")
+        return tensor.quantize(value)
+    if not tensor.dtype.contains(value):
+        raise FramesError(f"{where} has values outside {tensor.dtype} ({tensor.dtype.min}..{tensor.dtype.max}): "
+                          f"found {int(value.min())}..{int(value.max())}; pass floats to have them quantized")
+    return value.astype(np.int64)
