@@ -216,13 +216,15 @@ def cmd_csim(args: argparse.Namespace) -> int:
     np.savez(out_path, **arrays)
     print(f"outputs written to {out_path} (integers, and *_dequantized reals)")
     if args.model:
-        return check_against_golden(args.model, frames, outputs)
+        return check_against_golden(args.model, frames, outputs, project)
     return 0
 
 
-def check_against_golden(model: str, frames: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> int:
+def check_against_golden(model: str, frames: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
+                         project: Project) -> int:
     """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
     graph = optimize(load_onnx(model))
+    project.check_model(graph, model)  # another network: refused, naming what differs
     by_op = {op.name: frames[op.output.name] for op in graph.inputs}
     golden = run_golden(graph, by_op)
     differing = sum(int(np.count_nonzero(outputs[name] != golden[name])) for name in golden)
