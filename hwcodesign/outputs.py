@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from hwcodesign.errors import HwcodesignError
 
@@ -80,11 +81,11 @@ def read_manifest(folder: Path) -> Manifest | None:
 _digests: dict[tuple[str, int, int], str] = {}
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, stat: os.stat_result | None = None) -> str:
     """SHA-256 of a file, remembered per (path, size, mtime_ns): repeated checks (the emulated
     board verifies its project per batch) stat files instead of reading megabytes again, and any
-    edit changes a stat and forces a fresh hash."""
-    stat = path.stat()
+    edit changes a stat and forces a fresh hash. `stat` saves a second stat when the caller has one."""
+    stat = stat or path.stat()
     key = (str(path.absolute()), stat.st_size, stat.st_mtime_ns)
     if key not in _digests:
         digest = hashlib.sha256()
@@ -104,12 +105,15 @@ def verify_files(folder: Path, manifest: Manifest, skip: Collection[str] = ()) -
         if Path(relative).is_absolute() or ".." in Path(relative).parts:
             raise OutputError(f"{Path(folder) / MANIFEST_FILE}: damaged manifest (lists {relative})")
         path = Path(folder) / relative
-        if not path.is_file():
+        try:
+            stat = path.stat()
+        except OSError:
+            stat = None
+        if stat is None or not S_ISREG(stat.st_mode):
             raise OutputError(f"{path} is missing")
-        size = path.stat().st_size
-        if size != record.bytes:
-            raise OutputError(f"{path} has {size} bytes instead of {record.bytes}")
-        if file_sha256(path) != record.sha256:
+        if stat.st_size != record.bytes:
+            raise OutputError(f"{path} has {stat.st_size} bytes instead of {record.bytes}")
+        if file_sha256(path, stat) != record.sha256:
             raise OutputError(f"{path} has changed since hwcodesign wrote it")
 
 

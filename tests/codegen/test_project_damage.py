@@ -235,3 +235,11 @@ def test_emulated_board_checks_the_project_per_run(compiled: dict[str, Path], tm
     header.write_text(header.read_text().replace("Generated", "generated", 1))
     with pytest.raises(ProjectError, match=r"top\.h has changed since hwcodesign wrote it"):
         run_one_frame()
+
+
+def test_csim_on_a_package_folder_says_what_it_is(compiled: dict[str, Path], tmp_path: Path) -> None:
+    """A PYNQ package holds project.json too, but no sources: named as a package, not run."""
+    project = copy_of(compiled["dataflow"], tmp_path)
+    assert run_cli("package", project, "-o", tmp_path / "package").returncode == 0
+    result = run_cli("csim", tmp_path / "package", compiled["frames"], "-o", tmp_path / "y.npz")
+    assert_refused(result, "package folder, not a compiled project")
