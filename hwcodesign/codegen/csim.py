@@ -110,7 +110,11 @@ class LibraryInfo:
 
 
 def library_info(library: ctypes.CDLL) -> LibraryInfo:
-    entry = library.hwc_csim_info
+    try:
+        entry = library.hwc_csim_info
+    except AttributeError:  # built from sources of an hwcodesign before the entry points checked buffers
+        raise CsimError(f"{library._name} has no hwc_csim_info: its sources predate this hwcodesign; "
+                        "compile the model again") from None
     entry.restype = ctypes.c_int
     entry.argtypes = [ctypes.POINTER(ctypes.c_longlong), ctypes.c_int]
     count = entry(None, 0)

@@ -6,6 +6,7 @@ segmentation fault that would take pytest down with it.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -243,3 +244,13 @@ def test_csim_on_a_package_folder_says_what_it_is(compiled: dict[str, Path], tmp
     assert run_cli("package", project, "-o", tmp_path / "package").returncode == 0
     result = run_cli("csim", tmp_path / "package", compiled["frames"], "-o", tmp_path / "y.npz")
     assert_refused(result, "package folder, not a compiled project")
+
+
+def test_library_without_info_is_refused(tmp_path: Path) -> None:
+    """A library from sources that predate the checked entry points is named, not called blindly."""
+    source = tmp_path / "old.cpp"
+    source.write_text('extern "C" int hwc_csim(int frames) { return frames; }\n')
+    library = tmp_path / "libold.so"
+    subprocess.run(["g++", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    with pytest.raises(csim.CsimError, match="has no hwc_csim_info: its sources predate this hwcodesign"):
+        csim.library_info(ctypes.CDLL(str(library)))
