@@ -254,3 +254,49 @@ def test_library_without_info_is_refused(tmp_path: Path) -> None:
     subprocess.run(["g++", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
     with pytest.raises(csim.CsimError, match="has no hwc_csim_info: its sources predate this hwcodesign"):
         csim.library_info(ctypes.CDLL(str(library)))
+
+
+def key_paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every key path into a JSON value (dict keys and list indices), depth first."""
+    paths = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += key_paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            paths += key_paths(item, prefix + (index,))
+    return paths
+
+
+REPLACEMENTS = (None, "x", -1, 0, 1.5, [], {}, True, float("nan"), float("inf"), 1 << 70)
+
+
+@pytest.mark.parametrize("architecture", ["dataflow", "sequential"])
+def test_schema_names_the_key_or_the_ports_are_usable(compiled: dict[str, Path], architecture: str) -> None:
+    """Every key of project.json replaced by every kind of value: meta_problem names a problem, or
+    what it passes builds ports whose frame sizes agree with project.json (never an exception)."""
+    import copy
+
+    from hwcodesign.codegen.project import PortInfo
+    from hwcodesign.codegen.project_schema import meta_problem
+
+    intact = json.loads((compiled[architecture] / "project.json").read_text())
+    assert meta_problem(intact) is None
+    refused = 0
+    for path in key_paths(intact):
+        for replacement in REPLACEMENTS:
+            meta = copy.deepcopy(intact)
+            parent = meta
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = replacement
+            problem = meta_problem(meta)
+            if problem is not None:
+                refused += 1
+                assert problem.startswith("key '") or problem.startswith("must be"), problem
+                continue
+            for side in ("inputs", "outputs"):
+                for data in meta[side]:
+                    port = PortInfo.from_json(data, meta["word_bits"])
+                    assert port.frame_bytes == data["bytes_per_frame"], (path, replacement)
+    assert refused > len(key_paths(intact))  # most replacements are refused
