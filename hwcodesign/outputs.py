@@ -107,14 +107,16 @@ def verify_files(folder: Path, manifest: Manifest, skip: Collection[str] = ()) -
         path = Path(folder) / relative
         try:
             stat = path.stat()
-        except OSError:
-            stat = None
-        if stat is None or not S_ISREG(stat.st_mode):
-            raise OutputError(f"{path} is missing")
-        if stat.st_size != record.bytes:
-            raise OutputError(f"{path} has {stat.st_size} bytes instead of {record.bytes}")
-        if file_sha256(path, stat) != record.sha256:
-            raise OutputError(f"{path} has changed since hwcodesign wrote it")
+            if not S_ISREG(stat.st_mode):
+                raise OutputError(f"{path} is not a file")
+            if stat.st_size != record.bytes:
+                raise OutputError(f"{path} has {stat.st_size} bytes instead of {record.bytes}")
+            if file_sha256(path, stat) != record.sha256:
+                raise OutputError(f"{path} has changed since hwcodesign wrote it")
+        except FileNotFoundError:
+            raise OutputError(f"{path} is missing") from None
+        except OSError as error:
+            raise OutputError(f"{path} cannot be read ({error.strerror or error})") from None
 
 
 def write_atomically(out: Path, files: Mapping[str, str | bytes], kind: str) -> None:

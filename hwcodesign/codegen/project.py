@@ -232,6 +232,8 @@ class Project:
             self.meta = json.loads(meta_path.read_bytes())
         except ValueError as error:  # also a file that is not UTF-8
             raise ProjectError(f"{meta_path} is not valid JSON ({error}); compile the model again") from None
+        except OSError as error:
+            raise ProjectError(f"{meta_path} cannot be read ({error.strerror or error})") from None
         problem = meta_problem(self.meta)
         if problem:
             raise ProjectError(f"{meta_path}: {problem}; compile the model again")
@@ -245,6 +247,8 @@ class Project:
             manifest = read_manifest(self.root)
         except OutputError as error:
             raise ProjectError(str(error)) from None
+        except OSError as error:
+            raise ProjectError(f"{self.root / MANIFEST_FILE} cannot be read ({error.strerror or error})") from None
         if manifest is None:
             raise ProjectError(f"{self.root} was not written by this version of hwcodesign (it has no {MANIFEST_FILE}): "
                                "compile again")

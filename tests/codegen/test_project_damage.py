@@ -300,3 +300,30 @@ def test_schema_names_the_key_or_the_ports_are_usable(compiled: dict[str, Path],
                     port = PortInfo.from_json(data, meta["word_bits"])
                     assert port.frame_bytes == data["bytes_per_frame"], (path, replacement)
     assert refused > len(key_paths(intact))  # most replacements are refused
+
+
+@pytest.mark.parametrize("unreadable", ["project.json", MANIFEST_FILE, "hls/top.cpp"])
+def test_unreadable_files_are_named(compiled: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    unreadable: str) -> None:
+    """A file that exists but cannot be read (permissions; as root, simulated) is named, not a traceback."""
+    from hwcodesign.codegen.project import Project, ProjectError
+
+    project = copy_of(compiled["dataflow"], tmp_path)
+    target = project / unreadable
+    real_open = Path.open
+
+    def guarded_open(self: Path, *args: object, **kwargs: object) -> object:
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", guarded_open)
+    with pytest.raises(ProjectError, match=f"{unreadable} cannot be read \\(Permission denied\\)"):
+        Project(project)
+
+
+def test_a_folder_in_place_of_a_file_is_named(compiled: dict[str, Path], tmp_path: Path) -> None:
+    project = copy_of(compiled["dataflow"], tmp_path)
+    (project / "hls" / "top.h").unlink()
+    (project / "hls" / "top.h").mkdir()
+    assert_refused(run_cli("csim", project, compiled["frames"], "-o", tmp_path / "y.npz"), "top.h is not a file")
