@@ -15,9 +15,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from hwcodesign.errors import HwcodesignError
 
@@ -75,6 +76,47 @@ def read_manifest(folder: Path) -> Manifest | None:
         return Manifest(str(data["kind"]), files)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as error:
         raise OutputError(f"{path}: damaged manifest ({error}); write the folder again") from None
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path, stat: os.stat_result | None = None) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime_ns): repeated checks (the emulated
+    board verifies its project per batch) stat files instead of reading megabytes again, and any
+    edit changes a stat and forces a fresh hash. `stat` saves a second stat when the caller has one."""
+    stat = stat or path.stat()
+    key = (str(path.absolute()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def verify_files(folder: Path, manifest: Manifest, skip: Collection[str] = ()) -> None:
+    """Check that every file `manifest` lists (except `skip`: files users may edit) is still in
+    `folder` as the tool wrote it; raises OutputError naming the first file that is not."""
+    for relative, record in sorted(manifest.files.items()):
+        if relative in skip:
+            continue
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise OutputError(f"{Path(folder) / MANIFEST_FILE}: damaged manifest (lists {relative})")
+        path = Path(folder) / relative
+        try:
+            stat = path.stat()
+            if not S_ISREG(stat.st_mode):
+                raise OutputError(f"{path} is not a file")
+            if stat.st_size != record.bytes:
+                raise OutputError(f"{path} has {stat.st_size} bytes instead of {record.bytes}")
+            if file_sha256(path, stat) != record.sha256:
+                raise OutputError(f"{path} has changed since hwcodesign wrote it")
+        except FileNotFoundError:
+            raise OutputError(f"{path} is missing") from None
+        except OSError as error:
+            raise OutputError(f"{path} cannot be read ({error.strerror or error})") from None
 
 
 def write_atomically(out: Path, files: Mapping[str, str | bytes], kind: str) -> None:

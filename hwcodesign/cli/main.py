@@ -33,7 +33,6 @@ from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
 from hwcodesign.ir.stream_layout import WORD_BITS
-from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper import ARCHITECTURES
 from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
@@ -176,22 +175,10 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
 def model_of_project(model: str, project: Project) -> Graph:
     """`csim --model`'s graph, refused before the run unless its inputs and outputs are the
-    project's (names, shapes and types): the golden model of another network compares nothing."""
+    project's: the golden model of another network compares nothing."""
     graph = optimize(load_onnx(model))
-    interfaces = {
-        "inputs": ([op.output for op in graph.inputs], [port.tensor for port in project.inputs]),
-        "outputs": (graph.output_tensors(), [port.tensor for port in project.outputs]),
-    }
-    for kind, (theirs, ours) in interfaces.items():
-        if describe_ports(theirs) != describe_ports(ours):
-            raise HwcodesignError(f"{model} is not the model of {project.name}: its {kind} are "
-                                  f"{describe_ports(theirs) or 'none'}, the project's are {describe_ports(ours)}")
+    project.check_model(graph, model)
     return graph
-
-
-def describe_ports(tensors: Sequence[Tensor]) -> str:
-    """'name CxHxW type, ...': what must agree between a model and its project."""
-    return ", ".join(f"{t.name} {'x'.join(map(str, t.shape[1:]))} {t.dtype}" for t in tensors)
 
 
 def check_against_golden(graph: Graph, model: str, frames: dict[str, np.ndarray],

@@ -15,12 +15,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.outputs import file_sha256
 
 if TYPE_CHECKING:
     from hwcodesign.codegen.project import Project
@@ -36,7 +38,9 @@ STATUS = {
     2: "an input stream was not fully consumed",
     3: "an output stream did not hold exactly one frame",
     4: "TLAST was not on the last word of an output frame",
+    5: "a buffer's size or the number of ports does not match what the library was compiled for",
 }
+ARCHITECTURE_CODES = {0: "dataflow", 1: "sequential"}
 
 
 class CsimError(HwcodesignError):
@@ -51,22 +55,14 @@ def source_files(hls_dir: Path) -> list[Path]:
     return sorted(p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp") and p.name != "tb.cpp")
 
 
-_hashes: dict[tuple[object, ...], str] = {}
-
-
 def content_hash(hls_dir: Path, command: tuple[str, ...]) -> str:
-    """Hash of the sources and the command. Remembered per (path, size, mtime) of every source,
-    so repeated runs (the emulated board calls this per batch) stat the files instead of reading
-    megabytes of weight tables again; any edit changes a stat and forces a fresh hash."""
-    files = source_files(hls_dir)
-    key = (str(hls_dir.resolve()), command,
-           tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key not in _hashes:
-        digest = hashlib.sha256(" ".join(command).encode())
-        for path in files:
-            digest.update(str(path.relative_to(hls_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-        _hashes[key] = digest.hexdigest()[:20]
-    return _hashes[key]
+    """Hash of the sources and the command, from each source's SHA-256 as `file_sha256` remembers
+    it per (path, size, mtime): repeated runs (the emulated board calls this per batch) stat the
+    files instead of reading megabytes of weight tables again."""
+    digest = hashlib.sha256(" ".join(command).encode())
+    for path in source_files(hls_dir):
+        digest.update(str(path.relative_to(hls_dir)).encode() + b"\0" + file_sha256(path).encode() + b"\0")
+    return digest.hexdigest()[:20]
 
 
 def library_path(project: Project) -> Path:
@@ -80,7 +76,9 @@ def run_csim_cached_note(project: Project) -> str:
 
 
 def build_library(project: Project) -> Path:
-    """Compile (or reuse) the project's C-simulation library; returns its path."""
+    """Compile (or reuse) the project's C-simulation library; returns its path. The project's files
+    are checked against its manifest first: the library must be built from what compile wrote."""
+    project.verify()
     compiler = shutil.which(COMPILER)
     if compiler is None:
         raise CsimError(f"C simulation needs {COMPILER} on PATH (Debian/Ubuntu: apt-get install g++)")
@@ -100,24 +98,74 @@ def build_library(project: Project) -> Path:
     return library
 
 
+@dataclass(frozen=True)
+class LibraryInfo:
+    """What a C-simulation library was compiled for (its `hwc_csim_info`)."""
+
+    architecture: str
+    word_bits: int
+    params_bytes: int
+    input_bytes: tuple[int, ...]
+    output_bytes: tuple[int, ...]
+
+
+def library_info(library: ctypes.CDLL) -> LibraryInfo:
+    try:
+        entry = library.hwc_csim_info
+    except AttributeError:  # built from sources of an hwcodesign before the entry points checked buffers
+        raise CsimError(f"{library._name} has no hwc_csim_info: its sources predate this hwcodesign; "
+                        "compile the model again") from None
+    entry.restype = ctypes.c_int
+    entry.argtypes = [ctypes.POINTER(ctypes.c_longlong), ctypes.c_int]
+    count = entry(None, 0)
+    values = (ctypes.c_longlong * count)()
+    entry(values, count)
+    architecture, word_bits, params_bytes, inputs, outputs = values[:5]
+    return LibraryInfo(ARCHITECTURE_CODES.get(architecture, f"unknown ({architecture})"), word_bits, params_bytes,
+                       tuple(values[5:5 + inputs]), tuple(values[5 + inputs:5 + inputs + outputs]))
+
+
+def load_library(project: Project) -> ctypes.CDLL:
+    """The project's library, once checked to be built for what project.json describes: its entry
+    points take buffers sized from project.json, and a library of another design (an architecture
+    flipped, a port added) would read or write past them."""
+    library = ctypes.CDLL(str(build_library(project)))
+    info = library_info(library)
+    found = LibraryInfo(project.architecture, int(project.meta["word_bits"]),
+                        int(project.meta.get("params_words", 0)) * int(project.meta["word_bits"]) // 8,
+                        tuple(p.frame_bytes for p in project.inputs),
+                        tuple(p.layout.bytes_per_frame for p in project.outputs))
+    for field in ("architecture", "word_bits", "params_bytes", "input_bytes", "output_bytes"):
+        if getattr(info, field) != getattr(found, field):
+            raise CsimError(f"{project.root / 'project.json'} does not describe the design in {project.hls_dir()}: "
+                            f"{field.replace('_', ' ')} {getattr(found, field)} there, {getattr(info, field)} in the "
+                            "sources; compile the model again")
+    return library
+
+
+def byte_sizes(buffers: list[np.ndarray]) -> ctypes.Array[ctypes.c_longlong]:
+    return (ctypes.c_longlong * len(buffers))(*[b.nbytes for b in buffers])
+
+
+def pointers(buffers: list[np.ndarray]) -> ctypes.Array[ctypes.c_void_p]:
+    return (ctypes.c_void_p * len(buffers))(*[b.ctypes.data for b in buffers])
+
+
 def run_csim(project: Project, frames: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run `frames` packed frames (one (frames, bytes) uint8 buffer per input port). An engine
-    project also gets its params buffer (hls/tb_data/params.bin), as the driver loads it."""
-    library = ctypes.CDLL(str(build_library(project)))
+    project also gets its params buffer (hls/tb_data/params.bin), as the driver loads it. Every
+    buffer goes in with its size, which the library checks against what it was compiled for."""
+    library = load_library(project)
     entry = library.hwc_csim
     entry.restype = ctypes.c_int
-    arguments = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
+    entry.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_int,
+                      ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_int,
+                      ctypes.c_void_p, ctypes.c_longlong]
     in_buffers = [np.ascontiguousarray(b, dtype=np.uint8) for b in inputs]
     out_buffers = [np.zeros((frames, p.layout.bytes_per_frame), np.uint8) for p in project.outputs]
-    in_pointers = (ctypes.c_void_p * len(in_buffers))(*[b.ctypes.data for b in in_buffers])
-    out_pointers = (ctypes.c_void_p * len(out_buffers))(*[b.ctypes.data for b in out_buffers])
-    if project.architecture == "sequential":
-        entry.argtypes = [*arguments, ctypes.c_void_p]
-        params = engine_params(project)
-        status = entry(frames, in_pointers, out_pointers, params.ctypes.data)
-    else:
-        entry.argtypes = arguments
-        status = entry(frames, in_pointers, out_pointers)
+    params = engine_params(project) if project.architecture == "sequential" else np.zeros(0, np.uint8)
+    status = entry(frames, pointers(in_buffers), byte_sizes(in_buffers), len(in_buffers),
+                   pointers(out_buffers), byte_sizes(out_buffers), len(out_buffers), params.ctypes.data, params.nbytes)
     if status != 0:
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
     return out_buffers
@@ -144,11 +192,12 @@ def run_engine(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap
     for view in views:
         if not view.flags.c_contiguous or view.ctypes.data % 8:
             raise CsimError("engine buffers must be contiguous and 8-byte aligned (as allocate() gives them)")
-    library = ctypes.CDLL(str(build_library(project)))
+    library = load_library(project)
     entry = library.hwc_csim_engine
     entry.restype = ctypes.c_int
-    entry.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int]
-    status = entry(*(view.ctypes.data for view in views), layers)
+    entry.argtypes = [ctypes.c_void_p, ctypes.c_longlong] * 4 + [ctypes.c_int]
+    arguments = [value for view in views for value in (view.ctypes.data, view.nbytes)]
+    status = entry(*arguments, layers)
     if status != 0:
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
 
@@ -156,7 +205,7 @@ def run_engine(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap
 def engine_steps(project: Project) -> list[int]:
     """Compute-loop iterations per instruction of the last engine run in this process (what the
     cost model's `compute_iterations` predicts)."""
-    library = ctypes.CDLL(str(build_library(project)))
+    library = load_library(project)
     count = int(project.meta["layer_count"])
     steps = (ctypes.c_longlong * count)()
     library.hwc_csim_steps(steps, count)

@@ -30,18 +30,28 @@ from hwcodesign.codegen.packing import (
     token_words_per_frame,
     unpack_frames,
 )
+from hwcodesign.codegen.project_schema import meta_problem
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
-from hwcodesign.outputs import write_atomically
+from hwcodesign.outputs import (
+    MANIFEST_FILE,
+    Manifest,
+    OutputError,
+    read_manifest,
+    verify_files,
+    write_atomically,
+)
 from hwcodesign.sim.golden import run_golden
 
 PROJECT_FILE = "project.json"
 TESTBENCH_FRAMES = 2
 SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
+# Files a user may edit or delete: `package` ships the notebook with the user's edits (or a fresh one)
+EDITABLE_FILES = ("driver/notebook.ipynb",)
 
 
 @dataclass(frozen=True)
@@ -210,14 +220,71 @@ class Project:
     """A generated project folder: its metadata, and C simulation of its HLS sources."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        """Read the project at `root`, refusing one that is not exactly as `compile` wrote it: its
+        manifest, project.json against the schema, then every file against its recorded size and
+        hash, so a damaged project fails here with the file or key named, never inside C."""
         self.root = Path(root)
         meta_path = self.root / PROJECT_FILE
         if not meta_path.is_file():
             raise ProjectError(f"{self.root} is not a hwcodesign project (no {PROJECT_FILE}); create one with `hwcodesign compile`")
-        self.meta = json.loads(meta_path.read_text())
+        self.manifest = self.own_manifest()
+        try:
+            self.meta = json.loads(meta_path.read_bytes())
+        except ValueError as error:  # also a file that is not UTF-8
+            raise ProjectError(f"{meta_path} is not valid JSON ({error}); compile the model again") from None
+        except OSError as error:
+            raise ProjectError(f"{meta_path} cannot be read ({error.strerror or error})") from None
+        problem = meta_problem(self.meta)
+        if problem:
+            raise ProjectError(f"{meta_path}: {problem}; compile the model again")
+        self.verify()
         word_bits = self.meta["word_bits"]
         self.inputs = [PortInfo.from_json(p, word_bits) for p in self.meta["inputs"]]
         self.outputs = [PortInfo.from_json(p, word_bits) for p in self.meta["outputs"]]
+
+    def own_manifest(self) -> Manifest:
+        try:
+            manifest = read_manifest(self.root)
+        except OutputError as error:
+            raise ProjectError(str(error)) from None
+        except OSError as error:
+            raise ProjectError(f"{self.root / MANIFEST_FILE} cannot be read ({error.strerror or error})") from None
+        if manifest is None:
+            raise ProjectError(f"{self.root} was not written by this version of hwcodesign (it has no {MANIFEST_FILE}): "
+                               "compile again")
+        if manifest.kind != "project":
+            raise ProjectError(f"{self.root} is a hwcodesign {manifest.kind} folder, not a compiled project")
+        return manifest
+
+    def verify(self) -> None:
+        """Every file compile wrote is still as written. Cheap when nothing changed (hashes are
+        remembered by stat), so C simulation and the emulated board call it before every run."""
+        try:
+            verify_files(self.root, self.manifest, skip=EDITABLE_FILES)
+        except OutputError as error:
+            raise ProjectError(f"{error}; compile the model again") from None
+
+    def check_model(self, graph: Graph, label: str) -> None:
+        """Refuse `graph` (read from `label`) unless its inputs and outputs are the ones this project
+        was compiled for: names, shapes, types, scales and zero points. (A model with the same
+        boundary but other weights is caught by comparing outputs with its golden model.)"""
+        sides = (("input", self.inputs, [op.output for op in graph.inputs]),
+                 ("output", self.outputs, graph.output_tensors()))
+        for side, ports, tensors in sides:
+            compiled = {port.tensor.name: port.tensor for port in ports}
+            given = {tensor.name: tensor for tensor in tensors}
+            if set(given) != set(compiled):
+                raise ProjectError(f"{label} is not the network {self.root} was compiled from: its {side}s are "
+                                   f"{sorted(given)}, the project's {sorted(compiled)}")
+            for name, tensor in given.items():
+                expected = compiled[name]
+                for what, found, wanted in (("shape", tensor.shape, expected.shape),
+                                            ("type", tensor.dtype, expected.dtype),
+                                            ("scale", tensor.scale, expected.scale),
+                                            ("zero point", tensor.zero_point, expected.zero_point)):
+                    if found != wanted:
+                        raise ProjectError(f"{label} is not the network {self.root} was compiled from: {side} "
+                                           f"'{name}' has {what} {found}, the project {wanted}")
 
     @property
     def name(self) -> str:

@@ -250,7 +250,7 @@ def test_csim_model_of_a_different_network_is_refused_before_the_run(project: Pa
     frames = write_npy(tmp_path / "x.npy", good_frames())
     capsys.readouterr()
     code = exit_code(["csim", str(project), str(frames), "--model", str(path), "-o", str(tmp_path / "y.npz")])
-    assert_refused(code, capsys.readouterr().err, str(path), "is not the model of")
+    assert_refused(code, capsys.readouterr().err, str(path), "is not the network")
     assert not (tmp_path / "y.npz").exists()
 
 

@@ -237,10 +237,13 @@ def test_board_code_path_with_a_stand_in_pynq(small: CompileResult, monkeypatch:
 # -- errors -----------------------------------------------------------------------------------
 
 
-def test_driver_folder_without_params_bin_names_it(small: CompileResult, tmp_path: Path) -> None:
+def test_driver_folder_without_params_bin_names_it(small: CompileResult, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "small"
     shutil.copytree(small.project.root, root)
     (root / "driver" / "params.bin").unlink()
+    # the driver's own check (as on a board); emulation runs the intact project, which would refuse the copy
+    monkeypatch.setenv("HWCODESIGN_PROJECT", str(small.project.root))
     driver = load_driver(root)
     with pytest.raises(driver.DriverError, match=r"params\.bin not found: the engine's program ships beside driver\.py"):
         driver.Accelerator(backend="emulate")

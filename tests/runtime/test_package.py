@@ -17,7 +17,11 @@ from hwcodesign.cli import main
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.package import DEFAULT_FOLDER, PackageError, package_project
+from hwcodesign.codegen.project import emit_project
+from hwcodesign.frontend import load_onnx
+from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.outputs import MANIFEST_FILE
+from hwcodesign.passes import optimize
 
 BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "report.json", "project.json", "README.md"} | {MANIFEST_FILE}
 
@@ -89,11 +93,13 @@ def test_half_built_bitstream_is_an_error(project: Path) -> None:
     assert not (project / DEFAULT_FOLDER).exists()
 
 
-def test_project_without_model_copy_still_packages(project: Path) -> None:
+def test_project_without_model_copy_still_packages(tmp_path: Path) -> None:
     """emit_project without model_path writes no driver/model.onnx; the notebook then skips onnxruntime."""
-    (project / "driver" / "model.onnx").unlink()
+    graph = optimize(load_onnx(conv_bn_relu_qdq()))
+    project = emit_project(graph, fixed_mapping(graph, load_board("ultra96v2"), {}), tmp_path / "small").root
+    assert not (project / "driver" / "model.onnx").exists()
     out = package_project(project, warn=lambda _: None)
-    assert {path.name for path in out.iterdir()} == BOARD_FILES - {"model.onnx"}
+    assert {path.name for path in out.iterdir()} == BOARD_FILES - {"model.onnx", "report.json"}  # report: compile
 
 
 def test_notebook_keeps_edits_but_not_outputs(project: Path) -> None:
