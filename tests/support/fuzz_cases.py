@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from support.fuzz_models import EITHER, MUTATORS, REFUSE, Mutation, is_qonnx, pick
+from support.fuzz_models import EITHER, MUTATORS, REFUSE, Mutation, pick
 from support.fuzz_run import DATA_LOSS, LEFTOVER, UNCLEAR, Case, Result
 
 MODEL = "model.onnx"
+SEARCHABLE = ("qdq_small", "qdq_chain")  # QDQ and small: `search` on ResNet-8 takes 90 s
 FRAMES = "frames.npy"
 
 
@@ -65,9 +66,9 @@ Generator = Callable[[Context], Case | None]
 # --- model families -------------------------------------------------------------------------
 
 
-def model_command(rng: np.random.Generator, model: str, qdq: bool) -> list[str]:
+def model_command(rng: np.random.Generator, model: str, searchable: bool) -> list[str]:
     """inspect, simulate, compile or search on `model`, cheap settings for tiny networks."""
-    kind = pick(rng, ["inspect"] * 4 + ["simulate"] * 2 + ["compile"] * 2 + (["search"] if qdq else []))
+    kind = pick(rng, ["inspect"] * 4 + ["simulate"] * 2 + ["compile"] * 2 + (["search"] if searchable else []))
     if kind == "inspect":
         return ["inspect", model]
     if kind == "simulate":
@@ -90,7 +91,7 @@ def model_case(family: str, mutate: Callable) -> Generator:
             return None
         data = mutation.raw if mutation.raw is not None else model.SerializeToString()
         (ctx.work / MODEL).write_bytes(data)
-        argv = model_command(ctx.rng, MODEL, qdq=not is_qonnx(onnx.load(ctx.assets.models[base])))
+        argv = model_command(ctx.rng, MODEL, searchable=base in SEARCHABLE)
         expect = mutation.inspect_expect if argv[0] == "inspect" and mutation.inspect_expect else mutation.expect
         return Case(family, f"{base}: {mutation.description}", argv, names=mutation.names, all_names=mutation.all_names,
                     expect=expect, onnx_model=MODEL if mutation.ort and ctx.assets.ort_runs.get(base) else None,
@@ -103,26 +104,26 @@ def model_path_cases() -> list[Generator]:
     """The model argument is not a regular file at all."""
     def directory(ctx: Context) -> Case:
         (ctx.work / "net.onnx").mkdir()
-        return Case("files", "a directory as the model", model_command(ctx.rng, "net.onnx", qdq=True),
+        return Case("files", "a directory as the model", model_command(ctx.rng, "net.onnx", searchable=True),
                     names=("net.onnx",), forbidden=("no such file",))
 
     def device(ctx: Context) -> Case:
         path = pick(ctx.rng, ["/dev/zero", "/dev/null", "/dev/urandom"])
-        return Case("files", f"{path} as the model", model_command(ctx.rng, path, qdq=True), names=(path,),
+        return Case("files", f"{path} as the model", model_command(ctx.rng, path, searchable=True), names=(path,),
                     forbidden=("no such file",), timeout=30)
 
     def fifo(ctx: Context) -> Case:
         os.mkfifo(ctx.work / "pipe.onnx")
-        return Case("files", "a named pipe nobody writes as the model", model_command(ctx.rng, "pipe.onnx", qdq=True),
+        return Case("files", "a named pipe nobody writes as the model", model_command(ctx.rng, "pipe.onnx", searchable=True),
                     names=("pipe.onnx",), forbidden=("no such file",), timeout=30)
 
     def missing(ctx: Context) -> Case:
-        return Case("files", "a model path that does not exist", model_command(ctx.rng, "absent.onnx", qdq=True),
+        return Case("files", "a model path that does not exist", model_command(ctx.rng, "absent.onnx", searchable=True),
                     names=("absent.onnx",))
 
     def symlink_loop(ctx: Context) -> Case:
         os.symlink("loop.onnx", ctx.work / "loop.onnx")
-        return Case("files", "a symlink to itself as the model", model_command(ctx.rng, "loop.onnx", qdq=True),
+        return Case("files", "a symlink to itself as the model", model_command(ctx.rng, "loop.onnx", searchable=True),
                     names=("loop.onnx",))
 
     return [directory, device, fifo, missing, symlink_loop]
@@ -501,7 +502,7 @@ def complete_project(folder: Path) -> tuple[str, str] | None:
 def interrupt_cases() -> list[Generator]:
     def ctrl_c(ctx: Context) -> Case:
         delay = float(ctx.rng.uniform(0.02, 1.2 * ctx.assets.compile_seconds))
-        argv = model_command(ctx.rng, ctx.copy_model(pick(ctx.rng, ["qdq_small", "qdq_chain", "qonnx_cnv"])), qdq=False)
+        argv = model_command(ctx.rng, ctx.copy_model(pick(ctx.rng, ["qdq_small", "qdq_chain", "qonnx_cnv"])), searchable=False)
         case = Case("interrupts", f"Ctrl-C after {delay:.2f} s of {argv[0]}", argv, expect=EITHER,
                     interrupt=(signal.SIGINT, delay))
         return case

@@ -148,10 +148,6 @@ def qonnx_quants(model: onnx.ModelProto, weights: bool | None = None) -> list[on
     return [node for node in found if (initializer(model, node.input[0]) is not None) == weights]
 
 
-def is_qonnx(model: onnx.ModelProto) -> bool:
-    return bool(qonnx_quants(model))
-
-
 def strip_shapes(model: onnx.ModelProto) -> None:
     """Forget intermediate shapes and make the outputs' symbolic, so a changed input shape is not
     contradicted by them (the checker wants an output shape, not its sizes)."""
