@@ -69,6 +69,7 @@ def build_assets(root: Path, limits: Limits, examples: bool = False) -> Assets:
             if result.returncode != 0:
                 raise HarnessError(f"hwcodesign {' '.join(argv)} failed on intact input:\n{result.stderr[-2000:]}")
             seconds.append(result.seconds)
+    shutil.rmtree(scratch / "previous", ignore_errors=True)  # a reused --workdir
     shutil.copytree(projects["dataflow"], scratch / "previous")
     steps = count_filesystem_steps(["compile", str(models["qdq_small"]), "--architecture", "dataflow", "-o",
                                     "previous"], scratch, limits, scratch)
@@ -172,7 +173,7 @@ def describe(verdict: Verdict) -> str:
     case = verdict.case
     return (f"#{verdict.index} [{case.family}] {verdict.outcome}: {case.mutation}\n"
             f"    $ hwcodesign {' '.join(repr(a) if not a or ' ' in a else a for a in case.argv)}\n"
-            f"    {verdict.detail} | stderr: {verdict.last_line}")
+            f"    {verdict.detail}" + (f" | stderr: {verdict.last_line}" if verdict.last_line != verdict.detail else ""))
 
 
 def summary_table(verdicts: Sequence[Verdict]) -> str:

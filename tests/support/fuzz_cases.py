@@ -94,8 +94,8 @@ def model_case(family: str, mutate: Callable) -> Generator:
         argv = model_command(ctx.rng, MODEL, searchable=base in SEARCHABLE)
         expect = mutation.inspect_expect if argv[0] == "inspect" and mutation.inspect_expect else mutation.expect
         return Case(family, f"{base}: {mutation.description}", argv, names=mutation.names, all_names=mutation.all_names,
-                    expect=expect, onnx_model=MODEL if mutation.ort and ctx.assets.ort_runs.get(base) else None,
-                    timeout=120 if family == "resources" else 60)
+                    expect=expect, forbidden=mutation.forbidden, onnx_model=MODEL if mutation.ort and ctx.assets.ort_runs.get(base) else None,
+                    timeout=40 if family == "resources" else 60)
     generate.__name__ = mutate.__name__
     return generate
 
@@ -252,90 +252,96 @@ def frames_case(ctx: Context) -> Case:
 # --- (h) compiled projects ------------------------------------------------------------------
 
 
-def edit_json(path: Path, edit: Callable[[dict], object]) -> None:
-    data = json.loads(path.read_text())
-    edit(data)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+@dataclass
+class Damage:
+    """One way to damage a compiled project, and whether csim and package must refuse it."""
+
+    what: str
+    apply: Callable[[], object]
+    names: tuple[str, ...]  # what a good message names
+    csim: str = REFUSE
+    package: str = REFUSE
 
 
-def project_damage(ctx: Context, root: Path, architecture: str) -> tuple[str, tuple[str, ...], str, str]:
-    """Damage the copied project at `root`: (what, names, csim expectation, package expectation)."""
-    rng = ctx.rng
+def json_edit(path: Path, edit: Callable[[dict], object]) -> Callable[[], None]:
+    def apply() -> None:
+        data = json.loads(path.read_text())
+        edit(data)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    return apply
+
+
+# keys `csim` can do without (it reads ports, word width, architecture and the engine's params)
+CSIM_OPTIONAL_KEYS = ("hwcodesign_version", "model", "layers", "streams", "testbench_frames", "clock_mhz",
+                      "instructions", "registers")
+
+
+def project_damages(rng: np.random.Generator, root: Path, architecture: str) -> list[Damage]:
+    """The ways to damage the project at `root` (a copy of an intact one)."""
     meta = root / "project.json"
     data = json.loads(meta.read_text())
-
-    def flip(key: str) -> Callable[[dict], object]:
-        other = {"dataflow": "sequential", "sequential": "dataflow"}[architecture]
-        return lambda d: d.__setitem__(key, other)
-
-    choices: list[tuple[str, Callable[[], tuple[str, ...]], str, str]] = []
-
-    def add(what: str, action: Callable[[], tuple[str, ...]], csim: str = REFUSE, package: str = REFUSE) -> None:
-        choices.append((what, action, csim, package))
-
-    add("project.json cut in half", lambda: (meta.write_text(meta.read_text()[: len(meta.read_text()) // 2]),
-                                             ("project.json",))[1])
-    for text in ("{}", "[]", "null", ""):
-        add(f"project.json is '{text}'", lambda text=text: (meta.write_text(text), ("project.json",))[1])
     key = pick(rng, sorted(data))
-    add(f"project.json without '{key}'", lambda: (edit_json(meta, lambda d: d.pop(key)), ("project.json", key))[1],
-        csim=EITHER if key in ("hwcodesign_version", "model", "layers", "streams", "testbench_frames", "clock_mhz",
-                               "instructions", "registers") else REFUSE)
-    add("\"outputs\": []", lambda: (edit_json(meta, lambda d: d.__setitem__("outputs", [])), ("outputs",))[1])
-    add("\"inputs\": []", lambda: (edit_json(meta, lambda d: d.__setitem__("inputs", [])), ("inputs",))[1])
     side = pick(rng, ["inputs", "outputs"])
     axis = int(rng.integers(1, 4))
-    add(f"{side}[0].shape[{axis}] changed",
-        lambda: (edit_json(meta, lambda d: d[side][0]["shape"].__setitem__(axis, d[side][0]["shape"][axis] + 1)),
-                 ("project.json", "shape"))[1])
     bits = int(pick(rng, [4, 16, 1, 0, 64]))
-    add(f"{side}[0].bits = {bits}",
-        lambda: (edit_json(meta, lambda d: d[side][0].__setitem__("bits", bits)), ("project.json", "bits"))[1])
-    add(f"{side}[0].signed flipped",
-        lambda: (edit_json(meta, lambda d: d[side][0].__setitem__("signed", not d[side][0]["signed"])),
-                 ("project.json", "signed"))[1])
-    add("outputs[0].scale doubled",
-        lambda: (edit_json(meta, lambda d: d["outputs"][0].__setitem__("scale", d["outputs"][0]["scale"] * 2)),
-                 ("project.json", "scale"))[1])
     word = int(pick(rng, [32, 7, 0]))
-    add(f"word_bits = {word}",
-        lambda: (edit_json(meta, lambda d: d.__setitem__("word_bits", word)), ("project.json", "word_bits"))[1])
-    add("architecture flipped", lambda: (edit_json(meta, flip("architecture")), ("architecture",))[1])
-    add("architecture = 'foo'",
-        lambda: (edit_json(meta, lambda d: d.__setitem__("architecture", "foo")), ("architecture", "foo"))[1])
-    add("name = '../../escaped'",
-        lambda: (edit_json(meta, lambda d: d.__setitem__("name", "../../escaped")), ("name", "escaped"))[1],
-        csim=EITHER)
-    add("the manifest deleted", lambda: ((root / ".hwcodesign-manifest.json").unlink(), ("manifest",))[1],
-        csim=EITHER, package=EITHER)
-    add("hls/tb_data input vectors cut", lambda: (cut(next((root / "hls" / "tb_data").glob("in*.dat"))), ("in0",))[1],
-        csim=EITHER, package=EITHER)
-    add("driver/driver.py deleted", lambda: ((root / "driver" / "driver.py").unlink(), ("driver.py",))[1],
-        csim=EITHER)
-    add("a comment appended to hls/top.h",
-        lambda: ((root / "hls" / "top.h").write_text((root / "hls" / "top.h").read_text() + "// edited\n"),
-                 ("top.h",))[1], csim=EITHER, package=EITHER)
-    add("hls/top.cpp deleted", lambda: ((root / "hls" / "top.cpp").unlink(), ("top.cpp",))[1], package=EITHER)
+    other = {"dataflow": "sequential", "sequential": "dataflow"}[architecture]
+    top_h = root / "hls" / "top.h"
+    damages = [
+        Damage("project.json cut in half", lambda: cut(meta), ("project.json",)),
+        *(Damage(f"project.json is '{text}'", lambda text=text: meta.write_text(text), ("project.json",))
+          for text in ("{}", "[]", "null", "")),
+        Damage(f"project.json without '{key}'", json_edit(meta, lambda d: d.pop(key)), ("project.json", key),
+               csim=EITHER if key in CSIM_OPTIONAL_KEYS else REFUSE),
+        Damage('"outputs": []', json_edit(meta, lambda d: d.__setitem__("outputs", [])), ("outputs",)),
+        Damage('"inputs": []', json_edit(meta, lambda d: d.__setitem__("inputs", [])), ("inputs",)),
+        Damage(f"{side}[0].shape[{axis}] changed", json_edit(meta, lambda d: d[side][0]["shape"].__setitem__(
+            axis, d[side][0]["shape"][axis] + 1)), ("project.json", "shape")),
+        Damage(f"{side}[0].bits = {bits}", json_edit(meta, lambda d: d[side][0].__setitem__("bits", bits)),
+               ("project.json", "bits")),
+        Damage(f"{side}[0].signed flipped", json_edit(meta, lambda d: d[side][0].__setitem__(
+            "signed", not d[side][0]["signed"])), ("project.json", "signed")),
+        Damage("outputs[0].scale doubled", json_edit(meta, lambda d: d["outputs"][0].__setitem__(
+            "scale", d["outputs"][0]["scale"] * 2)), ("project.json", "scale")),
+        Damage(f"word_bits = {word}", json_edit(meta, lambda d: d.__setitem__("word_bits", word)),
+               ("project.json", "word_bits")),
+        Damage("architecture flipped", json_edit(meta, lambda d: d.__setitem__("architecture", other)),
+               ("architecture",)),
+        Damage("architecture = 'foo'", json_edit(meta, lambda d: d.__setitem__("architecture", "foo")),
+               ("architecture", "foo")),
+        Damage("name = '../../escaped'", json_edit(meta, lambda d: d.__setitem__("name", "../../escaped")),
+               ("name", "escaped"), csim=EITHER),
+        Damage("the manifest deleted", lambda: (root / ".hwcodesign-manifest.json").unlink(), ("manifest",),
+               csim=EITHER, package=EITHER),
+        Damage("hls/tb_data input vectors cut", lambda: cut(next((root / "hls" / "tb_data").glob("in*.dat"))),
+               ("in0",), csim=EITHER, package=EITHER),
+        Damage("driver/driver.py deleted", lambda: (root / "driver" / "driver.py").unlink(), ("driver.py",),
+               csim=EITHER),
+        Damage("a comment appended to hls/top.h", lambda: top_h.write_text(top_h.read_text() + "// edited\n"),
+               ("top.h",), csim=EITHER, package=EITHER),
+        Damage("hls/top.cpp deleted", lambda: (root / "hls" / "top.cpp").unlink(), ("top.cpp",), package=EITHER),
+    ]
     if architecture == "sequential":
         params = root / "hls" / "tb_data" / "params.bin"
-        add("params.bin empty", lambda: (params.write_bytes(b""), ("params.bin",))[1])
-        add("params.bin cut in half", lambda: (cut(params), ("params.bin",))[1])
-        add("params.bin: one byte changed", lambda: (flip_byte(params, rng), ("params.bin",))[1])
-        add("params.bin deleted", lambda: (params.unlink(), ("params.bin",))[1])
-        add("params.bin with 4 KiB of zeros appended",
-            lambda: (params.write_bytes(params.read_bytes() + bytes(4096)), ("params.bin",))[1], csim=EITHER)
-        add("params_file = '../../../etc/hostname'",
-            lambda: (edit_json(meta, lambda d: d.__setitem__("params_file", "../../../etc/hostname")),
-                     ("params_file", "hostname"))[1])
+        damages += [
+            Damage("params.bin empty", lambda: params.write_bytes(b""), ("params.bin",)),
+            Damage("params.bin cut in half", lambda: cut(params), ("params.bin",)),
+            Damage("params.bin: one byte changed", lambda: flip_byte(params, rng), ("params.bin",)),
+            Damage("params.bin deleted", lambda: params.unlink(), ("params.bin",)),
+            Damage("params.bin with 4 KiB of zeros appended",
+                   lambda: params.write_bytes(params.read_bytes() + bytes(4096)), ("params.bin",), csim=EITHER),
+            Damage("params_file = '../../../etc/hostname'",
+                   json_edit(meta, lambda d: d.__setitem__("params_file", "../../../etc/hostname")),
+                   ("params_file", "hostname")),
+        ]
     else:
-        headers = sorted((root / "hls" / "params").glob("*.h"))
-        header = pick(rng, headers)
-        add(f"{header.name} deleted", lambda: (header.unlink(), (header.name,))[1], package=EITHER)
-        add(f"a number in {header.name} changed", lambda: (edit_number(header, rng), (header.name,))[1],
-            package=EITHER)
-    what, action, csim, package = choices[int(rng.integers(len(choices)))]
-    names = action()
-    return what, names, csim, package
+        header = pick(rng, sorted((root / "hls" / "params").glob("*.h")))
+        damages += [
+            Damage(f"{header.name} deleted", lambda: header.unlink(), (header.name,), package=EITHER),
+            Damage(f"a number in {header.name} changed", lambda: edit_number(header, rng), (header.name,),
+                   package=EITHER),
+        ]
+    return damages
 
 
 def cut(path: Path) -> None:
@@ -362,13 +368,14 @@ def edit_number(path: Path, rng: np.random.Generator) -> None:
 def project_case(ctx: Context) -> Case:
     architecture = pick(ctx.rng, ["dataflow", "sequential"])
     name = ctx.copy_project(architecture)
-    what, names, csim_expect, package_expect = project_damage(ctx, ctx.work / name, architecture)
+    damage = pick(ctx.rng, project_damages(ctx.rng, ctx.work / name, architecture))
+    damage.apply()
     if ctx.rng.random() < 0.7:
         argv = ["csim", name, ctx.copy_frames(), "-o", "out.npz"]
-        return Case("projects", f"{architecture} project, {what}: csim", argv, names=names, expect=csim_expect,
-                    compare=("out.npz", str(ctx.assets.baselines[architecture])))
-    return Case("projects", f"{architecture} project, {what}: package", ["package", name, "-o", "package"],
-                names=names, expect=package_expect)
+        return Case("projects", f"{architecture} project, {damage.what}: csim", argv, names=damage.names,
+                    expect=damage.csim, compare=("out.npz", str(ctx.assets.baselines[architecture])))
+    return Case("projects", f"{architecture} project, {damage.what}: package", ["package", name, "-o", "package"],
+                names=damage.names, expect=damage.package)
 
 
 # --- (i) output paths -----------------------------------------------------------------------

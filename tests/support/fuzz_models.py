@@ -30,6 +30,9 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 REFUSE, EITHER = "refuse", "either"
 QONNX_DOMAIN = "qonnx.custom_op.general"
 HUGE = (1 << 16, 1 << 16)  # 4 Gi elements: 16 GiB of float32
+# A refusal that quotes a failed allocation came from the harness's address-space limit, not from a
+# size guard: on a machine with the memory to spare the same run would take it all.
+OUT_OF_MEMORY = ("unable to allocate", "memoryerror", "out of memory")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Mutation:
     ort: bool = True  # onnxruntime's verdict is meaningful for this mutant
     inspect_expect: str | None = None  # a different expectation for `inspect` (it does not map)
     raw: bytes | None = None  # the model file's bytes when the mutation is on the bytes, not the proto
+    forbidden: tuple[str, ...] = ()  # phrases a refusal must not rest on
 
 
 Mutator = Callable[[onnx.ModelProto, np.random.Generator, Path], Mutation | None]
@@ -677,7 +681,7 @@ def huge_input(model, rng, work):
     value.type.tensor_type.shape.dim[3].dim_value = side
     strip_shapes(model)
     return Mutation(f"input '{value.name}' declared {side}x{side}", (value.name, str(side), "does not fit"), ort=False,
-                    expect=REFUSE, inspect_expect=EITHER)
+                    expect=REFUSE, inspect_expect=EITHER, forbidden=OUT_OF_MEMORY)
 
 
 def blown_up_scale(model: onnx.ModelProto, rng: np.random.Generator, build: Callable[[str, str], list[onnx.NodeProto]],
@@ -697,7 +701,7 @@ def blown_up_scale(model: onnx.ModelProto, rng: np.random.Generator, build: Call
     node.input[1] = scaled.output[0]
     names = tuple(n.name for n in added)
     return Mutation(f"{node.name}: scale folded through a {what} of {HUGE[0]}x{HUGE[1]}", names + (what,), ort=False,
-                    expect=EITHER)
+                    expect=EITHER, forbidden=OUT_OF_MEMORY)
 
 
 @mutator("resources")

@@ -21,6 +21,7 @@ import re
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -329,24 +330,29 @@ def read_text(path: Path) -> str:
 
 def snapshot(root: Path, skip: Iterable[Path] = ()) -> dict[str, str]:
     """Relative path -> content hash ("dir" for folders, the target for symlinks), skipping `skip`."""
-    skipped = {path.resolve() for path in skip}
+    skipped = {os.path.abspath(path) for path in skip}  # not resolve(): a symlink loop would raise
     found: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if (here / d).resolve() not in skipped]
+        dirnames[:] = [d for d in dirnames if os.path.abspath(here / d) not in skipped]
         for name in dirnames:
             found[str((here / name).relative_to(root))] = "dir"
         for name in filenames:
             path = here / name
-            if path.resolve() in skipped:
+            if os.path.abspath(path) in skipped:
                 continue
             found[str(path.relative_to(root))] = file_digest(path)
     return found
 
 
 def file_digest(path: Path) -> str:
-    if path.is_symlink():
+    """The content's hash; a symlink's target, or the kind of a special file (reading a named pipe
+    would block the harness forever)."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
         return "link:" + os.readlink(path)
+    if not stat.S_ISREG(info.st_mode):
+        return f"special:{stat.S_IFMT(info.st_mode):o}"
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:
