@@ -85,7 +85,8 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
     result = verdict.result
     return {"index": verdict.index, "family": verdict.case.family, "mutation": verdict.case.mutation,
             "argv": verdict.case.argv, "outcome": verdict.outcome, "detail": verdict.detail,
-            "returncode": result.returncode if result else None, "seconds": round(result.seconds, 3) if result else None,
+            "returncode": result.returncode if result else None,
+            "seconds": round(result.seconds, 3) if result else None,
             "last_stderr_line": verdict.last_line}
 
 

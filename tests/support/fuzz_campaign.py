@@ -173,7 +173,8 @@ def describe(verdict: Verdict) -> str:
     case = verdict.case
     return (f"#{verdict.index} [{case.family}] {verdict.outcome}: {case.mutation}\n"
             f"    $ hwcodesign {' '.join(repr(a) if not a or ' ' in a else a for a in case.argv)}\n"
-            f"    {verdict.detail}" + (f" | stderr: {verdict.last_line}" if verdict.last_line != verdict.detail else ""))
+            f"    {verdict.detail}"
+            + (f" | stderr: {verdict.last_line}" if verdict.last_line != verdict.detail else ""))
 
 
 def summary_table(verdicts: Sequence[Verdict]) -> str:

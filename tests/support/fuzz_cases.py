@@ -93,9 +93,10 @@ def model_case(family: str, mutate: Callable) -> Generator:
         (ctx.work / MODEL).write_bytes(data)
         argv = model_command(ctx.rng, MODEL, searchable=base in SEARCHABLE)
         expect = mutation.inspect_expect if argv[0] == "inspect" and mutation.inspect_expect else mutation.expect
-        return Case(family, f"{base}: {mutation.description}", argv, names=mutation.names, all_names=mutation.all_names,
-                    expect=expect, forbidden=mutation.forbidden, onnx_model=MODEL if mutation.ort and ctx.assets.ort_runs.get(base) else None,
-                    timeout=40 if family == "resources" else 60)
+        judged_by_ort = mutation.ort and ctx.assets.ort_runs.get(base)
+        return Case(family, f"{base}: {mutation.description}", argv, names=mutation.names,
+                    all_names=mutation.all_names, expect=expect, forbidden=mutation.forbidden,
+                    onnx_model=MODEL if judged_by_ort else None, timeout=40 if family == "resources" else 60)
     generate.__name__ = mutate.__name__
     return generate
 
@@ -114,8 +115,9 @@ def model_path_cases() -> list[Generator]:
 
     def fifo(ctx: Context) -> Case:
         os.mkfifo(ctx.work / "pipe.onnx")
-        return Case("files", "a named pipe nobody writes as the model", model_command(ctx.rng, "pipe.onnx", searchable=True),
-                    names=("pipe.onnx",), forbidden=("no such file",), timeout=30)
+        return Case("files", "a named pipe nobody writes as the model",
+                    model_command(ctx.rng, "pipe.onnx", searchable=True), names=("pipe.onnx",),
+                    forbidden=("no such file",), timeout=30)
 
     def missing(ctx: Context) -> Case:
         return Case("files", "a model path that does not exist", model_command(ctx.rng, "absent.onnx", searchable=True),
@@ -404,7 +406,8 @@ def output_cases() -> list[Generator]:
             argv = ["csim", str(ctx.assets.projects["dataflow"]), ctx.copy_frames(), "-o", target]
         if command == "simulate" and expect == REFUSE and Path(target).suffix != ".txt":
             expect = EITHER  # a report adds two files to a folder and replaces none (the snapshot checks that)
-        return Case("outputs", f"{command} -o {what}", argv, names=names or (Path(target).name or target,), expect=expect)
+        return Case("outputs", f"{command} -o {what}", argv, names=names or (Path(target).name or target,),
+                    expect=expect)
 
     def onto_file(ctx):
         return destination(ctx, "notes.txt", "a plain file of the user", names=("notes.txt",),
@@ -442,7 +445,8 @@ def output_cases() -> list[Generator]:
         return destination(ctx, "/proc/fuzz_out", "a folder under /proc", names=("/proc",))
 
     def onto_model(ctx):
-        return destination(ctx, MODEL, "the model file itself", names=(MODEL,), commands=("compile", "simulate", "search"))
+        return destination(ctx, MODEL, "the model file itself", names=(MODEL,),
+                           commands=("compile", "simulate", "search"))
 
     def onto_empty_folder(ctx):
         (ctx.work / "empty").mkdir()
@@ -480,7 +484,8 @@ def output_cases() -> list[Generator]:
             None if "result.npz" in result.stdout else (UNCLEAR, "reports a path without the .npz numpy adds"))
         return case
 
-    return [onto_file, onto_user_folder, csim_onto_folder, onto_cwd, onto_parent, onto_absolute_cwd, empty_string, under_file,
+    return [onto_file, onto_user_folder, csim_onto_folder, onto_cwd, onto_parent, onto_absolute_cwd, empty_string,
+            under_file,
             under_proc, onto_model, onto_empty_folder, onto_tool_project, onto_tool_project_with_user_file,
             model_inside_output, csim_without_suffix]
 
@@ -509,7 +514,8 @@ def complete_project(folder: Path) -> tuple[str, str] | None:
 def interrupt_cases() -> list[Generator]:
     def ctrl_c(ctx: Context) -> Case:
         delay = float(ctx.rng.uniform(0.02, 1.2 * ctx.assets.compile_seconds))
-        argv = model_command(ctx.rng, ctx.copy_model(pick(ctx.rng, ["qdq_small", "qdq_chain", "qonnx_cnv"])), searchable=False)
+        model = ctx.copy_model(pick(ctx.rng, ["qdq_small", "qdq_chain", "qonnx_cnv"]))
+        argv = model_command(ctx.rng, model, searchable=False)
         case = Case("interrupts", f"Ctrl-C after {delay:.2f} s of {argv[0]}", argv, expect=EITHER,
                     interrupt=(signal.SIGINT, delay))
         return case

@@ -141,7 +141,8 @@ def weight_dequantizers(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
 
 def activation_quantizers(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    return [node for node in nodes(model, "QuantizeLinear") if len(node.input) > 1 and initializer(model, node.input[1])]
+    return [node for node in nodes(model, "QuantizeLinear")
+            if len(node.input) > 1 and initializer(model, node.input[1])]
 
 
 def qonnx_quants(model: onnx.ModelProto, weights: bool | None = None) -> list[onnx.NodeProto]:
@@ -401,7 +402,8 @@ def zero_point_length(model, rng, work):
         return None
     zero = array(model, node.input[2])
     replace_initializer(model, node.input[2], zero[: max(1, zero.size // 2)])
-    return Mutation(f"{node.name}: zero point of {zero.size} channels halved", (node.name, node.input[2], node.input[0]))
+    return Mutation(f"{node.name}: zero point of {zero.size} channels halved",
+                    (node.name, node.input[2], node.input[0]))
 
 
 @mutator("quantizers")
@@ -429,7 +431,8 @@ def zero_point_type(model, rng, work):
     else:
         value = zero.astype(kind)
     replace_initializer(model, node.input[2], value)
-    return Mutation(f"{node.name}: zero point '{node.input[2]}' as {kind}", (node.input[2], *users(model, node.input[2])),
+    return Mutation(f"{node.name}: zero point '{node.input[2]}' as {kind}",
+                    (node.input[2], *users(model, node.input[2])),
                     expect=EITHER if kind == "uint16" else REFUSE)
 
 
@@ -517,7 +520,8 @@ def scale_rank(model, rng, work):
     if node is None:
         return None
     replace_initializer(model, node.input[1], array(model, node.input[1]).reshape(1, 1))
-    return Mutation(f"{node.name}: scale '{node.input[1]}' of shape (1, 1)", (node.input[1], *users(model, node.input[1])),
+    return Mutation(f"{node.name}: scale '{node.input[1]}' of shape (1, 1)",
+                    (node.input[1], *users(model, node.input[1])),
                     expect=EITHER)
 
 
@@ -694,7 +698,8 @@ def blown_up_scale(model: onnx.ModelProto, rng: np.random.Generator, build: Call
     ones = f"fuzz_{what}_ones"
     added = build(ones, node.input[1])
     factor = helper.make_node("ReduceMax", [ones], [f"fuzz_{what}_max"], name=f"fuzz_{what}_max", keepdims=0)
-    scaled = helper.make_node("Mul", [node.input[1], factor.output[0]], [f"fuzz_{what}_scale"], name=f"fuzz_{what}_mul")
+    scaled = helper.make_node("Mul", [node.input[1], factor.output[0]], [f"fuzz_{what}_scale"],
+                              name=f"fuzz_{what}_mul")
     index = list(model.graph.node).index(node)
     for offset, new in enumerate([*added, factor, scaled]):
         model.graph.node.insert(index + offset, new)
