@@ -80,9 +80,7 @@ def model_command(rng: np.random.Generator, model: str, searchable: bool) -> lis
 
 def model_case(family: str, mutate: Callable) -> Generator:
     def generate(ctx: Context) -> Case | None:
-        bases = sorted(ctx.assets.models)
-        for _ in range(4):
-            base = pick(ctx.rng, bases)
+        for base in ctx.rng.permutation(sorted(ctx.assets.models)).tolist():  # the first base it applies to
             model = onnx.load(ctx.assets.models[base])
             mutation: Mutation | None = mutate(model, ctx.rng, ctx.work)
             if mutation is not None:
@@ -164,7 +162,7 @@ def option_cases() -> list[Generator]:
             argv = [command, model, f"{option}={value}", "-o", output]
             if option == "--percentile":
                 argv += ["--inputs", ctx.copy_frames()]
-            names = (option, value) if value and option != "--cap" else (option,)
+            names = (option, option.lstrip("-"), *((value,) if value and option != "--cap" else ()))
             return Case("options", f"{command} {option}={value}", argv, names=names, expect=expect)
         generate.__name__ = f"option{option.replace('-', '_')}"
         return generate

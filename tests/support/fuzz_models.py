@@ -307,7 +307,7 @@ def opset_version(model, rng, work):
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             entry.version = version
-    return Mutation(f"default opset {version}", ("opset",))
+    return Mutation(f"default opset {version}", ("opset", "domain_version", "version"))
 
 
 @mutator("structure")

@@ -411,6 +411,10 @@ def judge_message(case: Case, result: Result) -> tuple[str, str]:
         if phrase.lower() in text:
             return UNCLEAR, f"says '{phrase}'"
     names = [name for name in case.names if name]
+    if case.expect == "either" and not case.all_names:
+        # a legal edit may break the model further on (a stride that changes a shape an Add needs):
+        # the node the message names then rightly differs from the one edited
+        names = []
     if names:
         present = [name for name in names if name.lower() in text]
         if case.all_names and len(present) < len(names):
