@@ -239,6 +239,8 @@ def run_forked(body: Callable[[], int], cwd: Path, limits: Limits, timeout: floa
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code if isinstance(code, int) else 1)
+    with contextlib.suppress(OSError):  # also here, so an early interrupt cannot miss the new group
+        os.setpgid(pid, pid)
     status, timed_out = wait_with_deadline(pid, timeout, interrupt, start)
     return Result(decode_status(status), read_text(out_path), read_text(err_path), time.monotonic() - start, timed_out)
 
@@ -370,7 +372,7 @@ def classify(case: Case, result: Result, lost: list[str], outputs_differ: str | 
              ort_refuses: Callable[[], bool | None]) -> tuple[str, str]:
     """(outcome, detail) for one run; data loss first, then crashes, then the message."""
     if lost:
-        return DATA_LOSS, f"changed or removed: {', '.join(sorted(lost)[:4])}"
+        return DATA_LOSS, f"{len(lost)} changed or removed: {', '.join(sorted(lost)[:4])}"
     if result.timed_out:
         return TIMEOUT, f"no answer within {result.seconds:.0f} s"
     if "Traceback (most recent call last)" in result.stderr:
