@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := build/examples
 
-.PHONY: install tools test demo eye-tracking dybit bench lint clean
+.PHONY: install tools test fuzz demo eye-tracking dybit bench lint clean
 
 install: $(STAMP) tools
 
@@ -28,6 +28,14 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(PY) -m pytest -q
+
+# Hostile and careless input across every command (tests/fuzz/run_fuzz.py): FUZZ_CASES seeded cases
+# over the example and hand-built models; fails on any traceback, signal, wrong success, data loss,
+# onnxruntime disagreement, timeout or unclear message. `make test` runs a bounded sample of it.
+FUZZ_CASES ?= 1000
+FUZZ_SEED ?= 0
+fuzz: install
+	$(PY) tests/fuzz/run_fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --examples
 
 $(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py examples/quantize.py $(STAMP)
 	$(PY) examples/build_models.py --out $(MODELS)
