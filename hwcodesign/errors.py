@@ -43,7 +43,7 @@ class UnsupportedNodesError(UnsupportedModelError):
         first = problems[0]
         self.node, self.op_type, self.reason = first.node, first.op_type, first.reason
         message = listing(f"{len(problems)} nodes cannot be built", [str(p) for p in problems])
-        HwcodesignError.__init__(self, message + (f"\n{note}" if note else ""))
+        HwcodesignError.__init__(self, message + (f"\n  {note}" if note else ""))
 
 
 class GraphError(HwcodesignError):

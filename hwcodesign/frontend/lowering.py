@@ -299,6 +299,8 @@ class Lowering(SparseLowering):
         out = node.output[0]
         if isinstance(source, Constant):
             self.refuse_empty(node, name, source.array)
+            if not np.all(np.isfinite(source.array)):
+                raise UnsupportedModelError(name, node.op_type, f"'{node.input[0]}' holds NaN or infinite values")
             if np.any(scale == 0):
                 raise UnsupportedModelError(name, node.op_type, f"quantizing '{node.input[0]}' with a zero scale divides "
                                             "by zero")
@@ -460,6 +462,9 @@ class Lowering(SparseLowering):
             raise UnsupportedModelError(name, node.op_type, f"block_size {block_size}: blocked quantization is not "
                                         "supported" + (" (and ONNX forbids it with one scale)" if scale.size == 1 else ""))
         check_scale(name, node.op_type, scale)
+        if scale.ndim > 1:  # the ONNX spec: a scalar (per tensor) or 1-D (per axis); onnxruntime refuses more
+            raise UnsupportedModelError(name, node.op_type, f"scale of shape {list(scale.shape)}: {node.op_type} takes a "
+                                        "scalar or a 1-D scale")
         if zero_point.size == 0:
             raise UnsupportedModelError(name, node.op_type, "the zero point is empty")
         if scale.size == 1 and zero_point.size == 1:
@@ -476,6 +481,9 @@ class Lowering(SparseLowering):
 
     def qonnx_quant(self, node: onnx.NodeProto, name: str) -> None:
         attrs = self.attrs(node)
+        for flag in ("signed", "narrow"):
+            if attrs.get(flag, 0) not in (0, 1):
+                raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
         signed = bool(attrs.get("signed", 1))
         narrow = bool(attrs.get("narrow", 0))
         rounding = attrs.get("rounding_mode", b"ROUND")

@@ -135,6 +135,16 @@ def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[
     return {r: int(available[r] * caps[r]) for r in RESOURCES}
 
 
+def cap_note(caps: dict[str, float] | None, resource: str) -> str:
+    """' under --cap lut=0.5' when the user capped `resource`: the limit is theirs, not the board's."""
+    return f" under --cap {resource}={caps[resource]:g}" if caps and resource in caps else ""
+
+
+def limits_text(limits: dict[str, int], caps: dict[str, float] | None) -> str:
+    """'DSP 324, BRAM18K 345, LUT 0 under --cap lut=1e-300, FF 112,896': the limits a mapping met."""
+    return ", ".join(f"{r.upper()} {limits[r]:,}{cap_note(caps, r)}" for r in RESOURCES)
+
+
 def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None = None,
                 deadline: Deadline | None = None, start: Sequence[int] | None = None,
                 what: str = "", hint: str = TIMEOUT_HINT) -> tuple[list[int], float] | None:
@@ -337,7 +347,8 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
         least = sum(min(cost.resource(resource) for cost in options) for options in table.costs)
         if least + reserved[resource] > limits[resource]:
             fifo_note = f" plus {reserved[resource]} for the width converters" if reserved[resource] else ""
-            reasons.append(f"{resource.upper()} needs at least {least}{fifo_note} but {board.name} allows {limits[resource]}")
+            reasons.append(f"{resource.upper()} needs at least {least}{fifo_note} but {board.name} allows {limits[resource]}"
+                           f"{cap_note(caps, resource)}")
     if not reasons and fps:
         reasons.append(f"no folding reaches {cycle_budget(board, fps)} cycles per frame (the requested fps) within the resources")
     if not reasons:
@@ -347,7 +358,7 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
             if least is not None and least > budget[resource]:
                 others = ", ".join(r.upper() for r in RESOURCES if r != resource)
                 reasons.append(f"{resource.upper()} needs at least {least} while {others} stay within their "
-                               f"limits, but {board.name} allows {budget[resource]}")
+                               f"limits, but {board.name} allows {budget[resource]}{cap_note(caps, resource)}")
     if not reasons:
         fifos = (f" once {reserved['lut']} LUT and {reserved['ff']} FF are kept for the width converters"
                  if any(reserved.values()) else "")

@@ -41,6 +41,7 @@ from hwcodesign.mapper.ilp import (
     MappingInfeasible,
     chosen_indices,
     cycle_budget,
+    limits_text,
     one_candidate_per_layer,
     resource_limits,
     usage,
@@ -132,6 +133,7 @@ def build_space(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFo
                 frames: np.ndarray | None = None, max_candidates: int = 96,
                 progress: Callable[[str], None] | None = None) -> SearchSpace:
     """Sensitivities and costs of every (layer, format, folding) of `model` on `board`."""
+    load_onnx(model)  # the model as given must be valid: its weights are re-quantized below, hiding their types
     nodes = sorted(weight_nodes(model))
     if not nodes:
         raise HwcodesignError("the model has no named Conv/Gemm/MatMul node: nothing to choose formats for")
@@ -300,7 +302,8 @@ def search(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFormat]
     front = pareto_front(space, limits, points, deadline)
     if not front:
         raise SearchInfeasible(f"model does not fit {board.name} in any format and folding "
-                               f"(even {min(map(str, formats))} everywhere at minimum folding)")
+                               f"(even {min(map(str, formats))} everywhere at minimum folding) within "
+                               f"{limits_text(limits, caps)}")
     if fps is not None:
         chosen = solve(space, limits, "sensitivity", max_cycles=cycle_budget(board, fps), deadline=deadline)
         if chosen is None:

@@ -306,7 +306,7 @@ def project_damages(rng: np.random.Generator, root: Path, architecture: str) -> 
         Damage(f"word_bits = {word}", json_edit(meta, lambda d: d.__setitem__("word_bits", word)),
                ("project.json", "word_bits")),
         Damage("architecture flipped", json_edit(meta, lambda d: d.__setitem__("architecture", other)),
-               ("architecture",)),
+               ("project.json", "architecture")),
         Damage("architecture = 'foo'", json_edit(meta, lambda d: d.__setitem__("architecture", "foo")),
                ("architecture", "foo")),
         Damage("name = '../../escaped'", json_edit(meta, lambda d: d.__setitem__("name", "../../escaped")),

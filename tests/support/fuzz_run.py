@@ -405,9 +405,10 @@ def judge_message(case: Case, result: Result) -> tuple[str, str]:
         return UNCLEAR, f"exit {result.returncode}"
     if len(errors) != 1:
         return UNCLEAR, f"{len(errors)} error lines"
-    if errors[0] != len(lines) - 1:
+    continuation = lines[errors[0] + 1:]
+    if any(not line.startswith("  ") for line in continuation):  # a listing's items are indented under it
         return UNCLEAR, f"the message spans {len(lines) - errors[0]} lines"
-    message = lines[errors[0]]
+    message = " ".join(lines[errors[0]:])
     text = message.lower()
     for phrase in case.forbidden:
         if phrase.lower() in text:
