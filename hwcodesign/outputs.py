@@ -147,8 +147,8 @@ def check_destination(out: PathLike, kind: str, *, inputs: Iterable[PathLike | N
                           "choose another -o")
     cwd = Path.cwd().resolve()
     if out == cwd or out in cwd.parents:
-        what = "is" if out == cwd else f"holds the working directory {cwd}, so it"
-        raise OutputError(f"{named} {what} the working directory and will not be replaced; choose another -o")
+        what = "is the working directory" if out == cwd else f"holds the working directory {cwd}"
+        raise OutputError(f"{named} {what}, which is never replaced; choose another -o")
     for source in (Path(path).resolve() for path in inputs if path is not None):
         if out == source or out in source.parents:
             raise OutputError(f"{named} holds the input {source}, which would be lost; choose another -o")
@@ -196,7 +196,7 @@ def check_replaceable(out: Path, kind: str, named: str) -> None:
     if manifest is None:
         foreign = sorted(entry.name for entry in os.scandir(out))
         if foreign:
-            older = " (a project of an hwcodesign before manifests: delete it yourself)" if (
+            older = " (it looks like a project written before hwcodesign kept manifests: delete it yourself)" if (
                 out / "project.json").is_file() else ""
             raise OutputError(f"{named} holds files hwcodesign did not write ({shown(foreign)}){older}; "
                               "choose a new or empty folder")
@@ -385,8 +385,8 @@ def write_atomically(out: PathLike, files: Mapping[str, str | bytes], kind: str,
     out = check_destination(out, kind, warn=warn)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = leftover_name(out, "staging")
-    os.mkdir(staging)  # 0o777 less the umask: an output is an ordinary folder
     try:
+        os.mkdir(staging)  # 0o777 less the umask: an output is an ordinary folder
         (staging / STAGING_MARKER).write_bytes(b"")
         for relative, content in sorted(files.items()):
             path = staging / relative
@@ -394,28 +394,41 @@ def write_atomically(out: PathLike, files: Mapping[str, str | bytes], kind: str,
             path.write_bytes(as_bytes(content))
         (staging / MANIFEST_FILE).write_text(manifest_text(kind, files, products))
         (staging / STAGING_MARKER).unlink()
-        swap_into_place(staging, out)
-    except BaseException:
+        old = swap_into_place(staging, out)
+    except BaseException as error:
         if staging.exists():
             remove_own_folder(staging)
+        if isinstance(error, OSError):  # a full disk, a quota: the user's to fix, and nothing was lost
+            raise OutputError(f"output folder {out} could not be written ({os_problem(error)}); "
+                              "the previous one, if any, is unchanged") from None
         raise
+    if old is not None:
+        try:
+            remove_own_folder(old)
+        except OSError as error:  # the new output is in place; the next run removes the old copy
+            warn(f"{out} is written, but its previous copy {old.name} could not be removed ({os_problem(error)})")
 
 
-def swap_into_place(staging: Path, out: Path) -> None:
-    """Put the complete `staging` at `out` so that `out` is never missing, if the system allows."""
+def os_problem(error: OSError) -> str:
+    return f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
+
+
+def swap_into_place(staging: Path, out: Path) -> Path | None:
+    """Put the complete `staging` at `out` so that `out` is never missing, if the system allows;
+    returns where the previous output now is (for the caller to remove), if there was one."""
     if not out.exists():
         os.rename(staging, out)
-    elif rename_exchange(staging, out):
-        remove_own_folder(staging)  # now the old output
-    else:
-        retired = leftover_name(out, "retired")
-        os.rename(out, retired)  # a kill from here to the next rename: the next run restores it
-        try:
-            os.rename(staging, out)
-        except BaseException:
-            os.rename(retired, out)
-            raise
-        remove_own_folder(retired)
+        return None
+    if rename_exchange(staging, out):
+        return staging  # now holds the old output
+    retired = leftover_name(out, "retired")
+    os.rename(out, retired)  # a kill from here to the next rename: the next run restores it
+    try:
+        os.rename(staging, out)
+    except BaseException:
+        os.rename(retired, out)
+        raise
+    return retired
 
 
 RENAME_EXCHANGE = 2

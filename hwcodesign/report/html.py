@@ -200,6 +200,5 @@ def report_texts(report: dict[str, Any]) -> dict[str, str]:
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write `report.json` and `report.html` as the folder `out_dir` (kind "report"); return their paths."""
     out_dir = Path(out_dir)
-    # Render both before writing either, so a plotting error leaves no mismatched pair behind.
     write_atomically(out_dir, report_texts(report), kind=REPORT_KIND)
     return out_dir / "report.json", out_dir / "report.html"

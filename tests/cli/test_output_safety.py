@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -228,7 +228,7 @@ def test_csim_writes_the_path_it_reports(workspace: Path, frames: Path, capsys: 
 
 
 @pytest.mark.parametrize("destination", ["frames", "model", "suffix", "under a file", "folder", "missing folder",
-                                         "/proc"])
+                                         "/proc", "read-only folder"])
 def test_csim_refuses_a_bad_output_before_simulating(destination: str, workspace: Path, frames: Path,
                                                      no_csim: None, capsys: pytest.CaptureFixture[str]) -> None:
     model = workspace / "models" / "small.onnx"
@@ -240,9 +240,11 @@ def test_csim_refuses_a_bad_output_before_simulating(destination: str, workspace
         "folder": (str(workspace / "photos"), str(workspace / "photos")),
         "missing folder": (str(workspace / "nowhere" / "r.npz"), str(workspace / "nowhere")),
         "/proc": ("/proc/hwcodesign.npz", "/proc"),
+        "read-only folder": (str(workspace / "photos" / "r.npz"), f"{workspace / 'photos'} is not writable"),
     }[destination]
     before = snapshot(workspace)
-    assert main(["csim", str(workspace / "project"), str(frames), "--model", str(model), "-o", out]) == 2
+    with read_only(workspace / "photos") if destination == "read-only folder" else nullcontext():
+        assert main(["csim", str(workspace / "project"), str(frames), "--model", str(model), "-o", out]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hwcodesign: error: ") and len(err.splitlines()) == 1 and named in err, err
     assert snapshot(workspace) == before
