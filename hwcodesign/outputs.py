@@ -17,14 +17,18 @@ same kind that holds nothing but the files in its manifest and:
 - package zips (`hwcodesign package --zip`: `<name>/` holding a manifest).
 Everything else is refused with one line naming the path and the first offending files: a plain
 file, user files, the working directory or a folder holding it, a folder holding an input of the
-command, a path inside a file, /proc, /sys, /dev, a parent the tool cannot write.
+command, a path inside a file, /proc, /sys, /dev, a parent the tool cannot write. A file is the
+tool's by its path alone: one the manifest lists is replaced even if edited since (the hashes are
+for readers that must not run a damaged project, and a damaged one must stay replaceable).
 
 Kill safety. Staging and retired folders are named `.<name>.hwcodesign-{staging|retired}-<pid>-<hex>`
 beside the output and always hold `STAGING_MARKER` or a manifest (or nothing), so they are provably
 the tool's. On Linux the complete staging folder is exchanged with the old output in one
-`renameat2(RENAME_EXCHANGE)`; elsewhere the old one is renamed away first. A SIGKILL at any moment
-leaves the old output or the new one at `-o`; the next run for the same `-o` restores a retired
-copy if `-o` vanished, removes the leftovers of dead processes and says so in one warning line.
+`renameat2(RENAME_EXCHANGE)`; elsewhere the old one is renamed away first (a kill between the two
+renames leaves it retired beside `-o`). The next run for the same `-o` restores a retired copy if
+`-o` vanished, removes the leftovers of dead processes and says so in one warning line; folders
+that only look like leftovers are left alone and named. Single files (`write_file_atomically`: a
+csim result, a package zip) go through `.<name>.hwcodesign-partial-<pid>-<hex>` the same way.
 """
 
 from __future__ import annotations
