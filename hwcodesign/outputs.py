@@ -145,6 +145,14 @@ def check_destination(out: PathLike, kind: str, *, inputs: Iterable[PathLike | N
     given = Path(out)
     out = given.resolve()
     named = f"output folder {out}" + (f" ({given})" if str(given) != str(out) else "")
+    try:
+        check_folder_rules(out, named, kind, inputs, warn)
+    except OSError as error:  # a folder on the way this user may not read
+        raise OutputError(f"{named} cannot be checked ({os_problem(error)}); choose another -o") from None
+    return out
+
+
+def check_folder_rules(out: Path, named: str, kind: str, inputs: Iterable[PathLike | None], warn: Warn) -> None:
     system = system_tree(out)
     if system is not None:
         raise OutputError(f"{named} is under {system}, which holds the system's files, not outputs; "
@@ -160,7 +168,6 @@ def check_destination(out: PathLike, kind: str, *, inputs: Iterable[PathLike | N
     recover_leftovers(out, warn)
     if out.exists() or out.is_symlink():
         check_replaceable(out, kind, named)
-    return out
 
 
 def check_writable_parent(out: Path, named: str) -> None:
@@ -280,7 +287,7 @@ def is_package_zip(path: Path) -> bool:
 
 # staging and retired folders of `write_atomically`, the partial file of `write_file_atomically`
 ROLES = ("staging", "retired", "partial")
-NAME_KEPT = 180  # of the output's name in its leftovers' names (a file name has 255 bytes at most)
+NAME_KEPT = 150  # bytes of the output's name in its leftovers' names (a file name has 255 at most)
 
 
 def leftover_pattern(name: str) -> re.Pattern[str]:
@@ -293,14 +300,18 @@ LEFTOVER = leftover_pattern(".+")
 
 def leftover_name(out: Path, role: str) -> Path:
     """A hidden sibling of `out` that the next run recognises as this process's `role` folder."""
-    return out.with_name(f".{out.name[:NAME_KEPT]}.hwcodesign-{role}-{os.getpid()}-{secrets.token_hex(4)}")
+    return out.with_name(f".{kept_name(out)}.hwcodesign-{role}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def kept_name(out: Path) -> str:
+    return os.fsencode(out.name)[:NAME_KEPT].decode(errors="ignore")
 
 
 def leftovers(out: Path) -> list[tuple[Path, str, int]]:
     """(path, role, pid) of every staging or retired folder or partial file named for `out`."""
     if not out.parent.is_dir():
         return []
-    pattern = leftover_pattern(re.escape(out.name[:NAME_KEPT]))
+    pattern = leftover_pattern(re.escape(kept_name(out)))
     found = []
     for entry in sorted(os.scandir(out.parent), key=lambda entry: entry.name):
         match = pattern.fullmatch(entry.name)
@@ -311,7 +322,9 @@ def leftovers(out: Path) -> list[tuple[Path, str, int]]:
 
 
 def process_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    """Whether `pid` may still be writing (then its folders are left alone). Unsure means alive;
+    off POSIX, os.kill would end the process instead of probing it."""
+    if pid == os.getpid() or os.name != "posix":
         return True
     try:
         os.kill(pid, 0)
@@ -476,6 +489,14 @@ def check_output_file(out: PathLike, suffix: str, *, inputs: Iterable[PathLike |
     folder this process can write. Returns the path to write, resolved."""
     given = Path(out)
     path = (given if given.suffix else given.with_name(given.name + suffix)).resolve()
+    try:
+        check_file_rules(given, path, suffix, inputs)
+    except OSError as error:  # a folder on the way this user may not read
+        raise OutputError(f"output file {path} cannot be checked ({os_problem(error)})") from None
+    return path
+
+
+def check_file_rules(given: Path, path: Path, suffix: str, inputs: Iterable[PathLike | None]) -> None:
     folder = given if given.is_dir() else path if path.is_dir() else None
     if folder is not None:
         raise OutputError(f"output file {folder.resolve()} is a folder; name a {suffix} file")
@@ -494,7 +515,6 @@ def check_output_file(out: PathLike, suffix: str, *, inputs: Iterable[PathLike |
     problem = unwritable(path.parent)
     if problem:
         raise OutputError(f"{named} cannot be written: {path.parent} is not writable ({problem})")
-    return path
 
 
 def system_tree(path: Path) -> Path | None:

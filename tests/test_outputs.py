@@ -24,7 +24,9 @@ from hwcodesign.codegen.compile import compile_model
 from hwcodesign.outputs import (
     MANIFEST_FILE,
     STAGING_MARKER,
+    OutputError,
     check_destination,
+    check_output_file,
     write_atomically,
     write_file_atomically,
 )
@@ -181,3 +183,31 @@ def test_a_partial_file_left_by_a_kill_is_removed_by_the_next_write(tmp_path: Pa
     assert target.read_bytes() == b"complete"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["result.npz"]
     assert len(warnings) == 1 and "removed 1" in warnings[0]
+
+
+def test_a_folder_this_user_cannot_read_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads everything, so the EACCES an ordinary user gets inside the destination is simulated."""
+    out = tmp_path / "net"
+    write_atomically(out, generation_files(1), kind="project")
+    (out / "build").mkdir()
+    (out / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if Path(str(path)).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(OutputError, match=f"cannot be checked \\(Permission denied: {out / 'locked'}\\)"):
+        check_destination(out, "project")
+    real_is_dir = Path.is_dir
+
+    def is_dir(self: Path) -> bool:
+        if "locked" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    with pytest.raises(OutputError, match="output file .* cannot be checked \\(Permission denied"):
+        check_output_file(out / "locked" / "result.npz", ".npz")
