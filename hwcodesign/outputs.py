@@ -163,7 +163,8 @@ def check_folder_rules(out: Path, named: str, kind: str, inputs: Iterable[PathLi
         raise OutputError(f"{named} {what}, which is never replaced; choose another -o")
     for source in (Path(path).resolve() for path in inputs if path is not None):
         if out == source or out in source.parents:
-            raise OutputError(f"{named} holds the input {source}, which would be lost; choose another -o")
+            what = "is" if out == source else "holds"
+            raise OutputError(f"{named} {what} the input {source}, which would be lost; choose another -o")
     check_writable_parent(out, named)
     recover_leftovers(out, warn)
     if out.exists() or out.is_symlink():

@@ -16,7 +16,8 @@ into one folder, with a README giving the board-side steps:
 The default place inside the project keeps the emulated backend working from the package as it
 is (the driver finds the project's `hls/` sources one folder up); a package copied elsewhere
 needs `HWCODESIGN_PROJECT` for emulation, and nothing on the board. The folder is staged and
-renamed into place like a project (a failed package leaves the previous one intact), and the
+swapped into place like a project (a failed package leaves the previous one intact); `-o`, and
+the zip beside it, replace only a package this command wrote (`outputs.check_destination`). The
 same inputs give byte-identical files, zip included.
 """
 

@@ -150,7 +150,7 @@ def test_failed_write_keeps_the_previous_package(project: Path, monkeypatch: pyt
 
 
 def test_refuses_to_overwrite_the_project_or_foreign_folders(project: Path, tmp_path: Path) -> None:
-    with pytest.raises(OutputError, match=f"holds the input {project.resolve()}"):
+    with pytest.raises(OutputError, match=f"is the input {project.resolve()}"):
         package_project(project, project)
     with pytest.raises(OutputError, match=f"holds the input {project.resolve()}"):
         package_project(project, project.parent)

@@ -21,8 +21,10 @@ def snapshot(root: Path) -> dict[str, object]:
                 entries[relative] = ("link", os.readlink(path))
             elif path.is_dir():
                 entries[relative] = "dir"
-            else:
+            elif path.is_file():
                 entries[relative] = path.read_bytes()
+            else:  # a FIFO or socket: reading it would block
+                entries[relative] = ("special", path.stat().st_mode)
     return entries
 
 
