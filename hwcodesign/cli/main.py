@@ -36,6 +36,14 @@ from hwcodesign.ir.stream_layout import WORD_BITS
 from hwcodesign.mapper import ARCHITECTURES
 from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.outputs import (
+    PROJECT_KIND,
+    REPORT_KIND,
+    SEARCH_KIND,
+    check_destination,
+    check_output_file,
+    write_file_atomically,
+)
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
 from hwcodesign.sim.golden import run_golden
@@ -98,6 +106,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     out_dir = Path(args.output) if args.output else Path("reports") / f"{Path(args.model).stem}-{board.name}"
+    check_destination(out_dir, REPORT_KIND, inputs=(args.model, args.inputs))
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(args.model))
     samples = graph_frames(graph, args.inputs)
@@ -115,6 +124,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
+    check_destination(out_dir, PROJECT_KIND, inputs=(args.model, args.inputs))
     samples = graph_frames(optimize(load_onnx(args.model)), args.inputs) if args.inputs else None
     result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
@@ -150,12 +160,13 @@ def add_sparsity_options(parser: argparse.ArgumentParser) -> None:
 def cmd_csim(args: argparse.Namespace) -> int:
     project = Project(args.project)
     source = Path(args.input)
+    out_path = check_output_file(args.output or source.with_name(f"{source.stem}_csim.npz"), ".npz",
+                                 inputs=(source, args.model))
     frames = load_frames(source, [port.tensor for port in project.inputs])
     golden_graph = model_of_project(args.model, project) if args.model else None
     count = next(iter(frames.values())).shape[0]
     with step(f"C simulation of {project.name} ({run_csim_cached_note(project)}) on {count} frame(s)"):
         outputs = project.csim(frames)
-    out_path = Path(args.output) if args.output else source.with_name(f"{source.stem}_csim.npz")
     arrays = {}
     for port in project.outputs:
         values = outputs[port.tensor.name]
@@ -166,7 +177,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
         if flat.shape[1] > 1 and values.shape[2:] == (1, 1):
             line += ", argmax per frame: " + " ".join(str(int(i)) for i in flat.argmax(axis=1)[:16])
         print(line)
-    np.savez(out_path, **arrays)
+    write_file_atomically(out_path, lambda stream: np.savez(stream, **arrays))
     print(f"outputs written to {out_path} (integers, and *_dequantized reals)")
     if golden_graph is not None:
         return check_against_golden(golden_graph, args.model, frames, outputs)
@@ -218,6 +229,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     model_path = Path(args.model)
     out_dir = Path(args.output) if args.output else Path("build") / f"{model_path.stem}-search-{board.name}"
+    check_destination(out_dir, SEARCH_KIND, inputs=(args.model, args.inputs))
     model = read_model(model_path)
     frames = None
     if args.inputs:  # checked and quantized as `compile --inputs` does

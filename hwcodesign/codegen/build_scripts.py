@@ -87,6 +87,18 @@ def render_build_scripts(ctx: BuildContext) -> dict[str, str]:
     }
 
 
+def hls_project_name(name: str) -> str:
+    return f"{name}_hls"
+
+
+def build_products(name: str) -> tuple[str, ...]:
+    """What `make csim|hls|bitstream` writes into project `name` (relative paths, shell patterns):
+    its `make clean` removes them, and the project's manifest lists them as the tool's own, so a
+    recompile may replace a built project (`outputs.check_destination`)."""
+    return ("build", "output", f"hls/{hls_project_name(name)}", "hls/vitis_hls.log", f"vivado/{name}",
+            "vivado/*.log", "vivado/.Xil", ".Xil")
+
+
 def validate_context(ctx: BuildContext) -> None:
     """Reject contexts that would produce scripts failing late inside Vivado with an obscure error.
 
@@ -179,7 +191,7 @@ def _is_c_source(path: str) -> bool:
 
 def _template_values(ctx: BuildContext) -> dict[str, object]:
     """Everything the four templates use; one dict so they share every derived name."""
-    hls_project = f"{ctx.name}_hls"
+    hls_project = hls_project_name(ctx.name)
     dmas = plan_dmas(ctx.inputs, ctx.outputs)
     return {
         "name": ctx.name,
@@ -195,6 +207,7 @@ def _template_values(ctx: BuildContext) -> dict[str, object]:
         "testbench": [(path, _is_c_source(path)) for path in ctx.testbench],
         "csim_sources": [p for p in ctx.hls_sources + ctx.testbench if _is_c_source(p)],
         "hls_project": hls_project,
+        "build_products": build_products(ctx.name),
         "hls_solution": HLS_SOLUTION,
         # Where `export_design -format ip_catalog` leaves the unpacked IP (component.xml), relative
         # to the project root; block_design.tcl and the Makefile both point here.

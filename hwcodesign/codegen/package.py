@@ -16,7 +16,8 @@ into one folder, with a README giving the board-side steps:
 The default place inside the project keeps the emulated backend working from the package as it
 is (the driver finds the project's `hls/` sources one folder up); a package copied elsewhere
 needs `HWCODESIGN_PROJECT` for emulation, and nothing on the board. The folder is staged and
-renamed into place like a project (a failed package leaves the previous one intact), and the
+swapped into place like a project (a failed package leaves the previous one intact); `-o`, and
+the zip beside it, replace only a package this command wrote (`outputs.check_destination`). The
 same inputs give byte-identical files, zip included.
 """
 
@@ -24,20 +25,30 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from hwcodesign import __version__
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.project import PROJECT_FILE, Project, ProjectError
 from hwcodesign.errors import BoardError
-from hwcodesign.outputs import MANIFEST_FILE, current_umask, manifest_text, write_atomically
+from hwcodesign.outputs import (
+    MANIFEST_FILE,
+    PACKAGE_KIND,
+    Warn,
+    check_destination,
+    is_package_zip,
+    manifest_text,
+    print_warning,
+    write_atomically,
+    write_file_atomically,
+)
 
 DEFAULT_FOLDER = "pynq_package"
+# what running the driver and its notebook in the package folder leaves there (still the tool's)
+PACKAGE_PRODUCTS = ("__pycache__", ".ipynb_checkpoints")
 DRIVER_FILES = ("driver.py", "sample.npz")
 # model.onnx is absent when emit_project was called without model_path; params.bin (the
 # engine's program) exists only in layer-sequential engine projects
@@ -46,15 +57,9 @@ ROOT_FILES = ("report.json", PROJECT_FILE)
 BOARD_HOME = "/home/xilinx/jupyter_notebooks"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
-Warn = Callable[[str], None]
-
 
 class PackageError(ProjectError):
     """The project cannot be packaged (no driver yet, a half-built bitstream, a bad destination)."""
-
-
-def print_warning(message: str) -> None:
-    print(f"hwcodesign: warning: {message}", file=sys.stderr)
 
 
 def default_package_dir(project_dir: str | os.PathLike[str]) -> Path:
@@ -71,25 +76,24 @@ def package_project(project_dir: str | os.PathLike[str], out_dir: str | os.PathL
     """
     project = Project(project_dir)
     root = project.root.resolve()
-    out = Path(out_dir).resolve() if out_dir is not None else default_package_dir(root)
-    if out == root or out in root.parents:
-        raise PackageError(f"the package folder {out} would replace the project {root}; choose another -o")
-    if out.exists() and not is_package(out):
-        raise PackageError(f"{out} exists and is not an hwcodesign package; choose a new or empty folder")
     name = project.name
-    files = collect_files(project, warn)
-    write_atomically(out, files, kind="package")
+    out = check_destination(out_dir if out_dir is not None else default_package_dir(root), PACKAGE_KIND,
+                            inputs=[root], warn=warn)
     if zip_file:
-        write_zip(out.parent / f"{name}.zip", name, {**files, MANIFEST_FILE: manifest_text("package", files)})
+        check_zip_destination(out.parent / f"{name}.zip")
+    files = collect_files(project, warn)
+    write_atomically(out, files, kind=PACKAGE_KIND, products=PACKAGE_PRODUCTS, warn=warn)
+    if zip_file:
+        manifest = manifest_text(PACKAGE_KIND, files, PACKAGE_PRODUCTS)
+        write_zip(out.parent / f"{name}.zip", name, {**files, MANIFEST_FILE: manifest})
     return out
 
 
-def is_package(folder: Path) -> bool:
-    """An empty folder or one this command wrote (replacing anything else could destroy user files)."""
-    if not folder.is_dir():
-        return False
-    entries = {path.name for path in folder.iterdir()}
-    return not entries or {"README.md", "driver.py", "notebook.ipynb"} <= entries
+def check_zip_destination(path: Path) -> None:
+    """`<name>.zip` beside the package may replace only a package zip this command wrote."""
+    if (path.exists() or path.is_symlink()) and not (path.is_file() and is_package_zip(path)):
+        raise PackageError(f"output file {path} exists and is not a package zip hwcodesign wrote; "
+                           "move it away or choose another -o")
 
 
 def collect_files(project: Project, warn: Warn) -> dict[str, str | bytes]:
@@ -224,21 +228,15 @@ HWCODESIGN_BACKEND=emulate HWCODESIGN_PROJECT=<project folder> jupyter lab noteb
 
 def write_zip(path: Path, name: str, files: dict[str, str | bytes]) -> None:
     """`files` under `<name>/` in a deterministic zip (fixed dates and order), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    def write(stream: BinaryIO) -> None:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for relative, content in sorted(files.items()):
                 info = zipfile.ZipInfo(f"{name}/{relative}", date_time=ZIP_DATE)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, content.encode() if isinstance(content, str) else content)
-        os.chmod(staging, 0o666 & ~current_umask())  # mkstemp creates 0600
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+
+    write_file_atomically(path, write)
 
 
 __all__ = ["DEFAULT_FOLDER", "PackageError", "default_package_dir", "package_project"]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hwcodesign import __version__
-from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts
+from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, build_products, render_build_scripts
 from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
@@ -39,6 +39,7 @@ from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.outputs import (
     MANIFEST_FILE,
+    PROJECT_KIND,
     Manifest,
     OutputError,
     read_manifest,
@@ -131,8 +132,14 @@ def emit_project(graph: Graph, mapping: Mapping | EngineMapping, out_dir: str | 
                                   Path(model_path) if model_path else None))
     for path, content in (extra_files or {}).items():
         files[path] = content
-    write_atomically(out, files, kind="project")
+    write_atomically(out, files, kind=PROJECT_KIND, products=project_products(project_name))
     return Project(out)
+
+
+def project_products(name: str) -> tuple[str, ...]:
+    """What may appear in a project after it is written and is still the tool's: the build's
+    products, and what running the driver and its notebook in `driver/` leaves there."""
+    return build_products(name) + ("driver/__pycache__", "driver/.ipynb_checkpoints")
 
 
 def project_files(graph: Graph, mapping: Mapping, top: DataflowTop, name: str, model_label: str,

@@ -3,8 +3,9 @@
 The page embeds its plots as base64 PNGs and its style inline, so it can be attached to an issue,
 mailed or archived as a CI artifact and still open anywhere. Plots use `matplotlib.figure.Figure`
 directly (Agg canvas, no pyplot), so rendering touches no global state and needs no display.
-Both files are written to a temporary file in the target folder and renamed into place: a reader
-(or a crash mid-write) never sees a half-written report.
+The folder is written like every output folder (`outputs.write_atomically`): staged, swapped into
+place whole and signed with a manifest, so a reader (or a kill mid-write) never sees a half-written
+report and `-o` never replaces a folder of the user's.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import base64
 import html
 import io
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwcodesign.outputs import REPORT_KIND, write_atomically
 from hwcodesign.report.summary import RESOURCE_LABELS, folding_label, format_summary
 
 if TYPE_CHECKING:
@@ -36,23 +36,6 @@ tr.bottleneck { background: #fde8e8; }
 pre { background: #f7f7f7; padding: 0.8em; }
 img { max-width: 100%; }
 """
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary sibling and `os.replace` (atomic on one filesystem).
-
-    The temporary file is created with mode 0o666 minus the umask, like a plain `open`, so the
-    report keeps normal permissions (tempfile's 0o600 would hide it from a web server or CI upload).
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def figure_to_data_uri(figure: Figure) -> str:
@@ -215,12 +198,7 @@ def report_texts(report: dict[str, Any]) -> dict[str, str]:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write `report.json` and `report.html` into `out_dir` (created if missing); return their paths."""
+    """Write `report.json` and `report.html` as the folder `out_dir` (kind "report"); return their paths."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Render both before writing either, so a plotting error leaves no mismatched pair behind.
-    texts = report_texts(report)
-    json_path, html_path = out_dir / "report.json", out_dir / "report.html"
-    write_atomic(json_path, texts["report.json"])
-    write_atomic(html_path, texts["report.html"])
-    return json_path, html_path
+    write_atomically(out_dir, report_texts(report), kind=REPORT_KIND)
+    return out_dir / "report.json", out_dir / "report.html"

@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 
 from hwcodesign.frontend.formats import with_weight_formats
-from hwcodesign.outputs import write_atomically
+from hwcodesign.outputs import SEARCH_KIND, write_atomically
 from hwcodesign.quant.search import SearchResult, format_front
 from hwcodesign.report.html import BAR_COLOUR, BOTTLENECK_COLOUR, STYLE, figure_to_data_uri, html_table
 
@@ -87,5 +87,5 @@ def write_search(result: SearchResult, model: onnx.ModelProto, model_path: Path,
         names["front"]: format_front(result) + "\n",
     }
     out_dir = Path(out_dir)
-    write_atomically(out_dir, files, kind="search")
+    write_atomically(out_dir, files, kind=SEARCH_KIND)
     return {key: out_dir / name for key, name in names.items()}

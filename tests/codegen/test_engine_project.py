@@ -27,6 +27,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
+from hwcodesign.outputs import OutputError
 from hwcodesign.passes import optimize
 
 MAKE = shutil.which("make")
@@ -141,7 +142,7 @@ def test_a_failed_emit_leaves_no_folder(engine: tuple[Graph, EngineMapping, Proj
     graph, mapping, _ = engine
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=f"{blocker} is a file"):  # refused before anything is written
         emit_project(graph, mapping, blocker / "net")
     assert blocker.read_text() == "not a folder"
     assert sorted(os.listdir(tmp_path)) == ["file"]

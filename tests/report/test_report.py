@@ -15,6 +15,7 @@ from hwcodesign.boards import load_board
 from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.outputs import MANIFEST_FILE
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
 from hwcodesign.report.html import cycles_plot
@@ -37,7 +38,7 @@ def test_json_round_trips(report: dict[str, Any], tmp_path: Path) -> None:
     json_path, html_path = write_report(report, tmp_path / "new" / "dir")
     assert json_path.name == "report.json" and html_path.name == "report.html"
     assert json.loads(json_path.read_text()) == report
-    assert sorted(p.name for p in json_path.parent.iterdir()) == ["report.html", "report.json"]  # no temp files
+    assert sorted(p.name for p in json_path.parent.iterdir()) == [MANIFEST_FILE, "report.html", "report.json"]
     umask = os.umask(0)
     os.umask(umask)
     assert json_path.stat().st_mode & 0o777 == 0o666 & ~umask  # like open(), not tempfile's 0o600

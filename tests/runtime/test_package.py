@@ -8,19 +8,18 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import onnx
 import pytest
+from support.codegen import compile_small_project
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.boards import load_board
 from hwcodesign.cli import main
-from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.package import DEFAULT_FOLDER, PackageError, package_project
 from hwcodesign.codegen.project import emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.outputs import MANIFEST_FILE
+from hwcodesign.outputs import MANIFEST_FILE, OutputError
 from hwcodesign.passes import optimize
 
 BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "report.json", "project.json", "README.md"} | {MANIFEST_FILE}
@@ -28,9 +27,7 @@ BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "repor
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("package")
-    onnx.save(conv_bn_relu_qdq(), root / "small.onnx")
-    return compile_model(root / "small.onnx", "ultra96v2", root / "small").project.root
+    return compile_small_project(tmp_path_factory.mktemp("package"))
 
 
 @pytest.fixture
@@ -153,21 +150,21 @@ def test_failed_write_keeps_the_previous_package(project: Path, monkeypatch: pyt
         return real_write_bytes(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_bytes", failing_write_bytes)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):  # one line, not a traceback
         package_project(project, zip_file=True)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no bitstream: the old one
     assert not [path for path in project.iterdir() if path.name.startswith(".") and path.name != MANIFEST_FILE]  # no staging left behind
 
 
 def test_refuses_to_overwrite_the_project_or_foreign_folders(project: Path, tmp_path: Path) -> None:
-    with pytest.raises(PackageError, match="would replace the project"):
+    with pytest.raises(OutputError, match=f"is the input {project.resolve()}"):
         package_project(project, project)
-    with pytest.raises(PackageError, match="would replace the project"):
+    with pytest.raises(OutputError, match=f"holds the input {project.resolve()}"):
         package_project(project, project.parent)
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"jpeg")
-    with pytest.raises(PackageError, match="not an hwcodesign package"):
+    with pytest.raises(OutputError, match="did not write \\(holiday.jpg\\)"):
         package_project(project, foreign)
     assert (foreign / "holiday.jpg").read_bytes() == b"jpeg"
     empty = tmp_path / "empty"

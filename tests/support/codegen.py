@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
+import onnx
 
 from hwcodesign.boards import Board
+from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.csim import build_library
 from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, candidate_foldings
 from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_dataflow
 from hwcodesign.sim.golden import run_golden
+from support.qdq_by_hand import conv_bn_relu_qdq
 
 VARIANTS = ("serial", "parallel", "mapped")
 
@@ -58,3 +62,11 @@ def assert_bit_exact(graph: Graph, project: Project, frames: np.ndarray, label: 
     for name, expected in golden.items():
         differing = int(np.count_nonzero(simulated[name] != expected))
         assert differing == 0, f"{label}: {differing} of {expected.size} elements of '{name}' differ"
+
+
+def compile_small_project(root: Path) -> Path:
+    """conv_bn_relu_qdq saved as root/small.onnx and compiled (dataflow, Ultra96-V2) into root/small;
+    returns the project folder. The C simulation library is cached by content, so every module using
+    this shares one build."""
+    onnx.save(conv_bn_relu_qdq(), root / "small.onnx")
+    return compile_model(root / "small.onnx", "ultra96v2", root / "small").project.root
