@@ -185,7 +185,7 @@ def check_destination(out: PathLike, kind: str, *, inputs: Iterable[PathLike | N
     interrupted run left beside `out` (`recover_leftovers`). Returns `out` resolved.
     """
     given = Path(out)
-    out = given.resolve()
+    out = resolved(given)
     named = f"output folder {out}" + (f" ({given})" if str(given) != str(out) else "")
     try:
         check_folder_rules(out, named, kind, inputs, warn)
@@ -199,11 +199,11 @@ def check_folder_rules(out: Path, named: str, kind: str, inputs: Iterable[PathLi
     if system is not None:
         raise OutputError(f"{named} is under {system}, which holds the system's files, not outputs; "
                           "choose another -o")
-    cwd = Path.cwd().resolve()
+    cwd = resolved(Path.cwd())
     if out == cwd or out in cwd.parents:
         what = "is the working directory" if out == cwd else f"holds the working directory {cwd}"
         raise OutputError(f"{named} {what}, which is never replaced; choose another -o")
-    for source in (Path(path).resolve() for path in inputs if path is not None):
+    for source in (resolved(Path(path)) for path in inputs if path is not None):
         if out == source or out in source.parents:
             what = "is" if out == source else "holds"
             raise OutputError(f"{named} {what} the input {source}, which would be lost; choose another -o")
@@ -531,7 +531,7 @@ def check_output_file(out: PathLike, suffix: str, *, inputs: Iterable[PathLike |
     refused, rather than written under a name the user did not give), never an input, in an existing
     folder this process can write. Returns the path to write, resolved."""
     given = Path(out)
-    path = (given if given.suffix else given.with_name(given.name + suffix)).resolve()
+    path = resolved(given if given.suffix else given.with_name(given.name + suffix))
     try:
         check_file_rules(given, path, suffix, inputs)
     except OSError as error:  # a folder on the way this user may not read
@@ -542,14 +542,14 @@ def check_output_file(out: PathLike, suffix: str, *, inputs: Iterable[PathLike |
 def check_file_rules(given: Path, path: Path, suffix: str, inputs: Iterable[PathLike | None]) -> None:
     folder = given if given.is_dir() else path if path.is_dir() else None
     if folder is not None:
-        raise OutputError(f"output file {folder.resolve()} is a folder; name a {suffix} file")
+        raise OutputError(f"output file {resolved(folder)} is a folder; name a {suffix} file")
     named = f"output file {path}"
     if path.suffix != suffix:
         raise OutputError(f"{named}: the name must end in {suffix}")
     system = system_tree(path)
     if system is not None:
         raise OutputError(f"{named} is under {system}, which holds the system's files, not outputs")
-    if any(path == Path(source).resolve() for source in inputs if source is not None):
+    if any(path == resolved(Path(source)) for source in inputs if source is not None):
         raise OutputError(f"{named} is an input of this command and will not be overwritten")
     if not path.parent.is_dir():
         existing = next(parent for parent in path.parents if parent.exists())
@@ -563,6 +563,15 @@ def check_file_rules(given: Path, path: Path, suffix: str, inputs: Iterable[Path
 def system_tree(path: Path) -> Path | None:
     """The system tree (/proc, /sys, /dev) that `path` lies in, if any."""
     return next((tree for tree in SYSTEM_TREES if path == tree or tree in path.parents), None)
+
+
+def resolved(path: Path) -> Path:
+    """`path` made absolute with its links followed; a link loop (which `resolve` raises on)
+    stays as written, absolute, so the rules still apply to it and reading it fails in one line."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
 
 
 def current_umask() -> int:

@@ -18,6 +18,7 @@ from hwcodesign.cli.values import (
     fraction,
     frame_rate,
     non_negative,
+    output_path,
     percentile,
     resource_cap,
     seconds,
@@ -276,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
     add_sparsity_options(simulate)
     add_time_limit_option(simulate)
-    simulate.add_argument("-o", "--output", help="report folder (default reports/<model>-<board>)")
+    simulate.add_argument("-o", "--output", type=output_path, help="report folder (default reports/<model>-<board>)")
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
         "compile", help="compile a model into a Vitis HLS / Vivado / PYNQ project for a board"
@@ -292,20 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
                           help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
     add_time_limit_option(compile_)
-    compile_.add_argument("-o", "--output", help="project folder (default build/<model>)")
+    compile_.add_argument("-o", "--output", type=output_path, help="project folder (default build/<model>)")
     compile_.set_defaults(run=cmd_compile)
     csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")
     csim.add_argument("project", help="project folder written by `hwcodesign compile`")
     csim.add_argument("input", help=".npy frames (N,C,H,W) or (C,H,W): integers as they are, floats are quantized; "
                                     ".npz by input tensor name for several inputs")
-    csim.add_argument("-o", "--output", help="where to write the outputs (.npz; default <input>_csim.npz)")
+    csim.add_argument("-o", "--output", type=output_path, help="where to write the outputs (.npz; default <input>_csim.npz)")
     csim.add_argument("--model", help="the source .onnx: also run the golden model and require bit-exact agreement")
     csim.set_defaults(run=cmd_csim)
     package = commands.add_parser(
         "package", help="gather a compiled project's bitstream, driver and notebook into one folder for a PYNQ board"
     )
     package.add_argument("project", help="project folder written by `hwcodesign compile`")
-    package.add_argument("-o", "--output", help="package folder (default <project>/pynq_package)")
+    package.add_argument("-o", "--output", type=output_path, help="package folder (default <project>/pynq_package)")
     package.add_argument("--zip", action="store_true", help="also write <name>.zip of the folder beside it")
     package.set_defaults(run=cmd_package)
     search_ = commands.add_parser(
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                          help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     add_time_limit_option(search_)
-    search_.add_argument("-o", "--output", help="output folder (default build/<model>-search-<board>)")
+    search_.add_argument("-o", "--output", type=output_path, help="output folder (default build/<model>-search-<board>)")
     search_.set_defaults(run=cmd_search)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)

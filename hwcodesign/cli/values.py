@@ -94,3 +94,11 @@ def weight_formats(text: str) -> list[WeightFormat]:
     if not formats:
         raise argparse.ArgumentTypeError(f"'{text}' names no weight format (e.g. int8,int4,dybit4)")
     return formats
+
+
+def output_path(text: str) -> str:
+    """-o: a path; an empty one is refused rather than read as 'not given' (which would write to
+    the default place the user did not name)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a folder or file, or leave -o out for the default")
+    return text

@@ -43,7 +43,22 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as error:
         raise ModelFormatError(f"{origin}: fails the ONNX checker: {_checker_message(error)}") from None
+    check_opset(model, origin)
     return model
+
+
+# Before opset 7, Add/Mul/Sub broadcast by `broadcast`/`axis` attributes, not as numpy does
+OLDEST_OPSET = 7
+
+
+def check_opset(model: onnx.ModelProto, origin: str) -> None:
+    """The default domain's opset must be one whose semantics the lowering reads (7 and later)
+    and that this onnx defines (a future opset's ops may mean something else)."""
+    newest = onnx.defs.onnx_opset_version()
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx") and not OLDEST_OPSET <= entry.version <= newest:
+            raise ModelFormatError(f"{origin}: declares ONNX opset {entry.version}; supported are opsets "
+                                   f"{OLDEST_OPSET} to {newest} (re-export the model at one of them)")
 
 
 def type_error(model: onnx.ModelProto, origin: str) -> ModelFormatError | None:

@@ -379,6 +379,7 @@ class Lowering(SparseLowering):
             zero_point = zp_value.array.astype(np.int64)
         dtype = self.int_type(node, name, output_dtype)
         source = self.value(node, name, 0)
+        self.refuse_non_real_quant_input(node, name, source)
         shape = source.array.shape if isinstance(source, Constant) else None
         scale, zero_point = self.per_axis(node, name, scale, zero_point, shape)
         quantizer = self.quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype) if scale.size == 1 else None
@@ -406,6 +407,8 @@ class Lowering(SparseLowering):
         if isinstance(source, Constant):
             array = source.array
             self.refuse_empty(node, name, array)
+            if np.any(scale == 0):  # every value it scales is 0, and requantizing divides by it
+                raise UnsupportedModelError(name, node.op_type, f"scale '{node.input[1]}' has zero entries")
             dtype = self.int_type(node, name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array)
             scale, zero_point = self.per_axis(node, name, scale, zero_point, array.shape)
             q = array.astype(np.int64)
@@ -521,10 +524,10 @@ class Lowering(SparseLowering):
 
     def refuse_non_real_quant_input(self, node: onnx.NodeProto, name: str, source: Value) -> None:
         if isinstance(source, Constant):
-            problem = quant_input_problem(source.array, node.input[0])
+            problem = quant_input_problem(source.array, node.input[0], node.op_type)
         elif isinstance(source, FloatInput) and self.input_elem_type(source.name) not in FLOAT_TYPES:
             problem = quant_input_problem(np.zeros(0, helper.tensor_dtype_to_np_dtype(
-                self.input_elem_type(source.name))), node.input[0])
+                self.input_elem_type(source.name))), node.input[0], node.op_type)
         else:
             problem = None
         if problem:

@@ -132,11 +132,13 @@ def int_list(name: str, op_type: str, key: str, value: object) -> list[int]:
 
 
 def check_scale(name: str, op_type: str, scale: np.ndarray, levels: int | None = None) -> None:
-    """Scales must be finite; an activation's (`levels` codes) positive and its range a float32."""
+    """Scales must be finite and not negative; an activation's (`levels` codes) positive and its range a float32."""
     if scale.size == 0:
         raise UnsupportedModelError(name, op_type, "the scale is empty")
     if not np.all(np.isfinite(scale)):
         raise UnsupportedModelError(name, op_type, f"scale {scale.reshape(-1)[:4].tolist()} is not finite")
+    if np.any(scale < 0):  # no exporter writes one; the requantization multipliers assume a positive scale
+        raise UnsupportedModelError(name, op_type, f"scale {scale.reshape(-1)[:4].tolist()} is negative")
     if levels is None:
         return
     value = float(scale.reshape(-1)[0])
@@ -164,11 +166,12 @@ def per_axis_view(name: str, op_type: str, scale: np.ndarray, zero_point: np.nda
     return view
 
 
-def quant_input_problem(array: np.ndarray, tensor: str) -> str | None:
-    """QONNX `Quant` quantizes real numbers: a bool, integer or float8 input is not one."""
+def quant_input_problem(array: np.ndarray, tensor: str, op_type: str) -> str | None:
+    """A quantizer (QONNX `Quant`, QuantizeLinear) quantizes real numbers: a bool, integer or
+    float8 input is not one (and onnxruntime has no QuantizeLinear kernel for an int32 input)."""
     if array.dtype in REAL_DTYPES:
         return None
-    return f"input '{tensor}' is {array.dtype}; Quant quantizes float16/float32/float64 tensors"
+    return f"input '{tensor}' is {array.dtype}; {op_type} quantizes float16/float32/float64 tensors"
 
 
 def one_node_model(node: onnx.NodeProto, feeds: dict[str, np.ndarray], model: onnx.ModelProto) -> onnx.ModelProto:

@@ -344,10 +344,13 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
     reserved = reserved or {r: 0 for r in RESOURCES}
     reasons = []
     for resource in RESOURCES:
-        least = sum(min(cost.resource(resource) for cost in options) for options in table.costs)
+        per_layer = [min(cost.resource(resource) for cost in options) for options in table.costs]
+        least = sum(per_layer)
         if least + reserved[resource] > limits[resource]:
             fifo_note = f" plus {reserved[resource]} for the width converters" if reserved[resource] else ""
-            reasons.append(f"{resource.upper()} needs at least {least}{fifo_note} but {board.name} allows {limits[resource]}"
+            largest = max(range(len(per_layer)), key=per_layer.__getitem__)
+            reasons.append(f"{resource.upper()} needs at least {least}{fifo_note} (the most, {per_layer[largest]}, "
+                           f"in layer '{table.layers[largest]}') but {board.name} allows {limits[resource]}"
                            f"{cap_note(caps, resource)}")
     if not reasons and fps:
         reasons.append(f"no folding reaches {cycle_budget(board, fps)} cycles per frame (the requested fps) within the resources")

@@ -283,3 +283,29 @@ def test_ctrl_c_while_a_project_is_written_leaves_nothing(model: Path, tmp_path:
     assert exit_code(["compile", str(model), "-o", str(out)]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == "hwcodesign: interrupted"
     assert list((tmp_path / "builds").iterdir()) == []  # neither the project nor a staging folder
+
+
+@pytest.mark.parametrize("command", ["simulate", "compile", "search"])
+def test_an_empty_output_path_is_refused_not_taken_for_the_default(model: Path, tmp_path: Path, command: str,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    code = exit_code([command, str(model), "-o", ""])
+    assert_refused(code, capsys.readouterr().err, "argument -o", "empty path")
+    assert sorted(tmp_path.iterdir()) == before  # no build/ or reports/ written instead
+
+
+def test_a_model_path_that_links_to_itself_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop.name)
+    code = exit_code(["compile", str(loop), "-o", str(tmp_path / "out")])
+    assert_refused(code, capsys.readouterr().err, "loop.onnx")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mapping_that_does_not_fit_names_the_cap_and_the_largest_layer(model: Path, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = exit_code(["simulate", str(model), "--architecture", "dataflow", "--cap", "lut=1e-6",
+                      "-o", str(tmp_path / "out")])
+    assert_refused(code, capsys.readouterr().err, "LUT needs at least", "in layer '", "under --cap lut=1e-06")

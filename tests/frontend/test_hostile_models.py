@@ -106,6 +106,16 @@ TRACEBACKS: dict[str, tuple[Mutant, str, str]] = {
     "negative dilations": (qdq(lambda m: set_attributes(m, "conv", dilations=[-1, -1])), "conv", "Conv"),
     "zero strides": (qdq(lambda m: set_attributes(m, "conv", strides=[0, 0])), "conv", "Conv"),
     "negative pads": (qdq(lambda m: set_attributes(m, "conv", pads=[-2, -2, -2, -2])), "conv", "Conv"),
+    # found by the fuzz harness (tests/fuzz) after the first round of fixes
+    "zero weight scale": (qdq(lambda m: set_initializer(m, "ws", np.zeros(6, np.float32))), "ws", "DequantizeLinear"),
+    "NaN in a QONNX float weight": (qonnx(lambda m: set_initializer(m, "w1", np.full((6, 3, 3, 3), np.nan, np.float32))),
+                                    "w1", "Quant"),
+    "QONNX signed=-1": (qonnx(lambda m: set_attributes(m, "w1_q", signed=-1)), "w1_q", "Quant"),
+    "negative weight scale": (qdq(lambda m: set_initializer(m, "ws", np.full(6, -0.02, np.float32))),
+                              "dequant_w", "DequantizeLinear"),
+    "negative QONNX activation scale": (qonnx(lambda m: set_initializer(m, "a1_q_scale", np.float32(-1.0))),
+                                        "a1_q", "Quant"),
+    "QONNX narrow=2": (qonnx(lambda m: set_attributes(m, "a1_q", narrow=2)), "a1_q", "Quant"),
 }
 
 
@@ -158,6 +168,11 @@ INVALID: dict[str, tuple[Mutant, str, str]] = {
     "kernel_shape not the weight's": (qdq(lambda m: set_attributes(m, "conv", kernel_shape=[5, 5])), "conv", "Conv"),
     "block_size on a per-tensor quantizer": (qdq(block_size_on_per_tensor), "quant_in", "QuantizeLinear"),
     "duplicate node names": (qdq(lambda m: rename(m, "relu", "bn")), "bn", "Relu"),
+    "int32 input into QuantizeLinear": (qdq(lambda m: m.graph.input[0].type.tensor_type.__setattr__("elem_type",
+                                                                                                    TensorProto.INT32)),
+                                        "quant_in", "QuantizeLinear"),
+    "input scale of shape (1, 1)": (qdq(lambda m: set_initializer(m, "xs", np.full((1, 1), 0.02, np.float32))),
+                                    "quant_in", "QuantizeLinear"),
 }
 
 
@@ -170,6 +185,18 @@ def test_invalid_onnx_is_refused_like_onnxruntime(case: str) -> None:
         load_onnx(model)
     message = str(error.value)
     assert node in message and op_type in message, message
+
+
+@pytest.mark.parametrize("version", [1, 6, 99])
+def test_an_opset_whose_semantics_differ_or_are_unknown_is_refused(version: int) -> None:
+    """Before opset 7 Add/Mul broadcast by attributes; a future opset may change any op."""
+    if version > 7:
+        model = set_opset(conv_bn_relu_qdq(), version)
+        assert onnxruntime_refuses(model)
+    else:  # QuantizeLinear does not exist yet there; QONNX's Quant is a custom op, at any opset
+        model = set_opset(qonnx_two_convs(4), version)
+    with pytest.raises(ModelFormatError, match=f"opset {version}"):
+        load_onnx(model)
 
 
 @pytest.mark.parametrize("attributes", [{"strides": 2}, {"kernel_shape": 3}, {"group": 0}, {"dilations": [-1, -1]}])

@@ -543,7 +543,7 @@ def qonnx_zero_point(model, rng, work):
     value = float(pick(rng, [100.0, -1000.0, np.nan, 0.5, np.inf]))
     replace_initializer(model, node.input[2], np.float32(value))
     return Mutation(f"{node.name}: zero point {value}", (node.name, node.input[2], "zero"), ort=False,
-                    expect=EITHER if value == 0.5 else REFUSE)
+                    expect=EITHER if value in (0.5, 100.0) else REFUSE)  # 100: inside an 8-bit type
 
 
 @mutator("quantizers")

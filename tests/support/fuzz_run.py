@@ -51,6 +51,8 @@ ERROR_LINE = re.compile(r"^(hwcodesign|hwcodesign \w+|usage: .*): error: ")
 # Without a name to look for, a message names something when it quotes it, gives a path or an option.
 NAMED = re.compile(r"'[^']+'|\"[^\"]+\"|/|\.onnx|\.npy|\.npz|\.json|\.bin|--[a-z]|\b[a-z_]+=")
 INTERRUPTED = 130
+# The CLI's progress lines (cli/progress.py): a step that finished or was cut short, not a message
+PROGRESS_LINE = re.compile(r" (done|failed) \(\d+\.\d s\)$")
 
 
 @dataclass
@@ -393,8 +395,8 @@ def classify(case: Case, result: Result, lost: list[str], outputs_differ: str | 
     if case.interrupt and result.returncode in (INTERRUPTED, -case.interrupt[0]):
         if result.returncode != INTERRUPTED:
             return UNCLEAR, f"died of {signal.Signals(case.interrupt[0]).name} instead of exiting {INTERRUPTED}"
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        return (REFUSED, "") if len(lines) <= 2 else (UNCLEAR, f"{len(lines)} lines after Ctrl-C")
+        lines = [line for line in result.stderr.splitlines() if line.strip() and not PROGRESS_LINE.search(line)]
+        return (REFUSED, "") if len(lines) <= 1 else (UNCLEAR, f"{len(lines)} lines after Ctrl-C")
     return judge_message(case, result)
 
 
