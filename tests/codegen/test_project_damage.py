@@ -1,7 +1,7 @@
 """A damaged or edited project never crashes `csim` or runs wrong: one error naming the file or key.
 
-Every case runs the CLI in a subprocess, because before these checks several of them ended in a
-segmentation fault that would take pytest down with it.
+Every case runs the CLI in a forked child process, because before these checks several of them
+ended in a segmentation fault that would take pytest down with it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import onnx
 import pytest
 from support.engine import compile_small_engine
+from support.fuzz_run import Limits, Result, run_command
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.codegen import csim
@@ -44,13 +46,14 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "model": model, "other": other}
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "hwcodesign", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=600)
+def run_cli(*args: str | Path) -> Result:
+    """The CLI in a forked child of this (already importing) interpreter: a segmentation fault
+    there is a negative exit code here, at a fraction of a fresh `python -m hwcodesign`'s cost."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return run_command([str(arg) for arg in args], ROOT, Limits(), timeout=600, scratch=Path(scratch))
 
 
-def assert_refused(result: subprocess.CompletedProcess[str], *named: str) -> str:
+def assert_refused(result: Result, *named: str) -> str:
     """Exit 2 (no signal, not 0), no traceback, one error line naming every string in `named`."""
     assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr
