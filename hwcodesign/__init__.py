@@ -4,21 +4,45 @@ The pipeline, one plain function per stage (see DESIGN.md):
 `load_onnx(path) -> Graph`, `optimize(graph) -> Graph`, `map_to_board(graph, board, goal) -> Mapping`,
 `simulate(graph, mapping) -> LatencyReport`, `emit_project(graph, mapping, out_dir) -> Project`
 (`Project.csim(x)` runs the generated C++), or `compile_model(...)` for all of them at once.
+
+The names below are imported on first use (PEP 562), so `import hwcodesign` is instant: the
+command line then loads the pipeline inside its own Ctrl-C handling, and a tool that needs only
+one stage does not pay for onnxruntime, PuLP and matplotlib.
 """
 
-__version__ = "0.1.0"  # before the imports: the code generator stamps it into projects
+from __future__ import annotations
 
-from hwcodesign.boards import available_boards, load_board
-from hwcodesign.codegen.compile import compile_model
-from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.errors import HwcodesignError
-from hwcodesign.frontend import load_onnx
-from hwcodesign.mapper import map_to_board
-from hwcodesign.passes import optimize
-from hwcodesign.sim import dequantize_outputs, quantize_input, run_golden
-from hwcodesign.sim.latency import simulate
+import importlib
+from typing import Any
 
-__all__ = [
-    "HwcodesignError", "Project", "available_boards", "compile_model", "dequantize_outputs", "emit_project",
-    "load_board", "load_onnx", "map_to_board", "optimize", "quantize_input", "run_golden", "simulate",
-]
+__version__ = "0.1.0"  # the code generator stamps it into projects
+
+_HOMES = {
+    "HwcodesignError": "hwcodesign.errors",
+    "Project": "hwcodesign.codegen.project",
+    "available_boards": "hwcodesign.boards",
+    "compile_model": "hwcodesign.codegen.compile",
+    "dequantize_outputs": "hwcodesign.sim",
+    "emit_project": "hwcodesign.codegen.project",
+    "load_board": "hwcodesign.boards",
+    "load_onnx": "hwcodesign.frontend",
+    "map_to_board": "hwcodesign.mapper",
+    "optimize": "hwcodesign.passes",
+    "quantize_input": "hwcodesign.sim",
+    "run_golden": "hwcodesign.sim",
+    "simulate": "hwcodesign.sim.latency",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'hwcodesign' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

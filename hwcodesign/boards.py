@@ -105,7 +105,8 @@ def load_board(name_or_path: str) -> Board:
     if _looks_like_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
-            raise BoardError(f"board file not found: {path}")
+            what = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "not found"
+            raise BoardError(f"board file {path} {what}; name a board (`hwcodesign boards`) or a .toml file")
         return _parse_board_file(path)
     files = _board_files()
     path = files.get(_normalize(name_or_path))

@@ -25,6 +25,7 @@ from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.outputs import PROJECT_KIND, check_destination
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, report_texts
 from hwcodesign.sim.latency import LatencyReport, simulate
@@ -84,10 +85,12 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
 
     `step(message)` wraps each stage (the CLI passes its progress display). The report in the
     project omits the solver's wall-clock time so that the same model always gives
-    byte-identical files.
+    byte-identical files. `out_dir` is checked before any work (`outputs.check_destination`):
+    it may only be new, empty, or a project this tool wrote.
     """
     target = board if isinstance(board, Board) else load_board(board)
     model_path = Path(model)
+    check_destination(out_dir, PROJECT_KIND, inputs=(model_path,))
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(model_path))
     mapping, latency, profile = map_and_simulate(graph, target, goal=goal, fps=fps, caps=caps, architecture=architecture,

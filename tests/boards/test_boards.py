@@ -185,3 +185,10 @@ def test_invalid_toml_names_file(tmp_path: Path) -> None:
     with pytest.raises(BoardError) as info:
         load_board(str(path))
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(("path", "said"), [("/dev/null", "is not a regular file"), ("/tmp", "is a directory"),
+                                            ("/nonexistent/b.toml", "not found")])
+def test_a_board_path_that_is_no_file_says_what_it_is(path: str, said: str) -> None:
+    with pytest.raises(BoardError, match=f"board file {path} {said}"):
+        load_board(path)

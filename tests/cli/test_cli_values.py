@@ -17,7 +17,7 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.cli import main
 
-cli = importlib.import_module("hwcodesign.cli.main")  # the module (the package exports its `main` function)
+cli = importlib.import_module("hwcodesign.cli.commands")
 
 INPUT_SHAPE = (3, 10, 10)  # conv_bn_relu_qdq's input 'xq', uint8
 
@@ -309,3 +309,34 @@ def test_a_mapping_that_does_not_fit_names_the_cap_and_the_largest_layer(model: 
     code = exit_code(["simulate", str(model), "--architecture", "dataflow", "--cap", "lut=1e-6",
                       "-o", str(tmp_path / "out")])
     assert_refused(code, capsys.readouterr().err, "LUT needs at least", "in layer '", "under --cap lut=1e-06")
+
+
+class InterruptedImport:
+    """A meta-path finder standing in for a Ctrl-C while the commands' modules are being loaded."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "hwcodesign.cli.commands":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_pipeline_is_still_loading_exits_130(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    import hwcodesign.cli
+
+    monkeypatch.delitem(sys.modules, "hwcodesign.cli.commands")
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+    assert hwcodesign.cli.main(["boards"]) == 130
+    assert capsys.readouterr().err == "hwcodesign: interrupted\n"
+
+
+def test_importing_the_package_loads_no_pipeline() -> None:
+    """`import hwcodesign` stays instant (the CLI loads the pipeline inside its Ctrl-C handling)."""
+    import subprocess
+    import sys
+
+    code = "import sys, hwcodesign, hwcodesign.cli; print(sorted(m for m in ('onnx', 'pulp', 'numpy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -56,7 +56,7 @@ def no_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     def called(*args: object, **kwargs: object) -> None:
         raise AssertionError("the pipeline ran before the destination was checked")
 
-    cli = importlib.import_module("hwcodesign.cli.main")  # the package exports its `main` function by that name
+    cli = importlib.import_module("hwcodesign.cli.commands")
     monkeypatch.setattr(cli, "load_onnx", called)
     monkeypatch.setattr(cli, "compile_model", called)
     monkeypatch.setattr("hwcodesign.frontend.loader.read_model", called)

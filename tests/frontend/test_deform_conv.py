@@ -14,7 +14,7 @@ from support.compare import compare_with_onnxruntime
 from support.deform_cases import DeformCase, deform_qdq_model
 
 from hwcodesign.boards import load_board
-from hwcodesign.cli.main import layer_table
+from hwcodesign.cli.commands import layer_table
 from hwcodesign.codegen.project import emit_project
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend import load_onnx

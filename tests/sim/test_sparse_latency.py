@@ -13,7 +13,7 @@ import pytest
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
 from hwcodesign.boards import load_board
-from hwcodesign.cli.main import main
+from hwcodesign.cli.commands import main
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.ops import SubmanifoldConv
 from hwcodesign.mapper.cost import Folding

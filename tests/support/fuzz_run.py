@@ -1,6 +1,6 @@
 """Running one fuzz case and judging what the CLI did with it.
 
-Every case runs `hwcodesign.cli.main(argv)` in a forked child of an interpreter that has already
+Every case runs `hwcodesign.cli.commands.main(argv)` in a forked child of an interpreter that has already
 imported the package (a fresh `python -m hwcodesign` costs a second of imports per case; a fork
 costs milliseconds). The child gets its own process group, an address-space limit and a
 deadline, so a segfault, a runaway allocation or a hang is observed from outside exactly as a
@@ -181,7 +181,7 @@ def count_filesystem_steps(argv: Sequence[str], cwd: Path, limits: Limits, scrat
 
 
 def cli_main(argv: Sequence[str]) -> int:
-    from hwcodesign.cli.main import main
+    from hwcodesign.cli.commands import main
 
     return main(list(argv))
 
@@ -190,7 +190,7 @@ def preload() -> None:
     """Import what the commands import lazily, once in the parent, so no forked case pays for it."""
     import onnxruntime  # noqa: F401
 
-    import hwcodesign.cli.main  # noqa: F401
+    import hwcodesign.cli.commands  # noqa: F401
     import hwcodesign.quant.search  # noqa: F401
     import hwcodesign.report.search_report  # noqa: F401
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hwcodesign.boards import available_boards, format_board_table, load_board
+from hwcodesign.cli import INTERRUPTED
 from hwcodesign.cli.progress import step
 from hwcodesign.cli.values import (
     fraction,
@@ -353,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print("hwcodesign: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
