@@ -349,12 +349,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"hwcodesign: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if args.debug or not caused_by_interrupt(error):
+            raise
+        return interrupted()
     except KeyboardInterrupt:
-        # outputs are staged and swapped in whole (hwcodesign/outputs.py), so nothing half-written stays
         if args.debug:
             raise
-        print("hwcodesign: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return interrupted()
+
+
+def interrupted() -> int:
+    """Ctrl-C: one line and exit 130. Outputs are staged and swapped in whole
+    (hwcodesign/outputs.py), so nothing half-written stays."""
+    print("hwcodesign: interrupted", file=sys.stderr)
+    return INTERRUPTED
+
+
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether a Ctrl-C is what `error` wraps: Python re-raises one that lands in a class body's
+    `__set_name__` (e.g. while matplotlib is imported) as a RuntimeError caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 if __name__ == "__main__":

@@ -39,11 +39,11 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
             except (OSError, ValueError, onnx.checker.ValidationError) as error:
                 raise ModelFormatError(f"{path}: cannot read its external data ({', '.join(_external_files(model))}): "
                                        f"{_first_line(error)}") from None
+    check_opset(model, origin)  # first: the checker reads every node by its opset's schema
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as error:
         raise ModelFormatError(f"{origin}: fails the ONNX checker: {_checker_message(error)}") from None
-    check_opset(model, origin)
     return model
 
 

@@ -233,6 +233,30 @@ def test_ctrl_c_exits_130_with_one_line(model: Path, tmp_path: Path, stage: str,
     assert not out.exists()
 
 
+def interrupt_inside_a_class_body(*args: object, **kwargs: object) -> None:
+    """What Python makes of a Ctrl-C landing in `__set_name__` while a class is created (seen while
+    matplotlib was being imported): a RuntimeError caused by the KeyboardInterrupt."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as ctrl_c:
+        raise RuntimeError("Error calling __set_name__ on '_axis_method_wrapper' instance") from ctrl_c
+
+
+def test_ctrl_c_wrapped_by_the_interpreter_still_exits_130(model: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli, "write_report", interrupt_inside_a_class_body)
+    assert exit_code(["simulate", str(model), "-o", str(tmp_path / "out")]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1] == "hwcodesign: interrupted"
+
+
+def test_a_programming_error_is_still_a_traceback(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "load_onnx", lambda *args: [][1])
+    with pytest.raises(IndexError):
+        main(["inspect", str(model)])
+
+
 def test_ctrl_c_with_debug_shows_the_traceback(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "load_onnx", interrupt)
     with pytest.raises(KeyboardInterrupt):
