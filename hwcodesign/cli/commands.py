@@ -26,7 +26,7 @@ from hwcodesign.cli.values import (
     weight_formats,
 )
 from hwcodesign.codegen.compile import compile_model, map_and_simulate
-from hwcodesign.codegen.csim import run_csim_cached_note
+from hwcodesign.codegen.csim import checked_headers, run_csim_cached_note
 from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
@@ -161,14 +161,16 @@ def add_sparsity_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_csim(args: argparse.Namespace) -> int:
     project = Project(args.project)
+    headers = checked_headers(args.xilinx_headers)
     source = Path(args.input)
     out_path = check_output_file(args.output or source.with_name(f"{source.stem}_csim.npz"), ".npz",
                                  inputs=(source, args.model))
     frames = load_frames(source, [port.tensor for port in project.inputs])
     golden_graph = model_of_project(args.model, project) if args.model else None
     count = next(iter(frames.values())).shape[0]
-    with step(f"C simulation of {project.name} ({run_csim_cached_note(project)}) on {count} frame(s)"):
-        outputs = project.csim(frames)
+    against = f", Xilinx's headers in {headers}" if headers else ""
+    with step(f"C simulation of {project.name} ({run_csim_cached_note(project, headers)}{against}) on {count} frame(s)"):
+        outputs = project.csim(frames, headers)
     arrays = {}
     for port in project.outputs:
         values = outputs[port.tensor.name]
@@ -184,6 +186,23 @@ def cmd_csim(args: argparse.Namespace) -> int:
     if golden_graph is not None:
         return check_against_golden(golden_graph, args.model, frames, outputs)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Each check's verdict, then its problems one per line (`file:line: message`); 1 if any failed."""
+    from hwcodesign.check import check_project
+
+    project = Project(args.project)
+    headers = checked_headers(args.xilinx_headers)
+    failed = 0
+    for result in check_project(project, headers):
+        verdict = "skipped" if result.skipped else "ok" if result.passed else "FAILED"
+        print(f"{result.name}: {verdict} ({result.covered})" + (f": {result.skipped}" if result.skipped else ""))
+        for problem in result.problems:
+            print(f"  {problem}")
+        failed += not result.passed
+    print(f"{project.root}: " + (f"{failed} check(s) failed" if failed else "all checks passed"))
+    return 1 if failed else 0
 
 
 def model_of_project(model: str, project: Project) -> Graph:
@@ -302,7 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     ".npz by input tensor name for several inputs")
     csim.add_argument("-o", "--output", type=output_path, help="where to write the outputs (.npz; default <input>_csim.npz)")
     csim.add_argument("--model", help="the source .onnx: also run the golden model and require bit-exact agreement")
+    add_xilinx_headers_option(csim)
     csim.set_defaults(run=cmd_csim)
+    check = commands.add_parser(
+        "check", help="check a compiled project: synthesizable C++, the Vitis/Vivado Tcl scripts, the C simulation build"
+    )
+    check.add_argument("project", help="project folder written by `hwcodesign compile`")
+    add_xilinx_headers_option(check)
+    check.set_defaults(run=cmd_check)
     package = commands.add_parser(
         "package", help="gather a compiled project's bitstream, driver and notebook into one folder for a PYNQ board"
     )
@@ -331,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser
+
+
+def add_xilinx_headers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--xilinx-headers", metavar="DIR",
+                        help="build the C simulation against Xilinx's ap_int.h/hls_stream.h in DIR instead of the shim")
 
 
 def add_time_limit_option(parser: argparse.ArgumentParser) -> None:

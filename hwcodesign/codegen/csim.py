@@ -3,6 +3,10 @@
 The shared library is cached by a hash of every source it is built from (and of the compiler
 command), so re-running a project, or an identical project in another folder, costs no compile.
 Vitis is not needed: `hls/shim/` stands in for `ap_int.h`, `hls_stream.h` and `ap_axi_sdata.h`.
+Given a folder of Xilinx's own `ap_int.h`/`hls_stream.h` (the open-source
+HLS_arbitrary_Precision_Types), the library is built against those instead, as Vitis compiles
+the sources; the shim then only supplies `ap_axi_sdata.h`, which that set lacks. Xilinx's stream
+warns on an empty read and carries on, so that build has no underflow flag (only the shim's).
 Inside the library a stage reading an empty stream sets a flag instead of aborting
 (`HWC_CSIM_SOFT_UNDERFLOW`), so a broken design raises here rather than killing Python.
 """
@@ -41,6 +45,9 @@ STATUS = {
     5: "a buffer's size or the number of ports does not match what the library was compiled for",
 }
 ARCHITECTURE_CODES = {0: "dataflow", 1: "sequential"}
+# hls::shim_underflows() exists in the shim only; Xilinx's hls::stream names itself with typeid
+SHIM_ONLY_FLAGS = ("-DHWC_CSIM_SOFT_UNDERFLOW", "-fno-rtti")
+XILINX_HEADERS = ("ap_int.h", "hls_stream.h")
 
 
 class CsimError(HwcodesignError):
@@ -55,41 +62,74 @@ def source_files(hls_dir: Path) -> list[Path]:
     return sorted(p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp") and p.name != "tb.cpp")
 
 
-def content_hash(hls_dir: Path, command: tuple[str, ...]) -> str:
-    """Hash of the sources and the command, from each source's SHA-256 as `file_sha256` remembers
-    it per (path, size, mtime): repeated runs (the emulated board calls this per batch) stat the
-    files instead of reading megabytes of weight tables again."""
+def content_hash(hls_dir: Path, command: tuple[str, ...], headers: Path | None = None) -> str:
+    """Hash of the sources, the command and the header set (the shim is among the sources; a
+    Xilinx header folder is hashed file by file), from each file's SHA-256 as `file_sha256`
+    remembers it per (path, size, mtime): repeated runs (the emulated board calls this per batch)
+    stat the files instead of reading megabytes of weight tables again."""
     digest = hashlib.sha256(" ".join(command).encode())
-    for path in source_files(hls_dir):
-        digest.update(str(path.relative_to(hls_dir)).encode() + b"\0" + file_sha256(path).encode() + b"\0")
+    folders = [(hls_dir, source_files(hls_dir))]
+    if headers is not None:
+        folders.append((headers, sorted(p for p in headers.rglob("*.h") if p.is_file())))
+    for folder, files in folders:
+        digest.update(b"\1")
+        for path in files:
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + file_sha256(path).encode() + b"\0")
     return digest.hexdigest()[:20]
 
 
-def library_path(project: Project) -> Path:
+def compile_flags(xilinx_headers: Path | None) -> tuple[str, ...]:
+    return FLAGS if xilinx_headers is None else tuple(f for f in FLAGS if f not in SHIM_ONLY_FLAGS)
+
+
+def include_flags(hls_dir: Path, xilinx_headers: Path | None) -> list[str]:
+    """-I folders in search order: Xilinx's first when given (the shim's ap_axi_sdata.h includes
+    <ap_int.h>, so it finds theirs), then the shim, then the sources."""
+    first = ["-I", str(xilinx_headers)] if xilinx_headers is not None else []
+    return [*first, "-I", str(hls_dir / "shim"), "-I", str(hls_dir)]
+
+
+def checked_headers(xilinx_headers: str | os.PathLike[str] | None) -> Path | None:
+    """The Xilinx header folder made absolute, refused unless it holds ap_int.h and hls_stream.h."""
+    if xilinx_headers is None:
+        return None
+    folder = Path(xilinx_headers).absolute()
+    missing = [name for name in XILINX_HEADERS if not (folder / name).is_file()]
+    if missing:
+        raise CsimError(f"{xilinx_headers}: not a folder of Xilinx's HLS headers (no {' or '.join(missing)}); "
+                        "give the folder that holds ap_int.h and hls_stream.h (`make xilinx-headers` fetches one)")
+    return folder
+
+
+def library_path(project: Project, xilinx_headers: Path | None = None) -> Path:
     """Where the project's library lives in the cache (it may not be built yet)."""
-    return cache_root() / content_hash(project.hls_dir(), FLAGS) / "libcsim.so"
+    hls_dir = project.hls_dir()
+    command = (*compile_flags(xilinx_headers), *include_flags(Path("hls"), xilinx_headers))
+    return cache_root() / content_hash(hls_dir, command, xilinx_headers) / "libcsim.so"
 
 
-def run_csim_cached_note(project: Project) -> str:
+def run_csim_cached_note(project: Project, xilinx_headers: Path | None = None) -> str:
     """'cached build' or 'compiling with g++', for progress messages."""
-    return "cached build" if library_path(project).is_file() else "compiling with g++ first"
+    return "cached build" if library_path(project, xilinx_headers).is_file() else "compiling with g++ first"
 
 
-def build_library(project: Project) -> Path:
+def build_library(project: Project, xilinx_headers: str | os.PathLike[str] | None = None) -> Path:
     """Compile (or reuse) the project's C-simulation library; returns its path. The project's files
-    are checked against its manifest first: the library must be built from what compile wrote."""
+    are checked against its manifest first: the library must be built from what compile wrote.
+    `xilinx_headers`: a folder with Xilinx's ap_int.h and hls_stream.h to build against."""
     project.verify()
+    headers = checked_headers(xilinx_headers)
     compiler = shutil.which(COMPILER)
     if compiler is None:
         raise CsimError(f"C simulation needs {COMPILER} on PATH (Debian/Ubuntu: apt-get install g++)")
     hls_dir = project.hls_dir()
-    library = library_path(project)
+    library = library_path(project, headers)
     if library.is_file():
         return library
     library.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
         target = Path(scratch) / "libcsim.so"
-        command = [compiler, *FLAGS, "-I", str(hls_dir / "shim"), "-I", str(hls_dir),
+        command = [compiler, *compile_flags(headers), *include_flags(hls_dir, headers),
                    str(hls_dir / "top.cpp"), str(hls_dir / "csim_lib.cpp"), "-o", str(target)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
@@ -125,11 +165,11 @@ def library_info(library: ctypes.CDLL) -> LibraryInfo:
                        tuple(values[5:5 + inputs]), tuple(values[5 + inputs:5 + inputs + outputs]))
 
 
-def load_library(project: Project) -> ctypes.CDLL:
+def load_library(project: Project, xilinx_headers: str | os.PathLike[str] | None = None) -> ctypes.CDLL:
     """The project's library, once checked to be built for what project.json describes: its entry
     points take buffers sized from project.json, and a library of another design (an architecture
     flipped, a port added) would read or write past them."""
-    library = ctypes.CDLL(str(build_library(project)))
+    library = ctypes.CDLL(str(build_library(project, xilinx_headers)))
     info = library_info(library)
     found = LibraryInfo(project.architecture, int(project.meta["word_bits"]),
                         int(project.meta.get("params_words", 0)) * int(project.meta["word_bits"]) // 8,
@@ -151,11 +191,13 @@ def pointers(buffers: list[np.ndarray]) -> ctypes.Array[ctypes.c_void_p]:
     return (ctypes.c_void_p * len(buffers))(*[b.ctypes.data for b in buffers])
 
 
-def run_csim(project: Project, frames: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run_csim(project: Project, frames: int, inputs: list[np.ndarray],
+             xilinx_headers: str | os.PathLike[str] | None = None) -> list[np.ndarray]:
     """Run `frames` packed frames (one (frames, bytes) uint8 buffer per input port). An engine
     project also gets its params buffer (hls/tb_data/params.bin), as the driver loads it. Every
-    buffer goes in with its size, which the library checks against what it was compiled for."""
-    library = load_library(project)
+    buffer goes in with its size, which the library checks against what it was compiled for.
+    `xilinx_headers`: build against Xilinx's ap_int.h/hls_stream.h in that folder (`build_library`)."""
+    library = load_library(project, xilinx_headers)
     entry = library.hwc_csim
     entry.restype = ctypes.c_int
     entry.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_int,

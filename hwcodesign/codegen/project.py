@@ -305,7 +305,8 @@ class Project:
     def hls_dir(self) -> Path:
         return self.root / "hls"
 
-    def csim(self, x: np.ndarray | MappingType[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def csim(self, x: np.ndarray | MappingType[str, np.ndarray],
+             xilinx_headers: str | os.PathLike[str] | None = None) -> dict[str, np.ndarray]:
         """Run integer input frames through the C simulation; outputs by tensor name.
 
         `x` is (N, C, H, W) or (C, H, W) integers of the input type (or a dict by input tensor
@@ -316,7 +317,7 @@ class Project:
         frames = self.input_frames(x)
         count = next(iter(frames.values())).shape[0]
         buffers = [p.pack(frames[p.tensor.name]) for p in self.inputs]
-        raw = run_csim(self, count, buffers)
+        raw = run_csim(self, count, buffers, xilinx_headers)
         return {p.tensor.name: unpack_frames(buffer, p.layout, p.tensor.shape[2], p.tensor.shape[3])
                 for p, buffer in zip(self.outputs, raw)}
 

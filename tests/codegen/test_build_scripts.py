@@ -15,9 +15,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.tcl_stubs import TclRun, needs_tclsh, run_tcl
+from support.markers import needs_tclsh
 
 from hwcodesign.boards import Board, available_boards, load_board
+from hwcodesign.check.tcl import TclRun, fake_hls_export, run_tcl
+from hwcodesign.check.tcl import fake_vivado_outputs as fake_vivado
 from hwcodesign.codegen.build_scripts import (
     BuildContext,
     StreamPort,
@@ -71,25 +73,11 @@ def write_project(root: Path, ctx: BuildContext) -> Path:
 
 
 def export_hls_ip(root: Path) -> Path:
-    """What `export_design` leaves behind, so block_design.tcl finds the IP."""
-    ip_dir = root / "hls" / f"{NAME}_hls" / "solution1" / "impl" / "ip"
-    ip_dir.mkdir(parents=True, exist_ok=True)
-    (ip_dir / "component.xml").write_text("<component/>")
-    return ip_dir
+    return fake_hls_export(root, NAME)
 
 
 def fake_vivado_outputs(root: Path, handoff_under: str | None = "gen") -> None:
-    """The project, bitstream and hardware handoff a finished Vivado run leaves."""
-    proj = root / "vivado" / NAME
-    proj.mkdir(parents=True, exist_ok=True)
-    (proj / f"{NAME}.xpr").write_text("")
-    impl = proj / f"{NAME}.runs" / "impl_1"
-    impl.mkdir(parents=True, exist_ok=True)
-    (impl / "system_wrapper.bit").write_bytes(b"BIT")
-    if handoff_under is not None:
-        hwh = proj / f"{NAME}.{handoff_under}" / "sources_1" / "bd" / "system" / "hw_handoff"
-        hwh.mkdir(parents=True, exist_ok=True)
-        (hwh / "system.hwh").write_text("<hwh/>")
+    fake_vivado(root, NAME, handoff_under)
 
 
 def _option(args: list[str], flag: str) -> str:

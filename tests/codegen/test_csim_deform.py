@@ -90,7 +90,7 @@ def test_fixed_shape_stage_reads_one_offset_per_group(deform_projects: dict[tupl
 
 @pytest.mark.parametrize("index", [1, 3, FIXED_DEPTHWISE_MASK])  # full / depthwise with mask; fixed depthwise
 def test_deform_stage_is_synthesizable_cpp(deform_projects: dict[tuple[str, str], tuple[Graph, Project]], index: int) -> None:
-    from support.synthesizable import synthesis_problems
+    from hwcodesign.check.synthesizable import synthesis_problems
 
     _, project = deform_projects[(CASES[index].label, "mapped")]
     assert synthesis_problems(Path(project.root)) == []

@@ -86,7 +86,7 @@ def test_tokens_carry_only_active_sites() -> None:
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[3]], ids=lambda c: c.label)  # strided; depthwise
 def test_sparse_stages_are_synthesizable_cpp(sparse_projects: dict, case: SparseCase) -> None:
-    from support.synthesizable import synthesis_problems
+    from hwcodesign.check.synthesizable import synthesis_problems
 
     _, _, project = sparse_projects[(case.label, "mapped")]
     assert synthesis_problems(Path(project.root)) == []

@@ -8,9 +8,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from support.tcl_stubs import TclRun, needs_tclsh, run_tcl
+from support.markers import needs_tclsh
 
 from hwcodesign.boards import Board, load_board
+from hwcodesign.check.tcl import TclRun, run_tcl
 from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts, validate_context
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
 from hwcodesign.errors import HwcodesignError

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import onnx
 import pytest
+from support.markers import needs_tclsh
 from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
-from support.synthesizable import GXX, synthesis_problems, synthesizable_files
-from support.tcl_stubs import needs_tclsh, run_tcl
 
 from hwcodesign.boards import load_board
+from hwcodesign.check.synthesizable import GXX, synthesis_problems, synthesizable_files
+from hwcodesign.check.tcl import run_tcl
 from hwcodesign.codegen import driver as driver_module
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS

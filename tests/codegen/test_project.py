@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from support.markers import needs_tclsh
 from support.qdq_by_hand import conv_bn_relu_qdq
-from support.tcl_stubs import needs_tclsh, run_tcl
 
 from hwcodesign.boards import available_boards, load_board
+from hwcodesign.check.tcl import run_tcl
 from hwcodesign.cli import main
 from hwcodesign.codegen import project as project_module
 from hwcodesign.codegen.compile import compile_model

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from support.codegen import VARIANTS
 from support.op_cases import CASES
-from support.synthesizable import GXX, compile_problems, lexical_problems, synthesis_problems
 
 from hwcodesign.boards import load_board
+from hwcodesign.check.synthesizable import GXX, compile_problems, lexical_problems, synthesis_problems
 from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph

@@ -13,7 +13,7 @@
 #ifndef HWCODESIGN_SHIM_AP_AXI_SDATA_H
 #define HWCODESIGN_SHIM_AP_AXI_SDATA_H
 
-#include "ap_int.h"
+#include <ap_int.h>  // the search path's: Xilinx's ap_int.h when it comes first
 
 namespace hwcodesign_shim {
 // The width used to hold an optional side channel: N bits, or 1 when the channel is absent (N == 0).

@@ -1,7 +1,9 @@
 """Run generated Tcl under tclsh with every Vitis/Vivado command stubbed and recorded.
 
 The stubs record each vendor command with its arguments, so tests check what the tools would
-have been told (part, clock, files, PS configuration) rather than the script text.
+have been told (part, clock, files, PS configuration) rather than the script text, and
+`hwcodesign check` runs each of a project's scripts to the end: a Tcl error, a misspelt or new
+vendor command, or a script that stops early shows up without Vitis or Vivado installed.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from hwcodesign.codegen.build_scripts import HLS_SOLUTION, hls_project_name
 
 TCLSH = shutil.which("tclsh")
-needs_tclsh = pytest.mark.skipif(TCLSH is None, reason="tclsh not installed (Debian package tcl; `make tools`)")
+TCLSH_MISSING = "tclsh not installed (Debian/Ubuntu package tcl; `make tools`)"
 SEP = "\x1f"
 
 # Every vendor command the scripts may call. Anything else that is not a Tcl builtin reaches
@@ -59,6 +61,14 @@ proc exit {{code 0}} { _record exit $code; close $::stub_log; _real_exit $code }
 rename unknown _tcl_unknown
 proc unknown {cmd args} {
     puts stderr "UNSTUBBED COMMAND: $cmd $args"
+    # where the script called it, in the form Tcl's own error traces use
+    for {set level [info frame]} {$level > 0} {incr level -1} {
+        set frame [info frame $level]
+        if {[dict exists $frame file] && [dict get $frame file] eq [file normalize [lindex $::argv 0]]} {
+            puts stderr "    (file \"[dict get $frame file]\" line [dict get $frame line])"
+            break
+        }
+    }
     _record UNSTUBBED $cmd
     _real_exit 97
 }
@@ -190,7 +200,10 @@ class TclRun:
 
 
 def run_tcl(script: Path, tmp_path: Path, env: dict[str, str] | None = None) -> TclRun:
-    """Run `script` under tclsh with the stub prelude, from an unrelated working directory."""
+    """Run `script` under tclsh with the stub prelude, from an unrelated working directory
+    (`tmp_path` holds the prelude, the call log and that directory)."""
+    if TCLSH is None:
+        raise FileNotFoundError(TCLSH_MISSING)
     prelude = tmp_path / "stub_prelude.tcl"
     prelude.write_text(_prelude_text())
     log = tmp_path / f"{script.stem}.calls"
@@ -203,3 +216,26 @@ def run_tcl(script: Path, tmp_path: Path, env: dict[str, str] | None = None) -> 
     )
     lines = log.read_text().splitlines() if log.exists() else []
     return TclRun(proc.returncode, proc.stdout, proc.stderr, [line.split(SEP) for line in lines])
+
+
+def fake_hls_export(root: Path, name: str) -> Path:
+    """What Vitis's `export_design` leaves behind (an empty IP), so block_design.tcl finds the IP."""
+    ip_dir = root / "hls" / hls_project_name(name) / HLS_SOLUTION / "impl" / "ip"
+    ip_dir.mkdir(parents=True, exist_ok=True)
+    (ip_dir / "component.xml").write_text("<component/>")
+    return ip_dir
+
+
+def fake_vivado_outputs(root: Path, name: str, handoff_under: str | None = "gen") -> None:
+    """The project, bitstream and hardware handoff a finished Vivado run leaves (empty files), so
+    build_bitstream.tcl runs to its end; Vivado 2022+ writes the handoff under .gen, older under .srcs."""
+    proj = root / "vivado" / name
+    proj.mkdir(parents=True, exist_ok=True)
+    (proj / f"{name}.xpr").write_text("")
+    impl = proj / f"{name}.runs" / "impl_1"
+    impl.mkdir(parents=True, exist_ok=True)
+    (impl / "system_wrapper.bit").write_bytes(b"BIT")
+    if handoff_under is not None:
+        hwh = proj / f"{name}.{handoff_under}" / "sources_1" / "bd" / "system" / "hw_handoff"
+        hwh.mkdir(parents=True, exist_ok=True)
+        (hwh / "system.hwh").write_text("<hwh/>")
