@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := build/examples
 
-.PHONY: install tools test fuzz demo eye-tracking dybit bench lint clean
+.PHONY: install tools xilinx-headers test fuzz demo eye-tracking dybit bench lint clean
 
 install: $(STAMP) tools
 
@@ -26,7 +26,12 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,dev]"
 	touch $(STAMP)
 
-test: install
+# Xilinx's own ap_int.h/hls_stream.h (from the pinned hls4ml wheel, only its ap_types/ folder) into
+# build/xilinx_headers/ap_types: the C simulation is also tested bit-exact against them.
+xilinx-headers: $(STAMP)
+	$(PY) tests/support/xilinx_headers.py
+
+test: install xilinx-headers
 	$(PY) -m pytest -q
 
 # Hostile and careless input across every command (tests/fuzz/run_fuzz.py): FUZZ_CASES seeded cases
