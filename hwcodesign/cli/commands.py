@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hwcodesign.boards import available_boards, format_board_table, load_board
+from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
 from hwcodesign.cli.progress import step
 from hwcodesign.cli.values import (
@@ -190,8 +191,6 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Each check's verdict, then its problems one per line (`file:line: message`); 1 if any failed."""
-    from hwcodesign.check import check_project
-
     project = Project(args.project)
     headers = checked_headers(args.xilinx_headers)
     failed = 0
