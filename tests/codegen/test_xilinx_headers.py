@@ -141,3 +141,19 @@ def test_csim_command_and_cache_key_take_the_header_set(tmp_path: Path, capsys: 
     with (copy / "ap_int.h").open("a") as stream:
         stream.write("// edited\n")
     assert library_path(project, copy) != before
+
+
+def test_a_failed_fetch_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI (CI=true) reaches PyPI: there a header fetch that fails must fail, not skip silently."""
+    import support.xilinx_headers as fetching
+
+    def unreachable() -> Path:
+        raise RuntimeError("pip download hls4ml==1.3.0 failed: no network")
+
+    monkeypatch.setattr(fetching, "fetch", unreachable)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no network"):
+        xilinx_headers()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="make xilinx-headers"):
+        xilinx_headers()
