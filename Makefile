@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := build/examples
 
-.PHONY: install tools xilinx-headers test fuzz demo eye-tracking dybit bench lint clean
+.PHONY: install tools xilinx-headers test fuzz demo eye-tracking dybit bench lint dist clean
 
 install: $(STAMP) tools
 
@@ -21,9 +21,10 @@ tools:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): setup.cfg pyproject.toml
+# constraints.txt keeps torch (and anything that would pull it) to the CPU build.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON3) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,dev]"
 	touch $(STAMP)
 
 # Xilinx's own ap_int.h/hls_stream.h (from the pinned hls4ml wheel, only its ap_types/ folder) into
@@ -89,5 +90,10 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks
 
+# The sdist and the wheel built from it, for `pip install dist/hwcodesign-*.whl` anywhere (README).
+dist: install
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build dist .pytest_cache

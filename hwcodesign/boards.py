@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hwcodesign.data_files import data_folder
 from hwcodesign.errors import BoardError
 from hwcodesign.tables import format_table
 
@@ -72,19 +73,9 @@ class Board:
 
 
 def boards_dir() -> Path:
-    """The folder holding the board TOML files.
-
-    A source checkout keeps them in the repository's `boards/`; an installed wheel carries a copy
-    as package data in `hwcodesign/_boards`. The checkout wins so edits there take effect at once.
-    """
-    package = Path(__file__).resolve().parent
-    candidates = [package.parent / "boards", package / "_boards"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise BoardError(
-        "board descriptions not found; looked in " + ", ".join(str(c) for c in candidates)
-    )
+    """The folder holding the board TOML files: the installed copy in a wheel, the repository's
+    `boards/` in a checkout (hwcodesign/data_files.py)."""
+    return data_folder("boards", BoardError)
 
 
 def _normalize(name: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwcodesign import __version__
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
@@ -277,6 +278,7 @@ ARCHITECTURE_HELP = ("dataflow: one stage per layer, all on chip; sequential: on
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwcodesign", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hwcodesign {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="print the lowered integer IR of a quantized ONNX model")

@@ -14,16 +14,12 @@ from typing import Any
 
 import jinja2
 
-from hwcodesign.errors import HwcodesignError
+from hwcodesign.data_files import data_folder
 
 
 def templates_dir() -> Path:
-    """The repository's `templates/` (a source checkout) or the packaged copy in `_templates`."""
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package.parent / "templates", package / "_templates"):
-        if candidate.is_dir():
-            return candidate
-    raise HwcodesignError(f"templates not found beside {package}")
+    """The templates: the installed copy in a wheel, the repository's `templates/` in a checkout."""
+    return data_folder("templates")
 
 
 @lru_cache(maxsize=1)
