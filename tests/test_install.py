@@ -110,4 +110,5 @@ def test_the_wheel_carries_every_module_template_and_board(tmp_path: Path) -> No
     assert (work / "small_project" / "Makefile").is_file()
     checked = run([tool, "csim", "small_project", "frames.npy", "--model", "small.onnx"], work, env)
     assert "bit-exact" in checked
-    # `hwcodesign check small_project` (issue 16, part G) joins here once it exists.
+    report = run([tool, "check", "small_project"], work, env)  # synthesizability, Tcl, the csim build
+    assert "synthesizable" in report.lower() and "fail" not in report.lower(), report

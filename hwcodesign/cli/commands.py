@@ -276,6 +276,19 @@ ARCHITECTURE_HELP = ("dataflow: one stage per layer, all on chip; sequential: on
                      "in turn from DDR; auto (default): dataflow when it fits the board, else sequential")
 
 
+def add_mapping_options(parser: argparse.ArgumentParser) -> None:
+    """The model and how to map it: what `simulate` and `compile` share."""
+    parser.add_argument("model", help="path to a QDQ or QONNX .onnx file")
+    parser.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
+    parser.add_argument("--goal", choices=GOALS, default="throughput",
+                        help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency")
+    parser.add_argument("--fps", type=frame_rate, help="frame-rate floor the mapping must reach")
+    parser.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
+                        help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
+    add_sparsity_options(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwcodesign", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hwcodesign {__version__}")
@@ -288,29 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate", help="map a model onto a board and simulate its latency and throughput (no hardware needed)"
     )
-    simulate.add_argument("model", help="path to a QDQ or QONNX .onnx file")
-    simulate.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
-    simulate.add_argument("--goal", choices=GOALS, default="throughput",
-                          help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency")
-    simulate.add_argument("--fps", type=frame_rate, help="frame-rate floor the mapping must reach")
-    simulate.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
-                          help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
-    simulate.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
-    add_sparsity_options(simulate)
+    add_mapping_options(simulate)
     add_time_limit_option(simulate)
     simulate.add_argument("-o", "--output", type=output_path, help="report folder (default reports/<model>-<board>)")
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
         "compile", help="compile a model into a Vitis HLS / Vivado / PYNQ project for a board"
     )
-    compile_.add_argument("model", help="path to a QDQ or QONNX .onnx file")
-    compile_.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
-    compile_.add_argument("--goal", choices=GOALS, default="throughput", help="mapping objective (as for simulate)")
-    compile_.add_argument("--fps", type=frame_rate, help="frame-rate floor the mapping must reach")
-    compile_.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
-                          help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
-    compile_.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
-    add_sparsity_options(compile_)
+    add_mapping_options(compile_)
     compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
                           help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
     add_time_limit_option(compile_)
