@@ -2,7 +2,7 @@
 
     hwcodesign compile build/examples/event_eye_tracking/eye_tracker_w8a8.onnx --board zcu102 \
         --inputs build/examples/event_eye_tracking/sample_frames.npy -o build/eye_tracker_zcu102
-    python examples/event_eye_tracking/track.py build/eye_tracker_zcu102 [--png track.png]
+    python examples/event_eye_tracking/track.py build/eye_tracker_zcu102 [--png eye_track.png]
 
 Each 10 ms event frame of the sequences in ``data.TRACK`` (seeds never trained or tested on,
 at the project's input size) goes through the accelerator off the board, and the predicted
@@ -215,7 +215,9 @@ def plot(result: Track, path: Path | str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("project", type=Path, help="a compiled project folder (hwcodesign compile ... -o DIR)")
-    parser.add_argument("--png", type=Path, default=None, help="plot file (default DIR/track.png)")
+    parser.add_argument("--png", type=Path, default=None,
+                        help="plot file (default DIR_track.png beside the project: `compile -o` replaces only "
+                        "folders holding nothing but its own files, so nothing of ours goes inside)")
     parser.add_argument("--golden-fallback", action="store_true",
                         help="use the golden model if the C simulation cannot be built")
     parser.add_argument("--no-check", action="store_true", help="skip the bit-exact comparison with the golden model")
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for note in result.notes:
         print(f"note: {note}")
-    png = plot(result, args.png or args.project / "track.png")
+    png = plot(result, args.png or args.project.parent / f"{args.project.name}_track.png")
     errors, smoothed = result.errors, result.smoothed_errors
     print(f"{len(errors)} frames through the {result.backend}")
     if result.golden_mismatches is not None:
