@@ -19,7 +19,6 @@ from support.output_checks import assert_complete
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 import hwcodesign
-from hwcodesign import outputs
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.outputs import (
     MANIFEST_FILE,
@@ -30,6 +29,7 @@ from hwcodesign.outputs import (
     write_atomically,
     write_file_atomically,
 )
+from hwcodesign.outputs import write as write_module
 
 REPOSITORY = Path(hwcodesign.__file__).resolve().parent.parent
 
@@ -66,7 +66,7 @@ def kill_at_step(out: Path, generation: int, step: int, exchange: bool) -> bool:
             for module, name in ((os, "rename"), (os, "replace"), (os, "unlink"), (os, "rmdir"), (os, "mkdir"),
                                  (shutil, "rmtree"), (Path, "write_bytes"), (Path, "write_text")):
                 setattr(module, name, counted(getattr(module, name)))
-            outputs.rename_exchange = counted(outputs.rename_exchange) if exchange else lambda a, b: False
+            write_module.rename_exchange = counted(write_module.rename_exchange) if exchange else lambda a, b: False
             write_atomically(out, generation_files(generation), kind="project", warn=lambda _: None)
             os.write(report, b"d")
         finally:

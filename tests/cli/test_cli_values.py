@@ -302,7 +302,7 @@ def test_time_limit_reaches_the_mapper(model: Path, tmp_path: Path, command: str
 def test_ctrl_c_while_a_project_is_written_leaves_nothing(model: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("hwcodesign.outputs.manifest_text", interrupt)  # after the files, before the swap
+    monkeypatch.setattr("hwcodesign.outputs.write.manifest_text", interrupt)  # after the files, before the swap
     out = tmp_path / "builds" / "proj"
     assert exit_code(["compile", str(model), "-o", str(out)]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == "hwcodesign: interrupted"
