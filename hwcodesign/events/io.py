@@ -30,15 +30,18 @@ field (and event index) for numpy files.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.events.stream import EventDataError, EventStream
+from hwcodesign.outputs import write_file_atomically
 
 FIELDS = ("x", "y", "t", "p")
 TEXT_COLUMNS = ("t", "x", "y", "p")
@@ -81,38 +84,38 @@ def load_events(path: str | os.PathLike[str], width: int | None = None,
 def save_events(stream: EventStream, path: str | os.PathLike[str]) -> None:
     """Write a recording, the format chosen by the suffix (see the module docstring).
 
-    The file is written beside its destination and renamed into place, so an interrupted save
+    The file is written beside its destination and renamed into place (`outputs.write_file_atomically`,
+    as every single-file output), so an interrupted save
     never leaves a truncated file that would load as a shorter recording. `.npy` does not keep
     the sensor size.
     """
     path = Path(path)
     suffix = _suffix(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
+
+    def write(handle: BinaryIO) -> None:
         if suffix == ".npz":
-            with open(partial, "wb") as f:
-                np.savez(f, x=stream.x, y=stream.y, t=stream.t, p=stream.p,
-                         width=np.int64(stream.width), height=np.int64(stream.height))
+            np.savez(handle, x=stream.x, y=stream.y, t=stream.t, p=stream.p,
+                     width=np.int64(stream.width), height=np.int64(stream.height))
         elif suffix == ".npy":
             records = np.empty(len(stream), dtype=[("x", "<i4"), ("y", "<i4"), ("t", "<i8"), ("p", "u1")])
             for name in FIELDS:
                 records[name] = getattr(stream, name)
-            with open(partial, "wb") as f:
-                np.save(f, records, allow_pickle=False)
+            np.save(handle, records, allow_pickle=False)
         else:
-            _save_text(stream, partial, "," if suffix == ".csv" else " ")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+            _save_text(stream, handle, "," if suffix == ".csv" else " ")
+
+    write_file_atomically(path, write)
 
 
-def _save_text(stream: EventStream, path: Path, separator: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(f"# {stream.width} {stream.height}\n")
-        f.write(f"# {separator.join(TEXT_COLUMNS)}  (t in microseconds; p: 1 = ON, 0 = OFF)\n")
-        columns = np.column_stack([stream.t, stream.x.astype(np.int64), stream.y.astype(np.int64),
-                                   stream.p.astype(np.int64)])
-        np.savetxt(f, columns, fmt="%d", delimiter=separator)
+def _save_text(stream: EventStream, handle: BinaryIO, separator: str) -> None:
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="\n")
+    text.write(f"# {stream.width} {stream.height}\n")
+    text.write(f"# {separator.join(TEXT_COLUMNS)}  (t in microseconds; p: 1 = ON, 0 = OFF)\n")
+    columns = np.column_stack([stream.t, stream.x.astype(np.int64), stream.y.astype(np.int64),
+                               stream.p.astype(np.int64)])
+    np.savetxt(text, columns, fmt="%d", delimiter=separator)
+    text.flush()
+    text.detach()  # the handle stays open for write_file_atomically to close
 
 
 def _sensor_size(path: Path, name: str, stored: int | None, given: int | None,
