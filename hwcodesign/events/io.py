@@ -85,9 +85,8 @@ def save_events(stream: EventStream, path: str | os.PathLike[str]) -> None:
     """Write a recording, the format chosen by the suffix (see the module docstring).
 
     The file is written beside its destination and renamed into place (`outputs.write_file_atomically`,
-    as every single-file output), so an interrupted save
-    never leaves a truncated file that would load as a shorter recording. `.npy` does not keep
-    the sensor size.
+    as every single-file output), so an interrupted save never leaves a truncated file that would
+    load as a shorter recording. `.npy` does not keep the sensor size.
     """
     path = Path(path)
     suffix = _suffix(path)
