@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from hwcodesign.boards import Board, Resources
-from hwcodesign.ir import Conv, Graph, Input, IntType, Linear, Pool, Tensor, identity_requant, make_requant
+from hwcodesign.ir import Graph, Input, IntType, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.ilp import map_dataflow
+from hwcodesign.ops import Conv, Linear, Pool
 from hwcodesign.sim.latency import simulate
 
 PUBLISHED_FPS = 21906

@@ -18,9 +18,10 @@ import numpy as np
 
 from hwcodesign.boards import load_board
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.cost import macs_per_dsp
 from hwcodesign.mapper.ilp import map_dataflow
+from hwcodesign.ops import Conv
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
 

@@ -35,11 +35,12 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.frames import load_frames
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Act, Conv, DeformConv, Input, Linear, Pool
+from hwcodesign.ir.op import Input
 from hwcodesign.ir.stream_layout import WORD_BITS
 from hwcodesign.mapper import ARCHITECTURES
 from hwcodesign.mapper.ilp import GOALS
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.ops import Act, Conv, DeformConv, Linear, Pool
 from hwcodesign.outputs import (
     PROJECT_KIND,
     REPORT_KIND,

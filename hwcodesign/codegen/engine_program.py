@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Add, Concat, Conv, DeformConv, Linear, Pool, Resize
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine import (
@@ -29,6 +28,7 @@ from hwcodesign.mapper.engine import (
     words_per_pixel,
 )
 from hwcodesign.mapper.engine_widths import EngineWidths, engine_widths
+from hwcodesign.ops import Add, Concat, Conv, DeformConv, Linear, Pool, Resize
 
 DESCRIPTOR_FIELDS = (
     "mode", "flags",

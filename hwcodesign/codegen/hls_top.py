@@ -36,7 +36,11 @@ from hwcodesign.codegen.stages import (
     vec_type,
 )
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import (
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.cost import Folding, input_words, output_lanes
+from hwcodesign.mapper.streams import stream_fifo_depth, stream_readers
+from hwcodesign.ops import (
     Act,
     Add,
     Concat,
@@ -44,16 +48,11 @@ from hwcodesign.ir.ops import (
     DeformConv,
     DepthwiseConv,
     GlobalAvgPool,
-    Input,
     Linear,
-    Op,
     Pool,
     Resize,
     SubmanifoldConv,
 )
-from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, input_words, output_lanes
-from hwcodesign.mapper.streams import stream_fifo_depth, stream_readers
 
 
 @dataclass(frozen=True)

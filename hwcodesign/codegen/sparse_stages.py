@@ -20,10 +20,10 @@ from hwcodesign.codegen.stages import (
     require,
     struct,
 )
-from hwcodesign.ir.ops import Act, Add, GlobalAvgPool, SubmanifoldConv
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding
+from hwcodesign.ops import Act, Add, GlobalAvgPool, SubmanifoldConv
 
 
 def token_type(tensor: Tensor) -> str:

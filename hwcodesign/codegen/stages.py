@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.ir.ops import (
+from hwcodesign.ir.op import Op
+from hwcodesign.ir.requant import Requant, signed_bits
+from hwcodesign.ir.types import DyBitType, IntType, Tensor, WeightType
+from hwcodesign.mapper.cost import Folding, input_lanes, input_words, pixel_ring, requant_units
+from hwcodesign.ops import (
     Act,
     Add,
     Concat,
@@ -24,13 +28,9 @@ from hwcodesign.ir.ops import (
     DepthwiseConv,
     GlobalAvgPool,
     Linear,
-    Op,
     Pool,
     Resize,
 )
-from hwcodesign.ir.requant import Requant, signed_bits
-from hwcodesign.ir.types import DyBitType, IntType, Tensor, WeightType
-from hwcodesign.mapper.cost import Folding, input_lanes, input_words, pixel_ring, requant_units
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
 

@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 
 from hwcodesign.errors import ModelFormatError, UnsupportedModelError
 from hwcodesign.frontend.validate import check_declared_sizes, gib
-from hwcodesign.ir.ops import Shape
+from hwcodesign.ir.op import Shape
 
 MAX_PROTOBUF_BYTES = 2 << 30  # protobuf's own limit: a larger file is not a model, and is not read
 

@@ -51,23 +51,10 @@ from hwcodesign.frontend.values import (
     Value,
 )
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import (
-    Act,
-    Add,
-    Concat,
-    Conv,
-    DeformConv,
-    GlobalAvgPool,
-    Input,
-    Linear,
-    Op,
-    Pool,
-    Resize,
-    Shape,
-    window_output_size,
-)
+from hwcodesign.ir.op import Input, Op, Shape, window_output_size
 from hwcodesign.ir.requant import RatioOutOfRange, Requant, make_requant, shared_shift
 from hwcodesign.ir.types import ActiveSet, DyBitType, IntType, Tensor, WeightType
+from hwcodesign.ops import Act, Add, Concat, Conv, DeformConv, GlobalAvgPool, Linear, Pool, Resize
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 

@@ -24,8 +24,8 @@ import onnx
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.values import Activation, ActiveMask, Constant, FloatInput, MaskStep, Pending, Value
-from hwcodesign.ir.ops import Conv, DepthwiseConv, SubmanifoldConv
 from hwcodesign.ir.types import ActiveSet
+from hwcodesign.ops import Conv, DepthwiseConv, SubmanifoldConv
 
 SPARSE_DOMAIN = "hwcodesign"
 MASK_OPS = ("Abs", "ReduceMax", "ReduceSum", "Greater", "Cast")
@@ -125,7 +125,7 @@ class SparseLowering:
         self.values[node.output[0]] = ActiveMask(mask.root, mask.steps + (step,))  # type: ignore[arg-type]
 
     def mask_shape(self, mask: ActiveMask) -> tuple[int, int, int, int]:
-        from hwcodesign.ir.ops import window_output_size
+        from hwcodesign.ir.op import window_output_size
 
         n, _, h, w = self.active_set_tensor(mask.root).shape
         for kh, kw, sh, sw, top, left, bottom, right in mask.steps:

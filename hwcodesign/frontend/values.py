@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 
 from hwcodesign.frontend.loader import static_input_shape
-from hwcodesign.ir.ops import Op, Shape
+from hwcodesign.ir.op import Op, Shape
 from hwcodesign.ir.requant import Requant, make_requant
 from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 import networkx as nx
 
 from hwcodesign.errors import GraphError
-from hwcodesign.ir.ops import Act, Add, GlobalAvgPool, Input, Op, SubmanifoldConv
+from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
 
@@ -119,33 +119,8 @@ class Graph:
         problems.extend(op.input_problems(tensors))
         for requant in op.requants():
             problems.extend(_requant_problems(requant, op.output))
-        problems.extend(sparse_problems(op, tensors))
+        problems.extend(op.sparse_problems(tensors))
         return problems
-
-
-SPARSE_READERS = (SubmanifoldConv, Act, Add, GlobalAvgPool)
-
-
-def sparse_problems(op: Op, tensors: list[Tensor]) -> list[str]:
-    """Where sparse tensors may flow: a sparse conv makes them (its own check), elementwise
-    layers keep the active set (zero stays zero), a global average pool ends them (the dense
-    tail). Anything else would compute at inactive sites, which the hardware never sees."""
-    sparse_inputs = [t for t in tensors if t.sparse]
-    if isinstance(op, SubmanifoldConv):
-        return []
-    if sparse_inputs and not isinstance(op, SPARSE_READERS):
-        names = ", ".join(f"'{t.name}'" for t in sparse_inputs)
-        return [f"reads the sparse tensor {names}; only SubmanifoldConv, Act, Add and GlobalAvgPool take sparse inputs"]
-    if isinstance(op, GlobalAvgPool):
-        return ["a global pool's output is dense"] if op.output.sparse else []
-    if isinstance(op, Act | Add):
-        actives = {t.active for t in tensors}
-        if len(actives) > 1:
-            return [f"adds tensors with different active sets ({', '.join(str(a) for a in actives)})"]
-        if op.output.active != tensors[0].active:
-            return [f"output active set {op.output.active} != its input's {tensors[0].active}"]
-        return []
-    return [f"output is marked sparse ({op.output.active}) but {op.kind} does not make sparse tensors"] if op.output.sparse else []
 
 
 def _requant_problems(requant: Requant, output: Tensor) -> list[str]:

@@ -42,22 +42,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hwcodesign.ir.ops import (
-    Concat,
-    Conv,
-    DeformConv,
-    DepthwiseConv,
-    Input,
-    Linear,
-    Op,
-    Pool,
-    Resize,
-    SubmanifoldConv,
-)
+from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import DyBitType, Tensor, WeightType
 from hwcodesign.mapper.memory import MemoryCost, lut_rom, memory_cost
+from hwcodesign.ops import Concat, Conv, DeformConv, DepthwiseConv, Linear, Pool, Resize, SubmanifoldConv
 
 ACCUMULATOR_BITS = 32
 STREAM_WORD_BITS = 64  # the AXI4-Stream between the AXI DMA and the accelerator

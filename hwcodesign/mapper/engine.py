@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import (
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.types import DyBitType, Tensor
+from hwcodesign.ops import (
     Act,
     Add,
     Concat,
@@ -33,14 +35,11 @@ from hwcodesign.ir.ops import (
     DeformConv,
     DepthwiseConv,
     GlobalAvgPool,
-    Input,
     Linear,
-    Op,
     Pool,
     Resize,
     SubmanifoldConv,
 )
-from hwcodesign.ir.types import DyBitType, Tensor
 
 STORAGE_BITS = 8
 """Every activation is stored as one byte in DDR (types of up to 8 bits)."""

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 from hwcodesign.boards import Board
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import DeformConv
 from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
 from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, ceil_div, memory_words, words_per_pixel
 from hwcodesign.mapper.engine_widths import EngineWidths
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
+from hwcodesign.ops import DeformConv
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}
 """Bytes per cycle one PS HP port moves in each direction (128-bit S_AXI_HP0_FPD; 64-bit

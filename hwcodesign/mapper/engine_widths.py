@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Add, Concat, Conv, DeformConv, GlobalAvgPool, Linear, Op, Pool
+from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant, signed_bits
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine import EngineUnsupported, InstructionPlan, weight_storage_bits
+from hwcodesign.ops import Add, Concat, Conv, DeformConv, GlobalAvgPool, Linear, Pool
 
 X_BITS = 9
 """A centred byte: x - zero point of an <= 8-bit type lies in [-255, 255]."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hwcodesign.ir.ops import Act, Add, GlobalAvgPool, Input, Op, SubmanifoldConv
+from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import (
@@ -36,6 +36,7 @@ from hwcodesign.mapper.cost import (
     macs_per_dsp,
 )
 from hwcodesign.mapper.memory import lut_rom, memory_cost
+from hwcodesign.ops import Act, Add, GlobalAvgPool, SubmanifoldConv
 
 ROW_OVERHEAD = PIPELINE_RAMP + 3
 """A sparse conv's cycles per output row besides its MACs: the read loop's ramp, the look at the

@@ -12,10 +12,11 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Conv, DeformConv, Linear, Op, Pool, Resize
+from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding, LayerCost, input_lanes, output_lanes
 from hwcodesign.mapper.memory import MemoryCost, fifo_cost
+from hwcodesign.ops import Conv, DeformConv, Linear, Pool, Resize
 
 MIN_FIFO_DEPTH = 2
 

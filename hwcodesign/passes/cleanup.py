@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Act, Input
+from hwcodesign.ir.op import Input
+from hwcodesign.ops import Act
 from hwcodesign.passes.rewrite import bypass
 
 

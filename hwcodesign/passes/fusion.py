@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Act, Input, Op
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.ops import Act
 from hwcodesign.passes.rewrite import bypass
 
 

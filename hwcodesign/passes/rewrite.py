@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Op
+from hwcodesign.ir.op import Op
 
 
 def rename_inputs(op: Op, old: str, new: str) -> Op:

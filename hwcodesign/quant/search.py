@@ -34,7 +34,7 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Conv, Linear, Op
+from hwcodesign.ir.op import Op
 from hwcodesign.mapper.cost import RESOURCES, LayerCost, candidate_foldings, dma_bytes_per_cycle, layer_cost
 from hwcodesign.mapper.ilp import (
     CandidateTable,
@@ -48,6 +48,7 @@ from hwcodesign.mapper.ilp import (
 )
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, Outcome, solve_within
 from hwcodesign.mapper.streams import output_fifos, with_output_fifos
+from hwcodesign.ops import Conv, Linear
 from hwcodesign.passes import optimize
 from hwcodesign.quant.formats import INT8, WeightFormat
 from hwcodesign.sim.golden import dequantize_outputs, run_golden

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Input
+from hwcodesign.ir.op import Input
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping

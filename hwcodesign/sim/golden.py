@@ -18,22 +18,21 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import (
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.requant import round_shift
+from hwcodesign.ir.types import Tensor
+from hwcodesign.ops import (
     Act,
     Add,
     Concat,
     Conv,
     DeformConv,
     GlobalAvgPool,
-    Input,
     Linear,
-    Op,
     Pool,
     Resize,
     SubmanifoldConv,
 )
-from hwcodesign.ir.requant import round_shift
-from hwcodesign.ir.types import Tensor
 from hwcodesign.sim.sparsity import active_mask, root_mask
 
 FLOAT64_EXACT = 2.0**53

@@ -29,17 +29,7 @@ import numpy as np
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import (
-    Conv,
-    DeformConv,
-    GlobalAvgPool,
-    Input,
-    Linear,
-    Op,
-    Pool,
-    Resize,
-    SubmanifoldConv,
-)
+from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import (
     Folding,
@@ -55,6 +45,7 @@ from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.memory import MemoryCost
 from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_row_cycles
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
+from hwcodesign.ops import Conv, DeformConv, GlobalAvgPool, Linear, Pool, Resize, SubmanifoldConv
 from hwcodesign.sim.sparsity import row_counts
 
 MAX_RELAXATIONS = 2000

@@ -26,19 +26,7 @@ from hwcodesign.codegen.engine_program import (
     record_words,
 )
 from hwcodesign.frontend import load_onnx
-from hwcodesign.ir import (
-    Add,
-    Concat,
-    Conv,
-    DeformConv,
-    Graph,
-    Input,
-    IntType,
-    Requant,
-    Tensor,
-    identity_requant,
-    make_requant,
-)
+from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.engine import (
     EngineConfig,
     EngineUnsupported,
@@ -50,6 +38,7 @@ from hwcodesign.mapper.engine import (
     weight_storage_bits,
     words_per_pixel,
 )
+from hwcodesign.ops import Add, Concat, Conv, DeformConv
 from hwcodesign.passes import optimize
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)

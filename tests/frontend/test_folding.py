@@ -5,7 +5,7 @@ from support.compare import compare_with_onnxruntime
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.frontend import load_onnx
-from hwcodesign.ir import Conv
+from hwcodesign.ops import Conv
 from hwcodesign.passes import optimize
 
 

@@ -9,7 +9,7 @@ from support.examples import build_models_module
 from support.qonnx_by_hand import qonnx_two_convs
 
 from hwcodesign.frontend import load_onnx
-from hwcodesign.ir import Conv
+from hwcodesign.ops import Conv
 from hwcodesign.passes import optimize
 
 

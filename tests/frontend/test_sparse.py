@@ -16,7 +16,7 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 
 from hwcodesign.errors import GraphError, UnsupportedModelError
 from hwcodesign.frontend import load_onnx
-from hwcodesign.ir.ops import SubmanifoldConv
+from hwcodesign.ops import SubmanifoldConv
 from hwcodesign.passes import optimize
 from hwcodesign.sim.golden import run_golden
 from hwcodesign.sim.sparsity import tensor_densities

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import Board, load_board
-from hwcodesign.ir import Add, Conv, Graph, Input, IntType, Tensor, make_requant, shared_shift
+from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant, shared_shift
 from hwcodesign.mapper.cost import PIPELINE_RAMP, LayerCost
 from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine_cost import (
@@ -28,6 +28,7 @@ from hwcodesign.mapper.engine_cost import (
 )
 from hwcodesign.mapper.engine_map import EngineCandidate, evaluate_config
 from hwcodesign.mapper.engine_widths import engine_widths
+from hwcodesign.ops import Add, Conv
 
 UINT8 = IntType(8, False)
 UNBLOCKED = 1 << 20  # a weight memory deep enough for any layer here

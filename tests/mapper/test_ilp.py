@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import load_board
-from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import (
     MappingInfeasible,
@@ -19,6 +19,7 @@ from hwcodesign.mapper.ilp import (
     solve_table,
 )
 from hwcodesign.mapper.memory import bram18k_blocks
+from hwcodesign.ops import Conv
 
 UINT8 = IntType(8, False)
 

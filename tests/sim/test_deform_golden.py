@@ -19,7 +19,8 @@ from support.deform_cases import (
 )
 
 from hwcodesign.errors import GraphError
-from hwcodesign.ir import DeformConv, Graph
+from hwcodesign.ir import Graph
+from hwcodesign.ops import DeformConv
 from hwcodesign.sim.golden import run_golden
 
 CASES = [*GRID, DeformCase(kernel=1, offset_range=2), *FIXED_GRID, DeformCase(fixed_shape=True),

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwcodesign.ir import Conv, Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.ops import Conv
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from hwcodesign.ir import DeformConv, Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
+from hwcodesign.ops import DeformConv
 from support.onnx_models import IR_VERSION
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)

@@ -28,7 +28,7 @@ import onnx
 from onnx import helper
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.ops import Input
+from hwcodesign.ir.op import Input
 from hwcodesign.sim.golden import run_golden, run_op
 from support.examples import load_script
 

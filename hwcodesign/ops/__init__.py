@@ -1,0 +1,20 @@
+"""The op registry: one package per op family holding all the compiler knows about its layers.
+
+Import IR op classes from here (`from hwcodesign.ops import Conv`); inside `hwcodesign/ops`
+import from the family's own modules instead, so that a family never waits on the registry.
+"""
+
+from hwcodesign.ops.channelwise.ir import DepthwiseConv, GlobalAvgPool, Pool
+from hwcodesign.ops.concat.ir import Concat
+from hwcodesign.ops.conv.ir import Conv, Linear
+from hwcodesign.ops.deform.ir import DeformConv
+from hwcodesign.ops.elementwise.ir import Act, Add
+from hwcodesign.ops.family import OpFamily, OpUnsupported, Refused
+from hwcodesign.ops.registry import FAMILIES, family_of, op_classes
+from hwcodesign.ops.resize.ir import Resize
+from hwcodesign.ops.sparse.ir import SubmanifoldConv
+
+__all__ = [
+    "FAMILIES", "Act", "Add", "Concat", "Conv", "DeformConv", "DepthwiseConv", "GlobalAvgPool", "Linear",
+    "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize", "SubmanifoldConv", "family_of", "op_classes",
+]

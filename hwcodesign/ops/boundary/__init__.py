@@ -1,0 +1,18 @@
+"""The accelerator's boundary: the input stream the driver feeds (the IR op `Input` lives in `hwcodesign.ir`, since every graph has one)."""
+
+from hwcodesign.ir.op import Input
+from hwcodesign.ops.boundary import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.family import OpFamily
+
+FAMILY = OpFamily(
+    name="boundary",
+    ops=(Input,),
+    # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
+    lowering=None,
+    # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
+    golden=None,
+    # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
+    dataflow=None,
+    # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
+    engine=None,
+)

@@ -1,0 +1,18 @@
+"""Per-channel window layers without a cross-channel sum: depthwise convolution, max/average pooling, global average pooling."""
+
+from hwcodesign.ops.channelwise import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.channelwise.ir import DepthwiseConv, GlobalAvgPool, Pool
+from hwcodesign.ops.family import OpFamily
+
+FAMILY = OpFamily(
+    name="channelwise",
+    ops=(DepthwiseConv, Pool, GlobalAvgPool),
+    # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
+    lowering=None,
+    # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
+    golden=None,
+    # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
+    dataflow=None,
+    # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
+    engine=None,
+)

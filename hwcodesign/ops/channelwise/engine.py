@@ -1,0 +1,1 @@
+"""The layer-sequential engine facet: instructions, costs, descriptors."""

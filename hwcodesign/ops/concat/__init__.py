@@ -1,0 +1,18 @@
+"""Channel concatenation, each input rescaled to the output's scale."""
+
+from hwcodesign.ops.concat import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.concat.ir import Concat
+from hwcodesign.ops.family import OpFamily
+
+FAMILY = OpFamily(
+    name="concat",
+    ops=(Concat,),
+    # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
+    lowering=None,
+    # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
+    golden=None,
+    # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
+    dataflow=None,
+    # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
+    engine=None,
+)

@@ -1,0 +1,1 @@
+"""Lowering rules: how ONNX nodes become this family's IR ops."""

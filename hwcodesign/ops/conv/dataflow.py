@@ -1,0 +1,1 @@
+"""The dataflow pipeline facet: stage plan, resources and cycles, HLS stage code."""

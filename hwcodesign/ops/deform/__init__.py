@@ -1,0 +1,18 @@
+"""Deformable convolution (CoDeNet): bounded learned offsets, bilinear samples, then a convolution."""
+
+from hwcodesign.ops.deform import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.deform.ir import DeformConv
+from hwcodesign.ops.family import OpFamily
+
+FAMILY = OpFamily(
+    name="deform",
+    ops=(DeformConv,),
+    # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
+    lowering=None,
+    # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
+    golden=None,
+    # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
+    dataflow=None,
+    # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
+    engine=None,
+)

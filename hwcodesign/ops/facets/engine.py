@@ -1,0 +1,1 @@
+"""The engine facet's interface: the layer-sequential engine: instructions, costs, descriptors"""

@@ -1,0 +1,41 @@
+"""An op family: one registration holding everything the compiler knows about a group of layers.
+
+A family names its IR op classes and the facets that lower, compute, plan, cost and generate
+them. A facet the family does not offer for an architecture is a `Refused` with the reason,
+never a silent default: asking for it raises `OpUnsupported`, naming the op, the facet and the
+reason, before any number is made up for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.op import Op
+
+
+class OpUnsupported(HwcodesignError):
+    """A facet was asked of an op whose family refuses it (or registers no family at all)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A facet a family deliberately does not offer, with the reason a user reads."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class OpFamily:
+    """Everything about one family of layers, registered once in `hwcodesign.ops.registry`."""
+
+    name: str
+    ops: tuple[type[Op], ...]
+    # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
+    lowering: object = None
+    # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
+    golden: object = None
+    # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
+    dataflow: object = None
+    # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
+    engine: object = None

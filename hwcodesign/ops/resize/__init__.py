@@ -1,0 +1,18 @@
+"""Nearest-neighbour upsampling by integer factors."""
+
+from hwcodesign.ops.family import OpFamily
+from hwcodesign.ops.resize import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.resize.ir import Resize
+
+FAMILY = OpFamily(
+    name="resize",
+    ops=(Resize,),
+    # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
+    lowering=None,
+    # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
+    golden=None,
+    # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
+    dataflow=None,
+    # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
+    engine=None,
+)

@@ -1,0 +1,1 @@
+"""Golden semantics: the integer arithmetic the hardware computes for this family's ops."""
