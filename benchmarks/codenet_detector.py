@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.examples import load_script  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.frontend import load_onnx  # noqa: E402
 from hwcodesign.mapper.cost import RESOURCES  # noqa: E402
 from hwcodesign.mapper.engine_map import map_engine  # noqa: E402
 from hwcodesign.mapper.ilp import (  # noqa: E402
@@ -42,7 +41,7 @@ from hwcodesign.mapper.ilp import (  # noqa: E402
     map_dataflow,
     resource_limits,
 )
-from hwcodesign.passes import optimize  # noqa: E402
+from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.report.summary import build_report  # noqa: E402
 from hwcodesign.sim.latency import simulate  # noqa: E402
 

@@ -21,8 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.examples import build_models_module  # noqa: E402
 
-from hwcodesign.frontend import load_onnx  # noqa: E402
-from hwcodesign.passes import optimize  # noqa: E402
+from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.sim import quantize_input, run_golden  # noqa: E402
 
 FRAMES = 50

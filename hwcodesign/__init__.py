@@ -25,7 +25,7 @@ _HOMES = {
     "dequantize_outputs": "hwcodesign.sim",
     "emit_project": "hwcodesign.codegen.project",
     "load_board": "hwcodesign.boards",
-    "load_onnx": "hwcodesign.frontend",
+    "load_onnx": "hwcodesign.passes",
     "map_to_board": "hwcodesign.mapper",
     "optimize": "hwcodesign.passes",
     "quantize_input": "hwcodesign.sim",

@@ -36,8 +36,7 @@ from script_loader import load_script  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.codegen.compile import compile_model, map_and_simulate  # noqa: E402
-from hwcodesign.frontend import load_onnx  # noqa: E402
-from hwcodesign.passes import optimize  # noqa: E402
+from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.quant.formats import WeightFormat  # noqa: E402
 from hwcodesign.quant.search import format_front, search  # noqa: E402
 from hwcodesign.report.search_report import write_search  # noqa: E402

@@ -33,7 +33,6 @@ from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frames import load_frames
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.ir.stream_layout import WORD_BITS
@@ -49,7 +48,7 @@ from hwcodesign.outputs import (
     check_output_file,
     write_file_atomically,
 )
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
 from hwcodesign.sim.golden import run_golden
 from hwcodesign.tables import format_table

@@ -19,14 +19,13 @@ import numpy as np
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.outputs import PROJECT_KIND, check_destination
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.report import build_report, report_texts
 from hwcodesign.sim.latency import LatencyReport, simulate
 from hwcodesign.sim.sparse_latency import SparseProfile, sparse_profile

@@ -1,30 +1,124 @@
-"""The whole lowering after import, in order. A reader sees every rewrite here at a glance.
+"""Every pass from an ONNX model to the optimized integer IR, named and in order. A reader sees
+the whole import here at a glance.
 
-Folding BatchNorm, bias adds and activations into each layer's integer output stage happens
-during import (`frontend.lowering`), where the float epilogue is still visible; the passes
-below only rewrite the integer graph and never change an output integer.
+1. The lowering steps (`LOWERING_STEPS`): patterns the lowering walk tries on each node before
+   its op type's rule, while the float epilogue is still visible: fold constants, fold BatchNorm,
+   fold activations into the layer before them, recognise fixed-shape DeformConv offsets and
+   sparse active-site masks. They read the walk's state, so they run inside it.
+2. `lower`: the walk itself (`passes/lowering.py`), building the IR with the families' rules.
+3. The IR passes (`IR_PASSES`): Graph -> Graph rewrites that never change an output integer.
+
+Any pass but `lower` can be disabled by name (`PassOptions.disabled`, `--disable-pass NAME`); a
+model that needs a disabled pass is refused as if the pass did not exist, naming the node.
+`PassOptions.dump_ir` writes the graph after `lower` and after each IR pass (`passes/dump.py`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
+import onnx
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.frontend.loader import origin_of, read_model, type_error
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes.cleanup import remove_dead_layers, remove_identity_acts
+from hwcodesign.passes.dump import clear_dumps, write_dump
 from hwcodesign.passes.fusion import fuse_activations
+from hwcodesign.passes.lowering import LoweringWalk, lowering_patterns
 
 Pass = Callable[[Graph], Graph]
 
-PIPELINE: tuple[Pass, ...] = (
-    remove_dead_layers,
-    remove_identity_acts,
-    fuse_activations,
+LOWERING_STEPS: tuple[str, ...] = (
+    "fold-constants",
+    "fold-batch-norm",
+    "fold-activations",
+    "recognize-fixed-shape-offsets",
+    "recognize-sparse-masks",
 )
+LOWER = "lower"
+IR_PASSES: tuple[tuple[str, Pass], ...] = (
+    ("remove-dead-layers", remove_dead_layers),
+    ("remove-identity-acts", remove_identity_acts),
+    ("fuse-activations", fuse_activations),
+)
+PASS_NAMES: tuple[str, ...] = (*LOWERING_STEPS, LOWER, *(name for name, _ in IR_PASSES))
+assert set(LOWERING_STEPS) == set(lowering_patterns()), "every lowering pattern has its place in LOWERING_STEPS"
 
 
-def optimize(graph: Graph) -> Graph:
-    """Run every pass in `PIPELINE`, checking the graph after each one."""
-    for rewrite in PIPELINE:
-        graph = rewrite(graph)
-        graph.check()
+class PassError(HwcodesignError):
+    """A pass named that does not exist, or that cannot be disabled."""
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """Which passes to skip (names from `PASS_NAMES`) and where to dump the IR after each pass."""
+
+    disabled: frozenset[str] = field(default_factory=frozenset)
+    dump_ir: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in sorted(self.disabled):
+            if name == LOWER:
+                raise PassError(f"pass '{LOWER}' builds the IR and cannot be disabled")
+            if name not in PASS_NAMES:
+                raise PassError(f"unknown pass '{name}'; the passes are: {', '.join(PASS_NAMES)}")
+
+    def enabled(self, name: str) -> bool:
+        return name not in self.disabled
+
+    def dump(self, name: str, graph: Graph, notes: tuple[str, ...] = ()) -> None:
+        if self.dump_ir is not None:
+            dumped = [LOWER, *(ir_name for ir_name, _ in IR_PASSES)]
+            write_dump(self.dump_ir, dumped.index(name) + 1, name, graph, notes)
+
+
+DEFAULT = PassOptions()
+
+
+def lower(model: onnx.ModelProto, options: PassOptions = DEFAULT) -> Graph:
+    steps = [step for step in LOWERING_STEPS if options.enabled(step)]
+    return LoweringWalk(model, steps).run()
+
+
+def load_onnx(source: str | Path | onnx.ModelProto, options: PassOptions = DEFAULT) -> Graph:
+    """Read, check and lower a quantized ONNX model; raises a HwcodesignError on bad input.
+
+    A model the ONNX checker's type and shape inference refuses is still refused, but in the
+    lowering's words when it has some: they say what to change ("P must have shape (1, 18, 1, 1)")
+    where the checker says only that shapes do not broadcast.
+    """
+    model = read_model(source)
+    invalid = type_error(model, origin_of(source))
+    if invalid is None:
+        graph = lower(model, options)
+        if options.dump_ir is not None:
+            clear_dumps(options.dump_ir)
+            skipped = [step for step in LOWERING_STEPS if not options.enabled(step)]
+            ran = [step for step in LOWERING_STEPS if options.enabled(step)]
+            options.dump(LOWER, graph, (f"steps {', '.join(ran) or 'none'}",
+                                        *((f"disabled {', '.join(skipped)}",) if skipped else ())))
+        return graph
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # its numbers may be anything
+            warnings.simplefilter("ignore")
+            lower(model, options)
+    except HwcodesignError as error:
+        raise error from None
+    except Exception:  # noqa: BLE001, S110 - lowering assumes a type-valid model; the checker's error is the answer
+        pass
+    raise invalid
+
+
+def optimize(graph: Graph, options: PassOptions = DEFAULT) -> Graph:
+    """Run every enabled IR pass in order, checking the graph after each one."""
+    for name, rewrite in IR_PASSES:
+        if options.enabled(name):
+            graph = rewrite(graph)
+            graph.check()
+            options.dump(name, graph)
     return graph

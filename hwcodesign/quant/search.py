@@ -31,7 +31,6 @@ import pulp
 
 from hwcodesign.boards import Board
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
@@ -49,7 +48,7 @@ from hwcodesign.mapper.ilp import (
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, Outcome, solve_within
 from hwcodesign.mapper.streams import output_fifos, with_output_fifos
 from hwcodesign.ops import Conv, Linear
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import INT8, WeightFormat
 from hwcodesign.sim.golden import dequantize_outputs, run_golden
 

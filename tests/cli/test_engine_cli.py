@@ -12,8 +12,7 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.cli import main
 from hwcodesign.codegen.project import Project
-from hwcodesign.frontend import load_onnx
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import run_golden
 
 

@@ -7,9 +7,8 @@ from support.op_cases import CASES, build
 
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 
 @pytest.fixture(scope="session")

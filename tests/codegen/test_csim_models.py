@@ -16,11 +16,10 @@ from support.onnx_models import GraphBuilder, quantize_qdq
 
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import candidate_foldings
 from hwcodesign.mapper.ilp import fixed_mapping, map_dataflow
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import quantize_input
 
 TASK_FRAMES = 12

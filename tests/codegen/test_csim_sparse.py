@@ -16,9 +16,8 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.packing import StreamLayout, pack_tokens
 from hwcodesign.codegen.project import emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper.ilp import fixed_mapping, map_dataflow
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import run_golden
 
 S, A, G, F = SparseLayer, SparseLayer("add", of=1), SparseLayer("gap"), SparseLayer("fc", 4)

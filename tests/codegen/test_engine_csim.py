@@ -21,9 +21,8 @@ from support.engine import CONFIGS, check_engine, engine_project
 from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, build
 
-from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 FRAMES = 6
 # Concat part 0 has 3 channels: refused by the engine (checked below), run by the pipeline.

@@ -25,7 +25,6 @@ from hwcodesign.codegen.engine_program import (
     plan_arena,
     record_words,
 )
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.engine import (
     EngineConfig,
@@ -39,7 +38,7 @@ from hwcodesign.mapper.engine import (
     words_per_pixel,
 )
 from hwcodesign.ops import Add, Concat, Conv, DeformConv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
 

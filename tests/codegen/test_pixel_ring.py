@@ -9,11 +9,10 @@ from support.onnx_models import GraphBuilder, quantize_qdq
 
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import PIXEL_RING_MIN_STEPS, Folding, layer_cost, line_buffer, pixel_ring
 from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 SHAPE = (1, 4, 12, 12)
 

@@ -12,12 +12,11 @@ from support.onnx_models import GraphBuilder, quantize_qdq
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.hls_top import refold_steps
 from hwcodesign.codegen.project import emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.mapper.streams import refold_cost, stream_fifo_depth
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 SHAPE = (1, 4, 10, 10)
 

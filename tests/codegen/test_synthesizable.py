@@ -24,10 +24,9 @@ from support.op_cases import CASES
 from hwcodesign.boards import load_board
 from hwcodesign.check.synthesizable import GXX, compile_problems, lexical_problems, synthesis_problems
 from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.ilp import map_dataflow
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ not found")
 EXAMPLES = ("w8a8", "w4a8", "cnv")

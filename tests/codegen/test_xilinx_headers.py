@@ -29,11 +29,10 @@ from hwcodesign.boards import load_board
 from hwcodesign.cli import main
 from hwcodesign.codegen.csim import build_library, library_path
 from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.ilp import map_dataflow
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.sim.golden import run_golden
 

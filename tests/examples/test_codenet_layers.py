@@ -26,8 +26,7 @@ from support.layerwise import (
     table,
 )
 
-from hwcodesign.frontend import load_onnx
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import quantize_input
 
 pytest.importorskip("onnxruntime")

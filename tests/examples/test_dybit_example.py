@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from support.examples import load_script
 
-from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import read_formats
 from hwcodesign.ir.types import DyBitType
+from hwcodesign.passes import load_onnx
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dybit" / "run.py"
 

@@ -23,10 +23,9 @@ from support.examples import load_script
 from support.layerwise import quantized_tensors
 
 from hwcodesign.codegen.compile import compile_model
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.op import Input
 from hwcodesign.ops import Add, GlobalAvgPool, Linear, SubmanifoldConv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import run_golden, run_op
 from hwcodesign.sim.sparsity import active_mask, root_masks
 

@@ -13,7 +13,7 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.cli import main
 from hwcodesign.errors import ModelFormatError, UnsupportedModelError
-from hwcodesign.frontend import load_onnx
+from hwcodesign.passes import load_onnx
 
 
 def save(model: onnx.ModelProto, tmp_path: Path, name: str = "model.onnx") -> Path:

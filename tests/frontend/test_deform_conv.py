@@ -17,9 +17,8 @@ from hwcodesign.boards import load_board
 from hwcodesign.cli.commands import layer_table
 from hwcodesign.codegen.project import emit_project
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper.ilp import map_dataflow
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import quantize_input, run_golden
 
 CASES = [

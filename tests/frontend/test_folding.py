@@ -4,9 +4,8 @@ import numpy as np
 from support.compare import compare_with_onnxruntime
 from support.qdq_by_hand import conv_bn_relu_qdq
 
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ops import Conv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 
 def test_batchnorm_and_relu_fold_into_one_conv_layer() -> None:

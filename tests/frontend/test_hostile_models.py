@@ -22,7 +22,7 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 
 from hwcodesign.cli import main
 from hwcodesign.errors import HwcodesignError, ModelFormatError, UnsupportedModelError
-from hwcodesign.frontend import load_onnx
+from hwcodesign.passes import load_onnx
 
 Mutant = Callable[[], onnx.ModelProto]
 

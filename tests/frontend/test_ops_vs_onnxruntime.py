@@ -8,8 +8,7 @@ from support.compare import compare_with_onnxruntime
 from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, SHAPE, build
 
-from hwcodesign.frontend import load_onnx
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

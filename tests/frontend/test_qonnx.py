@@ -8,9 +8,8 @@ from support.compare import compare_with_onnxruntime
 from support.examples import build_models_module
 from support.qonnx_by_hand import qonnx_two_convs
 
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ops import Conv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 
 @pytest.mark.parametrize("bits", range(2, 9))

@@ -15,9 +15,8 @@ from onnx import helper
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
 from hwcodesign.errors import GraphError, UnsupportedModelError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ops import SubmanifoldConv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import run_golden
 from hwcodesign.sim.sparsity import tensor_densities
 

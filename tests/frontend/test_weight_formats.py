@@ -16,7 +16,6 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.errors import HwcodesignError, UnsupportedModelError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import (
     FORMATS_KEY,
     load_formats_file,
@@ -26,7 +25,7 @@ from hwcodesign.frontend.formats import (
     with_weight_formats,
 )
 from hwcodesign.ir.types import DyBitType, IntType
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 

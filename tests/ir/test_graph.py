@@ -9,10 +9,9 @@ import pytest
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.errors import GraphError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir import Graph, Input, IntType, Tensor, identity_requant
 from hwcodesign.ops import Act, Conv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 UINT8 = IntType(8, False)
 

@@ -18,7 +18,6 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.boards import load_board
-from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import with_weight_formats
 from hwcodesign.ir import IntType, Tensor, make_requant
 from hwcodesign.ir.graph import Graph
@@ -37,7 +36,7 @@ from hwcodesign.mapper.engine import EngineUnsupported, instructions
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
 from hwcodesign.mapper.memory import memory_cost
 from hwcodesign.ops import Conv, DepthwiseConv, Linear
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 

@@ -16,7 +16,6 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
 from hwcodesign.mapper.cost import RESOURCES
@@ -36,7 +35,7 @@ from hwcodesign.mapper.engine_map import (
 from hwcodesign.mapper.engine_widths import engine_widths
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible, cycle_budget, resource_limits
 from hwcodesign.ops import Conv
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 UINT8 = IntType(8, False)
 

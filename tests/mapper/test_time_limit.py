@@ -20,11 +20,10 @@ import hwcodesign.quant.search as search_module
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.compile import map_and_simulate
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.mapper.solver import Deadline, Outcome, SolverTimeout, solve_within
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.report import build_report, format_summary
 

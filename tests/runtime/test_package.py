@@ -17,10 +17,9 @@ from hwcodesign.cli import main
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.package import DEFAULT_FOLDER, PackageError, package_project
 from hwcodesign.codegen.project import emit_project
-from hwcodesign.frontend import load_onnx
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.outputs import MANIFEST_FILE, OutputError
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 BOARD_FILES = {"driver.py", "notebook.ipynb", "sample.npz", "model.onnx", "report.json", "project.json", "README.md"} | {MANIFEST_FILE}
 

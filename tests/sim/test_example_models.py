@@ -10,8 +10,7 @@ import pytest
 from support.compare import compare_with_onnxruntime
 from support.examples import build_models_module
 
-from hwcodesign.frontend import load_onnx
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 
 INPUTS = 200
 

@@ -8,9 +8,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim import quantize_input, run_golden
 
 

@@ -1,7 +1,7 @@
 """Layer-by-layer comparison of the golden model with onnxruntime on a QDQ model.
 
 The frontend names every IR tensor after the ONNX ``QuantizeLinear`` output that fixed its grid
-(``lowering.Lowering.finalize``: the layer's output tensor is ``node.output[0]`` of the
+(``frontend.context.LoweringContext.finalize``: the layer's output tensor is ``node.output[0]`` of the
 quantizer), so onnxruntime's quantized intermediates are the outputs of the model's
 ``QuantizeLinear`` nodes, exposed as extra graph outputs (``expose_quantizers``).
 

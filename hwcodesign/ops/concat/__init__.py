@@ -8,7 +8,7 @@ FAMILY = OpFamily(
     name="concat",
     ops=(Concat,),
     # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
-    lowering=None,
+    lowering=lowering.LOWERING,
     # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
     golden=None,
     # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).

@@ -1,1 +1,211 @@
-"""Lowering rules: how ONNX nodes become this family's IR ops."""
+"""Lowering of submanifold sparse convs, in the ONNX convention of `hwcodesign/frontend/sparse.py`.
+
+`recognize-sparse-masks` reads the float active-site mask subgraph (Abs, ReduceMax/ReduceSum,
+Greater, Cast, MaxPool of a mask) and a Mul by a mask, which makes the conv before it sparse;
+the custom `hwcodesign.SubmConv` is the sparse family's own rule.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+import onnx
+
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.context import LoweringContext
+from hwcodesign.frontend.sparse import CONVENTION, MASK_OPS
+from hwcodesign.frontend.values import Activation, ActiveMask, Constant, FloatInput, MaskStep, Pending, Value
+from hwcodesign.frontend.windows import window_pads
+from hwcodesign.ir.op import window_output_size
+from hwcodesign.ir.types import ActiveSet, Tensor
+from hwcodesign.ops.conv.ir import Conv
+from hwcodesign.ops.facets.lowering import FamilyLowering, Pattern
+from hwcodesign.ops.sparse.ir import SubmanifoldConv
+
+
+def mask_root(value: Value | None) -> str | None:
+    """The sparse input a mask starts from: a float graph input or its quantized tensor."""
+    if isinstance(value, FloatInput):
+        return value.name
+    if isinstance(value, Activation) and value.tensor.active is not None and not value.tensor.active.steps \
+            and value.tensor.active.root == value.tensor.name:
+        return value.tensor.name
+    return None
+
+
+def mask_abs(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    root = mask_root(ctx.values.get(node.input[0]))
+    if root is None:
+        raise UnsupportedModelError(name, node.op_type, "Abs is supported as the first step of the active-site "
+                                                        f"mask of a sparse network input; {CONVENTION}")
+    ctx.values[node.output[0]] = MaskStep(root, "abs")
+
+
+def mask_reduce(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    source = mask_step(ctx, node, name, "abs")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        value = ctx.values.get(node.input[1])
+        axes = value.array.reshape(-1).tolist() if isinstance(value, Constant) else None
+    if [int(a) for a in (axes or [])] not in ([1], [-3]) or not int(attrs.get("keepdims", 1)):
+        raise UnsupportedModelError(name, node.op_type, f"the active-site mask reduces over the channels only "
+                                                        f"(axes=[1], keepdims=1), not axes={axes}")
+    ctx.values[node.output[0]] = MaskStep(source.root, "reduced")
+
+
+def mask_greater(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    source = mask_step(ctx, node, name, "reduced")
+    threshold = ctx.values.get(node.input[1])
+    if not isinstance(threshold, Constant) or np.any(threshold.array != 0):
+        raise UnsupportedModelError(name, node.op_type, "the active-site mask compares with 0 (a site is active "
+                                                        "when any channel is nonzero)")
+    ctx.values[node.output[0]] = MaskStep(source.root, "bool")
+
+
+def mask_cast(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    source = mask_step(ctx, node, name, "bool")
+    ctx.values[node.output[0]] = ActiveMask(source.root)
+
+
+def mask_step(ctx: LoweringContext, node: onnx.NodeProto, name: str, stage: str) -> MaskStep:
+    value = ctx.values.get(node.input[0])
+    if not isinstance(value, MaskStep) or value.stage != stage:
+        raise UnsupportedModelError(name, node.op_type, f"{node.op_type} is supported only inside the active-site "
+                                                        f"mask of a sparse network; {CONVENTION}")
+    return value
+
+
+def mask_pool(ctx: LoweringContext, node: onnx.NodeProto, name: str, mask: ActiveMask) -> None:
+    """MaxPool of a mask: the next level's active sites after a strided sparse layer."""
+    if node.op_type != "MaxPool":
+        raise UnsupportedModelError(name, node.op_type, f"a mask is downsampled by MaxPool; {CONVENTION}")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    kernel = tuple(int(k) for k in attrs["kernel_shape"])
+    stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
+    shape = mask_shape(ctx, mask)
+    pads = window_pads(node, name, attrs, shape, kernel, stride, (1, 1))
+    step = (*kernel, *stride, *pads)
+    ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps + (step,))  # type: ignore[arg-type]
+
+
+def mask_shape(ctx: LoweringContext, mask: ActiveMask) -> tuple[int, int, int, int]:
+    n, _, h, w = active_set_tensor(ctx, mask.root).shape
+    for kh, kw, sh, sw, top, left, bottom, right in mask.steps:
+        h = window_output_size(h, kh, sh, top + bottom, 1)
+        w = window_output_size(w, kw, sw, left + right, 1)
+    return (n, 1, h, w)
+
+
+def active_set_tensor(ctx: LoweringContext, root: str) -> Tensor:
+    """The quantized sparse input tensor a mask's root names."""
+    tensor_name = ctx.input_tensor_of.get(root, root)
+    for value in ctx.values.values():
+        if isinstance(value, Activation) and value.tensor.name == tensor_name:
+            return value.tensor
+    raise UnsupportedModelError(root, "active-site mask", "its sparse input is never quantized")
+
+
+def active_set(ctx: LoweringContext, mask: ActiveMask) -> ActiveSet:
+    return ActiveSet(active_set_tensor(ctx, mask.root).name, mask.steps)
+
+
+def mask_mul(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
+    """Mul by an active-site mask makes the conv before it sparse; False if not a mask Mul."""
+    a, b = ctx.values.get(node.input[0]), ctx.values.get(node.input[1])
+    if isinstance(a, ActiveMask):
+        a, b = b, a
+    if not isinstance(b, ActiveMask):
+        if isinstance(a, MaskStep | ActiveMask):
+            raise UnsupportedModelError(name, node.op_type, f"a mask multiplies a conv's output; {CONVENTION}")
+        return False
+    active = active_set(ctx, b)
+    out = node.output[0]
+    if isinstance(a, Pending):
+        ctx.values[out] = sparse_pending(ctx, a, active, name)
+    elif isinstance(a, Activation) and a.tensor.active == active:
+        ctx.values[out] = a  # already sparse on this level: the mask changes nothing
+    elif isinstance(a, Activation):
+        ctx.values[out] = Activation(make_producer_sparse(ctx, a.tensor.name, active, name), a.flat)
+    else:
+        raise UnsupportedModelError(name, node.op_type, f"masks '{node.input[0]}', which is not a conv's output")
+    return True
+
+
+def sparse_pending(ctx: LoweringContext, pending: Pending, active: ActiveSet, name: str) -> Pending:
+    window = pending.window
+    if window is None:
+        raise UnsupportedModelError(name, "Mul", f"masks the output of '{pending.node}' ({pending.op_type}); only a "
+                                                 "conv (with its BatchNorm and activation) becomes a sparse layer")
+    expected = expected_active(window.source_active, window.kernel, window.stride, window.pads, name,
+                                    pending.node)
+    if expected != active:
+        raise UnsupportedModelError(
+            name, "Mul", f"applies the mask {active} to '{pending.node}', whose active sites are {expected}: a "
+                         "stride-1 sparse conv keeps its input's, a strided one needs MaxPool(mask) with its own "
+                         "kernel, stride and pads")
+    return pending.with_changes(active=active, passthrough=None)
+
+
+def expected_active(source: ActiveSet | None, kernel: tuple[int, int], stride: tuple[int, int],
+                    pads: tuple[int, int, int, int], name: str, layer: str) -> ActiveSet:
+    if source is None:
+        raise UnsupportedModelError(name, "Mul", f"'{layer}' reads a dense tensor; a sparse conv reads the sparse "
+                                                 f"network input or another sparse layer's output")
+    return source if stride == (1, 1) else source.downsampled(kernel, stride, pads)
+
+
+def make_producer_sparse(ctx: LoweringContext, tensor_name: str, active: ActiveSet, name: str) -> Tensor:
+    """A mask applied after the conv's quantizer: turn that conv (already emitted) into the
+    sparse conv it stands for."""
+    index = next((i for i, op in enumerate(ctx.ops) if op.output.name == tensor_name), None)
+    op = ctx.ops[index] if index is not None else None
+    if not isinstance(op, Conv):
+        raise UnsupportedModelError(name, "Mul", f"masks '{tensor_name}', which no conv produces; {CONVENTION}")
+    source = next(o.output for o in ctx.ops if o.output.name == op.inputs[0])
+    expected = expected_active(source.active, op.kernel, op.stride, op.pads, name, op.name)
+    if expected != active:
+        raise UnsupportedModelError(name, "Mul", f"applies the mask {active} to '{op.name}', whose active sites "
+                                                 f"are {expected}")
+    tensor = op.output.with_active(active)
+    ctx.ops[index] = SubmanifoldConv(op.name, op.inputs, tensor, op.weight, op.weight_type, op.bias, op.stride,
+                                      op.pads, op.dilation, op.groups, op.requant)
+    for key, value in list(ctx.values.items()):
+        if isinstance(value, Activation) and value.tensor.name == tensor_name:
+            ctx.values[key] = Activation(tensor, value.flat)
+    return tensor
+
+
+def subm_conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """hwcodesign.SubmConv: a Conv whose output has the active sites its input implies."""
+    ctx.lower_as("Conv", node, name)
+    pending = ctx.values[node.output[0]]
+    assert isinstance(pending, Pending) and pending.window is not None
+    window = pending.window
+    active = expected_active(window.source_active, window.kernel, window.stride, window.pads, name, name)
+    ctx.values[node.output[0]] = pending.with_changes(active=active, passthrough=None)
+
+
+def recognize_mask(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
+    """`recognize-sparse-masks`: a node of the mask subgraph, a pool of a mask, or a Mul by one."""
+    if node.op_type in MASK_OPS:
+        MASK_STEPS[node.op_type](ctx, node, name)
+        return True
+    if node.op_type == "Mul":
+        return mask_mul(ctx, node, name)
+    mask = ctx.values.get(node.input[0])
+    if isinstance(mask, ActiveMask):  # the active sites of a strided sparse level
+        mask_pool(ctx, node, name, mask)
+        return True
+    return False
+
+
+MASK_STEPS = {"Abs": mask_abs, "ReduceMax": mask_reduce, "ReduceSum": mask_reduce, "Greater": mask_greater,
+              "Cast": mask_cast}
+
+LOWERING = FamilyLowering(
+    rules=MappingProxyType({"SubmConv": subm_conv}),
+    patterns=(Pattern("recognize-sparse-masks", (*MASK_OPS, "Mul", "MaxPool", "AveragePool"), recognize_mask,
+                      "the active-site mask subgraph and Mul by a mask: the conv before it becomes sparse"),),
+)

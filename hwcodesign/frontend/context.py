@@ -1,0 +1,193 @@
+"""The state one lowering shares between its rules: what every ONNX tensor stands for, the IR ops
+built so far, and the helpers every rule reads operands and finishes layers with.
+
+The family rules (`hwcodesign/ops/<family>/lowering.py`) and the plumbing here all work on one
+`LoweringContext`; the driver (`hwcodesign/passes/lowering.py`) makes it, installs the rules and
+the `Builders`, and walks the nodes. The toolkit sits below the op families, so the few IR ops
+its plumbing must create (a graph input, a requantizing identity, a per-channel affine layer)
+come from the families through `Builders` rather than by import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
+
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.formats import WeightFormat, read_formats
+from hwcodesign.frontend.validate import fold_size_problem, frame_size_problem, one_node_model
+from hwcodesign.frontend.values import (
+    Activation,
+    Constant,
+    FinalStage,
+    FloatInput,
+    OutputQuantizer,
+    Pending,
+    QuantizedConstant,
+    Value,
+)
+from hwcodesign.ir.op import Op
+from hwcodesign.ir.requant import RatioOutOfRange
+from hwcodesign.ir.types import Tensor
+
+Rule = Callable[["LoweringContext", onnx.NodeProto, str], None]
+
+
+@dataclass(frozen=True)
+class Builders:
+    """The layers the toolkit's plumbing creates whose IR ops belong to a family.
+
+    `input(ctx, source, tensor)` emits the accelerator input for a quantized graph input (boundary);
+    `requantize(ctx, x, name, function, passthrough)` is an elementwise layer on x's grid that its
+    quantizer finishes (elementwise); `affine(ctx, x, name)` a per-channel scale and shift of x
+    with nothing to fold into (conv: a 1x1 depthwise conv with unit weights).
+    """
+
+    input: Callable[[LoweringContext, FloatInput, Tensor], None]
+    requantize: Callable[[LoweringContext, Activation, str, str, bool], Pending]
+    affine: Callable[[LoweringContext, Activation, str], Pending]
+
+
+@dataclass
+class LoweringContext:
+    """One lowering of one model: values by tensor name, the ops emitted, the names taken."""
+
+    model: onnx.ModelProto
+    rules: Mapping[str, Rule]
+    builders: Builders
+    weight_formats: dict[str, WeightFormat] = field(init=False)  # layer -> format (frontend/formats.py)
+    values: dict[str, Value] = field(default_factory=dict)
+    ops: list[Op] = field(default_factory=list)
+    used_names: set[str] = field(default_factory=set)
+    fixed_shape_offsets: dict[str, Activation] = field(default_factory=dict)  # Mul(d, P) outputs -> d
+    input_tensor_of: dict[str, str] = field(default_factory=dict)  # graph input name -> its quantized IR tensor
+    sparse_roots: set[str] = field(default_factory=set)  # graph inputs of a sparse network (frontend/sparse.py)
+    weight_formats_used: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.weight_formats = read_formats(self.model)
+
+    def lower_as(self, op_type: str, node: onnx.NodeProto, name: str) -> None:
+        """Lower `node` with the rule of another op type (a SubmConv is a Conv first)."""
+        self.rules[op_type](self, node, name)
+
+    def unique(self, name: str) -> str:
+        candidate, suffix = name, 1
+        while candidate in self.used_names:
+            suffix += 1
+            candidate = f"{name}_{suffix}"
+        self.used_names.add(candidate)
+        return candidate
+
+    def emit(self, op: Op) -> None:
+        self.ops.append(op)
+
+    # ------------------------------------------------------------ operands
+    def value(self, node: onnx.NodeProto, name: str, index: int) -> Value:
+        if index >= len(node.input) or not node.input[index]:
+            raise UnsupportedModelError(name, node.op_type, f"input {index} is missing")
+        tensor = node.input[index]
+        if tensor not in self.values:
+            raise UnsupportedModelError(name, node.op_type, f"input '{tensor}' is not defined")
+        return self.values[tensor]
+
+    def optional(self, node: onnx.NodeProto, index: int) -> Value | None:
+        if index >= len(node.input) or not node.input[index]:
+            return None
+        return self.values.get(node.input[index])
+
+    def constant(self, node: onnx.NodeProto, name: str, index: int, what: str) -> np.ndarray:
+        """A constant operand as real numbers (quantized constants are dequantized)."""
+        value = self.value(node, name, index)
+        if isinstance(value, QuantizedConstant):
+            return (value.q - value.zero_point) * value.scale
+        if not isinstance(value, Constant):
+            raise UnsupportedModelError(
+                name, node.op_type, f"{what} ('{node.input[index]}') must be a constant initializer"
+            )
+        return value.array
+
+    @staticmethod
+    def attrs(node: onnx.NodeProto) -> dict[str, object]:
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def activation(self, node: onnx.NodeProto, name: str, index: int) -> Activation:
+        return self.require_activation(node.input[index], name, node.op_type)
+
+    def require_activation(self, tensor_name: str, node: str, op_type: str) -> Activation:
+        """The quantized activation behind a tensor; exact unquantized layers get finalized."""
+        value = self.values.get(tensor_name)
+        if isinstance(value, Activation):
+            return value
+        if isinstance(value, Pending) and value.passthrough is not None:
+            self.finalize(value, value.passthrough, tensor_name)
+            return self.values[tensor_name]  # type: ignore[return-value]
+        what = {
+            Pending: "comes from an unquantized layer '{src}' ({op}); add a QuantizeLinear/Quant after it",
+            FloatInput: "is a float graph input; quantize it first with QuantizeLinear or Quant",
+            Constant: "is a float constant; hardware needs quantized activations here",
+            QuantizedConstant: "is a constant; only activations can flow here",
+        }.get(type(value), "is not defined")
+        source = value.node if isinstance(value, Pending) else ""
+        source_op = value.op_type if isinstance(value, Pending) else ""
+        raise UnsupportedModelError(
+            node, op_type, f"input '{tensor_name}' " + what.format(src=source, op=source_op)
+        )
+
+    # ------------------------------------------------------------ constants
+    def constant_node_value(self, node: onnx.NodeProto, name: str) -> np.ndarray:
+        try:
+            return np.asarray(ReferenceEvaluator(one_node_model(node, {}, self.model)).run(None, {})[0])
+        except Exception as error:  # the reference evaluator raises many kinds
+            raise UnsupportedModelError(name, node.op_type, f"cannot read its value: {error}") from None
+
+    def fold_constant(self, node: onnx.NodeProto, name: str) -> None:
+        feeds = {i: self.values[i].array for i in node.input if i}  # type: ignore[union-attr]
+        too_big = fold_size_problem(node, feeds, self.model)
+        if too_big:
+            raise UnsupportedModelError(name, node.op_type, too_big)
+        try:
+            results = ReferenceEvaluator(one_node_model(node, feeds, self.model)).run(None, {})
+        except Exception as error:  # the reference evaluator raises many kinds
+            raise UnsupportedModelError(name, node.op_type, f"cannot fold constant: {error}") from None
+        for output, result in zip(node.output, results):
+            self.values[output] = Constant(np.asarray(result))
+
+    # ------------------------------------------------------------ finishing a layer
+    def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:
+        """Fix a pending layer's output grid: fold gain/bias/activation into one Requant."""
+        too_big = frame_size_problem(pending.shape)
+        if too_big:
+            raise UnsupportedModelError(pending.node, pending.op_type, f"output {too_big}")
+        channels = pending.channels
+        ratio = np.broadcast_to(pending.gain * pending.acc_scale / quantizer.scale, (channels,)).astype(np.float64)
+        bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)
+        lo, hi = quantizer.lo, quantizer.hi
+        clip_lo, clip_hi = pending.clip_range
+        if np.isfinite(clip_lo):
+            lo = max(lo, int(np.rint(clip_lo / quantizer.scale)) + quantizer.zero_point)
+        if np.isfinite(clip_hi):
+            hi = min(hi, int(np.rint(clip_hi / quantizer.scale)) + quantizer.zero_point)
+        if lo > hi:
+            raise UnsupportedModelError(
+                pending.node, pending.op_type, f"activation range is empty on the output grid [{quantizer.lo}, {quantizer.hi}]"
+            )
+        negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
+        tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point, pending.active)
+        try:
+            op = pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative))
+        except RatioOutOfRange as error:
+            raise UnsupportedModelError(
+                pending.node, pending.op_type, f"{error}: the output '{out}' has scale {quantizer.scale:.3g}, too fine "
+                "for the scale of what it requantizes; check the quantizer scales") from None
+        self.emit(op)
+        self.values[out] = Activation(tensor, pending.flat)
+
+
+def node_name(node: onnx.NodeProto, index: int) -> str:
+    return node.name or f"{node.op_type}_{index}"

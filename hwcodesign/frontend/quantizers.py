@@ -1,0 +1,269 @@
+"""The quantizer nodes (QuantizeLinear, DequantizeLinear, QONNX `Quant`): graph plumbing that pins
+a value to an integer grid. On a constant they make quantized weights; on a float graph input the
+accelerator's input; on a pending layer its output stage (`LoweringContext.finalize`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.context import LoweringContext
+from hwcodesign.frontend.sparse import CONVENTION
+from hwcodesign.frontend.validate import check_scale, per_axis_view, quant_input_problem
+from hwcodesign.frontend.values import (
+    Activation,
+    ActiveMask,
+    Constant,
+    FloatInput,
+    MaskStep,
+    OutputQuantizer,
+    Pending,
+    QuantizedConstant,
+    Value,
+)
+from hwcodesign.ir.types import IntType, Tensor
+
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant")
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+ONNX_INT_TYPES: dict[int, IntType] = {
+    onnx.TensorProto.UINT8: IntType(8, False),
+    onnx.TensorProto.INT8: IntType(8, True),
+    onnx.TensorProto.UINT16: IntType(16, False),
+    onnx.TensorProto.INT16: IntType(16, True),
+    onnx.TensorProto.INT32: IntType(32, True),
+    onnx.TensorProto.UINT4: IntType(4, False),
+    onnx.TensorProto.INT4: IntType(4, True),
+}
+
+
+def quantizer_of(node: onnx.NodeProto, name: str, scale: np.ndarray, zero_point: np.ndarray,
+    dtype: IntType, lo: int | None = None, hi: int | None = None,
+) -> OutputQuantizer:
+    if scale.size != 1 or zero_point.size != 1:
+        raise UnsupportedModelError(
+            name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
+        )
+    zp = float(zero_point.reshape(-1)[0])
+    if zp != round(zp):
+        raise UnsupportedModelError(name, node.op_type, f"non-integer zero point {zp}")
+    check_scale(name, node.op_type, scale, dtype.max - dtype.min + 1)
+    scale_value = float(scale.reshape(-1)[0])
+    return OutputQuantizer(
+        scale_value, int(zp), dtype, dtype.min if lo is None else lo, dtype.max if hi is None else hi
+    )
+
+
+def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quantizer: OutputQuantizer,
+                   scale: np.ndarray, zero_point: np.ndarray) -> None:
+    """Apply a quantizer (QuantizeLinear or Quant) to whatever its input is."""
+    source = ctx.value(node, name, 0)
+    out = node.output[0]
+    if isinstance(source, Constant):
+        refuse_empty(node, name, source.array)
+        if not np.all(np.isfinite(source.array)):
+            raise UnsupportedModelError(name, node.op_type, f"'{node.input[0]}' holds NaN or infinite values")
+        if np.any(scale == 0):
+            raise UnsupportedModelError(name, node.op_type, f"quantizing '{node.input[0]}' with a zero scale divides "
+                                        "by zero")
+        real = source.array.astype(np.float64)
+        q = np.clip(np.rint(real / scale + zero_point), quantizer.lo, quantizer.hi).astype(np.int64)
+        ctx.values[out] = QuantizedConstant(
+            q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape).astype(np.int64), quantizer.dtype
+        )
+        return
+    if isinstance(source, QuantizedConstant):
+        raise UnsupportedModelError(name, node.op_type, "quantizing an already quantized constant")
+    if scale.size != 1:
+        raise UnsupportedModelError(
+            name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
+        )
+    if isinstance(source, FloatInput):
+        ctx.builders.input(ctx, source, Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point))
+        return
+    if isinstance(source, Activation):
+        if quantizer.same_grid(source.tensor):
+            ctx.values[out] = source
+            return
+        pending = ctx.builders.requantize(ctx, source, name, "identity", passthrough=False)
+        ctx.finalize(pending, quantizer, out)
+        ctx.values[out] = Activation(ctx.values[out].tensor, source.flat)  # type: ignore[union-attr]
+        return
+    if isinstance(source, ActiveMask | MaskStep):
+        raise UnsupportedModelError(
+            name, node.op_type, "quantizes the active-site mask; the mask stays float (it says which sites are "
+            "active, it is not data): leave its nodes out of quantization (onnxruntime's quantize_static: "
+            "nodes_to_exclude), " + CONVENTION)
+    if not isinstance(source, Pending):
+        raise UnsupportedModelError(name, node.op_type, f"cannot quantize its input '{node.input[0]}' here")
+    ctx.finalize(source, quantizer, out)
+
+
+def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    attrs = ctx.attrs(node)
+    scale = ctx.constant(node, name, 1, "scale").astype(np.float64)
+    zp_value = ctx.optional(node, 2)
+    if zp_value is None:
+        output_dtype = int(attrs.get("output_dtype", 0)) or onnx.TensorProto.UINT8
+        zero_point = np.zeros(scale.shape, np.int64)
+    else:
+        if not isinstance(zp_value, Constant):
+            raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
+        output_dtype = onnx.helper.np_dtype_to_tensor_dtype(zp_value.array.dtype)
+        zero_point = zp_value.array.astype(np.int64)
+    dtype = int_type(node, name, output_dtype)
+    source = ctx.value(node, name, 0)
+    refuse_non_real_quant_input(ctx, node, name, source)
+    shape = source.array.shape if isinstance(source, Constant) else None
+    scale, zero_point = per_axis(ctx, node, name, scale, zero_point, shape)
+    quantizer = quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype) if scale.size == 1 else None
+    if quantizer is None:
+        if not isinstance(source, Constant):
+            quantizer_of(node, name, scale, zero_point, dtype)  # raises: per-channel
+        quantizer = OutputQuantizer(1.0, 0, dtype, dtype.min, dtype.max)
+    quantize_value(ctx, node, name, quantizer, scale, zero_point)
+
+
+def dequantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    source = ctx.value(node, name, 0)
+    value_scale = ctx.optional(node, 1)
+    if not isinstance(value_scale, Constant):
+        raise UnsupportedModelError(
+            name, node.op_type, f"scale '{node.input[1]}' must be a constant initializer"
+        )
+    scale = value_scale.array.astype(np.float64)
+    zp_value = ctx.optional(node, 2)
+    if zp_value is not None and not isinstance(zp_value, Constant):
+        raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
+    zero_point = np.zeros(scale.shape, np.int64) if zp_value is None else zp_value.array.astype(np.int64)
+    if not isinstance(source, Constant):
+        per_axis(ctx, node, name, scale, zero_point, None)  # checks block_size and the scale
+    out = node.output[0]
+    if isinstance(source, Constant):
+        array = source.array
+        refuse_empty(node, name, array)
+        if np.any(scale == 0):  # every value it scales is 0, and requantizing divides by it
+            raise UnsupportedModelError(name, node.op_type, f"scale '{node.input[1]}' has zero entries")
+        dtype = int_type(node, name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array)
+        scale, zero_point = per_axis(ctx, node, name, scale, zero_point, array.shape)
+        q = array.astype(np.int64)
+        ctx.values[out] = QuantizedConstant(
+            q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape), dtype
+        )
+        return
+    if isinstance(source, Activation):
+        quantizer = quantizer_of(node, name, scale, zero_point, source.tensor.dtype)
+        if not quantizer.same_grid(source.tensor):
+            raise UnsupportedModelError(
+                name, node.op_type,
+                f"dequantizes '{node.input[0]}' with scale/zero point {quantizer.scale:.6g}/{quantizer.zero_point}"
+                f" but it was quantized with {source.tensor.scale:.6g}/{source.tensor.zero_point}",
+            )
+        ctx.values[out] = source
+        return
+    if isinstance(source, FloatInput):
+        dtype = int_type(node, name, input_elem_type(ctx, source.name))
+        quantizer = quantizer_of(node, name, scale, zero_point, dtype)
+        ctx.builders.input(ctx, source, Tensor(out, source.shape, dtype, quantizer.scale, quantizer.zero_point))
+        return
+    raise UnsupportedModelError(name, node.op_type, f"cannot dequantize '{node.input[0]}': it is not an integer tensor")
+
+
+def input_elem_type(ctx: LoweringContext, input_name: str) -> int:
+    for value in ctx.model.graph.input:
+        if value.name == input_name:
+            return value.type.tensor_type.elem_type
+    return onnx.TensorProto.FLOAT
+
+
+def int_type(node: onnx.NodeProto, name: str, onnx_type: int, values: np.ndarray | None = None) -> IntType:
+    dtype = ONNX_INT_TYPES.get(onnx_type)
+    if dtype is None:
+        raise UnsupportedModelError(
+            name, node.op_type, f"quantized type {onnx.TensorProto.DataType.Name(onnx_type)} not supported (int/uint 4, 8, 16, int32)"
+        )
+    return dtype
+
+
+def per_axis(ctx: LoweringContext, node: onnx.NodeProto, name: str, scale: np.ndarray, zero_point: np.ndarray,
+             shape: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Reshape a 1-D per-axis scale/zero point so it broadcasts along the node's `axis` of a
+    constant of `shape` (None: an activation, left to `quantizer_of`), checking both first."""
+    attrs = ctx.attrs(node)
+    block_size = int(attrs.get("block_size", 0))  # type: ignore[call-overload]
+    if block_size:
+        raise UnsupportedModelError(name, node.op_type, f"block_size {block_size}: blocked quantization is not "
+                                    "supported" + (" (and ONNX forbids it with one scale)" if scale.size == 1 else ""))
+    check_scale(name, node.op_type, scale)
+    if scale.ndim > 1:  # the ONNX spec: a scalar (per tensor) or 1-D (per axis); onnxruntime refuses more
+        raise UnsupportedModelError(name, node.op_type, f"scale of shape {list(scale.shape)}: {node.op_type} takes a "
+                                    "scalar or a 1-D scale")
+    if zero_point.size == 0:
+        raise UnsupportedModelError(name, node.op_type, "the zero point is empty")
+    if scale.size == 1 and zero_point.size == 1:
+        return scale.reshape(()), zero_point.reshape(())
+    if shape is None:
+        return scale, zero_point
+    view = per_axis_view(name, node.op_type, scale, zero_point, int(attrs.get("axis", 1)), shape)  # type: ignore[call-overload]
+    return scale.reshape(view), zero_point.reshape(view)
+
+
+def refuse_empty(node: onnx.NodeProto, name: str, array: np.ndarray) -> None:
+    if array.size == 0:
+        raise UnsupportedModelError(name, node.op_type, f"'{node.input[0]}' is empty (shape {list(array.shape)})")
+
+
+def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    attrs = ctx.attrs(node)
+    for flag in ("signed", "narrow"):
+        if attrs.get(flag, 0) not in (0, 1):
+            raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
+    signed = bool(attrs.get("signed", 1))
+    narrow = bool(attrs.get("narrow", 0))
+    rounding = attrs.get("rounding_mode", b"ROUND")
+    rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
+    if rounding.upper() not in ("ROUND", "HALF_EVEN"):
+        raise UnsupportedModelError(name, node.op_type, f"rounding_mode {rounding} not supported (ROUND only)")
+    scale = ctx.constant(node, name, 1, "scale").astype(np.float64)
+    zero_point = ctx.constant(node, name, 2, "zero point").astype(np.float64)
+    bit_width = ctx.constant(node, name, 3, "bit width").reshape(-1)
+    bits = float(bit_width[0]) if bit_width.size == 1 else np.nan
+    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= 16):
+        raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer 1..16")
+    dtype = IntType(int(bits), signed)
+    lo = dtype.min + (1 if narrow and signed else 0)
+    hi = dtype.max - (1 if narrow and not signed else 0)
+    check_scale(name, node.op_type, scale)
+    if zero_point.size == 0 or not np.all((zero_point >= lo) & (zero_point <= hi)):
+        raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is outside "
+                                    f"the {dtype} range [{lo}, {hi}]")
+    source = ctx.value(node, name, 0)
+    refuse_non_real_quant_input(ctx, node, name, source)
+    if isinstance(source, Constant):
+        try:
+            np.broadcast_shapes(source.array.shape, scale.shape, zero_point.shape)
+        except ValueError:
+            raise UnsupportedModelError(name, node.op_type, f"scale {list(scale.shape)} and zero point "
+                                        f"{list(zero_point.shape)} do not broadcast to '{node.input[0]}' "
+                                        f"{list(source.array.shape)}") from None
+        quantizer = OutputQuantizer(1.0, 0, dtype, lo, hi)
+    else:
+        quantizer = quantizer_of(node, name, scale, zero_point, dtype, lo, hi)
+    if np.any(zero_point != np.rint(zero_point)):
+        raise UnsupportedModelError(name, node.op_type, "non-integer zero point")
+    quantize_value(ctx, node, name, quantizer, scale, np.rint(zero_point).astype(np.int64))
+
+
+def refuse_non_real_quant_input(ctx: LoweringContext, node: onnx.NodeProto, name: str, source: Value) -> None:
+    if isinstance(source, Constant):
+        problem = quant_input_problem(source.array, node.input[0], node.op_type)
+    elif isinstance(source, FloatInput) and input_elem_type(ctx, source.name) not in FLOAT_TYPES:
+        problem = quant_input_problem(np.zeros(0, helper.tensor_dtype_to_np_dtype(
+            input_elem_type(ctx, source.name))), node.input[0], node.op_type)
+    else:
+        problem = None
+    if problem:
+        raise UnsupportedModelError(name, node.op_type, problem)

@@ -1,0 +1,78 @@
+"""Finding the nodes no lowering rule takes, before the walk, and saying what to use instead."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.context import node_name
+from hwcodesign.frontend.quantizers import QONNX_DOMAINS, QUANTIZERS
+from hwcodesign.frontend.sparse import SPARSE_DOMAIN
+
+NEVER_FOLDED = ("Loop", "Scan", "If", "SequenceMap")  # control flow: folding it could run for ever
+
+
+def unsupported_nodes(model: onnx.ModelProto, handled: set[str],
+                      fold_constants: bool = True) -> list[tuple[onnx.NodeProto, UnsupportedModelError]]:
+    """Every node of an unsupported op, found before lowering starts, whatever its position.
+
+    Any op is fine on constants only (it is folded, unless `fold_constants` is off); a tensor is
+    constant when it is an initializer, a Constant node's output, a Shape, or computed from
+    constants alone.
+    """
+    found = []
+    constant = {init.name for init in model.graph.initializer}
+    shapes = constant_values(model)
+    for index, node in enumerate(model.graph.node):
+        in_standard_domain = node.domain in ("", "ai.onnx")
+        folds = fold_constants and in_standard_domain and node.op_type not in QUANTIZERS + NEVER_FOLDED and all(
+            not name or name in constant for name in node.input
+        )
+        if node.op_type in ("Constant", "Shape") and in_standard_domain or folds:
+            constant.update(node.output)
+            continue
+        qonnx_quant = node.domain in QONNX_DOMAINS and node.op_type == "Quant"
+        sparse_conv = node.domain == SPARSE_DOMAIN and node.op_type == "SubmConv"
+        if qonnx_quant or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
+            continue
+        op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
+        hint = op_hint(node, shapes)
+        reason = f"op not supported; {hint}" if hint else "op not supported"
+        found.append((node, UnsupportedModelError(node_name(node, index), op_type, reason)))
+    return found
+
+
+def constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {init.name: numpy_helper.to_array(init) for init in model.graph.initializer if init.data_type
+            == onnx.TensorProto.INT64}
+
+
+def op_hint(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> str | None:
+    """What to use instead of an unsupported node, where a supported equivalent exists."""
+    if node.op_type in ("ReduceMean", "ReduceSum"):
+        axes = [int(a) for a in next((a.ints for a in node.attribute if a.name == "axes"), [])]
+        if len(node.input) > 1 and node.input[1] in constants:
+            axes = [int(a) for a in constants[node.input[1]].reshape(-1)]
+        if sorted(a % 4 for a in axes) == [2, 3]:
+            return (f"a {node.op_type} over H and W is a global average pool"
+                    f"{' times H*W' if node.op_type == 'ReduceSum' else ''}: export it as GlobalAveragePool")
+    if node.op_type == "Sum" and len(node.input) == 2:
+        return "a Sum of two tensors is an Add: export it as Add"
+    if node.op_type in ("HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu", "Mish"):
+        return ("the activations built are Relu, Clip (e.g. Relu6) and LeakyRelu: retrain with one of them, "
+                "or run this op on the host after the accelerator's outputs")
+    return None
+
+
+SUPPORTED_OPS = (
+    "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
+    "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool",
+    "Concat", "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
+    "hwcodesign.SubmConv", "Abs/ReduceMax/ReduceSum/Greater/Cast (in an active-site mask)",
+)
+
+
+def supported_ops_text() -> str:
+    return "supported ops: " + ", ".join(SUPPORTED_OPS) + " (plus any op on constants, which is folded)"
