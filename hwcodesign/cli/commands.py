@@ -16,6 +16,7 @@ from hwcodesign import __version__
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
+from hwcodesign.cli.pass_options import add_pass_options, pass_options
 from hwcodesign.cli.progress import step
 from hwcodesign.cli.values import (
     fraction,
@@ -98,9 +99,10 @@ def summary(graph: Graph) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    graph = load_onnx(args.model)
+    passes = pass_options(args, (args.model,))
+    graph = load_onnx(args.model, passes)
     if not args.raw:
-        graph = optimize(graph)
+        graph = optimize(graph, passes)
     print(layer_table(graph))
     print()
     print(summary(graph))
@@ -111,8 +113,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     out_dir = Path(args.output) if args.output else Path("reports") / f"{Path(args.model).stem}-{board.name}"
     check_destination(out_dir, REPORT_KIND, inputs=(args.model, args.inputs))
+    passes = pass_options(args, (args.model, args.inputs, out_dir))
     with step("importing and optimizing the model"):
-        graph = optimize(load_onnx(args.model))
+        graph = optimize(load_onnx(args.model, passes), passes)
     samples = graph_frames(graph, args.inputs)
     mapping, latency, profile = map_and_simulate(
         graph, board, goal=args.goal, fps=args.fps, caps=dict(args.cap), architecture=args.architecture,
@@ -129,10 +132,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
     check_destination(out_dir, PROJECT_KIND, inputs=(args.model, args.inputs))
-    samples = graph_frames(optimize(load_onnx(args.model)), args.inputs) if args.inputs else None
+    passes = pass_options(args, (args.model, args.inputs, out_dir))
+    samples = graph_frames(optimize(load_onnx(args.model, passes), passes), args.inputs) if args.inputs else None
     result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
-                           density=args.density, time_limit=args.time_limit, step=step)
+                           density=args.density, time_limit=args.time_limit, step=step, passes=passes)
     print(format_layer_table(result.report))
     print()
     print(format_summary(result.report))
@@ -297,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="print the lowered integer IR of a quantized ONNX model")
     inspect.add_argument("model", help="path to a QDQ or QONNX .onnx file")
     inspect.add_argument("--raw", action="store_true", help="show the IR before optimization passes")
+    add_pass_options(inspect)
     inspect.set_defaults(run=cmd_inspect)
     simulate = commands.add_parser(
         "simulate", help="map a model onto a board and simulate its latency and throughput (no hardware needed)"
@@ -304,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mapping_options(simulate)
     add_time_limit_option(simulate)
     simulate.add_argument("-o", "--output", type=output_path, help="report folder (default reports/<model>-<board>)")
+    add_pass_options(simulate)
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
         "compile", help="compile a model into a Vitis HLS / Vivado / PYNQ project for a board"
@@ -313,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
     add_time_limit_option(compile_)
     compile_.add_argument("-o", "--output", type=output_path, help="project folder (default build/<model>)")
+    add_pass_options(compile_)
     compile_.set_defaults(run=cmd_compile)
     csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")
     csim.add_argument("project", help="project folder written by `hwcodesign compile`")

@@ -25,7 +25,7 @@ from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.outputs import PROJECT_KIND, check_destination
-from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.passes import PassOptions, load_onnx, optimize
 from hwcodesign.report import build_report, report_texts
 from hwcodesign.sim.latency import LatencyReport, simulate
 from hwcodesign.sim.sparse_latency import SparseProfile, sparse_profile
@@ -74,7 +74,8 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
                   goal: str = "throughput", fps: float | None = None, caps: dict[str, float] | None = None,
                   word_bits: int = 64, name: str | None = None, architecture: str = "auto",
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
-                  time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step) -> CompileResult:
+                  time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
+                  passes: PassOptions | None = None) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
 
     `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
@@ -91,7 +92,8 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     model_path = Path(model)
     check_destination(out_dir, PROJECT_KIND, inputs=(model_path,))
     with step("importing and optimizing the model"):
-        graph = optimize(load_onnx(model_path))
+        options = passes or PassOptions()  # passes disabled, the IR dump (`hwcodesign.passes.PassOptions`)
+        graph = optimize(load_onnx(model_path, options), options)
     mapping, latency, profile = map_and_simulate(graph, target, goal=goal, fps=fps, caps=caps, architecture=architecture,
                                                  word_bits=word_bits, samples=samples, density=density,
                                                  time_limit=time_limit, step=step)

@@ -8,6 +8,7 @@ manifest is rewritten after it, so that the folder is always one the next run ma
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.outputs import (
     MANIFEST_FILE,
+    OutputError,
     PathLike,
     check_destination,
     read_manifest,
@@ -26,8 +28,12 @@ DUMP_KIND = "ir-dump"
 
 
 def check_dump_dir(folder: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path:
-    """Refuse an unsafe DIR before any work (as `-o` is refused); returns it resolved."""
-    return check_destination(folder, DUMP_KIND, inputs=inputs)
+    """Refuse an unsafe DIR before any work, by the `-o` rule and in its words, with the option
+    named as the user gave it; returns DIR resolved."""
+    try:
+        return check_destination(folder, DUMP_KIND, inputs=inputs)
+    except OutputError as error:
+        raise OutputError(re.sub(r"(?<![\w-])-o\b", "--dump-ir", str(error))) from None
 
 
 def graph_text(graph: Graph, title: str) -> str:

@@ -1,0 +1,135 @@
+"""The import pipeline's named passes (hwcodesign/passes/pipeline.py): their names and order, every
+ONNX op type owned by one rule or pattern, disabling a pass (a model that needs it is refused
+naming the node), and `--dump-ir`: one numbered file per pass, a DIR refused like `-o`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from support.deform_cases import DeformCase, deform_qdq_model
+from support.qdq_by_hand import conv_bn_relu_qdq
+from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
+
+from hwcodesign.cli import main
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.ops import FAMILIES
+from hwcodesign.ops.facets.lowering import FamilyLowering
+from hwcodesign.outputs import MANIFEST_FILE
+from hwcodesign.passes import LOWERING_STEPS, PASS_NAMES, PassError, PassOptions, load_onnx, optimize
+from hwcodesign.passes.lowering import lowering_patterns, lowering_rules
+
+# the op types the lowering handled before it was split into family rules, plumbing and patterns
+ONNX_OP_TYPES = {
+    "QuantizeLinear", "DequantizeLinear", "Quant", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
+    "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
+    "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
+    "Greater", "Cast", "SubmConv",
+}
+
+
+def without(*names: str) -> PassOptions:
+    return PassOptions(frozenset(names))
+
+
+def test_passes_are_named_in_order() -> None:
+    assert PASS_NAMES == (
+        "fold-constants", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
+        "recognize-sparse-masks", "lower", "remove-dead-layers", "remove-identity-acts", "fuse-activations",
+    )
+    assert set(lowering_patterns()) == set(LOWERING_STEPS)
+
+
+def test_every_family_registers_lowering_and_every_op_type_has_an_owner() -> None:
+    assert all(isinstance(family.lowering, FamilyLowering) for family in FAMILIES)
+    patterns = {op_type for pattern in lowering_patterns().values() for op_type in pattern.op_types}
+    assert set(lowering_rules()) | patterns - {"*"} == ONNX_OP_TYPES
+
+
+def test_unknown_pass_is_one_line_listing_the_names() -> None:
+    with pytest.raises(PassError, match="^unknown pass 'fold-bn'; the passes are: fold-constants, ") as error:
+        without("fold-bn")
+    assert "\n" not in str(error.value) and "fuse-activations" in str(error.value)
+    with pytest.raises(PassError, match="'lower' builds the IR and cannot be disabled"):
+        without("lower")
+
+
+def test_batch_norm_without_its_folding_is_refused_naming_the_node() -> None:
+    assert len(load_onnx(conv_bn_relu_qdq())) == 2
+    with pytest.raises(UnsupportedModelError, match=r"node 'bn' \(op BatchNormalization\): op not supported") as error:
+        load_onnx(conv_bn_relu_qdq(), without("fold-batch-norm"))
+    assert error.value.node == "bn"
+
+
+def test_activation_without_fusion_needs_a_quantized_input() -> None:
+    with pytest.raises(UnsupportedModelError, match=r"node 'relu' \(op Relu\): input 'n' comes from an unquantized "
+                       r"layer 'conv' \(Conv\)"):
+        load_onnx(conv_bn_relu_qdq(), without("fold-activations"))
+
+
+def test_constants_without_folding_are_refused() -> None:
+    model = conv_bn_relu_qdq()
+    gamma = next(init for init in model.graph.initializer if init.name == "gamma")
+    gamma.name = "gamma_raw"
+    model.graph.node.insert(0, onnx.helper.make_node("Abs", ["gamma_raw"], ["gamma"], name="abs_gamma"))
+    assert len(load_onnx(model)) == 2
+    with pytest.raises(UnsupportedModelError, match=r"node 'abs_gamma' \(op Abs\)"):
+        load_onnx(model, without("fold-constants"))
+
+
+def test_fixed_shape_offsets_without_their_pattern_are_an_ordinary_mul() -> None:
+    model, _ = deform_qdq_model(DeformCase(fixed_shape=True))
+    assert next(op for op in load_onnx(model) if op.kind == "DeformConv").fixed_shape
+    with pytest.raises(UnsupportedModelError, match=r"node 'pattern_mul' \(op Mul\): constant of shape \(1, 18, 1, 1\) "
+                       "is not per-channel for 1 channels"):
+        load_onnx(model, without("recognize-fixed-shape-offsets"))
+
+
+def test_sparse_masks_without_their_pattern_are_refused() -> None:
+    case = SparseCase((SparseLayer("subm", 4, 3), SparseLayer("gap"), SparseLayer("fc", 2)))
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 2, seed=1))
+    assert any(op.kind == "SubmanifoldConv" for op in load_onnx(masked))
+    with pytest.raises(UnsupportedModelError) as error:
+        load_onnx(masked, without("recognize-sparse-masks"))
+    assert "(op Abs): op not supported" in str(error.value)
+
+
+def test_disabled_ir_passes_leave_the_lowered_graph() -> None:
+    graph = load_onnx(conv_bn_relu_qdq())
+    everything_off = without("remove-dead-layers", "remove-identity-acts", "fuse-activations")
+    assert [op.name for op in optimize(graph, everything_off)] == [op.name for op in graph]
+
+
+def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path: Path) -> None:
+    dump = tmp_path / "ir"
+    options = PassOptions(frozenset({"remove-identity-acts"}), dump)
+    optimize(load_onnx(conv_bn_relu_qdq(), options), options)
+    names = sorted(path.name for path in dump.iterdir())
+    assert names == [MANIFEST_FILE, "01-lower.txt", "02-remove-dead-layers.txt", "04-fuse-activations.txt"]
+    lower = (dump / "01-lower.txt").read_text().splitlines()
+    assert lower[0].startswith("# after pass 1 'lower'; steps fold-constants, fold-batch-norm")
+    assert "disabled" not in lower[0] and any(line.startswith("conv = Conv(") for line in lower)
+    optimize(load_onnx(conv_bn_relu_qdq(), PassOptions(dump_ir=dump)))  # a rerun replaces the dumps
+    assert sorted(path.name for path in dump.iterdir()) == [MANIFEST_FILE, "01-lower.txt"]
+
+
+def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "model.onnx"
+    onnx.save(conv_bn_relu_qdq(), model)
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", str(model), "--dump-ir", "ir", "--disable-pass", "fuse-activations"]) == 0
+    assert sorted(path.name for path in (tmp_path / "ir").glob("*.txt")) == [
+        "01-lower.txt", "02-remove-dead-layers.txt", "03-remove-identity-acts.txt"]
+    capsys.readouterr()
+    assert main(["inspect", str(model), "--disable-pass", "nope"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["inspect", str(model), "--disable-pass", "fold-batch-norm"]) == 2
+    assert "node 'bn' (op BatchNormalization): op not supported" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["inspect", str(model), "--dump-ir", "mine"]) == 2
+    err = capsys.readouterr().err
+    assert "did not write (notes.txt)" in err and " -o" not in err
+    assert main(["inspect", str(model), "--dump-ir", str(tmp_path)]) == 2
+    assert "choose another --dump-ir" in capsys.readouterr().err
