@@ -1,4 +1,5 @@
-"""`--dump-ir DIR`: the IR graph after each pass, one numbered text file per pass.
+"""`--dump-ir DIR`: one numbered text file per pass that ran: for a lowering step the nodes it
+took, for `lower` and each IR pass the graph after it.
 
 DIR follows the `-o` rule (`outputs.check_destination`): new, empty, or a folder of IR dumps
 this tool wrote, checked before any work. Each file is written atomically, and the folder's
@@ -47,10 +48,15 @@ def graph_text(graph: Graph, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_dump(folder: Path, number: int, name: str, graph: Graph, notes: Sequence[str] = ()) -> None:
+def step_text(title: str, summary: str, taken: Sequence[str]) -> str:
+    """What a lowering step did: it runs inside the walk, so its dump lists the nodes it took."""
+    lines = [f"# {title}", f"# {summary}", f"{len(taken)} node(s) taken:", *(f"  {node}" for node in taken)]
+    return "\n".join(lines) + "\n"
+
+
+def write_dump(folder: Path, number: int, name: str, text: str) -> None:
     """Write `NN-name.txt` into `folder` (made if new) and the manifest listing every dump in it."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = graph_text(graph, f"after pass {number} '{name}'" + "".join(f"; {note}" for note in notes))
     file_name = f"{number:02d}-{name}.txt"
     write_file_atomically(folder / file_name, lambda stream: stream.write(text.encode()))
     previous = read_manifest(folder)

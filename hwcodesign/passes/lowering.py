@@ -73,13 +73,17 @@ def builders() -> Builders:
 
 
 class LoweringWalk:
-    """One lowering of one model with the patterns `steps` (names, in order); `run()` returns the IR."""
+    """One lowering of one model with the patterns `steps` (names, in order); `run()` returns the IR.
+
+    `taken` records, per step, the nodes it lowered ("name (op type)"), for `--dump-ir`.
+    """
 
     def __init__(self, model: onnx.ModelProto, steps: Collection[str]) -> None:
         patterns = lowering_patterns()
         self.model = model
         self.steps = [patterns[step] for step in steps]
         self.ctx = LoweringContext(model, lowering_rules(), builders())
+        self.taken: dict[str, list[str]] = {step.name: [] for step in self.steps}
 
     def handled(self) -> set[str]:
         return set(self.ctx.rules) | {op_type for step in self.steps for op_type in step.op_types if op_type != "*"}
@@ -140,5 +144,6 @@ class LoweringWalk:
             return
         for step in self.steps:
             if ("*" in step.op_types or node.op_type in step.op_types) and step.match(ctx, node, name):
+                self.taken[step.name].append(f"{name} ({node.op_type})")
                 return
         ctx.rules[node.op_type](ctx, node, name)

@@ -10,7 +10,7 @@ the whole import here at a glance.
 
 Any pass but `lower` can be disabled by name (`PassOptions.disabled`, `--disable-pass NAME`); a
 model that needs a disabled pass is refused as if the pass did not exist, naming the node.
-`PassOptions.dump_ir` writes the graph after `lower` and after each IR pass (`passes/dump.py`).
+`PassOptions.dump_ir` writes one numbered file per pass that ran (`passes/dump.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend.loader import origin_of, read_model, type_error
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes.cleanup import remove_dead_layers, remove_identity_acts
-from hwcodesign.passes.dump import clear_dumps, write_dump
+from hwcodesign.passes.dump import clear_dumps, graph_text, step_text, write_dump
 from hwcodesign.passes.fusion import fuse_activations
 from hwcodesign.passes.lowering import LoweringWalk, lowering_patterns
 
@@ -71,18 +71,31 @@ class PassOptions:
     def enabled(self, name: str) -> bool:
         return name not in self.disabled
 
-    def dump(self, name: str, graph: Graph, notes: tuple[str, ...] = ()) -> None:
+    def dump(self, name: str, text: str) -> None:
+        """Write `text` as the dump of pass `name`, numbered by its place in `PASS_NAMES`."""
         if self.dump_ir is not None:
-            dumped = [LOWER, *(ir_name for ir_name, _ in IR_PASSES)]
-            write_dump(self.dump_ir, dumped.index(name) + 1, name, graph, notes)
+            write_dump(self.dump_ir, PASS_NAMES.index(name) + 1, name, text)
+
+    def dump_graph(self, name: str, graph: Graph) -> None:
+        self.dump(name, graph_text(graph, f"after pass {PASS_NAMES.index(name) + 1} '{name}'"))
 
 
 DEFAULT = PassOptions()
 
 
-def lower(model: onnx.ModelProto, options: PassOptions = DEFAULT) -> Graph:
+def lower(model: onnx.ModelProto, options: PassOptions = DEFAULT, *, dump: bool = True) -> Graph:
+    """The lowering walk with the enabled steps; dumps each step's nodes, then the graph."""
     steps = [step for step in LOWERING_STEPS if options.enabled(step)]
-    return LoweringWalk(model, steps).run()
+    walk = LoweringWalk(model, steps)
+    graph = walk.run()
+    if dump and options.dump_ir is not None:
+        clear_dumps(options.dump_ir)
+        patterns = lowering_patterns()
+        for step in steps:
+            title = f"pass {PASS_NAMES.index(step) + 1} '{step}': a lowering step, run during '{LOWER}'"
+            options.dump(step, step_text(title, patterns[step].summary, walk.taken[step]))
+        options.dump_graph(LOWER, graph)
+    return graph
 
 
 def load_onnx(source: str | Path | onnx.ModelProto, options: PassOptions = DEFAULT) -> Graph:
@@ -95,18 +108,11 @@ def load_onnx(source: str | Path | onnx.ModelProto, options: PassOptions = DEFAU
     model = read_model(source)
     invalid = type_error(model, origin_of(source))
     if invalid is None:
-        graph = lower(model, options)
-        if options.dump_ir is not None:
-            clear_dumps(options.dump_ir)
-            skipped = [step for step in LOWERING_STEPS if not options.enabled(step)]
-            ran = [step for step in LOWERING_STEPS if options.enabled(step)]
-            options.dump(LOWER, graph, (f"steps {', '.join(ran) or 'none'}",
-                                        *((f"disabled {', '.join(skipped)}",) if skipped else ())))
-        return graph
+        return lower(model, options)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):  # its numbers may be anything
             warnings.simplefilter("ignore")
-            lower(model, options)
+            lower(model, options, dump=False)
     except HwcodesignError as error:
         raise error from None
     except Exception:  # noqa: BLE001, S110 - lowering assumes a type-valid model; the checker's error is the answer
@@ -120,5 +126,5 @@ def optimize(graph: Graph, options: PassOptions = DEFAULT) -> Graph:
         if options.enabled(name):
             graph = rewrite(graph)
             graph.check()
-            options.dump(name, graph)
+            options.dump_graph(name, graph)
     return graph

@@ -101,17 +101,22 @@ def test_disabled_ir_passes_leave_the_lowered_graph() -> None:
     assert [op.name for op in optimize(graph, everything_off)] == [op.name for op in graph]
 
 
+def dumped(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name != MANIFEST_FILE)
+
+
 def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path: Path) -> None:
     dump = tmp_path / "ir"
     options = PassOptions(frozenset({"remove-identity-acts"}), dump)
     optimize(load_onnx(conv_bn_relu_qdq(), options), options)
-    names = sorted(path.name for path in dump.iterdir())
-    assert names == [MANIFEST_FILE, "01-lower.txt", "02-remove-dead-layers.txt", "04-fuse-activations.txt"]
-    lower = (dump / "01-lower.txt").read_text().splitlines()
-    assert lower[0].startswith("# after pass 1 'lower'; steps fold-constants, fold-batch-norm")
-    assert "disabled" not in lower[0] and any(line.startswith("conv = Conv(") for line in lower)
-    optimize(load_onnx(conv_bn_relu_qdq(), PassOptions(dump_ir=dump)))  # a rerun replaces the dumps
-    assert sorted(path.name for path in dump.iterdir()) == [MANIFEST_FILE, "01-lower.txt"]
+    numbered = [f"{number:02d}-{name}.txt" for number, name in enumerate(PASS_NAMES, 1)]
+    assert dumped(dump) == [name for name in numbered if "identity" not in name]
+    assert (dump / "02-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
+    assert (dump / "03-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
+    lower = (dump / "06-lower.txt").read_text().splitlines()
+    assert lower[0] == "# after pass 6 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
+    load_onnx(conv_bn_relu_qdq(), PassOptions(frozenset({"fold-constants"}), dump))  # a rerun replaces the dumps
+    assert dumped(dump) == numbered[1:6]
 
 
 def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,8 +124,8 @@ def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     onnx.save(conv_bn_relu_qdq(), model)
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", str(model), "--dump-ir", "ir", "--disable-pass", "fuse-activations"]) == 0
-    assert sorted(path.name for path in (tmp_path / "ir").glob("*.txt")) == [
-        "01-lower.txt", "02-remove-dead-layers.txt", "03-remove-identity-acts.txt"]
+    assert dumped(tmp_path / "ir")[-4:] == [
+        "05-recognize-sparse-masks.txt", "06-lower.txt", "07-remove-dead-layers.txt", "08-remove-identity-acts.txt"]
     capsys.readouterr()
     assert main(["inspect", str(model), "--disable-pass", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
