@@ -19,7 +19,7 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.frontend.formats import WeightFormat, read_formats
+from hwcodesign.frontend.formats import read_formats
 from hwcodesign.frontend.validate import fold_size_problem, frame_size_problem, one_node_model
 from hwcodesign.frontend.values import (
     Activation,
@@ -34,6 +34,7 @@ from hwcodesign.frontend.values import (
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import RatioOutOfRange
 from hwcodesign.ir.types import Tensor
+from hwcodesign.quant.formats import WeightFormat
 
 Rule = Callable[["LoweringContext", onnx.NodeProto, str], None]
 
