@@ -17,17 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
+from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import RESOURCES, LayerCost
-from hwcodesign.mapper.engine import (
-    EngineConfig,
-    EngineUnsupported,
-    InstructionPlan,
-    buffer_sizes,
-    instructions,
-    plan,
-    weight_storage_bits,
-)
+from hwcodesign.mapper.engine import buffer_sizes, instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine_cost import (
     InstructionTiming,
     MemorySystem,

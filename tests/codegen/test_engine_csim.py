@@ -22,7 +22,7 @@ from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, build
 
 from hwcodesign.frontend import load_onnx
-from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import optimize
 
 FRAMES = 6

@@ -24,9 +24,9 @@ from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
 from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper import map_to_board
-from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.outputs import OutputError
 from hwcodesign.passes import optimize

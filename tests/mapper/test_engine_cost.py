@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import Board, load_board
+from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
+from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.tables import RECORD_WORDS
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant, shared_shift
 from hwcodesign.mapper.cost import PIPELINE_RAMP, LayerCost
-from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine import instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine_cost import (
     DDR_LATENCY,
-    DESCRIPTOR_WORDS,
     HP_PORT_BYTES,
-    RECORD_WORDS,
     InstructionTiming,
     MemorySystem,
     mac_compute,
