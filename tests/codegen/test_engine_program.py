@@ -13,7 +13,7 @@ from support.engine import CONFIGS
 from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, build
 
-from hwcodesign.codegen.engine_program import (
+from hwcodesign.codegen.engine.program import (
     build_program,
     descriptor_words,
     mac_weight_table,
@@ -26,7 +26,7 @@ from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS, record_words
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requant, make_requant
-from hwcodesign.mapper.engine import instructions, plan, plan_program, weight_storage_bits
+from hwcodesign.mapper.engine.program import instructions, plan, plan_program, weight_storage_bits
 from hwcodesign.ops import Add, Concat, Conv, DeformConv
 from hwcodesign.passes import optimize
 

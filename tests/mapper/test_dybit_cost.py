@@ -34,7 +34,7 @@ from hwcodesign.mapper.cost import (
     macs_per_dsp,
     weight_decoder_luts,
 )
-from hwcodesign.mapper.engine import instructions
+from hwcodesign.mapper.engine.program import instructions
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
 from hwcodesign.mapper.memory import memory_cost
 from hwcodesign.ops import Conv, DepthwiseConv, Linear

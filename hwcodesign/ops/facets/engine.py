@@ -1,7 +1,7 @@
 """The engine facet's interface: what the layer-sequential engine asks of an op family.
 
-The engine (mapper/engine.py, mapper/engine_cost.py, mapper/engine_widths.py,
-codegen/engine_program.py) owns its machinery: program order, the DDR arena, the memory system,
+The engine (mapper/engine/program.py, mapper/engine/cost.py, mapper/engine/widths.py,
+codegen/engine/program.py) owns its machinery: program order, the DDR arena, the memory system,
 timing, resources. Everything that depends on the layer comes from the family's facet: which
 unit and mode run it, its window and weights, its accumulator bounds, its descriptor fields and
 its pixel-unit loops. A family the engine cannot run registers `Refused` instead.

@@ -18,7 +18,7 @@ from hwcodesign.hardware.engine.datapath import X_BITS
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.requant import Requant, largest, signed_bits
-from hwcodesign.mapper.engine import engine_facet, weight_storage_bits
+from hwcodesign.mapper.engine.program import engine_facet, weight_storage_bits
 
 MAX_PRODUCT_BITS = 64
 

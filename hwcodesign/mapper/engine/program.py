@@ -16,8 +16,8 @@ Every tensor sits in a DDR arena in NHWC bytes, pixels padded to whole words.
 What a layer is to the engine (its instructions, window, weights, bounds, descriptor fields)
 is its op family's engine facet (`hwcodesign.ops.<family>.engine`); this module checks what
 every layer must satisfy (storage widths), orders the program and sizes the shared buffers. The
-cost model (`engine_cost.py`) times the plans and the program generator
-(`codegen/engine_program.py`) writes them into descriptors, so the two cannot disagree.
+cost model (`cost.py`) times the plans and the program generator
+(`codegen/engine/program.py`) writes them into descriptors, so the two cannot disagree.
 """
 
 from __future__ import annotations

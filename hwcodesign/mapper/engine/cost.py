@@ -32,8 +32,8 @@ from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
-from hwcodesign.mapper.engine import engine_facet
-from hwcodesign.mapper.engine_widths import EngineWidths
+from hwcodesign.mapper.engine.program import engine_facet
+from hwcodesign.mapper.engine.widths import EngineWidths
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}

@@ -27,8 +27,8 @@ from hwcodesign.hardware.engine.descriptor import (
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import padded_records, record_words
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.engine import buffer_sizes, engine_facet, most, plan_program
-from hwcodesign.mapper.engine_widths import EngineWidths, engine_widths
+from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, most, plan_program
+from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths
 
 # -- the DDR arena ------------------------------------------------------------------------------
 

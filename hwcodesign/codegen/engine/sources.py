@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
-from hwcodesign.codegen.engine_program import EngineProgram
+from hwcodesign.codegen.engine.program import EngineProgram
 from hwcodesign.codegen.render import render, static_file
 from hwcodesign.hardware.engine.config import STORAGE_BITS, memory_words
 from hwcodesign.hardware.engine.datapath import X_BITS
