@@ -24,8 +24,8 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, render_build_scripts
-from hwcodesign.codegen.engine_program import EngineProgram, build_program
-from hwcodesign.codegen.engine_sources import EnginePort, engine_hls_files, engine_ports
+from hwcodesign.codegen.engine.program import EngineProgram, build_program
+from hwcodesign.codegen.engine.sources import EnginePort, engine_hls_files, engine_ports
 from hwcodesign.codegen.packing import pack_frames
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping

@@ -21,8 +21,8 @@ from dataclasses import replace
 
 from hwcodesign.boards import Board
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.engine.config import EngineUnsupported
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.engine import EngineUnsupported
 from hwcodesign.mapper.engine_map import EngineMapping, map_engine
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible, map_dataflow
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, SolverTimeout

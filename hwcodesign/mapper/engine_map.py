@@ -17,25 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
+from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import RESOURCES, LayerCost
-from hwcodesign.mapper.engine import (
-    EngineConfig,
-    EngineUnsupported,
-    InstructionPlan,
-    buffer_sizes,
-    instructions,
-    plan,
-    weight_storage_bits,
-)
-from hwcodesign.mapper.engine_cost import (
+from hwcodesign.mapper.engine.cost import (
     InstructionTiming,
     MemorySystem,
     engine_resources,
     instruction_timing,
     memory_system,
 )
-from hwcodesign.mapper.engine_widths import EngineWidths, engine_widths
+from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths
 from hwcodesign.mapper.ilp import (
     CandidateTable,
     MappingInfeasible,

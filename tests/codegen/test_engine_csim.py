@@ -21,7 +21,7 @@ from support.engine import CONFIGS, check_engine, engine_project
 from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, build
 
-from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import load_onnx, optimize
 
 FRAMES = 6

@@ -13,30 +13,19 @@ from support.engine import CONFIGS
 from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, build
 
-from hwcodesign.codegen.engine_program import (
-    DESCRIPTOR_FIELDS,
-    DESCRIPTOR_WORDS,
-    RECORD_WORDS,
-    Arena,
+from hwcodesign.codegen.engine.program import (
     build_program,
     descriptor_words,
     mac_weight_table,
     pack_weight_words,
     plan_arena,
-    record_words,
 )
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported, memory_words, words_per_pixel
+from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, Arena
+from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.tables import RECORD_WORDS, record_words
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requant, make_requant
-from hwcodesign.mapper.engine import (
-    EngineConfig,
-    EngineUnsupported,
-    InstructionPlan,
-    instructions,
-    memory_words,
-    plan,
-    plan_program,
-    weight_storage_bits,
-    words_per_pixel,
-)
+from hwcodesign.mapper.engine.program import instructions, plan, plan_program, weight_storage_bits
 from hwcodesign.ops import Add, Concat, Conv, DeformConv
 from hwcodesign.passes import load_onnx, optimize
 

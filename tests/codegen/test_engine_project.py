@@ -23,9 +23,9 @@ from hwcodesign.codegen import driver as driver_module
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
 from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper import map_to_board
-from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.outputs import OutputError
 from hwcodesign.passes import load_onnx, optimize

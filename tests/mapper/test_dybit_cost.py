@@ -19,6 +19,7 @@ from support.op_cases import build
 
 from hwcodesign.boards import load_board
 from hwcodesign.frontend.formats import with_weight_formats
+from hwcodesign.hardware.engine.config import EngineUnsupported
 from hwcodesign.ir import IntType, Tensor, make_requant
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType
@@ -32,7 +33,7 @@ from hwcodesign.mapper.cost import (
     macs_per_dsp,
     weight_decoder_luts,
 )
-from hwcodesign.mapper.engine import EngineUnsupported, instructions
+from hwcodesign.mapper.engine.program import instructions
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
 from hwcodesign.mapper.memory import memory_cost
 from hwcodesign.ops import Conv, DepthwiseConv, Linear

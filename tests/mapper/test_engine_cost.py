@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import Board, load_board
+from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
+from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.tables import RECORD_WORDS
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant, shared_shift
 from hwcodesign.mapper.cost import PIPELINE_RAMP, LayerCost
-from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, instructions, plan, weight_storage_bits
-from hwcodesign.mapper.engine_cost import (
+from hwcodesign.mapper.engine.cost import (
     DDR_LATENCY,
-    DESCRIPTOR_WORDS,
     HP_PORT_BYTES,
-    RECORD_WORDS,
     InstructionTiming,
     MemorySystem,
     mac_compute,
@@ -26,8 +27,9 @@ from hwcodesign.mapper.engine_cost import (
     memory_system,
     pixel_timing,
 )
+from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine.widths import engine_widths
 from hwcodesign.mapper.engine_map import EngineCandidate, evaluate_config
-from hwcodesign.mapper.engine_widths import engine_widths
 from hwcodesign.ops import Add, Conv
 
 UINT8 = IntType(8, False)

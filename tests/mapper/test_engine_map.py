@@ -16,11 +16,13 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported, instructions, plan, weight_storage_bits
-from hwcodesign.mapper.engine_cost import memory_system
+from hwcodesign.mapper.engine.cost import memory_system
+from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine.widths import engine_widths
 from hwcodesign.mapper.engine_map import (
     SMALLEST_WEIGHT_DEPTH,
     EngineCandidate,
@@ -32,7 +34,6 @@ from hwcodesign.mapper.engine_map import (
     fixed_engine_mapping,
     map_engine,
 )
-from hwcodesign.mapper.engine_widths import engine_widths
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible, cycle_budget, resource_limits
 from hwcodesign.ops import Conv
 from hwcodesign.passes import load_onnx, optimize

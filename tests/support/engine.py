@@ -11,8 +11,8 @@ from hwcodesign.boards import load_board
 from hwcodesign.codegen.compile import CompileResult, compile_model
 from hwcodesign.codegen.csim import engine_steps
 from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.engine import EngineConfig
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.sim.golden import run_golden
 from support.qdq_by_hand import conv_bn_relu_qdq

@@ -14,5 +14,5 @@ FAMILY = OpFamily(
     # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
     dataflow=None,
     # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
-    engine=None,
+    engine=engine.FACET,
 )

@@ -1,1 +1,161 @@
-"""The engine facet's interface: the layer-sequential engine: instructions, costs, descriptors"""
+"""The engine facet's interface: what the layer-sequential engine asks of an op family.
+
+The engine (mapper/engine/program.py, mapper/engine/cost.py, mapper/engine/widths.py,
+codegen/engine/program.py) owns its machinery: program order, the DDR arena, the memory system,
+timing, resources. Everything that depends on the layer comes from the family's facet: which
+unit and mode run it, its window and weights, its accumulator bounds, its descriptor fields and
+its pixel-unit loops. A family the engine cannot run registers `Refused` instead.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.hardware.engine.datapath import Datapath, magnitude
+from hwcodesign.hardware.engine.descriptor import DescribeContext
+from hwcodesign.hardware.engine.plan import (
+    Instruction,
+    InstructionPlan,
+    PixelLoops,
+    Window,
+    mac_plan,
+    pixel_plan,
+    streamed_loops,
+)
+from hwcodesign.ir.op import Op
+from hwcodesign.ir.requant import Requant, largest
+from hwcodesign.ir.types import Tensor
+
+
+class EngineFacet(ABC):
+    """One family's layers on the engine. Stateless: a family registers one instance."""
+
+    @abstractmethod
+    def mode(self, op: Op) -> str:
+        """The unit mode that runs `op` (a key of `hardware.engine.config.MODES`)."""
+
+    def instructions(self, op: Op, inputs: Sequence[Tensor], word_bits: int) -> tuple[Instruction, ...]:
+        """The instructions of `op` (one unless the family splits it); EngineUnsupported for what
+        the engine's units cannot compute."""
+        return (Instruction(op, self.mode(op)),)
+
+    @abstractmethod
+    def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+             weight_bits: int) -> InstructionPlan:
+        """The instruction's schedule on `config` (`hardware.engine.plan.mac_plan` / `pixel_plan`)."""
+
+    @abstractmethod
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        """The largest |accumulator| of the unit running `item`, bias included."""
+
+    def output_requant(self, instruction: Instruction) -> Requant:
+        """The output stage the instruction's records hold."""
+        return instruction.op.requant
+
+    def bias(self, op: Op) -> np.ndarray | None:
+        """The per-output-channel bias a MAC instruction's records hold (None: no bias)."""
+        return None
+
+    def datapath(self, item: InstructionPlan) -> Datapath:
+        """What the instruction needs of the datapath widths."""
+        op = item.instruction.op
+        return Datapath(self.accumulator_bound(item), tuple(op.requants()), largest(self.bias(op)))
+
+    def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
+        """Adds the family's descriptor fields (and params tables) to `fields`; returns its flags."""
+        return 0
+
+    def weights(self, item: InstructionPlan) -> np.ndarray:
+        """A weighted MAC instruction's weights: (O, C, kh, kw) for the conv mode, dense over
+        input channels; (C, kh * kw) for the channelwise mode."""
+        raise NotImplementedError(f"{item.instruction.op.kind} loads no weights")
+
+    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+        """The pixel unit's loops for a pixel-mode instruction (the cost model's trip counts)."""
+        raise NotImplementedError(f"{item.instruction.op.kind} does not run on the pixel unit")
+
+
+class ByOp(EngineFacet):
+    """The facet of a family whose ops differ on the engine: one facet per op class, chosen by
+    the op's exact class (as the registry chooses the family)."""
+
+    def __init__(self, facets: dict[type[Op], EngineFacet]) -> None:
+        self.facets = facets
+
+    def of(self, op: Op) -> EngineFacet:
+        return self.facets[type(op)]
+
+    def mode(self, op: Op) -> str:
+        return self.of(op).mode(op)
+
+    def instructions(self, op: Op, inputs: Sequence[Tensor], word_bits: int) -> tuple[Instruction, ...]:
+        return self.of(op).instructions(op, inputs, word_bits)
+
+    def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+             weight_bits: int) -> InstructionPlan:
+        return self.of(instruction.op).plan(instruction, inputs, config, weight_bits)
+
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        return self.of(item.instruction.op).accumulator_bound(item)
+
+    def output_requant(self, instruction: Instruction) -> Requant:
+        return self.of(instruction.op).output_requant(instruction)
+
+    def bias(self, op: Op) -> np.ndarray | None:
+        return self.of(op).bias(op)
+
+    def datapath(self, item: InstructionPlan) -> Datapath:
+        return self.of(item.instruction.op).datapath(item)
+
+    def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
+        return self.of(item.instruction.op).describe(item, fields, context)
+
+    def weights(self, item: InstructionPlan) -> np.ndarray:
+        return self.of(item.instruction.op).weights(item)
+
+    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+        return self.of(item.instruction.op).pixel_loops(item, config)
+
+
+class PixelFacet(EngineFacet):
+    """A layer the pixel unit streams through its output stages: records for every output
+    channel, the input's words once through the stages."""
+
+    def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+             weight_bits: int) -> InstructionPlan:
+        return pixel_plan(instruction, inputs, config, instruction.op.output)
+
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        return magnitude(item.inputs[0])
+
+    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+        return streamed_loops(item, config)
+
+
+def window_bound(item: InstructionPlan, sample: int, weight: np.ndarray, bias: np.ndarray, groups: int,
+                 taps: int) -> int:
+    """A weighted window's accumulator bound: |sample| x max|w| x row length + max|bias|."""
+    row = (item.inputs[0].channels // groups) * taps
+    return sample * largest(weight) * row + largest(bias)
+
+
+class ConvWindowFacet(EngineFacet):
+    """A layer with a conv's window and weights (kernel, stride, pads, dilation, groups, bias) on
+    the MAC unit: a convolution, a depthwise one."""
+
+    def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+             weight_bits: int) -> InstructionPlan:
+        op = instruction.op
+        return mac_plan(instruction, inputs, config, weight_bits, Window(op.kernel, op.stride, op.pads[:2], op.dilation))
+
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        op = item.instruction.op
+        taps = op.kernel[0] * op.kernel[1]
+        return window_bound(item, magnitude(item.inputs[0]), op.weight, op.bias, op.groups, taps)
+
+    def bias(self, op: Op) -> np.ndarray | None:
+        return op.bias

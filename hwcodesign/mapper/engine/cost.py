@@ -26,20 +26,21 @@ import math
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.engine.config import EngineConfig, ceil_div, memory_words, words_per_pixel
+from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
+from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.tables import RECORD_WORDS
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
-from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, ceil_div, memory_words, words_per_pixel
-from hwcodesign.mapper.engine_widths import EngineWidths
+from hwcodesign.mapper.engine.program import engine_facet
+from hwcodesign.mapper.engine.widths import EngineWidths
 from hwcodesign.mapper.memory import MemoryCost, memory_cost
-from hwcodesign.ops import DeformConv
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}
 """Bytes per cycle one PS HP port moves in each direction (128-bit S_AXI_HP0_FPD; 64-bit
 S_AXI_HP0 on Zynq-7000), clocked by the PL clock: all four engine masters share HP0."""
 DDR_LATENCY = 40
 """Cycles from a read request to its first beat through the Zynq HP ports (~200 ns at 200 MHz)."""
-DESCRIPTOR_WORDS = 32
-RECORD_WORDS = 4
 FIFO_DEPTH = 64  # the DDR-side stream FIFOs (BURST_WORDS, LUTRAM)
 AXI_MASTERS = 4
 AXI_MASTER_LUT, AXI_MASTER_FF = 1200, 1800
@@ -85,9 +86,8 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     per_word = config.simd // config.word_bytes
     drain = ceil_div(item.lanes_out, config.rq_units)
     work = out.shape[3] * outers * item.sfx
-    convert = 0  # a deformable conv converts each row's offsets (and mask) byte by byte first
-    if isinstance(item.instruction.op, DeformConv):
-        convert = sum(out.shape[3] * words_per_pixel(t, config.word_bytes) * config.word_bytes for t in item.inputs[1:])
+    # a deformable window converts each row's offsets (and mask) byte by byte first
+    convert = sum(out.shape[3] * words_per_pixel(t, config.word_bytes) * config.word_bytes for t in item.sampling_inputs)
     time = iterations = consumed = 0
     position = 0  # ring words read so far, as rows * width * chunks
     for oy in range(out.shape[2]):
@@ -120,10 +120,10 @@ def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, me
     pixels = out.shape[2] * out.shape[3]
     in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, word_bytes)
     out_cw = words_per_pixel(out, word_bytes)
-    aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.inputs[1:])
+    aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.sampling_inputs)
     cycles = DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP
     if aux_words:  # the offset conversion records
-        cycles += item.inputs[1].channels * RECORD_WORDS + DDR_LATENCY + PIPELINE_RAMP
+        cycles += item.sampling_inputs[0].channels * RECORD_WORDS + DDR_LATENCY + PIPELINE_RAMP
     iterations = ddr_words = 0
     mw = memory_words(config, weight_bits)
     for block in range(item.blocks):
@@ -148,39 +148,21 @@ def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, me
 
 
 def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem) -> InstructionTiming:
-    mode = item.instruction.mode
+    """The pixel unit: its reader(s) stream every input once, the family's loops
+    (`EngineFacet.pixel_loops`) convert them, the writer stores the result."""
     word_bytes = config.word_bytes
-    subs = word_bytes // config.ew_lanes
-    source, out = item.inputs[0], item.output
-    in_cw = words_per_pixel(source, word_bytes)
-    in_words = source.shape[2] * source.shape[3] * in_cw
-    out_pixels = out.shape[2] * out.shape[3]
-    out_cw = words_per_pixel(out, word_bytes)
-    read_words = in_words * (2 if mode == "add" else 1)
-    if mode == "resize":
-        op = item.instruction.op
-        row_words = source.shape[3] * in_cw
-        emit = op.scale[0] * out.shape[3] * out_cw * subs
-        iterations = row_words + sum(max(emit, row_words if iy + 1 < source.shape[2] else 0)
-                                     for iy in range(source.shape[2]))
-        compute = iterations + (source.shape[2] + 1) * PIPELINE_RAMP
-        write_words, segments = out_pixels * out_cw, 1
-    elif mode == "global_pool":
-        iterations = in_words * subs + out_cw * subs
-        compute = iterations + 2 * PIPELINE_RAMP
-        write_words, segments = out_cw, 1
-    else:
-        iterations = in_words * subs
-        compute = iterations + PIPELINE_RAMP
-        write_words = out_pixels * in_cw
-        segments = 1 if in_cw == out_cw else out_pixels
-    writer = write_words + segments * PIPELINE_RAMP
+    loops = engine_facet(item.instruction.op).pixel_loops(item, config)
+    in_words = item.inputs[0].shape[2] * item.inputs[0].shape[3] * words_per_pixel(item.inputs[0], word_bytes)
+    read_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.inputs)
+    compute = loops.iterations + loops.loops * PIPELINE_RAMP
+    writer = loops.write_words + loops.segments * PIPELINE_RAMP
     records = item.table_entries * RECORD_WORDS
-    moved = read_words + write_words
-    region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, write_words * word_bytes))
+    moved = read_words + loops.write_words
+    region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
     cycles = (DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP + records + DDR_LATENCY + PIPELINE_RAMP
               + region + DDR_LATENCY + 2 * PIPELINE_RAMP)
-    return InstructionTiming(item.instruction.name, mode, cycles, iterations, 0, (moved + records) * word_bytes, 1)
+    return InstructionTiming(item.instruction.name, item.instruction.mode, cycles, loops.iterations, 0,
+                             (moved + records) * word_bytes, 1)
 
 
 def instruction_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int,

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
-from hwcodesign.codegen.engine_program import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, EngineProgram
+from hwcodesign.codegen.engine.program import EngineProgram
 from hwcodesign.codegen.render import render, static_file
+from hwcodesign.hardware.engine.config import STORAGE_BITS, memory_words
+from hwcodesign.hardware.engine.datapath import X_BITS
+from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.stream_layout import StreamLayout
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.engine import STORAGE_BITS, memory_words
-from hwcodesign.mapper.engine_widths import X_BITS
 
 ENGINE_HEADERS = ("hwc_engine.h", "hwc_engine_base.h", "hwc_engine_io.h", "hwc_engine_mac.h", "hwc_engine_pixel.h")
 SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")

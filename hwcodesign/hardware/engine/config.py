@@ -1,0 +1,62 @@
+"""The engine's configuration, its storage rules and the word arithmetic every part of it shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.types import Tensor
+
+STORAGE_BITS = 8
+"""Every activation is stored as one byte in DDR (types of up to 8 bits)."""
+WEIGHT_STORAGE_BITS = (2, 4, 8)
+"""Weights are stored at one of these widths (a divisor of the DDR word, so none straddles two)."""
+MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "global_pool": 5}
+"""The units' modes as the descriptor encodes them: two of the MAC unit, four of the pixel unit."""
+MAC_MODES = ("conv", "channelwise")
+SPARSE_REFUSAL = ("is sparse: the layer-sequential engine runs dense layers only; sparse networks are built as the "
+                  "dataflow pipeline (token streams)")
+"""Why the engine refuses a sparse layer (the sparse family's refusal, and any sparse tensor's)."""
+
+
+class EngineUnsupported(HwcodesignError):
+    """The layer-sequential engine cannot run this layer (the message names it and why)."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The engine's sizes: what the mapper chooses and the generated hardware is built with."""
+
+    pe: int  # output-channel lanes of the MAC unit (a multiple of the bytes per DDR word)
+    simd: int  # input-channel lanes (same)
+    rq_units: int  # shared output stages of the MAC unit
+    ew_lanes: int  # output stages of the pixel unit (divides the bytes per DDR word)
+    weight_depth: int  # words of SIMD weights per PE memory: layers needing more run in blocks
+    word_bits: int = 64  # the DDR word of every AXI master
+    packed_macs: bool = False  # two MACs per DSP48E2 (`hwc_mul2`; UltraScale+ and narrow operands)
+
+    @property
+    def word_bytes(self) -> int:
+        return self.word_bits // 8
+
+    @property
+    def out_lanes(self) -> int:
+        return max(self.pe, self.simd)
+
+    def __str__(self) -> str:
+        return (f"PE{self.pe} SIMD{self.simd} RQ{self.rq_units} EW{self.ew_lanes} "
+                f"W{self.weight_depth}" + (" packed" if self.packed_macs else ""))
+
+
+def words_per_pixel(tensor: Tensor, word_bytes: int) -> int:
+    """DDR words one pixel of `tensor` takes (bytes padded to whole words)."""
+    return -(-tensor.channels // word_bytes)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def memory_words(config: EngineConfig, weight_bits: int) -> int:
+    """DDR words per SIMD-weight memory word."""
+    return ceil_div(config.simd * weight_bits, config.word_bits)

@@ -1,0 +1,83 @@
+"""The engine's descriptor: its fields and flags, where tensors sit in DDR, and the params buffer
+a family's tables go into.
+
+The C++ reads descriptors back field by field (`templates/hls/engine/engine_layer.h.j2` is
+generated from `DESCRIPTOR_FIELDS`, so the two layouts are one definition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwcodesign.hardware.engine.config import EngineConfig, words_per_pixel
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.types import Tensor
+
+DESCRIPTOR_FIELDS = (
+    "mode", "flags",
+    "in_addr", "in_h", "in_w", "in_c", "in_cw", "in_zp",
+    "aux_addr", "aux_cw", "aux_c", "aux_zp",
+    "mask_addr", "mask_cw", "mask_c", "mask_zp",
+    "out_addr", "out_h", "out_w", "out_c", "out_cw", "out_word_offset", "out_zp", "out_lo", "out_hi",
+    "kh", "kw", "stride_h", "stride_w", "pad_t", "pad_l", "dil_h", "dil_w",
+    "reach", "window_rows", "ring_rows", "slot0", "bank_row_words",
+    "chunks", "taps", "inner", "sf", "sfx", "lanes_out", "outer_total", "outer_per_block", "blocks", "load_pe",
+    "chunks_per_group", "weights_addr", "block_weight_words", "tables_addr",
+    "mult_a", "mult_b", "scale_h", "scale_w",
+    "frac_bits", "sample_shift", "offset_tables_addr", "offset_zp", "offset_lo", "offset_hi",
+    "pattern_cy", "pattern_cx",
+)
+DESCRIPTOR_WORDS = 32  # two 32-bit fields per 64-bit word, padded to a power of two
+FLAGS = {"in_signed": 1, "aux_signed": 2, "mask_signed": 4, "negative": 8, "mask": 16, "fixed_shape": 32,
+         "deform": 64, "max_pool": 128}
+
+
+@dataclass(frozen=True)
+class Arena:
+    """Word address and size of every tensor in the feature-map buffer."""
+
+    addresses: dict[str, int]
+    sizes: dict[str, int]
+    words: int
+
+
+class ParamsWriter:
+    """Appends word blocks to the params buffer after the descriptor table."""
+
+    def __init__(self, descriptor_words: int) -> None:
+        self.blocks: list[np.ndarray] = [np.zeros(descriptor_words, np.uint64)]
+        self.size = descriptor_words
+
+    def append(self, words: np.ndarray) -> int:
+        """Appends `words`; returns their word address in params."""
+        address = self.size
+        flat = np.ascontiguousarray(words, dtype=np.uint64).reshape(-1)
+        self.blocks.append(flat)
+        self.size += flat.size
+        return address
+
+
+@dataclass(frozen=True)
+class DescribeContext:
+    """What a family's descriptor fields may refer to: the graph, the engine, DDR and params."""
+
+    graph: Graph
+    config: EngineConfig
+    arena: Arena
+    writer: ParamsWriter
+
+    def tensor_fields(self, prefix: str, tensor: Tensor) -> dict[str, int]:
+        """Address, words per pixel, zero point (and shape for "in") of a tensor on one port."""
+        return tensor_fields(prefix, tensor, self.arena, self.config.word_bytes)
+
+
+def tensor_fields(prefix: str, tensor: Tensor, arena: Arena, word_bytes: int) -> dict[str, int]:
+    fields = {f"{prefix}_addr": arena.addresses[tensor.name], f"{prefix}_cw": words_per_pixel(tensor, word_bytes),
+              f"{prefix}_zp": tensor.zero_point}
+    if prefix == "in":
+        fields.update(in_h=tensor.shape[2], in_w=tensor.shape[3], in_c=tensor.channels)
+    else:
+        fields[f"{prefix}_c"] = tensor.channels
+    return fields

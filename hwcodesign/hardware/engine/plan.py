@@ -1,0 +1,178 @@
+"""Instructions and their plans: how one layer runs on an engine configuration.
+
+A family says what its layer is to the engine (its unit mode, its window, whether it loads
+weights); the plans here turn that into loop bounds, weight blocks and buffer needs. The cost
+model times a plan and the program generator writes it into the descriptor, so the two cannot
+disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hwcodesign.hardware.engine.config import (
+    MAC_MODES,
+    EngineConfig,
+    EngineUnsupported,
+    ceil_div,
+    memory_words,
+    words_per_pixel,
+)
+from hwcodesign.ir.op import Op
+from hwcodesign.ir.types import Tensor
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One descriptor: an IR layer, or one part of a Concat (each part is its own copy)."""
+
+    op: Op
+    mode: str
+    part: int = -1  # Concat: the input this instruction copies into the output
+
+    @property
+    def name(self) -> str:
+        return self.op.name if self.part < 0 else f"{self.op.name}#part{self.part}"
+
+    @property
+    def is_mac(self) -> bool:
+        return self.mode in MAC_MODES
+
+
+@dataclass(frozen=True)
+class InstructionPlan:
+    """How one instruction runs on an engine configuration: loop bounds, blocks, buffer needs.
+
+    For MAC modes: the input is streamed in `chunks` SIMD-channel words per pixel into a ring of
+    `ring_rows` rows; each output pixel takes `outer_total` outers (conv: folds of PE output
+    channels; channelwise: SIMD-channel chunks) of `sfx` steps, `sf` of them computing (conv:
+    taps x chunks, channelwise: taps). Weights of `outer_per_block` outers fit the PE memories at
+    once; a layer needing more runs in `blocks` passes over its input.
+    """
+
+    instruction: Instruction
+    inputs: tuple[Tensor, ...]
+    output: Tensor
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int] = (0, 0)  # top, left
+    dilation: tuple[int, int] = (1, 1)
+    reach: int = 0  # rows a deformable sample may move beyond the window (R)
+    window_rows: int = 0
+    ring_rows: int = 0
+    chunks: int = 0
+    taps: int = 1
+    inner: int = 1
+    sf: int = 0
+    sfx: int = 0
+    lanes_out: int = 0
+    outer_total: int = 0
+    outer_per_block: int = 0
+    blocks: int = 1
+    load_pe: int = 0
+    chunks_per_group: int = 1
+    weight_words: int = 0  # DDR words of one block's weights
+    table_entries: int = 0  # records (output channels) the layer's tables hold at once
+
+    @property
+    def half_w(self) -> int:
+        return ceil_div(self.inputs[0].shape[3], 2)
+
+    @property
+    def bank_row_words(self) -> int:
+        return self.half_w * self.chunks
+
+    @property
+    def bank_words(self) -> int:
+        """Ring words per parity bank the layer needs (the ring is sized for the largest)."""
+        return self.ring_rows // 2 * self.bank_row_words
+
+    @property
+    def slot0(self) -> int:
+        return (-self.pads[0] - self.reach) % self.ring_rows if self.ring_rows else 0
+
+    @property
+    def sampling_inputs(self) -> tuple[Tensor, ...]:
+        """What a MAC instruction reads on the aux port beside its input: the sampling offsets
+        (and mask) of a deformable window, converted row by row; none for a plain window."""
+        return self.inputs[1:] if self.instruction.is_mac else ()
+
+
+@dataclass(frozen=True)
+class Window:
+    """A MAC layer's window over its input, as its family defines it."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int] = (0, 0)  # top, left
+    dilation: tuple[int, int] = (1, 1)
+    reach: int = 0  # rows a deformable sample may move beyond the window
+
+
+def mac_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig, weight_bits: int,
+             window: Window, weighted: bool = True, chunks_per_group: int | None = None) -> InstructionPlan:
+    """The schedule of a MAC instruction (`weighted`: it loads weights; a max pool does not);
+    `chunks_per_group`: SIMD chunks per sampling group (all chunks unless the family splits them).
+    EngineUnsupported when one output's weights do not fit the PE memories."""
+    op = instruction.op
+    source = inputs[0]
+    kernel, stride, dilation, reach = window.kernel, window.stride, window.dilation, window.reach
+    window_rows = (kernel[0] - 1) * dilation[0] + 1 + 2 * reach
+    ring_rows = window_rows + stride[0]
+    ring_rows += ring_rows % 2  # the parity banks need an even ring
+    chunks = ceil_div(source.channels, config.simd)
+    taps = kernel[0] * kernel[1]
+    if instruction.mode == "conv":
+        inner, sf, lanes_out = chunks, taps * chunks, config.pe
+        outer_total = ceil_div(op.output.channels, config.pe)
+        load_pe = config.pe
+    else:
+        inner, sf, lanes_out = 1, taps, config.simd
+        outer_total = chunks
+        load_pe = 1 if weighted else 0
+    # an outer lasts long enough for the shared output stages to convert it and for the
+    # unpacker to turn its lanes into DDR words (one per cycle), so compute never outruns them
+    sfx = max(sf, ceil_div(lanes_out, config.rq_units), lanes_out // config.word_bytes)
+    if load_pe == 0:
+        outer_per_block = outer_total
+    else:
+        outer_per_block = min(outer_total, config.weight_depth // sf)
+        if outer_per_block == 0:
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): one output needs {sf} weight words per PE, "
+                                    f"more than the engine's {config.weight_depth}")
+    blocks = ceil_div(outer_total, outer_per_block)
+    weight_words = outer_per_block * sf * load_pe * memory_words(config, weight_bits)
+    return InstructionPlan(
+        instruction, tuple(inputs), op.output, kernel, stride, window.pads, dilation, reach, window_rows, ring_rows,
+        chunks, taps, inner, sf, sfx, lanes_out, outer_total, outer_per_block, blocks, load_pe,
+        chunks if chunks_per_group is None else chunks_per_group, weight_words, outer_per_block * lanes_out)
+
+
+def pixel_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+               records_for: Tensor) -> InstructionPlan:
+    """The plan of a pixel-unit instruction: its records cover the channels of `records_for`."""
+    entries = words_per_pixel(records_for, config.word_bytes) * config.word_bytes
+    return InstructionPlan(instruction, tuple(inputs), instruction.op.output, table_entries=entries)
+
+
+@dataclass(frozen=True)
+class PixelLoops:
+    """The pixel unit's loops for one instruction: compute trip count and the pipelined loops it
+    runs (each pays the pipeline ramp), and what the writer stores in how many runs."""
+
+    iterations: int
+    loops: int
+    write_words: int
+    segments: int
+
+
+def streamed_loops(item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+    """A pixel instruction that streams its input's words through the output stages once
+    (WORD_BYTES / EW_LANES cycles per word), writing each pixel into its output words."""
+    source, out = item.inputs[0], item.output
+    in_cw = words_per_pixel(source, config.word_bytes)
+    out_pixels = out.shape[2] * out.shape[3]
+    iterations = source.shape[2] * source.shape[3] * in_cw * (config.word_bytes // config.ew_lanes)
+    segments = 1 if in_cw == words_per_pixel(out, config.word_bytes) else out_pixels
+    return PixelLoops(iterations, 1, out_pixels * in_cw, segments)

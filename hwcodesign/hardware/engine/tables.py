@@ -1,0 +1,51 @@
+"""The parameter tables of the params buffer: per-channel output-stage records and dense weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwcodesign.ir.requant import Requant
+from hwcodesign.ir.types import Tensor
+
+RECORD_WORDS = 4
+
+
+def record_words(requant: Requant, channels: int, bias: np.ndarray | None = None) -> np.ndarray:
+    """(channels, 4) uint64 records: bias | shift << 48, m | nm << 32, offset, negative offset."""
+    def per_channel(values: np.ndarray | None) -> np.ndarray:
+        if values is None:
+            return np.zeros(channels, np.int64)
+        values = np.asarray(values, np.int64)
+        return np.broadcast_to(values, (channels,)) if values.size == 1 else values
+
+    bias = np.zeros(channels, np.int64) if bias is None else np.asarray(bias, np.int64)
+    m, s = per_channel(requant.multiplier), per_channel(requant.shift)
+    nm, off, noff = per_channel(requant.negative_multiplier), per_channel(requant.offset), per_channel(requant.negative_offset)
+    mask48, mask32 = (1 << 48) - 1, (1 << 32) - 1
+    rows = np.zeros((channels, RECORD_WORDS), np.uint64)
+    for c in range(channels):
+        rows[c, 0] = (int(bias[c]) & mask48) | (int(s[c]) << 48)
+        rows[c, 1] = (int(m[c]) & mask32) | ((int(nm[c]) & mask32) << 32)
+        rows[c, 2] = int(off[c]) & ((1 << 64) - 1)
+        rows[c, 3] = int(noff[c]) & ((1 << 64) - 1)
+    return rows
+
+
+def padded_records(rows: np.ndarray, entries: int) -> np.ndarray:
+    """Records for `entries` channels: the real ones, then zero records for the padding lanes."""
+    out = np.zeros((entries, RECORD_WORDS), np.uint64)
+    out[: min(entries, len(rows))] = rows[:entries]
+    return out
+
+
+def grouped_to_dense(weight: np.ndarray, groups: int, source: Tensor) -> np.ndarray:
+    """(O, C, kh, kw) weights with groups expanded block-diagonally: a grouped conv is a dense one
+    whose other groups' weights are zero."""
+    weight = np.asarray(weight, np.int64)
+    if groups == 1:
+        return weight
+    out_per, in_per = weight.shape[0] // groups, source.channels // groups
+    dense = np.zeros((weight.shape[0], source.channels) + weight.shape[2:], np.int64)
+    for g in range(groups):
+        dense[g * out_per:(g + 1) * out_per, g * in_per:(g + 1) * in_per] = weight[g * out_per:(g + 1) * out_per]
+    return dense

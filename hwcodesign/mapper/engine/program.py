@@ -1,0 +1,119 @@
+"""The layer-sequential engine: its program, and how each instruction is scheduled on it.
+
+The dataflow architecture gives every layer its own hardware and keeps all weights, line
+buffers and FIFOs on chip; a network that is deep, wide or high-resolution outgrows a small
+part that way (the CoDeNet-like detector needs ~94% of the ZU3EG's BRAM as a pipeline). The
+engine is the other classic architecture (CoDeNet, Angel-Eye, the Xilinx DPU): one set of
+units, sized once, runs the network layer by layer; feature maps and weights live in DDR and
+each layer is an instruction (a descriptor the compiler writes beside the weights). Resources
+no longer grow with the network; time is the sum of the layers' times instead of the slowest.
+
+Units (templates/hls/engine/): a MAC unit with PE output lanes x SIMD input lanes, a line
+buffer of whole input rows (four banks by row/column parity, so a bilinear sample reads its four
+neighbours at once), RQ_UNITS shared output stages; and a pixel unit with EW_LANES output stages.
+Every tensor sits in a DDR arena in NHWC bytes, pixels padded to whole words.
+
+What a layer is to the engine (its instructions, window, weights, bounds, descriptor fields)
+is its op family's engine facet (`hwcodesign.ops.<family>.engine`); this module checks what
+every layer must satisfy (storage widths), orders the program and sizes the shared buffers. The
+cost model (`cost.py`) times the plans and the program generator
+(`codegen/engine/program.py`) writes them into descriptors, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hwcodesign.hardware.engine.config import (
+    SPARSE_REFUSAL,
+    STORAGE_BITS,
+    WEIGHT_STORAGE_BITS,
+    EngineConfig,
+    EngineUnsupported,
+    words_per_pixel,
+)
+from hwcodesign.hardware.engine.plan import Instruction, InstructionPlan
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.op import Op
+from hwcodesign.ir.types import DyBitType, Tensor
+from hwcodesign.ops import Refused, family_of
+from hwcodesign.ops.facets.engine import EngineFacet
+
+
+def engine_facet(op: Op) -> EngineFacet:
+    """The engine facet of `op`'s family; EngineUnsupported when the family refuses the engine."""
+    facet = family_of(op).engine
+    if isinstance(facet, Refused):
+        raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {facet.reason}")
+    if facet is None:
+        raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): the layer-sequential engine has no unit for it")
+    return facet
+
+
+def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
+    """The engine program of `graph`, in execution order; refuses what the engine cannot run."""
+    program: list[Instruction] = []
+    for op in graph:
+        check_storage(op.output, op.name)
+        weight_type = getattr(op, "weight_type", None)
+        if isinstance(weight_type, DyBitType):
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): {weight_type} weights; the layer-sequential "
+                                    "engine runs integer weights only; DyBit networks are built as the dataflow pipeline")
+        if weight_type is not None and weight_type.bits > max(WEIGHT_STORAGE_BITS):
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): {weight_type.bits}-bit weights; the engine "
+                                    f"stores weights of up to {max(WEIGHT_STORAGE_BITS)} bits")
+        facet = engine_facet(op)
+        steps = facet.instructions(op, graph.input_tensors(op), word_bits)
+        if steps and op.output.sparse:
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {SPARSE_REFUSAL}")
+        program += steps
+    return program
+
+
+def check_storage(tensor: Tensor, layer: str) -> None:
+    if tensor.dtype.bits > STORAGE_BITS:
+        raise EngineUnsupported(f"layer '{layer}': tensor '{tensor.name}' is {tensor.dtype}; the engine stores "
+                                f"activations of up to {STORAGE_BITS} bits, one byte each")
+
+
+def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bits: int) -> InstructionPlan:
+    """The schedule of one instruction on `config`; EngineUnsupported when it cannot fit."""
+    op = instruction.op
+    return engine_facet(op).plan(instruction, tuple(graph.input_tensors(op)), config, weight_bits)
+
+
+def weight_storage_bits(graph: Graph) -> int:
+    """The engine's weight width: the narrowest storage width holding every layer's weights."""
+    widest = max((op.weight_type.bits for op in graph if hasattr(op, "weight_type")), default=2)
+    return next(bits for bits in WEIGHT_STORAGE_BITS if bits >= widest)
+
+
+def plan_program(graph: Graph, config: EngineConfig) -> list[InstructionPlan]:
+    bits = weight_storage_bits(graph)
+    return [plan(instruction, graph, config, bits) for instruction in instructions(graph, config.word_bits)]
+
+
+def most(values: Iterable[int], floor: int = 1) -> int:
+    return max([floor, *values])
+
+
+def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict[str, int]:
+    """The engine's on-chip buffers, each sized for the instruction that needs the most (the
+    generated C++ config's names): ring words per parity bank, weight words per PE memory, records
+    of the MAC and pixel units, sampling offsets and mask per row, resize row words."""
+    plans = list(plans)
+    mac = [p for p in plans if p.instruction.is_mac]
+    sampled = [p.sampling_inputs for p in mac if p.sampling_inputs]
+    sampling_width = [p.output.shape[3] for p in mac if p.sampling_inputs]
+    resize = [p for p in plans if p.instruction.mode == "resize"]
+    pixel = [p for p in plans if not p.instruction.is_mac]
+    return {
+        "BANK_DEPTH": most(p.bank_words for p in mac),
+        "WBUF_DEPTH": most(p.outer_per_block * p.sf for p in mac if p.load_pe),
+        "TABLE_DEPTH": most(p.table_entries for p in mac),
+        "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),
+        "OFFSET_C_MAX": most(aux[0].channels for aux in sampled),
+        "MASK_C_MAX": most(aux[1].channels for aux in sampled if len(aux) > 1),
+        "MAX_DEFORM_W": most(sampling_width),
+        "MAX_RESIZE_ROW_WORDS": most(p.inputs[0].shape[3] * words_per_pixel(p.inputs[0], config.word_bytes) for p in resize),
+    }
