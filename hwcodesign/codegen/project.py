@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping as MappingType
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,16 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, build_products, render_build_scripts
+from hwcodesign.codegen.csim import run_csim
 from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
-from hwcodesign.codegen.packing import (
-    StreamLayout,
-    pack_frames,
-    pack_tokens,
-    token_words_per_frame,
-    unpack_frames,
-)
+from hwcodesign.codegen.packing import pack_frames, pack_tokens, unpack_frames
+from hwcodesign.codegen.project_format import PROJECT_FILE, PortInfo, byte_text
 from hwcodesign.codegen.project_schema import meta_problem
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.outputs import (
@@ -48,44 +42,10 @@ from hwcodesign.outputs import (
 )
 from hwcodesign.sim.golden import run_golden
 
-PROJECT_FILE = "project.json"
 TESTBENCH_FRAMES = 2
 SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
 # Files a user may edit or delete: `package` ships the notebook with the user's edits (or a fresh one)
 EDITABLE_FILES = ("driver/notebook.ipynb",)
-
-
-@dataclass(frozen=True)
-class PortInfo:
-    """One boundary stream as recorded in project.json: enough to pack, unpack and (de)quantize."""
-
-    port: str
-    tensor: Tensor
-    layout: StreamLayout
-    sparse: bool = False  # frames are tokens of the active sites (packing.pack_tokens)
-
-    @property
-    def frame_bytes(self) -> int:
-        """Bytes of one frame's buffer (a sparse input's: the most its tokens can take)."""
-        if self.sparse:
-            return token_words_per_frame(self.layout) * self.layout.word_bits // 8
-        return self.layout.bytes_per_frame
-
-    def pack(self, frames: np.ndarray) -> np.ndarray:
-        if self.sparse:
-            return pack_tokens(frames, self.layout, self.tensor.zero_point, self.tensor.shape[3])
-        return pack_frames(frames, self.layout)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], word_bits: int) -> PortInfo:
-        dtype = IntType(data["bits"], data["signed"])
-        tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
-        # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
-        bits = data.get("storage_bits", dtype.bits)
-        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits)
-        if data.get("sparse"):
-            tensor = tensor.with_active(ActiveSet(tensor.name))
-        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)))
 
 
 def port_json(port: Port) -> dict[str, Any]:
@@ -214,11 +174,6 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
     return files
 
 
-def byte_text(buffer: np.ndarray, per_line: int = 32) -> str:
-    flat = [str(v) for v in buffer.ravel().tolist()]
-    return "\n".join(" ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)) + "\n"
-
-
 class ProjectError(HwcodesignError):
     """Not a hwcodesign project folder, or inputs that do not fit it."""
 
@@ -312,8 +267,6 @@ class Project:
         `x` is (N, C, H, W) or (C, H, W) integers of the input type (or a dict by input tensor
         name for several inputs), exactly what `run_golden` takes, so the two compare directly.
         """
-        from hwcodesign.codegen.csim import run_csim
-
         frames = self.input_frames(x)
         count = next(iter(frames.values())).shape[0]
         buffers = [p.pack(frames[p.tensor.name]) for p in self.inputs]

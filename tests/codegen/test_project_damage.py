@@ -280,7 +280,7 @@ def test_schema_names_the_key_or_the_ports_are_usable(compiled: dict[str, Path],
     what it passes builds ports whose frame sizes agree with project.json (never an exception)."""
     import copy
 
-    from hwcodesign.codegen.project import PortInfo
+    from hwcodesign.codegen.project_format import PortInfo
     from hwcodesign.codegen.project_schema import meta_problem
 
     intact = json.loads((compiled[architecture] / "project.json").read_text())
