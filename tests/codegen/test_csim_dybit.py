@@ -27,12 +27,12 @@ from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
+from hwcodesign.ir import dybit
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType, IntType
 from hwcodesign.mapper.cost import candidate_foldings
 from hwcodesign.mapper.ilp import Mapping, fixed_mapping
 from hwcodesign.passes import optimize
-from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.sim.golden import run_golden
 

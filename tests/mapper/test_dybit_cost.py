@@ -20,7 +20,7 @@ from support.op_cases import build
 from hwcodesign.boards import load_board
 from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import with_weight_formats
-from hwcodesign.ir import IntType, Tensor, make_requant
+from hwcodesign.ir import IntType, Tensor, dybit, make_requant
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType
 from hwcodesign.mapper.architecture import map_to_board
@@ -38,7 +38,6 @@ from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
 from hwcodesign.mapper.memory import memory_cost
 from hwcodesign.ops import Conv, DepthwiseConv, Linear
 from hwcodesign.passes import optimize
-from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
