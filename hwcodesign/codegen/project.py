@@ -1,4 +1,6 @@
-"""`emit_project`: a mapped graph -> a complete, buildable project folder; `Project` reads one back.
+"""A mapped graph -> a complete, buildable project folder (`backends.emit_project` drives it for
+either architecture: the dataflow pipeline's files here, the engine's in `engine_project`);
+`Project` reads one back.
 
 The folder is written into a temporary sibling and renamed into place only when every file is
 written, so a failed compile leaves no half-written project (and a previous project of the same
@@ -21,7 +23,6 @@ from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, build_products, render_build_scripts
 from hwcodesign.codegen.csim import run_csim
 from hwcodesign.codegen.driver import driver_files
-from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
 from hwcodesign.codegen.packing import pack_frames, pack_tokens, unpack_frames
 from hwcodesign.codegen.project_format import PROJECT_FILE, PortInfo, byte_text
@@ -29,8 +30,7 @@ from hwcodesign.codegen.project_schema import meta_problem
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.engine_map import EngineMapping
-from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.outputs import (
     MANIFEST_FILE,
     PROJECT_KIND,
@@ -63,36 +63,23 @@ def c_identifier(name: str) -> str:
     return cleaned if not cleaned[0].isdigit() else f"m_{cleaned}"
 
 
-def emit_project(graph: Graph, mapping: Mapping | EngineMapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
-                 word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
-                 model_label: str = "an ONNX model", testbench_seed: int = 0,
-                 extra_files: MappingType[str, str | bytes] | None = None,
-                 model_path: str | os.PathLike[str] | None = None) -> Project:
-    """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
+def dataflow_project_files(graph: Graph, mapping: Mapping, name: str, model_label: str, word_bits: int,
+                           fifo_rows: MappingType[tuple[str, str], int], seed: int,
+                           model_path: str | os.PathLike[str] | None) -> dict[str, str | bytes]:
+    """Every file of the dataflow pipeline's project (`backends.emit_project` writes them): the
+    HLS sources with FIFOs of `fifo_rows` rows per edge, the build scripts, project.json and the
+    driver (with the model at `model_path` beside it)."""
+    top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
+    files = project_files(graph, mapping, top, name, model_label, word_bits, seed)
+    files.update(driver_files(graph, name, mapping.board, [port_json(p) for p in top.inputs],
+                              [port_json(p) for p in top.outputs], word_bits,
+                              Path(model_path) if model_path else None))
+    return files
 
-    `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
-    depths); they and `word_bits` apply to the dataflow pipeline (an engine mapping carries its own
-    word width). `extra_files` (relative path -> content) are written into the same atomic folder,
-    e.g. the simulate report. `model_path` (the source .onnx) is copied beside the driver so its
-    notebook can compare with onnxruntime.
-    """
-    out = Path(out_dir)
-    project_name = c_identifier(name or out.name)
-    if isinstance(mapping, EngineMapping):  # the layer-sequential engine: its own sources and driver
-        files = engine_project_files(graph, mapping, project_name, model_label, TESTBENCH_FRAMES, testbench_seed,
-                                     Path(model_path) if model_path else None)
-    else:
-        if fifo_rows is None:
-            from hwcodesign.sim.latency import simulate
-            fifo_rows = simulate(graph, mapping).fifo_rows
-        top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
-        files = project_files(graph, mapping, top, project_name, model_label, word_bits, testbench_seed)
-        files.update(driver_files(graph, project_name, mapping.board, [port_json(p) for p in top.inputs],
-                                  [port_json(p) for p in top.outputs], word_bits,
-                                  Path(model_path) if model_path else None))
-    for path, content in (extra_files or {}).items():
-        files[path] = content
-    write_atomically(out, files, kind=PROJECT_KIND, products=project_products(project_name))
+
+def write_project(out: Path, files: dict[str, str | bytes], name: str) -> Project:
+    """Write a project's `files` into `out` atomically (module doc) and read it back."""
+    write_atomically(out, files, kind=PROJECT_KIND, products=project_products(name))
     return Project(out)
 
 
@@ -301,4 +288,4 @@ class Project:
         return frames
 
 
-__all__ = ["Project", "ProjectError", "emit_project", "templates_dir"]
+__all__ = ["Project", "ProjectError", "dataflow_project_files", "templates_dir", "write_project"]

@@ -36,7 +36,8 @@ from hwcodesign.mapper.engine_cost import (
     memory_system,
 )
 from hwcodesign.mapper.engine_widths import EngineWidths, engine_widths
-from hwcodesign.mapper.ilp import (
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
+from hwcodesign.mapper.table import (
     CandidateTable,
     MappingInfeasible,
     cycle_budget,
@@ -44,7 +45,6 @@ from hwcodesign.mapper.ilp import (
     resource_limits,
     solve_table,
 )
-from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 
 LANES = (8, 16, 32, 64)
 OUTPUT_STAGES = (1, 2, 4, 8)

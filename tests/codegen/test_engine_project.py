@@ -16,16 +16,16 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
 
+from hwcodesign.backends import emit_project, map_to_board
 from hwcodesign.boards import load_board
 from hwcodesign.check.synthesizable import GXX, synthesis_problems, synthesizable_files
 from hwcodesign.check.tcl import run_tcl
 from hwcodesign.codegen import engine_project as engine_project_module
-from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.outputs import OutputError

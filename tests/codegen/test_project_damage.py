@@ -24,7 +24,7 @@ from support.fuzz_run import Limits, Result, run_command
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.codegen import csim
-from hwcodesign.codegen.compile import compile_model
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.outputs import MANIFEST_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
