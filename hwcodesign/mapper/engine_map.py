@@ -4,7 +4,7 @@ The engine is one set of units, so the choice is one configuration (PE, SIMD, ou
 pixel lanes, weight-memory depth) for the whole model; each instruction's schedule on it (its
 blocks, `engine.plan`) follows from the configuration. Every configuration is a candidate of a
 single-"layer" table with its frame cycles (the sum of its instructions' cycles, the engine
-running one layer at a time) and its resources, and `ilp.solve_table` picks the fastest that fits
+running one layer at a time) and its resources, and `table.solve_table` picks the fastest that fits
 the board's caps (and the fps bound), among ties the one using least; `least_within_limits`
 explains infeasibility as it does for the dataflow pipeline. The candidate set is the whole
 design space (a few hundred configurations), so the result is optimal for the cost model.

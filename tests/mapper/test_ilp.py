@@ -7,11 +7,12 @@ import itertools
 import numpy as np
 import pytest
 
-from hwcodesign.backends.dataflow import map_pipeline
+from hwcodesign.backends.dataflow import map_pipeline, plan_streams
 from hwcodesign.boards import load_board
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.ilp import candidate_table
+from hwcodesign.mapper.ilp import StreamPlan, candidate_table, map_dataflow
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.memory import bram18k_blocks
 from hwcodesign.mapper.table import MappingInfeasible, evaluate, least_within_limits, solve_table
 from hwcodesign.ops import Conv
@@ -127,3 +128,23 @@ def test_input_dma_bounds_the_frame_rate() -> None:
     dma_cycles = mapping.costs["in"].cycles
     assert dma_cycles == 8 * 64 * 64 // 8  # 8 bytes per cycle: the 64-bit stream binds, not DDR
     assert mapping.bottleneck_cycles == dma_cycles
+
+
+def test_the_mapper_plans_streams_only_through_the_planner_it_is_given() -> None:
+    """The mapper does not call the simulator (it sits below it): without a planner every FIFO keeps
+    its default depth; `map_pipeline` hands it the simulator's plan, which it follows to the same
+    mapping a planner returning that plan gives."""
+    board = load_board("pynqz2")
+    graph = conv_chain(np.random.default_rng(7), [4, 8, 8])
+    unplanned = map_dataflow(graph, board)
+    assert unplanned.fifo_rows == {} and not any(unplanned.reserved.values())
+    planned = map_pipeline(graph, board)
+    calls = []
+
+    def planner(g: Graph, mapping: Mapping) -> StreamPlan:
+        calls.append(mapping)
+        return plan_streams(g, mapping)
+
+    same = map_dataflow(graph, board, stream_planner=planner)
+    assert calls and (same.foldings, same.fifo_rows, same.reserved) == (planned.foldings, planned.fifo_rows,
+                                                                       planned.reserved)
