@@ -87,8 +87,10 @@ bench: install
 	$(PY) benchmarks/sparse_eye_tracking.py
 	$(PY) benchmarks/dybit_mixed_precision.py
 
+# ruff, and the import contracts of .importlinter: the package's layers, top to bottom, without cycles.
 lint: install
 	$(VENV)/bin/ruff check hwcodesign tests examples benchmarks
+	$(VENV)/bin/lint-imports
 
 # The sdist and the wheel built from it, for `pip install dist/hwcodesign-*.whl` anywhere (README).
 dist: install

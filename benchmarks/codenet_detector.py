@@ -31,16 +31,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.examples import load_script  # noqa: E402
 
+from hwcodesign.backends.dataflow import map_pipeline  # noqa: E402
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.mapper.cost import RESOURCES  # noqa: E402
 from hwcodesign.mapper.engine_map import map_engine  # noqa: E402
-from hwcodesign.mapper.ilp import (  # noqa: E402
-    MappingInfeasible,
-    candidate_table,
-    least_within_limits,
-    map_dataflow,
-    resource_limits,
-)
+from hwcodesign.mapper.ilp import candidate_table  # noqa: E402
+from hwcodesign.mapper.table import MappingInfeasible, least_within_limits, resource_limits  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.report.summary import build_report  # noqa: E402
 from hwcodesign.sim.latency import simulate  # noqa: E402
@@ -88,7 +84,7 @@ def main() -> None:
         board = load_board(name)
         start = time.perf_counter()
         try:
-            mapping = map_dataflow(graph, board, suggest_board=False)
+            mapping = map_pipeline(graph, board, suggest_board=False)
         except MappingInfeasible as error:
             table = candidate_table(graph, board)
             limits = resource_limits(board)

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.examples import build_models_module  # noqa: E402
 
-from hwcodesign.codegen.compile import compile_model  # noqa: E402
 from hwcodesign.codegen.csim import build_library  # noqa: E402
+from hwcodesign.flows.compile import compile_model  # noqa: E402
 from hwcodesign.sim.golden import quantize_input, run_golden  # noqa: E402
 
 BOARD = "ultra96v2"

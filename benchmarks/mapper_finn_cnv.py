@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwcodesign.backends import simulate
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import Board, Resources
 from hwcodesign.ir import Graph, Input, IntType, Tensor, identity_requant, make_requant
-from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.ops import Conv, Linear, Pool
-from hwcodesign.sim.latency import simulate
 
 PUBLISHED_FPS = 21906
 PUBLISHED_LATENCY_US = 283
@@ -74,7 +74,7 @@ def cnv() -> Graph:
 
 def main() -> None:
     graph = cnv()
-    mapping = map_dataflow(graph, ZC706, "throughput")
+    mapping = map_pipeline(graph, ZC706, "throughput")
     report = simulate(graph, mapping)
     print("FINN CNV (W1A1, CIFAR-10) on ZC706 @ 200 MHz")
     print(f"  published (FINN, FPGA'17): {PUBLISHED_FPS:,} fps, {PUBLISHED_LATENCY_US} us latency")

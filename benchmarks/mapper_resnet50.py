@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.cost import macs_per_dsp
-from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.ops import Conv
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
@@ -54,7 +54,7 @@ def main() -> None:
     graph = resnet50_convs()
     board = load_board("zcu102")
     start = time.perf_counter()
-    mapping = map_dataflow(graph, board, "throughput", max_candidates=96)
+    mapping = map_pipeline(graph, board, "throughput", max_candidates=96)
     seconds = time.perf_counter() - start
     print(f"ResNet-50-depth graph (quarter width): {len(graph) - 1} conv stages")
     print(f"ILP on ZCU102: {seconds:.2f} s (target < 5 s, ratio {seconds / 5:.2f}); "
@@ -79,11 +79,11 @@ def main() -> None:
           f"{100 * np.min(with_requant):.1f}% min")
     full = resnet50_convs(width_divisor=1)
     try:
-        map_dataflow(full, board)
+        map_pipeline(full, board)
     except HwcodesignError as error:
         print(f"full-width ResNet-50: {error}")
     start = time.perf_counter()
-    unbounded = map_dataflow(full, board, "throughput", caps={"bram18k": 100.0})
+    unbounded = map_pipeline(full, board, "throughput", caps={"bram18k": 100.0})
     print(f"full-width ResNet-50 with the BRAM row lifted (weights assumed off chip): ILP {time.perf_counter() - start:.2f} s "
           f"(target < 5 s), {unbounded.fps:.1f} fps by the compute model")
 

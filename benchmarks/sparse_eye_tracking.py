@@ -38,11 +38,11 @@ import onnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from hwcodesign.codegen.compile import map_and_simulate  # noqa: E402
 from support.examples import load_script  # noqa: E402
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.codegen.compile import map_and_simulate  # noqa: E402
 from hwcodesign.mapper.cost import Folding  # noqa: E402
 from hwcodesign.mapper.sparse_cost import sparse_row_cycles  # noqa: E402
 from hwcodesign.ops import SubmanifoldConv  # noqa: E402

@@ -54,7 +54,7 @@ def example_cells() -> list[Cell]:
             the project (HLS C++, Vivado scripts, report, and `driver/`). A project already compiled from
             the same model is reused.
             """),
-        library_cell(("sys",), ("from hwcodesign.codegen.compile import compile_model",)),
+        library_cell(("sys",), ("from hwcodesign.flows.compile import compile_model",)),
         code("""
             ROOT = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "examples" / "build_models.py").is_file()),
                         Path.cwd())

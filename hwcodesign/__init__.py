@@ -21,16 +21,16 @@ _HOMES = {
     "HwcodesignError": "hwcodesign.errors",
     "Project": "hwcodesign.codegen.project",
     "available_boards": "hwcodesign.boards",
-    "compile_model": "hwcodesign.codegen.compile",
+    "compile_model": "hwcodesign.flows.compile",
     "dequantize_outputs": "hwcodesign.sim",
-    "emit_project": "hwcodesign.codegen.project",
+    "emit_project": "hwcodesign.backends",
     "load_board": "hwcodesign.boards",
     "load_onnx": "hwcodesign.passes",
-    "map_to_board": "hwcodesign.mapper",
+    "map_to_board": "hwcodesign.backends",
     "optimize": "hwcodesign.passes",
     "quantize_input": "hwcodesign.sim",
     "run_golden": "hwcodesign.sim",
-    "simulate": "hwcodesign.sim.latency",
+    "simulate": "hwcodesign.backends",
 }
 
 __all__ = sorted(_HOMES)

@@ -19,7 +19,7 @@ from support.output_checks import assert_complete
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 import hwcodesign
-from hwcodesign.codegen.compile import compile_model
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.outputs import (
     MANIFEST_FILE,
     STAGING_MARKER,

@@ -3,7 +3,7 @@ for the Ultra96-V2, compile the chosen mixed-precision model, check it bit-exact
 and measure what it costs in accuracy.
 
 The model is the bundled ResNet-8 (examples/build_models.py: trained on the synthetic
-10-prototype task, QDQ int8 weights, uint8 activations). `hwcodesign.quant.search` measures every
+10-prototype task, QDQ int8 weights, uint8 activations). `hwcodesign.flows.search` measures every
 layer's sensitivity to int4 / DyBit 4, 3, 2 with the golden model on calibration frames, then one
 integer program picks each layer's format and folding: the fastest mapping whose summed
 sensitivity stays within `--max-sensitivity` (or the least sensitive one reaching `--fps`).
@@ -32,13 +32,14 @@ import onnx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # examples/script_loader.py
+from hwcodesign.codegen.compile import compile_model, map_and_simulate  # noqa: E402
 from script_loader import load_script  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.codegen.compile import compile_model, map_and_simulate  # noqa: E402
+from hwcodesign.flows.search import search  # noqa: E402
+from hwcodesign.mapper.precision import format_front  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.quant.formats import WeightFormat  # noqa: E402
-from hwcodesign.quant.search import format_front, search  # noqa: E402
 from hwcodesign.report.search_report import write_search  # noqa: E402
 from hwcodesign.sim.golden import quantize_input, run_golden  # noqa: E402
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hwcodesign import __version__
+from hwcodesign.backends import ARCHITECTURES, backend_of
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
@@ -28,18 +29,21 @@ from hwcodesign.cli.values import (
     seconds,
     weight_formats,
 )
-from hwcodesign.codegen.compile import compile_model, map_and_simulate
 from hwcodesign.codegen.csim import checked_headers, run_csim_cached_note
 from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.flows.compile import compile_model
+from hwcodesign.flows.search import search
+from hwcodesign.flows.simulate import simulate_model
 from hwcodesign.frames import load_frames
+from hwcodesign.frontend.loader import read_model
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.ir.stream_layout import WORD_BITS
-from hwcodesign.mapper import ARCHITECTURES
-from hwcodesign.mapper.ilp import GOALS
+from hwcodesign.mapper.precision import format_front
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.mapper.table import GOALS
 from hwcodesign.ops import Act, Conv, DeformConv, Linear, Pool
 from hwcodesign.outputs import (
     PROJECT_KIND,
@@ -50,7 +54,8 @@ from hwcodesign.outputs import (
     write_file_atomically,
 )
 from hwcodesign.passes import load_onnx, optimize
-from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
+from hwcodesign.report import format_layer_table, format_summary, write_report
+from hwcodesign.report.search_report import write_search
 from hwcodesign.sim.golden import run_golden
 from hwcodesign.tables import format_table
 
@@ -117,10 +122,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with step("importing and optimizing the model"):
         graph = optimize(load_onnx(args.model, passes), passes)
     samples = graph_frames(graph, args.inputs)
-    mapping, latency, profile = map_and_simulate(
-        graph, board, goal=args.goal, fps=args.fps, caps=dict(args.cap), architecture=args.architecture,
-        samples=samples, density=args.density, percentile=args.percentile, time_limit=args.time_limit, step=step)
-    report = build_report(graph, mapping, latency, model_path=str(args.model), profile=profile)
+    report = simulate_model(
+        graph, board, model_path=str(args.model), goal=args.goal, fps=args.fps, caps=dict(args.cap),
+        architecture=args.architecture, samples=samples, density=args.density, percentile=args.percentile,
+        time_limit=args.time_limit, step=step).report
     with step(f"writing {out_dir}/report.json and report.html"):
         write_report(report, out_dir)
     print(format_layer_table(report))
@@ -141,7 +146,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print()
     print(format_summary(result.report))
     print()
-    kind = "layer-sequential engine" if result.project.architecture == "sequential" else "dataflow pipeline"
+    kind = backend_of(result.mapping).label
     print(f"project written to {out_dir}/ ({len(result.graph)} layers as a {kind}, "
           f"top function {result.project.meta['top_function']})")
     print(f"  hwcodesign csim {out_dir} input.npy   C simulation with g++ (no Xilinx tools needed)")
@@ -247,10 +252,6 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from hwcodesign.frontend.loader import read_model
-    from hwcodesign.quant.search import format_front, search
-    from hwcodesign.report.search_report import write_search
-
     board = load_board(args.board)
     model_path = Path(args.model)
     out_dir = Path(args.output) if args.output else Path("build") / f"{model_path.stem}-search-{board.name}"

@@ -11,7 +11,7 @@ import argparse
 import math
 
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.ilp import MIN_FPS
+from hwcodesign.mapper.table import MIN_FPS
 from hwcodesign.quant.formats import WeightFormat
 
 

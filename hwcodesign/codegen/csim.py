@@ -21,15 +21,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
+from hwcodesign.codegen.project_format import PortInfo
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.outputs import file_sha256
-
-if TYPE_CHECKING:
-    from hwcodesign.codegen.project import Project
 
 COMPILER = "g++"
 # Hidden visibility and no STB_GNU_UNIQUE: several projects' libraries live in one Python process,
@@ -48,6 +46,26 @@ ARCHITECTURE_CODES = {0: "dataflow", 1: "sequential"}
 # hls::shim_underflows() exists in the shim only; Xilinx's hls::stream names itself with typeid
 SHIM_ONLY_FLAGS = ("-DHWC_CSIM_SOFT_UNDERFLOW", "-fno-rtti")
 XILINX_HEADERS = ("ap_int.h", "hls_stream.h")
+
+
+class Project(Protocol):
+    """What C simulation reads of a project folder (`codegen.project.Project` is one): declared
+    here so that this module need not import the reader, which calls it."""
+
+    root: Path
+    meta: dict[str, Any]
+    inputs: list[PortInfo]
+    outputs: list[PortInfo]
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def architecture(self) -> str: ...
+
+    def hls_dir(self) -> Path: ...
+
+    def verify(self) -> None: ...
 
 
 class CsimError(HwcodesignError):

@@ -24,25 +24,17 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, render_build_scripts
+from hwcodesign.codegen.driver import engine_driver_files
 from hwcodesign.codegen.engine.program import EngineProgram, build_program
 from hwcodesign.codegen.engine.sources import EnginePort, engine_hls_files, engine_ports
 from hwcodesign.codegen.packing import pack_frames
+from hwcodesign.codegen.project_format import PROJECT_FILE, byte_text, register_offsets
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.sim.golden import run_golden
 
 ENGINE_MASTERS = ("m_axi_gmem_in", "m_axi_gmem_aux", "m_axi_gmem_out", "m_axi_gmem_params")
-POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")
 PARAMS_FILE = "params.bin"
-
-
-def register_offsets() -> dict[str, int]:
-    """The top function's AXI4-Lite registers as Vitis HLS lays them out (its generated
-    x<top>_hw.h): control at 0x00, then from 0x10 each 64-bit pointer as two data words and a
-    reserved one (12 bytes), then the 32-bit `layers` scalar."""
-    offsets = {name: 0x10 + 12 * index for index, name in enumerate(POINTER_ARGUMENTS)}
-    offsets["layers"] = 0x10 + 12 * len(POINTER_ARGUMENTS)
-    return offsets
 
 
 def engine_port_json(port: EnginePort) -> dict[str, Any]:
@@ -77,8 +69,6 @@ def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, na
 def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[EnginePort], outputs: list[EnginePort],
                      frames: int, seed: int) -> dict[str, str | bytes]:
     """params.bin, random valid input frames and the golden outputs in the engine's DDR layout."""
-    from hwcodesign.codegen.project import byte_text
-
     rng = np.random.default_rng(seed)
     values = {}
     for port in inputs:
@@ -95,9 +85,6 @@ def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[EnginePo
 
 def engine_project_files(graph: Graph, mapping: EngineMapping, name: str, model_label: str, frames: int,
                          seed: int, model_path: Path | None) -> dict[str, str | bytes]:
-    from hwcodesign.codegen.driver import engine_driver_files
-    from hwcodesign.codegen.project import PROJECT_FILE
-
     program = build_program(graph, mapping.config)
     inputs, outputs = engine_ports(graph, program)
     files = engine_hls_files(graph, program, name, mapping.board, model_label, frames)

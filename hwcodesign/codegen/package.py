@@ -32,7 +32,8 @@ from typing import BinaryIO
 from hwcodesign import __version__
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.notebook import notebook_json
-from hwcodesign.codegen.project import PROJECT_FILE, Project, ProjectError
+from hwcodesign.codegen.project import Project, ProjectError
+from hwcodesign.codegen.project_format import PROJECT_FILE
 from hwcodesign.errors import BoardError
 from hwcodesign.outputs import (
     MANIFEST_FILE,

@@ -1,4 +1,6 @@
-"""`emit_project`: a mapped graph -> a complete, buildable project folder; `Project` reads one back.
+"""A mapped graph -> a complete, buildable project folder (`backends.emit_project` drives it for
+either architecture: the dataflow pipeline's files here, the engine's in `engine_project`);
+`Project` reads one back.
 
 The folder is written into a temporary sibling and renamed into place only when every file is
 written, so a failed compile leaves no half-written project (and a previous project of the same
@@ -12,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping as MappingType
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +21,16 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, build_products, render_build_scripts
+from hwcodesign.codegen.csim import run_csim
 from hwcodesign.codegen.driver import driver_files
-from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
-from hwcodesign.codegen.packing import (
-    StreamLayout,
-    pack_frames,
-    pack_tokens,
-    token_words_per_frame,
-    unpack_frames,
-)
+from hwcodesign.codegen.packing import pack_frames, pack_tokens, unpack_frames
+from hwcodesign.codegen.project_format import PROJECT_FILE, PortInfo, byte_text
 from hwcodesign.codegen.project_schema import meta_problem
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.types import ActiveSet, IntType, Tensor
-from hwcodesign.mapper.engine_map import EngineMapping
-from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.outputs import (
     MANIFEST_FILE,
     PROJECT_KIND,
@@ -48,44 +42,10 @@ from hwcodesign.outputs import (
 )
 from hwcodesign.sim.golden import run_golden
 
-PROJECT_FILE = "project.json"
 TESTBENCH_FRAMES = 2
 SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
 # Files a user may edit or delete: `package` ships the notebook with the user's edits (or a fresh one)
 EDITABLE_FILES = ("driver/notebook.ipynb",)
-
-
-@dataclass(frozen=True)
-class PortInfo:
-    """One boundary stream as recorded in project.json: enough to pack, unpack and (de)quantize."""
-
-    port: str
-    tensor: Tensor
-    layout: StreamLayout
-    sparse: bool = False  # frames are tokens of the active sites (packing.pack_tokens)
-
-    @property
-    def frame_bytes(self) -> int:
-        """Bytes of one frame's buffer (a sparse input's: the most its tokens can take)."""
-        if self.sparse:
-            return token_words_per_frame(self.layout) * self.layout.word_bits // 8
-        return self.layout.bytes_per_frame
-
-    def pack(self, frames: np.ndarray) -> np.ndarray:
-        if self.sparse:
-            return pack_tokens(frames, self.layout, self.tensor.zero_point, self.tensor.shape[3])
-        return pack_frames(frames, self.layout)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], word_bits: int) -> PortInfo:
-        dtype = IntType(data["bits"], data["signed"])
-        tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
-        # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
-        bits = data.get("storage_bits", dtype.bits)
-        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits)
-        if data.get("sparse"):
-            tensor = tensor.with_active(ActiveSet(tensor.name))
-        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)))
 
 
 def port_json(port: Port) -> dict[str, Any]:
@@ -103,36 +63,23 @@ def c_identifier(name: str) -> str:
     return cleaned if not cleaned[0].isdigit() else f"m_{cleaned}"
 
 
-def emit_project(graph: Graph, mapping: Mapping | EngineMapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
-                 word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
-                 model_label: str = "an ONNX model", testbench_seed: int = 0,
-                 extra_files: MappingType[str, str | bytes] | None = None,
-                 model_path: str | os.PathLike[str] | None = None) -> Project:
-    """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
+def dataflow_project_files(graph: Graph, mapping: Mapping, name: str, model_label: str, word_bits: int,
+                           fifo_rows: MappingType[tuple[str, str], int], seed: int,
+                           model_path: str | os.PathLike[str] | None) -> dict[str, str | bytes]:
+    """Every file of the dataflow pipeline's project (`backends.emit_project` writes them): the
+    HLS sources with FIFOs of `fifo_rows` rows per edge, the build scripts, project.json and the
+    driver (with the model at `model_path` beside it)."""
+    top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
+    files = project_files(graph, mapping, top, name, model_label, word_bits, seed)
+    files.update(driver_files(graph, name, mapping.board, [port_json(p) for p in top.inputs],
+                              [port_json(p) for p in top.outputs], word_bits,
+                              Path(model_path) if model_path else None))
+    return files
 
-    `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
-    depths); they and `word_bits` apply to the dataflow pipeline (an engine mapping carries its own
-    word width). `extra_files` (relative path -> content) are written into the same atomic folder,
-    e.g. the simulate report. `model_path` (the source .onnx) is copied beside the driver so its
-    notebook can compare with onnxruntime.
-    """
-    out = Path(out_dir)
-    project_name = c_identifier(name or out.name)
-    if isinstance(mapping, EngineMapping):  # the layer-sequential engine: its own sources and driver
-        files = engine_project_files(graph, mapping, project_name, model_label, TESTBENCH_FRAMES, testbench_seed,
-                                     Path(model_path) if model_path else None)
-    else:
-        if fifo_rows is None:
-            from hwcodesign.sim.latency import simulate
-            fifo_rows = simulate(graph, mapping).fifo_rows
-        top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
-        files = project_files(graph, mapping, top, project_name, model_label, word_bits, testbench_seed)
-        files.update(driver_files(graph, project_name, mapping.board, [port_json(p) for p in top.inputs],
-                                  [port_json(p) for p in top.outputs], word_bits,
-                                  Path(model_path) if model_path else None))
-    for path, content in (extra_files or {}).items():
-        files[path] = content
-    write_atomically(out, files, kind=PROJECT_KIND, products=project_products(project_name))
+
+def write_project(out: Path, files: dict[str, str | bytes], name: str) -> Project:
+    """Write a project's `files` into `out` atomically (module doc) and read it back."""
+    write_atomically(out, files, kind=PROJECT_KIND, products=project_products(name))
     return Project(out)
 
 
@@ -212,11 +159,6 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
     for port in top.outputs:
         files[f"hls/tb_data/{port.port}_expected.dat"] = byte_text(pack_frames(golden[port.tensor.name], port.layout))
     return files
-
-
-def byte_text(buffer: np.ndarray, per_line: int = 32) -> str:
-    flat = [str(v) for v in buffer.ravel().tolist()]
-    return "\n".join(" ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)) + "\n"
 
 
 class ProjectError(HwcodesignError):
@@ -312,8 +254,6 @@ class Project:
         `x` is (N, C, H, W) or (C, H, W) integers of the input type (or a dict by input tensor
         name for several inputs), exactly what `run_golden` takes, so the two compare directly.
         """
-        from hwcodesign.codegen.csim import run_csim
-
         frames = self.input_frames(x)
         count = next(iter(frames.values())).shape[0]
         buffers = [p.pack(frames[p.tensor.name]) for p in self.inputs]
@@ -348,4 +288,4 @@ class Project:
         return frames
 
 
-__all__ = ["Project", "ProjectError", "emit_project", "templates_dir"]
+__all__ = ["Project", "ProjectError", "dataflow_project_files", "templates_dir", "write_project"]

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hwcodesign.codegen.engine_project import register_offsets
 from hwcodesign.codegen.packing import token_words_per_frame
+from hwcodesign.codegen.project_format import register_offsets
 from hwcodesign.ir.stream_layout import WORD_BITS, StreamLayout
 
 ARCHITECTURES = ("dataflow", "sequential")

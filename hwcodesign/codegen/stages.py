@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.dybit import encode
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant, signed_bits
 from hwcodesign.ir.types import DyBitType, IntType, Tensor, WeightType
@@ -60,8 +61,6 @@ def weight_memory(weight_type: WeightType, table: np.ndarray) -> tuple[str, np.n
     Integer weights are stored as they are (0); DyBit weights as their codes, which the stage
     decodes before the multiply (`hwc_weight` in hwc_common.h)."""
     if isinstance(weight_type, DyBitType):
-        from hwcodesign.quant.dybit import encode
-
         return f"ap_uint<{weight_type.bits}>", encode(table, weight_type.bits), weight_type.bits
     return c_type(weight_type), table, 0
 

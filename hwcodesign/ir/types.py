@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwcodesign.ir import dybit
+
 
 @dataclass(frozen=True)
 class IntType:
@@ -64,7 +66,7 @@ class IntType:
 
 @dataclass(frozen=True)
 class DyBitType:
-    """Weights stored as `bits`-wide DyBit codes (`hwcodesign.quant.dybit`).
+    """Weights stored as `bits`-wide DyBit codes (`hwcodesign.ir.dybit`).
 
     The IR holds the decoded integer levels (the golden model multiplies those, exactly as the
     hardware does after its decoder); memories hold the codes. So a DyBit weight has two
@@ -75,16 +77,12 @@ class DyBitType:
     signed = True
 
     def __post_init__(self) -> None:
-        from hwcodesign.quant.dybit import MAX_BITS, MIN_BITS
-
-        if not MIN_BITS <= self.bits <= MAX_BITS:
-            raise ValueError(f"DyBit codes must be {MIN_BITS}..{MAX_BITS} bits, got {self.bits}")
+        if not dybit.MIN_BITS <= self.bits <= dybit.MAX_BITS:
+            raise ValueError(f"DyBit codes must be {dybit.MIN_BITS}..{dybit.MAX_BITS} bits, got {self.bits}")
 
     @property
     def max(self) -> int:
-        from hwcodesign.quant.dybit import max_level
-
-        return max_level(self.bits)
+        return dybit.max_level(self.bits)
 
     @property
     def min(self) -> int:
@@ -96,9 +94,7 @@ class DyBitType:
 
     @property
     def value_bits(self) -> int:
-        from hwcodesign.quant.dybit import decoded_bits
-
-        return decoded_bits(self.bits)
+        return dybit.decoded_bits(self.bits)
 
     @property
     def decoded(self) -> IntType:
@@ -107,9 +103,7 @@ class DyBitType:
 
     def contains(self, values: np.ndarray) -> bool:
         """True when every value is a level of this DyBit width."""
-        from hwcodesign.quant.dybit import representable
-
-        return bool(np.all(representable(values, self.bits)))
+        return bool(np.all(dybit.representable(values, self.bits)))
 
     def __str__(self) -> str:
         return f"dybit{self.bits}"

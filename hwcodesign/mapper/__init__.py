@@ -1,10 +1,12 @@
-"""Mapper: cost models (dataflow stages, the layer-sequential engine) and the integer program that
-sizes the hardware; `map_to_board` picks the architecture."""
+"""Mapper: cost models (dataflow stages, the layer-sequential engine) and the integer programs that
+size the hardware. Choosing the architecture, and planning the pipeline's streams by simulation,
+happen above it (`hwcodesign.backends`)."""
 
-from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
 from hwcodesign.mapper.cost import Folding, LayerCost, candidate_foldings, layer_cost
 from hwcodesign.mapper.engine_map import EngineMapping, map_engine
-from hwcodesign.mapper.ilp import Mapping, MappingInfeasible, map_dataflow
+from hwcodesign.mapper.ilp import map_dataflow
+from hwcodesign.mapper.mapping import Mapping
+from hwcodesign.mapper.table import MappingInfeasible
 
-__all__ = ["ARCHITECTURES", "EngineMapping", "Folding", "LayerCost", "Mapping", "MappingInfeasible", "candidate_foldings",
-           "layer_cost", "map_dataflow", "map_engine", "map_to_board"]
+__all__ = ["EngineMapping", "Folding", "LayerCost", "Mapping", "MappingInfeasible", "candidate_foldings", "layer_cost",
+           "map_dataflow", "map_engine"]

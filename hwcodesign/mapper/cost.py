@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hwcodesign.ir.dybit import decoder_luts
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.stream_layout import layout_of
@@ -201,8 +202,6 @@ def weight_decoder_luts(weight_type: WeightType, lanes: int) -> int:
     """LUTs of the weight decoders: one per MAC lane for DyBit codes (`dybit.decoder_luts`),
     none for integers."""
     if isinstance(weight_type, DyBitType):
-        from hwcodesign.quant.dybit import decoder_luts
-
         return lanes * decoder_luts(weight_type.bits)
     return 0
 

@@ -4,7 +4,7 @@ The engine is one set of units, so the choice is one configuration (PE, SIMD, ou
 pixel lanes, weight-memory depth) for the whole model; each instruction's schedule on it (its
 blocks, `engine.plan`) follows from the configuration. Every configuration is a candidate of a
 single-"layer" table with its frame cycles (the sum of its instructions' cycles, the engine
-running one layer at a time) and its resources, and `ilp.solve_table` picks the fastest that fits
+running one layer at a time) and its resources, and `table.solve_table` picks the fastest that fits
 the board's caps (and the fps bound), among ties the one using least; `least_within_limits`
 explains infeasibility as it does for the dataflow pipeline. The candidate set is the whole
 design space (a few hundred configurations), so the result is optimal for the cost model.
@@ -30,7 +30,8 @@ from hwcodesign.mapper.engine.cost import (
 )
 from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths
-from hwcodesign.mapper.ilp import (
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
+from hwcodesign.mapper.table import (
     CandidateTable,
     MappingInfeasible,
     cycle_budget,
@@ -38,7 +39,6 @@ from hwcodesign.mapper.ilp import (
     resource_limits,
     solve_table,
 )
-from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 
 LANES = (8, 16, 32, 64)
 OUTPUT_STAGES = (1, 2, 4, 8)

@@ -7,92 +7,48 @@ equals the bottleneck initiation interval of the dataflow pipeline):
 - "throughput": minimise T (frames per second = clock / T);
 - "latency": minimise T + sum_l depth[l, c] x[l, c] (first-frame latency of the pipeline:
   fill of every stage plus one bottleneck interval), optionally with T <= clock / fps.
-CBC (bundled with PuLP) proves optimality of the returned solution for this model.
+CBC (bundled with PuLP) proves optimality of the returned solution for this model
+(`table.solve_table`, the program the engine's mapper shares).
 
 The streams between stages need memory too. Each candidate's cost includes the FIFOs the
 layer writes into, in its own word width, so the program sees how a folding packs them; their
 depth (rows per edge) comes from the pipeline simulation, which depends on the foldings.
-`map_dataflow` therefore solves with default depths (`streams.default_fifo_rows`), simulates the chosen mapping to plan the
-depths (deep FIFOs only where branches rejoin), and re-solves with those depths (and the width
-converters' LUTs/FFs reserved) until the plan fits what was assumed; the result is optimal for
-the cost model given those depths.
+`map_dataflow` therefore solves with default depths (`streams.default_fifo_rows`), has its
+`stream_planner` simulate the chosen mapping to plan the depths (deep FIFOs only where branches
+rejoin), and re-solves with those depths (and the width converters' LUTs/FFs reserved) until the
+plan fits what was assumed; the result is optimal for the cost model given those depths. The
+planner is passed in (`backends.dataflow.map_pipeline` passes the simulator's) because the
+simulator reads mappings and so sits above the mapper.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from collections.abc import Mapping as MappingType
-from dataclasses import dataclass, field
-from typing import Any
-
-import pulp
 
 from hwcodesign.boards import Board, available_boards
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import (
-    RESOURCES,
-    Folding,
-    LayerCost,
-    candidate_foldings,
-    dma_bytes_per_cycle,
-    layer_cost,
-)
-from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, Outcome, SolverTimeout, solve_within
+from hwcodesign.mapper.cost import RESOURCES, Folding, candidate_foldings, dma_bytes_per_cycle, layer_cost
+from hwcodesign.mapper.mapping import Mapping
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, SolverTimeout
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, with_output_fifos
+from hwcodesign.mapper.table import (
+    CandidateTable,
+    MappingInfeasible,
+    cap_note,
+    cycle_budget,
+    least_within_limits,
+    resource_limits,
+    solve_table,
+)
 
-DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
+StreamPlan = tuple[dict[tuple[str, str], int], dict[str, int]]
+StreamPlanner = Callable[[Graph, Mapping], StreamPlan]
+"""Plans a mapping's FIFO depths (rows per edge) and the LUTs/FFs its width converters reserve:
+the pipeline simulation does it (`backends.dataflow.plan_streams`), which sits above the mapper."""
 FIFO_ROUNDS = 6
-GOALS = ("throughput", "latency")
-# The slowest frame rate a user may ask for: below it the cycle budget (clock / fps) outgrows what
-# a solver handles exactly, and no design is slow enough for the bound to matter.
-MIN_FPS = 1e-3
-TIMEOUT_HINT = "raise --time-limit, loosen --fps or the --cap limits, or try --architecture sequential"
-
-
-class MappingInfeasible(HwcodesignError):
-    """No folding fits the board; the message names the binding resource and a board that fits."""
-
-
-@dataclass(frozen=True)
-class CandidateTable:
-    """Per layer: its candidate foldings and their costs (what the ILP chooses from)."""
-
-    layers: tuple[str, ...]
-    foldings: tuple[tuple[Any, ...], ...]  # Folding per dataflow stage; EngineConfig for the engine
-    costs: tuple[tuple[LayerCost, ...], ...]
-
-
-@dataclass(frozen=True)
-class Mapping:
-    board: Board
-    goal: str
-    foldings: dict[str, Folding]
-    costs: dict[str, LayerCost]
-    objective: float
-    solve_seconds: float
-    limits: dict[str, int] = field(default_factory=dict)
-    reserved: dict[str, int] = field(default_factory=dict)
-    fifo_rows: dict[tuple[str, str], int] = field(default_factory=dict)
-    densities: dict[str, float] = field(default_factory=dict)  # design densities of sparse tensors
-    note: str = ""  # set when the solver's time limit ran out (`solver.Deadline.note`)
-
-    architecture = "dataflow"
-
-    @property
-    def bottleneck_cycles(self) -> int:
-        return max((c.cycles for c in self.costs.values()), default=0)
-
-    @property
-    def fps(self) -> float:
-        return self.board.clock_mhz * 1e6 / max(self.bottleneck_cycles, 1)
-
-    def total(self, resource: str) -> int:
-        """The layers' use of `resource`, each with the FIFOs it writes into (width converters
-        are in `reserved`)."""
-        return sum(c.resource(resource) for c in self.costs.values())
 
 
 def candidate_table(graph: Graph, board: Board, max_candidates: int = 96,
@@ -129,152 +85,15 @@ def with_output_fifos_table(graph: Graph, stages: CandidateTable,
     return CandidateTable(stages.layers, stages.foldings, costs)
 
 
-def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[str, int]:
-    caps = {**DEFAULT_CAPS, **(caps or {})}
-    available = board.resources.as_dict()
-    return {r: int(available[r] * caps[r]) for r in RESOURCES}
-
-
-def cap_note(caps: dict[str, float] | None, resource: str) -> str:
-    """' under --cap lut=0.5' when the user capped `resource`: the limit is theirs, not the board's."""
-    return f" under --cap {resource}={caps[resource]:g}" if caps and resource in caps else ""
-
-
-def limits_text(limits: dict[str, int], caps: dict[str, float] | None) -> str:
-    """'DSP 324, BRAM18K 345, LUT 0 under --cap lut=1e-300, FF 112,896': the limits a mapping met."""
-    return ", ".join(f"{r.upper()} {limits[r]:,}{cap_note(caps, r)}" for r in RESOURCES)
-
-
-def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None = None,
-                deadline: Deadline | None = None, start: Sequence[int] | None = None,
-                what: str = "", hint: str = TIMEOUT_HINT) -> tuple[list[int], float] | None:
-    """Optimal candidate index per layer and the objective; None when infeasible. Within the
-    time `deadline` has left (none: no limit): a solution found when it runs out is returned
-    and marks the deadline `stopped_early`; none found raises SolverTimeout naming `what` (by
-    default the layers mapped) with `hint`. `start`: a candidate per layer CBC starts from."""
-    if goal not in GOALS:
-        raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
-    deadline = deadline or Deadline(None)
-    remaining = deadline.remaining()
-    if remaining is not None and remaining <= 0:  # no time to even build the program
-        return timed_out(table, limits, goal, max_cycles, deadline, start, what, hint)
-    problem = pulp.LpProblem("mapping", pulp.LpMinimize)
-    choice = one_candidate_per_layer(problem, table)
-    bottleneck = pulp.LpVariable("bottleneck_cycles", lowBound=0)
-    for layer, options in enumerate(table.costs):
-        problem += bottleneck >= pulp.lpSum(cost.cycles * x for cost, x in zip(options, choice[layer]))
-    for resource in RESOURCES:
-        problem += usage(table, choice, resource) <= limits[resource], f"limit_{resource}"
-    if max_cycles is not None:
-        problem += bottleneck <= max_cycles
-    fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
-    goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
-    problem += goal_expression
-    if start is not None:
-        for xs, pick in zip(choice, start):
-            for c, x in enumerate(xs):
-                x.setInitialValue(int(c == pick))
-        bottleneck.setInitialValue(max(options[pick].cycles for options, pick in zip(table.costs, start)))
-    # half of the time left, so the tie-break below and the FIFO re-solves of `map_dataflow` get
-    # time too (a program CBC proves quickly takes only what it needs)
-    outcome = solve_within(problem, deadline, share=0.5, warm_start=start is not None)
-    if outcome is Outcome.TIMEOUT:
-        return timed_out(table, limits, goal, max_cycles, deadline, start, what, hint)
-    if outcome is Outcome.INFEASIBLE:
-        return None
-    picks = chosen_indices(choice)
-    objective = evaluate(table, picks, goal)
-    if outcome is Outcome.FEASIBLE:  # the time is up: no tie-break among mappings not proven optimal
-        deadline.stopped_early = True
-        return picks, objective
-    # Second phase: among optimal mappings, use the fewest resources (relative to the limits),
-    # so layers off the critical path are not given parallelism they cannot use. It only refines
-    # the first phase's answer, so running out of time here keeps that answer.
-    problem += goal_expression <= objective, "keep_optimum"
-    problem.setObjective(pulp.lpSum(
-        cost.resource(r) / max(limits[r], 1) * x
-        for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs) for r in RESOURCES
-    ))
-    outcome = solve_within(problem, deadline, share=0.5)
-    if outcome in (Outcome.OPTIMAL, Outcome.FEASIBLE):
-        frugal = chosen_indices(choice)
-        if evaluate(table, frugal, goal) <= objective:
-            picks = frugal
-    deadline.stopped_early |= outcome in (Outcome.FEASIBLE, Outcome.TIMEOUT)
-    return picks, objective
-
-
-def timed_out(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None, deadline: Deadline,
-              start: Sequence[int] | None, what: str, hint: str) -> tuple[list[int], float]:
-    """The answer when CBC found nothing in time: the start, or every layer at its most frugal
-    candidate, is still a design when it fits (checked here directly); else SolverTimeout."""
-    fallback = next((picks for picks in (start, frugal_picks(table, limits))
-                     if picks is not None and fits(table, picks, limits, max_cycles)), None)
-    if fallback is None:
-        raise deadline.timeout(what or f"mapping {len(table.layers)} layers", hint)
-    deadline.stopped_early = True
-    return list(fallback), evaluate(table, fallback, goal)
-
-
-def frugal_picks(table: CandidateTable, limits: dict[str, int]) -> list[int]:
-    """Each layer's candidate using the least of the resources together (relative to the limits)."""
-    return [min(range(len(options)), key=lambda c: sum(options[c].resource(r) / max(limits[r], 1) for r in RESOURCES))
-            for options in table.costs]
-
-
-def fits(table: CandidateTable, picks: Sequence[int], limits: dict[str, int], max_cycles: int | None) -> bool:
-    """Whether one candidate per layer meets every resource limit and the cycle budget."""
-    chosen = [options[c] for options, c in zip(table.costs, picks)]
-    return all(sum(cost.resource(r) for cost in chosen) <= limits[r] for r in RESOURCES) and \
-        (max_cycles is None or max(cost.cycles for cost in chosen) <= max_cycles)
-
-
-def one_candidate_per_layer(problem: pulp.LpProblem, table: CandidateTable) -> list[list[pulp.LpVariable]]:
-    """Binaries x[layer][candidate] with exactly one candidate chosen per layer."""
-    choice = [
-        [pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
-        for layer, options in enumerate(table.costs)
-    ]
-    for xs in choice:
-        problem += pulp.lpSum(xs) == 1
-    return choice
-
-
-def usage(table: CandidateTable, choice: list[list[pulp.LpVariable]], resource: str) -> pulp.LpAffineExpression:
-    """How much of `resource` the chosen candidates take, as a linear expression."""
-    return pulp.lpSum(cost.resource(resource) * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
-
-
-def chosen_indices(choice: list[list[pulp.LpVariable]]) -> list[int]:
-    """The candidate each layer's binaries select in the solver's current solution."""
-    return [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
-
-
-def cycle_budget(board: Board, fps: float | None) -> int | None:
-    """The largest bottleneck interval (cycles) that still reaches `fps` at the board clock."""
-    if fps is None:
-        return None
-    if not (math.isfinite(fps) and fps >= MIN_FPS):
-        raise HwcodesignError(f"fps {fps:g}: the frame rate must be a finite number of at least {MIN_FPS:g}")
-    return int(board.clock_mhz * 1e6 // fps)
-
-
-def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
-    """The objective of one assignment, computed directly (used by the ILP and by brute force)."""
-    chosen = [options[c] for options, c in zip(table.costs, picks)]
-    bottleneck = max(cost.cycles for cost in chosen)
-    return float(bottleneck if goal == "throughput" else bottleneck + sum(cost.depth for cost in chosen))
-
-
 def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
-                 progress: Callable[[str], None] | None = None, plan_streams: bool = True,
+                 progress: Callable[[str], None] | None = None, stream_planner: StreamPlanner | None = None,
                  suggest_board: bool = True, densities: MappingType[str, float] | None = None,
                  time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits.
 
-    With `plan_streams` the FIFO depths and width converters are planned with the pipeline
-    simulation and counted (module doc); without, FIFOs keep their default depths
+    With a `stream_planner` the FIFO depths and width converters are planned (by the pipeline
+    simulation, module doc) and counted; without, FIFOs keep their default depths
     (`streams.default_fifo_rows`). Every integer program solved shares `time_limit` (seconds,
     or a caller's Deadline; None: no limit): when it runs out, the best mapping found is returned
     with a `note` saying so, and SolverTimeout is raised when none was found.
@@ -298,7 +117,8 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
                     if min(budget.values()) >= 0 else None)
         if solution is None:
             raise MappingInfeasible(explain_infeasible(graph, table, board, limits, fps, caps, max_candidates,
-                                                       reserved, suggest_board and plan_streams, deadline))
+                                                       reserved, stream_planner if suggest_board else None,
+                                                       deadline))
         picks, objective = solution
         previous = picks
         mapping = Mapping(
@@ -308,9 +128,9 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
             objective, time.perf_counter() - start, limits, dict(reserved), dict(rows), dict(densities or {}),
             deadline.note,
         )
-        if not plan_streams:
+        if stream_planner is None:
             return mapping
-        planned, needed = stream_plan(graph, mapping)
+        planned, needed = stream_planner(graph, mapping)
         if all(depth <= rows.get(edge, default_fifo_rows(graph.op(edge[1]))) for edge, depth in planned.items()) and \
                 all(needed[r] <= reserved[r] for r in RESOURCES):
             return mapping
@@ -325,21 +145,13 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     )
 
 
-def stream_plan(graph: Graph, mapping: Mapping) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
-    """The FIFO rows the pipeline simulation plans for `mapping`, and the LUTs/FFs its width
-    converters take (reserved, since they depend on two neighbours' foldings)."""
-    from hwcodesign.sim.latency import simulate  # the simulator builds on this module's Mapping
-
-    report = simulate(graph, mapping, frames=2)
-    return dict(report.fifo_rows), {"dsp": 0, "bram18k": 0, "lut": report.refold_lut, "ff": report.refold_ff}
-
-
 def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits: dict[str, int],
                        fps: float | None, caps: dict[str, float] | None, max_candidates: int,
-                       reserved: dict[str, int] | None = None, suggest_board: bool = True,
+                       reserved: dict[str, int] | None = None, stream_planner: StreamPlanner | None = None,
                        deadline: Deadline | None = None) -> str:
-    """Name the resource that cannot fit even at minimum folding, and the smallest board that fits.
-    The explanation's own programs share `deadline`; what it cannot settle in time is left out."""
+    """Name the resource that cannot fit even at minimum folding, and (given the `stream_planner`
+    that maps it in full) the smallest board that fits. The explanation's own programs share
+    `deadline`; what it cannot settle in time is left out."""
     deadline = deadline or Deadline(None)
     reserved = reserved or {r: 0 for r in RESOURCES}
     reasons = []
@@ -368,38 +180,23 @@ def explain_infeasible(graph: Graph, table: CandidateTable, board: Board, limits
         reasons.append(f"the resources cannot all be met at once by any combination of foldings{fifos}")
     larger = [b for b in available_boards() if b.resources.dsp >= board.resources.dsp and b.name != board.name]
     message = f"model does not fit {board.name}: " + "; ".join(reasons)
-    if not suggest_board:
+    if stream_planner is None:
         return message
     try:
-        fits = next((b.name for b in larger if board_fits(graph, b, fps, caps, max_candidates, deadline)), None)
+        fits = next((b.name for b in larger
+                     if board_fits(graph, b, fps, caps, max_candidates, stream_planner, deadline)), None)
     except SolverTimeout:
         return message + "; the time limit ran out before a larger board that fits was found"
     return message + (f"; smallest board that fits: {fits}" if fits else "; no board in boards/ fits this model")
 
 
-def least_within_limits(table: CandidateTable, limits: dict[str, int], resource: str,
-                        deadline: Deadline | None = None) -> int | None:
-    """The least `resource` any mapping takes while the other resources stay within `limits`
-    (None when even those cannot be met, or when `deadline` runs out before it is proven):
-    which trade-off makes a model not fit."""
-    problem = pulp.LpProblem("least_" + resource, pulp.LpMinimize)
-    choice = one_candidate_per_layer(problem, table)
-    for other in RESOURCES:
-        if other != resource:
-            problem += usage(table, choice, other) <= limits[other]
-    problem += usage(table, choice, resource)
-    if solve_within(problem, deadline or Deadline(None)) is not Outcome.OPTIMAL:
-        return None
-    return int(round(pulp.value(problem.objective)))
-
-
 def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, float] | None,
-               max_candidates: int, deadline: Deadline | None = None) -> bool:
-    """Whether `map_dataflow` finds a mapping on `board` (FIFOs included); SolverTimeout when
-    `deadline` runs out before that is known."""
+               max_candidates: int, stream_planner: StreamPlanner, deadline: Deadline | None = None) -> bool:
+    """Whether `map_dataflow` finds a mapping on `board` (FIFOs planned by `stream_planner`);
+    SolverTimeout when `deadline` runs out before that is known."""
     try:
-        map_dataflow(graph, board, "throughput", fps, caps, max_candidates, suggest_board=False,
-                     time_limit=deadline or Deadline(None))
+        map_dataflow(graph, board, "throughput", fps, caps, max_candidates, stream_planner=stream_planner,
+                     suggest_board=False, time_limit=deadline or Deadline(None))
     except MappingInfeasible:
         return False
     return True

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwcodesign.ir import dybit
 from hwcodesign.ir.types import DyBitType, IntType, WeightType
-from hwcodesign.quant import dybit
 
 KINDS = ("int", "dybit")
 NAME = re.compile(r"^(int|dybit)([0-9]+)$")

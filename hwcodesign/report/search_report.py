@@ -15,8 +15,8 @@ from typing import Any
 import onnx
 
 from hwcodesign.frontend.formats import with_weight_formats
+from hwcodesign.mapper.precision import SearchResult, format_front
 from hwcodesign.outputs import SEARCH_KIND, write_atomically
-from hwcodesign.quant.search import SearchResult, format_front
 from hwcodesign.report.html import BAR_COLOUR, BOTTLENECK_COLOUR, STYLE, figure_to_data_uri, html_table
 
 MIXED_SUFFIX = "_mixed.onnx"

@@ -14,7 +14,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine_map import EngineMapping
-from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
 from hwcodesign.tables import format_table
@@ -42,22 +42,6 @@ def limited_by(latency: LatencyReport, bottleneck: str, bottleneck_cycles: int) 
     return "dma_out" if latency.dma_out_cycles > bottleneck_cycles else bottleneck
 
 
-def build_report(graph: Graph, mapping: Mapping | EngineMapping, latency: LatencyReport,
-                 model_path: str | None = None, profile: SparseProfile | None = None) -> dict[str, Any]:
-    """Everything `hwcodesign simulate` reports, as a JSON-serialisable dict (see module doc). A
-    sparse network's report also holds its design densities and, with `profile`, each sample
-    frame's latency and active sites beside the dense-equivalent latency."""
-    if isinstance(mapping, EngineMapping):
-        report = build_engine_report(graph, mapping, latency, model_path)
-    else:
-        report = build_dataflow_report(graph, mapping, latency, model_path)
-        if mapping.densities or profile is not None:
-            report["sparsity"] = sparsity_section(mapping, profile)
-    if mapping.note:  # only then: a design proven optimal keeps the report it always had
-        report["note"] = mapping.note
-    return report
-
-
 def sparsity_section(mapping: Mapping, profile: SparseProfile | None) -> dict[str, Any]:
     section: dict[str, Any] = {"design_densities": dict(sorted(mapping.densities.items()))}
     if profile is not None:
@@ -67,8 +51,11 @@ def sparsity_section(mapping: Mapping, profile: SparseProfile | None) -> dict[st
     return section
 
 
-def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport,
-                          model_path: str | None) -> dict[str, Any]:
+def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport, model_path: str | None,
+                          profile: SparseProfile | None = None) -> dict[str, Any]:
+    """The report of a dataflow pipeline (`backends.build_report` builds either architecture's). A
+    sparse network's report also holds its design densities and, with `profile`, each sample
+    frame's latency and active sites beside the dense-equivalent latency."""
     board = mapping.board
     timings = {stage.name: stage for stage in latency.stages}
     bottleneck = bottleneck_layer(graph, mapping)
@@ -101,7 +88,7 @@ def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport
             "percent_of_board": percent(used, available[resource]),
         }
 
-    return {
+    report: dict[str, Any] = {
         "architecture": "dataflow",
         "model": {"name": graph.name, "path": model_path},
         "board": {"name": board.name, "part": board.part, "clock_mhz": board.clock_mhz},
@@ -134,6 +121,9 @@ def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport
             for (producer, consumer), rows in latency.fifo_rows.items()
         ],
     }
+    if mapping.densities or profile is not None:
+        report["sparsity"] = sparsity_section(mapping, profile)
+    return report
 
 
 def resource_entries(mapping: Mapping | EngineMapping) -> dict[str, dict[str, Any]]:

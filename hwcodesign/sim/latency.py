@@ -40,8 +40,7 @@ from hwcodesign.mapper.cost import (
     ring_rows,
     stream_cycles,
 )
-from hwcodesign.mapper.engine_map import EngineMapping
-from hwcodesign.mapper.ilp import Mapping
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.memory import MemoryCost
 from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_row_cycles
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
@@ -168,7 +167,7 @@ def held_rows(op: Op, folding: Folding, source: Tensor) -> int:
     return ring_rows(op, source) or line_buffer_rows(op)
 
 
-def simulate(graph: Graph, mapping: Mapping | EngineMapping, frames: int = 3,
+def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
              fifo_rows: MappingType[tuple[str, str], int] | None = None,
              inputs: MappingType[str, np.ndarray] | None = None) -> LatencyReport:
     """Simulate `frames` back-to-back frames with the FIFO depths `fifo_rows` gives ((producer
@@ -183,8 +182,6 @@ def simulate(graph: Graph, mapping: Mapping | EngineMapping, frames: int = 3,
     pipeline by more than `PLAN_TOLERANCE`, chains get one row, and failing that every edge
     keeps its stall-free depth.
     """
-    if isinstance(mapping, EngineMapping):
-        return simulate_engine(mapping)
     counts = frame_counts(graph, inputs) if inputs is not None else None
     if fifo_rows is not None:
         return run_pipeline(graph, mapping, frames, fifo_rows, counts)
@@ -210,22 +207,6 @@ def frame_counts(graph: Graph, inputs: MappingType[str, np.ndarray]) -> list[dic
     counts = row_counts(graph, inputs)
     frames = next(iter(inputs.values())).shape[0]
     return [{name: rows[frame] for name, rows in counts.items()} for frame in range(frames)]
-
-
-def simulate_engine(mapping: EngineMapping) -> LatencyReport:
-    """The engine's frame: its instructions back to back (each waits for the previous one's
-    results in DDR), each taking the cycles the cost model follows from its loops. Frames do not
-    overlap, so the interval is the frame; nothing streams in or out (the host writes inputs and
-    reads outputs in DDR), and there are no FIFOs between layers to plan."""
-    start = 0
-    timings = []
-    frame = max(mapping.frame_cycles, 1)
-    for timing in mapping.timings:
-        timings.append(StageTiming(timing.name, timing.kind, timing.cycles, float(start + timing.cycles),
-                                   float(start + timing.cycles), timing.cycles / frame))
-        start += timing.cycles
-    return LatencyReport(mapping.board.clock_mhz, float(start), float(start), 0.0, 0.0, tuple(timings), {}, {},
-                         MemoryCost(0, 0))
 
 
 def run_pipeline(graph: Graph, mapping: Mapping, frames: int,

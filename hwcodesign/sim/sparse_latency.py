@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.ilp import Mapping as DataflowMapping
+from hwcodesign.mapper.mapping import Mapping as DataflowMapping
 from hwcodesign.sim.latency import simulate
 from hwcodesign.sim.sparsity import row_counts
 

@@ -221,7 +221,7 @@ def interrupt(*args: object, **kwargs: object) -> None:
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("stage", ["load_onnx", "map_and_simulate", "write_report"])
+@pytest.mark.parametrize("stage", ["load_onnx", "simulate_model", "write_report"])
 def test_ctrl_c_exits_130_with_one_line(model: Path, tmp_path: Path, stage: str, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(cli, stage, interrupt)
@@ -285,15 +285,15 @@ def two_inputs_model(folder: Path) -> onnx.ModelProto:
 @pytest.mark.parametrize("command", ["simulate", "compile"])
 def test_time_limit_reaches_the_mapper(model: Path, tmp_path: Path, command: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    compile_module = importlib.import_module("hwcodesign.codegen.compile")
-    real = compile_module.map_to_board
+    simulate_module = importlib.import_module("hwcodesign.flows.simulate")
+    real = simulate_module.map_to_board
     seen = []
 
     def spy(*args: object, **kwargs: object) -> object:
         seen.append(kwargs["time_limit"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(compile_module, "map_to_board", spy)
+    monkeypatch.setattr(simulate_module, "map_to_board", spy)
     assert exit_code([command, str(model), "--time-limit", "7.5", "-o", str(tmp_path / "out")]) == 0
     assert exit_code([command, str(model), "-o", str(tmp_path / "out2")]) == 0
     assert seen == [7.5, 60.0]

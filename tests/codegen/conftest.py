@@ -5,8 +5,9 @@ from support.codegen import VARIANTS, variant_mapping
 from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, build
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes import load_onnx, optimize
 

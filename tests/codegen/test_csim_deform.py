@@ -14,8 +14,9 @@ import pytest
 from support.codegen import build_all, variant_mapping
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, layer_cost, line_buffer_rows
 from hwcodesign.sim.golden import run_golden

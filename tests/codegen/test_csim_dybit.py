@@ -23,15 +23,17 @@ from support.compare import compare_with_onnxruntime
 from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
+from hwcodesign.ir import dybit
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType, IntType
 from hwcodesign.mapper.cost import candidate_foldings
-from hwcodesign.mapper.ilp import Mapping, fixed_mapping
+from hwcodesign.mapper.ilp import fixed_mapping
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.passes import load_onnx, optimize
-from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.sim.golden import run_golden
 

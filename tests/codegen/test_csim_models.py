@@ -14,11 +14,13 @@ from support.codegen import assert_bit_exact, build_all, random_frames, variant_
 from support.examples import build_models_module
 from support.onnx_models import GraphBuilder, quantize_qdq
 
+from hwcodesign.backends import emit_project
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import candidate_foldings
-from hwcodesign.mapper.ilp import fixed_mapping, map_dataflow
+from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import quantize_input
 
@@ -38,11 +40,11 @@ def example_projects(example_models: dict[str, Path], tmp_path_factory: pytest.T
     projects = {}
     for key in ("w8a8", "w4a8", "cnv"):
         graph = optimize(load_onnx(example_models[key]))
-        projects[key] = (graph, emit_project(graph, map_dataflow(graph, board), root / key))
+        projects[key] = (graph, emit_project(graph, map_pipeline(graph, board), root / key))
     # the 4-bit CNV at other stream widths, and with every MAC built from LUTs, fully parallel
     graph = projects["cnv"][0]
     for word_bits in (32, 128):
-        projects[f"cnv_{word_bits}"] = (graph, emit_project(graph, map_dataflow(graph, board), root / f"cnv{word_bits}",
+        projects[f"cnv_{word_bits}"] = (graph, emit_project(graph, map_pipeline(graph, board), root / f"cnv{word_bits}",
                                                             word_bits=word_bits))
     lut = {op.name: widest_folding(graph, op.name, mac="lut") for op in graph
            if any(f.mac == "lut" for f in candidate_foldings(op, graph.input_tensors(op)))}

@@ -13,10 +13,11 @@ import pytest
 from support.codegen import build_all
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
+from hwcodesign.backends import emit_project
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.packing import StreamLayout, pack_tokens
-from hwcodesign.codegen.project import emit_project
-from hwcodesign.mapper.ilp import fixed_mapping, map_dataflow
+from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import run_golden
 
@@ -43,7 +44,7 @@ def sparse_projects(tmp_path_factory: pytest.TempPathFactory) -> dict:
         onnx.save(masked, root / f"{case.label}.onnx")
         graph = optimize(load_onnx(root / f"{case.label}.onnx"))
         for variant in VARIANTS:
-            mapping = fixed_mapping(graph, board, {}) if variant == "serial" else map_dataflow(graph, board)
+            mapping = fixed_mapping(graph, board, {}) if variant == "serial" else map_pipeline(graph, board)
             projects[(case.label, variant)] = (case, graph, emit_project(graph, mapping, root / case.label / variant))
     build_all([project for _, _, project in projects.values()])
     return projects

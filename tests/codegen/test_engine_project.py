@@ -16,16 +16,16 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
 
+from hwcodesign.backends import emit_project, map_to_board
 from hwcodesign.boards import load_board
 from hwcodesign.check.synthesizable import GXX, synthesis_problems, synthesizable_files
 from hwcodesign.check.tcl import run_tcl
-from hwcodesign.codegen import driver as driver_module
-from hwcodesign.codegen.compile import compile_model
+from hwcodesign.codegen import engine_project as engine_project_module
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.outputs import OutputError
 from hwcodesign.passes import load_onnx, optimize
@@ -158,7 +158,7 @@ def test_a_failure_halfway_keeps_the_previous_engine_project(engine: tuple[Graph
     def broken(*args: object, **kwargs: object) -> dict[str, str]:
         raise RuntimeError("driver generation failed halfway")
 
-    monkeypatch.setattr(driver_module, "engine_driver_files", broken)
+    monkeypatch.setattr(engine_project_module, "engine_driver_files", broken)
     with pytest.raises(RuntimeError, match="halfway"):
         emit_project(graph, mapping, out)
     assert tree_digest(out) == before

@@ -7,8 +7,8 @@ import numpy as np
 from support.codegen import assert_bit_exact, random_frames
 from support.onnx_models import GraphBuilder, quantize_qdq
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.project import emit_project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import PIXEL_RING_MIN_STEPS, Folding, layer_cost, line_buffer, pixel_ring
 from hwcodesign.mapper.ilp import fixed_mapping

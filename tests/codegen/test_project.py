@@ -12,13 +12,14 @@ import pytest
 from support.markers import needs_tclsh
 from support.qdq_by_hand import conv_bn_relu_qdq
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import available_boards, load_board
 from hwcodesign.check.tcl import run_tcl
 from hwcodesign.cli import main
 from hwcodesign.codegen import project as project_module
-from hwcodesign.codegen.compile import compile_model
-from hwcodesign.codegen.project import Project, ProjectError, emit_project
+from hwcodesign.codegen.project import Project, ProjectError
 from hwcodesign.codegen.stages import CodegenError
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.mapper.cost import Folding
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import load_onnx, optimize

@@ -24,7 +24,7 @@ from support.fuzz_run import Limits, Result, run_command
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.codegen import csim
-from hwcodesign.codegen.compile import compile_model
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.outputs import MANIFEST_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,7 +280,7 @@ def test_schema_names_the_key_or_the_ports_are_usable(compiled: dict[str, Path],
     what it passes builds ports whose frame sizes agree with project.json (never an exception)."""
     import copy
 
-    from hwcodesign.codegen.project import PortInfo
+    from hwcodesign.codegen.project_format import PortInfo
     from hwcodesign.codegen.project_schema import meta_problem
 
     intact = json.loads((compiled[architecture] / "project.json").read_text())

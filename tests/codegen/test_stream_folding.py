@@ -9,9 +9,9 @@ import pytest
 from support.codegen import assert_bit_exact, random_frames
 from support.onnx_models import GraphBuilder, quantize_qdq
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.hls_top import refold_steps
-from hwcodesign.codegen.project import emit_project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
 from hwcodesign.mapper.ilp import fixed_mapping

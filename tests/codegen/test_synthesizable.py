@@ -21,11 +21,12 @@ import pytest
 from support.codegen import VARIANTS
 from support.op_cases import CASES
 
+from hwcodesign.backends import emit_project
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.check.synthesizable import GXX, compile_problems, lexical_problems, synthesis_problems
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.passes import load_onnx, optimize
 
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ not found")
@@ -67,7 +68,7 @@ def example_projects(example_models: dict[str, Path], tmp_path_factory: pytest.T
     for key in EXAMPLES:
         path = example_models[key]
         graph = optimize(load_onnx(path))
-        projects[key] = emit_project(graph, map_dataflow(graph, board), root / key, name=path.stem,
+        projects[key] = emit_project(graph, map_pipeline(graph, board), root / key, name=path.stem,
                                      model_label=path.name).root
     return projects
 

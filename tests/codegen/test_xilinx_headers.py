@@ -25,13 +25,14 @@ from support.op_cases import build
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 from support.xilinx_headers import xilinx_headers
 
+from hwcodesign.backends import emit_project
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.cli import main
 from hwcodesign.codegen.csim import build_library, library_path
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.sim.golden import run_golden
@@ -62,7 +63,7 @@ def sparse(root: Path) -> Case:
     masked, _ = sparse_models(case, event_frames(case, 0.3, 8, seed=1))
     onnx.save(masked, root / "sparse.onnx")
     graph = optimize(load_onnx(root / "sparse.onnx"))
-    project = emit_project(graph, map_dataflow(graph, load_board("ultra96v2")), root / "sparse")
+    project = emit_project(graph, map_pipeline(graph, load_board("ultra96v2")), root / "sparse")
     return graph, project, graph.inputs[0].output.quantize(event_frames(case, 0.2, 3, seed=4))
 
 
@@ -71,7 +72,7 @@ def dybit(root: Path) -> Case:
     qdq = quantize_qdq(model, calibration)
     written = with_weight_formats(qdq, {name: WeightFormat.parse("dybit4") for name in weight_nodes(qdq)})
     graph = optimize(load_onnx(written))
-    project = emit_project(graph, map_dataflow(graph, load_board("ultra96v2")), root / "dybit")
+    project = emit_project(graph, map_pipeline(graph, load_board("ultra96v2")), root / "dybit")
     return graph, project, random_frames(graph, 4, seed=5)
 
 

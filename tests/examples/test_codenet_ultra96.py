@@ -10,7 +10,7 @@ import pytest
 from support.engine import check_engine
 from support.layerwise import built_codenet
 
-from hwcodesign.codegen.compile import CompileResult, compile_model
+from hwcodesign.flows.compile import CompileResult, compile_model
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.report import format_summary
 from hwcodesign.sim.golden import quantize_input

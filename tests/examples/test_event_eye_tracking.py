@@ -22,7 +22,7 @@ from onnx import TensorProto, numpy_helper
 from support.examples import load_script
 from support.layerwise import quantized_tensors
 
-from hwcodesign.codegen.compile import compile_model
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.ir.op import Input
 from hwcodesign.ops import Add, GlobalAvgPool, Linear, SubmanifoldConv
 from hwcodesign.passes import load_onnx, optimize

@@ -13,11 +13,11 @@ from support.codegen import build_all
 from support.compare import compare_with_onnxruntime
 from support.deform_cases import DeformCase, deform_qdq_model
 
+from hwcodesign.backends import emit_project
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.cli.commands import layer_table
-from hwcodesign.codegen.project import emit_project
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import quantize_input, run_golden
 
@@ -42,7 +42,7 @@ def test_deform_conv_three_way(case: DeformCase, tmp_path: Path) -> None:
     assert deform.has_mask == case.mask and deform.fixed_shape == case.fixed_shape
     agreement = compare_with_onnxruntime(model, samples, graph=graph)
     assert agreement.max_lsb <= 1, str(agreement)
-    project = emit_project(graph, map_dataflow(graph, load_board("zcu104")), tmp_path / "deform")
+    project = emit_project(graph, map_pipeline(graph, load_board("zcu104")), tmp_path / "deform")
     build_all([project])
     frames = np.concatenate([quantize_input(graph, s) for s in samples])
     golden = run_golden(graph, frames)

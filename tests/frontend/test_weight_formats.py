@@ -24,9 +24,9 @@ from hwcodesign.frontend.formats import (
     weight_nodes,
     with_weight_formats,
 )
+from hwcodesign.ir import dybit
 from hwcodesign.ir.types import DyBitType, IntType
 from hwcodesign.passes import load_onnx, optimize
-from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 
 CONV, GEMM = "conv3_node", "gemm9_node"  # the weight nodes of op case flatten_gemm

@@ -17,13 +17,13 @@ import pytest
 from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
+from hwcodesign.backends import map_to_board
 from hwcodesign.boards import load_board
 from hwcodesign.frontend.formats import with_weight_formats
 from hwcodesign.hardware.engine.config import EngineUnsupported
-from hwcodesign.ir import IntType, Tensor, make_requant
+from hwcodesign.ir import IntType, Tensor, dybit, make_requant
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType
-from hwcodesign.mapper.architecture import map_to_board
 from hwcodesign.mapper.cost import (
     Folding,
     candidate_foldings,
@@ -34,11 +34,11 @@ from hwcodesign.mapper.cost import (
     weight_decoder_luts,
 )
 from hwcodesign.mapper.engine.program import instructions
-from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.memory import memory_cost
+from hwcodesign.mapper.table import MappingInfeasible
 from hwcodesign.ops import Conv, DepthwiseConv, Linear
 from hwcodesign.passes import load_onnx, optimize
-from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)

@@ -14,11 +14,11 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
+from hwcodesign.backends import ARCHITECTURES, map_to_board
 from hwcodesign.boards import Board, load_board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
-from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine.cost import memory_system
 from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
@@ -34,7 +34,8 @@ from hwcodesign.mapper.engine_map import (
     fixed_engine_mapping,
     map_engine,
 )
-from hwcodesign.mapper.ilp import Mapping, MappingInfeasible, cycle_budget, resource_limits
+from hwcodesign.mapper.mapping import Mapping
+from hwcodesign.mapper.table import MappingInfeasible, cycle_budget, resource_limits
 from hwcodesign.ops import Conv
 from hwcodesign.passes import load_onnx, optimize
 

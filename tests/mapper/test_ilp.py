@@ -7,18 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
+from hwcodesign.backends.dataflow import map_pipeline, plan_streams
 from hwcodesign.boards import load_board
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.cost import RESOURCES
-from hwcodesign.mapper.ilp import (
-    MappingInfeasible,
-    candidate_table,
-    evaluate,
-    least_within_limits,
-    map_dataflow,
-    solve_table,
-)
+from hwcodesign.mapper.ilp import StreamPlan, candidate_table, map_dataflow
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.memory import bram18k_blocks
+from hwcodesign.mapper.table import MappingInfeasible, evaluate, least_within_limits, solve_table
 from hwcodesign.ops import Conv
 
 UINT8 = IntType(8, False)
@@ -90,7 +86,7 @@ def test_least_resource_within_the_other_limits_matches_exhaustive_search(seed: 
 def test_mapping_respects_every_board_limit() -> None:
     graph = conv_chain(np.random.default_rng(1), [3, 16, 32, 32, 64])
     for board_name in ("pynqz2", "ultra96v2", "zcu104"):
-        mapping = map_dataflow(graph, load_board(board_name))
+        mapping = map_pipeline(graph, load_board(board_name))
         for r in RESOURCES:
             assert mapping.total(r) <= mapping.limits[r]
         assert mapping.fps > 0
@@ -98,15 +94,15 @@ def test_mapping_respects_every_board_limit() -> None:
 
 def test_faster_board_is_never_slower() -> None:
     graph = conv_chain(np.random.default_rng(2), [3, 16, 32, 64])
-    small = map_dataflow(graph, load_board("pynqz2"))
-    large = map_dataflow(graph, load_board("zcu102"))
+    small = map_pipeline(graph, load_board("pynqz2"))
+    large = map_pipeline(graph, load_board("zcu102"))
     assert large.bottleneck_cycles <= small.bottleneck_cycles
 
 
 def test_too_big_for_pynq_z2_names_the_resource_and_a_board_that_fits() -> None:
     graph = conv_chain(np.random.default_rng(3), [64, 256, 256, 256, 256], size=8)
     with pytest.raises(MappingInfeasible) as error:
-        map_dataflow(graph, load_board("pynqz2"))
+        map_pipeline(graph, load_board("pynqz2"))
     message = str(error.value)
     assert "BRAM18K needs at least" in message and "pynqz2" in message
     assert "smallest board that fits" in message
@@ -115,7 +111,7 @@ def test_too_big_for_pynq_z2_names_the_resource_and_a_board_that_fits() -> None:
 def test_fps_floor_out_of_reach_is_explained() -> None:
     graph = conv_chain(np.random.default_rng(4), [3, 8, 8])
     with pytest.raises(MappingInfeasible, match="requested fps"):
-        map_dataflow(graph, load_board("pynqz2"), goal="latency", fps=1e9)
+        map_pipeline(graph, load_board("pynqz2"), goal="latency", fps=1e9)
 
 
 @pytest.mark.parametrize(("depth", "width", "blocks"), [
@@ -128,7 +124,27 @@ def test_bram18k_packing(depth: int, width: int, blocks: int) -> None:
 def test_input_dma_bounds_the_frame_rate() -> None:
     board = load_board("pynqz2")
     graph = conv_chain(np.random.default_rng(5), [8, 2], size=64)  # 32 KiB per frame, tiny compute
-    mapping = map_dataflow(graph, board)
+    mapping = map_pipeline(graph, board)
     dma_cycles = mapping.costs["in"].cycles
     assert dma_cycles == 8 * 64 * 64 // 8  # 8 bytes per cycle: the 64-bit stream binds, not DDR
     assert mapping.bottleneck_cycles == dma_cycles
+
+
+def test_the_mapper_plans_streams_only_through_the_planner_it_is_given() -> None:
+    """The mapper does not call the simulator (it sits below it): without a planner every FIFO keeps
+    its default depth; `map_pipeline` hands it the simulator's plan, which it follows to the same
+    mapping a planner returning that plan gives."""
+    board = load_board("pynqz2")
+    graph = conv_chain(np.random.default_rng(7), [4, 8, 8])
+    unplanned = map_dataflow(graph, board)
+    assert unplanned.fifo_rows == {} and not any(unplanned.reserved.values())
+    planned = map_pipeline(graph, board)
+    calls = []
+
+    def planner(g: Graph, mapping: Mapping) -> StreamPlan:
+        calls.append(mapping)
+        return plan_streams(g, mapping)
+
+    same = map_dataflow(graph, board, stream_planner=planner)
+    assert calls and (same.foldings, same.fifo_rows, same.reserved) == (planned.foldings, planned.fifo_rows,
+                                                                       planned.reserved)

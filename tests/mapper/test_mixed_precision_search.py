@@ -1,4 +1,4 @@
-"""The joint format + folding ILP (`hwcodesign.quant.search`) against brute force.
+"""The joint format + folding ILP (`hwcodesign.mapper.precision`, `hwcodesign.flows.search`) against brute force.
 
 A conv + gemm model with three candidate formats (int8, dybit4, dybit2) and a handful of
 foldings per layer is small enough to enumerate every assignment. Under resource limits tight
@@ -17,9 +17,10 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.boards import load_board
+from hwcodesign.flows.search import build_space, search
 from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.mapper.precision import SearchInfeasible, evaluate, pareto_front, solve
 from hwcodesign.quant.formats import WeightFormat
-from hwcodesign.quant.search import SearchInfeasible, build_space, evaluate, pareto_front, search, solve
 
 FORMATS = [WeightFormat.parse(f) for f in ("int8", "dybit4", "dybit2")]
 

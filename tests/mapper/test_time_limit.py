@@ -15,17 +15,18 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
 
-import hwcodesign.mapper.architecture as architecture
-import hwcodesign.quant.search as search_module
+import hwcodesign.backends.dataflow as dataflow_backend
+import hwcodesign.flows.search as search_module
+import hwcodesign.mapper.precision as precision_module
+from hwcodesign.backends import build_report, map_to_board
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.compile import map_and_simulate
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.mapper import map_to_board
-from hwcodesign.mapper.ilp import map_dataflow
+from hwcodesign.flows.simulate import map_and_simulate
 from hwcodesign.mapper.solver import Deadline, Outcome, SolverTimeout, solve_within
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
-from hwcodesign.report import build_report, format_summary
+from hwcodesign.report import format_summary
 
 ULTRA96 = load_board("ultra96v2")
 SEARCH_FORMATS = [WeightFormat.parse(f) for f in ("int8", "dybit4")]
@@ -45,13 +46,13 @@ def test_a_slow_mapping_returns_the_best_design_within_the_limit_with_a_note() -
 
 
 def cbc_finds_nothing_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hwcodesign.mapper.ilp.solve_within", lambda *args, **kwargs: Outcome.TIMEOUT)
+    monkeypatch.setattr("hwcodesign.mapper.table.solve_within", lambda *args, **kwargs: Outcome.TIMEOUT)
 
 
 def test_without_a_solution_in_time_the_most_frugal_design_is_used_when_it_fits(
         monkeypatch: pytest.MonkeyPatch) -> None:
     cbc_finds_nothing_in_time(monkeypatch)
-    mapping = map_dataflow(deep_conv_chain(), ULTRA96, "latency", time_limit=3)
+    mapping = map_pipeline(deep_conv_chain(), ULTRA96, "latency", time_limit=3)
     assert "not proven optimal" in mapping.note
     assert all(mapping.total(r) <= mapping.limits[r] for r in mapping.limits)
 
@@ -60,14 +61,14 @@ def test_no_design_within_the_limit_is_a_clear_error(monkeypatch: pytest.MonkeyP
     cbc_finds_nothing_in_time(monkeypatch)  # and the most frugal design is too slow for the fps asked
     with pytest.raises(SolverTimeout, match=r"mapping 81 layers: no design found within the 3 s time limit; "
                                             r"raise --time-limit"):
-        map_dataflow(deep_conv_chain(), ULTRA96, "latency", fps=2000, time_limit=3)
+        map_pipeline(deep_conv_chain(), ULTRA96, "latency", fps=2000, time_limit=3)
 
 
 def test_auto_tries_the_engine_when_the_pipeline_is_not_mapped_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
     def out_of_time(*args: object, **kwargs: object) -> None:
         raise SolverTimeout("mapping 81 layers: no design found within the 1 s time limit")
 
-    monkeypatch.setattr(architecture, "map_dataflow", out_of_time)
+    monkeypatch.setattr(dataflow_backend, "map_pipeline", out_of_time)
     mapping = map_to_board(deep_conv_chain(), ULTRA96, "latency", time_limit=1)
     assert mapping.architecture == "sequential"
     assert mapping.reason.startswith("the dataflow pipeline was not mapped in time")
@@ -77,8 +78,8 @@ def test_results_solved_within_the_limit_do_not_change(tmp_path: Path) -> None:
     path = tmp_path / "model.onnx"
     onnx.save(conv_bn_relu_qdq(), path)
     graph = optimize(load_onnx(path))
-    unlimited = map_dataflow(graph, ULTRA96, time_limit=None)
-    limited = map_dataflow(graph, ULTRA96)  # the default limit
+    unlimited = map_pipeline(graph, ULTRA96, time_limit=None)
+    limited = map_pipeline(graph, ULTRA96)  # the default limit
     assert limited.foldings == unlimited.foldings and limited.objective == unlimited.objective
     assert limited.note == unlimited.note == ""
     assert "note" not in build_report(graph, limited, map_and_simulate(graph, ULTRA96)[1])
@@ -113,14 +114,14 @@ def test_the_search_notes_a_front_cut_short_by_the_time_limit(gemm_model: onnx.M
         outcome = solve_within(problem, deadline, *args)  # solved, but reported as CBC stopping on time
         return Outcome.FEASIBLE if outcome is Outcome.OPTIMAL else outcome
 
-    monkeypatch.setattr(search_module, "solve_within", stopped_on_time)
+    monkeypatch.setattr(precision_module, "solve_within", stopped_on_time)
     result = search_module.search(gemm_model, ULTRA96, SEARCH_FORMATS, max_candidates=4, points=3, time_limit=30)
     assert "not proven optimal" in result.note and result.summary()["note"] == result.note
-    assert f"note: {result.note}" in search_module.format_front(result)
+    assert f"note: {result.note}" in precision_module.format_front(result)
 
 
 def test_a_search_without_a_solution_in_time_is_a_clear_error(gemm_model: onnx.ModelProto,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_module, "solve_within", lambda *args, **kwargs: Outcome.TIMEOUT)
+    monkeypatch.setattr(precision_module, "solve_within", lambda *args, **kwargs: Outcome.TIMEOUT)
     with pytest.raises(SolverTimeout, match="the mixed-precision search: no design found within the 7 s time limit"):
         search_module.search(gemm_model, ULTRA96, SEARCH_FORMATS, max_candidates=4, points=3, time_limit=7)

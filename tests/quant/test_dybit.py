@@ -1,4 +1,4 @@
-"""The DyBit number format (hwcodesign/quant/dybit.py), its rounding, and the weight types.
+"""The DyBit number format (hwcodesign/ir/dybit.py), its rounding, and the weight types.
 
 The code tables are checked against an independent reading of the format's definition (Zhou et
 al., arXiv:2302.12510, as the module docstring states it): sign-magnitude; after the sign, e
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwcodesign.ir import dybit
 from hwcodesign.ir.types import DyBitType, IntType
-from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
 
 WIDTHS = range(dybit.MIN_BITS, dybit.MAX_BITS + 1)

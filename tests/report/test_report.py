@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from support.qdq_by_hand import conv_bn_relu_qdq
 
+from hwcodesign.backends import build_report, map_to_board, simulate
 from hwcodesign.boards import load_board
-from hwcodesign.mapper import map_to_board
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.outputs import MANIFEST_FILE
 from hwcodesign.passes import load_onnx, optimize
-from hwcodesign.report import build_report, format_layer_table, format_summary, write_report
+from hwcodesign.report import format_layer_table, format_summary, write_report
 from hwcodesign.report.html import cycles_plot
-from hwcodesign.sim.latency import LatencyReport, simulate
+from hwcodesign.sim.latency import LatencyReport
 
 
 @pytest.fixture(scope="module")

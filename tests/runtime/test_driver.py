@@ -21,7 +21,7 @@ from support.examples import load_script
 from support.onnx_models import IR_VERSION
 from support.qdq_by_hand import conv_bn_relu_qdq
 
-from hwcodesign.codegen.compile import CompileResult, compile_model
+from hwcodesign.flows.compile import CompileResult, compile_model
 from hwcodesign.runtime import emulated
 from hwcodesign.sim.golden import run_golden
 

@@ -23,10 +23,10 @@ from support.engine import compile_small_engine
 from support.examples import load_script
 from support.onnx_models import two_inputs_two_outputs_qdq
 
-from hwcodesign.codegen.compile import CompileResult, compile_model
-from hwcodesign.codegen.engine_project import POINTER_ARGUMENTS, register_offsets
 from hwcodesign.codegen.packing import pack_frames
 from hwcodesign.codegen.project import Project
+from hwcodesign.codegen.project_format import POINTER_ARGUMENTS, register_offsets
+from hwcodesign.flows.compile import CompileResult, compile_model
 from hwcodesign.runtime import emulated
 
 # What Vitis HLS generates for `top(ptr fmap_in, ptr fmap_aux, ptr fmap_out, ptr params, int layers)`

@@ -29,9 +29,9 @@ from support.notebooks import (
 from support.onnx_models import two_inputs_two_outputs_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
-from hwcodesign.codegen.compile import CompileResult, compile_model
 from hwcodesign.codegen.notebook import RESULT_MARKER, notebook_json
 from hwcodesign.codegen.package import package_project
+from hwcodesign.flows.compile import CompileResult, compile_model
 
 EXAMPLES = BUILD_MODELS.parent
 STAND_IN_PYNQ = '''"""Stand-in for PYNQ on a test machine: the emulated board behind pynq's names."""

@@ -12,11 +12,11 @@ import pytest
 from support.codegen import compile_small_project
 from support.qdq_by_hand import conv_bn_relu_qdq
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
 from hwcodesign.cli import main
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.package import DEFAULT_FOLDER, PackageError, package_project
-from hwcodesign.codegen.project import emit_project
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.outputs import MANIFEST_FILE, OutputError
 from hwcodesign.passes import load_onnx, optimize

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwcodesign.backends import simulate
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, make_requant
 from hwcodesign.mapper.cost import Folding, LayerCost, dma_bytes_per_cycle, layer_cost
-from hwcodesign.mapper.ilp import Mapping, map_dataflow
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.ops import Add, Conv
-from hwcodesign.sim.latency import PipelineDeadlock, simulate
+from hwcodesign.sim.latency import PipelineDeadlock
 
 UINT8 = IntType(8, False)
 H = W = 8
@@ -98,7 +100,7 @@ def test_chain_with_minimal_fifos_still_runs_at_the_bottleneck_rate() -> None:
 
 def test_real_mapping_interval_is_the_mapper_bottleneck() -> None:
     graph = residual()
-    mapping = map_dataflow(graph, load_board("pynqz2"))
+    mapping = map_pipeline(graph, load_board("pynqz2"))
     report = simulate(graph, mapping)
     assert report.interval_cycles == pytest.approx(mapping.bottleneck_cycles)
     assert report.fps == pytest.approx(mapping.fps)

@@ -12,10 +12,10 @@ import onnx
 import pytest
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.cli.commands import main
 from hwcodesign.mapper.cost import Folding
-from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.mapper.sparse_cost import sparse_conv_cycles, sparse_row_cycles
 from hwcodesign.ops import SubmanifoldConv
 from hwcodesign.passes import load_onnx, optimize
@@ -67,8 +67,8 @@ def test_mapper_sizes_for_the_measured_densities(tmp_path: Path) -> None:
         assert value == pytest.approx(np.percentile(per_frame[tensor], 95))
     assert measured[name] == pytest.approx(0.06, abs=0.005)
     board = load_board("zcu102")
-    sparse = map_dataflow(graph, board, densities=measured)
-    dense = map_dataflow(graph, board)  # every site active: the worst case
+    sparse = map_pipeline(graph, board, densities=measured)
+    dense = map_pipeline(graph, board)  # every site active: the worst case
     assert sparse.densities == measured and sparse.fps > 4 * dense.fps
     assert design_densities(graph, density=0.1) == {op.output.name: 0.1 for op in graph if op.output.sparse}
     with pytest.raises(ValueError, match=r"fraction in \(0, 1\]"):
@@ -82,7 +82,7 @@ def test_frame_latency_follows_the_frame_and_the_dense_equivalent_bounds_it(tmp_
     densities = (0.01, 0.05, 0.2, 0.5)
     frames = np.concatenate([event_frames(case, d, 1, seed=9) for d in densities])
     samples = {name: graph.inputs[0].output.quantize(frames)}
-    mapping = map_dataflow(graph, load_board("zcu102"), densities=measure_densities(graph, samples, 95))
+    mapping = map_pipeline(graph, load_board("zcu102"), densities=measure_densities(graph, samples, 95))
     profile = sparse_profile(graph, mapping, samples)
     latencies = profile.latencies_ms
     assert [round(f.input_density, 3) for f in profile.frames] == list(densities)

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import Board
-from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.csim import build_library
 from hwcodesign.codegen.project import Project
+from hwcodesign.flows.compile import compile_model
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import Folding, candidate_foldings
-from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_dataflow
+from hwcodesign.mapper.ilp import fixed_mapping
+from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.sim.golden import run_golden
 from support.qdq_by_hand import conv_bn_relu_qdq
 
@@ -37,7 +39,7 @@ def variant_mapping(graph: Graph, board: Board, variant: str) -> Mapping:
     if variant == "parallel":
         return fixed_mapping(graph, board, {op.name: widest_folding(graph, op.name) for op in graph})
     if variant == "mapped":
-        return map_dataflow(graph, board)
+        return map_pipeline(graph, board)
     raise ValueError(variant)
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.compile import CompileResult, compile_model
 from hwcodesign.codegen.csim import engine_steps
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
+from hwcodesign.flows.compile import CompileResult, compile_model
 from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping

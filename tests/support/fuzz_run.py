@@ -191,7 +191,7 @@ def preload() -> None:
     import onnxruntime  # noqa: F401
 
     import hwcodesign.cli.commands  # noqa: F401
-    import hwcodesign.quant.search  # noqa: F401
+    import hwcodesign.flows.search  # noqa: F401
     import hwcodesign.report.search_report  # noqa: F401
 
 

@@ -1,0 +1,76 @@
+"""The simulate flow: a graph mapped onto a board, simulated, and reported.
+
+What `hwcodesign simulate` does and `compile` starts with: map (the architecture chosen by
+`backends.map_to_board`), then simulate the mapping, then (for a sparse network given samples)
+profile it frame by frame. The mapper only maps; simulating is this flow's step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from collections.abc import Mapping as MappingType
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwcodesign.backends import AnyMapping, backend_of, build_report, map_to_board
+from hwcodesign.boards import Board
+from hwcodesign.ir.graph import Graph
+from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.sim.latency import LatencyReport
+from hwcodesign.sim.sparse_latency import SparseProfile
+from hwcodesign.sim.sparsity import design_densities
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+@contextmanager
+def quiet_step(message: str) -> Iterator[None]:
+    yield
+
+
+@dataclass(frozen=True)
+class Simulation:
+    mapping: AnyMapping
+    latency: LatencyReport
+    profile: SparseProfile | None
+    report: dict[str, Any]
+
+
+def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fps: float | None = None,
+                     caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
+                     samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
+                     percentile: float = 95.0, time_limit: float | None = DEFAULT_TIME_LIMIT,
+                     step: Step = quiet_step,
+                     ) -> tuple[AnyMapping, LatencyReport, SparseProfile | None]:
+    """Map and simulate: what `compile` and `simulate` share. A sparse network is sized for its
+    design densities (the `percentile` of `samples`' active sites, or `density`, else every
+    site active) and, given samples, profiled frame by frame (`sim.sparse_latency`). The mapper's
+    integer programs get `time_limit` seconds (None: no limit; `mapper.solver`)."""
+    densities = design_densities(graph, samples, density, percentile)
+    with step(f"mapping onto {board.name} (integer program, goal: {goal}, architecture: {architecture})"):
+        mapping = map_to_board(graph, board, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits,
+                               densities=densities, time_limit=time_limit)
+    backend = backend_of(mapping)
+    with step(f"simulating the {backend.label}"):
+        latency = backend.simulate(graph, mapping)
+        profile = None
+        if samples is not None and densities is not None:
+            profile = backend.profile(graph, mapping, samples, latency.fifo_rows)
+    return mapping, latency, profile
+
+
+def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None, goal: str = "throughput",
+                   fps: float | None = None, caps: dict[str, float] | None = None, architecture: str = "auto",
+                   word_bits: int = 64, samples: MappingType[str, np.ndarray] | None = None,
+                   density: float | None = None, percentile: float = 95.0,
+                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step) -> Simulation:
+    """`map_and_simulate`, and the report of the result (`backends.build_report`; `model_path`
+    names the model in it)."""
+    mapping, latency, profile = map_and_simulate(graph, board, goal=goal, fps=fps, caps=caps, architecture=architecture,
+                                                 word_bits=word_bits, samples=samples, density=density,
+                                                 percentile=percentile, time_limit=time_limit, step=step)
+    report = build_report(graph, mapping, latency, model_path=model_path, profile=profile)
+    return Simulation(mapping, latency, profile, report)

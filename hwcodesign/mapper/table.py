@@ -1,0 +1,195 @@
+"""One candidate per layer under the board's limits: the integer program both architectures solve.
+
+A `CandidateTable` lists, per layer, the options (a dataflow stage's foldings, or the engine's
+configurations as one "layer") and their costs; `solve_table` picks one per layer for the goal
+within the resource limits and a cycle budget, and `least_within_limits` says which trade-off
+makes a model not fit. The dataflow mapper (`ilp`), the engine mapper (`engine_map`) and the
+mixed-precision search share these, so none of them imports another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulp
+
+from hwcodesign.boards import Board
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.mapper.cost import RESOURCES, LayerCost
+from hwcodesign.mapper.solver import Deadline, Outcome, solve_within
+
+DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
+GOALS = ("throughput", "latency")
+# The slowest frame rate a user may ask for: below it the cycle budget (clock / fps) outgrows what
+# a solver handles exactly, and no design is slow enough for the bound to matter.
+MIN_FPS = 1e-3
+TIMEOUT_HINT = "raise --time-limit, loosen --fps or the --cap limits, or try --architecture sequential"
+
+
+class MappingInfeasible(HwcodesignError):
+    """No folding fits the board; the message names the binding resource and a board that fits."""
+
+
+@dataclass(frozen=True)
+class CandidateTable:
+    """Per layer: its candidate foldings and their costs (what the ILP chooses from)."""
+
+    layers: tuple[str, ...]
+    foldings: tuple[tuple[Any, ...], ...]  # Folding per dataflow stage; EngineConfig for the engine
+    costs: tuple[tuple[LayerCost, ...], ...]
+
+
+def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[str, int]:
+    caps = {**DEFAULT_CAPS, **(caps or {})}
+    available = board.resources.as_dict()
+    return {r: int(available[r] * caps[r]) for r in RESOURCES}
+
+
+def cap_note(caps: dict[str, float] | None, resource: str) -> str:
+    """' under --cap lut=0.5' when the user capped `resource`: the limit is theirs, not the board's."""
+    return f" under --cap {resource}={caps[resource]:g}" if caps and resource in caps else ""
+
+
+def limits_text(limits: dict[str, int], caps: dict[str, float] | None) -> str:
+    """'DSP 324, BRAM18K 345, LUT 0 under --cap lut=1e-300, FF 112,896': the limits a mapping met."""
+    return ", ".join(f"{r.upper()} {limits[r]:,}{cap_note(caps, r)}" for r in RESOURCES)
+
+
+def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None = None,
+                deadline: Deadline | None = None, start: Sequence[int] | None = None,
+                what: str = "", hint: str = TIMEOUT_HINT) -> tuple[list[int], float] | None:
+    """Optimal candidate index per layer and the objective; None when infeasible. Within the
+    time `deadline` has left (none: no limit): a solution found when it runs out is returned
+    and marks the deadline `stopped_early`; none found raises SolverTimeout naming `what` (by
+    default the layers mapped) with `hint`. `start`: a candidate per layer CBC starts from."""
+    if goal not in GOALS:
+        raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
+    deadline = deadline or Deadline(None)
+    remaining = deadline.remaining()
+    if remaining is not None and remaining <= 0:  # no time to even build the program
+        return timed_out(table, limits, goal, max_cycles, deadline, start, what, hint)
+    problem = pulp.LpProblem("mapping", pulp.LpMinimize)
+    choice = one_candidate_per_layer(problem, table)
+    bottleneck = pulp.LpVariable("bottleneck_cycles", lowBound=0)
+    for layer, options in enumerate(table.costs):
+        problem += bottleneck >= pulp.lpSum(cost.cycles * x for cost, x in zip(options, choice[layer]))
+    for resource in RESOURCES:
+        problem += usage(table, choice, resource) <= limits[resource], f"limit_{resource}"
+    if max_cycles is not None:
+        problem += bottleneck <= max_cycles
+    fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
+    goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
+    problem += goal_expression
+    if start is not None:
+        for xs, pick in zip(choice, start):
+            for c, x in enumerate(xs):
+                x.setInitialValue(int(c == pick))
+        bottleneck.setInitialValue(max(options[pick].cycles for options, pick in zip(table.costs, start)))
+    # half of the time left, so the tie-break below and the FIFO re-solves of `map_dataflow` get
+    # time too (a program CBC proves quickly takes only what it needs)
+    outcome = solve_within(problem, deadline, share=0.5, warm_start=start is not None)
+    if outcome is Outcome.TIMEOUT:
+        return timed_out(table, limits, goal, max_cycles, deadline, start, what, hint)
+    if outcome is Outcome.INFEASIBLE:
+        return None
+    picks = chosen_indices(choice)
+    objective = evaluate(table, picks, goal)
+    if outcome is Outcome.FEASIBLE:  # the time is up: no tie-break among mappings not proven optimal
+        deadline.stopped_early = True
+        return picks, objective
+    # Second phase: among optimal mappings, use the fewest resources (relative to the limits),
+    # so layers off the critical path are not given parallelism they cannot use. It only refines
+    # the first phase's answer, so running out of time here keeps that answer.
+    problem += goal_expression <= objective, "keep_optimum"
+    problem.setObjective(pulp.lpSum(
+        cost.resource(r) / max(limits[r], 1) * x
+        for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs) for r in RESOURCES
+    ))
+    outcome = solve_within(problem, deadline, share=0.5)
+    if outcome in (Outcome.OPTIMAL, Outcome.FEASIBLE):
+        frugal = chosen_indices(choice)
+        if evaluate(table, frugal, goal) <= objective:
+            picks = frugal
+    deadline.stopped_early |= outcome in (Outcome.FEASIBLE, Outcome.TIMEOUT)
+    return picks, objective
+
+
+def timed_out(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None, deadline: Deadline,
+              start: Sequence[int] | None, what: str, hint: str) -> tuple[list[int], float]:
+    """The answer when CBC found nothing in time: the start, or every layer at its most frugal
+    candidate, is still a design when it fits (checked here directly); else SolverTimeout."""
+    fallback = next((picks for picks in (start, frugal_picks(table, limits))
+                     if picks is not None and fits(table, picks, limits, max_cycles)), None)
+    if fallback is None:
+        raise deadline.timeout(what or f"mapping {len(table.layers)} layers", hint)
+    deadline.stopped_early = True
+    return list(fallback), evaluate(table, fallback, goal)
+
+
+def frugal_picks(table: CandidateTable, limits: dict[str, int]) -> list[int]:
+    """Each layer's candidate using the least of the resources together (relative to the limits)."""
+    return [min(range(len(options)), key=lambda c: sum(options[c].resource(r) / max(limits[r], 1) for r in RESOURCES))
+            for options in table.costs]
+
+
+def fits(table: CandidateTable, picks: Sequence[int], limits: dict[str, int], max_cycles: int | None) -> bool:
+    """Whether one candidate per layer meets every resource limit and the cycle budget."""
+    chosen = [options[c] for options, c in zip(table.costs, picks)]
+    return all(sum(cost.resource(r) for cost in chosen) <= limits[r] for r in RESOURCES) and \
+        (max_cycles is None or max(cost.cycles for cost in chosen) <= max_cycles)
+
+
+def one_candidate_per_layer(problem: pulp.LpProblem, table: CandidateTable) -> list[list[pulp.LpVariable]]:
+    """Binaries x[layer][candidate] with exactly one candidate chosen per layer."""
+    choice = [
+        [pulp.LpVariable(f"x_{layer}_{c}", cat=pulp.LpBinary) for c in range(len(options))]
+        for layer, options in enumerate(table.costs)
+    ]
+    for xs in choice:
+        problem += pulp.lpSum(xs) == 1
+    return choice
+
+
+def usage(table: CandidateTable, choice: list[list[pulp.LpVariable]], resource: str) -> pulp.LpAffineExpression:
+    """How much of `resource` the chosen candidates take, as a linear expression."""
+    return pulp.lpSum(cost.resource(resource) * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
+
+
+def chosen_indices(choice: list[list[pulp.LpVariable]]) -> list[int]:
+    """The candidate each layer's binaries select in the solver's current solution."""
+    return [max(range(len(xs)), key=lambda c: xs[c].value() or 0) for xs in choice]
+
+
+def cycle_budget(board: Board, fps: float | None) -> int | None:
+    """The largest bottleneck interval (cycles) that still reaches `fps` at the board clock."""
+    if fps is None:
+        return None
+    if not (math.isfinite(fps) and fps >= MIN_FPS):
+        raise HwcodesignError(f"fps {fps:g}: the frame rate must be a finite number of at least {MIN_FPS:g}")
+    return int(board.clock_mhz * 1e6 // fps)
+
+
+def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
+    """The objective of one assignment, computed directly (used by the ILP and by brute force)."""
+    chosen = [options[c] for options, c in zip(table.costs, picks)]
+    bottleneck = max(cost.cycles for cost in chosen)
+    return float(bottleneck if goal == "throughput" else bottleneck + sum(cost.depth for cost in chosen))
+
+
+def least_within_limits(table: CandidateTable, limits: dict[str, int], resource: str,
+                        deadline: Deadline | None = None) -> int | None:
+    """The least `resource` any mapping takes while the other resources stay within `limits`
+    (None when even those cannot be met, or when `deadline` runs out before it is proven):
+    which trade-off makes a model not fit."""
+    problem = pulp.LpProblem("least_" + resource, pulp.LpMinimize)
+    choice = one_candidate_per_layer(problem, table)
+    for other in RESOURCES:
+        if other != resource:
+            problem += usage(table, choice, other) <= limits[other]
+    problem += usage(table, choice, resource)
+    if solve_within(problem, deadline or Deadline(None)) is not Outcome.OPTIMAL:
+        return None
+    return int(round(pulp.value(problem.objective)))
