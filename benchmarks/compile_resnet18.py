@@ -36,14 +36,13 @@ import onnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.onnx_models import quantize_qdq  # noqa: E402
-
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.codegen.compile import compile_model  # noqa: E402
 from hwcodesign.codegen.project import emit_project  # noqa: E402
 from hwcodesign.frontend import load_onnx  # noqa: E402
 from hwcodesign.mapper.ilp import MappingInfeasible, fixed_mapping  # noqa: E402
 from hwcodesign.passes import optimize  # noqa: E402
+from hwcodesign.quantize import quantize_qdq  # noqa: E402
 from hwcodesign.sim.latency import simulate  # noqa: E402
 
 BOARD = "zcu102"

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 from support.codegen import VARIANTS, variant_mapping
-from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, build
 
 from hwcodesign.boards import load_board
@@ -10,6 +9,7 @@ from hwcodesign.codegen.project import Project, emit_project
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes import optimize
+from hwcodesign.quantize import quantize_qdq
 
 
 @pytest.fixture(scope="session")

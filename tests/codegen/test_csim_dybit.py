@@ -20,7 +20,6 @@ import pytest
 from onnx import numpy_helper
 from support.codegen import assert_bit_exact, build_all, random_frames, widest_folding
 from support.compare import compare_with_onnxruntime
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.boards import load_board
@@ -34,6 +33,7 @@ from hwcodesign.mapper.ilp import Mapping, fixed_mapping
 from hwcodesign.passes import optimize
 from hwcodesign.quant import dybit
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import run_golden
 
 FRAMES = 10

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from support.codegen import assert_bit_exact, build_all, random_frames, variant_mapping, widest_folding
 from support.examples import build_models_module
-from support.onnx_models import GraphBuilder, quantize_qdq
+from support.onnx_models import GraphBuilder
 
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project, emit_project
@@ -21,6 +21,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import candidate_foldings
 from hwcodesign.mapper.ilp import fixed_mapping, map_dataflow
 from hwcodesign.passes import optimize
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import quantize_input
 
 TASK_FRAMES = 12

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support.compare import compare_with_onnxruntime
-from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, SHAPE, build
 
 from hwcodesign.frontend import load_onnx
 from hwcodesign.passes import optimize
+from hwcodesign.quantize import quantize_qdq
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -13,13 +13,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.boards import load_board
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.quant.search import SearchInfeasible, build_space, evaluate, pareto_front, search, solve
+from hwcodesign.quantize import quantize_qdq
 
 FORMATS = [WeightFormat.parse(f) for f in ("int8", "dybit4", "dybit2")]
 
