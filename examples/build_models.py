@@ -38,7 +38,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from hwcodesign.onnx_edit import keep_used_opsets
+from hwcodesign.onnx_edit import GraphEdit, keep_used_opsets
 from hwcodesign.quantize import quantize_qdq, quiet
 from hwcodesign.reference import Reference
 
@@ -369,20 +369,7 @@ def expand_qonnx_quant(model: onnx.ModelProto) -> onnx.ModelProto:
                 if a.name == "value":
                     consts[n.output[0]] = numpy_helper.to_array(a.t)
 
-    used: set[str] = set(consts) | {i.name for i in g.input} | {o.name for o in g.output}
-    for n in g.node:
-        used.update(n.input)
-        used.update(n.output)
-        used.add(n.name)
-
-    def fresh(base: str) -> str:
-        name, k = base, 0
-        while name in used or not name:
-            k += 1
-            name = f"{base}_{k}"
-        used.add(name)
-        return name
-
+    fresh = GraphEdit(out).fresh  # names no node, tensor or initializer of the model uses
     opset = max((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), default=0)
     new_inits: list[onnx.TensorProto] = []
     new_nodes: list[onnx.NodeProto] = []
