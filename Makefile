@@ -43,10 +43,10 @@ FUZZ_SEED ?= 0
 fuzz: install
 	$(PY) tests/fuzz/run_fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --examples
 
-$(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py examples/quantize.py $(STAMP)
+$(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py hwcodesign/quantize.py $(STAMP)
 	$(PY) examples/build_models.py --out $(MODELS)
 
-$(MODELS)/codenet/codenet_w4a8.onnx: examples/codenet/build.py examples/codenet/model.py examples/quantize.py $(STAMP)
+$(MODELS)/codenet/codenet_w4a8.onnx: examples/codenet/build.py examples/codenet/model.py hwcodesign/quantize.py $(STAMP)
 	$(PY) examples/codenet/build.py --out $(MODELS)/codenet
 
 EYE := $(MODELS)/event_eye_tracking

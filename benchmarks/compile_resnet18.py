@@ -36,15 +36,13 @@ import onnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hwcodesign.codegen.compile import compile_model  # noqa: E402
-from support.onnx_models import quantize_qdq  # noqa: E402
-
+from hwcodesign.backends import emit_project, simulate  # noqa: E402
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.codegen.project import emit_project  # noqa: E402
+from hwcodesign.flows.compile import compile_model  # noqa: E402
 from hwcodesign.mapper.ilp import fixed_mapping  # noqa: E402
 from hwcodesign.mapper.table import MappingInfeasible  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
-from hwcodesign.sim.latency import simulate  # noqa: E402
+from hwcodesign.quantize import quantize_qdq  # noqa: E402
 
 BOARD = "zcu102"
 TARGET_SECONDS = 30.0

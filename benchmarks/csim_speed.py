@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -32,6 +31,7 @@ from support.examples import build_models_module  # noqa: E402
 
 from hwcodesign.codegen.csim import build_library  # noqa: E402
 from hwcodesign.flows.compile import compile_model  # noqa: E402
+from hwcodesign.reference import Reference, onnxruntime  # noqa: E402
 from hwcodesign.sim.golden import quantize_input, run_golden  # noqa: E402
 
 BOARD = "ultra96v2"
@@ -71,19 +71,6 @@ def codenet_model() -> Path:
     return path
 
 
-def ort_session(model: onnx.ModelProto, optimized: bool = True) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    # default level (ORT_ENABLE_ALL) is the fast path users get: QDQ int8 patterns become fused
-    # QLinearConv/QGemm kernels. Disabled, onnxruntime runs the model as written (DQ -> float op
-    # -> Q), the semantics the golden-model tests compare against.
-    if not optimized:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
-
 def best_of(function, repeats: int = REPEATS) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -119,13 +106,14 @@ def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.rando
     frames = [x[i : i + 1] for i in range(frames_count)]
 
     def ort_time(optimized: bool) -> float:
-        session = ort_session(reference, optimized)
-        input_name = session.get_inputs()[0].name
-        session.run(None, {input_name: frames[0]})  # warm-up
+        # optimized: the default level (ORT_ENABLE_ALL), the fast path users get (QDQ int8 patterns become
+        # fused QLinearConv/QGemm kernels); not: the model as written (DQ -> float op -> Q), the reference
+        session = Reference(reference, optimized=optimized)
+        session.first(frames[0])  # warm-up
 
         def run_ort() -> None:
             for frame in frames:
-                session.run(None, {input_name: frame})
+                session.first(frame)
 
         return best_of(run_ort, repeats) / frames_count
 
@@ -168,7 +156,7 @@ def main() -> None:
 
     print(f"C simulation vs onnxruntime on {BOARD}: {FRAMES} random frames (the CoDeNet engine 4), best of "
           f"{REPEATS} runs (CoDeNet 1); csim is one batch call of all frames (g++ -O3), onnxruntime is "
-          f"{ort.__version__} CPU, 1 thread, one frame per run() call, graph optimizations at the default "
+          f"{onnxruntime().__version__} CPU, 1 thread, one frame per run() call, graph optimizations at the default "
           f"level (ORT_ENABLE_ALL)")
     header = (f"{'model':<18} {'csim ms/frame':>13} {'onnxruntime ms/frame':>20} {'ratio':>8} {'target':>8}  "
               f"{'':4} {'ort as written':>14} {'ratio':>7} {'golden bit-exact':>16} {'g++ build s':>11} {'compile s':>9}")

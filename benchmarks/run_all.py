@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.examples import build_models_module  # noqa: E402
 
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
+from hwcodesign.reference import Reference  # noqa: E402
 from hwcodesign.sim import quantize_input, run_golden  # noqa: E402
 
 FRAMES = 50
@@ -37,21 +37,17 @@ def timed(function, repeat: int) -> float:
 def bench_model(name: str, path: Path, reference: onnx.ModelProto) -> None:
     import_seconds = timed(lambda: optimize(load_onnx(path)), 3)
     graph = optimize(load_onnx(path))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(reference.SerializeToString(), options)
-    input_name = session.get_inputs()[0].name
+    session = Reference(reference)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, graph.inputs[0].output.shape).astype(np.float32)
     xq = quantize_input(graph, x)
     golden = timed(lambda: run_golden(graph, xq), FRAMES)
-    runtime = timed(lambda: session.run(None, {input_name: x}), FRAMES)
+    runtime = timed(lambda: session.first(x), FRAMES)
     out = graph.output_tensors()[0]
     diffs = []
     for _ in range(100):
         x = rng.uniform(0, 1, out.shape[:1] + graph.inputs[0].output.shape[1:]).astype(np.float32)
-        expected = out.quantize(session.run(None, {input_name: x})[0].reshape(out.shape))
+        expected = out.quantize(session.first(x).reshape(out.shape))
         diffs.append(np.abs(run_golden(graph, quantize_input(graph, x))[out.name] - expected).ravel())
     diffs = np.concatenate(diffs)
     print(f"{name:<22} import {import_seconds * 1e3:7.1f} ms | golden {golden * 1e3:7.2f} ms/frame | "

@@ -33,14 +33,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/script_loader.py
-from script_loader import load_script  # noqa: E402
+from hwcodesign.onnx_edit import GraphEdit, keep_used_opsets
+from hwcodesign.quantize import quantize_qdq, quiet
+from hwcodesign.reference import Reference
 
 INPUT_SHAPE = (1, 3, 32, 32)
 NUM_CLASSES = 10
@@ -55,11 +55,6 @@ QONNX_QUANT_DOMAINS = frozenset({QONNX_DOMAIN, "finn.custom_op.general", "onnx.b
 RESNET_FILES = {8: "resnet8_qdq_w8a8.onnx", 4: "resnet8_qdq_w4a8.onnx"}
 RESNET_FLOAT_FILE = "resnet8_float.onnx"
 CNV_FILE = "cnv_qonnx_w4a4.onnx"
-
-
-def shared_quantize() -> ModuleType:
-    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``codenet/build.py``)."""
-    return load_script(Path(__file__).resolve().parent / "quantize.py", "hwcodesign_examples_quantize")
 
 
 # ---------------------------------------------------------------------------
@@ -119,25 +114,6 @@ def op_counts(model: onnx.ModelProto | str | Path) -> dict[str, int]:
         f"{n.domain}:{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type for n in model.graph.node
     )
     return dict(sorted(counts.items()))
-
-
-def ort_session(model: onnx.ModelProto | str | Path):
-    """A single-threaded CPU onnxruntime session for ``model`` (quiet logging)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-
-
-def run_ort(model, x: np.ndarray) -> np.ndarray:
-    """Run a single-input model (ModelProto, path or existing session); return output 0."""
-    sess = model if hasattr(model, "get_inputs") else ort_session(model)
-    (inp,) = sess.get_inputs()
-    return sess.run(None, {inp.name: x})[0]
 
 
 @contextlib.contextmanager
@@ -232,7 +208,7 @@ def _trained_resnet_onnx(seed: int) -> bytes:
         model.eval()
 
         dummy = torch.from_numpy(synthetic_samples(1, seed=seed, stream=1)[0])
-        with tempfile.TemporaryDirectory() as td, shared_quantize().quiet():
+        with tempfile.TemporaryDirectory() as td, quiet():
             path = Path(td) / "float.onnx"
             # Legacy TorchScript exporter (dynamo=False) still works in torch 2.13
             # (DeprecationWarning only). It folds eval-mode BN into Conv.
@@ -255,10 +231,9 @@ def build_resnet_qdq(out_dir: Path, weight_bits: int = 8, seed: int = 0) -> Path
     Weights are per-channel symmetric int8 (``weight_bits=8``) or int4
     (``weight_bits=4``, model converted to opset 21 so standard ONNX Q/DQ ops
     carry int4); activations are asymmetric uint8 calibrated with MinMax on
-    64 synthetic samples (``examples/quantize.py``). The float model is also
+    64 synthetic samples (``hwcodesign.quantize``). The float model is also
     written as ``resnet8_float.onnx``.
     """
-    quantize = shared_quantize()
     if weight_bits not in RESNET_FILES:
         raise ValueError(f"weight_bits must be 8 or 4, got {weight_bits}")
     out_dir = Path(out_dir)
@@ -273,11 +248,11 @@ def build_resnet_qdq(out_dir: Path, weight_bits: int = 8, seed: int = 0) -> Path
         # Native INT4 Q/DQ needs opset 21; otherwise ORT would fall back to
         # com.microsoft Q/DQ ops.
         float_model = onnx.version_converter.convert_version(float_model, 21)
-    model = quantize.quantize_qdq(
+    model = quantize_qdq(
         float_model, x_cal, weight_bits=weight_bits, input_name=INPUT_NAME, pre_process=True
     )
     # quant_pre_process leaves opset imports for every domain ORT knows; keep used ones.
-    quantize.keep_used_opsets(model, always=("", "ai.onnx"))
+    keep_used_opsets(model, always=("", "ai.onnx"))
     onnx.checker.check_model(model)
     onnx.save(model, str(out_path))
     return out_path
@@ -394,20 +369,7 @@ def expand_qonnx_quant(model: onnx.ModelProto) -> onnx.ModelProto:
                 if a.name == "value":
                     consts[n.output[0]] = numpy_helper.to_array(a.t)
 
-    used: set[str] = set(consts) | {i.name for i in g.input} | {o.name for o in g.output}
-    for n in g.node:
-        used.update(n.input)
-        used.update(n.output)
-        used.add(n.name)
-
-    def fresh(base: str) -> str:
-        name, k = base, 0
-        while name in used or not name:
-            k += 1
-            name = f"{base}_{k}"
-        used.add(name)
-        return name
-
+    fresh = GraphEdit(out).fresh  # names no node, tensor or initializer of the model uses
     opset = max((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), default=0)
     new_inits: list[onnx.TensorProto] = []
     new_nodes: list[onnx.NodeProto] = []
@@ -562,7 +524,9 @@ def _cnv_graph(p: dict, batch: int, extra_outputs: tuple[str, ...] = ()) -> onnx
 
 def _cnv_run(p: dict, x: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:
     model = expand_qonnx_quant(_cnv_graph(p, batch=x.shape[0], extra_outputs=names))
-    return ort_session(model).run(list(names), {INPUT_NAME: x})
+    # ORT's default graph optimisations, as when these scales were first calibrated (the model's bytes stay the same)
+    outputs = Reference(model, optimized=True).run({INPUT_NAME: x}, names)
+    return [outputs[name] for name in names]
 
 
 def build_qonnx_cnn(out_dir: Path, seed: int = 0) -> Path:
@@ -663,8 +627,8 @@ def build_all(out_dir: Path, seed: int = 0) -> list[Path]:
 
 def accuracy(model: onnx.ModelProto | str | Path, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a batch-1 model on samples ``x`` with labels ``y``."""
-    sess = ort_session(model)
-    preds = [int(np.argmax(run_ort(sess, x[i : i + 1]))) for i in range(len(x))]
+    reference = Reference(model)
+    preds = [int(np.argmax(reference.first(x[i : i + 1]))) for i in range(len(x))]
     return float(np.mean(np.asarray(preds) == y))
 
 

@@ -17,6 +17,11 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 PACKAGE = REPOSITORY / "hwcodesign"
 DATA_PACKAGES = {"hwcodesign._templates": "templates", "hwcodesign._boards": "boards"}
+# Libraries the package may import only inside a function, in the named modules, which raise a
+# HwcodesignError naming the extra when the library is absent: onnxruntime runs the reference
+# (reference.py) and the QDQ quantizer (quantize.py) for the examples and the tests, never for
+# compile/simulate/csim/package/search. name -> (modules allowed to import it, the extra declaring it)
+LAZY_OPTIONAL = {"onnxruntime": ({"hwcodesign/reference.py", "hwcodesign/quantize.py"}, "examples")}
 
 
 def setup_options() -> configparser.SectionProxy:
@@ -47,16 +52,42 @@ def test_every_code_folder_is_a_listed_regular_package() -> None:
     assert mapping == DATA_PACKAGES
 
 
-def imported_libraries() -> set[str]:
-    """Top-level names of what hwcodesign imports that is neither itself nor the standard library."""
-    names: set[str] = set()
+def import_sites() -> dict[str, set[tuple[str, bool]]]:
+    """Top-level names of what hwcodesign imports that is neither itself nor the standard library,
+    each with where: (module path, whether the import runs inside a function)."""
+    sites: dict[str, set[tuple[str, bool]]] = {}
+
+    def visit(node: ast.AST, path: str, in_function: bool) -> None:
+        names: set[str] = set()
+        if isinstance(node, ast.Import):
+            names = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = {node.module.split(".")[0]}
+        for name in names - {"hwcodesign", "__future__"} - set(sys.stdlib_module_names):
+            sites.setdefault(name, set()).add((path, in_function))
+        inner = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for child in ast.iter_child_nodes(node):
+            visit(child, path, inner)
+
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
-    return {name for name in names if name not in sys.stdlib_module_names and name not in {"hwcodesign", "__future__"}}
+        visit(ast.parse(path.read_text(), str(path)), path.relative_to(REPOSITORY).as_posix(), False)
+    return sites
+
+
+def imported_libraries() -> set[str]:
+    """What the base install must provide: every import but the lazy optional ones."""
+    return set(import_sites()) - set(LAZY_OPTIONAL)
+
+
+def test_optional_libraries_are_imported_lazily_and_only_where_allowed() -> None:
+    sites = import_sites()
+    for name, (modules, extra) in LAZY_OPTIONAL.items():
+        assert sites.get(name), f"{name} is allowed as a lazy optional import but nothing imports it"
+        assert {path for path, _ in sites[name]} <= modules
+        assert all(in_function for _, in_function in sites[name]), f"{name} imported at module level"
+        declared = {normalized(re.match(r"[A-Za-z0-9_.-]+", line).group())
+                    for line in listed(setup_options().parser["options.extras_require"][extra])}
+        assert normalized(name) in declared
 
 
 def test_the_base_install_is_exactly_what_hwcodesign_imports() -> None:

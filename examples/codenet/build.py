@@ -56,7 +56,11 @@ from types import ModuleType
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
+
+from hwcodesign.onnx_edit import GraphEdit, keep_used_opsets
+from hwcodesign.quantize import quantize_qdq, quiet
+from hwcodesign.reference import Reference
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # examples/script_loader.py
@@ -76,11 +80,6 @@ DEFAULT_OUT = Path("build/examples/codenet")
 def sibling(name: str) -> ModuleType:
     """``examples/codenet/<name>.py`` imported as ``codenet_<name>`` (the folder is not a package)."""
     return load_script(HERE / f"{name}.py", f"codenet_{name}")
-
-
-def shared_quantize() -> ModuleType:
-    """``examples/quantize.py`` (onnxruntime QDQ quantization shared with ``build_models.py``)."""
-    return load_script(HERE.parent / "quantize.py", "hwcodesign_examples_quantize")
 
 
 # ---------------------------------------------------------------------------
@@ -277,29 +276,10 @@ def op_counts(model: onnx.ModelProto | str | Path) -> dict[str, int]:
     return dict(sorted(collections.Counter(n.op_type for n in model.graph.node).items()))
 
 
-def ort_session(model: onnx.ModelProto | str | Path, threads: int = 2, optimize: bool = True):
-    """A CPU onnxruntime session (quiet logging).
-
-    ``optimize=False`` disables graph optimizations: QDQ pairs then run as written (float
-    DequantizeLinear -> op -> QuantizeLinear) instead of being fused into integer kernels,
-    whose u8s8 x86 implementations may saturate intermediate sums.
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if not optimize:
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-
-
-def run(session, images: np.ndarray) -> list[np.ndarray]:
+def run(reference: Reference, images: np.ndarray) -> list[np.ndarray]:
     """Run a (N, 3, 256, 256) batch through a batch-1 model; the outputs stacked along N."""
-    outs = [session.run(None, {INPUT_NAME: images[i : i + 1]}) for i in range(len(images))]
-    return [np.concatenate(parts) for parts in zip(*outs)]
+    outs = [reference.run({INPUT_NAME: images[i : i + 1]}) for i in range(len(images))]
+    return [np.concatenate([out[name] for out in outs]) for name in reference.output_names]
 
 
 def _inline_constants(model: onnx.ModelProto) -> None:
@@ -342,7 +322,7 @@ def export_float(model, path: Path, snap: bool = True) -> onnx.ModelProto:
         snap_to_weight_grid(fused, WEIGHT_BITS)
     dummy = torch.from_numpy(synthetic_scenes(1, stream=2)[0])
     # quiet: TorchScript exporter deprecation, tracer warnings
-    with tempfile.TemporaryDirectory() as td, shared_quantize().quiet():
+    with tempfile.TemporaryDirectory() as td, quiet():
         tmp = Path(td) / "float.onnx"
         # dynamo=False: the TorchScript exporter honours autograd.Function.symbolic (-> DeformConv).
         torch.onnx.export(
@@ -379,11 +359,10 @@ def _to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def quantize_w4a8(float_model: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
     """onnxruntime ``quantize_static`` (QDQ, int4 per-channel weights, uint8 activations;
-    ``examples/quantize.py``) and the DeformConv post-processing; the result passes ``check_qdq``."""
-    quantize = shared_quantize()
+    ``hwcodesign.quantize``) and the DeformConv post-processing; the result passes ``check_qdq``."""
     model21 = _to_qdq_opset(float_model)
     clips = [n.name for n in model21.graph.node if n.op_type == "Clip"]
-    quantized = quantize.quantize_qdq(
+    quantized = quantize_qdq(
         model21,
         calibration,
         weight_bits=WEIGHT_BITS,
@@ -392,26 +371,20 @@ def quantize_w4a8(float_model: onnx.ModelProto, calibration: np.ndarray) -> onnx
     )
     model = put_deformconv_on_grid(quantized, model21, calibration)
     model.ir_version = min(model.ir_version, IR_VERSION)
-    quantize.keep_used_opsets(model)
+    keep_used_opsets(model)
     return model
 
 
 def calibrate_ranges(
     model: onnx.ModelProto, names: list[str], images: np.ndarray
 ) -> dict[str, tuple[float, float]]:
-    """(min, max) of the float model's tensors ``names`` over ``images`` (run in onnxruntime)."""
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    for name in names:
-        if name not in known:
-            probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    session = ort_session(probe)
-    wanted = [o.name for o in probe.graph.output]
+    """(min, max) of the float model's tensors ``names`` over ``images`` (run in onnxruntime, its
+    default graph optimisations and two threads, as when the example's scales were first made)."""
+    reference = Reference(model, intermediates=names, optimized=True, threads=2)
     lo = {n: np.inf for n in names}
     hi = {n: -np.inf for n in names}
     for i in range(len(images)):
-        values = dict(zip(wanted, session.run(wanted, {INPUT_NAME: images[i : i + 1]})))
+        values = reference.run({INPUT_NAME: images[i : i + 1]}, names)
         for n in names:
             lo[n] = min(lo[n], float(values[n].min()))
             hi[n] = max(hi[n], float(values[n].max()))
@@ -438,75 +411,7 @@ def int_weights_per_channel(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.nd
     return q, scale
 
 
-class _GraphEdit:
-    """Producer/consumer maps and fresh names over one graph being edited."""
-
-    def __init__(self, model: onnx.ModelProto):
-        self.model = model
-        self.graph = model.graph
-        self.inits = {i.name: i for i in self.graph.initializer}
-        self.names = {n.name for n in self.graph.node} | set(self.inits)
-        self.names |= {o for n in self.graph.node for o in n.output}
-
-    def producer(self, tensor: str) -> onnx.NodeProto | None:
-        return next((n for n in self.graph.node if tensor in n.output), None)
-
-    def consumers(self, tensor: str) -> list[onnx.NodeProto]:
-        return [n for n in self.graph.node if tensor in n.input]
-
-    def const(self, name: str) -> np.ndarray:
-        return numpy_helper.to_array(self.inits[name])
-
-    def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
-
-    def add_init(self, base: str, value: np.ndarray, data_type: int | None = None) -> str:
-        name = self.fresh(base)
-        value = np.asarray(value)
-        if data_type in (TensorProto.INT4, TensorProto.UINT4):
-            tensor = helper.make_tensor(name, data_type, value.shape, value.astype(np.int64).ravel().tolist())
-        else:
-            tensor = numpy_helper.from_array(value, name)
-        self.graph.initializer.append(tensor)
-        self.inits[name] = tensor
-        return name
-
-    def add_node(self, op: str, inputs: list[str], output_base: str, name_base: str, **attrs) -> str:
-        out = self.fresh(output_base)
-        self.graph.node.append(helper.make_node(op, inputs, [out], name=self.fresh(name_base), **attrs))
-        return out
-
-    def remove(self, *nodes: onnx.NodeProto) -> None:
-        for node in nodes:
-            self.graph.node.remove(node)
-
-    def finish(self) -> None:
-        """Topologically sort the nodes (stable) and drop unused initializers."""
-        nodes = list(self.graph.node)
-        available = {i.name for i in self.graph.input} | set(self.inits) | {""}
-        ordered: list[onnx.NodeProto] = []
-        while nodes:
-            ready = [n for n in nodes if all(i in available for i in n.input)]
-            if not ready:
-                raise ValueError(f"graph has a cycle or a dangling input near {nodes[0].name}")
-            for n in ready:
-                ordered.append(n)
-                available.update(n.output)
-            nodes = [n for n in nodes if n not in ready]
-        del self.graph.node[:]
-        self.graph.node.extend(ordered)
-        used = {i for n in ordered for i in n.input}
-        kept = [i for i in self.graph.initializer if i.name in used]
-        del self.graph.initializer[:]
-        self.graph.initializer.extend(kept)
-
-
-def _qdq(edit: _GraphEdit, tensor: str, scale: str, zero_point: str, base: str) -> str:
+def _qdq(edit: GraphEdit, tensor: str, scale: str, zero_point: str, base: str) -> str:
     """Append QuantizeLinear -> DequantizeLinear on ``tensor``; return the dequantized name."""
     q = edit.add_node(
         "QuantizeLinear",
@@ -522,7 +427,7 @@ def _qdq(edit: _GraphEdit, tensor: str, scale: str, zero_point: str, base: str) 
     )
 
 
-def _grid_preserving_quantizer(edit: _GraphEdit, tensor: str) -> tuple[str, str] | None:
+def _grid_preserving_quantizer(edit: GraphEdit, tensor: str) -> tuple[str, str] | None:
     """(scale, zero point) names of the quantizer onnxruntime put after the value-preserving
     op (nearest Resize, MaxPool) that is ``tensor``'s only consumer, if there is one."""
     users = edit.consumers(tensor)
@@ -562,11 +467,11 @@ def put_deformconv_on_grid(
     """
     model = onnx.ModelProto()
     model.CopyFrom(quantized)
-    edit = _GraphEdit(model)
+    edit = GraphEdit(model)
     deforms = [n for n in model.graph.node if n.op_type == "DeformConv"]
 
     # Which float tensor each output quantizer is calibrated on (after an absorbed ReLU).
-    float_edit = _GraphEdit(float_model)
+    float_edit = GraphEdit(float_model)
     calibrated_on = {}
     for fnode in (n for n in float_model.graph.node if n.op_type == "DeformConv"):
         users = float_edit.consumers(fnode.output[0])
@@ -661,13 +566,8 @@ def put_deformconv_on_grid(
         if relu is not None:
             edit.remove(relu)
         dq_out = _qdq(edit, out, o_scale, o_zp, base)
-        q_out = edit.producer(dq_out).input[0]
-        for user in edit.graph.node:
-            if user.output[0] in (q_out, dq_out):
-                continue
-            for k, name in enumerate(user.input):
-                if name == replaced:
-                    user.input[k] = dq_out
+        dequantizer = edit.producer(dq_out)
+        edit.rewire(replaced, dq_out, skip=[dequantizer, edit.producer(dequantizer.input[0])])
     edit.finish()
     return model
 
@@ -699,7 +599,7 @@ def check_qdq(model: onnx.ModelProto, weight_types: tuple[int, ...] = (TensorPro
     * a DeformConv's offsets are quantized after a ``Clip(-R, R)`` with constant bounds, and the
       quantizer's reachable values dequantize within [-R, R].
     """
-    edit = _GraphEdit(model)
+    edit = GraphEdit(model)
     producers = {o: n for n in model.graph.node for o in n.output}
     consumers: dict[str, list[onnx.NodeProto]] = collections.defaultdict(list)
     for n in model.graph.node:
@@ -853,7 +753,7 @@ def check_qdq(model: onnx.ModelProto, weight_types: tuple[int, ...] = (TensorPro
 def deform_convention(model: onnx.ModelProto) -> list[dict]:
     """Per DeformConv of a (float or QDQ) model: attributes, channels, the offset range R and,
     in a QDQ model, the input/offset/output quantization parameters."""
-    edit = _GraphEdit(model)
+    edit = GraphEdit(model)
     producers = {o: n for n in model.graph.node for o in n.output}
     consumers = collections.defaultdict(list)
     for n in model.graph.node:

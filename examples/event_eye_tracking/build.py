@@ -213,25 +213,6 @@ def convention_problems(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def ort_session(model: onnx.ModelProto | Path | str, optimize: bool = False) -> Any:
-    """A one-thread CPU onnxruntime session; `optimize=False` runs the QDQ graph as written."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if not optimize:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-
-
-def run_onnx(session: Any, frames: np.ndarray) -> np.ndarray:
-    """(N, 2) outputs of a batch-1 model run frame by frame."""
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: frame[None].astype(np.float32)})[0] for frame in frames])
-
-
 def golden_centres(qdq_path: Path, frames: np.ndarray) -> np.ndarray:
     """(N, 2) normalised centres of the integer model the accelerator runs (the golden model)."""
     from hwcodesign import dequantize_outputs, load_onnx, optimize, run_golden

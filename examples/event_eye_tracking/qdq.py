@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
+
+from hwcodesign.onnx_edit import GraphEdit, drop_unused_initializers
+from hwcodesign.reference import Reference
 
 MASK_OPS = ("Abs", "ReduceMax", "Greater", "Cast", "MaxPool")
 # Ops whose activation inputs must be quantized tensors (Flatten passes its input's grid on).
@@ -65,24 +68,14 @@ def quantized_points(model: onnx.ModelProto, input_name: str) -> list[str]:
 
 
 def calibrate(model: onnx.ModelProto, names: list[str], frames: np.ndarray, input_name: str) -> dict[str, tuple[float, float]]:
-    """(min, max) of each named float tensor over `frames` (N, C, H, W), batch 1 at a time."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    outputs = {o.name for o in probe.graph.output}
-    for name in names:
-        if name not in outputs and name != input_name:
-            probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    """(min, max) of each named float tensor over `frames` (N, C, H, W), batch 1 at a time (in
+    onnxruntime with its default graph optimisations, as when the example's scales were first made)."""
     wanted = [n for n in names if n != input_name]
+    reference = Reference(model, intermediates=wanted, optimized=True)
     low = {n: np.inf for n in names}
     high = {n: -np.inf for n in names}
     for frame in frames:
-        values = dict(zip(wanted, session.run(wanted, {input_name: frame[None].astype(np.float32)})))
+        values = reference.run({input_name: frame[None].astype(np.float32)}, wanted)
         values[input_name] = frame
         for name in names:
             low[name] = min(low[name], float(np.min(values[name])))
@@ -109,34 +102,6 @@ def int8_per_channel(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-class _Editor:
-    """Fresh names, initializers and nodes for one graph being rewritten."""
-
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self.model = model
-        self.inits = {i.name: i for i in model.graph.initializer}
-        self.taken = {n.name for n in model.graph.node} | set(self.inits) | {o for n in model.graph.node for o in n.output}
-        self.taken |= {i.name for i in model.graph.input}
-
-    def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            k += 1
-            name = f"{base}_{k}"
-        self.taken.add(name)
-        return name
-
-    def constant(self, base: str, value: np.ndarray) -> str:
-        name = self.fresh(base)
-        tensor = numpy_helper.from_array(np.asarray(value), name)
-        self.model.graph.initializer.append(tensor)
-        self.inits[name] = tensor
-        return name
-
-    def node(self, op: str, inputs: list[str], output: str, **attrs: object) -> onnx.NodeProto:
-        return helper.make_node(op, inputs, [output], name=self.fresh(f"{output}_node"), **attrs)
-
-
 def quantize(float_model: onnx.ModelProto, calibration: np.ndarray, input_name: str) -> onnx.ModelProto:
     """The QDQ model of `float_model` (see the module docstring), calibrated on `calibration`
     (N, C, H, W) float event counts."""
@@ -147,7 +112,7 @@ def quantize(float_model: onnx.ModelProto, calibration: np.ndarray, input_name: 
     model = onnx.ModelProto()
     model.CopyFrom(float_model)
     graph = model.graph
-    edit = _Editor(model)
+    edit = GraphEdit(model)
     outputs = {o.name for o in graph.output}
     nodes = list(graph.node)
     grid: dict[str, tuple[str, str, float]] = {}  # float tensor -> (scale, zero point, scale value)
@@ -159,8 +124,8 @@ def quantize(float_model: onnx.ModelProto, calibration: np.ndarray, input_name: 
             scale, zero = np.float32(1.0), np.uint8(0)
         else:
             scale, zero = uint8_grid(*ranges[name])
-        s = edit.constant(f"{name}_scale", scale)
-        z = edit.constant(f"{name}_zero_point", zero)
+        s = edit.add_init(f"{name}_scale", scale)
+        z = edit.add_init(f"{name}_zero_point", zero)
         grid[name] = (s, z, float(scale))
         source = name
         if name in outputs:  # keep the graph output's name on the dequantized value
@@ -169,7 +134,7 @@ def quantize(float_model: onnx.ModelProto, calibration: np.ndarray, input_name: 
             producer.output[list(producer.output).index(name)] = source
         q = edit.fresh(f"{name}_quantized")
         dq = name if name in outputs else edit.fresh(f"{name}_dequantized")
-        pair = [edit.node("QuantizeLinear", [source, s, z], q), edit.node("DequantizeLinear", [q, s, z], dq)]
+        pair = [edit.make_node("QuantizeLinear", [source, s, z], q), edit.make_node("DequantizeLinear", [q, s, z], dq)]
         if name == input_name:
             prologue.extend(pair)
         else:
@@ -201,11 +166,11 @@ def quantize(float_model: onnx.ModelProto, calibration: np.ndarray, input_name: 
         w_dq = edit.fresh(f"{base}_dequantized")
         b_dq = edit.fresh(f"{node.input[2]}_dequantized")
         weight_nodes[index] = [
-            edit.node("DequantizeLinear", [edit.constant(f"{base}_quantized", q), edit.constant(f"{base}_scale", w_scale),
-                                           edit.constant(f"{base}_zero_point", np.zeros(len(q), np.int8))], w_dq, axis=0),
-            edit.node("DequantizeLinear", [edit.constant(f"{node.input[2]}_quantized", q_bias),
-                                           edit.constant(f"{node.input[2]}_scale", b_scale),
-                                           edit.constant(f"{node.input[2]}_zero_point", np.zeros(len(q), np.int32))],
+            edit.make_node("DequantizeLinear", [edit.add_init(f"{base}_quantized", q), edit.add_init(f"{base}_scale", w_scale),
+                                           edit.add_init(f"{base}_zero_point", np.zeros(len(q), np.int8))], w_dq, axis=0),
+            edit.make_node("DequantizeLinear", [edit.add_init(f"{node.input[2]}_quantized", q_bias),
+                                           edit.add_init(f"{node.input[2]}_scale", b_scale),
+                                           edit.add_init(f"{node.input[2]}_zero_point", np.zeros(len(q), np.int32))],
                       b_dq, axis=0),
         ]
         node.input[1], node.input[2] = w_dq, b_dq
@@ -215,12 +180,8 @@ def quantize(float_model: onnx.ModelProto, calibration: np.ndarray, input_name: 
         ordered.append(node)
         for output in node.output:
             ordered.extend(after.get(output, []))
-    del graph.node[:]
-    graph.node.extend(ordered)
-    used = {i for n in ordered for i in n.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    edit.set_nodes(ordered)
+    drop_unused_initializers(graph)
     model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 from support.codegen import VARIANTS, variant_mapping
-from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, build
 
 from hwcodesign.backends import emit_project
@@ -10,6 +9,7 @@ from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import pytest
 from onnx import numpy_helper
 from support.codegen import assert_bit_exact, build_all, random_frames, widest_folding
 from support.compare import compare_with_onnxruntime
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.backends import emit_project
@@ -35,6 +34,7 @@ from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import run_golden
 
 FRAMES = 10

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from support.codegen import assert_bit_exact, build_all, random_frames, variant_mapping, widest_folding
 from support.examples import build_models_module
-from support.onnx_models import GraphBuilder, quantize_qdq
+from support.onnx_models import GraphBuilder
 
 from hwcodesign.backends import emit_project
 from hwcodesign.backends.dataflow import map_pipeline
@@ -22,6 +22,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import candidate_foldings
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import quantize_input
 
 TASK_FRAMES = 12

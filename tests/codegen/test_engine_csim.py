@@ -18,11 +18,12 @@ import pytest
 from support.codegen import build_all, random_frames
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.engine import CONFIGS, check_engine, engine_project
-from support.onnx_models import GraphBuilder, quantize_qdq
+from support.onnx_models import GraphBuilder
 from support.op_cases import CASES, build
 
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 FRAMES = 6
 # Concat part 0 has 3 channels: refused by the engine (checked below), run by the pipeline.

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from support.deform_cases import GRID, DeformCase, deform_layer
 from support.engine import CONFIGS
-from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, build
 
 from hwcodesign.codegen.engine.program import (
@@ -28,6 +27,7 @@ from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requa
 from hwcodesign.mapper.engine.program import instructions, plan, plan_program, weight_storage_bits
 from hwcodesign.ops import Add, Concat, Conv, DeformConv
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
 

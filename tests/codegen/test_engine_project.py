@@ -12,7 +12,6 @@ from pathlib import Path
 import onnx
 import pytest
 from support.markers import needs_tclsh
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
 
@@ -29,6 +28,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.outputs import OutputError
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 MAKE = shutil.which("make")
 needs_make_and_gxx = pytest.mark.skipif(MAKE is None or GXX is None, reason="make or g++ not installed")

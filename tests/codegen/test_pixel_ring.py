@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from support.codegen import assert_bit_exact, random_frames
-from support.onnx_models import GraphBuilder, quantize_qdq
+from support.onnx_models import GraphBuilder
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
@@ -13,6 +13,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import PIXEL_RING_MIN_STEPS, Folding, layer_cost, line_buffer, pixel_ring
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 SHAPE = (1, 4, 12, 12)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support.codegen import assert_bit_exact, random_frames
-from support.onnx_models import GraphBuilder, quantize_qdq
+from support.onnx_models import GraphBuilder
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
@@ -17,6 +17,7 @@ from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.mapper.streams import refold_cost, stream_fifo_depth
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 SHAPE = (1, 4, 10, 10)
 

@@ -20,7 +20,6 @@ import pytest
 from support.codegen import compile_small_project, random_frames, variant_mapping
 from support.deform_cases import GRID, deform_layer, random_inputs
 from support.engine import compile_small_engine
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 from support.xilinx_headers import xilinx_headers
@@ -35,6 +34,7 @@ from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
 from hwcodesign.ir.graph import Graph
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import run_golden
 
 Case = tuple[Graph, Project, np.ndarray | dict[str, np.ndarray]]

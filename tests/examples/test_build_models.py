@@ -10,6 +10,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.examples import build_models_module
 
+from hwcodesign.reference import Reference
+
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
@@ -45,15 +47,15 @@ def test_checker_and_io(models, key):
 
 @pytest.mark.parametrize("key", ["w8a8", "w4a8", "cnv"])
 def test_ort_runs_and_classifies(models, key):
-    sess = bm.ort_session(_runnable(models, key))
+    reference = Reference(_runnable(models, key))
     rng = np.random.default_rng(0)
-    y = bm.run_ort(sess, rng.random((1, 3, 32, 32), dtype=np.float32))
+    y = reference.first(rng.random((1, 3, 32, 32), dtype=np.float32))
     assert y.shape == (1, 10) and np.all(np.isfinite(y))
     # i.i.d. noise images all look alike to a trained classifier (constant argmax
     # is expected there), so "random inputs" are random samples of the synthetic
     # task: a random prototype plus random noise.
     x, labels = bm.synthetic_samples(20, stream=4)
-    outs = np.concatenate([bm.run_ort(sess, x[i : i + 1]) for i in range(20)])
+    outs = reference.frames(x)
     assert np.all(np.isfinite(outs))
     preds = outs.argmax(axis=1)
     assert len(set(preds.tolist())) >= 3, preds
@@ -63,11 +65,9 @@ def test_ort_runs_and_classifies(models, key):
 @pytest.mark.parametrize("key", ["w8a8", "w4a8"])
 def test_qdq_close_to_float(models, key):
     x, _ = bm.synthetic_samples(20, stream=5)
-    ref = bm.ort_session(str(models["float"]))
-    q = bm.ort_session(str(models[key]))
-    agree = [
-        np.argmax(bm.run_ort(ref, x[i : i + 1])) == np.argmax(bm.run_ort(q, x[i : i + 1])) for i in range(20)
-    ]
+    ref = Reference(models["float"])
+    q = Reference(models[key])
+    agree = [np.argmax(ref.first(x[i : i + 1])) == np.argmax(q.first(x[i : i + 1])) for i in range(20)]
     assert np.mean(agree) >= 0.8
 
 
@@ -121,9 +121,9 @@ def test_expanded_cnv_output_on_grid(models):
     onnx.checker.check_model(expanded, full_check=True)
     scale = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}["logits_scale"]
     x, _ = bm.synthetic_samples(4, stream=6)
-    sess = bm.ort_session(expanded)
+    reference = Reference(expanded)
     for i in range(4):
-        q = bm.run_ort(sess, x[i : i + 1]) / scale
+        q = reference.first(x[i : i + 1]) / scale
         assert np.allclose(q, np.round(q), atol=1e-3) and q.min() >= -128 and q.max() <= 127
 
 
@@ -190,7 +190,7 @@ def test_expand_matches_numpy(bits, signed, narrow):
     for zeropt in (0.0, 1.0 if not signed else -1.0):
         model = _single_quant_model(shape, scale, zeropt, bits, signed, narrow)
         x = _test_input(rng, shape, scale, zeropt, bits)
-        y = bm.run_ort(bm.expand_qonnx_quant(model), x)
+        y = Reference(bm.expand_qonnx_quant(model)).first(x)
         np.testing.assert_array_equal(y, _quant_ref(x, scale, np.float32(zeropt), bits, signed, narrow))
         q = y / scale + zeropt
         lo, hi = bm.qonnx_int_range(bits, signed, narrow)
@@ -204,7 +204,7 @@ def test_expand_random_scale_and_bipolar():
     scale = np.float32(0.173)
     for bits, signed in [(3, True), (5, False), (1, True)]:
         model = _single_quant_model(shape, scale, 0.0, bits, signed, False)
-        y = bm.run_ort(bm.expand_qonnx_quant(model), x)
+        y = Reference(bm.expand_qonnx_quant(model)).first(x)
         np.testing.assert_array_equal(y, _quant_ref(x, scale, np.float32(0), bits, signed, False))
 
 
@@ -218,7 +218,7 @@ def test_expand_rejects_unsupported():
 def test_expand_opset11():
     x = np.linspace(-3, 3, 16, dtype=np.float32)
     model = _single_quant_model([16], 0.25, 0.0, 3, True, True, opset=11)
-    y = bm.run_ort(bm.expand_qonnx_quant(model), x)
+    y = Reference(bm.expand_qonnx_quant(model)).first(x)
     np.testing.assert_array_equal(y, _quant_ref(x, np.float32(0.25), np.float32(0), 3, True, True))
     with pytest.raises(ValueError, match="opset"):
         bm.expand_qonnx_quant(_single_quant_model([16], 0.25, 0.0, 1, True, False, opset=11))

@@ -14,6 +14,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.layerwise import built_codenet, codenet_build
 
+from hwcodesign.reference import Reference, run_reference
+
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
@@ -44,8 +46,7 @@ def _ort_deform(x, w, offset, b, stride, pad, dilation, groups, offset_groups):
         [node], "deform", values, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=10)
-    session = build.ort_session(model, threads=1, optimize=False)
-    return session.run(None, {"x": x, "w": w, "offset": offset, "b": b})[0]
+    return run_reference(model, {"x": x, "w": w, "offset": offset, "b": b})["y"]
 
 
 DEFORM_CASES = [
@@ -150,7 +151,7 @@ def test_exported_stage_matches_torch(r):
         raw = stage.offset(x)
         expected = stage(x).numpy()
     assert (raw.abs() > r).float().mean() > 0.2
-    got = build.ort_session(model, threads=1).run(None, {"x": x.numpy()})[0]
+    got = Reference(model).first(x.numpy())
     assert np.abs(got - expected).max() < 1e-4
 
 
@@ -175,7 +176,7 @@ def scenes() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def float_outputs(built, scenes) -> list[np.ndarray]:
-    return build.run(build.ort_session(built["float"]), scenes)
+    return build.run(Reference(built["float"]), scenes)
 
 
 def _shape(value) -> list[int]:
@@ -253,8 +254,8 @@ def test_qdq_model_close_to_float(built, scenes, float_outputs):
     """Tolerances are loose on purpose: int4 weights and uint8 activations through ~65 layers of a
     random (untrained) network. Measured at seed 0: rms error 4-6% of each output's range,
     max error 20-28% of the range, correlation 0.91-0.95."""
-    for optimize in (True, False):  # onnxruntime's fused kernels and the QDQ graph as written
-        quantized = build.run(build.ort_session(built["w4a8"], optimize=optimize), scenes)
+    for optimized in (True, False):  # onnxruntime's fused kernels and the QDQ graph as written
+        quantized = build.run(Reference(built["w4a8"], optimized=optimized), scenes)
         for name, a, b in zip(build.OUTPUT_NAMES, float_outputs, quantized):
             span = float(a.max() - a.min())
             assert np.isfinite(b).all()
@@ -305,14 +306,10 @@ def test_deform_inputs_in_float_model(models):
 
 def test_quantized_offsets_bounded(built, models, scenes):
     """The offsets the QDQ DeformConvs see stay within [-R, R] and reach the bounds."""
-    q = onnx.ModelProto()
-    q.CopyFrom(models["w4a8"])
-    names = [n.input[2] for n in q.graph.node if n.op_type == "DeformConv"]
-    for name in names:
-        q.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    session = build.ort_session(q)
-    runs = [session.run(names, {"input": scenes[i : i + 1]}) for i in range(2)]
-    for v in (np.concatenate(parts) for parts in zip(*runs)):
+    names = [n.input[2] for n in models["w4a8"].graph.node if n.op_type == "DeformConv"]
+    reference = Reference(models["w4a8"], intermediates=names)
+    runs = [reference.run({"input": scenes[i : i + 1]}, names) for i in range(2)]
+    for v in (np.concatenate([run[name] for run in runs]) for name in names):
         assert v.min() >= -R and v.max() <= R
         assert np.isclose(v.max(), R) and np.isclose(v.min(), -R)
         assert np.allclose(v / (R / 127), np.round(v / (R / 127)), atol=1e-3)

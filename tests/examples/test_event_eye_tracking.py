@@ -26,6 +26,7 @@ from hwcodesign.flows.compile import compile_model
 from hwcodesign.ir.op import Input
 from hwcodesign.ops import Add, GlobalAvgPool, Linear, SubmanifoldConv
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.reference import Reference
 from hwcodesign.sim.golden import run_golden, run_op
 from hwcodesign.sim.sparsity import active_mask, root_masks
 
@@ -91,7 +92,7 @@ def test_torch_model_equals_the_float_onnx(quick, trained, samples) -> None:
     frames = samples["frames"].astype(np.float32)
     unfused = build.predict(trained, frames)
     fused = build.predict(trained.fused_for_export(), frames)
-    exported = build.run_onnx(build.ort_session(quick.paths["float"], optimize=True), frames)
+    exported = Reference(quick.paths["float"]).frames(frames)
     assert np.abs(fused - unfused).max() < 1e-5  # BatchNorm folding is exact up to rounding
     assert np.abs(exported - unfused).max() < 1e-5
     assert np.ptp(unfused, axis=0).min() > 0.05  # the outputs depend on the frames
@@ -184,7 +185,7 @@ def test_golden_within_one_lsb_of_onnxruntime(quick, graph, samples) -> None:
     against the QDQ graph as written (graph optimizations off)."""
     q = onnx.load(quick.paths["qdq"])
     frames = samples["frames"].astype(np.float32)
-    reference = quantized_tensors(lambda m: build.ort_session(m), q, [{"events": f[None]} for f in frames])
+    reference = quantized_tensors(q, [{"events": f[None]} for f in frames])
     roots = root_masks(graph, {graph.inputs[0].output.name: frames.astype(np.int64)})
     worst = {}
     for op in graph:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support.compare import compare_with_onnxruntime
-from support.onnx_models import quantize_qdq
 from support.op_cases import CASES, SHAPE, build
 
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import helper
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
@@ -17,6 +16,7 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 from hwcodesign.errors import GraphError, UnsupportedModelError
 from hwcodesign.ops import SubmanifoldConv
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.reference import Reference
 from hwcodesign.sim.golden import run_golden
 from hwcodesign.sim.sparsity import tensor_densities
 
@@ -37,10 +37,7 @@ def lowered(model: onnx.ModelProto, tmp_path: Path, name: str):
 
 
 def onnxruntime_outputs(model: onnx.ModelProto, frames: np.ndarray) -> np.ndarray:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the model as written
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {"events": frame[None]})[0] for frame in frames])
+    return Reference(model).frames(frames)
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: c.label)

@@ -12,7 +12,6 @@ import onnx
 import pytest
 from onnx import numpy_helper
 from support.compare import compare_with_onnxruntime
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.errors import HwcodesignError, UnsupportedModelError
@@ -28,6 +27,7 @@ from hwcodesign.ir import dybit
 from hwcodesign.ir.types import DyBitType, IntType
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 
 CONV, GEMM = "conv3_node", "gemm9_node"  # the weight nodes of op case flatten_gemm
 

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.backends import map_to_board
@@ -40,6 +39,7 @@ from hwcodesign.mapper.table import MappingInfeasible
 from hwcodesign.ops import Conv, DepthwiseConv, Linear
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
 DYBIT4 = DyBitType(4)

@@ -10,7 +10,6 @@ import numpy as np
 import onnx
 import pytest
 from support.deform_cases import DeformCase, deform_layer
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models
 
@@ -38,6 +37,7 @@ from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.table import MappingInfeasible, cycle_budget, resource_limits
 from hwcodesign.ops import Conv
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 
 UINT8 = IntType(8, False)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.boards import load_board
@@ -21,6 +20,7 @@ from hwcodesign.flows.search import build_space, search
 from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.precision import SearchInfeasible, evaluate, pareto_front, solve
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 
 FORMATS = [WeightFormat.parse(f) for f in ("int8", "dybit4", "dybit2")]
 

@@ -11,7 +11,6 @@ import onnx
 import pulp
 import pytest
 from support.deep_chain import deep_conv_chain
-from support.onnx_models import quantize_qdq
 from support.op_cases import build
 from support.qdq_by_hand import conv_bn_relu_qdq
 
@@ -26,6 +25,7 @@ from hwcodesign.flows.simulate import map_and_simulate
 from hwcodesign.mapper.solver import Deadline, Outcome, SolverTimeout, solve_within
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.report import format_summary
 
 ULTRA96 = load_board("ultra96v2")

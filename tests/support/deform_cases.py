@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.ops import DeformConv
+from hwcodesign.reference import Reference
 from support.onnx_models import IR_VERSION
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
@@ -117,7 +118,6 @@ def onnxruntime_reference(layer: DeformLayer, case: DeformCase, inputs: dict[str
     A fixed shape feeds d (clamped) and onnxruntime computes the offsets as Mul(d, P); with
     several offset groups d and P get a group axis first (ONNX broadcasts one channel only).
     """
-    import onnxruntime as ort
 
     tensors = {op.name: op.output for op in layer.graph.inputs}
     pad = (case.kernel - 1) * case.dilation // 2
@@ -144,9 +144,7 @@ def onnxruntime_reference(layer: DeformLayer, case: DeformCase, inputs: dict[str
     model = helper.make_model(helper.make_graph(nodes, "deform", values, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                                                 inits),
                               opset_imports=[helper.make_opsetid("", 19)], ir_version=IR_VERSION)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    reference = Reference(model)
     weight = (layer.weight * layer.weight_scale.reshape(-1, 1, 1, 1)).astype(np.float32)
     limit = case.offset_limit
     outputs = []
@@ -156,7 +154,7 @@ def onnxruntime_reference(layer: DeformLayer, case: DeformCase, inputs: dict[str
                 "b": layer.bias_real.astype(np.float32)}
         if case.mask:
             feed["mask"] = tensors["mask"].dequantize(inputs["mask"][frame:frame + 1]).astype(np.float32)
-        outputs.append(layer.out.quantize(session.run(None, feed)[0]))
+        outputs.append(layer.out.quantize(reference.run(feed)["y"]))
     return np.concatenate(outputs)
 
 
@@ -196,7 +194,6 @@ def deform_qdq_model(case: DeformCase, calibration: int = 8):
     Returns (model, float input samples for testing).
     """
     import onnx
-    import onnxruntime as ort
     from onnx import numpy_helper
 
     rng = np.random.default_rng(case.seed)
@@ -270,8 +267,8 @@ def deform_qdq_model(case: DeformCase, calibration: int = 8):
         return onnx.shape_inference.infer_shapes(model)
 
     samples = [rng.normal(0, 1, shape).astype(np.float32) for _ in range(calibration + 20)]
-    session = ort.InferenceSession(model_with([], "y_f").SerializeToString(), providers=["CPUExecutionProvider"])
-    values = np.concatenate([session.run(None, {"x": s})[0].ravel() for s in samples[:calibration]])
+    reference = Reference(model_with([], "y_f"))
+    values = np.concatenate([reference.first(s).ravel() for s in samples[:calibration]])
     lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
     scale = (hi - lo) / 255
     zero_point = int(np.clip(np.rint(-lo / scale), 0, 255))

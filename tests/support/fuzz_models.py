@@ -24,7 +24,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from support.onnx_models import GraphBuilder, quantize_qdq
+from hwcodesign.quantize import quantize_qdq
+from support.onnx_models import GraphBuilder
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 REFUSE, EITHER = "refuse", "either"

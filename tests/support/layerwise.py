@@ -3,7 +3,7 @@
 The frontend names every IR tensor after the ONNX ``QuantizeLinear`` output that fixed its grid
 (``frontend.context.LoweringContext.finalize``: the layer's output tensor is ``node.output[0]`` of the
 quantizer), so onnxruntime's quantized intermediates are the outputs of the model's
-``QuantizeLinear`` nodes, exposed as extra graph outputs (``expose_quantizers``).
+``QuantizeLinear`` nodes, exposed as extra graph outputs (``hwcodesign.reference.Reference``).
 
 Two comparisons per layer:
 
@@ -18,17 +18,18 @@ shared by the test modules that need it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
+from hwcodesign.onnx_edit import quantizer_outputs
+from hwcodesign.reference import Reference
 from hwcodesign.sim.golden import run_golden, run_op
 from support.examples import load_script
 
@@ -38,43 +39,14 @@ CODENET_BUILD = Path(__file__).resolve().parents[2] / "examples" / "codenet" / "
 # --------------------------------------------------------------------------- onnxruntime side
 
 
-def expose_quantizers(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
-    """A copy of ``model`` with every ``QuantizeLinear`` output also a graph output (typed by
-    its zero point); returns it and the names of those outputs."""
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    types = {i.name: i.data_type for i in probe.graph.initializer}
-    existing = {o.name for o in probe.graph.output}
-    names = []
-    for node in probe.graph.node:
-        if node.op_type != "QuantizeLinear":
-            continue
-        name = node.output[0]
-        names.append(name)
-        if name in existing:
-            continue
-        zero_point = node.input[2] if len(node.input) > 2 else ""
-        elem_type = types.get(zero_point, onnx.TensorProto.UINT8)
-        probe.graph.output.append(helper.make_tensor_value_info(name, elem_type, None))
-        existing.add(name)
-    return probe, names
-
-
-def quantized_tensors(
-    session_for: Callable[[onnx.ModelProto], object],
-    model: onnx.ModelProto,
-    feeds: Sequence[Mapping[str, np.ndarray]],
-) -> dict[str, np.ndarray]:
-    """Every quantized activation of ``model`` as onnxruntime computes it, int64, for each feed
-    dict in ``feeds`` (a batch-1 model run once per feed), stacked along N.
-
-    ``session_for`` makes an onnxruntime session from a ModelProto (the caller picks the
-    options, e.g. graph optimizations off so the QDQ graph runs as written).
-    """
-    probe, names = expose_quantizers(model)
-    session = session_for(probe)
-    runs = [session.run(names, dict(feed)) for feed in feeds]  # type: ignore[attr-defined]
-    return {name: np.concatenate([run[k] for run in runs]).astype(np.int64) for k, name in enumerate(names)}
+def quantized_tensors(model: onnx.ModelProto, feeds: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Every quantized activation of ``model`` (each ``QuantizeLinear`` output) as the onnxruntime
+    reference computes it, int64, for each feed dict in ``feeds`` (a batch-1 model run once per
+    feed), stacked along N."""
+    quantizers = quantizer_outputs(model)
+    reference = Reference(model, intermediates=quantizers)
+    runs = [reference.run(feed, list(quantizers)) for feed in feeds]
+    return {name: np.concatenate([run[name] for run in runs]).astype(np.int64) for name in quantizers}
 
 
 # --------------------------------------------------------------------------- comparisons

@@ -1,18 +1,19 @@
 """Tiny float ONNX models built with onnx.helper, quantized by onnxruntime's own quantizer.
 
-Quantizing with `onnxruntime.quantization.quantize_static` (QDQ format) gives the tests the
-exact QDQ patterns real users feed the compiler, with scales nobody here chose.
+Quantizing with `hwcodesign.quantize.quantize_qdq` (onnxruntime's `quantize_static`, QDQ format)
+gives the tests the exact QDQ patterns real users feed the compiler, with scales nobody here chose.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from hwcodesign.quantize import quantize_qdq
 
 IR_VERSION = 10  # onnxruntime in the pinned range reads IR <= 10 reliably
 
@@ -80,56 +81,18 @@ class GraphBuilder:
         return model
 
 
-class _Reader:
-    def __init__(self, name: str, samples: list[np.ndarray]) -> None:
-        self.items = iter([{name: s} for s in samples])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self.items, None)
-
-
-def quantize_qdq(model: onnx.ModelProto, samples: list[np.ndarray], per_channel: bool = True,
-                 weight_bits: int = 8, symmetric_activations: bool = False,
-                 extra: dict[str, object] | None = None) -> onnx.ModelProto:
-    """QDQ-quantize a float model with onnxruntime (uint8 activations, int8/int4 weights)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    options = {"ActivationSymmetric": symmetric_activations}
-    options.update(extra or {})
-    weight_type = {8: QuantType.QInt8, 4: QuantType.QInt4}[weight_bits]
-    with tempfile.TemporaryDirectory() as tmp:
-        source, target = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
-        onnx.save(model, source)
-        quantize_static(
-            str(source), str(target), _Reader(model.graph.input[0].name, samples),
-            quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
-            weight_type=weight_type, calibrate_method=CalibrationMethod.MinMax, extra_options=options,
-        )
-        quantized = onnx.load(target)
-    quantized.ir_version = min(quantized.ir_version, IR_VERSION)
-    return quantized
-
-
 def two_inputs_two_outputs_qdq(path: Path) -> Path:
     """Inputs a (3x8x8) and b (2x8x8) -> relu(conv a) + conv b -> (conv of the sum, the sum), QDQ:
     dicts both ways for drivers and notebooks; as an engine program, four instructions with a
     residual Add (the aux feature-map master) and two inputs and two outputs at their own arena
     addresses."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     b = GraphBuilder(seed=3)
     first, second = b.input((1, 3, 8, 8), "a"), b.input((1, 2, 8, 8), "b")
     total = b.node("Add", [b.node("Relu", [b.conv(first, 3, 4, pads=[1, 1, 1, 1])]), b.conv(second, 2, 4, k=1)])
-    onnx.save(b.model([b.conv(total, 4, 5, k=1), total]), path.with_suffix(".float.onnx"))
+    float_model = b.model([b.conv(total, 4, 5, k=1), total])
+    onnx.save(float_model, path.with_suffix(".float.onnx"))
     rng = np.random.default_rng(0)
-    feeds = iter([{"a": rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32),
-                   "b": rng.normal(0, 1, (1, 2, 8, 8)).astype(np.float32)} for _ in range(8)])
-    reader = type("Reader", (), {"get_next": lambda self: next(feeds, None)})()
-    quantize_static(str(path.with_suffix(".float.onnx")), str(path), reader, quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax)
-    model = onnx.load(path)
-    model.ir_version = min(model.ir_version, IR_VERSION)
-    onnx.save(model, path)
+    feeds = [{"a": rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32),
+              "b": rng.normal(0, 1, (1, 2, 8, 8)).astype(np.float32)} for _ in range(8)]
+    onnx.save(quantize_qdq(float_model, feeds, ir_version=IR_VERSION), path)
     return path

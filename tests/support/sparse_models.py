@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from hwcodesign.reference import Reference
 from support.onnx_models import IR_VERSION
 
 OPSET = 19
@@ -181,11 +182,9 @@ def weights(b: _Builder, weight: np.ndarray, bias: np.ndarray, quantize: bool, x
 def sparse_models(case: SparseCase, calibration: np.ndarray) -> tuple[onnx.ModelProto, onnx.ModelProto]:
     """(masked-dense QDQ model, the same with hwcodesign.SubmConv), scales calibrated on the float
     model's outputs for `calibration` frames (N, C, H, W)."""
-    import onnxruntime as ort
-
     float_model, keys = build(case, calibration_outputs=True)
-    session = ort.InferenceSession(float_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    results = [session.run(None, {"events": frame[None]}) for frame in calibration]
+    reference = Reference(float_model)
+    results = [list(reference.run({"events": frame[None]}).values()) for frame in calibration]
     ordered = [keys[-1]] + keys[:-1]  # graph outputs: the last layer first, then the others
     scales = {}
     for position, key in enumerate(ordered):

@@ -10,7 +10,7 @@ FAMILY = OpFamily(
     # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
     lowering=lowering.LOWERING,
     # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
-    golden=None,
+    golden=golden.GOLDEN,
     # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
     dataflow=None,
     # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).

@@ -23,7 +23,7 @@ class DeformConv(Op):
 
     Inputs: (x, offset) or (x, offset, mask), ONNX DeformConv layout: offset channels are
     (offset group, tap k = i*KW + j, (dy, dx)), mask channels (offset group, tap). As the hardware
-    computes it (`sim/golden.py` is the definition):
+    computes it (`hwcodesign/ops/deform/golden.py` is the definition):
 
     - each offset becomes fixed point with `frac_bits` F fractional bits through `offset_requant`,
       whose clamp is [-R * 2**F, R * 2**F]: bounded offsets keep every sample inside a line buffer
