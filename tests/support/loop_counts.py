@@ -18,19 +18,29 @@ import numpy as np
 
 from hwcodesign.boards import Board
 from hwcodesign.codegen.project import Project, emit_project
-from hwcodesign.codegen.stages import identifier
+from hwcodesign.codegen.stages import c_type, identifier
 from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import PIPELINE_RAMP, Folding, candidate_foldings, layer_cost, pixel_ring
 from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.ops import Act, Add, Concat, Conv, DepthwiseConv, GlobalAvgPool, Linear, Pool, Resize
+from hwcodesign.ops import (
+    Act,
+    Add,
+    Concat,
+    Conv,
+    DeformConv,
+    DepthwiseConv,
+    GlobalAvgPool,
+    Linear,
+    Pool,
+    Resize,
+)
 from hwcodesign.passes import optimize
 from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, SHAPE
-
-INPUT_TAG = "hwc_axis_in_loops<"
 
 
 def expected_loop_trips(op: Op, inputs: list[Tensor], folding: Folding) -> int:
@@ -57,27 +67,27 @@ MODEL_GAPS: dict[type[Op], str] = {
     Linear: "the whole input read before the first MAC (its window is the frame) and the output drain",
     GlobalAvgPool: "the emit loop (one iteration per output word) after the last input word",
     Resize: "the fill of input row 0 before its first output row",
+    DeformConv: "the window fill before output row 0 and the output stages' drain after every row",
 }
 """Stage kinds whose generated loops run iterations the cost model's `cycles` leaves out, and what
 they are (templates/hls/layers: hwc_window.h, hwc_conv.h, hwc_channelwise.h, hwc_elementwise.h).
 Findings to take into the model's per-family loop trip count; every other kind matches it."""
 
 
-def stage_names(graph: Graph, op: Op) -> list[str]:
+def stage_names(project: Project, graph: Graph, op: Op) -> list[str]:
     """The counters of `op`'s stage: its layer identifier (a Concat of n parts: its n-1 links
-    ident_0 ... ident_n-2), or the input adapter's tag for an Input (one input port)."""
+    ident_0 ... ident_n-2), or for an Input the tag of its adapter's template arguments."""
     if isinstance(op, Input):
-        return [INPUT_TAG]
+        words = layout_of(op.output.shape, op.output.dtype, int(project.meta["word_bits"])).words_per_frame
+        return [f"hwc_axis_in_loops<{project.meta['word_bits']}, {c_type(op.output.dtype)}, {op.output.channels}, "
+                f"{words}>"]
     ident = identifier(op.name, list(graph).index(op))
     parts = len(graph.input_tensors(op))
     return [ident] if not isinstance(op, Concat) or parts == 2 else [f"{ident}_{k}" for k in range(parts - 1)]
 
 
 def counted_trips(counted: dict[str, int], names: list[str]) -> int:
-    """The stage's counted iterations (its links summed; the input adapter found by its tag)."""
-    if names == [INPUT_TAG]:
-        (value,) = [v for k, v in counted.items() if k.startswith(INPUT_TAG)]
-        return value
+    """The stage's counted iterations (a chain's links summed)."""
     return sum(counted[name] for name in names)
 
 
@@ -91,15 +101,16 @@ def stage_config(project: Project, ident: str) -> dict[str, int]:
 
 
 def window_row_trips(c: dict[str, int], work: int, drain: int) -> int:
-    """hwc_conv / hwc_channelwise: the fill loop reads the rows output row 0 needs, then each
-    output row's steps loop runs max(work + the output stages' drain, words read ahead for the
-    next row) (hwc_window.h)."""
+    """hwc_conv / hwc_channelwise / hwc_deform: the fill loop reads the rows output row 0 needs,
+    then each output row's steps loop runs max(work + the output stages' drain, words read ahead
+    for the next row) (hwc_window.h; a deformable window starts OFFSET_RANGE rows higher)."""
     words_per_row = c["IN_W"] * (c["IN_C"] // c["IN_LANES"])
 
     def rows_needed(oy: int) -> int:
         if oy >= c["OUT_H"]:
             return c["IN_H"]
-        return min(max(oy * c["STRIDE_H"] - c["PAD_T"] + c["WINDOW_ROWS"], 0), c["IN_H"])
+        top = oy * c["STRIDE_H"] - c["PAD_T"] - c.get("OFFSET_RANGE", 0)
+        return min(max(top + c["WINDOW_ROWS"], 0), c["IN_H"])
 
     ahead = [(rows_needed(oy + 1) - rows_needed(oy)) * words_per_row for oy in range(c["OUT_H"])]
     return rows_needed(0) * words_per_row + sum(max(work + drain, words) for words in ahead)
@@ -110,17 +121,21 @@ def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding
     out = op.output
     pixels, folds = out.shape[2] * out.shape[3], -(-out.channels // folding.pe)
     if isinstance(op, Input):  # hwc_axis_to_pixels: one iteration per stream word
-        return layer_cost(op, [], folding).cycles
+        return layout_of(out.shape, out.dtype, int(project.meta["word_bits"])).words_per_frame
     if isinstance(op, Act | Add | Concat):  # one iteration per output word
         return pixels * folds
     source = graph.input_tensors(op)[0]
     if isinstance(op, GlobalAvgPool):  # accumulate per input word, then emit per output word
         return source.shape[2] * source.shape[3] * folds + folds
-    c = stage_config(project, stage_names(graph, op)[0])
+    c = stage_config(project, stage_names(project, graph, op)[0])
     if isinstance(op, Resize):  # per input row: max(scaled row's words out, next row's words in)
         words_per_row = c["IN_W"] * (c["IN_C"] // c["IN_LANES"])
         work = c["SCALE_H"] * c["OUT_W"] * (c["OUT_C"] // c["PE"])
         return words_per_row + sum(max(work, words_per_row if iy + 1 < c["IN_H"] else 0) for iy in range(c["IN_H"]))
+    if isinstance(op, DeformConv):
+        taps = c["KH"] * c["KW"] * (1 if c["DEPTHWISE"] else c["IN_C"] // c["GROUPS"])
+        return window_row_trips(c, c["OUT_W"] * (c["OUT_C"] // c["PE"]) * (taps // c["SIMD"]),
+                                -(-c["PE"] // c["RQ_UNITS"]))
     taps_folds = c["ROW_LENGTH"] // c["SIMD"] if isinstance(op, Conv | Linear) and "ROW_LENGTH" in c \
         else c["KH"] * c["KW"] // c["SIMD"]
     if isinstance(op, Pool | Conv | Linear):
