@@ -2,10 +2,10 @@
 
 Every op case of support/op_cases.py at three foldings of each layer: the smallest, a middle one
 and the largest of `candidate_foldings`. The smallest and largest are the 'serial' and 'parallel'
-projects test_csim_ops simulates (the same sources, so the same cached C build); the middle one
-is a single project holding every case on one input (one build). The deformable conv cases of
-support/deform_cases.py run at test_csim_deform's foldings (fully folded, the ILP's, fully
-parallel), from its cached builds.
+projects test_csim_ops simulates (the same sources: within one pytest session, whose C-simulation
+cache tests/conftest.py sets, the same build); the middle one is a single project holding every
+case on one input (one build). The deformable conv cases of support/deform_cases.py run at
+test_csim_deform's foldings (fully folded, the ILP's, fully parallel), again its builds.
 
 Per stage, two checks: the counted iterations equal the generated loops' bounds
 (`template_loop_trips`: the counters count what they should), and they equal the cost model's
@@ -46,6 +46,7 @@ DEFORM_VARIANTS = ("serial", "mapped", "parallel")  # test_csim_deform's (the IL
 
 
 def folding_of(graph: Graph, op: Op, which: str) -> Folding:
+    """The layer's folding in the `which` project (the guard test below checks the extremes)."""
     if which == "smallest":
         return Folding()
     if which == "largest":
