@@ -34,7 +34,7 @@ COMPILER = "g++"
 # and their same-named template instances (with different static line buffers) must not merge.
 FLAGS = ("-std=c++14", "-O3", "-funroll-loops", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-gnu-unique",
          "-fno-exceptions", "-fno-rtti", "-Wno-unknown-pragmas", "-DHWC_CSIM_SOFT_UNDERFLOW",
-         "-DHWC_ENGINE_COUNT_STEPS")
+         "-DHWC_ENGINE_COUNT_STEPS", "-DHWC_COUNT_LOOPS")
 STATUS = {
     1: "a stage read an empty stream (the design consumed more than was produced)",
     2: "an input stream was not fully consumed",
@@ -270,3 +270,23 @@ def engine_steps(project: Project) -> list[int]:
     steps = (ctypes.c_longlong * count)()
     library.hwc_csim_steps(steps, count)
     return list(steps)
+
+
+def counted_loops(project: Project) -> dict[str, int]:
+    """Pipelined-loop iterations per stage in the last frame of the last dataflow C simulation of
+    this project in this process (hwc_csim_loops, hwc_common.h), for the tests that hold them
+    against the cost model. A layer's stage is named as its layer ("l1_conv3_node", its config
+    without "_config"); an adapter by its tag ("hwc_fanout_loops<ap_uint<8>, 4, 144>")."""
+    library = load_library(project)
+    entry = library.hwc_csim_loops
+    entry.restype = ctypes.c_int
+    entry.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_int]
+    count = entry(None, None, 0)
+    if count < 0:
+        raise CsimError(f"{project.name}: the C simulation library counted no loops (built without HWC_COUNT_LOOPS, "
+                        "or too many stages)")
+    keys, iterations = (ctypes.c_char_p * count)(), (ctypes.c_longlong * count)()
+    entry(keys, iterations, count)
+    # a key is g++'s __PRETTY_FUNCTION__ of hwc_loops<K>: "long long int& hwc_loops() [with K = name]"
+    names = [key.decode().partition("[with K = ")[2][:-1].removesuffix("_config") for key in keys]
+    return dict(zip(names, iterations, strict=True))

@@ -17,9 +17,11 @@ void hwc_axis_to_pixels(hls::stream<ap_axiu<WORD_BITS, 0, 0, 0> > &in, hls::stre
     const int WORDS_PER_PIXEL = (CHANNELS + PER_WORD - 1) / PER_WORD;
     hwc_vec<T, CHANNELS> pixel;
     int word_index = 0;
+    HWC_LOOPS_BEGIN(hwc_axis_in_loops<WORD_BITS, T, CHANNELS, PIXELS * WORDS_PER_PIXEL>);
 words:
     for (int step = 0; step < PIXELS * WORDS_PER_PIXEL; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(hwc_axis_in_loops<WORD_BITS, T, CHANNELS, PIXELS * WORDS_PER_PIXEL>);
         const ap_axiu<WORD_BITS, 0, 0, 0> word = in.read();
         for (int e = 0; e < PER_WORD; ++e) {
 #pragma HLS UNROLL
@@ -40,9 +42,11 @@ void hwc_pixels_to_axis(hls::stream<hwc_vec<T, CHANNELS> > &in, hls::stream<ap_a
     const int WORDS_PER_PIXEL = (CHANNELS + PER_WORD - 1) / PER_WORD;
     hwc_vec<T, CHANNELS> pixel;
     int word_index = 0;
+    HWC_LOOPS_BEGIN(hwc_axis_out_loops<WORD_BITS, T, CHANNELS, PIXELS * WORDS_PER_PIXEL>);
 words:
     for (int step = 0; step < PIXELS * WORDS_PER_PIXEL; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(hwc_axis_out_loops<WORD_BITS, T, CHANNELS, PIXELS * WORDS_PER_PIXEL>);
         if (word_index == 0) pixel = in.read();
         ap_axiu<WORD_BITS, 0, 0, 0> word;
         word.data = 0;
@@ -63,9 +67,11 @@ words:
 template <typename T, int LANES, int WORDS>
 void hwc_fanout2(hls::stream<hwc_vec<T, LANES> > &in, hls::stream<hwc_vec<T, LANES> > &out0,
                  hls::stream<hwc_vec<T, LANES> > &out1) {
+    HWC_LOOPS_BEGIN(hwc_fanout_loops<T, LANES, WORDS>);
 words:
     for (int w = 0; w < WORDS; ++w) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(hwc_fanout_loops<T, LANES, WORDS>);
         const hwc_vec<T, LANES> x = in.read();
         out0.write(x);
         out1.write(x);
@@ -82,9 +88,11 @@ void hwc_refold(hls::stream<hwc_vec<T, L_IN> > &in, hls::stream<hwc_vec<T, L_OUT
     T buffer[L_IN + L_OUT];
 #pragma HLS ARRAY_PARTITION variable=buffer complete
     int held = 0, taken = 0;
+    HWC_LOOPS_BEGIN(hwc_refold_loops<T, L_IN, L_OUT, STEPS>);
 steps:
     for (int step = 0; step < STEPS; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(hwc_refold_loops<T, L_IN, L_OUT, STEPS>);
         if (held >= L_OUT) {
             hwc_vec<T, L_OUT> word;
             for (int i = 0; i < L_OUT; ++i) {

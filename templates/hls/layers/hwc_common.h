@@ -29,6 +29,71 @@ struct hwc_rq {
     ap_int<OFFSET_BITS> noff;
 };
 
+// C simulation only (-DHWC_COUNT_LOOPS, the library Project.csim loads): every stage counts the
+// iterations of its pipelined loops in the current frame, so the tests can hold the cost model's
+// loop trip counts (hwcodesign/mapper/cost.py) against the loops that really run, as the engine's
+// HWC_ENGINE_COUNT_STEPS does. A stage's counter is keyed by its config type K (one per layer);
+// the boundary adapters, which have none, by a tag of their template arguments (two adapters
+// with the same arguments share a counter, and run the same constant trip count). A stage call
+// is one frame: it zeroes its counter first. In synthesis both macros are empty.
+#ifdef HWC_COUNT_LOOPS
+struct hwc_loop_counter {
+    const char *key;  // __PRETTY_FUNCTION__ of hwc_loops<K>, which names K
+    long long iterations;
+};
+
+static const int HWC_LOOP_COUNTERS = 1024;
+
+struct hwc_loop_table {
+    hwc_loop_counter counters[HWC_LOOP_COUNTERS];
+    int used;
+    int dropped;  // stages beyond HWC_LOOP_COUNTERS (counted in a scratch slot, not reported)
+};
+
+inline hwc_loop_table &hwc_loop_registry() {
+    static hwc_loop_table table;
+    return table;
+}
+
+inline long long &hwc_loop_register(const char *key) {
+    static long long scratch = 0;
+    hwc_loop_table &table = hwc_loop_registry();
+    if (table.used == HWC_LOOP_COUNTERS) {
+        ++table.dropped;
+        return scratch;
+    }
+    hwc_loop_counter &counter = table.counters[table.used++];
+    counter.key = key;
+    counter.iterations = 0;
+    return counter.iterations;
+}
+
+template <class K>
+long long &hwc_loops() {
+    static long long &iterations = hwc_loop_register(__PRETTY_FUNCTION__);
+    return iterations;
+}
+
+template <int WORD_BITS, typename T, int CHANNELS, int WORDS>
+struct hwc_axis_in_loops {};
+template <int WORD_BITS, typename T, int CHANNELS, int WORDS>
+struct hwc_axis_out_loops {};
+template <typename T, int LANES, int WORDS>
+struct hwc_fanout_loops {};
+template <typename T, int L_IN, int L_OUT, int STEPS>
+struct hwc_refold_loops {};
+template <int WORD_BITS, typename T, int CHANNELS, int MAX_SITES>
+struct hwc_axis_tokens_loops {};
+template <typename T, int N, int MAX_SITES>
+struct hwc_token_fanout_loops {};
+
+#define HWC_LOOPS_BEGIN(...) (hwc_loops<__VA_ARGS__>() = 0)
+#define HWC_LOOP_ITERATION(...) (++hwc_loops<__VA_ARGS__>())
+#else
+#define HWC_LOOPS_BEGIN(...) ((void)0)
+#define HWC_LOOP_ITERATION(...) ((void)0)
+#endif
+
 template <int A, int B>
 struct hwc_max {
     static const int value = A > B ? A : B;

@@ -20,9 +20,11 @@ void hwc_concat2(hls::stream<hwc_vec<typename C::A::in_t, C::PE> > &in_a,
     const int FOLDS_A = C::A::IN_C / C::PE;
     const int FOLDS = C::OUT_C / C::PE;
     int fold = 0;
+    HWC_LOOPS_BEGIN(C);
 steps:
     for (int step = 0; step < C::OUT_PIXELS * FOLDS; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
         hwc_vec<typename C::out_t, C::PE> y;
         if (fold < FOLDS_A) {
             const hwc_vec<typename C::A::in_t, C::PE> a = in_a.read();

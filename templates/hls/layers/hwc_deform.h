@@ -150,6 +150,7 @@ void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
 #pragma HLS ARRAY_PARTITION variable=mask complete
 
     hwc_read_cursor cursor = {0, 0, 0};
+    HWC_LOOPS_BEGIN(C);
 rows:
     for (int oy = 0; oy < C::OUT_H; ++oy) {
         hwc_ring_fill<C, in_t>(in, ring, cursor, hwc_deform_rows_needed<C>(oy));
@@ -161,6 +162,7 @@ rows:
         for (int step = 0; step < steps; ++step) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=C::ROW_STEPS max=C::ROW_STEPS
+            HWC_LOOP_ITERATION(C);
             if (step < ahead) hwc_ring_read<C, in_t>(in, ring, cursor);
             output.convert(bias, rq, out);
             if (step < WORK) {

@@ -14,9 +14,11 @@ void hwc_act(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in,
     HWC_LANE_TABLE
     const int FOLDS = C::OUT_C / C::PE;
     int fold = 0;
+    HWC_LOOPS_BEGIN(C);
 steps:
     for (int step = 0; step < C::OUT_PIXELS * FOLDS; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
         const hwc_vec<typename C::in_t, C::PE> x = in.read();
         hwc_vec<typename C::out_t, C::PE> y;
         for (int lane = 0; lane < C::PE; ++lane) {
@@ -39,9 +41,11 @@ void hwc_add(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in_a,
     typedef typename C::acc_t acc_t;
     const int FOLDS = C::OUT_C / C::PE;
     int fold = 0;
+    HWC_LOOPS_BEGIN(C);
 steps:
     for (int step = 0; step < C::OUT_PIXELS * FOLDS; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
         const hwc_vec<typename C::in_t, C::PE> a = in_a.read();
         const hwc_vec<typename C::in_b_t, C::PE> b = in_b.read();
         hwc_vec<typename C::out_t, C::PE> y;
@@ -67,9 +71,11 @@ void hwc_global_avg_pool(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in,
     static acc_t sums[C::OUT_C];
 #pragma HLS ARRAY_PARTITION variable=sums cyclic factor=C::PE
     int fold = 0, pixel = 0;
+    HWC_LOOPS_BEGIN(C);
 accumulate:
     for (int step = 0; step < C::IN_PIXELS * FOLDS; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
         const hwc_vec<typename C::in_t, C::PE> x = in.read();
         for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL
@@ -84,6 +90,7 @@ accumulate:
 emit:
     for (int f = 0; f < FOLDS; ++f) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
         hwc_vec<typename C::out_t, C::PE> y;
         for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL
@@ -107,6 +114,7 @@ void hwc_resize(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
 #pragma HLS ARRAY_PARTITION variable=ring cyclic factor=C::IN_LANES dim=3
 #pragma HLS DEPENDENCE variable=ring inter false
     hwc_read_cursor cursor = {0, 0, 0};
+    HWC_LOOPS_BEGIN(C);
 rows:
     for (int iy = 0; iy < C::IN_H; ++iy) {
         hwc_ring_fill<C, in_t>(in, ring, cursor, iy + 1);
@@ -117,6 +125,7 @@ rows:
         for (int step = 0; step < steps; ++step) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=C::ROW_STEPS max=C::ROW_STEPS
+            HWC_LOOP_ITERATION(C);
             if (step < ahead) hwc_ring_read<C, in_t>(in, ring, cursor);
             if (step < WORK) {
                 const int ix = ox / C::SCALE_W;

@@ -59,9 +59,11 @@ void hwc_axis_to_tokens(hls::stream<ap_axiu<WORD_BITS, 0, 0, 0> > &in, hls::stre
     const int WORDS_PER_SITE = (CHANNELS + PER_WORD - 1) / PER_WORD;
     hwc_token<T, CHANNELS> token;
     int word_index = -1;  // -1: the next word is a header
+    HWC_LOOPS_BEGIN(hwc_axis_tokens_loops<WORD_BITS, T, CHANNELS, MAX_SITES>);
 words:
     for (int step = 0; step < MAX_SITES * (WORDS_PER_SITE + 1) + 1; ++step) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(hwc_axis_tokens_loops<WORD_BITS, T, CHANNELS, MAX_SITES>);
         const ap_axiu<WORD_BITS, 0, 0, 0> word = in.read();
         if (word_index < 0) {
             token.last = word.data[WORD_BITS - 1] == 1;
@@ -90,9 +92,11 @@ words:
 template <typename T, int N, int MAX_SITES>
 void hwc_token_fanout2(hls::stream<hwc_token<T, N> > &in, hls::stream<hwc_token<T, N> > &a,
                        hls::stream<hwc_token<T, N> > &b) {
+    HWC_LOOPS_BEGIN(hwc_token_fanout_loops<T, N, MAX_SITES>);
 tokens:
     for (int i = 0; i < MAX_SITES + 1; ++i) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(hwc_token_fanout_loops<T, N, MAX_SITES>);
         const hwc_token<T, N> token = in.read();
         a.write(token);
         b.write(token);
@@ -191,6 +195,7 @@ void hwc_subm_conv(hls::stream<hwc_token<typename C::in_t, C::IN_C> > &in,
 #pragma HLS ARRAY_PARTITION variable=result.data complete
 
     ring.cleared = -1;
+    HWC_LOOPS_BEGIN(C);
     hwc_token<in_t, C::IN_C> pending;
     bool have_pending = false, ended = false;
 rows:
@@ -202,6 +207,7 @@ rows:
         for (int i = 0; i < C::IN_W * hwc_max<C::WINDOW_ROWS, C::STRIDE_H>::value + 1; ++i) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::IN_W * C::STRIDE_H + 1
+            HWC_LOOP_ITERATION(C);
             if (ended) break;
             if (!have_pending) {
                 pending = in.read();
@@ -226,6 +232,7 @@ rows:
         for (int step = 0; step < sites * FOLDS * SF; ++step) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::OUT_W * C::ROW_STEPS
+            HWC_LOOP_ITERATION(C);
             const int tap = C::DEPTHWISE ? step_in_fold : step_in_fold / (C::IN_C / C::SIMD);
             const int chunk = C::DEPTHWISE ? 0 : step_in_fold % (C::IN_C / C::SIMD);
             const int iy = oy * C::STRIDE_H - C::PAD_T + (tap / C::KW) * C::DIL_H;
@@ -264,6 +271,7 @@ drain:
     for (int i = 0; i < C::IN_H * C::IN_W + 1; ++i) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=0 max=C::IN_W + 1
+        HWC_LOOP_ITERATION(C);
         if (ended) break;
         if (!have_pending) pending = in.read();
         have_pending = false;
@@ -279,9 +287,11 @@ template <class C>
 void hwc_sparse_act(hls::stream<hwc_token<typename C::in_t, C::OUT_C> > &in,
                     hls::stream<hwc_token<typename C::out_t, C::OUT_C> > &out, const typename C::rq_t rq[C::OUT_C]) {
 #pragma HLS ARRAY_PARTITION variable=rq complete
+    HWC_LOOPS_BEGIN(C);
 tokens:
     for (int i = 0; i < C::MAX_SITES + 1; ++i) {
 #pragma HLS PIPELINE II=C::FOLDS
+        HWC_LOOP_ITERATION(C);
         const hwc_token<typename C::in_t, C::OUT_C> token = in.read();
         hwc_token<typename C::out_t, C::OUT_C> y;
         y.y = token.y;
@@ -302,9 +312,11 @@ void hwc_sparse_add(hls::stream<hwc_token<typename C::in_t, C::OUT_C> > &in_a,
                     hls::stream<hwc_token<typename C::out_t, C::OUT_C> > &out, const typename C::rq_t rq[C::OUT_C]) {
 #pragma HLS ARRAY_PARTITION variable=rq complete
     typedef typename C::acc_t acc_t;
+    HWC_LOOPS_BEGIN(C);
 tokens:
     for (int i = 0; i < C::MAX_SITES + 1; ++i) {
 #pragma HLS PIPELINE II=C::FOLDS
+        HWC_LOOP_ITERATION(C);
         const hwc_token<typename C::in_t, C::OUT_C> a = in_a.read();
         const hwc_token<typename C::in_b_t, C::OUT_C> b = in_b.read();
         hwc_token<typename C::out_t, C::OUT_C> y;
@@ -334,9 +346,11 @@ void hwc_sparse_global_pool(hls::stream<hwc_token<typename C::in_t, C::IN_C> > &
 #pragma HLS UNROLL
         sums[c] = 0;
     }
+    HWC_LOOPS_BEGIN(C);
 tokens:
     for (int i = 0; i < C::MAX_SITES + 1; ++i) {
 #pragma HLS PIPELINE II=C::FOLDS
+        HWC_LOOP_ITERATION(C);
         const hwc_token<typename C::in_t, C::IN_C> token = in.read();
         if (token.last) break;
         for (int c = 0; c < C::OUT_C; ++c) {
@@ -347,6 +361,7 @@ tokens:
 emit:
     for (int f = 0; f < C::FOLDS; ++f) {
 #pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
         hwc_vec<typename C::out_t, C::PE> y;
         for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL

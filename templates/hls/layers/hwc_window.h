@@ -78,6 +78,7 @@ fill:
     for (int i = 0; i < words; ++i) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=0 max=C::IN_WORDS
+        HWC_LOOP_ITERATION(C);
         hwc_ring_read<C, T>(in, ring, cursor);
     }
 }

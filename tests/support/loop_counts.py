@@ -1,0 +1,176 @@
+"""Loop trip counts of the dataflow stages: what the cost model says a stage's pipelined loops run
+per frame, and what the generated stage's loops run (read off its config), for
+tests/codegen/test_dataflow_loop_counts.py, which holds both against the iterations the C
+simulation counts (`counted_loops`, HWC_COUNT_LOOPS in templates/hls/layers/hwc_common.h).
+
+`expected_loop_trips` is the cost model's term; `template_loop_trips` replays the templates' loop
+bounds. Where they differ, the model leaves iterations out: each such stage is a finding, not a
+tolerance (the test reports it as an expected failure with both numbers).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from hwcodesign.boards import Board
+from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.stages import c_type, identifier
+from hwcodesign.frontend import load_onnx
+from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.stream_layout import layout_of
+from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.cost import PIPELINE_RAMP, Folding, candidate_foldings, layer_cost, pixel_ring
+from hwcodesign.mapper.ilp import fixed_mapping
+from hwcodesign.ops import (
+    Act,
+    Add,
+    Concat,
+    Conv,
+    DeformConv,
+    DepthwiseConv,
+    GlobalAvgPool,
+    Linear,
+    Pool,
+    Resize,
+)
+from hwcodesign.passes import optimize
+from support.onnx_models import GraphBuilder, quantize_qdq
+from support.op_cases import CASES, SHAPE
+
+
+def expected_loop_trips(op: Op, inputs: list[Tensor], folding: Folding) -> int:
+    """The cost model's loop iterations of `op`'s stage per frame.
+
+    layer_cost(...).cycles is the stage's initiation interval per frame; for a dense stage it is
+      max(compute steps: output pixels x PE folds x SIMD folds (x window taps for a pool),
+          input words: the frame's stream words at the stage's input lanes)
+    (for an Input: the frame's AXI4-Stream words, at the default DMA rate of one word per cycle),
+      + output pixels x PIPELINE_RAMP for a pointwise conv run pixel by pixel (`pixel_ring`):
+        its loop's ramp per pixel, cycles in which no iteration starts, so not counted here.
+    The model prices no fill loop (the first rows' window fill is in `depth`, the latency).
+    """
+    cost = layer_cost(op, inputs, folding)
+    pixelwise = bool(inputs) and pixel_ring(op, folding, inputs[0])
+    ramps = op.output.shape[2] * op.output.shape[3] * PIPELINE_RAMP if pixelwise else 0
+    return cost.cycles - ramps
+
+
+MODEL_GAPS: dict[type[Op], str] = {
+    Conv: "the window fill before output row 0 and the output stages' drain after every row",
+    DepthwiseConv: "the window fill before output row 0 and the output stages' drain after every row",
+    Pool: "the window fill before output row 0 and the output stages' drain after every row",
+    Linear: "the whole input read before the first MAC (its window is the frame) and the output drain",
+    GlobalAvgPool: "the emit loop (one iteration per output word) after the last input word",
+    Resize: "the fill of input row 0 before its first output row",
+    DeformConv: "the window fill before output row 0 and the output stages' drain after every row",
+}
+"""Stage kinds whose generated loops run iterations the cost model's `cycles` leaves out, and what
+they are (templates/hls/layers: hwc_window.h, hwc_conv.h, hwc_channelwise.h, hwc_elementwise.h).
+Findings to take into the model's per-family loop trip count; every other kind matches it."""
+
+
+def stage_names(project: Project, graph: Graph, op: Op) -> list[str]:
+    """The counters of `op`'s stage: its layer identifier (a Concat of n parts: its n-1 links
+    ident_0 ... ident_n-2), or for an Input the tag of its adapter's template arguments."""
+    if isinstance(op, Input):
+        words = layout_of(op.output.shape, op.output.dtype, int(project.meta["word_bits"])).words_per_frame
+        return [f"hwc_axis_in_loops<{project.meta['word_bits']}, {c_type(op.output.dtype)}, {op.output.channels}, "
+                f"{words}>"]
+    ident = identifier(op.name, list(graph).index(op))
+    parts = len(graph.input_tensors(op))
+    return [ident] if not isinstance(op, Concat) or parts == 2 else [f"{ident}_{k}" for k in range(parts - 1)]
+
+
+def counted_trips(counted: dict[str, int], names: list[str]) -> int:
+    """The stage's counted iterations (a chain's links summed)."""
+    return sum(counted[name] for name in names)
+
+
+def stage_config(project: Project, ident: str) -> dict[str, int]:
+    """The integer constants of a layer's config (hls/params/<ident>.h), outermost first."""
+    text = Path(project.hls_dir() / "params" / f"{ident}.h").read_text()
+    config: dict[str, int] = {}
+    for name, value in re.findall(r"static const int (\w+) = (-?\d+);", text):
+        config.setdefault(name, int(value))
+    return config
+
+
+def window_row_trips(c: dict[str, int], work: int, drain: int) -> int:
+    """hwc_conv / hwc_channelwise / hwc_deform: the fill loop reads the rows output row 0 needs,
+    then each output row's steps loop runs max(work + the output stages' drain, words read ahead
+    for the next row) (hwc_window.h; a deformable window starts OFFSET_RANGE rows higher)."""
+    words_per_row = c["IN_W"] * (c["IN_C"] // c["IN_LANES"])
+
+    def rows_needed(oy: int) -> int:
+        if oy >= c["OUT_H"]:
+            return c["IN_H"]
+        top = oy * c["STRIDE_H"] - c["PAD_T"] - c.get("OFFSET_RANGE", 0)
+        return min(max(top + c["WINDOW_ROWS"], 0), c["IN_H"])
+
+    ahead = [(rows_needed(oy + 1) - rows_needed(oy)) * words_per_row for oy in range(c["OUT_H"])]
+    return rows_needed(0) * words_per_row + sum(max(work + drain, words) for words in ahead)
+
+
+def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding) -> int:
+    """Iterations the generated stage's pipelined loops run per frame, from its loop bounds."""
+    out = op.output
+    pixels, folds = out.shape[2] * out.shape[3], -(-out.channels // folding.pe)
+    if isinstance(op, Input):  # hwc_axis_to_pixels: one iteration per stream word
+        return layout_of(out.shape, out.dtype, int(project.meta["word_bits"])).words_per_frame
+    if isinstance(op, Act | Add | Concat):  # one iteration per output word
+        return pixels * folds
+    source = graph.input_tensors(op)[0]
+    if isinstance(op, GlobalAvgPool):  # accumulate per input word, then emit per output word
+        return source.shape[2] * source.shape[3] * folds + folds
+    c = stage_config(project, stage_names(project, graph, op)[0])
+    if isinstance(op, Resize):  # per input row: max(scaled row's words out, next row's words in)
+        words_per_row = c["IN_W"] * (c["IN_C"] // c["IN_LANES"])
+        work = c["SCALE_H"] * c["OUT_W"] * (c["OUT_C"] // c["PE"])
+        return words_per_row + sum(max(work, words_per_row if iy + 1 < c["IN_H"] else 0) for iy in range(c["IN_H"]))
+    if isinstance(op, DeformConv):
+        taps = c["KH"] * c["KW"] * (1 if c["DEPTHWISE"] else c["IN_C"] // c["GROUPS"])
+        return window_row_trips(c, c["OUT_W"] * (c["OUT_C"] // c["PE"]) * (taps // c["SIMD"]),
+                                -(-c["PE"] // c["RQ_UNITS"]))
+    taps_folds = c["ROW_LENGTH"] // c["SIMD"] if isinstance(op, Conv | Linear) and "ROW_LENGTH" in c \
+        else c["KH"] * c["KW"] // c["SIMD"]
+    if isinstance(op, Pool | Conv | Linear):
+        work = c["OUT_W"] * (c["OUT_C"] // c["PE"]) * taps_folds
+        return window_row_trips(c, work, -(-c["PE"] // c["RQ_UNITS"]))
+    raise NotImplementedError(type(op).__name__)
+
+
+def middle_folding(graph: Graph, op: Op) -> Folding:
+    """The middle one of the layer's `candidate_foldings` (ordered by MAC lanes)."""
+    options = candidate_foldings(op, graph.input_tensors(op))
+    return options[len(options) // 2]
+
+
+def all_cases_graph() -> tuple[Graph, dict[str, list[Op]]]:
+    """Every op case of support/op_cases.py on one shared input, one output each, quantized and
+    optimized as one graph (one project, one C build for all of them), and each case's layers:
+    those its output depends on."""
+    b = GraphBuilder(0)
+    x = b.input(SHAPE)
+    outputs = [CASES[case](b, x) for case in sorted(CASES)]
+    rng = np.random.default_rng(1)
+    samples = [rng.normal(0, 1, SHAPE).astype(np.float32) for _ in range(16)]
+    graph = optimize(load_onnx(quantize_qdq(b.model(outputs), samples)))
+    assert len(graph.outputs) == len(CASES)
+    members = {}
+    for case, tensor in zip(sorted(CASES), graph.outputs, strict=True):
+        last = graph.producer(tensor).name
+        names = nx.ancestors(graph.dag, last) | {last}
+        members[case] = [op for op in graph if op.name in names]
+    return graph, members
+
+
+def emit_middle_project(board: Board, root: Path) -> tuple[Graph, dict[str, list[Op]], Project]:
+    """`all_cases_graph` with every layer at its middle folding, emitted under `root`."""
+    graph, members = all_cases_graph()
+    foldings = {op.name: middle_folding(graph, op) for op in graph}
+    return graph, members, emit_project(graph, fixed_mapping(graph, board, foldings), root)
