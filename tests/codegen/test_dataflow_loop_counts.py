@@ -32,9 +32,10 @@ from support.loop_counts import (
 )
 from support.op_cases import CASES
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.csim import counted_loops
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
 from hwcodesign.mapper.cost import Folding, candidate_foldings

@@ -16,10 +16,10 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import Board
-from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.codegen.project import Project
 from hwcodesign.codegen.stages import c_type, identifier
-from hwcodesign.frontend import load_onnx
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.stream_layout import layout_of
@@ -38,7 +38,7 @@ from hwcodesign.ops import (
     Pool,
     Resize,
 )
-from hwcodesign.passes import optimize
+from hwcodesign.passes import load_onnx, optimize
 from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, SHAPE
 
