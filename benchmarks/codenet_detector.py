@@ -33,7 +33,7 @@ from support.examples import load_script  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.frontend import load_onnx  # noqa: E402
-from hwcodesign.mapper.cost import RESOURCES  # noqa: E402
+from hwcodesign.hardware.folding import RESOURCES  # noqa: E402
 from hwcodesign.mapper.engine_map import map_engine  # noqa: E402
 from hwcodesign.mapper.ilp import (  # noqa: E402
     MappingInfeasible,

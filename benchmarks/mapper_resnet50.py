@@ -18,8 +18,8 @@ import numpy as np
 
 from hwcodesign.boards import load_board
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.units import macs_per_dsp
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
-from hwcodesign.mapper.cost import macs_per_dsp
 from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.ops import Conv
 

@@ -44,7 +44,7 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.codegen.compile import map_and_simulate  # noqa: E402
 from hwcodesign.frontend import load_onnx  # noqa: E402
-from hwcodesign.mapper.cost import Folding  # noqa: E402
+from hwcodesign.hardware.folding import Folding  # noqa: E402
 from hwcodesign.mapper.sparse_cost import sparse_row_cycles  # noqa: E402
 from hwcodesign.ops import SubmanifoldConv  # noqa: E402
 from hwcodesign.passes import optimize  # noqa: E402

@@ -13,33 +13,29 @@ from dataclasses import dataclass
 
 from hwcodesign.codegen.packing import StreamLayout, layout_of, token_words_per_frame
 from hwcodesign.codegen.sparse_stages import (
-    max_sites,
     sparse_act_stage,
     sparse_add_stage,
     sparse_global_pool_stage,
     subm_conv_stage,
-    token_type,
 )
 from hwcodesign.codegen.stages import (
-    CodegenError,
-    Stage,
     act_stage,
     add_stage,
-    c_type,
     channelwise_stage,
     concat_stages,
     conv_stage,
     deform_stage,
     global_pool_stage,
-    identifier,
     resize_stage,
-    vec_type,
 )
+from hwcodesign.hardware.ctext import CodegenError, Stage, c_type, identifier, max_sites, token_type, vec_type
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.stream import input_words, stream_fifo_depth
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, input_words, output_lanes
-from hwcodesign.mapper.streams import stream_fifo_depth, stream_readers
+from hwcodesign.mapper.cost import output_lanes
+from hwcodesign.mapper.streams import stream_readers
 from hwcodesign.ops import (
     Act,
     Add,

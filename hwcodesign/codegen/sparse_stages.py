@@ -11,28 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwcodesign.codegen.stages import (
+from hwcodesign.hardware.ctext import (
     Stage,
     c_type,
     int_list,
     magnitude,
+    max_sites,
     output_stage,
     require,
     struct,
 )
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding
 from hwcodesign.ops import Act, Add, GlobalAvgPool, SubmanifoldConv
-
-
-def token_type(tensor: Tensor) -> str:
-    """The stream element of a sparse tensor: one active site with all its channels."""
-    return f"hwc_token<{c_type(tensor.dtype)}, {tensor.channels}>"
-
-
-def max_sites(tensor: Tensor) -> int:
-    return tensor.shape[2] * tensor.shape[3]
 
 
 def subm_conv_stage(op: SubmanifoldConv, ident: str, source: Tensor, folding: Folding, in_stream: str,

@@ -40,76 +40,26 @@ Resources:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors, thin
+from hwcodesign.hardware.memory import MemoryCost, lut_rom, memory_cost
+from hwcodesign.hardware.stream import STREAM_BYTES_PER_CYCLE, input_words, stream_cycles
+from hwcodesign.hardware.units import (
+    ACCUMULATOR_BITS,
+    PIPELINE_RAMP,
+    REQUANT_DSP_PER_PE,
+    STAGE_BASE_FF,
+    STAGE_BASE_LUT,
+    lut_mac_cost,
+    lut_macs_possible,
+    macs_per_dsp,
+    requant_units,
+    weight_decoder_luts,
+)
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.requant import signed_bits
-from hwcodesign.ir.stream_layout import layout_of
-from hwcodesign.ir.types import DyBitType, Tensor, WeightType
-from hwcodesign.mapper.memory import MemoryCost, lut_rom, memory_cost
+from hwcodesign.ir.types import Tensor
 from hwcodesign.ops import Concat, Conv, DeformConv, DepthwiseConv, Linear, Pool, Resize, SubmanifoldConv
-
-ACCUMULATOR_BITS = 32
-STREAM_WORD_BITS = 64  # the AXI4-Stream between the AXI DMA and the accelerator
-STREAM_BYTES_PER_CYCLE = STREAM_WORD_BITS // 8
-REQUANT_DSP_PER_PE = 2
-STAGE_BASE_LUT = 250
-STAGE_BASE_FF = 300
-
-
-@dataclass(frozen=True)
-class Folding:
-    """Parallelism of one stage: PE output lanes, SIMD input lanes, and how MACs are built."""
-
-    pe: int = 1
-    simd: int = 1
-    mac: str = "dsp"  # "dsp" | "lut"
-
-    def __str__(self) -> str:
-        return f"PE{self.pe} SIMD{self.simd}" + (" lut" if self.mac == "lut" else "")
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    """Cycles per frame (the stage's initiation interval), fill latency and resources."""
-
-    cycles: int
-    depth: int
-    dsp: int
-    bram18k: int
-    lut: int
-    ff: int
-
-    def resource(self, name: str) -> int:
-        return int(getattr(self, name))
-
-
-RESOURCES = ("dsp", "bram18k", "lut", "ff")
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def dma_bytes_per_cycle(ddr_bandwidth_gbps: float, clock_mhz: float) -> float:
-    """Input/output transfer rate: the DDR bandwidth or the stream width, whichever is lower."""
-    return min(ddr_bandwidth_gbps * 1e9 / (clock_mhz * 1e6), STREAM_BYTES_PER_CYCLE)
-
-
-def frame_bytes(tensor: Tensor) -> float:
-    """Bytes of one frame on the stream: pixel-aligned words (`ir/stream_layout.py`), padding included."""
-    return float(layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).bytes_per_frame)
-
-
-def stream_cycles(tensor: Tensor, dma_rate: float) -> int:
-    """Cycles to move one frame across the boundary: one word per cycle, or the DMA rate if lower."""
-    words = layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).words_per_frame
-    return max(words, int(-(-frame_bytes(tensor) // dma_rate)))
-
-
-def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
-    """WP486: two <=8-bit multiplies per DSP48E2 when they share an operand (UltraScale+)."""
-    return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
 
 
 def output_lanes(op: Op, folding: Folding) -> int:
@@ -136,11 +86,6 @@ def input_lanes(op: Op, folding: Folding, slot: int, inputs: list[Tensor]) -> in
     if isinstance(op, Linear):
         return min(folding.simd, source.channels)
     return folding.pe
-
-
-def input_words(source: Tensor, lanes: int) -> int:
-    """Stream words of one frame of `source` at `lanes` channels per word."""
-    return source.shape[2] * source.shape[3] * -(-source.channels // lanes)
 
 
 def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -> list[Folding]:
@@ -176,43 +121,6 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
     if isinstance(op, Conv | Linear) and lut_macs_possible(op.weight_type, inputs[0].dtype.bits):
         options += [Folding(f.pe, f.simd, "lut") for f in options]
     return thin(options, max_candidates)
-
-
-def lut_macs_possible(weight_type: WeightType, activation_bits: int) -> bool:
-    """Whether a MAC of these operands may be built in LUTs: both <= 4 bits (FINN-R), or a DyBit
-    weight, whose product is the activation shifted by the level's exponent plus at most
-    n - 2 mantissa partial products: an adder of a few shifted copies, not a multiplier."""
-    if isinstance(weight_type, DyBitType):
-        return activation_bits <= 8
-    return weight_type.bits <= 4 and activation_bits <= 4
-
-
-def lut_mac_cost(weight_type: WeightType, activation_bits: int) -> int:
-    """LUTs of one MAC lane built in fabric. Integers: about weight_bits x activation_bits
-    (FINN-R Sec. 5). DyBit: the n code bits' partial products of the activation (n x a) plus a
-    barrel shifter over the exponents (a x log2(n)); the decoder is counted separately."""
-    if isinstance(weight_type, DyBitType):
-        n = weight_type.bits
-        return n * activation_bits + activation_bits * max(1, (n - 1).bit_length()) + 8
-    return weight_type.bits * activation_bits + 8
-
-
-def weight_decoder_luts(weight_type: WeightType, lanes: int) -> int:
-    """LUTs of the weight decoders: one per MAC lane for DyBit codes (`dybit.decoder_luts`),
-    none for integers."""
-    if isinstance(weight_type, DyBitType):
-        from hwcodesign.quant.dybit import decoder_luts
-
-        return lanes * decoder_luts(weight_type.bits)
-    return 0
-
-
-def thin(options: list[Folding], limit: int) -> list[Folding]:
-    by_lanes = sorted(set(options), key=lambda f: (f.pe * f.simd, f.pe, f.mac))
-    if len(by_lanes) <= limit:
-        return by_lanes
-    step = (len(by_lanes) - 1) / (limit - 1)
-    return sorted({by_lanes[round(i * step)] for i in range(limit)}, key=lambda f: (f.pe * f.simd, f.pe, f.mac))
 
 
 def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "zynq_ultrascale",
@@ -311,15 +219,6 @@ def channel_constants(op: Conv | Linear | DeformConv, banks: int) -> MemoryCost:
     return lut_rom(op.out_channels, bias_bits + op.requant.entry_bits, banks)
 
 
-def requant_units(pe: int, cycles_per_output: int) -> int:
-    """Requantization multipliers a MAC stage needs: outputs finished per cycle, at least one.
-
-    Each PE finishes one output every `cycles_per_output` cycles (its share of the im2col row),
-    so one pipelined multiplier serves ceil(PE / cycles_per_output) ... PE of them in turn.
-    """
-    return max(1, -(-pe // max(1, cycles_per_output)))
-
-
 def line_buffer_rows(op: Op) -> int:
     """Rows a sliding-window stage must hold: (kernel-1)*dilation + 1, and for a deformable conv
     2R more, since a sample may move R rows up or down (its lower bilinear neighbour at +R is
@@ -333,8 +232,6 @@ def line_buffer_rows(op: Op) -> int:
     return 0
 
 
-PIPELINE_RAMP = 12
-"""Cycles an II=1 loop takes to fill and drain its pipeline (a MAC, adder tree and output stage)."""
 PIXEL_RING_MIN_STEPS = 8 * PIPELINE_RAMP
 
 

@@ -26,11 +26,12 @@ import math
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.folding import LayerCost
+from hwcodesign.hardware.memory import MemoryCost, memory_cost
+from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
 from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, ceil_div, memory_words, words_per_pixel
 from hwcodesign.mapper.engine_widths import EngineWidths
-from hwcodesign.mapper.memory import MemoryCost, memory_cost
 from hwcodesign.ops import DeformConv
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import RESOURCES, LayerCost
 from hwcodesign.mapper.engine import (
     EngineConfig,
     EngineUnsupported,

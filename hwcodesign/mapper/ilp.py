@@ -31,15 +31,10 @@ import pulp
 
 from hwcodesign.boards import Board, available_boards
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.folding import RESOURCES, Folding, LayerCost
+from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import (
-    RESOURCES,
-    Folding,
-    LayerCost,
-    candidate_foldings,
-    dma_bytes_per_cycle,
-    layer_cost,
-)
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, Outcome, SolverTimeout, solve_within
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, with_output_fifos
 

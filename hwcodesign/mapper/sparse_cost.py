@@ -20,22 +20,20 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hwcodesign.ir.op import Input, Op
-from hwcodesign.ir.stream_layout import layout_of
-from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import (
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.memory import lut_rom, memory_cost
+from hwcodesign.hardware.stream import STREAM_WORD_BITS, density_of, sites, token_words
+from hwcodesign.hardware.units import (
     ACCUMULATOR_BITS,
     PIPELINE_RAMP,
     REQUANT_DSP_PER_PE,
     STAGE_BASE_FF,
     STAGE_BASE_LUT,
-    STREAM_WORD_BITS,
-    Folding,
-    LayerCost,
-    divisors,
     macs_per_dsp,
 )
-from hwcodesign.mapper.memory import lut_rom, memory_cost
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.stream_layout import layout_of
+from hwcodesign.ir.types import Tensor
 from hwcodesign.ops import Act, Add, GlobalAvgPool, SubmanifoldConv
 
 ROW_OVERHEAD = PIPELINE_RAMP + 3
@@ -45,24 +43,6 @@ next token, the bitmap OR and the window's clear."""
 
 def is_sparse_layer(op: Op, inputs: list[Tensor]) -> bool:
     return isinstance(op, SubmanifoldConv) or op.output.sparse or any(t.sparse for t in inputs)
-
-
-def density_of(tensor: Tensor, densities: Mapping[str, float] | None) -> float:
-    """The design density of a sparse tensor (1.0, the dense worst case, unless measured)."""
-    if not tensor.sparse:
-        return 1.0
-    return float((densities or {}).get(tensor.name, 1.0))
-
-
-def sites(tensor: Tensor, density: float) -> float:
-    return density * tensor.shape[2] * tensor.shape[3]
-
-
-def token_words(tensor: Tensor, density: float, word_bits: int = STREAM_WORD_BITS) -> float:
-    """AXI4-Stream words of a sparse input frame: a header and the pixel's words per active site,
-    and the end-of-frame header (`hwc_axis_to_tokens`)."""
-    per_site = 1 + layout_of(tensor.shape, tensor.dtype, word_bits).words_per_pixel
-    return sites(tensor, density) * per_site + 1
 
 
 def sparse_foldings(op: Op, inputs: list[Tensor]) -> list[Folding]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
+from hwcodesign.hardware.folding import Folding, LayerCost
+from hwcodesign.hardware.memory import MemoryCost, fifo_cost
+from hwcodesign.hardware.stream import stream_fifo_depth
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, LayerCost, input_lanes, output_lanes
-from hwcodesign.mapper.memory import MemoryCost, fifo_cost
+from hwcodesign.mapper.cost import input_lanes, output_lanes
 from hwcodesign.ops import Conv, DeformConv, Linear, Pool, Resize
-
-MIN_FIFO_DEPTH = 2
 
 
 def default_fifo_rows(consumer: Op) -> int:
@@ -26,13 +26,6 @@ def default_fifo_rows(consumer: Op) -> int:
     none beyond the minimum in front of a stage whose ring already reads the next rows ahead
     (conv, pool, deformable conv, resize), one row in front of a per-pixel stage."""
     return 0 if isinstance(consumer, Conv | Pool | DeformConv | Resize) and not isinstance(consumer, Linear) else 1
-
-
-def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
-    """Words the FIFO of an edge holds: `rows` rows of the tensor in words of `lanes` channels
-    (0 rows: the minimum, for fan-out links, converters and output ports)."""
-    words_per_row = tensor.shape[3] * -(-tensor.channels // lanes)
-    return max(MIN_FIFO_DEPTH, rows * words_per_row)
 
 
 def output_fifos(graph: Graph, op_name: str, folding: Folding,

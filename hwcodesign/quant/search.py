@@ -33,9 +33,11 @@ from hwcodesign.boards import Board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
+from hwcodesign.hardware.folding import RESOURCES, LayerCost
+from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
-from hwcodesign.mapper.cost import RESOURCES, LayerCost, candidate_foldings, dma_bytes_per_cycle, layer_cost
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost
 from hwcodesign.mapper.ilp import (
     CandidateTable,
     MappingInfeasible,

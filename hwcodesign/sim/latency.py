@@ -28,23 +28,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.memory import MemoryCost
+from hwcodesign.hardware.stream import dma_bytes_per_cycle, stream_cycles, stream_fifo_depth
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import (
-    Folding,
-    dma_bytes_per_cycle,
-    line_buffer_rows,
-    output_lanes,
-    pixel_ring,
-    ring_rows,
-    stream_cycles,
-)
+from hwcodesign.mapper.cost import line_buffer_rows, output_lanes, pixel_ring, ring_rows
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.ilp import Mapping
-from hwcodesign.mapper.memory import MemoryCost
 from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_row_cycles
-from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
+from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost
 from hwcodesign.ops import Conv, DeformConv, GlobalAvgPool, Linear, Pool, Resize, SubmanifoldConv
 from hwcodesign.sim.sparsity import row_counts
 

@@ -16,8 +16,9 @@ from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, ran
 
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project, emit_project
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import Folding, layer_cost, line_buffer_rows
+from hwcodesign.mapper.cost import layer_cost, line_buffer_rows
 from hwcodesign.sim.golden import run_golden
 
 CASES = GRID + FIXED_GRID

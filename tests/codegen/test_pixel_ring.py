@@ -10,8 +10,9 @@ from support.onnx_models import GraphBuilder, quantize_qdq
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import emit_project
 from hwcodesign.frontend import load_onnx
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import PIXEL_RING_MIN_STEPS, Folding, layer_cost, line_buffer, pixel_ring
+from hwcodesign.mapper.cost import PIXEL_RING_MIN_STEPS, layer_cost, line_buffer, pixel_ring
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import optimize
 

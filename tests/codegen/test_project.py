@@ -18,9 +18,9 @@ from hwcodesign.cli import main
 from hwcodesign.codegen import project as project_module
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.project import Project, ProjectError, emit_project
-from hwcodesign.codegen.stages import CodegenError
 from hwcodesign.frontend import load_onnx
-from hwcodesign.mapper.cost import Folding
+from hwcodesign.hardware.ctext import CodegenError
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import optimize
 from hwcodesign.sim.golden import run_golden

@@ -13,10 +13,12 @@ from hwcodesign.boards import load_board
 from hwcodesign.codegen.hls_top import refold_steps
 from hwcodesign.codegen.project import emit_project
 from hwcodesign.frontend import load_onnx
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.stream import stream_fifo_depth
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
+from hwcodesign.mapper.cost import input_lanes, output_lanes
 from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.mapper.streams import refold_cost, stream_fifo_depth
+from hwcodesign.mapper.streams import refold_cost
 from hwcodesign.passes import optimize
 
 SHAPE = (1, 4, 10, 10)

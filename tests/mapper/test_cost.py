@@ -2,8 +2,9 @@
 
 import numpy as np
 
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir import IntType, Tensor, identity_requant, make_requant
-from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost, line_buffer_rows
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost, line_buffer_rows
 from hwcodesign.ops import Conv, DepthwiseConv, Pool
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)

@@ -20,22 +20,16 @@ from support.op_cases import build
 from hwcodesign.boards import load_board
 from hwcodesign.frontend import load_onnx
 from hwcodesign.frontend.formats import with_weight_formats
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.memory import memory_cost
+from hwcodesign.hardware.units import lut_mac_cost, lut_macs_possible, macs_per_dsp, weight_decoder_luts
 from hwcodesign.ir import IntType, Tensor, make_requant
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType
 from hwcodesign.mapper.architecture import map_to_board
-from hwcodesign.mapper.cost import (
-    Folding,
-    candidate_foldings,
-    layer_cost,
-    lut_mac_cost,
-    lut_macs_possible,
-    macs_per_dsp,
-    weight_decoder_luts,
-)
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost
 from hwcodesign.mapper.engine import EngineUnsupported, instructions
 from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
-from hwcodesign.mapper.memory import memory_cost
 from hwcodesign.ops import Conv, DepthwiseConv, Linear
 from hwcodesign.passes import optimize
 from hwcodesign.quant import dybit

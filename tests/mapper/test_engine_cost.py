@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import Board, load_board
+from hwcodesign.hardware.folding import LayerCost
+from hwcodesign.hardware.units import PIPELINE_RAMP
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant, shared_shift
-from hwcodesign.mapper.cost import PIPELINE_RAMP, LayerCost
 from hwcodesign.mapper.engine import EngineConfig, InstructionPlan, instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine_cost import (
     DDR_LATENCY,

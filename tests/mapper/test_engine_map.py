@@ -17,9 +17,9 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 from hwcodesign.boards import Board, load_board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend import load_onnx
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.architecture import ARCHITECTURES, map_to_board
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine import EngineConfig, EngineUnsupported, instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine_cost import memory_system
 from hwcodesign.mapper.engine_map import (

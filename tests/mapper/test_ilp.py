@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import load_board
+from hwcodesign.hardware.folding import RESOURCES
+from hwcodesign.hardware.memory import bram18k_blocks
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import (
     MappingInfeasible,
     candidate_table,
@@ -18,7 +19,6 @@ from hwcodesign.mapper.ilp import (
     map_dataflow,
     solve_table,
 )
-from hwcodesign.mapper.memory import bram18k_blocks
 from hwcodesign.ops import Conv
 
 UINT8 = IntType(8, False)

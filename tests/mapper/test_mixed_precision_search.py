@@ -17,7 +17,7 @@ from support.onnx_models import quantize_qdq
 from support.op_cases import build
 
 from hwcodesign.boards import load_board
-from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.quant.search import SearchInfeasible, build_space, evaluate, pareto_front, search, solve
 

@@ -13,8 +13,8 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.boards import load_board
 from hwcodesign.frontend import load_onnx
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.mapper import map_to_board
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.outputs import MANIFEST_FILE
 from hwcodesign.passes import optimize
 from hwcodesign.report import build_report, format_layer_table, format_summary, write_report

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import load_board
+from hwcodesign.hardware.folding import Folding, LayerCost
+from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, make_requant
-from hwcodesign.mapper.cost import Folding, LayerCost, dma_bytes_per_cycle, layer_cost
+from hwcodesign.mapper.cost import layer_cost
 from hwcodesign.mapper.ilp import Mapping, map_dataflow
 from hwcodesign.ops import Add, Conv
 from hwcodesign.sim.latency import PipelineDeadlock, simulate

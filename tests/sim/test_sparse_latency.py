@@ -15,7 +15,7 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 from hwcodesign.boards import load_board
 from hwcodesign.cli.commands import main
 from hwcodesign.frontend import load_onnx
-from hwcodesign.mapper.cost import Folding
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.mapper.ilp import map_dataflow
 from hwcodesign.mapper.sparse_cost import sparse_conv_cycles, sparse_row_cycles
 from hwcodesign.ops import SubmanifoldConv

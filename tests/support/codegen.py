@@ -14,8 +14,9 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen.compile import compile_model
 from hwcodesign.codegen.csim import build_library
 from hwcodesign.codegen.project import Project
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import Folding, candidate_foldings
+from hwcodesign.mapper.cost import candidate_foldings
 from hwcodesign.mapper.ilp import Mapping, fixed_mapping, map_dataflow
 from hwcodesign.sim.golden import run_golden
 from support.qdq_by_hand import conv_bn_relu_qdq
