@@ -95,6 +95,21 @@ def max_sites(tensor: Tensor) -> int:
     return tensor.shape[2] * tensor.shape[3]
 
 
+def pixel_constants(source: Tensor, out: Tensor, pe: int, layer: str) -> dict[str, int]:
+    """Config entries of a per-pixel stage (PE channels per step)."""
+    require(out.channels % pe == 0, layer, f"PE={pe} must divide {out.channels} channels")
+    return {
+        "IN_C": source.channels, "IN_ZP": source.zero_point, "OUT_C": out.channels, "PE": pe,
+        "IN_PIXELS": source.shape[2] * source.shape[3], "OUT_PIXELS": out.shape[2] * out.shape[3],
+    }
+
+
+def token_constants(tensor: Tensor, pe: int, layer: str) -> dict[str, int]:
+    """Config entries of a per-token stage on a sparse tensor (PE channels per step)."""
+    require(tensor.channels % pe == 0, layer, f"PE={pe} must divide the {tensor.channels} channels")
+    return {"OUT_C": tensor.channels, "PE": pe, "FOLDS": tensor.channels // pe, "MAX_SITES": max_sites(tensor)}
+
+
 # -- requantization -----------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir import IntType, Tensor, identity_requant, make_requant
-from hwcodesign.mapper.cost import candidate_foldings, layer_cost, line_buffer_rows
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost, stage_plan
 from hwcodesign.ops import Conv, DepthwiseConv, Pool
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
@@ -51,11 +51,15 @@ def test_lut_macs_are_offered_only_for_low_bits() -> None:
     assert lut_cost.dsp == 2  # only the (shared) requantization multiplier
 
 
+def window_rows(op: Conv) -> int:
+    return stage_plan(op, [source(4)], Folding()).window_rows
+
+
 def test_line_buffer_rows_follow_kernel_and_dilation() -> None:
-    assert line_buffer_rows(conv(4, 4, k=3)) == 3
-    assert line_buffer_rows(conv(4, 4, k=3, dilation=2)) == 5
-    assert line_buffer_rows(conv(4, 4, k=5)) == 5
-    assert line_buffer_rows(conv(4, 4, k=1)) == 1
+    assert window_rows(conv(4, 4, k=3)) == 3
+    assert window_rows(conv(4, 4, k=3, dilation=2)) == 5
+    assert window_rows(conv(4, 4, k=5)) == 5
+    assert window_rows(conv(4, 4, k=1)) == 1
 
 
 def test_depthwise_folds_channels_and_taps() -> None:

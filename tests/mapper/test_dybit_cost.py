@@ -3,7 +3,7 @@
 A DyBit weight has two widths: memories hold its `storage_bits`-bit code, multipliers see its
 `value_bits`-bit decoded level, and every MAC lane has a decoder of `decoder_luts` LUTs. The
 expected costs below are derived from those documented rules and the memory model
-(`mapper/memory.py`), comparing the DyBit op with the same op typed as an integer of either
+(`hardware/memory.py`), comparing the DyBit op with the same op typed as an integer of either
 width at the same folding.
 """
 

@@ -1,1 +1,202 @@
-"""The dataflow pipeline facet: stage plan, resources and cycles, HLS stage code."""
+"""Convolutions and fully connected layers as dataflow stages (templates/hls/layers/hwc_conv.h).
+
+A stage with PE output-channel lanes and SIMD input lanes computes PE x SIMD MACs per cycle
+with an II=1 loop, as FINN's MVAU/SWG do. SIMD walks the im2col row of a pixel: up to the input
+channels it parallelises channels, beyond them whole kernel taps (so an RGB stem can still be
+unrolled; the ring then needs one read port per tap). A Linear is a conv whose window is its
+whole input. A pointwise conv (1x1, stride 1, no padding) with enough steps per pixel runs
+pixel by pixel: the same template with the frame viewed as H*W rows of one pixel, a ring of two
+pixels instead of two rows (`pixel_ring`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwcodesign.hardware.ctext import (
+    Stage,
+    c_type,
+    int_list,
+    magnitude,
+    output_stage,
+    require,
+    struct,
+    weight_memory,
+)
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.stage_cost import channel_constants, mac_stage_cost, ring_buffer
+from hwcodesign.hardware.stream import input_words
+from hwcodesign.hardware.units import PIPELINE_RAMP, lut_macs_possible, requant_units
+from hwcodesign.hardware.window import (
+    pixels_as_rows,
+    row_steps,
+    window_constants,
+    window_fill,
+    window_loop,
+    window_needs,
+)
+from hwcodesign.ir.requant import signed_bits
+from hwcodesign.ir.types import Tensor
+from hwcodesign.ops.conv.ir import Conv, Linear
+from hwcodesign.ops.facets.dataflow import (
+    CostTarget,
+    DataflowFacet,
+    StageCode,
+    StagePlan,
+    StageWiring,
+    dense_only,
+    reducing_emits,
+    row_emits,
+)
+
+PIXEL_RING_MIN_STEPS = 8 * PIPELINE_RAMP
+"""A pointwise conv runs pixel by pixel only with this many steps per pixel: each pixel is then a
+row of the loop nest and pays the loop's pipeline ramp."""
+
+
+def pixel_ring(op: Conv | Linear, folding: Folding, source: Tensor) -> bool:
+    """Whether a pointwise conv (1x1, stride 1, no padding) runs pixel by pixel."""
+    if isinstance(op, Linear) or op.kernel != (1, 1) or op.stride != (1, 1) or any(op.pads):
+        return False
+    steps = (op.out_channels // folding.pe) * (source.channels // op.groups) // folding.simd
+    return steps >= PIXEL_RING_MIN_STEPS
+
+
+def geometry(op: Conv | Linear, source: Tensor, pixelwise: bool) -> dict[str, int]:
+    """The window the template runs: a Linear's is its whole input; a pixel-by-pixel conv sees
+    the frame as H*W rows of one pixel."""
+    if isinstance(op, Linear):
+        return window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1))
+    if pixelwise:
+        return window_constants(pixels_as_rows(source), pixels_as_rows(op.output), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
+    return window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
+
+
+def row_length(op: Conv | Linear, source: Tensor) -> int:
+    """One output's im2col row: its group's input channels times the kernel taps (a Linear: the
+    whole input)."""
+    if isinstance(op, Linear):
+        return source.elements_per_frame
+    return source.channels // op.groups * op.kernel[0] * op.kernel[1]
+
+
+class ConvDataflow(DataflowFacet):
+    def candidate_foldings(self, op: Conv | Linear, inputs: list[Tensor]) -> list[Folding]:
+        """PE dividing the outputs (per group); SIMD dividing the im2col row in whole channel
+        groups or whole taps (a Linear: dividing its channels); LUT MACs where they fit."""
+        dense_only(op, inputs)
+        if isinstance(op, Linear):
+            options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
+        else:
+            in_per_group = inputs[0].channels // op.groups
+            whole = [s for s in divisors(row_length(op, inputs[0])) if in_per_group % s == 0 or s % in_per_group == 0]
+            options = [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups) for simd in whole]
+        if lut_macs_possible(op.weight_type, inputs[0].dtype.bits):
+            options += [Folding(f.pe, f.simd, "lut") for f in options]
+        return options
+
+    def plan(self, op: Conv | Linear, inputs: list[Tensor], folding: Folding) -> StagePlan:
+        dense_only(op, inputs)
+        source = inputs[0]
+        linear = isinstance(op, Linear)
+        groups = 1 if linear else op.groups
+        lanes = min(folding.simd, source.channels // groups)
+        pixelwise = pixel_ring(op, folding, source)
+        view = geometry(op, source, pixelwise)
+        steps_per_pixel = (op.out_channels // folding.pe) * (row_length(op, source) // folding.simd)
+        drain = -(-folding.pe // requant_units(folding.pe, row_length(op, source) // folding.simd))
+        words_per_pixel = view["IN_C"] // lanes
+        fill_words, trips = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
+                                        view["WINDOW_ROWS"] - view["PAD_T"], words_per_pixel,
+                                        view["OUT_W"] * steps_per_pixel + drain)
+        loops = dict(input_words=input_words(source, lanes), fill_words=fill_words, loop_trips=trips,
+                     row_steps=row_steps(view["OUT_W"], steps_per_pixel, drain, view["STRIDE_H"], view["IN_W"],
+                                         view["IN_C"], lanes))
+        if linear:  # the simulator steps through input rows; the output appears after the last
+            in_rows = source.shape[2]
+            return StagePlan((lanes,), folding.pe, ring_rows=in_rows + 1, steps=in_rows, emits=reducing_emits(in_rows),
+                             needs=(tuple(range(in_rows)),), **loops)
+        window = (op.kernel[0] - 1) * op.dilation[0] + 1
+        ring = window + op.stride[0]
+        out_rows, in_rows = op.output.shape[2], source.shape[2]
+        span = (op.kernel[0] - 1) * op.dilation[0]
+        needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], span)
+        fill = window_fill(window, source.shape[3], -(-source.channels // lanes)) if window > 1 else 0
+        return StagePlan((lanes,), folding.pe, window_rows=window, ring_rows=ring, held_rows=1 if pixelwise else ring,
+                         pixel_ring=pixelwise, fill_cycles=fill, fifo_rows=0, steps=out_rows, emits=row_emits(out_rows),
+                         needs=(needs,), **loops)
+
+    def cost(self, op: Conv | Linear, inputs: list[Tensor], folding: Folding, plan: StagePlan,
+             target: CostTarget) -> LayerCost:
+        """cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD),
+        or the input words if more (the input streams in the same loop)."""
+        source = inputs[0]
+        pe, simd = folding.pe, folding.simd
+        if isinstance(op, Linear):
+            groups, pixels, taps = 1, 1, 1
+            in_per_group, out_per_group = source.elements_per_frame, op.out_channels
+        else:
+            groups, pixels, taps = op.groups, op.output.shape[2] * op.output.shape[3], op.kernel[0] * op.kernel[1]
+            in_per_group, out_per_group = source.channels // groups, op.out_channels // groups
+        folds_per_output = in_per_group * taps // simd
+        weight_depth = groups * (out_per_group // pe) * folds_per_output
+        cycles = max(pixels * groups * (out_per_group // pe) * folds_per_output, plan.input_words)
+        if plan.pixel_ring:  # every pixel is a row of the stage's loop nest: one pipeline ramp each
+            cycles += pixels * PIPELINE_RAMP
+        row_pixels = 1 if plan.pixel_ring else source.shape[3]
+        buffer = ring_buffer(plan.ring_rows, row_pixels, source, plan.input_lanes[0], max(1, simd // in_per_group))
+        constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
+        depth = plan.fill_cycles + (cycles // max(pixels, 1)) + 12
+        return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles, depth=depth,
+                              weight_depth=weight_depth, folds_per_output=folds_per_output, constants=constants,
+                              buffer=buffer)
+
+    def stage(self, op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(conv_stage(op, wiring, folding, plan))
+
+
+def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:
+    """A standard/grouped conv (or a Linear as a conv whose kernel is the whole input)."""
+    ident, source = wiring.ident, wiring.sources[0]
+    weight = op.weight
+    groups = 1 if isinstance(op, Linear) else op.groups
+    view = geometry(op, source, plan.pixel_ring)
+    pe, simd = folding.pe, folding.simd
+    view.update(IN_LANES=plan.input_lanes[0], IN_WORDS=plan.input_words)
+    out_channels = weight.shape[0]
+    in_per_group = source.channels // groups
+    length = in_per_group * weight.shape[2] * weight.shape[3]
+    require(out_channels // groups % pe == 0, op.name, f"PE={pe} must divide {out_channels // groups} output channels per group")
+    require(length % simd == 0 and (in_per_group % simd == 0 or simd % in_per_group == 0), op.name,
+            f"SIMD={simd} must split the im2col row ({in_per_group} channels x {length // in_per_group} taps) "
+            "into whole channel groups or whole taps")
+    folds, simd_folds = out_channels // pe, length // simd
+    # im2col row order (ky, kx, channel): (O, C_g, KH, KW) -> (O, KH, KW, C_g) -> lanes
+    rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, length)
+    table = rows.reshape(folds, pe, simd_folds, simd).transpose(1, 0, 2, 3)
+    acc_bound = magnitude(source) * int(np.abs(weight).max(initial=0)) * length + int(np.abs(op.bias).max(initial=0))
+    rq_units = requant_units(pe, simd_folds)
+    stage = output_stage(op.requant, acc_bound, out_channels, op.output.dtype, f"{ident}_rq")
+    weight_t, stored, code_bits = weight_memory(op.weight_type, table)
+    constants = {
+        **view, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": length,
+        "WEIGHT_DEPTH": folds * simd_folds, "WEIGHT_CODE_BITS": code_bits, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
+        "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "ROW_STEPS": plan.row_steps, **stage.constants,
+    }
+    types = {
+        "in_t": c_type(source.dtype), "weight_t": weight_t,
+        "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
+        "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
+    }
+    declarations = "\n".join([
+        struct(f"{ident}_config", types, constants),
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(stored)}}};",
+        f"static const {ident}_config::bias_t {ident}_b[{out_channels}] = {{\n    {int_list(op.bias)}}};",
+        stage.table,
+    ])
+    call = f"hwc_conv<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
+    return Stage(ident, "hwc_conv.h", declarations, call)
+
+
+DATAFLOW = ConvDataflow()
