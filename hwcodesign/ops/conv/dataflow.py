@@ -41,6 +41,7 @@ from hwcodesign.ops.conv.ir import Conv, Linear
 from hwcodesign.ops.facets.dataflow import (
     CostTarget,
     DataflowFacet,
+    PerOp,
     StageCode,
     StagePlan,
     StageWiring,
@@ -54,113 +55,138 @@ PIXEL_RING_MIN_STEPS = 8 * PIPELINE_RAMP
 row of the loop nest and pays the loop's pipeline ramp."""
 
 
-def pixel_ring(op: Conv | Linear, folding: Folding, source: Tensor) -> bool:
-    """Whether a pointwise conv (1x1, stride 1, no padding) runs pixel by pixel."""
-    if isinstance(op, Linear) or op.kernel != (1, 1) or op.stride != (1, 1) or any(op.pads):
-        return False
-    steps = (op.out_channels // folding.pe) * (source.channels // op.groups) // folding.simd
-    return steps >= PIXEL_RING_MIN_STEPS
-
-
-def geometry(op: Conv | Linear, source: Tensor, pixelwise: bool) -> dict[str, int]:
-    """The window the template runs: a Linear's is its whole input; a pixel-by-pixel conv sees
-    the frame as H*W rows of one pixel."""
-    if isinstance(op, Linear):
-        return window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1))
+def conv_geometry(op: Conv, source: Tensor, pixelwise: bool) -> dict[str, int]:
+    """The window the template runs; a pixel-by-pixel conv sees the frame as H*W rows of one pixel."""
     if pixelwise:
         return window_constants(pixels_as_rows(source), pixels_as_rows(op.output), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
     return window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
 
 
-def row_length(op: Conv | Linear, source: Tensor) -> int:
-    """One output's im2col row: its group's input channels times the kernel taps (a Linear: the
-    whole input)."""
-    if isinstance(op, Linear):
-        return source.elements_per_frame
-    return source.channels // op.groups * op.kernel[0] * op.kernel[1]
+def linear_geometry(op: Linear, source: Tensor) -> dict[str, int]:
+    """A fully connected layer's window: its whole input."""
+    return window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1))
+
+
+def pixel_ring(op: Conv, folding: Folding, source: Tensor) -> bool:
+    """Whether a pointwise conv (1x1, stride 1, no padding) runs pixel by pixel."""
+    if op.kernel != (1, 1) or op.stride != (1, 1) or any(op.pads):
+        return False
+    steps = (op.out_channels // folding.pe) * (source.channels // op.groups) // folding.simd
+    return steps >= PIXEL_RING_MIN_STEPS
+
+
+def with_lut_macs(op: Conv | Linear, source: Tensor, options: list[Folding]) -> list[Folding]:
+    """The foldings again with LUT MACs, where the operands are narrow enough."""
+    if lut_macs_possible(op.weight_type, source.dtype.bits):
+        return options + [Folding(f.pe, f.simd, "lut") for f in options]
+    return options
+
+
+def loops(view: dict[str, int], source: Tensor, out_channels: int, length: int, folding: Folding, lanes: int) -> dict:
+    """The plan's loop terms of a MAC stage over the window `view` (its config geometry): words of
+    a frame, the fill loop, the row loop's ROW_STEPS and its iterations per frame. Per output pixel
+    the loop computes out_channels / PE folds of length / SIMD steps, then drains the shared
+    output stages."""
+    steps_per_pixel = (out_channels // folding.pe) * (length // folding.simd)
+    drain = -(-folding.pe // requant_units(folding.pe, length // folding.simd))
+    fill_words, trips = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
+                                    view["WINDOW_ROWS"] - view["PAD_T"], view["IN_C"] // lanes,
+                                    view["OUT_W"] * steps_per_pixel + drain)
+    return dict(input_words=input_words(source, lanes), fill_words=fill_words, loop_trips=trips,
+                row_steps=row_steps(view["OUT_W"], steps_per_pixel, drain, view["STRIDE_H"], view["IN_W"], view["IN_C"],
+                                    lanes))
+
+
+def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePlan, target: CostTarget, *, groups: int,
+             pixels: int, taps: int, in_per_group: int) -> LayerCost:
+    """cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD),
+    or the input words if more (the input streams in the same loop)."""
+    pe, simd = folding.pe, folding.simd
+    out_per_group = op.out_channels // groups
+    folds_per_output = in_per_group * taps // simd
+    cycles = max(pixels * groups * (out_per_group // pe) * folds_per_output, plan.input_words)
+    if plan.pixel_ring:  # every pixel is a row of the stage's loop nest: one pipeline ramp each
+        cycles += pixels * PIPELINE_RAMP
+    row_pixels = 1 if plan.pixel_ring else source.shape[3]
+    buffer = ring_buffer(plan.ring_rows, row_pixels, source, plan.input_lanes[0], max(1, simd // in_per_group))
+    constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
+    return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
+                          depth=plan.fill_cycles + (cycles // max(pixels, 1)) + 12,
+                          weight_depth=groups * (out_per_group // pe) * folds_per_output,
+                          folds_per_output=folds_per_output, constants=constants, buffer=buffer)
 
 
 class ConvDataflow(DataflowFacet):
-    def candidate_foldings(self, op: Conv | Linear, inputs: list[Tensor]) -> list[Folding]:
-        """PE dividing the outputs (per group); SIMD dividing the im2col row in whole channel
-        groups or whole taps (a Linear: dividing its channels); LUT MACs where they fit."""
-        dense_only(op, inputs)
-        if isinstance(op, Linear):
-            options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
-        else:
-            in_per_group = inputs[0].channels // op.groups
-            whole = [s for s in divisors(row_length(op, inputs[0])) if in_per_group % s == 0 or s % in_per_group == 0]
-            options = [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups) for simd in whole]
-        if lut_macs_possible(op.weight_type, inputs[0].dtype.bits):
-            options += [Folding(f.pe, f.simd, "lut") for f in options]
-        return options
+    """A standard or grouped conv; pointwise ones with many steps per pixel run pixel by pixel."""
 
-    def plan(self, op: Conv | Linear, inputs: list[Tensor], folding: Folding) -> StagePlan:
+    def candidate_foldings(self, op: Conv, inputs: list[Tensor]) -> list[Folding]:
+        """PE dividing the outputs per group; SIMD dividing the im2col row in whole channel groups
+        or whole taps; LUT MACs where they fit."""
+        dense_only(op, inputs)
+        in_per_group = inputs[0].channels // op.groups
+        length = in_per_group * op.kernel[0] * op.kernel[1]
+        whole = [s for s in divisors(length) if in_per_group % s == 0 or s % in_per_group == 0]
+        return with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups)
+                                             for simd in whole])
+
+    def plan(self, op: Conv, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
         source = inputs[0]
-        linear = isinstance(op, Linear)
-        groups = 1 if linear else op.groups
-        lanes = min(folding.simd, source.channels // groups)
+        lanes = min(folding.simd, source.channels // op.groups)
         pixelwise = pixel_ring(op, folding, source)
-        view = geometry(op, source, pixelwise)
-        steps_per_pixel = (op.out_channels // folding.pe) * (row_length(op, source) // folding.simd)
-        drain = -(-folding.pe // requant_units(folding.pe, row_length(op, source) // folding.simd))
-        words_per_pixel = view["IN_C"] // lanes
-        fill_words, trips = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
-                                        view["WINDOW_ROWS"] - view["PAD_T"], words_per_pixel,
-                                        view["OUT_W"] * steps_per_pixel + drain)
-        loops = dict(input_words=input_words(source, lanes), fill_words=fill_words, loop_trips=trips,
-                     row_steps=row_steps(view["OUT_W"], steps_per_pixel, drain, view["STRIDE_H"], view["IN_W"],
-                                         view["IN_C"], lanes))
-        if linear:  # the simulator steps through input rows; the output appears after the last
-            in_rows = source.shape[2]
-            return StagePlan((lanes,), folding.pe, ring_rows=in_rows + 1, steps=in_rows, emits=reducing_emits(in_rows),
-                             needs=(tuple(range(in_rows)),), **loops)
+        length = source.channels // op.groups * op.kernel[0] * op.kernel[1]
+        terms = loops(conv_geometry(op, source, pixelwise), source, op.out_channels, length, folding, lanes)
         window = (op.kernel[0] - 1) * op.dilation[0] + 1
         ring = window + op.stride[0]
         out_rows, in_rows = op.output.shape[2], source.shape[2]
-        span = (op.kernel[0] - 1) * op.dilation[0]
-        needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], span)
+        needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], (op.kernel[0] - 1) * op.dilation[0])
         fill = window_fill(window, source.shape[3], -(-source.channels // lanes)) if window > 1 else 0
         return StagePlan((lanes,), folding.pe, window_rows=window, ring_rows=ring, held_rows=1 if pixelwise else ring,
                          pixel_ring=pixelwise, fill_cycles=fill, fifo_rows=0, steps=out_rows, emits=row_emits(out_rows),
-                         needs=(needs,), **loops)
+                         needs=(needs,), **terms)
 
-    def cost(self, op: Conv | Linear, inputs: list[Tensor], folding: Folding, plan: StagePlan,
-             target: CostTarget) -> LayerCost:
-        """cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD),
-        or the input words if more (the input streams in the same loop)."""
+    def cost(self, op: Conv, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
         source = inputs[0]
-        pe, simd = folding.pe, folding.simd
-        if isinstance(op, Linear):
-            groups, pixels, taps = 1, 1, 1
-            in_per_group, out_per_group = source.elements_per_frame, op.out_channels
-        else:
-            groups, pixels, taps = op.groups, op.output.shape[2] * op.output.shape[3], op.kernel[0] * op.kernel[1]
-            in_per_group, out_per_group = source.channels // groups, op.out_channels // groups
-        folds_per_output = in_per_group * taps // simd
-        weight_depth = groups * (out_per_group // pe) * folds_per_output
-        cycles = max(pixels * groups * (out_per_group // pe) * folds_per_output, plan.input_words)
-        if plan.pixel_ring:  # every pixel is a row of the stage's loop nest: one pipeline ramp each
-            cycles += pixels * PIPELINE_RAMP
-        row_pixels = 1 if plan.pixel_ring else source.shape[3]
-        buffer = ring_buffer(plan.ring_rows, row_pixels, source, plan.input_lanes[0], max(1, simd // in_per_group))
-        constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
-        depth = plan.fill_cycles + (cycles // max(pixels, 1)) + 12
-        return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles, depth=depth,
-                              weight_depth=weight_depth, folds_per_output=folds_per_output, constants=constants,
-                              buffer=buffer)
+        return mac_cost(op, source, folding, plan, target, groups=op.groups, pixels=op.output.shape[2] * op.output.shape[3],
+                        taps=op.kernel[0] * op.kernel[1], in_per_group=source.channels // op.groups)
 
-    def stage(self, op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
-        return StageCode.of(conv_stage(op, wiring, folding, plan))
+    def stage(self, op: Conv, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        view = conv_geometry(op, wiring.sources[0], plan.pixel_ring)
+        return StageCode.of(conv_stage(op, wiring, folding, plan, op.groups, view))
 
 
-def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:
-    """A standard/grouped conv (or a Linear as a conv whose kernel is the whole input)."""
+class LinearDataflow(DataflowFacet):
+    """A fully connected layer: a conv whose window is its whole input (a ring of its rows and
+    one more); the simulator steps through its input rows, the output appearing after the last."""
+
+    def candidate_foldings(self, op: Linear, inputs: list[Tensor]) -> list[Folding]:
+        dense_only(op, inputs)
+        return with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in divisors(op.out_channels)
+                                             for simd in divisors(inputs[0].channels)])
+
+    def plan(self, op: Linear, inputs: list[Tensor], folding: Folding) -> StagePlan:
+        dense_only(op, inputs)
+        source = inputs[0]
+        lanes = min(folding.simd, source.channels)
+        terms = loops(linear_geometry(op, source), source, op.out_channels, source.elements_per_frame, folding, lanes)
+        in_rows = source.shape[2]
+        return StagePlan((lanes,), folding.pe, ring_rows=in_rows + 1, steps=in_rows, emits=reducing_emits(in_rows),
+                         needs=(tuple(range(in_rows)),), **terms)
+
+    def cost(self, op: Linear, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
+        return mac_cost(op, inputs[0], folding, plan, target, groups=1, pixels=1, taps=1,
+                        in_per_group=inputs[0].elements_per_frame)
+
+    def stage(self, op: Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(conv_stage(op, wiring, folding, plan, 1, linear_geometry(op, wiring.sources[0])))
+
+
+def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: StagePlan, groups: int,
+               view: dict[str, int]) -> Stage:
+    """A standard/grouped conv (or a Linear as a conv whose kernel is the whole input) over the
+    window `view`."""
     ident, source = wiring.ident, wiring.sources[0]
     weight = op.weight
-    groups = 1 if isinstance(op, Linear) else op.groups
-    view = geometry(op, source, plan.pixel_ring)
     pe, simd = folding.pe, folding.simd
     view.update(IN_LANES=plan.input_lanes[0], IN_WORDS=plan.input_words)
     out_channels = weight.shape[0]
@@ -199,4 +225,4 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
     return Stage(ident, "hwc_conv.h", declarations, call)
 
 
-DATAFLOW = ConvDataflow()
+DATAFLOW = PerOp({Conv: ConvDataflow(), Linear: LinearDataflow()})

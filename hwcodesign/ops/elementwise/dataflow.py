@@ -27,6 +27,7 @@ from hwcodesign.ops.elementwise.ir import Act, Add
 from hwcodesign.ops.facets.dataflow import (
     CostTarget,
     DataflowFacet,
+    PerOp,
     StageCode,
     StagePlan,
     StageWiring,
@@ -35,7 +36,12 @@ from hwcodesign.ops.facets.dataflow import (
 )
 
 
-class ElementwiseDataflow(DataflowFacet):
+class PerPixelDataflow(DataflowFacet):
+    """What activations and adds share: PE channels per step over every pixel (or token); an
+    add has two more multipliers per lane, its inputs' scales."""
+
+    input_dsp_per_lane = 0
+
     def candidate_foldings(self, op: Act | Add, inputs: list[Tensor]) -> list[Folding]:
         return [Folding(pe, 1) for pe in divisors(op.output.channels)]
 
@@ -52,21 +58,27 @@ class ElementwiseDataflow(DataflowFacet):
     def cost(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
         source, out, pe = inputs[0], op.output, folding.pe
-        extra_dsp = 2 * pe if isinstance(op, Add) else 0  # the two input multipliers per lane
         if plan.sparse:
             tokens = sites(source, density_of(source, target.densities)) + 1
-            return token_stage_cost(op, source, pe, tokens, extra_dsp=extra_dsp)
+            return token_stage_cost(op, source, pe, tokens, extra_dsp=self.input_dsp_per_lane * pe)
         cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
         return pixel_stage_cost(op, pe, cycles, 8, MemoryCost(0, 0))
-
-    def stage(self, op: Act | Add, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
-        if isinstance(op, Add):
-            return StageCode.of(add_stage(op, wiring, folding, plan))
-        return StageCode.of(act_stage(op, wiring, folding, plan))
 
     def sparse_row_cycles(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
                           counts: Mapping[str, np.ndarray]) -> list[float]:
         return token_row_cycles(counts[op.output.name], inputs[0].channels // folding.pe)
+
+
+class ActDataflow(PerPixelDataflow):
+    def stage(self, op: Act, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(act_stage(op, wiring, folding, plan))
+
+
+class AddDataflow(PerPixelDataflow):
+    input_dsp_per_lane = 2
+
+    def stage(self, op: Add, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(add_stage(op, wiring, folding, plan))
 
 
 def act_stage(op: Act, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:
@@ -106,4 +118,4 @@ def add_stage(op: Add, wiring: StageWiring, folding: Folding, plan: StagePlan) -
     return Stage(ident, template, declarations, call)
 
 
-DATAFLOW = ElementwiseDataflow()
+DATAFLOW = PerOp({Act: ActDataflow(), Add: AddDataflow()})

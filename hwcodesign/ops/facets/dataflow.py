@@ -32,9 +32,12 @@ class StagePlan:
     - `row_steps`: ROW_STEPS, the LOOP_TRIPCOUNT of the `steps` loop of one output row (for a
       sparse conv: of one active output site);
     - `loop_trips`: iterations of the stage's main II=1 loop in a whole frame: the sum over its
-      rows of the `steps` loop for the line-buffered stages, the `step` loop for the per-pixel
-      ones, the adapter's word loop for an input, the compute loop at every site active for a
-      sparse conv, the token loop for per-token stages.
+      output rows of the `steps` loop for conv, depthwise, pool, deformable conv and Linear (the
+      fill loop not included), the sum over input rows of resize's `steps` loop, the `step` loop
+      of act, add, global pool (not its output loop) and of every concat link summed, the
+      adapter's word loop for an input (for a sparse input its bound, every site active), and
+      the compute loop of a sparse conv with every site active; 0 for the per-token stages (act,
+      add, global pool on tokens), whose loops follow the active sites.
     Simulation: `steps` row-level steps; step i emits output row `emits[i]` (-1: none) and needs
     input row `needs[slot][i]` of every input slot; `held_rows` input rows stay in the stage.
     """
@@ -135,3 +138,33 @@ def reducing_emits(in_rows: int) -> tuple[int, ...]:
 def pixel_needs(inputs: list[Tensor], out_rows: int) -> tuple[tuple[int, ...], ...]:
     """Per input, the row each output row of a per-pixel stage needs: the same row."""
     return tuple(tuple(min(r, t.shape[2] - 1) for r in range(out_rows)) for t in inputs)
+
+
+class PerOp(DataflowFacet):
+    """A family's dataflow facet when its ops differ enough to have one each: every call goes to
+    the facet registered for the op's exact class."""
+
+    def __init__(self, facets: Mapping[type[Op], DataflowFacet]) -> None:
+        self.facets = dict(facets)
+
+    def of(self, op: Op) -> DataflowFacet:
+        facet = self.facets.get(type(op))
+        if facet is None:
+            raise OpUnsupported(f"layer '{op.name}': {op.kind} has no dataflow stage in its family")
+        return facet
+
+    def candidate_foldings(self, op: Op, inputs: list[Tensor]) -> list[Folding]:
+        return self.of(op).candidate_foldings(op, inputs)
+
+    def plan(self, op: Op, inputs: list[Tensor], folding: Folding) -> StagePlan:
+        return self.of(op).plan(op, inputs, folding)
+
+    def cost(self, op: Op, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
+        return self.of(op).cost(op, inputs, folding, plan, target)
+
+    def stage(self, op: Op, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return self.of(op).stage(op, wiring, folding, plan)
+
+    def sparse_row_cycles(self, op: Op, inputs: list[Tensor], folding: Folding, plan: StagePlan,
+                          counts: Mapping[str, np.ndarray]) -> list[float]:
+        return self.of(op).sparse_row_cycles(op, inputs, folding, plan, counts)
