@@ -75,9 +75,17 @@ def int_list(values: np.ndarray, per_line: int = 32) -> str:
 
 
 def struct(name: str, types: dict[str, str], constants: dict[str, int], nested: str = "") -> str:
+    """A stage's config: typedefs, then `static const int` constants, in the order given; `nested`
+    (member structs, `nest`) comes first."""
     body = [f"    typedef {ctype} {alias};" for alias, ctype in types.items()]
     body += [f"    static const int {key} = {int(value)};" for key, value in constants.items()]
     return f"struct {name} {{\n{nested}" + "\n".join(body) + "\n};\n"
+
+
+def nest(member: str) -> str:
+    """A `struct` text indented to sit inside another config (a concat link's parts, a
+    deformable conv's offset stage)."""
+    return "    " + member.replace("\n", "\n    ").rstrip() + "\n"
 
 
 def require(condition: bool, layer: str, message: str) -> None:

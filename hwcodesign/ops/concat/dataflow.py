@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwcodesign.hardware.ctext import Stage, c_type, output_stage, require, struct
+from hwcodesign.hardware.ctext import Stage, c_type, nest, output_stage, require, struct
 from hwcodesign.hardware.folding import Folding, LayerCost, divisors
 from hwcodesign.hardware.memory import MemoryCost
 from hwcodesign.hardware.stage_cost import pixel_stage_cost
@@ -75,11 +75,11 @@ def concat_stages(op: Concat, wiring: StageWiring, folding: Folding) -> StageCod
             stage = output_stage(requant, bound, tensor.channels, out.dtype, f"{link_ident}_rq_{part.lower()}")
             part_constants = {"IN_C": tensor.channels, "IN_ZP": centre, **stage.constants}
             part_types = {"in_t": c_type(tensor.dtype), "acc_t": f"ap_int<{signed_bits(bound)}>", **stage.types}
-            parts.append((struct(part, part_types, part_constants).replace("\n", "\n    ").rstrip() + "\n", stage.table))
+            parts.append((nest(struct(part, part_types, part_constants)), stage.table))
         require(left.channels % pe == 0 and sources[index].channels % pe == 0, op.name,
                 f"PE={pe} must divide the channels of every part ({left.channels} and {sources[index].channels})")
         constants = {"OUT_C": channels, "PE": pe, "OUT_PIXELS": out.shape[2] * out.shape[3]}
-        nested = "".join("    " + text for text, _ in parts)
+        nested = "".join(text for text, _ in parts)
         declarations = struct(f"{link_ident}_config", {"out_t": c_type(out.dtype)}, constants, nested=nested)
         declarations += "\n" + "".join(table for _, table in parts)
         call = (f"hwc_concat2<{link_ident}_config>({left_stream}, {in_streams[index]}, {out_name}, "

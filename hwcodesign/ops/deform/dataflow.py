@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwcodesign.hardware.ctext import Stage, c_type, int_list, magnitude, output_stage, require, struct
+from hwcodesign.hardware.ctext import Stage, c_type, int_list, magnitude, nest, output_stage, require, struct
 from hwcodesign.hardware.folding import Folding, LayerCost, divisors
 from hwcodesign.hardware.memory import lut_rom, memory_cost
 from hwcodesign.hardware.stage_cost import channel_constants
@@ -206,7 +206,7 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
         "masked_t": f"ap_int<{signed_bits(masked_bound)}>", "acc_t": f"ap_int<{signed_bits(acc_bound)}>",
         **stage.types,
     }
-    nested = "    " + off_struct.replace("\n", "\n    ").rstrip() + "\n"
+    nested = nest(off_struct)
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants, nested=nested),
         f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(table)}}};",
