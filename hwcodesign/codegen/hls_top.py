@@ -1,5 +1,9 @@
 """The dataflow top: which stage reads and writes which stream, in what order, how deep.
 
+Each layer's stages (config structs, tables, calls) come from its family's dataflow facet
+(`family_of(op).dataflow.stage`), which reads the layer's stage plan like the cost model and
+the simulator do; this module only wires them.
+
 A tensor read by several stages (a residual shortcut, an output that is also consumed) gets a
 chain of two-way fan-out stages: DATAFLOW requires exactly one reader per stream. FIFO depths
 are the pipeline simulator's stall-free occupancies (in rows, turned into pixels) plus one row

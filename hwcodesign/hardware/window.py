@@ -9,15 +9,17 @@ from hwcodesign.ir.types import Tensor
 
 
 def window_constants(source: Tensor, out: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
-                     pads: tuple[int, int, int, int], dilation: tuple[int, int]) -> dict[str, int]:
-    window_rows = (kernel[0] - 1) * dilation[0] + 1
+                     pads: tuple[int, int, int, int], dilation: tuple[int, int], window_rows: int,
+                     ring_rows: int) -> dict[str, int]:
+    """Config entries of a window over `source` producing `out`; its rows and the ring's come from
+    the stage plan."""
     return {
         "IN_H": source.shape[2], "IN_W": source.shape[3], "IN_C": source.channels,
         "IN_PIXELS": source.shape[2] * source.shape[3], "IN_ZP": source.zero_point,
         "OUT_H": out.shape[2], "OUT_W": out.shape[3], "OUT_C": out.channels,
         "KH": kernel[0], "KW": kernel[1], "STRIDE_H": stride[0], "STRIDE_W": stride[1],
         "PAD_T": pads[0], "PAD_L": pads[1], "DIL_H": dilation[0], "DIL_W": dilation[1],
-        "WINDOW_ROWS": window_rows, "RING_ROWS": window_rows + stride[0],
+        "WINDOW_ROWS": window_rows, "RING_ROWS": ring_rows,
     }
 
 

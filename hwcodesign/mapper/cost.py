@@ -69,7 +69,7 @@ def stage_plan(op: Op, inputs: list[Tensor], folding: Folding) -> StagePlan:
     return _planned(op, tuple(inputs), folding)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _planned(op: Op, inputs: tuple[Tensor, ...], folding: Folding) -> StagePlan:
     # IR ops compare by identity and never change, so a plan stays valid as long as its op lives
     return dataflow_of(op).plan(op, list(inputs), folding)

@@ -89,7 +89,7 @@ class WindowDataflow(DataflowFacet):
         dilation = self.dilation(op)
         window = (op.kernel[0] - 1) * dilation[0] + 1
         ring = window + op.stride[0]
-        view = window_constants(source, op.output, op.kernel, op.stride, op.pads, dilation)
+        view = window_constants(source, op.output, op.kernel, op.stride, op.pads, dilation, window, ring)
         steps_per_pixel = (op.output.channels // pe) * (op.kernel[0] * op.kernel[1] // folding.simd)
         drain = -(-pe // self.units(op, folding))
         fill_words, trips = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
@@ -235,7 +235,8 @@ def channelwise_stage(op: DepthwiseConv | Pool, wiring: StageWiring, folding: Fo
     table = arithmetic.weights.reshape(folds, pe, simd_folds, simd).transpose(1, 0, 2, 3)
     if not arithmetic.reads_weights:
         table = table[:, :1, :1, :1]
-    geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, dilation)
+    geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, dilation, plan.window_rows,
+                                plan.ring_rows)
     geometry.update(IN_LANES=plan.input_lanes[0], IN_WORDS=plan.input_words)
     stage = output_stage(op.requant, arithmetic.acc_bound, channels, op.output.dtype, f"{ident}_rq")
     weight_depth = table.shape[1] * table.shape[2]

@@ -55,16 +55,18 @@ PIXEL_RING_MIN_STEPS = 8 * PIPELINE_RAMP
 row of the loop nest and pays the loop's pipeline ramp."""
 
 
-def conv_geometry(op: Conv, source: Tensor, pixelwise: bool) -> dict[str, int]:
-    """The window the template runs; a pixel-by-pixel conv sees the frame as H*W rows of one pixel."""
+def conv_geometry(op: Conv, source: Tensor, pixelwise: bool, window_rows: int, ring_rows: int) -> dict[str, int]:
+    """The window the template runs; a pixel-by-pixel conv sees the frame as H*W rows of one pixel
+    (its window one row, its ring two)."""
     if pixelwise:
-        return window_constants(pixels_as_rows(source), pixels_as_rows(op.output), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
-    return window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
+        return window_constants(pixels_as_rows(source), pixels_as_rows(op.output), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1),
+                                window_rows, ring_rows)
+    return window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation, window_rows, ring_rows)
 
 
-def linear_geometry(op: Linear, source: Tensor) -> dict[str, int]:
+def linear_geometry(op: Linear, source: Tensor, window_rows: int, ring_rows: int) -> dict[str, int]:
     """A fully connected layer's window: its whole input."""
-    return window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1))
+    return window_constants(source, op.output, source.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1), window_rows, ring_rows)
 
 
 def pixel_ring(op: Conv, folding: Folding, source: Tensor) -> bool:
@@ -135,9 +137,9 @@ class ConvDataflow(DataflowFacet):
         lanes = min(folding.simd, source.channels // op.groups)
         pixelwise = pixel_ring(op, folding, source)
         length = source.channels // op.groups * op.kernel[0] * op.kernel[1]
-        terms = loops(conv_geometry(op, source, pixelwise), source, op.out_channels, length, folding, lanes)
         window = (op.kernel[0] - 1) * op.dilation[0] + 1
-        ring = window + op.stride[0]
+        ring = window + op.stride[0]  # the rows the next output row adds stream in meanwhile
+        terms = loops(conv_geometry(op, source, pixelwise, window, ring), source, op.out_channels, length, folding, lanes)
         out_rows, in_rows = op.output.shape[2], source.shape[2]
         needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], (op.kernel[0] - 1) * op.dilation[0])
         fill = window_fill(window, source.shape[3], -(-source.channels // lanes)) if window > 1 else 0
@@ -151,7 +153,7 @@ class ConvDataflow(DataflowFacet):
                         taps=op.kernel[0] * op.kernel[1], in_per_group=source.channels // op.groups)
 
     def stage(self, op: Conv, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
-        view = conv_geometry(op, wiring.sources[0], plan.pixel_ring)
+        view = conv_geometry(op, wiring.sources[0], plan.pixel_ring, plan.window_rows, plan.ring_rows)
         return StageCode.of(conv_stage(op, wiring, folding, plan, op.groups, view))
 
 
@@ -168,17 +170,20 @@ class LinearDataflow(DataflowFacet):
         dense_only(op, inputs)
         source = inputs[0]
         lanes = min(folding.simd, source.channels)
-        terms = loops(linear_geometry(op, source), source, op.out_channels, source.elements_per_frame, folding, lanes)
         in_rows = source.shape[2]
-        return StagePlan((lanes,), folding.pe, ring_rows=in_rows + 1, steps=in_rows, emits=reducing_emits(in_rows),
-                         needs=(tuple(range(in_rows)),), **terms)
+        view = linear_geometry(op, source, in_rows, in_rows + 1)
+        terms = loops(view, source, op.out_channels, source.elements_per_frame, folding, lanes)
+        # the whole input is the window, read before the single output (no fill to wait for)
+        return StagePlan((lanes,), folding.pe, window_rows=in_rows, ring_rows=in_rows + 1, steps=in_rows,
+                         emits=reducing_emits(in_rows), needs=(tuple(range(in_rows)),), **terms)
 
     def cost(self, op: Linear, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
         return mac_cost(op, inputs[0], folding, plan, target, groups=1, pixels=1, taps=1,
                         in_per_group=inputs[0].elements_per_frame)
 
     def stage(self, op: Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
-        return StageCode.of(conv_stage(op, wiring, folding, plan, 1, linear_geometry(op, wiring.sources[0])))
+        return StageCode.of(conv_stage(op, wiring, folding, plan, 1,
+                                       linear_geometry(op, wiring.sources[0], plan.window_rows, plan.ring_rows)))
 
 
 def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: StagePlan, groups: int,

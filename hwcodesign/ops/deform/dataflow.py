@@ -59,7 +59,7 @@ class DeformDataflow(DataflowFacet):
             simd_folds = source.channels // op.groups * op.taps // simd
             steps_per_pixel = (op.out_channels // pe) * simd_folds
         drain = -(-pe // requant_units(pe, simd_folds))
-        view = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
+        view = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation, window, ring)
         # hwc_deform_rows_needed: the window shifted up by the R rows a sample may move
         fill_words, trips = window_loop(out_rows, in_rows, source.shape[3], op.stride[0],
                                         window - op.pads[0] - op.offset_range, source.channels // lanes,
@@ -181,8 +181,8 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
     limit = op.offset_limit
     offset_out = IntType.fitting(-limit, limit)
     offset_stage = output_stage(op.offset_requant, magnitude(offset), offset.channels, offset_out, f"{ident}_offset_rq")
-    geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation)
-    geometry.update(WINDOW_ROWS=plan.window_rows, RING_ROWS=plan.ring_rows)
+    geometry = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation, plan.window_rows,
+                                plan.ring_rows)
     geometry.update(IN_LANES=plan.input_lanes[0], IN_WORDS=plan.input_words)
     off_struct = struct("OFF", {"acc_t": f"ap_int<{signed_bits(magnitude(offset))}>", **offset_stage.types},
                         {"IN_ZP": offset.zero_point, **offset_stage.constants})
