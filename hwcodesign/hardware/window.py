@@ -30,6 +30,12 @@ def pixels_as_rows(tensor: Tensor) -> Tensor:
 
 
 
+def span_rows(kernel: int, dilation: int, reach: int = 0) -> int:
+    """Input rows a window spans: (kernel - 1) * dilation + 1, and 2 * reach more when its taps may
+    move `reach` rows up or down (a deformable conv's offsets)."""
+    return (kernel - 1) * dilation + 2 * reach + 1
+
+
 def rows_needed(out_row: int, out_rows: int, in_rows: int, stride: int, lead: int) -> int:
     """Input rows that must be in the ring before output row `out_row` starts (`hwc_rows_needed`
     in hwc_window.h): out_row * stride + lead, clamped to the image; every row after the last."""

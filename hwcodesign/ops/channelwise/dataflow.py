@@ -36,7 +36,14 @@ from hwcodesign.hardware.stage_cost import (
 )
 from hwcodesign.hardware.stream import density_of, input_words, sites
 from hwcodesign.hardware.units import ACCUMULATOR_BITS, PIPELINE_RAMP, lut_macs_possible, requant_units
-from hwcodesign.hardware.window import row_steps, window_constants, window_fill, window_loop, window_needs
+from hwcodesign.hardware.window import (
+    row_steps,
+    span_rows,
+    window_constants,
+    window_fill,
+    window_loop,
+    window_needs,
+)
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.types import IntType, Tensor, WeightType
 from hwcodesign.ops.channelwise.ir import DepthwiseConv, GlobalAvgPool, Pool
@@ -87,7 +94,7 @@ class WindowDataflow(DataflowFacet):
         dense_only(op, inputs)
         source, pe = inputs[0], folding.pe
         dilation = self.dilation(op)
-        window = (op.kernel[0] - 1) * dilation[0] + 1
+        window = span_rows(op.kernel[0], dilation[0])
         ring = window + op.stride[0]
         view = window_constants(source, op.output, op.kernel, op.stride, op.pads, dilation, window, ring)
         steps_per_pixel = (op.output.channels // pe) * (op.kernel[0] * op.kernel[1] // folding.simd)

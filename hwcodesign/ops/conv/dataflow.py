@@ -30,6 +30,7 @@ from hwcodesign.hardware.units import PIPELINE_RAMP, lut_macs_possible, requant_
 from hwcodesign.hardware.window import (
     pixels_as_rows,
     row_steps,
+    span_rows,
     window_constants,
     window_fill,
     window_loop,
@@ -137,7 +138,7 @@ class ConvDataflow(DataflowFacet):
         lanes = min(folding.simd, source.channels // op.groups)
         pixelwise = pixel_ring(op, folding, source)
         length = source.channels // op.groups * op.kernel[0] * op.kernel[1]
-        window = (op.kernel[0] - 1) * op.dilation[0] + 1
+        window = span_rows(op.kernel[0], op.dilation[0])
         ring = window + op.stride[0]  # the rows the next output row adds stream in meanwhile
         terms = loops(conv_geometry(op, source, pixelwise, window, ring), source, op.out_channels, length, folding, lanes)
         out_rows, in_rows = op.output.shape[2], source.shape[2]

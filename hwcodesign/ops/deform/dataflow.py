@@ -24,7 +24,14 @@ from hwcodesign.hardware.units import (
     macs_per_dsp,
     requant_units,
 )
-from hwcodesign.hardware.window import row_steps, window_constants, window_fill, window_loop, window_needs
+from hwcodesign.hardware.window import (
+    row_steps,
+    span_rows,
+    window_constants,
+    window_fill,
+    window_loop,
+    window_needs,
+)
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.types import IntType, Tensor
 from hwcodesign.ops.deform.ir import DeformConv
@@ -49,7 +56,7 @@ class DeformDataflow(DataflowFacet):
         source = inputs[0]
         pe, simd = folding.pe, folding.simd
         lanes = pe if op.depthwise else simd
-        window = (op.kernel[0] - 1) * op.dilation[0] + 2 * op.offset_range + 1
+        window = span_rows(op.kernel[0], op.dilation[0], op.offset_range)
         ring = window + op.stride[0]
         out_rows, in_rows = op.output.shape[2], source.shape[2]
         if op.depthwise:

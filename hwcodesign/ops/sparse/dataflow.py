@@ -33,7 +33,7 @@ from hwcodesign.hardware.units import (
     STAGE_BASE_LUT,
     macs_per_dsp,
 )
-from hwcodesign.hardware.window import window_needs
+from hwcodesign.hardware.window import span_rows, window_needs
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.facets.dataflow import (
@@ -61,7 +61,7 @@ class SparseConvDataflow(DataflowFacet):
 
     def plan(self, op: SubmanifoldConv, inputs: list[Tensor], folding: Folding) -> StagePlan:
         source, out = inputs[0], op.output
-        window = (op.kernel[0] - 1) * op.dilation[0] + 1
+        window = span_rows(op.kernel[0], op.dilation[0])
         out_rows, in_rows = out.shape[2], source.shape[2]
         row_steps = (op.out_channels // folding.pe) * conv_steps(op, source, folding)
         needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], window - 1)
