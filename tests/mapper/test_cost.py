@@ -3,14 +3,16 @@
 import re
 
 import numpy as np
+import pytest
 from support.deep_chain import deep_conv_chain
 
+import hwcodesign.mapper.cost as cost_module
 from hwcodesign.codegen.hls_top import build_top
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.hardware.units import PIPELINE_RAMP
 from hwcodesign.ir import IntType, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.cost import candidate_foldings, layer_cost, stage_plan
-from hwcodesign.ops import Conv, DepthwiseConv, Pool
+from hwcodesign.ops import Conv, DepthwiseConv, OpFamily, OpUnsupported, Pool, Refused
 from hwcodesign.sim.latency import build_stage
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
@@ -110,3 +112,11 @@ def test_one_plan_feeds_the_cost_the_simulator_and_the_config() -> None:
             macs = out_h * op.output.shape[3] * (op.out_channels // folding.pe) * (inputs[0].channels * op.kernel[0] * op.kernel[1] // folding.simd)
             ramps = out_h * op.output.shape[3] * PIPELINE_RAMP if plan.pixel_ring else 0
             assert layer_cost(op, inputs, folding).cycles == max(macs, plan.input_words) + ramps
+
+
+def test_a_refused_dataflow_facet_is_named_not_defaulted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family that cannot run an op as a stage says why; nothing falls back to a per-pixel stage."""
+    refusing = OpFamily(name="test", ops=(Conv,), dataflow=Refused("no line buffer for this op"))
+    monkeypatch.setattr(cost_module, "family_of", lambda op: refusing)
+    with pytest.raises(OpUnsupported, match="cannot run as a dataflow stage: no line buffer for this op"):
+        layer_cost(conv(4, 4), [source(4)], Folding())
