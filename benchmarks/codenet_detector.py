@@ -31,14 +31,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.examples import load_script  # noqa: E402
 
+from hwcodesign.backends.choose import build_report  # noqa: E402
 from hwcodesign.backends.dataflow import map_pipeline  # noqa: E402
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.mapper.cost import RESOURCES  # noqa: E402
+from hwcodesign.hardware.folding import RESOURCES  # noqa: E402
 from hwcodesign.mapper.engine_map import map_engine  # noqa: E402
 from hwcodesign.mapper.ilp import candidate_table  # noqa: E402
 from hwcodesign.mapper.table import MappingInfeasible, least_within_limits, resource_limits  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
-from hwcodesign.report.summary import build_report  # noqa: E402
 from hwcodesign.sim.latency import simulate  # noqa: E402
 
 PUBLISHED_FPS = 26.9

@@ -19,8 +19,8 @@ import numpy as np
 from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.units import macs_per_dsp
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
-from hwcodesign.mapper.cost import macs_per_dsp
 from hwcodesign.ops import Conv
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)

@@ -38,13 +38,13 @@ import onnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hwcodesign.codegen.compile import map_and_simulate  # noqa: E402
 from support.examples import load_script  # noqa: E402
 from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_models  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.mapper.cost import Folding  # noqa: E402
-from hwcodesign.mapper.sparse_cost import sparse_row_cycles  # noqa: E402
+from hwcodesign.flows.simulate import map_and_simulate  # noqa: E402
+from hwcodesign.hardware.folding import Folding  # noqa: E402
+from hwcodesign.mapper.cost import dataflow_of, stage_plan  # noqa: E402
 from hwcodesign.ops import SubmanifoldConv  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.sim.sparse_latency import sparse_profile  # noqa: E402
@@ -71,7 +71,9 @@ def density_curve(scratch: Path) -> dict[float, float]:
     for density in DENSITIES:
         frame = source.quantize(event_frames(case, density, 1, seed=round(density * 1000)))
         counts = {name: rows[0] for name, rows in row_counts(graph, {source.name: frame}).items()}
-        curve[density] = float(sum(sparse_row_cycles(layer, graph.input_tensors(layer), Folding(4, 4), counts)))
+        inputs, folding = graph.input_tensors(layer), Folding(4, 4)
+        plan = stage_plan(layer, inputs, folding)
+        curve[density] = float(sum(dataflow_of(layer).sparse_row_cycles(layer, inputs, folding, plan, counts)))
     return curve
 
 

@@ -32,11 +32,12 @@ import onnx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # examples/script_loader.py
-from hwcodesign.codegen.compile import compile_model, map_and_simulate  # noqa: E402
 from script_loader import load_script  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
+from hwcodesign.flows.compile import compile_model  # noqa: E402
 from hwcodesign.flows.search import search  # noqa: E402
+from hwcodesign.flows.simulate import map_and_simulate  # noqa: E402
 from hwcodesign.mapper.precision import format_front  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
 from hwcodesign.quant.formats import WeightFormat  # noqa: E402

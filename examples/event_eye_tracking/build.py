@@ -215,7 +215,8 @@ def convention_problems(model: onnx.ModelProto) -> list[str]:
 
 def golden_centres(qdq_path: Path, frames: np.ndarray) -> np.ndarray:
     """(N, 2) normalised centres of the integer model the accelerator runs (the golden model)."""
-    from hwcodesign import dequantize_outputs, load_onnx, optimize, run_golden
+    from hwcodesign.passes.pipeline import load_onnx, optimize
+    from hwcodesign.sim.golden import dequantize_outputs, run_golden
 
     graph = optimize(load_onnx(qdq_path))
     counts = frames.astype(np.int64)  # the input grid is the count itself (scale 1)

@@ -104,7 +104,8 @@ def run_csim(project_dir: Path, frames: np.ndarray) -> tuple[np.ndarray, np.ndar
 def run_golden_model(project_dir: Path, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
     """(dequantized (N, 2), integer outputs, output scale, output zero point) of the golden
     model of the project's QDQ model."""
-    from hwcodesign import load_onnx, optimize, run_golden
+    from hwcodesign.passes.pipeline import load_onnx, optimize
+    from hwcodesign.sim.golden import run_golden
 
     graph = optimize(load_onnx(project_dir / "driver" / "model.onnx"))
     (tensor,) = graph.output_tensors()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.mapper.table import MIN_FPS
 from hwcodesign.quant.formats import WeightFormat
 

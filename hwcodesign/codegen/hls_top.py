@@ -1,5 +1,9 @@
 """The dataflow top: which stage reads and writes which stream, in what order, how deep.
 
+Each layer's stages (config structs, tables, calls) come from its family's dataflow facet
+(`family_of(op).dataflow.stage`), which reads the layer's stage plan like the cost model and
+the simulator do; this module only wires them.
+
 A tensor read by several stages (a residual shortcut, an output that is also consumed) gets a
 chain of two-way fan-out stages: DATAFLOW requires exactly one reader per stream. FIFO depths
 are the pipeline simulator's stall-free occupancies (in rows, turned into pixels) plus one row
@@ -12,47 +16,15 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
 from hwcodesign.codegen.packing import StreamLayout, layout_of, token_words_per_frame
-from hwcodesign.codegen.sparse_stages import (
-    max_sites,
-    sparse_act_stage,
-    sparse_add_stage,
-    sparse_global_pool_stage,
-    subm_conv_stage,
-    token_type,
-)
-from hwcodesign.codegen.stages import (
-    CodegenError,
-    Stage,
-    act_stage,
-    add_stage,
-    c_type,
-    channelwise_stage,
-    concat_stages,
-    conv_stage,
-    deform_stage,
-    global_pool_stage,
-    identifier,
-    resize_stage,
-    vec_type,
-)
+from hwcodesign.hardware.ctext import CodegenError, Stage, c_type, identifier, max_sites, token_type, vec_type
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.stream import input_words, stream_fifo_depth
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.op import Input, Op
+from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, input_words, output_lanes
-from hwcodesign.mapper.streams import stream_fifo_depth, stream_readers
-from hwcodesign.ops import (
-    Act,
-    Add,
-    Concat,
-    Conv,
-    DeformConv,
-    DepthwiseConv,
-    GlobalAvgPool,
-    Linear,
-    Pool,
-    Resize,
-    SubmanifoldConv,
-)
+from hwcodesign.mapper.cost import dataflow_of, stage_plan
+from hwcodesign.mapper.streams import output_lanes, stream_readers
+from hwcodesign.ops.facets.dataflow import StageWiring
 
 
 @dataclass(frozen=True)
@@ -137,7 +109,7 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
         """Declare the streams `op` feeds; return the one it writes and the fan-out/refold calls."""
         tensor = op.output
         ident = idents[op.name]
-        lanes = output_lanes(op, folding_of(op.name))
+        lanes = output_lanes(graph, op, folding_of(op.name))
         words = input_words(tensor, lanes)
         readers = stream_readers(graph, foldings, tensor.name, ports)
         if not readers:
@@ -171,24 +143,22 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
             current = following
         return source, fanout_calls + plumbing
 
+    input_ports = {port.tensor.name: port.port for port in inputs}
     for op in graph:
         out_stream, plumbing_calls = wire_output(op)
         in_streams = [reader_stream[(name, f"{op.name}#{slot}")] for slot, name in enumerate(op.inputs)]
+        if op.output.name in input_ports:  # an input reads its AXI4-Stream port
+            in_streams = [input_ports[op.output.name]]
         sources = graph.input_tensors(op)
-        ident = idents[op.name]
         folding = folding_of(op.name)
-        if isinstance(op, Input):
-            port = next(p for p in inputs if p.tensor.name == op.output.name)
-            pixels = op.output.shape[2] * op.output.shape[3]
-            adapter = "hwc_axis_to_tokens" if op.output.sparse else "hwc_axis_to_pixels"
-            calls.append(f"{adapter}<{word_bits}, {c_type(op.output.dtype)}, {op.output.channels}, {pixels}>"
-                         f"({port.port}, {out_stream});")
-        else:
-            new_stages, links = layer_stages(op, ident, sources, folding, in_streams, out_stream)
-            for name, tensor in links:
-                declare(name, tensor, folding.pe, 0)
-            stages.extend(new_stages)
-            calls.extend(stage.call for stage in new_stages)
+        facet = dataflow_of(op)
+        plan = stage_plan(op, sources, folding)
+        wiring = StageWiring(idents[op.name], tuple(sources), tuple(in_streams), out_stream, word_bits)
+        code = facet.stage(op, wiring, folding, plan)
+        for name, tensor in code.links:
+            declare(name, tensor, folding.pe, 0)
+        stages.extend(code.stages)
+        calls.extend(code.calls)
         calls.extend(plumbing_calls)
     for port in outputs:
         if port.tensor.sparse:
@@ -214,35 +184,3 @@ def refold_steps(words_in: int, lanes_in: int, lanes_out: int) -> int:
             held += lanes_in
             taken += 1
     return steps
-
-
-def layer_stages(op: Op, ident: str, sources: list[Tensor], folding: Folding, in_streams: list[str],
-                 out_stream: str) -> tuple[list[Stage], list[tuple[str, Tensor]]]:
-    """The stage(s) implementing `op`, and any intermediate streams they add."""
-    if isinstance(op, SubmanifoldConv):
-        return [subm_conv_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-    if sources and sources[0].sparse:  # elementwise layers and the global pool on tokens
-        if isinstance(op, Act):
-            return [sparse_act_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-        if isinstance(op, Add):
-            return [sparse_add_stage(op, ident, sources, folding, in_streams, out_stream)], []
-        if isinstance(op, GlobalAvgPool):
-            return [sparse_global_pool_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-        raise CodegenError(f"layer '{op.name}': no sparse stage for {op.kind}")
-    if isinstance(op, DeformConv):
-        return [deform_stage(op, ident, sources, folding, in_streams, out_stream)], []
-    if isinstance(op, DepthwiseConv | Pool):
-        return [channelwise_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-    if isinstance(op, Conv | Linear):
-        return [conv_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-    if isinstance(op, Act):
-        return [act_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-    if isinstance(op, Add):
-        return [add_stage(op, ident, sources, folding, in_streams, out_stream)], []
-    if isinstance(op, GlobalAvgPool):
-        return [global_pool_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-    if isinstance(op, Resize):
-        return [resize_stage(op, ident, sources[0], folding, in_streams[0], out_stream)], []
-    if isinstance(op, Concat):
-        return concat_stages(op, ident, sources, folding, in_streams, out_stream)
-    raise CodegenError(f"layer '{op.name}': no HLS stage for {op.kind}")

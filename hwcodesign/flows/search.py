@@ -30,9 +30,10 @@ import onnx
 from hwcodesign.boards import Board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend.formats import weight_nodes, with_weight_formats
+from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
-from hwcodesign.mapper.cost import candidate_foldings, dma_bytes_per_cycle, layer_cost
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost
 from hwcodesign.mapper.precision import (
     FRONT_POINTS,
     Candidate,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from hwcodesign.boards import Board
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import RESOURCES, LayerCost
 from hwcodesign.mapper.engine.cost import (
     InstructionTiming,
     MemorySystem,

@@ -29,8 +29,10 @@ from collections.abc import Mapping as MappingType
 
 from hwcodesign.boards import Board, available_boards
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.folding import RESOURCES, Folding
+from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import RESOURCES, Folding, candidate_foldings, dma_bytes_per_cycle, layer_cost
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, SolverTimeout
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, with_output_fifos
@@ -131,7 +133,7 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
         if stream_planner is None:
             return mapping
         planned, needed = stream_planner(graph, mapping)
-        if all(depth <= rows.get(edge, default_fifo_rows(graph.op(edge[1]))) for edge, depth in planned.items()) and \
+        if all(depth <= rows.get(edge, default_fifo_rows(graph, edge[1])) for edge, depth in planned.items()) and \
                 all(needed[r] <= reserved[r] for r in RESOURCES):
             return mapping
         # follow the latest mapping's plan at first (a slower mapping may need less), then only

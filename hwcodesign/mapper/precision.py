@@ -21,8 +21,8 @@ import pulp
 
 from hwcodesign.boards import Board
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import RESOURCES, LayerCost
 from hwcodesign.mapper.solver import Deadline, Outcome, solve_within
 from hwcodesign.mapper.table import (
     CandidateTable,

@@ -1,9 +1,10 @@
 """The streams between stages: their word widths, FIFO depths, and re-folding converters.
 
-A producer writes words of `output_lanes` channels; each reader (a consumer's input slot, or
-an output port, which takes whole pixels) reads words of its own width (`input_lanes`). Where
-the two differ the generated top places an `hwc_refold` converter (templates/hls/layers/
-hwc_axis.h), whose buffer of L_in + L_out elements costs registers and a write multiplexer.
+A producer writes words of its plan's `output_lanes` channels; each reader (a consumer's input
+slot, or an output port, which takes whole pixels) reads words of its own width (the consumer's
+`input_lanes`). Where the two differ the generated top places an `hwc_refold` converter
+(templates/hls/layers/hwc_axis.h), whose buffer of L_in + L_out elements costs registers and a
+write multiplexer.
 """
 
 from __future__ import annotations
@@ -11,28 +12,27 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
+from hwcodesign.hardware.folding import Folding, LayerCost
+from hwcodesign.hardware.memory import MemoryCost, fifo_cost
+from hwcodesign.hardware.stream import stream_fifo_depth
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, LayerCost, input_lanes, output_lanes
-from hwcodesign.mapper.memory import MemoryCost, fifo_cost
-from hwcodesign.ops import Conv, DeformConv, Linear, Pool, Resize
-
-MIN_FIFO_DEPTH = 2
+from hwcodesign.mapper.cost import stage_plan
 
 
-def default_fifo_rows(consumer: Op) -> int:
+def default_fifo_rows(graph: Graph, consumer: str) -> int:
     """Rows a FIFO holds unless the pipeline simulation plans otherwise (`sim.latency.simulate`):
-    none beyond the minimum in front of a stage whose ring already reads the next rows ahead
-    (conv, pool, deformable conv, resize), one row in front of a per-pixel stage."""
-    return 0 if isinstance(consumer, Conv | Pool | DeformConv | Resize) and not isinstance(consumer, Linear) else 1
+    the consumer's plan says (none beyond the minimum in front of a stage whose ring already
+    reads the next rows ahead, one row in front of a per-pixel stage); it does not depend on
+    the folding."""
+    op = graph.op(consumer)
+    return stage_plan(op, graph.input_tensors(op), Folding()).fifo_rows
 
 
-def stream_fifo_depth(rows: int, tensor: Tensor, lanes: int) -> int:
-    """Words the FIFO of an edge holds: `rows` rows of the tensor in words of `lanes` channels
-    (0 rows: the minimum, for fan-out links, converters and output ports)."""
-    words_per_row = tensor.shape[3] * -(-tensor.channels // lanes)
-    return max(MIN_FIFO_DEPTH, rows * words_per_row)
+def output_lanes(graph: Graph, op: Op, folding: Folding) -> int:
+    """Channels per word of the stream `op` writes (its plan's `output_lanes`)."""
+    return stage_plan(op, graph.input_tensors(op), folding).output_lanes
 
 
 def output_fifos(graph: Graph, op_name: str, folding: Folding,
@@ -41,10 +41,10 @@ def output_fifos(graph: Graph, op_name: str, folding: Folding,
     `default_fifo_rows`), in its own word width: a stage's folding decides how well they pack."""
     op = graph.op(op_name)
     tensor = op.output
-    lanes = output_lanes(op, folding)
+    lanes = output_lanes(graph, op, folding)
     bram = lut = 0
     for consumer in dict.fromkeys(c.name for c in graph.consumers(tensor.name)):
-        rows = (fifo_rows or {}).get((op_name, consumer), default_fifo_rows(graph.op(consumer)))
+        rows = (fifo_rows or {}).get((op_name, consumer), default_fifo_rows(graph, consumer))
         memory = fifo_cost(stream_fifo_depth(rows, tensor, lanes), lanes * tensor.dtype.bits)
         bram, lut = bram + memory.bram18k, lut + memory.lut
     return MemoryCost(bram, lut)
@@ -81,18 +81,18 @@ def stream_readers(graph: Graph, foldings: MappingType[str, Folding], tensor: st
     """The readers of `tensor` in a fixed order (consumers' slots, then output ports);
     `output_ports` maps an output tensor to its port name."""
     producer = graph.producer(tensor)
-    lanes = output_lanes(producer, foldings.get(producer.name, Folding()))
+    lanes = output_lanes(graph, producer, foldings.get(producer.name, Folding()))
     value = graph.tensor(tensor)
     readers: list[StreamReader] = []
     seen: set[str] = set()
     for consumer in graph.consumers(tensor):
+        plan = stage_plan(consumer, graph.input_tensors(consumer), foldings.get(consumer.name, Folding()))
         for slot, name in enumerate(consumer.inputs):
             key = f"{consumer.name}#{slot}"
             if name != tensor or key in seen:
                 continue
             seen.add(key)
-            wanted = input_lanes(consumer, foldings.get(consumer.name, Folding()), slot, graph.input_tensors(consumer))
-            readers.append(StreamReader(key, value, lanes, wanted))
+            readers.append(StreamReader(key, value, lanes, plan.input_lanes[slot]))
     if tensor in output_ports:
         readers.append(StreamReader(output_ports[tensor], value, lanes, value.channels))
     return readers

@@ -18,7 +18,8 @@ import pulp
 
 from hwcodesign.boards import Board
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.mapper.cost import RESOURCES, LayerCost
+from hwcodesign.hardware.folding import RESOURCES
+from hwcodesign.mapper.cost import LayerCost
 from hwcodesign.mapper.solver import Deadline, Outcome, solve_within
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.sim.latency import LatencyReport

@@ -6,8 +6,8 @@ running concurrently and no FIFOs, so its report follows from the mapping alone.
 
 from __future__ import annotations
 
+from hwcodesign.hardware.memory import MemoryCost
 from hwcodesign.mapper.engine_map import EngineMapping
-from hwcodesign.mapper.memory import MemoryCost
 from hwcodesign.sim.latency import LatencyReport, StageTiming
 
 

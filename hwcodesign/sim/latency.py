@@ -28,23 +28,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.memory import MemoryCost
+from hwcodesign.hardware.stream import dma_bytes_per_cycle, stream_cycles, stream_fifo_depth
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.op import Input, Op
-from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import (
-    Folding,
-    dma_bytes_per_cycle,
-    line_buffer_rows,
-    output_lanes,
-    pixel_ring,
-    ring_rows,
-    stream_cycles,
-)
+from hwcodesign.ir.op import Op
+from hwcodesign.mapper.cost import dataflow_of, stage_plan
 from hwcodesign.mapper.mapping import Mapping
-from hwcodesign.mapper.memory import MemoryCost
-from hwcodesign.mapper.sparse_cost import is_sparse_layer, sparse_row_cycles
-from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, refold_cost, stream_fifo_depth
-from hwcodesign.ops import Conv, DeformConv, GlobalAvgPool, Linear, Pool, Resize, SubmanifoldConv
+from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, output_lanes, refold_cost
 from hwcodesign.sim.sparsity import row_counts
 
 MAX_RELAXATIONS = 2000
@@ -111,60 +102,21 @@ class _Stage:
         return self.frame_cycles[frame][step]
 
 
-
-
-def window_need(op: Op, row: int, input_rows: int) -> int:
-    """Last input row output row `row` of a sliding window reads (clamped to the image)."""
-    reach = 0
-    if isinstance(op, Conv | DeformConv | SubmanifoldConv):
-        kernel, stride, dilation, pad = op.kernel[0], op.stride[0], op.dilation[0], op.pads[0]
-        reach = op.offset_range if isinstance(op, DeformConv) else 0  # samples move up to R rows down
-    else:
-        assert isinstance(op, Pool)
-        kernel, stride, dilation, pad = op.kernel[0], op.stride[0], 1, op.pads[0]
-    return max(0, min(input_rows - 1, row * stride - pad + (kernel - 1) * dilation + reach))
-
-
 def build_stage(graph: Graph, op: Op, cycles: float, folding: Folding,
                 counts: list[dict[str, np.ndarray]] | None = None) -> _Stage:
-    """The row-level model of one stage; with `counts` (per frame, the active sites per row of
-    each sparse tensor) a sparse stage's steps take the cycles of that frame's rows."""
-    stage = row_structure(graph, op, cycles, folding)
+    """The row-level model of one stage, from its plan: its steps, the output row each emits,
+    the input rows each needs and the rows it holds; a step lasts the stage's cycles per frame /
+    steps. With `counts` (per frame, the active sites per row of each sparse tensor) a sparse
+    stage's steps take the cycles of that frame's rows."""
     inputs = graph.input_tensors(op)
-    if counts is None or not is_sparse_layer(op, inputs):
+    facet = dataflow_of(op)
+    plan = stage_plan(op, inputs, folding)
+    needs = tuple((tensor.name, rows) for tensor, rows in zip(inputs, plan.needs, strict=True))
+    stage = _Stage(op, plan.steps, cycles / plan.steps, plan.emits, needs, plan.held_rows)
+    if counts is None or not plan.sparse:
         return stage
-    frames = tuple(tuple(sparse_row_cycles(op, inputs, folding, frame)) for frame in counts)
+    frames = tuple(tuple(facet.sparse_row_cycles(op, inputs, folding, plan, frame)) for frame in counts)
     return replace(stage, frame_cycles=frames)
-
-
-def row_structure(graph: Graph, op: Op, cycles: float, folding: Folding) -> _Stage:
-    inputs = graph.input_tensors(op)
-    out_rows = op.output.shape[2]
-    if isinstance(op, Input):
-        return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), (), 0)
-    if isinstance(op, GlobalAvgPool | Linear):
-        in_rows = inputs[0].shape[2]
-        emits = tuple(-1 for _ in range(in_rows - 1)) + (0,)
-        return _Stage(op, in_rows, cycles / in_rows, emits, ((inputs[0].name, tuple(range(in_rows))),), 0)
-    needs = []
-    for tensor in inputs:
-        in_rows = tensor.shape[2]
-        if isinstance(op, Conv | Pool | SubmanifoldConv) or (isinstance(op, DeformConv) and tensor is inputs[0]):
-            rows = tuple(window_need(op, r, in_rows) for r in range(out_rows))
-        elif isinstance(op, Resize):
-            rows = tuple(r // op.scale[0] for r in range(out_rows))
-        else:
-            rows = tuple(min(r, in_rows - 1) for r in range(out_rows))
-        needs.append((tensor.name, rows))
-    return _Stage(op, out_rows, cycles / out_rows, tuple(range(out_rows)), tuple(needs), held_rows(op, folding, inputs[0]))
-
-
-def held_rows(op: Op, folding: Folding, source: Tensor) -> int:
-    """Input rows a stage keeps in its ring: the window plus the rows it reads ahead
-    (`cost.ring_rows`); a pointwise conv running pixel by pixel keeps only its current row."""
-    if pixel_ring(op, folding, source):
-        return 1
-    return ring_rows(op, source) or line_buffer_rows(op)
 
 
 def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
@@ -188,7 +140,7 @@ def simulate(graph: Graph, mapping: Mapping, frames: int = 3,
     free = run_pipeline(graph, mapping, frames, None, counts)
     joins = {op.name for op in graph if len(set(op.inputs)) > 1}
     for shallow in (True, False):
-        plan = {(p, c): rows if c in joins else min(rows, default_fifo_rows(graph.op(c)) if shallow else 1)
+        plan = {(p, c): rows if c in joins else min(rows, default_fifo_rows(graph, c) if shallow else 1)
                 for (p, c), rows in free.fifo_rows.items()}
         if plan == free.fifo_rows:
             return free
@@ -304,7 +256,7 @@ def run_pipeline(graph: Graph, mapping: Mapping, frames: int,
     )
     elements = {}
     for (producer, consumer), rows in occupancy.items():
-        lanes = output_lanes(stages[producer].op, mapping.foldings[producer])
+        lanes = output_lanes(graph, stages[producer].op, mapping.foldings[producer])
         elements[(producer, consumer)] = stream_fifo_depth(rows, stages[producer].op.output, lanes) * lanes
     fifo_bram, fifo_lut = 0, 0
     for name in order:

@@ -17,8 +17,9 @@ from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, ran
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.project import Project
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import Folding, layer_cost, line_buffer_rows
+from hwcodesign.mapper.cost import layer_cost, stage_plan
 from hwcodesign.sim.golden import run_golden
 
 CASES = GRID + FIXED_GRID
@@ -57,7 +58,7 @@ def test_line_buffer_grows_with_the_offset_range() -> None:
     for offset_range in (1, 2, 4, 8, 16):
         layer = deform_layer(DeformCase(channels=64, out_channels=64, size=64, offset_range=offset_range))
         op = next(o for o in layer.graph if o.kind == "DeformConv")
-        rows.append(line_buffer_rows(op))
+        rows.append(stage_plan(op, layer.graph.input_tensors(op), Folding(4, 8)).window_rows)
         bram.append(layer_cost(op, layer.graph.input_tensors(op), Folding(4, 8)).bram18k)
     assert rows == [2 + 2 * r + 1 for r in (1, 2, 4, 8, 16)]
     assert bram == sorted(bram) and bram[-1] > bram[0]

@@ -9,9 +9,12 @@ from support.onnx_models import GraphBuilder
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.stage_cost import ring_buffer
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import PIXEL_RING_MIN_STEPS, Folding, layer_cost, line_buffer, pixel_ring
+from hwcodesign.mapper.cost import layer_cost, stage_plan
 from hwcodesign.mapper.ilp import fixed_mapping
+from hwcodesign.ops.conv.dataflow import PIXEL_RING_MIN_STEPS, pixel_ring
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 
@@ -47,8 +50,10 @@ def test_pixel_ring_costs_two_pixels_and_a_ramp_per_pixel() -> None:
     graph = pointwise_graph()
     op = pointwise(graph)
     source = graph.input_tensors(op)[0]
-    rows = line_buffer(op, source, 1)
-    pixels = line_buffer(op, source, 1, pixelwise=True)
+    plan = stage_plan(op, [source], Folding(1, 1))
+    assert plan.pixel_ring and plan.ring_rows == 2 and plan.held_rows == 1
+    rows = ring_buffer(plan.ring_rows, source.shape[3], source, 1)
+    pixels = ring_buffer(plan.ring_rows, 1, source, 1)
     assert rows.bram18k >= 1 and pixels.bram18k == 0 and pixels.lut < 64  # 2 x 16 centred values in LUTRAM
     cost = layer_cost(op, [source], Folding(1, 1))
     assert cost.cycles > 12 * 12 * 16 * 16  # the compute plus one pipeline ramp per pixel

@@ -18,9 +18,9 @@ from hwcodesign.check.tcl import run_tcl
 from hwcodesign.cli import main
 from hwcodesign.codegen import project as project_module
 from hwcodesign.codegen.project import Project, ProjectError
-from hwcodesign.codegen.stages import CodegenError
 from hwcodesign.flows.compile import compile_model
-from hwcodesign.mapper.cost import Folding
+from hwcodesign.hardware.ctext import CodegenError
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.golden import run_golden

@@ -12,10 +12,12 @@ from support.onnx_models import GraphBuilder
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
 from hwcodesign.codegen.hls_top import refold_steps
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.stream import stream_fifo_depth
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import Folding, input_lanes, output_lanes
+from hwcodesign.mapper.cost import stage_plan
 from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.mapper.streams import refold_cost, stream_fifo_depth
+from hwcodesign.mapper.streams import refold_cost
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 
@@ -78,12 +80,12 @@ def test_lanes_follow_the_folding() -> None:
     for op in graph:
         folding = foldings.get(op.name, Folding())
         if op.kind == "Input":
-            assert output_lanes(op, folding) == op.output.channels
+            assert stage_plan(op, graph.input_tensors(op), folding).output_lanes == op.output.channels
         else:
-            assert output_lanes(op, folding) == folding.pe
+            assert stage_plan(op, graph.input_tensors(op), folding).output_lanes == folding.pe
     three = next(op for op in graph if op.kind == "Conv" and op.kernel == (3, 3) and op.output.channels == 12
                  and graph.input_tensors(op)[0].channels == 12)
-    assert input_lanes(three, foldings[three.name], 0, graph.input_tensors(three)) == 4
+    assert stage_plan(three, graph.input_tensors(three), foldings[three.name]).input_lanes == (4,)
 
 
 def test_fifo_depth_is_whole_rows_of_words() -> None:

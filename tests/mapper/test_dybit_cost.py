@@ -3,7 +3,7 @@
 A DyBit weight has two widths: memories hold its `storage_bits`-bit code, multipliers see its
 `value_bits`-bit decoded level, and every MAC lane has a decoder of `decoder_luts` LUTs. The
 expected costs below are derived from those documented rules and the memory model
-(`mapper/memory.py`), comparing the DyBit op with the same op typed as an integer of either
+(`hardware/memory.py`), comparing the DyBit op with the same op typed as an integer of either
 width at the same folding.
 """
 
@@ -16,26 +16,19 @@ import numpy as np
 import pytest
 from support.op_cases import build
 
-from hwcodesign.backends import map_to_board
+from hwcodesign.backends.choose import map_to_board
 from hwcodesign.boards import load_board
 from hwcodesign.frontend.formats import with_weight_formats
 from hwcodesign.hardware.engine.config import EngineUnsupported
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.memory import memory_cost
+from hwcodesign.hardware.units import lut_mac_cost, lut_macs_possible, macs_per_dsp, weight_decoder_luts
 from hwcodesign.ir import IntType, Tensor, dybit, make_requant
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import DyBitType
-from hwcodesign.mapper.cost import (
-    Folding,
-    candidate_foldings,
-    layer_cost,
-    lut_mac_cost,
-    lut_macs_possible,
-    macs_per_dsp,
-    weight_decoder_luts,
-)
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost
 from hwcodesign.mapper.engine.program import instructions
-from hwcodesign.mapper.mapping import Mapping
-from hwcodesign.mapper.memory import memory_cost
-from hwcodesign.mapper.table import MappingInfeasible
+from hwcodesign.mapper.ilp import Mapping, MappingInfeasible
 from hwcodesign.ops import Conv, DepthwiseConv, Linear
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import WeightFormat

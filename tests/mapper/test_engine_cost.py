@@ -15,8 +15,9 @@ from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS
+from hwcodesign.hardware.folding import LayerCost
+from hwcodesign.hardware.units import PIPELINE_RAMP
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant, shared_shift
-from hwcodesign.mapper.cost import PIPELINE_RAMP, LayerCost
 from hwcodesign.mapper.engine.cost import (
     DDR_LATENCY,
     HP_PORT_BYTES,

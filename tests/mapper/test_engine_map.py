@@ -17,8 +17,8 @@ from hwcodesign.backends import ARCHITECTURES, map_to_board
 from hwcodesign.boards import Board, load_board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.engine.cost import memory_system
 from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine.widths import engine_widths

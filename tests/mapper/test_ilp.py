@@ -9,11 +9,11 @@ import pytest
 
 from hwcodesign.backends.dataflow import map_pipeline, plan_streams
 from hwcodesign.boards import load_board
+from hwcodesign.hardware.folding import RESOURCES
+from hwcodesign.hardware.memory import bram18k_blocks
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
-from hwcodesign.mapper.cost import RESOURCES
 from hwcodesign.mapper.ilp import StreamPlan, candidate_table, map_dataflow
 from hwcodesign.mapper.mapping import Mapping
-from hwcodesign.mapper.memory import bram18k_blocks
 from hwcodesign.mapper.table import MappingInfeasible, evaluate, least_within_limits, solve_table
 from hwcodesign.ops import Conv
 

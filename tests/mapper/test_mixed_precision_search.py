@@ -17,7 +17,7 @@ from support.op_cases import build
 
 from hwcodesign.boards import load_board
 from hwcodesign.flows.search import build_space, search
-from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.mapper.precision import SearchInfeasible, evaluate, pareto_front, solve
 from hwcodesign.quant.formats import WeightFormat
 from hwcodesign.quantize import quantize_qdq

@@ -13,7 +13,7 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.backends import build_report, map_to_board, simulate
 from hwcodesign.boards import load_board
-from hwcodesign.mapper.cost import RESOURCES
+from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.outputs import MANIFEST_FILE
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.report import format_layer_table, format_summary, write_report

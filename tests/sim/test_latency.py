@@ -8,9 +8,11 @@ import pytest
 from hwcodesign.backends import simulate
 from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
+from hwcodesign.hardware.folding import Folding, LayerCost
+from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, make_requant
-from hwcodesign.mapper.cost import Folding, LayerCost, dma_bytes_per_cycle, layer_cost
-from hwcodesign.mapper.mapping import Mapping
+from hwcodesign.mapper.cost import layer_cost
+from hwcodesign.mapper.ilp import Mapping
 from hwcodesign.ops import Add, Conv
 from hwcodesign.sim.latency import PipelineDeadlock
 

@@ -15,9 +15,10 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.cli.commands import main
-from hwcodesign.mapper.cost import Folding
-from hwcodesign.mapper.sparse_cost import sparse_conv_cycles, sparse_row_cycles
+from hwcodesign.hardware.folding import Folding
+from hwcodesign.mapper.cost import dataflow_of, stage_plan
 from hwcodesign.ops import SubmanifoldConv
+from hwcodesign.ops.sparse.dataflow import sparse_conv_cycles
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.sim.sparse_latency import sparse_profile
 from hwcodesign.sim.sparsity import design_densities, measure_densities, row_counts, tensor_densities
@@ -37,7 +38,8 @@ def layer_cycles(graph, op, folding: Folding, density: float, case: SparseCase) 
     """The layer's cycles on a frame of exactly this density: its rows as the simulator runs them."""
     frames = graph.inputs[0].output.quantize(event_frames(case, density, 1, seed=int(density * 1000) + 3))
     counts = {name: rows[0] for name, rows in row_counts(graph, {graph.inputs[0].output.name: frames}).items()}
-    return sum(sparse_row_cycles(op, graph.input_tensors(op), folding, counts))
+    inputs = graph.input_tensors(op)
+    return sum(dataflow_of(op).sparse_row_cycles(op, inputs, folding, stage_plan(op, inputs, folding), counts))
 
 
 @pytest.mark.parametrize("kernel, stride", [(1, 1), (3, 1), (5, 1), (3, 2)])

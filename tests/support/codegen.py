@@ -15,10 +15,10 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen.csim import build_library
 from hwcodesign.codegen.project import Project
 from hwcodesign.flows.compile import compile_model
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import Folding, candidate_foldings
-from hwcodesign.mapper.ilp import fixed_mapping
-from hwcodesign.mapper.mapping import Mapping
+from hwcodesign.mapper.cost import candidate_foldings
+from hwcodesign.mapper.ilp import Mapping, fixed_mapping
 from hwcodesign.sim.golden import run_golden
 from support.qdq_by_hand import conv_bn_relu_qdq
 

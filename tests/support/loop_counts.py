@@ -19,12 +19,13 @@ import numpy as np
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import Board
 from hwcodesign.codegen.project import Project
-from hwcodesign.codegen.stages import c_type, identifier
+from hwcodesign.hardware.ctext import c_type, identifier
+from hwcodesign.hardware.units import PIPELINE_RAMP
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import PIPELINE_RAMP, Folding, candidate_foldings, layer_cost, pixel_ring
+from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.ops import (
     Act,
@@ -38,6 +39,7 @@ from hwcodesign.ops import (
     Pool,
     Resize,
 )
+from hwcodesign.ops.conv.dataflow import pixel_ring
 from hwcodesign.passes import load_onnx, optimize
 from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, SHAPE

@@ -30,11 +30,12 @@ from hwcodesign.hardware.engine.config import EngineConfig, ceil_div, memory_wor
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS
+from hwcodesign.hardware.folding import LayerCost
+from hwcodesign.hardware.memory import MemoryCost, memory_cost
+from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import PIPELINE_RAMP, REQUANT_DSP_PER_PE, LayerCost
 from hwcodesign.mapper.engine.program import engine_facet
 from hwcodesign.mapper.engine.widths import EngineWidths
-from hwcodesign.mapper.memory import MemoryCost, memory_cost
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}
 """Bytes per cycle one PS HP port moves in each direction (128-bit S_AXI_HP0_FPD; 64-bit

@@ -12,7 +12,7 @@ FAMILY = OpFamily(
     # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
     golden=golden.GOLDEN,
     # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
-    dataflow=None,
+    dataflow=dataflow.DATAFLOW,
     # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
     engine=engine.FACET,
 )

@@ -1,1 +1,121 @@
-"""The dataflow pipeline facet: stage plan, resources and cycles, HLS stage code."""
+"""Activations and residual adds as dataflow stages: PE channels per cycle, one requantization
+per lane (`hwc_elementwise.h`); on sparse tensors, the same per token of an active site
+(`hwc_sparse.h`), whose stream carries whole pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from hwcodesign.hardware.ctext import (
+    Stage,
+    c_type,
+    magnitude,
+    output_stage,
+    pixel_constants,
+    struct,
+    token_constants,
+)
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.memory import MemoryCost
+from hwcodesign.hardware.stage_cost import pixel_stage_cost, token_row_cycles, token_stage_cost
+from hwcodesign.hardware.stream import density_of, input_words, sites
+from hwcodesign.ir.requant import signed_bits
+from hwcodesign.ir.types import Tensor
+from hwcodesign.ops.elementwise.ir import Act, Add
+from hwcodesign.ops.facets.dataflow import (
+    CostTarget,
+    DataflowFacet,
+    PerOp,
+    StageCode,
+    StagePlan,
+    StageWiring,
+    pixel_needs,
+    row_emits,
+)
+
+
+class PerPixelDataflow(DataflowFacet):
+    """What activations and adds share: PE channels per step over every pixel (or token); an
+    add has two more multipliers per lane, its inputs' scales."""
+
+    input_dsp_per_lane = 0
+
+    def candidate_foldings(self, op: Act | Add, inputs: list[Tensor]) -> list[Folding]:
+        return [Folding(pe, 1) for pe in divisors(op.output.channels)]
+
+    def plan(self, op: Act | Add, inputs: list[Tensor], folding: Folding) -> StagePlan:
+        out, pe = op.output, folding.pe
+        rows = out.shape[2]
+        structure = dict(steps=rows, emits=row_emits(rows), needs=pixel_needs(inputs, rows))
+        if any(t.sparse for t in inputs) or out.sparse:  # tokens carry all channels of a site
+            return StagePlan(tuple(t.channels if t.sparse else pe for t in inputs), out.channels if out.sparse else pe,
+                             sparse=True, **structure)
+        return StagePlan(tuple(pe for _ in inputs), pe, input_words=input_words(inputs[0], pe),
+                         loop_trips=out.shape[2] * out.shape[3] * (out.channels // pe), **structure)
+
+    def cost(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
+             target: CostTarget) -> LayerCost:
+        source, out, pe = inputs[0], op.output, folding.pe
+        if plan.sparse:
+            tokens = sites(source, density_of(source, target.densities)) + 1
+            return token_stage_cost(op, source, pe, tokens, extra_dsp=self.input_dsp_per_lane * pe)
+        cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
+        return pixel_stage_cost(op, pe, cycles, 8, MemoryCost(0, 0))
+
+    def sparse_row_cycles(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
+                          counts: Mapping[str, np.ndarray]) -> list[float]:
+        return token_row_cycles(counts[op.output.name], inputs[0].channels // folding.pe)
+
+
+class ActDataflow(PerPixelDataflow):
+    def stage(self, op: Act, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(act_stage(op, wiring, folding, plan))
+
+
+class AddDataflow(PerPixelDataflow):
+    input_dsp_per_lane = 2
+
+    def stage(self, op: Add, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(add_stage(op, wiring, folding, plan))
+
+
+def act_stage(op: Act, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:
+    ident, source = wiring.ident, wiring.sources[0]
+    acc_bound = magnitude(source)
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    if plan.sparse:
+        constants = {**token_constants(op.output, folding.pe, op.name), "IN_ZP": source.zero_point, **stage.constants}
+        kernel, template = "hwc_sparse_act", "hwc_sparse.h"
+    else:
+        constants = {**pixel_constants(source, op.output, folding.pe, op.name), **stage.constants}
+        kernel, template = "hwc_act", "hwc_elementwise.h"
+    types = {"in_t": c_type(source.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    return Stage(ident, template, declarations,
+                 f"{kernel}<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_rq);")
+
+
+def add_stage(op: Add, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:
+    ident = wiring.ident
+    a, b = wiring.sources
+    mult_a, mult_b = op.input_multipliers
+    acc_bound = magnitude(a) * abs(mult_a) + magnitude(b) * abs(mult_b)
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    if plan.sparse:
+        constants = {**token_constants(op.output, folding.pe, op.name), "IN_ZP": a.zero_point,
+                     "IN_B_ZP": b.zero_point, "MULT_A": mult_a, "MULT_B": mult_b, **stage.constants}
+        kernel, template = "hwc_sparse_add", "hwc_sparse.h"
+    else:
+        constants = {**pixel_constants(a, op.output, folding.pe, op.name), "IN_B_ZP": b.zero_point,
+                     "MULT_A": mult_a, "MULT_B": mult_b, **stage.constants}
+        kernel, template = "hwc_add", "hwc_elementwise.h"
+    types = {"in_t": c_type(a.dtype), "in_b_t": c_type(b.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>",
+             **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    call = f"{kernel}<{ident}_config>({wiring.in_streams[0]}, {wiring.in_streams[1]}, {wiring.out_stream}, {ident}_rq);"
+    return Stage(ident, template, declarations, call)
+
+
+DATAFLOW = PerOp({Act: ActDataflow(), Add: AddDataflow()})

@@ -1,1 +1,70 @@
-"""The dataflow pipeline facet: stage plan, resources and cycles, HLS stage code."""
+"""Nearest-neighbour upsampling as a dataflow stage (`hwc_resize` in hwc_elementwise.h): each
+input row is emitted SCALE_H times, each pixel SCALE_W times, from a ring of two rows (the
+current one and the next, which streams in meanwhile); PE channels per cycle."""
+
+from __future__ import annotations
+
+from hwcodesign.hardware.ctext import Stage, c_type, magnitude, output_stage, pixel_constants, struct
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.stage_cost import pixel_stage_cost, ring_buffer
+from hwcodesign.hardware.stream import input_words
+from hwcodesign.ir.requant import signed_bits
+from hwcodesign.ir.types import Tensor
+from hwcodesign.ops.facets.dataflow import (
+    CostTarget,
+    DataflowFacet,
+    StageCode,
+    StagePlan,
+    StageWiring,
+    dense_only,
+    row_emits,
+)
+from hwcodesign.ops.resize.ir import Resize
+
+RING_ROWS = 2
+
+
+class ResizeDataflow(DataflowFacet):
+    def candidate_foldings(self, op: Resize, inputs: list[Tensor]) -> list[Folding]:
+        return [Folding(pe, 1) for pe in divisors(op.output.channels)]
+
+    def plan(self, op: Resize, inputs: list[Tensor], folding: Folding) -> StagePlan:
+        dense_only(op, inputs)
+        source, out, pe = inputs[0], op.output, folding.pe
+        in_rows, out_rows = source.shape[2], out.shape[2]
+        work = op.scale[0] * out.shape[3] * (out.channels // pe)
+        row_words = source.shape[3] * (source.channels // pe)
+        # the `rows` loop runs per input row: the next row's words stream in while it is emitted
+        trips = sum(max(work, row_words if row < in_rows - 1 else 0) for row in range(in_rows))
+        return StagePlan((pe,), pe, input_words=input_words(source, pe), ring_rows=RING_ROWS, held_rows=RING_ROWS,
+                         fill_words=row_words, row_steps=max(work, row_words), loop_trips=trips, fifo_rows=0,
+                         steps=out_rows, emits=row_emits(out_rows),
+                         needs=(tuple(r // op.scale[0] for r in range(out_rows)),))
+
+    def cost(self, op: Resize, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
+        source, out, pe = inputs[0], op.output, folding.pe
+        cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
+        return pixel_stage_cost(op, pe, cycles, plan.fill_cycles + 8, ring_buffer(plan.ring_rows, source.shape[3], source, pe))
+
+    def stage(self, op: Resize, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(resize_stage(op, wiring, folding, plan))
+
+
+def resize_stage(op: Resize, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:
+    ident, source = wiring.ident, wiring.sources[0]
+    acc_bound = magnitude(source)
+    stage = output_stage(op.requant, acc_bound, op.output.channels, op.output.dtype, f"{ident}_rq")
+    constants = {
+        **pixel_constants(source, op.output, folding.pe, op.name),
+        "IN_H": source.shape[2], "IN_W": source.shape[3], "OUT_W": op.output.shape[3],
+        "SCALE_H": op.scale[0], "SCALE_W": op.scale[1], "RING_ROWS": plan.ring_rows,
+        "IN_LANES": plan.input_lanes[0], "IN_WORDS": plan.input_words, "ROW_STEPS": plan.row_steps,
+        **stage.constants,
+    }
+    types = {"in_t": c_type(source.dtype), "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types}
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + stage.table
+    return Stage(ident, "hwc_elementwise.h", declarations,
+                 f"hwc_resize<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_rq);")
+
+
+DATAFLOW = ResizeDataflow()

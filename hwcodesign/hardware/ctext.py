@@ -1,0 +1,165 @@
+"""C++ text of the generated stages: config structs, constant tables, element types, and the
+requantization stage every layer ends in.
+
+One way to build a per-layer config: `struct(name, types, constants, nested)`, typedefs then
+`static const int` constants, in the order given. Everything is decided here in exact integer
+arithmetic, so the C++ wraps nowhere and agrees with the golden model bit for bit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwcodesign.errors import HwcodesignError
+from hwcodesign.ir.dybit import encode
+from hwcodesign.ir.requant import Requant, signed_bits
+from hwcodesign.ir.types import DyBitType, IntType, Tensor, WeightType
+
+MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
+
+
+class CodegenError(HwcodesignError):
+    """The layer cannot be generated as mapped (a folding the stage does not support, ...)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One dataflow process: C++ declarations (config struct, tables) and the call in the top."""
+
+    name: str
+    template: str  # the layer header it instantiates
+    declarations: str
+    call: str
+
+
+def c_type(dtype: IntType) -> str:
+    if isinstance(dtype, DyBitType):
+        raise CodegenError(f"{dtype} weights are decoded in conv, linear and depthwise stages only")
+    return f"ap_int<{dtype.bits}>" if dtype.signed else f"ap_uint<{dtype.bits}>"
+
+
+def weight_memory(weight_type: WeightType, table: np.ndarray) -> tuple[str, np.ndarray, int]:
+    """A MAC stage's weight memory: its C element type, its contents and WEIGHT_CODE_BITS.
+    Integer weights are stored as they are (0); DyBit weights as their codes, which the stage
+    decodes before the multiply (`hwc_weight` in hwc_common.h)."""
+    if isinstance(weight_type, DyBitType):
+        return f"ap_uint<{weight_type.bits}>", encode(table, weight_type.bits), weight_type.bits
+    return c_type(weight_type), table, 0
+
+
+def vec_type(tensor: Tensor, lanes: int) -> str:
+    """The element type of a stream carrying `tensor` in words of `lanes` channels."""
+    return f"hwc_vec<{c_type(tensor.dtype)}, {lanes}>"
+
+
+def identifier(name: str, index: int) -> str:
+    """A C identifier for layer `name` (ONNX names carry '/', '.', ':'); the index keeps it unique."""
+    cleaned = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_")[:40] or "layer"
+    return f"l{index}_{cleaned}"
+
+
+def magnitude(tensor: Tensor) -> int:
+    """Largest |x - zero_point| of the tensor (what the stages accumulate)."""
+    return max(tensor.zero_point - tensor.dtype.min, tensor.dtype.max - tensor.zero_point)
+
+
+def int_list(values: np.ndarray, per_line: int = 32) -> str:
+    """Integers as a C initializer body, a fixed number per line (deterministic, diff-friendly)."""
+    flat = [str(v) for v in np.asarray(values, dtype=np.int64).ravel().tolist()]
+    lines = [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+    return ",\n    ".join(lines)
+
+
+def struct(name: str, types: dict[str, str], constants: dict[str, int], nested: str = "") -> str:
+    """A stage's config: typedefs, then `static const int` constants, in the order given; `nested`
+    (member structs, `nest`) comes first."""
+    body = [f"    typedef {ctype} {alias};" for alias, ctype in types.items()]
+    body += [f"    static const int {key} = {int(value)};" for key, value in constants.items()]
+    return f"struct {name} {{\n{nested}" + "\n".join(body) + "\n};\n"
+
+
+def nest(member: str) -> str:
+    """A `struct` text indented to sit inside another config (a concat link's parts, a
+    deformable conv's offset stage)."""
+    return "    " + member.replace("\n", "\n    ").rstrip() + "\n"
+
+
+def require(condition: bool, layer: str, message: str) -> None:
+    if not condition:
+        raise CodegenError(f"layer '{layer}': {message}")
+
+
+
+def token_type(tensor: Tensor) -> str:
+    """The stream element of a sparse tensor: one active site with all its channels."""
+    return f"hwc_token<{c_type(tensor.dtype)}, {tensor.channels}>"
+
+
+def max_sites(tensor: Tensor) -> int:
+    return tensor.shape[2] * tensor.shape[3]
+
+
+def pixel_constants(source: Tensor, out: Tensor, pe: int, layer: str) -> dict[str, int]:
+    """Config entries of a per-pixel stage (PE channels per step)."""
+    require(out.channels % pe == 0, layer, f"PE={pe} must divide {out.channels} channels")
+    return {
+        "IN_C": source.channels, "IN_ZP": source.zero_point, "OUT_C": out.channels, "PE": pe,
+        "IN_PIXELS": source.shape[2] * source.shape[3], "OUT_PIXELS": out.shape[2] * out.shape[3],
+    }
+
+
+def token_constants(tensor: Tensor, pe: int, layer: str) -> dict[str, int]:
+    """Config entries of a per-token stage on a sparse tensor (PE channels per step)."""
+    require(tensor.channels % pe == 0, layer, f"PE={pe} must divide the {tensor.channels} channels")
+    return {"OUT_C": tensor.channels, "PE": pe, "FOLDS": tensor.channels // pe, "MAX_SITES": max_sites(tensor)}
+
+
+# -- requantization -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputStage:
+    """What `hwc_requantize` needs: C++ typedef/constants for the config, and the table."""
+
+    types: dict[str, str]
+    constants: dict[str, int]
+    table: str
+
+
+def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, table_name: str) -> OutputStage:
+    """Config entries and the per-channel constant table for one requantization."""
+    def per_channel(values: np.ndarray | None) -> np.ndarray:
+        if values is None:
+            return np.zeros(channels, np.int64)
+        return np.broadcast_to(np.asarray(values, np.int64), (channels,))
+
+    multiplier, shift = per_channel(requant.multiplier), per_channel(requant.shift)
+    offset, negative = per_channel(requant.offset), per_channel(requant.negative_multiplier)
+    negative_offset = per_channel(requant.negative_offset)
+    identity = requant.is_identity()
+    mult_bits, offset_bits = requant.multiplier_bits, requant.offset_bits
+    largest_product = acc_bound * max(int(np.abs(multiplier).max()), int(np.abs(negative).max()))
+    product_bits = signed_bits(largest_product + int(max(np.abs(offset).max(), np.abs(negative_offset).max())))
+    if not identity and product_bits > MAX_PRODUCT_BITS:
+        raise CodegenError(
+            f"{table_name}: the requantization product needs {product_bits} bits "
+            f"(accumulator bound {acc_bound}); at most {MAX_PRODUCT_BITS} are supported"
+        )
+    rows = np.stack([multiplier, shift, offset, negative, negative_offset], axis=1)
+    entries = ",\n    ".join("{" + ", ".join(str(v) for v in row.tolist()) + "}" for row in rows)
+    rq_type = f"hwc_rq<{mult_bits}, {offset_bits}>"
+    table = f"static const {rq_type} {table_name}[{channels}] = {{\n    {entries}}};\n"
+    constants = {
+        "PROD_BITS": product_bits if not identity else signed_bits(acc_bound),
+        "RQ_IDENTITY": int(identity),
+        "RQ_OFFSET": int(requant.offset is not None),
+        "RQ_NEGATIVE": int(requant.negative_multiplier is not None),
+        "OUT_ZP": requant.zero_point,
+        "OUT_LO": requant.lo,
+        "OUT_HI": requant.hi,
+    }
+    return OutputStage({"rq_t": rq_type, "out_t": c_type(out)}, constants, table)
+

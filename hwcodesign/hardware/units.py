@@ -1,0 +1,63 @@
+"""Arithmetic units of a stage and their costs: MAC lanes in DSPs (with WP486 packing) or LUTs,
+DyBit weight decoders, requantization multipliers, and the per-stage base costs.
+
+DSP: one multiplier per MAC lane; on DSP48E2 (Zynq UltraScale+) two multiplies of <= 8-bit
+operands that share one input pack into one DSP (Xilinx WP486, "Deep Learning with INT8
+Optimization on Xilinx Devices"); DSP48E1 (Zynq-7000) gets no packing here. With <= 4-bit
+weights and activations a MAC can instead be built from LUTs (`mac="lut"`), costing about
+weight_bits * activation_bits LUTs per lane (FINN-R, Sec. 5 LUT cost of binary/low-bit MACs).
+Requantization takes a 24-bit x accumulator multiply: two DSP48 (27x18) per unit.
+"""
+
+from __future__ import annotations
+
+from hwcodesign.ir.dybit import decoder_luts
+from hwcodesign.ir.types import DyBitType, WeightType
+
+ACCUMULATOR_BITS = 32
+REQUANT_DSP_PER_PE = 2
+STAGE_BASE_LUT = 250
+STAGE_BASE_FF = 300
+PIPELINE_RAMP = 12
+"""Cycles an II=1 loop takes to fill and drain its pipeline (a MAC, adder tree and output stage)."""
+
+
+def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
+    """WP486: two <=8-bit multiplies per DSP48E2 when they share an operand (UltraScale+)."""
+    return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
+
+
+def lut_macs_possible(weight_type: WeightType, activation_bits: int) -> bool:
+    """Whether a MAC of these operands may be built in LUTs: both <= 4 bits (FINN-R), or a DyBit
+    weight, whose product is the activation shifted by the level's exponent plus at most
+    n - 2 mantissa partial products: an adder of a few shifted copies, not a multiplier."""
+    if isinstance(weight_type, DyBitType):
+        return activation_bits <= 8
+    return weight_type.bits <= 4 and activation_bits <= 4
+
+
+def lut_mac_cost(weight_type: WeightType, activation_bits: int) -> int:
+    """LUTs of one MAC lane built in fabric. Integers: about weight_bits x activation_bits
+    (FINN-R Sec. 5). DyBit: the n code bits' partial products of the activation (n x a) plus a
+    barrel shifter over the exponents (a x log2(n)); the decoder is counted separately."""
+    if isinstance(weight_type, DyBitType):
+        n = weight_type.bits
+        return n * activation_bits + activation_bits * max(1, (n - 1).bit_length()) + 8
+    return weight_type.bits * activation_bits + 8
+
+
+def weight_decoder_luts(weight_type: WeightType, lanes: int) -> int:
+    """LUTs of the weight decoders: one per MAC lane for DyBit codes (`dybit.decoder_luts`),
+    none for integers."""
+    if isinstance(weight_type, DyBitType):
+        return lanes * decoder_luts(weight_type.bits)
+    return 0
+
+
+def requant_units(pe: int, cycles_per_output: int) -> int:
+    """Requantization multipliers a MAC stage needs: outputs finished per cycle, at least one.
+
+    Each PE finishes one output every `cycles_per_output` cycles (its share of the im2col row),
+    so one pipelined multiplier serves ceil(PE / cycles_per_output) ... PE of them in turn.
+    """
+    return max(1, -(-pe // max(1, cycles_per_output)))
