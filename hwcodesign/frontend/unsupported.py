@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -14,7 +16,7 @@ from hwcodesign.frontend.sparse import SPARSE_DOMAIN
 NEVER_FOLDED = ("Loop", "Scan", "If", "SequenceMap")  # control flow: folding it could run for ever
 
 
-def unsupported_nodes(model: onnx.ModelProto, handled: set[str],
+def unsupported_nodes(model: onnx.ModelProto, handled: Collection[str],
                       fold_constants: bool = True) -> list[tuple[onnx.NodeProto, UnsupportedModelError]]:
     """Every node of an unsupported op, found before lowering starts, whatever its position.
 
@@ -61,18 +63,12 @@ def op_hint(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> str | Non
     if node.op_type == "Sum" and len(node.input) == 2:
         return "a Sum of two tensors is an Add: export it as Add"
     if node.op_type in ("HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu", "Mish"):
-        return ("the activations built are Relu, Clip (e.g. Relu6) and LeakyRelu: retrain with one of them, "
+        return ("retrain with an activation from the supported ops listed below, "
                 "or run this op on the host after the accelerator's outputs")
     return None
 
 
-SUPPORTED_OPS = (
-    "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
-    "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "Concat", "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Constant",
-    "hwcodesign.SubmConv", "Abs/ReduceMax/ReduceSum/Greater/Cast (in an active-site mask)",
-)
-
-
-def supported_ops_text() -> str:
-    return "supported ops: " + ", ".join(SUPPORTED_OPS) + " (plus any op on constants, which is folded)"
+def supported_ops_text(op_types: Iterable[str]) -> str:
+    """The op types the lowering handles (the registry's families, the plumbing and the enabled
+    patterns, so a new op or a disabled pass shows here without editing a list)."""
+    return "supported ops: " + ", ".join(op_types) + " (plus any op on constants, which is folded)"

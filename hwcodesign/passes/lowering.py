@@ -85,8 +85,10 @@ class LoweringWalk:
         self.ctx = LoweringContext(model, lowering_rules(), builders())
         self.taken: dict[str, list[str]] = {step.name: [] for step in self.steps}
 
-    def handled(self) -> set[str]:
-        return set(self.ctx.rules) | {op_type for step in self.steps for op_type in step.op_types if op_type != "*"}
+    def handled(self) -> list[str]:
+        """Every op type a rule or an enabled pattern takes: the plumbing's, then family by family."""
+        found = [*self.ctx.rules, "Constant", *(op_type for step in self.steps for op_type in step.op_types)]
+        return [op_type for op_type in dict.fromkeys(found) if op_type != "*"]
 
     def run(self) -> Graph:
         """Lower every node; every node that cannot be built is reported at once (`raise_all`).
@@ -134,7 +136,7 @@ class LoweringWalk:
         order = {node_name(node, index): index for index, node in enumerate(graph.node)}
         unsupported_first = {id(problem) for _, problem in unsupported}
         problems.sort(key=lambda problem: (id(problem) not in unsupported_first, order.get(problem.node, -1)))
-        raise_all(problems, supported_ops_text() if unsupported else None)
+        raise_all(problems, supported_ops_text(self.handled()) if unsupported else None)
         return Graph.from_ops(graph.name or "model", ctx.ops, outputs)
 
     def visit(self, node: onnx.NodeProto, name: str) -> None:
