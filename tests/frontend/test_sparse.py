@@ -128,7 +128,9 @@ def test_a_malformed_mask_names_the_node(tmp_path: Path, edit: str, message: str
         lowered(masked, tmp_path, edit)
 
 
-def test_abs_outside_a_mask_is_refused(tmp_path: Path) -> None:
+def test_abs_outside_a_mask_is_an_activation_not_a_mask_step(tmp_path: Path) -> None:
+    """An Abs of a feature map is the elementwise family's activation (|x|), so after a fused Relu
+    it is refused as a second activation, named; only an Abs of the network input starts a mask."""
     case = SparseCase((S("subm", 6, 3), G, F))
     model, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
     graph = model.graph
@@ -136,7 +138,7 @@ def test_abs_outside_a_mask_is_refused(tmp_path: Path) -> None:
     graph.node.append(helper.make_node("Abs", [relu.output[0]], ["stray"], name="stray_abs"))
     graph.output.append(helper.make_tensor_value_info("stray", onnx.TensorProto.FLOAT,
                                                       [1, 6, case.height, case.width]))
-    with pytest.raises(UnsupportedModelError, match=r"stray_abs.*first step of the active-site mask"):
+    with pytest.raises(UnsupportedModelError, match=r"stray_abs.*second activation after .* cannot be fused"):
         lowered(model, tmp_path, "stray")
 
 

@@ -48,6 +48,11 @@ def conv_leaky(b: GraphBuilder, x: str) -> str:
     return b.node("LeakyRelu", [b.conv(x, 4, 8, pads=[1, 1, 1, 1])], alpha=0.1)
 
 
+def conv_abs(b: GraphBuilder, x: str) -> str:
+    # onnxruntime's quantizer leaves an Abs float: the conv after it quantizes its output
+    return b.conv(b.node("Abs", [b.conv(x, 4, 8, pads=[1, 1, 1, 1])]), 8, 4, k=1)
+
+
 def flatten_gemm(b: GraphBuilder, x: str) -> str:
     pooled = b.node("MaxPool", [b.node("Relu", [b.conv(x, 4, 4)])], kernel_shape=[2, 2], strides=[2, 2])
     return b.gemm(b.node("Flatten", [pooled], axis=1), 4 * 5 * 5, 10)
@@ -100,7 +105,7 @@ def resize_nearest(b: GraphBuilder, x: str) -> str:
 CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
     f.__name__: f for f in (
         conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
-        conv_batchnorm_relu, conv_relu6, conv_leaky, flatten_gemm, gemm_untransposed, matmul_add,
+        conv_batchnorm_relu, conv_relu6, conv_leaky, conv_abs, flatten_gemm, gemm_untransposed, matmul_add,
         max_pool, average_pool, average_pool_padded, global_average_pool, residual_add, concat, resize_nearest,
     )
 }

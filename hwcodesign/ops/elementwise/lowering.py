@@ -1,4 +1,4 @@
-"""Lowering of elementwise layers: activations (Relu, Clip, LeakyRelu), Add, and the per-channel
+"""Lowering of elementwise layers: activations (Relu, Clip, LeakyRelu, Abs), Add, and the per-channel
 affine ops (Mul or Add by a constant, BatchNormalization) that fold into the layer before them.
 
 Two patterns run before these rules: `fold-batch-norm` folds a BatchNormalization into the
@@ -153,10 +153,20 @@ def clip(ctx: LoweringContext, node: onnx.NodeProto, name: str, fuse: bool) -> N
 
 
 def leaky_relu(ctx: LoweringContext, node: onnx.NodeProto, name: str, fuse: bool) -> None:
-    alpha = float(ctx.attrs(node).get("alpha", 0.01))
+    negative_slope(ctx, node, name, fuse, float(ctx.attrs(node).get("alpha", 0.01)))
+
+
+def absolute(ctx: LoweringContext, node: onnx.NodeProto, name: str, fuse: bool) -> None:
+    """|x| is a LeakyRelu of slope -1: the output stage's negative multiplier flips the sign, so
+    Abs costs no hardware of its own and no second rounding."""
+    negative_slope(ctx, node, name, fuse, -1.0)
+
+
+def negative_slope(ctx: LoweringContext, node: onnx.NodeProto, name: str, fuse: bool, alpha: float) -> None:
+    """An activation scaling negative values by `alpha`: the output stage's second multiplier."""
     pending = activation_input(ctx, node, name, "leaky_relu", exact=False, fuse=fuse)
     if not pending.has_bias and pending.op_type not in ("identity", "leaky_relu"):
-        raise UnsupportedModelError(name, node.op_type, f"LeakyRelu fused after {pending.op_type}; quantize its input first")
+        raise UnsupportedModelError(name, node.op_type, f"{node.op_type} fused after {pending.op_type}; quantize its input first")
     ctx.values[node.output[0]] = pending.with_changes(activation="leaky_relu", leaky_alpha=alpha, passthrough=None)
 
 
@@ -168,7 +178,7 @@ def pending_function(stage: FinalStage, function: str) -> str:
     return "identity" if (stage.lo, stage.hi) == (stage.output.dtype.min, stage.output.dtype.max) else "clip"
 
 
-ACTIVATIONS = {"Relu": relu, "Clip": clip, "LeakyRelu": leaky_relu}
+ACTIVATIONS = {"Relu": relu, "Clip": clip, "LeakyRelu": leaky_relu, "Abs": absolute}
 
 
 def activation(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
@@ -191,12 +201,12 @@ def fold_batch_norm(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bo
 
 
 LOWERING = FamilyLowering(
-    rules=MappingProxyType({"Add": add, "Mul": mul, "Relu": activation, "Clip": activation, "LeakyRelu": activation}),
+    rules=MappingProxyType({"Add": add, "Mul": mul, **dict.fromkeys(ACTIVATIONS, activation)}),
     patterns=(
         Pattern("fold-batch-norm", ("BatchNormalization",), fold_batch_norm,
                 "BatchNormalization folded into the output stage of the layer before it"),
         Pattern("fold-activations", tuple(ACTIVATIONS), fold_activation,
-                "Relu, Clip, LeakyRelu of an unquantized layer fused into its output stage"),
+                "Relu, Clip, LeakyRelu, Abs of an unquantized layer fused into its output stage"),
     ),
     builders=MappingProxyType({"requantize": elementwise_pending}),
 )

@@ -36,9 +36,7 @@ def mask_root(value: Value | None) -> str | None:
 
 def mask_abs(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     root = mask_root(ctx.values.get(node.input[0]))
-    if root is None:
-        raise UnsupportedModelError(name, node.op_type, "Abs is supported as the first step of the active-site "
-                                                        f"mask of a sparse network input; {CONVENTION}")
+    assert root is not None, "recognize_mask claims only an Abs of a sparse network input"
     ctx.values[node.output[0]] = MaskStep(root, "abs")
 
 
@@ -189,6 +187,8 @@ def subm_conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
 
 def recognize_mask(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
     """`recognize-sparse-masks`: a node of the mask subgraph, a pool of a mask, or a Mul by one."""
+    if node.op_type == "Abs" and mask_root(ctx.values.get(node.input[0])) is None:
+        return False  # |x| of a feature map: the elementwise family's activation
     if node.op_type in MASK_OPS:
         MASK_STEPS[node.op_type](ctx, node, name)
         return True
