@@ -9,9 +9,16 @@ reason, before any number is made up for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.op import Op
+
+if TYPE_CHECKING:  # the facet interfaces import OpUnsupported from here
+    from hwcodesign.ops.facets.dataflow import DataflowFacet
+    from hwcodesign.ops.facets.engine import EngineFacet
+    from hwcodesign.ops.facets.golden import GoldenRules
+    from hwcodesign.ops.facets.lowering import FamilyLowering
 
 
 class OpUnsupported(HwcodesignError):
@@ -27,15 +34,19 @@ class Refused:
 
 @dataclass(frozen=True)
 class OpFamily:
-    """Everything about one family of layers, registered once in `hwcodesign.ops.registry`."""
+    """Everything about one family of layers, registered once in `hwcodesign.ops.registry`.
+
+    Every facet is required: an architecture the family does not run is a `Refused` with the
+    reason (tests/ops/test_registry.py holds every family to this).
+    """
 
     name: str
     ops: tuple[type[Op], ...]
     # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
-    lowering: object = None
+    lowering: FamilyLowering
     # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).
-    golden: object = None
+    golden: GoldenRules
     # The dataflow pipeline: stage plan, resources and cycles, HLS stage code (hwcodesign.ops.facets.dataflow).
-    dataflow: object = None
+    dataflow: DataflowFacet | Refused
     # The layer-sequential engine: instructions, costs, descriptors (hwcodesign.ops.facets.engine).
-    engine: object = None
+    engine: EngineFacet | Refused

@@ -1,22 +1,12 @@
-"""The engine asks every op family for what its layers are on the engine: each family registers
-an engine facet (or refuses the engine with a reason), covering exactly its own op classes."""
+"""The engine facets' own rules (that every family has one or refuses, covering exactly its op
+classes, is tests/ops/test_registry.py's)."""
 
 from __future__ import annotations
-
-import pytest
 
 from hwcodesign.hardware.engine.config import SPARSE_REFUSAL
 from hwcodesign.ir.op import Input
 from hwcodesign.ir.types import IntType, Tensor
-from hwcodesign.ops import FAMILIES, Refused, SubmanifoldConv, family_of
-from hwcodesign.ops.facets.engine import ByOp, EngineFacet
-
-
-@pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.name)
-def test_every_family_registers_an_engine_facet_or_a_refusal(family) -> None:
-    assert isinstance(family.engine, EngineFacet | Refused)
-    if isinstance(family.engine, ByOp):  # one facet per op class, no more and no fewer
-        assert set(family.engine.facets) == set(family.ops)
+from hwcodesign.ops import Refused, SubmanifoldConv, family_of
 
 
 def test_the_sparse_family_refuses_the_engine_with_the_sparse_message() -> None:

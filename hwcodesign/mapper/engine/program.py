@@ -45,8 +45,6 @@ def engine_facet(op: Op) -> EngineFacet:
     facet = family_of(op).engine
     if isinstance(facet, Refused):
         raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {facet.reason}")
-    if facet is None:
-        raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): the layer-sequential engine has no unit for it")
     return facet
 
 

@@ -1,7 +1,7 @@
 """The accelerator's boundary: the input stream the driver feeds (the IR op `Input` lives in `hwcodesign.ir`, since every graph has one)."""
 
 from hwcodesign.ir.op import Input
-from hwcodesign.ops.boundary import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.boundary import dataflow, engine, golden, lowering
 from hwcodesign.ops.family import OpFamily
 
 FAMILY = OpFamily(

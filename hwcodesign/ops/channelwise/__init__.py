@@ -1,6 +1,6 @@
 """Per-channel window layers without a cross-channel sum: depthwise convolution, max/average pooling, global average pooling."""
 
-from hwcodesign.ops.channelwise import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.channelwise import dataflow, engine, golden, lowering
 from hwcodesign.ops.channelwise.ir import DepthwiseConv, GlobalAvgPool, Pool
 from hwcodesign.ops.family import OpFamily
 

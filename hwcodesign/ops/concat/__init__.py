@@ -1,6 +1,6 @@
 """Channel concatenation, each input rescaled to the output's scale."""
 
-from hwcodesign.ops.concat import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.concat import dataflow, engine, golden, lowering
 from hwcodesign.ops.concat.ir import Concat
 from hwcodesign.ops.family import OpFamily
 

@@ -1,6 +1,6 @@
 """Convolution and fully connected layers: a window (or the whole input) times weights, summed over input channels."""
 
-from hwcodesign.ops.conv import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.conv import dataflow, engine, golden, lowering
 from hwcodesign.ops.conv.ir import Conv, Linear
 from hwcodesign.ops.family import OpFamily
 

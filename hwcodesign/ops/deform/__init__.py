@@ -1,6 +1,6 @@
 """Deformable convolution (CoDeNet): bounded learned offsets, bilinear samples, then a convolution."""
 
-from hwcodesign.ops.deform import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.deform import dataflow, engine, golden, lowering
 from hwcodesign.ops.deform.ir import DeformConv
 from hwcodesign.ops.family import OpFamily
 

@@ -1,6 +1,6 @@
 """Per-element layers: activations and rescales (Act), the two-input sum (Add)."""
 
-from hwcodesign.ops.elementwise import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.elementwise import dataflow, engine, golden, lowering
 from hwcodesign.ops.elementwise.ir import Act, Add
 from hwcodesign.ops.family import OpFamily
 

@@ -1,7 +1,7 @@
 """Nearest-neighbour upsampling by integer factors."""
 
 from hwcodesign.ops.family import OpFamily
-from hwcodesign.ops.resize import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.resize import dataflow, engine, golden, lowering
 from hwcodesign.ops.resize.ir import Resize
 
 FAMILY = OpFamily(

@@ -1,7 +1,7 @@
 """Submanifold sparse convolution (ESDA): outputs only at active sites, windows over active inputs."""
 
 from hwcodesign.ops.family import OpFamily
-from hwcodesign.ops.sparse import dataflow, engine, golden, lowering  # noqa: F401  (filled facet by facet)
+from hwcodesign.ops.sparse import dataflow, engine, golden, lowering
 from hwcodesign.ops.sparse.ir import SubmanifoldConv
 
 FAMILY = OpFamily(
