@@ -39,12 +39,10 @@ from hwcodesign.flows.simulate import simulate_model
 from hwcodesign.frames import load_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.op import Input
 from hwcodesign.ir.stream_layout import WORD_BITS
 from hwcodesign.mapper.precision import format_front
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.mapper.table import GOALS
-from hwcodesign.ops import Act, Conv, DeformConv, Linear, Pool
 from hwcodesign.outputs import (
     PROJECT_KIND,
     REPORT_KIND,
@@ -61,32 +59,19 @@ from hwcodesign.tables import format_table
 
 
 def layer_table(graph: Graph) -> str:
-    """One row per layer: what it is, what flows in and out, and what it costs."""
+    """One row per layer: what it is (the op's own `summary`), what flows in and out, and what it costs."""
     rows = []
     for op in graph:
         inputs = graph.input_tensors(op)
         in_shape = ", ".join("x".join(map(str, t.shape[1:])) for t in inputs) or "-"
-        weight = f"{op.weight_type}" if isinstance(op, Conv | Linear | DeformConv) else "-"
-        detail = op.kind
-        if isinstance(op, Conv):
-            kh, kw = op.kernel
-            detail += f" {kh}x{kw}/s{op.stride[0]}" + (f" g{op.groups}" if op.groups > 1 else "")
-        elif isinstance(op, DeformConv):
-            kh, kw = op.kernel
-            detail += f" {kh}x{kw}/s{op.stride[0]} R{op.offset_range}" + (" dw" if op.depthwise else "")
-            detail += (" mask" if op.has_mask else "") + (" fixed" if op.fixed_shape else "")
-        elif isinstance(op, Pool):
-            detail = f"{op.mode.capitalize()}Pool {op.kernel[0]}x{op.kernel[1]}/s{op.stride[0]}"
-        elif isinstance(op, Act):
-            detail += f" {op.function}"
         rows.append((
             op.name,
-            detail,
+            op.summary(),
             in_shape,
             "x".join(map(str, op.output.shape[1:])),
             op.output.describe(),
-            weight,
-            f"{op.macs([t.shape for t in inputs]):,}" if not isinstance(op, Input) else "0",
+            op.weights_summary(),
+            f"{op.macs([t.shape for t in inputs]):,}",
             f"{op.weight_bits():,}",
         ))
     headers = ("layer", "op", "input CxHxW", "output CxHxW", "output type", "weights", "MACs", "weight bits")
@@ -94,7 +79,7 @@ def layer_table(graph: Graph) -> str:
 
 
 def summary(graph: Graph) -> str:
-    macs = sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph if not isinstance(op, Input))
+    macs = sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph)
     bits = sum(op.weight_bits() for op in graph)
     outputs = ", ".join(f"{t.name} {'x'.join(map(str, t.shape[1:]))} {t.describe()}" for t in graph.output_tensors())
     return (

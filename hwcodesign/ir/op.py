@@ -52,6 +52,14 @@ class Op:
     def requants(self) -> tuple[Requant, ...]:
         return ()
 
+    def summary(self) -> str:
+        """The op as `inspect` lists it: its kind and the few attributes that tell layers apart."""
+        return self.kind
+
+    def weights_summary(self) -> str:
+        """The weights' number format for `inspect`, "-" for an op without weights."""
+        return "-"
+
     reads_sparse: ClassVar[bool] = False
 
     def sparse_problems(self, tensors: list[Tensor]) -> list[str]:

@@ -48,6 +48,9 @@ class Pool(Op):
 
     kind: ClassVar[str] = "Pool"
 
+    def summary(self) -> str:
+        return f"{self.mode.capitalize()}Pool {self.kernel[0]}x{self.kernel[1]}/s{self.stride[0]}"
+
     def output_shape(self, input_shapes: list[Shape]) -> Shape:
         n, c, h, w = input_shapes[0]
         top, left, bottom, right = self.pads

@@ -35,6 +35,13 @@ class Conv(Op):
 
     kind: ClassVar[str] = "Conv"
 
+    def summary(self) -> str:
+        kh, kw = self.kernel
+        return f"{self.kind} {kh}x{kw}/s{self.stride[0]}" + (f" g{self.groups}" if self.groups > 1 else "")
+
+    def weights_summary(self) -> str:
+        return str(self.weight_type)
+
     @property
     def kernel(self) -> tuple[int, int]:
         return int(self.weight.shape[2]), int(self.weight.shape[3])
@@ -97,6 +104,9 @@ class Linear(Op):
     requant: Requant
 
     kind: ClassVar[str] = "Linear"
+
+    def weights_summary(self) -> str:
+        return str(self.weight_type)
 
     @property
     def out_channels(self) -> int:

@@ -62,6 +62,14 @@ class DeformConv(Op):
 
     kind: ClassVar[str] = "DeformConv"
 
+    def summary(self) -> str:
+        kh, kw = self.kernel
+        return (f"{self.kind} {kh}x{kw}/s{self.stride[0]} R{self.offset_range}" + (" dw" if self.depthwise else "")
+                + (" mask" if self.has_mask else "") + (" fixed" if self.fixed_shape else ""))
+
+    def weights_summary(self) -> str:
+        return str(self.weight_type)
+
     # the weight is laid out as a Conv's: the same kernel and output channels
     kernel = Conv.kernel
     out_channels = Conv.out_channels

@@ -28,6 +28,9 @@ class Act(Op):
     kind: ClassVar[str] = "Act"
     reads_sparse: ClassVar[bool] = True
 
+    def summary(self) -> str:
+        return f"{self.kind} {self.function}"
+
     def output_sparsity_problems(self, tensors: list[Tensor]) -> list[str]:
         return keeps_active_set(self.output, tensors)
 

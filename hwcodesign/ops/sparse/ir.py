@@ -41,6 +41,9 @@ class SubmanifoldConv(Op):
     kind: ClassVar[str] = "SubmanifoldConv"
     reads_sparse: ClassVar[bool] = True
 
+    def weights_summary(self) -> str:
+        return str(self.weight_type)
+
     def sparse_problems(self, tensors: list[Tensor]) -> list[str]:
         return []  # its own input_problems check the active sets it makes
 
