@@ -45,25 +45,22 @@ def rows_needed(out_row: int, out_rows: int, in_rows: int, stride: int, lead: in
 
 
 @lru_cache(maxsize=4096)
-def rows_added(out_rows: int, in_rows: int, stride: int, lead: int) -> tuple[int, tuple[tuple[int, int], ...]]:
-    """The rows in the ring before the first output row, and how often each output row adds
-    how many rows for the next ((added, count) pairs): the geometry every folding shares."""
-    counts: dict[int, int] = {}
-    for row in range(out_rows):
-        added = rows_needed(row + 1, out_rows, in_rows, stride, lead) - rows_needed(row, out_rows, in_rows, stride, lead)
-        counts[added] = counts.get(added, 0) + 1
-    return rows_needed(0, out_rows, in_rows, stride, lead), tuple(sorted(counts.items()))
+def rows_added(out_rows: int, in_rows: int, stride: int, lead: int) -> tuple[int, tuple[int, ...]]:
+    """The rows in the ring before the first output row, and the rows each output row adds for
+    the next: the geometry every folding shares."""
+    needed = [rows_needed(row, out_rows, in_rows, stride, lead) for row in range(out_rows + 1)]
+    return needed[0], tuple(b - a for a, b in zip(needed, needed[1:], strict=False))
 
 
 def window_loop(out_rows: int, in_rows: int, in_width: int, stride: int, lead: int, words_per_pixel: int,
-                work_per_row: int) -> tuple[int, int]:
-    """Iterations of a line-buffered stage's two II=1 loops per frame: the `fill` loop before the
-    first output row (the window's first rows), and the `steps` loop of every output row, which
-    runs max(work_per_row, words of the rows the next output row adds) iterations, reading the
-    next rows while it computes (hwc_window.h)."""
+                work_per_row: int) -> tuple[int, tuple[int, ...]]:
+    """Iterations of a line-buffered stage's two II=1 loops (hwc_window.h) per frame: the `fill`
+    loop before the first output row (the words of the rows output row 0 needs), and per output
+    row its `steps` loop, max(work_per_row, words of the rows the next output row adds): it
+    reads the next rows while it computes."""
     words_per_row = in_width * words_per_pixel
-    first, additions = rows_added(out_rows, in_rows, stride, lead)
-    return first * words_per_row, sum(count * max(work_per_row, added * words_per_row) for added, count in additions)
+    first, added = rows_added(out_rows, in_rows, stride, lead)
+    return first * words_per_row, tuple(max(work_per_row, rows * words_per_row) for rows in added)
 
 
 @lru_cache(maxsize=4096)

@@ -5,16 +5,22 @@ module dispatches to it (`family_of(op).dataflow`) and states the model they sha
 
 A stage with PE output-channel lanes and SIMD input-channel lanes computes PE x SIMD MACs per
 cycle with an II=1 inner loop, as FINN's MVAU/SWG do (Umuroglu et al., "FINN", FPGA'17;
-Blott et al., "FINN-R", TRETS 2018). Its initiation interval per frame is therefore
+Blott et al., "FINN-R", TRETS 2018). Its compute steps per frame are therefore
 
-    cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD)
+    output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD)
+
+and its initiation interval per frame (`cycles`) is the iterations its template's pipelined loops
+run (the stage plan's `loop_trips`, one formula per family naming each loop), plus the pipeline
+ramps a family documents (a pointwise conv run pixel by pixel: one per pixel): for a window stage
+the fill loop before output row 0, then per output row the compute steps and the shared output
+stages' drain, or the words of the rows the next output row adds if more.
 
 Streams between stages are folded as in FINN: a stage writes one word of PE channels per
 output fold and reads words of its own input width (the plan's `input_lanes`: the channels its line
 buffer takes per cycle); the compiler inserts a re-folding converter where a producer's words differ
 from what the consumer reads. The input streams in one word per cycle inside the same loop (the
 generated stages read the next window rows while computing, `templates/hls/layers/hwc_window.h`),
-so a stage never runs faster than max(cycles above, input words).
+so a stage never runs faster than its input words.
 
 SIMD walks the im2col row of a pixel: up to the input channels it parallelises channels (as in
 FINN), beyond them whole kernel taps, so low-channel layers (an RGB stem) can still be unrolled;

@@ -6,7 +6,12 @@ and fully connected, in steps of one input row). A step starts when
   - every producer has emitted the input rows the step needs (a k x k window with stride s
     needs input row r*s - pad + (k-1)*dilation; elementwise stages need row r), and
   - with bounded FIFOs, every consumer has drained enough that the row fits (back-pressure).
-A step lasts the stage's cycles per frame / steps (the cost model's initiation interval).
+A stage's cycles per frame (the cost model's initiation interval: its loop iterations and ramps)
+are shared among its steps in proportion to the plan's `step_trips`, the loop iterations of each
+(the window fill in the first, every row's output drain in its own); where the plan has none
+(an input's DMA, a sparse stage without frames), evenly. The fill is charged once its rows have
+arrived, although the hardware reads them as they come: pessimistic by up to the fill's words
+when the producer is slower than a word per cycle.
 Input and output move by AXI DMA at the lesser of the board's DDR bandwidth and the stream width.
 
 With unbounded FIFOs the simulation also measures, per edge, the most rows ever waiting: the
@@ -94,25 +99,31 @@ class _Stage:
     emits: tuple[int, ...]  # output row finished by each step (-1: none)
     needs: tuple[tuple[str, tuple[int, ...]], ...]  # per input tensor: input row each step needs
     holds_rows: int  # input rows the stage keeps internally (its line buffer)
+    row_cycles: tuple[float, ...] | None = None  # a dense stage: its cycles per step, by the loops' iterations
     frame_cycles: tuple[tuple[float, ...], ...] | None = None  # a sparse stage: per frame, per step
 
     def cycles(self, frame: int, step: int) -> float:
-        if self.frame_cycles is None:
-            return self.step_cycles
-        return self.frame_cycles[frame][step]
+        if self.frame_cycles is not None:
+            return self.frame_cycles[frame][step]
+        if self.row_cycles is not None:
+            return self.row_cycles[step]
+        return self.step_cycles
 
 
 def build_stage(graph: Graph, op: Op, cycles: float, folding: Folding,
                 counts: list[dict[str, np.ndarray]] | None = None) -> _Stage:
     """The row-level model of one stage, from its plan: its steps, the output row each emits,
-    the input rows each needs and the rows it holds; a step lasts the stage's cycles per frame /
-    steps. With `counts` (per frame, the active sites per row of each sparse tensor) a sparse
+    the input rows each needs and the rows it holds; a step lasts the share of the stage's cycles
+    per frame its loop iterations (`step_trips`) have. With `counts` (per frame, the active sites per row of each sparse tensor) a sparse
     stage's steps take the cycles of that frame's rows."""
     inputs = graph.input_tensors(op)
     facet = dataflow_of(op)
     plan = stage_plan(op, inputs, folding)
     needs = tuple((tensor.name, rows) for tensor, rows in zip(inputs, plan.needs, strict=True))
     stage = _Stage(op, plan.steps, cycles / plan.steps, plan.emits, needs, plan.held_rows)
+    if plan.step_trips and not plan.sparse:
+        total = sum(plan.step_trips)
+        stage = replace(stage, row_cycles=tuple(cycles * trips / total for trips in plan.step_trips))
     if counts is None or not plan.sparse:
         return stage
     frames = tuple(tuple(facet.sparse_row_cycles(op, inputs, folding, plan, frame)) for frame in counts)

@@ -8,10 +8,9 @@ case on one input (one build). The deformable conv cases of support/deform_cases
 test_csim_deform's foldings (fully folded, the ILP's, fully parallel), again its builds.
 
 Per stage, two checks: the counted iterations equal the generated loops' bounds
-(`template_loop_trips`: the counters count what they should), and they equal the cost model's
-term (`expected_loop_trips`). A stage whose loops run iterations the model leaves out is a
-finding (`MODEL_GAPS` lists the kinds and what the model leaves out): the case is reported as an
-expected failure naming each such stage with both numbers. Any other difference fails.
+(`template_loop_trips`: the counters count what they should), and they equal the stage plan's
+`loop_trips` (`expected_loop_trips`), the loops the cost model prices. Any difference fails.
+Sparse per-token stages (loops following the active sites) are not among the cases.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ import pytest
 from support.codegen import build_all, random_frames, variant_mapping, widest_folding
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.loop_counts import (
-    MODEL_GAPS,
     counted_trips,
     emit_middle_project,
     expected_loop_trips,
     middle_folding,
+    model_cycles,
     stage_names,
     template_loop_trips,
 )
@@ -37,8 +36,8 @@ from hwcodesign.boards import load_board
 from hwcodesign.codegen.csim import counted_loops
 from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.op import Op
-from hwcodesign.mapper.cost import Folding, candidate_foldings
+from hwcodesign.ir.op import Input, Op
+from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost
 
 FOLDINGS = ("smallest", "middle", "largest")
 VARIANT_OF = {"smallest": "serial", "largest": "parallel"}  # op_projects' names for them
@@ -110,20 +109,16 @@ def deform_loop_counts(tmp_path_factory: pytest.TempPathFactory) -> Counts:
 
 
 def check_stages(run: Run) -> None:
-    """Counted == the loops' bounds for every stage; counted == the model's term, or a known gap
-    (reported as an expected failure with both numbers)."""
-    findings = []
+    """Counted == the loops' bounds == the plan's loop trips, for every stage; the cost model's
+    cycles are those loops plus the documented ramps."""
     for op in run.ops:
-        folding = run.foldings[op.name]
+        folding, inputs = run.foldings[op.name], run.graph.input_tensors(op)
         loops = counted_trips(run.counted, stage_names(run.project, run.graph, op))
         assert loops == template_loop_trips(run.project, run.graph, op, folding), f"{op.name} ({folding})"
-        model = expected_loop_trips(op, run.graph.input_tensors(op), folding)
-        if loops != model:
-            label = f"{type(op).__name__} {op.name} {folding}: counted {loops}, model {model}"
-            assert type(op) in MODEL_GAPS and loops > model, f"an unknown gap: {label}"
-            findings.append(f"{label} ({MODEL_GAPS[type(op)]})")
-    if findings:
-        pytest.xfail("the cost model leaves out loop iterations: " + "; ".join(findings))
+        model = expected_loop_trips(op, inputs, folding)
+        assert loops == model, f"{type(op).__name__} {op.name} {folding}: counted {loops}, plan {model}"
+        if not isinstance(op, Input):
+            assert layer_cost(op, inputs, folding).cycles == model_cycles(op, inputs, folding), op.name
 
 
 @pytest.mark.parametrize("which", FOLDINGS)

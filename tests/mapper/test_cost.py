@@ -9,7 +9,7 @@ from support.deep_chain import deep_conv_chain
 import hwcodesign.mapper.cost as cost_module
 from hwcodesign.codegen.hls_top import build_top
 from hwcodesign.hardware.folding import Folding
-from hwcodesign.hardware.units import PIPELINE_RAMP
+from hwcodesign.hardware.units import PIPELINE_RAMP, requant_units
 from hwcodesign.ir import IntType, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.cost import candidate_foldings, layer_cost, stage_plan
 from hwcodesign.ops import Conv, DepthwiseConv, OpFamily, OpUnsupported, Pool, Refused
@@ -30,11 +30,15 @@ def conv(c_in: int, c_out: int, k: int = 3, dilation: int = 1, groups: int = 1, 
 
 
 def test_conv_cycles_are_macs_over_lanes() -> None:
+    """The loops hwc_conv runs: the fill (input rows 0 and 1 of a 3x3 window padded by 1, in words
+    of the input lanes), then per output row its MAC steps and the output stages' drain."""
     op = conv(16, 32)
     macs = 16 * 16 * 32 * 16 * 9
     for folding in (Folding(1, 1), Folding(4, 8), Folding(32, 16), Folding(32, 144)):
         cost = layer_cost(op, [source(16)], folding)
-        assert cost.cycles == macs // (folding.pe * folding.simd)
+        fill = 2 * 16 * (16 // min(folding.simd, 16))
+        drain = -(-folding.pe // requant_units(folding.pe, 144 // folding.simd))
+        assert cost.cycles == fill + macs // (folding.pe * folding.simd) + 16 * drain
 
 
 def test_dsp_packing_depends_on_the_dsp_generation() -> None:
@@ -73,13 +77,16 @@ def test_line_buffer_rows_follow_kernel_and_dilation() -> None:
 def test_depthwise_folds_channels_and_taps() -> None:
     op = conv(16, 16, groups=16, kind=DepthwiseConv)
     cost = layer_cost(op, [source(16)], Folding(4, 3))
-    assert cost.cycles == 16 * 16 * (16 // 4) * (9 // 3)
+    fill, drain = 2 * 16 * (16 // 4), 2  # rows 0 and 1 of 4-channel words; 4 PEs, 2 output stages
+    assert cost.cycles == fill + 16 * 16 * (16 // 4) * (9 // 3) + 16 * drain
 
 
-def test_non_overlapping_pool_is_input_bound() -> None:
+def test_non_overlapping_pool_reads_its_input_while_it_pools() -> None:
+    """A 2x2 stride-2 pool of PE 2: each output row pools 8 x 4 folds x 4 taps = 128 steps while
+    the next two input rows' 128 words stream in, then drains 1; before row 0 the fill reads two rows."""
     op = Pool("p", ("x",), Tensor("y", (1, 8, 8, 8), UINT8, 0.1, 0), "max", (2, 2), (2, 2), (0,) * 4,
               identity_requant(8, 0, 0, 255))
-    assert layer_cost(op, [source(8)], Folding(2, 1)).cycles == 16 * 16 * 8 // 2
+    assert layer_cost(op, [source(8)], Folding(2, 1)).cycles == 2 * 16 * 8 // 2 + 8 * (128 + 1)
 
 
 def config_value(declarations: str, name: str) -> int:
@@ -105,13 +112,17 @@ def test_one_plan_feeds_the_cost_the_simulator_and_the_config() -> None:
             assert config_value(text, "ROW_STEPS") == plan.row_steps
             out_h = op.output.shape[2]
             loop_rows = config_value(text, "OUT_H")  # H*W one-pixel rows when the conv runs pixel by pixel
-            assert plan.row_steps * loop_rows >= plan.loop_trips  # ROW_STEPS bounds every row's iterations
-            stage = build_stage(graph, op, layer_cost(op, inputs, folding).cycles, folding)
+            # ROW_STEPS bounds every row's iterations
+            assert plan.fill_words + plan.row_steps * loop_rows >= plan.loop_trips
+            cycles = layer_cost(op, inputs, folding).cycles
+            stage = build_stage(graph, op, cycles, folding)
             assert stage.holds_rows == plan.held_rows and stage.steps == plan.steps == out_h
-            # the cost model's compute cycles are the MAC steps of the loop (no drain, no fill)
-            macs = out_h * op.output.shape[3] * (op.out_channels // folding.pe) * (inputs[0].channels * op.kernel[0] * op.kernel[1] // folding.simd)
+            # the cost model's cycles are the loops' iterations and the pipeline ramps; the
+            # simulator's steps take them row by row, the fill in the first
             ramps = out_h * op.output.shape[3] * PIPELINE_RAMP if plan.pixel_ring else 0
-            assert layer_cost(op, inputs, folding).cycles == max(macs, plan.input_words) + ramps
+            assert cycles == plan.loop_trips + ramps == sum(plan.step_trips) + ramps
+            assert sum(stage.cycles(0, step) for step in range(stage.steps)) == pytest.approx(cycles)
+            assert stage.cycles(0, 0) > stage.cycles(0, 1)
 
 
 def test_a_refused_dataflow_facet_is_named_not_defaulted(monkeypatch: pytest.MonkeyPatch) -> None:

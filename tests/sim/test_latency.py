@@ -46,11 +46,14 @@ def chain(k_first: int = 1) -> Graph:
 
 def test_two_stage_chain_matches_hand_timing() -> None:
     graph = chain()
-    mapping = fixed_mapping(graph, {"a": 800, "b": 1600})  # 100 and 200 cycles per row
+    mapping = fixed_mapping(graph, {"a": 800, "b": 1600})  # about 100 and 200 cycles per row
     report = simulate(graph, mapping)
     dma = mapping.costs["in"].cycles / H
-    # first row: DMA row 0, a row 0, then b runs 8 rows back to back (it is the slower stage)
-    expected = dma + 100 + 8 * 200
+    # a's loops: the fill (input row 0, 8 pixels x 4 words), then per row 8 x 4 x 4 MAC steps and
+    # a drain step; its 800 cycles are shared among its rows by those iterations
+    a_row0 = 800 * (32 + 129) / (32 + 8 * 129)
+    # first row: DMA row 0, a row 0, then b runs its 8 rows back to back (it is the slower stage)
+    expected = dma + a_row0 + 1600
     # 4 uint8 channels fill half of a 64-bit word; every pixel starts a new word: 1 word/cycle
     dma_out = W * H
     assert report.first_frame_cycles == pytest.approx(expected + dma_out)
@@ -67,7 +70,10 @@ def test_window_waits_for_the_rows_it_needs() -> None:
     report = simulate(graph, mapping)
     dma_row = mapping.costs["in"].cycles / H
     first = {s.name: s.first_output for s in report.stages}
-    assert first["a"] == pytest.approx(2 * dma_row + 100)
+    # a's loops: the fill (input rows 0 and 1 in 1-channel words), then per row 8 x 4 x 36 MAC
+    # steps and a drain step
+    a_row0 = 800 * (64 + 1153) / (64 + 8 * 1153)
+    assert first["a"] == pytest.approx(2 * dma_row + a_row0)
 
 
 def residual() -> Graph:

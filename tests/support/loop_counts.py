@@ -3,9 +3,8 @@ per frame, and what the generated stage's loops run (read off its config), for
 tests/codegen/test_dataflow_loop_counts.py, which holds both against the iterations the C
 simulation counts (`counted_loops`, HWC_COUNT_LOOPS in templates/hls/layers/hwc_common.h).
 
-`expected_loop_trips` is the cost model's term; `template_loop_trips` replays the templates' loop
-bounds. Where they differ, the model leaves iterations out: each such stage is a finding, not a
-tolerance (the test reports it as an expected failure with both numbers).
+`expected_loop_trips` is the stage plan's (the cost model's loops); `template_loop_trips` replays the templates' loop
+bounds; the test holds both equal to the counted iterations.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost
+from hwcodesign.mapper.cost import Folding, candidate_foldings, stage_plan
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.ops import (
     Act,
@@ -33,47 +32,31 @@ from hwcodesign.ops import (
     Concat,
     Conv,
     DeformConv,
-    DepthwiseConv,
     GlobalAvgPool,
     Linear,
     Pool,
     Resize,
 )
-from hwcodesign.ops.conv.dataflow import pixel_ring
 from hwcodesign.passes import load_onnx, optimize
 from support.onnx_models import GraphBuilder, quantize_qdq
 from support.op_cases import CASES, SHAPE
 
 
 def expected_loop_trips(op: Op, inputs: list[Tensor], folding: Folding) -> int:
-    """The cost model's loop iterations of `op`'s stage per frame.
-
-    layer_cost(...).cycles is the stage's initiation interval per frame; for a dense stage it is
-      max(compute steps: output pixels x PE folds x SIMD folds (x window taps for a pool),
-          input words: the frame's stream words at the stage's input lanes)
-    (for an Input: the frame's AXI4-Stream words, at the default DMA rate of one word per cycle),
-      + output pixels x PIPELINE_RAMP for a pointwise conv run pixel by pixel (`pixel_ring`):
-        its loop's ramp per pixel, cycles in which no iteration starts, so not counted here.
-    The model prices no fill loop (the first rows' window fill is in `depth`, the latency).
-    """
-    cost = layer_cost(op, inputs, folding)
-    pixelwise = bool(inputs) and pixel_ring(op, folding, inputs[0])
-    ramps = op.output.shape[2] * op.output.shape[3] * PIPELINE_RAMP if pixelwise else 0
-    return cost.cycles - ramps
+    """The stage plan's loop iterations of `op`'s stage per frame (`StagePlan.loop_trips`: the
+    cost model's cycles are these plus the pipeline ramps its family documents)."""
+    return stage_plan(op, inputs, folding).loop_trips
 
 
-MODEL_GAPS: dict[type[Op], str] = {
-    Conv: "the window fill before output row 0 and the output stages' drain after every row",
-    DepthwiseConv: "the window fill before output row 0 and the output stages' drain after every row",
-    Pool: "the window fill before output row 0 and the output stages' drain after every row",
-    Linear: "the whole input read before the first MAC (its window is the frame) and the output drain",
-    GlobalAvgPool: "the emit loop (one iteration per output word) after the last input word",
-    Resize: "the fill of input row 0 before its first output row",
-    DeformConv: "the window fill before output row 0 and the output stages' drain after every row",
-}
-"""Stage kinds whose generated loops run iterations the cost model's `cycles` leaves out, and what
-they are (templates/hls/layers: hwc_window.h, hwc_conv.h, hwc_channelwise.h, hwc_elementwise.h).
-Findings to take into the model's per-family loop trip count; every other kind matches it."""
+def model_cycles(op: Op, inputs: list[Tensor], folding: Folding) -> int:
+    """What the cost model's cycles of a dense stage are: its loops' iterations (for a concat's
+    chain of concurrent links the last, slowest one's), plus a pipeline ramp per pixel for a
+    pointwise conv run pixel by pixel (each pixel a row of its loop nest)."""
+    plan = stage_plan(op, inputs, folding)
+    loops = sum(plan.step_trips)
+    if not isinstance(op, Concat):
+        assert loops == plan.loop_trips, f"{op.name}: the steps' iterations add up to the stage's"
+    return loops + (op.output.shape[2] * op.output.shape[3] * PIPELINE_RAMP if plan.pixel_ring else 0)
 
 
 def stage_names(project: Project, graph: Graph, op: Op) -> list[str]:

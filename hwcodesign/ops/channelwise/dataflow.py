@@ -55,6 +55,7 @@ from hwcodesign.ops.facets.dataflow import (
     StagePlan,
     StageWiring,
     dense_only,
+    loop_steps,
     reducing_emits,
     row_emits,
 )
@@ -99,13 +100,17 @@ class WindowDataflow(DataflowFacet):
         view = window_constants(source, op.output, op.kernel, op.stride, op.pads, dilation, window, ring)
         steps_per_pixel = (op.output.channels // pe) * (op.kernel[0] * op.kernel[1] // folding.simd)
         drain = -(-pe // self.units(op, folding))
-        fill_words, trips = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
-                                        window - op.pads[0], source.channels // pe, view["OUT_W"] * steps_per_pixel + drain)
+        # hwc_channelwise.h: the `fill` loop (the input rows output row 0 needs), then per output
+        # row the `steps` loop: max(OUT_W x C / PE x taps / SIMD steps + the output stages' drain,
+        # ceil(PE / RQ_UNITS) after the row, words of the rows the next output row adds)
+        fill_words, rows = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
+                                       window - op.pads[0], source.channels // pe, view["OUT_W"] * steps_per_pixel + drain)
         out_rows, in_rows = op.output.shape[2], source.shape[2]
         needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], window - 1)
         fill = window_fill(window, source.shape[3], -(-source.channels // pe)) if window > 1 else 0
         return StagePlan((pe,), pe, input_words=input_words(source, pe), window_rows=window, ring_rows=ring,
-                         held_rows=ring, fill_cycles=fill, fill_words=fill_words, loop_trips=trips,
+                         held_rows=ring, fill_cycles=fill, fill_words=fill_words, loop_trips=fill_words + sum(rows),
+                         step_trips=loop_steps(fill_words, rows),
                          row_steps=row_steps(view["OUT_W"], steps_per_pixel, drain, op.stride[0], source.shape[3],
                                              source.channels, pe),
                          fifo_rows=0, steps=out_rows, emits=row_emits(out_rows), needs=(needs,))
@@ -140,7 +145,7 @@ class DepthwiseDataflow(WindowDataflow):
         source, pe = inputs[0], folding.pe
         pixels = op.output.shape[2] * op.output.shape[3]
         folds_per_output = op.kernel[0] * op.kernel[1] // folding.simd
-        cycles = max(pixels * (op.out_channels // pe) * folds_per_output, plan.input_words)
+        cycles = plan.loop_trips  # the fill, every row's MAC steps and drain (`WindowDataflow.plan`)
         buffer = ring_buffer(plan.ring_rows, source.shape[3], source, plan.input_lanes[0], folding.simd)
         constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
         return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
@@ -171,11 +176,10 @@ class PoolDataflow(WindowDataflow):
         return [Folding(pe, 1) for pe in divisors(op.output.channels)]
 
     def cost(self, op: Pool, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
-        """kh*kw window taps per output pixel and channel fold, its input streaming in the same loop."""
-        source, out, pe = inputs[0], op.output, folding.pe
-        cycles = max(out.shape[2] * out.shape[3] * op.kernel[0] * op.kernel[1] * -(-out.channels // pe),
-                     plan.input_words)
-        return pixel_stage_cost(op, pe, cycles, plan.fill_cycles + 8,
+        """kh*kw window taps per output pixel and channel fold, its input streaming in the same loop:
+        the plan's loops (the fill, then per output row its taps and drain)."""
+        source, pe = inputs[0], folding.pe
+        return pixel_stage_cost(op, pe, plan.loop_trips, plan.fill_cycles + 8,
                                 ring_buffer(plan.ring_rows, source.shape[3], source, pe))
 
     def arithmetic(self, op: Pool, source: Tensor, folding: Folding) -> WindowArithmetic:
@@ -203,18 +207,20 @@ class GlobalPoolDataflow(DataflowFacet):
             return StagePlan((source.channels,), pe, sparse=True, **structure)
         dense_only(op, inputs)
         folds = -(-source.channels // pe)
-        return StagePlan((pe,), pe, input_words=input_words(source, pe),
-                         loop_trips=source.shape[2] * source.shape[3] * folds, **structure)
+        # hwc_global_pool: the `accumulate` loop sums every input word (IN_W x C / PE a row),
+        # then the `emit` loop writes one output word per channel fold after the last row
+        row_words = source.shape[3] * folds
+        return StagePlan((pe,), pe, input_words=input_words(source, pe), loop_trips=in_rows * row_words + folds,
+                         step_trips=(row_words,) * (in_rows - 1) + (row_words + folds,), **structure)
 
     def cost(self, op: GlobalAvgPool, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
-        source, out, pe = inputs[0], op.output, folding.pe
+        source, pe = inputs[0], folding.pe
         if plan.sparse:
             tokens = sites(source, density_of(source, target.densities)) + 1
             return token_stage_cost(op, source, pe, tokens, tail=source.channels // pe,
                                     extra_ff=source.channels * ACCUMULATOR_BITS)
-        cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
-        return pixel_stage_cost(op, pe, cycles, 8, MemoryCost(0, 0))
+        return pixel_stage_cost(op, pe, plan.loop_trips, 8, MemoryCost(0, 0))
 
     def stage(self, op: GlobalAvgPool, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
         return StageCode.of(global_pool_stage(op, wiring, folding, plan))

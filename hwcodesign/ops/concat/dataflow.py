@@ -34,16 +34,18 @@ class ConcatDataflow(DataflowFacet):
         dense_only(op, inputs)
         out, pe = op.output, folding.pe
         rows, pixels = out.shape[2], out.shape[2] * out.shape[3]
-        # link i writes the first i+1 parts: its `step` loop runs over their channel folds
+        # hwc_concat2: link i writes the first i+1 parts, its `step` loop one iteration per
+        # output word of them; the links run as concurrent processes, the last (every output
+        # word, OUT_W x C / PE a row) the slowest: its iterations are the stage's steps
         link_channels = np.cumsum([t.channels for t in inputs])[1:]
+        row_words = out.shape[3] * (out.channels // pe)
         return StagePlan(tuple(pe for _ in inputs), pe, input_words=input_words(inputs[0], pe),
                          loop_trips=int(sum(pixels * (int(c) // pe) for c in link_channels)),
-                         steps=rows, emits=row_emits(rows), needs=pixel_needs(inputs, rows))
+                         step_trips=(row_words,) * rows, steps=rows, emits=row_emits(rows),
+                         needs=pixel_needs(inputs, rows))
 
     def cost(self, op: Concat, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
-        out, pe = op.output, folding.pe
-        cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
-        return pixel_stage_cost(op, pe, cycles, 8, MemoryCost(0, 0))
+        return pixel_stage_cost(op, folding.pe, sum(plan.step_trips), 8, MemoryCost(0, 0))  # the last link's loop
 
     def stage(self, op: Concat, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
         return concat_stages(op, wiring, folding)

@@ -47,6 +47,7 @@ from hwcodesign.ops.facets.dataflow import (
     StagePlan,
     StageWiring,
     dense_only,
+    loop_steps,
     reducing_emits,
     row_emits,
 )
@@ -85,29 +86,35 @@ def with_lut_macs(op: Conv | Linear, source: Tensor, options: list[Folding]) -> 
     return options
 
 
-def loops(view: dict[str, int], source: Tensor, out_channels: int, length: int, folding: Folding, lanes: int) -> dict:
-    """The plan's loop terms of a MAC stage over the window `view` (its config geometry): words of
-    a frame, the fill loop, the row loop's ROW_STEPS and its iterations per frame. Per output pixel
-    the loop computes out_channels / PE folds of length / SIMD steps, then drains the shared
-    output stages."""
+def loops(view: dict[str, int], source: Tensor, out_channels: int, length: int, folding: Folding, lanes: int,
+          rows_per_step: int = 1) -> dict:
+    """The plan's loop terms of a MAC stage over the window `view` (its config geometry), counting
+    hwc_conv.h's loops: words of a frame; the `fill` loop (hwc_ring_fill: the input rows output
+    row 0 needs, IN_W x IN_C / IN_LANES words each); per output row the `steps` loop, which runs
+    max(OUT_W x out_channels / PE x length / SIMD MAC steps + the drain of the shared output
+    stages, ceil(PE / RQ_UNITS) steps after the row's last MAC, words of the rows the next output
+    row adds); loop_trips = fill + every row's steps; per simulation step `rows_per_step` rows."""
     steps_per_pixel = (out_channels // folding.pe) * (length // folding.simd)
     drain = -(-folding.pe // requant_units(folding.pe, length // folding.simd))
-    fill_words, trips = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
-                                    view["WINDOW_ROWS"] - view["PAD_T"], view["IN_C"] // lanes,
-                                    view["OUT_W"] * steps_per_pixel + drain)
-    return dict(input_words=input_words(source, lanes), fill_words=fill_words, loop_trips=trips,
+    fill_words, rows = window_loop(view["OUT_H"], view["IN_H"], view["IN_W"], view["STRIDE_H"],
+                                   view["WINDOW_ROWS"] - view["PAD_T"], view["IN_C"] // lanes,
+                                   view["OUT_W"] * steps_per_pixel + drain)
+    return dict(input_words=input_words(source, lanes), fill_words=fill_words, loop_trips=fill_words + sum(rows),
+                step_trips=loop_steps(fill_words, rows, rows_per_step),
                 row_steps=row_steps(view["OUT_W"], steps_per_pixel, drain, view["STRIDE_H"], view["IN_W"], view["IN_C"],
                                     lanes))
 
 
 def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePlan, target: CostTarget, *, groups: int,
              pixels: int, taps: int, in_per_group: int) -> LayerCost:
-    """cycles = output_pixels * groups * (out_per_group / PE) * (in_per_group * kh * kw / SIMD),
-    or the input words if more (the input streams in the same loop)."""
+    """cycles = the stage's loop iterations (`loops`: the fill, then per output row its
+    output_pixels x groups x (out_per_group / PE) x (in_per_group x kh x kw / SIMD) MAC steps and
+    the output drain, or the input words read meanwhile if more), plus a pipeline ramp per pixel
+    for a pointwise conv run pixel by pixel (each pixel a row of its loop nest)."""
     pe, simd = folding.pe, folding.simd
     out_per_group = op.out_channels // groups
     folds_per_output = in_per_group * taps // simd
-    cycles = max(pixels * groups * (out_per_group // pe) * folds_per_output, plan.input_words)
+    cycles = sum(plan.step_trips)
     if plan.pixel_ring:  # every pixel is a row of the stage's loop nest: one pipeline ramp each
         cycles += pixels * PIPELINE_RAMP
     row_pixels = 1 if plan.pixel_ring else source.shape[3]
@@ -140,7 +147,8 @@ class ConvDataflow(DataflowFacet):
         length = source.channels // op.groups * op.kernel[0] * op.kernel[1]
         window = span_rows(op.kernel[0], op.dilation[0])
         ring = window + op.stride[0]  # the rows the next output row adds stream in meanwhile
-        terms = loops(conv_geometry(op, source, pixelwise, window, ring), source, op.out_channels, length, folding, lanes)
+        terms = loops(conv_geometry(op, source, pixelwise, window, ring), source, op.out_channels, length, folding, lanes,
+                      source.shape[3] if pixelwise else 1)
         out_rows, in_rows = op.output.shape[2], source.shape[2]
         needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], (op.kernel[0] - 1) * op.dilation[0])
         fill = window_fill(window, source.shape[3], -(-source.channels // lanes)) if window > 1 else 0
@@ -174,7 +182,10 @@ class LinearDataflow(DataflowFacet):
         in_rows = source.shape[2]
         view = linear_geometry(op, source, in_rows, in_rows + 1)
         terms = loops(view, source, op.out_channels, source.elements_per_frame, folding, lanes)
-        # the whole input is the window, read before the single output (no fill to wait for)
+        # the whole input is the window: the fill loop reads it row by row (one simulation step
+        # each), then the single output row's MAC steps and drain run after the last
+        row_words = terms["fill_words"] // in_rows
+        terms["step_trips"] = (row_words,) * (in_rows - 1) + (terms["loop_trips"] - (in_rows - 1) * row_words,)
         return StagePlan((lanes,), folding.pe, window_rows=in_rows, ring_rows=in_rows + 1, steps=in_rows,
                          emits=reducing_emits(in_rows), needs=(tuple(range(in_rows)),), **terms)
 

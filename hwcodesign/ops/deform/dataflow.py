@@ -42,6 +42,7 @@ from hwcodesign.ops.facets.dataflow import (
     StagePlan,
     StageWiring,
     dense_only,
+    loop_steps,
     row_emits,
 )
 
@@ -67,8 +68,11 @@ class DeformDataflow(DataflowFacet):
             steps_per_pixel = (op.out_channels // pe) * simd_folds
         drain = -(-pe // requant_units(pe, simd_folds))
         view = window_constants(source, op.output, op.kernel, op.stride, op.pads, op.dilation, window, ring)
-        # hwc_deform_rows_needed: the window shifted up by the R rows a sample may move
-        fill_words, trips = window_loop(out_rows, in_rows, source.shape[3], op.stride[0],
+        # hwc_deform.h: the `fill` loop (the input rows output row 0 needs; hwc_deform_rows_needed:
+        # the window shifted up by the R rows a sample may move), then per output row the `steps`
+        # loop: max(OUT_W x its MAC steps + the output stages' drain, ceil(PE / RQ_UNITS) after
+        # the row, words of the rows the next output row adds)
+        fill_words, rows = window_loop(out_rows, in_rows, source.shape[3], op.stride[0],
                                         window - op.pads[0] - op.offset_range, source.channels // lanes,
                                         view["OUT_W"] * steps_per_pixel + drain)
         # samples move up to R rows down: the input rows an output row needs reach R further
@@ -78,7 +82,7 @@ class DeformDataflow(DataflowFacet):
             (lanes,) + tuple(t.channels for t in inputs[1:]), pe, input_words=input_words(source, lanes),
             window_rows=window, ring_rows=ring, held_rows=ring,
             fill_cycles=window_fill(window, source.shape[3], -(-source.channels // lanes)),
-            fill_words=fill_words, loop_trips=trips,
+            fill_words=fill_words, loop_trips=fill_words + sum(rows), step_trips=loop_steps(fill_words, rows),
             row_steps=row_steps(view["OUT_W"], steps_per_pixel, drain, op.stride[0], source.shape[3], source.channels, lanes),
             fifo_rows=0, steps=out_rows, emits=row_emits(out_rows),
             needs=(needs,) + tuple(tuple(min(r, t.shape[2] - 1) for r in range(out_rows)) for t in inputs[1:]))
@@ -116,20 +120,15 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, plan: St
     (a shift and an add each, about one LUT per bit of the offset).
     """
     pe, simd = folding.pe, folding.simd
-    out = op.output
-    pixels = out.shape[2] * out.shape[3]
     wbits, abits = op.weight_type.bits, source.dtype.bits
     if op.depthwise:
         folds_per_output = op.taps // simd
-        cycles = pixels * (op.out_channels // pe) * folds_per_output
         samples, weight_depth = pe * simd, (op.out_channels // pe) * folds_per_output
     else:
-        in_per_group = source.channels // op.groups
-        folds_per_output = in_per_group * op.taps // simd
-        cycles = pixels * op.groups * (op.out_channels // op.groups // pe) * folds_per_output
-        samples, weight_depth = simd, cycles // pixels
+        folds_per_output = source.channels // op.groups * op.taps // simd
+        samples, weight_depth = simd, op.groups * (op.out_channels // op.groups // pe) * folds_per_output
     channels_per_read = plan.input_lanes[0]
-    cycles = max(cycles, plan.input_words)
+    cycles = plan.loop_trips  # the fill, then per output row its MAC steps and drain (`DeformDataflow.plan`)
     lanes = pe * simd
     weights = memory_cost(weight_depth, simd * wbits, pe)
     constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))

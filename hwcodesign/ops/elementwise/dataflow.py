@@ -52,17 +52,18 @@ class PerPixelDataflow(DataflowFacet):
         if any(t.sparse for t in inputs) or out.sparse:  # tokens carry all channels of a site
             return StagePlan(tuple(t.channels if t.sparse else pe for t in inputs), out.channels if out.sparse else pe,
                              sparse=True, **structure)
+        # hwc_act / hwc_add: the `step` loop, one iteration per output word (OUT_W x C / PE a row)
+        row_words = out.shape[3] * (out.channels // pe)
         return StagePlan(tuple(pe for _ in inputs), pe, input_words=input_words(inputs[0], pe),
-                         loop_trips=out.shape[2] * out.shape[3] * (out.channels // pe), **structure)
+                         loop_trips=rows * row_words, step_trips=(row_words,) * rows, **structure)
 
     def cost(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
-        source, out, pe = inputs[0], op.output, folding.pe
+        source, pe = inputs[0], folding.pe
         if plan.sparse:
             tokens = sites(source, density_of(source, target.densities)) + 1
             return token_stage_cost(op, source, pe, tokens, extra_dsp=self.input_dsp_per_lane * pe)
-        cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
-        return pixel_stage_cost(op, pe, cycles, 8, MemoryCost(0, 0))
+        return pixel_stage_cost(op, pe, plan.loop_trips, 8, MemoryCost(0, 0))
 
     def sparse_row_cycles(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
                           counts: Mapping[str, np.ndarray]) -> list[float]:

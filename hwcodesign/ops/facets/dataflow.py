@@ -27,17 +27,24 @@ from hwcodesign.ops.family import OpUnsupported
 class StagePlan:
     """One stage's streams, line buffer and loops for one folding.
 
-    Loops (per frame, dense tensors; a sparse stage's depend on its active sites):
+    Loops (per frame, dense tensors; a sparse stage's depend on its active sites): every count is
+    of iterations of the template's pipelined (II=1) loops, as the C simulation counts them
+    (HWC_COUNT_LOOPS); tests/codegen/test_dataflow_loop_counts.py holds them equal.
     - `fill_words`: iterations of the `fill` loop before the first output row (hwc_ring_fill);
     - `row_steps`: ROW_STEPS, the LOOP_TRIPCOUNT of the `steps` loop of one output row (for a
       sparse conv: of one active output site);
-    - `loop_trips`: iterations of the stage's main II=1 loop in a whole frame: the sum over its
-      output rows of the `steps` loop for conv, depthwise, pool, deformable conv and Linear (the
-      fill loop not included), the sum over input rows of resize's `steps` loop, the `step` loop
-      of act, add, global pool (not its output loop) and of every concat link summed, the
-      adapter's word loop for an input (for a sparse input its bound, every site active), and
-      the compute loop of a sparse conv with every site active; 0 for the per-token stages (act,
-      add, global pool on tokens), whose loops follow the active sites.
+    - `loop_trips`: every pipelined-loop iteration of the stage in a whole frame, one formula per
+      family in its dataflow.py naming the template loop of each term (a concat's links, which
+      run as concurrent processes, summed); for an input, the adapter's word loop (for a sparse
+      input its bound, every site active); for a sparse conv its compute loop with every site
+      active; 0 for the per-token stages (act, add, global pool on tokens), whose loops follow
+      the active sites;
+    - `step_trips`: those iterations per simulation step (the fill counted in step 0, every
+      output row's drain in its own step), summing to `loop_trips` (for a concat: to its last
+      link's, the slowest process); the cost model's cycles are their sum plus the pipeline
+      ramps the family documents, and the latency simulator shares a stage's cycles among its
+      steps in proportion to them. Empty where the stage's cycles are not its loops (an input: the DMA's rate;
+      sparse stages: their active sites).
     Simulation: `steps` row-level steps; step i emits output row `emits[i]` (-1: none) and needs
     input row `needs[slot][i]` of every input slot; `held_rows` input rows stay in the stage.
     """
@@ -53,11 +60,15 @@ class StagePlan:
     fill_words: int = 0
     row_steps: int = 0
     loop_trips: int = 0
+    step_trips: tuple[int, ...] = ()
     fifo_rows: int = 1  # rows of the FIFO in front of this stage unless the simulation plans otherwise
     steps: int = 1
     emits: tuple[int, ...] = (0,)
     needs: tuple[tuple[int, ...], ...] = ()
     sparse: bool = False  # runs on tokens: cycles follow the active sites
+
+    def __post_init__(self) -> None:
+        assert not self.step_trips or len(self.step_trips) == self.steps, "one step_trips entry per simulation step"
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,14 @@ def row_emits(rows: int) -> tuple[int, ...]:
 def reducing_emits(in_rows: int) -> tuple[int, ...]:
     """Steps of a reducing stage (one per input row): only the last emits, the single output row."""
     return tuple(-1 for _ in range(in_rows - 1)) + (0,)
+
+
+def loop_steps(fill: int, row_trips: tuple[int, ...], rows_per_step: int = 1) -> tuple[int, ...]:
+    """Per simulation step the iterations of `rows_per_step` loop rows (a pixel-by-pixel stage's
+    loop rows are pixels), the fill loop's before the first."""
+    steps = [sum(row_trips[i:i + rows_per_step]) for i in range(0, len(row_trips), rows_per_step)]
+    steps[0] += fill
+    return tuple(steps)
 
 
 def pixel_needs(inputs: list[Tensor], out_rows: int) -> tuple[tuple[int, ...], ...]:

@@ -17,6 +17,7 @@ from hwcodesign.ops.facets.dataflow import (
     StagePlan,
     StageWiring,
     dense_only,
+    loop_steps,
     row_emits,
 )
 from hwcodesign.ops.resize.ir import Resize
@@ -34,17 +35,21 @@ class ResizeDataflow(DataflowFacet):
         in_rows, out_rows = source.shape[2], out.shape[2]
         work = op.scale[0] * out.shape[3] * (out.channels // pe)
         row_words = source.shape[3] * (source.channels // pe)
-        # the `rows` loop runs per input row: the next row's words stream in while it is emitted
-        trips = sum(max(work, row_words if row < in_rows - 1 else 0) for row in range(in_rows))
+        # hwc_resize: the `fill` loop reads input row 0 (hwc_ring_fill), then per input row the
+        # `steps` loop runs max(its SCALE_H output rows' words, the next input row's words read
+        # meanwhile); a simulation step is one output row: its input row's steps split evenly
+        rows = [max(work, row_words if row < in_rows - 1 else 0) for row in range(in_rows)]
+        split = [rows[r // op.scale[0]] // op.scale[0] + (r % op.scale[0] < rows[r // op.scale[0]] % op.scale[0])
+                 for r in range(out_rows)]
         return StagePlan((pe,), pe, input_words=input_words(source, pe), ring_rows=RING_ROWS, held_rows=RING_ROWS,
-                         fill_words=row_words, row_steps=max(work, row_words), loop_trips=trips, fifo_rows=0,
+                         fill_words=row_words, row_steps=max(work, row_words), loop_trips=row_words + sum(rows),
+                         step_trips=loop_steps(row_words, tuple(split)), fifo_rows=0,
                          steps=out_rows, emits=row_emits(out_rows),
                          needs=(tuple(r // op.scale[0] for r in range(out_rows)),))
 
     def cost(self, op: Resize, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
-        source, out, pe = inputs[0], op.output, folding.pe
-        cycles = max(out.shape[2] * out.shape[3] * -(-out.channels // pe), plan.input_words)
-        return pixel_stage_cost(op, pe, cycles, plan.fill_cycles + 8, ring_buffer(plan.ring_rows, source.shape[3], source, pe))
+        source, pe = inputs[0], folding.pe  # cycles: the plan's loops (the fill, every row's steps)
+        return pixel_stage_cost(op, pe, plan.loop_trips, plan.fill_cycles + 8, ring_buffer(plan.ring_rows, source.shape[3], source, pe))
 
     def stage(self, op: Resize, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
         return StageCode.of(resize_stage(op, wiring, folding, plan))
