@@ -9,7 +9,8 @@ from hwcodesign.ops.concat.ir import Concat
 from hwcodesign.ops.conv.ir import Conv, Linear
 from hwcodesign.ops.deform.ir import DeformConv
 from hwcodesign.ops.elementwise.ir import Act, Add
-from hwcodesign.ops.family import OpFamily, OpUnsupported, Refused
+from hwcodesign.ops.family import OpFamily
+from hwcodesign.ops.refusal import OpUnsupported, Refused
 from hwcodesign.ops.registry import FAMILIES, family_of, op_classes
 from hwcodesign.ops.resize.ir import Resize
 from hwcodesign.ops.sparse.ir import SubmanifoldConv

@@ -9,27 +9,13 @@ reason, before any number is made up for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.op import Op
-
-if TYPE_CHECKING:  # the facet interfaces import OpUnsupported from here
-    from hwcodesign.ops.facets.dataflow import DataflowFacet
-    from hwcodesign.ops.facets.engine import EngineFacet
-    from hwcodesign.ops.facets.golden import GoldenRules
-    from hwcodesign.ops.facets.lowering import FamilyLowering
-
-
-class OpUnsupported(HwcodesignError):
-    """A facet was asked of an op whose family refuses it (or registers no family at all)."""
-
-
-@dataclass(frozen=True)
-class Refused:
-    """A facet a family deliberately does not offer, with the reason a user reads."""
-
-    reason: str
+from hwcodesign.ops.facets.dataflow import DataflowFacet
+from hwcodesign.ops.facets.engine import EngineFacet
+from hwcodesign.ops.facets.golden import GoldenRules
+from hwcodesign.ops.facets.lowering import FamilyLowering
+from hwcodesign.ops.refusal import Refused
 
 
 @dataclass(frozen=True)

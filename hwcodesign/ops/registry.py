@@ -10,7 +10,8 @@ from types import MappingProxyType
 
 from hwcodesign.ir.op import Op
 from hwcodesign.ops import boundary, channelwise, concat, conv, deform, elementwise, resize, sparse
-from hwcodesign.ops.family import OpFamily, OpUnsupported
+from hwcodesign.ops.family import OpFamily
+from hwcodesign.ops.refusal import OpUnsupported
 
 FAMILIES: tuple[OpFamily, ...] = (
     boundary.FAMILY,

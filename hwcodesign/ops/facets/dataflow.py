@@ -20,7 +20,7 @@ from hwcodesign.hardware.folding import Folding, LayerCost
 from hwcodesign.hardware.stream import STREAM_BYTES_PER_CYCLE
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.ops.family import OpUnsupported
+from hwcodesign.ops.refusal import OpUnsupported
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
-from hwcodesign.ops.family import OpUnsupported
+from hwcodesign.ops.refusal import OpUnsupported
 
 FLOAT64_EXACT = 2.0**53
 

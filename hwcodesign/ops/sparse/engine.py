@@ -2,6 +2,6 @@
 through a ring of whole rows; a sparse layer's token streams are the dataflow pipeline's."""
 
 from hwcodesign.hardware.engine.config import SPARSE_REFUSAL
-from hwcodesign.ops.family import Refused
+from hwcodesign.ops.refusal import Refused
 
 FACET = Refused(SPARSE_REFUSAL)
