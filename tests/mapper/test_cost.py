@@ -1,6 +1,7 @@
 """Cost-model formulas against hand calculations."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hwcodesign.hardware.folding import Folding
 from hwcodesign.hardware.units import PIPELINE_RAMP, requant_units
 from hwcodesign.ir import IntType, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.cost import candidate_foldings, layer_cost, stage_plan
-from hwcodesign.ops import Conv, DepthwiseConv, OpFamily, OpUnsupported, Pool, Refused
+from hwcodesign.ops import Conv, DepthwiseConv, OpUnsupported, Pool, Refused, family_of
 from hwcodesign.sim.latency import build_stage
 
 UINT8, INT8 = IntType(8, False), IntType(8, True)
@@ -127,7 +128,7 @@ def test_one_plan_feeds_the_cost_the_simulator_and_the_config() -> None:
 
 def test_a_refused_dataflow_facet_is_named_not_defaulted(monkeypatch: pytest.MonkeyPatch) -> None:
     """A family that cannot run an op as a stage says why; nothing falls back to a per-pixel stage."""
-    refusing = OpFamily(name="test", ops=(Conv,), dataflow=Refused("no line buffer for this op"))
+    refusing = replace(family_of(Conv), dataflow=Refused("no line buffer for this op"))
     monkeypatch.setattr(cost_module, "family_of", lambda op: refusing)
     with pytest.raises(OpUnsupported, match="cannot run as a dataflow stage: no line buffer for this op"):
         layer_cost(conv(4, 4), [source(4)], Folding())
