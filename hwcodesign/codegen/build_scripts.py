@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from hwcodesign.boards import Board
+from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import render
 from hwcodesign.errors import HwcodesignError
-
-WORD_BITS = (32, 64, 128)
-"""Stream widths the DMA and the HLS top support (one AXI DMA stream beat per word)."""
 
 IP_VENDOR = "hwcodesign.org"
 IP_LIBRARY = "hls"
@@ -44,22 +42,14 @@ _C_SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
 
 
 @dataclass(frozen=True)
-class StreamPort:
-    """One AXI4-Stream argument of the HLS top function."""
-
-    name: str  # "in0" / "out0": C++ argument and AXIS interface name
-    word_bits: int  # 32 | 64 | 128
-
-
-@dataclass(frozen=True)
 class BuildContext:
     """What the build scripts need to know about one compiled project."""
 
     name: str  # project name, a C identifier (also the Vivado project name)
     top_function: str  # HLS top function name
     board: Board
-    inputs: tuple[StreamPort, ...]
-    outputs: tuple[StreamPort, ...]
+    inputs: tuple[BoundaryPort, ...]  # the AXI4-Stream arguments of the HLS top function
+    outputs: tuple[BoundaryPort, ...]
     hls_sources: tuple[str, ...]  # paths relative to hls/ added as design files
     testbench: tuple[str, ...]  # paths relative to hls/ added with -tb
     masters: tuple[str, ...] = ()  # the IP's AXI4 masters (the layer-sequential engine): no DMAs
@@ -70,8 +60,8 @@ class DmaPlan:
     """One AXI DMA: MM2S feeds input stream i, S2MM drains output stream i (either may be absent)."""
 
     name: str
-    mm2s: StreamPort | None
-    s2mm: StreamPort | None
+    mm2s: BoundaryPort | None
+    s2mm: BoundaryPort | None
 
 
 def render_build_scripts(ctx: BuildContext) -> dict[str, str]:
@@ -103,7 +93,8 @@ def validate_context(ctx: BuildContext) -> None:
     """Reject contexts that would produce scripts failing late inside Vivado with an obscure error.
 
     Names end up as Tcl words, file names and HDL identifiers, so they must be plain C
-    identifiers; widths must be ones the DMA and the `ap_axiu` words support.
+    identifiers. A port's word width is one the DMA and the `ap_axiu` words support by
+    construction (`StreamLayout`).
     """
     for what, value in (("project name", ctx.name), ("top function", ctx.top_function)):
         if not _C_IDENTIFIER.fullmatch(value):
@@ -118,15 +109,11 @@ def validate_context(ctx: BuildContext) -> None:
         raise HwcodesignError("the accelerator needs at least one input and one output stream")
     seen: set[str] = set()
     for port in ctx.inputs + ctx.outputs:
-        if not _C_IDENTIFIER.fullmatch(port.name):
-            raise HwcodesignError(f"stream port '{port.name}' is not a C identifier")
-        if port.name in seen:
-            raise HwcodesignError(f"stream port '{port.name}' appears twice")
-        seen.add(port.name)
-        if port.word_bits not in WORD_BITS:
-            raise HwcodesignError(
-                f"stream port '{port.name}': word width {port.word_bits} not in {WORD_BITS}"
-            )
+        if not _C_IDENTIFIER.fullmatch(port.port):
+            raise HwcodesignError(f"stream port '{port.port}' is not a C identifier")
+        if port.port in seen:
+            raise HwcodesignError(f"stream port '{port.port}' appears twice")
+        seen.add(port.port)
     if not ctx.hls_sources:
         raise HwcodesignError("no HLS design sources given")
     for path in ctx.hls_sources + ctx.testbench:
@@ -142,7 +129,7 @@ def _check_hls_path(path: str) -> None:
         raise HwcodesignError(f"HLS file '{path}': the shim headers are for g++ only, not for Vitis")
 
 
-def plan_dmas(inputs: tuple[StreamPort, ...], outputs: tuple[StreamPort, ...]) -> list[DmaPlan]:
+def plan_dmas(inputs: tuple[BoundaryPort, ...], outputs: tuple[BoundaryPort, ...]) -> list[DmaPlan]:
     """Pair input i and output i on DMA i, as PYNQ users expect (`dma0.sendchannel` feeds in0,
     `dma0.recvchannel` receives out0); extra inputs or outputs get half-used DMAs."""
     count = max(len(inputs), len(outputs))

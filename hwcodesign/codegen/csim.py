@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hwcodesign.codegen.project_format import PortInfo
+from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.outputs import file_sha256
 
@@ -54,8 +54,8 @@ class Project(Protocol):
 
     root: Path
     meta: dict[str, Any]
-    inputs: list[PortInfo]
-    outputs: list[PortInfo]
+    inputs: list[BoundaryPort]
+    outputs: list[BoundaryPort]
 
     @property
     def name(self) -> str: ...

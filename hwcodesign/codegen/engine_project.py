@@ -26,9 +26,8 @@ from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, render_build_scripts
 from hwcodesign.codegen.driver import engine_driver_files
 from hwcodesign.codegen.engine.program import EngineProgram, build_program
-from hwcodesign.codegen.engine.sources import EnginePort, engine_hls_files, engine_ports
-from hwcodesign.codegen.packing import pack_frames
-from hwcodesign.codegen.project_format import PROJECT_FILE, byte_text, register_offsets
+from hwcodesign.codegen.engine.sources import engine_hls_files, engine_ports
+from hwcodesign.codegen.project_format import PROJECT_FILE, BoundaryPort, byte_text, register_offsets
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.sim.golden import run_golden
@@ -37,18 +36,8 @@ ENGINE_MASTERS = ("m_axi_gmem_in", "m_axi_gmem_aux", "m_axi_gmem_out", "m_axi_gm
 PARAMS_FILE = "params.bin"
 
 
-def engine_port_json(port: EnginePort) -> dict[str, Any]:
-    tensor = port.tensor
-    return {
-        "port": port.port, "tensor": tensor.name, "shape": list(tensor.shape), "bits": tensor.dtype.bits,
-        "signed": tensor.dtype.signed, "scale": tensor.scale, "zero_point": tensor.zero_point,
-        "storage_bits": port.layout.bits, "address": port.address,
-        "words_per_frame": port.layout.words_per_frame, "bytes_per_frame": port.layout.bytes_per_frame,
-    }
-
-
 def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, name: str, model_label: str,
-                inputs: list[EnginePort], outputs: list[EnginePort], testbench_frames: int) -> dict[str, Any]:
+                inputs: list[BoundaryPort], outputs: list[BoundaryPort], testbench_frames: int) -> dict[str, Any]:
     config = program.config
     return {
         "hwcodesign_version": __version__, "name": name, "top_function": f"{name}_top", "model": model_label,
@@ -58,7 +47,7 @@ def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, na
                    "weight_depth": config.weight_depth, "packed_macs": config.packed_macs, **program.limits},
         "arena_words": program.arena.words, "params_words": int(program.params.size),
         "params_file": PARAMS_FILE, "layer_count": len(program.plans), "registers": register_offsets(),
-        "inputs": [engine_port_json(p) for p in inputs], "outputs": [engine_port_json(p) for p in outputs],
+        "inputs": [p.to_json() for p in inputs], "outputs": [p.to_json() for p in outputs],
         "layers": [{"name": op.name, "kind": op.kind, "folding": "engine"} for op in graph],
         "instructions": [{"name": p.instruction.name, "mode": p.instruction.mode, "blocks": p.blocks}
                          for p in program.plans],
@@ -66,7 +55,7 @@ def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, na
     }
 
 
-def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[EnginePort], outputs: list[EnginePort],
+def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[BoundaryPort], outputs: list[BoundaryPort],
                      frames: int, seed: int) -> dict[str, str | bytes]:
     """params.bin, random valid input frames and the golden outputs in the engine's DDR layout."""
     rng = np.random.default_rng(seed)
@@ -77,9 +66,9 @@ def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[EnginePo
     golden = run_golden(graph, {op.name: values[op.output.name] for op in graph.inputs})
     files: dict[str, str | bytes] = {f"hls/tb_data/{PARAMS_FILE}": program.params.astype("<u8").tobytes()}
     for port in inputs:
-        files[f"hls/tb_data/{port.port}.dat"] = byte_text(pack_frames(values[port.tensor.name], port.layout))
+        files[f"hls/tb_data/{port.port}.dat"] = byte_text(port.pack(values[port.tensor.name]))
     for port in outputs:
-        files[f"hls/tb_data/{port.port}_expected.dat"] = byte_text(pack_frames(golden[port.tensor.name], port.layout))
+        files[f"hls/tb_data/{port.port}_expected.dat"] = byte_text(port.pack(golden[port.tensor.name]))
     return files
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
-from hwcodesign.codegen.packing import StreamLayout, layout_of, token_words_per_frame
+from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.hardware.ctext import CodegenError, Stage, c_type, identifier, max_sites, token_type, vec_type
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.hardware.stream import input_words, stream_fifo_depth
@@ -28,37 +28,9 @@ from hwcodesign.ops.facets.dataflow import StageWiring
 
 
 @dataclass(frozen=True)
-class Port:
-    """A tensor crossing the accelerator boundary on its own AXI4-Stream."""
-
-    port: str
-    tensor: Tensor
-    layout: StreamLayout
-
-    @property
-    def sparse(self) -> bool:
-        return self.tensor.sparse
-
-    @property
-    def words(self) -> int:
-        """Words of a frame: fixed for a dense tensor, at most this many tokens' for a sparse one."""
-        return token_words_per_frame(self.layout) if self.sparse else self.layout.words_per_frame
-
-    @property
-    def bytes(self) -> int:
-        return self.words * self.layout.word_bits // 8
-
-    def as_template(self) -> dict[str, object]:
-        n, c, h, w = self.tensor.shape
-        return {
-            "port": self.port, "tensor": self.tensor.name, "shape_text": f"{c}x{h}x{w} (CxHxW)",
-            "dtype": str(self.tensor.dtype) + (", sparse: tokens of its active sites" if self.sparse else ""),
-            "words": self.words, "bytes": self.bytes, "sparse": self.sparse,
-        }
-
-
-@dataclass(frozen=True)
 class StreamDecl:
+    """An internal FIFO between two stages (`hls::stream` with its DATAFLOW depth), not a port."""
+
     name: str
     type: str
     depth: int
@@ -66,8 +38,8 @@ class StreamDecl:
 
 @dataclass(frozen=True)
 class DataflowTop:
-    inputs: tuple[Port, ...]
-    outputs: tuple[Port, ...]
+    inputs: tuple[BoundaryPort, ...]
+    outputs: tuple[BoundaryPort, ...]
     stages: tuple[Stage, ...]
     streams: tuple[StreamDecl, ...]
     calls: tuple[str, ...]
@@ -87,10 +59,8 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
     the producer side; converters and fan-outs get the minimum depth.
     """
     idents = {op.name: identifier(op.name, index) for index, op in enumerate(graph)}
-    inputs = tuple(Port(f"in{i}", op.output, layout_of(op.output.shape, op.output.dtype, word_bits))
-                   for i, op in enumerate(graph.inputs))
-    outputs = tuple(Port(f"out{i}", graph.tensor(name), layout_of(graph.tensor(name).shape, graph.tensor(name).dtype, word_bits))
-                    for i, name in enumerate(graph.outputs))
+    inputs = tuple(BoundaryPort.stream(f"in{i}", op.output, word_bits) for i, op in enumerate(graph.inputs))
+    outputs = tuple(BoundaryPort.stream(f"out{i}", graph.tensor(name), word_bits) for i, name in enumerate(graph.outputs))
     streams: list[StreamDecl] = []
     stages: list[Stage] = []
     calls: list[str] = []

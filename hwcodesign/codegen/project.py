@@ -15,17 +15,16 @@ import json
 import os
 from collections.abc import Mapping as MappingType
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hwcodesign import __version__
-from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, build_products, render_build_scripts
+from hwcodesign.codegen.build_scripts import BuildContext, build_products, render_build_scripts
 from hwcodesign.codegen.csim import run_csim
 from hwcodesign.codegen.driver import driver_files
-from hwcodesign.codegen.hls_top import DataflowTop, Port, build_top
-from hwcodesign.codegen.packing import pack_frames, pack_tokens, unpack_frames
-from hwcodesign.codegen.project_format import PROJECT_FILE, PortInfo, byte_text
+from hwcodesign.codegen.hls_top import DataflowTop, build_top
+from hwcodesign.codegen.packing import pack_frames
+from hwcodesign.codegen.project_format import PROJECT_FILE, BoundaryPort, byte_text
 from hwcodesign.codegen.project_schema import meta_problem
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
@@ -48,16 +47,6 @@ SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
 EDITABLE_FILES = ("driver/notebook.ipynb",)
 
 
-def port_json(port: Port) -> dict[str, Any]:
-    """A port as project.json records it; a sparse input's frame sizes are the most tokens can take."""
-    tensor = port.tensor
-    return {
-        "port": port.port, "tensor": tensor.name, "shape": list(tensor.shape), "bits": tensor.dtype.bits,
-        "signed": tensor.dtype.signed, "scale": tensor.scale, "zero_point": tensor.zero_point,
-        "sparse": port.sparse, "words_per_frame": port.words, "bytes_per_frame": port.bytes,
-    }
-
-
 def c_identifier(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name).strip("_") or "model"
     return cleaned if not cleaned[0].isdigit() else f"m_{cleaned}"
@@ -71,8 +60,8 @@ def dataflow_project_files(graph: Graph, mapping: Mapping, name: str, model_labe
     driver (with the model at `model_path` beside it)."""
     top = build_top(graph, mapping.foldings, fifo_rows, word_bits)
     files = project_files(graph, mapping, top, name, model_label, word_bits, seed)
-    files.update(driver_files(graph, name, mapping.board, [port_json(p) for p in top.inputs],
-                              [port_json(p) for p in top.outputs], word_bits,
+    files.update(driver_files(graph, name, mapping.board, [p.to_json() for p in top.inputs],
+                              [p.to_json() for p in top.outputs], word_bits,
                               Path(model_path) if model_path else None))
     return files
 
@@ -118,15 +107,14 @@ def project_files(graph: Graph, mapping: Mapping, top: DataflowTop, name: str, m
     files.update(testbench_vectors(graph, top, seed))
     build = BuildContext(
         name=name, top_function=top_function, board=mapping.board,
-        inputs=tuple(StreamPort(p.port, word_bits) for p in top.inputs),
-        outputs=tuple(StreamPort(p.port, word_bits) for p in top.outputs),
+        inputs=top.inputs, outputs=top.outputs,
         hls_sources=("top.cpp",), testbench=("tb.cpp", "tb_data"),
     )
     files.update(render_build_scripts(build))
     meta = {
         "hwcodesign_version": __version__, "name": name, "top_function": top_function, "model": model_label,
         "board": mapping.board.name, "clock_mhz": mapping.board.clock_mhz, "word_bits": word_bits,
-        "inputs": [port_json(p) for p in top.inputs], "outputs": [port_json(p) for p in top.outputs],
+        "inputs": [p.to_json() for p in top.inputs], "outputs": [p.to_json() for p in top.outputs],
         "layers": [{"name": op.name, "kind": op.kind, "folding": str(mapping.foldings.get(op.name, ""))}
                    for op in graph],
         "streams": [{"name": s.name, "depth": s.depth} for s in top.streams],
@@ -153,9 +141,7 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
     golden = run_golden(graph, op_inputs)
     files = {}
     for port in top.inputs:
-        packed = (pack_tokens(frames[port.tensor.name], port.layout, port.tensor.zero_point, port.tensor.shape[3])
-                  if port.sparse else pack_frames(frames[port.tensor.name], port.layout))
-        files[f"hls/tb_data/{port.port}.dat"] = byte_text(packed)
+        files[f"hls/tb_data/{port.port}.dat"] = byte_text(port.pack(frames[port.tensor.name]))
     for port in top.outputs:
         files[f"hls/tb_data/{port.port}_expected.dat"] = byte_text(pack_frames(golden[port.tensor.name], port.layout))
     return files
@@ -188,8 +174,8 @@ class Project:
             raise ProjectError(f"{meta_path}: {problem}; compile the model again")
         self.verify()
         word_bits = self.meta["word_bits"]
-        self.inputs = [PortInfo.from_json(p, word_bits) for p in self.meta["inputs"]]
-        self.outputs = [PortInfo.from_json(p, word_bits) for p in self.meta["outputs"]]
+        self.inputs = [BoundaryPort.from_json(p, word_bits) for p in self.meta["inputs"]]
+        self.outputs = [BoundaryPort.from_json(p, word_bits) for p in self.meta["outputs"]]
 
     def own_manifest(self) -> Manifest:
         try:
@@ -258,8 +244,7 @@ class Project:
         count = next(iter(frames.values())).shape[0]
         buffers = [p.pack(frames[p.tensor.name]) for p in self.inputs]
         raw = run_csim(self, count, buffers, xilinx_headers)
-        return {p.tensor.name: unpack_frames(buffer, p.layout, p.tensor.shape[2], p.tensor.shape[3])
-                for p, buffer in zip(self.outputs, raw)}
+        return {p.tensor.name: p.unpack(buffer) for p, buffer in zip(self.outputs, raw)}
 
     def input_frames(self, x: np.ndarray | MappingType[str, np.ndarray]) -> dict[str, np.ndarray]:
         if not isinstance(x, MappingType):

@@ -1,6 +1,6 @@
 """What a project folder records, shared by the writers (`project`, `engine_project`), the
-reader (`Project`), its schema check and the C simulation: the metadata file's name, a boundary
-port as project.json describes it, the engine's register layout and the testbench's byte text.
+reader (`Project`), its schema check, the C simulation and the emulated board: the metadata file's name,
+the boundary port (`BoundaryPort`), the engine's register layout and the testbench's byte text.
 Its own module so that none of those has to import another to agree on the format.
 """
 
@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from hwcodesign.codegen.packing import StreamLayout, pack_frames, pack_tokens, token_words_per_frame
+from hwcodesign.codegen.packing import (
+    StreamLayout,
+    layout_of,
+    pack_frames,
+    pack_tokens,
+    token_words_per_frame,
+    unpack_frames,
+)
 from hwcodesign.ir.types import ActiveSet, IntType, Tensor
 
 PROJECT_FILE = "project.json"
@@ -19,28 +26,75 @@ POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")  # the engine'
 
 
 @dataclass(frozen=True)
-class PortInfo:
-    """One boundary stream as recorded in project.json: enough to pack, unpack and (de)quantize."""
+class BoundaryPort:
+    """A tensor crossing the accelerator boundary: a dataflow top's AXI4-Stream, or a tensor the
+    engine reads from or writes to its DDR arena (`address`). The one description every writer
+    (HLS top, testbench, build scripts, project.json, driver) and every reader (`Project`, the
+    C simulation, the emulated board) derives its sizes and packing from.
 
-    port: str
+    `sparse` is recorded rather than read off the tensor, since a port read back from project.json
+    carries no active set of its own.
+    """
+
+    port: str  # "in0" / "out0": C++ argument, AXIS interface and project.json name
     tensor: Tensor
-    layout: StreamLayout
+    layout: StreamLayout  # the engine's: one byte of DDR per element (`storage_bits`)
     sparse: bool = False  # frames are tokens of the active sites (packing.pack_tokens)
+    address: int | None = None  # the engine's arena word; None for a stream
+
+    @classmethod
+    def stream(cls, port: str, tensor: Tensor, word_bits: int) -> BoundaryPort:
+        """A dataflow top's port: the tensor's own element width in `word_bits`-bit words."""
+        return cls(port, tensor, layout_of(tensor.shape, tensor.dtype, word_bits), tensor.sparse)
+
+    @property
+    def word_bits(self) -> int:
+        return self.layout.word_bits
+
+    @property
+    def words_per_frame(self) -> int:
+        """Words of a frame: fixed for a dense tensor, at most this many tokens' for a sparse one."""
+        return token_words_per_frame(self.layout) if self.sparse else self.layout.words_per_frame
 
     @property
     def frame_bytes(self) -> int:
         """Bytes of one frame's buffer (a sparse input's: the most its tokens can take)."""
-        if self.sparse:
-            return token_words_per_frame(self.layout) * self.layout.word_bits // 8
-        return self.layout.bytes_per_frame
+        return self.words_per_frame * self.layout.word_bits // 8
 
     def pack(self, frames: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) integers -> (N, frame_bytes) uint8, the buffer the DMA or the engine reads."""
         if self.sparse:
             return pack_tokens(frames, self.layout, self.tensor.zero_point, self.tensor.shape[3])
         return pack_frames(frames, self.layout)
 
+    def unpack(self, buffer: np.ndarray) -> np.ndarray:
+        """(N, frame bytes) uint8 of a dense port -> (N, C, H, W) integers."""
+        return unpack_frames(buffer, self.layout, self.tensor.shape[2], self.tensor.shape[3])
+
+    def as_template(self) -> dict[str, object]:
+        """What the HLS and host templates print about the port."""
+        _, c, h, w = self.tensor.shape
+        return {
+            "port": self.port, "tensor": self.tensor.name, "shape_text": f"{c}x{h}x{w} (CxHxW)",
+            "dtype": str(self.tensor.dtype) + (", sparse: tokens of its active sites" if self.sparse else ""),
+            "words": self.words_per_frame, "bytes": self.frame_bytes, "sparse": self.sparse, "address": self.address,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The port as project.json records it; an engine port adds its storage width and address."""
+        tensor = self.tensor
+        data: dict[str, Any] = {
+            "port": self.port, "tensor": tensor.name, "shape": list(tensor.shape), "bits": tensor.dtype.bits,
+            "signed": tensor.dtype.signed, "scale": tensor.scale, "zero_point": tensor.zero_point,
+        }
+        if self.address is None:
+            data["sparse"] = self.sparse
+        else:
+            data |= {"storage_bits": self.layout.bits, "address": self.address}
+        return data | {"words_per_frame": self.words_per_frame, "bytes_per_frame": self.frame_bytes}
+
     @classmethod
-    def from_json(cls, data: dict[str, Any], word_bits: int) -> PortInfo:
+    def from_json(cls, data: dict[str, Any], word_bits: int) -> BoundaryPort:
         dtype = IntType(data["bits"], data["signed"])
         tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
         # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
@@ -48,7 +102,7 @@ class PortInfo:
         layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits)
         if data.get("sparse"):
             tensor = tensor.with_active(ActiveSet(tensor.name))
-        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)))
+        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)), data.get("address"))
 
 
 def register_offsets() -> dict[str, int]:

@@ -14,9 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hwcodesign.codegen.packing import token_words_per_frame
-from hwcodesign.codegen.project_format import register_offsets
-from hwcodesign.ir.stream_layout import WORD_BITS, StreamLayout
+from hwcodesign.codegen.project_format import BoundaryPort, register_offsets
+from hwcodesign.ir.stream_layout import WORD_BITS
 
 ARCHITECTURES = ("dataflow", "sequential")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -165,11 +164,8 @@ def check_consistency(meta: dict[str, Any], sequential: bool) -> None:
 
 
 def frame_words(port: dict[str, Any], word_bits: int) -> int:
-    """Words of one frame of `port` as the generated sources lay it out (packing.StreamLayout)."""
-    _, channels, height, width = port["shape"]
-    bits = port.get("storage_bits", port["bits"])
+    """Words of one frame of `port` as the generated sources lay it out (`BoundaryPort`)."""
     try:
-        layout = StreamLayout(channels, height * width, bits, port["signed"], word_bits)
-    except ValueError as error:
+        return BoundaryPort.from_json(port, word_bits).words_per_frame
+    except ValueError as error:  # the layout's: elements wider than the words
         raise SchemaProblem("word_bits", str(error)) from None
-    return token_words_per_frame(layout) if port.get("sparse") else layout.words_per_frame

@@ -274,7 +274,7 @@ class EmulatedOverlay:
         self.ports_in = [p.port for p in self.project.inputs]
         self.ports_out = [p.port for p in self.project.outputs]
         self.frame_bytes = {p.port: p.frame_bytes for p in self.project.inputs + self.project.outputs}
-        self.port_info = {p.port: p for p in self.project.inputs}
+        self.input_ports = {p.port: p for p in self.project.inputs}
         self.streams: dict[str, bytearray] = {port: bytearray() for port in self.ports_in}
         self.results: dict[str, deque[np.ndarray]] = {port: deque() for port in self.ports_out}
         self.dmas = []
@@ -319,7 +319,7 @@ class EmulatedOverlay:
     def frame_lengths(self, port: str) -> list[int]:
         """Bytes of each complete frame waiting on an input stream: fixed for a dense tensor, up
         to its end header for a sparse one (tokens)."""
-        info = self.port_info[port]
+        info = self.input_ports[port]
         if info.sparse:
             return split_token_frames(self.streams[port], info.layout)
         return [self.frame_bytes[port]] * (len(self.streams[port]) // self.frame_bytes[port])

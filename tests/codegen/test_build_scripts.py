@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from support.markers import needs_tclsh
+from support.ports import stream_port
 
 from hwcodesign.boards import Board, available_boards, load_board
 from hwcodesign.check.tcl import TclRun, fake_hls_export, run_tcl
 from hwcodesign.check.tcl import fake_vivado_outputs as fake_vivado
 from hwcodesign.codegen.build_scripts import (
     BuildContext,
-    StreamPort,
     clock_period_ns,
     plan_dmas,
     render_build_scripts,
@@ -51,8 +51,8 @@ def make_context(board: Board, layout: str = "1in_1out") -> BuildContext:
         name=NAME,
         top_function=TOP,
         board=board,
-        inputs=tuple(StreamPort(f"in{i}", bits) for i, bits in enumerate(in_bits)),
-        outputs=tuple(StreamPort(f"out{i}", bits) for i, bits in enumerate(out_bits)),
+        inputs=tuple(stream_port(f"in{i}", bits) for i, bits in enumerate(in_bits)),
+        outputs=tuple(stream_port(f"out{i}", bits) for i, bits in enumerate(out_bits)),
         hls_sources=("top.cpp",),
         testbench=("tb.cpp", "tb_data"),
     )
@@ -97,8 +97,8 @@ def test_clock_period_is_formatted_deterministically(mhz: float, expected: str) 
 
 
 def test_dmas_pair_input_i_with_output_i() -> None:
-    ins = (StreamPort("in0", 32), StreamPort("in1", 64))
-    outs = (StreamPort("out0", 128),)
+    ins = (stream_port("in0", 32), stream_port("in1", 64))
+    outs = (stream_port("out0", 128),)
     dmas = plan_dmas(ins, outs)
     assert [(d.name, d.mm2s, d.s2mm) for d in dmas] == [
         ("dma0", ins[0], outs[0]),
@@ -110,17 +110,21 @@ def test_dmas_pair_input_i_with_output_i() -> None:
     ("change", "message"),
     [
         ({"name": "my-net"}, "not a C identifier"),
-        ({"inputs": (StreamPort("in0", 48),)}, "word width 48"),
         ({"hls_sources": ("shim/ap_int.h",)}, "shim headers are for g"),
         ({"testbench": ("../tb.cpp",)}, "relative path"),
         ({"outputs": ()}, "at least one input and one output"),
-        ({"outputs": (StreamPort("in0", 32),)}, "appears twice"),
+        ({"outputs": (stream_port("in0", 32),)}, "appears twice"),
     ],
 )
 def test_bad_contexts_are_rejected(change: dict, message: str) -> None:
     base = make_context(load_board("pynqz2")).__dict__ | change
     with pytest.raises(HwcodesignError, match=message):
         render_build_scripts(BuildContext(**base))
+
+
+def test_a_port_of_a_word_width_the_dma_lacks_cannot_be_built() -> None:
+    with pytest.raises(ValueError, match="not 48"):
+        stream_port("in0", 48)
 
 
 def test_rendering_is_deterministic() -> None:
@@ -304,13 +308,13 @@ def _check_dmas(run: TclRun, ctx: BuildContext) -> None:
         if has_in:
             port = ctx.inputs[i]
             assert props["CONFIG.c_m_axis_mm2s_tdata_width"] == str(port.word_bits)
-            assert (f"dma{i}/M_AXIS_MM2S", f"accel/{port.name}") in nets
+            assert (f"dma{i}/M_AXIS_MM2S", f"accel/{port.port}") in nets
         else:
             assert "CONFIG.c_m_axis_mm2s_tdata_width" not in props
         if has_out:
             port = ctx.outputs[i]
             assert props["CONFIG.c_s_axis_s2mm_tdata_width"] == str(port.word_bits)
-            assert (f"accel/{port.name}", f"dma{i}/S_AXIS_S2MM") in nets
+            assert (f"accel/{port.port}", f"dma{i}/S_AXIS_S2MM") in nets
         else:
             assert "CONFIG.c_s_axis_s2mm_tdata_width" not in props
         assert any(f"dma{i}/S_AXI_LITE" in net for net in nets)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from support.markers import needs_tclsh
+from support.ports import stream_port
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.check.tcl import TclRun, run_tcl
-from hwcodesign.codegen.build_scripts import BuildContext, StreamPort, render_build_scripts, validate_context
+from hwcodesign.codegen.build_scripts import BuildContext, render_build_scripts, validate_context
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
 from hwcodesign.errors import HwcodesignError
 
@@ -123,9 +124,9 @@ def test_an_engine_needs_no_streams_but_a_dataflow_top_does() -> None:
 
 
 @pytest.mark.parametrize("streams", [
-    {"inputs": (StreamPort("in0", 64),)},
-    {"outputs": (StreamPort("out0", 64),)},
-    {"inputs": (StreamPort("in0", 64),), "outputs": (StreamPort("out0", 64),)},
+    {"inputs": (stream_port("in0", 64),)},
+    {"outputs": (stream_port("out0", 64),)},
+    {"inputs": (stream_port("in0", 64),), "outputs": (stream_port("out0", 64),)},
 ])
 def test_masters_and_streams_together_are_rejected(streams: dict) -> None:
     ctx = dataclasses.replace(engine_context(load_board("pynqz2")), **streams)
@@ -147,7 +148,7 @@ def test_engine_rendering_is_deterministic_and_differs_from_dataflow() -> None:
     ctx = engine_context(board)
     scripts = render_build_scripts(ctx)
     assert scripts == render_build_scripts(ctx)
-    dataflow = render_build_scripts(dataclasses.replace(ctx, masters=(), inputs=(StreamPort("in0", 64),),
-                                                        outputs=(StreamPort("out0", 64),)))
+    dataflow = render_build_scripts(dataclasses.replace(ctx, masters=(), inputs=(stream_port("in0", 64),),
+                                                        outputs=(stream_port("out0", 64),)))
     assert scripts["hls/run_hls.tcl"] == dataflow["hls/run_hls.tcl"]  # the same HLS flow
     assert scripts["vivado/block_design.tcl"] != dataflow["vivado/block_design.tcl"]

@@ -280,11 +280,13 @@ def test_schema_names_the_key_or_the_ports_are_usable(compiled: dict[str, Path],
     what it passes builds ports whose frame sizes agree with project.json (never an exception)."""
     import copy
 
-    from hwcodesign.codegen.project_format import PortInfo
+    from hwcodesign.codegen.project_format import BoundaryPort
     from hwcodesign.codegen.project_schema import meta_problem
 
     intact = json.loads((compiled[architecture] / "project.json").read_text())
     assert meta_problem(intact) is None
+    for data in intact["inputs"] + intact["outputs"]:  # a port read back writes what it was read from
+        assert BoundaryPort.from_json(data, intact["word_bits"]).to_json() == data
     refused = 0
     for path in key_paths(intact):
         for replacement in REPLACEMENTS:
@@ -300,7 +302,7 @@ def test_schema_names_the_key_or_the_ports_are_usable(compiled: dict[str, Path],
                 continue
             for side in ("inputs", "outputs"):
                 for data in meta[side]:
-                    port = PortInfo.from_json(data, meta["word_bits"])
+                    port = BoundaryPort.from_json(data, meta["word_bits"])
                     assert port.frame_bytes == data["bytes_per_frame"], (path, replacement)
     assert refused > len(key_paths(intact))  # most replacements are refused
 

@@ -8,10 +8,9 @@ program itself (descriptors, weights) is data in params.bin, not code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hwcodesign.boards import Board
 from hwcodesign.codegen.engine.program import EngineProgram
+from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import render, static_file
 from hwcodesign.hardware.engine.config import STORAGE_BITS, memory_words
 from hwcodesign.hardware.engine.datapath import X_BITS
@@ -26,34 +25,21 @@ BURST_WORDS = 64
 """AXI burst length (beats) of every master, and the depth of the FIFOs beside them."""
 
 
-@dataclass(frozen=True)
-class EnginePort:
-    """A graph input or output: where it sits in the feature-map buffer and how it is laid out."""
-
-    port: str
-    tensor: Tensor
-    address: int  # arena word
-    layout: StreamLayout  # 8-bit storage, the engine's DDR layout
-
-    def as_template(self) -> dict[str, object]:
-        _, c, h, w = self.tensor.shape
-        return {"port": self.port, "tensor": self.tensor.name, "shape_text": f"{c}x{h}x{w} (CxHxW)",
-                "dtype": str(self.tensor.dtype), "address": self.address, "bytes": self.layout.bytes_per_frame}
-
-
 def storage_layout(tensor: Tensor, word_bits: int) -> StreamLayout:
     """The engine's DDR layout of a tensor: the stream layout with one byte per element."""
     _, channels, height, width = tensor.shape
     return StreamLayout(channels, height * width, STORAGE_BITS, tensor.dtype.signed, word_bits)
 
 
-def engine_ports(graph: Graph, program: EngineProgram) -> tuple[list[EnginePort], list[EnginePort]]:
+def engine_ports(graph: Graph, program: EngineProgram) -> tuple[list[BoundaryPort], list[BoundaryPort]]:
+    """The graph's inputs and outputs where they sit in the engine's arena, in its DDR layout."""
     word_bits = program.config.word_bits
-    address = program.arena.addresses
-    inputs = [EnginePort(f"in{i}", op.output, address[op.output.name], storage_layout(op.output, word_bits))
-              for i, op in enumerate(graph.inputs)]
-    outputs = [EnginePort(f"out{i}", graph.tensor(name), address[name], storage_layout(graph.tensor(name), word_bits))
-               for i, name in enumerate(graph.outputs)]
+
+    def port(name: str, tensor: Tensor) -> BoundaryPort:
+        return BoundaryPort(name, tensor, storage_layout(tensor, word_bits), address=program.arena.addresses[tensor.name])
+
+    inputs = [port(f"in{i}", op.output) for i, op in enumerate(graph.inputs)]
+    outputs = [port(f"out{i}", graph.tensor(name)) for i, name in enumerate(graph.outputs)]
     return inputs, outputs
 
 
