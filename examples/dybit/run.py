@@ -45,6 +45,9 @@ from hwcodesign.report.search_report import write_search  # noqa: E402
 from hwcodesign.sim.golden import quantize_input, run_golden  # noqa: E402
 
 BOARD = "ultra96v2"
+# The whole Pareto front is swept (7 integer programs, about 30 s of CBC on 2 idle cores): the
+# interactive default of 60 s for all of them would fail the demo on a slower or busy machine.
+SEARCH_TIME_LIMIT = 300.0
 FORMATS = ("int8", "int4", "dybit4", "dybit3", "dybit2")
 MAX_SENSITIVITY = 2e-3  # summed relative output error the search may spend on speed
 CALIBRATION_STREAM, TEST_STREAM = 4, 5  # sample streams of the synthetic task (build_models.py)
@@ -82,7 +85,8 @@ def run(out: Path, calibration: int = 32, test: int = 200, max_sensitivity: floa
     frames, _ = models.synthetic_samples(calibration, stream=CALIBRATION_STREAM)
     result = search(model, board, [WeightFormat.parse(f) for f in FORMATS], fps=fps,
                     max_sensitivity=None if fps else max_sensitivity, frames=frames,
-                    max_candidates=max_candidates, progress=lambda m: print(f"  {m}"))
+                    max_candidates=max_candidates, progress=lambda m: print(f"  {m}"),
+                    time_limit=SEARCH_TIME_LIMIT)
     print(format_front(result))
     written = write_search(result, model, model_path, out / "search")
     project_dir = out / f"resnet8_mixed_{BOARD}"
