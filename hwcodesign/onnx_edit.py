@@ -19,6 +19,16 @@ from onnx import TensorProto, helper, numpy_helper
 PACKED_TYPES = (TensorProto.INT4, TensorProto.UINT4)
 
 
+def fresh_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_2`, `base_3`...: the first name not in `taken`, which it joins."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
 class GraphEdit:
     """Producer/consumer look-ups, fresh names, initializers and nodes over one graph being edited."""
 
@@ -40,12 +50,7 @@ class GraphEdit:
 
     def fresh(self, base: str) -> str:
         """`base`, or `base_2`, `base_3`... : the first name nothing in the graph uses yet."""
-        name, k = base, 1
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return fresh_name(base, self.names)
 
     def add_init(self, base: str, value: np.ndarray, data_type: int | None = None) -> str:
         """A new initializer under a fresh name from `base`; `data_type` INT4/UINT4 packs 4-bit values."""

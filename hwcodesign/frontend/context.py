@@ -34,6 +34,7 @@ from hwcodesign.frontend.values import (
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import RatioOutOfRange
 from hwcodesign.ir.types import Tensor
+from hwcodesign.onnx_edit import fresh_name
 from hwcodesign.quant.formats import WeightFormat
 
 Rule = Callable[["LoweringContext", onnx.NodeProto, str], None]
@@ -78,12 +79,8 @@ class LoweringContext:
         self.rules[op_type](self, node, name)
 
     def unique(self, name: str) -> str:
-        candidate, suffix = name, 1
-        while candidate in self.used_names:
-            suffix += 1
-            candidate = f"{name}_{suffix}"
-        self.used_names.add(candidate)
-        return candidate
+        """A name for an IR tensor or layer that no earlier one of this lowering has taken."""
+        return fresh_name(name, self.used_names)
 
     def emit(self, op: Op) -> None:
         self.ops.append(op)
