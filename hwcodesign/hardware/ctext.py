@@ -163,3 +163,17 @@ def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, 
     }
     return OutputStage({"rq_t": rq_type, "out_t": c_type(out)}, constants, table)
 
+
+def bias_type(bias: np.ndarray) -> str:
+    """The narrowest signed type that holds a stage's bias table."""
+    return f"ap_int<{signed_bits(int(np.abs(bias).max(initial=0)))}>"
+
+
+def mac_tables(ident: str, weights: np.ndarray, shape: tuple[int, int, int], bias: np.ndarray) -> list[str]:
+    """The const tables a MAC stage reads, typed by its config: weights [PE][depth][lanes] (as
+    stored: integers or DyBit codes) and the bias per output channel."""
+    pe, depth, lanes = shape
+    return [
+        f"static const {ident}_config::weight_t {ident}_w[{pe}][{depth}][{lanes}] = {{\n    {int_list(weights)}}};",
+        f"static const {ident}_config::bias_t {ident}_b[{len(bias)}] = {{\n    {int_list(bias)}}};",
+    ]

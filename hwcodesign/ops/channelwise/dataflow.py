@@ -15,8 +15,9 @@ import numpy as np
 
 from hwcodesign.hardware.ctext import (
     Stage,
+    bias_type,
     c_type,
-    int_list,
+    mac_tables,
     magnitude,
     output_stage,
     pixel_constants,
@@ -265,14 +266,13 @@ def channelwise_stage(op: DepthwiseConv | Pool, wiring: StageWiring, folding: Fo
     }
     types = {
         "in_t": c_type(source.dtype), "weight_t": weight_t,
-        "bias_t": f"ap_int<{signed_bits(int(np.abs(bias).max(initial=0)))}>",
+        "bias_t": bias_type(bias),
         "acc_t": f"ap_int<{signed_bits(arithmetic.acc_bound)}>", **stage.types,
     }
     mode_line = f"    static const hwc_channelwise_mode MODE = {arithmetic.mode};\n"
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants, nested=mode_line),
-        f"static const {ident}_config::weight_t {ident}_w[{pe}][{weight_depth}][{table.shape[3]}] = {{\n    {int_list(stored)}}};",
-        f"static const {ident}_config::bias_t {ident}_b[{len(bias)}] = {{\n    {int_list(bias)}}};",
+        *mac_tables(ident, stored, (pe, weight_depth, table.shape[3]), bias),
         stage.table,
     ])
     call = f"hwc_channelwise<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"

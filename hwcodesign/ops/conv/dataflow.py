@@ -15,8 +15,9 @@ import numpy as np
 
 from hwcodesign.hardware.ctext import (
     Stage,
+    bias_type,
     c_type,
-    int_list,
+    mac_tables,
     magnitude,
     output_stage,
     require,
@@ -229,13 +230,12 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
     }
     types = {
         "in_t": c_type(source.dtype), "weight_t": weight_t,
-        "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
+        "bias_t": bias_type(op.bias),
         "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
     }
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants),
-        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(stored)}}};",
-        f"static const {ident}_config::bias_t {ident}_b[{out_channels}] = {{\n    {int_list(op.bias)}}};",
+        *mac_tables(ident, stored, (pe, folds * simd_folds, simd), op.bias),
         stage.table,
     ])
     call = f"hwc_conv<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"

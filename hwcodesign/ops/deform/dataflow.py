@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwcodesign.hardware.ctext import Stage, c_type, int_list, magnitude, nest, output_stage, require, struct
+from hwcodesign.hardware.ctext import (
+    Stage,
+    bias_type,
+    c_type,
+    mac_tables,
+    magnitude,
+    nest,
+    output_stage,
+    require,
+    struct,
+)
 from hwcodesign.hardware.folding import Folding, LayerCost, divisors
 from hwcodesign.hardware.memory import lut_rom, memory_cost
 from hwcodesign.hardware.stage_cost import channel_constants
@@ -207,7 +217,7 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
     types = {
         "in_t": c_type(source.dtype), "offset_t": c_type(offset.dtype), "mask_t": c_type(mask_type),
         "mask_c_t": f"ap_int<{signed_bits(mask_bound)}>", "weight_t": c_type(op.weight_type),
-        "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
+        "bias_t": bias_type(op.bias),
         "blend_t": f"ap_int<{signed_bits(blend_bound)}>", "sample_t": f"ap_int<{signed_bits(sample_bound)}>",
         "masked_t": f"ap_int<{signed_bits(masked_bound)}>", "acc_t": f"ap_int<{signed_bits(acc_bound)}>",
         **stage.types,
@@ -215,8 +225,7 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
     nested = nest(off_struct)
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants, nested=nested),
-        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * simd_folds}][{simd}] = {{\n    {int_list(table)}}};",
-        f"static const {ident}_config::bias_t {ident}_b[{op.out_channels}] = {{\n    {int_list(op.bias)}}};",
+        *mac_tables(ident, table, (pe, folds * simd_folds, simd), op.bias),
         stage.table,
         offset_stage.table,
     ])

@@ -20,7 +20,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hwcodesign.hardware.ctext import Stage, c_type, int_list, magnitude, output_stage, require, struct
+from hwcodesign.hardware.ctext import (
+    Stage,
+    bias_type,
+    c_type,
+    mac_tables,
+    magnitude,
+    output_stage,
+    require,
+    struct,
+)
 from hwcodesign.hardware.folding import Folding, LayerCost, divisors
 from hwcodesign.hardware.memory import lut_rom, memory_cost
 from hwcodesign.hardware.stage_cost import ROW_OVERHEAD
@@ -174,13 +183,12 @@ def subm_conv_stage(op: SubmanifoldConv, wiring: StageWiring, folding: Folding, 
     }
     types = {
         "in_t": c_type(source.dtype), "weight_t": c_type(op.weight_type),
-        "bias_t": f"ap_int<{signed_bits(int(np.abs(op.bias).max(initial=0)))}>",
+        "bias_t": bias_type(op.bias),
         "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
     }
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants),
-        f"static const {ident}_config::weight_t {ident}_w[{pe}][{folds * steps}][{table.shape[3]}] = {{\n    {int_list(table)}}};",
-        f"static const {ident}_config::bias_t {ident}_b[{out.channels}] = {{\n    {int_list(op.bias)}}};",
+        *mac_tables(ident, table, (pe, folds * steps, table.shape[3]), op.bias),
         stage.table,
     ])
     call = f"hwc_subm_conv<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
