@@ -17,7 +17,7 @@ import numpy as np
 
 from hwcodesign.backends import simulate
 from hwcodesign.backends.dataflow import map_pipeline
-from hwcodesign.boards import Board, Resources
+from hwcodesign.boards import Board, Resources, load_board
 from hwcodesign.ir import Graph, Input, IntType, Tensor, identity_requant, make_requant
 from hwcodesign.ops import Conv, Linear, Pool
 
@@ -29,6 +29,9 @@ ZC706 = Board(
     name="zc706", display_name="ZC706", part="xc7z045ffg900-2", board_part=None, ps_type="zynq7",
     resources=Resources(dsp=900, bram18k=1090, uram=0, lut=218600, ff=437200), clock_mhz=200.0,
     ddr_bandwidth_gbps=3.2, pynq_image="-", source="DS190; clock as in the FINN paper",
+    # The CPU plays no part in this accelerator-only comparison; the PYNQ-Z2's Cortex-A9 stands in
+    # (same core, not the ZC706's clock).
+    cpu=load_board("pynqz2").cpu,
 )
 
 ACT, WEIGHT = IntType(1, False), IntType(1, True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,15 @@ _TOP_KEYS = {
     "pynq_image": str,
     "source": str,
     "resources": dict,
+    "cpu": dict,
 }
 _OPTIONAL_KEYS = {"board_part"}  # not every board ships Vivado board files
 _RESOURCE_KEYS = ("dsp", "bram18k", "uram", "lut", "ff")
+_CPU_FIGURES = ("clock_mhz", "fp32_flops_per_cycle", "sustained_fraction", "dispatch_us")
+"""The [cpu] figures the host-time estimate uses; each needs a `sources` entry."""
+_CPU_KEYS = {"core": str, "cores": int, **{key: (int, float) for key in _CPU_FIGURES}, "assumed": list,
+             "sources": dict}
+_CPU_SOURCED = ("core", "cores", *_CPU_FIGURES)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,41 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Cpu:
+    """The board's application processor, as far as the host-time estimate needs it.
+
+    The host parts of a partitioned model run on this CPU, single-threaded (numpy or
+    onnxruntime in the driver); their time cannot be measured off the board, so the simulator
+    estimates it from these figures (hwcodesign/sim/host_time.py). Each figure carries its source,
+    and `assumed` names the figures that are our assumptions rather than published facts, so an
+    estimate can say what it rests on.
+    """
+
+    core: str
+    cores: int
+    clock_mhz: float
+    fp32_flops_per_cycle: float
+    """Peak fp32 FLOP per cycle of one core (SIMD lanes x 2 for a multiply-accumulate)."""
+    sustained_fraction: float
+    """Share of that peak single-threaded numpy/onnxruntime code reaches on small host parts."""
+    dispatch_us: float
+    """Fixed cost of running one ONNX node (interpreter, allocation, call overhead), microseconds."""
+    sources: tuple[tuple[str, str], ...]
+    """(key, where the figure comes from) for the core and every figure, in file order."""
+    assumed: tuple[str, ...]
+    """The figures that are assumptions, not data-sheet or manual facts."""
+
+    def source(self, key: str) -> str:
+        """Where the figure `key` comes from."""
+        return dict(self.sources)[key]
+
+    @property
+    def sustained_flops(self) -> float:
+        """fp32 FLOP per second one core sustains on host-part code (the estimate's rate)."""
+        return self.clock_mhz * 1e6 * self.fp32_flops_per_cycle * self.sustained_fraction
+
+
+@dataclass(frozen=True)
 class Board:
     """One target board: what to build for and what the design may use."""
 
@@ -70,6 +112,7 @@ class Board:
     ddr_bandwidth_gbps: float
     pynq_image: str
     source: str
+    cpu: Cpu
 
 
 def boards_dir() -> Path:
@@ -175,11 +218,56 @@ def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
         ddr_bandwidth_gbps=float(data["ddr_bandwidth_gbps"]),
         pynq_image=data["pynq_image"],
         source=data["source"],
+        cpu=_cpu_from_dict(data["cpu"], fail),
+    )
+
+
+def _cpu_from_dict(table: dict[str, Any], fail: Callable[[str, str], BoardError]) -> Cpu:
+    """The [cpu] table: every figure present, positive and sourced; `assumed` names figures."""
+    for key in table:
+        if key not in _CPU_KEYS:
+            raise fail(f"cpu.{key}", "unknown key")
+    for key, expected in _CPU_KEYS.items():
+        if key not in table:
+            raise fail(f"cpu.{key}", "missing")
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise fail(f"cpu.{key}", f"expected {_type_name(expected)}, got {type(value).__name__}")
+    if not table["core"].strip():
+        raise fail("cpu.core", "must not be empty")
+    for key in ("cores", *_CPU_FIGURES):
+        if table[key] <= 0:
+            raise fail(f"cpu.{key}", f"must be positive, got {table[key]}")
+    if table["sustained_fraction"] > 1:
+        raise fail("cpu.sustained_fraction", f"is a share of the peak, at most 1, got {table['sustained_fraction']}")
+
+    sources = table["sources"]
+    for key in sources:
+        if key not in _CPU_SOURCED:
+            raise fail(f"cpu.sources.{key}", f"unknown key; sources are for {', '.join(_CPU_SOURCED)}")
+    for key in _CPU_SOURCED:
+        if key not in sources:
+            raise fail(f"cpu.sources.{key}", "missing: every CPU figure names where it comes from")
+        if not isinstance(sources[key], str) or not sources[key].strip():
+            raise fail(f"cpu.sources.{key}", "expected a non-empty string")
+    for key in table["assumed"]:
+        if key not in _CPU_SOURCED:
+            raise fail("cpu.assumed", f"'{key}' is not a CPU figure ({', '.join(_CPU_SOURCED)})")
+
+    return Cpu(
+        core=table["core"],
+        cores=table["cores"],
+        clock_mhz=float(table["clock_mhz"]),
+        fp32_flops_per_cycle=float(table["fp32_flops_per_cycle"]),
+        sustained_fraction=float(table["sustained_fraction"]),
+        dispatch_us=float(table["dispatch_us"]),
+        sources=tuple((key, sources[key]) for key in _CPU_SOURCED),
+        assumed=tuple(key for key in _CPU_SOURCED if key in table["assumed"]),
     )
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {str: "string", int: "integer", float: "float", dict: "table"}
+    names = {str: "string", int: "integer", float: "float", dict: "table", list: "array"}
     kinds = expected if isinstance(expected, tuple) else (expected,)
     return " or ".join(names[kind] for kind in kinds)
 
@@ -188,7 +276,7 @@ def format_board_table(boards: list[Board]) -> str:
     """Aligned plain-text table of boards, one per line (`hwcodesign boards`)."""
     header = (
         "board", "part", "PS", "clock MHz", "DSP", "BRAM18K", "URAM", "LUT", "FF", "DDR GB/s",
-        "PYNQ image",
+        "PYNQ image", "CPU",
     )
     rows = [
         (
@@ -199,6 +287,7 @@ def format_board_table(boards: list[Board]) -> str:
             *board.resources.as_dict().values(),
             f"{board.ddr_bandwidth_gbps:.1f}",
             board.pynq_image,
+            f"{board.cpu.cores}x {board.cpu.core} {board.cpu.clock_mhz:g} MHz",
         )
         for board in boards
     ]

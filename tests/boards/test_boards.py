@@ -45,7 +45,33 @@ bram18k = 120
 uram = 0
 lut = 17600
 ff = 35200
+
+[cpu]
+core = "Cortex-A9"
+cores = 2
+clock_mhz = 667
+fp32_flops_per_cycle = 4
+sustained_fraction = 0.1
+dispatch_us = 50
+assumed = ["sustained_fraction", "dispatch_us"]
+
+[cpu.sources]
+core = "test core"
+cores = "test cores"
+clock_mhz = "test clock"
+fp32_flops_per_cycle = "test rate"
+sustained_fraction = "test share"
+dispatch_us = "test dispatch"
 """
+
+# The processor family of each board's PS (DS891/DS987: quad Cortex-A53; DS190: dual Cortex-A9).
+CPUS = {
+    "ultra96v2": ("Cortex-A53", 4),
+    "zcu102": ("Cortex-A53", 4),
+    "zcu104": ("Cortex-A53", 4),
+    "kv260": ("Cortex-A53", 4),
+    "pynqz2": ("Cortex-A9", 2),
+}
 
 
 def write(tmp_path: Path, text: str, name: str = "board.toml") -> Path:
@@ -64,6 +90,22 @@ def test_board_matches_data_sheet(name: str) -> None:
     assert board.resources == Resources(dsp=dsp, bram18k=bram18k, uram=uram, lut=lut, ff=ff)
     assert board.board_part and board.pynq_image and board.source and board.display_name
     assert board.clock_mhz > 0 and board.ddr_bandwidth_gbps > 0
+
+
+@pytest.mark.parametrize("name", sorted(CPUS))
+def test_board_has_its_cpu_with_every_figure_sourced(name: str) -> None:
+    cpu = load_board(name).cpu
+    assert (cpu.core, cpu.cores) == CPUS[name]
+    assert [key for key, _ in cpu.sources] == [
+        "core", "cores", "clock_mhz", "fp32_flops_per_cycle", "sustained_fraction", "dispatch_us"]
+    for key, source in cpu.sources:
+        # an assumption says so in its source; a fact names a data sheet or manual
+        assert source.startswith("Assumption") == (key in cpu.assumed), (name, key)
+    # the share of peak and the dispatch cost are never published figures
+    assert {"sustained_fraction", "dispatch_us"} <= set(cpu.assumed)
+    assert 0 < cpu.sustained_fraction <= 1 and cpu.dispatch_us > 0
+    assert cpu.sustained_flops == pytest.approx(
+        cpu.clock_mhz * 1e6 * cpu.fp32_flops_per_cycle * cpu.sustained_fraction)
 
 
 def test_shipped_files_are_exactly_the_expected_boards() -> None:
@@ -139,6 +181,9 @@ def test_valid_temp_file_loads(tmp_path: Path) -> None:
     assert board.name == "tiny"
     assert board.resources.lut == 17600
     assert board.clock_mhz == 100.0
+    assert board.cpu.core == "Cortex-A9" and board.cpu.clock_mhz == 667.0
+    assert board.cpu.assumed == ("sustained_fraction", "dispatch_us")
+    assert board.cpu.source("clock_mhz") == "test clock"
 
 
 def test_board_part_is_optional(tmp_path: Path) -> None:
@@ -162,6 +207,16 @@ def test_board_part_is_optional(tmp_path: Path) -> None:
         ('name = "tiny"', "name = 5", "name"),
         ('source = "test"', 'source = "test"\nsorce = "typo"', "sorce"),  # unknown key
         ("ff = 35200", "ff = 35200\nbram36k = 60", "resources.bram36k"),
+        ("clock_mhz = 667", "clock_mhz = 0", "cpu.clock_mhz"),
+        ("cores = 2", "cores = 2.0", "cpu.cores"),
+        ("dispatch_us = 50", "dispatch_us = -1", "cpu.dispatch_us"),
+        ("sustained_fraction = 0.1", "sustained_fraction = 1.5", "cpu.sustained_fraction"),
+        ("fp32_flops_per_cycle = 4\n", "", "cpu.fp32_flops_per_cycle"),
+        ("dispatch_us = 50", "dispatch_us = 50\nflops = 9", "cpu.flops"),  # unknown key
+        ('assumed = ["sustained_fraction", "dispatch_us"]', 'assumed = ["speed"]', "cpu.assumed"),
+        ('clock_mhz = "test clock"\n', "", "cpu.sources.clock_mhz"),  # a figure without its source
+        ('dispatch_us = "test dispatch"', 'dispatch_us = ""', "cpu.sources.dispatch_us"),
+        ('core = "test core"', 'core = "test core"\nram = "x"', "cpu.sources.ram"),
     ],
 )
 def test_malformed_file_names_file_and_key(tmp_path: Path, old: str, new: str, key: str) -> None:
@@ -172,6 +227,17 @@ def test_malformed_file_names_file_and_key(tmp_path: Path, old: str, new: str, k
     message = str(info.value)
     assert str(path) in message
     assert f"'{key}'" in message
+
+
+def test_missing_cpu_table(tmp_path: Path) -> None:
+    text = VALID_TOML.split("[cpu]")[0]
+    with pytest.raises(BoardError, match="'cpu': missing"):
+        load_board(str(write(tmp_path, text)))
+
+
+def test_table_shows_the_cpu() -> None:
+    table = format_board_table([load_board("pynqz2"), load_board("kv260")])
+    assert "2x Cortex-A9 650 MHz" in table and "4x Cortex-A53 1333 MHz" in table
 
 
 def test_missing_resources_table(tmp_path: Path) -> None:
