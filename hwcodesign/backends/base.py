@@ -53,6 +53,7 @@ class ProjectRequest:
     fifo_rows: MappingType[tuple[str, str], int] | None = None
     testbench_seed: int = 0
     model_path: str | os.PathLike[str] | None = None
+    host: MappingType[str, Any] | None = None  # the host parts' spec (`codegen.host_parts.host_spec`), if any
 
 
 class Architecture(Protocol):

@@ -31,12 +31,14 @@ from hwcodesign.backends.base import AnyMapping, Architecture, MapRequest, Proje
 from hwcodesign.backends.dataflow import DATAFLOW
 from hwcodesign.backends.sequential import SEQUENTIAL
 from hwcodesign.boards import Board
+from hwcodesign.codegen.host_parts import host_files, host_spec
 from hwcodesign.codegen.project import Project, c_identifier, write_project
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.engine.config import EngineUnsupported
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, SolverTimeout
 from hwcodesign.mapper.table import MappingInfeasible
+from hwcodesign.partition import Partition
 from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
 
@@ -100,18 +102,22 @@ def emit_project(graph: Graph, mapping: AnyMapping, out_dir: str | os.PathLike[s
                  word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
                  model_label: str = "an ONNX model", testbench_seed: int = 0,
                  extra_files: MappingType[str, str | bytes] | None = None,
-                 model_path: str | os.PathLike[str] | None = None) -> Project:
+                 model_path: str | os.PathLike[str] | None = None, partition: Partition | None = None) -> Project:
     """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
 
     `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
     depths); they and `word_bits` apply to the dataflow pipeline (an engine mapping carries its own
     word width). `extra_files` (relative path -> content) are written into the same atomic folder,
     e.g. the simulate report. `model_path` (the source .onnx) is copied beside the driver so its
-    notebook can compare with onnxruntime.
+    notebook can compare with onnxruntime. `partition` (when the model has host parts) adds the
+    host parts beside the driver and the driver's whole-model `run`.
     """
     out = Path(out_dir)
+    host = host_spec(partition, graph) if partition is not None and partition.has_host_parts else None
     request = ProjectRequest(c_identifier(name or out.name), model_label, word_bits, fifo_rows, testbench_seed,
-                             model_path)
+                             model_path, host)
     files = backend_of(mapping).project_files(graph, mapping, request)
+    if host is not None and partition is not None:
+        files.update(host_files(partition, host))
     files.update(extra_files or {})
     return write_project(out, files, request.name)

@@ -71,7 +71,7 @@ class Dataflow:
         if fifo_rows is None:
             fifo_rows = simulate(graph, mapping).fifo_rows
         return dataflow_project_files(graph, mapping, request.name, request.model_label, request.word_bits, fifo_rows,
-                                      request.testbench_seed, request.model_path)
+                                      request.testbench_seed, request.model_path, request.host)
 
 
 DATAFLOW = Dataflow()

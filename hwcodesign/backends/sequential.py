@@ -48,7 +48,8 @@ class Sequential:
         """The engine's own sources and driver; it carries its word width (`request.word_bits` and
         `fifo_rows` are the pipeline's)."""
         return engine_project_files(graph, mapping, request.name, request.model_label, TESTBENCH_FRAMES,
-                                    request.testbench_seed, Path(request.model_path) if request.model_path else None)
+                                    request.testbench_seed, Path(request.model_path) if request.model_path else None,
+                                    request.host)
 
 
 SEQUENTIAL = Sequential()

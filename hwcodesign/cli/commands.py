@@ -17,6 +17,7 @@ from hwcodesign.backends import ARCHITECTURES, backend_of
 from hwcodesign.boards import available_boards, format_board_table, load_board
 from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
+from hwcodesign.cli.host_options import add_host_options, host_options
 from hwcodesign.cli.pass_options import add_pass_options, pass_options
 from hwcodesign.cli.progress import step
 from hwcodesign.cli.values import (
@@ -30,13 +31,15 @@ from hwcodesign.cli.values import (
     weight_formats,
 )
 from hwcodesign.codegen.csim import checked_headers, run_csim_cached_note
+from hwcodesign.codegen.host_parts import host_options_of
 from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.flows.compile import compile_model
 from hwcodesign.flows.search import search
 from hwcodesign.flows.simulate import simulate_model
-from hwcodesign.frames import load_frames
+from hwcodesign.flows.whole_model import IntegerAccelerator, check_whole_model, run_with_host
+from hwcodesign.frames import load_frames, load_model_inputs
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.stream_layout import WORD_BITS
@@ -51,6 +54,8 @@ from hwcodesign.outputs import (
     check_output_file,
     write_file_atomically,
 )
+from hwcodesign.partition import ACCELERATOR, Partition, load_partitioned
+from hwcodesign.partition.run import run_host_part
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.report import format_layer_table, format_summary, write_report
 from hwcodesign.report.search_report import write_search
@@ -90,13 +95,29 @@ def summary(graph: Graph) -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     passes = pass_options(args, (args.model,))
-    graph = load_onnx(args.model, passes)
+    partition, graph = load_partitioned(args.model, passes, host_options(args))
     if not args.raw:
         graph = optimize(graph, passes)
     print(layer_table(graph))
     print()
     print(summary(graph))
+    if partition.has_host_parts:
+        print()
+        print(placement_table(partition))
     return 0
+
+
+def placement_table(partition: Partition) -> str:
+    """Where each node of the model runs, for a model with host parts: the host's nodes by name and
+    why, the accelerator's as a count (its layers are the table above), and the state carried."""
+    placement = partition.placement
+    rows = [(name, place, placement.reasons.get(name, "")) for name, place in placement.places.items()
+            if place != ACCELERATOR]
+    lines = [f"placement: {len(placement.nodes(ACCELERATOR))} ONNX nodes on the accelerator (the layers above), "
+             f"{len(rows)} on the board's CPU:", format_table(("node", "runs on", "why"), rows)]
+    lines += [f"state carried across frames: {p.input} <- {p.output} ({'x'.join(map(str, p.shape))})"
+              for p in partition.state]
+    return "\n".join(lines)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -105,12 +126,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     check_destination(out_dir, REPORT_KIND, inputs=(args.model, args.inputs))
     passes = pass_options(args, (args.model, args.inputs, out_dir))
     with step("importing and optimizing the model"):
-        graph = optimize(load_onnx(args.model, passes), passes)
-    samples = graph_frames(graph, args.inputs)
+        partition, graph = load_partitioned(args.model, passes, host_options(args))
+        graph = optimize(graph, passes)
+    samples = graph_frames(partition, graph, args.inputs)
     report = simulate_model(
         graph, board, model_path=str(args.model), goal=args.goal, fps=args.fps, caps=dict(args.cap),
         architecture=args.architecture, samples=samples, density=args.density, percentile=args.percentile,
-        time_limit=args.time_limit, step=step).report
+        time_limit=args.time_limit, step=step, partition=partition).report
     with step(f"writing {out_dir}/report.json and report.html"):
         write_report(report, out_dir)
     print(format_layer_table(report))
@@ -123,10 +145,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
     check_destination(out_dir, PROJECT_KIND, inputs=(args.model, args.inputs))
     passes = pass_options(args, (args.model, args.inputs, out_dir))
-    samples = graph_frames(optimize(load_onnx(args.model, passes), passes), args.inputs) if args.inputs else None
+    host = host_options(args)
+    samples = None
+    if args.inputs:
+        partition, graph = load_partitioned(args.model, passes, host)
+        samples = graph_frames(partition, optimize(graph, passes), args.inputs)
     result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
-                           density=args.density, time_limit=args.time_limit, step=step, passes=passes)
+                           density=args.density, time_limit=args.time_limit, step=step, passes=passes, host=host)
     print(format_layer_table(result.report))
     print()
     print(format_summary(result.report))
@@ -141,9 +167,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def graph_frames(graph: Graph, path: str | None) -> dict[str, np.ndarray] | None:
-    """`--inputs` frames for `graph`'s inputs (None without the option)."""
-    return load_frames(path, [op.output for op in graph.inputs]) if path else None
+def graph_frames(partition: Partition, graph: Graph, path: str | None) -> dict[str, np.ndarray] | None:
+    """`--inputs` frames for `graph`'s inputs (None without the option): the accelerator's own
+    inputs, or for a model with a host part before the accelerator the model's inputs, which that
+    part turns into the accelerator's (run with onnxruntime, as the driver would)."""
+    if not path:
+        return None
+    if partition.pre is None:
+        return load_frames(path, [op.output for op in graph.inputs])
+    floats = load_model_inputs(path, [(spec.name, spec.shape) for spec in partition.inputs])
+    accelerator = run_host_part(partition.pre, floats, partition.accelerator_inputs)
+    return {op.output.name: op.output.quantize(accelerator[name])
+            for op, name in zip(graph.inputs, partition.accelerator_inputs, strict=True)}
 
 
 def add_sparsity_options(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +196,8 @@ def cmd_csim(args: argparse.Namespace) -> int:
     source = Path(args.input)
     out_path = check_output_file(args.output or source.with_name(f"{source.stem}_csim.npz"), ".npz",
                                  inputs=(source, args.model))
+    if project.host_spec is not None:
+        return csim_whole_model(args, project, headers, out_path)
     frames = load_frames(source, [port.tensor for port in project.inputs])
     golden_graph = model_of_project(args.model, project) if args.model else None
     count = next(iter(frames.values())).shape[0]
@@ -182,6 +219,38 @@ def cmd_csim(args: argparse.Namespace) -> int:
     if golden_graph is not None:
         return check_against_golden(golden_graph, args.model, frames, outputs)
     return 0
+
+
+def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path | None, out_path: Path) -> int:
+    """`csim` of a project with host parts: INPUT is the model's own inputs; the host parts run as the
+    driver runs them (onnxruntime), the accelerator in C simulation. With `--model`, the accelerator's
+    integers must equal its golden model's and the whole model must agree with onnxruntime."""
+    spec = project.host_spec
+    assert spec is not None
+    frames = load_model_inputs(args.input, [(s["name"], tuple(s["shape"])) for s in spec["inputs"]])
+    partition, graph = None, None
+    if args.model:
+        partition, graph = load_partitioned(args.model, host=host_options_of(spec))
+        graph = optimize(graph)
+        project.check_model(graph, args.model)
+    accelerator = IntegerAccelerator([p.tensor for p in project.inputs], [p.tensor for p in project.outputs],
+                                     lambda ints: project.csim(ints, headers))
+    count = next(iter(frames.values())).shape[0]
+    against = f", Xilinx's headers in {headers}" if headers else ""
+    with step(f"the whole model on {count} frame(s): host parts with onnxruntime, the accelerator in C simulation "
+              f"({run_csim_cached_note(project, headers)}{against})"):
+        outputs = run_with_host(project.root / "driver", spec, frames, accelerator)
+    arrays = {**outputs, **{f"accelerator_{name}": value for name, value in accelerator.integers("outputs").items()}}
+    for name, value in outputs.items():
+        print(f"{name}: {value.shape[0]} x {'x'.join(map(str, value.shape[1:]))} {value.dtype}")
+    write_file_atomically(out_path, lambda stream: np.savez(stream, **arrays))
+    print(f"outputs written to {out_path} (the model's outputs, and accelerator_* integers)")
+    if graph is None or partition is None:
+        return 0
+    status = check_against_golden(graph, args.model, accelerator.integers("inputs"), accelerator.integers("outputs"))
+    check = check_whole_model(partition, graph, spec, frames, outputs, accelerator)
+    print(check.describe())
+    return status or (0 if check.passed else 1)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -288,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("model", help="path to a QDQ or QONNX .onnx file")
     inspect.add_argument("--raw", action="store_true", help="show the IR before optimization passes")
     add_pass_options(inspect)
+    add_host_options(inspect)
     inspect.set_defaults(run=cmd_inspect)
     simulate = commands.add_parser(
         "simulate", help="map a model onto a board and simulate its latency and throughput (no hardware needed)"
@@ -296,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_time_limit_option(simulate)
     simulate.add_argument("-o", "--output", type=output_path, help="report folder (default reports/<model>-<board>)")
     add_pass_options(simulate)
+    add_host_options(simulate)
     simulate.set_defaults(run=cmd_simulate)
     compile_ = commands.add_parser(
         "compile", help="compile a model into a Vitis HLS / Vivado / PYNQ project for a board"
@@ -306,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_time_limit_option(compile_)
     compile_.add_argument("-o", "--output", type=output_path, help="project folder (default build/<model>)")
     add_pass_options(compile_)
+    add_host_options(compile_)
     compile_.set_defaults(run=cmd_compile)
     csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")
     csim.add_argument("project", help="project folder written by `hwcodesign compile`")

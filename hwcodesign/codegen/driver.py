@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import io
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from pprint import pformat
 from typing import Any
@@ -21,6 +22,7 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.render import render
+from hwcodesign.host import runtime as host_runtime
 from hwcodesign.ir import stream_layout
 from hwcodesign.ir.graph import Graph
 from hwcodesign.sim.golden import run_golden
@@ -37,21 +39,32 @@ def packing_source() -> str:
     return "\n\n".join(part.rstrip() for part in parts)
 
 
+def host_runtime_source() -> str:
+    """The board-side host runtime (numpy executor, onnxruntime sessions, state), embedded whole
+    so driver.py stays one standalone file."""
+    return inspect.getsource(host_runtime).split("from __future__ import annotations", 1)[-1].strip()
+
+
 def driver_source(name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
-                  engine: dict[str, Any] | None = None) -> str:
-    """driver.py; `engine` (registers, layers, arena_bytes) for a layer-sequential engine."""
+                  engine: dict[str, Any] | None = None, host: Mapping[str, Any] | None = None) -> str:
+    """driver.py; `engine` (registers, layers, arena_bytes) for a layer-sequential engine; `host`
+    (the host parts' spec) for a model with parts on the board's CPU."""
     def specs(ports: list[dict]) -> str:
         return pformat([{**port, "word_bits": word_bits} for port in ports], width=100, sort_dicts=True)
 
     return render("driver/driver.py.j2", name=name, board=board.name, board_display_name=board.display_name,
                   pynq_image=board.pynq_image, version=__version__, inputs=specs(inputs), outputs=specs(outputs),
-                  packing_source=packing_source(), engine=engine is not None, **(engine or {}))
+                  packing_source=packing_source(), engine=engine is not None, **(engine or {}),
+                  host=host is not None, host_source=host_runtime_source() if host else "")
 
 
-def sample_npz(graph: Graph, seed: int = 0) -> bytes:
+def sample_npz(graph: Graph, host: Mapping[str, Any] | None = None, seed: int = 0) -> bytes:
     """Float frames, their quantized integers and the golden outputs, as a reproducible .npz.
 
-    Frames are uniform over each input's real range (what its quantization can represent).
+    Frames are uniform over each input's real range (what its quantization can represent). With
+    host parts, `model_<input>` holds frames of the model's own inputs: uniform in [0, 1) (the
+    range of an image a float part before the accelerator normalises) for a model with such a
+    part, else the accelerator's own float frames.
     """
     rng = np.random.default_rng(seed)
     arrays: dict[str, np.ndarray] = {}
@@ -63,6 +76,13 @@ def sample_npz(graph: Graph, seed: int = 0) -> bytes:
         suffix = "" if index == 0 else f"_{index}"
         arrays[f"input{suffix}"] = floats
         integers[op.name] = arrays[f"input_q{suffix}"] = tensor.quantize(floats)
+    if host is not None:
+        for spec in host["inputs"]:
+            shape = (SAMPLE_FRAMES, *spec["shape"][1:])
+            direct = host["pre"] is None and host["accelerator_inputs"].get(spec["name"])
+            index = [op.output.name for op in graph.inputs].index(direct) if direct else None
+            arrays[f"model_{spec['name']}"] = (arrays["input" if not index else f"input_{index}"] if direct else
+                                               rng.random(shape, dtype=np.float32).astype(spec["dtype"]))
     golden = run_golden(graph, integers)
     for index, name in enumerate(graph.outputs):
         arrays[f"expected_{index}"] = golden[name]
@@ -81,30 +101,30 @@ def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def driver_files(graph: Graph, name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
-                 model_path: Path | None) -> dict[str, str | bytes]:
+                 model_path: Path | None, host: Mapping[str, Any] | None = None) -> dict[str, str | bytes]:
     files: dict[str, str | bytes] = {
-        "driver/driver.py": driver_source(name, board, inputs, outputs, word_bits),
-        "driver/sample.npz": sample_npz(graph),
+        "driver/driver.py": driver_source(name, board, inputs, outputs, word_bits, host=host),
+        "driver/sample.npz": sample_npz(graph, host),
     }
     if model_path is not None:
         files["driver/model.onnx"] = Path(model_path).read_bytes()
-    files["driver/notebook.ipynb"] = notebook_json(name, board.display_name)
+    files["driver/notebook.ipynb"] = notebook_json(name, board.display_name, host is not None)
     return files
 
 
 def engine_driver_files(graph: Graph, name: str, board: Board, meta: dict[str, Any], params: np.ndarray,
-                        model_path: Path | None) -> dict[str, str | bytes]:
+                        model_path: Path | None, host: Mapping[str, Any] | None = None) -> dict[str, str | bytes]:
     """The driver folder of a layer-sequential engine: the same files plus params.bin, which the
     driver loads into DDR (the engine's program: descriptors and weights)."""
     engine = {"registers": pformat(meta["registers"], sort_dicts=False), "layers": meta["layer_count"],
               "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8}
-    source = driver_source(name, board, meta["inputs"], meta["outputs"], meta["word_bits"], engine)
+    source = driver_source(name, board, meta["inputs"], meta["outputs"], meta["word_bits"], engine, host)
     files: dict[str, str | bytes] = {
         "driver/driver.py": source,
         "driver/params.bin": params.astype("<u8").tobytes(),
-        "driver/sample.npz": sample_npz(graph),
+        "driver/sample.npz": sample_npz(graph, host),
     }
     if model_path is not None:
         files["driver/model.onnx"] = Path(model_path).read_bytes()
-    files["driver/notebook.ipynb"] = notebook_json(name, board.display_name)
+    files["driver/notebook.ipynb"] = notebook_json(name, board.display_name, host is not None)
     return files

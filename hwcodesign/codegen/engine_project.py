@@ -17,6 +17,7 @@ driver once; the bitstream is the engine alone, so Vitis compiles no weight tabl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping as MappingType
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[Boundary
 
 
 def engine_project_files(graph: Graph, mapping: EngineMapping, name: str, model_label: str, frames: int,
-                         seed: int, model_path: Path | None) -> dict[str, str | bytes]:
+                         seed: int, model_path: Path | None,
+                         host: MappingType[str, Any] | None = None) -> dict[str, str | bytes]:
     program = build_program(graph, mapping.config)
     inputs, outputs = engine_ports(graph, program)
     files = engine_hls_files(graph, program, name, mapping.board, model_label, frames)
@@ -83,6 +85,6 @@ def engine_project_files(graph: Graph, mapping: EngineMapping, name: str, model_
     files.update(render_build_scripts(build))
     meta = engine_meta(graph, mapping, program, name, model_label, inputs, outputs, frames)
     files[PROJECT_FILE] = json.dumps(meta, indent=2) + "\n"
-    files.update(engine_driver_files(graph, name, mapping.board, meta, program.params, model_path))
+    files.update(engine_driver_files(graph, name, mapping.board, meta, program.params, model_path, host))
     return files
 

@@ -35,9 +35,10 @@ def code(text: str) -> Cell:
     return ("code", dedent(text).strip("\n"))
 
 
-def notebook_json(name: str, board_display_name: str) -> str:
-    """`driver/notebook.ipynb` for the project `name` built for `board_display_name`."""
-    return notebook_document(intro_cells(name, board_display_name) + import_cells() + check_cells(name))
+def notebook_json(name: str, board_display_name: str, host: bool = False) -> str:
+    """`driver/notebook.ipynb` for the project `name` built for `board_display_name`; `host`: the
+    model has parts on the board's CPU, and the notebook also runs the whole model."""
+    return notebook_document(intro_cells(name, board_display_name) + import_cells() + check_cells(name, host))
 
 
 def intro_cells(name: str, board_display_name: str) -> list[Cell]:
@@ -93,8 +94,11 @@ def driver_import_cell() -> Cell:
         """)
 
 
-def check_cells(name: str = "<name>") -> list[Cell]:
-    """Everything after the imports; needs `Accelerator`, `BOARD`, `MODEL_NAME` and `DRIVER_DIR`."""
+def check_cells(name: str = "<name>", host: bool = False) -> list[Cell]:
+    """Everything after the imports; needs `Accelerator`, `BOARD`, `MODEL_NAME` and `DRIVER_DIR`.
+    With `host`, section 4 runs the whole model (host parts and accelerator) on the model's own
+    inputs against onnxruntime on `model.onnx`."""
+    model_result = '\n                "model_max_abs_vs_onnxruntime": model_max_abs,' if host else ""
     return [
         markdown(f"""
             ## 2. Open the accelerator
@@ -126,7 +130,8 @@ def check_cells(name: str = "<name>") -> list[Cell]:
             frames quantized with the input's scale and zero point; further inputs: `input_1`,
             `input_q_1`, ...) and `expected_0`, `expected_1`, ... (one per output): the integer outputs of
             hwcodesign's golden model, which the hardware must reproduce exactly. With `raw=True`,
-            `run_batch` takes and returns integers (a dict by name when there are several).
+            `run_batch` takes and returns integers (a dict by name when there are several). For a model
+            with parts on the board's CPU, these are the accelerator's own ports (`run_accelerator_batch`).
             """),
         code("""
             sample = np.load(DRIVER_DIR / "sample.npz")
@@ -152,7 +157,8 @@ def check_cells(name: str = "<name>") -> list[Cell]:
                 return [np.asarray(result)]
 
 
-            outputs_q = output_list(acc.run_batch(frames_q, raw=True))
+            run_ports = getattr(acc, "run_accelerator_batch", acc.run_batch)  # the accelerator's ports alone
+            outputs_q = output_list(run_ports(frames_q, raw=True))
             differing = 0
             for got, want in zip(outputs_q, expected):
                 differing += int(np.count_nonzero(got != want)) if got.shape == want.shape else want.size
@@ -170,7 +176,7 @@ def check_cells(name: str = "<name>") -> list[Cell]:
             of `input` gives `input_q`, and the float outputs are the dequantized integer outputs.
             """),
         code("""
-            outputs_f = output_list(acc.run_batch(frames))
+            outputs_f = output_list(run_ports(frames))
             if isinstance(frames, dict):
                 quantize_matches = all(np.array_equal(acc.quantize(frames[port.name], index), frames_q[port.name])
                                        for index, port in enumerate(acc.inputs))
@@ -191,53 +197,7 @@ def check_cells(name: str = "<name>") -> list[Cell]:
                     line += f", argmax per frame {flat.argmax(axis=1).tolist()}"
                 print(line)
             """),
-        markdown("""
-            ## 4. Compare with onnxruntime
-
-            onnxruntime runs `model.onnx` as written, one frame at a time, on the same input integers
-            (dequantized; inputs and outputs in the model's order), with graph optimizations off (they would replace the quantize/dequantize
-            groups by fused integer kernels with their own rounding) and one thread. Its float output
-            is quantized with the output's scale and zero point, `clip(rint(y / scale) + zero_point)`,
-            and compared with the accelerator's integers: float rounding in onnxruntime allows at most
-            1 LSB. PYNQ images usually have no onnxruntime; this cell then says it skips.
-            """),
-        code("""
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                ort = None
-
-            max_lsb = None
-            reference = None  # onnxruntime's float outputs, one array per output port
-            model_path = DRIVER_DIR / "model.onnx"
-            if ort is None:
-                print("onnxruntime is not installed here (usual on PYNQ images): skipping the comparison")
-            elif not model_path.is_file():
-                print(f"{model_path} not found: skipping the comparison")
-            else:
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-                x_real = [((inputs_q[port.name].astype(np.float64) - port.zero_point) * port.scale).astype(np.float32)
-                          for port in acc.inputs]
-                names = [model_input.name for model_input in session.get_inputs()]
-                runs = [session.run(None, {name: x[i:i + 1] for name, x in zip(names, x_real)}) for i in range(count)]
-                reference = [np.concatenate([run[k] for run in runs]).reshape(want.shape) for k, want in enumerate(expected)]
-                max_lsb = 0
-                for port, y, q in zip(acc.outputs, reference, outputs_q):
-                    if port.signed:
-                        lo, hi = -(1 << (port.bits - 1)), (1 << (port.bits - 1)) - 1
-                    else:
-                        lo, hi = 0, (1 << port.bits) - 1
-                    y_q = np.clip(np.rint(y.astype(np.float64) / port.scale) + port.zero_point, lo, hi).astype(np.int64)
-                    lsb = int(np.abs(y_q - q.astype(np.int64)).max())
-                    max_lsb = max(max_lsb, lsb)
-                    equal = 100 * float(np.mean(y_q == q))
-                    print(f"{port.name}: max difference {lsb} LSB, {equal:.2f}% of elements equal")
-                print(f"max difference vs onnxruntime: {max_lsb} LSB (tolerance: 1)")
-            """),
+        *(whole_model_cells() if host else reference_cells()),
         markdown(f"""
             ## 5. Plots
 
@@ -293,6 +253,9 @@ def check_cells(name: str = "<name>") -> list[Cell]:
             stats = acc.benchmark({BENCHMARK_FRAMES})
             print(f"{{stats['frames']}} frames in {{stats['seconds']:.3f}} s: {{stats['fps']:.1f}} fps; "
                   f"one frame alone: {{stats['latency_ms']:.3f}} ms (backend: {{backend}})")
+            if "model_fps" in stats:  # a model with host parts: the whole model, and the host's share
+                print(f"the whole model: {{stats['model_fps']:.1f}} fps, of which the host parts "
+                      f"{{stats['host_ms_per_frame']:.3f}} ms per frame ({{stats['host_backend']}})")
             if report:
                 summary = report["summary"]
                 print(f"compiler estimate for the hardware: {{summary['fps']:.1f}} fps, latency {{summary['latency_ms']:.4g}} ms")
@@ -309,9 +272,119 @@ def check_cells(name: str = "<name>") -> list[Cell]:
                 "differing_elements": differing,
                 "float_path_ok": bool(float_path_ok),
                 "fps": float(stats["fps"]),
-                "max_lsb_vs_onnxruntime": max_lsb,
+                "max_lsb_vs_onnxruntime": max_lsb,{model_result}
             }}
             print("{RESULT_MARKER} " + json.dumps(result, sort_keys=True))
+            """),
+    ]
+
+
+def reference_cells() -> list[Cell]:
+    """Section 4 of a model that is all accelerator: onnxruntime on `model.onnx` fed the ports' frames."""
+    return [
+        markdown("""
+            ## 4. Compare with onnxruntime
+
+            onnxruntime runs `model.onnx` as written, one frame at a time, on the same input integers
+            (dequantized; inputs and outputs in the model's order), with graph optimizations off (they would replace the quantize/dequantize
+            groups by fused integer kernels with their own rounding) and one thread. Its float output
+            is quantized with the output's scale and zero point, `clip(rint(y / scale) + zero_point)`,
+            and compared with the accelerator's integers: float rounding in onnxruntime allows at most
+            1 LSB. PYNQ images usually have no onnxruntime; this cell then says it skips.
+            """),
+        code("""
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                ort = None
+
+            max_lsb = None
+            reference = None  # onnxruntime's float outputs, one array per output port
+            model_path = DRIVER_DIR / "model.onnx"
+            if ort is None:
+                print("onnxruntime is not installed here (usual on PYNQ images): skipping the comparison")
+            elif not model_path.is_file():
+                print(f"{model_path} not found: skipping the comparison")
+            else:
+                options = ort.SessionOptions()
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+                x_real = [((inputs_q[port.name].astype(np.float64) - port.zero_point) * port.scale).astype(np.float32)
+                          for port in acc.inputs]
+                names = [model_input.name for model_input in session.get_inputs()]
+                runs = [session.run(None, {name: x[i:i + 1] for name, x in zip(names, x_real)}) for i in range(count)]
+                reference = [np.concatenate([run[k] for run in runs]).reshape(want.shape) for k, want in enumerate(expected)]
+                max_lsb = 0
+                for port, y, q in zip(acc.outputs, reference, outputs_q):
+                    if port.signed:
+                        lo, hi = -(1 << (port.bits - 1)), (1 << (port.bits - 1)) - 1
+                    else:
+                        lo, hi = 0, (1 << port.bits) - 1
+                    y_q = np.clip(np.rint(y.astype(np.float64) / port.scale) + port.zero_point, lo, hi).astype(np.int64)
+                    lsb = int(np.abs(y_q - q.astype(np.int64)).max())
+                    max_lsb = max(max_lsb, lsb)
+                    equal = 100 * float(np.mean(y_q == q))
+                    print(f"{port.name}: max difference {lsb} LSB, {equal:.2f}% of elements equal")
+                print(f"max difference vs onnxruntime: {max_lsb} LSB (tolerance: 1)")
+            """),
+    ]
+
+
+def whole_model_cells() -> list[Cell]:
+    """Section 4 of a model with host parts: the whole model on its own inputs against onnxruntime."""
+    return [
+        markdown("""
+            ## 4. The whole model, and onnxruntime
+
+            The model's float parts run on this CPU (in the driver: onnxruntime where installed, else its
+            numpy executor), the integer core on the accelerator: `acc.run_batch` takes the model's own
+            inputs (`model_*` in `sample.npz`) and returns its own outputs, carrying any recurrent state
+            from frame to frame (`acc.reset()` starts again from zeros). onnxruntime runs `model.onnx`
+            the same way, frame by frame with the state fed back, optimizations off. PYNQ images usually
+            have no onnxruntime; the comparison then says it skips. `max_lsb` stays the accelerator
+            ports' check against onnxruntime, which this model's extra inputs and outputs do not allow.
+            """),
+        code("""
+            max_lsb = None
+            reference = None
+            model_inputs = {key[len("model_"):]: sample[key] for key in sample.files if key.startswith("model_")}
+            acc.reset()
+            model_outputs = acc.run_batch(model_inputs)
+            model_outputs = model_outputs if isinstance(model_outputs, dict) else {acc.host.output_names[0]: model_outputs}
+            acc.reset()
+            for name, value in model_outputs.items():
+                print(f"{name}: {value.shape} {value.dtype}, values in [{value.min():.4g}, {value.max():.4g}]")
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                ort = None
+            model_max_abs = None
+            model_path = DRIVER_DIR / "model.onnx"
+            if ort is None or not model_path.is_file():
+                print("onnxruntime or model.onnx not here (usual on PYNQ images): skipping the comparison")
+            else:
+                options = ort.SessionOptions()
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+                state = {s["input"]: np.zeros(s["shape"], s["dtype"]) for s in acc.host.spec["state"]}
+                count = len(next(iter(model_inputs.values())))
+                runs = []
+                for i in range(count):
+                    feeds = {name: value[i:i + 1] for name, value in model_inputs.items()}
+                    names = list(model_outputs) + [s["output"] for s in acc.host.spec["state"]]
+                    result = dict(zip(names, session.run(names, {**feeds, **state})))
+                    state = {s["input"]: result[s["output"]] for s in acc.host.spec["state"]}
+                    runs.append(result)
+                model_max_abs = 0.0
+                for name, value in model_outputs.items():
+                    ref = np.concatenate([run[name] for run in runs]).reshape(value.shape)
+                    diff = float(np.abs(ref.astype(np.float64) - value).max())
+                    model_max_abs = max(model_max_abs, diff)
+                    print(f"{name}: max |difference| vs onnxruntime {diff:.4g} (values up to {np.abs(ref).max():.4g})")
             """),
     ]
 

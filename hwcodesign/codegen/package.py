@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from hwcodesign import __version__
 from hwcodesign.boards import load_board
+from hwcodesign.codegen.host_parts import HOST_DRIVER_FILES
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.project import Project, ProjectError
 from hwcodesign.codegen.project_format import PROJECT_FILE
@@ -52,8 +53,9 @@ DEFAULT_FOLDER = "pynq_package"
 PACKAGE_PRODUCTS = ("__pycache__", ".ipynb_checkpoints")
 DRIVER_FILES = ("driver.py", "sample.npz")
 # model.onnx is absent when emit_project was called without model_path; params.bin (the
-# engine's program) exists only in layer-sequential engine projects
-OPTIONAL_DRIVER_FILES = ("model.onnx", "params.bin")
+# engine's program) exists only in layer-sequential engine projects; the host parts
+# (`codegen/host_parts.py`) only for a model with parts on the board's CPU
+OPTIONAL_DRIVER_FILES = ("model.onnx", "params.bin", *HOST_DRIVER_FILES)
 ROOT_FILES = ("report.json", PROJECT_FILE)
 BOARD_HOME = "/home/xilinx/jupyter_notebooks"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -113,7 +115,7 @@ def collect_files(project: Project, warn: Warn) -> dict[str, str | bytes]:
             files[file] = (driver_dir / file).read_bytes()
     board_name, display_name, pynq_image = board_names(str(project.meta.get("board", "")))
     notebook = driver_dir / "notebook.ipynb"
-    files["notebook.ipynb"] = clean_notebook(notebook) if notebook.is_file() else notebook_json(name, display_name)
+    files["notebook.ipynb"] = clean_notebook(notebook) if notebook.is_file() else notebook_json(name, display_name, project.host_spec is not None)
     for file in ROOT_FILES:
         if (root / file).is_file():
             files[file] = (root / file).read_bytes()

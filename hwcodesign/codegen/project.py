@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Mapping as MappingType
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from hwcodesign.codegen.build_scripts import BuildContext, build_products, rende
 from hwcodesign.codegen.csim import run_csim
 from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.hls_top import DataflowTop, build_top
+from hwcodesign.codegen.host_parts import HOST_SPEC_FILE
 from hwcodesign.codegen.packing import pack_frames
 from hwcodesign.codegen.project_format import PROJECT_FILE, BoundaryPort, byte_text
 from hwcodesign.codegen.project_schema import meta_problem
@@ -54,7 +56,8 @@ def c_identifier(name: str) -> str:
 
 def dataflow_project_files(graph: Graph, mapping: Mapping, name: str, model_label: str, word_bits: int,
                            fifo_rows: MappingType[tuple[str, str], int], seed: int,
-                           model_path: str | os.PathLike[str] | None) -> dict[str, str | bytes]:
+                           model_path: str | os.PathLike[str] | None,
+                           host: MappingType[str, Any] | None = None) -> dict[str, str | bytes]:
     """Every file of the dataflow pipeline's project (`backends.emit_project` writes them): the
     HLS sources with FIFOs of `fifo_rows` rows per edge, the build scripts, project.json and the
     driver (with the model at `model_path` beside it)."""
@@ -62,7 +65,7 @@ def dataflow_project_files(graph: Graph, mapping: Mapping, name: str, model_labe
     files = project_files(graph, mapping, top, name, model_label, word_bits, seed)
     files.update(driver_files(graph, name, mapping.board, [p.to_json() for p in top.inputs],
                               [p.to_json() for p in top.outputs], word_bits,
-                              Path(model_path) if model_path else None))
+                              Path(model_path) if model_path else None, host))
     return files
 
 
@@ -232,6 +235,17 @@ class Project:
 
     def hls_dir(self) -> Path:
         return self.root / "hls"
+
+    @property
+    def host_spec(self) -> dict[str, Any] | None:
+        """The host parts' spec (`driver/host.json`) of a model with parts on the board's CPU, else None."""
+        path = self.root / HOST_SPEC_FILE
+        if not path.is_file():
+            return None
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise ProjectError(f"{path}: not a readable host spec ({error}); recompile the model") from None
 
     def csim(self, x: np.ndarray | MappingType[str, np.ndarray],
              xilinx_headers: str | os.PathLike[str] | None = None) -> dict[str, np.ndarray]:

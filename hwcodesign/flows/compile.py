@@ -22,7 +22,8 @@ from hwcodesign.flows.simulate import Step, quiet_step, simulate_model
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.outputs import PROJECT_KIND, check_destination
-from hwcodesign.passes import PassOptions, load_onnx, optimize
+from hwcodesign.partition import HostOptions, Partition, load_partitioned
+from hwcodesign.passes import PassOptions, optimize
 from hwcodesign.report import report_texts
 from hwcodesign.sim.latency import LatencyReport
 
@@ -34,6 +35,7 @@ class CompileResult:
     mapping: AnyMapping
     latency: LatencyReport
     report: dict[str, Any]
+    partition: Partition
 
 
 def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: str | os.PathLike[str], *,
@@ -41,7 +43,7 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
                   word_bits: int = 64, name: str | None = None, architecture: str = "auto",
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
-                  passes: PassOptions | None = None) -> CompileResult:
+                  passes: PassOptions | None = None, host: HostOptions | None = None) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
 
     `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
@@ -52,22 +54,25 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     `step(message)` wraps each stage (the CLI passes its progress display). The report in the
     project omits the solver's wall-clock time so that the same model always gives
     byte-identical files. `out_dir` is checked before any work (`outputs.check_destination`):
-    it may only be new, empty, or a project this tool wrote.
+    it may only be new, empty, or a project this tool wrote. `host` puts named nodes or op types
+    on the board's CPU (`partition.HostOptions`); a model's float parts before its first
+    quantizer and after its last dequantizer go there anyway, and the project's driver runs them.
     """
     target = board if isinstance(board, Board) else load_board(board)
     model_path = Path(model)
     check_destination(out_dir, PROJECT_KIND, inputs=(model_path,))
     with step("importing and optimizing the model"):
         options = passes or PassOptions()  # passes disabled, the IR dump (`hwcodesign.passes.PassOptions`)
-        graph = optimize(load_onnx(model_path, options), options)
+        partition, graph = load_partitioned(model_path, options, host)
+        graph = optimize(graph, options)
     simulation = simulate_model(graph, target, model_path=model_path.name, goal=goal, fps=fps, caps=caps,
                                 architecture=architecture, word_bits=word_bits, samples=samples, density=density,
-                                time_limit=time_limit, step=step)
+                                time_limit=time_limit, step=step, partition=partition)
     mapping, latency, report = simulation.mapping, simulation.latency, simulation.report
     report.pop("solve_seconds", None)
     out = Path(out_dir)
     with step(f"generating the HLS project in {out}"):
         project = emit_project(graph, mapping, out, name=name or model_path.stem, word_bits=word_bits,
                                fifo_rows=latency.fifo_rows, model_label=model_path.name,
-                               extra_files=report_texts(report), model_path=model_path)
-    return CompileResult(project, graph, mapping, latency, report)
+                               extra_files=report_texts(report), model_path=model_path, partition=partition)
+    return CompileResult(project, graph, mapping, latency, report, partition)

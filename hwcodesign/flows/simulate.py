@@ -19,6 +19,8 @@ from hwcodesign.backends import AnyMapping, backend_of, build_report, map_to_boa
 from hwcodesign.boards import Board
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.partition import Partition
+from hwcodesign.report.host import host_section
 from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
 from hwcodesign.sim.sparsity import design_densities
@@ -66,11 +68,15 @@ def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None,
                    fps: float | None = None, caps: dict[str, float] | None = None, architecture: str = "auto",
                    word_bits: int = 64, samples: MappingType[str, np.ndarray] | None = None,
                    density: float | None = None, percentile: float = 95.0,
-                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step) -> Simulation:
+                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
+                   partition: Partition | None = None) -> Simulation:
     """`map_and_simulate`, and the report of the result (`backends.build_report`; `model_path`
-    names the model in it)."""
+    names the model in it; `partition`, when the model has host parts, adds their placement and
+    estimated time)."""
     mapping, latency, profile = map_and_simulate(graph, board, goal=goal, fps=fps, caps=caps, architecture=architecture,
                                                  word_bits=word_bits, samples=samples, density=density,
                                                  percentile=percentile, time_limit=time_limit, step=step)
     report = build_report(graph, mapping, latency, model_path=model_path, profile=profile)
+    if partition is not None and partition.has_host_parts:
+        report["host"] = host_section(partition, board, report["summary"])
     return Simulation(mapping, latency, profile, report)

@@ -72,6 +72,15 @@ def builders() -> Builders:
     return Builders(**found)
 
 
+def handled_op_types(rules: Mapping[str, Rule] | None = None, patterns: Collection[Pattern] | None = None) -> list[str]:
+    """The ONNX op types the lowering takes (by default every rule and every pattern): what the
+    accelerator can run, which the host/accelerator partition reads."""
+    rules = lowering_rules() if rules is None else rules
+    patterns = lowering_patterns().values() if patterns is None else patterns
+    found = [*rules, "Constant", *(op_type for pattern in patterns for op_type in pattern.op_types)]
+    return [op_type for op_type in dict.fromkeys(found) if op_type != "*"]
+
+
 class LoweringWalk:
     """One lowering of one model with the patterns `steps` (names, in order); `run()` returns the IR.
 
@@ -87,8 +96,7 @@ class LoweringWalk:
 
     def handled(self) -> list[str]:
         """Every op type a rule or an enabled pattern takes: the plumbing's, then family by family."""
-        found = [*self.ctx.rules, "Constant", *(op_type for step in self.steps for op_type in step.op_types)]
-        return [op_type for op_type in dict.fromkeys(found) if op_type != "*"]
+        return handled_op_types(self.ctx.rules, self.steps)
 
     def run(self) -> Graph:
         """Lower every node; every node that cannot be built is reported at once (`raise_all`).

@@ -105,8 +105,13 @@ def load_onnx(source: str | Path | onnx.ModelProto, options: PassOptions = DEFAU
     lowering's words when it has some: they say what to change ("P must have shape (1, 18, 1, 1)")
     where the checker says only that shapes do not broadcast.
     """
-    model = read_model(source)
-    invalid = type_error(model, origin_of(source))
+    return lower_checked(read_model(source), origin_of(source), options)
+
+
+def lower_checked(model: onnx.ModelProto, origin: str, options: PassOptions = DEFAULT) -> Graph:
+    """`lower` on a structurally valid model, refusing one the checker's full check refuses
+    (in the lowering's words where it has some)."""
+    invalid = type_error(model, origin)
     if invalid is None:
         return lower(model, options)
     try:

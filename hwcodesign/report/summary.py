@@ -15,6 +15,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.mapping import Mapping
+from hwcodesign.report.host import host_lines
 from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
 from hwcodesign.tables import format_table
@@ -243,7 +244,7 @@ def format_summary(report: dict[str, Any]) -> str:
         ]
         if engine["reason"]:
             lines.insert(2, f"why: {engine['reason']}")
-        return "\n".join(lines + note_lines(report))
+        return "\n".join(lines + host_lines(report) + note_lines(report))
     limit = summary["limited_by"]
     limit_note = "" if limit == summary["bottleneck"] else f" (interval set by {limit})"
     return "\n".join([
@@ -256,7 +257,7 @@ def format_summary(report: dict[str, Any]) -> str:
         f"(in the layers' totals above); width converters {summary['refold_lut']:,} LUT, "
         f"{summary['refold_ff']:,} FF (reserved within the caps)",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
-    ] + sparsity_lines(report) + note_lines(report))
+    ] + sparsity_lines(report) + host_lines(report) + note_lines(report))
 
 
 def note_lines(report: dict[str, Any]) -> list[str]:

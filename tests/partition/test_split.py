@@ -1,0 +1,118 @@
+"""The host/accelerator split on models as torch and onnxruntime's quantizer write them."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.partition import ACCELERATOR, AFTER, BEFORE, HostOptions, split_model
+from hwcodesign.passes.lowering import handled_op_types
+from hwcodesign.quantize import quantize_qdq
+from support import host_models, op_cases
+from support.onnx_models import GraphBuilder
+
+SUPPORTED = handled_op_types()
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, host_models.HostModel]:
+    return {name: build() for name, build in host_models.BUILDERS.items()}
+
+
+def host_nodes(partition: object, place: str) -> list[str]:
+    return partition.placement.nodes(place)  # type: ignore[attr-defined]
+
+
+def op_types(model: onnx.ModelProto | None) -> list[str]:
+    return [] if model is None else [node.op_type for node in model.graph.node if node.op_type != "Constant"]
+
+
+def test_normalisation_before_and_softmax_after(models: dict) -> None:
+    partition = split_model(models["normalised_softmax"].model, SUPPORTED)
+    assert op_types(partition.pre) == ["Sub", "Div"]
+    assert op_types(partition.post) == ["Softmax", "QuantizeLinear", "DequantizeLinear"]
+    assert partition.placement.reasons["/Softmax"] == "Softmax has no accelerator lowering"
+    # the accelerator reads what the Div writes and ends at the dequantized logits
+    assert partition.accelerator_inputs == ["/Div_output_0"]
+    assert op_types(partition.accelerator)[-1] == "DequantizeLinear"
+    assert [node.op_type for node in partition.accelerator.graph.node].count("Softmax") == 0
+
+
+def test_gru_head_runs_on_the_host_with_its_state(models: dict) -> None:
+    partition = split_model(models["gru_head"].model, SUPPORTED)
+    assert "GRU" in op_types(partition.post) and "Gemm" in op_types(partition.post)
+    assert partition.pre is None
+    (state,) = partition.state
+    assert (state.input, state.output, state.shape) == ("hidden", "hidden_next", (1, 1, host_models.HIDDEN))
+    assert [t.name for t in partition.inputs] == ["frame"] and [t.name for t in partition.outputs] == ["centre"]
+
+
+def test_bipolar_scaling_and_float_classifier(models: dict) -> None:
+    bipolar = split_model(models["bipolar_input"].model, SUPPORTED)
+    assert op_types(bipolar.pre) == ["Mul", "Sub"] and bipolar.post is None
+    classifier = split_model(models["float_classifier"].model, SUPPORTED)
+    assert op_types(classifier.post) == ["Gemm"] and classifier.pre is None
+
+
+@pytest.mark.parametrize("case", sorted(op_cases.CASES))
+def test_a_model_without_float_parts_is_its_own_accelerator_part(case: str) -> None:
+    model, samples = op_cases.build(case)
+    partition = split_model(quantize_qdq(model, samples), SUPPORTED)
+    assert not partition.has_host_parts and partition.accelerator is partition.model
+
+
+def test_assigned_first_layer_goes_before_with_its_quantizer(models: dict) -> None:
+    """CoDeNet's split: the first conv on the ARM, the accelerator from the next quantizer on."""
+    model = models["float_classifier"].model
+    first = next(node.name for node in model.graph.node if node.op_type == "Conv")
+    partition = split_model(model, SUPPORTED, HostOptions(host=(first,)))
+    assert first in host_nodes(partition, BEFORE)
+    assert op_types(partition.pre).count("QuantizeLinear") == 1  # the input's quantizer went with it
+    (entry,) = partition.accelerator_inputs
+    readers = [node.op_type for node in partition.accelerator.graph.node if entry in node.input]
+    assert readers == ["QuantizeLinear"]  # the conv's output enters through the next layer's quantizer
+    assert partition.placement.reasons[first] == "assigned to the host"
+
+
+def test_assigning_a_middle_layer_is_refused_by_name(models: dict) -> None:
+    model = models["float_classifier"].model
+    middle = [node.name for node in model.graph.node if node.op_type == "Conv"][1]
+    # the first conv computes before it on the accelerator, the global pool after it
+    with pytest.raises(UnsupportedModelError, match=f"node '{middle}' .*re-enter"):
+        split_model(model, SUPPORTED, HostOptions(host=(middle,)))
+
+
+def test_unknown_host_name_is_refused(models: dict) -> None:
+    with pytest.raises(UnsupportedModelError, match="'NoSuchNode' .*names no node and no op type"):
+        split_model(models["float_classifier"].model, SUPPORTED, HostOptions(host=("NoSuchNode",)))
+
+
+def test_state_pair_named_by_hand_must_match_shapes() -> None:
+    b = GraphBuilder(0)
+    x = b.input((1, 4, 6, 6))
+    h = b.input((1, 3), name="h")
+    conv = b.conv(x, 4, 4)
+    flat = b.node("Flatten", [b.node("GlobalAveragePool", [conv])])
+    y = b.node("Add", [b.node("Gemm", [flat, b.const(np.ones((4, 3), np.float32))]), h])
+    model = b.model([y])
+    model.graph.output.append(helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 4]))
+    model.graph.node.append(helper.make_node("Identity", [flat], ["h_out"], name="copy"))
+    samples = [{"input": np.random.default_rng(i).random((1, 4, 6, 6), np.float32), "h": np.zeros((1, 3), np.float32)}
+               for i in range(4)]
+    quantized = quantize_qdq(model, samples, nodes_to_exclude=[n.name for n in model.graph.node
+                                                               if n.op_type in ("Gemm", "Add", "Identity")])
+    with pytest.raises(UnsupportedModelError, match="'h' .*must be equal"):
+        split_model(quantized, SUPPORTED, HostOptions(state=(("h", "h_out"),)))
+
+
+def test_placement_covers_every_node_once(models: dict) -> None:
+    for model in models.values():
+        partition = split_model(model.model, SUPPORTED)
+        places = partition.placement.places
+        assert set(places.values()) <= {BEFORE, ACCELERATOR, AFTER}
+        parts = [partition.pre, partition.accelerator, partition.post]
+        extracted = [n.name for part in parts if part is not None for n in part.graph.node if n.name in places]
+        assert sorted(extracted) == sorted(places)
