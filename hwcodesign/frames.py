@@ -9,7 +9,7 @@ starts; nothing is ever unpickled (`allow_pickle=False`: loading a pickle runs i
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +33,26 @@ def load_frames(path: str | Path, inputs: Sequence[Tensor]) -> dict[str, np.ndar
     model, else an .npz by input tensor name. A single frame (C, H, W) gains its N axis; floats
     are quantized with the input's scale and zero point (as QuantizeLinear does); integers must
     already lie in the input's type. Raises FramesError naming the file and the problem."""
-    path = Path(path)
+    by_name = {tensor.name: tensor for tensor in inputs}
+    return frames_by_input(Path(path), list(by_name), lambda path, name, value: checked_frames(path, by_name[name], value))
+
+
+def frames_by_input(path: Path, names: Sequence[str],
+                    check: Callable[[Path, str, np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+    """The checked array of each input in `names` from `path` (a .npy for one input, else an .npz
+    by input name), all with one frame count."""
     arrays = read_arrays(path)
     if None in arrays:
-        if len(inputs) != 1:
-            raise FramesError(f"{path}: the model has {len(inputs)} inputs; pass an .npz keyed by input tensor name "
-                              f"({', '.join(t.name for t in inputs)})")
-        arrays = {inputs[0].name: arrays[None]}
+        if len(names) != 1:
+            raise FramesError(f"{path}: the model has {len(names)} inputs; pass an .npz keyed by input tensor name "
+                              f"({', '.join(names)})")
+        arrays = {names[0]: arrays[None]}
     frames = {}
-    for tensor in inputs:
-        if tensor.name not in arrays:
-            raise FramesError(f"{path} has no array for input '{tensor.name}' (it holds: "
-                              f"{', '.join(str(name) for name in arrays) or 'nothing'})")
-        frames[tensor.name] = checked_frames(path, tensor, arrays[tensor.name])
+    for name in names:
+        if name not in arrays:
+            raise FramesError(f"{path} has no array for input '{name}' (it holds: "
+                              f"{', '.join(str(key) for key in arrays) or 'nothing'})")
+        frames[name] = check(path, name, arrays[name])
     counts = {name: value.shape[0] for name, value in frames.items()}
     if len(set(counts.values())) > 1:
         raise FramesError(f"{path}: the inputs have different frame counts "
@@ -99,22 +106,36 @@ def check_regular_file(path: Path) -> None:
         raise FramesError(f"{path} is empty")
 
 
+def load_float_frames(path: str | Path, shapes: Mapping[str, Sequence[int]]) -> dict[str, np.ndarray]:
+    """Float frames (N, ...) by input name from `path` for a float model whose inputs have
+    `shapes` (batch first): a .npy for a one-input model, else an .npz by input name; what
+    `hwcodesign quantize` calibrates on. Raises FramesError naming the file and the problem."""
+    return frames_by_input(Path(path), list(shapes), lambda path, name, value: frame_array(
+        f"{path}: input '{name}'", value, tuple(shapes[name][1:])).astype(np.float32))
+
+
+def frame_array(where: str, value: np.ndarray, frame: tuple[int, ...]) -> np.ndarray:
+    """`value` as frames (N, *frame) (one frame gains its N axis): numeric, nonempty, finite."""
+    if value.dtype.kind not in NUMERIC_KINDS:
+        raise FramesError(f"{where} holds {value.dtype} values; frames must be integers or floats")
+    if value.ndim == len(frame):
+        value = value[None]
+    if value.ndim != len(frame) + 1 or tuple(value.shape[1:]) != frame:
+        raise FramesError(f"{where} must be (N, {', '.join(map(str, frame))}) or "
+                          f"({', '.join(map(str, frame))}), got {value.shape}")
+    if value.shape[0] == 0:
+        raise FramesError(f"{where} holds no frames (N = 0)")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = "NaN" if np.isnan(value).any() else "infinite"
+        raise FramesError(f"{where} has {bad} values; frames must be finite")
+    return value
+
+
 def checked_frames(path: Path, tensor: Tensor, value: np.ndarray) -> np.ndarray:
     """`value` as int64 frames of `tensor`, or FramesError saying what is wrong with it."""
     where = f"{path}: input '{tensor.name}'"
-    if value.dtype.kind not in NUMERIC_KINDS:
-        raise FramesError(f"{where} holds {value.dtype} values; frames must be integers or floats")
-    if value.ndim == 3:
-        value = value[None]
-    if value.ndim != 4 or tuple(value.shape[1:]) != tensor.shape[1:]:
-        raise FramesError(f"{where} must be (N, {', '.join(map(str, tensor.shape[1:]))}) or "
-                          f"({', '.join(map(str, tensor.shape[1:]))}), got {value.shape}")
-    if value.shape[0] == 0:
-        raise FramesError(f"{where} holds no frames (N = 0)")
+    value = frame_array(where, value, tuple(tensor.shape[1:]))
     if value.dtype.kind == "f":
-        if not np.isfinite(value).all():
-            bad = "NaN" if np.isnan(value).any() else "infinite"
-            raise FramesError(f"{where} has {bad} values; frames must be finite")
         return tensor.quantize(value)
     if not tensor.dtype.contains(value):
         raise FramesError(f"{where} has values outside {tensor.dtype} ({tensor.dtype.min}..{tensor.dtype.max}): "

@@ -33,8 +33,9 @@ lists it)::
     up_dq = DequantizeLinear(QuantizeLinear(up, s_y, u8 0), s_y, u8 0) # same grid
     -> 1x1 Conv -> Q/DQ (ReLU absorbed) -> next stage
 
+``hwcodesign.flows.quantize.quantize_model`` makes it (``hwcodesign quantize --weight-bits 4``):
 onnxruntime's ``quantize_static`` does everything except the DeformConvs, which it does not
-know; the offset Clips are excluded from it so they survive. ``put_deformconv_on_grid`` then
+know; the offset Clips are kept float so they survive, and ``hwcodesign.flows.deform_grid`` then
 adds per DeformConv the int4 weights and int32 bias, the int8 offset quantizer after the Clip
 (removing the uint8 one onnxruntime put between the offset Conv and the Clip) and the uint8
 output quantizer, absorbing the following ReLU as onnxruntime does for Conv -> Relu.
@@ -58,8 +59,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from hwcodesign.onnx_edit import GraphEdit, keep_used_opsets
-from hwcodesign.quantize import quantize_qdq, quiet
+from hwcodesign.flows.quantize import quantize_model
+from hwcodesign.onnx_edit import GraphEdit
+from hwcodesign.quantize import quiet
 from hwcodesign.reference import Reference
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +74,6 @@ INPUT_NAME = "input"
 OUTPUT_NAMES = ("heatmap", "size", "offset")
 IR_VERSION = 10  # onnxruntime 1.31 reads IR <= 10
 CALIBRATION_IMAGES = 16
-QDQ_OPSET = 21  # native int4 QuantizeLinear/DequantizeLinear
 WEIGHT_BITS = 4
 DEFAULT_OUT = Path("build/examples/codenet")
 
@@ -350,226 +351,12 @@ def export_float(model, path: Path, snap: bool = True) -> onnx.ModelProto:
 # ---------------------------------------------------------------------------
 
 
-def _to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The model at default-domain opset 21 (int4 Q/DQ); DeformConv is unchanged since 19."""
-    converted = onnx.version_converter.convert_version(model, QDQ_OPSET)
-    converted.ir_version = min(converted.ir_version, IR_VERSION)
-    return converted
-
-
 def quantize_w4a8(float_model: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
-    """onnxruntime ``quantize_static`` (QDQ, int4 per-channel weights, uint8 activations;
-    ``hwcodesign.quantize``) and the DeformConv post-processing; the result passes ``check_qdq``."""
-    model21 = _to_qdq_opset(float_model)
-    clips = [n.name for n in model21.graph.node if n.op_type == "Clip"]
-    quantized = quantize_qdq(
-        model21,
-        calibration,
-        weight_bits=WEIGHT_BITS,
-        input_name=INPUT_NAME,
-        nodes_to_exclude=clips,  # keep the offset Clips: they declare R
-    )
-    model = put_deformconv_on_grid(quantized, model21, calibration)
-    model.ir_version = min(model.ir_version, IR_VERSION)
-    keep_used_opsets(model)
-    return model
-
-
-def calibrate_ranges(
-    model: onnx.ModelProto, names: list[str], images: np.ndarray
-) -> dict[str, tuple[float, float]]:
-    """(min, max) of the float model's tensors ``names`` over ``images`` (run in onnxruntime, its
-    default graph optimisations and two threads, as when the example's scales were first made)."""
-    reference = Reference(model, intermediates=names, optimized=True, threads=2)
-    lo = {n: np.inf for n in names}
-    hi = {n: -np.inf for n in names}
-    for i in range(len(images)):
-        values = reference.run({INPUT_NAME: images[i : i + 1]}, names)
-        for n in names:
-            lo[n] = min(lo[n], float(values[n].min()))
-            hi[n] = max(hi[n], float(values[n].max()))
-    return {n: (lo[n], hi[n]) for n in names}
-
-
-def uint8_params(lo: float, hi: float) -> tuple[np.float32, np.uint8]:
-    """Asymmetric uint8 scale and zero point for [lo, hi], as onnxruntime's MinMax calibration."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = np.float32((hi - lo) / 255.0) if hi > lo else np.float32(1.0)
-    return scale, np.uint8(np.clip(np.rint(-lo / scale), 0, 255))
-
-
-def int_weights_per_channel(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel integer weights as onnxruntime quantizes Conv weights.
-
-    scale = 2 max|w| / (2**bits - 1) over the full signed range [-2**(bits-1), 2**(bits-1) - 1]
-    (zero point 0), q = clip(round_half_even(w / scale)). Returns (q int64, scale float32).
-    """
-    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    absmax = np.abs(w.reshape(len(w), -1)).max(axis=1).astype(np.float64)
-    scale = np.where(absmax > 0, 2 * absmax / (qmax - qmin), 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), qmin, qmax).astype(np.int64)
-    return q, scale
-
-
-def _qdq(edit: GraphEdit, tensor: str, scale: str, zero_point: str, base: str) -> str:
-    """Append QuantizeLinear -> DequantizeLinear on ``tensor``; return the dequantized name."""
-    q = edit.add_node(
-        "QuantizeLinear",
-        [tensor, scale, zero_point],
-        f"{tensor}_QuantizeLinear_Output",
-        f"{base}_QuantizeLinear",
-    )
-    return edit.add_node(
-        "DequantizeLinear",
-        [q, scale, zero_point],
-        f"{tensor}_DequantizeLinear_Output",
-        f"{base}_DequantizeLinear",
-    )
-
-
-def _grid_preserving_quantizer(edit: GraphEdit, tensor: str) -> tuple[str, str] | None:
-    """(scale, zero point) names of the quantizer onnxruntime put after the value-preserving
-    op (nearest Resize, MaxPool) that is ``tensor``'s only consumer, if there is one."""
-    users = edit.consumers(tensor)
-    if len(users) != 1 or users[0].op_type not in ("Resize", "MaxPool"):
-        return None
-    if users[0].op_type == "Resize" and _attr(users[0], "mode", b"nearest") not in (b"nearest", "nearest"):
-        return None
-    quantizers = edit.consumers(users[0].output[0])
-    if not quantizers or any(q.op_type != "QuantizeLinear" for q in quantizers):
-        return None
-    params = {(q.input[1], q.input[2]) for q in quantizers}
-    return params.pop() if len(params) == 1 else None
-
-
-def put_deformconv_on_grid(
-    quantized: onnx.ModelProto,
-    float_model: onnx.ModelProto,
-    calibration: np.ndarray,
-    offset_bits: int = 8,
-) -> onnx.ModelProto:
-    """Quantize every DeformConv of an onnxruntime QDQ model (which leaves them in float).
-
-    Per DeformConv (see the module docstring for the picture):
-
-    * weight: ``DequantizeLinear(int4 per-output-channel initializer, axis=0)``, symmetric;
-    * bias: ``DequantizeLinear(int32, scale = x_scale * w_scale, axis=0)``, as onnxruntime does
-      for Conv biases;
-    * offset: the float Clip(-R, R) is fed directly by the offset Conv (onnxruntime's uint8
-      Q/DQ between them is removed) and followed by ``QuantizeLinear(int8, scale R/(2**(b-1)-1),
-      zero point 0) -> DequantizeLinear``: the quantized offsets span exactly [-R, R];
-    * output: ``QuantizeLinear(uint8) -> DequantizeLinear`` calibrated (onnxruntime-style MinMax)
-      on the float model's DeformConv output over ``calibration``. A following ReLU is absorbed
-      into it (range taken after the ReLU, zero point 0), as onnxruntime does for Conv -> Relu.
-      When that tensor only feeds a nearest Resize (or MaxPool) whose output onnxruntime already
-      quantized -- from the same values, hence the same range -- those parameters are reused
-      (checked against this calibration within 1%), so the Resize keeps one grid.
-    """
-    model = onnx.ModelProto()
-    model.CopyFrom(quantized)
-    edit = GraphEdit(model)
-    deforms = [n for n in model.graph.node if n.op_type == "DeformConv"]
-
-    # Which float tensor each output quantizer is calibrated on (after an absorbed ReLU).
-    float_edit = GraphEdit(float_model)
-    calibrated_on = {}
-    for fnode in (n for n in float_model.graph.node if n.op_type == "DeformConv"):
-        users = float_edit.consumers(fnode.output[0])
-        relu = users[0] if len(users) == 1 and users[0].op_type == "Relu" else None
-        calibrated_on[fnode.output[0]] = relu.output[0] if relu else fnode.output[0]
-    ranges = calibrate_ranges(float_model, sorted(set(calibrated_on.values())), calibration)
-
-    for node in deforms:
-        base = node.name or node.output[0]
-        x_dq = edit.producer(node.input[0])
-        if x_dq is None or x_dq.op_type != "DequantizeLinear":
-            raise ValueError(f"{base}: input X is not dequantized; cannot derive the bias scale")
-        x_scale = float(edit.const(x_dq.input[1]))
-
-        # weight (int4 per output channel) and bias (int32)
-        w = edit.const(node.input[1]).astype(np.float32)
-        q, w_scale = int_weights_per_channel(w, WEIGHT_BITS)
-        w_names = [
-            edit.add_init(f"{node.input[1]}_quantized", q, TensorProto.INT4),
-            edit.add_init(f"{node.input[1]}_scale", w_scale),
-            edit.add_init(f"{node.input[1]}_zero_point", np.zeros(len(w), np.int64), TensorProto.INT4),
-        ]
-        node.input[1] = edit.add_node(
-            "DequantizeLinear",
-            w_names,
-            f"{node.input[1]}_DequantizeLinear_Output",
-            f"{base}_weight_DequantizeLinear",
-            axis=0,
-        )
-        if len(node.input) > 3 and node.input[3]:
-            b = edit.const(node.input[3]).astype(np.float64)
-            b_scale = (x_scale * w_scale.astype(np.float64)).astype(np.float32)
-            qb = np.rint(b / b_scale).astype(np.int32)
-            b_names = [
-                edit.add_init(f"{node.input[3]}_quantized", qb),
-                edit.add_init(f"{node.input[3]}_quantized_scale", b_scale),
-                edit.add_init(f"{node.input[3]}_quantized_zero_point", np.zeros(len(qb), np.int32)),
-            ]
-            node.input[3] = edit.add_node(
-                "DequantizeLinear",
-                b_names,
-                f"{node.input[3]}_DequantizeLinear_Output",
-                f"{base}_bias_DequantizeLinear",
-                axis=0,
-            )
-
-        # offsets: Conv -> Clip(-R, R) -> Q(int8) -> DQ
-        clip = edit.producer(node.input[2])
-        if clip is None or clip.op_type != "Clip" or len(clip.input) < 3:
-            raise ValueError(f"{base}: offsets do not come from a Clip(min, max) (the declared range R)")
-        lo, hi = float(edit.const(clip.input[1])), float(edit.const(clip.input[2]))
-        if not (hi > 0 and lo == -hi):
-            raise ValueError(f"{base}: offset Clip [{lo}, {hi}] is not a symmetric range [-R, R]")
-        feed_dq = edit.producer(clip.input[0])
-        if feed_dq is not None and feed_dq.op_type == "DequantizeLinear":
-            feed_q = edit.producer(feed_dq.input[0])
-            if (
-                feed_q is not None
-                and feed_q.op_type == "QuantizeLinear"
-                and len(edit.consumers(feed_dq.output[0])) == 1
-            ):
-                if len(edit.consumers(feed_q.output[0])) == 1:
-                    clip.input[0] = feed_q.input[0]
-                    edit.remove(feed_q, feed_dq)
-        off_scale = edit.add_init(f"{clip.output[0]}_scale", np.float32(hi / (2 ** (offset_bits - 1) - 1)))
-        off_zp = edit.add_init(f"{clip.output[0]}_zero_point", np.int8(0))
-        node.input[2] = _qdq(edit, clip.output[0], off_scale, off_zp, f"{base}_offset")
-
-        # output: DeformConv -> Q(u8) -> DQ, absorbing a following ReLU
-        out = node.output[0]
-        users = edit.consumers(out)
-        relu = users[0] if len(users) == 1 and users[0].op_type == "Relu" else None
-        replaced = relu.output[0] if relu is not None else out
-        lo, hi = ranges[calibrated_on[out]]
-        scale, zp = uint8_params(lo, hi)
-        if relu is not None and zp != 0:
-            raise ValueError(f"{base}: a ReLU can only be absorbed with zero point 0, got {zp}")
-        shared = _grid_preserving_quantizer(edit, replaced)
-        if shared is not None:
-            # onnxruntime already quantized the (value-preserving) Resize output that this tensor
-            # feeds; reuse its parameters so the Resize stays on one grid and the biases
-            # onnxruntime derived from that scale downstream stay exact.
-            o_scale, o_zp = shared
-            theirs = float(edit.const(o_scale))
-            if abs(theirs - scale) > 0.01 * scale or int(edit.const(o_zp)) != int(zp):
-                raise ValueError(
-                    f"{base}: calibrated output scale {scale} disagrees with onnxruntime's {theirs}"
-                )
-        else:
-            o_scale = edit.add_init(f"{replaced}_scale", scale)
-            o_zp = edit.add_init(f"{replaced}_zero_point", zp)
-        if relu is not None:
-            edit.remove(relu)
-        dq_out = _qdq(edit, out, o_scale, o_zp, base)
-        dequantizer = edit.producer(dq_out)
-        edit.rewire(replaced, dq_out, skip=[dequantizer, edit.producer(dequantizer.input[0])])
-    edit.finish()
-    return model
+    """The detector quantized by ``hwcodesign.flows.quantize`` (what ``hwcodesign quantize
+    --weight-bits 4`` runs): onnxruntime ``quantize_static`` at opset 21 with int4 per-channel
+    weights and uint8 activations, the offset Clips kept, then the DeformConvs put on the grid;
+    the result passes ``check_qdq``."""
+    return quantize_model(float_model, calibration, weight_bits=WEIGHT_BITS)
 
 
 # ---------------------------------------------------------------------------

@@ -6,9 +6,10 @@
 * ``eye_tracker_float.onnx`` -- the trained network, BatchNorm folded, exported by the
   TorchScript exporter (opset 17) in the frontend's masked-dense sparse convention (input
   ``events`` (1, 2, 60, 80) event counts, output ``centre`` (1, 2): (cx, cy) in [0, 1]);
-* ``eye_tracker_w8a8.onnx`` -- the same graph with Q/DQ nodes (``qdq.py``): uint8 input with
-  scale 1 (the counts themselves), int8 per-channel weights, int32 biases, uint8 activations
-  with zero point 0 after every ReLU; compile it with
+* ``eye_tracker_w8a8.onnx`` -- the same graph quantized by ``hwcodesign.flows.quantize`` (what
+  ``hwcodesign quantize`` runs): uint8 input with scale 1 (the counts themselves), int8
+  per-channel weights, int32 biases, uint8 activations with zero point 0 after every ReLU, the
+  active-site mask and its Muls float; compile it with
   ``hwcodesign compile eye_tracker_w8a8.onnx --board zcu102 -o DIR``;
 * ``eye_tracker.pt`` -- the torch state dict (unfused, for the tests and for retraining);
 * ``samples.npz`` -- sample test frames (uint8 counts), their true centres (pixels), window
@@ -48,6 +49,9 @@ from typing import Any
 
 import numpy as np
 import onnx
+
+from hwcodesign.flows.quantize import quantize_model
+from hwcodesign.frontend.sparse import mask_nodes
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # examples/script_loader.py
@@ -179,9 +183,8 @@ def convention_problems(model: onnx.ModelProto) -> list[str]:
     mask's, and every Conv followed by Relu -> Mul with a mask (empty when all is well)."""
     from onnx import helper, numpy_helper
 
-    qdq = sibling("qdq")
-    input_name = model.graph.input[0].name
-    masks = qdq.mask_tensors(model, input_name)
+    computing, _ = mask_nodes(model)
+    masks = {output for node in computing for output in node.output}
     consumers: dict[str, list[onnx.NodeProto]] = collections.defaultdict(list)
     for node in model.graph.node:
         for name in node.input:
@@ -274,7 +277,7 @@ def build_eye_tracking(out_dir: Path | str = DEFAULT_OUT, config: BuildConfig | 
         raise AssertionError("the float export departs from the sparse convention:\n" + "\n".join(problems))
 
     calibration = train_set.frames[sample_indices(len(train_set), config.calibration_frames)]
-    quantized = sibling("qdq").quantize(float_model, calibration, model.INPUT_NAME)
+    quantized = quantize_model(float_model, calibration)
     quantized.ir_version = min(quantized.ir_version, IR_VERSION)
     onnx.save(quantized, str(paths["qdq"]))
     integer_set = test_set.subset(slice(None, None, config.integer_every))

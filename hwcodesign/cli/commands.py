@@ -36,6 +36,7 @@ from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.flows.compile import compile_model
+from hwcodesign.flows.quantize import quantize_file
 from hwcodesign.flows.search import search
 from hwcodesign.flows.simulate import simulate_model
 from hwcodesign.flows.whole_model import IntegerAccelerator, check_whole_model, run_with_host
@@ -326,6 +327,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    with step(f"quantizing {args.model} on the frames of {args.calibration}"):
+        path, result = quantize_file(args.model, args.calibration, args.output, weight_bits=args.weight_bits,
+                                     per_channel=not args.per_tensor, host=tuple(args.host))
+    for group in result.kept_float:
+        print(f"kept float: {group}")
+    for note in result.notes:
+        print(f"note: {note}")
+    weights = f"int{args.weight_bits} weights {'per tensor' if args.per_tensor else 'per output channel'}"
+    print(f"quantized model ({weights}, uint8 activations) written to {path}")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     print(format_board_table(available_boards()))
     return 0
@@ -418,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_time_limit_option(search_)
     search_.add_argument("-o", "--output", type=output_path, help="output folder (default build/<model>-search-<board>)")
     search_.set_defaults(run=cmd_search)
+    quantize = commands.add_parser(
+        "quantize", help="quantize a float ONNX model for the accelerator (onnxruntime quantize_static, QDQ)")
+    quantize.add_argument("model", help="path to the float .onnx model")
+    quantize.add_argument("--calibration", required=True, metavar="FRAMES",
+                          help="float calibration frames: .npy (N, ...) for one input, .npz by input name for several")
+    quantize.add_argument("-o", "--output", type=output_path, required=True, help="the QDQ .onnx file to write")
+    quantize.add_argument("--weight-bits", type=int, choices=(8, 4), default=8, help="weight bits (default 8)")
+    quantize.add_argument("--per-tensor", action="store_true", help="one weight scale per layer, not per channel")
+    quantize.add_argument("--host", nargs="+", default=[], metavar="NODE_OR_OPTYPE",
+                          help="node names or op types to keep float for the host CPU (e.g. GRU ArgMax)")
+    quantize.set_defaults(run=cmd_quantize)
     boards = commands.add_parser("boards", help="list the supported boards and their resources")
     boards.set_defaults(run=cmd_boards)
     return parser

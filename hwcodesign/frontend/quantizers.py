@@ -95,8 +95,8 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
     if isinstance(source, ActiveMask | MaskStep):
         raise UnsupportedModelError(
             name, node.op_type, "quantizes the active-site mask; the mask stays float (it says which sites are "
-            "active, it is not data): leave its nodes out of quantization (onnxruntime's quantize_static: "
-            "nodes_to_exclude), " + CONVENTION)
+            "active, it is not data): quantize the float model with `hwcodesign quantize`, which keeps it float, or "
+            "leave its nodes out of onnxruntime's quantize_static (nodes_to_exclude); " + CONVENTION)
     if not isinstance(source, Pending):
         raise UnsupportedModelError(name, node.op_type, f"cannot quantize its input '{node.input[0]}' here")
     ctx.finalize(source, quantizer, out)

@@ -50,3 +50,33 @@ def sparse_roots(model: onnx.ModelProto) -> set[str]:
             if root is not None:
                 roots.add(root)
     return roots
+
+
+def mask_nodes(model: onnx.ModelProto) -> tuple[list[onnx.NodeProto], list[onnx.NodeProto]]:
+    """(the nodes computing active-site masks, the Muls applying one), in graph order: the mask
+    starts at an Abs of a sparse input (`sparse_roots`, through its Q/DQ pair if any), continues
+    through `MASK_OPS` and MaxPool of a mask; a Mul with a mask operand applies it.
+
+    This is the structure a quantizer must leave float (`hwcodesign.flows.quantize`)."""
+    roots = sparse_roots(model)
+    producer = {output: node for node in model.graph.node for output in node.output}
+
+    def from_root(tensor: str) -> bool:
+        while tensor not in roots:
+            node = producer.get(tensor)
+            if node is None or node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+                return False
+            tensor = node.input[0]
+        return True
+
+    masks: set[str] = set()
+    computing, applying = [], []
+    for node in model.graph.node:  # ONNX graphs are topologically sorted
+        reads_mask = any(name in masks for name in node.input)
+        if node.op_type == "Mul" and reads_mask:
+            applying.append(node)
+        elif (node.op_type == "Abs" and from_root(node.input[0])) or (
+                reads_mask and node.op_type in (*MASK_OPS, "MaxPool")):
+            computing.append(node)
+            masks.update(node.output)
+    return computing, applying

@@ -172,10 +172,18 @@ class MaskStep:
 @dataclass(frozen=True)
 class ActiveMask:
     """A float 0/1 mask of active sites: the root input's (an event happened there), then one
-    window per downsampling (`ActiveSet.steps`)."""
+    window per downsampling (`ActiveSet.steps`).
+
+    A mask quantized as onnxruntime's `quantize_static` does by default is still a mask when its
+    grid keeps 0 and 1 apart: `value` is what an active site dequantizes to (1.0 for a float
+    mask), `grid` the (scale, zero point) between its QuantizeLinear and DequantizeLinear (None
+    when the mask is a float tensor).
+    """
 
     root: str
     steps: tuple[tuple[int, int, int, int, int, int, int, int], ...] = ()
+    value: float = 1.0
+    grid: tuple[float, int] | None = None
 
 
 Value = Constant | QuantizedConstant | FloatInput | Activation | Pending | MaskStep | ActiveMask

@@ -14,6 +14,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.layerwise import built_codenet, codenet_build
 
+from hwcodesign.flows.deform_grid import calibrate_ranges
+from hwcodesign.flows.quantize import with_int4_opset
 from hwcodesign.reference import Reference, run_reference
 
 torch = pytest.importorskip("torch")
@@ -318,14 +320,14 @@ def test_quantized_offsets_bounded(built, models, scenes):
 def test_deform_output_scale_calibrated(models):
     """Each DeformConv output quantizer covers the float DeformConv(+ReLU) output range over
     the calibration scenes."""
-    model21 = build._to_qdq_opset(models["float"])
+    model21 = with_int4_opset(models["float"])
     relus = []
     for node in (n for n in model21.graph.node if n.op_type == "DeformConv"):
         (relu,) = [n for n in model21.graph.node if node.output[0] in n.input]
         assert relu.op_type == "Relu"
         relus.append(relu.output[0])
     calibration, _ = build.synthetic_scenes(build.CALIBRATION_IMAGES, seed=0, stream=3)
-    ranges = build.calibrate_ranges(model21, relus, calibration)
+    ranges = calibrate_ranges(model21, relus, [{"input": image[None]} for image in calibration])
     for name, row in zip(relus, build.deform_convention(models["w4a8"])):
         lo, hi = ranges[name]
         assert lo == 0.0 and hi > 0

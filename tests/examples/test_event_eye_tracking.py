@@ -1,7 +1,7 @@
 """The event-camera eye tracker (examples/event_eye_tracking): the torch model is the masked-dense
-reference of the sparse convention and exports as such, the hand-written QDQ model lowers to a
-sparse graph whose golden model agrees with onnxruntime, training beats the mean-centre baseline,
-and track.py runs event sequences through a compiled accelerator.
+reference of the sparse convention and exports as such, the QDQ model `hwcodesign.flows.quantize`
+makes of it lowers to a sparse graph whose golden model agrees with onnxruntime, training beats
+the mean-centre baseline, and track.py runs event sequences through a compiled accelerator.
 
 The module builds two networks once (the full build trains for ~40 s, too long here):
 
@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from support.examples import load_script
 from support.layerwise import quantized_tensors
 
 from hwcodesign.flows.compile import compile_model
+from hwcodesign.frontend.sparse import mask_nodes
 from hwcodesign.ir.op import Input
 from hwcodesign.ops import Add, GlobalAvgPool, Linear, SubmanifoldConv
 from hwcodesign.passes import load_onnx, optimize
@@ -35,7 +36,7 @@ pytest.importorskip("onnxruntime")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "event_eye_tracking"
 build = load_script(EXAMPLE / "build.py", "event_eye_tracking_build")
-data, model, qdq = build.sibling("data"), build.sibling("model"), build.sibling("qdq")
+data, model = build.sibling("data"), build.sibling("model")
 track = load_script(EXAMPLE / "track.py", "event_eye_tracking_track")
 
 QUICK = build.BuildConfig(epochs=3, train=data.TRAIN[:3], test=data.TEST[:1], integer_every=4)
@@ -138,8 +139,11 @@ def test_qdq_grids(quick) -> None:
     """uint8 input with scale 1; uint8 zero point 0 after every ReLU; int8 per-channel weights
     and int32 biases; the mask stays float (no quantizer on a mask tensor)."""
     q = onnx.load(quick.paths["qdq"])
-    grids = qdq.activation_grids(q)
-    assert grids[0] == ("events_quantized", 1.0, 0, TensorProto.UINT8)
+    values = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    grids = [(n.input[0], float(values[n.input[1]]), int(values[n.input[2]]),
+              helper.np_dtype_to_tensor_dtype(values[n.input[2]].dtype))
+             for n in q.graph.node if n.op_type == "QuantizeLinear"]
+    assert ("events", 1.0, 0, TensorProto.UINT8) in grids
     output = [g for g in grids if g[0].startswith("centre")]
     assert len(output) == 1
     assert all(elem == TensorProto.UINT8 and zero == 0 for name, _, zero, elem in grids if not name.startswith("centre"))
@@ -152,11 +156,11 @@ def test_qdq_grids(quick) -> None:
         assert inits[bias.input[0]].data_type == TensorProto.INT32
         scales = numpy_helper.to_array(inits[weight.input[1]])
         assert scales.shape == (inits[weight.input[0]].dims[0],)  # one scale per output channel
-    masks = qdq.mask_tensors(q, "events_dequantized")
+    computing, applying = mask_nodes(q)
+    masks = {output for node in computing for output in node.output}
     assert len(masks) == 4 + 4  # Abs, ReduceMax, Greater, Cast and four MaxPools
     assert not any(n.op_type == "QuantizeLinear" and n.input[0] in masks for n in q.graph.node)
-    mask_muls = [n for n in q.graph.node if n.op_type == "Mul" and set(n.input) & masks]
-    assert len(mask_muls) == 15
+    assert len(applying) == 15
 
 
 def test_qdq_lowers_to_a_sparse_graph(graph) -> None:

@@ -142,13 +142,14 @@ def test_abs_outside_a_mask_is_an_activation_not_a_mask_step(tmp_path: Path) -> 
         lowered(model, tmp_path, "stray")
 
 
-def test_a_quantized_mask_is_refused_with_the_way_out(tmp_path: Path) -> None:
-    """onnxruntime's quantize_static puts a uint8 Q/DQ pair on the mask's MaxPool: named, not a crash."""
+def pool_mask_quantized(zero_point: int) -> tuple[SparseCase, onnx.ModelProto]:
+    """A sparse model whose mask MaxPool gets a uint8 Q/DQ pair (scale 1/255), as onnxruntime's
+    quantize_static writes it by default."""
     case = SparseCase((S("subm", 6, 3, 2), G, F))
     masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
     pool = next(n for n in masked.graph.node if n.op_type == "MaxPool")
     masked.graph.initializer.extend([onnx.numpy_helper.from_array(np.float32(1 / 255), "mask_scale"),
-                                     onnx.numpy_helper.from_array(np.uint8(0), "mask_zero")])
+                                     onnx.numpy_helper.from_array(np.uint8(zero_point), "mask_zero")])
     for node in masked.graph.node:
         node.input[:] = ["mask_dq" if i == pool.output[0] else i for i in node.input]
     at = list(masked.graph.node).index(pool) + 1
@@ -156,5 +157,23 @@ def test_a_quantized_mask_is_refused_with_the_way_out(tmp_path: Path) -> None:
                                                   ["mask_q"], name="mask_quantizer"))
     masked.graph.node.insert(at + 1, helper.make_node("DequantizeLinear", ["mask_q", "mask_scale", "mask_zero"],
                                                       ["mask_dq"], name="mask_dequantizer"))
-    with pytest.raises(UnsupportedModelError, match=r"mask_quantizer.*quantizes the active-site mask.*nodes_to_exclude"):
+    return case, masked
+
+
+def test_a_quantized_mask_that_keeps_zero_and_one_apart_is_a_mask(tmp_path: Path) -> None:
+    """Active sites weigh 255 * (1/255) after the pair: still the mask, the golden model within
+    1 LSB of onnxruntime."""
+    case, masked = pool_mask_quantized(0)
+    graph = lowered(masked, tmp_path, "quantized_mask")
+    assert any(isinstance(op, SubmanifoldConv) and op.strided for op in graph)
+    frames = event_frames(case, 0.3, 4, seed=2)
+    expected = graph.output_tensors()[0].quantize(onnxruntime_outputs(masked, frames))
+    golden = run_golden(graph, frames.astype(np.int64))[graph.output_tensors()[0].name]
+    assert np.abs(golden - expected.reshape(golden.shape)).max() <= 1
+
+
+def test_a_quantized_mask_that_loses_the_sites_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """Zero point 255: an active site rounds onto the zero point, the mask is gone: named, with what to do."""
+    _, masked = pool_mask_quantized(255)
+    with pytest.raises(UnsupportedModelError, match=r"mask_quantizer.*mask is lost.*hwcodesign quantize"):
         lowered(masked, tmp_path, "quantized_mask")

@@ -3,6 +3,14 @@
 `recognize-sparse-masks` reads the float active-site mask subgraph (Abs, ReduceMax/ReduceSum,
 Greater, Cast, MaxPool of a mask) and a Mul by a mask, which makes the conv before it sparse;
 the custom `hwcodesign.SubmConv` is the sparse family's own rule.
+
+onnxruntime's `quantize_static` with default settings quantizes the mask too (a uint8 Q/DQ pair
+on the Cast and on each MaxPool, the Mul's output re-quantized). That form is still exactly a
+mask when the grid keeps 0 at 0 and an active site at some positive value m: the pattern reads
+it as a mask whose sites weigh m, and the Mul becomes the conv's output scaled by m on the next
+quantizer's grid (a requantization the golden model computes as onnxruntime does). A grid that
+loses the mask (m <= 0) is refused, naming the node and `hwcodesign quantize`, which keeps the
+mask float.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import onnx
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
+from hwcodesign.frontend.quantizers import int_type
 from hwcodesign.frontend.sparse import CONVENTION, MASK_OPS
 from hwcodesign.frontend.values import Activation, ActiveMask, Constant, FloatInput, MaskStep, Pending, Value
 from hwcodesign.frontend.windows import window_pads
@@ -85,7 +94,7 @@ def mask_pool(ctx: LoweringContext, node: onnx.NodeProto, name: str, mask: Activ
     shape = mask_shape(ctx, mask)
     pads = window_pads(node, name, attrs, shape, kernel, stride, (1, 1))
     step = (*kernel, *stride, *pads)
-    ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps + (step,))  # type: ignore[arg-type]
+    ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps + (step,), mask.value)  # type: ignore[arg-type]
 
 
 def mask_shape(ctx: LoweringContext, mask: ActiveMask) -> tuple[int, int, int, int]:
@@ -118,17 +127,64 @@ def mask_mul(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
         if isinstance(a, MaskStep | ActiveMask):
             raise UnsupportedModelError(name, node.op_type, f"a mask multiplies a conv's output; {CONVENTION}")
         return False
+    if b.grid is not None:
+        raise UnsupportedModelError(name, node.op_type, "multiplies by the integer mask before its DequantizeLinear; "
+                                                        f"{QUANTIZE_HINT}")
     active = active_set(ctx, b)
     out = node.output[0]
     if isinstance(a, Pending):
-        ctx.values[out] = sparse_pending(ctx, a, active, name)
-    elif isinstance(a, Activation) and a.tensor.active == active:
-        ctx.values[out] = a  # already sparse on this level: the mask changes nothing
+        pending = sparse_pending(ctx, a, active, name)
+        ctx.values[out] = pending if b.value == 1.0 else pending.with_changes(gain=pending.gain * b.value)
+        return True
+    if isinstance(a, Activation) and a.tensor.active == active:
+        masked = a  # already sparse on this level: the mask changes nothing
     elif isinstance(a, Activation):
-        ctx.values[out] = Activation(make_producer_sparse(ctx, a.tensor.name, active, name), a.flat)
+        masked = Activation(make_producer_sparse(ctx, a.tensor.name, active, name), a.flat)
     else:
         raise UnsupportedModelError(name, node.op_type, f"masks '{node.input[0]}', which is not a conv's output")
+    if b.value == 1.0:
+        ctx.values[out] = masked
+    else:  # a quantized mask's active sites weigh m: the product is the conv's output times m
+        pending = ctx.builders.requantize(ctx, masked, name, "identity", False)
+        ctx.values[out] = pending.with_changes(gain=pending.gain * b.value)
     return True
+
+
+QUANTIZE_HINT = ("keep the mask and its Muls float (`hwcodesign quantize` does; with onnxruntime's quantize_static, "
+                 "put the mask's Cast, MaxPool and Mul nodes in nodes_to_exclude)")
+
+
+def quantized_mask(ctx: LoweringContext, node: onnx.NodeProto, name: str, mask: ActiveMask) -> None:
+    """QuantizeLinear of a mask (as quantize_static writes it by default): still a mask when its
+    grid keeps inactive sites at 0 and active ones at a positive value."""
+    if mask.grid is not None:
+        raise UnsupportedModelError(name, node.op_type, "quantizes an already quantized mask")
+    scale = ctx.constant(node, name, 1, "scale").astype(np.float64).reshape(-1)
+    zero = ctx.optional(node, 2)
+    zero_array = zero.array if isinstance(zero, Constant) else np.zeros(1, np.uint8)
+    if scale.size != 1 or zero_array.size != 1 or not np.isfinite(scale[0]) or scale[0] <= 0:
+        raise UnsupportedModelError(name, node.op_type, f"quantizes the active-site mask with a per-channel or "
+                                                        f"non-positive scale; {QUANTIZE_HINT}")
+    dtype = int_type(node, name, onnx.helper.np_dtype_to_tensor_dtype(zero_array.dtype))
+    zp = int(zero_array.reshape(-1)[0])
+    q_active = int(np.clip(np.rint(mask.value / scale[0]) + zp, dtype.min, dtype.max))
+    value = (q_active - zp) * float(scale[0])
+    if value <= 0:
+        raise UnsupportedModelError(name, node.op_type, f"quantizes the active-site mask onto a grid where an active "
+                                                        f"site becomes {value:g}, so the mask is lost; {QUANTIZE_HINT}")
+    ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps, value, (float(scale[0]), zp))
+
+
+def dequantized_mask(ctx: LoweringContext, node: onnx.NodeProto, name: str, mask: ActiveMask) -> None:
+    """DequantizeLinear of a quantized mask on its own grid: the float mask again, sites weighing m."""
+    scale = ctx.constant(node, name, 1, "scale").astype(np.float64).reshape(-1)
+    zero = ctx.optional(node, 2)
+    zp = int(zero.array.reshape(-1)[0]) if isinstance(zero, Constant) else 0
+    if mask.grid is None or scale.size != 1 or not np.isclose(scale[0], mask.grid[0], rtol=1e-7, atol=0) \
+            or zp != mask.grid[1]:
+        raise UnsupportedModelError(name, node.op_type, f"dequantizes the active-site mask off the grid it was "
+                                                        f"quantized with; {QUANTIZE_HINT}")
+    ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps, mask.value)
 
 
 def sparse_pending(ctx: LoweringContext, pending: Pending, active: ActiveSet, name: str) -> Pending:
@@ -195,6 +251,11 @@ def recognize_mask(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> boo
     if node.op_type == "Mul":
         return mask_mul(ctx, node, name)
     mask = ctx.values.get(node.input[0])
+    if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+        if not isinstance(mask, ActiveMask):
+            return False  # an ordinary quantizer: the plumbing's rule
+        (quantized_mask if node.op_type == "QuantizeLinear" else dequantized_mask)(ctx, node, name, mask)
+        return True
     if isinstance(mask, ActiveMask):  # the active sites of a strided sparse level
         mask_pool(ctx, node, name, mask)
         return True
@@ -206,6 +267,8 @@ MASK_STEPS = {"Abs": mask_abs, "ReduceMax": mask_reduce, "ReduceSum": mask_reduc
 
 LOWERING = FamilyLowering(
     rules=MappingProxyType({"SubmConv": subm_conv}),
-    patterns=(Pattern("recognize-sparse-masks", (*MASK_OPS, "Mul", "MaxPool", "AveragePool"), recognize_mask,
-                      "the active-site mask subgraph and Mul by a mask: the conv before it becomes sparse"),),
+    patterns=(Pattern("recognize-sparse-masks", (*MASK_OPS, "Mul", "MaxPool", "AveragePool", "QuantizeLinear",
+                                                 "DequantizeLinear"), recognize_mask,
+                      "the active-site mask subgraph (float, or quantized as quantize_static does by default) and "
+                      "Mul by a mask: the conv before it becomes sparse"),),
 )
