@@ -142,37 +142,3 @@ def checked_frames(path: Path, tensor: Tensor, value: np.ndarray) -> np.ndarray:
                           f"found {int(value.min())}..{int(value.max())}; pass floats to have them quantized")
     return value.astype(np.int64)
 
-
-def load_model_inputs(path: str | Path, inputs: Sequence[tuple[str, tuple[int, ...]]]) -> dict[str, np.ndarray]:
-    """Float frames (N, *shape[1:]) by input name for a model's own inputs (name, shape with the
-    batch axis first), as a host part before the accelerator reads them: a .npy for one input,
-    else an .npz by input name; one frame may omit N. Raises FramesError naming the file."""
-    path = Path(path)
-    arrays = read_arrays(path)
-    names = [name for name, _ in inputs]
-    if None in arrays:
-        if len(inputs) != 1:
-            raise FramesError(f"{path}: the model has {len(inputs)} inputs; pass an .npz keyed by input name "
-                              f"({', '.join(names)})")
-        arrays = {names[0]: arrays[None]}
-    frames = {}
-    for name, shape in inputs:
-        if name not in arrays:
-            raise FramesError(f"{path} has no array for input '{name}' (it holds: "
-                              f"{', '.join(str(key) for key in arrays) or 'nothing'})")
-        value = arrays[name]
-        frame = tuple(shape[1:])
-        if value.dtype.kind not in NUMERIC_KINDS:
-            raise FramesError(f"{path}: input '{name}' holds {value.dtype} values; frames must be numbers")
-        if tuple(value.shape) == frame:
-            value = value[None]
-        if tuple(value.shape[1:]) != frame or value.shape[0] == 0:
-            raise FramesError(f"{path}: input '{name}' must be (N, {', '.join(map(str, frame))}) with N >= 1 or "
-                              f"({', '.join(map(str, frame))}), got {value.shape}")
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise FramesError(f"{path}: input '{name}' has NaN or infinite values; frames must be finite")
-        frames[name] = value.astype(np.float32)
-    counts = {value.shape[0] for value in frames.values()}
-    if len(counts) > 1:
-        raise FramesError(f"{path}: the inputs have different frame counts ({sorted(counts)})")
-    return frames

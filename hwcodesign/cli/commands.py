@@ -40,7 +40,7 @@ from hwcodesign.flows.quantize import quantize_file
 from hwcodesign.flows.search import search
 from hwcodesign.flows.simulate import simulate_model
 from hwcodesign.flows.whole_model import IntegerAccelerator, check_whole_model, run_with_host
-from hwcodesign.frames import load_frames, load_model_inputs
+from hwcodesign.frames import load_float_frames, load_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.stream_layout import WORD_BITS
@@ -176,7 +176,7 @@ def graph_frames(partition: Partition, graph: Graph, path: str | None) -> dict[s
         return None
     if partition.pre is None:
         return load_frames(path, [op.output for op in graph.inputs])
-    floats = load_model_inputs(path, [(spec.name, spec.shape) for spec in partition.inputs])
+    floats = load_float_frames(path, {spec.name: spec.shape for spec in partition.inputs})
     accelerator = run_host_part(partition.pre, floats, partition.accelerator_inputs)
     return {op.output.name: op.output.quantize(accelerator[name])
             for op, name in zip(graph.inputs, partition.accelerator_inputs, strict=True)}
@@ -228,7 +228,7 @@ def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path |
     integers must equal its golden model's and the whole model must agree with onnxruntime."""
     spec = project.host_spec
     assert spec is not None
-    frames = load_model_inputs(args.input, [(s["name"], tuple(s["shape"])) for s in spec["inputs"]])
+    frames = load_float_frames(args.input, {s["name"]: s["shape"] for s in spec["inputs"]})
     partition, graph = None, None
     if args.model:
         partition, graph = load_partitioned(args.model, host=host_options_of(spec))
