@@ -8,8 +8,6 @@ copied in at generation time, so host, board and C simulation share one definiti
 from __future__ import annotations
 
 import inspect
-import io
-import zipfile
 from pathlib import Path
 from pprint import pformat
 from typing import Any
@@ -21,6 +19,7 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.render import render
+from hwcodesign.data_files import deterministic_npz
 from hwcodesign.ir import stream_layout
 from hwcodesign.ir.graph import Graph
 from hwcodesign.sim.golden import run_golden
@@ -67,17 +66,6 @@ def sample_npz(graph: Graph, seed: int = 0) -> bytes:
     for index, name in enumerate(graph.outputs):
         arrays[f"expected_{index}"] = golden[name]
     return deterministic_npz(arrays)
-
-
-def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
-    """np.savez stamps the current time into the zip; this writes a fixed one, for identical files."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for key in sorted(arrays):
-            entry = io.BytesIO()
-            np.lib.format.write_array(entry, np.asarray(arrays[key]), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), entry.getvalue())
-    return buffer.getvalue()
 
 
 def driver_files(graph: Graph, name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
