@@ -20,8 +20,11 @@ DATA_PACKAGES = {"hwcodesign._templates": "templates", "hwcodesign._boards": "bo
 # Libraries the package may import only inside a function, in the named modules, which raise a
 # HwcodesignError naming the extra when the library is absent: onnxruntime runs the reference
 # (reference.py) and the QDQ quantizer (quantize.py) for the examples and the tests, never for
-# compile/simulate/csim/package/search. name -> (modules allowed to import it, the extra declaring it)
-LAZY_OPTIONAL = {"onnxruntime": ({"hwcodesign/reference.py", "hwcodesign/quantize.py"}, "examples")}
+# compile/simulate/csim/package/search; the host parts' executor (host/runtime.py, embedded in the
+# driver) uses it when the board has it and numpy otherwise.
+# name -> (modules allowed to import it, the extra declaring it)
+LAZY_OPTIONAL = {"onnxruntime": ({"hwcodesign/reference.py", "hwcodesign/quantize.py", "hwcodesign/host/runtime.py"},
+                                 "examples")}
 
 
 def setup_options() -> configparser.SectionProxy:

@@ -8,8 +8,6 @@ copied in at generation time, so host, board and C simulation share one definiti
 from __future__ import annotations
 
 import inspect
-import io
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from pprint import pformat
@@ -22,7 +20,8 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
 from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.render import render
-from hwcodesign.host import runtime as host_runtime
+from hwcodesign.data_files import deterministic_npz
+from hwcodesign.host.program import host_runtime_source
 from hwcodesign.ir import stream_layout
 from hwcodesign.ir.graph import Graph
 from hwcodesign.sim.golden import run_golden
@@ -37,12 +36,6 @@ def packing_source() -> str:
              inspect.getsource(packing.token_words_per_frame), inspect.getsource(packing.pack_tokens),
              inspect.getsource(packing.token_stream)]
     return "\n\n".join(part.rstrip() for part in parts)
-
-
-def host_runtime_source() -> str:
-    """The board-side host runtime (numpy executor, onnxruntime sessions, state), embedded whole
-    so driver.py stays one standalone file."""
-    return inspect.getsource(host_runtime).split("from __future__ import annotations", 1)[-1].strip()
 
 
 def driver_source(name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
@@ -87,17 +80,6 @@ def sample_npz(graph: Graph, host: Mapping[str, Any] | None = None, seed: int = 
     for index, name in enumerate(graph.outputs):
         arrays[f"expected_{index}"] = golden[name]
     return deterministic_npz(arrays)
-
-
-def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
-    """np.savez stamps the current time into the zip; this writes a fixed one, for identical files."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for key in sorted(arrays):
-            entry = io.BytesIO()
-            np.lib.format.write_array(entry, np.asarray(arrays[key]), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), entry.getvalue())
-    return buffer.getvalue()
 
 
 def driver_files(graph: Graph, name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,

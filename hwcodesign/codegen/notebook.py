@@ -352,7 +352,8 @@ def whole_model_cells() -> list[Cell]:
             model_inputs = {key[len("model_"):]: sample[key] for key in sample.files if key.startswith("model_")}
             acc.reset()
             model_outputs = acc.run_batch(model_inputs)
-            model_outputs = model_outputs if isinstance(model_outputs, dict) else {acc.host.output_names[0]: model_outputs}
+            if not isinstance(model_outputs, dict):  # one output: its array
+                model_outputs = {acc.host.spec["outputs"][0]["name"]: model_outputs}
             acc.reset()
             for name, value in model_outputs.items():
                 print(f"{name}: {value.shape} {value.dtype}, values in [{value.min():.4g}, {value.max():.4g}]")
