@@ -44,6 +44,8 @@ def host_spec(partition: Partition, graph: Graph) -> dict[str, Any]:
                   for p in partition.state],
         **parts,
         "host_options": {"host": list(partition.options.host), "state": [list(p) for p in partition.options.state]},
+        "boundary_shapes": {value.name: [d.dim_value for d in value.type.tensor_type.shape.dim] for value in
+                            (*partition.accelerator.graph.input, *partition.accelerator.graph.output)},
         "accelerator_inputs": dict(zip(partition.accelerator_inputs, port_inputs)),
         "accelerator_outputs": dict(zip(graph.outputs, partition.accelerator_outputs)),
     }

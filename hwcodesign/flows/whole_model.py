@@ -46,7 +46,7 @@ class IntegerAccelerator:
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
 
     def __call__(self, floats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        ints = {t.name: t.quantize(floats[t.name]) for t in self.in_tensors}
+        ints = {t.name: t.quantize(floats[t.name].reshape(len(floats[t.name]), *t.shape[1:])) for t in self.in_tensors}
         results = self.run_integers(ints)
         self.inputs.append(ints)
         self.outputs.append(results)
@@ -134,7 +134,8 @@ def check_whole_model(partition: Partition, graph: Graph, spec: Mapping[str, Any
     types = {q: elem_type(partition.model, q) for q in boundary.values()}
     reference = reference_whole_model(partition.model, spec, frames, types)
     produced = accelerator.integers("outputs")
-    boundary_lsb = {port: int(np.abs(produced[port].astype(np.int64) - reference[q].astype(np.int64)).max())
+    boundary_lsb = {port: int(np.abs(produced[port].astype(np.int64)
+                                     - reference[q].reshape(produced[port].shape).astype(np.int64)).max())
                     for port, q in boundary.items()}
     output_abs = {name: float(np.abs(np.asarray(outputs[name], np.float64) - reference[name]).max())
                   for name in outputs}

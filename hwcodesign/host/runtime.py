@@ -917,6 +917,9 @@ class HostModel:
             value = np.asarray(results[port], np.float32)
             if value.ndim == 0 or len(value) != len(envs):
                 raise HostError(f"the accelerator's output '{port}' has shape {value.shape}, not {len(envs)} frames")
+            shape = self.spec.get("boundary_shapes", {}).get(name)
+            if shape is not None:  # the accelerator's ports are (N, C, H, W); the model's tensor may be (N, C)
+                value = value.reshape(len(envs), *shape[1:])
             for index, env in enumerate(envs):
                 env[name] = value[index:index + 1]
 

@@ -29,6 +29,7 @@ def host_section(partition: Partition, board: Board, summary: dict[str, Any]) ->
             "flops": estimate.flops,
             "estimated_ms": estimate.seconds * 1e3,
             "estimate": estimate.describe(),
+            "cpu": f"one {board.cpu.core} core at {board.cpu.clock_mhz:g} MHz",
         }
     host_ms = sum(part["estimated_ms"] for part in parts.values())
     accelerator_ms = 1e3 / summary["fps"] if summary["fps"] else 0.0
@@ -50,7 +51,8 @@ def host_lines(report: dict[str, Any]) -> list[str]:
     for label, part in host["parts"].items():
         names = ", ".join(node["name"] for node in part["nodes"][:4]) + (", ..." if len(part["nodes"]) > 4 else "")
         lines.append(f"host {label} the accelerator: {len(part['nodes'])} node(s) ({names}), "
-                     f"{part['flops']:,} FLOPs, about {part['estimated_ms']:.3f} ms ({part['estimate']})")
+                     f"{part['flops']:,} FLOPs, about {part['estimated_ms']:.3f} ms (estimated for {part['cpu']}, "
+                     "not measured: report.json says from what)")
     if host["state"]:
         lines.append("host state carried across frames: " + ", ".join(
             f"{s['input']} <- {s['output']} {'x'.join(map(str, s['shape']))}" for s in host["state"]))

@@ -6,13 +6,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from support import host_models, op_cases
+from support.onnx_models import GraphBuilder
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.partition import ACCELERATOR, AFTER, BEFORE, HostOptions, split_model
 from hwcodesign.passes.lowering import handled_op_types
 from hwcodesign.quantize import quantize_qdq
-from support import host_models, op_cases
-from support.onnx_models import GraphBuilder
 
 SUPPORTED = handled_op_types()
 
