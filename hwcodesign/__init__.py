@@ -1,7 +1,9 @@
 """hwcodesign: quantized ONNX CNNs to Xilinx Zynq FPGA accelerators.
 
 The pipeline, one plain function per stage (see DESIGN.md):
-`load_onnx(path) -> Graph`, `optimize(graph) -> Graph`, `map_to_board(graph, board, goal) -> Mapping`,
+`quantize_model(float_model, frames) -> QDQ model`, `load_partitioned(path) -> (Partition, Graph)`
+(a whole model split into host parts and the accelerator's IR; `load_onnx(path) -> Graph` for a
+model that is all accelerator), `optimize(graph) -> Graph`, `map_to_board(graph, board, goal) -> Mapping`,
 `simulate(graph, mapping) -> LatencyReport`, `emit_project(graph, mapping, out_dir) -> Project`
 (`Project.csim(x)` runs the generated C++), or `compile_model(...)` for all of them at once.
 
@@ -18,6 +20,7 @@ from typing import Any
 __version__ = "0.1.0"  # the code generator stamps it into projects
 
 _HOMES = {
+    "HostOptions": "hwcodesign.partition",
     "HwcodesignError": "hwcodesign.errors",
     "Project": "hwcodesign.codegen.project",
     "available_boards": "hwcodesign.boards",
@@ -26,9 +29,11 @@ _HOMES = {
     "emit_project": "hwcodesign.backends",
     "load_board": "hwcodesign.boards",
     "load_onnx": "hwcodesign.passes",
+    "load_partitioned": "hwcodesign.partition",
     "map_to_board": "hwcodesign.backends",
     "optimize": "hwcodesign.passes",
     "quantize_input": "hwcodesign.sim",
+    "quantize_model": "hwcodesign.flows.quantize",
     "run_golden": "hwcodesign.sim",
     "simulate": "hwcodesign.backends",
 }

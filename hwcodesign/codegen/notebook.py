@@ -292,25 +292,12 @@ def reference_cells() -> list[Cell]:
             and compared with the accelerator's integers: float rounding in onnxruntime allows at most
             1 LSB. PYNQ images usually have no onnxruntime; this cell then says it skips.
             """),
+        reference_session_cell(),
         code("""
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                ort = None
-
             max_lsb = None
             reference = None  # onnxruntime's float outputs, one array per output port
-            model_path = DRIVER_DIR / "model.onnx"
-            if ort is None:
-                print("onnxruntime is not installed here (usual on PYNQ images): skipping the comparison")
-            elif not model_path.is_file():
-                print(f"{model_path} not found: skipping the comparison")
-            else:
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            session = reference_session()
+            if session is not None:
                 x_real = [((inputs_q[port.name].astype(np.float64) - port.zero_point) * port.scale).astype(np.float32)
                           for port in acc.inputs]
                 names = [model_input.name for model_input in session.get_inputs()]
@@ -332,6 +319,28 @@ def reference_cells() -> list[Cell]:
     ]
 
 
+def reference_session_cell() -> Cell:
+    """`reference_session()`: onnxruntime on `model.onnx` as the reference runs it, or None (said why)."""
+    return code("""
+        def reference_session():
+            \"\"\"onnxruntime on model.onnx: optimizations off, one thread; None (and why) where it cannot run.\"\"\"
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                print("onnxruntime is not installed here (usual on PYNQ images): skipping the comparison")
+                return None
+            model_path = DRIVER_DIR / "model.onnx"
+            if not model_path.is_file():
+                print(f"{model_path} not found: skipping the comparison")
+                return None
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        """)
+
+
 def whole_model_cells() -> list[Cell]:
     """Section 4 of a model with host parts: the whole model on its own inputs against onnxruntime."""
     return [
@@ -346,6 +355,7 @@ def whole_model_cells() -> list[Cell]:
             have no onnxruntime; the comparison then says it skips. `max_lsb` stays the accelerator
             ports' check against onnxruntime, which this model's extra inputs and outputs do not allow.
             """),
+        reference_session_cell(),
         code("""
             max_lsb = None
             reference = None
@@ -357,20 +367,9 @@ def whole_model_cells() -> list[Cell]:
             acc.reset()
             for name, value in model_outputs.items():
                 print(f"{name}: {value.shape} {value.dtype}, values in [{value.min():.4g}, {value.max():.4g}]")
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                ort = None
             model_max_abs = None
-            model_path = DRIVER_DIR / "model.onnx"
-            if ort is None or not model_path.is_file():
-                print("onnxruntime or model.onnx not here (usual on PYNQ images): skipping the comparison")
-            else:
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            session = reference_session()
+            if session is not None:
                 state = {s["input"]: np.zeros(s["shape"], s["dtype"]) for s in acc.host.spec["state"]}
                 count = len(next(iter(model_inputs.values())))
                 runs = []

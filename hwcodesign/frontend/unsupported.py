@@ -63,8 +63,8 @@ def op_hint(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> str | Non
     if node.op_type == "Sum" and len(node.input) == 2:
         return "a Sum of two tensors is an Add: export it as Add"
     if node.op_type in ("HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu", "Mish"):
-        return ("retrain with an activation from the supported ops listed below, "
-                "or run this op on the host after the accelerator's outputs")
+        return ("retrain with an activation from the supported ops listed below, or run it on the board's "
+                f"CPU: --host {node.op_type} (with the layers after it)")
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwcodesign.boards import Board
+from hwcodesign.host.program import numpy_missing
 from hwcodesign.partition import AFTER, BEFORE, Partition
 from hwcodesign.sim.host_time import estimate_host_seconds
 
@@ -30,6 +31,7 @@ def host_section(partition: Partition, board: Board, summary: dict[str, Any]) ->
             "estimated_ms": estimate.seconds * 1e3,
             "estimate": estimate.describe(),
             "cpu": f"one {board.cpu.core} core at {board.cpu.clock_mhz:g} MHz",
+            "numpy_missing": numpy_missing(model),  # ops the driver's numpy executor lacks: onnxruntime needed
         }
     host_ms = sum(part["estimated_ms"] for part in parts.values())
     accelerator_ms = 1e3 / summary["fps"] if summary["fps"] else 0.0
@@ -53,6 +55,10 @@ def host_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"host {label} the accelerator: {len(part['nodes'])} node(s) ({names}), "
                      f"{part['flops']:,} FLOPs, about {part['estimated_ms']:.3f} ms (estimated for {part['cpu']}, "
                      "not measured: report.json says from what)")
+    missing = sorted({op for part in host["parts"].values() for op in part["numpy_missing"]})
+    if missing:
+        lines.append(f"host ops the driver's numpy executor does not implement: {', '.join(missing)}; "
+                     "the board needs onnxruntime for them (pip install onnxruntime on the board image)")
     if host["state"]:
         lines.append("host state carried across frames: " + ", ".join(
             f"{s['input']} <- {s['output']} {'x'.join(map(str, s['shape']))}" for s in host["state"]))

@@ -221,7 +221,7 @@ def interrupt(*args: object, **kwargs: object) -> None:
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("stage", ["load_onnx", "simulate_model", "write_report"])
+@pytest.mark.parametrize("stage", ["load_partitioned", "simulate_model", "write_report"])
 def test_ctrl_c_exits_130_with_one_line(model: Path, tmp_path: Path, stage: str, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(cli, stage, interrupt)
@@ -252,13 +252,13 @@ def test_ctrl_c_wrapped_by_the_interpreter_still_exits_130(model: Path, tmp_path
 
 
 def test_a_programming_error_is_still_a_traceback(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "load_onnx", lambda *args: [][1])
+    monkeypatch.setattr(cli, "load_partitioned", lambda *args: [][1])
     with pytest.raises(IndexError):
         main(["inspect", str(model)])
 
 
 def test_ctrl_c_with_debug_shows_the_traceback(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "load_onnx", interrupt)
+    monkeypatch.setattr(cli, "load_partitioned", interrupt)
     with pytest.raises(KeyboardInterrupt):
         main(["--debug", "inspect", str(model)])
 

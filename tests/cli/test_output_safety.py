@@ -58,6 +58,7 @@ def no_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
 
     cli = importlib.import_module("hwcodesign.cli.commands")
     monkeypatch.setattr(cli, "load_onnx", called)
+    monkeypatch.setattr(cli, "load_partitioned", called)
     monkeypatch.setattr(cli, "compile_model", called)
     monkeypatch.setattr("hwcodesign.frontend.loader.read_model", called)
     monkeypatch.setattr("hwcodesign.codegen.package.collect_files", called)

@@ -26,6 +26,7 @@ from support.notebooks import (
     notebook_result,
     notebook_text,
 )
+from support import host_models
 from support.onnx_models import two_inputs_two_outputs_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
@@ -96,7 +97,7 @@ def test_notebook_is_deterministic_valid_and_unexecuted(small: CompileResult) ->
     for cell in code:
         ast.parse(cell.source)  # plain Python: no magics, runs in any kernel
     sources = "\n".join(cell.source for cell in code)
-    for needle in ("from driver import", "Accelerator()", "run_batch(frames_q, raw=True)", "ORT_DISABLE_ALL",
+    for needle in ("from driver import", "Accelerator()", "run_ports(frames_q, raw=True)", "ORT_DISABLE_ALL",
                    "report.json", "benchmark(", RESULT_MARKER):
         assert needle in sources
     # the project writer puts this very notebook beside the driver
@@ -110,6 +111,22 @@ def test_project_notebook_runs_bit_exact_on_the_emulated_board(small: CompileRes
     notebook = execute_notebook(driver_dir / "notebook.ipynb", driver_dir)
     result = assert_checks_pass(notebook)
     assert result["backend"] == "emulate"
+
+
+def test_notebook_of_a_model_with_a_stateful_host_head(kernel_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A CNN + GRU head: the accelerator's ports bit-exact, then the whole model (the GRU on the CPU,
+    its state carried frame to frame) against onnxruntime on model.onnx with the state fed back."""
+    path = tmp_path / "gru.onnx"
+    onnx.save(host_models.gru_head().model, path)
+    result = compile_model(path, "ultra96v2", tmp_path / "gru")
+    kernel_env.setenv("HWCODESIGN_BACKEND", "emulate")
+    driver_dir = result.project.root / "driver"
+    notebook = execute_notebook(driver_dir / "notebook.ipynb", driver_dir)
+    assert not errors(notebook)
+    outcome, text = notebook_result(notebook), notebook_text(notebook)
+    assert outcome["bit_exact"] is True and outcome["float_path_ok"] is True, text
+    assert outcome["model_max_abs_vs_onnxruntime"] is not None and outcome["model_max_abs_vs_onnxruntime"] < 1e-5, text
+    assert "the whole model:" in text and "centre: (4, 2) float32" in text
 
 
 def test_notebook_with_two_inputs_and_two_outputs(kernel_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
