@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from support import host_models
 from support.codegen import build_all
 from support.examples import load_script
-from support import host_models
 
 from hwcodesign.flows.compile import CompileResult, compile_model
-from hwcodesign.partition import HostOptions
 from hwcodesign.flows.whole_model import (
     IntegerAccelerator,
     check_whole_model,
@@ -29,6 +28,7 @@ from hwcodesign.flows.whole_model import (
     reference_whole_model,
     run_with_host,
 )
+from hwcodesign.partition import HostOptions
 from hwcodesign.sim.golden import run_golden
 
 NAMES = sorted(host_models.BUILDERS)

@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import onnx
 import pytest
+from support import host_models
 from support.examples import BUILD_MODELS, write_notebook_module
 from support.notebooks import (
     errors,
@@ -26,7 +27,6 @@ from support.notebooks import (
     notebook_result,
     notebook_text,
 )
-from support import host_models
 from support.onnx_models import two_inputs_two_outputs_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
