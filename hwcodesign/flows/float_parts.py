@@ -22,7 +22,7 @@ import onnx
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.frontend.sparse import mask_nodes
-from hwcodesign.passes.lowering import lowering_patterns, lowering_rules
+from hwcodesign.passes.lowering import handled_op_types
 
 NORMALISE_OPS = ("Sub", "Div", "Mul", "Add")  # with a constant other operand
 PRE_OPS = (*NORMALISE_OPS, "Reshape", "Flatten", "Transpose", "Cast", "Identity", "Unsqueeze", "Squeeze")
@@ -62,12 +62,6 @@ def pre_nodes(model: onnx.ModelProto, skip: Collection[str]) -> list[onnx.NodePr
     return found
 
 
-def supported_op_types() -> set[str]:
-    """Op types some lowering rule or pattern takes."""
-    patterns = {op for pattern in lowering_patterns().values() for op in pattern.op_types if op != "*"}
-    return set(lowering_rules()) | patterns | {"Constant"}
-
-
 def post_nodes(model: onnx.ModelProto, skip: Collection[str]) -> list[onnx.NodeProto]:
     """Heads (`HEAD_OPS`) and everything after them, then the tail of ops without a lowering."""
     graph_outputs = {o.name for o in model.graph.output}
@@ -82,7 +76,7 @@ def post_nodes(model: onnx.ModelProto, skip: Collection[str]) -> list[onnx.NodeP
             after_head.update(node.output)
             if node.name not in skip:
                 post.add(node.name)
-    supported = supported_op_types()
+    supported = set(handled_op_types())
     for node in reversed(model.graph.node):
         if node.name in post or node.name in skip or node.op_type in supported:
             continue

@@ -59,7 +59,7 @@ class Placement:
         return any(where != ACCELERATOR for where in self.places.values())
 
 
-class Graph:
+class NodeGraph:
     """Producers, consumers and the constant tensors of an ONNX graph, by node index."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
@@ -114,7 +114,7 @@ class Graph:
 def place_nodes(model: onnx.ModelProto, host: Collection[str], supported: Collection[str]) -> Placement:
     """Every non-constant node's place; `host` names nodes or op types for the host, `supported`
     is the op types the accelerator's lowering takes."""
-    graph = Graph(model)
+    graph = NodeGraph(model)
     useful = graph.closure((graph.producer[t] for t in graph.outputs if t in graph.producer), "predecessors")
     live = [i for i in sorted(useful) if i not in graph.constant_nodes]  # dead nodes stay where the frontend drops them
     quantizers = [i for i in live if graph.is_quantizer(i)]
@@ -156,7 +156,7 @@ def place_nodes(model: onnx.ModelProto, host: Collection[str], supported: Collec
     return Placement(places, {graph.names[i]: reasons[i] for i in before | after})
 
 
-def default_before(graph: Graph, live: list[int], after_quantizer: set[int]) -> set[int]:
+def default_before(graph: NodeGraph, live: list[int], after_quantizer: set[int]) -> set[int]:
     """Float nodes upstream of the quantizers whose every consumer is another such node or a
     quantizer reading it: what the accelerator's input quantizers turn into integers. (An
     active-site mask read by the sparse layers' Muls is not one of them: it is the accelerator's.)"""
@@ -170,7 +170,7 @@ def default_before(graph: Graph, live: list[int], after_quantizer: set[int]) -> 
     return before
 
 
-def host_side(graph: Graph, index: int, before: set[int], after: set[int]) -> str | None:
+def host_side(graph: NodeGraph, index: int, before: set[int], after: set[int]) -> str | None:
     """AFTER when no accelerator computation follows the node, BEFORE when none precedes it."""
     if index in after:
         return AFTER
@@ -185,7 +185,7 @@ def host_side(graph: Graph, index: int, before: set[int], after: set[int]) -> st
     return None
 
 
-def stays_as_output_dequantizer(graph: Graph, index: int, after: set[int]) -> bool:
+def stays_as_output_dequantizer(graph: NodeGraph, index: int, after: set[int]) -> bool:
     """A DequantizeLinear reading an accelerator quantizer is the accelerator's output stage."""
     node = graph.nodes[index]
     producer = graph.producer.get(node.input[0]) if node.input else None
@@ -193,7 +193,7 @@ def stays_as_output_dequantizer(graph: Graph, index: int, after: set[int]) -> bo
         graph.is_quantizer(producer)
 
 
-def split_error(graph: Graph, index: int, before: set[int], after: set[int]) -> UnsupportedModelError:
+def split_error(graph: NodeGraph, index: int, before: set[int], after: set[int]) -> UnsupportedModelError:
     upstream = [i for i in graph.closure([index], "predecessors") - {index} if graph.computes(i) and i not in before]
     downstream = [i for i in graph.closure([index], "successors") - {index} if graph.computes(i) and i not in after]
     return UnsupportedModelError(

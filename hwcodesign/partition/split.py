@@ -15,7 +15,7 @@ import onnx
 from onnx import helper
 
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.partition.regions import ACCELERATOR, AFTER, BEFORE, Graph, Placement, place_nodes
+from hwcodesign.partition.regions import ACCELERATOR, AFTER, BEFORE, NodeGraph, Placement, place_nodes
 from hwcodesign.partition.state import StatePair, state_pairs
 
 
@@ -79,7 +79,7 @@ def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostO
     if not placement.has_host_parts:
         return Partition(model, model, None, None, placement, inputs, outputs, state, options)
     inferred = onnx.shape_inference.infer_shapes(model)
-    graph = Graph(inferred)
+    graph = NodeGraph(inferred)
     regions = {place: [i for i, name in enumerate(graph.names) if placement.places.get(name) == place]
                for place in (BEFORE, ACCELERATOR, AFTER)}
     if not any(graph.computes(i) or graph.is_quantizer(i) for i in regions[ACCELERATOR]):
@@ -94,7 +94,7 @@ def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostO
                      options)
 
 
-def boundary(graph: Graph, region: Sequence[int]) -> tuple[list[str], list[str]]:
+def boundary(graph: NodeGraph, region: Sequence[int]) -> tuple[list[str], list[str]]:
     """The non-constant tensors a region reads from outside it, and those it writes that are read
     outside it or are graph outputs; in graph order."""
     inside = set(region)
@@ -106,7 +106,7 @@ def boundary(graph: Graph, region: Sequence[int]) -> tuple[list[str], list[str]]
     return list(dict.fromkeys(reads)), list(dict.fromkeys(writes))
 
 
-def check_host_domains(graph: Graph, host: Iterable[int]) -> None:
+def check_host_domains(graph: NodeGraph, host: Iterable[int]) -> None:
     """A host part runs on onnxruntime or numpy: standard ONNX ops only."""
     for index in host:
         node = graph.nodes[index]
@@ -115,7 +115,7 @@ def check_host_domains(graph: Graph, host: Iterable[int]) -> None:
                                         "which runs standard ONNX ops only (onnxruntime or the driver's numpy)")
 
 
-def check_quantized_entry(graph: Graph, accelerator_in: list[str], region: list[int]) -> None:
+def check_quantized_entry(graph: NodeGraph, accelerator_in: list[str], region: list[int]) -> None:
     """A float tensor the host computes enters the accelerator through a quantizer, nothing else."""
     inside = set(region)
     for tensor in accelerator_in:
