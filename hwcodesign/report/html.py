@@ -166,6 +166,7 @@ def render_html(report: dict[str, Any]) -> str:
 input stream gets a short FIFO instead: the DMA simply waits).</p>
 {fifos}"""
     source = f"<p>model file: <code>{html.escape(model['path'])}</code></p>" if model["path"] else ""
+    host = host_html(report)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -186,9 +187,26 @@ input stream gets a short FIFO instead: the DMA simply waits).</p>
 <h2>Layers</h2>
 {layers}
 {streams}
+{host}
 </body>
 </html>
 """
+
+
+def host_html(report: dict[str, Any]) -> str:
+    """The host parts' nodes, why each runs on the CPU, and the estimated time (empty without host parts)."""
+    host = report.get("host")
+    if not host:
+        return ""
+    rows = [[node["name"], label, node["reason"]] for label, part in host["parts"].items() for node in part["nodes"]]
+    estimates = "".join(f"<li>{html.escape(label)} the accelerator: {part['flops']:,} FLOPs, about "
+                        f"{part['estimated_ms']:.3f} ms ({html.escape(part['estimate'])})</li>"
+                        for label, part in host["parts"].items())
+    return f"""<h2>Host parts (the board's CPU)</h2>
+<p>These nodes run in the driver on the board's CPU, before or after the accelerator; their time is
+an estimate from operation counts and the board file's CPU figures, not a measurement.</p>
+<ul>{estimates}</ul>
+{html_table(["node", "runs", "why"], rows, numeric=set())}"""
 
 
 def report_texts(report: dict[str, Any]) -> dict[str, str]:

@@ -140,6 +140,8 @@ def test_inspect_and_report_show_where_each_node_runs(compiled: dict) -> None:
     assert [node["name"] for node in host["parts"]["before"]["nodes"]] == ["/Sub", "/Div"]
     assert host["parts"]["after"]["estimated_ms"] > 0 and "estimate" in host["parts"]["after"]["estimate"]
     assert host["end_to_end_latency_ms_estimate"] > result.report["summary"]["latency_ms"]
+    page = (result.project.root / "report.html").read_text()
+    assert "Host parts (the board's CPU)" in page and "/Softmax" in page
 
 
 def test_first_layer_on_the_host_as_codenet_runs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
