@@ -15,7 +15,15 @@ import onnx
 from onnx import helper
 
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.partition.regions import ACCELERATOR, AFTER, BEFORE, NodeGraph, Placement, place_nodes
+from hwcodesign.partition.regions import (
+    ACCELERATOR,
+    AFTER,
+    BEFORE,
+    QUANTIZER_TYPES,
+    NodeGraph,
+    Placement,
+    place_nodes,
+)
 from hwcodesign.partition.state import StatePair, state_pairs
 
 
@@ -78,7 +86,7 @@ def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostO
     outputs = tuple(spec(value) for value in model.graph.output if value.name not in state_names)
     if not placement.has_host_parts:
         return Partition(model, model, None, None, placement, inputs, outputs, state, options)
-    inferred = onnx.shape_inference.infer_shapes(model)
+    inferred = with_inferred_shapes(model)
     graph = NodeGraph(inferred)
     regions = {place: [i for i, name in enumerate(graph.names) if placement.places.get(name) == place]
                for place in (BEFORE, ACCELERATOR, AFTER)}
@@ -143,6 +151,25 @@ def extract(inferred: onnx.ModelProto, original: onnx.ModelProto, inputs: list[s
                               producer_name=original.producer_name, producer_version=original.producer_version)
     helper.set_model_props(model, {p.key: p.value for p in original.metadata_props})
     return model
+
+
+def with_inferred_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with every tensor's inferred shape in its value_info. ONNX shape inference stops at a
+    QONNX quantizer (a custom op it has no schema for); quantizers are elementwise, so the shapes are
+    inferred on a copy where each is an Identity, and copied back."""
+    stand_in = onnx.ModelProto()
+    stand_in.CopyFrom(model)
+    for node in stand_in.graph.node:
+        if node.op_type in QUANTIZER_TYPES and node.domain not in ("", "ai.onnx"):
+            node.CopyFrom(helper.make_node("Identity", node.input[:1], node.output[:1], name=node.name))
+    stand_in.opset_import.append(helper.make_opsetid("", 13)) if not any(
+        o.domain in ("", "ai.onnx") for o in stand_in.opset_import) else None
+    inferred = onnx.shape_inference.infer_shapes(stand_in)
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    del result.graph.value_info[:]
+    result.graph.value_info.extend(inferred.graph.value_info)
+    return result
 
 
 def has_static_shape(value: onnx.ValueInfoProto | None) -> bool:

@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 from support import host_models, op_cases
 from support.onnx_models import GraphBuilder
+from support.qonnx_by_hand import qonnx_two_convs
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.partition import ACCELERATOR, AFTER, BEFORE, HostOptions, split_model
@@ -116,3 +117,20 @@ def test_placement_covers_every_node_once(models: dict) -> None:
         parts = [partition.pre, partition.accelerator, partition.post]
         extracted = [n.name for part in parts if part is not None for n in part.graph.node if n.name in places]
         assert sorted(extracted) == sorted(places)
+
+
+def test_qonnx_model_splits_after_its_last_quant() -> None:
+    """A QONNX model (custom-domain Quant nodes, which ONNX shape inference cannot see through)
+    with a float Softmax after its last Quant: the Softmax is the host's, the accelerator ends at the
+    Quant's output, whose shape comes through the quantizers."""
+    model = qonnx_two_convs(4)
+    output = model.graph.output[0]
+    shape = [d.dim_value for d in output.type.tensor_type.shape.dim]
+    model.graph.node.append(helper.make_node("Softmax", [output.name], ["probs"], name="softmax", axis=1))
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, shape))
+    partition = split_model(model, SUPPORTED)
+    assert host_nodes(partition, AFTER) == ["softmax"] and partition.pre is None
+    assert partition.accelerator_outputs == [output.name]
+    (boundary,) = partition.accelerator.graph.output
+    assert [d.dim_value for d in boundary.type.tensor_type.shape.dim] == shape
