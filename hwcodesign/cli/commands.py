@@ -314,7 +314,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     model = read_model(model_path)
     frames = None
     if args.inputs:  # checked and quantized as `compile --inputs` does
-        frames = next(iter(load_frames(args.inputs, [op.output for op in optimize(load_onnx(model)).inputs]).values()))
+        partition, graph = load_partitioned(model)
+        frames = next(iter((graph_frames(partition, optimize(graph), args.inputs) or {}).values()))
     else:
         print("no --inputs: sensitivities are measured on random frames over the input's range (a data-free proxy)")
     result = search(model, board, args.formats, fps=args.fps, max_sensitivity=args.max_sensitivity, frames=frames,

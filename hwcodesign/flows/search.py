@@ -48,6 +48,7 @@ from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 from hwcodesign.mapper.streams import output_fifos, with_output_fifos
 from hwcodesign.mapper.table import cycle_budget, limits_text, resource_limits
 from hwcodesign.ops import Conv, Linear
+from hwcodesign.partition import load_partitioned
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quant.formats import INT8, WeightFormat
 from hwcodesign.sim.golden import dequantize_outputs, run_golden
@@ -131,8 +132,11 @@ def search(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFormat]
            time_limit: float | None = DEFAULT_TIME_LIMIT) -> SearchResult:
     """Front and chosen formats: the least-sensitive mapping reaching `fps` (default: the
     fastest mapping within `max_sensitivity`, else the least-sensitive one). Every integer
-    program shares `time_limit` seconds (None: no limit; `mapper.solver`)."""
+    program shares `time_limit` seconds (None: no limit; `mapper.solver`). A model with float parts
+    around its integer core is searched on its accelerator part (`partition`): the host's layers
+    stay float whatever the formats."""
     start = time.perf_counter()
+    model = load_partitioned(model)[0].accelerator
     formats = list(formats or [WeightFormat.parse(f) for f in DEFAULT_FORMATS])
     if INT8 not in formats:
         formats.insert(0, INT8)
