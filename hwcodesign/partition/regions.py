@@ -137,16 +137,21 @@ def place_nodes(model: onnx.ModelProto, host: Collection[str], supported: Collec
     for index in sorted(set(assigned) | set(unsupported)):
         side = host_side(graph, index, before, after)
         why = "assigned to the host" if index in assigned else f"{graph.nodes[index].op_type} has no accelerator lowering"
-        if side == AFTER:
-            for moved in graph.closure([index], "successors") - after:
-                after.add(moved)
-                reasons[moved] = why if moved == index else f"after '{graph.names[index]}' ({why})"
-        elif side == BEFORE:
-            for moved in graph.closure([index], "predecessors") - before:
-                before.add(moved)
-                reasons[moved] = why if moved == index else f"before '{graph.names[index]}' ({why})"
-        elif index in assigned:
-            raise split_error(graph, index, before, after)
+        if side is None:
+            if index in assigned:
+                raise split_error(graph, index, before, after)
+            continue
+        region = after if side == AFTER else before
+        moving = graph.closure([index], "successors" if side == AFTER else "predecessors") - region
+        unquantized = unquantized_crossing(graph, moving | region, side)
+        if unquantized is not None:
+            if index in assigned:
+                raise unquantized_error(graph, index, unquantized, side)
+            continue  # left on the accelerator: the frontend refuses the node by name, with what to do
+        word = "after" if side == AFTER else "before"
+        for moved in moving:
+            region.add(moved)
+            reasons[moved] = why if moved == index else f"{word} '{graph.names[index]}' ({why})"
     after -= {i for i in after if stays_as_output_dequantizer(graph, i, after)}
     if all(not graph.computes(i) for i in before):
         before = set()
@@ -183,6 +188,37 @@ def host_side(graph: NodeGraph, index: int, before: set[int], after: set[int]) -
     if not any(graph.computes(i) and i not in before for i in upstream):
         return BEFORE
     return None
+
+
+def unquantized_crossing(graph: NodeGraph, region: set[int], side: str) -> str | None:
+    """A tensor crossing between the accelerator and a host `region` without a quantizer, if any.
+
+    The accelerator hands over quantized values only: a tensor entering the part after it must be
+    written by a (de)quantizer, and one leaving the part before it must be read by a quantizer."""
+    for index in sorted(region):
+        node = graph.nodes[index]
+        if side == AFTER:
+            for tensor in node.input:
+                producer = graph.producer.get(tensor)
+                if producer is None or producer in region or producer in graph.constant_nodes:
+                    continue
+                if graph.nodes[producer].op_type != DEQUANTIZER_TYPE and not graph.is_quantizer(producer):
+                    return tensor
+        else:
+            for tensor in node.output:
+                readers = [c for c in graph.consumers.get(tensor, ()) if c not in region and c not in graph.constant_nodes]
+                if any(not graph.is_quantizer(c) for c in readers):
+                    return tensor
+    return None
+
+
+def unquantized_error(graph: NodeGraph, index: int, tensor: str, side: str) -> UnsupportedModelError:
+    where = "leaves the accelerator into" if side == AFTER else "enters the accelerator from"
+    return UnsupportedModelError(
+        graph.names[index], graph.nodes[index].op_type,
+        f"cannot run on the host: '{tensor}' {where} the host part without a quantizer; the accelerator takes "
+        "and gives quantized values only (put a QuantizeLinear/DequantizeLinear pair at the cut, e.g. quantize "
+        "the model with `hwcodesign quantize --host ...`)")
 
 
 def stays_as_output_dequantizer(graph: NodeGraph, index: int, after: set[int]) -> bool:

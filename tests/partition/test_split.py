@@ -134,3 +134,22 @@ def test_qonnx_model_splits_after_its_last_quant() -> None:
     assert partition.accelerator_outputs == [output.name]
     (boundary,) = partition.accelerator.graph.output
     assert [d.dim_value for d in boundary.type.tensor_type.shape.dim] == shape
+
+
+def conv_then(op_type: str) -> onnx.ModelProto:
+    """Q -> DQ -> Conv -> <op_type> -> Q -> DQ: the op reads the conv's float accumulator, no quantizer between."""
+    model, samples = op_cases.build("conv_relu")
+    quantized = quantize_qdq(model, samples)  # the Relu folds into the conv's output quantizer
+    conv = next(node for node in quantized.graph.node if node.op_type == "Conv")
+    accumulator, conv.output[0] = conv.output[0], "accumulator"
+    index = list(quantized.graph.node).index(conv) + 1
+    quantized.graph.node.insert(index, helper.make_node(op_type, ["accumulator"], [accumulator], name="activation"))
+    return quantized
+
+
+def test_an_op_reading_an_unquantized_value_stays_for_the_frontend_to_refuse() -> None:
+    model = conv_then("Elu")
+    partition = split_model(model, SUPPORTED)
+    assert partition.placement.places["activation"] == ACCELERATOR  # not cut after a float accumulator
+    with pytest.raises(UnsupportedModelError, match="node 'activation' .*'accumulator' leaves the accelerator"):
+        split_model(model, SUPPORTED, HostOptions(host=("Elu",)))
