@@ -54,7 +54,8 @@ $(EYE)/eye_tracker_w8a8.onnx: $(wildcard examples/event_eye_tracking/*.py) $(STA
 	$(PY) examples/event_eye_tracking/build.py --out $(EYE)
 
 # The sparse eye tracker: sized for the sample frames' densities on the ZCU102 (ESDA's board),
-# then 600 synthetic event frames through its PYNQ driver on the emulated board (plot: build/eye_tracker_zcu102_track.png).
+# then 600 synthetic event frames through its PYNQ driver on the emulated board, the GRU head on the host
+# with its hidden state carried frame to frame (plot: build/eye_tracker_zcu102_track.png).
 eye-tracking: install $(EYE)/eye_tracker_w8a8.onnx
 	$(VENV)/bin/hwcodesign compile $(EYE)/eye_tracker_w8a8.onnx --board zcu102 --inputs $(EYE)/sample_frames.npy \
 		-o build/eye_tracker_zcu102

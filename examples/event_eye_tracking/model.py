@@ -26,7 +26,16 @@ Layers (``EyeTracker``; channels, level = spatial size):
   stride-2 depthwise conv (kernel 3, pad 1): 60x80 -> 30x40 -> 15x20 -> 8x10;
 * a 1x1 conv to 16 channels, then a sparse conv whose window is the whole 8x10 level
   (kernel = stride = 8x10, no padding) to a 1x1 level of 32 channels, global average pool, and
-  a linear layer to (cx, cy) normalised to [0, 1].
+  the embedding: a linear layer to 64 features with ReLU (the accelerator's output);
+* the recurrent head, on the host CPU as in ESDA's tracker: a GRU of 64 units (ESDA's smaller
+  configuration) stepping once per frame, then a linear layer to (cx, cy) normalised to [0, 1].
+
+One frame is one GRU step: ``forward(x, h) -> (centre, h_next)`` is what exports to ONNX, the
+hidden state an input and an output, so the compiler makes it a state pair the driver carries
+from frame to frame. ``forward_sequence`` runs the same cell over a window of consecutive frames
+for training (truncated back-propagation through time). The GRU is why the per-frame head no
+longer needs a host filter: it sees the history, so a fixation window with a handful of events
+can lean on the frames before it, which is what ``track.smooth`` did by hand.
 
 Why the whole-level conv: a submanifold sparse conv cannot tell an inactive site from the zero
 padding beyond the border, so the layers before it are exactly translation-equivariant and a
@@ -54,6 +63,8 @@ from torch import nn
 CHANNELS, HEIGHT, WIDTH = 2, 60, 80
 INPUT_NAME = "events"
 OUTPUT_NAME = "centre"
+STATE_INPUT_NAME = "hidden"
+STATE_OUTPUT_NAME = "hidden_next"
 
 
 def active_mask(x: torch.Tensor) -> torch.Tensor:
@@ -170,6 +181,8 @@ BLOCKS = (
 )
 REDUCE_CHANNELS = 16
 FLAT_CHANNELS = 32
+EMBEDDING = 64  # the accelerator's output per frame
+HIDDEN = 64  # GRU units: ESDA's smaller configuration (64 or 96)
 
 
 def level_sizes(height: int = HEIGHT, width: int = WIDTH, blocks: tuple[BlockSpec, ...] = BLOCKS) -> list[tuple[int, int]]:
@@ -184,7 +197,8 @@ def level_sizes(height: int = HEIGHT, width: int = WIDTH, blocks: tuple[BlockSpe
 
 
 class EyeTracker(nn.Module):
-    """The whole network: (N, 2, 60, 80) event counts -> (N, 2) pupil centre (cx, cy) in [0, 1]."""
+    """The whole network: (N, 2, 60, 80) event counts and the GRU's hidden state -> (N, 2) pupil
+    centre (cx, cy) in [0, 1] and the next hidden state."""
 
     def __init__(self, height: int = HEIGHT, width: int = WIDTH, blocks: tuple[BlockSpec, ...] = BLOCKS) -> None:
         super().__init__()
@@ -199,7 +213,9 @@ class EyeTracker(nn.Module):
         last = level_sizes(height, width, blocks)[-1]
         self.reduce = SparseConv(channels, REDUCE_CHANNELS, 1)
         self.flatten = SparseConv(REDUCE_CHANNELS, FLAT_CHANNELS, last, last, padding=(0, 0))
-        self.head = nn.Linear(FLAT_CHANNELS, 2)
+        self.embed = nn.Linear(FLAT_CHANNELS, EMBEDDING)
+        self.gru = nn.GRU(EMBEDDING, HIDDEN, batch_first=True)
+        self.head = nn.Linear(HIDDEN, 2)
 
     def features(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(activation, mask of its level) after the stem, every block, reduce and flatten."""
@@ -214,9 +230,31 @@ class EyeTracker(nn.Module):
             out.append((y, mask))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, EMBEDDING) per frame: the sparse CNN, global average pool and embedding, all that
+        the accelerator runs."""
         y, _ = self.features(x)[-1]
-        return self.head(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+        return F.relu(self.embed(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)))
+
+    def initial_state(self, batch: int = 1) -> torch.Tensor:
+        """The hidden state at a sequence's start, (1, batch, HIDDEN) zeros (what the driver's
+        reset() restores)."""
+        return torch.zeros(1, batch, HIDDEN)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame per sequence: x (N, 2, H, W), h (1, N, HIDDEN) -> (centre (N, 2), h_next):
+        the ONNX model's signature, with the state as an input and an output."""
+        y, h_next = self.gru(self.embedding(x).unsqueeze(1), h)
+        return self.head(y[:, 0]), h_next
+
+    def forward_sequence(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows of consecutive frames: x (B, T, 2, H, W) -> (centres (B, T, 2), h after the last
+        frame), from `h` or zeros. The CNN runs on all B*T frames at once (BatchNorm sees them
+        all), the GRU steps along T: numerically the same as T calls of `forward`."""
+        batch, steps = x.shape[:2]
+        embedded = self.embedding(x.flatten(0, 1)).view(batch, steps, EMBEDDING)
+        y, h_last = self.gru(embedded, self.initial_state(batch) if h is None else h)
+        return self.head(y), h_last
 
     def sparse_convs(self) -> list[SparseConv]:
         return [m for m in self.modules() if isinstance(m, SparseConv)]
@@ -262,7 +300,7 @@ class LayerMacs:
 
 def layer_macs(model: EyeTracker) -> list[LayerMacs]:
     """MACs per output site (kernel taps x input channels per group x output channels) and per
-    dense frame of every conv and the head, in forward order."""
+    dense frame of every conv and the embedding, in forward order: what the accelerator runs."""
     rows = []
     h, w = model.size
     for name, module in model.named_modules():
@@ -273,14 +311,22 @@ def layer_macs(model: EyeTracker) -> list[LayerMacs]:
             h, w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
             per_site = kh * kw * conv.in_channels // conv.groups * conv.out_channels
             rows.append(LayerMacs(name, (h, w), per_site, per_site * h * w))
-    head = model.head
-    rows.append(LayerMacs("head", (1, 1), head.in_features * head.out_features, head.in_features * head.out_features))
+    embed = model.embed
+    rows.append(LayerMacs("embed", (1, 1), embed.in_features * embed.out_features,
+                          embed.in_features * embed.out_features))
     return rows
+
+
+def host_macs(model: EyeTracker) -> int:
+    """The host head's multiply-accumulates per frame: the GRU's three gates (input and hidden
+    products) and the final linear layer."""
+    gru = model.gru
+    return 3 * gru.hidden_size * (gru.input_size + gru.hidden_size) + model.head.in_features * model.head.out_features
 
 
 def sparse_macs(model: EyeTracker, frames: torch.Tensor) -> float:
     """Mean MACs per frame at the frames' active sites: each conv's MACs per output site times
-    the active sites of its output level (what the accelerator computes), plus the head."""
+    the active sites of its output level (what the accelerator computes), plus the embedding."""
     sites: list[float] = []
 
     def record(_module: nn.Module, _inputs: object, output: tuple[torch.Tensor, torch.Tensor]) -> None:
@@ -289,7 +335,7 @@ def sparse_macs(model: EyeTracker, frames: torch.Tensor) -> float:
     hooks = [layer.register_forward_hook(record) for layer in model.sparse_convs()]
     try:
         with torch.no_grad():
-            model(frames)
+            model.embedding(frames)
     finally:
         for hook in hooks:
             hook.remove()
