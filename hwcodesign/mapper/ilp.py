@@ -133,7 +133,7 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
         if stream_planner is None:
             return mapping
         planned, needed = stream_planner(graph, mapping)
-        if all(depth <= rows.get(edge, default_fifo_rows(graph, edge[1])) for edge, depth in planned.items()) and \
+        if all(depth <= rows.get(edge, default_fifo_rows(graph, edge[1], graph.op(edge[0]).output.name)) for edge, depth in planned.items()) and \
                 all(needed[r] <= reserved[r] for r in RESOURCES):
             return mapping
         # follow the latest mapping's plan at first (a slower mapping may need less), then only

@@ -21,13 +21,17 @@ from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import stage_plan
 
 
-def default_fifo_rows(graph: Graph, consumer: str) -> int:
+def default_fifo_rows(graph: Graph, consumer: str, tensor: str | None = None) -> int:
     """Rows a FIFO holds unless the pipeline simulation plans otherwise (`sim.latency.simulate`):
     the consumer's plan says (none beyond the minimum in front of a stage whose ring already
-    reads the next rows ahead, one row in front of a per-pixel stage); it does not depend on
-    the folding."""
+    reads the next rows ahead, one row in front of a per-pixel stage, a whole frame in front of
+    a stage whose other input is computed from this one: `input_fifo_rows` per slot, for the
+    FIFO carrying `tensor`); it does not depend on the folding."""
     op = graph.op(consumer)
-    return stage_plan(op, graph.input_tensors(op), Folding()).fifo_rows
+    plan = stage_plan(op, graph.input_tensors(op), Folding())
+    if tensor is not None and plan.input_fifo_rows:
+        return max(rows for name, rows in zip(op.inputs, plan.input_fifo_rows, strict=True) if name == tensor)
+    return plan.fifo_rows
 
 
 def output_lanes(graph: Graph, op: Op, folding: Folding) -> int:
@@ -44,7 +48,7 @@ def output_fifos(graph: Graph, op_name: str, folding: Folding,
     lanes = output_lanes(graph, op, folding)
     bram = lut = 0
     for consumer in dict.fromkeys(c.name for c in graph.consumers(tensor.name)):
-        rows = (fifo_rows or {}).get((op_name, consumer), default_fifo_rows(graph, consumer))
+        rows = (fifo_rows or {}).get((op_name, consumer), default_fifo_rows(graph, consumer, tensor.name))
         memory = fifo_cost(stream_fifo_depth(rows, tensor, lanes), lanes * tensor.dtype.bits)
         bram, lut = bram + memory.bram18k, lut + memory.lut
     return MemoryCost(bram, lut)

@@ -8,7 +8,7 @@ from hwcodesign.ops.channelwise.ir import DepthwiseConv, GlobalAvgPool, Pool
 from hwcodesign.ops.concat.ir import Concat
 from hwcodesign.ops.conv.ir import Conv, Linear
 from hwcodesign.ops.deform.ir import DeformConv
-from hwcodesign.ops.elementwise.ir import Act, Add
+from hwcodesign.ops.elementwise.ir import Act, Add, Mul
 from hwcodesign.ops.family import OpFamily
 from hwcodesign.ops.refusal import OpUnsupported, Refused
 from hwcodesign.ops.registry import FAMILIES, family_of, op_classes
@@ -17,5 +17,5 @@ from hwcodesign.ops.sparse.ir import SubmanifoldConv
 
 __all__ = [
     "FAMILIES", "Act", "Add", "Concat", "Conv", "DeformConv", "DepthwiseConv", "GlobalAvgPool", "Linear",
-    "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize", "SubmanifoldConv", "family_of", "op_classes",
+    "Mul", "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize", "SubmanifoldConv", "family_of", "op_classes",
 ]

@@ -26,8 +26,10 @@ from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 
 FRAMES = 6
-# Concat part 0 has 3 channels: refused by the engine (checked below), run by the pipeline.
-OP_CASES = sorted(case for case in CASES if case != "concat")
+# Concat part 0 has 3 channels, and the pixel unit has no product of two activations: refused by
+# the engine (checked below), run by the pipeline.
+ENGINE_REFUSED = ("concat", "squeeze_excite", "mul_same_shape")
+OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED)
 # offset groups of 2 channels cannot share SIMD >= 8 lanes (refused, checked below); these
 # groups are 16 channels wide, a whole number of SIMD words at every configuration
 DEFORM_CASES = [case for case in GRID + FIXED_GRID if case.offset_groups == 1] + [
@@ -114,6 +116,16 @@ def test_unaligned_concat_is_refused_with_the_reason(tmp_path: Path) -> None:
     with pytest.raises(EngineUnsupported, match=r"Concat\): part 0 has 3 channels.*multiple of 8 channels"):
         engine_project(graph, CONFIGS[0], tmp_path / "concat")
     assert not (tmp_path / "concat").exists()
+
+
+@pytest.mark.parametrize("case", ["squeeze_excite", "mul_same_shape"])
+def test_a_product_of_two_activations_is_refused_with_the_reason(tmp_path: Path, case: str) -> None:
+    model, calibration = build(case)
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    with pytest.raises(EngineUnsupported, match=r"\(Mul\) is a product of two activations: the engine's pixel unit "
+                                                r"has no multiplier between its two inputs"):
+        engine_project(graph, CONFIGS[0], tmp_path / case)
+    assert not (tmp_path / case).exists()
 
 
 def test_narrow_offset_groups_are_refused_with_the_reason(tmp_path: Path) -> None:

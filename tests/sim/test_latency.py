@@ -113,3 +113,43 @@ def test_real_mapping_interval_is_the_mapper_bottleneck() -> None:
     assert report.interval_cycles == pytest.approx(mapping.bottleneck_cycles)
     assert report.fps == pytest.approx(mapping.fps)
     assert report.first_frame_cycles >= report.interval_cycles
+
+
+def test_a_channel_gate_made_from_its_map_needs_the_whole_map_queued() -> None:
+    """Squeeze-excitation: the gate is the global pool of the map (then 1x1 convs), so the product
+    can start only after the whole map passed the branch point. The plan asks a frame-deep FIFO
+    for the map (and one row for the gate), the simulator measures at least that, one row less
+    deadlocks, the cost model counts the frame as the producer's output FIFO, and the generated
+    top declares a stream that deep."""
+    from support.op_cases import build
+
+    from hwcodesign.codegen.hls_top import build_top
+    from hwcodesign.hardware.stream import stream_fifo_depth
+    from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, output_lanes
+    from hwcodesign.passes import load_onnx, optimize
+    from hwcodesign.quantize import quantize_qdq
+
+    model, calibration = build("squeeze_excite")
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    (mul,) = [op for op in graph if op.kind == "Mul"]
+    features, gate = mul.inputs
+    producer = graph.producer(features).name
+    rows = mul.output.shape[2]
+    assert default_fifo_rows(graph, mul.name, features) == rows
+    assert default_fifo_rows(graph, mul.name, gate) == 1
+    mapping = map_pipeline(graph, load_board("ultra96v2"))
+    free = simulate(graph, mapping)
+    assert free.fifo_rows[(producer, mul.name)] >= rows
+    simulate(graph, mapping, fifo_rows=free.fifo_rows)
+    with pytest.raises(PipelineDeadlock, match=f"{producer} -> {mul.name}"):
+        simulate(graph, mapping, fifo_rows={**free.fifo_rows, (producer, mul.name): rows - 1})
+    folding = mapping.foldings[producer]
+    shallow = output_fifos(graph, producer, folding, {(producer, mul.name): 1})
+    planned = output_fifos(graph, producer, folding)
+    assert planned.bram18k > shallow.bram18k == 0  # the frame is block RAM, one row would be LUTs
+    lanes = output_lanes(graph, graph.op(producer), folding)
+    frame_words = stream_fifo_depth(rows, graph.tensor(features), lanes)
+    queued = stream_fifo_depth(free.fifo_rows[(producer, mul.name)], graph.tensor(features), lanes)
+    assert queued >= frame_words
+    top = build_top(graph, mapping.foldings, free.fifo_rows, 64)
+    assert queued in [stream.depth for stream in top.streams]

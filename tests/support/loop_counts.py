@@ -34,6 +34,7 @@ from hwcodesign.ops import (
     DeformConv,
     GlobalAvgPool,
     Linear,
+    Mul,
     Pool,
     Resize,
 )
@@ -109,6 +110,8 @@ def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding
         return layout_of(out.shape, out.dtype, int(project.meta["word_bits"])).words_per_frame
     if isinstance(op, Act | Add | Concat):  # one iteration per output word
         return pixels * folds
+    if isinstance(op, Mul):  # a gate word per channel fold (hwc_mul_gate), then one per output word
+        return pixels * folds + (folds if op.broadcast else 0)
     source = graph.input_tensors(op)[0]
     if isinstance(op, GlobalAvgPool):  # accumulate per input word, then emit per output word
         return source.shape[2] * source.shape[3] * folds + folds

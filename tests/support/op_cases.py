@@ -92,6 +92,20 @@ def residual_add(b: GraphBuilder, x: str) -> str:
     return b.node("Relu", [b.node("Add", [left, right])])
 
 
+def squeeze_excite(b: GraphBuilder, x: str) -> str:
+    # torchvision's SqueezeExcitation writes `scale * input`: the (1, C, 1, 1) gate first; its gate
+    # branch here has supported ops only (global pool, 1x1 convs, Relu, a Clip in place of HardSigmoid)
+    features = b.node("Relu", [b.conv(x, 4, 8, pads=[1, 1, 1, 1])])
+    squeezed = b.node("Relu", [b.conv(b.node("GlobalAveragePool", [features]), 8, 4, k=1)])
+    gate = b.node("Clip", [b.conv(squeezed, 4, 8, k=1), b.const(np.float32(0)), b.const(np.float32(1))])
+    return b.node("Mul", [gate, features])
+
+
+def mul_same_shape(b: GraphBuilder, x: str) -> str:
+    left = b.node("Relu", [b.conv(x, 4, 4, pads=[1, 1, 1, 1])])
+    return b.node("Mul", [left, b.conv(x, 4, 4, k=1)])
+
+
 def concat(b: GraphBuilder, x: str) -> str:
     return b.node("Concat", [b.conv(x, 4, 3, pads=[1, 1, 1, 1]), b.node("Relu", [b.conv(x, 4, 5, k=1)])], axis=1)
 
@@ -107,6 +121,7 @@ CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
         conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
         conv_batchnorm_relu, conv_relu6, conv_leaky, conv_abs, flatten_gemm, gemm_untransposed, matmul_add,
         max_pool, average_pool, average_pool_padded, global_average_pool, residual_add, concat, resize_nearest,
+        squeeze_excite, mul_same_shape,
     )
 }
 

@@ -1,12 +1,13 @@
-"""Per-element layers: activations and rescales (Act), the two-input sum (Add)."""
+"""Per-element layers: activations and rescales (Act), the two-input sum (Add), the product of two
+activations (Mul: same shape, or a per-channel gate broadcast over H and W)."""
 
 from hwcodesign.ops.elementwise import dataflow, engine, golden, lowering
-from hwcodesign.ops.elementwise.ir import Act, Add
+from hwcodesign.ops.elementwise.ir import Act, Add, Mul
 from hwcodesign.ops.family import OpFamily
 
 FAMILY = OpFamily(
     name="elementwise",
-    ops=(Act, Add),
+    ops=(Act, Add, Mul),
     # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
     lowering=lowering.LOWERING,
     # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).

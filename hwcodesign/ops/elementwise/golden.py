@@ -1,11 +1,12 @@
-"""Golden semantics of the elementwise layers: an activation is its requantization; Add scales and sums."""
+"""Golden semantics of the elementwise layers: an activation is its requantization; Add scales and
+sums; Mul multiplies the centred inputs exactly (a gate broadcast over H, W) and requantizes once."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from hwcodesign.ir.types import Tensor
-from hwcodesign.ops.elementwise.ir import Act, Add
+from hwcodesign.ops.elementwise.ir import Act, Add, Mul
 from hwcodesign.ops.facets.golden import GoldenRules, centred
 
 
@@ -20,4 +21,10 @@ def run_add(op: Add, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarra
     return op.requant.apply(acc)
 
 
-GOLDEN = GoldenRules({Act: run_act, Add: run_add})
+def run_mul(op: Mul, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
+    """(a - a_zp) * (b - b_zp) in integers (a (N, C, 1, 1) gate broadcasts), then the one rounding."""
+    (a, b), (ta, tb) = args, tensors
+    return op.requant.apply(centred(a, ta) * centred(b, tb))
+
+
+GOLDEN = GoldenRules({Act: run_act, Add: run_add, Mul: run_mul})

@@ -68,6 +68,38 @@ class Add(Op):
         return (self.requant,)
 
 
+@dataclass(frozen=True, eq=False)
+class Mul(Op):
+    """Elementwise product of two activations (a squeeze-excitation gate times its feature map):
+    acc = (a - a_zp) * (b - b_zp), then `requant` (ratio a_scale * b_scale / out_scale).
+
+    Input 0 is the map (N, C, H, W). With `broadcast`, input 1 is a per-channel gate (N, C, 1, 1)
+    applied at every pixel (read once per frame); without it, input 1 has the map's shape. The
+    lowering puts the map first whatever the ONNX order.
+    """
+
+    requant: Requant
+    broadcast: bool
+
+    kind: ClassVar[str] = "Mul"
+
+    def summary(self) -> str:
+        return f"{self.kind} {'by channel gate' if self.broadcast else 'elementwise'}"
+
+    def output_shape(self, input_shapes: list[Shape]) -> Shape:
+        return input_shapes[0]
+
+    def input_problems(self, input_tensors: list[Tensor]) -> list[str]:
+        a, b = input_tensors
+        expected = (*a.shape[:2], 1, 1) if self.broadcast else a.shape
+        if tuple(b.shape) != tuple(expected):
+            return [f"second input {b.shape} should be {expected} ({'gate' if self.broadcast else 'same shape'})"]
+        return []
+
+    def requants(self) -> tuple[Requant, ...]:
+        return (self.requant,)
+
+
 def keeps_active_set(output: Tensor, tensors: list[Tensor]) -> list[str]:
     """An elementwise layer keeps its inputs' one active set: zero stays zero at inactive sites."""
     actives = {t.active for t in tensors}

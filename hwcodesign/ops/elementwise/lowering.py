@@ -1,5 +1,5 @@
-"""Lowering of elementwise layers: activations (Relu, Clip, LeakyRelu, Abs), Add, and the per-channel
-affine ops (Mul or Add by a constant, BatchNormalization) that fold into the layer before them.
+"""Lowering of elementwise layers: activations (Relu, Clip, LeakyRelu, Abs), Add, the product of two
+activations (Mul, a squeeze-excitation gate), and the per-channel affine ops (Mul or Add by a constant, BatchNormalization) that fold into the layer before them.
 
 Two patterns run before these rules: `fold-batch-norm` folds a BatchNormalization into the
 pending layer's output stage (there is no other rule for it), and `fold-activations` fuses an
@@ -19,7 +19,7 @@ from hwcodesign.frontend.epilogue import add_bias, channel_vector, real_constant
 from hwcodesign.frontend.values import Activation, Constant, FinalStage, OutputQuantizer, Pending
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant, shared_shift
-from hwcodesign.ops.elementwise.ir import Act, Add
+from hwcodesign.ops.elementwise.ir import Act, Add, Mul
 from hwcodesign.ops.facets.lowering import FamilyLowering, Pattern
 
 
@@ -60,13 +60,37 @@ def mul(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
         a, b = b, a
     constant = real_constant(b)
     if constant is None:
-        raise UnsupportedModelError(name, node.op_type, "only multiplication by a constant is supported")
+        product(ctx, node, name)
+        return
     if isinstance(a, Activation):
         a = ctx.builders.affine(ctx, a, name)
     if not isinstance(a, Pending):
         raise UnsupportedModelError(name, node.op_type, f"input '{node.input[0]}' is not an activation")
     gain = channel_vector(constant, a.channels, name, node)
     ctx.values[node.output[0]] = scale_pending(a, gain, node, name)
+
+
+def product(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """DQ(a) * DQ(b) -> Q: the integer product of the centred inputs on the grid a_scale * b_scale,
+    requantized once by the quantizer that follows. Either input may be a per-channel gate
+    (N, C, 1, 1) of the other (squeeze-excitation writes `gate * map`); the map goes first."""
+    lhs = ctx.require_activation(node.input[0], name, node.op_type).tensor
+    rhs = ctx.require_activation(node.input[1], name, node.op_type).tensor
+    if lhs.shape[2:] == (1, 1) and rhs.shape[2:] != (1, 1):
+        lhs, rhs = rhs, lhs
+    broadcast = lhs.shape != rhs.shape
+    if broadcast and (len(lhs.shape) != 4 or tuple(rhs.shape) != (*lhs.shape[:2], 1, 1)):
+        raise UnsupportedModelError(name, node.op_type, f"product of {lhs.shape} and {rhs.shape}: only the same shape "
+                                    "or a per-channel gate (N, C, 1, 1) of an (N, C, H, W) map is supported")
+    if lhs.active is not None or rhs.active is not None:
+        raise UnsupportedModelError(name, node.op_type, "product of sparse activations; quantize a dense tensor first")
+    layer_name = ctx.unique(name)
+
+    def build(stage: FinalStage) -> Op:
+        return Mul(layer_name, (lhs.name, rhs.name), stage.output, stage.requant(), broadcast)
+
+    ctx.values[node.output[0]] = Pending(name, node.op_type, lhs.shape, np.full(1, lhs.scale * rhs.scale), build,
+                                          has_bias=False)
 
 
 def batch_norm(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:

@@ -62,6 +62,9 @@ class StagePlan:
     loop_trips: int = 0
     step_trips: tuple[int, ...] = ()
     fifo_rows: int = 1  # rows of the FIFO in front of this stage unless the simulation plans otherwise
+    # per input slot, rows of the FIFO in front of it where they differ (empty: `fifo_rows` on every
+    # slot); a stage needing a whole frame queued on one input (a gate computed from that input) says so
+    input_fifo_rows: tuple[int, ...] = ()
     steps: int = 1
     emits: tuple[int, ...] = (0,)
     needs: tuple[tuple[int, ...], ...] = ()
@@ -69,6 +72,7 @@ class StagePlan:
 
     def __post_init__(self) -> None:
         assert not self.step_trips or len(self.step_trips) == self.steps, "one step_trips entry per simulation step"
+        assert not self.input_fifo_rows or len(self.input_fifo_rows) == len(self.input_lanes), "one entry per input slot"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
 from hwcodesign.hardware.engine.plan import (
@@ -29,6 +29,7 @@ from hwcodesign.hardware.engine.plan import (
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant, largest
 from hwcodesign.ir.types import Tensor
+from hwcodesign.ops.refusal import Refused
 
 
 class EngineFacet(ABC):
@@ -81,13 +82,18 @@ class EngineFacet(ABC):
 
 class ByOp(EngineFacet):
     """The facet of a family whose ops differ on the engine: one facet per op class, chosen by
-    the op's exact class (as the registry chooses the family)."""
+    the op's exact class (as the registry chooses the family). An op class the engine cannot run
+    while its family's others can is a `Refused` entry: asking anything of it raises
+    `EngineUnsupported` naming the layer and the reason (the program refuses it first)."""
 
-    def __init__(self, facets: dict[type[Op], EngineFacet]) -> None:
+    def __init__(self, facets: dict[type[Op], EngineFacet | Refused]) -> None:
         self.facets = facets
 
     def of(self, op: Op) -> EngineFacet:
-        return self.facets[type(op)]
+        facet = self.facets[type(op)]
+        if isinstance(facet, Refused):
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {facet.reason}")
+        return facet
 
     def mode(self, op: Op) -> str:
         return self.of(op).mode(op)

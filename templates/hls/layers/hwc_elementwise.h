@@ -1,5 +1,5 @@
-// hwcodesign: per-pixel stages (activation/rescale, residual add, global average pool, nearest
-// upsampling). Each processes PE channels per cycle, one output stage per lane; streams carry
+// hwcodesign: per-pixel stages (activation/rescale, residual add, product of two activations,
+// global average pool, nearest upsampling). Each processes PE channels per cycle, one output stage per lane; streams carry
 // words of PE channels in and out, so a stage holds no whole pixel.
 #ifndef HWCODESIGN_ELEMENTWISE_H
 #define HWCODESIGN_ELEMENTWISE_H
@@ -31,14 +31,13 @@ steps:
     }
 }
 
-// Residual add: both inputs are brought to a common grid by integer multipliers with one
-// shared shift (the Add's requantization), so the sum is exact before the single rounding.
-template <class C>
-void hwc_add(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in_a,
-             hls::stream<hwc_vec<typename C::in_b_t, C::PE> > &in_b,
-             hls::stream<hwc_vec<typename C::out_t, C::PE> > &out, const typename C::rq_t rq[C::OUT_C]) {
+// Two inputs of the same shape, word by word: `F::of(a, b)` combines one lane's elements into
+// the accumulator, then one output stage per lane.
+template <class C, class F>
+void hwc_pairwise(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in_a,
+                  hls::stream<hwc_vec<typename C::in_b_t, C::PE> > &in_b,
+                  hls::stream<hwc_vec<typename C::out_t, C::PE> > &out, const typename C::rq_t rq[C::OUT_C]) {
     HWC_LANE_TABLE
-    typedef typename C::acc_t acc_t;
     const int FOLDS = C::OUT_C / C::PE;
     int fold = 0;
     HWC_LOOPS_BEGIN(C);
@@ -51,8 +50,66 @@ steps:
         hwc_vec<typename C::out_t, C::PE> y;
         for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL
-            const acc_t sum = acc_t(a.data[lane] - C::IN_ZP) * C::MULT_A + acc_t(b.data[lane] - C::IN_B_ZP) * C::MULT_B;
-            y.data[lane] = hwc_requantize<C>(sum, rq[fold * C::PE + lane]);
+            y.data[lane] = hwc_requantize<C>(F::of(a.data[lane], b.data[lane]), rq[fold * C::PE + lane]);
+        }
+        out.write(y);
+        if (++fold == FOLDS) fold = 0;
+    }
+}
+
+// Residual add (`hwc_pairwise<C, hwc_scaled_sum<C> >`): both inputs are brought to a common grid by integer multipliers with one
+// shared shift (the Add's requantization), so the sum is exact before the single rounding.
+template <class C>
+struct hwc_scaled_sum {
+    static typename C::acc_t of(const typename C::in_t a, const typename C::in_b_t b) {
+        typedef typename C::acc_t acc_t;
+        return acc_t(a - C::IN_ZP) * C::MULT_A + acc_t(b - C::IN_B_ZP) * C::MULT_B;
+    }
+};
+
+// Product of two activations of the same shape (`hwc_pairwise<C, hwc_product<C> >`): (a - a_zp) * (b - b_zp), exact, then one rounding.
+template <class C>
+struct hwc_product {
+    static typename C::acc_t of(const typename C::in_t a, const typename C::in_b_t b) {
+        typedef typename C::acc_t acc_t;
+        return acc_t(a - C::IN_ZP) * acc_t(b - C::IN_B_ZP);
+    }
+};
+
+// Product by a per-channel gate (squeeze-excitation): the gate's OUT_C values arrive once per
+// frame and are held centred (`gate` loop), then the map streams through (`steps` loop). The gate
+// is computed from this map, so the map's FIFO in front of this stage holds a whole frame.
+template <class C>
+void hwc_mul_gate(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in_a,
+                  hls::stream<hwc_vec<typename C::in_b_t, C::PE> > &in_gate,
+                  hls::stream<hwc_vec<typename C::out_t, C::PE> > &out, const typename C::rq_t rq[C::OUT_C]) {
+    HWC_LANE_TABLE
+    typedef typename C::acc_t acc_t;
+    const int FOLDS = C::OUT_C / C::PE;
+    typename C::gate_t gate[C::OUT_C];
+#pragma HLS ARRAY_PARTITION variable=gate cyclic factor=C::PE
+    int fold = 0;
+    HWC_LOOPS_BEGIN(C);
+gate:
+    for (int f = 0; f < FOLDS; ++f) {
+#pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
+        const hwc_vec<typename C::in_b_t, C::PE> g = in_gate.read();
+        for (int lane = 0; lane < C::PE; ++lane) {
+#pragma HLS UNROLL
+            gate[f * C::PE + lane] = g.data[lane] - C::IN_B_ZP;
+        }
+    }
+steps:
+    for (int step = 0; step < C::OUT_PIXELS * FOLDS; ++step) {
+#pragma HLS PIPELINE II=1
+        HWC_LOOP_ITERATION(C);
+        const hwc_vec<typename C::in_t, C::PE> a = in_a.read();
+        hwc_vec<typename C::out_t, C::PE> y;
+        for (int lane = 0; lane < C::PE; ++lane) {
+#pragma HLS UNROLL
+            const acc_t product = acc_t(a.data[lane] - C::IN_ZP) * acc_t(gate[fold * C::PE + lane]);
+            y.data[lane] = hwc_requantize<C>(product, rq[fold * C::PE + lane]);
         }
         out.write(y);
         if (++fold == FOLDS) fold = 0;
