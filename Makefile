@@ -87,6 +87,7 @@ bench: install
 	$(PY) benchmarks/codenet_detector.py
 	$(PY) benchmarks/sparse_eye_tracking.py
 	$(PY) benchmarks/host_parts.py
+	$(PY) benchmarks/torchvision_matrix.py
 	$(PY) benchmarks/dybit_mixed_precision.py
 
 # ruff, and the import contracts of .importlinter: the package's layers, top to bottom, without cycles.

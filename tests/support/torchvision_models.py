@@ -68,7 +68,7 @@ class ExportedModel:
     images: np.ndarray  # (N, 3, SIZE, SIZE) float32 in [0, 1)
 
 
-def torch_model(name: str, seed: int = 0) -> object:
+def torch_model(name: str, seed: int = 0, size: int = SIZE) -> object:
     """The classifier with random weights and BatchNorm statistics gathered on random images."""
     import torch
 
@@ -79,16 +79,16 @@ def torch_model(name: str, seed: int = 0) -> object:
     net.train()
     with torch.no_grad():
         for _ in range(3):
-            net(torch.rand(8, 3, SIZE, SIZE))
+            net(torch.rand(8, 3, size, size))
     return net.eval()
 
 
-def export(net: object, exporter: str) -> onnx.ModelProto:
+def export(net: object, exporter: str, size: int = SIZE) -> onnx.ModelProto:
     import torch
 
     buffer = io.BytesIO()
     with quiet():
-        example = (torch.rand(1, 3, SIZE, SIZE),)
+        example = (torch.rand(1, 3, size, size),)
         if exporter == "dynamo":
             torch.onnx.export(net, example, buffer, dynamo=True, opset_version=18, input_names=["image"],
                               output_names=["logits"], verbose=False)
@@ -98,13 +98,15 @@ def export(net: object, exporter: str) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
-def images(count: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).random((count, 3, SIZE, SIZE), dtype=np.float32)
+def images(count: int, seed: int, size: int = SIZE) -> np.ndarray:
+    return np.random.default_rng(seed).random((count, 3, size, size), dtype=np.float32)
 
 
 @functools.cache
-def exported(name: str, exporter: str, calibration: int = 8) -> ExportedModel:
-    """`name` through `exporter`, quantized by quantize_static with its defaults (cached per process)."""
-    float_model = export(torch_model(name), exporter)
-    model = quantize_qdq(float_model, images(calibration, 1))
-    return ExportedModel(name, exporter, float_model, model, images(4, 2))
+def exported(name: str, exporter: str, calibration: int = 8, size: int | None = None) -> ExportedModel:
+    """`name` through `exporter` at `size` (default SIZE), quantized by quantize_static with its
+    defaults (cached per process)."""
+    size = size or SIZE
+    float_model = export(torch_model(name, size=size), exporter, size)
+    model = quantize_qdq(float_model, images(calibration, 1, size))
+    return ExportedModel(name, exporter, float_model, model, images(4, 2, size))
