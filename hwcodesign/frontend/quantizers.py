@@ -20,6 +20,7 @@ from hwcodesign.frontend.values import (
     FloatInput,
     MaskStep,
     OutputQuantizer,
+    Padded,
     Pending,
     QuantizedConstant,
     Value,
@@ -87,6 +88,12 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
         )
     if isinstance(source, FloatInput):
         ctx.builders.input(ctx, source, Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point))
+        return
+    if isinstance(source, Padded):
+        if not quantizer.same_grid(source.source.tensor):
+            raise UnsupportedModelError(source.node, "Pad", f"its output is requantized by {name}; a Pad folds into "
+                                        "the window after it only on its input's own grid")
+        ctx.values[out] = source
         return
     if isinstance(source, Activation):
         if quantizer.same_grid(source.tensor):
@@ -159,6 +166,12 @@ def dequantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> 
         ctx.values[out] = QuantizedConstant(
             q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape), dtype
         )
+        return
+    if isinstance(source, Padded):  # a folded Pad's output, dequantized on its input's grid
+        quantizer = quantizer_of(node, name, scale, zero_point, source.source.tensor.dtype)
+        if not quantizer.same_grid(source.source.tensor):
+            raise UnsupportedModelError(source.node, "Pad", f"its output is dequantized by {name} on another grid")
+        ctx.values[out] = source
         return
     if isinstance(source, Activation):
         quantizer = quantizer_of(node, name, scale, zero_point, source.tensor.dtype)

@@ -13,6 +13,7 @@ import onnx
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
+from hwcodesign.frontend.padding import add_pads, padded_shape, window_input
 from hwcodesign.frontend.validate import check_window
 from hwcodesign.frontend.values import FinalStage, OutputQuantizer, Pending
 from hwcodesign.frontend.windows import window_pads
@@ -22,21 +23,25 @@ from hwcodesign.ops.facets.lowering import FamilyLowering
 
 
 def pool(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
-    x = ctx.activation(node, name, 0).tensor
+    source, padded = window_input(ctx, node, name, "lowest" if node.op_type == "MaxPool" else "zero")
+    x = source.tensor
     attrs = ctx.attrs(node)
     kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))  # type: ignore[union-attr]
     check_window(name, node.op_type, attrs, kernel)
     stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
     if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
         raise UnsupportedModelError(name, node.op_type, "dilated pooling is not supported")
-    pads = window_pads(node, name, attrs, x.shape, kernel, stride, (1, 1))  # type: ignore[arg-type]
+    # the node's own window is over the tensor an explicit Pad before it made (`padded`, folded here)
+    seen = padded_shape(x.shape, padded)
+    pads = window_pads(node, name, attrs, seen, kernel, stride, (1, 1))  # type: ignore[arg-type]
     mode = "max" if node.op_type == "MaxPool" else "avg"
-    if int(attrs.get("ceil_mode", 0)):
-        pads = ceil_mode_pads(name, node.op_type, mode, x.shape, kernel, stride, pads)
     if mode == "avg" and any(pads) and not int(attrs.get("count_include_pad", 0)):
         raise UnsupportedModelError(
             name, node.op_type, "count_include_pad=0 with padding gives a position-dependent divisor; use count_include_pad=1"
         )
+    if int(attrs.get("ceil_mode", 0)):
+        pads = ceil_mode_pads(name, node.op_type, mode, seen, kernel, stride, pads)
+    pads = add_pads(pads, padded)  # an explicit Pad's zeros are elements: an average's divisor counts them
     if len(node.output) > 1 and node.output[1]:
         raise UnsupportedModelError(name, node.op_type, "the Indices output is not supported")
     layer_name = ctx.unique(name)
