@@ -27,6 +27,7 @@ from hwcodesign.frontend.values import (
     FinalStage,
     FloatInput,
     OutputQuantizer,
+    Padded,
     Pending,
     QuantizedConstant,
     Value,
@@ -125,6 +126,9 @@ class LoweringContext:
         if isinstance(value, Pending) and value.passthrough is not None:
             self.finalize(value, value.passthrough, tensor_name)
             return self.values[tensor_name]  # type: ignore[return-value]
+        if isinstance(value, Padded):
+            raise UnsupportedModelError(value.node, "Pad", f"its output '{tensor_name}' is read by {node} ({op_type}); "
+                                        "a Pad folds only into the Conv, MaxPool or AveragePool reading it")
         what = {
             Pending: "comes from an unquantized layer '{src}' ({op}); add a QuantizeLinear/Quant after it",
             FloatInput: "is a float graph input; quantize it first with QuantizeLinear or Quant",

@@ -1,5 +1,5 @@
 """Graph plumbing that builds no layer: views (Flatten, Reshape), wires (Identity, Dropout), shapes,
-and the quantizers. Every lowering has these; no op family owns them.
+an explicit Pad (folded into the window after it, `frontend/padding.py`) and the quantizers. Every lowering has these; no op family owns them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import onnx
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext, Rule
+from hwcodesign.frontend.padding import pad
 from hwcodesign.frontend.quantizers import dequantize_linear, qonnx_quant, quantize_linear
 from hwcodesign.frontend.values import Activation, Constant, FloatInput, Pending
 
@@ -83,4 +84,5 @@ PLUMBING: Mapping[str, Rule] = MappingProxyType({
     "Identity": identity,
     "Dropout": identity,
     "Shape": shape_of,
+    "Pad": pad,
 })

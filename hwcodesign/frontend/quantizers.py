@@ -20,6 +20,7 @@ from hwcodesign.frontend.values import (
     FloatInput,
     MaskStep,
     OutputQuantizer,
+    Padded,
     Pending,
     QuantizedConstant,
     Value,
@@ -62,6 +63,12 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
     """Apply a quantizer (QuantizeLinear or Quant) to whatever its input is."""
     source = ctx.value(node, name, 0)
     out = node.output[0]
+    if isinstance(source, QuantizedConstant):
+        # Q(DQ(w)) of a constant: the TorchScript exporter shares equal initializers, so one BatchNorm's
+        # weight can be an Identity of another's DequantizeLinear output, which quantize_static quantizes
+        # again. Requantized as onnxruntime computes it: dequantized in float32, then quantized.
+        real = ((source.q - source.zero_point).astype(np.float32) * source.scale.astype(np.float32))
+        source = Constant(real.astype(np.float32))
     if isinstance(source, Constant):
         refuse_empty(node, name, source.array)
         if not np.all(np.isfinite(source.array)):
@@ -75,14 +82,18 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
             q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape).astype(np.int64), quantizer.dtype
         )
         return
-    if isinstance(source, QuantizedConstant):
-        raise UnsupportedModelError(name, node.op_type, "quantizing an already quantized constant")
     if scale.size != 1:
         raise UnsupportedModelError(
             name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
         )
     if isinstance(source, FloatInput):
         ctx.builders.input(ctx, source, Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point))
+        return
+    if isinstance(source, Padded):
+        if not quantizer.same_grid(source.source.tensor):
+            raise UnsupportedModelError(source.node, "Pad", f"its output is requantized by {name}; a Pad folds into "
+                                        "the window after it only on its input's own grid")
+        ctx.values[out] = source
         return
     if isinstance(source, Activation):
         if quantizer.same_grid(source.tensor):
@@ -139,20 +150,28 @@ def dequantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> 
     if zp_value is not None and not isinstance(zp_value, Constant):
         raise UnsupportedModelError(name, node.op_type, "zero point must be a constant initializer")
     zero_point = np.zeros(scale.shape, np.int64) if zp_value is None else zp_value.array.astype(np.int64)
-    if not isinstance(source, Constant):
+    if not isinstance(source, Constant | QuantizedConstant):
         per_axis(ctx, node, name, scale, zero_point, None)  # checks block_size and the scale
     out = node.output[0]
-    if isinstance(source, Constant):
-        array = source.array
+    if isinstance(source, Constant | QuantizedConstant):
+        # a QuantizedConstant here is a QuantizeLinear's output on a constant (quantize_value)
+        array = source.array if isinstance(source, Constant) else source.q
         refuse_empty(node, name, array)
         if np.any(scale == 0):  # every value it scales is 0, and requantizing divides by it
             raise UnsupportedModelError(name, node.op_type, f"scale '{node.input[1]}' has zero entries")
-        dtype = int_type(node, name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array)
+        dtype = source.dtype if isinstance(source, QuantizedConstant) else int_type(
+            node, name, onnx.helper.np_dtype_to_tensor_dtype(array.dtype), array)
         scale, zero_point = per_axis(ctx, node, name, scale, zero_point, array.shape)
         q = array.astype(np.int64)
         ctx.values[out] = QuantizedConstant(
             q, np.broadcast_to(scale, q.shape), np.broadcast_to(zero_point, q.shape), dtype
         )
+        return
+    if isinstance(source, Padded):  # a folded Pad's output, dequantized on its input's grid
+        quantizer = quantizer_of(node, name, scale, zero_point, source.source.tensor.dtype)
+        if not quantizer.same_grid(source.source.tensor):
+            raise UnsupportedModelError(source.node, "Pad", f"its output is dequantized by {name} on another grid")
+        ctx.values[out] = source
         return
     if isinstance(source, Activation):
         quantizer = quantizer_of(node, name, scale, zero_point, source.tensor.dtype)

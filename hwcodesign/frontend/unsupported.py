@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import node_name
@@ -26,7 +24,6 @@ def unsupported_nodes(model: onnx.ModelProto, handled: Collection[str],
     """
     found = []
     constant = {init.name for init in model.graph.initializer}
-    shapes = constant_values(model)
     for index, node in enumerate(model.graph.node):
         in_standard_domain = node.domain in ("", "ai.onnx")
         folds = fold_constants and in_standard_domain and node.op_type not in QUANTIZERS + NEVER_FOLDED and all(
@@ -40,26 +37,14 @@ def unsupported_nodes(model: onnx.ModelProto, handled: Collection[str],
         if qonnx_quant or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
             continue
         op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
-        hint = op_hint(node, shapes)
+        hint = op_hint(node)
         reason = f"op not supported; {hint}" if hint else "op not supported"
         found.append((node, UnsupportedModelError(node_name(node, index), op_type, reason)))
     return found
 
 
-def constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    return {init.name: numpy_helper.to_array(init) for init in model.graph.initializer if init.data_type
-            == onnx.TensorProto.INT64}
-
-
-def op_hint(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> str | None:
+def op_hint(node: onnx.NodeProto) -> str | None:
     """What to use instead of an unsupported node, where a supported equivalent exists."""
-    if node.op_type in ("ReduceMean", "ReduceSum"):
-        axes = [int(a) for a in next((a.ints for a in node.attribute if a.name == "axes"), [])]
-        if len(node.input) > 1 and node.input[1] in constants:
-            axes = [int(a) for a in constants[node.input[1]].reshape(-1)]
-        if sorted(a % 4 for a in axes) == [2, 3]:
-            return (f"a {node.op_type} over H and W is a global average pool"
-                    f"{' times H*W' if node.op_type == 'ReduceSum' else ''}: export it as GlobalAveragePool")
     if node.op_type == "Sum" and len(node.input) == 2:
         return "a Sum of two tensors is an Add: export it as Add"
     if node.op_type in ("HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Selu", "Gelu", "Mish"):

@@ -11,6 +11,8 @@ Lowering tracks every ONNX tensor as one of these values:
 - `Pending`: the integer accumulator of a layer whose output is not quantized yet, with the
   per-channel affine (bias, BatchNorm), activation and clamp that the next quantizer folds into
   one requantization stage;
+- `Padded`: a constant-mode Pad of an activation over H and W, which the Conv or pool reading
+  it takes as its own window pads (`frontend/padding.py`);
 - `MaskStep` / `ActiveMask`: the float subgraph that computes a sparse network's active sites
   (Abs -> ReduceMax over channels -> Greater 0 -> Cast, then a MaxPool per downsampling), which
   a Mul applies to a conv's output (`frontend/sparse.py`).
@@ -66,6 +68,17 @@ class Activation:
 
     tensor: Tensor
     flat: bool = False
+
+
+@dataclass(frozen=True)
+class Padded:
+    """`source` padded by `pads` (top, left, bottom, right) with the integer `fill` on its grid, by
+    the Pad node `node`; not a layer: the Conv or pool reading it widens its own pads."""
+
+    source: Activation
+    pads: tuple[int, int, int, int]
+    fill: int
+    node: str
 
 
 @dataclass(frozen=True)
@@ -186,4 +199,4 @@ class ActiveMask:
     grid: tuple[float, int] | None = None
 
 
-Value = Constant | QuantizedConstant | FloatInput | Activation | Pending | MaskStep | ActiveMask
+Value = Constant | QuantizedConstant | FloatInput | Activation | Padded | Pending | MaskStep | ActiveMask

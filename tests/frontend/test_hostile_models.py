@@ -321,20 +321,20 @@ def test_a_name_too_long_for_the_file_system(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ every bad node at once (finding 7)
 def three_bad_nodes() -> onnx.ModelProto:
-    """x -> Q -> DQ feeding a HardSigmoid (then a Relu), a ReduceMean over H,W and a ceil-mode MaxPool."""
+    """x -> Q -> DQ feeding a HardSigmoid (then a Relu), a Sum of two tensors and a dilated MaxPool."""
     inits = [numpy_helper.from_array(np.array(np.float32(0.02)), "xs"),
-             numpy_helper.from_array(np.array(np.uint8(128)), "xz"),
-             numpy_helper.from_array(np.array([2, 3], np.int64), "hw")]
+             numpy_helper.from_array(np.array(np.uint8(128)), "xz")]
     nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="quant_in"),
              helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xf"], name="dequant_in"),
              helper.make_node("HardSigmoid", ["xf"], ["h"], name="hsig"),
              helper.make_node("Relu", ["h"], ["y1"], name="after_hsig"),
-             helper.make_node("ReduceMean", ["xf", "hw"], ["y2"], name="mean"),
-             helper.make_node("MaxPool", ["xf"], ["p"], name="pool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+             helper.make_node("Sum", ["xf", "xf"], ["y2"], name="sum"),
+             helper.make_node("MaxPool", ["xf"], ["p"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
+                              dilations=[2, 2]),
              helper.make_node("QuantizeLinear", ["p", "xs", "xz"], ["y3"], name="quant_pool")]
     outputs = [helper.make_tensor_value_info(name, elem, shape) for name, elem, shape in
-               (("y1", TensorProto.FLOAT, [1, 3, 10, 10]), ("y2", TensorProto.FLOAT, [1, 3, 1, 1]),
-                ("y3", TensorProto.UINT8, [1, 3, 5, 5]))]
+               (("y1", TensorProto.FLOAT, [1, 3, 10, 10]), ("y2", TensorProto.FLOAT, [1, 3, 10, 10]),
+                ("y3", TensorProto.UINT8, [1, 3, 3, 3]))]
     graph = helper.make_graph(nodes, "three_bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
                               outputs, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=10)
@@ -349,18 +349,18 @@ def test_every_bad_node_is_listed_once_with_hints(tmp_path: Path, capsys: pytest
     assert len(lines) == 5 and all(line.startswith("  ") for line in lines[1:]), lines
     assert lines[4].startswith("  supported ops: ")  # said once, not on every unsupported node's line
     by_node = {line.split("'")[1]: line for line in lines[1:4]}
-    assert set(by_node) == {"hsig", "mean", "pool"}  # not after_hsig: it only follows a failed node
+    assert set(by_node) == {"hsig", "sum", "pool"}  # not after_hsig: it only follows a failed node
     assert "HardSigmoid" in by_node["hsig"]
-    assert "ReduceMean" in by_node["mean"] and "GlobalAveragePool" in by_node["mean"]
-    assert "MaxPool" in by_node["pool"] and "ceil_mode" in by_node["pool"]
+    assert "Sum" in by_node["sum"] and "Add" in by_node["sum"]
+    assert "MaxPool" in by_node["pool"] and "dilated" in by_node["pool"]
     path = tmp_path / "three_bad.onnx"
     onnx.save(model, path)
-    # the command line splits the whole model: the HardSigmoid and the ReduceMean come after the last
+    # the command line splits the whole model: the HardSigmoid and the Sum come after the last
     # quantizer with nothing quantized after them, so the host CPU runs them; the MaxPool stays refused
     assert main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("hwcodesign: error:") == 1
-    assert "node 'pool' (op MaxPool): ceil_mode=1" in err and "hsig" not in err and "mean" not in err
+    assert "node 'pool' (op MaxPool): dilated" in err and "hsig" not in err and "'sum'" not in err
 
 
 def test_a_single_problem_stays_one_line() -> None:

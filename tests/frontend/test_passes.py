@@ -25,7 +25,7 @@ ONNX_OP_TYPES = {
     "QuantizeLinear", "DequantizeLinear", "Quant", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
-    "Greater", "Cast", "SubmConv",
+    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad",
 }
 
 

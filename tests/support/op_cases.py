@@ -82,6 +82,17 @@ def average_pool_padded(b: GraphBuilder, x: str) -> str:
                   count_include_pad=1)
 
 
+def max_pool_ceil(b: GraphBuilder, x: str) -> str:
+    """ceil_mode=1 (SqueezeNet, GoogLeNet): floor mode with one more row and column of end pad."""
+    return b.node("MaxPool", [b.node("Relu", [b.conv(x, 4, 4)])], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+
+
+def reduce_mean_gemm(b: GraphBuilder, x: str) -> str:
+    """The default (dynamo) exporter's global average pool: ReduceMean over H, W (keepdims=0), then Gemm."""
+    pooled = b.node("ReduceMean", [b.node("Relu", [b.conv(x, 4, 8)])], axes=[2, 3], keepdims=0)
+    return b.gemm(pooled, 8, 6)
+
+
 def global_average_pool(b: GraphBuilder, x: str) -> str:
     return b.node("GlobalAveragePool", [b.node("Relu", [b.conv(x, 4, 8)])])
 
@@ -120,8 +131,8 @@ CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
     f.__name__: f for f in (
         conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
         conv_batchnorm_relu, conv_relu6, conv_leaky, conv_abs, flatten_gemm, gemm_untransposed, matmul_add,
-        max_pool, average_pool, average_pool_padded, global_average_pool, residual_add, concat, resize_nearest,
-        squeeze_excite, mul_same_shape,
+        max_pool, max_pool_ceil, average_pool, average_pool_padded, global_average_pool, reduce_mean_gemm,
+        residual_add, concat, resize_nearest, squeeze_excite, mul_same_shape,
     )
 }
 

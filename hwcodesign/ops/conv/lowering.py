@@ -15,6 +15,7 @@ import onnx
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
 from hwcodesign.frontend.epilogue import add_bias
+from hwcodesign.frontend.padding import add_pads, padded_shape, window_input
 from hwcodesign.frontend.validate import check_window
 from hwcodesign.frontend.values import Activation, ConvWindow, FinalStage, Pending, QuantizedConstant
 from hwcodesign.frontend.weights import (
@@ -42,7 +43,7 @@ def sparse_conv_kind(sparse: bool, depthwise: bool) -> type:
 
 
 def conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
-    x = ctx.activation(node, name, 0)
+    x, padded = window_input(ctx, node, name, "zero")
     attrs = ctx.attrs(node)
     weight = weights(ctx, node, name, 1)
     w_scale, w_int, w_type = output_channel_scale(name, node.op_type, weight, 0)
@@ -54,7 +55,8 @@ def conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     groups = int(attrs.get("group", 1))
     stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
     dilation = tuple(int(d) for d in attrs.get("dilations", (1, 1)))
-    pads = window_pads(node, name, attrs, x.tensor.shape, (kh, kw), stride, dilation)
+    seen = padded_shape(x.tensor.shape, padded)  # what the node's own window reads: an explicit Pad's output
+    pads = add_pads(window_pads(node, name, attrs, seen, (kh, kw), stride, dilation), padded)
     depthwise = groups > 1 and groups == x.tensor.channels == out_channels
     layer_name = ctx.unique(name)
     input_name = x.tensor.name
