@@ -125,12 +125,13 @@ class LoweringContext:
         if isinstance(value, Pending) and value.passthrough is not None:
             self.finalize(value, value.passthrough, tensor_name)
             return self.values[tensor_name]  # type: ignore[return-value]
-        what = {
+        reasons = {
             Pending: "comes from an unquantized layer '{src}' ({op}); add a QuantizeLinear/Quant after it",
             FloatInput: "is a float graph input; quantize it first with QuantizeLinear or Quant",
             Constant: "is a float constant; hardware needs quantized activations here",
             QuantizedConstant: "is a constant; only activations can flow here",
-        }.get(type(value), "is not defined")
+        }
+        what = next((text for kind, text in reasons.items() if isinstance(value, kind)), "is not defined")
         source = value.node if isinstance(value, Pending) else ""
         source_op = value.op_type if isinstance(value, Pending) else ""
         raise UnsupportedModelError(

@@ -34,6 +34,7 @@ from hwcodesign.ops import (
     DeformConv,
     GlobalAvgPool,
     Linear,
+    Lookup,
     Pool,
     Resize,
 )
@@ -107,7 +108,7 @@ def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding
     pixels, folds = out.shape[2] * out.shape[3], -(-out.channels // folding.pe)
     if isinstance(op, Input):  # hwc_axis_to_pixels: one iteration per stream word
         return layout_of(out.shape, out.dtype, int(project.meta["word_bits"])).words_per_frame
-    if isinstance(op, Act | Add | Concat):  # one iteration per output word
+    if isinstance(op, Act | Add | Concat | Lookup):  # one iteration per output word
         return pixels * folds
     source = graph.input_tensors(op)[0]
     if isinstance(op, GlobalAvgPool):  # accumulate per input word, then emit per output word
