@@ -129,12 +129,13 @@ class LoweringContext:
         if isinstance(value, Padded):
             raise UnsupportedModelError(value.node, "Pad", f"its output '{tensor_name}' is read by {node} ({op_type}); "
                                         "a Pad folds only into the Conv, MaxPool or AveragePool reading it")
-        what = {
+        reasons = {
             Pending: "comes from an unquantized layer '{src}' ({op}); add a QuantizeLinear/Quant after it",
             FloatInput: "is a float graph input; quantize it first with QuantizeLinear or Quant",
             Constant: "is a float constant; hardware needs quantized activations here",
             QuantizedConstant: "is a constant; only activations can flow here",
-        }.get(type(value), "is not defined")
+        }
+        what = next((text for kind, text in reasons.items() if isinstance(value, kind)), "is not defined")
         source = value.node if isinstance(value, Pending) else ""
         source_op = value.op_type if isinstance(value, Pending) else ""
         raise UnsupportedModelError(

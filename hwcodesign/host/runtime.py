@@ -220,6 +220,37 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.vectorize(math.erf, otypes=[np.float64])(_float64(x)).astype(x.dtype)
 
 
+def _op_hard_sigmoid(node: HostNode, args: list) -> np.ndarray:
+    """max(0, min(1, alpha * x + beta)) in x's type, as onnxruntime computes it."""
+    x = args[0]
+    alpha, beta = x.dtype.type(node.attr("alpha", 0.2)), x.dtype.type(node.attr("beta", 0.5))
+    return np.maximum(np.minimum(alpha * x + beta, x.dtype.type(1)), x.dtype.type(0))
+
+
+def _op_hard_swish(node: HostNode, args: list) -> np.ndarray:
+    """x * HardSigmoid(x) with alpha 1/6 and beta 0.5 (the ONNX function's body)."""
+    x = args[0]
+    hard = np.maximum(np.minimum(x.dtype.type(1.0 / 6.0) * x + x.dtype.type(0.5), x.dtype.type(1)), x.dtype.type(0))
+    return x * hard
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + e^x) without overflow: x + log1p(e^-x) for positive x."""
+    wide = _float64(x)
+    return np.where(wide > 0, wide + np.log1p(np.exp(-wide)), np.log1p(np.exp(wide))).astype(x.dtype)
+
+
+def _op_gelu(node: HostNode, args: list) -> np.ndarray:
+    """x * 0.5 * (1 + erf(x / sqrt 2)), or the tanh approximation (approximate="tanh")."""
+    x = args[0]
+    wide = _float64(x)
+    if node.attr("approximate", "none") == "tanh":
+        inner = np.tanh(math.sqrt(2.0 / math.pi) * (wide + 0.044715 * wide**3))
+    else:
+        inner = _float64(_erf(wide / math.sqrt(2.0)))
+    return (0.5 * wide * (1.0 + inner)).astype(x.dtype)
+
+
 def _unary(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[HostNode, list], np.ndarray]:
     return lambda node, args: function(args[0])
 
@@ -730,6 +761,7 @@ HOST_OPS: dict[str, Callable[[HostNode, list], Any]] = {
     "GreaterOrEqual": _binary(np.greater_equal), "LessOrEqual": _binary(np.less_equal), "Where": _op_where,
     "Relu": _unary(lambda x: np.maximum(x, x.dtype.type(0))), "LeakyRelu": _op_leaky_relu,
     "Sigmoid": _unary(_sigmoid), "Tanh": _unary(np.tanh), "Clip": _op_clip, "Erf": _unary(_erf),
+    "HardSigmoid": _op_hard_sigmoid, "HardSwish": _op_hard_swish, "Softplus": _unary(_softplus), "Gelu": _op_gelu,
     "Sqrt": _unary(np.sqrt), "Exp": _unary(np.exp), "Log": _unary(np.log), "Neg": _unary(np.negative),
     "Abs": _unary(np.abs), "Identity": _unary(lambda x: x), "Cast": _op_cast,
     "Softmax": _softmax_like(log=False), "LogSoftmax": _softmax_like(log=True),

@@ -2,7 +2,8 @@
 the whole import here at a glance.
 
 1. The lowering steps (`LOWERING_STEPS`): patterns the lowering walk tries on each node before
-   its op type's rule, while the float epilogue is still visible: fold constants, fold BatchNorm,
+   its op type's rule, while the float epilogue is still visible: fold constants, make float
+   functions of one quantized tensor lookup tables, fold BatchNorm,
    fold activations into the layer before them, recognise fixed-shape DeformConv offsets and
    sparse active-site masks. They read the walk's state, so they run inside it.
 2. `lower`: the walk itself (`passes/lowering.py`), building the IR with the families' rules.
@@ -35,6 +36,7 @@ Pass = Callable[[Graph], Graph]
 
 LOWERING_STEPS: tuple[str, ...] = (
     "fold-constants",
+    "lookup-tables",
     "fold-batch-norm",
     "fold-activations",
     "recognize-fixed-shape-offsets",

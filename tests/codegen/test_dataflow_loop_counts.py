@@ -30,6 +30,7 @@ from support.loop_counts import (
     template_loop_trips,
 )
 from support.op_cases import CASES
+from support.table_cases import all_tables_model
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
@@ -38,6 +39,9 @@ from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost
+from hwcodesign.mapper.ilp import fixed_mapping
+from hwcodesign.ops import Lookup
+from hwcodesign.passes import load_onnx, optimize
 
 FOLDINGS = ("smallest", "middle", "largest")
 VARIANT_OF = {"smallest": "serial", "largest": "parallel"}  # op_projects' names for them
@@ -108,6 +112,25 @@ def deform_loop_counts(tmp_path_factory: pytest.TempPathFactory) -> Counts:
     return counts
 
 
+@pytest.fixture(scope="module")
+def table_loop_counts(tmp_path_factory: pytest.TempPathFactory) -> Counts:
+    """Every lookup-table function of support/table_cases.py on one input, at the three foldings."""
+    root = tmp_path_factory.mktemp("table_loops")
+    board = load_board("ultra96v2")
+    graph = optimize(load_onnx(all_tables_model(symmetric=False)))
+    runs = {}
+    for which in FOLDINGS:
+        foldings = {op.name: folding_of(graph, op, which) for op in graph}
+        runs[which] = (foldings, emit_project(graph, fixed_mapping(graph, board, foldings), root / which))
+    build_all([project for _, project in runs.values()])
+    counts: Counts = {}
+    for which, (foldings, project) in runs.items():
+        project.csim(random_frames(graph, 2, seed=4))
+        tables = [op for op in graph if isinstance(op, Lookup)]
+        counts[("tables", which)] = Run(graph, tables, foldings, project, counted_loops(project))
+    return counts
+
+
 def check_stages(run: Run) -> None:
     """Counted == the loops' bounds == the plan's loop trips, for every stage; the cost model's
     cycles are those loops plus the documented ramps."""
@@ -125,6 +148,13 @@ def check_stages(run: Run) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_counted_loops_equal_the_cost_model(loop_counts: Counts, case: str, which: str) -> None:
     check_stages(loop_counts[(case, which)])
+
+
+@pytest.mark.parametrize("which", FOLDINGS)
+def test_table_counted_loops_equal_the_cost_model(table_loop_counts: Counts, which: str) -> None:
+    run = table_loop_counts[("tables", which)]
+    assert run.ops, "the lookup tables are among the stages checked"
+    check_stages(run)
 
 
 @pytest.mark.parametrize("variant", DEFORM_VARIANTS)

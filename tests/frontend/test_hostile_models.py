@@ -321,12 +321,12 @@ def test_a_name_too_long_for_the_file_system(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ every bad node at once (finding 7)
 def three_bad_nodes() -> onnx.ModelProto:
-    """x -> Q -> DQ feeding a HardSigmoid (then a Relu), a Sum of two tensors and a dilated MaxPool."""
+    """x -> Q -> DQ feeding a Sin (then a Relu), a Sum of two tensors and a dilated MaxPool."""
     inits = [numpy_helper.from_array(np.array(np.float32(0.02)), "xs"),
              numpy_helper.from_array(np.array(np.uint8(128)), "xz")]
     nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="quant_in"),
              helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xf"], name="dequant_in"),
-             helper.make_node("HardSigmoid", ["xf"], ["h"], name="hsig"),
+             helper.make_node("Sin", ["xf"], ["h"], name="hsig"),
              helper.make_node("Relu", ["h"], ["y1"], name="after_hsig"),
              helper.make_node("Sum", ["xf", "xf"], ["y2"], name="sum"),
              helper.make_node("MaxPool", ["xf"], ["p"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
@@ -350,12 +350,12 @@ def test_every_bad_node_is_listed_once_with_hints(tmp_path: Path, capsys: pytest
     assert lines[4].startswith("  supported ops: ")  # said once, not on every unsupported node's line
     by_node = {line.split("'")[1]: line for line in lines[1:4]}
     assert set(by_node) == {"hsig", "sum", "pool"}  # not after_hsig: it only follows a failed node
-    assert "HardSigmoid" in by_node["hsig"]
+    assert "Sin" in by_node["hsig"]
     assert "Sum" in by_node["sum"] and "Add" in by_node["sum"]
     assert "MaxPool" in by_node["pool"] and "dilated" in by_node["pool"]
     path = tmp_path / "three_bad.onnx"
     onnx.save(model, path)
-    # the command line splits the whole model: the HardSigmoid and the Sum come after the last
+    # the command line splits the whole model: the Sin and the Sum come after the last
     # quantizer with nothing quantized after them, so the host CPU runs them; the MaxPool stays refused
     assert main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err

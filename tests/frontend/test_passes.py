@@ -26,6 +26,8 @@ ONNX_OP_TYPES = {
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
     "Greater", "Cast", "SubmConv", "ReduceMean", "Pad",
+    # lookup tables (ops/table): float functions of one quantized tensor and the arithmetic around them
+    "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Erf", "Softplus", "Gelu", "Sub", "Div", "Neg", "Max", "Min",
 }
 
 
@@ -35,7 +37,7 @@ def without(*names: str) -> PassOptions:
 
 def test_passes_are_named_in_order() -> None:
     assert PASS_NAMES == (
-        "fold-constants", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
+        "fold-constants", "lookup-tables", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
         "recognize-sparse-masks", "lower", "remove-dead-layers", "remove-identity-acts", "fuse-activations",
     )
     assert set(lowering_patterns()) == set(LOWERING_STEPS)
@@ -111,12 +113,12 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path: Path) -> None:
     optimize(load_onnx(conv_bn_relu_qdq(), options), options)
     numbered = [f"{number:02d}-{name}.txt" for number, name in enumerate(PASS_NAMES, 1)]
     assert dumped(dump) == [name for name in numbered if "identity" not in name]
-    assert (dump / "02-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
-    assert (dump / "03-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
-    lower = (dump / "06-lower.txt").read_text().splitlines()
-    assert lower[0] == "# after pass 6 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
+    assert (dump / "03-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
+    assert (dump / "04-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
+    lower = (dump / "07-lower.txt").read_text().splitlines()
+    assert lower[0] == "# after pass 7 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
     load_onnx(conv_bn_relu_qdq(), PassOptions(frozenset({"fold-constants"}), dump))  # a rerun replaces the dumps
-    assert dumped(dump) == numbered[1:6]
+    assert dumped(dump) == numbered[1:7]
 
 
 def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +127,7 @@ def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", str(model), "--dump-ir", "ir", "--disable-pass", "fuse-activations"]) == 0
     assert dumped(tmp_path / "ir")[-4:] == [
-        "05-recognize-sparse-masks.txt", "06-lower.txt", "07-remove-dead-layers.txt", "08-remove-identity-acts.txt"]
+        "06-recognize-sparse-masks.txt", "07-lower.txt", "08-remove-dead-layers.txt", "09-remove-identity-acts.txt"]
     capsys.readouterr()
     assert main(["inspect", str(model), "--disable-pass", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -34,6 +34,7 @@ from hwcodesign.ops import (
     DeformConv,
     GlobalAvgPool,
     Linear,
+    Lookup,
     Mul,
     Pool,
     Resize,
@@ -108,7 +109,7 @@ def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding
     pixels, folds = out.shape[2] * out.shape[3], -(-out.channels // folding.pe)
     if isinstance(op, Input):  # hwc_axis_to_pixels: one iteration per stream word
         return layout_of(out.shape, out.dtype, int(project.meta["word_bits"])).words_per_frame
-    if isinstance(op, Act | Add | Concat):  # one iteration per output word
+    if isinstance(op, Act | Add | Concat | Lookup):  # one iteration per output word
         return pixels * folds
     if isinstance(op, Mul):  # a gate word per channel fold (hwc_mul_gate), then one per output word
         return pixels * folds + (folds if op.broadcast else 0)

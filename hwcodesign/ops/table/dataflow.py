@@ -1,0 +1,75 @@
+"""Lookup tables as dataflow stages (`hwc_lookup` in hwc_table.h): PE channels per cycle, each
+lane reading its own copy of the 2**b-entry table (a LUT ROM: 64 entries x 1 bit per LUT6), II=1,
+no multiplier. A table after a conv stays a stage of its own: the conv's output stage rounds to
+the grid the table reads, as onnxruntime does, and a per-lane ROM read costs one cycle of
+latency, not throughput."""
+
+from __future__ import annotations
+
+from hwcodesign.hardware.ctext import Stage, c_type, pixel_constants, struct
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.memory import MemoryCost, lut_rom
+from hwcodesign.hardware.stage_cost import pixel_stage_cost
+from hwcodesign.hardware.stream import input_words
+from hwcodesign.ir.types import Tensor
+from hwcodesign.ops.facets.dataflow import (
+    CostTarget,
+    DataflowFacet,
+    StageCode,
+    StagePlan,
+    StageWiring,
+    dense_only,
+    pixel_needs,
+    row_emits,
+)
+from hwcodesign.ops.table.ir import Lookup
+
+PIPELINE_DEPTH = 8  # as the other per-pixel stages (read, ROM, write)
+
+
+def table_rom(op: Lookup, pe: int) -> MemoryCost:
+    """One 2**b x out_bits LUT ROM per lane."""
+    one = lut_rom(int(op.table.size), op.output.dtype.bits)
+    return MemoryCost(0, pe * one.lut)
+
+
+class LookupDataflow(DataflowFacet):
+    def candidate_foldings(self, op: Lookup, inputs: list[Tensor]) -> list[Folding]:
+        return [Folding(pe, 1) for pe in divisors(op.output.channels)]
+
+    def plan(self, op: Lookup, inputs: list[Tensor], folding: Folding) -> StagePlan:
+        dense_only(op, inputs)
+        out, pe = op.output, folding.pe
+        rows = out.shape[2]
+        # hwc_lookup: the `steps` loop, one iteration per output word (OUT_W x C / PE a row)
+        row_words = out.shape[3] * (out.channels // pe)
+        return StagePlan((pe,), pe, input_words=input_words(inputs[0], pe), loop_trips=rows * row_words,
+                         step_trips=(row_words,) * rows, steps=rows, emits=row_emits(rows),
+                         needs=pixel_needs(inputs, rows))
+
+    def cost(self, op: Lookup, inputs: list[Tensor], folding: Folding, plan: StagePlan,
+             target: CostTarget) -> LayerCost:
+        return pixel_stage_cost(op, folding.pe, plan.loop_trips, PIPELINE_DEPTH, table_rom(op, folding.pe))
+
+    def stage(self, op: Lookup, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
+        return StageCode.of(lookup_stage(op, wiring, folding))
+
+
+def lookup_stage(op: Lookup, wiring: StageWiring, folding: Folding) -> Stage:
+    ident, source, pe = wiring.ident, wiring.sources[0], folding.pe
+    constants = {**pixel_constants(source, op.output, pe, op.name), "IN_MIN": source.dtype.min,
+                 "ENTRIES": int(op.table.size)}
+    types = {"in_t": c_type(source.dtype), "out_t": c_type(op.output.dtype)}
+    row = f"{ident.upper()}_TABLE"
+    entries = ", ".join(str(v) for v in op.table.tolist())
+    # one copy per lane, so each lane's ROM is its own memory (ARRAY_PARTITION dim=1 in hwc_lookup)
+    table = (f"// {op.function}: output level for each input level {source.dtype.min}..{source.dtype.max}\n"
+             f"#define {row} {{{entries}}}\n"
+             f"static const {c_type(op.output.dtype)} {ident}_table[{pe}][{op.table.size}] = "
+             f"{{{', '.join([row] * pe)}}};\n#undef {row}\n")
+    declarations = struct(f"{ident}_config", types, constants) + "\n" + table
+    return Stage(ident, "hwc_table.h", declarations,
+                 f"hwc_lookup<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_table);")
+
+
+DATAFLOW = LookupDataflow()
