@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from hwcodesign.ir.op import Op
-from hwcodesign.ops import boundary, channelwise, concat, conv, deform, elementwise, resize, sparse
+from hwcodesign.ops import boundary, channelwise, concat, conv, deform, elementwise, resize, route, sparse
 from hwcodesign.ops.family import OpFamily
 from hwcodesign.ops.refusal import OpUnsupported
 
@@ -22,6 +22,7 @@ FAMILIES: tuple[OpFamily, ...] = (
     elementwise.FAMILY,
     resize.FAMILY,
     concat.FAMILY,
+    route.FAMILY,
 )
 
 _BY_CLASS = MappingProxyType({cls: family for family in FAMILIES for cls in family.ops})

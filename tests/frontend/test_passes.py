@@ -25,7 +25,7 @@ ONNX_OP_TYPES = {
     "QuantizeLinear", "DequantizeLinear", "Quant", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
-    "Greater", "Cast", "SubmConv",
+    "Greater", "Cast", "SubmConv", "Split", "Slice", "Gather", "Transpose",
 }
 
 
@@ -36,7 +36,8 @@ def without(*names: str) -> PassOptions:
 def test_passes_are_named_in_order() -> None:
     assert PASS_NAMES == (
         "fold-constants", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
-        "recognize-sparse-masks", "lower", "remove-dead-layers", "remove-identity-acts", "fuse-activations",
+        "recognize-sparse-masks", "recognize-channel-shuffle", "lower", "remove-dead-layers", "remove-identity-acts",
+        "fuse-activations",
     )
     assert set(lowering_patterns()) == set(LOWERING_STEPS)
 
@@ -113,10 +114,10 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path: Path) -> None:
     assert dumped(dump) == [name for name in numbered if "identity" not in name]
     assert (dump / "02-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
     assert (dump / "03-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
-    lower = (dump / "06-lower.txt").read_text().splitlines()
-    assert lower[0] == "# after pass 6 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
+    lower = (dump / "07-lower.txt").read_text().splitlines()
+    assert lower[0] == "# after pass 7 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
     load_onnx(conv_bn_relu_qdq(), PassOptions(frozenset({"fold-constants"}), dump))  # a rerun replaces the dumps
-    assert dumped(dump) == numbered[1:6]
+    assert dumped(dump) == numbered[1:7]
 
 
 def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +126,7 @@ def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", str(model), "--dump-ir", "ir", "--disable-pass", "fuse-activations"]) == 0
     assert dumped(tmp_path / "ir")[-4:] == [
-        "05-recognize-sparse-masks.txt", "06-lower.txt", "07-remove-dead-layers.txt", "08-remove-identity-acts.txt"]
+        "06-recognize-channel-shuffle.txt", "07-lower.txt", "08-remove-dead-layers.txt", "09-remove-identity-acts.txt"]
     capsys.readouterr()
     assert main(["inspect", str(model), "--disable-pass", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
