@@ -13,10 +13,12 @@ from hwcodesign.ops.family import OpFamily
 from hwcodesign.ops.refusal import OpUnsupported, Refused
 from hwcodesign.ops.registry import FAMILIES, family_of, op_classes
 from hwcodesign.ops.resize.ir import Resize
+from hwcodesign.ops.route.ir import ChannelPermute, ChannelSlice
 from hwcodesign.ops.sparse.ir import SubmanifoldConv
 from hwcodesign.ops.table.ir import Lookup
 
 __all__ = [
-    "FAMILIES", "Act", "Add", "Concat", "Conv", "DeformConv", "DepthwiseConv", "GlobalAvgPool", "Linear", "Lookup",
-    "Mul", "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize", "SubmanifoldConv", "family_of", "op_classes",
+    "FAMILIES", "Act", "Add", "ChannelPermute", "ChannelSlice", "Concat", "Conv", "DeformConv", "DepthwiseConv",
+    "GlobalAvgPool", "Linear", "Lookup", "Mul", "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize",
+    "SubmanifoldConv", "family_of", "op_classes",
 ]

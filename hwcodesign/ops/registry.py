@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from hwcodesign.ir.op import Op
-from hwcodesign.ops import boundary, channelwise, concat, conv, deform, elementwise, resize, sparse, table
+from hwcodesign.ops import boundary, channelwise, concat, conv, deform, elementwise, resize, route, sparse, table
 from hwcodesign.ops.family import OpFamily
 from hwcodesign.ops.refusal import OpUnsupported
 
@@ -23,6 +23,7 @@ FAMILIES: tuple[OpFamily, ...] = (
     resize.FAMILY,
     concat.FAMILY,
     table.FAMILY,
+    route.FAMILY,
 )
 
 _BY_CLASS = MappingProxyType({cls: family for family in FAMILIES for cls in family.ops})

@@ -41,6 +41,7 @@ LOWERING_STEPS: tuple[str, ...] = (
     "fold-activations",
     "recognize-fixed-shape-offsets",
     "recognize-sparse-masks",
+    "recognize-channel-shuffle",
 )
 LOWER = "lower"
 IR_PASSES: tuple[tuple[str, Pass], ...] = (

@@ -19,17 +19,17 @@ from support.codegen import build_all, random_frames
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.engine import CONFIGS, check_engine, engine_project
 from support.onnx_models import GraphBuilder
-from support.op_cases import CASES, build
+from support.op_cases import CASES, ROUTE_CASES, build
 
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 
 FRAMES = 6
-# Concat part 0 has 3 channels, and the pixel unit has no product of two activations: refused by
-# the engine (checked below), run by the pipeline.
+# Concat part 0 has 3 channels, the pixel unit has no product of two activations, and the channel
+# slices and permutations have no engine mode: refused by the engine (checked below), run by the pipeline.
 ENGINE_REFUSED = ("concat", "squeeze_excite", "mul_same_shape")
-OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED)
+OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED and case not in ROUTE_CASES)
 # offset groups of 2 channels cannot share SIMD >= 8 lanes (refused, checked below); these
 # groups are 16 channels wide, a whole number of SIMD words at every configuration
 DEFORM_CASES = [case for case in GRID + FIXED_GRID if case.offset_groups == 1] + [
@@ -124,6 +124,16 @@ def test_a_product_of_two_activations_is_refused_with_the_reason(tmp_path: Path,
     graph = optimize(load_onnx(quantize_qdq(model, calibration)))
     with pytest.raises(EngineUnsupported, match=r"\(Mul\) is a product of two activations: the engine's pixel unit "
                                                 r"has no multiplier between its two inputs"):
+        engine_project(graph, CONFIGS[0], tmp_path / case)
+    assert not (tmp_path / case).exists()
+
+
+@pytest.mark.parametrize(("case", "kind"), [("channel_shuffle_g2", "ChannelPermute"), ("split_unequal", "ChannelSlice")])
+def test_channel_routing_is_refused_with_the_reason(tmp_path: Path, case: str, kind: str) -> None:
+    model, calibration = build(case)
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    with pytest.raises(EngineUnsupported, match=rf"\({kind}\) the engine's pixel unit .* no mode that selects a channel "
+                                                r"range .* reorders channels .* use the dataflow architecture"):
         engine_project(graph, CONFIGS[0], tmp_path / case)
     assert not (tmp_path / case).exists()
 

@@ -76,8 +76,16 @@ def dybit(root: Path) -> Case:
     return graph, project, random_frames(graph, 4, seed=5)
 
 
+def route(root: Path) -> Case:
+    """The channel shuffle of four groups between two convs, at the ILP's folding (PE 4 today: registers)."""
+    graph = optimize(load_onnx(quantize_qdq(*build("channel_shuffle_g4"))))
+    project = emit_project(graph, variant_mapping(graph, load_board("ultra96v2"), "mapped"), root / "route")
+    return graph, project, random_frames(graph, 4, seed=6)
+
+
 FAMILIES: dict[str, Callable[[Path], Case]] = {
     "pipeline": pipeline, "engine": engine, "deformable": deformable, "sparse": sparse, "dybit": dybit,
+    "route": route,
 }
 
 

@@ -25,7 +25,7 @@ ONNX_OP_TYPES = {
     "QuantizeLinear", "DequantizeLinear", "Quant", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
-    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad",
+    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad", "Split", "Slice", "Gather", "Transpose",
     # lookup tables (ops/table): float functions of one quantized tensor and the arithmetic around them
     "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Erf", "Softplus", "Gelu", "Sub", "Div", "Neg", "Max", "Min",
 }
@@ -38,7 +38,8 @@ def without(*names: str) -> PassOptions:
 def test_passes_are_named_in_order() -> None:
     assert PASS_NAMES == (
         "fold-constants", "lookup-tables", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
-        "recognize-sparse-masks", "lower", "remove-dead-layers", "remove-identity-acts", "fuse-activations",
+        "recognize-sparse-masks", "recognize-channel-shuffle", "lower", "remove-dead-layers", "remove-identity-acts",
+        "fuse-activations",
     )
     assert set(lowering_patterns()) == set(LOWERING_STEPS)
 
@@ -127,7 +128,7 @@ def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", str(model), "--dump-ir", "ir", "--disable-pass", "fuse-activations"]) == 0
     assert dumped(tmp_path / "ir")[-4:] == [
-        "06-recognize-sparse-masks.txt", "07-lower.txt", "08-remove-dead-layers.txt", "09-remove-identity-acts.txt"]
+        "07-recognize-channel-shuffle.txt", "08-lower.txt", "09-remove-dead-layers.txt", "10-remove-identity-acts.txt"]
     capsys.readouterr()
     assert main(["inspect", str(model), "--disable-pass", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -29,6 +29,8 @@ from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.ops import (
     Act,
     Add,
+    ChannelPermute,
+    ChannelSlice,
     Concat,
     Conv,
     DeformConv,
@@ -117,6 +119,10 @@ def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding
     if isinstance(op, GlobalAvgPool):  # accumulate per input word, then emit per output word
         return source.shape[2] * source.shape[3] * folds + folds
     c = stage_config(project, stage_names(project, graph, op)[0])
+    if isinstance(op, ChannelSlice):  # hwc_channel_slice: one iteration per input word
+        return c["IN_PIXELS"] * (c["IN_C"] // c["PE"])
+    if isinstance(op, ChannelPermute):  # hwc_channel_permute: a pixel's words per pixel, and one more to drain
+        return (c["IN_PIXELS"] + 1) * (c["OUT_C"] // c["PE"])
     if isinstance(op, Resize):  # per input row: max(scaled row's words out, next row's words in)
         words_per_row = c["IN_W"] * (c["IN_C"] // c["IN_LANES"])
         work = c["SCALE_H"] * c["OUT_W"] * (c["OUT_C"] // c["PE"])

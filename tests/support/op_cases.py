@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from onnx import helper
 
 from support.onnx_models import GraphBuilder
 
@@ -127,14 +128,62 @@ def resize_nearest(b: GraphBuilder, x: str) -> str:
                   coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
 
+def shuffle(b: GraphBuilder, x: str, channels: int, groups: int) -> str:
+    """The channel shuffle as torch writes it: Reshape to groups, Transpose, Reshape back."""
+    h, w = SHAPE[2:]
+    grouped = b.node("Reshape", [x, b.const(np.array([1, groups, channels // groups, h, w], np.int64))])
+    swapped = b.node("Transpose", [grouped], perm=[0, 2, 1, 3, 4])
+    return b.node("Reshape", [swapped, b.const(np.array([1, -1, h, w], np.int64))])
+
+
+def channel_shuffle_g2(b: GraphBuilder, x: str) -> str:
+    return shuffle(b, b.node("Relu", [b.conv(x, 4, 8, pads=[1, 1, 1, 1])]), 8, 2)
+
+
+def channel_shuffle_g4(b: GraphBuilder, x: str) -> str:
+    # a grouped conv after the shuffle reads channels of every group, as in ShuffleNet
+    shuffled = shuffle(b, b.conv(x, 4, 8, k=1), 8, 4)
+    return b.conv(shuffled, 8, 8, groups=2, pads=[1, 1, 1, 1])
+
+
+def split_unequal(b: GraphBuilder, x: str) -> str:
+    first, second = b.name("split"), b.name("split")
+    b.nodes.append(helper.make_node("Split", [b.conv(x, 4, 8, pads=[1, 1, 1, 1]),
+                                              b.const(np.array([3, 5], np.int64))], [first, second], name=first + "_node", axis=1))
+    return b.node("Concat", [b.node("Relu", [second]), first], axis=1)
+
+
+def slice_channels(b: GraphBuilder, x: str) -> str:
+    start, end, axes = (b.const(np.array([v], np.int64)) for v in (2, 7, 1))
+    return b.node("Slice", [b.conv(x, 4, 8, pads=[1, 1, 1, 1]), start, end, axes, b.const(np.array([1], np.int64))])
+
+
+def slice_halves_shape_arithmetic(b: GraphBuilder, x: str) -> str:
+    """The TorchScript exporter's chunk: Slice bounds computed from Shape by Gather, Add, Div, Mul."""
+    y = b.conv(x, 4, 8, pads=[1, 1, 1, 1])
+    one = b.const(np.array([1], np.int64))
+    channels = b.node("Gather", [b.node("Shape", [y]), one], axis=0)
+    half = b.node("Div", [b.node("Add", [channels, one]), b.const(np.array([2], np.int64))])
+    left = b.node("Slice", [y, b.const(np.array([0], np.int64)), half, one])
+    right = b.node("Slice", [y, half, b.node("Mul", [half, b.const(np.array([2], np.int64))]), one])
+    return b.node("Add", [b.node("Relu", [left]), right])
+
+
+def gather_channels(b: GraphBuilder, x: str) -> str:
+    return b.node("Gather", [b.conv(x, 4, 6, k=1), b.const(np.array([4, 0, 5, 2, 1, 3], np.int64))], axis=1)
+
+
 CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
     f.__name__: f for f in (
         conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
         conv_batchnorm_relu, conv_relu6, conv_leaky, conv_abs, flatten_gemm, gemm_untransposed, matmul_add,
         max_pool, max_pool_ceil, average_pool, average_pool_padded, global_average_pool, reduce_mean_gemm,
-        residual_add, concat, resize_nearest, squeeze_excite, mul_same_shape,
+        residual_add, concat, resize_nearest, squeeze_excite, mul_same_shape, channel_shuffle_g2, channel_shuffle_g4,
+        split_unequal, slice_channels, slice_halves_shape_arithmetic, gather_channels,
     )
 }
+ROUTE_CASES = ("channel_shuffle_g2", "channel_shuffle_g4", "split_unequal", "slice_channels",
+               "slice_halves_shape_arithmetic", "gather_channels")  # the engine refuses them (ops/route/engine.py)
 
 
 def build(case: str, seed: int = 0, opset: int = 17) -> tuple[object, list[np.ndarray]]:

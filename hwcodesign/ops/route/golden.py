@@ -1,0 +1,23 @@
+"""Golden semantics of channel re-routing: the centred input's channels selected or reordered,
+then the output stage (the identity on one grid: the integers are copied)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwcodesign.ir.types import Tensor
+from hwcodesign.ops.facets.golden import GoldenRules, centred
+from hwcodesign.ops.route.ir import ChannelPermute, ChannelSlice
+
+
+def run_slice(op: ChannelSlice, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
+    values = centred(args[0], tensors[0])[:, op.start:op.start + op.output.channels]
+    return op.requant.apply(values)
+
+
+def run_permute(op: ChannelPermute, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
+    values = centred(args[0], tensors[0])[:, list(op.order)]
+    return op.requant.apply(values)
+
+
+GOLDEN = GoldenRules({ChannelSlice: run_slice, ChannelPermute: run_permute})
