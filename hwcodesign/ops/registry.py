@@ -9,7 +9,18 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from hwcodesign.ir.op import Op
-from hwcodesign.ops import boundary, channelwise, concat, conv, deform, elementwise, resize, route, sparse, table
+from hwcodesign.ops import (
+    boundary,
+    channelwise,
+    concat,
+    conv,
+    deform,
+    elementwise,
+    resize,
+    route,
+    sparse,
+    table,
+)
 from hwcodesign.ops.family import OpFamily
 from hwcodesign.ops.refusal import OpUnsupported
 

@@ -4,8 +4,8 @@ by onnxruntime's `quantize_static` with its defaults (`support/torchvision_model
 For every (model, exporter) pair the compiler accepts: the golden model is within 1 LSB of
 onnxruntime on every layer fed onnxruntime's own inputs (`isolated`); the whole golden model's
 output difference (`chained`, it compounds through the layers) stays within the bound measured
-here; the argmax agrees on random images; and the pair maps and simulates on the Ultra96-V2 and the
-ZCU102. A pair not yet accepted must be refused naming the ops still missing, so this table is
+here; the argmax agrees on random images; and (for the pairs in SIMULATED) the pair maps and
+simulates on the Ultra96-V2 and the ZCU102. A pair not yet accepted must be refused naming the ops still missing, so this table is
 the honest state of support (benchmarks/torchvision_matrix.py prints it with fps).
 """
 
@@ -25,19 +25,19 @@ from hwcodesign.sim.golden import run_golden
 
 # (model, exporter) -> op types whose refusal is expected until they are built (issue 19)
 REFUSED: dict[tuple[str, str], set[str]] = {
-    ("mobilenet_v3_small", "dynamo"): {"HardSwish", "HardSigmoid"},
-    ("mobilenet_v3_small", "torchscript"): {"HardSwish", "HardSigmoid"},
-    ("shufflenet_v2_x0_5", "dynamo"): {"Reshape", "Transpose", "Split"},
-    ("shufflenet_v2_x0_5", "torchscript"): {"Reshape", "Transpose", "Slice"},
-    ("efficientnet_b0", "dynamo"): {"Sigmoid"},
-    ("efficientnet_b0", "torchscript"): {"Sigmoid"},
+    # quantize_static leaves dynamo's last HardSwish unquantized (its reader, ReduceMean, is not an op
+    # it quantizes): a mean of float function values is not a table lookup
+    ("mobilenet_v3_small", "dynamo"): {"ReduceMean"},
     # at 64x64 the 2x2 map is "adaptively" pooled to 7x7: dynamo writes index arithmetic for it
     # (TorchScript refuses to export it at all)
     ("vgg11", "dynamo"): {"Transpose", "GatherND", "Gather", "Where", "Div"},
 }
 CHAINED_LSB_BOUND = 32  # the largest compounded difference of any layer measured over the matrix
 PAIRS = [(model, exporter) for model in MODELS for exporter in EXPORTERS if (model, exporter) != ("vgg11", "torchscript")]
-SIMULATED = [("resnet18", "torchscript"), ("mobilenet_v2", "torchscript")]
+# Pairs with a design on both boards. Not yet: mobilenet_v3_small and efficientnet_b0 on the
+# Ultra96-V2 (and efficientnet on the ZCU102): their pipelines need more BRAM than the board has and
+# the layer-sequential engine has no lookup tables or products of activations (issue 19, open).
+SIMULATED = [("resnet18", "dynamo"), ("shufflenet_v2_x0_5", "torchscript"), ("squeezenet1_1", "dynamo")]
 
 
 def refused_op_types(error: HwcodesignError) -> set[str]:

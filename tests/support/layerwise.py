@@ -98,12 +98,18 @@ def _layers(graph: Graph, reference: Mapping[str, np.ndarray]) -> list:
     return ops
 
 
+def ir_shaped(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:
+    """onnxruntime's tensor in the IR's layout: the IR is (N, C, H, W) where ONNX may be (N, C) after
+    a Gemm or (N, g, C/g, H, W) inside a channel shuffle."""
+    return np.asarray(value, np.int64).reshape(len(value), *graph.tensor(name).shape[1:])
+
+
 def isolated_differences(graph: Graph, reference: Mapping[str, np.ndarray]) -> list[LayerDifference]:
     """Per layer: the golden layer run on onnxruntime's quantized inputs of that layer, against
     onnxruntime's quantized output. ``reference`` maps IR tensor names to integer arrays."""
     diffs = []
     for op in _layers(graph, reference):
-        args = [np.asarray(reference[name], np.int64) for name in op.inputs]
+        args = [ir_shaped(graph, name, reference[name]) for name in op.inputs]
         golden = run_op(op, args, graph.input_tensors(op))
         diffs.append(_difference(op, golden, np.asarray(reference[op.output.name], np.int64)))
     return diffs
@@ -112,7 +118,7 @@ def isolated_differences(graph: Graph, reference: Mapping[str, np.ndarray]) -> l
 def chained_differences(graph: Graph, reference: Mapping[str, np.ndarray]) -> list[LayerDifference]:
     """Per layer: the whole golden model, run from onnxruntime's quantized graph inputs, against
     onnxruntime's quantized output of that layer (differences accumulate downstream)."""
-    inputs = {op.name: np.asarray(reference[op.output.name], np.int64) for op in graph.inputs}
+    inputs = {op.name: ir_shaped(graph, op.output.name, reference[op.output.name]) for op in graph.inputs}
     values = run_golden(graph, inputs, keep_intermediates=True)
     return [
         _difference(op, values[op.output.name], np.asarray(reference[op.output.name], np.int64))

@@ -258,20 +258,25 @@ def chain_start(ctx: LoweringContext, node: onnx.NodeProto) -> tuple[onnx.NodePr
 
 
 def recognize_shuffle(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
-    """`recognize-channel-shuffle`: a Reshape starting a channel shuffle becomes the permutation;
-    the last Reshape of a recognised one passes its (already permuted) input on."""
-    if chain_start(ctx, node) is not None:  # the chain's last Reshape
-        ctx.values[node.output[0]] = ctx.value(node, name, 0)
+    """`recognize-channel-shuffle`: the Reshape starting a channel shuffle passes its input on (the
+    (N, g, C/g, H, W) view and the Transpose move nothing yet); the chain's last Reshape is the
+    permutation, so the layer's output is named after the quantizer of the shuffled (N, C, H, W)
+    tensor, as every other layer is named after the quantizer that fixes its grid."""
+    start = chain_start(ctx, node)
+    if start is not None:  # the chain's last Reshape
+        first, shape = start
+        found = shuffle_chain(ctx, first, shape)
+        assert found is not None  # chain_start found it
+        x = channel_input(ctx, node, name)
+        order = shuffle_order(x.channels, found[0])
+        ctx.values[node.output[0]] = route_pending(
+            ctx, node, name, x, x.channels,
+            lambda layer, output, stage: ChannelPermute(layer, (x.name,), output, order, stage.requant()))
         return True
     shape = value_shape(ctx, node.input[0])
-    found = None if shape is None else shuffle_chain(ctx, node, shape)
-    if found is None:
+    if shape is None or shuffle_chain(ctx, node, shape) is None:
         return False
-    x = channel_input(ctx, node, name)
-    order = shuffle_order(x.channels, found[0])
-    ctx.values[node.output[0]] = route_pending(
-        ctx, node, name, x, x.channels,
-        lambda layer, output, stage: ChannelPermute(layer, (x.name,), output, order, stage.requant()))
+    ctx.values[node.output[0]] = ctx.value(node, name, 0)
     return True
 
 
