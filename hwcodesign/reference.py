@@ -13,6 +13,7 @@ imported when a reference is made, and its absence is a `HwcodesignError` naming
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.onnx_edit import expose_outputs
 
 EXTRA = "pip install hwcodesign[examples]"
+
+
+def onnxruntime_installed() -> bool:
+    """Whether onnxruntime is there to import (found, not imported: importing it takes a second)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def onnxruntime() -> Any:

@@ -19,17 +19,14 @@ from support.codegen import build_all, random_frames
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.engine import CONFIGS, check_engine, engine_project
 from support.onnx_models import GraphBuilder
-from support.op_cases import CASES, ROUTE_CASES, build
+from support.op_cases import CASES, ENGINE_REFUSED, build
 
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 
 FRAMES = 6
-# Concat part 0 has 3 channels, the pixel unit has no product of two activations, and the channel
-# slices and permutations have no engine mode: refused by the engine (checked below), run by the pipeline.
-ENGINE_REFUSED = ("concat", "squeeze_excite", "mul_same_shape")
-OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED and case not in ROUTE_CASES)
+OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED)  # the refusals are checked below
 # offset groups of 2 channels cannot share SIMD >= 8 lanes (refused, checked below); these
 # groups are 16 channels wide, a whole number of SIMD words at every configuration
 DEFORM_CASES = [case for case in GRID + FIXED_GRID if case.offset_groups == 1] + [

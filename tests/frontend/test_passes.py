@@ -116,10 +116,10 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path: Path) -> None:
     assert dumped(dump) == [name for name in numbered if "identity" not in name]
     assert (dump / "03-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
     assert (dump / "04-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
-    lower = (dump / "07-lower.txt").read_text().splitlines()
-    assert lower[0] == "# after pass 7 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
+    lower = (dump / "08-lower.txt").read_text().splitlines()
+    assert lower[0] == "# after pass 8 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
     load_onnx(conv_bn_relu_qdq(), PassOptions(frozenset({"fold-constants"}), dump))  # a rerun replaces the dumps
-    assert dumped(dump) == numbered[1:7]
+    assert dumped(dump) == numbered[1:8]
 
 
 def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,7 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.host.program import program_bytes
 from hwcodesign.host.runtime import load_program, run_program
 from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.reference import onnxruntime_installed
 
 ONNX_TYPES = {(8, False): onnx.TensorProto.UINT8, (8, True): onnx.TensorProto.INT8,
               (16, False): onnx.TensorProto.UINT16, (16, True): onnx.TensorProto.INT16,
@@ -128,8 +129,4 @@ def compute_table(function: FloatFunction, out: Tensor, backend: str = "auto") -
 
 
 def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return onnxruntime_installed()
