@@ -11,6 +11,7 @@ from support.compare import compare_with_onnxruntime
 from support.table_cases import CASES, SHAPE, build
 
 from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, lookup_table_words
 from hwcodesign.ir.types import IntType, Tensor
 from hwcodesign.ops import Lookup
 from hwcodesign.ops.table.evaluate import FloatFunction, Leaf, compute_table
@@ -121,3 +122,20 @@ def test_an_arithmetic_node_on_a_tensor_alone_stays_an_affine_layer() -> None:
     graph = optimize(load_onnx(quantize_qdq(b.model([out]), [rng.normal(0, 1, SHAPE).astype(np.float32)
                                                                for _ in range(8)])))
     assert not any(isinstance(op, Lookup) for op in graph)
+
+
+@pytest.mark.parametrize("dtype", [U8, I8, IntType(4, True), IntType(4, False)], ids=str)
+def test_engine_table_is_indexed_by_the_stored_byte(dtype: IntType) -> None:
+    """The engine's copy of a table (params words, WORD_BYTES entries each): the entry at each
+    level's stored byte (two's complement when signed) is that level's output byte; bytes no level
+    stores hold 0."""
+    source = Tensor("x", (1, 1, 1, 1), dtype, 0.1, 0)
+    levels = np.arange(dtype.min, dtype.max + 1)
+    table = np.random.default_rng(dtype.bits).integers(-128, 128, levels.size)  # int8 outputs
+    words = lookup_table_words(table, source, 8)
+    assert words.shape == (LOOKUP_ENTRIES // 8,) and words.dtype == np.uint64
+    entries = words.view(np.uint8) if np.little_endian else words.byteswap().view(np.uint8)
+    expected = np.zeros(LOOKUP_ENTRIES, np.uint8)
+    for level, value in zip(levels.tolist(), table.tolist()):
+        expected[level & 0xFF] = value & 0xFF
+    assert np.array_equal(entries, expected)

@@ -163,7 +163,7 @@ def describe(item: InstructionPlan, graph: Graph, config: EngineConfig, widths: 
     if item.instruction.is_mac:
         describe_mac(item, config, widths, fields, writer)
     flags |= facet.describe(item, fields, DescribeContext(graph, config, arena, writer))
-    if not item.instruction.is_mac:  # records for the channels the instruction writes
+    if not item.instruction.is_mac and item.table_entries:  # records for the channels the instruction writes
         fields["tables_addr"] = writer.append(padded_records(record_words(requant, fields["out_c"]), item.table_entries))
     fields["flags"] = flags
     return fields

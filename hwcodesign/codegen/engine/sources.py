@@ -20,6 +20,9 @@ from hwcodesign.ir.stream_layout import StreamLayout
 from hwcodesign.ir.types import Tensor
 
 ENGINE_HEADERS = ("hwc_engine.h", "hwc_engine_base.h", "hwc_engine_io.h", "hwc_engine_mac.h", "hwc_engine_pixel.h")
+LOOKUP_HEADER = "hwc_engine_lookup.h"
+"""The pixel unit's lookup mode and table memory: only in engines whose program has a lookup table
+(every other engine's sources stay as they were without it)."""
 SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
 BURST_WORDS = 64
 """AXI burst length (beats) of every master, and the depth of the FIFOs beside them."""
@@ -77,6 +80,7 @@ def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Boa
         "arena_words": program.arena.words, "params_words": int(program.params.size), "layers": len(program.plans),
         "burst": BURST_WORDS, "tb_frames": tb_frames, "config": str(program.config),
         "fields": DESCRIPTOR_FIELDS, "words": DESCRIPTOR_WORDS, "constants": config_constants(program),
+        "lookup": program.widths.has_lookup,
     }
     files: dict[str, str | bytes] = {
         "hls/top.h": render("hls/engine/top.h.j2", **context),
@@ -88,7 +92,7 @@ def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Boa
         "hls/csim_lib.cpp": render("hls/engine/csim_lib.cpp.j2", **context),
         "hls/layers/hwc_common.h": static_file("hls/layers/hwc_common.h"),
     }
-    for header in ENGINE_HEADERS:
+    for header in ENGINE_HEADERS + ((LOOKUP_HEADER,) if program.widths.has_lookup else ()):
         files[f"hls/engine/{header}"] = static_file(f"hls/engine/{header}")
     for header in SHIM_HEADERS:
         files[f"hls/shim/{header}"] = static_file(f"hls/shim/{header}")

@@ -74,6 +74,7 @@ class InstructionPlan:
     chunks_per_group: int = 1
     weight_words: int = 0  # DDR words of one block's weights
     table_entries: int = 0  # records (output channels) the layer's tables hold at once
+    lookup_words: int = 0  # params words of a lookup table the pixel unit loads before the layer
 
     @property
     def half_w(self) -> int:

@@ -8,8 +8,8 @@ backend's cost model follows its stages:
   its ring and runs, per output row, `max(work + drain, read-ahead)` steps, stalling whenever it
   wants a ring word the packer has not produced yet (`mac_compute`); the writer stores one word
   per cycle, a short run per pixel when a block covers only part of each pixel;
-- a pixel instruction streams its words through EW_LANES output stages (WORD_BYTES / EW_LANES
-  cycles per word) between its reader(s) and writer.
+- a pixel instruction loads its records (a lookup layer: its table) and streams its words through
+  EW_LANES output stages (WORD_BYTES / EW_LANES cycles per word) between its reader(s) and writer.
 Every pipelined loop pays `PIPELINE_RAMP` to fill and drain, every DDR stream `DDR_LATENCY`
 before its first word; the board's DDR bandwidth bounds what all ports move together, and
 the one HP port they share bounds each direction (`MemorySystem`).
@@ -26,10 +26,16 @@ import math
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
-from hwcodesign.hardware.engine.config import EngineConfig, ceil_div, memory_words, words_per_pixel
+from hwcodesign.hardware.engine.config import (
+    STORAGE_BITS,
+    EngineConfig,
+    ceil_div,
+    memory_words,
+    words_per_pixel,
+)
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
-from hwcodesign.hardware.engine.tables import RECORD_WORDS
+from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
 from hwcodesign.hardware.memory import MemoryCost, memory_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
@@ -50,6 +56,10 @@ ENGINE_BASE_LUT, ENGINE_BASE_FF = 2500, 3000
 """s_axilite, the layer loop, descriptor decode and the units' control (estimate)."""
 OUTPUT_STAGE_LUT, OUTPUT_STAGE_FF = 180, 220
 """One output stage: rounding, zero point, clamp and its pipeline registers (estimate)."""
+LOOKUP_LANE_LUT = 2 * STORAGE_BITS
+"""One lane's read of its table copy: a byte from WORD_BYTES banks (an 8:1 mux is two LUT6 a bit)."""
+LOOKUP_UNIT_LUT, LOOKUP_UNIT_FF = 400, 500
+"""The lookup layer's own reader, writer and loop control beside the pixel unit's (estimate)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySyst
     read_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.inputs)
     compute = loops.iterations + loops.loops * PIPELINE_RAMP
     writer = loops.write_words + loops.segments * PIPELINE_RAMP
-    records = item.table_entries * RECORD_WORDS
+    records = item.table_entries * RECORD_WORDS + item.lookup_words  # the output-stage records or a lookup table
     moved = read_words + loops.write_words
     region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
     cycles = (DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP + records + DDR_LATENCY + PIPELINE_RAMP
@@ -212,6 +222,7 @@ class _Sizes:
         self.blend_bits, self.mask_bits = widths.blend_bits, widths.mask_bits
         self.has_deform, self.has_mask, self.has_add = widths.has_deform, widths.has_mask, widths.has_add
         self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
+        self.has_lookup = widths.has_lookup
 
 
 
@@ -252,6 +263,12 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         memories.append(memory_cost(sizes.resize_row_words, config.word_bits, 2))
     if sizes.has_global_pool:
         memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.ew_acc_bits, config.ew_lanes))
+    if sizes.has_lookup:
+        # the table memory: a copy per pixel lane, each in WORD_BYTES banks (one loaded word a cycle)
+        banks = config.word_bytes * config.ew_lanes
+        memories.append(memory_cost(LOOKUP_ENTRIES // config.word_bytes, STORAGE_BITS, banks))
+        lut += LOOKUP_UNIT_LUT + config.ew_lanes * LOOKUP_LANE_LUT
+        ff += LOOKUP_UNIT_FF + config.ew_lanes * STORAGE_BITS
     lut += (config.rq_units + config.ew_lanes) * OUTPUT_STAGE_LUT
     ff += (config.rq_units + config.ew_lanes) * OUTPUT_STAGE_FF
     bram = sum(m.bram18k for m in memories)

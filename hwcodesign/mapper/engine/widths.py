@@ -46,6 +46,7 @@ class EngineWidths:
     has_add: bool
     has_resize: bool
     has_global_pool: bool
+    has_lookup: bool = False  # the pixel unit's lookup mode and its table memory
 
     @property
     def record_bits(self) -> int:
@@ -109,5 +110,5 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
         off_bits=off, bias_bits=bias, sample_bits=sample, blend_bits=blend, weight_fp_bits=2 * frac + 2,
         mask_bits=mask_bits, xm_bits=xm, offset_fp_bits=offset_fp, has_deform="deform" in kinds,
         has_mask="mask" in kinds, has_max_pool="max_pool" in kinds, has_add="add" in kinds,
-        has_resize="resize" in kinds, has_global_pool="global_pool" in kinds,
+        has_resize="resize" in kinds, has_global_pool="global_pool" in kinds, has_lookup="lookup" in kinds,
     )
