@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support import host_models  # noqa: E402
 
 from hwcodesign.boards import load_board  # noqa: E402
-from hwcodesign.codegen.host_parts import HOST_SPEC_FILE, host_files, host_spec  # noqa: E402
+from hwcodesign.codegen.host_parts import host_spec, write_host_files  # noqa: E402
 from hwcodesign.host.runtime import HostPart  # noqa: E402
 from hwcodesign.partition import load_partitioned  # noqa: E402
 from hwcodesign.partition.run import run_host_part  # noqa: E402
@@ -56,11 +56,7 @@ def main() -> int:
         partition, graph = load_partitioned(model.model)
         spec = host_spec(partition, optimize(graph))
         with tempfile.TemporaryDirectory() as tmp:
-            for path, content in host_files(partition, spec).items():
-                target = Path(tmp) / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content.encode() if isinstance(content, str) else content)
-            folder = Path(tmp) / Path(HOST_SPEC_FILE).parent
+            folder = write_host_files(partition, spec, Path(tmp))
             for label, part_model in (("pre", partition.pre), ("post", partition.post)):
                 if part_model is None:
                     continue

@@ -10,6 +10,7 @@ the accelerator's ports map to the model's tensors).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import onnx
@@ -65,6 +66,16 @@ def host_files(partition: Partition, spec: dict[str, Any]) -> dict[str, str | by
             files[f"driver/host_{label}.onnx"] = serialized(model)
             files[f"driver/host_{label}.npz"] = program_bytes(model)
     return files
+
+
+def write_host_files(partition: Partition, spec: dict[str, Any], root: Path) -> Path:
+    """The host files as a project ships them, written under `root`; returns the driver folder
+    they sit in (for `HostModel` without a whole project: the golden flow, benchmarks)."""
+    for name, content in host_files(partition, spec).items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return root / Path(HOST_SPEC_FILE).parent
 
 
 def serialized(model: onnx.ModelProto) -> bytes:

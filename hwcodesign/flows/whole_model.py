@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import onnx
 
-from hwcodesign.codegen.host_parts import HOST_SPEC_FILE, host_files, host_spec
+from hwcodesign.codegen.host_parts import host_spec, write_host_files
 from hwcodesign.host.runtime import HostModel
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
+from hwcodesign.onnx_edit import quantizer_outputs
 from hwcodesign.partition import Partition
 from hwcodesign.reference import Reference
 from hwcodesign.sim.golden import run_golden
@@ -80,11 +81,7 @@ def golden_whole_model(partition: Partition, graph: Graph, frames: Mapping[str, 
     accelerator = golden_accelerator(graph)
     spec = host_spec(partition, graph)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, content in host_files(partition, spec).items():
-            path = Path(tmp) / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content.encode() if isinstance(content, str) else content)
-        outputs = run_with_host(Path(tmp) / Path(HOST_SPEC_FILE).parent, spec, frames, accelerator, backend)
+        outputs = run_with_host(write_host_files(partition, spec, Path(tmp)), spec, frames, accelerator, backend)
     return outputs, accelerator
 
 
@@ -131,7 +128,8 @@ def check_whole_model(partition: Partition, graph: Graph, spec: Mapping[str, Any
     onnxruntime on `partition.model`. The boundary tensors are the QuantizeLinear outputs feeding
     the accelerator's output dequantizers, when the model names them so; else only outputs compare."""
     boundary = boundary_quantizers(partition.model, spec["accelerator_outputs"])
-    types = {q: elem_type(partition.model, q) for q in boundary.values()}
+    quantized = quantizer_outputs(partition.model)
+    types = {q: quantized.get(q, onnx.TensorProto.UINT8) for q in boundary.values()}
     reference = reference_whole_model(partition.model, spec, frames, types)
     produced = accelerator.integers("outputs")
     boundary_lsb = {port: int(np.abs(produced[port].astype(np.int64)
@@ -152,13 +150,3 @@ def boundary_quantizers(model: onnx.ModelProto, ports: Mapping[str, str]) -> dic
         if node is not None and node.op_type == "DequantizeLinear":
             found[port] = node.input[0]
     return found
-
-
-def elem_type(model: onnx.ModelProto, tensor: str) -> int:
-    """The element type of a QuantizeLinear output (its zero point's type; uint8 without one)."""
-    for node in model.graph.node:
-        if tensor in node.output and node.op_type == "QuantizeLinear" and len(node.input) > 2:
-            inits = {i.name: i for i in model.graph.initializer}
-            if node.input[2] in inits:
-                return inits[node.input[2]].data_type
-    return onnx.TensorProto.UINT8

@@ -15,7 +15,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.partition.split import HostOptions, Partition, split_model
 from hwcodesign.passes import PassOptions
 from hwcodesign.passes.lowering import handled_op_types
-from hwcodesign.passes.pipeline import lower_checked
+from hwcodesign.passes.pipeline import lower, lower_checked
 
 
 def load_partitioned(source: str | Path | onnx.ModelProto, options: PassOptions | None = None,
@@ -31,4 +31,4 @@ def load_partitioned(source: str | Path | onnx.ModelProto, options: PassOptions 
     if type_error(model, origin) is not None:
         lower_checked(model, origin, options)  # raises, in the lowering's words where it has some
     partition = split_model(model, handled_op_types(), host or HostOptions())
-    return partition, lower_checked(partition.accelerator, origin, options)
+    return partition, lower(partition.accelerator, options)  # a part of a checked model: checked

@@ -24,7 +24,7 @@ from hwcodesign.partition.regions import (
     Placement,
     place_nodes,
 )
-from hwcodesign.partition.state import StatePair, state_pairs
+from hwcodesign.partition.state import StatePair, state_pairs, static_shape
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,8 @@ def with_inferred_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     for node in stand_in.graph.node:
         if node.op_type in QUANTIZER_TYPES and node.domain not in ("", "ai.onnx"):
             node.CopyFrom(helper.make_node("Identity", node.input[:1], node.output[:1], name=node.name))
-    stand_in.opset_import.append(helper.make_opsetid("", 13)) if not any(
-        o.domain in ("", "ai.onnx") for o in stand_in.opset_import) else None
+    if not any(o.domain in ("", "ai.onnx") for o in stand_in.opset_import):  # a model of custom ops alone
+        stand_in.opset_import.append(helper.make_opsetid("", 13))
     inferred = onnx.shape_inference.infer_shapes(stand_in)
     result = onnx.ModelProto()
     result.CopyFrom(model)
@@ -173,9 +173,7 @@ def with_inferred_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def has_static_shape(value: onnx.ValueInfoProto | None) -> bool:
-    if value is None or not value.type.tensor_type.HasField("shape"):
-        return False
-    return all(d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)
+    return value is not None and static_shape(value) is not None
 
 
 def spec(value: onnx.ValueInfoProto) -> TensorSpec:
