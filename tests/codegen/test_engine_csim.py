@@ -115,16 +115,6 @@ def test_unaligned_concat_is_refused_with_the_reason(tmp_path: Path) -> None:
     assert not (tmp_path / "concat").exists()
 
 
-@pytest.mark.parametrize("case", ["squeeze_excite", "mul_same_shape"])
-def test_a_product_of_two_activations_is_refused_with_the_reason(tmp_path: Path, case: str) -> None:
-    model, calibration = build(case)
-    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
-    with pytest.raises(EngineUnsupported, match=r"\(Mul\) is a product of two activations: the engine's pixel unit "
-                                                r"has no multiplier between its two inputs"):
-        engine_project(graph, CONFIGS[0], tmp_path / case)
-    assert not (tmp_path / case).exists()
-
-
 @pytest.mark.parametrize(("case", "kind"), [("channel_shuffle_g2", "ChannelPermute"), ("split_unequal", "ChannelSlice")])
 def test_channel_routing_is_refused_with_the_reason(tmp_path: Path, case: str, kind: str) -> None:
     model, calibration = build(case)

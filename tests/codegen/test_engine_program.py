@@ -379,7 +379,7 @@ def test_plan_invariants_over_every_op_case(index: int) -> None:
         for item in plans:
             modes.add(item.instruction.mode)
             assert_plan_invariants(item, config, f"{case}/{item.instruction.name}/{config}")
-    assert modes == {"conv", "channelwise", "add", "requant", "resize", "global_pool"}
+    assert modes == {"conv", "channelwise", "add", "mul", "requant", "resize", "global_pool"}
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)))

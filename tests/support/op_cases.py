@@ -185,9 +185,8 @@ CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
 ROUTE_CASES = ("channel_shuffle_g2", "channel_shuffle_g4", "split_unequal", "slice_channels",
                "slice_halves_shape_arithmetic", "gather_channels")  # the engine refuses them (ops/route/engine.py)
 # Run by the pipeline, refused by the layer-sequential engine (tests/codegen/test_engine_csim.py checks
-# the reasons): concat's part 0 has 3 channels; the pixel unit has no product of two activations and
-# no channel routing.
-ENGINE_REFUSED = ("concat", "squeeze_excite", "mul_same_shape", *ROUTE_CASES)
+# the reasons): concat's part 0 has 3 channels; the pixel unit has no channel routing.
+ENGINE_REFUSED = ("concat", *ROUTE_CASES)
 
 
 def build(case: str, seed: int = 0, opset: int = 17) -> tuple[object, list[np.ndarray]]:

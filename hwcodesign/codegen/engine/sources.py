@@ -60,7 +60,8 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
         "WEIGHT_FP_BITS": widths.weight_fp_bits, "MASK_BITS": widths.mask_bits, "XM_BITS": widths.xm_bits,
         "OFFSET_FP_BITS": widths.offset_fp_bits, "HAS_DEFORM": int(widths.has_deform), "HAS_MASK": int(widths.has_mask),
         "HAS_MAX_POOL": int(widths.has_max_pool), "HAS_ADD": int(widths.has_add), "HAS_RESIZE": int(widths.has_resize),
-        "HAS_GLOBAL_POOL": int(widths.has_global_pool), "MAC_PACK": int(config.packed_macs),
+        "HAS_GLOBAL_POOL": int(widths.has_global_pool), "HAS_MUL": int(widths.has_mul),
+        "MAC_PACK": int(config.packed_macs),
     }
     constants.pop("ARENA_WORDS")
     # the record tables as rows of banks, one bank per output stage (hwc_load_records)

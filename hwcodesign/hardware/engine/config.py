@@ -11,8 +11,9 @@ STORAGE_BITS = 8
 """Every activation is stored as one byte in DDR (types of up to 8 bits)."""
 WEIGHT_STORAGE_BITS = (2, 4, 8)
 """Weights are stored at one of these widths (a divisor of the DDR word, so none straddles two)."""
-MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "global_pool": 5, "lookup": 6}
-"""The units' modes as the descriptor encodes them: two of the MAC unit, five of the pixel unit
+MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "global_pool": 5, "lookup": 6,
+         "mul": 7}
+"""The units' modes as the descriptor encodes them: two of the MAC unit, six of the pixel unit
 (the lookup mode only in engines whose program has a lookup table, `hwc_engine_lookup.h`)."""
 MAC_MODES = ("conv", "channelwise")
 SPARSE_REFUSAL = ("is sparse: the layer-sequential engine runs dense layers only; sparse networks are built as the "

@@ -9,7 +9,8 @@ backend's cost model follows its stages:
   wants a ring word the packer has not produced yet (`mac_compute`); the writer stores one word
   per cycle, a short run per pixel when a block covers only part of each pixel;
 - a pixel instruction loads its records (a lookup layer: its table) and streams its words through
-  EW_LANES output stages (WORD_BYTES / EW_LANES cycles per word) between its reader(s) and writer.
+  EW_LANES output stages (WORD_BYTES / EW_LANES cycles per word) between its reader(s) and writer
+  (a product by a gate reads the gate's pixel first, one word per cycle).
 Every pipelined loop pays `PIPELINE_RAMP` to fill and drain, every DDR stream `DDR_LATENCY`
 before its first word; the board's DDR bandwidth bounds what all ports move together, and
 the one HP port they share bounds each direction (`MemorySystem`).
@@ -222,7 +223,7 @@ class _Sizes:
         self.blend_bits, self.mask_bits = widths.blend_bits, widths.mask_bits
         self.has_deform, self.has_mask, self.has_add = widths.has_deform, widths.has_mask, widths.has_add
         self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
-        self.has_lookup = widths.has_lookup
+        self.has_lookup, self.has_mul = widths.has_lookup, widths.has_mul
 
 
 
@@ -240,7 +241,7 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         memory_cost(FIFO_DEPTH, config.word_bits, 6),  # the DDR-side FIFOs of both units (LUTRAM)
     ]
     dsp = (ceil_div(lanes, 2) if config.packed_macs else lanes) + REQUANT_DSP_PER_PE * config.rq_units
-    dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + (2 if sizes.has_add else 0))
+    dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + (2 if sizes.has_add else 0) + (1 if sizes.has_mul else 0))
     lut = ENGINE_BASE_LUT + AXI_MASTERS * AXI_MASTER_LUT
     ff = ENGINE_BASE_FF + AXI_MASTERS * AXI_MASTER_FF
     # MAC array: adder trees over SIMD products per PE, operand muxes, the packed products' split
@@ -263,6 +264,8 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         memories.append(memory_cost(sizes.resize_row_words, config.word_bits, 2))
     if sizes.has_global_pool:
         memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.ew_acc_bits, config.ew_lanes))
+    if sizes.has_mul:  # the gate's pixel, one word per row of the pixel unit's record table
+        memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), config.word_bits))
     if sizes.has_lookup:
         # the table memory: a copy per pixel lane, each in WORD_BYTES banks (one loaded word a cycle)
         banks = config.word_bytes * config.ew_lanes

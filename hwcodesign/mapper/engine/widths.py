@@ -47,6 +47,7 @@ class EngineWidths:
     has_resize: bool
     has_global_pool: bool
     has_lookup: bool = False  # the pixel unit's lookup mode and its table memory
+    has_mul: bool = False  # the pixel unit's products of two activations and its gate buffer
 
     @property
     def record_bits(self) -> int:
@@ -111,4 +112,5 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
         mask_bits=mask_bits, xm_bits=xm, offset_fp_bits=offset_fp, has_deform="deform" in kinds,
         has_mask="mask" in kinds, has_max_pool="max_pool" in kinds, has_add="add" in kinds,
         has_resize="resize" in kinds, has_global_pool="global_pool" in kinds, has_lookup="lookup" in kinds,
+        has_mul="mul" in kinds,
     )

@@ -1,17 +1,19 @@
-"""Activations and additions on the engine's pixel unit: an activation is its output stage alone
-(the requant mode); an addition scales both inputs by their multipliers first. The product of two
-activations is refused: the pixel unit has no multiplier between its inputs and its aux port
-streams a second map word for word, not a per-channel gate re-read at every pixel."""
+"""Activations, additions and products on the engine's pixel unit: an activation is its output
+stage alone (the requant mode); an addition scales both inputs by their multipliers first; a
+product multiplies the centred inputs (a squeeze-excitation gate: one pixel, held while the map
+streams), each then requantized once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from hwcodesign.hardware.engine.config import EngineConfig, words_per_pixel
 from hwcodesign.hardware.engine.datapath import magnitude
 from hwcodesign.hardware.engine.descriptor import FLAGS, DescribeContext
-from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.plan import InstructionPlan, PixelLoops, streamed_loops
 from hwcodesign.ir.op import Op
 from hwcodesign.ops.elementwise.ir import Act, Add, Mul
 from hwcodesign.ops.facets.engine import ByOp, PixelFacet
-from hwcodesign.ops.refusal import Refused
 
 
 class ActEngine(PixelFacet):
@@ -35,11 +37,30 @@ class AddEngine(PixelFacet):
         return FLAGS["aux_signed"] if aux.dtype.signed else 0
 
 
-MUL_REFUSAL = (
-    "is a product of two activations: the engine's pixel unit has no multiplier between its two inputs "
-    "(its add mode scales each input by a constant and sums them) and its aux port streams a second map "
-    "of the input's shape, not a per-channel gate re-read at every pixel; build the network as the "
-    "dataflow pipeline, which runs it (a squeeze-excitation gate held once per frame)"
-)
+class MulEngine(PixelFacet):
+    """The product of two activations on the pixel unit's multipliers: the second input on the aux
+    port, a whole map word for word, or a gate's one pixel read once into the gate buffer and
+    applied at every pixel (`HWC_FLAG_GATE`)."""
 
-FACET = ByOp({Act: ActEngine(), Add: AddEngine(), Mul: Refused(MUL_REFUSAL)})
+    def mode(self, op: Op) -> str:
+        return "mul"
+
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        return magnitude(item.inputs[0]) * magnitude(item.inputs[1])
+
+    def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
+        aux = item.inputs[1]
+        fields.update(context.tensor_fields("aux", aux))
+        flags = FLAGS["aux_signed"] if aux.dtype.signed else 0
+        return flags | (FLAGS["gate"] if item.instruction.op.broadcast else 0)
+
+    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+        """The map's words through the products; a gate's pixel is read first, in its own loop."""
+        loops = streamed_loops(item, config)
+        if not item.instruction.op.broadcast:
+            return loops
+        gate_words = words_per_pixel(item.inputs[1], config.word_bytes)
+        return replace(loops, iterations=loops.iterations + gate_words, loops=loops.loops + 1)
+
+
+FACET = ByOp({Act: ActEngine(), Add: AddEngine(), Mul: MulEngine()})

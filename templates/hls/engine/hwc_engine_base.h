@@ -28,7 +28,8 @@ enum hwc_engine_mode {
     HWC_MODE_ADD = 2,          // residual add of two tensors
     HWC_MODE_REQUANT = 3,      // per-element output stage into a channel range (Act, a Concat part)
     HWC_MODE_RESIZE = 4,       // nearest-neighbour upsampling by integer factors
-    HWC_MODE_GLOBAL_POOL = 5   // sum over H x W per channel
+    HWC_MODE_GLOBAL_POOL = 5,  // sum over H x W per channel
+    HWC_MODE_MUL = 7           // product of two tensors, or of a map and a per-channel gate (6: lookup)
 };
 
 enum hwc_engine_flag {
@@ -39,7 +40,8 @@ enum hwc_engine_flag {
     HWC_FLAG_MASK = 16,        // deformable conv v2: modulation mask on the aux port after offsets
     HWC_FLAG_FIXED_SHAPE = 32, // deformable conv with one scale per offset group (CoDeNet)
     HWC_FLAG_DEFORM = 64,      // sample at offsets read from the aux port
-    HWC_FLAG_MAX_POOL = 128    // channelwise: max over the window instead of a weighted sum
+    HWC_FLAG_MAX_POOL = 128,   // channelwise: max over the window instead of a weighted sum
+    HWC_FLAG_GATE = 256        // mul: the aux tensor is one pixel, a gate applied at every pixel
 };
 
 typedef ap_uint<8> hwc_byte_t;

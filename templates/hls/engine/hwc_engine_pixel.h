@@ -1,5 +1,5 @@
-// hwcodesign layer-sequential engine: the pixel unit (residual add, per-element output stage,
-// nearest-neighbour resize, global average pool).
+// hwcodesign layer-sequential engine: the pixel unit (residual add, product of two activations,
+// per-element output stage, nearest-neighbour resize, global average pool).
 //
 // These layers touch every element once, so they are bound by DDR: the unit takes one DDR word
 // (WORD_BYTES elements) per WORD_BYTES / EW_LANES cycles, EW_LANES output stages in parallel, in
@@ -29,16 +29,31 @@ void hwc_pixel_lanes(const hwc_layer &d, const ap_int<C::EW_ACC_BITS> acc[C::EW_
     }
 }
 
-// ADD (two inputs) and REQUANT (one): element by element, EW_LANES per cycle.
+// ADD and MUL (two inputs) and REQUANT (one): element by element, EW_LANES per cycle. A MUL by a
+// gate (a squeeze-excitation's per-channel scale) first reads the gate's one pixel into a word
+// buffer; every pixel of the map then reads its channels' gate bytes from there.
 template <class C>
 void hwc_pixel_compute(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
                        hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
     const int SUBS = C::WORD_BYTES / C::EW_LANES;
     const bool add = d.mode == HWC_MODE_ADD;
+    const bool mul = d.mode == HWC_MODE_MUL;
+    const bool gate = mul && (d.flags & HWC_FLAG_GATE) != 0;
+    const bool streamed_b = add || (mul && !gate);
     const bool a_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
     const bool b_signed = (d.flags & HWC_FLAG_AUX_SIGNED) != 0;
+    static typename C::word_t gate_words[C::EW_TABLE_ROWS];
     typename C::word_t a = 0, b = 0, y = 0;
     int sub = 0, word_in_pixel = 0;
+    if (C::HAS_MUL && gate) {
+    gate_pixel:
+        for (int i = 0; i < d.aux_cw; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::EW_TABLE_ROWS
+            HWC_ENGINE_STEP();
+            gate_words[i] = in_b.read();
+        }
+    }
 elements:
     for (int i = 0; i < d.in_h * d.in_w * d.in_cw * SUBS; ++i) {
 #pragma HLS PIPELINE II=1
@@ -46,7 +61,8 @@ elements:
         HWC_ENGINE_STEP();
         if (sub == 0) {
             a = in_a.read();
-            if (add) b = in_b.read();
+            if (streamed_b) b = in_b.read();
+            if (C::HAS_MUL && gate) b = gate_words[word_in_pixel];
         }
         ap_int<C::EW_ACC_BITS> acc[C::EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=acc complete
@@ -57,6 +73,9 @@ elements:
             if (C::HAS_ADD && add) {
                 const int xb = hwc_byte_value(hwc_word_byte<C>(b, element), b_signed) - d.aux_zp;
                 acc[e] = ap_int<C::EW_ACC_BITS>(xa) * d.mult_a + ap_int<C::EW_ACC_BITS>(xb) * d.mult_b;
+            } else if (C::HAS_MUL && mul) {
+                const int xb = hwc_byte_value(hwc_word_byte<C>(b, element), b_signed) - d.aux_zp;
+                acc[e] = ap_int<C::EW_ACC_BITS>(xa) * xb;
             } else {
                 acc[e] = xa;
             }
@@ -182,7 +201,10 @@ void hwc_pixel_read_a(const hwc_layer d, const typename C::word_t *fmap_in, hls:
 
 template <class C>
 void hwc_pixel_read_b(const hwc_layer d, const typename C::word_t *fmap_aux, hls::stream<typename C::word_t> &words) {
-    hwc_read_words<C>(fmap_aux, d.aux_addr, d.mode == HWC_MODE_ADD ? d.in_h * d.in_w * d.aux_cw : 0, words);
+    // the second tensor: a map word for word (ADD, MUL), or a gate's one pixel (MUL by a gate)
+    const bool two = d.mode == HWC_MODE_ADD || d.mode == HWC_MODE_MUL;
+    const int pixels = (d.flags & HWC_FLAG_GATE) != 0 ? 1 : d.in_h * d.in_w;
+    hwc_read_words<C>(fmap_aux, d.aux_addr, two ? pixels * d.aux_cw : 0, words);
 }
 
 template <class C>
