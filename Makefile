@@ -32,8 +32,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 xilinx-headers: $(STAMP)
 	$(PY) tests/support/xilinx_headers.py
 
+# One worker per core, each test file on one worker (its module fixtures, such as a file's C-simulation
+# builds, are made once); the g++ builds inside a worker share the cores (tests/support/codegen.py).
 test: install xilinx-headers
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Hostile and careless input across every command (tests/fuzz/run_fuzz.py): FUZZ_CASES seeded cases
 # over the example and hand-built models; fails on any traceback, signal, wrong success, data loss,

@@ -262,11 +262,12 @@ def run_engine(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
 
 
-def engine_steps(project: Project) -> list[int]:
+def engine_steps(project: Project, layers: int | None = None) -> list[int]:
     """Compute-loop iterations per instruction of the last engine run in this process (what the
-    cost model's `compute_iterations` predicts)."""
+    cost model's `compute_iterations` predicts): of the project's program, or of the first
+    `layers` instructions of another program run on its engine."""
     library = load_library(project)
-    count = int(project.meta["layer_count"])
+    count = int(project.meta["layer_count"]) if layers is None else layers
     steps = (ctypes.c_longlong * count)()
     library.hwc_csim_steps(steps, count)
     return list(steps)

@@ -74,9 +74,11 @@ def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[Boundary
 
 
 def engine_project_files(graph: Graph, mapping: EngineMapping, name: str, model_label: str, frames: int,
-                         seed: int, model_path: Path | None,
-                         host: MappingType[str, Any] | None = None) -> dict[str, str | bytes]:
-    program = build_program(graph, mapping.config)
+                         seed: int, model_path: Path | None, host: MappingType[str, Any] | None = None,
+                         program: EngineProgram | None = None) -> dict[str, str | bytes]:
+    """Every file of the project; `program` is `graph`'s (built here unless given: a
+    `covering_program` sizes the engine for other programs too)."""
+    program = build_program(graph, mapping.config) if program is None else program
     inputs, outputs = engine_ports(graph, program)
     files = engine_hls_files(graph, program, name, mapping.board, model_label, frames)
     files.update(engine_testbench(graph, program, inputs, outputs, frames, seed))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from support.codegen import build_all, random_frames
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
-from support.engine import CONFIGS, check_engine, engine_project
+from support.engine import CONFIGS, check_engine, check_engine_case, engine_project, shared_engines
 from support.onnx_models import GraphBuilder
 from support.op_cases import CASES, ENGINE_REFUSED, build
 
@@ -43,51 +43,59 @@ def config_id(config: EngineConfig) -> str:
 
 @pytest.fixture(scope="module")
 def op_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every op case's program at each configuration, run on one engine build per configuration
+    (and weight width): the engine is programmable, so a case's params.bin is all that differs."""
     root = tmp_path_factory.mktemp("engine_ops")
-    projects = {}
+    graphs = {}
     for case in OP_CASES:
         model, calibration = build(case)
-        graph = optimize(load_onnx(quantize_qdq(model, calibration)))
-        for index, config in enumerate(CONFIGS):
-            mapping, project = engine_project(graph, config, root / case / str(index))
-            projects[(case, index)] = (graph, mapping, project)
-    build_all([project for _, _, project in projects.values()])
-    return projects
-
-
-@pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
-@pytest.mark.parametrize("case", OP_CASES)
-def test_engine_op_equals_golden(op_engines: dict, case: str, index: int) -> None:
-    graph, mapping, project = op_engines[(case, index)]
-    check_engine(graph, project, mapping, random_frames(graph, FRAMES, seed=sum(map(ord, case))), f"{case}/{index}")
+        graphs[case] = optimize(load_onnx(quantize_qdq(model, calibration)))
+    return shared_by_config(graphs, root, "ultra96v2")
 
 
 @pytest.fixture(scope="module")
 def deform_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("engine_deform")
-    projects = {}
-    for case in DEFORM_CASES:
-        layer = deform_layer(case)
-        for index, config in enumerate(CONFIGS):
-            mapping, project = engine_project(layer.graph, config, root / case.label / str(index), board="zcu104")
-            projects[(case.label, index)] = (layer, mapping, project)
-    build_all([project for _, _, project in projects.values()])
-    return projects
+    layers = {case.label: deform_layer(case) for case in DEFORM_CASES}
+    engines = shared_by_config({label: layer.graph for label, layer in layers.items()}, root, "zcu104")
+    return {key: (layers[key[0]], *value) for key, value in engines.items()}
+
+
+def shared_by_config(graphs: dict, root: Path, board: str) -> dict:
+    """(case, config index) -> (EngineCase, SharedEngine), the engines built."""
+    runs = {}
+    for index, config in enumerate(CONFIGS):
+        cases, engines = shared_engines(graphs, config, root / str(index), board)
+        runs.update({(key, index): (cases[key], engines[key]) for key in graphs})
+    build_all(list({id(engine.project): engine.project for _, engine in runs.values()}.values()))
+    return runs
+
+
+@pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
+@pytest.mark.parametrize("case", OP_CASES)
+def test_engine_op_equals_golden(op_engines: dict, case: str, index: int) -> None:
+    engine_case, engine = op_engines[(case, index)]
+    check_engine_case(engine, engine_case, random_frames(engine_case.graph, FRAMES, seed=sum(map(ord, case))),
+                      f"{case}/{index}")
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
 @pytest.mark.parametrize("case", DEFORM_CASES, ids=lambda c: c.label)
 def test_engine_deform_equals_golden(deform_engines: dict, case: DeformCase, index: int) -> None:
-    layer, mapping, project = deform_engines[(case.label, index)]
-    check_engine(layer.graph, project, mapping, random_inputs(layer, FRAMES, seed=5), f"{case.label}/{index}")
+    layer, engine_case, engine = deform_engines[(case.label, index)]
+    check_engine_case(engine, engine_case, random_inputs(layer, FRAMES, seed=5), f"{case.label}/{index}")
 
 
 def test_configurations_really_differ(op_engines: dict) -> None:
-    """Guard for the test itself: shared output stages and packed DSP products are exercised."""
-    packed = [index for index in range(len(CONFIGS)) if op_engines[("conv_relu", index)][1].config.packed_macs]
+    """Guard for the test itself: shared output stages and packed DSP products are exercised, and
+    the op cases share few builds."""
+    packed = [index for index in range(len(CONFIGS)) if op_engines[("conv_relu", index)][0].mapping.config.packed_macs]
     assert packed == [2]
-    assert "static const int MAC_PACK = 1;" in (op_engines[("conv_relu", 2)][2].root / "hls/engine_config.h").read_text()
+    engine = op_engines[("conv_relu", 2)][1]
+    assert "static const int MAC_PACK = 1;" in (engine.project.root / "hls/engine_config.h").read_text()
     assert {c.rq_units for c in CONFIGS} == {1, 2, 8}
+    builds = {id(engine.project) for engine_case, engine in op_engines.values()}
+    assert len(builds) <= 3 * len(CONFIGS), f"{len(builds)} engine builds for {len(OP_CASES)} cases"
 
 
 def test_layers_run_in_weight_blocks(tmp_path: Path) -> None:

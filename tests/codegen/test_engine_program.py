@@ -14,6 +14,7 @@ from support.op_cases import CASES, ENGINE_REFUSED, build
 
 from hwcodesign.codegen.engine.program import (
     build_program,
+    covering_program,
     descriptor_words,
     mac_weight_table,
     pack_weight_words,
@@ -452,3 +453,18 @@ def test_a_concat_part_not_a_whole_number_of_words_is_refused_naming_the_layer()
     built = build_program(concat_graph(16, 5), CONFIGS[0])
     assert [d["out_word_offset"] for d in built.descriptors[2:]] == [0, 2]
     assert [d["out_c"] for d in built.descriptors[2:]] == [16, 5]
+
+
+def test_a_covering_program_sizes_one_engine_for_every_program() -> None:
+    """The engine the shared C-simulation builds use: each width and buffer the largest any program
+    needs, each unit any uses, params and arena as large as the largest; the program is the longest."""
+    graphs = {case: optimize(load_onnx(quantize_qdq(*build(case)))) for case in ("conv_relu", "squeeze_excite")}
+    programs = [build_program(graph, CONFIGS[0]) for graph in graphs.values()]
+    covering = covering_program(programs)
+    assert covering.plans == max(programs, key=lambda p: len(p.plans)).plans
+    assert covering.widths.has_mul and covering.widths.acc_bits == max(p.widths.acc_bits for p in programs)
+    assert covering.params.size == max(p.params.size for p in programs)
+    assert covering.arena.words == max(p.arena.words for p in programs)
+    assert all(covering.limits[key] >= p.limits[key] for p in programs for key in p.limits)
+    with pytest.raises(ValueError, match="different engine configurations"):
+        covering_program([programs[0], build_program(graphs["conv_relu"], CONFIGS[1])])

@@ -44,8 +44,10 @@ def variant_mapping(graph: Graph, board: Board, variant: str) -> Mapping:
 
 
 def build_all(projects: Sequence[Project]) -> None:
-    """Compile the projects' C-simulation libraries concurrently (g++ runs in subprocesses)."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    """Compile the projects' C-simulation libraries concurrently (g++ runs in subprocesses), as
+    many at once as this test worker's share of the cores (pytest-xdist runs a worker per core)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    with ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) // workers)) as pool:
         list(pool.map(build_library, projects))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,11 @@ import onnx
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
-from hwcodesign.codegen.csim import engine_steps
-from hwcodesign.codegen.project import Project
+from hwcodesign.codegen.csim import engine_steps, run_engine
+from hwcodesign.codegen.engine.program import EngineProgram, build_program, covering_program
+from hwcodesign.codegen.engine.sources import engine_ports
+from hwcodesign.codegen.engine_project import engine_project_files
+from hwcodesign.codegen.project import Project, write_project
 from hwcodesign.flows.compile import CompileResult, compile_model
 from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.ir.graph import Graph
@@ -55,3 +59,83 @@ def compile_small_engine(root: Path, board: str = "ultra96v2") -> CompileResult:
     root.mkdir(parents=True, exist_ok=True)
     onnx.save(conv_bn_relu_qdq(), root / "small.onnx")
     return compile_model(root / "small.onnx", board, root / "small", architecture="sequential")
+
+
+@dataclass(frozen=True)
+class EngineCase:
+    """One graph's program, to run on an engine built for it or for several (`SharedEngine`)."""
+
+    graph: Graph
+    mapping: EngineMapping
+    program: EngineProgram
+
+
+@dataclass(frozen=True)
+class SharedEngine:
+    """One C-simulation build of an engine that runs several programs (`covering_program`): each
+    case runs from its own params and arena layout on buffers of the engine's sizes, as the board
+    would run a second model's params.bin on the same bitstream."""
+
+    project: Project
+    program: EngineProgram  # the covering one: the buffer sizes
+
+    def run(self, case: EngineCase, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Frames (N, C, H, W) per graph input -> the outputs, one engine run per frame."""
+        ins, outs = engine_ports(case.graph, case.program)
+        frames = len(next(iter(inputs.values())))
+        params = self.program.params.copy()
+        params[:] = 0
+        params[:case.program.params.size] = case.program.params
+        params_bytes = params.astype("<u8").view(np.uint8)
+        results = {port.tensor.name: [] for port in outs}
+        for frame in range(frames):
+            arena = np.zeros(self.program.arena.words * 8, np.uint8)
+            for port, op in zip(ins, case.graph.inputs):
+                packed = port.pack(inputs[op.name][frame:frame + 1])[0]
+                arena[port.address * 8:port.address * 8 + packed.size] = packed
+            run_engine(self.project, arena, arena, arena, params_bytes, len(case.program.plans))
+            for port in outs:
+                start = port.address * 8
+                results[port.tensor.name].append(port.unpack(arena[None, start:start + port.frame_bytes]))
+        return {name: np.concatenate(parts) for name, parts in results.items()}
+
+
+def shared_engines(graphs: dict[str, Graph], config: EngineConfig, root: Path,
+                   board: str = "ultra96v2") -> tuple[dict[str, EngineCase], dict[str, SharedEngine]]:
+    """Every graph's program on `config`, and as few engine builds as run them all: one per
+    weight storage and MAC operand width (`covering_widths` needs those to agree). Returns the
+    cases and, by case, the engine that runs it (projects under root/engine<i>, not yet built)."""
+    cases = {}
+    for key, graph in graphs.items():
+        mapping = fixed_engine_mapping(graph, load_board(board), config)
+        cases[key] = EngineCase(graph, mapping, build_program(graph, mapping.config))
+    groups: dict[tuple, list[str]] = {}
+    for key, case in cases.items():
+        groups.setdefault((case.program.config, case.program.widths.weight_bits, case.program.widths.xm_bits),
+                          []).append(key)
+    engines: dict[str, SharedEngine] = {}
+    for index, keys in enumerate(groups.values()):
+        program = covering_program([cases[key].program for key in keys])
+        graph = next(cases[key].graph for key in keys if cases[key].program.plans == program.plans)
+        mapping = next(cases[key].mapping for key in keys if cases[key].program.plans == program.plans)
+        name = f"engine{index}"
+        files = engine_project_files(graph, mapping, name, "shared engine", 1, 0, None, program=program)
+        engine = SharedEngine(write_project(root / name, files, name), program)
+        engines.update({key: engine for key in keys})
+    return cases, engines
+
+
+def check_engine_case(engine: SharedEngine, case: EngineCase, inputs: np.ndarray | dict[str, np.ndarray],
+                      label: str) -> None:
+    """`check_engine` for a case run on a shared engine: every output element == golden, and the
+    cost model's compute-loop trip counts == the loops the C simulation ran (last frame)."""
+    feeds = inputs if isinstance(inputs, dict) else {case.graph.inputs[0].name: inputs}
+    golden = run_golden(case.graph, feeds)
+    simulated = engine.run(case, feeds)
+    for name, expected in golden.items():
+        differing = int(np.count_nonzero(simulated[name] != expected))
+        assert differing == 0, f"{label}: {differing} of {expected.size} elements of '{name}' differ"
+    counted = engine_steps(engine.project, len(case.program.plans))
+    modelled = [t.compute_iterations for t in case.mapping.timings]
+    mismatched = [(t.name, m, c) for t, m, c in zip(case.mapping.timings, modelled, counted) if m != c]
+    assert not mismatched, f"{label}: cost-model iterations differ from the C simulation: {mismatched[:3]}"

@@ -10,7 +10,8 @@ backend, so the engine's arithmetic is exact for every layer it runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import padded_records, record_words
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, most, plan_program
-from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths
+from hwcodesign.mapper.engine.widths import EngineWidths, covering_widths, engine_widths
 
 # -- the DDR arena ------------------------------------------------------------------------------
 
@@ -135,6 +136,23 @@ def build_program(graph: Graph, config: EngineConfig) -> EngineProgram:
     for index, fields in enumerate(descriptors):
         params[index * DESCRIPTOR_WORDS:(index + 1) * DESCRIPTOR_WORDS] = descriptor_words(fields)
     return EngineProgram(config, widths, plans, descriptors, params, arena, engine_limits(plans, config, arena))
+
+
+def covering_program(programs: Sequence[EngineProgram]) -> EngineProgram:
+    """The program with the most instructions, on an engine that runs every one of `programs`
+    (the same configuration): widths (`covering_widths`) and buffers the largest any needs, its
+    params buffer and arena padded to the largest. The engine is programmable, so one build of
+    this project runs each program from its own params on buffers of these sizes (the tests check
+    many programs on one C-simulation build per configuration this way)."""
+    if len({program.config for program in programs}) != 1:
+        raise ValueError("programs for different engine configurations need different engines")
+    program = max(programs, key=lambda p: len(p.plans))
+    params = np.zeros(max(p.params.size for p in programs), np.uint64)
+    params[:program.params.size] = program.params
+    limits = {key: max(p.limits[key] for p in programs) for key in program.limits}
+    arena = replace(program.arena, words=max(p.arena.words for p in programs))
+    return replace(program, widths=covering_widths([p.widths for p in programs]), params=params, arena=arena,
+                   limits=limits)
 
 
 def descriptor_words(fields: dict[str, int]) -> np.ndarray:

@@ -10,8 +10,8 @@ the golden model bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
 
 from hwcodesign.hardware.engine.config import EngineUnsupported
 from hwcodesign.hardware.engine.datapath import X_BITS
@@ -114,3 +114,18 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
         has_resize="resize" in kinds, has_global_pool="global_pool" in kinds, has_lookup="lookup" in kinds,
         has_mul="mul" in kinds,
     )
+
+
+def covering_widths(needs: Sequence[EngineWidths]) -> EngineWidths:
+    """One datapath for several programs: each width the largest any needs, each unit present if
+    any uses it. Larger widths compute the same exact values, so every program stays bit-exact.
+    The weight storage and the MAC operand width must agree (they fix the weight words' layout
+    and whether two products share a DSP): ValueError otherwise."""
+    first = needs[0]
+    for other in needs[1:]:
+        if (other.weight_bits, other.xm_bits) != (first.weight_bits, first.xm_bits):
+            raise ValueError(f"engines with {first.weight_bits}-bit weights and {first.xm_bits}-bit operands cannot "
+                             f"run programs needing {other.weight_bits} and {other.xm_bits}")
+    merged = {f.name: (any if isinstance(getattr(first, f.name), bool) else max)(getattr(w, f.name) for w in needs)
+              for f in fields(EngineWidths)}
+    return replace(first, **merged)
