@@ -12,10 +12,12 @@ of slack, because the generated stages read slightly earlier than the row-level 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
 from hwcodesign.codegen.project_format import BoundaryPort
+from hwcodesign.codegen.render import static_file
 from hwcodesign.hardware.ctext import CodegenError, Stage, c_type, identifier, max_sites, token_type, vec_type
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.hardware.stream import input_words, stream_fifo_depth
@@ -46,8 +48,22 @@ class DataflowTop:
 
     @property
     def layer_headers(self) -> list[str]:
-        headers = {"hwc_common.h", "hwc_window.h", "hwc_axis.h"} | {s.template for s in self.stages}
-        return sorted(headers)
+        """The layer headers the stages use and those they include (templates/hls/layers)."""
+        return sorted(with_included({"hwc_common.h", "hwc_window.h", "hwc_axis.h"} | {s.template for s in self.stages}))
+
+
+LOCAL_INCLUDE = re.compile(r'^#include "(hwc_\w+\.h)"', re.MULTILINE)
+
+
+def with_included(headers: set[str]) -> set[str]:
+    """`headers` and every layer header they include, directly or not."""
+    found, pending = set(), list(headers)
+    while pending:
+        header = pending.pop()
+        if header not in found:
+            found.add(header)
+            pending += LOCAL_INCLUDE.findall(static_file(f"hls/layers/{header}"))
+    return found
 
 
 def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: MappingType[tuple[str, str], int],

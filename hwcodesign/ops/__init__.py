@@ -15,10 +15,10 @@ from hwcodesign.ops.registry import FAMILIES, family_of, op_classes
 from hwcodesign.ops.resize.ir import Resize
 from hwcodesign.ops.route.ir import ChannelPermute, ChannelSlice
 from hwcodesign.ops.sparse.ir import SubmanifoldConv
-from hwcodesign.ops.table.ir import Lookup
+from hwcodesign.ops.table.ir import Lookup, LookupMean
 
 __all__ = [
     "FAMILIES", "Act", "Add", "ChannelPermute", "ChannelSlice", "Concat", "Conv", "DeformConv", "DepthwiseConv",
-    "GlobalAvgPool", "Linear", "Lookup", "Mul", "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize",
+    "GlobalAvgPool", "Linear", "Lookup", "LookupMean", "Mul", "OpFamily", "OpUnsupported", "Pool", "Refused", "Resize",
     "SubmanifoldConv", "family_of", "op_classes",
 ]

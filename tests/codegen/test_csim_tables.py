@@ -1,5 +1,5 @@
-"""Lookup tables (every function of support/table_cases.py on one input, uint8 and int8
-activations): C simulation == golden model on every element, as dataflow stages fully folded
+"""Lookup tables (every function of support/table_cases.py on one input, and the means over H, W
+of three, uint8 and int8 activations): C simulation == golden model on every element, as dataflow stages fully folded
 (PE=1) and fully parallel (a ROM per channel), and on the layer-sequential engine's pixel unit at
 the engine tests' configurations (1, 2 and 4 cycles per word), with the cost model's loop counts
 == the C simulation's; an engine without a table is built without the lookup mode."""
@@ -13,7 +13,7 @@ import pytest
 from support.codegen import assert_bit_exact, build_all, random_frames, variant_mapping
 from support.engine import CONFIGS, check_engine, engine_project
 from support.op_cases import build
-from support.table_cases import CASES, all_tables_model
+from support.table_cases import CASES, MEAN_CASES, all_tables_model
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
@@ -24,7 +24,7 @@ from hwcodesign.hardware.memory import memory_cost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.cost import engine_resources
 from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, instructions
-from hwcodesign.ops import Lookup
+from hwcodesign.ops import Lookup, LookupMean
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 
@@ -53,7 +53,17 @@ def test_csim_equals_golden(table_projects: dict[tuple[str, str], tuple[Graph, P
                             variant: str) -> None:
     graph, project = table_projects[(activations, variant)]
     assert sum(isinstance(op, Lookup) for op in graph) == len(CASES)
+    assert sum(isinstance(op, LookupMean) for op in graph) == len(MEAN_CASES)
     assert_bit_exact(graph, project, random_frames(graph, FRAMES, seed=3), f"tables/{activations}/{variant}")
+
+
+def test_table_stages_are_synthesizable(table_projects: dict[tuple[str, str], tuple[Graph, Project]]) -> None:
+    """The lookup and lookup-mean stages (hwc_table.h, with the frame sums it includes)."""
+    root = table_projects[("int8", "parallel")][1].root
+    assert {"hls/layers/hwc_table.h", "hls/layers/hwc_elementwise.h"} <= \
+        {path.relative_to(root).as_posix() for path in synthesizable_files(root)}
+    problems = synthesis_problems(root)
+    assert problems == [], "\n".join(problems)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +86,7 @@ def test_engine_csim_equals_golden(engine_table_projects: dict[tuple[str, int], 
     graph, mapping, project = engine_table_projects[(activations, index)]
     modes = [timing.kind for timing in mapping.timings]
     assert modes.count("lookup") == len(CASES) == sum(isinstance(op, Lookup) for op in graph)
+    assert modes.count("global_pool") == len(MEAN_CASES) == sum(isinstance(op, LookupMean) for op in graph)
     check_engine(graph, project, mapping, random_frames(graph, FRAMES, seed=3), f"engine tables/{activations}/{index}")
 
 
@@ -97,6 +108,22 @@ def test_engine_table_load_is_costed(engine_table_projects: dict[tuple[str, int]
     assert grown.lut - base.lut > table.lut > 0
     assert (project.root / "hls/engine/hwc_engine_lookup.h").is_file()
     assert "hwc_engine_run_lookup<hwc_engine_config>" in (project.root / "hls/top.cpp").read_text()
+
+
+def test_engine_mean_table_is_costed(engine_table_projects: dict[tuple[str, int], tuple]) -> None:
+    """A lookup mean runs as the global pool with its 16-bit table (64 words of 64 bits) loaded
+    beside its records; the table memory is in the resources only when the program has one."""
+    graph, mapping, _ = engine_table_projects[("uint8", 0)]
+    mean = next(i for i in instructions(graph) if isinstance(i.op, LookupMean))
+    config = mapping.config
+    item = engine_facet(mean.op).plan(mean, tuple(graph.input_tensors(mean.op)), config, 8)
+    assert mean.mode == "global_pool"
+    assert item.lookup_words == LOOKUP_ENTRIES * 16 // config.word_bits and item.table_entries > 0
+    buffers = buffer_sizes([], config)
+    grown = engine_resources(config, buffers, mapping.widths)
+    base = engine_resources(config, buffers, replace(mapping.widths, has_mean_table=False))
+    table = memory_cost(LOOKUP_ENTRIES // 4, 16, 4 * config.ew_lanes)
+    assert (grown.bram18k - base.bram18k, grown.dsp - base.dsp) == (table.bram18k, 0) and grown.lut > base.lut
 
 
 def test_engine_lookup_sources_are_synthesizable(engine_table_projects: dict[tuple[str, int], tuple]) -> None:

@@ -25,9 +25,6 @@ from hwcodesign.sim.golden import run_golden
 
 # (model, exporter) -> op types whose refusal is expected until they are built (issue 19)
 REFUSED: dict[tuple[str, str], set[str]] = {
-    # quantize_static leaves dynamo's last HardSwish unquantized (its reader, ReduceMean, is not an op
-    # it quantizes): a mean of float function values is not a table lookup
-    ("mobilenet_v3_small", "dynamo"): {"ReduceMean"},
     # at 64x64 the 2x2 map is "adaptively" pooled to 7x7: dynamo writes index arithmetic for it
     # (TorchScript refuses to export it at all)
     ("vgg11", "dynamo"): {"Transpose", "GatherND", "Gather", "Where", "Div"},

@@ -14,7 +14,7 @@ from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, lookup_table_words
 from hwcodesign.ir.types import IntType, Tensor
 from hwcodesign.ops import Lookup
-from hwcodesign.ops.table.evaluate import FloatFunction, Leaf, compute_table
+from hwcodesign.ops.table.evaluate import FloatFunction, Leaf, compute_table, fine_table
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 from hwcodesign.reference import Reference
@@ -139,3 +139,31 @@ def test_engine_table_is_indexed_by_the_stored_byte(dtype: IntType) -> None:
     for level, value in zip(levels.tolist(), table.tolist()):
         expected[level & 0xFF] = value & 0xFF
     assert np.array_equal(entries, expected)
+
+
+@pytest.mark.parametrize(("function", "scale"), [("HardSwish", 0.05), ("Exp", 0.02), ("Sigmoid", 1e-4)])
+def test_a_fine_table_holds_each_value_within_half_a_step(function: str, scale: float) -> None:
+    """A lookup mean's table: the finest power-of-two grid whose 16-bit entries hold every value,
+    the largest above half the range, each entry within half a step of the float value."""
+    source = Tensor("x", (1, 1, 1, 1), U8, scale, 128)
+    chain = FloatFunction(source, {"xf": Leaf(source)}, {}, (helper.make_node(function, ["xf"], ["yf"]),), "yf", 20)
+    table, step = fine_table(chain, 16)
+    assert np.log2(step) == np.round(np.log2(step))
+    assert 1 << 14 < np.abs(table).max() < 1 << 15
+    x = ((np.arange(256) - 128) * np.float32(scale)).astype(np.float32)
+    values = {"HardSwish": x * np.clip(x / 6 + 0.5, 0, 1), "Exp": np.exp(x), "Sigmoid": 1 / (1 + np.exp(-x))}[function]
+    assert np.abs(table * step - values).max() <= step / 2 + 1e-6 * np.abs(values).max()
+
+
+def test_a_mean_of_a_function_over_other_axes_is_refused_by_name() -> None:
+    model, calibration, _ = build("hard_swish")
+    graph = model.graph
+    function = next(node for node in graph.node if node.op_type == "HardSwish")
+    mean = helper.make_node("ReduceMean", [function.output[0]], ["mean_out"], name="row_mean", axes=[2],
+                            keepdims=1)  # opset 17: axes an attribute
+    consumer = next(node for node in graph.node if function.output[0] in node.input)
+    consumer.input[list(consumer.input).index(function.output[0])] = "mean_out"
+    graph.node.insert(list(graph.node).index(consumer), mean)
+    quantized = quantize_qdq(model, calibration, nodes_to_exclude=[function.name])
+    with pytest.raises(UnsupportedModelError, match=r"row_mean.*ReduceMean.*axes \[2\].*over H and W"):
+        load_onnx(quantized)

@@ -72,6 +72,19 @@ CASES: dict[str, TableCase] = {
 }
 
 
+MEAN_CASES = ("hard_swish", "sigmoid", "silu")
+"""Functions also averaged over H, W with only the mean quantized (LookupMean), as dynamo's
+MobileNetV3 ends: ReduceMean(HardSwish(x)) -> QuantizeLinear."""
+
+
+def mean_of(b: GraphBuilder, x: str, case: str) -> tuple[str, list[str]]:
+    """ReduceMean over H, W (keepdims) of the case's function of x, the function's nodes left float."""
+    first = len(b.nodes)
+    y, _ = CASES[case].function(b, x)
+    float_nodes = [node.name for node in b.nodes[first:]]
+    return b.node("ReduceMean", [y, b.const(np.array([2, 3], np.int64), "axes")], keepdims=1), float_nodes
+
+
 def build(case: str, seed: int = 0) -> tuple[onnx.ModelProto, list[np.ndarray], list[str]]:
     """The float model, calibration inputs and the nodes to leave float."""
     b = GraphBuilder(seed)
@@ -84,8 +97,8 @@ def build(case: str, seed: int = 0) -> tuple[onnx.ModelProto, list[np.ndarray], 
 
 
 def all_tables_model(symmetric: bool) -> onnx.ModelProto:
-    """Every case on one shared conv output, one output each, quantized (uint8 or int8
-    activations): one project, one C build for all of them."""
+    """Every case on one shared conv output, one output each, and the means of MEAN_CASES,
+    quantized (uint8 or int8 activations): one project, one C build for all of them."""
     from hwcodesign.quantize import quantize_qdq
 
     b = GraphBuilder(0)
@@ -94,6 +107,10 @@ def all_tables_model(symmetric: bool) -> onnx.ModelProto:
     for case in sorted(CASES):
         y, nodes = CASES[case].function(b, x)
         outputs.append(b.conv(y, 4, 4, k=1))
+        inner += nodes
+    for case in MEAN_CASES:
+        mean, nodes = mean_of(b, x, case)
+        outputs.append(b.conv(mean, 4, 4, k=1))
         inner += nodes
     rng = np.random.default_rng(1)
     samples = [rng.normal(0, 1, SHAPE).astype(np.float32) for _ in range(16)]

@@ -40,3 +40,4 @@ class Datapath:
     bias: int = 0
     sampling: Sampling | None = None
     max_pool: bool = False
+    mean_table: bool = False  # a global pool that reads its input through a table (LookupMean)

@@ -31,7 +31,7 @@ DESCRIPTOR_FIELDS = (
 )
 DESCRIPTOR_WORDS = 32  # two 32-bit fields per 64-bit word, padded to a power of two
 FLAGS = {"in_signed": 1, "aux_signed": 2, "mask_signed": 4, "negative": 8, "mask": 16, "fixed_shape": 32,
-         "deform": 64, "max_pool": 128, "gate": 256}
+         "deform": 64, "max_pool": 128, "gate": 256, "table": 512}
 
 
 @dataclass(frozen=True)

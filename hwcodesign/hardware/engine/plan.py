@@ -177,3 +177,12 @@ def streamed_loops(item: InstructionPlan, config: EngineConfig) -> PixelLoops:
     iterations = source.shape[2] * source.shape[3] * in_cw * (config.word_bytes // config.ew_lanes)
     segments = 1 if in_cw == words_per_pixel(out, config.word_bytes) else out_pixels
     return PixelLoops(iterations, 1, out_pixels * in_cw, segments)
+
+
+def global_pool_loops(item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+    """A pixel instruction that sums every input word into per-channel sums, then converts the
+    sums in one more loop and writes one output pixel."""
+    source, subs = item.inputs[0], config.word_bytes // config.ew_lanes
+    in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, config.word_bytes)
+    out_cw = words_per_pixel(item.output, config.word_bytes)
+    return PixelLoops(in_words * subs + out_cw * subs, 2, out_cw, 1)

@@ -55,13 +55,14 @@ LOOKUP_ENTRIES = 256
 """A lookup table on the engine: one entry per stored input byte (every type of up to 8 bits)."""
 
 
-def lookup_table_words(table: np.ndarray, source: Tensor, word_bytes: int) -> np.ndarray:
-    """A lookup table (`table[x - source.dtype.min]`, output levels) as the engine's pixel unit
-    reads it: indexed by the stored input byte (two's complement for a signed type), each entry
-    the output's stored byte, WORD_BYTES entries a word (little-endian); bytes no level of the
-    input type stores hold 0."""
+def lookup_table_words(table: np.ndarray, source: Tensor, word_bytes: int, entry_bits: int = 8) -> np.ndarray:
+    """A lookup table (`table[x - source.dtype.min]`) as the engine's pixel unit reads it: indexed
+    by the stored input byte (two's complement for a signed type), each entry `entry_bits` wide
+    (an output's stored byte, or a lookup mean's 16-bit fine value, two's complement), as many a
+    word as fit (little-endian); bytes no level of the input type stores hold 0."""
     entries = np.zeros(LOOKUP_ENTRIES, np.uint64)
     levels = np.arange(source.dtype.min, source.dtype.max + 1, dtype=np.int64)
-    entries[levels & 0xFF] = (np.asarray(table, np.int64) & 0xFF).astype(np.uint64)
-    shifts = np.arange(word_bytes, dtype=np.uint64) * np.uint64(8)
-    return np.bitwise_or.reduce(entries.reshape(-1, word_bytes) << shifts, axis=1)
+    entries[levels & 0xFF] = (np.asarray(table, np.int64) & ((1 << entry_bits) - 1)).astype(np.uint64)
+    per_word = word_bytes * 8 // entry_bits
+    shifts = np.arange(per_word, dtype=np.uint64) * np.uint64(entry_bits)
+    return np.bitwise_or.reduce(entries.reshape(-1, per_word) << shifts, axis=1)

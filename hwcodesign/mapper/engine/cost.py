@@ -43,6 +43,7 @@ from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.program import engine_facet
 from hwcodesign.mapper.engine.widths import EngineWidths
+from hwcodesign.ops.table.ir import MEAN_TABLE_BITS
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}
 """Bytes per cycle one PS HP port moves in each direction (128-bit S_AXI_HP0_FPD; 64-bit
@@ -223,7 +224,7 @@ class _Sizes:
         self.blend_bits, self.mask_bits = widths.blend_bits, widths.mask_bits
         self.has_deform, self.has_mask, self.has_add = widths.has_deform, widths.has_mask, widths.has_add
         self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
-        self.has_lookup, self.has_mul = widths.has_lookup, widths.has_mul
+        self.has_lookup, self.has_mul, self.has_mean_table = widths.has_lookup, widths.has_mul, widths.has_mean_table
 
 
 
@@ -266,6 +267,10 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.ew_acc_bits, config.ew_lanes))
     if sizes.has_mul:  # the gate's pixel, one word per row of the pixel unit's record table
         memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), config.word_bits))
+    if sizes.has_mean_table:  # a copy per lane of the 16-bit table, a loaded word's entries in one cycle
+        per_word = config.word_bits // MEAN_TABLE_BITS
+        memories.append(memory_cost(LOOKUP_ENTRIES // per_word, MEAN_TABLE_BITS, per_word * config.ew_lanes))
+        lut += config.ew_lanes * LOOKUP_LANE_LUT * MEAN_TABLE_BITS // STORAGE_BITS
     if sizes.has_lookup:
         # the table memory: a copy per pixel lane, each in WORD_BYTES banks (one loaded word a cycle)
         banks = config.word_bytes * config.ew_lanes

@@ -48,6 +48,7 @@ class EngineWidths:
     has_global_pool: bool
     has_lookup: bool = False  # the pixel unit's lookup mode and its table memory
     has_mul: bool = False  # the pixel unit's products of two activations and its gate buffer
+    has_mean_table: bool = False  # the global pool's input table (a lookup mean) and its memory
 
     @property
     def record_bits(self) -> int:
@@ -102,6 +103,8 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
                 masked_bits = max(masked_bits, signed_bits(sampling.masked))
         if needs.max_pool:
             kinds.add("max_pool")
+        if needs.mean_table:
+            kinds.add("mean_table")
         kinds.add(item.instruction.mode)
     if prod > MAX_PRODUCT_BITS:
         raise EngineUnsupported(f"an output stage needs a {prod}-bit product; the engine supports {MAX_PRODUCT_BITS}")
@@ -112,7 +115,7 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
         mask_bits=mask_bits, xm_bits=xm, offset_fp_bits=offset_fp, has_deform="deform" in kinds,
         has_mask="mask" in kinds, has_max_pool="max_pool" in kinds, has_add="add" in kinds,
         has_resize="resize" in kinds, has_global_pool="global_pool" in kinds, has_lookup="lookup" in kinds,
-        has_mul="mul" in kinds,
+        has_mul="mul" in kinds, has_mean_table="mean_table" in kinds,
     )
 
 

@@ -207,12 +207,7 @@ class GlobalPoolDataflow(DataflowFacet):
         if source.sparse:
             return StagePlan((source.channels,), pe, sparse=True, **structure)
         dense_only(op, inputs)
-        folds = -(-source.channels // pe)
-        # hwc_global_pool: the `accumulate` loop sums every input word (IN_W x C / PE a row),
-        # then the `emit` loop writes one output word per channel fold after the last row
-        row_words = source.shape[3] * folds
-        return StagePlan((pe,), pe, input_words=input_words(source, pe), loop_trips=in_rows * row_words + folds,
-                         step_trips=(row_words,) * (in_rows - 1) + (row_words + folds,), **structure)
+        return dense_global_pool_plan(source, pe)
 
     def cost(self, op: GlobalAvgPool, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
@@ -234,6 +229,18 @@ class GlobalPoolDataflow(DataflowFacet):
         rows = [float(n * folds) for n in counts[source.name]]
         rows[-1] += folds + PIPELINE_RAMP
         return rows
+
+
+def dense_global_pool_plan(source: Tensor, pe: int) -> StagePlan:
+    """A stage that sums every pixel of a dense input per channel, then writes one pixel: the
+    `accumulate` loop reads every input word (IN_W x C / PE a row), then the `emit` loop writes
+    one output word per channel fold after the last row (hwc_global_avg_pool, hwc_lookup_mean)."""
+    in_rows = source.shape[2]
+    folds = -(-source.channels // pe)
+    row_words = source.shape[3] * folds
+    return StagePlan((pe,), pe, input_words=input_words(source, pe), loop_trips=in_rows * row_words + folds,
+                     step_trips=(row_words,) * (in_rows - 1) + (row_words + folds,), steps=in_rows,
+                     emits=reducing_emits(in_rows), needs=(tuple(range(in_rows)),))
 
 
 def channelwise_stage(op: DepthwiseConv | Pool, wiring: StageWiring, folding: Folding, plan: StagePlan,

@@ -7,10 +7,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hwcodesign.hardware.engine.config import EngineConfig, words_per_pixel
+from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.hardware.engine.datapath import X_BITS, Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import FLAGS, DescribeContext
-from hwcodesign.hardware.engine.plan import Instruction, InstructionPlan, PixelLoops, Window, mac_plan
+from hwcodesign.hardware.engine.plan import (
+    Instruction,
+    InstructionPlan,
+    PixelLoops,
+    Window,
+    global_pool_loops,
+    mac_plan,
+)
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.channelwise.ir import DepthwiseConv, GlobalAvgPool, Pool
@@ -65,10 +72,7 @@ class GlobalPoolEngine(PixelFacet):
         return magnitude(source) * source.shape[2] * source.shape[3]
 
     def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
-        source, subs = item.inputs[0], config.word_bytes // config.ew_lanes
-        in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, config.word_bytes)
-        out_cw = words_per_pixel(item.output, config.word_bytes)
-        return PixelLoops(in_words * subs + out_cw * subs, 2, out_cw, 1)
+        return global_pool_loops(item, config)
 
 
 FACET = ByOp({DepthwiseConv: DepthwiseEngine(), Pool: PoolEngine(), GlobalAvgPool: GlobalPoolEngine()})

@@ -1,12 +1,13 @@
-"""Lookup tables: any float function of one quantized tensor, as the table of its 2**b levels."""
+"""Lookup tables: any float function of one quantized tensor, as the table of its 2**b levels, and
+the mean over H, W of one (the sum of its values on a fine grid)."""
 
 from hwcodesign.ops.family import OpFamily
 from hwcodesign.ops.table import dataflow, engine, golden, lowering
-from hwcodesign.ops.table.ir import Lookup
+from hwcodesign.ops.table.ir import Lookup, LookupMean
 
 FAMILY = OpFamily(
     name="table",
-    ops=(Lookup,),
+    ops=(Lookup, LookupMean),
     # How ONNX nodes become this family's IR ops: a rule per ONNX op type (hwcodesign.ops.facets.lowering).
     lowering=lowering.LOWERING,
     # The integer arithmetic the hardware computes, the golden model's definition (hwcodesign.ops.facets.golden).

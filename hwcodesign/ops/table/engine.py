@@ -2,20 +2,33 @@
 into engines whose program has one): before the layer runs, its table (`LOOKUP_ENTRIES` bytes,
 one per stored input byte) is loaded from params into the pixel unit's table memory, a copy per
 pixel lane; then the input streams through it as through the other per-element layers, EW_LANES
-elements a cycle. The table replaces the output-stage records: the layer has no requantization."""
+elements a cycle. The table replaces the output-stage records: the layer has no requantization.
+
+A lookup mean runs as the pixel unit's global pool (`HWC_FLAG_TABLE`): its 16-bit fine table is
+loaded the same way (from `weights_addr`, which the pixel unit does not otherwise use) into a
+table memory a copy per lane, and each element is read through it before it is summed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from hwcodesign.hardware.engine.config import EngineConfig
-from hwcodesign.hardware.engine.descriptor import DescribeContext
-from hwcodesign.hardware.engine.plan import Instruction, InstructionPlan
+from hwcodesign.hardware.engine.datapath import Datapath
+from hwcodesign.hardware.engine.descriptor import FLAGS, DescribeContext
+from hwcodesign.hardware.engine.plan import (
+    Instruction,
+    InstructionPlan,
+    PixelLoops,
+    global_pool_loops,
+    pixel_plan,
+)
 from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, lookup_table_words
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant, identity_requant
 from hwcodesign.ir.types import Tensor
-from hwcodesign.ops.facets.engine import PixelFacet
+from hwcodesign.ops.facets.engine import ByOp, PixelFacet
+from hwcodesign.ops.table.ir import MEAN_TABLE_BITS, Lookup, LookupMean
 
 
 class LookupEngine(PixelFacet):
@@ -39,4 +52,32 @@ class LookupEngine(PixelFacet):
         return 0
 
 
-FACET = LookupEngine()
+class LookupMeanEngine(PixelFacet):
+    """The global pool mode with the fine table in front of its sums."""
+
+    def mode(self, op: Op) -> str:
+        return "global_pool"
+
+    def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+             weight_bits: int) -> InstructionPlan:
+        table_words = LOOKUP_ENTRIES * MEAN_TABLE_BITS // config.word_bits
+        return replace(pixel_plan(instruction, inputs, config, instruction.op.output), lookup_words=table_words)
+
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        source = item.inputs[0]
+        return int(abs(item.instruction.op.table).max()) * source.shape[2] * source.shape[3]
+
+    def datapath(self, item: InstructionPlan) -> Datapath:
+        return Datapath(self.accumulator_bound(item), (item.instruction.op.requant,), mean_table=True)
+
+    def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
+        op = item.instruction.op
+        fields["weights_addr"] = context.writer.append(
+            lookup_table_words(op.table, item.inputs[0], context.config.word_bytes, MEAN_TABLE_BITS))
+        return FLAGS["table"]
+
+    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+        return global_pool_loops(item, config)
+
+
+FACET = ByOp({Lookup: LookupEngine(), LookupMean: LookupMeanEngine()})

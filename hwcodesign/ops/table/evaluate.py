@@ -71,7 +71,8 @@ def table_model(function: FloatFunction, out: Tensor) -> tuple[onnx.ModelProto, 
         if (dtype.bits, dtype.signed) not in ONNX_TYPES:
             raise HwcodesignError(f"a lookup table on {dtype} tensors: only 4-, 8- and 16-bit types are supported")
     levels = input_levels(function.source.dtype)
-    narrow = any(leaf.tensor.dtype.bits == 4 for leaf in function.leaves.values()) or out.dtype.bits == 4
+    # 4-bit types, and a 16-bit output (a mean table's fine grid), need opset 21's quantizers
+    narrow = any(leaf.tensor.dtype.bits == 4 for leaf in function.leaves.values()) or out.dtype.bits != 8
     inputs, feeds, nodes, initializers = [], {}, [], []
     fed: dict[str, str] = {}
     for name, leaf in function.leaves.items():
@@ -126,6 +127,33 @@ def compute_table(function: FloatFunction, out: Tensor, backend: str = "auto") -
         raise HwcodesignError(f"the float function of '{function.source.name}' does not keep one value per element "
                               f"(it gave {table.size} values for {input_levels(function.source.dtype).size} levels)")
     return table
+
+
+def fine_table(function: FloatFunction, bits: int) -> tuple[np.ndarray, float]:
+    """The function's value on every input level as signed `bits`-bit integers on the finest
+    power-of-two grid they fit with the largest above half the range (so each entry is within
+    half a step of the value, a step being at most 2**(2 - bits) of the largest value), and that
+    grid's scale: what a mean of the function's values sums. HwcodesignError for values beyond
+    2**30 steps of 2**32."""
+    dtype = IntType(bits, signed=True)
+    exponent, fitted = 0, None
+    for _ in range(24):
+        grid = Tensor(OUTPUT, (1, 1, 1, 1), dtype, 2.0 ** exponent, 0)
+        table = compute_table(function, grid)
+        largest = int(np.abs(table).max())
+        if largest >= dtype.max:  # saturated: the last grid that fitted, else a coarser one
+            if fitted is not None:
+                return fitted
+            if exponent >= 32:
+                break
+            exponent += bits // 2
+            continue
+        fitted = table, float(grid.scale)
+        if largest > dtype.max // 2 or exponent <= -64:
+            return fitted
+        # finer by the headroom the largest entry leaves (at least one step)
+        exponent -= max(1, (dtype.max // (largest + 1)).bit_length() - 1) if largest else bits - 1
+    raise HwcodesignError(f"the float function of '{function.source.name}' has values no {bits}-bit grid holds")
 
 
 def onnxruntime_available() -> bool:

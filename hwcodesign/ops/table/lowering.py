@@ -15,7 +15,9 @@ running exactly those nodes on every level (`table/evaluate.py`). It takes:
 - `x * f(x)` with f(x) quantized on its own (onnxruntime's quantize_static writes SiLU as
   Mul(DQ(x), DQ(Q(Sigmoid(DQ(x)))))): the second operand is a table of x, so the product is a
   function of x alone, fed to the float nodes through f's table. f's own table is then dead
-  unless something else reads it (`remove-dead-layers`).
+  unless something else reads it (`remove-dead-layers`);
+- a ReduceMean over H, W of such a chain, quantized after the mean: `LookupMean`, the sum of the
+  function's values on a fine 16-bit grid, requantized once (`mean_of_function`).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from hwcodesign.frontend.values import Activation, Constant, FinalStage, Pending
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.facets.lowering import FamilyLowering, Pattern
-from hwcodesign.ops.table.evaluate import FloatFunction, Leaf, compute_table
-from hwcodesign.ops.table.ir import Lookup
+from hwcodesign.ops.table.evaluate import FloatFunction, Leaf, compute_table, fine_table
+from hwcodesign.ops.table.ir import MEAN_TABLE_BITS, Lookup, LookupMean
 
 FUNCTIONS = ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Erf", "Softplus", "Gelu")
 ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Relu", "Clip", "Neg", "Max", "Min")
@@ -55,6 +57,8 @@ class FloatChain(Pending):
 def lookup_tables(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
     """`lookup-tables`: take `node` into a float chain on one quantized tensor (module doc); a node
     it declines goes to its op type's rule, and is refused here if there is none."""
+    if node.op_type == "ReduceMean":
+        return mean_of_function(ctx, node, name)
     if take(ctx, node, name):
         return True
     if node.op_type not in ctx.rules:
@@ -102,6 +106,37 @@ def take(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
                              tuple(nodes.values()), node.output[0], default_opset(ctx.model))
     flat = any(value.flat for _, value in activations) or any(chain.flat for chain in chains)
     ctx.values[node.output[0]] = chain_value(ctx, name, node.op_type, function, flat)
+    return True
+
+
+def mean_of_function(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
+    """A ReduceMean over H, W of a float chain (`quantize_static` quantizes a mean, not always the
+    function before it: dynamo's MobileNetV3 ends in ReduceMean(HardSwish(x))): the sum of the
+    function's fine table (`LookupMean`). A mean of a quantized tensor is left to the pool rule."""
+    chain = ctx.values.get(node.input[0])
+    if not isinstance(chain, FloatChain) or chain.function is None:
+        return False
+    function, attrs = chain.function, ctx.attrs(node)
+    if len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in ctx.constant(node, name, 1, "axes").reshape(-1)]
+    else:
+        axes = [int(a) for a in attrs.get("axes", ())]  # type: ignore[union-attr]
+    shape = chain.shape
+    if len(shape) != 4 or sorted(a % 4 for a in axes) != [2, 3]:
+        raise UnsupportedModelError(name, node.op_type, f"axes {axes}: a mean of a float function is supported "
+                                    "over H and W (axes 2, 3) of an NCHW tensor")
+    try:
+        table, fine_scale = fine_table(function, MEAN_TABLE_BITS)
+    except HwcodesignError as error:
+        raise UnsupportedModelError(name, node.op_type, str(error)) from None
+    source, layer_name = function.source, ctx.unique(name)
+
+    def build(stage: FinalStage) -> Op:
+        return LookupMean(layer_name, (source.name,), stage.output, table_name(function), table, stage.requant())
+
+    acc_scale = fine_scale / (shape[2] * shape[3])
+    ctx.values[node.output[0]] = Pending(name, node.op_type, (shape[0], shape[1], 1, 1), np.full(1, acc_scale), build,
+                                         has_bias=False, flat=not int(attrs.get("keepdims", 1)))
     return True
 
 
@@ -214,8 +249,8 @@ def chain_value(ctx: LoweringContext, name: str, op_type: str, function: FloatFu
 
 LOWERING = FamilyLowering(
     patterns=(
-        Pattern("lookup-tables", FUNCTIONS + ARITHMETIC, lookup_tables,
+        Pattern("lookup-tables", FUNCTIONS + ARITHMETIC + ("ReduceMean",), lookup_tables,
                 "float functions of one quantized tensor (Sigmoid, HardSwish, x * sigmoid(x), GELU, ...) made "
-                "lookup tables of its levels"),
+                "lookup tables of its levels, and a mean over H, W of one the sum of its fine table"),
     ),
 )

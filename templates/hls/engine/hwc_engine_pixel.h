@@ -146,14 +146,39 @@ input_rows:
     }
 }
 
-// Global average pool: per-channel sums over the frame, then one output pixel.
+// A lookup mean's table: a 16-bit value per stored input byte, a copy per lane.
+static const int HWC_MEAN_ENTRIES = 256;
+static const int HWC_MEAN_BITS = 16;  // hwcodesign/ops/table/ir.py MEAN_TABLE_BITS
+typedef ap_int<HWC_MEAN_BITS> hwc_mean_value_t;
+
+template <class C>
+void hwc_load_mean_table(const typename C::word_t *params, int base, hwc_mean_value_t table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
+    const int PER_WORD = C::WORD_BITS / HWC_MEAN_BITS;
+load:
+    for (int i = 0; i < HWC_MEAN_ENTRIES / PER_WORD; ++i) {
+#pragma HLS PIPELINE II=1
+        const typename C::word_t word = params[base + i];
+        for (int e = 0; e < PER_WORD; ++e) {
+#pragma HLS UNROLL
+            for (int lane = 0; lane < C::EW_LANES; ++lane) {
+#pragma HLS UNROLL
+                table[lane][i * PER_WORD + e] = hwc_mean_value_t(word.range(HWC_MEAN_BITS * e + HWC_MEAN_BITS - 1, HWC_MEAN_BITS * e));
+            }
+        }
+    }
+}
+
+// Global average pool: per-channel sums over the frame, then one output pixel. With
+// HWC_FLAG_TABLE (a lookup mean) each element is its table's value instead of x - zero point.
 template <class C>
 void hwc_global_pool_compute(const hwc_layer d, hls::stream<typename C::word_t> &in, hls::stream<typename C::word_t> &out,
-                             const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
+                             const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES],
+                             const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
     const int SUBS = C::WORD_BYTES / C::EW_LANES;
     static ap_int<C::EW_ACC_BITS> sums[C::EW_TABLE_ROWS][C::EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=sums complete dim=2
     const bool is_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
+    const bool through_table = C::HAS_MEAN_TABLE && (d.flags & HWC_FLAG_TABLE) != 0;
     typename C::word_t x = 0;
     int sub = 0, word_in_pixel = 0, pixel = 0;
 accumulate:
@@ -165,7 +190,9 @@ accumulate:
         for (int e = 0; e < C::EW_LANES; ++e) {
 #pragma HLS UNROLL
             const int row = word_in_pixel * SUBS + sub;  // channel row * EW_LANES + e
-            const ap_int<C::EW_ACC_BITS> value = hwc_byte_value(hwc_word_byte<C>(x, sub * C::EW_LANES + e), is_signed) - d.in_zp;
+            const hwc_byte_t byte = hwc_word_byte<C>(x, sub * C::EW_LANES + e);
+            const ap_int<C::EW_ACC_BITS> value = through_table ? ap_int<C::EW_ACC_BITS>(mean_table[e][byte.to_int()])
+                                                               : ap_int<C::EW_ACC_BITS>(hwc_byte_value(byte, is_signed) - d.in_zp);
             sums[row][e] = (pixel == 0 ? ap_int<C::EW_ACC_BITS>(0) : sums[row][e]) + value;
         }
         if (++sub == SUBS) {
@@ -209,11 +236,12 @@ void hwc_pixel_read_b(const hwc_layer d, const typename C::word_t *fmap_aux, hls
 
 template <class C>
 void hwc_pixel_work(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
-                    hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
+                    hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES],
+                    const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
     if (C::HAS_RESIZE && d.mode == HWC_MODE_RESIZE) {
         hwc_resize_compute<C>(d, in_a, out, table);
     } else if (C::HAS_GLOBAL_POOL && d.mode == HWC_MODE_GLOBAL_POOL) {
-        hwc_global_pool_compute<C>(d, in_a, out, table);
+        hwc_global_pool_compute<C>(d, in_a, out, table, mean_table);
     } else {
         hwc_pixel_compute<C>(d, in_a, in_b, out, table);
     }
@@ -231,7 +259,8 @@ void hwc_pixel_write(const hwc_layer d, hls::stream<typename C::word_t> &words, 
 
 template <class C>
 void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                        typename C::word_t *fmap_out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES]) {
+                        typename C::word_t *fmap_out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES],
+                        const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
 #pragma HLS DATAFLOW
     hls::stream<typename C::word_t> words_a("words_a"), words_b("words_b"), words_out("words_out");
 #pragma HLS STREAM variable=words_a depth=C::BURST_WORDS
@@ -242,7 +271,7 @@ void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, co
 #pragma HLS BIND_STORAGE variable=words_out type=fifo impl=lutram
     hwc_pixel_read_a<C>(d, fmap_in, words_a);
     hwc_pixel_read_b<C>(d, fmap_aux, words_b);
-    hwc_pixel_work<C>(d, words_a, words_b, words_out, table);
+    hwc_pixel_work<C>(d, words_a, words_b, words_out, table, mean_table);
     hwc_pixel_write<C>(d, words_out, fmap_out);
 }
 
@@ -254,7 +283,11 @@ void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, cons
     // one record per channel of the words this layer writes (a Concat part: its own channels)
     const int words = d.mode == HWC_MODE_REQUANT ? d.in_cw : d.out_cw;
     hwc_load_records<C, C::EW_TABLE_ROWS, C::EW_LANES>(params, d.tables_addr, words * C::WORD_BYTES, table);
-    hwc_pixel_dataflow<C>(d, fmap_in, fmap_aux, fmap_out, table);
+    static hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES];
+#pragma HLS ARRAY_PARTITION variable=mean_table complete dim=1
+#pragma HLS ARRAY_PARTITION variable=mean_table cyclic factor=C::WORD_BITS/HWC_MEAN_BITS dim=2
+    if (C::HAS_MEAN_TABLE && (d.flags & HWC_FLAG_TABLE) != 0) hwc_load_mean_table<C>(params, d.weights_addr, mean_table);
+    hwc_pixel_dataflow<C>(d, fmap_in, fmap_aux, fmap_out, table, mean_table);
 }
 
 #endif

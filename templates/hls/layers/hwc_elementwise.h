@@ -116,12 +116,29 @@ steps:
     }
 }
 
-// Global average pool: per-channel sums over the frame, then one output stage per channel
-// (the 1/(H*W) is part of the requantization ratio).
+// What a frame-sum stage adds per element: x - IN_ZP (the global average pool), or the lane's
+// table value of x (a lookup mean, hwc_table.h).
+struct hwc_no_table {};
+
 template <class C>
-void hwc_global_avg_pool(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in,
-                         hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
-                         const typename C::rq_t rq[C::OUT_C]) {
+typename C::acc_t hwc_sum_term(typename C::in_t x, int lane, const hwc_no_table &) {
+#pragma HLS INLINE
+    (void)lane;
+    return typename C::acc_t(x - C::IN_ZP);
+}
+
+template <class C, class V, int ENTRIES>
+typename C::acc_t hwc_sum_term(typename C::in_t x, int lane, const V (*table)[ENTRIES]) {
+#pragma HLS INLINE
+    return typename C::acc_t(table[lane][(int)x - C::IN_MIN]);
+}
+
+// Per-channel sums over the frame, then one output stage per channel (the 1/(H*W) is part of the
+// requantization ratio): the global average pool and the lookup mean.
+template <class C, class Terms>
+void hwc_frame_sums(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in,
+                    hls::stream<hwc_vec<typename C::out_t, C::PE> > &out, const Terms &terms,
+                    const typename C::rq_t rq[C::OUT_C]) {
     HWC_LANE_TABLE
     typedef typename C::acc_t acc_t;
     const int FOLDS = C::OUT_C / C::PE;
@@ -137,7 +154,7 @@ accumulate:
         for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL
             const int c = fold * C::PE + lane;
-            sums[c] = (pixel == 0 ? acc_t(0) : sums[c]) + acc_t(x.data[lane] - C::IN_ZP);
+            sums[c] = (pixel == 0 ? acc_t(0) : sums[c]) + hwc_sum_term<C>(x.data[lane], lane, terms);
         }
         if (++fold == FOLDS) {
             fold = 0;
@@ -156,6 +173,14 @@ emit:
         }
         out.write(y);
     }
+}
+
+// Global average pool: per-channel sums over the frame, then one output stage per channel.
+template <class C>
+void hwc_global_avg_pool(hls::stream<hwc_vec<typename C::in_t, C::PE> > &in,
+                         hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
+                         const typename C::rq_t rq[C::OUT_C]) {
+    hwc_frame_sums<C>(in, out, hwc_no_table(), rq);
 }
 
 // Nearest-neighbour upsampling by integer factors: each input row is emitted SCALE_H times,
