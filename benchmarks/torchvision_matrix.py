@@ -65,7 +65,7 @@ def main() -> int:
     for name in MODELS:
         for exporter in EXPORTERS:
             try:
-                model = exported(name, exporter, size=224 if name == "vgg11" else None)
+                model = exported(name, exporter)
             except Exception as error:  # noqa: BLE001 - an exporter's own failure is a row of the table
                 print(f"{name} | {exporter} | export fails: {str(error).splitlines()[0][:70]}")
                 continue
