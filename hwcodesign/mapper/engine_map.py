@@ -13,7 +13,7 @@ design space (a few hundred configurations), so the result is optimal for the co
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import Board
@@ -21,6 +21,7 @@ from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine.cost import (
     InstructionTiming,
     MemorySystem,
@@ -113,10 +114,13 @@ class EngineCandidate:
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
-                    bandwidth: MemorySystem) -> EngineCandidate | None:
-    """The engine's frame cycles and resources at `config`; None when a layer cannot run on it."""
+                    bandwidth: MemorySystem, operands: Sequence[tuple[Tensor, ...]] | None = None) -> EngineCandidate | None:
+    """The engine's frame cycles and resources at `config`; None when a layer cannot run on it.
+    `operands`: each instruction's input tensors, looked up once for all the configurations."""
+    if operands is None:
+        operands = [tuple(graph.input_tensors(i.op)) for i in program]
     try:
-        plans: list[InstructionPlan] = [plan(i, graph, config, bits) for i in program]
+        plans: list[InstructionPlan] = [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
     except EngineUnsupported:
         return None
     timings = tuple(instruction_timing(p, config, bits, bandwidth) for p in plans)
@@ -135,7 +139,8 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(board.ps_type))
     if progress:
         progress(f"sizing the engine: {len(configs)} configurations over {len(program)} instructions")
-    found = [evaluate_config(graph, program, config, widths, bits, bandwidth) for config in configs]
+    operands = [tuple(graph.input_tensors(i.op)) for i in program]
+    found = [evaluate_config(graph, program, config, widths, bits, bandwidth, operands) for config in configs]
     candidates = [c for c in found if c is not None]
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "

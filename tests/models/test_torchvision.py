@@ -4,8 +4,8 @@ by onnxruntime's `quantize_static` with its defaults (`support/torchvision_model
 For every (model, exporter) pair (VGG-11 at 224x224, the others at 64x64): the golden model is within 1 LSB of
 onnxruntime on every layer fed onnxruntime's own inputs (`isolated`); the whole golden model's
 output difference (`chained`, it compounds through the layers) stays within the bound measured
-here; the argmax agrees on random images; and (for the pairs in SIMULATED) the pair maps and
-simulates on the Ultra96-V2 and the ZCU102. VGG-11 at 64x64 (its adaptive pool upsampling a 2x2
+here; the argmax agrees on random images; and every model maps and simulates on the Ultra96-V2
+and the ZCU102 (SIMULATED: one exporter each). VGG-11 at 64x64 (its adaptive pool upsampling a 2x2
 map) is refused naming the ops. benchmarks/torchvision_matrix.py prints the matrix with fps.
 """
 
@@ -28,13 +28,14 @@ PAIRS = [(model, exporter) for model in MODELS for exporter in EXPORTERS]  # eac
 VGG_AT_64_REFUSED = {"Transpose", "GatherND", "Gather", "Where", "Div"}
 """What dynamo writes for VGG-11's adaptive pool of a 2x2 map to 7x7 (64x64 input), refused until
 an adaptive pool that upsamples is built; TorchScript cannot export it at that size at all."""
-# Pairs mapped and simulated on both boards, one per kind of design `auto` picks: the pipeline on
-# both boards (resnet18, squeezenet), channel routing in the pipeline (shufflenet), and the
-# layer-sequential engine with lookup tables and squeeze-excitation products where the pipeline's
-# weights and gate buffers do not fit (mobilenet_v3_small on the Ultra96-V2, efficientnet_b0 on
-# both: its pipeline needs 1,608 BRAM18K).
-SIMULATED = [("resnet18", "dynamo"), ("shufflenet_v2_x0_5", "torchscript"), ("squeezenet1_1", "dynamo"),
-             ("mobilenet_v3_small", "torchscript"), ("efficientnet_b0", "dynamo")]
+# Every model mapped and simulated on both boards (`auto`), through one exporter each (both give the
+# same layers: the accuracy test above loads every pair): the pipeline where it fits (ShuffleNet,
+# whose channel routing only the pipeline runs; SqueezeNet, MobileNetV2/V3 on the ZCU102), the
+# layer-sequential engine elsewhere (lookup tables, squeeze-excitation products, lookup means).
+SIMULATED = [("resnet18", "dynamo"), ("resnet50", "torchscript"), ("mobilenet_v2", "torchscript"),
+             ("mobilenet_v3_small", "dynamo"), ("shufflenet_v2_x0_5", "torchscript"), ("squeezenet1_1", "dynamo"),
+             ("efficientnet_b0", "dynamo"), ("regnet_x_400mf", "torchscript"), ("googlenet", "dynamo"),
+             ("densenet121", "torchscript"), ("vgg11", "dynamo")]
 
 
 def refused_op_types(error: HwcodesignError) -> set[str]:

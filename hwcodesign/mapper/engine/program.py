@@ -74,10 +74,14 @@ def check_storage(tensor: Tensor, layer: str) -> None:
                                 f"activations of up to {STORAGE_BITS} bits, one byte each")
 
 
-def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bits: int) -> InstructionPlan:
-    """The schedule of one instruction on `config`; EngineUnsupported when it cannot fit."""
+def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bits: int,
+         inputs: tuple[Tensor, ...] | None = None) -> InstructionPlan:
+    """The schedule of one instruction on `config` (`inputs`: its input tensors, when the caller
+    has them, as the mapper does for every configuration it tries); EngineUnsupported when it
+    cannot fit."""
     op = instruction.op
-    return engine_facet(op).plan(instruction, tuple(graph.input_tensors(op)), config, weight_bits)
+    inputs = tuple(graph.input_tensors(op)) if inputs is None else inputs
+    return engine_facet(op).plan(instruction, inputs, config, weight_bits)
 
 
 def weight_storage_bits(graph: Graph) -> int:
