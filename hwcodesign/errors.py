@@ -11,6 +11,12 @@ class HwcodesignError(Exception):
     """Base class for every error caused by the user's input rather than by a bug."""
 
 
+class ModelNote(UserWarning):
+    """Something the compiler did to or assumed about a model that the user should know, issued
+    with `warnings.warn`: the command line prints each as one `hwcodesign: note: ...` line, a
+    program sees a warning it can filter or record."""
+
+
 class ModelFormatError(HwcodesignError):
     """The file is not a readable, valid ONNX model (missing, truncated, fails the checker)."""
 

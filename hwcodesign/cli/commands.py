@@ -6,9 +6,12 @@ User errors (bad model, unknown board) print one line and exit 2; `--debug` show
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -34,7 +37,7 @@ from hwcodesign.codegen.csim import checked_headers, run_csim_cached_note
 from hwcodesign.codegen.host_parts import host_options_of
 from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
-from hwcodesign.errors import HwcodesignError
+from hwcodesign.errors import HwcodesignError, ModelNote
 from hwcodesign.flows.compile import compile_model
 from hwcodesign.flows.quantize import quantize_file
 from hwcodesign.flows.search import search
@@ -464,7 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with notes_printed():
+            return args.run(args)
     except HwcodesignError as error:
         if args.debug:
             raise
@@ -478,6 +482,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return interrupted()
+
+
+@contextlib.contextmanager
+def notes_printed() -> Iterator[None]:
+    """Each `ModelNote` the command issues as one `hwcodesign: note: ...` line on stderr when it is
+    issued (once per message); other warnings as Python shows them."""
+    show = warnings.showwarning
+
+    def show_note(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+        if issubclass(category, ModelNote):
+            print(f"hwcodesign: note: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", ModelNote)
+        warnings.showwarning = show_note
+        yield
 
 
 def interrupted() -> int:

@@ -8,15 +8,18 @@ are fixed at synthesis), and float or integer 2-D/4-D inputs.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 
-from hwcodesign.errors import ModelFormatError, UnsupportedModelError
+from hwcodesign.errors import ModelFormatError, ModelNote, UnsupportedModelError
 from hwcodesign.frontend.validate import check_declared_sizes, gib
 from hwcodesign.ir.op import Shape
 
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+"""The custom domains QONNX's quantizers (`Quant`, `BipolarQuant`, `Trunc`) are written in."""
 MAX_PROTOBUF_BYTES = 2 << 30  # protobuf's own limit: a larger file is not a model, and is not read
 
 
@@ -39,12 +42,33 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
             except (OSError, ValueError, onnx.checker.ValidationError) as error:
                 raise ModelFormatError(f"{path}: cannot read its external data ({', '.join(_external_files(model))}): "
                                        f"{_first_line(error)}") from None
+    model = with_qonnx_domains(model, origin)
     check_opset(model, origin)  # first: the checker reads every node by its opset's schema
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as error:
         raise ModelFormatError(f"{origin}: fails the ONNX checker: {_checker_message(error)}") from None
     return model
+
+
+def with_qonnx_domains(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
+    """The model with an opset import (version 1) for each QONNX custom domain its nodes use but it
+    does not declare, as qonnx's own files and the QONNX model zoo's often leave out; qonnx reads
+    them all the same, and the ONNX checker would refuse them before any op is looked at. The
+    caller's model is not changed (a copy gets the imports), and a `ModelNote` says what was
+    added. Any other undeclared domain is left for the checker to refuse."""
+    declared = {entry.domain for entry in model.opset_import}
+    missing = sorted({node.domain for node in model.graph.node if node.domain in QONNX_DOMAINS} - declared)
+    if not missing:
+        return model
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    fixed.opset_import.extend(onnx.helper.make_opsetid(domain, 1) for domain in missing)
+    warnings.warn(f"{origin}: its nodes use the QONNX domain{'s' if len(missing) > 1 else ''} "
+                  f"{', '.join(repr(d) for d in missing)} without declaring an opset for "
+                  f"{'them' if len(missing) > 1 else 'it'}, as qonnx accepts; read as version 1",
+                  ModelNote, stacklevel=3)
+    return fixed
 
 
 # Before opset 7, Add/Mul/Sub broadcast by `broadcast`/`axis` attributes, not as numpy does

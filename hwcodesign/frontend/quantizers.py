@@ -27,7 +27,6 @@ from hwcodesign.frontend.values import (
 )
 from hwcodesign.ir.types import IntType, Tensor
 
-QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant")
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 ONNX_INT_TYPES: dict[int, IntType] = {

@@ -8,7 +8,8 @@ import onnx
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import node_name
-from hwcodesign.frontend.quantizers import QONNX_DOMAINS, QUANTIZERS
+from hwcodesign.frontend.loader import QONNX_DOMAINS
+from hwcodesign.frontend.quantizers import QUANTIZERS
 from hwcodesign.frontend.sparse import SPARSE_DOMAIN
 
 NEVER_FOLDED = ("Loop", "Scan", "If", "SequenceMap")  # control flow: folding it could run for ever

@@ -33,7 +33,7 @@ import onnx
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import node_name
-from hwcodesign.frontend.quantizers import QONNX_DOMAINS
+from hwcodesign.frontend.loader import QONNX_DOMAINS
 
 BEFORE, ACCELERATOR, AFTER = "host (before)", "accelerator", "host (after)"
 
