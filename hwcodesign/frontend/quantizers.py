@@ -28,6 +28,8 @@ from hwcodesign.frontend.values import (
 from hwcodesign.ir.types import IntType, Tensor
 
 QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant")
+MAX_ACTIVATION_BITS = 16
+MAX_CONSTANT_BITS = 32
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 ONNX_INT_TYPES: dict[int, IntType] = {
     onnx.TensorProto.UINT8: IntType(8, False),
@@ -249,8 +251,15 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     zero_point = ctx.constant(node, name, 2, "zero point").astype(np.float64)
     bit_width = ctx.constant(node, name, 3, "bit width").reshape(-1)
     bits = float(bit_width[0]) if bit_width.size == 1 else np.nan
-    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= 16):
-        raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer 1..16")
+    source = ctx.value(node, name, 0)
+    # a constant (Brevitas's Int32Bias: a bias on the accumulator's grid) is folded into the
+    # integer arithmetic, so it may be as wide as an accumulator; activations are streamed
+    widest = MAX_CONSTANT_BITS if isinstance(source, Constant) else MAX_ACTIVATION_BITS
+    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= widest):
+        what = "a constant (weight or bias)" if widest == MAX_CONSTANT_BITS else \
+            f"an activation (constants such as biases take up to {MAX_CONSTANT_BITS})"
+        raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer "
+                                    f"1..{widest} for {what}")
     dtype = IntType(int(bits), signed)
     lo = dtype.min + (1 if narrow and signed else 0)
     hi = dtype.max - (1 if narrow and not signed else 0)
@@ -258,7 +267,6 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     if zero_point.size == 0 or not np.all((zero_point >= lo) & (zero_point <= hi)):
         raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is outside "
                                     f"the {dtype} range [{lo}, {hi}]")
-    source = ctx.value(node, name, 0)
     refuse_non_real_quant_input(ctx, node, name, source)
     if isinstance(source, Constant):
         try:

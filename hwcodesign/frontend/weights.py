@@ -4,6 +4,8 @@ scale, the weight format the model names for the layer, and the integer bias in 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 
@@ -14,6 +16,9 @@ from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import IntType, WeightType
 
 BIAS_TYPE = IntType(32, True)
+MAX_WEIGHT_BITS = 16
+"""Weights are multiplier operands (DSP ports of 27 x 18 bits, LUT multipliers): at most 16 bits.
+A constant's quantizer may be wider (32 bits) only for what is added, not multiplied: a bias."""
 
 
 def weights(ctx: LoweringContext, node: onnx.NodeProto, name: str, index: int) -> QuantizedConstant:
@@ -23,7 +28,16 @@ def weights(ctx: LoweringContext, node: onnx.NodeProto, name: str, index: int) -
             name, node.op_type,
             f"weights '{node.input[index]}' are not quantized; put DequantizeLinear or Quant on the initializer",
         )
-    return value
+    if value.dtype.bits <= MAX_WEIGHT_BITS:
+        return value
+    # a wider container (a 32-bit Quant, DequantizeLinear of int32): the type its integers need
+    stored = np.concatenate([value.q.reshape(-1), np.asarray(value.zero_point).reshape(-1)]).astype(np.int64)
+    needed = IntType.fitting(int(stored.min()), int(stored.max()))
+    if needed.bits > MAX_WEIGHT_BITS:
+        raise UnsupportedModelError(name, node.op_type, f"weights '{node.input[index]}' ({value.dtype}) hold values of "
+                                    f"{needed.bits} bits; weights take at most {MAX_WEIGHT_BITS} (a wider quantizer is "
+                                    "for a bias)")
+    return replace(value, dtype=needed)
 
 
 def output_channel_scale(name: str, op_type: str, weight: QuantizedConstant, out_axis: int) -> tuple[np.ndarray, np.ndarray, IntType]:
