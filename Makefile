@@ -33,9 +33,10 @@ xilinx-headers: $(STAMP)
 	$(PY) tests/support/xilinx_headers.py
 
 # One worker per core, each test file on one worker (its module fixtures, such as a file's C-simulation
-# builds, are made once); the g++ builds inside a worker share the cores (tests/support/codegen.py).
+# builds, are made once); the g++ builds inside a worker share the cores (tests/support/codegen.py). The
+# 20 slowest tests are listed at the end, to keep the suite fast.
 test: install xilinx-headers
-	$(PY) -m pytest -q -n auto --dist loadfile
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=20
 
 # Hostile and careless input across every command (tests/fuzz/run_fuzz.py): FUZZ_CASES seeded cases
 # over the example and hand-built models; fails on any traceback, signal, wrong success, data loss,
