@@ -115,9 +115,16 @@ def load_float_frames(path: str | Path, shapes: Mapping[str, Sequence[int]]) -> 
 
 
 def frame_array(where: str, value: np.ndarray, frame: tuple[int, ...]) -> np.ndarray:
-    """`value` as frames (N, *frame) (one frame gains its N axis): numeric, nonempty, finite."""
+    """`value` as frames (N, *frame) (one frame gains its N axis): numeric, nonempty, finite. A
+    frame whose last axes are 1 may come without them, as the model's own input shape has it: an
+    MLP's (N, 784) for the (N, 784, 1, 1) the compiler streams."""
     if value.dtype.kind not in NUMERIC_KINDS:
         raise FramesError(f"{where} holds {value.dtype} values; frames must be integers or floats")
+    short = frame
+    while len(short) > 1 and short[-1] == 1:
+        short = short[:-1]
+    if short != frame and value.ndim in (len(short), len(short) + 1) and tuple(value.shape[-len(short):]) == short:
+        value = value.reshape((1 if value.ndim == len(short) else value.shape[0],) + frame)
     if value.ndim == len(frame):
         value = value[None]
     if value.ndim != len(frame) + 1 or tuple(value.shape[1:]) != frame:

@@ -399,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.set_defaults(run=cmd_compile)
     csim = commands.add_parser("csim", help="run a compiled project's C simulation (g++, bit-exact) on inputs")
     csim.add_argument("project", help="project folder written by `hwcodesign compile`")
-    csim.add_argument("input", help=".npy frames (N,C,H,W) or (C,H,W): integers as they are, floats are quantized; "
-                                    ".npz by input tensor name for several inputs")
+    csim.add_argument("input", help=".npy frames (N,C,H,W) or (C,H,W) (a vector input, as an MLP's: (N,C) or (C,)): "
+                                    "integers as they are, floats are quantized; .npz by input tensor name for several "
+                                    "inputs")
     csim.add_argument("-o", "--output", type=output_path, help="where to write the outputs (.npz; default <input>_csim.npz)")
     csim.add_argument("--model", help="the source .onnx: also run the golden model and require bit-exact agreement")
     add_xilinx_headers_option(csim)

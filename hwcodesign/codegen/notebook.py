@@ -300,8 +300,11 @@ def reference_cells() -> list[Cell]:
             if session is not None:
                 x_real = [((inputs_q[port.name].astype(np.float64) - port.zero_point) * port.scale).astype(np.float32)
                           for port in acc.inputs]
-                names = [model_input.name for model_input in session.get_inputs()]
-                runs = [session.run(None, {name: x[i:i + 1] for name, x in zip(names, x_real)}) for i in range(count)]
+                model_inputs = session.get_inputs()
+                # one frame in each input's own rank: an MLP's (1, C) for the port's (1, C, 1, 1)
+                shapes = [(1,) + x.shape[1:len(m.shape)] for m, x in zip(model_inputs, x_real)]
+                runs = [session.run(None, {m.name: x[i:i + 1].reshape(shape)
+                                           for m, x, shape in zip(model_inputs, x_real, shapes)}) for i in range(count)]
                 reference = [np.concatenate([run[k] for run in runs]).reshape(want.shape) for k, want in enumerate(expected)]
                 max_lsb = 0
                 for port, y, q in zip(acc.outputs, reference, outputs_q):

@@ -15,10 +15,11 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import onnx
 import pytest
 from support import host_models
-from support.examples import BUILD_MODELS, write_notebook_module
+from support.examples import BUILD_MODELS, load_script, write_notebook_module
 from support.notebooks import (
     errors,
     execute_notebook,
@@ -27,9 +28,10 @@ from support.notebooks import (
     notebook_result,
     notebook_text,
 )
-from support.onnx_models import two_inputs_two_outputs_qdq
+from support.onnx_models import mlp_qdq, two_inputs_two_outputs_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
+from hwcodesign.cli import main
 from hwcodesign.codegen.notebook import RESULT_MARKER, notebook_json
 from hwcodesign.codegen.package import package_project
 from hwcodesign.flows.compile import CompileResult, compile_model
@@ -127,6 +129,28 @@ def test_notebook_of_a_model_with_a_stateful_host_head(kernel_env: pytest.Monkey
     assert outcome["bit_exact"] is True and outcome["float_path_ok"] is True, text
     assert outcome["model_max_abs_vs_onnxruntime"] is not None and outcome["model_max_abs_vs_onnxruntime"] < 1e-5, text
     assert "the whole model:" in text and "centre: (4, 2) float32" in text
+
+
+def test_an_mlp_with_a_rank_2_input_in_csim_the_driver_and_the_notebook(kernel_env: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """The model's own input shape, (N, 16), is what `csim` reads from a frames file, what the
+    driver's `run` takes, and what the notebook feeds onnxruntime; the results are those of the
+    (N, 16, 1, 1) frames the compiler streams."""
+    result = compile_model(mlp_qdq(tmp_path / "mlp.onnx"), "ultra96v2", tmp_path / "mlp")
+    frames = np.random.default_rng(4).normal(0, 1, (5, 16)).astype(np.float32)
+    np.save(tmp_path / "vectors.npy", frames)
+    np.save(tmp_path / "frames.npy", frames.reshape(5, 16, 1, 1))
+    for name in ("vectors", "frames"):
+        assert main(["csim", str(result.project.root), str(tmp_path / f"{name}.npy"), "-o", str(tmp_path / f"{name}.npz")]) == 0
+    vectors, four_d = np.load(tmp_path / "vectors.npz"), np.load(tmp_path / "frames.npz")
+    assert all(np.array_equal(vectors[key], four_d[key]) for key in four_d.files)
+    driver = load_script(result.project.root / "driver" / "driver.py", "mlp_driver")
+    acc = driver.Accelerator(backend="emulate")
+    assert np.array_equal(acc.run_batch(frames), acc.run_batch(frames.reshape(5, 16, 1, 1)))
+    assert np.array_equal(acc.run(frames[0]), acc.run(frames[0].reshape(16, 1, 1)))
+    kernel_env.setenv("HWCODESIGN_BACKEND", "emulate")
+    driver_dir = result.project.root / "driver"
+    assert_checks_pass(execute_notebook(driver_dir / "notebook.ipynb", driver_dir))
 
 
 def test_notebook_with_two_inputs_and_two_outputs(kernel_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -96,3 +96,16 @@ def two_inputs_two_outputs_qdq(path: Path) -> Path:
               "b": rng.normal(0, 1, (1, 2, 8, 8)).astype(np.float32)} for _ in range(8)]
     onnx.save(quantize_qdq(float_model, feeds, ir_version=IR_VERSION), path)
     return path
+
+
+def mlp_qdq(path: Path) -> Path:
+    """An MLP whose input is rank 2, (N, 16), as MNIST or keyword-spotting MLPs are exported:
+    Gemm 16->12, ReLU, Gemm 12->4, QDQ. The compiler streams it as (N, 16, 1, 1); frames, the
+    driver and the notebook take it as the model has it."""
+    b = GraphBuilder(seed=5)
+    x = b.input((1, 16), "features")
+    float_model = b.model([b.gemm(b.node("Relu", [b.gemm(x, 16, 12)]), 12, 4)])
+    rng = np.random.default_rng(1)
+    feeds = [{"features": rng.normal(0, 1, (1, 16)).astype(np.float32)} for _ in range(8)]
+    onnx.save(quantize_qdq(float_model, feeds, ir_version=IR_VERSION), path)
+    return path
