@@ -83,8 +83,7 @@ class SharedEngine:
         """Frames (N, C, H, W) per graph input -> the outputs, one engine run per frame."""
         ins, outs = engine_ports(case.graph, case.program)
         frames = len(next(iter(inputs.values())))
-        params = self.program.params.copy()
-        params[:] = 0
+        params = np.zeros_like(self.program.params)
         params[:case.program.params.size] = case.program.params
         params_bytes = params.astype("<u8").view(np.uint8)
         results = {port.tensor.name: [] for port in outs}
@@ -116,10 +115,9 @@ def shared_engines(graphs: dict[str, Graph], config: EngineConfig, root: Path,
     engines: dict[str, SharedEngine] = {}
     for index, keys in enumerate(groups.values()):
         program = covering_program([cases[key].program for key in keys])
-        graph = next(cases[key].graph for key in keys if cases[key].program.plans == program.plans)
-        mapping = next(cases[key].mapping for key in keys if cases[key].program.plans == program.plans)
+        longest = next(cases[key] for key in keys if cases[key].program.plans == program.plans)
         name = f"engine{index}"
-        files = engine_project_files(graph, mapping, name, "shared engine", 1, 0, None, program=program)
+        files = engine_project_files(longest.graph, longest.mapping, name, "shared engine", 1, 0, None, program=program)
         engine = SharedEngine(write_project(root / name, files, name), program)
         engines.update({key: engine for key in keys})
     return cases, engines

@@ -45,6 +45,7 @@ from hwcodesign.ops.facets.dataflow import (
     dense_only,
     pixel_needs,
     row_emits,
+    streamed_plan,
 )
 
 
@@ -60,14 +61,11 @@ class PerPixelDataflow(DataflowFacet):
     def plan(self, op: Act | Add, inputs: list[Tensor], folding: Folding) -> StagePlan:
         out, pe = op.output, folding.pe
         rows = out.shape[2]
-        structure = dict(steps=rows, emits=row_emits(rows), needs=pixel_needs(inputs, rows))
         if any(t.sparse for t in inputs) or out.sparse:  # tokens carry all channels of a site
             return StagePlan(tuple(t.channels if t.sparse else pe for t in inputs), out.channels if out.sparse else pe,
-                             sparse=True, **structure)
+                             sparse=True, steps=rows, emits=row_emits(rows), needs=pixel_needs(inputs, rows))
         # hwc_act / hwc_pairwise (add): the `step` loop, one iteration per output word (OUT_W x C / PE a row)
-        row_words = out.shape[3] * (out.channels // pe)
-        return StagePlan(tuple(pe for _ in inputs), pe, input_words=input_words(inputs[0], pe),
-                         loop_trips=rows * row_words, step_trips=(row_words,) * rows, **structure)
+        return streamed_plan(inputs, pe, rows, out.shape[3] * (out.channels // pe))
 
     def cost(self, op: Act | Add, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:

@@ -17,7 +17,7 @@ import numpy as np
 
 from hwcodesign.hardware.ctext import Stage
 from hwcodesign.hardware.folding import Folding, LayerCost
-from hwcodesign.hardware.stream import STREAM_BYTES_PER_CYCLE
+from hwcodesign.hardware.stream import STREAM_BYTES_PER_CYCLE, input_words
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.refusal import OpUnsupported
@@ -161,6 +161,14 @@ def loop_steps(fill: int, row_trips: tuple[int, ...], rows_per_step: int = 1) ->
 def pixel_needs(inputs: list[Tensor], out_rows: int) -> tuple[tuple[int, ...], ...]:
     """Per input, the row each output row of a per-pixel stage needs: the same row."""
     return tuple(tuple(min(r, t.shape[2] - 1) for r in range(out_rows)) for t in inputs)
+
+
+def streamed_plan(inputs: list[Tensor], pe: int, rows: int, row_words: int) -> StagePlan:
+    """A dense per-pixel stage with one loop of `row_words` iterations per output row (a word of
+    PE channels of each input per iteration): activations, adds, lookup tables, channel slices."""
+    return StagePlan(tuple(pe for _ in inputs), pe, input_words=input_words(inputs[0], pe),
+                     loop_trips=rows * row_words, step_trips=(row_words,) * rows, steps=rows,
+                     emits=row_emits(rows), needs=pixel_needs(inputs, rows))
 
 
 class PerOp(DataflowFacet):

@@ -40,6 +40,7 @@ from hwcodesign.ops.facets.dataflow import (
     dense_only,
     pixel_needs,
     row_emits,
+    streamed_plan,
 )
 from hwcodesign.ops.route.ir import ChannelPermute, ChannelSlice
 
@@ -54,12 +55,8 @@ class SliceDataflow(DataflowFacet):
     def plan(self, op: ChannelSlice, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
         source, pe = inputs[0], folding.pe
-        rows = op.output.shape[2]
         # hwc_channel_slice: the `steps` loop, one iteration per input word (IN_W x IN_C / PE a row)
-        row_words = source.shape[3] * (source.channels // pe)
-        return StagePlan((pe,), pe, input_words=input_words(source, pe), loop_trips=rows * row_words,
-                         step_trips=(row_words,) * rows, steps=rows, emits=row_emits(rows),
-                         needs=pixel_needs(inputs, rows))
+        return streamed_plan(inputs, pe, op.output.shape[2], source.shape[3] * (source.channels // pe))
 
     def cost(self, op: ChannelSlice, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:

@@ -11,7 +11,6 @@ from hwcodesign.hardware.ctext import Stage, c_type, output_stage, pixel_constan
 from hwcodesign.hardware.folding import Folding, LayerCost, divisors
 from hwcodesign.hardware.memory import MemoryCost, lut_rom
 from hwcodesign.hardware.stage_cost import pixel_stage_cost
-from hwcodesign.hardware.stream import input_words
 from hwcodesign.ir.requant import signed_bits
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.channelwise.dataflow import dense_global_pool_plan
@@ -23,8 +22,7 @@ from hwcodesign.ops.facets.dataflow import (
     StagePlan,
     StageWiring,
     dense_only,
-    pixel_needs,
-    row_emits,
+    streamed_plan,
 )
 from hwcodesign.ops.table.ir import MEAN_TABLE_BITS, Lookup, LookupMean
 
@@ -43,12 +41,8 @@ class LookupDataflow(DataflowFacet):
     def plan(self, op: Lookup, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
         out, pe = op.output, folding.pe
-        rows = out.shape[2]
         # hwc_lookup: the `steps` loop, one iteration per output word (OUT_W x C / PE a row)
-        row_words = out.shape[3] * (out.channels // pe)
-        return StagePlan((pe,), pe, input_words=input_words(inputs[0], pe), loop_trips=rows * row_words,
-                         step_trips=(row_words,) * rows, steps=rows, emits=row_emits(rows),
-                         needs=pixel_needs(inputs, rows))
+        return streamed_plan(inputs, pe, out.shape[2], out.shape[3] * (out.channels // pe))
 
     def cost(self, op: Lookup, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
