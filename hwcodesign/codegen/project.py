@@ -139,7 +139,7 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
     frames = {}
     for port in top.inputs:
         dtype = port.tensor.dtype
-        frames[port.tensor.name] = rng.integers(dtype.min, dtype.max + 1, (TESTBENCH_FRAMES,) + port.tensor.shape[1:])
+        frames[port.tensor.name] = dtype.sample(rng, (TESTBENCH_FRAMES,) + port.tensor.shape[1:])
     op_inputs = {op.name: frames[op.output.name] for op in graph.inputs}
     golden = run_golden(graph, op_inputs)
     files = {}

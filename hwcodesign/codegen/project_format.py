@@ -19,7 +19,7 @@ from hwcodesign.codegen.packing import (
     token_words_per_frame,
     unpack_frames,
 )
-from hwcodesign.ir.types import ActiveSet, IntType, Tensor
+from hwcodesign.ir.types import ActiveSet, BipolarType, IntType, Tensor
 
 PROJECT_FILE = "project.json"
 POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")  # the engine's DDR pointers, in order
@@ -87,6 +87,8 @@ class BoundaryPort:
             "port": self.port, "tensor": tensor.name, "shape": list(tensor.shape), "bits": tensor.dtype.bits,
             "signed": tensor.dtype.signed, "scale": tensor.scale, "zero_point": tensor.zero_point,
         }
+        if isinstance(tensor.dtype, BipolarType):  # an int2 of -1/+1 that the driver quantizes as a sign
+            data["bipolar"] = True
         if self.address is None:
             data["sparse"] = self.sparse
         else:
@@ -95,7 +97,7 @@ class BoundaryPort:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], word_bits: int) -> BoundaryPort:
-        dtype = IntType(data["bits"], data["signed"])
+        dtype = BipolarType() if data.get("bipolar") else IntType(data["bits"], data["signed"])
         tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
         # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
         bits = data.get("storage_bits", dtype.bits)

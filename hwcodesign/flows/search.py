@@ -62,7 +62,7 @@ def calibration_frames(graph: Graph, frames: np.ndarray | None, count: int = 16,
     tensor = graph.inputs[0].output
     if frames is None:
         rng = np.random.default_rng(seed)
-        return rng.integers(tensor.dtype.min, tensor.dtype.max + 1, (count,) + tensor.shape[1:])
+        return tensor.dtype.sample(rng, (count,) + tensor.shape[1:])
     frames = np.asarray(frames)
     frames = frames[None] if frames.ndim == 3 else frames
     return tensor.quantize(frames) if np.issubdtype(frames.dtype, np.floating) else frames.astype(np.int64)

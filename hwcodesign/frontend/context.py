@@ -34,7 +34,7 @@ from hwcodesign.frontend.values import (
 )
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import RatioOutOfRange
-from hwcodesign.ir.types import Tensor
+from hwcodesign.ir.types import BipolarType, Tensor
 from hwcodesign.onnx_edit import fresh_name
 from hwcodesign.quant.formats import WeightFormat
 
@@ -172,9 +172,11 @@ class LoweringContext:
         bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)
         lo, hi = quantizer.lo, quantizer.hi
         clip_lo, clip_hi = pending.clip_range
-        if np.isfinite(clip_lo):
+        if isinstance(quantizer.dtype, BipolarType):  # the sign of the clipped value
+            lo, hi = (0 if clip_lo >= 0 else -1), (-1 if clip_hi < 0 else 1)
+        elif np.isfinite(clip_lo):
             lo = max(lo, int(np.rint(clip_lo / quantizer.scale)) + quantizer.zero_point)
-        if np.isfinite(clip_hi):
+        if np.isfinite(clip_hi) and not isinstance(quantizer.dtype, BipolarType):
             hi = min(hi, int(np.rint(clip_hi / quantizer.scale)) + quantizer.zero_point)
         if lo > hi:
             raise UnsupportedModelError(
@@ -188,6 +190,11 @@ class LoweringContext:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"{error}: the output '{out}' has scale {quantizer.scale:.3g}, too fine "
                 "for the scale of what it requantizes; check the quantizer scales") from None
+        signs = [r.is_sign() for r in op.requants()]
+        if isinstance(quantizer.dtype, BipolarType) and not (signs and all(signs)):
+            raise UnsupportedModelError(pending.node, pending.op_type, f"its output '{out}' is bipolar (BipolarQuant), "
+                                        "which a conv, linear or pooling layer computes as a sign; this op's output "
+                                        "stage cannot: quantize its output to an integer type first")
         self.emit(op)
         self.values[out] = Activation(tensor, pending.flat)
 

@@ -13,7 +13,7 @@ import onnx
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext, Rule
 from hwcodesign.frontend.padding import pad
-from hwcodesign.frontend.quantizers import dequantize_linear, qonnx_quant, quantize_linear
+from hwcodesign.frontend.quantizers import bipolar_quant, dequantize_linear, qonnx_quant, quantize_linear
 from hwcodesign.frontend.values import Activation, Constant, FloatInput, Pending
 
 
@@ -79,6 +79,7 @@ PLUMBING: Mapping[str, Rule] = MappingProxyType({
     "QuantizeLinear": quantize_linear,
     "DequantizeLinear": dequantize_linear,
     "Quant": qonnx_quant,
+    "BipolarQuant": bipolar_quant,
     "Flatten": flatten,
     "Reshape": reshape,
     "Identity": identity,

@@ -25,9 +25,9 @@ from hwcodesign.frontend.values import (
     QuantizedConstant,
     Value,
 )
-from hwcodesign.ir.types import IntType, Tensor
+from hwcodesign.ir.types import BipolarType, IntType, Tensor
 
-QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant")
+QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant", "BipolarQuant")
 MAX_ACTIVATION_BITS = 16
 MAX_CONSTANT_BITS = 32
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
@@ -281,6 +281,32 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     if np.any(zero_point != np.rint(zero_point)):
         raise UnsupportedModelError(name, node.op_type, "non-integer zero point")
     quantize_value(ctx, node, name, quantizer, scale, np.rint(zero_point).astype(np.int64))
+
+
+def bipolar_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """QONNX `BipolarQuant`: y = scale * sign(x) with sign(0) = +1 (`BipolarType`). On a constant it
+    makes 1-bit weights; on a layer's output a sign output stage (`requant.sign_requant`)."""
+    scale = ctx.constant(node, name, 1, "scale").astype(np.float64)
+    check_scale(name, node.op_type, scale)
+    source = ctx.value(node, name, 0)
+    refuse_non_real_quant_input(ctx, node, name, source)
+    if isinstance(source, QuantizedConstant):
+        source = Constant(((source.q - source.zero_point) * source.scale).astype(np.float32))
+    if isinstance(source, Constant):
+        refuse_empty(node, name, source.array)
+        try:
+            shape = np.broadcast_shapes(source.array.shape, scale.shape)
+        except ValueError:
+            shape = None
+        if shape != source.array.shape:
+            raise UnsupportedModelError(name, node.op_type, f"scale {list(scale.shape)} does not broadcast to "
+                                        f"'{node.input[0]}' {list(source.array.shape)}")
+        q = np.where(source.array >= 0, 1, -1).astype(np.int64)
+        ctx.values[node.output[0]] = QuantizedConstant(q, np.broadcast_to(scale, q.shape), np.zeros(q.shape, np.int64),
+                                                       BipolarType())
+        return
+    quantizer = quantizer_of(node, name, scale, np.zeros(1), BipolarType(), -1, 1)
+    quantize_value(ctx, node, name, quantizer, scale, np.zeros(1, np.int64))
 
 
 def refuse_non_real_quant_input(ctx: LoweringContext, node: onnx.NodeProto, name: str, source: Value) -> None:

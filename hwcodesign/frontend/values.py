@@ -28,8 +28,8 @@ import onnx
 
 from hwcodesign.frontend.loader import static_input_shape
 from hwcodesign.ir.op import Op, Shape
-from hwcodesign.ir.requant import Requant, make_requant
-from hwcodesign.ir.types import ActiveSet, IntType, Tensor
+from hwcodesign.ir.requant import Requant, make_requant, sign_requant
+from hwcodesign.ir.types import ActiveSet, BipolarType, IntType, Tensor
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,8 @@ class FinalStage:
     negative_ratio: np.ndarray | None
 
     def requant(self, fractional_bias: np.ndarray | None = None) -> Requant:
+        if isinstance(self.output.dtype, BipolarType):
+            return sign_requant(self.ratio, fractional_bias, self.lo, self.hi)
         return make_requant(self.ratio, self.output.zero_point, self.lo, self.hi, self.negative_ratio,
                             fractional_bias)
 

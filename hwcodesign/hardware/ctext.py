@@ -16,7 +16,7 @@ import numpy as np
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.dybit import encode
 from hwcodesign.ir.requant import Requant, signed_bits
-from hwcodesign.ir.types import DyBitType, IntType, Tensor, WeightType
+from hwcodesign.ir.types import BipolarType, DyBitType, IntType, Tensor, WeightType
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
 
@@ -44,7 +44,10 @@ def c_type(dtype: IntType) -> str:
 def weight_memory(weight_type: WeightType, table: np.ndarray) -> tuple[str, np.ndarray, int]:
     """A MAC stage's weight memory: its C element type, its contents and WEIGHT_CODE_BITS.
     Integer weights are stored as they are (0); DyBit weights as their codes, which the stage
-    decodes before the multiply (`hwc_weight` in hwc_common.h)."""
+    decodes before the multiply (`hwc_weight` in hwc_common.h); bipolar weights as one bit,
+    1 for +1 (code width 1, which no DyBit width has)."""
+    if isinstance(weight_type, BipolarType):
+        return "ap_uint<1>", (np.asarray(table) > 0).astype(np.int64), 1
     if isinstance(weight_type, DyBitType):
         return f"ap_uint<{weight_type.bits}>", encode(table, weight_type.bits), weight_type.bits
     return c_type(weight_type), table, 0
@@ -155,6 +158,7 @@ def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, 
     constants = {
         "PROD_BITS": product_bits if not identity else signed_bits(acc_bound),
         "RQ_IDENTITY": int(identity),
+        "RQ_SIGN": int(requant.is_sign()),
         "RQ_OFFSET": int(requant.offset is not None),
         "RQ_NEGATIVE": int(requant.negative_multiplier is not None),
         "OUT_ZP": requant.zero_point,

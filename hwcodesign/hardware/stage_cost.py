@@ -16,8 +16,10 @@ from hwcodesign.hardware.units import (
     ACCUMULATOR_BITS,
     PIPELINE_RAMP,
     REQUANT_DSP_PER_PE,
+    SIGN_UNIT_LUT,
     STAGE_BASE_FF,
     STAGE_BASE_LUT,
+    adder_tree_luts,
     lut_mac_cost,
     macs_per_dsp,
     requant_units,
@@ -52,23 +54,26 @@ def channel_constants(bias: np.ndarray, requant: Requant, out_channels: int, ban
 
 def mac_stage_cost(folding: Folding, weight_type: WeightType, activation_bits: int, ps_type: str, *,
                    cycles: int, depth: int, weight_depth: int, folds_per_output: int, constants: MemoryCost,
-                   buffer: MemoryCost) -> LayerCost:
+                   buffer: MemoryCost, xnor: bool = False, sign_output: bool = False) -> LayerCost:
     """A MAC stage's resources around the cycles and fill depth its family's loops give: PE
     weight memories of `weight_depth` words, PE x SIMD MAC lanes (DSPs, packed per WP486, or
-    LUTs), an adder tree per PE, and requantization units for the outputs it finishes per cycle."""
+    LUTs; XNORs and a popcount when `xnor`), an adder tree per PE, and requantization units for
+    the outputs it finishes per cycle (comparators, no DSP, for a bipolar `sign_output`)."""
     pe, simd = folding.pe, folding.simd
     # a DyBit weight is stored as its code and multiplied as its decoded level
     wbits, storage_bits = weight_type.value_bits, weight_type.storage_bits
     lanes = pe * simd
     weights = memory_cost(weight_depth, simd * storage_bits, pe)
     if folding.mac == "lut":
-        mac_dsp, mac_lut = 0, lanes * lut_mac_cost(weight_type, activation_bits)
+        mac_dsp, mac_lut = 0, lanes * lut_mac_cost(weight_type, activation_bits, xnor)
     else:
         mac_dsp = -(-lanes // macs_per_dsp(wbits, activation_bits, ps_type))
         mac_lut = lanes * 6
     mac_lut += weight_decoder_luts(weight_type, lanes)
-    adder_lut = pe * simd * (wbits + activation_bits)  # adder tree over SIMD products per PE
-    dsp = mac_dsp + REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output)
+    adder_lut = adder_tree_luts(lanes, wbits, activation_bits, xnor)
+    units = requant_units(pe, folds_per_output)
+    dsp = mac_dsp + (0 if sign_output else REQUANT_DSP_PER_PE * units)
+    mac_lut += units * SIGN_UNIT_LUT if sign_output else 0
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + activation_bits) + pe * ACCUMULATOR_BITS * 2
     return LayerCost(cycles, depth, dsp, weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
@@ -78,7 +83,7 @@ def pixel_stage_cost(op: Op, pe: int, cycles: int, depth: int, buffer: MemoryCos
     """A stage of PE channels per cycle with a requantization per lane (none if every requant is
     the identity) and its constant tables as LUT ROMs: elementwise, pooling, resize, concat."""
     out = op.output
-    requant_dsp = 0 if all(r.is_identity() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
+    requant_dsp = 0 if all(r.is_identity() or r.is_sign() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
     tables = lut_rom(out.channels, sum(r.entry_bits for r in op.requants()), pe)
     lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut + tables.lut
     ff = STAGE_BASE_FF + pe * (out.dtype.bits + ACCUMULATOR_BITS) * 2

@@ -7,15 +7,22 @@ Optimization on Xilinx Devices"); DSP48E1 (Zynq-7000) gets no packing here. With
 weights and activations a MAC can instead be built from LUTs (`mac="lut"`), costing about
 weight_bits * activation_bits LUTs per lane (FINN-R, Sec. 5 LUT cost of binary/low-bit MACs).
 Requantization takes a 24-bit x accumulator multiply: two DSP48 (27x18) per unit.
+
+Bipolar (1-bit, -1/+1) operands are FINN's binarised layers (Umuroglu et al., "FINN", FPGA'17):
+with both operands bipolar a MAC lane is an XNOR of two bits and the lanes' dot product a
+popcount, 2 * popcount - SIMD (`xnor_macs`); with bipolar weights and wider activations each
+product is the activation or its negation. Neither needs a multiplier, so both are LUT-only.
 """
 
 from __future__ import annotations
 
 from hwcodesign.ir.dybit import decoder_luts
-from hwcodesign.ir.types import DyBitType, WeightType
+from hwcodesign.ir.types import BipolarType, DyBitType, IntType, WeightType
 
 ACCUMULATOR_BITS = 32
 REQUANT_DSP_PER_PE = 2
+SIGN_UNIT_LUT = ACCUMULATOR_BITS // 2
+"""A bipolar output stage (`requant.sign_requant`): one accumulator comparison on the carry chain."""
 STAGE_BASE_LUT = 250
 STAGE_BASE_FF = 300
 PIPELINE_RAMP = 12
@@ -27,23 +34,47 @@ def macs_per_dsp(weight_bits: int, activation_bits: int, ps_type: str) -> int:
     return 2 if ps_type == "zynq_ultrascale" and weight_bits <= 8 and activation_bits <= 8 else 1
 
 
+def xnor_macs(weight_type: WeightType, activation_type: IntType) -> bool:
+    """Whether both operands are bipolar, so the lanes are XNORs and a popcount."""
+    return isinstance(weight_type, BipolarType) and isinstance(activation_type, BipolarType)
+
+
+def dsp_macs_possible(weight_type: WeightType, activation_type: IntType) -> bool:
+    """Whether a DSP MAC is worth offering: not for two bipolar operands, whose product is one
+    XNOR gate (FINN never puts a binarised layer in DSPs)."""
+    return not xnor_macs(weight_type, activation_type)
+
+
 def lut_macs_possible(weight_type: WeightType, activation_bits: int) -> bool:
     """Whether a MAC of these operands may be built in LUTs: both <= 4 bits (FINN-R), or a DyBit
     weight, whose product is the activation shifted by the level's exponent plus at most
-    n - 2 mantissa partial products: an adder of a few shifted copies, not a multiplier."""
-    if isinstance(weight_type, DyBitType):
+    n - 2 mantissa partial products: an adder of a few shifted copies, not a multiplier, or a
+    bipolar weight, whose product is the activation or its negation."""
+    if isinstance(weight_type, DyBitType | BipolarType):
         return activation_bits <= 8
     return weight_type.bits <= 4 and activation_bits <= 4
 
 
-def lut_mac_cost(weight_type: WeightType, activation_bits: int) -> int:
+def lut_mac_cost(weight_type: WeightType, activation_bits: int, xnor: bool = False) -> int:
     """LUTs of one MAC lane built in fabric. Integers: about weight_bits x activation_bits
     (FINN-R Sec. 5). DyBit: the n code bits' partial products of the activation (n x a) plus a
-    barrel shifter over the exponents (a x log2(n)); the decoder is counted separately."""
+    barrel shifter over the exponents (a x log2(n)); the decoder is counted separately. Bipolar
+    weights: a conditional negation, one LUT per activation bit and the carry-in. XNOR lanes: the
+    gate folds into the popcount's first compressor level (`adder_tree_luts`), so nothing more."""
+    if xnor:
+        return 0
+    if isinstance(weight_type, BipolarType):
+        return activation_bits + 1
     if isinstance(weight_type, DyBitType):
         n = weight_type.bits
         return n * activation_bits + activation_bits * max(1, (n - 1).bit_length()) + 8
     return weight_type.bits * activation_bits + 8
+
+
+def adder_tree_luts(lanes: int, weight_bits: int, activation_bits: int, xnor: bool = False) -> int:
+    """LUTs of the adder trees summing the lanes' products: about one LUT per product bit; an
+    XNOR stage's popcount compresses single bits, about one LUT per lane (FINN-R, Sec. 5)."""
+    return lanes if xnor else lanes * (weight_bits + activation_bits)
 
 
 def weight_decoder_luts(weight_type: WeightType, lanes: int) -> int:

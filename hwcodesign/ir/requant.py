@@ -87,6 +87,13 @@ class Requant:
             and bool(np.all(self.multiplier == (np.int64(1) << self.shift)))
         )
 
+    def is_sign(self) -> bool:
+        """True for a bipolar output stage (`sign_requant`): every output is -1 or +1, decided by
+        comparing the accumulator with a per-channel threshold; hardware needs no multiplier."""
+        odd = self.offset is not None and bool(np.all(self.offset % 2 == 1))
+        return (odd and self.negative_multiplier is None and (self.zero_point, self.lo, self.hi) == (0, -1, 1)
+                and bool(np.all(self.shift == 0)) and bool(np.all(np.isin(self.multiplier, (-2, 0, 2)))))
+
     def apply(self, acc: np.ndarray, channel_axis: int = 1) -> np.ndarray:
         """The golden output stage; `acc` is int64 with channels along `channel_axis`."""
         view = [1] * acc.ndim
@@ -164,6 +171,26 @@ def make_requant(
         if negative_ratio is not None:
             negative_offset = np.rint(fraction * negative_ratio * scale).astype(np.int64)
     return Requant(multiplier, shift, int(zero_point), int(lo), int(hi), negative, offset, negative_offset)
+
+
+def sign_requant(ratio: np.ndarray, fractional_bias: np.ndarray | None, lo: int, hi: int) -> Requant:
+    """The output stage of a bipolar (QONNX `BipolarQuant`) output: +1 where the real value
+    ratio_c * (acc + f_c) is >= 0 (sign(0) = +1), else -1, exactly, for integer accumulators.
+
+    With |f| <= 1/2, ratio > 0 gives +1 iff acc >= T = ceil(-f); ratio < 0 iff acc <= T =
+    floor(-f); ratio = 0 always. As a Requant: y = clamp(2 * s * (acc - T) + 1, -1, 1) with
+    s = sign(ratio), i.e. M = 2s, shift 0, offset 1 - 2sT: the product is odd, never 0, so the
+    clamp is the sign. `lo`/`hi` are the output range a fused ReLU/Clip left: a range within
+    [0, 1] or [-1, -1] makes the output constant."""
+    ratio = np.atleast_1d(np.asarray(ratio, np.float64))
+    fraction = np.zeros_like(ratio) if fractional_bias is None else np.broadcast_to(
+        np.asarray(fractional_bias, np.float64), ratio.shape)
+    side = np.sign(ratio).astype(np.int64)
+    threshold = np.where(side > 0, np.ceil(-fraction), np.floor(-fraction)).astype(np.int64)
+    offset = 1 - 2 * side * threshold
+    if lo >= 0 or hi < 0:  # after a ReLU every value is >= 0: constant +1 (a clip below 0: -1)
+        side, offset = np.zeros_like(side), np.full_like(offset, 1 if lo >= 0 else -1)
+    return Requant(2 * side, np.zeros_like(side), 0, -1, 1, offset=offset)
 
 
 def identity_requant(channels: int, zero_point: int, lo: int, hi: int) -> Requant:

@@ -39,6 +39,10 @@ class IntType:
         values = np.asarray(values)
         return values.size == 0 or (int(values.min()) >= self.min and int(values.max()) <= self.max)
 
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniformly random values of the type (test vectors: they hit the clamps and extremes)."""
+        return rng.integers(self.min, self.max + 1, shape)
+
     @staticmethod
     def fitting(lo: int, hi: int) -> IntType:
         """The narrowest type holding every integer in [lo, hi]; signed only when lo < 0."""
@@ -107,6 +111,44 @@ class DyBitType:
 
     def __str__(self) -> str:
         return f"dybit{self.bits}"
+
+
+@dataclass(frozen=True)
+class BipolarType(IntType):
+    """A 1-bit bipolar value: -1 or +1, never 0 (QONNX `BipolarQuant`, Brevitas' binary
+    quantizers, FINN's BNNs). Arithmetically it is a two's-complement int2 that never holds -2
+    or 0, which is what the golden model and the generic stages compute with; memories hold one
+    bit per value (1 for +1), and a MAC whose operands are bipolar is an XNOR and a popcount
+    (`hardware/units.py`). Requantizing to it is a sign: `requant.sign_requant`."""
+
+    bits: int = 2
+    signed: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.bits, self.signed) != (2, True):
+            raise ValueError("a bipolar value is an int2 holding -1 or +1")
+
+    @property
+    def min(self) -> int:
+        return -1
+
+    @property
+    def max(self) -> int:
+        return 1
+
+    def contains(self, values: np.ndarray) -> bool:
+        values = np.asarray(values)
+        return bool(np.all((values == 1) | (values == -1)))
+
+    @property
+    def storage_bits(self) -> int:
+        return 1
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return 2 * rng.integers(0, 2, shape) - 1
+
+    def __str__(self) -> str:
+        return "bipolar"
 
 
 WeightType = IntType | DyBitType
@@ -180,6 +222,8 @@ class Tensor:
         The division is done in float32, like onnxruntime's kernel: inputs that land on a tie
         (common for clipped or synthetic images) then round the same way on host and reference.
         """
+        if isinstance(self.dtype, BipolarType):  # QONNX BipolarQuant: the sign, sign(0) = +1
+            return np.where(np.asarray(real) >= 0, 1, -1).astype(np.int64)
         ratio = np.asarray(real, dtype=np.float32) / np.float32(self.scale)
         q = np.rint(ratio.astype(np.float64)) + self.zero_point
         return np.clip(q, self.dtype.min, self.dtype.max).astype(np.int64)

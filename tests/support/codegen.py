@@ -55,7 +55,7 @@ def random_frames(graph: Graph, count: int, seed: int) -> np.ndarray:
     """Uniform integers over the whole input type: hits the clamps and extreme products."""
     tensor = graph.inputs[0].output
     rng = np.random.default_rng(seed)
-    return rng.integers(tensor.dtype.min, tensor.dtype.max + 1, (count,) + tensor.shape[1:])
+    return tensor.dtype.sample(rng, (count,) + tensor.shape[1:])
 
 
 def assert_bit_exact(graph: Graph, project: Project, frames: np.ndarray, label: str) -> None:

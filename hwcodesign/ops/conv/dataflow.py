@@ -27,7 +27,13 @@ from hwcodesign.hardware.ctext import (
 from hwcodesign.hardware.folding import Folding, LayerCost, divisors
 from hwcodesign.hardware.stage_cost import channel_constants, mac_stage_cost, ring_buffer
 from hwcodesign.hardware.stream import input_words
-from hwcodesign.hardware.units import PIPELINE_RAMP, lut_macs_possible, requant_units
+from hwcodesign.hardware.units import (
+    PIPELINE_RAMP,
+    dsp_macs_possible,
+    lut_macs_possible,
+    requant_units,
+    xnor_macs,
+)
 from hwcodesign.hardware.window import (
     pixels_as_rows,
     row_steps,
@@ -81,10 +87,16 @@ def pixel_ring(op: Conv, folding: Folding, source: Tensor) -> bool:
 
 
 def with_lut_macs(op: Conv | Linear, source: Tensor, options: list[Folding]) -> list[Folding]:
-    """The foldings again with LUT MACs, where the operands are narrow enough."""
-    if lut_macs_possible(op.weight_type, source.dtype.bits):
-        return options + [Folding(f.pe, f.simd, "lut") for f in options]
-    return options
+    """The foldings again with LUT MACs, where the operands are narrow enough; only those for
+    an XNOR stage (a binarised layer never takes DSPs)."""
+    luts = [Folding(f.pe, f.simd, "lut") for f in options] if lut_macs_possible(op.weight_type, source.dtype.bits) else []
+    return luts if not dsp_macs_possible(op.weight_type, source.dtype) else options + luts
+
+
+def xnor_stage(op: Conv | Linear, source: Tensor) -> bool:
+    """Whether the stage's lanes are XNORs and a popcount: both operands bipolar, and no zero
+    padding (a padded tap is 0, neither -1 nor +1, so a padded window keeps the generic MAC)."""
+    return xnor_macs(op.weight_type, source.dtype) and not any(getattr(op, "pads", ()))
 
 
 def loops(view: dict[str, int], source: Tensor, out_channels: int, length: int, folding: Folding, lanes: int,
@@ -124,7 +136,8 @@ def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePla
     return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
                           depth=plan.fill_cycles + (cycles // max(pixels, 1)) + 12,
                           weight_depth=groups * (out_per_group // pe) * folds_per_output,
-                          folds_per_output=folds_per_output, constants=constants, buffer=buffer)
+                          folds_per_output=folds_per_output, constants=constants, buffer=buffer,
+                          xnor=xnor_stage(op, source), sign_output=op.requant.is_sign())
 
 
 class ConvDataflow(DataflowFacet):
@@ -226,6 +239,7 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
         **view, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": length,
         "WEIGHT_DEPTH": folds * simd_folds, "WEIGHT_CODE_BITS": code_bits, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "XNOR": int(xnor_stage(op, source)),
         "ROW_STEPS": plan.row_steps, **stage.constants,
     }
     types = {

@@ -94,6 +94,16 @@ struct hwc_token_fanout_loops {};
 #define HWC_LOOP_ITERATION(...) ((void)0)
 #endif
 
+// Bits of an unsigned counter holding 0..N.
+template <int N>
+struct hwc_bits_for {
+    static const int value = 1 + hwc_bits_for<N / 2>::value;
+};
+template <>
+struct hwc_bits_for<0> {
+    static const int value = 1;
+};
+
 template <int A, int B>
 struct hwc_max {
     static const int value = A > B ? A : B;
@@ -194,6 +204,30 @@ struct hwc_weight {
     }
 };
 
+// A bipolar weight (QONNX BipolarQuant): one stored bit, 1 for +1 and 0 for -1.
+template <>
+struct hwc_weight<1> {
+    template <typename W>
+    static ap_int<2> value(W code) {
+#pragma HLS INLINE
+        return code[0] ? ap_int<2>(1) : ap_int<2>(-1);
+    }
+};
+
+// The dot product of SIMD bipolar weights (codes) and bipolar activations (-1/+1) the way FINN
+// builds binarised layers: an XNOR per lane (the signs agree: the product is +1), then
+// 2 * popcount - SIMD. One adder tree over single bits, no multiplier.
+template <int SIMD, typename W, typename X>
+int hwc_xnor_popcount(const W codes[SIMD], const X x[SIMD]) {
+#pragma HLS INLINE
+    ap_uint<hwc_bits_for<SIMD>::value> agree = 0;
+    for (int s = 0; s < SIMD; ++s) {
+#pragma HLS UNROLL
+        agree += (codes[s][0] == 1) == (x[s] > 0) ? 1 : 0;
+    }
+    return 2 * int(agree) - SIMD;
+}
+
 template <>
 struct hwc_weight<0> {
     template <typename W>
@@ -223,6 +257,12 @@ typename C::out_t hwc_requantize(ACC acc, const RQ &rq) {
     long long value;
     if (C::RQ_IDENTITY) {
         value = (long long)acc;
+    } else if (C::RQ_SIGN) {
+        // a bipolar output (requant.sign_requant): m is -2, 0 or 2, the offset odd, the shift 0,
+        // so 2*sign(m)*acc + off is odd and its sign is the output: a comparison, no multiplier
+        const prod_t doubled = prod_t(acc) * 2;
+        const prod_t product = (rq.m > 0 ? doubled : rq.m < 0 ? prod_t(-doubled) : prod_t(0)) + rq.off;
+        value = product > 0 ? 1 : -1;
     } else {
         prod_t product = prod_t(acc) * rq.m;
         if (C::RQ_OFFSET) product += rq.off;

@@ -81,9 +81,13 @@ rows:
                 for (int lane = 0; lane < C::PE; ++lane) {
 #pragma HLS UNROLL
                     acc_t sum = at.sf == 0 ? acc_t(0) : acc[lane];
-                    for (int s = 0; s < C::SIMD; ++s) {
+                    if (C::XNOR) {
+                        sum += hwc_xnor_popcount<C::SIMD>(weights[lane][at.fold * SF + at.sf], x);
+                    } else {
+                        for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                        sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(weights[lane][at.fold * SF + at.sf][s]), x[s]);
+                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(weights[lane][at.fold * SF + at.sf][s]), x[s]);
+                        }
                     }
                     acc[lane] = sum;
                     if (at.sf == SF - 1) output.take(at.fold, lane, sum);
