@@ -172,11 +172,15 @@ class LoweringContext:
         bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)
         lo, hi = quantizer.lo, quantizer.hi
         clip_lo, clip_hi = pending.clip_range
-        if isinstance(quantizer.dtype, BipolarType):  # the sign of the clipped value
+        thresholds = None if quantizer.thresholds is None else np.asarray(quantizer.thresholds, np.float64)
+        if thresholds is not None and (np.isfinite(clip_lo) or np.isfinite(clip_hi) or pending.activation != "none"):
+            raise UnsupportedModelError(pending.node, pending.op_type, f"a ReLU, Clip or activation before the "
+                                        f"thresholds of '{out}'; fold it into the thresholds (FINN's streamlining does)")
+        if thresholds is None and isinstance(quantizer.dtype, BipolarType):  # the sign of the clipped value
             lo, hi = (0 if clip_lo >= 0 else -1), (-1 if clip_hi < 0 else 1)
-        elif np.isfinite(clip_lo):
+        elif np.isfinite(clip_lo) and thresholds is None:
             lo = max(lo, int(np.rint(clip_lo / quantizer.scale)) + quantizer.zero_point)
-        if np.isfinite(clip_hi) and not isinstance(quantizer.dtype, BipolarType):
+        if np.isfinite(clip_hi) and not isinstance(quantizer.dtype, BipolarType) and thresholds is None:
             hi = min(hi, int(np.rint(clip_hi / quantizer.scale)) + quantizer.zero_point)
         if lo > hi:
             raise UnsupportedModelError(
@@ -185,7 +189,7 @@ class LoweringContext:
         negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
         tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point, pending.active)
         try:
-            op = pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative))
+            op = pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative, thresholds))
         except RatioOutOfRange as error:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"{error}: the output '{out}' has scale {quantizer.scale:.3g}, too fine "
@@ -195,6 +199,11 @@ class LoweringContext:
             raise UnsupportedModelError(pending.node, pending.op_type, f"its output '{out}' is bipolar (BipolarQuant), "
                                         "which a conv, linear or pooling layer computes as a sign; this op's output "
                                         "stage cannot: quantize its output to an integer type first")
+        compared = [r.thresholds is not None or r.is_sign() for r in op.requants()]
+        if thresholds is not None and not (compared and all(compared)):
+            raise UnsupportedModelError(pending.node, pending.op_type, f"its output '{out}' is thresholded "
+                                        "(MultiThreshold), which a conv, linear or pooling layer or an integer "
+                                        "activation can be; this op's output stage cannot")
         self.emit(op)
         self.values[out] = Activation(tensor, pending.flat)
 

@@ -13,7 +13,13 @@ import onnx
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext, Rule
 from hwcodesign.frontend.padding import pad
-from hwcodesign.frontend.quantizers import bipolar_quant, dequantize_linear, qonnx_quant, quantize_linear
+from hwcodesign.frontend.quantizers import (
+    bipolar_quant,
+    dequantize_linear,
+    multithreshold,
+    qonnx_quant,
+    quantize_linear,
+)
 from hwcodesign.frontend.values import Activation, Constant, FloatInput, Pending
 
 
@@ -80,6 +86,7 @@ PLUMBING: Mapping[str, Rule] = MappingProxyType({
     "DequantizeLinear": dequantize_linear,
     "Quant": qonnx_quant,
     "BipolarQuant": bipolar_quant,
+    "MultiThreshold": multithreshold,
     "Flatten": flatten,
     "Reshape": reshape,
     "Identity": identity,

@@ -11,6 +11,7 @@ from onnx import helper
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
+from hwcodesign.frontend.finn_types import integer_type
 from hwcodesign.frontend.sparse import CONVENTION
 from hwcodesign.frontend.validate import check_scale, per_axis_view, quant_input_problem
 from hwcodesign.frontend.values import (
@@ -27,7 +28,7 @@ from hwcodesign.frontend.values import (
 )
 from hwcodesign.ir.types import BipolarType, IntType, Tensor
 
-QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant", "BipolarQuant")
+QUANTIZERS = ("QuantizeLinear", "DequantizeLinear", "Quant", "BipolarQuant", "MultiThreshold")
 MAX_ACTIVATION_BITS = 16
 MAX_CONSTANT_BITS = 32
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
@@ -307,6 +308,52 @@ def bipolar_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None
         return
     quantizer = quantizer_of(node, name, scale, np.zeros(1), BipolarType(), -1, 1)
     quantize_value(ctx, node, name, quantizer, scale, np.zeros(1, np.int64))
+
+
+def multithreshold(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """QONNX/FINN `MultiThreshold`: y = out_scale * #{i: x >= t_c,i} + out_bias, what FINN's
+    streamlining turns every activation quantizer into. On a layer's output (or an integer
+    activation) it is that layer's output stage as comparisons (`requant.threshold_requant`;
+    a bipolar one is a sign stage); its output integers are y / out_scale, on the grid out_scale."""
+    attrs = ctx.attrs(node)
+    text = {key: (value.decode() if isinstance(value, bytes) else str(value)) for key, value in attrs.items()}
+    layout = text.get("data_layout", "")
+    if layout and (layout.find("C") != 1):
+        raise UnsupportedModelError(name, node.op_type, f"data_layout {layout}: thresholds along axis 1 (NCHW, NC) only")
+    dtype = integer_type(text.get("out_dtype", ""))
+    if dtype is None:
+        raise UnsupportedModelError(name, node.op_type, f"out_dtype {text.get('out_dtype', '(none)')!r} is not an "
+                                    "integer datatype (BIPOLAR, BINARY, INTk, UINTk)")
+    out_scale, out_bias = float(attrs.get("out_scale", 1.0)), float(attrs.get("out_bias", 0.0))  # type: ignore[arg-type]
+    thresholds = ctx.constant(node, name, 1, "thresholds").astype(np.float64)
+    if thresholds.ndim != 2 or thresholds.shape[1] == 0 or not np.all(np.isfinite(thresholds)):
+        raise UnsupportedModelError(name, node.op_type, f"thresholds of shape {list(thresholds.shape)}: (channels or 1, "
+                                    "steps) finite values")
+    steps = thresholds.shape[1]
+    if isinstance(dtype, BipolarType):
+        if (steps, out_scale, out_bias) != (1, 2.0, -1.0):
+            raise UnsupportedModelError(name, node.op_type, "a BIPOLAR output is one threshold with out_scale 2 and "
+                                        f"out_bias -1 (2 * count - 1), not {steps}, {out_scale}, {out_bias}")
+        scale, lo, hi = 1.0, -1, 1
+    else:
+        base = out_bias / out_scale if out_scale > 0 else np.nan
+        if not (np.isfinite(base) and base == round(base)):
+            raise UnsupportedModelError(name, node.op_type, f"out_bias {out_bias} / out_scale {out_scale} is not an "
+                                        "integer: the outputs are not integers on the grid out_scale")
+        scale, lo, hi = out_scale, int(base), int(base) + steps
+        if not (dtype.min <= lo and hi <= dtype.max):  # FINN may move out_bias past the node, not its out_dtype
+            dtype = IntType.fitting(lo, hi)
+    source = ctx.value(node, name, 0)
+    channels = getattr(source, "channels", None) or (source.tensor.channels if isinstance(source, Activation) else None)
+    if channels is not None and thresholds.shape[0] not in (1, channels):
+        raise UnsupportedModelError(name, node.op_type, f"{thresholds.shape[0]} rows of thresholds for {channels} "
+                                    "channels")
+    if isinstance(source, FloatInput | Constant | QuantizedConstant):
+        raise UnsupportedModelError(name, node.op_type, f"thresholds '{node.input[0]}', which is not a layer's output "
+                                    "or an integer activation; give a float graph input its integer datatype (FINN's "
+                                    "pre-processing annotates UINT8 pixels) or quantize it with Quant/QuantizeLinear")
+    quantizer = OutputQuantizer(scale, 0, dtype, lo, hi, tuple(tuple(row) for row in thresholds.tolist()))
+    quantize_value(ctx, node, name, quantizer, np.array(scale), np.zeros((), np.int64))
 
 
 def refuse_non_real_quant_input(ctx: LoweringContext, node: onnx.NodeProto, name: str, source: Value) -> None:

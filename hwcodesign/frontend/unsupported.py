@@ -33,7 +33,7 @@ def unsupported_nodes(model: onnx.ModelProto, handled: Collection[str],
         if node.op_type in ("Constant", "Shape") and in_standard_domain or folds:
             constant.update(node.output)
             continue
-        qonnx_quant = node.domain in QONNX_DOMAINS and node.op_type in ("Quant", "BipolarQuant")
+        qonnx_quant = node.domain in QONNX_DOMAINS and node.op_type in ("Quant", "BipolarQuant", "MultiThreshold")
         sparse_conv = node.domain == SPARSE_DOMAIN and node.op_type == "SubmConv"
         if qonnx_quant or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
             continue

@@ -28,7 +28,7 @@ import onnx
 
 from hwcodesign.frontend.loader import static_input_shape
 from hwcodesign.ir.op import Op, Shape
-from hwcodesign.ir.requant import Requant, make_requant, sign_requant
+from hwcodesign.ir.requant import Requant, make_requant, sign_requant, threshold_requant
 from hwcodesign.ir.types import ActiveSet, BipolarType, IntType, Tensor
 
 
@@ -83,13 +83,16 @@ class Padded:
 
 @dataclass(frozen=True)
 class OutputQuantizer:
-    """Where a quantizer puts its output: the grid and the integer clamp range on it."""
+    """Where a quantizer puts its output: the grid and the integer clamp range on it. A threshold
+    quantizer (`MultiThreshold`) also has `thresholds`, per channel (or one row for all) on the
+    real value it reads: its output is lo + the number of thresholds met."""
 
     scale: float
     zero_point: int
     dtype: IntType
     lo: int
     hi: int
+    thresholds: tuple[tuple[float, ...], ...] | None = None
 
     @staticmethod
     def full_range(scale: float, zero_point: int, dtype: IntType) -> OutputQuantizer:
@@ -101,7 +104,8 @@ class OutputQuantizer:
 
     def same_grid(self, tensor: Tensor) -> bool:
         return (
-            np.isclose(self.scale, tensor.scale, rtol=1e-7, atol=0)
+            self.thresholds is None
+            and np.isclose(self.scale, tensor.scale, rtol=1e-7, atol=0)
             and self.zero_point == tensor.zero_point
             and self.dtype == tensor.dtype
             and (self.lo, self.hi) == (tensor.dtype.min, tensor.dtype.max)
@@ -114,7 +118,8 @@ class FinalStage:
 
     `ratio` is the per-channel real factor from the accumulator to output integers, `bias` the
     bias in accumulator units (not yet rounded), `negative_ratio` the LeakyReLU slope applied to
-    `ratio` (None without LeakyReLU).
+    `ratio` (None without LeakyReLU); `thresholds` a threshold quantizer's, on the real value
+    ratio * output scale * (acc + bias).
     """
 
     output: Tensor
@@ -123,10 +128,15 @@ class FinalStage:
     lo: int
     hi: int
     negative_ratio: np.ndarray | None
+    thresholds: np.ndarray | None = None
 
     def requant(self, fractional_bias: np.ndarray | None = None) -> Requant:
+        gain = self.ratio * self.output.scale  # the real value per accumulator unit
         if isinstance(self.output.dtype, BipolarType):
-            return sign_requant(self.ratio, fractional_bias, self.lo, self.hi)
+            threshold = None if self.thresholds is None else self.thresholds[:, 0]
+            return sign_requant(gain, fractional_bias, self.lo, self.hi, threshold)
+        if self.thresholds is not None:
+            return threshold_requant(self.thresholds, gain, fractional_bias, self.output.zero_point, self.lo, self.hi)
         return make_requant(self.ratio, self.output.zero_point, self.lo, self.hi, self.negative_ratio,
                             fractional_bias)
 

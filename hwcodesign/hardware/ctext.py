@@ -139,6 +139,8 @@ def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, 
             return np.zeros(channels, np.int64)
         return np.broadcast_to(np.asarray(values, np.int64), (channels,))
 
+    if requant.thresholds is not None:
+        return threshold_stage(requant, acc_bound, channels, out, table_name)
     multiplier, shift = per_channel(requant.multiplier), per_channel(requant.shift)
     offset, negative = per_channel(requant.offset), per_channel(requant.negative_multiplier)
     negative_offset = per_channel(requant.negative_offset)
@@ -165,6 +167,22 @@ def output_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, 
         "OUT_LO": requant.lo,
         "OUT_HI": requant.hi,
     }
+    return OutputStage({"rq_t": rq_type, "out_t": c_type(out)}, constants, table)
+
+
+def threshold_stage(requant: Requant, acc_bound: int, channels: int, out: IntType, table_name: str) -> OutputStage:
+    """A threshold output stage (`requant.threshold_requant`): per channel a direction and the
+    sorted thresholds (`hwc_thresholds` in hwc_common.h), OUT_LO the count's base."""
+    assert requant.thresholds is not None
+    steps, bits = requant.thresholds.shape[1], requant.threshold_bits
+    thresholds = np.broadcast_to(requant.thresholds, (channels, steps))
+    direction = np.broadcast_to(np.asarray(requant.multiplier, np.int64), (channels,))
+    entries = ",\n    ".join("{{" + ", ".join(str(v) for v in row.tolist()) + f"}}, {d}}}"
+                              for row, d in zip(thresholds, direction))
+    rq_type = f"hwc_thresholds<{steps}, {bits}>"
+    table = f"static const {rq_type} {table_name}[{channels}] = {{\n    {entries}}};\n"
+    constants = {"PROD_BITS": max(signed_bits(acc_bound) + 1, bits), "RQ_IDENTITY": 0, "RQ_SIGN": 0, "RQ_OFFSET": 0,
+                 "RQ_NEGATIVE": 0, "OUT_ZP": requant.zero_point, "OUT_LO": requant.lo, "OUT_HI": requant.hi}
     return OutputStage({"rq_t": rq_type, "out_t": c_type(out)}, constants, table)
 
 

@@ -16,12 +16,12 @@ from hwcodesign.hardware.units import (
     ACCUMULATOR_BITS,
     PIPELINE_RAMP,
     REQUANT_DSP_PER_PE,
-    SIGN_UNIT_LUT,
     STAGE_BASE_FF,
     STAGE_BASE_LUT,
     adder_tree_luts,
     lut_mac_cost,
     macs_per_dsp,
+    output_stage_cost,
     requant_units,
     weight_decoder_luts,
 )
@@ -54,11 +54,11 @@ def channel_constants(bias: np.ndarray, requant: Requant, out_channels: int, ban
 
 def mac_stage_cost(folding: Folding, weight_type: WeightType, activation_bits: int, ps_type: str, *,
                    cycles: int, depth: int, weight_depth: int, folds_per_output: int, constants: MemoryCost,
-                   buffer: MemoryCost, xnor: bool = False, sign_output: bool = False) -> LayerCost:
+                   buffer: MemoryCost, requant: Requant, xnor: bool = False) -> LayerCost:
     """A MAC stage's resources around the cycles and fill depth its family's loops give: PE
     weight memories of `weight_depth` words, PE x SIMD MAC lanes (DSPs, packed per WP486, or
-    LUTs; XNORs and a popcount when `xnor`), an adder tree per PE, and requantization units for
-    the outputs it finishes per cycle (comparators, no DSP, for a bipolar `sign_output`)."""
+    LUTs; XNORs and a popcount when `xnor`), an adder tree per PE, and output stages for the
+    outputs it finishes per cycle (`output_stage_cost`: comparators for sign and threshold stages)."""
     pe, simd = folding.pe, folding.simd
     # a DyBit weight is stored as its code and multiplied as its decoded level
     wbits, storage_bits = weight_type.value_bits, weight_type.storage_bits
@@ -71,9 +71,9 @@ def mac_stage_cost(folding: Folding, weight_type: WeightType, activation_bits: i
         mac_lut = lanes * 6
     mac_lut += weight_decoder_luts(weight_type, lanes)
     adder_lut = adder_tree_luts(lanes, wbits, activation_bits, xnor)
-    units = requant_units(pe, folds_per_output)
-    dsp = mac_dsp + (0 if sign_output else REQUANT_DSP_PER_PE * units)
-    mac_lut += units * SIGN_UNIT_LUT if sign_output else 0
+    stage_dsp, stage_lut = output_stage_cost([requant], requant_units(pe, folds_per_output))
+    dsp = mac_dsp + stage_dsp
+    mac_lut += stage_lut
     lut = STAGE_BASE_LUT + mac_lut + adder_lut + weights.lut + constants.lut + buffer.lut
     ff = STAGE_BASE_FF + lanes * (wbits + activation_bits) + pe * ACCUMULATOR_BITS * 2
     return LayerCost(cycles, depth, dsp, weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
@@ -83,9 +83,9 @@ def pixel_stage_cost(op: Op, pe: int, cycles: int, depth: int, buffer: MemoryCos
     """A stage of PE channels per cycle with a requantization per lane (none if every requant is
     the identity) and its constant tables as LUT ROMs: elementwise, pooling, resize, concat."""
     out = op.output
-    requant_dsp = 0 if all(r.is_identity() or r.is_sign() for r in op.requants()) else REQUANT_DSP_PER_PE * pe
+    requant_dsp, requant_lut = output_stage_cost(op.requants(), pe)
     tables = lut_rom(out.channels, sum(r.entry_bits for r in op.requants()), pe)
-    lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut + tables.lut
+    lut = STAGE_BASE_LUT + pe * (out.dtype.bits * 6 + ACCUMULATOR_BITS) + buffer.lut + tables.lut + requant_lut
     ff = STAGE_BASE_FF + pe * (out.dtype.bits + ACCUMULATOR_BITS) * 2
     return LayerCost(cycles, depth, requant_dsp, buffer.bram18k, lut, ff)
 

@@ -16,13 +16,17 @@ product is the activation or its negation. Neither needs a multiplier, so both a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hwcodesign.ir.dybit import decoder_luts
+from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import BipolarType, DyBitType, IntType, WeightType
 
 ACCUMULATOR_BITS = 32
 REQUANT_DSP_PER_PE = 2
 SIGN_UNIT_LUT = ACCUMULATOR_BITS // 2
-"""A bipolar output stage (`requant.sign_requant`): one accumulator comparison on the carry chain."""
+"""One accumulator comparison on the carry chain: a bipolar output stage (`requant.sign_requant`)
+or one threshold of a threshold stage."""
 STAGE_BASE_LUT = 250
 STAGE_BASE_FF = 300
 PIPELINE_RAMP = 12
@@ -83,6 +87,18 @@ def weight_decoder_luts(weight_type: WeightType, lanes: int) -> int:
     if isinstance(weight_type, DyBitType):
         return lanes * decoder_luts(weight_type.bits)
     return 0
+
+
+def output_stage_cost(requants: Sequence[Requant], units: int) -> tuple[int, int]:
+    """(DSP, LUT) of `units` output stages: a multiplier pair each (`REQUANT_DSP_PER_PE`), none
+    for identities, and comparators instead for sign and threshold stages (one accumulator
+    comparison per threshold, FINN's thresholding), which take no DSP."""
+    if all(r.is_identity() for r in requants):
+        return 0, 0
+    if all(r.is_sign() or r.thresholds is not None for r in requants):
+        comparisons = max(1 if r.thresholds is None else r.thresholds.shape[1] for r in requants)
+        return 0, units * comparisons * SIGN_UNIT_LUT
+    return REQUANT_DSP_PER_PE * units, 0
 
 
 def requant_units(pe: int, cycles_per_output: int) -> int:

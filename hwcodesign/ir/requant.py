@@ -51,6 +51,7 @@ class Requant:
     negative_multiplier: np.ndarray | None = None
     offset: np.ndarray | None = None
     negative_offset: np.ndarray | None = None
+    thresholds: np.ndarray | None = None  # (channels or 1, n) integer thresholds: a threshold stage
 
     @property
     def channels(self) -> int:
@@ -66,10 +67,17 @@ class Requant:
         return signed_bits(max(largest(self.offset), largest(self.negative_offset)))
 
     @property
+    def threshold_bits(self) -> int:
+        return signed_bits(largest(self.thresholds))
+
+    @property
     def entry_bits(self) -> int:
         """Bits one channel's constants occupy in a ROM once fields that are always zero are
         trimmed (synthesis drops constant ROM outputs): multiplier and shift, then the offset
-        and the negative multiplier only when the stage has them."""
+        and the negative multiplier only when the stage has them; a threshold stage's
+        thresholds and its direction bit."""
+        if self.thresholds is not None:
+            return self.thresholds.shape[1] * self.threshold_bits + 1
         if self.is_identity():
             return 0
         bits = self.multiplier_bits + SHIFT_BITS
@@ -82,7 +90,8 @@ class Requant:
     def is_identity(self) -> bool:
         """True when the stage maps every integer in range to itself (no hardware needed)."""
         return (
-            self.negative_multiplier is None
+            self.thresholds is None
+            and self.negative_multiplier is None
             and self.offset is None
             and bool(np.all(self.multiplier == (np.int64(1) << self.shift)))
         )
@@ -90,7 +99,7 @@ class Requant:
     def is_sign(self) -> bool:
         """True for a bipolar output stage (`sign_requant`): every output is -1 or +1, decided by
         comparing the accumulator with a per-channel threshold; hardware needs no multiplier."""
-        odd = self.offset is not None and bool(np.all(self.offset % 2 == 1))
+        odd = self.offset is not None and bool(np.all(self.offset % 2 == 1)) and self.thresholds is None
         return (odd and self.negative_multiplier is None and (self.zero_point, self.lo, self.hi) == (0, -1, 1)
                 and bool(np.all(self.shift == 0)) and bool(np.all(np.isin(self.multiplier, (-2, 0, 2)))))
 
@@ -98,6 +107,10 @@ class Requant:
         """The golden output stage; `acc` is int64 with channels along `channel_axis`."""
         view = [1] * acc.ndim
         view[channel_axis] = -1
+        if self.thresholds is not None:  # y = lo + #{i: direction * acc >= T_i}
+            signed = np.moveaxis(acc * self.multiplier.reshape(view), channel_axis, -1)[..., None]
+            count = np.moveaxis(np.count_nonzero(signed >= self.thresholds, axis=-1), -1, channel_axis)
+            return np.clip(self.lo + count, self.lo, self.hi)
         multiplier = self.multiplier.reshape(view)
         shift = self.shift.reshape(view)
         product = acc * multiplier
@@ -173,24 +186,59 @@ def make_requant(
     return Requant(multiplier, shift, int(zero_point), int(lo), int(hi), negative, offset, negative_offset)
 
 
-def sign_requant(ratio: np.ndarray, fractional_bias: np.ndarray | None, lo: int, hi: int) -> Requant:
-    """The output stage of a bipolar (QONNX `BipolarQuant`) output: +1 where the real value
-    ratio_c * (acc + f_c) is >= 0 (sign(0) = +1), else -1, exactly, for integer accumulators.
+def integer_thresholds(real: np.ndarray, gain: np.ndarray, fraction: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds on the real value v = gain_c * (acc + f_c) as integer thresholds on the
+    accumulator: (direction_c, T_c,i) with v >= t_c,i exactly when direction_c * acc >= T_c,i.
 
-    With |f| <= 1/2, ratio > 0 gives +1 iff acc >= T = ceil(-f); ratio < 0 iff acc <= T =
-    floor(-f); ratio = 0 always. As a Requant: y = clamp(2 * s * (acc - T) + 1, -1, 1) with
-    s = sign(ratio), i.e. M = 2s, shift 0, offset 1 - 2sT: the product is odd, never 0, so the
-    clamp is the sign. `lo`/`hi` are the output range a fused ReLU/Clip left: a range within
-    [0, 1] or [-1, -1] makes the output constant."""
-    ratio = np.atleast_1d(np.asarray(ratio, np.float64))
-    fraction = np.zeros_like(ratio) if fractional_bias is None else np.broadcast_to(
-        np.asarray(fractional_bias, np.float64), ratio.shape)
-    side = np.sign(ratio).astype(np.int64)
-    threshold = np.where(side > 0, np.ceil(-fraction), np.floor(-fraction)).astype(np.int64)
-    offset = 1 - 2 * side * threshold
+    gain > 0: acc >= t/gain - f, so T = ceil(t/gain - f); gain < 0 flips the comparison:
+    -acc >= -floor(t/gain - f); gain = 0: v = 0 >= t for every acc or for none (T at the
+    accumulator's extremes)."""
+    gain = np.atleast_1d(np.asarray(gain, np.float64))
+    real = np.asarray(real, np.float64).reshape(-1, np.asarray(real).shape[-1] if np.ndim(real) else 1)
+    channels = max(gain.size, real.shape[0])
+    gain = np.broadcast_to(gain, (channels,))
+    real = np.broadcast_to(real, (channels, real.shape[1]))
+    fraction = np.zeros(channels) if fraction is None else np.broadcast_to(np.asarray(fraction, np.float64), (channels,))
+    direction = np.where(gain < 0, -1, 1).astype(np.int64)
+    safe = np.where(gain == 0, 1.0, gain)[:, None]
+    level = real / safe - fraction[:, None]
+    always = np.int64(-(1 << ACCUMULATOR_LIMIT_BITS))
+    thresholds = np.where(gain[:, None] > 0, np.ceil(level), -np.floor(level))
+    constant = np.where(real <= 0, always, -always)
+    thresholds = np.where(gain[:, None] == 0, constant, np.clip(thresholds, always, -always))
+    return direction, thresholds.astype(np.int64)
+
+
+ACCUMULATOR_LIMIT_BITS = 40
+"""Thresholds beyond +-2**40 are never or always met by an accumulator (at most 32 bits wide)."""
+
+
+def threshold_requant(real: np.ndarray, gain: np.ndarray, fraction: np.ndarray | None, zero_point: int, lo: int,
+                      hi: int) -> Requant:
+    """A threshold output stage (QONNX/FINN `MultiThreshold`): y = clamp(lo + #{i: v >= t_i},
+    lo, hi) for the real value v = gain * (acc + fraction); comparators only, no multiplier."""
+    direction, thresholds = integer_thresholds(real, gain, fraction)
+    return Requant(direction, np.zeros_like(direction), int(zero_point), int(lo), int(hi),
+                   thresholds=np.sort(thresholds, 1))
+
+
+def sign_requant(gain: np.ndarray, fractional_bias: np.ndarray | None, lo: int, hi: int,
+                 threshold: np.ndarray | None = None) -> Requant:
+    """The output stage of a bipolar (QONNX `BipolarQuant`) output: +1 where the real value
+    v = gain_c * (acc + f_c) is >= t_c (0 unless `threshold`; sign(0) = +1), else -1, exactly,
+    for integer accumulators (`integer_thresholds` gives direction s and threshold T).
+
+    As a Requant: y = clamp(2 * (s * acc - T) + 1, -1, 1), i.e. M = 2s, shift 0, offset
+    1 - 2T: the product is odd, never 0, so the clamp is the sign. `lo`/`hi` are the output
+    range a fused ReLU/Clip left: a range within [0, 1] or [-1, -1] makes the output constant."""
+    gain = np.atleast_1d(np.asarray(gain, np.float64))
+    real = np.zeros((gain.size, 1)) if threshold is None else np.asarray(threshold, np.float64).reshape(-1, 1)
+    side, thresholds = integer_thresholds(real, gain, fractional_bias)
+    side = np.where(np.broadcast_to(gain, side.shape) == 0, 0, side)
+    offset = np.where(side == 0, np.where(thresholds[:, 0] <= 0, 1, -1), 1 - 2 * thresholds[:, 0])
     if lo >= 0 or hi < 0:  # after a ReLU every value is >= 0: constant +1 (a clip below 0: -1)
         side, offset = np.zeros_like(side), np.full_like(offset, 1 if lo >= 0 else -1)
-    return Requant(2 * side, np.zeros_like(side), 0, -1, 1, offset=offset)
+    return Requant(2 * side, np.zeros_like(side), 0, -1, 1, offset=offset.astype(np.int64))
 
 
 def identity_requant(channels: int, zero_point: int, lo: int, hi: int) -> Requant:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from types import MappingProxyType
 
+import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from hwcodesign.errors import UnsupportedModelError, raise_all
 from hwcodesign.frontend.context import Builders, LoweringContext, Rule, node_name
+from hwcodesign.frontend.finn_types import annotated_integers, annotated_types, integer_type
 from hwcodesign.frontend.formats import FORMATS_KEY
 from hwcodesign.frontend.loader import graph_inputs
 from hwcodesign.frontend.plumbing import PLUMBING
@@ -24,8 +26,9 @@ from hwcodesign.frontend.quantizers import FLOAT_TYPES, ONNX_INT_TYPES, QUANTIZE
 from hwcodesign.frontend.sparse import sparse_roots
 from hwcodesign.frontend.unsupported import supported_ops_text, unsupported_nodes
 from hwcodesign.frontend.validate import duplicate_node_names, input_size_problem
-from hwcodesign.frontend.values import Constant, FloatInput
+from hwcodesign.frontend.values import Constant, FloatInput, QuantizedConstant
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.types import IntType, Tensor
 from hwcodesign.ops import FAMILIES
 from hwcodesign.ops.facets.lowering import FamilyLowering, Pattern
 
@@ -81,6 +84,15 @@ def handled_op_types(rules: Mapping[str, Rule] | None = None, patterns: Collecti
     return [op_type for op_type in dict.fromkeys(found) if op_type != "*"]
 
 
+def annotated_constant(array: np.ndarray, dtype: IntType | None) -> Constant | QuantizedConstant:
+    """An initializer; quantized (scale 1) when FINN's annotation gives it an integer type its
+    values have (a streamlined FINN model's weights)."""
+    q = None if dtype is None else annotated_integers(array, dtype)
+    if q is None or dtype is None:
+        return Constant(array)
+    return QuantizedConstant(q, np.ones(q.shape), np.zeros(q.shape, np.int64), dtype)
+
+
 class LoweringWalk:
     """One lowering of one model with the patterns `steps` (names, in order); `run()` returns the IR.
 
@@ -105,8 +117,10 @@ class LoweringWalk:
         rather than reported: their problem is the failed node's, not theirs.
         """
         ctx, graph = self.ctx, self.model.graph
+        datatypes = {name: dtype for name, text in annotated_types(self.model).items()
+                     if (dtype := integer_type(text)) is not None}
         for init in graph.initializer:
-            ctx.values[init.name] = Constant(numpy_helper.to_array(init))
+            ctx.values[init.name] = annotated_constant(numpy_helper.to_array(init), datatypes.get(init.name))
         unsupported = unsupported_nodes(self.model, self.handled(), CONSTANT_FOLDING in self.steps)
         problems = duplicate_node_names(self.model) + [problem for _, problem in unsupported]
         failed = {tensor for node, _ in unsupported for tensor in node.output}
@@ -119,6 +133,9 @@ class LoweringWalk:
                     value.name, "graph input", f"element type {onnx.TensorProto.DataType.Name(elem_type)}"))
                 failed.add(value.name)
             ctx.values[value.name] = FloatInput(value)
+            if value.name in datatypes and value.name not in failed:  # integers already: the accelerator's input
+                ctx.builders.input(ctx, FloatInput(value), Tensor(value.name, FloatInput(value).shape,
+                                                                 datatypes[value.name], 1.0, 0))
         for index, node in enumerate(graph.node):
             if any(tensor in failed for tensor in node.input) or node.output[:1] and node.output[0] in failed:
                 failed.update(node.output)

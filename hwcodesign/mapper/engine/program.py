@@ -60,6 +60,10 @@ def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
         if weight_type is not None and weight_type.bits > max(WEIGHT_STORAGE_BITS):
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): {weight_type.bits}-bit weights; the engine "
                                     f"stores weights of up to {max(WEIGHT_STORAGE_BITS)} bits")
+        if any(requant.thresholds is not None for requant in op.requants()):
+            raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): a threshold output stage (MultiThreshold); the "
+                                    "engine's output unit multiplies and shifts; thresholded networks are built as the "
+                                    "dataflow pipeline")
         facet = engine_facet(op)
         steps = facet.instructions(op, graph.input_tensors(op), word_bits)
         if steps and op.output.sparse:

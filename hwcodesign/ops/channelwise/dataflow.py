@@ -152,7 +152,8 @@ class DepthwiseDataflow(WindowDataflow):
         return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
                               depth=plan.fill_cycles + cycles // max(pixels, 1) + 12,
                               weight_depth=(op.out_channels // pe) * folds_per_output,
-                              folds_per_output=folds_per_output, constants=constants, buffer=buffer)
+                              folds_per_output=folds_per_output, constants=constants, buffer=buffer,
+                              requant=op.requant)
 
     def arithmetic(self, op: DepthwiseConv, source: Tensor, folding: Folding) -> WindowArithmetic:
         taps = op.kernel[0] * op.kernel[1]

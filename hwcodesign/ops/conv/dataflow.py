@@ -137,7 +137,7 @@ def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePla
                           depth=plan.fill_cycles + (cycles // max(pixels, 1)) + 12,
                           weight_depth=groups * (out_per_group // pe) * folds_per_output,
                           folds_per_output=folds_per_output, constants=constants, buffer=buffer,
-                          xnor=xnor_stage(op, source), sign_output=op.requant.is_sign())
+                          requant=op.requant, xnor=xnor_stage(op, source))
 
 
 class ConvDataflow(DataflowFacet):

@@ -29,6 +29,15 @@ struct hwc_rq {
     ap_int<OFFSET_BITS> noff;
 };
 
+// A threshold output stage's constants per channel (QONNX/FINN MultiThreshold): the sorted
+// integer thresholds on the accumulator and the direction (-1: the comparison is on -acc, for a
+// negative gain). The output is OUT_LO + the number of thresholds met: comparators, no multiplier.
+template <int STEPS, int BITS>
+struct hwc_thresholds {
+    ap_int<BITS> t[STEPS];
+    ap_int<2> dir;
+};
+
 // C simulation only (-DHWC_COUNT_LOOPS, the library Project.csim loads): every stage counts the
 // iterations of its pipelined loops in the current frame, so the tests can hold the cost model's
 // loop trip counts (hwcodesign/mapper/cost.py) against the loops that really run, as the engine's
@@ -277,6 +286,23 @@ typename C::out_t hwc_requantize(ACC acc, const RQ &rq) {
     if (value < C::OUT_LO) value = C::OUT_LO;
     if (value > C::OUT_HI) value = C::OUT_HI;
     return typename C::out_t(value);
+}
+
+// The threshold output stage: the count of thresholds the (direction-signed) accumulator meets.
+template <class C, typename ACC, int STEPS, int BITS>
+typename C::out_t hwc_requantize(ACC acc, const hwc_thresholds<STEPS, BITS> &rq) {
+#pragma HLS INLINE
+    const ap_int<C::PROD_BITS> value = rq.dir < 0 ? ap_int<C::PROD_BITS>(-ap_int<C::PROD_BITS>(acc))
+                                                  : ap_int<C::PROD_BITS>(acc);
+    int count = 0;
+    for (int i = 0; i < STEPS; ++i) {
+#pragma HLS UNROLL
+        count += value >= rq.t[i] ? 1 : 0;
+    }
+    long long y = C::OUT_LO + count;
+    if (y < C::OUT_LO) y = C::OUT_LO;
+    if (y > C::OUT_HI) y = C::OUT_HI;
+    return typename C::out_t(y);
 }
 
 #endif
