@@ -117,7 +117,8 @@ def topological_order(nodes: Iterable[onnx.NodeProto], available: Iterable[str])
 
 
 def drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    used = {i for n in graph.node for i in n.input}
+    """Keep the initializers a node reads or the graph outputs."""
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     kept = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)

@@ -2,8 +2,9 @@
 
 The accelerator part is what the frontend lowers (its float inputs are what the input quantizers
 read; its outputs are the dequantized values the host parts read); the host parts are float ONNX
-models the generated driver runs with onnxruntime or its own numpy executor. A model with no host
-parts is its own accelerator part, unchanged.
+models the generated driver runs with onnxruntime or its own numpy executor (in the standard ONNX
+ops both run: `host_form` folds or rewrites the QONNX quantizers a part holds). A model with no
+host parts is its own accelerator part, unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import onnx
 from onnx import helper
 
 from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.loader import graph_inputs
+from hwcodesign.partition.host_form import host_form
+from hwcodesign.partition.qonnx_ops import is_qonnx_quantizer
 from hwcodesign.partition.regions import (
     ACCELERATOR,
     AFTER,
@@ -82,7 +86,7 @@ def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostO
     placement = place_nodes(model, options.host, set(supported))
     state = tuple(state_pairs(model, options.state)) if placement.has_host_parts or options.state else ()
     state_names = {p.input for p in state} | {p.output for p in state}
-    inputs = tuple(spec(value) for value in model.graph.input if value.name not in state_names)
+    inputs = tuple(spec(value) for value in graph_inputs(model) if value.name not in state_names)
     outputs = tuple(spec(value) for value in model.graph.output if value.name not in state_names)
     if not placement.has_host_parts:
         return Partition(model, model, None, None, placement, inputs, outputs, state, options)
@@ -98,8 +102,10 @@ def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostO
     accelerator_in = crossing[ACCELERATOR][0]
     check_quantized_entry(graph, accelerator_in, regions[ACCELERATOR])
     parts = {place: extract(inferred, model, *crossing[place]) if regions[place] else None for place in regions}
-    return Partition(model, parts[ACCELERATOR], parts[BEFORE], parts[AFTER], placement, inputs, outputs, state,
-                     options)
+    elem_types = {value.name: value.type.tensor_type.elem_type
+                  for value in (*inferred.graph.input, *inferred.graph.value_info)}
+    pre, post = (None if parts[place] is None else host_form(parts[place], elem_types) for place in (BEFORE, AFTER))
+    return Partition(model, parts[ACCELERATOR], pre, post, placement, inputs, outputs, state, options)
 
 
 def boundary(graph: NodeGraph, region: Sequence[int]) -> tuple[list[str], list[str]]:
@@ -115,10 +121,11 @@ def boundary(graph: NodeGraph, region: Sequence[int]) -> tuple[list[str], list[s
 
 
 def check_host_domains(graph: NodeGraph, host: Iterable[int]) -> None:
-    """A host part runs on onnxruntime or numpy: standard ONNX ops only."""
+    """A host part runs on onnxruntime or numpy: standard ONNX ops only, and QONNX's quantizers,
+    which `host_form` makes standard."""
     for index in host:
         node = graph.nodes[index]
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and not is_qonnx_quantizer(node):
             raise UnsupportedModelError(graph.names[index], f"{node.domain}.{node.op_type}", "would run on the host, "
                                         "which runs standard ONNX ops only (onnxruntime or the driver's numpy)")
 

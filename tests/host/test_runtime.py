@@ -122,6 +122,11 @@ def elementwise_cases() -> list[Case]:
         one("Where", {"c": RNG.random((3, 4)) > 0.5, "a": normal(3, 4), "b": normal(4)}, exact=True),
         *[one(op, {"x": normal(3, 5) * 4}) for op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Neg", "Abs", "Identity")],
         one("Sigmoid", {"x": np.array([-100, -30, 0, 30, 100], np.float32)}, id="Sigmoid-saturated"),
+        # rounding, with ties (half to even for Round) and signed zeros
+        *[one(op, {"x": np.concatenate([normal(12) * 4, np.arange(-3.5, 4, 0.5, dtype=np.float32),
+                                        np.array([-0.0, 0.0], np.float32)])}, exact=True)
+          for op in ("Round", "Floor", "Ceil", "Sign")],
+        one("Sign", {"x": ints(-3, 4, 3, 4)}, exact=True, id="Sign-int"),
         one("HardSigmoid", {"x": normal(3, 5) * 4}, alpha=0.3, beta=0.4), one("HardSwish", {"x": normal(3, 5) * 4}),
         one("Softplus", {"x": normal(3, 5) * 8}),
         one("Gelu", {"x": normal(3, 5) * 4}, opset=20), one("Gelu", {"x": normal(3, 5) * 4}, opset=20,
