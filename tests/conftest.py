@@ -1,6 +1,6 @@
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,16 @@ def example_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "cnv": bm.build_qonnx_cnn(out),
         "float": out / bm.RESNET_FLOAT_FILE,
     }
+
+
+@pytest.fixture(scope="session")
+def brevitas_export(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str, str], Path]:
+    """FINN's `bnn_pynq` networks as Brevitas exports them (support/brevitas_models.py):
+    `brevitas_export("cnv", "w1a1", "qonnx")` is the file's path, each (network, precision,
+    exporter) built once per session; a combination the exporter refuses raises ExportRefused."""
+    from support.brevitas_models import ExportCache
+
+    return ExportCache(tmp_path_factory.mktemp("brevitas"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,8 +26,9 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from support.brevitas_models import EXPORTERS, INPUTS, mlp, qonnx_run
+from support.brevitas_mlp import EXPORTERS, INPUTS, mlp
 from support.qonnx_by_hand import DOMAIN, qonnx_two_convs
+from support.qonnx_reference import qonnx_run
 
 from hwcodesign.cli import main
 from hwcodesign.errors import UnsupportedModelError
