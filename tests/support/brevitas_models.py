@@ -302,3 +302,22 @@ def run_reference(model: str | Path | onnx.ModelProto, inputs: np.ndarray) -> np
         outputs = [execute_onnx(wrapper, {graph_input: inputs[i:i + step]})[output]
                    for i in range(0, len(inputs), step)]
     return np.concatenate(outputs, axis=0).astype(np.float32)
+
+
+def reference_tensors(model: str | Path | onnx.ModelProto, inputs: np.ndarray, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """Tensors inside the model by name, for each of `inputs` (N, ...) one sample at a time, stacked:
+    qonnx's `execute_onnx` with its full execution context on the model with shapes inferred and
+    nothing else changed (`cleanup_model` renames every tensor, so a tensor a split or a lowering
+    names could not be found in it)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    source = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
+    names = list(names)
+    with runnable_node_models():
+        wrapper = ModelWrapper(source).transform(InferShapes())
+        graph_input = wrapper.graph.input[0].name
+        runs = [execute_onnx(wrapper, {graph_input: inputs[i:i + 1]}, return_full_exec_context=True)
+                for i in range(len(inputs))]
+    return {name: np.concatenate([run[name] for run in runs], axis=0) for name in names}
