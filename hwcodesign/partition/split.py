@@ -23,11 +23,11 @@ from hwcodesign.partition.regions import (
     ACCELERATOR,
     AFTER,
     BEFORE,
-    QUANTIZER_TYPES,
     NodeGraph,
     Placement,
     place_nodes,
 )
+from hwcodesign.partition.shapes import fold_static_shapes, with_inferred_shapes
 from hwcodesign.partition.state import StatePair, state_pairs, static_shape
 
 
@@ -82,15 +82,19 @@ class Partition:
 
 
 def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostOptions = HostOptions()) -> Partition:
-    """`model` cut into host and accelerator parts (`regions.place_nodes` says which node goes where)."""
-    placement = place_nodes(model, options.host, set(supported))
+    """`model` cut into host and accelerator parts (`regions.place_nodes` says which node goes where).
+
+    Placement and parts read the model with its shape arithmetic on static shapes folded
+    (`shapes.fold_static_shapes`); `Partition.model` stays the model as given."""
+    folded = fold_static_shapes(model)
+    placement = place_nodes(folded, options.host, set(supported))
     state = tuple(state_pairs(model, options.state)) if placement.has_host_parts or options.state else ()
     state_names = {p.input for p in state} | {p.output for p in state}
     inputs = tuple(spec(value) for value in graph_inputs(model) if value.name not in state_names)
     outputs = tuple(spec(value) for value in model.graph.output if value.name not in state_names)
     if not placement.has_host_parts:
         return Partition(model, model, None, None, placement, inputs, outputs, state, options)
-    inferred = with_inferred_shapes(model)
+    inferred = with_inferred_shapes(folded)
     graph = NodeGraph(inferred)
     regions = {place: [i for i, name in enumerate(graph.names) if placement.places.get(name) == place]
                for place in (BEFORE, ACCELERATOR, AFTER)}
@@ -101,6 +105,7 @@ def split_model(model: onnx.ModelProto, supported: Iterable[str], options: HostO
     crossing = {place: boundary(graph, regions[place]) for place in regions}
     accelerator_in = crossing[ACCELERATOR][0]
     check_quantized_entry(graph, accelerator_in, regions[ACCELERATOR])
+    check_static_crossings(graph, inferred, [t for place in regions for side in crossing[place] for t in side])
     parts = {place: extract(inferred, model, *crossing[place]) if regions[place] else None for place in regions}
     elem_types = {value.name: value.type.tensor_type.elem_type
                   for value in (*inferred.graph.input, *inferred.graph.value_info)}
@@ -147,36 +152,42 @@ def extract(inferred: onnx.ModelProto, original: onnx.ModelProto, inputs: list[s
     """The sub-model from `inputs` to `outputs` (with the constants it reads), keeping the original's
     opsets, IR version, graph name and metadata (weight formats live there)."""
     values = {v.name: v for v in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)}
-    missing = [name for name in (*inputs, *outputs) if not has_static_shape(values.get(name))]
-    if missing:
-        raise UnsupportedModelError(missing[0], "tensor", "crosses between host and accelerator but its shape is not "
-                                    "known statically (ONNX shape inference cannot infer it)")
-    sub = onnx.utils.Extractor(inferred).extract_model(inputs, outputs)
+    sub = onnx.utils.Extractor(without_annotations(inferred)).extract_model(inputs, outputs)
     graph = helper.make_graph(list(sub.graph.node), original.graph.name, [values[n] for n in inputs],
                               [values[n] for n in outputs], initializer=list(sub.graph.initializer))
+    kept = {*inputs, *outputs, *(t for node in sub.graph.node for t in (*node.input, *node.output))}
+    graph.quantization_annotation.extend(a for a in inferred.graph.quantization_annotation if a.tensor_name in kept)
     model = helper.make_model(graph, opset_imports=list(original.opset_import), ir_version=original.ir_version,
                               producer_name=original.producer_name, producer_version=original.producer_version)
     helper.set_model_props(model, {p.key: p.value for p in original.metadata_props})
     return model
 
 
-def with_inferred_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """`model` with every tensor's inferred shape in its value_info. ONNX shape inference stops at a
-    QONNX quantizer (a custom op it has no schema for); quantizers are elementwise, so the shapes are
-    inferred on a copy where each is an Identity, and copied back."""
-    stand_in = onnx.ModelProto()
-    stand_in.CopyFrom(model)
-    for node in stand_in.graph.node:
-        if node.op_type in QUANTIZER_TYPES and node.domain not in ("", "ai.onnx"):
-            node.CopyFrom(helper.make_node("Identity", node.input[:1], node.output[:1], name=node.name))
-    if not any(o.domain in ("", "ai.onnx") for o in stand_in.opset_import):  # a model of custom ops alone
-        stand_in.opset_import.append(helper.make_opsetid("", 13))
-    inferred = onnx.shape_inference.infer_shapes(stand_in)
-    result = onnx.ModelProto()
-    result.CopyFrom(model)
-    del result.graph.value_info[:]
-    result.graph.value_info.extend(inferred.graph.value_info)
-    return result
+def without_annotations(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` without its `quantization_annotation` (FINN's datatype per tensor, as qonnx and the
+    QONNX model zoo write it), which onnx's Extractor refuses outright; `extract` gives each part
+    back the annotations of the tensors it keeps."""
+    if not model.graph.quantization_annotation:
+        return model
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.quantization_annotation[:]
+    return bare
+
+
+def check_static_crossings(graph: NodeGraph, inferred: onnx.ModelProto, crossing: Iterable[str]) -> None:
+    """Every tensor passed between host and accelerator has a static shape: the driver's buffers
+    and the accelerator's streams are sized by it. Refused by the node writing it (or, for a graph
+    input, the first node reading it)."""
+    values = {v.name: v for v in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)}
+    for tensor in dict.fromkeys(crossing):
+        if has_static_shape(values.get(tensor)):
+            continue
+        index = graph.producer.get(tensor, min(graph.consumers.get(tensor, [0])))
+        role = "output" if tensor in graph.producer else "input (a graph input)"
+        raise UnsupportedModelError(graph.names[index], graph.nodes[index].op_type,
+                                    f"its {role} '{tensor}' crosses between host and accelerator but its shape is "
+                                    "not known statically (ONNX shape inference cannot infer it)")
 
 
 def has_static_shape(value: onnx.ValueInfoProto | None) -> bool:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 from support import host_models, op_cases
-from support.onnx_models import GraphBuilder
-from support.qonnx_by_hand import qonnx_two_convs
+from support.onnx_models import IR_VERSION, GraphBuilder
+from support.qonnx_by_hand import DOMAIN as QONNX_DOMAIN
+from support.qonnx_by_hand import qonnx_two_convs, quant
 
 from hwcodesign.errors import UnsupportedModelError
-from hwcodesign.partition import ACCELERATOR, AFTER, BEFORE, HostOptions, split_model
+from hwcodesign.ir.op import Input
+from hwcodesign.partition import ACCELERATOR, AFTER, BEFORE, HostOptions, load_partitioned, split_model
+from hwcodesign.passes import optimize
 from hwcodesign.passes.lowering import handled_op_types
 from hwcodesign.quantize import quantize_qdq
+from hwcodesign.reference import Reference
 
 SUPPORTED = handled_op_types()
 
@@ -153,3 +157,72 @@ def test_an_op_reading_an_unquantized_value_stays_for_the_frontend_to_refuse() -
     assert partition.placement.places["activation"] == ACCELERATOR  # not cut after a float accumulator
     with pytest.raises(UnsupportedModelError, match="node 'activation' .*'accumulator' leaves the accelerator"):
         split_model(model, SUPPORTED, HostOptions(host=("Elu",)))
+
+
+def annotated_mlp(pre: str = "scale") -> onnx.ModelProto:
+    """A QONNX MLP as FINN's tools leave it: a FINN datatype annotation on most tensors
+    (`graph.quantization_annotation`), float work before its first Quant (`2x - 1`, or a Reshape to
+    a target the model takes as an input: `pre="reshape"`) and a Softmax after its last."""
+    rng = np.random.default_rng(0)
+    nodes: list = []
+    inits = [numpy_helper.from_array(np.array(2, np.float32), "two"), numpy_helper.from_array(np.array(1, np.float32), "one")]
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 16])]
+    source = "image"
+    if pre == "reshape":
+        inputs.append(helper.make_tensor_value_info("target", TensorProto.INT64, [2]))
+        nodes.append(helper.make_node("Reshape", ["image", "target"], ["flat"], name="reshape"))
+        source = "flat"
+    nodes += [helper.make_node("Mul", [source, "two"], ["doubled"], name="mul"),
+              helper.make_node("Sub", ["doubled", "one"], ["x"], name="sub")]
+    h = quant(nodes, inits, "x", "x_q", np.array(1.0), 2, signed=True, narrow=True)
+    for index, (fan_in, fan_out, bits) in enumerate([(16, 8, 4), (8, 3, 4)]):
+        weights = rng.normal(0, 1, (fan_in, fan_out)).astype(np.float32)
+        inits.append(numpy_helper.from_array(weights, f"w{index}"))
+        w = quant(nodes, inits, f"w{index}", f"w{index}_q", np.array(np.abs(weights).max() / 7), 4, signed=True, narrow=True)
+        nodes.append(helper.make_node("MatMul", [h, w], [f"acc{index}"], name=f"matmul{index}"))
+        h = quant(nodes, inits, f"acc{index}", f"h{index}_q", np.array(0.5), bits, signed=True)
+    nodes.append(helper.make_node("Softmax", [h], ["probs"], name="softmax", axis=1))
+    graph = helper.make_graph(nodes, "annotated_mlp", inputs,
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 3])], inits)
+    datatypes = {"image": "FLOAT32", "x": "FLOAT32", "x_q": "INT2", "w0_q": "INT4", "h0_q": "INT4", "h1_q": "INT4",
+                 "probs": "FLOAT32"}
+    for tensor, datatype in datatypes.items():
+        annotation = graph.quantization_annotation.add()
+        annotation.tensor_name = tensor
+        annotation.quant_parameter_tensor_names.add(key="finn_datatype", value=datatype)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX_DOMAIN, 1)],
+                              ir_version=IR_VERSION)
+    onnx.checker.check_model(model)
+    return model
+
+
+def annotated(part: onnx.ModelProto | None) -> dict[str, str]:
+    assert part is not None
+    return {a.tensor_name: a.quant_parameter_tensor_names[0].value for a in part.graph.quantization_annotation}
+
+
+def test_annotated_model_splits_each_part_keeping_its_tensors_annotations() -> None:
+    """qonnx and the QONNX zoo write FINN datatypes as `quantization_annotation`, which onnx's
+    Extractor refuses (`ValueError: len_quantization_annotation is 7`)."""
+    model = annotated_mlp()
+    partition = split_model(model, SUPPORTED)
+    assert op_types(partition.pre) == ["Mul", "Sub"] and op_types(partition.post) == ["Softmax"]
+    assert annotated(partition.pre) == {"image": "FLOAT32", "x": "FLOAT32"}
+    assert annotated(partition.accelerator) == {"x": "FLOAT32", "x_q": "INT2", "w0_q": "INT4", "h0_q": "INT4",
+                                                "h1_q": "INT4"}
+    assert annotated(partition.post) == {"h1_q": "INT4", "probs": "FLOAT32"}
+    assert len(model.graph.quantization_annotation) == 7, "the caller's model is not changed"
+    x = np.random.default_rng(1).random((1, 16), np.float32)
+    np.testing.assert_allclose(Reference(partition.pre).run({"image": x}, ["x"])["x"], 2 * x - 1, rtol=1e-6)
+    _, graph = load_partitioned(model)
+    layers = [op.summary() for op in optimize(graph) if not isinstance(op, Input)]
+    assert [layer for layer in layers if layer != "Act clip"] == ["Linear", "Linear"]  # a clip: the narrow input
+
+
+def test_a_crossing_tensor_without_a_static_shape_is_refused_by_its_node() -> None:
+    """The Reshape's target is a graph input, so nothing after it has a static shape: the refusal
+    names the node writing the crossing tensor and its op type."""
+    with pytest.raises(UnsupportedModelError) as refusal:
+        split_model(annotated_mlp(pre="reshape"), SUPPORTED)
+    assert (refusal.value.node, refusal.value.op_type) == ("sub", "Sub")
+    assert "its output 'x' crosses between host and accelerator" in str(refusal.value)
