@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
@@ -71,6 +71,7 @@ class LoweringContext:
     input_tensor_of: dict[str, str] = field(default_factory=dict)  # graph input name -> its quantized IR tensor
     sparse_roots: set[str] = field(default_factory=set)  # graph inputs of a sparse network (frontend/sparse.py)
     weight_formats_used: set[str] = field(default_factory=set)
+    _readers: dict[str, list[tuple[str, onnx.NodeProto]]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.weight_formats = read_formats(self.model)
@@ -141,6 +142,34 @@ class LoweringContext:
         raise UnsupportedModelError(
             node, op_type, f"input '{tensor_name}' " + what.format(src=source, op=source_op)
         )
+
+    # ------------------------------------------------------------ the graph ahead of the walk
+    def readers(self, tensor: str) -> list[tuple[str, onnx.NodeProto]]:
+        """The nodes reading `tensor` with their names, in graph order (indexed once per lowering),
+        for rules that must see what follows a node (a QuantizeLinear whose Clip narrows it)."""
+        if self._readers is None:
+            self._readers = {}
+            for index, node in enumerate(self.model.graph.node):
+                for read in dict.fromkeys(node.input):
+                    self._readers.setdefault(read, []).append((node_name(node, index), node))
+        return self._readers.get(tensor, [])
+
+    def is_graph_output(self, tensor: str) -> bool:
+        return any(value.name == tensor for value in self.model.graph.output)
+
+    def constant_ahead(self, tensor: str) -> np.ndarray | None:
+        """A constant's value now, or ahead of the walk (its initializer or Constant node); None
+        when `tensor` is not one."""
+        value = self.values.get(tensor)
+        if isinstance(value, Constant):
+            return value.array
+        for init in self.model.graph.initializer:
+            if init.name == tensor:
+                return numpy_helper.to_array(init)
+        node = next((node for node in self.model.graph.node if tensor in node.output), None)
+        if node is not None and node.op_type == "Constant":
+            return self.constant_node_value(node, node.name)
+        return None
 
     # ------------------------------------------------------------ constants
     def constant_node_value(self, node: onnx.NodeProto, name: str) -> np.ndarray:

@@ -5,6 +5,8 @@ accelerator's input; on a pending layer its output stage (`LoweringContext.final
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 from onnx import helper
@@ -88,7 +90,7 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
             name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
         )
     if isinstance(source, FloatInput):
-        ctx.builders.input(ctx, source, Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point))
+        quantize_input(ctx, source, name, quantizer, out)
         return
     if isinstance(source, Padded):
         if not quantizer.same_grid(source.source.tensor):
@@ -114,7 +116,24 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
     ctx.finalize(source, quantizer, out)
 
 
-def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+def quantize_input(ctx: LoweringContext, source: FloatInput, name: str, quantizer: OutputQuantizer, out: str) -> None:
+    """A float graph input quantized: the accelerator's input, in the quantizer's type. A narrow
+    range (QONNX narrow=1, a QCDQ Clip to [-7, 7]) is clamped by a layer after it, since the host
+    quantizes into the whole type, where the reference would clip an input of -7.6 to -7."""
+    tensor = Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point)
+    if (quantizer.lo, quantizer.hi) == (quantizer.dtype.min, quantizer.dtype.max):
+        ctx.builders.input(ctx, source, tensor)
+        return
+    ctx.builders.input(ctx, source, tensor.renamed(ctx.unique(f"{out}_unclamped")))
+    unclamped = ctx.values[ctx.input_tensor_of[source.name]]
+    assert isinstance(unclamped, Activation)
+    ctx.finalize(ctx.builders.requantize(ctx, unclamped, name, "identity", False), quantizer, out)
+
+
+def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str,
+                    narrow: Callable[[IntType], tuple[IntType, int, int]] | None = None) -> None:
+    """QuantizeLinear; `narrow` maps its integer type to the quantizer's (type, lo, hi) when a Clip
+    after it narrows the range (QCDQ below 8 bits, `frontend/narrow.py`)."""
     attrs = ctx.attrs(node)
     scale = ctx.constant(node, name, 1, "scale").astype(np.float64)
     zp_value = ctx.optional(node, 2)
@@ -127,15 +146,22 @@ def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> No
         output_dtype = onnx.helper.np_dtype_to_tensor_dtype(zp_value.array.dtype)
         zero_point = zp_value.array.astype(np.int64)
     dtype = int_type(node, name, output_dtype)
+    lo, hi = dtype.min, dtype.max
+    if narrow is not None:
+        dtype, lo, hi = narrow(dtype)
+        if np.any((zero_point < lo) | (zero_point > hi)):
+            raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is "
+                                        f"outside the range [{lo}, {hi}] of the Clip after it")
     source = ctx.value(node, name, 0)
     refuse_non_real_quant_input(ctx, node, name, source)
     shape = source.array.shape if isinstance(source, Constant) else None
     scale, zero_point = per_axis(ctx, node, name, scale, zero_point, shape)
-    quantizer = quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype) if scale.size == 1 else None
+    quantizer = quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype, lo, hi) \
+        if scale.size == 1 else None
     if quantizer is None:
         if not isinstance(source, Constant):
             quantizer_of(node, name, scale, zero_point, dtype)  # raises: per-channel
-        quantizer = OutputQuantizer(1.0, 0, dtype, dtype.min, dtype.max)
+        quantizer = OutputQuantizer(1.0, 0, dtype, lo, hi)
     quantize_value(ctx, node, name, quantizer, scale, zero_point)
 
 

@@ -19,6 +19,7 @@ from hwcodesign.errors import UnsupportedModelError, raise_all
 from hwcodesign.frontend.context import Builders, LoweringContext, Rule, node_name
 from hwcodesign.frontend.formats import FORMATS_KEY
 from hwcodesign.frontend.loader import graph_inputs
+from hwcodesign.frontend.narrow import narrow_quantizers
 from hwcodesign.frontend.plumbing import PLUMBING
 from hwcodesign.frontend.quantizers import FLOAT_TYPES, ONNX_INT_TYPES, QUANTIZERS
 from hwcodesign.frontend.sparse import sparse_roots
@@ -43,6 +44,9 @@ def fold_constants(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> boo
 
 CONSTANT_FOLDING = Pattern(FOLD_CONSTANTS, ("*",), fold_constants,
                            "nodes on constants only (shape arithmetic, weight transforms) evaluated at import")
+NARROW_QUANTIZERS = Pattern("recognize-narrow-quantizers", ("QuantizeLinear", "Clip"), narrow_quantizers,
+                            "QuantizeLinear -> Clip -> DequantizeLinear on integers (Brevitas's QCDQ below 8 bits): "
+                            "one quantizer of the Clip's range")
 
 
 def family_lowerings() -> list[FamilyLowering]:
@@ -50,8 +54,8 @@ def family_lowerings() -> list[FamilyLowering]:
 
 
 def lowering_patterns() -> dict[str, Pattern]:
-    """Every pattern by name: constant folding, then the families'."""
-    patterns = {CONSTANT_FOLDING.name: CONSTANT_FOLDING}
+    """Every pattern by name: the plumbing's (narrow quantizers, constant folding), then the families'."""
+    patterns = {pattern.name: pattern for pattern in (NARROW_QUANTIZERS, CONSTANT_FOLDING)}
     for lowering in family_lowerings():
         patterns.update((pattern.name, pattern) for pattern in lowering.patterns)
     return patterns
