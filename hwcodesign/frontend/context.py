@@ -39,6 +39,8 @@ from hwcodesign.onnx_edit import fresh_name
 from hwcodesign.quant.formats import WeightFormat
 
 Rule = Callable[["LoweringContext", onnx.NodeProto, str], None]
+LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity")
+"""Ops that only move elements: on quantized weights they fold (`fold_quantized_layout`)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,23 @@ class LoweringContext:
 
     def fold_constant(self, node: onnx.NodeProto, name: str) -> None:
         feeds = {i: self.values[i].array for i in node.input if i}  # type: ignore[union-attr]
+        for output, result in zip(node.output, self.evaluate(node, name, feeds)):
+            self.values[output] = Constant(result)
+
+    def fold_quantized_layout(self, node: onnx.NodeProto, name: str) -> None:
+        """A layout op (`LAYOUT_OPS`) on quantized weights: the same op on their integers, scales
+        and zero points (each broadcast to the weights' shape), so a per-channel scale moves with
+        its axis (TorchScript and Brevitas write `DequantizeLinear(W) -> Transpose -> MatMul`)."""
+        weights = self.values[node.input[0]]
+        assert isinstance(weights, QuantizedConstant)
+        rest = {i: self.values[i].array for i in node.input[1:] if i}  # type: ignore[union-attr]
+        parts = [np.ascontiguousarray(np.broadcast_to(part, weights.q.shape))
+                 for part in (weights.q, weights.scale, weights.zero_point)]
+        q, scale, zero_point = (self.evaluate(node, name, {node.input[0]: part, **rest})[0] for part in parts)
+        self.values[node.output[0]] = QuantizedConstant(q, scale, zero_point, weights.dtype)
+
+    def evaluate(self, node: onnx.NodeProto, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """`node` run on constant `feeds` by the ONNX reference evaluator, refused when too large."""
         too_big = fold_size_problem(node, feeds, self.model)
         if too_big:
             raise UnsupportedModelError(name, node.op_type, too_big)
@@ -187,8 +206,7 @@ class LoweringContext:
             results = ReferenceEvaluator(one_node_model(node, feeds, self.model)).run(None, {})
         except Exception as error:  # the reference evaluator raises many kinds
             raise UnsupportedModelError(name, node.op_type, f"cannot fold constant: {error}") from None
-        for output, result in zip(node.output, results):
-            self.values[output] = Constant(np.asarray(result))
+        return [np.asarray(result) for result in results]
 
     # ------------------------------------------------------------ finishing a layer
     def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:

@@ -5,6 +5,8 @@ The constructs the frontend must read as Brevitas writes them:
   unsigned or narrow-range; `export_onnx_qcdq` writes each quantizer below 8 bits (or narrow) as
   QuantizeLinear -> Clip -> DequantizeLinear, weights as int8 constants -> Clip -> DequantizeLinear
   (TorchScript) or QuantizeLinear(W) -> Clip -> DequantizeLinear (dynamo);
+- `transposed_linear`: x @ W.T with a per-channel quantized W, which both exporters write as the
+  weights' quantizer -> Transpose -> MatMul;
 - `trunc_pool`: TruncAvgPool2d / TruncAdaptiveAvgPool2d, which `export_onnx_qcdq` writes as
   AveragePool -> QuantizeLinear -> Clip -> DequantizeLinear.
 
@@ -62,6 +64,24 @@ def conv_net(bits: int, activation: str, weight_narrow: bool) -> Callable[[], to
             QuantConv2d(3, 4, 3, weight_bit_width=bits, weight_narrow_range=weight_narrow), output)
 
     return build
+
+
+def transposed_linear() -> torch.nn.Module:
+    """x @ W.T, W quantized to 4 bits per output channel: the weights' quantizer, then Transpose."""
+    import torch
+    from brevitas.nn import QuantIdentity, QuantLinear
+
+    class TransposedLinear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp = QuantIdentity(bit_width=4)
+            self.fc = QuantLinear(12, 5, bias=False, weight_bit_width=4, weight_scaling_per_output_channel=True)
+            self.out = QuantIdentity(bit_width=8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(torch.matmul(self.inp(x), self.fc.quant_weight().transpose(0, 1)))
+
+    return TransposedLinear()
 
 
 def trunc_pool(bits: int, rounding: str, adaptive: bool, out_bits: int = 8) -> Callable[[], torch.nn.Module]:
