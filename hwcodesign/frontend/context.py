@@ -209,13 +209,19 @@ class LoweringContext:
         return [np.asarray(result) for result in results]
 
     # ------------------------------------------------------------ finishing a layer
-    def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:
-        """Fix a pending layer's output grid: fold gain/bias/activation into one Requant."""
+    def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str, ratio: float | None = None) -> None:
+        """Fix a pending layer's output grid: fold gain/bias/activation into one Requant.
+
+        `ratio` (accumulator to output integers) is given when the quantizer states it exactly
+        rather than through the scales: a QONNX Trunc divides by a power of two, while its output
+        scale is a float that only approximates the pool's scale times that power.
+        """
         too_big = frame_size_problem(pending.shape)
         if too_big:
             raise UnsupportedModelError(pending.node, pending.op_type, f"output {too_big}")
         channels = pending.channels
-        ratio = np.broadcast_to(pending.gain * pending.acc_scale / quantizer.scale, (channels,)).astype(np.float64)
+        exact = pending.gain * pending.acc_scale / quantizer.scale if ratio is None else ratio
+        ratio_c = np.broadcast_to(exact, (channels,)).astype(np.float64)
         bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)
         lo, hi = quantizer.lo, quantizer.hi
         clip_lo, clip_hi = pending.clip_range
@@ -227,10 +233,10 @@ class LoweringContext:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"activation range is empty on the output grid [{quantizer.lo}, {quantizer.hi}]"
             )
-        negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
+        negative = ratio_c * pending.leaky_alpha if pending.activation == "leaky_relu" else None
         tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point, pending.active)
         try:
-            op = pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative))
+            op = pending.build(FinalStage(tensor, ratio_c, bias, lo, hi, negative))
         except RatioOutOfRange as error:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"{error}: the output '{out}' has scale {quantizer.scale:.3g}, too fine "

@@ -264,11 +264,7 @@ def refuse_empty(node: onnx.NodeProto, name: str, array: np.ndarray) -> None:
 
 def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     attrs = ctx.attrs(node)
-    for flag in ("signed", "narrow"):
-        if attrs.get(flag, 0) not in (0, 1):
-            raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
-    signed = bool(attrs.get("signed", 1))
-    narrow = bool(attrs.get("narrow", 0))
+    check_qonnx_flags(node, name, attrs)
     rounding = attrs.get("rounding_mode", b"ROUND")
     rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
     if rounding.upper() not in ("ROUND", "HALF_EVEN"):
@@ -286,9 +282,7 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
             f"an activation (constants such as biases take up to {MAX_CONSTANT_BITS})"
         raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer "
                                     f"1..{widest} for {what}")
-    dtype = IntType(int(bits), signed)
-    lo = dtype.min + (1 if narrow and signed else 0)
-    hi = dtype.max - (1 if narrow and not signed else 0)
+    dtype, lo, hi = qonnx_int_range(attrs, int(bits))
     check_scale(name, node.op_type, scale)
     if zero_point.size == 0 or not np.all((zero_point >= lo) & (zero_point <= hi)):
         raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is outside "
@@ -307,6 +301,21 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     if np.any(zero_point != np.rint(zero_point)):
         raise UnsupportedModelError(name, node.op_type, "non-integer zero point")
     quantize_value(ctx, node, name, quantizer, scale, np.rint(zero_point).astype(np.int64))
+
+
+def check_qonnx_flags(node: onnx.NodeProto, name: str, attrs: dict[str, object]) -> None:
+    """QONNX's `signed` and `narrow` attributes (Quant, Trunc) are 0 or 1."""
+    for flag in ("signed", "narrow"):
+        if attrs.get(flag, 0) not in (0, 1):
+            raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
+
+
+def qonnx_int_range(attrs: dict[str, object], bits: int) -> tuple[IntType, int, int]:
+    """(type, lo, hi) of a QONNX integer quantizer (Quant, Trunc) of `bits` bits, from its checked
+    `signed` (default 1) and `narrow` (default 0) attributes, as qonnx's min_int/max_int."""
+    signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+    dtype = IntType(bits, signed)
+    return dtype, dtype.min + (1 if narrow and signed else 0), dtype.max - (1 if narrow and not signed else 0)
 
 
 def refuse_non_real_quant_input(ctx: LoweringContext, node: onnx.NodeProto, name: str, source: Value) -> None:

@@ -13,6 +13,7 @@ from hwcodesign.frontend.quantizers import QUANTIZERS
 from hwcodesign.frontend.sparse import SPARSE_DOMAIN
 
 NEVER_FOLDED = ("Loop", "Scan", "If", "SequenceMap")  # control flow: folding it could run for ever
+QONNX_OPS = ("Quant", "Trunc")  # the QONNX-domain ops a rule takes (the plumbing's, the channelwise family's)
 
 
 def unsupported_nodes(model: onnx.ModelProto, handled: Collection[str],
@@ -43,9 +44,9 @@ def unsupported_nodes(model: onnx.ModelProto, handled: Collection[str],
                 node.input[0] in quantized:
             quantized.update(node.output)
             continue
-        qonnx_quant = node.domain in QONNX_DOMAINS and node.op_type == "Quant"
+        qonnx_op = node.domain in QONNX_DOMAINS and node.op_type in QONNX_OPS and node.op_type in handled
         sparse_conv = node.domain == SPARSE_DOMAIN and node.op_type == "SubmConv"
-        if qonnx_quant or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
+        if qonnx_op or sparse_conv or (in_standard_domain and node.op_type in handled and node.op_type != "SubmConv"):
             continue
         op_type = node.op_type if in_standard_domain else f"{node.domain}.{node.op_type}"
         hint = op_hint(node)

@@ -25,7 +25,7 @@ ONNX_OP_TYPES = {
     "QuantizeLinear", "DequantizeLinear", "Quant", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
-    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad", "Split", "Slice", "Gather", "Transpose",
+    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad", "Split", "Slice", "Gather", "Transpose", "Trunc",
     # lookup tables (ops/table): float functions of one quantized tensor and the arithmetic around them
     "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Erf", "Softplus", "Gelu", "Sub", "Div", "Neg", "Max", "Min",
 }

@@ -1,4 +1,5 @@
-"""Small Brevitas networks, one construct each, exported as Brevitas's exporters write them.
+"""Small Brevitas networks, one construct each, exported as Brevitas's exporters write them, and
+qonnx's executor as the reference for the QONNX ops onnxruntime has no kernel for (`Trunc`).
 
 The constructs the frontend must read as Brevitas writes them:
 - `conv_net`: QuantIdentity -> QuantConv2d -> QuantReLU or QuantIdentity at 2..8 bits, signed,
@@ -7,8 +8,8 @@ The constructs the frontend must read as Brevitas writes them:
   (TorchScript) or QuantizeLinear(W) -> Clip -> DequantizeLinear (dynamo);
 - `transposed_linear`: x @ W.T with a per-channel quantized W, which both exporters write as the
   weights' quantizer -> Transpose -> MatMul;
-- `trunc_pool`: TruncAvgPool2d / TruncAdaptiveAvgPool2d, which `export_onnx_qcdq` writes as
-  AveragePool -> QuantizeLinear -> Clip -> DequantizeLinear.
+- `trunc_pool`: TruncAvgPool2d / TruncAdaptiveAvgPool2d, which `export_qonnx` writes as
+  AveragePool / GlobalAveragePool -> Trunc.
 
 Each network is seeded and its activation scales calibrated by one forward pass in training mode
 on seeded inputs. Exports have batch 1. `exports(directory)` builds each (network, exporter) once.
@@ -23,9 +24,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import onnx
 
 from hwcodesign.quantize import quiet
+from support.onnx_models import IR_VERSION
 
 if TYPE_CHECKING:
     import torch
@@ -84,10 +87,12 @@ def transposed_linear() -> torch.nn.Module:
     return TransposedLinear()
 
 
-def trunc_pool(bits: int, rounding: str, adaptive: bool, out_bits: int = 8) -> Callable[[], torch.nn.Module]:
+def trunc_pool(bits: int, rounding: str, adaptive: bool, out_bits: int = 8,
+               requantized: bool = False) -> Callable[[], torch.nn.Module]:
     """A `bits`-bit QuantReLU, then a 2x2 TruncAvgPool2d (or TruncAdaptiveAvgPool2d to 1x1) whose
     `out_bits` output is the graph's: Brevitas's TruncTo8bit (`rounding` "floor") or RoundTo8bit
-    ("round") at that width."""
+    ("round") at that width; `requantized`: an 8-bit QuantIdentity after it (a Trunc ending the
+    graph is host work for `compile`'s partition, which cuts after the last Quant)."""
     from brevitas.nn import QuantIdentity, QuantReLU, TruncAdaptiveAvgPool2d, TruncAvgPool2d
     from brevitas.quant.scaled_int import RoundTo8bit, TruncTo8bit
 
@@ -98,8 +103,9 @@ def trunc_pool(bits: int, rounding: str, adaptive: bool, out_bits: int = 8) -> C
 
         pool = TruncAdaptiveAvgPool2d((1, 1), trunc_quant=quant, return_quant_tensor=False) if adaptive else \
             TruncAvgPool2d(2, 2, trunc_quant=quant, return_quant_tensor=False)
+        tail = [QuantIdentity(bit_width=8)] if requantized else []
         return torch.nn.Sequential(QuantIdentity(bit_width=8, return_quant_tensor=True),
-                                   QuantReLU(bit_width=bits, return_quant_tensor=True), pool)
+                                   QuantReLU(bit_width=bits, return_quant_tensor=True), pool, *tail)
 
     return build
 
@@ -152,3 +158,37 @@ class Exports:
             model = export(seeded(build, input_shape), input_shape, exporter, self.directory / f"{name}.onnx")
             self.done[name] = model.SerializeToString()
         return onnx.load_from_string(self.done[name])
+
+
+@contextlib.contextmanager
+def runnable_node_models() -> Iterator[None]:
+    """qonnx runs each standard node as a one-node model from onnx's `make_model`, stamped with
+    onnx 1.23's IR version 14, which onnxruntime < 1.32 refuses; stamp the suite's IR version while
+    qonnx runs."""
+    import qonnx.core.onnx_exec as onnx_exec
+
+    original = onnx_exec.qonnx_make_model
+
+    def make_model(graph: onnx.GraphProto, **kwargs: object) -> onnx.ModelProto:
+        model = original(graph, **kwargs)
+        model.ir_version = min(model.ir_version, IR_VERSION)
+        return model
+
+    onnx_exec.qonnx_make_model = make_model
+    try:
+        yield
+    finally:
+        onnx_exec.qonnx_make_model = original
+
+
+def run_qonnx(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The model's first output for the batch-1 input `x` by qonnx's `execute_onnx` (shapes
+    inferred first, as it requires)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    with runnable_node_models():
+        wrapper = ModelWrapper(model).transform(InferShapes())
+        outputs = execute_onnx(wrapper, {wrapper.graph.input[0].name: x})
+    return np.asarray(outputs[wrapper.graph.output[0].name])
