@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
@@ -39,6 +39,8 @@ from hwcodesign.onnx_edit import fresh_name
 from hwcodesign.quant.formats import WeightFormat
 
 Rule = Callable[["LoweringContext", onnx.NodeProto, str], None]
+LAYOUT_OPS = ("Transpose", "Reshape", "Flatten", "Unsqueeze", "Squeeze", "Identity")
+"""Ops that only move elements: on quantized weights they fold (`fold_quantized_layout`)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class LoweringContext:
     input_tensor_of: dict[str, str] = field(default_factory=dict)  # graph input name -> its quantized IR tensor
     sparse_roots: set[str] = field(default_factory=set)  # graph inputs of a sparse network (frontend/sparse.py)
     weight_formats_used: set[str] = field(default_factory=set)
+    _readers: dict[str, list[tuple[str, onnx.NodeProto]]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.weight_formats = read_formats(self.model)
@@ -142,6 +145,34 @@ class LoweringContext:
             node, op_type, f"input '{tensor_name}' " + what.format(src=source, op=source_op)
         )
 
+    # ------------------------------------------------------------ the graph ahead of the walk
+    def readers(self, tensor: str) -> list[tuple[str, onnx.NodeProto]]:
+        """The nodes reading `tensor` with their names, in graph order (indexed once per lowering),
+        for rules that must see what follows a node (a QuantizeLinear whose Clip narrows it)."""
+        if self._readers is None:
+            self._readers = {}
+            for index, node in enumerate(self.model.graph.node):
+                for read in dict.fromkeys(node.input):
+                    self._readers.setdefault(read, []).append((node_name(node, index), node))
+        return self._readers.get(tensor, [])
+
+    def is_graph_output(self, tensor: str) -> bool:
+        return any(value.name == tensor for value in self.model.graph.output)
+
+    def constant_ahead(self, tensor: str) -> np.ndarray | None:
+        """A constant's value now, or ahead of the walk (its initializer or Constant node); None
+        when `tensor` is not one."""
+        value = self.values.get(tensor)
+        if isinstance(value, Constant):
+            return value.array
+        for init in self.model.graph.initializer:
+            if init.name == tensor:
+                return numpy_helper.to_array(init)
+        node = next((node for node in self.model.graph.node if tensor in node.output), None)
+        if node is not None and node.op_type == "Constant":
+            return self.constant_node_value(node, node.name)
+        return None
+
     # ------------------------------------------------------------ constants
     def constant_node_value(self, node: onnx.NodeProto, name: str) -> np.ndarray:
         try:
@@ -151,6 +182,23 @@ class LoweringContext:
 
     def fold_constant(self, node: onnx.NodeProto, name: str) -> None:
         feeds = {i: self.values[i].array for i in node.input if i}  # type: ignore[union-attr]
+        for output, result in zip(node.output, self.evaluate(node, name, feeds)):
+            self.values[output] = Constant(result)
+
+    def fold_quantized_layout(self, node: onnx.NodeProto, name: str) -> None:
+        """A layout op (`LAYOUT_OPS`) on quantized weights: the same op on their integers, scales
+        and zero points (each broadcast to the weights' shape), so a per-channel scale moves with
+        its axis (TorchScript and Brevitas write `DequantizeLinear(W) -> Transpose -> MatMul`)."""
+        weights = self.values[node.input[0]]
+        assert isinstance(weights, QuantizedConstant)
+        rest = {i: self.values[i].array for i in node.input[1:] if i}  # type: ignore[union-attr]
+        parts = [np.ascontiguousarray(np.broadcast_to(part, weights.q.shape))
+                 for part in (weights.q, weights.scale, weights.zero_point)]
+        q, scale, zero_point = (self.evaluate(node, name, {node.input[0]: part, **rest})[0] for part in parts)
+        self.values[node.output[0]] = QuantizedConstant(q, scale, zero_point, weights.dtype)
+
+    def evaluate(self, node: onnx.NodeProto, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """`node` run on constant `feeds` by the ONNX reference evaluator, refused when too large."""
         too_big = fold_size_problem(node, feeds, self.model)
         if too_big:
             raise UnsupportedModelError(name, node.op_type, too_big)
@@ -158,17 +206,22 @@ class LoweringContext:
             results = ReferenceEvaluator(one_node_model(node, feeds, self.model)).run(None, {})
         except Exception as error:  # the reference evaluator raises many kinds
             raise UnsupportedModelError(name, node.op_type, f"cannot fold constant: {error}") from None
-        for output, result in zip(node.output, results):
-            self.values[output] = Constant(np.asarray(result))
+        return [np.asarray(result) for result in results]
 
     # ------------------------------------------------------------ finishing a layer
-    def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str) -> None:
-        """Fix a pending layer's output grid: fold gain/bias/activation into one Requant."""
+    def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str, ratio: float | None = None) -> None:
+        """Fix a pending layer's output grid: fold gain/bias/activation into one Requant.
+
+        `ratio` (accumulator to output integers) is given when the quantizer states it exactly
+        rather than through the scales: a QONNX Trunc divides by a power of two, while its output
+        scale is a float that only approximates the pool's scale times that power.
+        """
         too_big = frame_size_problem(pending.shape)
         if too_big:
             raise UnsupportedModelError(pending.node, pending.op_type, f"output {too_big}")
         channels = pending.channels
-        ratio = np.broadcast_to(pending.gain * pending.acc_scale / quantizer.scale, (channels,)).astype(np.float64)
+        exact = pending.gain * pending.acc_scale / quantizer.scale if ratio is None else ratio
+        ratio_c = np.broadcast_to(exact, (channels,)).astype(np.float64)
         bias = np.broadcast_to(pending.bias, (channels,)).astype(np.float64)
         lo, hi = quantizer.lo, quantizer.hi
         clip_lo, clip_hi = pending.clip_range
@@ -186,10 +239,10 @@ class LoweringContext:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"activation range is empty on the output grid [{quantizer.lo}, {quantizer.hi}]"
             )
-        negative = ratio * pending.leaky_alpha if pending.activation == "leaky_relu" else None
+        negative = ratio_c * pending.leaky_alpha if pending.activation == "leaky_relu" else None
         tensor = Tensor(out, pending.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point, pending.active)
         try:
-            op = pending.build(FinalStage(tensor, ratio, bias, lo, hi, negative, thresholds))
+            op = pending.build(FinalStage(tensor, ratio_c, bias, lo, hi, negative, thresholds))
         except RatioOutOfRange as error:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"{error}: the output '{out}' has scale {quantizer.scale:.3g}, too fine "

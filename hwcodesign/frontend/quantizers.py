@@ -5,6 +5,8 @@ accelerator's input; on a pending layer its output stage (`LoweringContext.final
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 from onnx import helper
@@ -89,7 +91,7 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
             name, node.op_type, "per-channel quantization of an activation; hardware uses one scale per activation tensor"
         )
     if isinstance(source, FloatInput):
-        ctx.builders.input(ctx, source, Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point))
+        quantize_input(ctx, source, name, quantizer, out)
         return
     if isinstance(source, Padded):
         if not quantizer.same_grid(source.source.tensor):
@@ -115,7 +117,24 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
     ctx.finalize(source, quantizer, out)
 
 
-def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+def quantize_input(ctx: LoweringContext, source: FloatInput, name: str, quantizer: OutputQuantizer, out: str) -> None:
+    """A float graph input quantized: the accelerator's input, in the quantizer's type. A narrow
+    range (QONNX narrow=1, a QCDQ Clip to [-7, 7]) is clamped by a layer after it, since the host
+    quantizes into the whole type, where the reference would clip an input of -7.6 to -7."""
+    tensor = Tensor(out, source.shape, quantizer.dtype, quantizer.scale, quantizer.zero_point)
+    if (quantizer.lo, quantizer.hi) == (quantizer.dtype.min, quantizer.dtype.max):
+        ctx.builders.input(ctx, source, tensor)
+        return
+    ctx.builders.input(ctx, source, tensor.renamed(ctx.unique(f"{out}_unclamped")))
+    unclamped = ctx.values[ctx.input_tensor_of[source.name]]
+    assert isinstance(unclamped, Activation)
+    ctx.finalize(ctx.builders.requantize(ctx, unclamped, name, "identity", False), quantizer, out)
+
+
+def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str,
+                    narrow: Callable[[IntType], tuple[IntType, int, int]] | None = None) -> None:
+    """QuantizeLinear; `narrow` maps its integer type to the quantizer's (type, lo, hi) when a Clip
+    after it narrows the range (QCDQ below 8 bits, `frontend/narrow.py`)."""
     attrs = ctx.attrs(node)
     scale = ctx.constant(node, name, 1, "scale").astype(np.float64)
     zp_value = ctx.optional(node, 2)
@@ -128,15 +147,22 @@ def quantize_linear(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> No
         output_dtype = onnx.helper.np_dtype_to_tensor_dtype(zp_value.array.dtype)
         zero_point = zp_value.array.astype(np.int64)
     dtype = int_type(node, name, output_dtype)
+    lo, hi = dtype.min, dtype.max
+    if narrow is not None:
+        dtype, lo, hi = narrow(dtype)
+        if np.any((zero_point < lo) | (zero_point > hi)):
+            raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is "
+                                        f"outside the range [{lo}, {hi}] of the Clip after it")
     source = ctx.value(node, name, 0)
     refuse_non_real_quant_input(ctx, node, name, source)
     shape = source.array.shape if isinstance(source, Constant) else None
     scale, zero_point = per_axis(ctx, node, name, scale, zero_point, shape)
-    quantizer = quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype) if scale.size == 1 else None
+    quantizer = quantizer_of(node, name, scale.reshape(-1)[:1], zero_point.reshape(-1)[:1], dtype, lo, hi) \
+        if scale.size == 1 else None
     if quantizer is None:
         if not isinstance(source, Constant):
             quantizer_of(node, name, scale, zero_point, dtype)  # raises: per-channel
-        quantizer = OutputQuantizer(1.0, 0, dtype, dtype.min, dtype.max)
+        quantizer = OutputQuantizer(1.0, 0, dtype, lo, hi)
     quantize_value(ctx, node, name, quantizer, scale, zero_point)
 
 
@@ -239,11 +265,7 @@ def refuse_empty(node: onnx.NodeProto, name: str, array: np.ndarray) -> None:
 
 def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     attrs = ctx.attrs(node)
-    for flag in ("signed", "narrow"):
-        if attrs.get(flag, 0) not in (0, 1):
-            raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
-    signed = bool(attrs.get("signed", 1))
-    narrow = bool(attrs.get("narrow", 0))
+    check_qonnx_flags(node, name, attrs)
     rounding = attrs.get("rounding_mode", b"ROUND")
     rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
     if rounding.upper() not in ("ROUND", "HALF_EVEN"):
@@ -261,9 +283,7 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
             f"an activation (constants such as biases take up to {MAX_CONSTANT_BITS})"
         raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer "
                                     f"1..{widest} for {what}")
-    dtype = IntType(int(bits), signed)
-    lo = dtype.min + (1 if narrow and signed else 0)
-    hi = dtype.max - (1 if narrow and not signed else 0)
+    dtype, lo, hi = qonnx_int_range(attrs, int(bits))
     check_scale(name, node.op_type, scale)
     if zero_point.size == 0 or not np.all((zero_point >= lo) & (zero_point <= hi)):
         raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is outside "
@@ -354,6 +374,21 @@ def multithreshold(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> Non
                                     "pre-processing annotates UINT8 pixels) or quantize it with Quant/QuantizeLinear")
     quantizer = OutputQuantizer(scale, 0, dtype, lo, hi, tuple(tuple(row) for row in thresholds.tolist()))
     quantize_value(ctx, node, name, quantizer, np.array(scale), np.zeros((), np.int64))
+
+
+def check_qonnx_flags(node: onnx.NodeProto, name: str, attrs: dict[str, object]) -> None:
+    """QONNX's `signed` and `narrow` attributes (Quant, Trunc) are 0 or 1."""
+    for flag in ("signed", "narrow"):
+        if attrs.get(flag, 0) not in (0, 1):
+            raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
+
+
+def qonnx_int_range(attrs: dict[str, object], bits: int) -> tuple[IntType, int, int]:
+    """(type, lo, hi) of a QONNX integer quantizer (Quant, Trunc) of `bits` bits, from its checked
+    `signed` (default 1) and `narrow` (default 0) attributes, as qonnx's min_int/max_int."""
+    signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+    dtype = IntType(bits, signed)
+    return dtype, dtype.min + (1 if narrow and signed else 0), dtype.max - (1 if narrow and not signed else 0)
 
 
 def refuse_non_real_quant_input(ctx: LoweringContext, node: onnx.NodeProto, name: str, source: Value) -> None:

@@ -241,6 +241,30 @@ def sign_requant(gain: np.ndarray, fractional_bias: np.ndarray | None, lo: int, 
     return Requant(2 * side, np.zeros_like(side), 0, -1, 1, offset=offset.astype(np.int64))
 
 
+ROUNDING_MODES = ("ROUND", "HALF_EVEN", "FLOOR", "CEIL")
+"""Roundings of acc / 2**shift the output stage computes exactly (`rounding_bias`); QONNX's ROUND
+is numpy's, half to even."""
+
+
+def rounding_bias(shift: int, mode: str) -> float:
+    """The accumulator bias b with round_half_even((acc + b) / 2**shift) == mode(acc / 2**shift)
+    for every integer acc, so one output stage serves every mode of `ROUNDING_MODES`.
+
+    Floor: write acc = q * 2**shift + r with 0 <= r < 2**shift; b = -(2**shift - 1) / 2 puts
+    (r + b) / 2**shift strictly inside (-1/2, 1/2), so the half-even rounding gives q, ties
+    never arising. Ceil is the mirror image. A shift <= 0 divides nothing away: every mode is the
+    identity. With the stage's multiplier 2**(S - shift), b becomes the product-domain offset
+    b * 2**(S - shift), an integer, so the stage is exact (`make_requant`'s `fractional_bias`).
+    """
+    mode = mode.upper()
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding mode {mode} is not one of {', '.join(ROUNDING_MODES)}")
+    if shift <= 0 or mode in ("ROUND", "HALF_EVEN"):
+        return 0.0
+    half = ((1 << shift) - 1) / 2
+    return -half if mode == "FLOOR" else half
+
+
 def identity_requant(channels: int, zero_point: int, lo: int, hi: int) -> Requant:
     """The stage for an op whose output keeps its input's scale (max pool, nearest resize)."""
     return Requant(

@@ -38,7 +38,7 @@ from hwcodesign.frontend.loader import QONNX_DOMAINS
 BEFORE, ACCELERATOR, AFTER = "host (before)", "accelerator", "host (after)"
 
 # Activation quantizers: a node of these types on a non-constant input starts the integer domain.
-QUANTIZER_TYPES = ("QuantizeLinear", "Quant", "BipolarQuant", "MultiThreshold")
+QUANTIZER_TYPES = ("QuantizeLinear", "Quant", "BipolarQuant", "MultiThreshold", "Trunc")
 DEQUANTIZER_TYPE = "DequantizeLinear"
 # Nodes that move or relabel values without computing: never the reason a part exists.
 PLUMBING_TYPES = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose", "Cast")

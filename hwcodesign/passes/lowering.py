@@ -17,10 +17,11 @@ import onnx
 from onnx import numpy_helper
 
 from hwcodesign.errors import UnsupportedModelError, raise_all
-from hwcodesign.frontend.context import Builders, LoweringContext, Rule, node_name
+from hwcodesign.frontend.context import LAYOUT_OPS, Builders, LoweringContext, Rule, node_name
 from hwcodesign.frontend.finn_types import annotated_integers, annotated_types, integer_type
 from hwcodesign.frontend.formats import FORMATS_KEY
 from hwcodesign.frontend.loader import graph_inputs
+from hwcodesign.frontend.narrow import narrow_quantizers
 from hwcodesign.frontend.plumbing import PLUMBING
 from hwcodesign.frontend.quantizers import FLOAT_TYPES, ONNX_INT_TYPES, QUANTIZERS
 from hwcodesign.frontend.sparse import sparse_roots
@@ -36,16 +37,27 @@ FOLD_CONSTANTS = "fold-constants"
 
 
 def fold_constants(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bool:
-    """`fold-constants`: a node computing on constants only is evaluated now (ONNX reference)."""
+    """`fold-constants`: a node computing on constants only is evaluated now (ONNX reference); a
+    layout op (Transpose, Reshape, ...) of quantized weights moves their integers and scales."""
     inputs = [ctx.values.get(i) for i in node.input if i]
-    if node.op_type in QUANTIZERS or not inputs or not all(isinstance(v, Constant) for v in inputs):
+    if node.op_type in QUANTIZERS or not inputs:
         return False
-    ctx.fold_constant(node, name)
-    return True
+    if all(isinstance(v, Constant) for v in inputs):
+        ctx.fold_constant(node, name)
+        return True
+    if node.op_type in LAYOUT_OPS and isinstance(ctx.values.get(node.input[0]), QuantizedConstant) and \
+            all(isinstance(ctx.values.get(i), Constant) for i in node.input[1:] if i):
+        ctx.fold_quantized_layout(node, name)
+        return True
+    return False
 
 
 CONSTANT_FOLDING = Pattern(FOLD_CONSTANTS, ("*",), fold_constants,
-                           "nodes on constants only (shape arithmetic, weight transforms) evaluated at import")
+                           "nodes on constants only (shape arithmetic, weight transforms) and layout ops of "
+                           "quantized weights evaluated at import")
+NARROW_QUANTIZERS = Pattern("recognize-narrow-quantizers", ("QuantizeLinear", "Clip"), narrow_quantizers,
+                            "QuantizeLinear -> Clip -> DequantizeLinear on integers (Brevitas's QCDQ below 8 bits): "
+                            "one quantizer of the Clip's range")
 
 
 def family_lowerings() -> list[FamilyLowering]:
@@ -53,8 +65,8 @@ def family_lowerings() -> list[FamilyLowering]:
 
 
 def lowering_patterns() -> dict[str, Pattern]:
-    """Every pattern by name: constant folding, then the families'."""
-    patterns = {CONSTANT_FOLDING.name: CONSTANT_FOLDING}
+    """Every pattern by name: the plumbing's (narrow quantizers, constant folding), then the families'."""
+    patterns = {pattern.name: pattern for pattern in (NARROW_QUANTIZERS, CONSTANT_FOLDING)}
     for lowering in family_lowerings():
         patterns.update((pattern.name, pattern) for pattern in lowering.patterns)
     return patterns

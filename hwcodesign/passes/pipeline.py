@@ -2,7 +2,8 @@
 the whole import here at a glance.
 
 1. The lowering steps (`LOWERING_STEPS`): patterns the lowering walk tries on each node before
-   its op type's rule, while the float epilogue is still visible: fold constants, make float
+   its op type's rule, while the float epilogue is still visible: read a Clip between
+   QuantizeLinear and DequantizeLinear as a narrower quantizer, fold constants, make float
    functions of one quantized tensor lookup tables, fold BatchNorm,
    fold activations into the layer before them, recognise fixed-shape DeformConv offsets and
    sparse active-site masks. They read the walk's state, so they run inside it.
@@ -35,6 +36,7 @@ from hwcodesign.passes.lowering import LoweringWalk, lowering_patterns
 Pass = Callable[[Graph], Graph]
 
 LOWERING_STEPS: tuple[str, ...] = (
+    "recognize-narrow-quantizers",
     "fold-constants",
     "lookup-tables",
     "fold-batch-norm",

@@ -25,7 +25,7 @@ ONNX_OP_TYPES = {
     "QuantizeLinear", "DequantizeLinear", "Quant", "Conv", "DeformConv", "Gemm", "MatMul", "Add", "Mul",
     "BatchNormalization", "Relu", "Clip", "LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat",
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
-    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad", "Split", "Slice", "Gather", "Transpose",
+    "Greater", "Cast", "SubmConv", "ReduceMean", "Pad", "Split", "Slice", "Gather", "Transpose", "Trunc",
     # lookup tables (ops/table): float functions of one quantized tensor and the arithmetic around them
     "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Erf", "Softplus", "Gelu", "Sub", "Div", "Neg", "Max", "Min",
 }
@@ -37,7 +37,7 @@ def without(*names: str) -> PassOptions:
 
 def test_passes_are_named_in_order() -> None:
     assert PASS_NAMES == (
-        "fold-constants", "lookup-tables", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
+        "recognize-narrow-quantizers", "fold-constants", "lookup-tables", "fold-batch-norm", "fold-activations", "recognize-fixed-shape-offsets",
         "recognize-sparse-masks", "recognize-channel-shuffle", "lower", "remove-dead-layers", "remove-identity-acts",
         "fuse-activations",
     )
@@ -51,7 +51,7 @@ def test_every_family_registers_lowering_and_every_op_type_has_an_owner() -> Non
 
 
 def test_unknown_pass_is_one_line_listing_the_names() -> None:
-    with pytest.raises(PassError, match="^unknown pass 'fold-bn'; the passes are: fold-constants, ") as error:
+    with pytest.raises(PassError, match="^unknown pass 'fold-bn'; the passes are: recognize-narrow-quantizers, fold-constants, ") as error:
         without("fold-bn")
     assert "\n" not in str(error.value) and "fuse-activations" in str(error.value)
     with pytest.raises(PassError, match="'lower' builds the IR and cannot be disabled"):
@@ -114,12 +114,12 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path: Path) -> None:
     optimize(load_onnx(conv_bn_relu_qdq(), options), options)
     numbered = [f"{number:02d}-{name}.txt" for number, name in enumerate(PASS_NAMES, 1)]
     assert dumped(dump) == [name for name in numbered if "identity" not in name]
-    assert (dump / "03-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
-    assert (dump / "04-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
-    lower = (dump / "08-lower.txt").read_text().splitlines()
-    assert lower[0] == "# after pass 8 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
+    assert (dump / "04-fold-batch-norm.txt").read_text().splitlines()[2:] == ["1 node(s) taken:", "  bn (BatchNormalization)"]
+    assert (dump / "05-fold-activations.txt").read_text().endswith("  relu (Relu)\n")
+    lower = (dump / "09-lower.txt").read_text().splitlines()
+    assert lower[0] == "# after pass 9 'lower'" and any(line.startswith("conv = Conv(xq) -> yq ") for line in lower)
     load_onnx(conv_bn_relu_qdq(), PassOptions(frozenset({"fold-constants"}), dump))  # a rerun replaces the dumps
-    assert dumped(dump) == numbered[1:8]
+    assert dumped(dump) == numbered[:1] + numbered[2:9]
 
 
 def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +128,7 @@ def test_cli_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", str(model), "--dump-ir", "ir", "--disable-pass", "fuse-activations"]) == 0
     assert dumped(tmp_path / "ir")[-4:] == [
-        "07-recognize-channel-shuffle.txt", "08-lower.txt", "09-remove-dead-layers.txt", "10-remove-identity-acts.txt"]
+        "08-recognize-channel-shuffle.txt", "09-lower.txt", "10-remove-dead-layers.txt", "11-remove-identity-acts.txt"]
     capsys.readouterr()
     assert main(["inspect", str(model), "--disable-pass", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -5,7 +5,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from hwcodesign.ir.requant import MULTIPLIER_BITS, fixed_point, make_requant, round_shift, shared_shift
+from hwcodesign.ir.requant import (
+    MULTIPLIER_BITS,
+    ROUNDING_MODES,
+    fixed_point,
+    make_requant,
+    round_shift,
+    rounding_bias,
+    shared_shift,
+)
 
 
 def exact_round_half_even(numerator: int, shift: int) -> int:
@@ -48,3 +56,24 @@ def test_fractional_bias_offset_is_exact_to_product_precision() -> None:
 def test_shared_shift_for_two_inputs() -> None:
     (m_a, m_b), shift = shared_shift([0.75, 0.001])
     assert abs(m_a / 2**shift - 0.75) < 1e-6 and abs(m_b / 2**shift - 0.001) < 1e-6
+
+
+EXACT_ROUNDINGS = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor, "CEIL": np.ceil}  # numpy's round: half even
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("shift", range(-3, 13))
+def test_rounding_bias_makes_the_stage_round_every_accumulator_as_asked(shift: int, mode: str) -> None:
+    """A QONNX Trunc's acc / 2**shift, floored, ceiled or rounded half to even, by the one
+    half-even output stage plus `rounding_bias`: every accumulator of 16 bits, exactly (acc / 2**shift
+    is exact in float64, so numpy's roundings of it are the exact answers)."""
+    accumulators = np.arange(-(1 << 15), 1 << 15, dtype=np.int64)
+    requant = make_requant(np.array([2.0 ** -shift]), 0, -(1 << 40), 1 << 40,
+                           fractional_bias=np.array([rounding_bias(shift, mode)]))
+    expected = EXACT_ROUNDINGS[mode](accumulators / 2.0 ** shift)
+    assert np.array_equal(requant.apply(accumulators.reshape(1, -1), channel_axis=0)[0], expected)
+
+
+def test_a_sign_dependent_rounding_has_no_bias() -> None:
+    with pytest.raises(ValueError, match="rounding mode HALF_UP is not one of ROUND, HALF_EVEN, FLOOR, CEIL"):
+        rounding_bias(2, "half_up")

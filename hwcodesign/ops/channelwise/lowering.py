@@ -1,4 +1,5 @@
-"""Lowering of channelwise layers: MaxPool, AveragePool, GlobalAveragePool and ReduceMean over H, W.
+"""Lowering of channelwise layers: MaxPool, AveragePool, GlobalAveragePool and ReduceMean over H, W,
+and QONNX's Trunc of an average (Brevitas's TruncAvgPool2d).
 
 (A depthwise conv is lowered by the conv family's rule, which picks `DepthwiseConv` for a group
 per channel; a pool of an active-site mask by the sparse family's `recognize-sparse-masks`.)
@@ -14,10 +15,12 @@ import onnx
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
 from hwcodesign.frontend.padding import add_pads, padded_shape, window_input
-from hwcodesign.frontend.validate import check_window
-from hwcodesign.frontend.values import FinalStage, OutputQuantizer, Pending
+from hwcodesign.frontend.quantizers import MAX_ACTIVATION_BITS, check_qonnx_flags, qonnx_int_range
+from hwcodesign.frontend.validate import check_scale, check_window
+from hwcodesign.frontend.values import Activation, FinalStage, OutputQuantizer, Pending
 from hwcodesign.frontend.windows import window_pads
 from hwcodesign.ir.op import Op, window_output_size
+from hwcodesign.ir.requant import ROUNDING_MODES, rounding_bias
 from hwcodesign.ops.channelwise.ir import GlobalAvgPool, Pool
 from hwcodesign.ops.facets.lowering import FamilyLowering
 
@@ -47,7 +50,7 @@ def pool(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     layer_name = ctx.unique(name)
 
     def build(stage: FinalStage) -> Op:
-        requant = stage.requant()
+        requant = stage.requant(stage.bias)  # a pool adds no bias: a Trunc's rounding bias is the stage's offset
         return Pool(layer_name, (x.name,), stage.output, mode, kernel, stride, pads, requant)  # type: ignore[arg-type]
 
     shape = (x.shape[0], x.shape[1],
@@ -101,7 +104,7 @@ def global_average_pool(ctx: LoweringContext, node: onnx.NodeProto, name: str) -
     layer_name = ctx.unique(name)
 
     def build(stage: FinalStage) -> Op:
-        requant = stage.requant()
+        requant = stage.requant(stage.bias)
         return GlobalAvgPool(layer_name, (x.name,), stage.output, requant)
 
     shape = (x.shape[0], x.shape[1], 1, 1)
@@ -109,6 +112,71 @@ def global_average_pool(ctx: LoweringContext, node: onnx.NodeProto, name: str) -
     ctx.values[node.output[0]] = Pending(name, node.op_type, shape, np.full(1, acc_scale), build, has_bias=False)
 
 
+AVERAGES = ("AveragePool", "GlobalAveragePool", "ReduceMean")
+MAX_TRUNC_SHIFT = 22  # |log2(output scale / scale)|, within the output stage's ratios (Brevitas shifts a few bits)
+
+
+def trunc(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """QONNX `Trunc` (v2, qonnx/custom_op/general/trunc.py) of an average pool: Brevitas's
+    TruncAvgPool2d and TruncAdaptiveAvgPool2d, which `export_qonnx` writes as AveragePool (or
+    GlobalAveragePool) -> Trunc, replace the average's division by a shift.
+
+    Trunc reads the pool's output on the grid `scale` (the pool input's scale / window size), so
+    round(x / scale) is the window sum: the pool's accumulator. It divides that by 2**t, t =
+    round(log2(output scale / scale)), clamps to its `output bit width` integers and rounds by its
+    `rounding_mode` (brevitas: floor for TruncTo8bit, round for RoundTo8bit); its output is those
+    integers on the grid `output scale`. The pool's output stage computes exactly that: ratio 2**-t
+    (exact, where output scale / scale is a float near it) and, for floor or ceil, the accumulator
+    bias that makes its half-even rounding round that way (`rounding_bias`).
+    """
+    source = ctx.value(node, name, 0)
+    if not (isinstance(source, Pending) and source.op_type in AVERAGES and source.activation == "none"
+            and np.all(source.gain == 1) and np.all(source.bias == 0)):
+        what = f"the output of '{source.node}' ({source.op_type})" if isinstance(source, Pending) else \
+            "a quantized tensor" if isinstance(source, Activation) else "not a layer's output"
+        raise UnsupportedModelError(name, node.op_type, f"its input '{node.input[0]}' is {what}; a Trunc is "
+                                    "supported only right after an AveragePool or GlobalAveragePool (Brevitas's "
+                                    "TruncAvgPool2d), as the rounding of the average")
+    version = next((entry.version for entry in ctx.model.opset_import if entry.domain == node.domain), 1)
+    if version < 2 or len(node.input) != 6:
+        raise UnsupportedModelError(name, node.op_type, f"Trunc of opset {version} with {len(node.input)} inputs: "
+                                    "only Trunc v2 (opset 2 of its domain; x, scale, zero point, input bit width, "
+                                    "output scale, output bit width), which Brevitas writes, is supported")
+    attrs = ctx.attrs(node)
+    check_qonnx_flags(node, name, attrs)
+    scale, zero_point, output_scale, bit_width = (ctx.constant(node, name, index, what) for index, what in (
+        (1, "scale"), (2, "zero point"), (4, "output scale"), (5, "output bit width")))
+    if scale.size != 1 or output_scale.size != 1 or zero_point.size != 1:
+        raise UnsupportedModelError(name, node.op_type, "scale, zero point and output scale must be scalars")
+    if float(zero_point.reshape(())) != 0:
+        raise UnsupportedModelError(name, node.op_type, f"zero point {float(zero_point.reshape(())):g}: a Trunc's "
+                                    "output zero point would be it / 2**t, not an integer; Brevitas writes 0")
+    accumulator = float(source.acc_scale.reshape(-1)[0])
+    if not np.isclose(float(scale.reshape(())), accumulator, rtol=1e-6, atol=0):
+        raise UnsupportedModelError(name, node.op_type, f"scale {float(scale.reshape(())):.6g} is not the pool's "
+                                    f"{accumulator:.6g} (its input's scale / window size): a Trunc rounds the "
+                                    "window sum")
+    bits = float(bit_width.reshape(-1)[0]) if bit_width.size == 1 else np.nan
+    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= MAX_ACTIVATION_BITS):
+        raise UnsupportedModelError(name, node.op_type, f"output bit width {bit_width.reshape(-1)[:4].tolist()} must be "
+                                    f"one integer 1..{MAX_ACTIVATION_BITS}")
+    dtype, lo, hi = qonnx_int_range(attrs, int(bits))
+    check_scale(name, node.op_type, output_scale, dtype.max - dtype.min + 1)
+    shift = int(np.round(np.log2(output_scale / scale)).reshape(()))  # as qonnx: in the model's float type
+    if abs(shift) > MAX_TRUNC_SHIFT:
+        raise UnsupportedModelError(name, node.op_type, f"output scale / scale is 2**{shift}; at most "
+                                    f"2**{MAX_TRUNC_SHIFT} apart")
+    rounding = attrs.get("rounding_mode", b"FLOOR")
+    mode = (rounding.decode() if isinstance(rounding, bytes) else str(rounding)).upper()
+    if mode not in ROUNDING_MODES:
+        raise UnsupportedModelError(name, node.op_type, f"rounding_mode {mode}: supported are "
+                                    f"{', '.join(ROUNDING_MODES)}")
+    rounded = source.with_changes(bias=np.full(1, rounding_bias(shift, mode)))
+    quantizer = OutputQuantizer(float(output_scale.reshape(())), 0, dtype, lo, hi)
+    ctx.finalize(rounded, quantizer, node.output[0], ratio=2.0 ** -shift)
+
+
 LOWERING = FamilyLowering(rules=MappingProxyType({
     "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": global_average_pool, "ReduceMean": reduce_mean,
+    "Trunc": trunc,
 }))

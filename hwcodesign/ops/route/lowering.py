@@ -21,11 +21,10 @@ from types import MappingProxyType
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
-from hwcodesign.frontend.values import Activation, Constant, FinalStage, OutputQuantizer, Pending
+from hwcodesign.frontend.values import Activation, FinalStage, OutputQuantizer, Pending
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.facets.lowering import FamilyLowering, Pattern
@@ -179,25 +178,11 @@ def previous_node(model: onnx.ModelProto, tensor: str) -> onnx.NodeProto | None:
     return node
 
 
-def constant_array(ctx: LoweringContext, tensor: str) -> np.ndarray | None:
-    """A constant's value now, or (ahead of the walk) its initializer or Constant node."""
-    value = ctx.values.get(tensor)
-    if isinstance(value, Constant):
-        return value.array
-    for init in ctx.model.graph.initializer:
-        if init.name == tensor:
-            return numpy_helper.to_array(init)
-    node = producer_of(ctx.model, tensor)
-    if node is not None and node.op_type == "Constant":
-        return np.asarray(ctx.constant_node_value(node, node.name))
-    return None
-
-
 def reshaped(ctx: LoweringContext, node: onnx.NodeProto, shape: tuple[int, ...]) -> tuple[int, ...] | None:
     """The shape a Reshape node makes of `shape` (None: its target is not a constant)."""
     if len(node.input) < 2:
         return None
-    target = constant_array(ctx, node.input[1])
+    target = ctx.constant_ahead(node.input[1])
     if target is None:
         return None
     allow_zero = int(ctx.attrs(node).get("allowzero", 0))  # type: ignore[call-overload]
