@@ -203,7 +203,7 @@ def params_of(project: Project, layer: str) -> str:
 def weight_array(text: str) -> tuple[str, np.ndarray]:
     """The weight_t typedef and the values of the `_w` array of a params header."""
     weight_t = re.search(r"typedef (ap_u?int<\d+>) weight_t;", text).group(1)
-    body = re.search(r"::weight_t \w+_w\[[^=]*= \{(.*?)\};", text, re.S).group(1)
+    body = re.search(r"::weight_t>::type \w+_w\[[^=]*= \{(.*?)\};", text, re.S).group(1)
     return weight_t, np.array([int(v) for v in body.replace("\n", " ").split(",") if v.strip()])
 
 

@@ -16,8 +16,8 @@ enum hwc_channelwise_mode { HWC_DEPTHWISE = 0, HWC_MAX_POOL = 1, HWC_AVG_POOL = 
 template <class C>
 void hwc_channelwise(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                      hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
-                     const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
-                     const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
+                     const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                     const typename hwc_table_element<typename C::bias_t>::type bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
     HWC_MAC_STAGE_MEMORIES
     typedef typename C::in_t in_t;
     typedef typename C::acc_t acc_t;
@@ -64,7 +64,7 @@ rows:
                         bool inside;
                         const ap_int<in_t::width + 1> x = hwc_ring_at<C, in_t>(ring, iy, ix, c, inside);
                         if (C::MODE == HWC_DEPTHWISE) {
-                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(weights[lane][at.fold * SF + at.sf][s]), x);
+                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[lane][at.fold * SF + at.sf][s])), x);
                         } else if (C::MODE == HWC_AVG_POOL) {
                             sum += x;
                         } else if (inside && x > sum) {

@@ -13,6 +13,55 @@
 #include <ap_int.h>
 #include <hls_stream.h>
 
+// The element type of a constant table (weights, biases): T itself in synthesis, where the ROM
+// is exactly T's width; in a C++ build (g++ C simulation, or Vitis's own) the native integer that
+// holds the same values. A compiler constructs every class-typed element of an initializer while
+// it compiles: CNV's 1.5 M one-bit weights as ap_uint<1> take g++ 61 s and 11 GB, as unsigned char
+// 1.6 s and 0.3 GB. Stages read an element back as T (`hwc_read<T>`).
+template <bool C, typename A, typename B>
+struct hwc_if {
+    typedef A type;
+};
+template <typename A, typename B>
+struct hwc_if<false, A, B> {
+    typedef B type;
+};
+template <int W, bool S, bool NATIVE = (W <= 64)>
+struct hwc_native {  // wider than any native integer: the class after all
+    typedef typename hwc_if<S, ap_int<W>, ap_uint<W> >::type type;
+};
+template <int W>
+struct hwc_native<W, true, true> {
+    typedef typename hwc_if<(W <= 8), signed char, typename hwc_if<(W <= 16), short,
+        typename hwc_if<(W <= 32), int, long long>::type>::type>::type type;
+};
+template <int W>
+struct hwc_native<W, false, true> {
+    typedef typename hwc_if<(W <= 8), unsigned char, typename hwc_if<(W <= 16), unsigned short,
+        typename hwc_if<(W <= 32), unsigned, unsigned long long>::type>::type>::type type;
+};
+template <typename T>
+struct hwc_table_element {
+    typedef T type;
+};
+#ifndef __SYNTHESIS__
+template <int W>
+struct hwc_table_element<ap_int<W> > {
+    typedef typename hwc_native<W, true>::type type;
+};
+template <int W>
+struct hwc_table_element<ap_uint<W> > {
+    typedef typename hwc_native<W, false>::type type;
+};
+#endif
+
+// A table element as the type T the stage computes with.
+template <typename T, typename E>
+T hwc_read(const E &element) {
+#pragma HLS INLINE
+    return T(element);
+}
+
 // One pixel: N channels of T.
 template <typename T, int N>
 struct hwc_vec {
@@ -232,7 +281,7 @@ int hwc_xnor_popcount(const W codes[SIMD], const X x[SIMD]) {
     ap_uint<hwc_bits_for<SIMD>::value> agree = 0;
     for (int s = 0; s < SIMD; ++s) {
 #pragma HLS UNROLL
-        agree += (codes[s][0] == 1) == (x[s] > 0) ? 1 : 0;
+        agree += ((codes[s] & 1) != 0) == (x[s] > 0) ? 1 : 0;
     }
     return 2 * int(agree) - SIMD;
 }

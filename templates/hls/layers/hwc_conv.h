@@ -19,8 +19,8 @@
 template <class C>
 void hwc_conv(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
               hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
-              const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
-              const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
+              const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+              const typename hwc_table_element<typename C::bias_t>::type bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C]) {
     HWC_MAC_STAGE_MEMORIES
     typedef typename C::in_t in_t;
     typedef typename C::acc_t acc_t;
@@ -86,7 +86,7 @@ rows:
                     } else {
                         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(weights[lane][at.fold * SF + at.sf][s]), x[s]);
+                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[lane][at.fold * SF + at.sf][s])), x[s]);
                         }
                     }
                     acc[lane] = sum;

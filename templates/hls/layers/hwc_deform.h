@@ -117,8 +117,8 @@ template <class C, class MASK_STREAM>
 void hwc_deform_body(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                      hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets, MASK_STREAM &masks,
                      hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
-                     const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
-                     const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
+                     const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                     const typename hwc_table_element<typename C::bias_t>::type bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                      const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {
     HWC_MAC_STAGE_MEMORIES
 #pragma HLS ARRAY_PARTITION variable=offset_rq complete
@@ -197,7 +197,7 @@ rows:
                                 ring, pos_y[g][k] >> C::FRAC_BITS, pos_x[g][k] >> C::FRAC_BITS,
                                 pos_y[g][k] & ONE_MASK, pos_x[g][k] & ONE_MASK, c);
                             const typename C::masked_t masked = typename C::masked_t(sample * mask[g * TAPS + k]);
-                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(weights[lane][at.fold * SF + at.sf][s], masked);
+                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_read<typename C::weight_t>(weights[lane][at.fold * SF + at.sf][s]), masked);
                         }
                         acc[lane] = sum;
                         if (at.sf == SF - 1) output.take(at.fold, lane, sum);
@@ -222,7 +222,7 @@ rows:
                         acc_t sum = at.sf == 0 ? acc_t(0) : acc[lane];
                         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(weights[lane][at.fold * SF + at.sf][s], x[s]);
+                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_read<typename C::weight_t>(weights[lane][at.fold * SF + at.sf][s]), x[s]);
                         }
                         acc[lane] = sum;
                         if (at.sf == SF - 1) output.take(at.fold, lane, sum);
@@ -239,8 +239,8 @@ template <class C>
 void hwc_deform(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                 hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets,
                 hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
-                const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
-                const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
+                const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                const typename hwc_table_element<typename C::bias_t>::type bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                 const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {
     hwc_no_mask<typename C::mask_t, C::MASK_C> ones;
     hwc_deform_body<C>(in, offsets, ones, out, weights, bias, rq, offset_rq);
@@ -252,8 +252,8 @@ void hwc_deform_masked(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
                        hls::stream<hwc_vec<typename C::offset_t, C::OFFSET_C> > &offsets,
                        hls::stream<hwc_vec<typename C::mask_t, C::MASK_C> > &masks,
                        hls::stream<hwc_vec<typename C::out_t, C::PE> > &out,
-                       const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
-                       const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
+                       const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                       const typename hwc_table_element<typename C::bias_t>::type bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                        const typename C::OFF::rq_t offset_rq[C::OFFSET_C]) {
     hwc_deform_body<C>(in, offsets, masks, out, weights, bias, rq, offset_rq);
 }

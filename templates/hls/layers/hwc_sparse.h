@@ -173,8 +173,8 @@ ap_uint<C::OUT_W> hwc_sparse_outputs(const hwc_sparse_ring<C> &ring, int oy) {
 template <class C>
 void hwc_subm_conv(hls::stream<hwc_token<typename C::in_t, C::IN_C> > &in,
                    hls::stream<hwc_token<typename C::out_t, C::OUT_C> > &out,
-                   const typename C::weight_t weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
-                   const typename C::bias_t bias[C::OUT_C], const typename C::rq_t rq[C::OUT_C]) {
+                   const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                   const typename hwc_table_element<typename C::bias_t>::type bias[C::OUT_C], const typename C::rq_t rq[C::OUT_C]) {
 #pragma HLS ARRAY_PARTITION variable=weights complete dim=1
 #pragma HLS ARRAY_RESHAPE variable=weights complete dim=3
 #pragma HLS ARRAY_PARTITION variable=bias cyclic factor=C::PE
@@ -244,12 +244,12 @@ rows:
 #pragma HLS UNROLL
                     const int c = C::DEPTHWISE ? fold * C::PE + lane : chunk * C::SIMD + s;
                     const ap_int<in_t::width + 1> x = ring.at(iy, ix, c);
-                    sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(weights[lane][fold * SF + step_in_fold][s], x);
+                    sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_read<typename C::weight_t>(weights[lane][fold * SF + step_in_fold][s]), x);
                 }
                 acc[lane] = sum;
                 if (step_in_fold == SF - 1) {
                     const int o = fold * C::PE + lane;
-                    result.data[o] = hwc_requantize<C>(acc_t(sum + bias[o]), rq[o]);
+                    result.data[o] = hwc_requantize<C>(acc_t(sum + hwc_read<typename C::bias_t>(bias[o])), rq[o]);
                 }
             }
             if (++step_in_fold == SF) {

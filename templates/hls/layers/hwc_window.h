@@ -138,7 +138,7 @@ struct hwc_shared_output {
         step = 0;
     }
 
-    void convert(const typename C::bias_t bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
+    void convert(const typename hwc_table_element<typename C::bias_t>::type bias[C::BIAS_LENGTH], const typename C::rq_t rq[C::OUT_C],
                  hls::stream<hwc_vec<typename C::out_t, C::PE> > &out) {
 #pragma HLS INLINE
         if (step >= STEPS) return;
@@ -147,7 +147,7 @@ struct hwc_shared_output {
             const int lane = step * C::RQ_UNITS + unit;
             if (lane < C::PE) {
                 const int o = pending_fold * C::PE + lane;
-                const typename C::acc_t value = C::HAS_BIAS ? typename C::acc_t(pending[lane] + bias[o]) : pending[lane];
+                const typename C::acc_t value = C::HAS_BIAS ? typename C::acc_t(pending[lane] + hwc_read<typename C::bias_t>(bias[o])) : pending[lane];
                 word.data[lane] = hwc_requantize<C>(value, rq[o]);
             }
         }
