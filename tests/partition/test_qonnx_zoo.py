@@ -15,7 +15,7 @@ from onnx import numpy_helper
 from support.brevitas_models import user_inputs
 from support.qonnx_reference import qonnx_tensors
 
-from hwcodesign.errors import ModelNote, UnsupportedModelError
+from hwcodesign.errors import ModelNote
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.partition import Partition, load_partitioned, split_model
@@ -27,11 +27,6 @@ from hwcodesign.sim import quantize_input, run_golden
 
 TFC_2W2A = Path(__file__).parent.parent / "data" / "qonnx_zoo" / "TFC_2W2A.onnx"
 SAMPLES = 20
-FOLDS_ELSEWHERE = {"Transpose": "Quant(weights) -> Transpose -> MatMul needs the constant Transpose folding "
-                                "being built on the qcdq branch"}
-"""Refusals this branch leaves to another: the test waits for them rather than working around them."""
-
-
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
     return user_inputs("tfc", SAMPLES, seed=7)
@@ -45,17 +40,10 @@ def reference(images: np.ndarray) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def loaded() -> tuple[Partition, Graph]:
-    """`load_partitioned` + `optimize` of the file as downloaded, or an expected failure naming the
-    other branch when only its work is missing."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ModelNote)  # the file leaves the onnx.brevitas opset undeclared
-            partition, graph = load_partitioned(TFC_2W2A)
-    except UnsupportedModelError as refusal:
-        refused = {problem.op_type for problem in getattr(refusal, "problems", [refusal])}
-        if refused <= set(FOLDS_ELSEWHERE):
-            pytest.xfail("; ".join(FOLDS_ELSEWHERE[op] for op in sorted(refused)))
-        raise
+    """`load_partitioned` + `optimize` of the file as downloaded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelNote)  # the file leaves the onnx.brevitas opset undeclared
+        partition, graph = load_partitioned(TFC_2W2A)
     return partition, optimize(graph)
 
 

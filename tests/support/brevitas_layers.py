@@ -17,18 +17,15 @@ on seeded inputs. Exports have batch 1. `exports(directory)` builds each (networ
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 
-from hwcodesign.quantize import quiet
-from support.onnx_models import IR_VERSION
+from support.brevitas_models import hushed
+from support.qonnx_reference import qonnx_tensors
 
 if TYPE_CHECKING:
     import torch
@@ -110,20 +107,6 @@ def trunc_pool(bits: int, rounding: str, adaptive: bool, out_bits: int = 8,
     return build
 
 
-@contextlib.contextmanager
-def hushed() -> Iterator[None]:
-    """Brevitas and the dynamo exporter print progress, warnings and (QCDQ) the traceback of an
-    opset conversion that fails without failing the export; keep test output clean."""
-    exporter_log = logging.getLogger("torch.onnx")  # its own handler: the root's level does not reach it
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)
-    try:
-        with quiet(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        exporter_log.setLevel(level)
-
-
 def export(module: torch.nn.Module, input_shape: tuple[int, ...], exporter: str, path: Path) -> onnx.ModelProto:
     """`module` exported by `exporter` (`EXPORTERS`: QCDQ or QONNX, TorchScript or dynamo) for a
     batch-1 input of `input_shape`; QCDQ through dynamo quantizes the weights by a QuantizeLinear
@@ -160,35 +143,7 @@ class Exports:
         return onnx.load_from_string(self.done[name])
 
 
-@contextlib.contextmanager
-def runnable_node_models() -> Iterator[None]:
-    """qonnx runs each standard node as a one-node model from onnx's `make_model`, stamped with
-    onnx 1.23's IR version 14, which onnxruntime < 1.32 refuses; stamp the suite's IR version while
-    qonnx runs."""
-    import qonnx.core.onnx_exec as onnx_exec
-
-    original = onnx_exec.qonnx_make_model
-
-    def make_model(graph: onnx.GraphProto, **kwargs: object) -> onnx.ModelProto:
-        model = original(graph, **kwargs)
-        model.ir_version = min(model.ir_version, IR_VERSION)
-        return model
-
-    onnx_exec.qonnx_make_model = make_model
-    try:
-        yield
-    finally:
-        onnx_exec.qonnx_make_model = original
-
-
 def run_qonnx(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    """The model's first output for the batch-1 input `x` by qonnx's `execute_onnx` (shapes
-    inferred first, as it requires)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    with runnable_node_models():
-        wrapper = ModelWrapper(model).transform(InferShapes())
-        outputs = execute_onnx(wrapper, {wrapper.graph.input[0].name: x})
-    return np.asarray(outputs[wrapper.graph.output[0].name])
+    """The model's first output for the batch-1 input `x` by qonnx's `execute_onnx`."""
+    output = model.graph.output[0].name
+    return qonnx_tensors(model, [x], [output])[output]
