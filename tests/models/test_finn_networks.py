@@ -43,13 +43,18 @@ def mac_layers(graph: Graph) -> list[Conv | Linear]:
     return [op for op in graph if isinstance(op, Conv | Linear)]
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("network", NETWORKS)
-def test_the_whole_model_equals_qonnx(brevitas_export: Export, network: str, precision: str) -> None:
+EXPORTS = [(network, precision, exporter) for network in NETWORKS for precision in PRECISIONS
+           for exporter in ("qonnx", "qonnx-torchscript", "qcdq", "qcdq-torchscript")
+           if precision == "w2a2" or exporter.startswith("qonnx")]  # Brevitas writes no 1-bit QCDQ
+
+
+@pytest.mark.parametrize(("network", "precision", "exporter"), EXPORTS)
+def test_the_whole_model_equals_qonnx(brevitas_export: Export, network: str, precision: str, exporter: str) -> None:
     """The accelerator's output integers equal qonnx's values of the same tensors on every element
     (the host's first ops in float32 as qonnx runs them, then exact integer layers); the model's
-    outputs (the last layer and TensorNorm on the host) agree to float32 rounding."""
-    path = brevitas_export(network, precision, "qonnx")
+    outputs (the last layer and TensorNorm on the host) agree to float32 rounding. QCDQ files are
+    standard ONNX, which qonnx's executor runs with onnxruntime node by node."""
+    path = brevitas_export(network, precision, exporter)
     partition, graph = loaded(path)
     assert {str(op.weight_type) for op in mac_layers(graph)} == {WEIGHT_TYPES[precision]}
     images = user_inputs(network, FRAMES)
