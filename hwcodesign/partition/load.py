@@ -10,8 +10,11 @@ from pathlib import Path
 
 import onnx
 
+from hwcodesign.errors import UnsupportedModelError
+from hwcodesign.frontend.context import node_name
 from hwcodesign.frontend.loader import origin_of, read_model, type_error
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.op import Input
 from hwcodesign.partition.split import HostOptions, Partition, split_model
 from hwcodesign.passes import PassOptions
 from hwcodesign.passes.lowering import handled_op_types
@@ -31,4 +34,13 @@ def load_partitioned(source: str | Path | onnx.ModelProto, options: PassOptions 
     if type_error(model, origin) is not None:
         lower_checked(model, origin, options)  # raises, in the lowering's words where it has some
     partition = split_model(model, handled_op_types(), host or HostOptions())
-    return partition, lower(partition.accelerator, options)  # a part of a checked model: checked
+    graph = lower(partition.accelerator, options)  # a part of a checked model: checked
+    if partition.has_host_parts and all(isinstance(op, Input) for op in graph):
+        reasons = partition.placement.reasons
+        names = {node_name(node, index): node.op_type for index, node in enumerate(model.graph.node)}
+        first = next((name for name in reasons if name in names), "")
+        raise UnsupportedModelError(first, names.get(first, "model"), f"runs on the host ({reasons.get(first, '')}), "
+                                    "and so does every other node that computes: the accelerator part would hold no "
+                                    "layer; quantize the layers' inputs (Quant, QuantizeLinear, an integer datatype) "
+                                    "so that they run on the accelerator")
+    return partition, graph

@@ -15,7 +15,7 @@ from onnx import numpy_helper
 from support.brevitas_models import user_inputs
 from support.qonnx_reference import qonnx_tensors
 
-from hwcodesign.errors import ModelNote
+from hwcodesign.errors import ModelNote, UnsupportedModelError
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input
 from hwcodesign.partition import Partition, load_partitioned, split_model
@@ -86,3 +86,14 @@ def test_golden_equals_qonnx_at_the_accelerator_boundary(loaded: tuple[Partition
     print(f"TFC_2W2A accelerator boundary '{exit_}': max {lsb} LSB over {SAMPLES} inputs")
     assert lsb <= 1
     assert len({row.tobytes() for row in golden.reshape(SAMPLES, -1)}) > 1, "every input gives the same output"
+
+
+def test_a_model_whose_every_layer_runs_on_the_host_is_refused_naming_the_first() -> None:
+    """qonnx's own channels-last test file: its graph input is annotated UINT8 but its Conv's
+    weights are plain floats and its one Quant is its last node, so nothing is left for the
+    accelerator; refused up front rather than as a project with no layer."""
+    import qonnx
+
+    path = Path(qonnx.__file__).parent / "data" / "onnx" / "eltwise_chanlast_testcase.onnx"
+    with pytest.raises(UnsupportedModelError, match=r"'Conv_0' \(op Conv\): runs on the host.*hold no layer"):
+        load_partitioned(path)
