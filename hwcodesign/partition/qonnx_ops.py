@@ -143,10 +143,21 @@ def read_quantizer(node: onnx.NodeProto, label: str, version: int,
         if tensor not in constants:
             raise refuse(f"its {role} '{tensor}' is computed at run time; on the host it must be a constant "
                          "(an initializer, or computed from initializers only), as Brevitas exports it")
-        values[role] = np.asarray(constants[tensor])
+        values[role] = zero_point_as_float32(role, np.asarray(constants[tensor]))
     quantizer = Quantizer(node, label, version, attributes, values)
     check_values(quantizer)
     return quantizer
+
+
+def zero_point_as_float32(role: str, value: np.ndarray) -> np.ndarray:
+    """A zero point stored as integers (QKeras's exports to QONNX write int64 zeros) taken as the
+    float32 of the same values when every one of them is exact there (|z| < 2**24); only a zero
+    point of 0, which adds and subtracts nothing, keeps qonnx's result bit for bit, since qonnx's
+    numpy then promotes the arithmetic to float64 (so its output is float64: the float32 host
+    agrees to float32 rounding of the dequantized values)."""
+    if role != "zero point" or value.dtype.kind not in "iu" or not np.all(np.abs(value) < 2 ** 24):
+        return value
+    return value.astype(np.float32)
 
 
 def check_values(quantizer: Quantizer) -> None:
@@ -188,8 +199,14 @@ class Emitter:
         return self.edit.add_init(f"{self.base}/{tag}", np.asarray(value, np.float32))
 
     def param(self, role: str) -> str:
+        """The parameter's tensor, or a float32 copy where `zero_point_as_float32` converted it."""
         roles = ROLES[(self.quantizer.op, self.quantizer.version)]
-        return self.quantizer.node.input[1 + roles.index(role)]
+        name = self.quantizer.node.input[1 + roles.index(role)]
+        value = self.quantizer.values[role]
+        stored = self.edit.inits.get(name)
+        if role == "zero point" and stored is not None and stored.data_type != onnx.TensorProto.FLOAT:
+            return self.const("zero_point", value)
+        return name
 
 
 def clamp(emit: Emitter, y: str, role: str) -> str:

@@ -182,3 +182,17 @@ def test_a_quantizer_of_integers_is_refused_by_name() -> None:
     with pytest.raises(UnsupportedModelError, match=r"node 'q' \(op Quant\): its input 'x' is INT8: the host "
                        "computes QONNX quantizers in float32"):
         host_form(model)
+
+
+def test_an_integer_zero_point_of_zero_equals_qonnx_to_float32() -> None:
+    """QKeras's QONNX exports (the zoo's jet tagger) store a zero point of 0 and the bit width as
+    int64. qonnx's numpy then computes in float64; the host's float32 form adds and subtracts the
+    same 0, so the quantized integers are the same and the outputs agree to float32 rounding."""
+    rng = np.random.default_rng(4)
+    params = [f32(0.03125), np.asarray(0, np.int64), np.asarray(6, np.int64)]
+    x = f32(rng.normal(0, 1, SHAPE))
+    expected = qonnx_quant(x, *params, signed=1, narrow=0, rounding_mode="ROUND")
+    assert expected.dtype == np.float64
+    for where, result in host_results("Quant", params, x, signed=1, narrow=0, rounding_mode="ROUND").items():
+        assert result.dtype == np.float32, where
+        assert np.array_equal(result, expected.astype(np.float32)), where
