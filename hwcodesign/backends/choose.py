@@ -37,7 +37,7 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.engine.config import EngineUnsupported
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, SolverTimeout
-from hwcodesign.mapper.table import MappingInfeasible
+from hwcodesign.mapper.table import MappingInfeasible, chosen_goal
 from hwcodesign.partition import Partition
 from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
@@ -51,7 +51,7 @@ def backend_of(mapping: AnyMapping) -> Architecture:
     return BACKENDS[mapping.architecture]
 
 
-def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
+def map_to_board(graph: Graph, board: Board, goal: str | None = None, fps: float | None = None,
                  caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
                  progress: Callable[[str], None] | None = None, max_candidates: int = 96,
                  densities: MappingType[str, float] | None = None,
@@ -60,10 +60,12 @@ def map_to_board(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     fits, else the layer-sequential engine). Sparse layers are sized for `densities` (design
     densities per sparse tensor, `sim.sparsity.design_densities`; every site active when None).
     Raises MappingInfeasible naming what does not fit. `time_limit` (seconds, None: none) bounds
-    the integer programs; a design found when it runs out carries a `note` saying so."""
+    the integer programs; a design found when it runs out carries a `note` saying so. `goal`
+    None means the least hardware reaching `fps` when it is given, else the fastest design
+    (`mapper.table.chosen_goal`)."""
     if architecture not in ARCHITECTURES:
         raise HwcodesignError(f"unknown architecture '{architecture}'; choose one of {', '.join(ARCHITECTURES)}")
-    request = MapRequest(goal, fps, caps, word_bits, progress, max_candidates, densities, time_limit)
+    request = MapRequest(chosen_goal(goal, fps), fps, caps, word_bits, progress, max_candidates, densities, time_limit)
     if architecture != "auto":
         return BACKENDS[architecture].map(graph, board, request)
     try:

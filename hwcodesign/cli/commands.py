@@ -357,9 +357,11 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
     """The model and how to map it: what `simulate` and `compile` share."""
     parser.add_argument("model", help="path to a QDQ or QONNX .onnx file")
     parser.add_argument("--board", default="ultra96v2", help="board name (see `hwcodesign boards`)")
-    parser.add_argument("--goal", choices=GOALS, default="throughput",
-                        help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency")
-    parser.add_argument("--fps", type=frame_rate, help="frame-rate floor the mapping must reach")
+    parser.add_argument("--goal", choices=GOALS, default=None,
+                        help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency; "
+                             "resources: the least hardware that reaches --fps (the largest fraction of any resource "
+                             "limit, then their sum). Default: resources with --fps, else throughput")
+    parser.add_argument("--fps", type=frame_rate, help="frame rate the design must reach")
     parser.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                         help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)

@@ -39,7 +39,7 @@ class CompileResult:
 
 
 def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: str | os.PathLike[str], *,
-                  goal: str = "throughput", fps: float | None = None, caps: dict[str, float] | None = None,
+                  goal: str | None = None, fps: float | None = None, caps: dict[str, float] | None = None,
                   word_bits: int = 64, name: str | None = None, architecture: str = "auto",
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,

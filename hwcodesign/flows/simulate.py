@@ -19,6 +19,7 @@ from hwcodesign.backends import AnyMapping, backend_of, build_report, map_to_boa
 from hwcodesign.boards import Board
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
+from hwcodesign.mapper.table import chosen_goal
 from hwcodesign.partition import Partition
 from hwcodesign.report.host import host_section
 from hwcodesign.sim.latency import LatencyReport
@@ -41,7 +42,7 @@ class Simulation:
     report: dict[str, Any]
 
 
-def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fps: float | None = None,
+def map_and_simulate(graph: Graph, board: Board, *, goal: str | None = None, fps: float | None = None,
                      caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
                      samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                      percentile: float = 95.0, time_limit: float | None = DEFAULT_TIME_LIMIT,
@@ -52,6 +53,7 @@ def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fp
     site active) and, given samples, profiled frame by frame (`sim.sparse_latency`). The mapper's
     integer programs get `time_limit` seconds (None: no limit; `mapper.solver`)."""
     densities = design_densities(graph, samples, density, percentile)
+    goal = chosen_goal(goal, fps)
     with step(f"mapping onto {board.name} (integer program, goal: {goal}, architecture: {architecture})"):
         mapping = map_to_board(graph, board, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits,
                                densities=densities, time_limit=time_limit)
@@ -64,7 +66,7 @@ def map_and_simulate(graph: Graph, board: Board, *, goal: str = "throughput", fp
     return mapping, latency, profile
 
 
-def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None, goal: str = "throughput",
+def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None, goal: str | None = None,
                    fps: float | None = None, caps: dict[str, float] | None = None, architecture: str = "auto",
                    word_bits: int = 64, samples: MappingType[str, np.ndarray] | None = None,
                    density: float | None = None, percentile: float = 95.0,

@@ -153,14 +153,15 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
                progress: Callable[[str], None] | None = None,
                time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> EngineMapping:
     """The fastest engine for `graph` that fits `board` (goal "latency" is the same: one frame
-    at a time, latency = interval); MappingInfeasible names what does not fit. The program is
+    at a time, latency = interval; "resources": the smallest that reaches `fps`);
+    MappingInfeasible names what does not fit. The program is
     solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     candidates = engine_candidates(graph, board, word_bits, progress)
     deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple(c.config for c in candidates),), (tuple(c.cost for c in candidates),))
     limits = resource_limits(board, caps)
-    solution = solve_table(table, limits, "throughput", cycle_budget(board, fps), deadline,
+    solution = solve_table(table, limits, "resources" if goal == "resources" else "throughput", cycle_budget(board, fps), deadline,
                            what="sizing the layer-sequential engine", hint="raise --time-limit")
     if solution is None:
         raise MappingInfeasible(explain_engine_infeasible(graph, board, table, limits, fps, deadline))

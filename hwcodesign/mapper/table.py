@@ -23,7 +23,7 @@ from hwcodesign.mapper.cost import LayerCost
 from hwcodesign.mapper.solver import Deadline, Outcome, solve_within
 
 DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
-GOALS = ("throughput", "latency")
+GOALS = ("throughput", "latency", "resources")
 # The slowest frame rate a user may ask for: below it the cycle budget (clock / fps) outgrows what
 # a solver handles exactly, and no design is slow enough for the bound to matter.
 MIN_FPS = 1e-3
@@ -59,6 +59,27 @@ def limits_text(limits: dict[str, int], caps: dict[str, float] | None) -> str:
     return ", ".join(f"{r.upper()} {limits[r]:,}{cap_note(caps, r)}" for r in RESOURCES)
 
 
+def chosen_goal(goal: str | None, fps: float | None) -> str:
+    """The goal a request means: as given, else the least hardware that reaches `fps` when a
+    frame rate is given (what a FINN user asks for) and the fastest design when none is."""
+    if goal is None:
+        return "resources" if fps is not None else "throughput"
+    if goal not in GOALS:
+        raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
+    if goal == "resources" and fps is None:
+        raise HwcodesignError("the resources goal finds the least hardware that reaches a frame rate: give --fps")
+    return goal
+
+
+def resource_cost(table: CandidateTable, picks: Sequence[int], limits: dict[str, int]) -> tuple[float, float]:
+    """The `resources` goal's cost of one assignment, compared in order: the largest fraction of
+    any resource's limit the design takes (what decides whether it fits a smaller board or leaves
+    room beside it), then the sum of the four fractions (the tie-break every goal shares)."""
+    chosen = [options[c] for options, c in zip(table.costs, picks)]
+    fractions = [sum(cost.resource(r) for cost in chosen) / max(limits[r], 1) for r in RESOURCES]
+    return max(fractions), sum(fractions)
+
+
 def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None = None,
                 deadline: Deadline | None = None, start: Sequence[int] | None = None,
                 what: str = "", hint: str = TIMEOUT_HINT) -> tuple[list[int], float] | None:
@@ -68,6 +89,8 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
     default the layers mapped) with `hint`. `start`: a candidate per layer CBC starts from."""
     if goal not in GOALS:
         raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
+    if goal == "resources" and max_cycles is None:
+        raise HwcodesignError("the resources goal needs a frame rate (a cycle budget) to reach")
     deadline = deadline or Deadline(None)
     remaining = deadline.remaining()
     if remaining is not None and remaining <= 0:  # no time to even build the program
@@ -82,7 +105,13 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
     if max_cycles is not None:
         problem += bottleneck <= max_cycles
     fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
-    goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
+    if goal == "resources":  # the largest fraction of a limit; the sum of them breaks ties below
+        largest = pulp.LpVariable("largest_fraction", lowBound=0)
+        for resource in RESOURCES:
+            problem += largest >= usage(table, choice, resource) * (1.0 / max(limits[resource], 1))
+        goal_expression = largest
+    else:
+        goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
     problem += goal_expression
     if start is not None:
         for xs, pick in zip(choice, start):
@@ -97,14 +126,14 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
     if outcome is Outcome.INFEASIBLE:
         return None
     picks = chosen_indices(choice)
-    objective = evaluate(table, picks, goal)
+    objective = evaluate(table, picks, goal, limits)
     if outcome is Outcome.FEASIBLE:  # the time is up: no tie-break among mappings not proven optimal
         deadline.stopped_early = True
         return picks, objective
     # Second phase: among optimal mappings, use the fewest resources (relative to the limits),
     # so layers off the critical path are not given parallelism they cannot use. It only refines
     # the first phase's answer, so running out of time here keeps that answer.
-    problem += goal_expression <= objective, "keep_optimum"
+    problem += goal_expression <= objective * (1 + 1e-9), "keep_optimum"  # (the float goal's rounding)
     problem.setObjective(pulp.lpSum(
         cost.resource(r) / max(limits[r], 1) * x
         for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs) for r in RESOURCES
@@ -112,7 +141,7 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
     outcome = solve_within(problem, deadline, share=0.5)
     if outcome in (Outcome.OPTIMAL, Outcome.FEASIBLE):
         frugal = chosen_indices(choice)
-        if evaluate(table, frugal, goal) <= objective:
+        if evaluate(table, frugal, goal, limits) <= objective:
             picks = frugal
     deadline.stopped_early |= outcome in (Outcome.FEASIBLE, Outcome.TIMEOUT)
     return picks, objective
@@ -127,7 +156,7 @@ def timed_out(table: CandidateTable, limits: dict[str, int], goal: str, max_cycl
     if fallback is None:
         raise deadline.timeout(what or f"mapping {len(table.layers)} layers", hint)
     deadline.stopped_early = True
-    return list(fallback), evaluate(table, fallback, goal)
+    return list(fallback), evaluate(table, fallback, goal, limits)
 
 
 def frugal_picks(table: CandidateTable, limits: dict[str, int]) -> list[int]:
@@ -173,8 +202,12 @@ def cycle_budget(board: Board, fps: float | None) -> int | None:
     return int(board.clock_mhz * 1e6 // fps)
 
 
-def evaluate(table: CandidateTable, picks: Sequence[int], goal: str) -> float:
-    """The objective of one assignment, computed directly (used by the ILP and by brute force)."""
+def evaluate(table: CandidateTable, picks: Sequence[int], goal: str, limits: dict[str, int] | None = None) -> float:
+    """The objective of one assignment, computed directly (used by the ILP and by brute force);
+    the `resources` goal's is its largest fraction of `limits` (`resource_cost`)."""
+    if goal == "resources":
+        assert limits is not None, "the resources goal is measured against limits"
+        return resource_cost(table, picks, limits)[0]
     chosen = [options[c] for options, c in zip(table.costs, picks)]
     bottleneck = max(cost.cycles for cost in chosen)
     return float(bottleneck if goal == "throughput" else bottleneck + sum(cost.depth for cost in chosen))

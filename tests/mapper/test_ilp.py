@@ -7,14 +7,23 @@ import itertools
 import numpy as np
 import pytest
 
+from hwcodesign.backends.choose import map_to_board
 from hwcodesign.backends.dataflow import map_pipeline, plan_streams
 from hwcodesign.boards import load_board
+from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.hardware.memory import bram18k_blocks
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.ilp import StreamPlan, candidate_table, map_dataflow
 from hwcodesign.mapper.mapping import Mapping
-from hwcodesign.mapper.table import MappingInfeasible, evaluate, least_within_limits, solve_table
+from hwcodesign.mapper.table import (
+    MappingInfeasible,
+    evaluate,
+    fits,
+    least_within_limits,
+    resource_cost,
+    solve_table,
+)
 from hwcodesign.ops import Conv
 
 UINT8 = IntType(8, False)
@@ -65,6 +74,53 @@ def test_ilp_matches_exhaustive_search(seed: int) -> None:
     assert evaluate(table, picks, goal) == expected
     for r in RESOURCES:
         assert sum(table.costs[layer][c].resource(r) for layer, c in enumerate(picks)) <= limits[r]
+
+
+def brute_force_resources(table, limits, max_cycles):
+    """The least (largest fraction, sum of fractions) over every assignment reaching `max_cycles`."""
+    costs = [resource_cost(table, picks, limits)
+             for picks in itertools.product(*(range(len(options)) for options in table.costs))
+             if fits(table, picks, limits, max_cycles)]
+    return min(costs, default=None)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_least_hardware_at_a_frame_rate_matches_exhaustive_search(seed: int) -> None:
+    """The `resources` goal: of the designs reaching the cycle budget, the one whose largest
+    fraction of a limit is least, then the least sum of fractions."""
+    rng = np.random.default_rng(300 + seed)
+    channels = [int(rng.choice([2, 4, 6, 8, 12])) for _ in range(int(rng.integers(3, 7)))]
+    table = candidate_table(conv_chain(rng, channels), load_board("zcu102"), max_candidates=4)
+    total_max = {r: sum(max(c.resource(r) for c in options) for options in table.costs) for r in RESOURCES}
+    limits = {r: max(1, int(total_max[r] * rng.uniform(0.5, 1.0))) for r in RESOURCES}
+    cycles = sorted({cost.cycles for options in table.costs for cost in options})
+    max_cycles = cycles[int(rng.integers(len(cycles) // 3, len(cycles)))]  # binding, mostly reachable
+    expected = brute_force_resources(table, limits, max_cycles)
+    solution = solve_table(table, limits, "resources", max_cycles)
+    if expected is None:
+        assert solution is None
+        return
+    assert solution is not None
+    picks, objective = solution
+    assert fits(table, picks, limits, max_cycles)
+    largest, total = resource_cost(table, picks, limits)
+    assert objective == largest
+    assert largest <= expected[0] * (1 + 1e-9) and total <= expected[1] + 1e-9
+
+
+def test_a_frame_rate_without_a_goal_asks_for_the_least_hardware_reaching_it() -> None:
+    graph = conv_chain(np.random.default_rng(9), [3, 16, 32, 32])
+    board = load_board("ultra96v2")
+    fastest = map_pipeline(graph, board)
+    target = fastest.fps / 8
+    least = map_pipeline(graph, board, "resources", fps=target)
+    assert least.goal == "resources" and least.fps >= target
+    assert max(least.total(r) / least.limits[r] for r in RESOURCES) < max(fastest.total(r) / fastest.limits[r]
+                                                                           for r in RESOURCES)
+    with pytest.raises(HwcodesignError, match="give --fps"):
+        map_to_board(graph, board, "resources")
+    assert map_to_board(graph, board, fps=target).goal == "resources"
+    assert map_to_board(graph, board).goal == "throughput"
 
 
 @pytest.mark.parametrize("seed", range(8))
