@@ -13,9 +13,11 @@ class Folding:
     pe: int = 1
     simd: int = 1
     mac: str = "dsp"  # "dsp" | "lut"
+    output: str = "multiply"  # the output stage: "multiply" (DSP multiplier and shift) | "thresholds" (comparators)
 
     def __str__(self) -> str:
-        return f"PE{self.pe} SIMD{self.simd}" + (" lut" if self.mac == "lut" else "")
+        return f"PE{self.pe} SIMD{self.simd}" + (" lut" if self.mac == "lut" else "") + \
+            (" thresholds" if self.output == "thresholds" else "")
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,13 @@ def divisors(n: int) -> list[int]:
 
 
 def thin(options: list[Folding], limit: int) -> list[Folding]:
-    """At most `limit` foldings: the extremes (fully folded, fully parallel) and the rest spread
-    evenly in MAC lanes, so a larger candidate set only refines the trade-off curve."""
-    by_lanes = sorted(set(options), key=lambda f: (f.pe * f.simd, f.pe, f.mac))
-    if len(by_lanes) <= limit:
-        return by_lanes
-    step = (len(by_lanes) - 1) / (limit - 1)
-    return sorted({by_lanes[round(i * step)] for i in range(limit)}, key=lambda f: (f.pe * f.simd, f.pe, f.mac))
+    """The foldings of at most `limit` shapes (PE, SIMD): the extremes (fully folded, fully
+    parallel) and the rest spread evenly in MAC lanes, so a larger candidate set only refines the
+    trade-off curve; every implementation of a kept shape (LUT or DSP MACs, multiplier or
+    threshold output stage) stays, for the mapper to weigh."""
+    shapes = sorted({(f.pe, f.simd) for f in options}, key=lambda shape: (shape[0] * shape[1], shape[0]))
+    if len(shapes) > limit:
+        step = (len(shapes) - 1) / (limit - 1)
+        shapes = [shapes[round(i * step)] for i in range(limit)]
+    kept = set(shapes)
+    return sorted({f for f in options if (f.pe, f.simd) in kept}, key=lambda f: (f.pe * f.simd, f.pe, f.mac, f.output))

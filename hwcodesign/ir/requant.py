@@ -265,6 +265,53 @@ def rounding_bias(shift: int, mode: str) -> float:
     return -half if mode == "FLOOR" else half
 
 
+MAX_THRESHOLD_LEVELS = 16
+"""Outputs of up to 4 bits may be computed as thresholds (`as_thresholds`): 2**b - 1 comparators."""
+
+
+def thresholds_possible(requant: Requant) -> bool:
+    """Whether `as_thresholds` can rewrite the stage: a multiply-and-shift (no LeakyReLU, not
+    already a sign or threshold stage, not the identity) of 2..`MAX_THRESHOLD_LEVELS` levels."""
+    levels = requant.hi - requant.lo + 1
+    return (requant.thresholds is None and requant.negative_multiplier is None and not requant.is_identity()
+            and not requant.is_sign() and 2 <= levels <= MAX_THRESHOLD_LEVELS)
+
+
+def as_thresholds(requant: Requant, acc_bound: int) -> Requant | None:
+    """The same output stage as comparisons (FINN's thresholding): for every accumulator in
+    [-acc_bound, acc_bound], `threshold_stage.apply(acc) == requant.apply(acc)` exactly. None
+    when the stage is not a multiply-and-shift of at most `MAX_THRESHOLD_LEVELS` output levels
+    monotone in the accumulator (a LeakyReLU's two slopes are left as they are).
+
+    The output is monotone in acc (non-decreasing for M >= 0, non-increasing for M < 0, the
+    direction), so level i is reached exactly from T_i = the least direction * acc whose output
+    is >= lo + i; a binary search over [-acc_bound, acc_bound] finds each T_i with the stage's
+    own integer arithmetic, so nothing is approximated."""
+    if not thresholds_possible(requant):
+        return None
+    levels = requant.hi - requant.lo + 1
+    channels = requant.channels
+    direction = np.where(requant.multiplier < 0, -1, 1).astype(np.int64)
+
+    def output(signed_acc: np.ndarray) -> np.ndarray:  # (channels, k) values of direction * acc
+        return requant.apply(signed_acc * direction[:, None], channel_axis=0)
+
+    bound = int(acc_bound)
+    thresholds = np.zeros((channels, levels - 1), np.int64)
+    for level in range(1, levels):
+        target = requant.lo + level
+        low = np.full(channels, -bound - 1, np.int64)  # output below target (or outside the range)
+        high = np.full(channels, bound + 1, np.int64)  # output at or above target (or outside)
+        while np.any(high - low > 1):
+            middle = (low + high) // 2
+            reached = output(middle[:, None])[:, 0] >= target
+            high = np.where(reached, middle, high)
+            low = np.where(reached, low, middle)
+        thresholds[:, level - 1] = high
+    return Requant(direction, np.zeros(channels, np.int64), requant.zero_point, requant.lo, requant.hi,
+                   thresholds=thresholds)
+
+
 def identity_requant(channels: int, zero_point: int, lo: int, hi: int) -> Requant:
     """The stage for an op whose output keeps its input's scale (max pool, nearest resize)."""
     return Requant(

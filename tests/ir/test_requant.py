@@ -8,6 +8,7 @@ import pytest
 from hwcodesign.ir.requant import (
     MULTIPLIER_BITS,
     ROUNDING_MODES,
+    as_thresholds,
     fixed_point,
     make_requant,
     round_shift,
@@ -77,3 +78,30 @@ def test_rounding_bias_makes_the_stage_round_every_accumulator_as_asked(shift: i
 def test_a_sign_dependent_rounding_has_no_bias() -> None:
     with pytest.raises(ValueError, match="rounding mode HALF_UP is not one of ROUND, HALF_EVEN, FLOOR, CEIL"):
         rounding_bias(2, "half_up")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_narrow_output_stage_as_thresholds_is_the_same_function_on_every_reachable_accumulator(seed: int) -> None:
+    """`as_thresholds` (FINN's thresholding of a <= 4-bit output) against the multiply-and-shift
+    it replaces, on every accumulator in the bound: random per-channel ratios of both signs,
+    fractional biases, zero points, signed and unsigned 1..4-bit ranges, clamps hit."""
+    rng = np.random.default_rng(seed)
+    channels = int(rng.integers(1, 9))
+    ratio = rng.uniform(-0.5, 0.5, channels) * 10.0 ** rng.uniform(-2, 0)
+    bits, signed = int(rng.integers(1, 5)), bool(rng.integers(0, 2))
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    requant = make_requant(ratio, int(rng.integers(lo, hi + 1)), lo, hi,
+                           fractional_bias=rng.uniform(-0.5, 0.5, channels) if seed % 2 else None)
+    bound = int(rng.integers(10, 2000))
+    stage = as_thresholds(requant, bound)
+    if hi == lo:
+        assert stage is None
+        return
+    assert stage is not None and stage.thresholds is not None and stage.thresholds.shape[1] == hi - lo
+    acc = np.arange(-bound, bound + 1)[:, None] * np.ones((1, channels), np.int64)
+    assert np.array_equal(stage.apply(acc), requant.apply(acc))
+
+
+def test_wide_outputs_and_leaky_slopes_keep_their_multiplier() -> None:
+    assert as_thresholds(make_requant(np.array([0.01]), 0, 0, 255), 1000) is None  # 256 levels
+    assert as_thresholds(make_requant(np.array([0.01]), 0, -2, 1, negative_ratio=np.array([0.001])), 1000) is None

@@ -11,6 +11,8 @@ pixels instead of two rows (`pixel_ring`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
@@ -43,7 +45,7 @@ from hwcodesign.hardware.window import (
     window_loop,
     window_needs,
 )
-from hwcodesign.ir.requant import signed_bits
+from hwcodesign.ir.requant import Requant, as_thresholds, signed_bits, thresholds_possible
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.conv.ir import Conv, Linear
 from hwcodesign.ops.facets.dataflow import (
@@ -93,6 +95,30 @@ def with_lut_macs(op: Conv | Linear, source: Tensor, options: list[Folding]) -> 
     return luts if not dsp_macs_possible(op.weight_type, source.dtype) else options + luts
 
 
+def with_output_choices(op: Conv | Linear, options: list[Folding]) -> list[Folding]:
+    """The foldings again with a threshold output stage where the output has few enough levels
+    (`requant.as_thresholds`): comparators instead of a DSP multiplier, for the mapper to weigh."""
+    if thresholds_possible(op.requant):
+        return options + [replace(f, output="thresholds") for f in options]
+    return options
+
+
+def accumulator_bound(op: Conv | Linear, source: Tensor) -> int:
+    """The largest |accumulator| the stage can reach: every product at its largest, plus the bias."""
+    length = op.weight[0].size
+    return magnitude(source) * int(np.abs(op.weight).max(initial=0)) * length + int(np.abs(op.bias).max(initial=0))
+
+
+def stage_requant(op: Conv | Linear, source: Tensor, folding: Folding) -> Requant:
+    """The output stage the folding builds: the op's multiply-and-shift, or the same function as
+    thresholds over every reachable accumulator (what the cost model prices and the code emits)."""
+    if folding.output == "thresholds":
+        thresholds = as_thresholds(op.requant, accumulator_bound(op, source))
+        if thresholds is not None:
+            return thresholds
+    return op.requant
+
+
 def xnor_stage(op: Conv | Linear, source: Tensor) -> bool:
     """Whether the stage's lanes are XNORs and a popcount: both operands bipolar, and no zero
     padding (a padded tap is 0, neither -1 nor +1, so a padded window keeps the generic MAC)."""
@@ -132,12 +158,13 @@ def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePla
         cycles += pixels * PIPELINE_RAMP
     row_pixels = 1 if plan.pixel_ring else source.shape[3]
     buffer = ring_buffer(plan.ring_rows, row_pixels, source, plan.input_lanes[0], max(1, simd // in_per_group))
-    constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
+    requant = stage_requant(op, source, folding)
+    constants = channel_constants(op.bias, requant, op.out_channels, requant_units(pe, folds_per_output))
     return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
                           depth=plan.fill_cycles + (cycles // max(pixels, 1)) + 12,
                           weight_depth=groups * (out_per_group // pe) * folds_per_output,
                           folds_per_output=folds_per_output, constants=constants, buffer=buffer,
-                          requant=op.requant, xnor=xnor_stage(op, source))
+                          requant=requant, xnor=xnor_stage(op, source))
 
 
 class ConvDataflow(DataflowFacet):
@@ -150,8 +177,9 @@ class ConvDataflow(DataflowFacet):
         in_per_group = inputs[0].channels // op.groups
         length = in_per_group * op.kernel[0] * op.kernel[1]
         whole = [s for s in divisors(length) if in_per_group % s == 0 or s % in_per_group == 0]
-        return with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups)
-                                             for simd in whole])
+        return with_output_choices(op, with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in
+                                                                     divisors(op.out_channels // op.groups)
+                                                                     for simd in whole]))
 
     def plan(self, op: Conv, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
@@ -186,8 +214,9 @@ class LinearDataflow(DataflowFacet):
 
     def candidate_foldings(self, op: Linear, inputs: list[Tensor]) -> list[Folding]:
         dense_only(op, inputs)
-        return with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in divisors(op.out_channels)
-                                             for simd in divisors(inputs[0].channels)])
+        return with_output_choices(op, with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in
+                                                                     divisors(op.out_channels)
+                                                                     for simd in divisors(inputs[0].channels)]))
 
     def plan(self, op: Linear, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
@@ -231,9 +260,9 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
     # im2col row order (ky, kx, channel): (O, C_g, KH, KW) -> (O, KH, KW, C_g) -> lanes
     rows = weight.transpose(0, 2, 3, 1).reshape(out_channels, length)
     table = rows.reshape(folds, pe, simd_folds, simd).transpose(1, 0, 2, 3)
-    acc_bound = magnitude(source) * int(np.abs(weight).max(initial=0)) * length + int(np.abs(op.bias).max(initial=0))
+    acc_bound = accumulator_bound(op, source)
     rq_units = requant_units(pe, simd_folds)
-    stage = output_stage(op.requant, acc_bound, out_channels, op.output.dtype, f"{ident}_rq")
+    stage = output_stage(stage_requant(op, source, folding), acc_bound, out_channels, op.output.dtype, f"{ident}_rq")
     weight_t, stored, code_bits = weight_memory(op.weight_type, table)
     constants = {
         **view, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": length,
