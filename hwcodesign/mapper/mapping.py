@@ -37,6 +37,6 @@ class Mapping:
         return self.board.clock_mhz * 1e6 / max(self.bottleneck_cycles, 1)
 
     def total(self, resource: str) -> int:
-        """The layers' use of `resource`, each with the FIFOs it writes into (width converters
-        are in `reserved`)."""
-        return sum(c.resource(resource) for c in self.costs.values())
+        """The design's use of `resource`: the layers, each with the FIFOs it writes into, and
+        the width converters between them (`reserved`, which the mapper kept free for them)."""
+        return sum(c.resource(resource) for c in self.costs.values()) + self.reserved.get(resource, 0)

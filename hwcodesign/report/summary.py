@@ -257,7 +257,7 @@ def format_summary(report: dict[str, Any]) -> str:
         f"resources of board: {usage}",
         f"streams: FIFOs planned by the simulation {summary['fifo_bram18k']} BRAM18K, {summary['fifo_lut']:,} LUT "
         f"(in the layers' totals above); width converters {summary['refold_lut']:,} LUT, "
-        f"{summary['refold_ff']:,} FF (reserved within the caps)",
+        f"{summary['refold_ff']:,} FF (in the totals)",
         f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
     ] + sparsity_lines(report) + host_lines(report) + note_lines(report))
 
