@@ -360,7 +360,7 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--goal", choices=GOALS, default=None,
                         help="throughput: minimise the bottleneck interval; latency: minimise first-frame latency; "
                              "resources: the least hardware that reaches --fps (the largest fraction of any resource "
-                             "limit, then their sum). Default: resources with --fps, else throughput")
+                             "limit plus a quarter of their sum). Default: resources with --fps, else throughput")
     parser.add_argument("--fps", type=frame_rate, help="frame rate the design must reach")
     parser.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                         help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")

@@ -71,13 +71,19 @@ def chosen_goal(goal: str | None, fps: float | None) -> str:
     return goal
 
 
+SUM_WEIGHT = 0.25
+"""The `resources` goal's weight of the total beside the largest fraction (`resource_cost`)."""
+
+
 def resource_cost(table: CandidateTable, picks: Sequence[int], limits: dict[str, int]) -> tuple[float, float]:
     """The `resources` goal's cost of one assignment, compared in order: the largest fraction of
     any resource's limit the design takes (what decides whether it fits a smaller board or leaves
-    room beside it), then the sum of the four fractions (the tie-break every goal shares)."""
+    room beside it) plus `SUM_WEIGHT` times the sum of the four fractions (the hardware in all:
+    without it, saving one BRAM of the binding resource would be worth a hundred DSPs), then the
+    sum itself (the tie-break every goal shares)."""
     chosen = [options[c] for options, c in zip(table.costs, picks)]
     fractions = [sum(cost.resource(r) for cost in chosen) / max(limits[r], 1) for r in RESOURCES]
-    return max(fractions), sum(fractions)
+    return max(fractions) + SUM_WEIGHT * sum(fractions), sum(fractions)
 
 
 def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None = None,
@@ -105,11 +111,12 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
     if max_cycles is not None:
         problem += bottleneck <= max_cycles
     fill = pulp.lpSum(cost.depth * x for options, xs in zip(table.costs, choice) for cost, x in zip(options, xs))
-    if goal == "resources":  # the largest fraction of a limit; the sum of them breaks ties below
+    if goal == "resources":  # the largest fraction of a limit and a quarter of their sum (`resource_cost`)
         largest = pulp.LpVariable("largest_fraction", lowBound=0)
-        for resource in RESOURCES:
-            problem += largest >= usage(table, choice, resource) * (1.0 / max(limits[resource], 1))
-        goal_expression = largest
+        fractions = [usage(table, choice, resource) * (1.0 / max(limits[resource], 1)) for resource in RESOURCES]
+        for fraction in fractions:
+            problem += largest >= fraction
+        goal_expression = largest + SUM_WEIGHT * pulp.lpSum(fractions)
     else:
         goal_expression = bottleneck if goal == "throughput" else bottleneck + fill
     problem += goal_expression

@@ -86,8 +86,8 @@ def brute_force_resources(table, limits, max_cycles):
 
 @pytest.mark.parametrize("seed", range(24))
 def test_least_hardware_at_a_frame_rate_matches_exhaustive_search(seed: int) -> None:
-    """The `resources` goal: of the designs reaching the cycle budget, the one whose largest
-    fraction of a limit is least, then the least sum of fractions."""
+    """The `resources` goal: of the designs reaching the cycle budget, the one of least largest
+    fraction of a limit plus a quarter of their sum, then the least sum of fractions."""
     rng = np.random.default_rng(300 + seed)
     channels = [int(rng.choice([2, 4, 6, 8, 12])) for _ in range(int(rng.integers(3, 7)))]
     table = candidate_table(conv_chain(rng, channels), load_board("zcu102"), max_candidates=4)
@@ -104,7 +104,7 @@ def test_least_hardware_at_a_frame_rate_matches_exhaustive_search(seed: int) -> 
     picks, objective = solution
     assert fits(table, picks, limits, max_cycles)
     largest, total = resource_cost(table, picks, limits)
-    assert objective == largest
+    assert objective == pytest.approx(largest, rel=1e-12)
     assert largest <= expected[0] * (1 + 1e-9) and total <= expected[1] + 1e-9
 
 
