@@ -8,10 +8,11 @@ file and key named, not as a confusing resource-fit error deep inside the mapper
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,24 @@ class Board:
     pynq_image: str
     source: str
     cpu: Cpu
+
+
+MAX_CLOCK_MHZ = {"zynq7": 250.0, "zynq_ultrascale": 500.0}
+"""The fastest PL clock a design may ask for (`with_clock`): about what a DSP48 pipeline closes
+timing at on each family's fastest speed grade (DS187, DS925); the tool does not check timing."""
+
+
+def with_clock(board: Board, clock_mhz: float | None) -> Board:
+    """The board with its PL clock set to `clock_mhz` (None: the board's default). Everything that
+    depends on the clock (cycle budgets, fps, the HLS clock period, the PS's PL clock 0 in the
+    block design) reads `Board.clock_mhz`, so this is the one place a clock is chosen."""
+    if clock_mhz is None:
+        return board
+    limit = MAX_CLOCK_MHZ.get(board.ps_type, 500.0)
+    if not (math.isfinite(clock_mhz) and 1.0 <= clock_mhz <= limit):
+        raise BoardError(f"clock {clock_mhz:g} MHz: {board.display_name}'s PL clock must be 1..{limit:g} MHz "
+                         f"(default {board.clock_mhz:g})")
+    return replace(board, clock_mhz=float(clock_mhz))
 
 
 def boards_dir() -> Path:

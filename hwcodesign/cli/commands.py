@@ -17,13 +17,14 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.backends import ARCHITECTURES, backend_of
-from hwcodesign.boards import available_boards, format_board_table, load_board
+from hwcodesign.boards import available_boards, format_board_table, load_board, with_clock
 from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
 from hwcodesign.cli.host_options import add_host_options, host_options
 from hwcodesign.cli.pass_options import add_pass_options, pass_options
 from hwcodesign.cli.progress import step
 from hwcodesign.cli.values import (
+    clock_mhz,
     fraction,
     frame_rate,
     non_negative,
@@ -125,7 +126,7 @@ def placement_table(partition: Partition) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    board = load_board(args.board)
+    board = with_clock(load_board(args.board), args.clock)
     out_dir = Path(args.output) if args.output else Path("reports") / f"{Path(args.model).stem}-{board.name}"
     check_destination(out_dir, REPORT_KIND, inputs=(args.model, args.inputs))
     passes = pass_options(args, (args.model, args.inputs, out_dir))
@@ -154,7 +155,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.inputs:
         partition, graph = load_partitioned(args.model, passes, host)
         samples = graph_frames(partition, optimize(graph, passes), args.inputs)
-    result = compile_model(args.model, args.board, out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
+    result = compile_model(args.model, with_clock(load_board(args.board), args.clock), out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
                            density=args.density, time_limit=args.time_limit, step=step, passes=passes, host=host)
     print(format_layer_table(result.report))
@@ -362,6 +363,8 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
                              "resources: the least hardware that reaches --fps (the largest fraction of any resource "
                              "limit plus a quarter of their sum). Default: resources with --fps, else throughput")
     parser.add_argument("--fps", type=frame_rate, help="frame rate the design must reach")
+    parser.add_argument("--clock", type=clock_mhz, metavar="MHZ",
+                        help="PL clock in MHz (default: the board's); timing closure is Vivado's to check")
     parser.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                         help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)

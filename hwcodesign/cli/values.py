@@ -34,6 +34,14 @@ def frame_rate(text: str) -> float:
     return value
 
 
+def clock_mhz(text: str) -> float:
+    """--clock: a positive frequency in MHz (the board says how fast it may be: `boards.with_clock`)."""
+    value = finite_number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': the clock must be a positive number of MHz")
+    return value
+
+
 def fraction(text: str) -> float:
     """--density: a fraction in (0, 1]."""
     value = finite_number(text)

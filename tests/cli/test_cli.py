@@ -64,3 +64,22 @@ def test_simulate_rejects_bad_caps(tmp_path: Path, cap: str, capsys: pytest.Capt
         main(["simulate", str(model), "--cap", cap, "-o", str(tmp_path / "r")])
     assert stop.value.code == 2
     assert "argument --cap" in capsys.readouterr().err
+
+
+def test_a_clock_option_sets_the_design_clock_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--clock reaches the cycle budget, the reported frame rate, the HLS clock period and the
+    PS's PL clock in the block design; a clock the board's fabric will not run is refused."""
+    import json
+
+    model = tmp_path / "m.onnx"
+    onnx.save(conv_bn_relu_qdq(), model)
+    assert main(["simulate", str(model), "--board", "pynqz2", "--clock", "150", "-o", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["board"]["clock_mhz"] == 150
+    assert report["summary"]["fps"] == pytest.approx(150e6 / report["summary"]["interval_cycles"])
+    assert main(["compile", str(model), "--board", "pynqz2", "--clock", "125", "-o", str(tmp_path / "p")]) == 0
+    assert "create_clock -period 8 " in (tmp_path / "p" / "hls" / "run_hls.tcl").read_text()
+    assert "FREQMHZ {125}" in (tmp_path / "p" / "vivado" / "block_design.tcl").read_text()
+    capsys.readouterr()
+    assert main(["simulate", str(model), "--board", "pynqz2", "--clock", "400"]) == 2
+    assert "PYNQ-Z2's PL clock must be 1..250 MHz" in capsys.readouterr().err
