@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.mapping import Mapping
@@ -41,6 +42,7 @@ class MapRequest:
     densities: MappingType[str, float] | None = None
     time_limit: float | None = DEFAULT_TIME_LIMIT
     suggest_board: bool = True  # name a larger board that fits when nothing does
+    pinned: MappingType[str, Folding] | None = None  # dataflow stages pinned by a folding file
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 from hwcodesign.backends.base import MapRequest, ProjectRequest
 from hwcodesign.boards import Board
 from hwcodesign.codegen.project import dataflow_project_files
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.ilp import StreamPlan, map_dataflow
 from hwcodesign.mapper.mapping import Mapping
@@ -37,11 +38,12 @@ def map_pipeline(graph: Graph, board: Board, goal: str = "throughput", fps: floa
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None, suggest_board: bool = True,
                  densities: MappingType[str, float] | None = None,
-                 time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> Mapping:
+                 time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT,
+                 pinned: MappingType[str, Folding] | None = None) -> Mapping:
     """`ilp.map_dataflow` with the streams planned by the pipeline simulation: the mapping
     `compile` builds (arguments as there)."""
     return map_dataflow(graph, board, goal, fps, caps, max_candidates, progress, plan_streams, suggest_board,
-                        densities, time_limit)
+                        densities, time_limit, pinned)
 
 
 class Dataflow:
@@ -50,7 +52,8 @@ class Dataflow:
 
     def map(self, graph: Graph, board: Board, request: MapRequest) -> Mapping:
         return map_pipeline(graph, board, request.goal, request.fps, request.caps, request.max_candidates,
-                            request.progress, request.suggest_board, request.densities, request.time_limit)
+                            request.progress, request.suggest_board, request.densities, request.time_limit,
+                            request.pinned)
 
     def simulate(self, graph: Graph, mapping: Mapping, frames: int = 3,
                  fifo_rows: MappingType[tuple[str, str], int] | None = None,

@@ -16,6 +16,7 @@ from hwcodesign.codegen.engine_project import engine_project_files
 from hwcodesign.codegen.project import TESTBENCH_FRAMES
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping, map_engine
+from hwcodesign.mapper.folding_file import FoldingFileError
 from hwcodesign.report.summary import build_engine_report
 from hwcodesign.sim.engine_latency import simulate_engine
 from hwcodesign.sim.latency import LatencyReport
@@ -27,6 +28,9 @@ class Sequential:
     label = "layer-sequential engine"
 
     def map(self, graph: Graph, board: Board, request: MapRequest) -> EngineMapping:
+        if request.pinned:
+            raise FoldingFileError("a folding file pins dataflow stages; the layer-sequential engine is one "
+                                   "configuration for every layer (use --architecture dataflow)")
         return map_engine(graph, board, request.goal, request.fps, request.caps, request.word_bits, request.progress,
                           request.time_limit)
 

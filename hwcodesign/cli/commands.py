@@ -48,6 +48,7 @@ from hwcodesign.frames import load_float_frames, load_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.stream_layout import WORD_BITS
+from hwcodesign.mapper.folding_file import read_folding_file
 from hwcodesign.mapper.precision import format_front
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.mapper.table import GOALS
@@ -128,7 +129,7 @@ def placement_table(partition: Partition) -> str:
 def cmd_simulate(args: argparse.Namespace) -> int:
     board = with_clock(load_board(args.board), args.clock)
     out_dir = Path(args.output) if args.output else Path("reports") / f"{Path(args.model).stem}-{board.name}"
-    check_destination(out_dir, REPORT_KIND, inputs=(args.model, args.inputs))
+    check_destination(out_dir, REPORT_KIND, inputs=(args.model, args.inputs, args.folding))
     passes = pass_options(args, (args.model, args.inputs, out_dir))
     with step("importing and optimizing the model"):
         partition, graph = load_partitioned(args.model, passes, host_options(args))
@@ -136,6 +137,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     samples = graph_frames(partition, graph, args.inputs)
     report = simulate_model(
         graph, board, model_path=str(args.model), goal=args.goal, fps=args.fps, caps=dict(args.cap),
+        pinned=read_folding_file(args.folding) if args.folding else None,
         architecture=args.architecture, samples=samples, density=args.density, percentile=args.percentile,
         time_limit=args.time_limit, step=step, partition=partition).report
     with step(f"writing {out_dir}/report.json and report.html"):
@@ -148,14 +150,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else Path("build") / Path(args.model).stem
-    check_destination(out_dir, PROJECT_KIND, inputs=(args.model, args.inputs))
+    check_destination(out_dir, PROJECT_KIND, inputs=(args.model, args.inputs, args.folding))
     passes = pass_options(args, (args.model, args.inputs, out_dir))
     host = host_options(args)
     samples = None
     if args.inputs:
         partition, graph = load_partitioned(args.model, passes, host)
         samples = graph_frames(partition, optimize(graph, passes), args.inputs)
-    result = compile_model(args.model, with_clock(load_board(args.board), args.clock), out_dir, goal=args.goal, fps=args.fps, caps=dict(args.cap),
+    pinned = read_folding_file(args.folding) if args.folding else None
+    result = compile_model(args.model, with_clock(load_board(args.board), args.clock), out_dir, goal=args.goal,
+                           fps=args.fps, caps=dict(args.cap), pinned=pinned,
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
                            density=args.density, time_limit=args.time_limit, step=step, passes=passes, host=host)
     print(format_layer_table(result.report))
@@ -363,6 +367,9 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
                              "resources: the least hardware that reaches --fps (the largest fraction of any resource "
                              "limit plus a quarter of their sum). Default: resources with --fps, else throughput")
     parser.add_argument("--fps", type=frame_rate, help="frame rate the design must reach")
+    parser.add_argument("--folding", metavar="FILE",
+                        help="pin layers' foldings (PE, SIMD, mac, output) from a JSON file, e.g. a project's "
+                             "folding.json; the other layers are optimised (the dataflow pipeline only)")
     parser.add_argument("--clock", type=clock_mhz, metavar="MHZ",
                         help="PL clock in MHz (default: the board's); timing closure is Vivado's to check")
     parser.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",

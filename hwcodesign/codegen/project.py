@@ -31,6 +31,9 @@ from hwcodesign.codegen.project_schema import meta_problem
 from hwcodesign.codegen.render import render, static_file, templates_dir
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.op import Input
+from hwcodesign.mapper.folding_file import FILE_NAME as FOLDING_FILE
+from hwcodesign.mapper.folding_file import folding_json
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.outputs import (
     MANIFEST_FILE,
@@ -124,6 +127,7 @@ def project_files(graph: Graph, mapping: Mapping, top: DataflowTop, name: str, m
         "testbench_frames": TESTBENCH_FRAMES,
     }
     files[PROJECT_FILE] = json.dumps(meta, indent=2) + "\n"
+    files[FOLDING_FILE] = folding_json({op.name: mapping.foldings[op.name] for op in graph if not isinstance(op, Input)})
     return files
 
 

@@ -19,6 +19,7 @@ from hwcodesign.backends import AnyMapping, emit_project
 from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.project import Project
 from hwcodesign.flows.simulate import Step, quiet_step, simulate_model
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.outputs import PROJECT_KIND, check_destination
@@ -43,7 +44,8 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
                   word_bits: int = 64, name: str | None = None, architecture: str = "auto",
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
-                  passes: PassOptions | None = None, host: HostOptions | None = None) -> CompileResult:
+                  passes: PassOptions | None = None, host: HostOptions | None = None,
+                  pinned: MappingType[str, Folding] | None = None) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
 
     `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
@@ -57,6 +59,8 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     it may only be new, empty, or a project this tool wrote. `host` puts named nodes or op types
     on the board's CPU (`partition.HostOptions`); a model's float parts before its first
     quantizer and after its last dequantizer go there anyway, and the project's driver runs them.
+    `pinned` layers keep a folding file's foldings (`mapper.folding_file`); the project's
+    folding.json records every stage's, to pin or reproduce the design.
     """
     target = board if isinstance(board, Board) else load_board(board)
     model_path = Path(model)
@@ -67,7 +71,7 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
         graph = optimize(graph, options)
     simulation = simulate_model(graph, target, model_path=model_path.name, goal=goal, fps=fps, caps=caps,
                                 architecture=architecture, word_bits=word_bits, samples=samples, density=density,
-                                time_limit=time_limit, step=step, partition=partition)
+                                time_limit=time_limit, step=step, partition=partition, pinned=pinned)
     mapping, latency, report = simulation.mapping, simulation.latency, simulation.report
     report.pop("solve_seconds", None)
     out = Path(out_dir)

@@ -17,6 +17,7 @@ import numpy as np
 
 from hwcodesign.backends import AnyMapping, backend_of, build_report, map_to_board
 from hwcodesign.boards import Board
+from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.mapper.table import chosen_goal
@@ -46,17 +47,18 @@ def map_and_simulate(graph: Graph, board: Board, *, goal: str | None = None, fps
                      caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
                      samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                      percentile: float = 95.0, time_limit: float | None = DEFAULT_TIME_LIMIT,
-                     step: Step = quiet_step,
+                     step: Step = quiet_step, pinned: MappingType[str, Folding] | None = None,
                      ) -> tuple[AnyMapping, LatencyReport, SparseProfile | None]:
     """Map and simulate: what `compile` and `simulate` share. A sparse network is sized for its
     design densities (the `percentile` of `samples`' active sites, or `density`, else every
     site active) and, given samples, profiled frame by frame (`sim.sparse_latency`). The mapper's
-    integer programs get `time_limit` seconds (None: no limit; `mapper.solver`)."""
+    integer programs get `time_limit` seconds (None: no limit; `mapper.solver`); `pinned` layers
+    keep a folding file's foldings (`mapper.folding_file`)."""
     densities = design_densities(graph, samples, density, percentile)
     goal = chosen_goal(goal, fps)
     with step(f"mapping onto {board.name} (integer program, goal: {goal}, architecture: {architecture})"):
         mapping = map_to_board(graph, board, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits,
-                               densities=densities, time_limit=time_limit)
+                               densities=densities, time_limit=time_limit, pinned=pinned)
     backend = backend_of(mapping)
     with step(f"simulating the {backend.label}"):
         latency = backend.simulate(graph, mapping)
@@ -71,13 +73,14 @@ def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None,
                    word_bits: int = 64, samples: MappingType[str, np.ndarray] | None = None,
                    density: float | None = None, percentile: float = 95.0,
                    time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
-                   partition: Partition | None = None) -> Simulation:
+                   partition: Partition | None = None, pinned: MappingType[str, Folding] | None = None) -> Simulation:
     """`map_and_simulate`, and the report of the result (`backends.build_report`; `model_path`
     names the model in it; `partition`, when the model has host parts, adds their placement and
     estimated time)."""
     mapping, latency, profile = map_and_simulate(graph, board, goal=goal, fps=fps, caps=caps, architecture=architecture,
                                                  word_bits=word_bits, samples=samples, density=density,
-                                                 percentile=percentile, time_limit=time_limit, step=step)
+                                                 percentile=percentile, time_limit=time_limit, step=step,
+                                                 pinned=pinned)
     report = build_report(graph, mapping, latency, model_path=model_path, profile=profile)
     if partition is not None and partition.has_host_parts:
         report["host"] = host_section(partition, board, report["summary"])

@@ -88,6 +88,25 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
     return thin(dataflow_of(op).candidate_foldings(op, inputs), max_candidates)
 
 
+def pinned_folding(op: Op, inputs: list[Tensor], folding: Folding) -> Folding:
+    """`folding` when the layer's family builds it (any of its foldings, not only the candidates
+    the mapper samples); else FoldingFileError naming the layer and some foldings it does build."""
+    from hwcodesign.mapper.folding_file import FoldingFileError
+
+    options = dataflow_of(op).candidate_foldings(op, inputs)
+    if folding in options:
+        return folding
+    shapes = sorted({(f.pe, f.simd) for f in options}, key=lambda shape: (shape[0] * shape[1], shape[0]))
+    implementations = sorted({(f.mac, f.output) for f in options if (f.pe, f.simd) == (folding.pe, folding.simd)})
+    if implementations:
+        choices = ", ".join(f"mac {mac} output {output}" for mac, output in implementations)
+        raise FoldingFileError(f"layer '{op.name}' ({op.kind}): {folding} is not built; PE{folding.pe} SIMD{folding.simd} "
+                               f"comes with {choices}")
+    sample = ", ".join(f"PE{pe} SIMD{simd}" for pe, simd in shapes[:: max(1, len(shapes) // 8)][:8])
+    raise FoldingFileError(f"layer '{op.name}' ({op.kind}): PE{folding.pe} SIMD{folding.simd} is not a folding it "
+                           f"builds ({len(shapes)} shapes, e.g. {sample})")
+
+
 def layer_cost(op: Op, inputs: list[Tensor], folding: Folding, ps_type: str = "zynq_ultrascale",
                dma_rate: float = STREAM_BYTES_PER_CYCLE, densities: Mapping[str, float] | None = None) -> LayerCost:
     """Cycles and resources of `op` under `folding` (formulas and sources in the module doc).

@@ -32,7 +32,8 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.folding import RESOURCES, Folding
 from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import candidate_foldings, layer_cost
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost, pinned_folding
+from hwcodesign.mapper.folding_file import FoldingFileError
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, SolverTimeout
 from hwcodesign.mapper.streams import default_fifo_rows, output_fifos, with_output_fifos
@@ -62,14 +63,23 @@ def candidate_table(graph: Graph, board: Board, max_candidates: int = 96,
 
 
 def stage_table(graph: Graph, board: Board, max_candidates: int = 96,
-                densities: MappingType[str, float] | None = None) -> CandidateTable:
+                densities: MappingType[str, float] | None = None,
+                pinned: MappingType[str, Folding] | None = None) -> CandidateTable:
     """Every layer's candidate foldings and the costs of the stages alone (no FIFOs); sparse
-    layers at the design `densities` (active fraction per sparse tensor; 1.0 when absent)."""
+    layers at the design `densities` (active fraction per sparse tensor; 1.0 when absent); a
+    `pinned` layer (a folding file's) has its one folding."""
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
+    pinned = pinned or {}
+    unknown = sorted(set(pinned) - {op.name for op in graph})
+    if unknown:
+        names = ", ".join(op.name for op in list(graph)[:6])
+        raise FoldingFileError(f"the folding file names layer '{unknown[0]}', which the model does not have "
+                               f"(its layers, as `inspect` lists them: {names}, ...)")
     layers, foldings, costs = [], [], []
     for op in graph:
         inputs = graph.input_tensors(op)
-        options = tuple(candidate_foldings(op, inputs, max_candidates))
+        options = ((pinned_folding(op, inputs, pinned[op.name]),) if op.name in pinned
+                   else tuple(candidate_foldings(op, inputs, max_candidates)))
         layers.append(op.name)
         foldings.append(options)
         costs.append(tuple(layer_cost(op, inputs, f, board.ps_type, rate, densities) for f in options))
@@ -91,8 +101,10 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None, stream_planner: StreamPlanner | None = None,
                  suggest_board: bool = True, densities: MappingType[str, float] | None = None,
-                 time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> Mapping:
+                 time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT,
+                 pinned: MappingType[str, Folding] | None = None) -> Mapping:
     """Choose every layer's folding optimally for the cost model; explain when nothing fits.
+    `pinned` layers keep the folding given (`folding_file.read_folding_file`); the rest are chosen.
 
     With a `stream_planner` the FIFO depths and width converters are planned (by the pipeline
     simulation, module doc) and counted; without, FIFOs keep their default depths
@@ -104,7 +116,7 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     deadline = Deadline.of(time_limit)
     limits = resource_limits(board, caps)
     max_cycles = cycle_budget(board, fps)
-    stages = stage_table(graph, board, max_candidates, densities)
+    stages = stage_table(graph, board, max_candidates, densities, pinned)
     rows: dict[tuple[str, str], int] = {}
     reserved = {r: 0 for r in RESOURCES}
     previous: list[int] | None = None  # the last round's picks
