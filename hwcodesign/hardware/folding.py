@@ -43,11 +43,14 @@ def divisors(n: int) -> list[int]:
 
 
 def thin(options: list[Folding], limit: int) -> list[Folding]:
-    """The foldings of at most `limit` shapes (PE, SIMD): the extremes (fully folded, fully
-    parallel) and the rest spread evenly in MAC lanes, so a larger candidate set only refines the
-    trade-off curve; every implementation of a kept shape (LUT or DSP MACs, multiplier or
-    threshold output stage) stays, for the mapper to weigh."""
+    """At most about `limit` foldings: shapes (PE, SIMD) from the extremes (fully folded, fully
+    parallel) spread evenly in MAC lanes, so a larger candidate set only refines the trade-off
+    curve, and every implementation of a kept shape (LUT or DSP MACs, multiplier or threshold
+    output stage) for the mapper to weigh; with k implementations per shape, limit / k shapes
+    (at least four shapes), so the integer program stays about as small as one implementation's."""
     shapes = sorted({(f.pe, f.simd) for f in options}, key=lambda shape: (shape[0] * shape[1], shape[0]))
+    implementations = max((sum(1 for f in options if (f.pe, f.simd) == shape) for shape in shapes), default=1)
+    limit = max(min(limit, 4), limit // implementations)
     if len(shapes) > limit:
         step = (len(shapes) - 1) / (limit - 1)
         shapes = [shapes[round(i * step)] for i in range(limit)]
