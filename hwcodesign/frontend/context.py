@@ -229,12 +229,14 @@ class LoweringContext:
         if thresholds is not None and (np.isfinite(clip_lo) or np.isfinite(clip_hi) or pending.activation != "none"):
             raise UnsupportedModelError(pending.node, pending.op_type, f"a ReLU, Clip or activation before the "
                                         f"thresholds of '{out}'; fold it into the thresholds (FINN's streamlining does)")
-        if thresholds is None and isinstance(quantizer.dtype, BipolarType):  # the sign of the clipped value
+        # (thresholds come with no clip, refused above)
+        if isinstance(quantizer.dtype, BipolarType):  # the sign of the clipped value
             lo, hi = (0 if clip_lo >= 0 else -1), (-1 if clip_hi < 0 else 1)
-        elif np.isfinite(clip_lo) and thresholds is None:
-            lo = max(lo, int(np.rint(clip_lo / quantizer.scale)) + quantizer.zero_point)
-        if np.isfinite(clip_hi) and not isinstance(quantizer.dtype, BipolarType) and thresholds is None:
-            hi = min(hi, int(np.rint(clip_hi / quantizer.scale)) + quantizer.zero_point)
+        else:
+            if np.isfinite(clip_lo):
+                lo = max(lo, int(np.rint(clip_lo / quantizer.scale)) + quantizer.zero_point)
+            if np.isfinite(clip_hi):
+                hi = min(hi, int(np.rint(clip_hi / quantizer.scale)) + quantizer.zero_point)
         if lo > hi:
             raise UnsupportedModelError(
                 pending.node, pending.op_type, f"activation range is empty on the output grid [{quantizer.lo}, {quantizer.hi}]"

@@ -290,18 +290,27 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
                                     f"the {dtype} range [{lo}, {hi}]")
     refuse_non_real_quant_input(ctx, node, name, source)
     if isinstance(source, Constant):
-        try:
-            np.broadcast_shapes(source.array.shape, scale.shape, zero_point.shape)
-        except ValueError:
-            raise UnsupportedModelError(name, node.op_type, f"scale {list(scale.shape)} and zero point "
-                                        f"{list(zero_point.shape)} do not broadcast to '{node.input[0]}' "
-                                        f"{list(source.array.shape)}") from None
+        require_broadcast(node, name, source.array, {"scale": scale, "zero point": zero_point})
         quantizer = OutputQuantizer(1.0, 0, dtype, lo, hi)
     else:
         quantizer = quantizer_of(node, name, scale, zero_point, dtype, lo, hi)
     if np.any(zero_point != np.rint(zero_point)):
         raise UnsupportedModelError(name, node.op_type, "non-integer zero point")
     quantize_value(ctx, node, name, quantizer, scale, np.rint(zero_point).astype(np.int64))
+
+
+def require_broadcast(node: onnx.NodeProto, name: str, array: np.ndarray, params: dict[str, np.ndarray],
+                      onto: bool = False) -> None:
+    """A quantizer's parameters broadcast with the constant it quantizes (`onto`: to the
+    constant's own shape, no larger); else refused naming them."""
+    try:
+        shape: tuple[int, ...] | None = np.broadcast_shapes(array.shape, *(p.shape for p in params.values()))
+    except ValueError:
+        shape = None
+    if shape is None or (onto and shape != array.shape):
+        named = " and ".join(f"{key} {list(value.shape)}" for key, value in params.items())
+        raise UnsupportedModelError(name, node.op_type, f"{named} do{'es' if len(params) == 1 else ''} not broadcast "
+                                    f"to '{node.input[0]}' {list(array.shape)}")
 
 
 def bipolar_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
@@ -315,13 +324,7 @@ def bipolar_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None
         source = Constant(((source.q - source.zero_point) * source.scale).astype(np.float32))
     if isinstance(source, Constant):
         refuse_empty(node, name, source.array)
-        try:
-            shape = np.broadcast_shapes(source.array.shape, scale.shape)
-        except ValueError:
-            shape = None
-        if shape != source.array.shape:
-            raise UnsupportedModelError(name, node.op_type, f"scale {list(scale.shape)} does not broadcast to "
-                                        f"'{node.input[0]}' {list(source.array.shape)}")
+        require_broadcast(node, name, source.array, {"scale": scale}, onto=True)
         q = np.where(source.array >= 0, 1, -1).astype(np.int64)
         ctx.values[node.output[0]] = QuantizedConstant(q, np.broadcast_to(scale, q.shape), np.zeros(q.shape, np.int64),
                                                        BipolarType())
@@ -364,14 +367,14 @@ def multithreshold(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> Non
         if not (dtype.min <= lo and hi <= dtype.max):  # FINN may move out_bias past the node, not its out_dtype
             dtype = IntType.fitting(lo, hi)
     source = ctx.value(node, name, 0)
-    channels = getattr(source, "channels", None) or (source.tensor.channels if isinstance(source, Activation) else None)
-    if channels is not None and thresholds.shape[0] not in (1, channels):
-        raise UnsupportedModelError(name, node.op_type, f"{thresholds.shape[0]} rows of thresholds for {channels} "
-                                    "channels")
     if isinstance(source, FloatInput | Constant | QuantizedConstant):
         raise UnsupportedModelError(name, node.op_type, f"thresholds '{node.input[0]}', which is not a layer's output "
                                     "or an integer activation; give a float graph input its integer datatype (FINN's "
                                     "pre-processing annotates UINT8 pixels) or quantize it with Quant/QuantizeLinear")
+    channels = source.tensor.channels if isinstance(source, Activation) else getattr(source, "channels", None)
+    if channels is not None and thresholds.shape[0] not in (1, channels):
+        raise UnsupportedModelError(name, node.op_type, f"{thresholds.shape[0]} rows of thresholds for {channels} "
+                                    "channels")
     quantizer = OutputQuantizer(scale, 0, dtype, lo, hi, tuple(tuple(row) for row in thresholds.tolist()))
     quantize_value(ctx, node, name, quantizer, np.array(scale), np.zeros((), np.int64))
 

@@ -3,6 +3,7 @@ family's cost model produces and the mapper chooses among."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 
@@ -42,17 +43,22 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def by_lanes(shape: tuple[int, int]) -> tuple[int, int]:
+    """The order of (PE, SIMD) shapes along the trade-off curve: MAC lanes, then PE."""
+    return shape[0] * shape[1], shape[0]
+
+
 def thin(options: list[Folding], limit: int) -> list[Folding]:
     """At most about `limit` foldings: shapes (PE, SIMD) from the extremes (fully folded, fully
     parallel) spread evenly in MAC lanes, so a larger candidate set only refines the trade-off
     curve, and every implementation of a kept shape (LUT or DSP MACs, multiplier or threshold
     output stage) for the mapper to weigh; with k implementations per shape, limit / k shapes
     (at least four shapes), so the integer program stays about as small as one implementation's."""
-    shapes = sorted({(f.pe, f.simd) for f in options}, key=lambda shape: (shape[0] * shape[1], shape[0]))
-    implementations = max((sum(1 for f in options if (f.pe, f.simd) == shape) for shape in shapes), default=1)
-    limit = max(min(limit, 4), limit // implementations)
+    per_shape = Counter((f.pe, f.simd) for f in set(options))
+    shapes = sorted(per_shape, key=by_lanes)
+    limit = max(min(limit, 4), limit // max(per_shape.values(), default=1))
     if len(shapes) > limit:
         step = (len(shapes) - 1) / (limit - 1)
         shapes = [shapes[round(i * step)] for i in range(limit)]
     kept = set(shapes)
-    return sorted({f for f in options if (f.pe, f.simd) in kept}, key=lambda f: (f.pe * f.simd, f.pe, f.mac, f.output))
+    return sorted({f for f in options if (f.pe, f.simd) in kept}, key=lambda f: (*by_lanes((f.pe, f.simd)), f.mac, f.output))

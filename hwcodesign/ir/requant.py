@@ -194,7 +194,7 @@ def integer_thresholds(real: np.ndarray, gain: np.ndarray, fraction: np.ndarray 
     -acc >= -floor(t/gain - f); gain = 0: v = 0 >= t for every acc or for none (T at the
     accumulator's extremes)."""
     gain = np.atleast_1d(np.asarray(gain, np.float64))
-    real = np.asarray(real, np.float64).reshape(-1, np.asarray(real).shape[-1] if np.ndim(real) else 1)
+    real = np.atleast_2d(np.asarray(real, np.float64))
     channels = max(gain.size, real.shape[0])
     gain = np.broadcast_to(gain, (channels,))
     real = np.broadcast_to(real, (channels, real.shape[1]))

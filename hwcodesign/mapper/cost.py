@@ -51,10 +51,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from hwcodesign.hardware.folding import Folding, LayerCost, thin
+from hwcodesign.hardware.folding import Folding, LayerCost, by_lanes, thin
 from hwcodesign.hardware.stream import STREAM_BYTES_PER_CYCLE
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
+from hwcodesign.mapper.folding_file import FoldingFileError
 from hwcodesign.ops import OpUnsupported, Refused, family_of
 from hwcodesign.ops.facets.dataflow import CostTarget, DataflowFacet, StagePlan
 
@@ -91,12 +92,10 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
 def pinned_folding(op: Op, inputs: list[Tensor], folding: Folding) -> Folding:
     """`folding` when the layer's family builds it (any of its foldings, not only the candidates
     the mapper samples); else FoldingFileError naming the layer and some foldings it does build."""
-    from hwcodesign.mapper.folding_file import FoldingFileError
-
     options = dataflow_of(op).candidate_foldings(op, inputs)
     if folding in options:
         return folding
-    shapes = sorted({(f.pe, f.simd) for f in options}, key=lambda shape: (shape[0] * shape[1], shape[0]))
+    shapes = sorted({(f.pe, f.simd) for f in options}, key=by_lanes)
     implementations = sorted({(f.mac, f.output) for f in options if (f.pe, f.simd) == (folding.pe, folding.simd)})
     if implementations:
         choices = ", ".join(f"mac {mac} output {output}" for mac, output in implementations)

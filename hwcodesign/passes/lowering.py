@@ -144,10 +144,9 @@ class LoweringWalk:
                 problems.append(too_big or UnsupportedModelError(
                     value.name, "graph input", f"element type {onnx.TensorProto.DataType.Name(elem_type)}"))
                 failed.add(value.name)
-            ctx.values[value.name] = FloatInput(value)
+            source = ctx.values[value.name] = FloatInput(value)
             if value.name in datatypes and value.name not in failed:  # integers already: the accelerator's input
-                ctx.builders.input(ctx, FloatInput(value), Tensor(value.name, FloatInput(value).shape,
-                                                                 datatypes[value.name], 1.0, 0))
+                ctx.builders.input(ctx, source, Tensor(value.name, source.shape, datatypes[value.name], 1.0, 0))
         for index, node in enumerate(graph.node):
             if any(tensor in failed for tensor in node.input) or node.output[:1] and node.output[0] in failed:
                 failed.update(node.output)

@@ -113,3 +113,22 @@ def test_a_bipolar_sum_is_refused_naming_the_node(op_type: str) -> None:
                               ir_version=10)
     with pytest.raises(UnsupportedModelError, match="the_sum.*bipolar"):
         load_onnx(model)
+
+
+@pytest.mark.parametrize(("quantizer", "message"), [
+    ("BipolarQuant", r"scale \[4, 1, 1, 1\] does not broadcast to 'w1' \[8, 3, 3, 3\]"),
+    ("Quant", r"scale \[4, 1, 1, 1\] and zero point \[\] do not broadcast to 'w1' \[8, 3, 3, 3\]"),
+])
+def test_a_weight_scale_that_does_not_fit_the_weights_is_refused_naming_both(quantizer: str, message: str) -> None:
+    model = qonnx_binary_net()
+    scale = next(node for node in model.graph.node if node.output[0] == "w1_q").input[1]
+    init = next(i for i in model.graph.initializer if i.name == scale)
+    init.CopyFrom(onnx.numpy_helper.from_array(np.ones((4, 1, 1, 1), np.float32), scale))
+    if quantizer == "Quant":
+        node = next(node for node in model.graph.node if node.output[0] == "w1_q")
+        for suffix, value in (("zp", 0.0), ("bits", 2.0)):
+            model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(value, np.float32), f"w1_q_{suffix}"))
+        node.CopyFrom(helper.make_node("Quant", [node.input[0], scale, "w1_q_zp", "w1_q_bits"], ["w1_q"], name="w1_q",
+                                       domain=DOMAIN, signed=1, narrow=0, rounding_mode="ROUND"))
+    with pytest.raises(UnsupportedModelError, match=message):
+        load_onnx(model)

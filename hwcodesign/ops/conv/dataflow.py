@@ -12,6 +12,7 @@ pixels instead of two rows (`pixel_ring`).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -109,11 +110,18 @@ def accumulator_bound(op: Conv | Linear, source: Tensor) -> int:
     return magnitude(source) * int(np.abs(op.weight).max(initial=0)) * length + int(np.abs(op.bias).max(initial=0))
 
 
+@lru_cache(maxsize=1 << 12)
+def threshold_form(op: Conv | Linear, source: Tensor) -> Requant | None:
+    """`requant.as_thresholds` of the layer's output stage, searched once per layer rather than
+    once per candidate folding (IR ops compare by identity and never change)."""
+    return as_thresholds(op.requant, accumulator_bound(op, source))
+
+
 def stage_requant(op: Conv | Linear, source: Tensor, folding: Folding) -> Requant:
     """The output stage the folding builds: the op's multiply-and-shift, or the same function as
     thresholds over every reachable accumulator (what the cost model prices and the code emits)."""
     if folding.output == "thresholds":
-        thresholds = as_thresholds(op.requant, accumulator_bound(op, source))
+        thresholds = threshold_form(op, source)
         if thresholds is not None:
             return thresholds
     return op.requant
