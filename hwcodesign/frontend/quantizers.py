@@ -272,18 +272,14 @@ def qonnx_quant(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
         raise UnsupportedModelError(name, node.op_type, f"rounding_mode {rounding} not supported (ROUND only)")
     scale = ctx.constant(node, name, 1, "scale").astype(np.float64)
     zero_point = ctx.constant(node, name, 2, "zero point").astype(np.float64)
-    bit_width = ctx.constant(node, name, 3, "bit width").reshape(-1)
-    bits = float(bit_width[0]) if bit_width.size == 1 else np.nan
+    bit_width = ctx.constant(node, name, 3, "bit width")
     source = ctx.value(node, name, 0)
     # a constant (Brevitas's Int32Bias: a bias on the accumulator's grid) is folded into the
     # integer arithmetic, so it may be as wide as an accumulator; activations are streamed
     widest = MAX_CONSTANT_BITS if isinstance(source, Constant) else MAX_ACTIVATION_BITS
-    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= widest):
-        what = "a constant (weight or bias)" if widest == MAX_CONSTANT_BITS else \
-            f"an activation (constants such as biases take up to {MAX_CONSTANT_BITS})"
-        raise UnsupportedModelError(name, node.op_type, f"bit width {bit_width.tolist()} must be one integer "
-                                    f"1..{widest} for {what}")
-    dtype, lo, hi = qonnx_int_range(attrs, int(bits))
+    what = " for a constant (weight or bias)" if widest == MAX_CONSTANT_BITS else \
+        f" for an activation (constants such as biases take up to {MAX_CONSTANT_BITS})"
+    dtype, lo, hi = qonnx_int_range(attrs, whole_bits(node, name, "bit width", bit_width, widest, what))
     check_scale(name, node.op_type, scale)
     if zero_point.size == 0 or not np.all((zero_point >= lo) & (zero_point <= hi)):
         raise UnsupportedModelError(name, node.op_type, f"zero point {zero_point.reshape(-1)[:4].tolist()} is outside "
@@ -384,6 +380,15 @@ def check_qonnx_flags(node: onnx.NodeProto, name: str, attrs: dict[str, object])
     for flag in ("signed", "narrow"):
         if attrs.get(flag, 0) not in (0, 1):
             raise UnsupportedModelError(name, node.op_type, f"attribute {flag}={attrs[flag]!r} must be 0 or 1")
+
+
+def whole_bits(node: onnx.NodeProto, name: str, label: str, bit_width: np.ndarray, widest: int, what: str = "") -> int:
+    """A QONNX bit width (Quant's, Trunc's output one): one whole number 1..`widest`."""
+    flat = bit_width.reshape(-1)
+    bits = float(flat[0]) if flat.size == 1 else np.nan
+    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= widest):
+        raise UnsupportedModelError(name, node.op_type, f"{label} {flat[:4].tolist()} must be one integer 1..{widest}{what}")
+    return int(bits)
 
 
 def qonnx_int_range(attrs: dict[str, object], bits: int) -> tuple[IntType, int, int]:

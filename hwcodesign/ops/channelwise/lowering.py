@@ -15,7 +15,7 @@ import onnx
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.context import LoweringContext
 from hwcodesign.frontend.padding import add_pads, padded_shape, window_input
-from hwcodesign.frontend.quantizers import MAX_ACTIVATION_BITS, check_qonnx_flags, qonnx_int_range
+from hwcodesign.frontend.quantizers import MAX_ACTIVATION_BITS, check_qonnx_flags, qonnx_int_range, whole_bits
 from hwcodesign.frontend.validate import check_scale, check_window
 from hwcodesign.frontend.values import Activation, FinalStage, OutputQuantizer, Pending
 from hwcodesign.frontend.windows import window_pads
@@ -156,11 +156,7 @@ def trunc(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
         raise UnsupportedModelError(name, node.op_type, f"scale {float(scale.reshape(())):.6g} is not the pool's "
                                     f"{accumulator:.6g} (its input's scale / window size): a Trunc rounds the "
                                     "window sum")
-    bits = float(bit_width.reshape(-1)[0]) if bit_width.size == 1 else np.nan
-    if not (np.isfinite(bits) and bits == round(bits) and 1 <= bits <= MAX_ACTIVATION_BITS):
-        raise UnsupportedModelError(name, node.op_type, f"output bit width {bit_width.reshape(-1)[:4].tolist()} must be "
-                                    f"one integer 1..{MAX_ACTIVATION_BITS}")
-    dtype, lo, hi = qonnx_int_range(attrs, int(bits))
+    dtype, lo, hi = qonnx_int_range(attrs, whole_bits(node, name, "output bit width", bit_width, MAX_ACTIVATION_BITS))
     check_scale(name, node.op_type, output_scale, dtype.max - dtype.min + 1)
     shift = int(np.round(np.log2(output_scale / scale)).reshape(()))  # as qonnx: in the model's float type
     if abs(shift) > MAX_TRUNC_SHIFT:
