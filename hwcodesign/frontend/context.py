@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.frontend.formats import read_formats
-from hwcodesign.frontend.validate import fold_size_problem, frame_size_problem, one_node_model
+from hwcodesign.frontend.validate import fold_size_problem, frame_size_problem, run_one_node
 from hwcodesign.frontend.values import (
     Activation,
     Constant,
@@ -176,7 +175,7 @@ class LoweringContext:
     # ------------------------------------------------------------ constants
     def constant_node_value(self, node: onnx.NodeProto, name: str) -> np.ndarray:
         try:
-            return np.asarray(ReferenceEvaluator(one_node_model(node, {}, self.model)).run(None, {})[0])
+            return run_one_node(node, {}, self.model)[0]
         except Exception as error:  # the reference evaluator raises many kinds
             raise UnsupportedModelError(name, node.op_type, f"cannot read its value: {error}") from None
 
@@ -203,10 +202,9 @@ class LoweringContext:
         if too_big:
             raise UnsupportedModelError(name, node.op_type, too_big)
         try:
-            results = ReferenceEvaluator(one_node_model(node, feeds, self.model)).run(None, {})
+            return run_one_node(node, feeds, self.model)
         except Exception as error:  # the reference evaluator raises many kinds
             raise UnsupportedModelError(name, node.op_type, f"cannot fold constant: {error}") from None
-        return [np.asarray(result) for result in results]
 
     # ------------------------------------------------------------ finishing a layer
     def finalize(self, pending: Pending, quantizer: OutputQuantizer, out: str, ratio: float | None = None) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 from hwcodesign.errors import ModelFormatError, UnsupportedModelError
 
@@ -180,6 +181,12 @@ def one_node_model(node: onnx.NodeProto, feeds: dict[str, np.ndarray], model: on
     inits = [numpy_helper.from_array(np.asarray(value), key) for key, value in feeds.items()]
     graph = helper.make_graph([node], "fold", [], [onnx.ValueInfoProto(name=o) for o in node.output if o], inits)
     return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+
+
+def run_one_node(node: onnx.NodeProto, feeds: dict[str, np.ndarray], model: onnx.ModelProto) -> list[np.ndarray]:
+    """`node`'s outputs on constant `feeds` by the ONNX reference evaluator (`one_node_model`);
+    it raises whatever the evaluator raises, which callers turn into a refusal or a skip."""
+    return [np.asarray(result) for result in ReferenceEvaluator(one_node_model(node, feeds, model)).run(None, {})]
 
 
 def fold_size_problem(node: onnx.NodeProto, feeds: dict[str, np.ndarray], model: onnx.ModelProto) -> str | None:

@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
 
-from hwcodesign.frontend.validate import fold_size_problem, one_node_model
+from hwcodesign.frontend.validate import fold_size_problem, run_one_node
 from hwcodesign.partition.regions import QUANTIZER_TYPES
 from hwcodesign.partition.state import static_shape
 
@@ -126,7 +125,7 @@ def run_node(model: onnx.ModelProto, node: onnx.NodeProto, feeds: dict[str, np.n
     if fold_size_problem(node, feeds, model) is not None:
         return None
     try:
-        return [np.asarray(r) for r in ReferenceEvaluator(one_node_model(node, feeds, model)).run(None, {})]
+        return run_one_node(node, feeds, model)
     except Exception:  # noqa: BLE001 - the reference evaluator raises many kinds; the node then stays
         return None
 
