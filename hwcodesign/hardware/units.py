@@ -3,9 +3,11 @@ DyBit weight decoders, requantization multipliers, and the per-stage base costs.
 
 DSP: one multiplier per MAC lane; on DSP48E2 (Zynq UltraScale+) two multiplies of <= 8-bit
 operands that share one input pack into one DSP (Xilinx WP486, "Deep Learning with INT8
-Optimization on Xilinx Devices"); DSP48E1 (Zynq-7000) gets no packing here. With <= 4-bit
-weights and activations a MAC can instead be built from LUTs (`mac="lut"`), costing about
-weight_bits * activation_bits LUTs per lane (FINN-R, Sec. 5 LUT cost of binary/low-bit MACs).
+Optimization on Xilinx Devices"); DSP48E1 (Zynq-7000) gets no packing here. With weights and
+activations of at most 8 bits a MAC can instead be built from LUTs (`mac="lut"`), priced by the
+LUT multiplier fit FINN's MVAU estimate uses (FINN-R, Blott et al., TRETS 2018, Sec. 5; finn's
+`lut_estimation`): (2 * ceil((W + A) / 6) - 1) * (W + A) LUTs for a W x A product, which is 4
+LUTs at 2x2, 24 at 4x4, 36 at 4x8 and 80 at 8x8 (`lut_multiplier_luts`).
 Requantization takes a 24-bit x accumulator multiply: two DSP48 (27x18) per unit.
 
 Bipolar (1-bit, -1/+1) operands are FINN's binarised layers (Umuroglu et al., "FINN", FPGA'17):
@@ -27,6 +29,8 @@ REQUANT_DSP_PER_PE = 2
 SIGN_UNIT_LUT = ACCUMULATOR_BITS // 2
 """One accumulator comparison on the carry chain: a bipolar output stage (`requant.sign_requant`)
 or one threshold of a threshold stage."""
+LUT_MAC_MAX_BITS = 8
+"""The widest weight or activation a LUT MAC is offered for."""
 STAGE_BASE_LUT = 250
 STAGE_BASE_FF = 300
 PIPELINE_RAMP = 12
@@ -50,19 +54,17 @@ def dsp_macs_possible(weight_type: WeightType, activation_type: IntType) -> bool
 
 
 def lut_macs_possible(weight_type: WeightType, activation_bits: int) -> bool:
-    """Whether a MAC of these operands may be built in LUTs: both <= 4 bits (FINN-R), or a DyBit
-    weight, whose product is the activation shifted by the level's exponent plus at most
-    n - 2 mantissa partial products: an adder of a few shifted copies, not a multiplier, or a
-    bipolar weight, whose product is the activation or its negation."""
-    if isinstance(weight_type, DyBitType | BipolarType):
-        return activation_bits <= 8
-    return weight_type.bits <= 4 and activation_bits <= 4
+    """Whether a MAC of these operands may be built in LUTs: weights stored in and activations
+    of at most 8 bits (an integer multiplier, a DyBit code's shift-and-add or a bipolar weight's
+    conditional negation); wider products are left to DSPs, where FINN's fit grows past 100 LUTs."""
+    return weight_type.storage_bits <= LUT_MAC_MAX_BITS and activation_bits <= LUT_MAC_MAX_BITS
 
 
 def lut_mac_cost(weight_type: WeightType, activation_bits: int, xnor: bool = False) -> int:
-    """LUTs of one MAC lane built in fabric. Integers: about weight_bits x activation_bits
-    (FINN-R Sec. 5). DyBit: the n code bits' partial products of the activation (n x a) plus a
-    barrel shifter over the exponents (a x log2(n)); the decoder is counted separately. Bipolar
+    """LUTs of one MAC lane built in fabric. Integers: a W x A LUT multiplier
+    (`lut_multiplier_luts`). DyBit: the same multiplier over the n code bits' partial products
+    of the activation plus a barrel shifter over the exponents (a x log2(n)); the decoder is
+    counted separately (the project's reading of the DyBit datapath, `ir/dybit.py`). Bipolar
     weights: a conditional negation, one LUT per activation bit and the carry-in. XNOR lanes: the
     gate folds into the popcount's first compressor level (`adder_tree_luts`), so nothing more."""
     if xnor:
@@ -71,8 +73,15 @@ def lut_mac_cost(weight_type: WeightType, activation_bits: int, xnor: bool = Fal
         return activation_bits + 1
     if isinstance(weight_type, DyBitType):
         n = weight_type.bits
-        return n * activation_bits + activation_bits * max(1, (n - 1).bit_length()) + 8
-    return weight_type.bits * activation_bits + 8
+        return lut_multiplier_luts(n, activation_bits) + activation_bits * max(1, (n - 1).bit_length())
+    return lut_multiplier_luts(weight_type.bits, activation_bits)
+
+
+def lut_multiplier_luts(weight_bits: int, activation_bits: int) -> int:
+    """LUT6s of a W x A multiplier in fabric, FINN-R's fit: (2 * ceil((W + A) / 6) - 1) * (W + A).
+    The constants are FINN's, fitted to synthesised MVAU layers; we have no synthesis to refit them."""
+    width = weight_bits + activation_bits
+    return (2 * -(-width // 6) - 1) * width
 
 
 def adder_tree_luts(lanes: int, weight_bits: int, activation_bits: int, xnor: bool = False) -> int:

@@ -10,7 +10,7 @@ from support.deep_chain import deep_conv_chain
 import hwcodesign.mapper.cost as cost_module
 from hwcodesign.codegen.hls_top import build_top
 from hwcodesign.hardware.folding import Folding
-from hwcodesign.hardware.units import PIPELINE_RAMP, requant_units
+from hwcodesign.hardware.units import PIPELINE_RAMP, lut_mac_cost, requant_units
 from hwcodesign.ir import IntType, Tensor, identity_requant, make_requant
 from hwcodesign.mapper.cost import candidate_foldings, layer_cost, stage_plan
 from hwcodesign.ops import Conv, DepthwiseConv, OpUnsupported, Pool, Refused, family_of
@@ -53,15 +53,24 @@ def test_dsp_packing_depends_on_the_dsp_generation() -> None:
     assert fast.dsp == 128 // 2 + 2 * 32  # every PE finishes an output each cycle
 
 
-def test_lut_macs_are_offered_only_for_low_bits() -> None:
+def test_lut_macs_are_offered_up_to_8x8() -> None:
+    """LUT MACs for weights and activations of at most 8 bits (FINN-R's LUT multiplier: 80 LUTs
+    at 8x8, 24 at 4x4), none past 8; a LUT-MAC stage's DSPs are its requantization's only."""
     op8 = conv(8, 8)
-    assert all(f.mac == "dsp" for f in candidate_foldings(op8, [source(8)]))
+    options = candidate_foldings(op8, [source(8)], max_candidates=200)
+    assert {f.mac for f in options} == {"dsp", "lut"}
+    assert {(f.pe, f.simd) for f in options if f.mac == "lut"} == {(f.pe, f.simd) for f in options if f.mac == "dsp"}
+    assert lut_mac_cost(op8.weight_type, 8) == 80
+    assert all(f.mac == "dsp" for f in candidate_foldings(op8, [source(8, dtype=IntType(9, False))], 200))
     op4 = Conv("c", ("x",), op8.output, np.ones((8, 8, 3, 3), np.int64), IntType(4, True), op8.bias,
                (1, 1), (1,) * 4, (1, 1), 1, op8.requant)
     low = candidate_foldings(op4, [source(8, dtype=IntType(4, False))], max_candidates=200)
     assert any(f.mac == "lut" for f in low)
+    assert lut_mac_cost(op4.weight_type, 4) == 24
     lut_cost = layer_cost(op4, [source(8, dtype=IntType(4, False))], Folding(8, 8, "lut"))
+    dsp_cost = layer_cost(op4, [source(8, dtype=IntType(4, False))], Folding(8, 8, "dsp"))
     assert lut_cost.dsp == 2  # only the (shared) requantization multiplier
+    assert lut_cost.lut - dsp_cost.lut == 64 * (24 - 6)  # a multiplier per lane instead of DSP glue
 
 
 def window_rows(op: Conv) -> int:

@@ -129,15 +129,12 @@ def test_dsp_macs_use_the_decoded_width(bits: int) -> None:
     assert cost.dsp == as_int.dsp
 
 
-def test_lut_macs_are_offered_for_dybit_with_8bit_activations() -> None:
+def test_lut_macs_are_offered_for_dybit_and_integers_with_8bit_activations() -> None:
     op_int8 = conv(8, 8)
     inputs = [source(8)]
-    assert all(f.mac == "dsp" for f in candidate_foldings(op_int8, inputs, max_candidates=10**6))
-    op_int4 = replace(op_int8, weight_type=IntType(4, True))
-    assert all(f.mac == "dsp" for f in candidate_foldings(op_int4, inputs, max_candidates=10**6))
-    for bits in (2, 4, 8):
-        op_dy = replace(op_int8, weight_type=DyBitType(bits))
-        options = candidate_foldings(op_dy, inputs, max_candidates=10**6)
+    for op in (op_int8, replace(op_int8, weight_type=IntType(4, True)), *(
+            replace(op_int8, weight_type=DyBitType(bits)) for bits in (2, 4, 8))):
+        options = candidate_foldings(op, inputs, max_candidates=10**6)
         dsp = {(f.pe, f.simd) for f in options if f.mac == "dsp"}
         lut = {(f.pe, f.simd) for f in options if f.mac == "lut"}
         assert lut and lut == dsp
@@ -145,7 +142,8 @@ def test_lut_macs_are_offered_for_dybit_with_8bit_activations() -> None:
     wide = [source(8, dtype=IntType(12, False))]
     assert all(f.mac == "dsp" for f in candidate_foldings(replace(op_int8, weight_type=DYBIT4), wide, 10**6))
     assert lut_macs_possible(DYBIT4, 8) and not lut_macs_possible(DYBIT4, 9)
-    assert not lut_macs_possible(INT8, 8) and lut_macs_possible(IntType(4, True), 4)
+    assert lut_macs_possible(INT8, 8) and lut_macs_possible(IntType(4, True), 4)
+    assert not lut_macs_possible(IntType(9, True), 8) and not lut_macs_possible(INT8, 9)
     # depthwise and fully connected layers too
     dw = replace(conv(8, 8, groups=8, kind=DepthwiseConv), weight_type=DYBIT4)
     assert any(f.mac == "lut" for f in candidate_foldings(dw, inputs, max_candidates=10**6))
@@ -155,11 +153,12 @@ def test_lut_macs_are_offered_for_dybit_with_8bit_activations() -> None:
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_lut_mac_cost_formula(bits: int) -> None:
-    """lut_mac_cost: n x a partial products + an a x log2(n) shifter + 8; LUT-MAC stages use no
+    """lut_mac_cost: FINN-R's n x a LUT multiplier + an a x log2(n) shifter; LUT-MAC stages use no
     MAC DSPs and add that per lane instead of the 6 LUTs of DSP glue; the decoders stay."""
     a = 8
-    assert lut_mac_cost(DyBitType(bits), a) == bits * a + a * max(1, math.ceil(math.log2(bits))) + 8
-    assert lut_mac_cost(IntType(4, True), 4) == 4 * 4 + 8
+    finn_r = (2 * math.ceil((bits + a) / 6) - 1) * (bits + a)
+    assert lut_mac_cost(DyBitType(bits), a) == finn_r + a * max(1, math.ceil(math.log2(bits)))
+    assert lut_mac_cost(IntType(bits, True), a) == finn_r
     op = replace(conv(16, 32), weight_type=DyBitType(bits))
     inputs = [source(16)]
     dsp = layer_cost(op, inputs, Folding(8, 8))
