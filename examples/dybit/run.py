@@ -45,7 +45,7 @@ from hwcodesign.report.search_report import write_search  # noqa: E402
 from hwcodesign.sim.golden import quantize_input, run_golden  # noqa: E402
 
 BOARD = "ultra96v2"
-# The whole Pareto front is swept (7 integer programs, about 30 s of CBC on 2 idle cores): the
+# The whole Pareto front is swept (7 integer programs, about 2 minutes of CBC on 2 busy cores): the
 # interactive default of 60 s for all of them would fail the demo on a slower or busy machine.
 SEARCH_TIME_LIMIT = 300.0
 FORMATS = ("int8", "int4", "dybit4", "dybit3", "dybit2")

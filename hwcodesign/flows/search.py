@@ -46,7 +46,7 @@ from hwcodesign.mapper.precision import (
 )
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 from hwcodesign.mapper.streams import output_fifos, with_output_fifos
-from hwcodesign.mapper.table import cycle_budget, limits_text, resource_limits
+from hwcodesign.mapper.table import cost_vector, cycle_budget, limits_text, non_dominated, resource_limits
 from hwcodesign.ops import Conv, Linear
 from hwcodesign.partition import load_partitioned
 from hwcodesign.passes import load_onnx, optimize
@@ -121,7 +121,8 @@ def build_space(model: onnx.ModelProto, board: Board, formats: Sequence[WeightFo
                                          output_fifos(base, op.name, folding))
                 options.append(Candidate(fmt, folding, cost, sensitivity))
         layers.append(op.name)
-        candidates.append(tuple(options))
+        kept = non_dominated([(*cost_vector(c.cost), c.sensitivity) for c in options])
+        candidates.append(tuple(options[i] for i in kept))
     return SearchSpace(base, tuple(layers), tuple(candidates), sensitivities)
 
 

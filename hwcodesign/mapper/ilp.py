@@ -45,6 +45,7 @@ from hwcodesign.mapper.table import (
     least_within_limits,
     resource_limits,
     solve_table,
+    without_dominated,
 )
 
 StreamPlan = tuple[dict[tuple[str, str], int], dict[str, int]]
@@ -97,6 +98,15 @@ def with_output_fifos_table(graph: Graph, stages: CandidateTable,
     return CandidateTable(stages.layers, stages.foldings, costs)
 
 
+def picks_of(table: CandidateTable, foldings: list[Folding]) -> list[int] | None:
+    """The indices of `foldings` in `table` (a later round's, pruned afresh), None when one of
+    them was dropped as dominated there."""
+    try:
+        return [options.index(folding) for options, folding in zip(table.foldings, foldings)]
+    except ValueError:
+        return None
+
+
 def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                  caps: dict[str, float] | None = None, max_candidates: int = 96,
                  progress: Callable[[str], None] | None = None, stream_planner: StreamPlanner | None = None,
@@ -119,14 +129,14 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
     stages = stage_table(graph, board, max_candidates, densities, pinned)
     rows: dict[tuple[str, str], int] = {}
     reserved = {r: 0 for r in RESOURCES}
-    previous: list[int] | None = None  # the last round's picks
+    previous: list[Folding] | None = None  # the last round's foldings
     for attempt in range(FIFO_ROUNDS):
-        table = with_output_fifos_table(graph, stages, rows)
+        table = without_dominated(with_output_fifos_table(graph, stages, rows))
         if progress and attempt == 0:
             progress(f"solving {sum(len(c) for c in table.costs)} choices over {len(table.layers)} layers")
         budget = {r: limits[r] - reserved[r] for r in RESOURCES}
         # a round after one cut short by the time limit starts from that round's mapping
-        start_from = previous if deadline.stopped_early else None
+        start_from = picks_of(table, previous) if deadline.stopped_early and previous else None
         solution = (solve_table(table, budget, goal, max_cycles, deadline, start_from)
                     if min(budget.values()) >= 0 else None)
         if solution is None:
@@ -134,7 +144,7 @@ def map_dataflow(graph: Graph, board: Board, goal: str = "throughput", fps: floa
                                                        reserved, stream_planner if suggest_board else None,
                                                        deadline))
         picks, objective = solution
-        previous = picks
+        previous = [options[c] for options, c in zip(table.foldings, picks)]
         mapping = Mapping(
             board, goal,
             {name: options[c] for name, options, c in zip(table.layers, table.foldings, picks)},

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pulp
 
 from hwcodesign.boards import Board
@@ -41,6 +42,34 @@ class CandidateTable:
     layers: tuple[str, ...]
     foldings: tuple[tuple[Any, ...], ...]  # Folding per dataflow stage; EngineConfig for the engine
     costs: tuple[tuple[LayerCost, ...], ...]
+
+
+def cost_vector(cost: LayerCost) -> tuple[int, ...]:
+    """What every goal and limit reads of a candidate: cycles, fill depth and the resources."""
+    return (cost.cycles, cost.depth, *(cost.resource(r) for r in RESOURCES))
+
+
+def non_dominated(vectors: Sequence[Sequence[float]]) -> list[int]:
+    """Indices (in order) of the vectors no other one matches or beats everywhere: a candidate
+    with no fewer cycles, no less fill and no less of any resource than another (the first of
+    exact ties kept) can be replaced by it in any assignment without breaking a limit or
+    worsening any goal, so dropping it keeps every optimum and shrinks the integer program."""
+    if len(vectors) <= 1:
+        return list(range(len(vectors)))
+    v = np.asarray(vectors, dtype=float)
+    no_worse = (v[:, None, :] <= v[None, :, :]).all(axis=-1)  # [j, i]: j is no worse than i anywhere
+    better = (v[:, None, :] < v[None, :, :]).any(axis=-1)
+    earlier = np.triu(np.ones((len(v), len(v)), dtype=bool), k=1)  # [j, i]: j comes before i
+    dominated = (no_worse & (better | earlier)).any(axis=0)
+    return [i for i in range(len(v)) if not dominated[i]]
+
+
+def without_dominated(table: CandidateTable) -> CandidateTable:
+    """`table` with each layer's dominated candidates dropped (`non_dominated`)."""
+    kept = [non_dominated([cost_vector(c) for c in costs]) for costs in table.costs]
+    return CandidateTable(table.layers,
+                          tuple(tuple(options[i] for i in keep) for options, keep in zip(table.foldings, kept)),
+                          tuple(tuple(costs[i] for i in keep) for costs, keep in zip(table.costs, kept)))
 
 
 def resource_limits(board: Board, caps: dict[str, float] | None = None) -> dict[str, int]:

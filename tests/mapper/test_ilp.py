@@ -11,18 +11,21 @@ from hwcodesign.backends.choose import map_to_board
 from hwcodesign.backends.dataflow import map_pipeline, plan_streams
 from hwcodesign.boards import load_board
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.hardware.folding import RESOURCES
+from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.hardware.memory import bram18k_blocks
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.ilp import StreamPlan, candidate_table, map_dataflow
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.table import (
+    CandidateTable,
     MappingInfeasible,
     evaluate,
     fits,
     least_within_limits,
+    non_dominated,
     resource_cost,
     solve_table,
+    without_dominated,
 )
 from hwcodesign.ops import Conv
 
@@ -206,3 +209,52 @@ def test_the_mapper_plans_streams_only_through_the_planner_it_is_given() -> None
     same = map_dataflow(graph, board, stream_planner=planner)
     assert calls and (same.foldings, same.fifo_rows, same.reserved) == (planned.foldings, planned.fifo_rows,
                                                                        planned.reserved)
+
+
+def naive_non_dominated(vectors: list[tuple[int, ...]]) -> list[int]:
+    """The definition, spelled out: i is dropped when an earlier vector equals it or any vector
+    is no worse everywhere and better somewhere."""
+    def beats(j: int, i: int) -> bool:
+        a, b = vectors[j], vectors[i]
+        return all(x <= y for x, y in zip(a, b)) and (a != b or j < i)
+    return [i for i in range(len(vectors)) if not any(beats(j, i) for j in range(len(vectors)) if j != i)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_non_dominated_is_the_pareto_set_with_ties_kept_once(seed: int) -> None:
+    rng = np.random.default_rng(700 + seed)
+    vectors = [tuple(int(x) for x in rng.integers(0, 4, size=3)) for _ in range(int(rng.integers(1, 40)))]
+    assert non_dominated(vectors) == naive_non_dominated(vectors)
+
+
+def random_table(rng: np.random.Generator, layers: int, options: int) -> CandidateTable:
+    """Candidates with small random costs, so many are dominated or tied."""
+    costs = tuple(tuple(LayerCost(*(int(v) for v in rng.integers(1, 6, size=6))) for _ in range(options))
+                  for _ in range(layers))
+    return CandidateTable(tuple(f"l{i}" for i in range(layers)), tuple(tuple(range(options)) for _ in range(layers)),
+                          costs)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dropping_dominated_candidates_keeps_every_goals_optimum(seed: int) -> None:
+    """Brute force over the full table equals the integer program over the pruned one, for the
+    three goals: what `map_dataflow` solves is smaller, never worse."""
+    rng = np.random.default_rng(900 + seed)
+    table = random_table(rng, layers=4, options=7)
+    pruned = without_dominated(table)
+    assert sum(map(len, pruned.costs)) < sum(map(len, table.costs))
+    assert all(set(kept) <= set(full) for kept, full in zip(pruned.costs, table.costs))
+    total = {r: sum(cost.resource(r) for options in table.costs for cost in options) / 7 for r in RESOURCES}
+    limits = {r: int(total[r] * rng.uniform(0.8, 1.3)) for r in RESOURCES}
+    for goal in ("throughput", "latency"):
+        expected = brute_force(table, limits, goal)
+        solution = solve_table(pruned, limits, goal)
+        assert (solution is None) == (expected is None)
+        if solution is not None:
+            assert solution[1] == expected
+    for max_cycles in (2, 3, 4):
+        expected = brute_force_resources(table, limits, max_cycles)
+        solution = solve_table(pruned, limits, "resources", max_cycles)
+        assert (solution is None) == (expected is None)
+        if solution is not None:
+            assert resource_cost(pruned, solution[0], limits)[0] == pytest.approx(expected[0], rel=1e-9)
