@@ -35,8 +35,20 @@ from hwcodesign.passes import optimize  # noqa: E402
 NETWORKS = (("cnv", "w1a1"), ("cnv", "w2a2"), ("tfc", "w1a1"), ("tfc", "w2a2"))
 BOARDS = ("pynqz2", "ultra96v2")
 TARGETS = (1e3, 1e4, 1e5, 1e6)
-PUBLISHED = {("cnv", "w2a2"): (868, "FINN (PYNQ-Z1, 100 MHz): 868 fps, LUT 37,302, BRAM18K 280, DSP 32"),
-             ("cnv", "w1a1"): (3052, "FINN (PYNQ-Z1, 100 MHz): 3,052 fps, LUT 26,072, BRAM18K 248, DSP 24")}
+PUBLISHED = {("cnv", "w2a2"): (868, {"lut": 37302, "bram18k": 280, "dsp": 32}),
+             ("cnv", "w1a1"): (3052, {"lut": 26072, "bram18k": 248, "dsp": 24})}
+"""FINN's BNN-PYNQ designs (PYNQ-Z1, 100 MHz, post-implementation): frame rate and resources."""
+
+
+def published_text(finn_fps: int | None, finn: dict[str, int]) -> str:
+    if finn_fps is None:
+        return ""
+    return f"FINN (PYNQ-Z1, 100 MHz): {finn_fps:,} fps, LUT {finn['lut']:,}, BRAM18K {finn['bram18k']}, DSP {finn['dsp']}"
+
+
+def against_finn(mapping, finn: dict[str, int]) -> str:
+    """Our design's resources as ratios of FINN's published design at the same frame rate."""
+    return "  vs FINN: " + ", ".join(f"{r.upper()} {mapping.total(r) / finn[r]:.2f}x" for r in ("lut", "bram18k", "dsp"))
 
 
 def main() -> None:
@@ -46,8 +58,8 @@ def main() -> None:
         for network, precision in NETWORKS:
             _, graph = load_partitioned(export(network, precision, "qonnx"))
             graph = optimize(graph)
-            finn_fps, finn = PUBLISHED.get((network, precision), (None, ""))
-            print(f"\n{network.upper()}-{precision.upper()}   {finn}")
+            finn_fps, finn = PUBLISHED.get((network, precision), (None, {}))
+            print(f"\n{network.upper()}-{precision.upper()}   {published_text(finn_fps, finn)}")
             print(f"{'board':10} {'target fps':>10} {'reached fps':>12} {'LUT':>8} {'BRAM18K':>8} {'DSP':>5}  thresholds")
             for board_name in BOARDS:
                 board = load_board(board_name)
@@ -59,7 +71,8 @@ def main() -> None:
                         continue
                     stages = sum(f.output == "thresholds" for f in mapping.foldings.values())
                     print(f"{board_name:10} {target:>10,.0f} {latency.fps:>12,.0f} {mapping.total('lut'):>8,} "
-                          f"{mapping.total('bram18k'):>8,} {mapping.total('dsp'):>5}  {stages} layers")
+                          f"{mapping.total('bram18k'):>8,} {mapping.total('dsp'):>5}  {stages} layers"
+                          + (against_finn(mapping, finn) if target == finn_fps and board_name == "pynqz2" else ""))
 
 
 if __name__ == "__main__":
