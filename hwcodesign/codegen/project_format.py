@@ -100,10 +100,11 @@ class BoundaryPort:
         dtype = BipolarType() if data.get("bipolar") else IntType(data["bits"], data["signed"])
         tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
         # the engine keeps every element in a byte of DDR (`storage_bits`), every pixel word-aligned
-        # (`engine.sources.storage_layout`); streams pack `bits`
+        # (`engine.sources.storage_layout`); a stream packs `bits`, narrow pixels sharing words (`layout_of`)
+        engine = "address" in data
         bits = data.get("storage_bits", dtype.bits)
         layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits,
-                              pack_pixels=False)
+                              pack_pixels=not engine)
         if data.get("sparse"):
             tensor = tensor.with_active(ActiveSet(tensor.name))
         return cls(data["port"], tensor, layout, bool(data.get("sparse", False)), data.get("address"))

@@ -84,4 +84,4 @@ class StreamLayout:
 def layout_of(shape: tuple[int, ...], dtype: IntType, word_bits: int) -> StreamLayout:
     """Stream layout of an NCHW tensor of integer type `dtype` at the accelerator's boundary."""
     _, channels, height, width = shape
-    return StreamLayout(channels, height * width, dtype.bits, dtype.signed, word_bits, pack_pixels=False)
+    return StreamLayout(channels, height * width, dtype.bits, dtype.signed, word_bits, pack_pixels=True)
