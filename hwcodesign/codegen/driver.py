@@ -32,7 +32,7 @@ SAMPLE_FRAMES = 4
 def packing_source() -> str:
     """The layout class and the pack/unpack functions, as source for the standalone driver."""
     parts = [f"WORD_BITS = {stream_layout.WORD_BITS!r}", inspect.getsource(stream_layout.StreamLayout),
-             inspect.getsource(packing.pack_frames), inspect.getsource(packing.unpack_frames),
+             inspect.getsource(packing.pixel_slots), inspect.getsource(packing.pack_frames), inspect.getsource(packing.unpack_frames),
              inspect.getsource(packing.token_words_per_frame), inspect.getsource(packing.pack_tokens),
              inspect.getsource(packing.token_stream)]
     return "\n\n".join(part.rstrip() for part in parts)

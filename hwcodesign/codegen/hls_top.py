@@ -18,7 +18,16 @@ from dataclasses import dataclass
 
 from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import static_file
-from hwcodesign.hardware.ctext import CodegenError, Stage, c_type, identifier, max_sites, token_type, vec_type
+from hwcodesign.hardware.ctext import (
+    CodegenError,
+    Stage,
+    axis_adapter,
+    c_type,
+    identifier,
+    max_sites,
+    token_type,
+    vec_type,
+)
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.hardware.stream import input_words, stream_fifo_depth
 from hwcodesign.ir.graph import Graph
@@ -150,8 +159,7 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
         if port.tensor.sparse:
             raise CodegenError(f"output '{port.tensor.name}' is sparse; a sparse network ends in its dense tail "
                                "(a GlobalAveragePool) before leaving the accelerator")
-        pixels = port.tensor.shape[2] * port.tensor.shape[3]
-        calls.append(f"hwc_pixels_to_axis<{word_bits}, {c_type(port.tensor.dtype)}, {port.tensor.channels}, {pixels}>"
+        calls.append(f"{axis_adapter('hwc_pixels_to_axis', port.tensor, word_bits)}"
                      f"({reader_stream[(port.tensor.name, port.port)]}, {port.port});")
     return DataflowTop(inputs, outputs, tuple(stages), tuple(streams), tuple(calls))
 

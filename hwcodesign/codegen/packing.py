@@ -14,23 +14,33 @@ __all__ = ["WORD_BITS", "StreamLayout", "layout_of", "pack_frames", "pack_tokens
            "token_stream", "token_words_per_frame", "unpack_frames"]
 
 
+def pixel_slots(layout: StreamLayout) -> tuple[int, int]:
+    """(pixel slots, fields per slot) of a frame's words: where pixels share words, every word's
+    `pixels_per_word` pixels of `channels` fields (the last word's missing pixels are padding);
+    else every pixel's `words_per_pixel` words of `elements_per_word` fields. Either way the slots
+    in order, cut into `words_per_frame` equal words, are the frame's fields from bit 0 up."""
+    if layout.pixels_per_word > 1:
+        return layout.words_per_frame * layout.pixels_per_word, layout.channels
+    return layout.pixels, layout.words_per_pixel * layout.elements_per_word
+
+
 def pack_frames(values: np.ndarray, layout: StreamLayout) -> np.ndarray:
     """(N, C, H, W) integers -> (N, bytes_per_frame) uint8, the DMA buffer contents."""
     values = np.asarray(values)
     frames = values.shape[0]
     if values.shape[1] != layout.channels or values.shape[2] * values.shape[3] != layout.pixels:
         raise ValueError(f"frames of shape {values.shape[1:]} do not match the stream layout")
-    per_word, bits = layout.elements_per_word, layout.bits
+    bits, words = layout.bits, layout.words_per_frame
+    slots, slot_fields = pixel_slots(layout)
     pixels = values.reshape(frames, layout.channels, layout.pixels).transpose(0, 2, 1)
-    padded = np.zeros((frames, layout.pixels, layout.words_per_pixel * per_word), np.int64)
-    padded[:, :, : layout.channels] = pixels
-    fields = (padded & ((1 << bits) - 1)).astype(np.uint64)
-    fields = fields.reshape(frames, layout.pixels, layout.words_per_pixel, per_word)
-    # element e of a word holds bits [e*bits, (e+1)*bits): spell every field out bit by bit
+    padded = np.zeros((frames, slots, slot_fields), np.int64)
+    padded[:, : layout.pixels, : layout.channels] = pixels
+    fields = (padded & ((1 << bits) - 1)).astype(np.uint64).reshape(frames, words, -1)
+    # field f of a word holds bits [f*bits, (f+1)*bits): spell every field out bit by bit
     bit_index = np.arange(bits, dtype=np.uint64)
     field_bits = ((fields[..., None] >> bit_index) & np.uint64(1)).astype(np.uint8)
-    word_bits = np.zeros(fields.shape[:3] + (layout.word_bits,), np.uint8)
-    word_bits[..., : per_word * bits] = field_bits.reshape(fields.shape[:3] + (per_word * bits,))
+    word_bits = np.zeros((frames, words, layout.word_bits), np.uint8)
+    word_bits[..., : fields.shape[2] * bits] = field_bits.reshape(frames, words, -1)
     packed = np.packbits(word_bits, axis=-1, bitorder="little")
     return packed.reshape(frames, layout.bytes_per_frame)
 
@@ -41,14 +51,16 @@ def unpack_frames(buffer: np.ndarray, layout: StreamLayout, height: int, width: 
     frames = buffer.shape[0]
     if buffer.shape[1:] != (layout.bytes_per_frame,) or height * width != layout.pixels:
         raise ValueError(f"buffer of shape {buffer.shape} does not hold frames of this layout")
-    per_word, bits = layout.elements_per_word, layout.bits
-    words = buffer.reshape(frames, layout.pixels, layout.words_per_pixel, layout.word_bits // 8)
-    word_bits = np.unpackbits(words, axis=-1, bitorder="little")[..., : per_word * bits]
-    field_bits = word_bits.reshape(words.shape[:3] + (per_word, bits)).astype(np.int64)
+    bits, words = layout.bits, layout.words_per_frame
+    slots, slot_fields = pixel_slots(layout)
+    per_word = slots * slot_fields // words
+    word_bytes = buffer.reshape(frames, words, layout.word_bits // 8)
+    word_bits = np.unpackbits(word_bytes, axis=-1, bitorder="little")[..., : per_word * bits]
+    field_bits = word_bits.reshape(frames, words, per_word, bits).astype(np.int64)
     fields = (field_bits << np.arange(bits, dtype=np.int64)).sum(axis=-1)
     if layout.signed:
         fields = np.where(fields >= (1 << (bits - 1)), fields - (1 << bits), fields)
-    pixels = fields.reshape(frames, layout.pixels, -1)[:, :, : layout.channels]
+    pixels = fields.reshape(frames, slots, slot_fields)[:, : layout.pixels, : layout.channels]
     return pixels.transpose(0, 2, 1).reshape(frames, layout.channels, height, width)
 
 
@@ -70,7 +82,7 @@ def pack_tokens(values: np.ndarray, layout: StreamLayout, zero_point: int, width
     word_bytes = layout.word_bits // 8
     pixel_bytes = layout.words_per_pixel * word_bytes
     out = np.zeros((frames, token_words_per_frame(layout) * word_bytes), np.uint8)
-    single = StreamLayout(layout.channels, 1, layout.bits, layout.signed, layout.word_bits)
+    single = StreamLayout(layout.channels, 1, layout.bits, layout.signed, layout.word_bits, pack_pixels=False)
     for n in range(frames):
         frame = values[n].reshape(layout.channels, -1)
         active = np.flatnonzero(np.any(frame != zero_point, axis=0))

@@ -99,9 +99,12 @@ class BoundaryPort:
     def from_json(cls, data: dict[str, Any], word_bits: int) -> BoundaryPort:
         dtype = BipolarType() if data.get("bipolar") else IntType(data["bits"], data["signed"])
         tensor = Tensor(data["tensor"], tuple(data["shape"]), dtype, data["scale"], data["zero_point"])
-        # the engine keeps every element in a byte of DDR (`storage_bits`); streams pack `bits`
+        # the engine keeps every element in a byte of DDR (`storage_bits`), every pixel word-aligned
+        # (`engine.sources.storage_layout`); a stream packs `bits`, narrow pixels sharing words (`layout_of`)
+        engine = "address" in data
         bits = data.get("storage_bits", dtype.bits)
-        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits)
+        layout = StreamLayout(tensor.channels, tensor.shape[2] * tensor.shape[3], bits, dtype.signed, word_bits,
+                              pack_pixels=not engine)
         if data.get("sparse"):
             tensor = tensor.with_active(ActiveSet(tensor.name))
         return cls(data["port"], tensor, layout, bool(data.get("sparse", False)), data.get("address"))

@@ -16,6 +16,7 @@ import numpy as np
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.ir.dybit import encode
 from hwcodesign.ir.requant import Requant, signed_bits
+from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import BipolarType, DyBitType, IntType, Tensor, WeightType
 
 MAX_PRODUCT_BITS = 64  # the golden model's int64; wider would mean the golden model overflowed
@@ -56,6 +57,14 @@ def weight_memory(weight_type: WeightType, table: np.ndarray) -> tuple[str, np.n
 def vec_type(tensor: Tensor, lanes: int) -> str:
     """The element type of a stream carrying `tensor` in words of `lanes` channels."""
     return f"hwc_vec<{c_type(tensor.dtype)}, {lanes}>"
+
+
+def axis_adapter(name: str, tensor: Tensor, word_bits: int) -> str:
+    """An AXI4-Stream adapter of hwc_axis.h (`hwc_axis_to_pixels`, `hwc_pixels_to_axis`)
+    instantiated for `tensor`'s stream layout: how many of its pixels share a word comes from the
+    layout's one definition (`ir/stream_layout.py`), not from C++ of its own."""
+    layout = layout_of(tensor.shape, tensor.dtype, word_bits)
+    return f"{name}<{word_bits}, {c_type(tensor.dtype)}, {tensor.channels}, {layout.pixels}, {layout.pixels_per_word}>"
 
 
 def identifier(name: str, index: int) -> str:

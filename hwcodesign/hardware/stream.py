@@ -3,7 +3,8 @@ width, FIFO depths, the DMA's transfer rate, and a sparse tensor's tokens.
 
 Streams between stages are folded as in FINN: a stage writes words of its output lanes and reads
 words of its own input lanes. The boundary is a 64-bit AXI4-Stream fed by an AXI DMA, in the
-pixel-aligned words of `ir/stream_layout.py`. A sparse tensor streams one token per active site
+words of `ir/stream_layout.py` (narrow pixels several to a word, wider ones word-aligned); its
+adapters move a word, or a pixel where pixels share words, per cycle. A sparse tensor streams one token per active site
 (all channels), its density d the active fraction of its H x W sites.
 """
 
@@ -25,14 +26,16 @@ def dma_bytes_per_cycle(ddr_bandwidth_gbps: float, clock_mhz: float) -> float:
 
 
 def frame_bytes(tensor: Tensor) -> float:
-    """Bytes of one frame on the stream: pixel-aligned words (`ir/stream_layout.py`), padding included."""
+    """Bytes of one frame on the stream: its words (`ir/stream_layout.py`), padding included."""
     return float(layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).bytes_per_frame)
 
 
 def stream_cycles(tensor: Tensor, dma_rate: float) -> int:
-    """Cycles to move one frame across the boundary: one word per cycle, or the DMA rate if lower."""
-    words = layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).words_per_frame
-    return max(words, int(-(-frame_bytes(tensor) // dma_rate)))
+    """Cycles to move one frame across the boundary: the adapter's loop (a word per cycle, or a
+    pixel per cycle where narrow pixels share words), or the DMA's transfer of the frame's words
+    if that is slower."""
+    steps = layout_of(tensor.shape, tensor.dtype, STREAM_WORD_BITS).adapter_steps
+    return max(steps, int(-(-frame_bytes(tensor) // dma_rate)))
 
 
 def input_words(source: Tensor, lanes: int) -> int:

@@ -69,10 +69,14 @@ def test_stream_widths_change_the_packing(example_projects: dict[str, tuple[Grap
         assert f"typedef ap_axiu<{bits}, 0, 0, 0> hwc_word_t;" in (project.root / "hls/top.h").read_text()
         for port in project.inputs + project.outputs:
             tensor = port.tensor
-            per_word = bits // tensor.dtype.bits
-            words = -(-tensor.channels // per_word) * tensor.shape[2] * tensor.shape[3]
+            pixels, pixel_bits = tensor.shape[2] * tensor.shape[3], tensor.channels * tensor.dtype.bits
+            if 2 * pixel_bits <= bits:  # whole pixels share a word (CNV's RGB input in 64 and 128 bits)
+                words = -(-pixels // (bits // pixel_bits))
+            else:
+                words = -(-tensor.channels // (bits // tensor.dtype.bits)) * pixels
             assert port.layout.words_per_frame == words
             assert port.layout.bytes_per_frame == words * bits // 8
+        assert project.inputs[0].layout.pixels_per_word == {32: 1, 64: 2, 128: 5}[bits]  # 24-bit RGB pixels
     assert "hwc_multiplier<(C::LUT_MACS != 0)>" in (example_projects["cnv_lut"][1].root / "hls/layers/hwc_conv.h").read_text()
     params = "".join(p.read_text() for p in (example_projects["cnv_lut"][1].root / "hls/params").glob("*.h"))
     assert "LUT_MACS = 1" in params

@@ -78,7 +78,7 @@ def test_tokens_carry_only_active_sites() -> None:
     values = np.zeros((1, 2, 3, 4), np.int64)
     values[0, :, 1, 2] = (3, 0)
     values[0, 1, 2, 0] = 1
-    packed = pack_tokens(values, StreamLayout(2, 12, 8, False, 64), zero_point=0, width=4)
+    packed = pack_tokens(values, StreamLayout(2, 12, 8, False, 64, pack_pixels=False), zero_point=0, width=4)
     words = packed[0].view("<u8")
     assert words[:5].tolist() == [2 | 1 << 16, 3, 0 | 2 << 16, 1 << 8, 1 << 63]
     assert not words[5:].any() and words.size == 12 * 2 + 1

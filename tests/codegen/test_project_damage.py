@@ -196,7 +196,8 @@ def expect_csim_error(root: Path, setup: str, call: str) -> str:
 @pytest.mark.parametrize("architecture", ["dataflow", "sequential"])
 def test_library_checks_its_buffer_sizes(compiled: dict[str, Path], architecture: str) -> None:
     """Two frames announced, one frame's buffer passed: the library refuses instead of reading past it."""
-    message = expect_csim_error(compiled[architecture], "", "csim.run_csim(project, 2, [np.zeros((1, 800), np.uint8)])")
+    message = expect_csim_error(compiled[architecture], "", "csim.run_csim(project, 2, "
+                                "[np.zeros((1, project.inputs[0].frame_bytes), np.uint8)])")
     assert csim.STATUS[5] in message
 
 
@@ -220,17 +221,18 @@ def test_engine_entry_checks_params_size(compiled: dict[str, Path]) -> None:
 
 def test_emulated_board_checks_the_project_per_run(compiled: dict[str, Path], tmp_path: Path) -> None:
     """A file edited (same size) after the overlay opened the project is caught at the next batch."""
-    from hwcodesign.codegen.project import ProjectError
+    from hwcodesign.codegen.project import Project, ProjectError
     from hwcodesign.runtime.emulated import EmulatedOverlay
 
     project = copy_of(compiled["dataflow"], tmp_path)
     overlay = EmulatedOverlay(project)
+    ports = Project(project)
 
     def run_one_frame() -> np.ndarray:
-        received = np.zeros(800, np.uint8)
+        received = np.zeros(ports.outputs[0].frame_bytes, np.uint8)
         overlay.dma0.recvchannel.transfer(received)
         overlay.accel.write(0x00, 0x01)
-        overlay.dma0.sendchannel.transfer(np.zeros(800, np.uint8))
+        overlay.dma0.sendchannel.transfer(np.zeros(ports.inputs[0].frame_bytes, np.uint8))
         overlay.dma0.recvchannel.wait()
         return received
 

@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.codegen import build_all
 from support.examples import load_script
-from support.onnx_models import IR_VERSION
+from support.onnx_models import IR_VERSION, one_channel_map_qdq
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.flows.compile import CompileResult, compile_model
@@ -84,6 +84,8 @@ def test_every_activation_width_and_word_width(width_projects: dict[tuple[int, i
     result = width_projects[(bits, word_bits)]
     port = result.project.inputs[0]
     assert (port.tensor.dtype.bits, port.layout.word_bits) == (bits, word_bits)
+    # five channels: up to half a word, whole pixels share words (3x4 pixels, often a partial last word)
+    assert port.layout.pixels_per_word == (word_bits // (5 * bits) if 10 * bits <= word_bits else 1)
     driver = load_driver(result.project.root)
     acc = driver.Accelerator(backend="emulate")
     rng = np.random.default_rng(bits * word_bits)
@@ -102,6 +104,22 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> CompileResult:
     root = tmp_path_factory.mktemp("driver_small")
     onnx.save(conv_bn_relu_qdq(), root / "model.onnx")
     return compile_model(root / "model.onnx", "ultra96v2", root / "net")
+
+
+def test_one_channel_ports_travel_eight_pixels_a_word(tmp_path: Path) -> None:
+    """A 1x13x11 uint8 image to a 1x13x11 map: the driver's DMA buffers hold 18 words a frame
+    (143 pixels, the last word seven of them) instead of 143, and the board's outputs are the
+    golden model's."""
+    result = compile_model(one_channel_map_qdq(tmp_path / "map.onnx"), "pynq-z2", tmp_path / "map",
+                           architecture="dataflow")
+    driver = load_driver(result.project.root)
+    acc = driver.Accelerator(backend="emulate")
+    assert [p.frame_capacity for p in acc.inputs + acc.outputs] == [18 * 8, 18 * 8]
+    port = result.graph.inputs[0].output
+    floats = np.random.default_rng(5).uniform(0, 1, (6, *port.shape[1:])).astype(np.float32)
+    expected = run_golden(result.graph, port.quantize(floats))[result.graph.outputs[0]]
+    assert np.array_equal(acc.run_batch(floats, raw=False), result.graph.output_tensors()[0].dequantize(expected))
+    assert acc._buffers[("in0", 6)].shape == (6, 144)
 
 
 def test_float_batches_and_dequantized_outputs(small: CompileResult) -> None:

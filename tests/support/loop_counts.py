@@ -63,13 +63,19 @@ def model_cycles(op: Op, inputs: list[Tensor], folding: Folding) -> int:
     return loops + (op.output.shape[2] * op.output.shape[3] * PIPELINE_RAMP if plan.pixel_ring else 0)
 
 
+def axis_loop_trips(project: Project, op: Op) -> int:
+    """hwc_axis_to_pixels' loop bound (`hwc_axis_frame::STEPS`): one iteration per pixel where
+    pixels share words, else one per stream word."""
+    layout = layout_of(op.output.shape, op.output.dtype, int(project.meta["word_bits"]))
+    return layout.pixels if layout.pixels_per_word > 1 else layout.words_per_frame
+
+
 def stage_names(project: Project, graph: Graph, op: Op) -> list[str]:
     """The counters of `op`'s stage: its layer identifier (a Concat of n parts: its n-1 links
     ident_0 ... ident_n-2), or for an Input the tag of its adapter's template arguments."""
     if isinstance(op, Input):
-        words = layout_of(op.output.shape, op.output.dtype, int(project.meta["word_bits"])).words_per_frame
         return [f"hwc_axis_in_loops<{project.meta['word_bits']}, {c_type(op.output.dtype)}, {op.output.channels}, "
-                f"{words}>"]
+                f"{axis_loop_trips(project, op)}>"]
     ident = identifier(op.name, list(graph).index(op))
     parts = len(graph.input_tensors(op))
     return [ident] if not isinstance(op, Concat) or parts == 2 else [f"{ident}_{k}" for k in range(parts - 1)]
@@ -109,8 +115,8 @@ def template_loop_trips(project: Project, graph: Graph, op: Op, folding: Folding
     """Iterations the generated stage's pipelined loops run per frame, from its loop bounds."""
     out = op.output
     pixels, folds = out.shape[2] * out.shape[3], -(-out.channels // folding.pe)
-    if isinstance(op, Input):  # hwc_axis_to_pixels: one iteration per stream word
-        return layout_of(out.shape, out.dtype, int(project.meta["word_bits"])).words_per_frame
+    if isinstance(op, Input):
+        return axis_loop_trips(project, op)
     if isinstance(op, Act | Add | Concat | Lookup):  # one iteration per output word
         return pixels * folds
     if isinstance(op, Mul):  # a gate word per channel fold (hwc_mul_gate), then one per output word

@@ -109,3 +109,32 @@ def mlp_qdq(path: Path) -> Path:
     feeds = [{"features": rng.normal(0, 1, (1, 16)).astype(np.float32)} for _ in range(8)]
     onnx.save(quantize_qdq(float_model, feeds, ir_version=IR_VERSION), path)
     return path
+
+
+def mnist_conv_qdq(path: Path) -> Path:
+    """An MNIST-like CNN, QDQ: a 1x28x28 image -> Conv 1->8, ReLU, MaxPool, Conv 8->16, ReLU,
+    MaxPool, Gemm 784->10. Its one-channel input is the narrow kind several of whose pixels
+    share a stream word (`ir/stream_layout.py`)."""
+    b = GraphBuilder(seed=11)
+    x = b.input((1, 1, 28, 28), "image")
+    first = b.node("MaxPool", [b.node("Relu", [b.conv(x, 1, 8, pads=[1, 1, 1, 1])])], kernel_shape=[2, 2], strides=[2, 2])
+    second = b.node("MaxPool", [b.node("Relu", [b.conv(first, 8, 16, pads=[1, 1, 1, 1])])], kernel_shape=[2, 2],
+                    strides=[2, 2])
+    float_model = b.model([b.gemm(b.node("Flatten", [second]), 16 * 7 * 7, 10)])
+    rng = np.random.default_rng(2)
+    feeds = [{"image": rng.random((1, 1, 28, 28)).astype(np.float32)} for _ in range(8)]
+    onnx.save(quantize_qdq(float_model, feeds, ir_version=IR_VERSION), path)
+    return path
+
+
+def one_channel_map_qdq(path: Path, height: int = 13, width: int = 11) -> Path:
+    """A one-channel image to a one-channel map of the same size (a segmentation or denoising
+    head), QDQ: Conv 1->4, ReLU, Conv 4->1. Both ports share stream words between pixels, and an
+    odd pixel count leaves the last word of each frame partly filled."""
+    b = GraphBuilder(seed=13)
+    x = b.input((1, 1, height, width), "image")
+    float_model = b.model([b.conv(b.node("Relu", [b.conv(x, 1, 4, pads=[1, 1, 1, 1])]), 4, 1, pads=[1, 1, 1, 1])])
+    rng = np.random.default_rng(3)
+    feeds = [{"image": rng.random((1, 1, height, width)).astype(np.float32)} for _ in range(8)]
+    onnx.save(quantize_qdq(float_model, feeds, ir_version=IR_VERSION), path)
+    return path

@@ -29,9 +29,11 @@ BURST_WORDS = 64
 
 
 def storage_layout(tensor: Tensor, word_bits: int) -> StreamLayout:
-    """The engine's DDR layout of a tensor: the stream layout with one byte per element."""
+    """The engine's DDR layout of a tensor: the stream layout with one byte per element, every
+    pixel starting a word (its descriptors address tensors and rows pixel by pixel, `in_cw` words
+    each), however narrow the pixel."""
     _, channels, height, width = tensor.shape
-    return StreamLayout(channels, height * width, STORAGE_BITS, tensor.dtype.signed, word_bits)
+    return StreamLayout(channels, height * width, STORAGE_BITS, tensor.dtype.signed, word_bits, pack_pixels=False)
 
 
 def engine_ports(graph: Graph, program: EngineProgram) -> tuple[list[BoundaryPort], list[BoundaryPort]]:

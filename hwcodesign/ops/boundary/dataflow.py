@@ -1,6 +1,7 @@
 """The input boundary as a dataflow stage: the AXI DMA's stream turned into pixels (or, for a
 sparse input, tokens of its active sites) by an adapter in the top (templates/hls/layers/
-hwc_axis.h, hwc_sparse.h). Its cycles are the frame's transfer time at the DMA rate, so an
+hwc_axis.h, hwc_sparse.h). Its cycles are the frame's transfer time at the DMA rate, or the
+adapter's loop where that is longer (a pixel per cycle where narrow pixels share words), so an
 input-bandwidth-bound design shows up as such."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hwcodesign.hardware.ctext import c_type
+from hwcodesign.hardware.ctext import axis_adapter, c_type
 from hwcodesign.hardware.folding import Folding, LayerCost
 from hwcodesign.hardware.stream import STREAM_WORD_BITS, density_of, stream_cycles, token_words
 from hwcodesign.ir.op import Op
@@ -33,8 +34,9 @@ class InputDataflow(DataflowFacet):
         out = op.output
         rows = out.shape[2]
         layout = layout_of(out.shape, out.dtype, STREAM_WORD_BITS)
-        # the adapter's word loop: every pixel's words, or at most every site's token and the end
-        trips = layout.pixels * (1 + layout.words_per_pixel) + 1 if out.sparse else layout.words_per_frame
+        # the adapter's loop: a word or a pixel per step (`adapter_steps`), or at most every site's
+        # token and the end
+        trips = layout.pixels * (1 + layout.words_per_pixel) + 1 if out.sparse else layout.adapter_steps
         return StagePlan((), out.channels, loop_trips=trips, steps=rows, emits=row_emits(rows), sparse=out.sparse)
 
     def cost(self, op: Op, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
@@ -47,9 +49,11 @@ class InputDataflow(DataflowFacet):
     def stage(self, op: Op, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
         out = op.output
         pixels = out.shape[2] * out.shape[3]
-        adapter = "hwc_axis_to_tokens" if out.sparse else "hwc_axis_to_pixels"
-        call = (f"{adapter}<{wiring.word_bits}, {c_type(out.dtype)}, {out.channels}, {pixels}>"
-                f"({wiring.in_streams[0]}, {wiring.out_stream});")
+        if out.sparse:
+            call = (f"hwc_axis_to_tokens<{wiring.word_bits}, {c_type(out.dtype)}, {out.channels}, {pixels}>"
+                    f"({wiring.in_streams[0]}, {wiring.out_stream});")
+        else:
+            call = f"{axis_adapter('hwc_axis_to_pixels', out, wiring.word_bits)}({wiring.in_streams[0]}, {wiring.out_stream});"
         return StageCode(calls=(call,))
 
     def sparse_row_cycles(self, op: Op, inputs: list[Tensor], folding: Folding, plan: StagePlan,

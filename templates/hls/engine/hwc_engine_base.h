@@ -12,8 +12,9 @@
 // Widths are the largest any layer of the model needs (the config C), so nothing wraps.
 //
 // Feature maps in DDR: NHWC, one byte per element (two's complement for signed types), each
-// pixel padded to whole WORD_BYTES-byte words with zero bytes (hwcodesign/ir/stream_layout.py
-// with 8-bit storage). C gives WORD_BITS; words are little-endian, as the PS reads them.
+// pixel padded to whole WORD_BYTES-byte words with zero bytes, however narrow (hwcodesign/ir/
+// stream_layout.py with 8-bit storage and pack_pixels=False: no pixels sharing a word, so every
+// pixel is at a word address). C gives WORD_BITS; words are little-endian, as the PS reads them.
 #ifndef HWCODESIGN_ENGINE_BASE_H
 #define HWCODESIGN_ENGINE_BASE_H
 

@@ -49,9 +49,10 @@ int hwc_count_set(const ap_uint<W> &bits) {
 }
 
 // AXI4-Stream -> tokens. Per active site a header word (bits 15..0 x, 30..16 y, the top bit
-// clear) and the site's channels packed as a dense pixel (hwc_axis.h); a header word with the
-// top bit set ends the frame (and carries TLAST). Frames differ in length: the loop runs until
-// that word, bounded by a full frame.
+// clear) and the site's channels as a word-aligned pixel (hwc_axis.h with PIXELS_PER_WORD 1: a
+// token carries one site, however narrow); a header word with the top bit set ends the frame
+// (and carries TLAST). Frames differ in length: the loop runs until that word, bounded by a full
+// frame.
 template <int WORD_BITS, typename T, int CHANNELS, int MAX_SITES>
 void hwc_axis_to_tokens(hls::stream<ap_axiu<WORD_BITS, 0, 0, 0> > &in, hls::stream<hwc_token<T, CHANNELS> > &out) {
     const int BITS = T::width;
