@@ -26,7 +26,7 @@ from hwcodesign.hardware.ctext import (
     token_constants,
     weight_memory,
 )
-from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors, with_weight_memories
 from hwcodesign.hardware.memory import MemoryCost
 from hwcodesign.hardware.stage_cost import (
     channel_constants,
@@ -34,6 +34,7 @@ from hwcodesign.hardware.stage_cost import (
     pixel_stage_cost,
     ring_buffer,
     token_stage_cost,
+    weight_rom,
 )
 from hwcodesign.hardware.stream import density_of, input_words, sites
 from hwcodesign.hardware.units import ACCUMULATOR_BITS, PIPELINE_RAMP, lut_macs_possible, requant_units
@@ -133,13 +134,13 @@ class DepthwiseDataflow(WindowDataflow):
         return requant_units(folding.pe, op.kernel[0] * op.kernel[1] // folding.simd)
 
     def candidate_foldings(self, op: DepthwiseConv, inputs: list[Tensor]) -> list[Folding]:
-        """PE channels x SIMD taps, LUT MACs where they fit."""
+        """PE channels x SIMD taps, LUT MACs where they fit, LUTRAM weights where a real trade-off."""
         dense_only(op, inputs)
         taps = op.kernel[0] * op.kernel[1]
         options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(taps)]
         if lut_macs_possible(op.weight_type, inputs[0].dtype.bits):
             options += [Folding(f.pe, f.simd, "lut") for f in options]
-        return options
+        return with_weight_memories(options, lambda f: weight_rom(f, op.weight_type, depthwise_weight_depth(op, f)))
 
     def cost(self, op: DepthwiseConv, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
@@ -151,7 +152,7 @@ class DepthwiseDataflow(WindowDataflow):
         constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
         return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
                               depth=plan.fill_cycles + cycles // max(pixels, 1) + 12,
-                              weight_depth=(op.out_channels // pe) * folds_per_output,
+                              weight_depth=depthwise_weight_depth(op, folding),
                               folds_per_output=folds_per_output, constants=constants, buffer=buffer,
                               requant=op.requant)
 
@@ -162,6 +163,11 @@ class DepthwiseDataflow(WindowDataflow):
         acc_bound = magnitude(source) * int(np.abs(weights).max(initial=0)) * taps + int(np.abs(op.bias).max(initial=0))
         return WindowArithmetic("HWC_DEPTHWISE", weights, op.bias, op.weight_type, acc_bound, self.units(op, folding),
                                 True, True)
+
+
+def depthwise_weight_depth(op: DepthwiseConv, folding: Folding) -> int:
+    """Words of one PE's weight ROM: its channels' kernel taps, SIMD taps a word."""
+    return op.out_channels // folding.pe * (op.kernel[0] * op.kernel[1] // folding.simd)
 
 
 class PoolDataflow(WindowDataflow):
