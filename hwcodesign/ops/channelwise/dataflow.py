@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -274,6 +275,7 @@ def channelwise_stage(op: DepthwiseConv | Pool, wiring: StageWiring, folding: Fo
         "BIAS_LENGTH": len(bias),
         "HAS_BIAS": int(arithmetic.has_bias),
         "RQ_UNITS": rq_units, "BIAS_BANKS": min(rq_units, len(bias)), "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights if arithmetic.reads_weights else "lutram"],
         "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
         "ROW_STEPS": plan.row_steps,
         **stage.constants,

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -292,6 +293,7 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
         **view, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": length,
         "WEIGHT_DEPTH": folds * simd_folds, "WEIGHT_CODE_BITS": code_bits, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],
         "XNOR": int(xnor_stage(op, source)),
         "ROW_STEPS": plan.row_steps, **stage.constants,
     }

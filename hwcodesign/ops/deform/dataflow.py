@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -221,6 +222,7 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
         "MASK_ZP": mask.zero_point if mask is not None else 0,
         "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": op.out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],
         "ROW_STEPS": plan.row_steps,
         **stage.constants,
     }

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -188,6 +189,7 @@ def subm_conv_stage(op: SubmanifoldConv, wiring: StageWiring, folding: Folding, 
         "PAD_L": op.pads[1], "DIL_H": op.dilation[0], "DIL_W": op.dilation[1], "WINDOW_ROWS": window_rows,
         "PE": pe, "SIMD": 1 if op.depthwise else simd, "IN_LANES": in_lanes, "DEPTHWISE": int(op.depthwise),
         "WEIGHT_DEPTH": folds * steps, "ROW_STEPS": plan.row_steps, "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],
         **stage.constants,
     }
     types = {
