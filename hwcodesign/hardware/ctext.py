@@ -54,6 +54,11 @@ def weight_memory(weight_type: WeightType, table: np.ndarray) -> tuple[str, np.n
     return c_type(weight_type), table, 0
 
 
+WEIGHT_MEMORY_CODES = {"bram": 0, "lutram": 1}
+"""A MAC stage config's WEIGHT_MEMORY for each `Folding.weights`: `hwc_weight_memory` in
+hwc_common.h, which binds the stage's weight ROMs there."""
+
+
 def vec_type(tensor: Tensor, lanes: int) -> str:
     """The element type of a stream carrying `tensor` in words of `lanes` channels."""
     return f"hwc_vec<{c_type(tensor.dtype)}, {lanes}>"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwcodesign.hardware.folding import Folding, LayerCost
-from hwcodesign.hardware.memory import MemoryCost, lut_rom, memory_cost
+from hwcodesign.hardware.memory import MemoryCost, lut_rom, memory_cost, weight_memory_cost
 from hwcodesign.hardware.units import (
     ACCUMULATOR_BITS,
     PIPELINE_RAMP,
@@ -52,18 +52,28 @@ def channel_constants(bias: np.ndarray, requant: Requant, out_channels: int, ban
     return lut_rom(out_channels, bias_bits + requant.entry_bits, banks)
 
 
+def weight_rom(folding: Folding, weight_type: WeightType, weight_depth: int) -> tuple[int, int]:
+    """(depth, width) of one PE's weight ROM: `weight_depth` words of SIMD weights as stored."""
+    return weight_depth, folding.simd * weight_type.storage_bits
+
+
+def weight_roms(folding: Folding, weight_type: WeightType, weight_depth: int) -> MemoryCost:
+    """A MAC stage's PE weight ROMs (`weight_rom`) in the folding's weight memory."""
+    return weight_memory_cost(folding.weights, *weight_rom(folding, weight_type, weight_depth), folding.pe)
+
+
 def mac_stage_cost(folding: Folding, weight_type: WeightType, activation_bits: int, ps_type: str, *,
                    cycles: int, depth: int, weight_depth: int, folds_per_output: int, constants: MemoryCost,
                    buffer: MemoryCost, requant: Requant, xnor: bool = False) -> LayerCost:
     """A MAC stage's resources around the cycles and fill depth its family's loops give: PE
-    weight memories of `weight_depth` words, PE x SIMD MAC lanes (DSPs, packed per WP486, or
-    LUTs; XNORs and a popcount when `xnor`), an adder tree per PE, and output stages for the
-    outputs it finishes per cycle (`output_stage_cost`: comparators for sign and threshold stages)."""
+    weight ROMs of `weight_depth` words in the folding's memory (`weight_rom`), PE x SIMD MAC
+    lanes (DSPs, packed per WP486, or LUTs; XNORs and a popcount when `xnor`), an adder tree per
+    PE, and output stages for the outputs it finishes per cycle (`output_stage_cost`: comparators
+    for sign and threshold stages)."""
     pe, simd = folding.pe, folding.simd
-    # a DyBit weight is stored as its code and multiplied as its decoded level
-    wbits, storage_bits = weight_type.value_bits, weight_type.storage_bits
+    wbits = weight_type.value_bits  # a DyBit weight is stored as its code (`weight_rom`), multiplied as its level
     lanes = pe * simd
-    weights = memory_cost(weight_depth, simd * storage_bits, pe)
+    weights = weight_roms(folding, weight_type, weight_depth)
     if folding.mac == "lut":
         mac_dsp, mac_lut = 0, lanes * lut_mac_cost(weight_type, activation_bits, xnor)
     else:

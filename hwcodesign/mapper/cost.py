@@ -38,8 +38,10 @@ Resources:
   per output finished per cycle (a PE finishes one output per im2col row / SIMD cycles, so long
   rows share one unit across PEs; elementwise stages need one per PE).
 - BRAM18K: weights as PE memories of (O/PE)*(K/SIMD) words x SIMD*weight_bits (FINN's weight
-  layout), sliding-window line buffers of (kernel-1)*dilation+1 rows of centred (bits+1)-wide
-  values partitioned by SIMD, both packed per UG573 (see `hardware/memory.py`). The per-channel bias
+  layout), in block RAM or LUTRAM as the folding names (`Folding.weights`; both offered where a
+  real trade-off, `memory.weight_memories`), sliding-window line buffers of (kernel-1)*dilation+1
+  rows of centred (bits+1)-wide values partitioned by SIMD, both packed per UG573 (see
+  `hardware/memory.py`). The per-channel bias
   and requantization constants are LUT ROMs (their real widths, banked per output stage): as
   BRAM they would take two blocks per layer for a few hundred bytes.
 - LUT/FF: linear estimates (control, adder trees, accumulators, pipeline registers); they are
@@ -89,14 +91,23 @@ def candidate_foldings(op: Op, inputs: list[Tensor], max_candidates: int = 96) -
     return thin(dataflow_of(op).candidate_foldings(op, inputs), max_candidates)
 
 
+def smallest_folding(op: Op, inputs: list[Tensor]) -> Folding:
+    """The layer's most folded candidate: PE=1, SIMD=1 in its first implementation (DSP MACs where
+    it builds them, the multiplier output stage, the weights in their automatic memory)."""
+    return candidate_foldings(op, inputs)[0]
+
+
 def pinned_folding(op: Op, inputs: list[Tensor], folding: Folding) -> Folding:
     """`folding` when the layer's family builds it (any of its foldings, not only the candidates
-    the mapper samples); else FoldingFileError naming the layer and some foldings it does build."""
+    the mapper samples; its weights in either memory: every weight ROM builds in both, and the
+    mapper is offered only the memory that is a real trade-off, `memory.weight_memories`, while
+    a folding file may pin either); else FoldingFileError naming the layer and some foldings it
+    does build."""
     options = dataflow_of(op).candidate_foldings(op, inputs)
-    if folding in options:
-        return folding
     shapes = sorted({(f.pe, f.simd) for f in options}, key=by_lanes)
     implementations = sorted({(f.mac, f.output) for f in options if (f.pe, f.simd) == (folding.pe, folding.simd)})
+    if (folding.mac, folding.output) in implementations:
+        return folding
     if implementations:
         choices = ", ".join(f"mac {mac} output {output}" for mac, output in implementations)
         raise FoldingFileError(f"layer '{op.name}' ({op.kind}): {folding} is not built; PE{folding.pe} SIMD{folding.simd} "

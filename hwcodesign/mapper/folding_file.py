@@ -5,9 +5,10 @@
 layers to it while the mapper optimises the rest (`ilp.map_dataflow`'s `pinned`). One layer:
 
     {"format": "hwcodesign-folding", "version": 1,
-     "layers": {"conv1": {"pe": 8, "simd": 27, "mac": "lut", "output": "thresholds"}, ...}}
+     "layers": {"conv1": {"pe": 8, "simd": 27, "mac": "lut", "output": "thresholds", "weights": "lutram"}, ...}}
 
-`mac` ("dsp" | "lut") and `output` ("multiply" | "thresholds") may be left out (their defaults).
+`mac` ("dsp" | "lut"), `output` ("multiply" | "thresholds") and `weights` ("bram" | "lutram", where
+the weight ROMs live; `memory.WEIGHT_MEMORIES`) may be left out (their defaults: dsp, multiply, bram).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.folding import Folding
+from hwcodesign.hardware.memory import WEIGHT_MEMORIES
 
 FORMAT = "hwcodesign-folding"
 VERSION = 1
@@ -33,7 +35,8 @@ class FoldingFileError(HwcodesignError):
 
 def folding_json(foldings: Mapping[str, Folding]) -> str:
     """The file's text for these layers' foldings, in the order given."""
-    layers = {name: {"pe": f.pe, "simd": f.simd, "mac": f.mac, "output": f.output} for name, f in foldings.items()}
+    layers = {name: {"pe": f.pe, "simd": f.simd, "mac": f.mac, "output": f.output, "weights": f.weights}
+              for name, f in foldings.items()}
     return json.dumps({"format": FORMAT, "version": VERSION, "layers": layers}, indent=2) + "\n"
 
 
@@ -58,17 +61,18 @@ def read_folding_file(path: str | Path) -> dict[str, Folding]:
 def parse_folding(path: Path, name: str, entry: Any) -> Folding:
     where = f"folding file {path}: layer '{name}'"
     if not isinstance(entry, dict):
-        raise FoldingFileError(f"{where}: must be an object with pe, simd (and mac, output)")
-    unknown = sorted(set(entry) - {"pe", "simd", "mac", "output"})
+        raise FoldingFileError(f"{where}: must be an object with pe, simd (and mac, output, weights)")
+    unknown = sorted(set(entry) - {"pe", "simd", "mac", "output", "weights"})
     if unknown:
-        raise FoldingFileError(f"{where}: unknown key '{unknown[0]}' (pe, simd, mac, output)")
+        raise FoldingFileError(f"{where}: unknown key '{unknown[0]}' (pe, simd, mac, output, weights)")
     for key in ("pe", "simd"):
         value = entry.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise FoldingFileError(f"{where}: '{key}' must be a positive integer, not {value!r}")
-    mac, output = entry.get("mac", "dsp"), entry.get("output", "multiply")
-    if mac not in MACS:
-        raise FoldingFileError(f"{where}: 'mac' must be one of {', '.join(MACS)}, not {mac!r}")
-    if output not in OUTPUTS:
-        raise FoldingFileError(f"{where}: 'output' must be one of {', '.join(OUTPUTS)}, not {output!r}")
-    return Folding(entry["pe"], entry["simd"], mac, output)
+    default = Folding()
+    mac, output = entry.get("mac", default.mac), entry.get("output", default.output)
+    weights = entry.get("weights", default.weights)
+    for key, value, allowed in (("mac", mac, MACS), ("output", output, OUTPUTS), ("weights", weights, WEIGHT_MEMORIES)):
+        if value not in allowed:
+            raise FoldingFileError(f"{where}: '{key}' must be one of {', '.join(allowed)}, not {value!r}")
+    return Folding(entry["pe"], entry["simd"], mac, output, weights)

@@ -32,7 +32,7 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.folding import RESOURCES, Folding
 from hwcodesign.hardware.stream import dma_bytes_per_cycle
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.cost import candidate_foldings, layer_cost, pinned_folding
+from hwcodesign.mapper.cost import candidate_foldings, layer_cost, pinned_folding, smallest_folding
 from hwcodesign.mapper.folding_file import FoldingFileError
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline, SolverTimeout
@@ -228,7 +228,8 @@ def board_fits(graph: Graph, board: Board, fps: float | None, caps: dict[str, fl
 
 def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding],
                   densities: MappingType[str, float] | None = None) -> Mapping:
-    """The mapping for foldings chosen by hand (layers not named keep PE=1, SIMD=1).
+    """The mapping for foldings chosen by hand (layers not named take their smallest candidate,
+    `cost.smallest_folding`: PE=1, SIMD=1, their weights where they would go without a choice).
 
     Costs come from the same cost model, so reports, the simulator and the generated project
     treat a pinned folding exactly like one the ILP chose (FIFOs counted one row deep).
@@ -238,7 +239,7 @@ def fixed_mapping(graph: Graph, board: Board, foldings: dict[str, Folding],
     if unknown:
         raise HwcodesignError(f"foldings name layers not in the graph: {', '.join(sorted(unknown))}")
     rate = dma_bytes_per_cycle(board.ddr_bandwidth_gbps, board.clock_mhz)
-    chosen = {op.name: foldings.get(op.name, Folding()) for op in graph}
+    chosen = {op.name: foldings.get(op.name) or smallest_folding(op, graph.input_tensors(op)) for op in graph}
     costs = {op.name: with_output_fifos(layer_cost(op, graph.input_tensors(op), chosen[op.name], board.ps_type, rate,
                                                    densities),
                                         output_fifos(graph, op.name, chosen[op.name]))

@@ -71,7 +71,8 @@ def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport
         layers.append({
             "name": op.name,
             "op": op.kind,
-            "folding": {"pe": folding.pe, "simd": folding.simd, "mac": folding.mac, "output": folding.output},
+            "folding": {"pe": folding.pe, "simd": folding.simd, "mac": folding.mac, "output": folding.output,
+                        "weights": folding.weights},
             **{field: cost.resource(field) for field in ("cycles", "depth", *RESOURCES)},
             "percent_of_bottleneck": percent(cost.cycles, bottleneck_cycles),
             "utilisation": timing.utilisation if timing else None,
@@ -190,13 +191,14 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
 
 
 def folding_label(layer: dict[str, Any]) -> str:
-    """"PE6 SIMD3" (plus " lut" for LUT MACs, " thr" for a threshold output stage); "-" for the
-    input stream, which is not folded."""
+    """"PE6 SIMD3" (plus " lut" for LUT MACs, " thr" for a threshold output stage, " lutram" for
+    weights in LUTRAM); "-" for the input stream, which is not folded."""
     if layer["op"] == "Input":
         return "-"
     folding = layer["folding"]
     return f"PE{folding['pe']} SIMD{folding['simd']}" + (" lut" if folding["mac"] == "lut" else "") + \
-        (" thr" if folding.get("output") == "thresholds" else "")
+        (" thr" if folding.get("output") == "thresholds" else "") + \
+        (" lutram" if folding.get("weights") == "lutram" else "")
 
 
 def format_engine_layer_table(report: dict[str, Any]) -> str:

@@ -183,13 +183,14 @@ def test_the_variants_really_differ(dybit_projects: dict[ProjectKey, tuple[Graph
     def folding(key: ProjectKey, kind: str) -> str:
         return next(layer["folding"] for layer in dybit_projects[key][1].meta["layers"] if layer["kind"] == kind)
 
-    assert folding(("conv_relu", "dybit4", "fit", "serial"), "Conv") == "PE1 SIMD1"
-    assert folding(("conv_relu", "dybit3", "fit", "parallel"), "Conv") == "PE8 SIMD36"
-    assert folding(("conv_relu", "dybit4", "fit", "parallel_lut"), "Conv") == "PE8 SIMD36 lut"
-    assert folding(("conv_relu", "dybit6", "all", "parallel_lut"), "Conv") == "PE8 SIMD36 lut"
-    assert folding(("conv_depthwise", "dybit4", "fit", "parallel_lut"), "DepthwiseConv").endswith(" lut")
-    assert folding(("flatten_gemm", "dybit4", "fit", "parallel_lut"), "Linear").endswith(" lut")
-    assert folding(("flatten_gemm", "int4", "fit", "parallel"), "Linear") == "PE10 SIMD4"
+    # these layers' weight ROMs are below 2 Kb: LUTRAM is the only memory offered
+    assert folding(("conv_relu", "dybit4", "fit", "serial"), "Conv") == "PE1 SIMD1 lutram"
+    assert folding(("conv_relu", "dybit3", "fit", "parallel"), "Conv") == "PE8 SIMD36 lutram"
+    assert folding(("conv_relu", "dybit4", "fit", "parallel_lut"), "Conv") == "PE8 SIMD36 lut lutram"
+    assert folding(("conv_relu", "dybit6", "all", "parallel_lut"), "Conv") == "PE8 SIMD36 lut lutram"
+    assert folding(("conv_depthwise", "dybit4", "fit", "parallel_lut"), "DepthwiseConv").endswith(" lut lutram")
+    assert folding(("flatten_gemm", "dybit4", "fit", "parallel_lut"), "Linear").endswith(" lut lutram")
+    assert folding(("flatten_gemm", "int4", "fit", "parallel"), "Linear") == "PE10 SIMD4 lutram"
 
 
 CONFIG_INT = re.compile(r"static const int (\w+) = (-?\d+);")

@@ -39,7 +39,7 @@ def test_variants_really_differ(op_projects: dict[tuple[str, str], tuple[Graph, 
     conv = {variant: next(layer["folding"] for layer in layers[variant] if layer["kind"] == "Conv")
             for variant in VARIANTS}
     assert conv["serial"] == "PE1 SIMD1"
-    assert conv["parallel"] == "PE8 SIMD36"
+    assert conv["parallel"] == "PE8 SIMD36 lutram"  # a ROM word a PE, far below a block's worth
     assert len(set(conv.values())) >= 2
 
 

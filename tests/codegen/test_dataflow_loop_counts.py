@@ -38,7 +38,7 @@ from hwcodesign.codegen.csim import counted_loops
 from hwcodesign.codegen.project import Project
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
-from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost
+from hwcodesign.mapper.cost import Folding, candidate_foldings, layer_cost, smallest_folding
 from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.ops import Lookup
 from hwcodesign.passes import load_onnx, optimize
@@ -52,7 +52,7 @@ DEFORM_VARIANTS = ("serial", "mapped", "parallel")  # test_csim_deform's (the IL
 def folding_of(graph: Graph, op: Op, which: str) -> Folding:
     """The layer's folding in the `which` project (the guard test below checks the extremes)."""
     if which == "smallest":
-        return Folding()
+        return smallest_folding(op, graph.input_tensors(op))
     if which == "largest":
         return widest_folding(graph, op.name)
     return middle_folding(graph, op)

@@ -21,7 +21,7 @@ from hwcodesign.boards import load_board
 from hwcodesign.frontend.formats import with_weight_formats
 from hwcodesign.hardware.engine.config import EngineUnsupported
 from hwcodesign.hardware.folding import Folding
-from hwcodesign.hardware.memory import memory_cost
+from hwcodesign.hardware.memory import weight_memory_cost
 from hwcodesign.hardware.units import lut_mac_cost, lut_macs_possible, macs_per_dsp, weight_decoder_luts
 from hwcodesign.ir import IntType, Tensor, dybit, make_requant
 from hwcodesign.ir.graph import Graph
@@ -59,11 +59,12 @@ def linear(c_in: int, c_out: int) -> Linear:
 
 
 def weight_memory(op: Conv, inputs: list[Tensor], folding: Folding, storage_bits: int):
-    """The weight memory of a (non-depthwise) conv stage at this folding (mac_stage_cost)."""
+    """The weight memory of a (non-depthwise) conv stage at this folding, in the memory it names
+    (mac_stage_cost)."""
     in_per_group = inputs[0].channels // op.groups
     depth = op.groups * (op.out_channels // op.groups // folding.pe) * (in_per_group * op.kernel[0] * op.kernel[1]
                                                                         // folding.simd)
-    return memory_cost(depth, folding.simd * storage_bits, folding.pe)
+    return weight_memory_cost(folding.weights, depth, folding.simd * storage_bits, folding.pe)
 
 
 FOLDINGS = [Folding(1, 1), Folding(4, 8), Folding(8, 36), Folding(16, 72)]

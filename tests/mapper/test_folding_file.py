@@ -4,6 +4,7 @@ all layers to a file's foldings (the rest optimised); bad files are refused in o
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -16,7 +17,7 @@ from hwcodesign.boards import load_board
 from hwcodesign.cli import main
 from hwcodesign.flows.compile import compile_model
 from hwcodesign.hardware.folding import Folding
-from hwcodesign.mapper.folding_file import FoldingFileError, read_folding_file
+from hwcodesign.mapper.folding_file import FoldingFileError, folding_json, read_folding_file
 from hwcodesign.passes import load_onnx, optimize
 
 
@@ -48,6 +49,24 @@ def test_pinned_layers_keep_their_folding_and_the_rest_are_optimised(model: Path
     assert pinned.costs[first].cycles > free.costs[first].cycles
 
 
+def test_the_weight_memory_round_trips_and_either_memory_may_be_pinned(model: Path, tmp_path: Path) -> None:
+    """A file names each layer's weight memory; a pin may put a layer's weights in a memory the
+    mapper is not offered there (conv1's ROMs are nearly empty blocks: LUTRAM alone is offered),
+    priced as it names it."""
+    graph = optimize(load_onnx(model))
+    first = next(op.name for op in graph if op.kind == "Conv")
+    foldings = {first: Folding(2, 3, "dsp", "thresholds", "lutram"), "other": Folding(4, 1)}
+    path = tmp_path / "folding.json"
+    path.write_text(folding_json(foldings))
+    assert json.loads(path.read_text())["layers"][first]["weights"] == "lutram"
+    assert read_folding_file(path) == foldings
+    board = load_board("pynqz2")
+    lutram = map_pipeline(graph, board, pinned={first: foldings[first]})
+    bram = map_pipeline(graph, board, pinned={first: replace(foldings[first], weights="bram")})
+    assert lutram.foldings[first].weights == "lutram" and bram.foldings[first].weights == "bram"
+    assert bram.costs[first].bram18k > lutram.costs[first].bram18k and bram.costs[first].lut < lutram.costs[first].lut
+
+
 def write(path: Path, layers: object, **header: object) -> Path:
     path.write_text(json.dumps({"format": "hwcodesign-folding", "version": 1, **header, "layers": layers}))
     return path
@@ -69,6 +88,8 @@ def test_a_folding_the_model_cannot_take_is_refused_naming_the_layer(model: Path
     ('{"format": "other", "version": 1, "layers": {}}', "not a hwcodesign-folding file"),
     ('{"format": "hwcodesign-folding", "version": 1, "layers": {"a": {"pe": 0, "simd": 1}}}', "'pe' must be a positive"),
     ('{"format": "hwcodesign-folding", "version": 1, "layers": {"a": {"pe": 1, "simd": 1, "mac": "x"}}}', "'mac' must"),
+    ('{"format": "hwcodesign-folding", "version": 1, "layers": {"a": {"pe": 1, "simd": 1, "weights": "uram"}}}',
+     "layer 'a': 'weights' must be one of bram, lutram, not 'uram'"),
     ('{"format": "hwcodesign-folding", "version": 1, "layers": {"a": {"pe": 1, "simd": 1, "speed": 2}}}',
      "unknown key 'speed'"),
 ])

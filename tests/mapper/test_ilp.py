@@ -111,6 +111,34 @@ def test_least_hardware_at_a_frame_rate_matches_exhaustive_search(seed: int) -> 
     assert largest <= expected[0] * (1 + 1e-9) and total <= expected[1] + 1e-9
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_weight_memory_choice_is_optimal_too(seed: int) -> None:
+    """Wider layers, whose kept foldings offer their weights in block RAM or LUTRAM
+    (`memory.weight_memories`): every goal still matches exhaustive search."""
+    rng = np.random.default_rng(600 + seed)
+    channels = [int(rng.choice([16, 24, 32])) for _ in range(int(rng.integers(3, 5)))]
+    table = candidate_table(conv_chain(rng, channels), load_board("zcu102"), max_candidates=6)
+    assert any({f.weights for f in options if (f.pe, f.simd) == (g.pe, g.simd)} == {"bram", "lutram"}
+               for options in table.foldings for g in options)
+    total_max = {r: sum(max(c.resource(r) for c in options) for options in table.costs) for r in RESOURCES}
+    limits = {r: max(1, int(total_max[r] * rng.uniform(0.35, 0.8))) for r in RESOURCES}
+    goal = ("throughput", "latency", "resources")[seed % 3]
+    if goal == "resources":
+        cycles = sorted({cost.cycles for options in table.costs for cost in options})
+        max_cycles = cycles[int(rng.integers(len(cycles) // 3, len(cycles)))]
+        expected = brute_force_resources(table, limits, max_cycles)
+        solution = solve_table(table, limits, goal, max_cycles)
+        assert (solution is None) == (expected is None)
+        if solution is not None:
+            assert resource_cost(table, solution[0], limits)[0] <= expected[0] * (1 + 1e-9)
+        return
+    expected = brute_force(table, limits, goal)
+    solution = solve_table(table, limits, goal)
+    assert (solution is None) == (expected is None)
+    if solution is not None:
+        assert solution[1] == expected == evaluate(table, solution[0], goal)
+
+
 def test_a_frame_rate_without_a_goal_asks_for_the_least_hardware_reaching_it() -> None:
     graph = conv_chain(np.random.default_rng(9), [3, 16, 32, 32])
     board = load_board("ultra96v2")

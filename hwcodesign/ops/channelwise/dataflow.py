@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -26,7 +27,7 @@ from hwcodesign.hardware.ctext import (
     token_constants,
     weight_memory,
 )
-from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors, with_weight_memories
 from hwcodesign.hardware.memory import MemoryCost
 from hwcodesign.hardware.stage_cost import (
     channel_constants,
@@ -34,6 +35,7 @@ from hwcodesign.hardware.stage_cost import (
     pixel_stage_cost,
     ring_buffer,
     token_stage_cost,
+    weight_rom,
 )
 from hwcodesign.hardware.stream import density_of, input_words, sites
 from hwcodesign.hardware.units import ACCUMULATOR_BITS, PIPELINE_RAMP, lut_macs_possible, requant_units
@@ -133,13 +135,13 @@ class DepthwiseDataflow(WindowDataflow):
         return requant_units(folding.pe, op.kernel[0] * op.kernel[1] // folding.simd)
 
     def candidate_foldings(self, op: DepthwiseConv, inputs: list[Tensor]) -> list[Folding]:
-        """PE channels x SIMD taps, LUT MACs where they fit."""
+        """PE channels x SIMD taps, LUT MACs where they fit, LUTRAM weights where a real trade-off."""
         dense_only(op, inputs)
         taps = op.kernel[0] * op.kernel[1]
         options = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(taps)]
         if lut_macs_possible(op.weight_type, inputs[0].dtype.bits):
             options += [Folding(f.pe, f.simd, "lut") for f in options]
-        return options
+        return with_weight_memories(options, lambda f: weight_rom(f, op.weight_type, depthwise_weight_depth(op, f)))
 
     def cost(self, op: DepthwiseConv, inputs: list[Tensor], folding: Folding, plan: StagePlan,
              target: CostTarget) -> LayerCost:
@@ -151,7 +153,7 @@ class DepthwiseDataflow(WindowDataflow):
         constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
         return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
                               depth=plan.fill_cycles + cycles // max(pixels, 1) + 12,
-                              weight_depth=(op.out_channels // pe) * folds_per_output,
+                              weight_depth=depthwise_weight_depth(op, folding),
                               folds_per_output=folds_per_output, constants=constants, buffer=buffer,
                               requant=op.requant)
 
@@ -162,6 +164,11 @@ class DepthwiseDataflow(WindowDataflow):
         acc_bound = magnitude(source) * int(np.abs(weights).max(initial=0)) * taps + int(np.abs(op.bias).max(initial=0))
         return WindowArithmetic("HWC_DEPTHWISE", weights, op.bias, op.weight_type, acc_bound, self.units(op, folding),
                                 True, True)
+
+
+def depthwise_weight_depth(op: DepthwiseConv, folding: Folding) -> int:
+    """Words of one PE's weight ROM: its channels' kernel taps, SIMD taps a word."""
+    return op.out_channels // folding.pe * (op.kernel[0] * op.kernel[1] // folding.simd)
 
 
 class PoolDataflow(WindowDataflow):
@@ -268,6 +275,7 @@ def channelwise_stage(op: DepthwiseConv | Pool, wiring: StageWiring, folding: Fo
         "BIAS_LENGTH": len(bias),
         "HAS_BIAS": int(arithmetic.has_bias),
         "RQ_UNITS": rq_units, "BIAS_BANKS": min(rq_units, len(bias)), "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights if arithmetic.reads_weights else "lutram"],
         "ACC_LOWEST": source.dtype.min - source.zero_point - 1,
         "ROW_STEPS": plan.row_steps,
         **stage.constants,

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -27,8 +28,8 @@ from hwcodesign.hardware.ctext import (
     struct,
     weight_memory,
 )
-from hwcodesign.hardware.folding import Folding, LayerCost, divisors
-from hwcodesign.hardware.stage_cost import channel_constants, mac_stage_cost, ring_buffer
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors, with_weight_memories
+from hwcodesign.hardware.stage_cost import channel_constants, mac_stage_cost, ring_buffer, weight_rom
 from hwcodesign.hardware.stream import input_words
 from hwcodesign.hardware.units import (
     PIPELINE_RAMP,
@@ -104,6 +105,24 @@ def with_output_choices(op: Conv | Linear, options: list[Folding]) -> list[Foldi
     return options
 
 
+def row_length(op: Conv | Linear, source: Tensor) -> int:
+    """The im2col row one output channel reads: its group's channels x kernel taps (a Linear: its
+    whole input)."""
+    if isinstance(op, Linear):
+        return source.elements_per_frame
+    return source.channels // op.groups * op.kernel[0] * op.kernel[1]
+
+
+def weight_depth(op: Conv | Linear, source: Tensor, folding: Folding) -> int:
+    """Words of one PE's weight ROM: its output channels' im2col rows, SIMD weights a word."""
+    return op.out_channels // folding.pe * (row_length(op, source) // folding.simd)
+
+
+def with_memories(op: Conv | Linear, source: Tensor, options: list[Folding]) -> list[Folding]:
+    """The foldings in each weight memory worth offering for their ROMs (`memory.weight_memories`)."""
+    return with_weight_memories(options, lambda f: weight_rom(f, op.weight_type, weight_depth(op, source, f)))
+
+
 def accumulator_bound(op: Conv | Linear, source: Tensor) -> int:
     """The largest |accumulator| the stage can reach: every product at its largest, plus the bias."""
     length = op.weight[0].size
@@ -152,14 +171,13 @@ def loops(view: dict[str, int], source: Tensor, out_channels: int, length: int, 
                                     lanes))
 
 
-def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePlan, target: CostTarget, *, groups: int,
+def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePlan, target: CostTarget, *,
              pixels: int, taps: int, in_per_group: int) -> LayerCost:
     """cycles = the stage's loop iterations (`loops`: the fill, then per output row its
     output_pixels x groups x (out_per_group / PE) x (in_per_group x kh x kw / SIMD) MAC steps and
     the output drain, or the input words read meanwhile if more), plus a pipeline ramp per pixel
     for a pointwise conv run pixel by pixel (each pixel a row of its loop nest)."""
     pe, simd = folding.pe, folding.simd
-    out_per_group = op.out_channels // groups
     folds_per_output = in_per_group * taps // simd
     cycles = sum(plan.step_trips)
     if plan.pixel_ring:  # every pixel is a row of the stage's loop nest: one pipeline ramp each
@@ -170,7 +188,7 @@ def mac_cost(op: Conv | Linear, source: Tensor, folding: Folding, plan: StagePla
     constants = channel_constants(op.bias, requant, op.out_channels, requant_units(pe, folds_per_output))
     return mac_stage_cost(folding, op.weight_type, source.dtype.bits, target.ps_type, cycles=cycles,
                           depth=plan.fill_cycles + (cycles // max(pixels, 1)) + 12,
-                          weight_depth=groups * (out_per_group // pe) * folds_per_output,
+                          weight_depth=weight_depth(op, source, folding),
                           folds_per_output=folds_per_output, constants=constants, buffer=buffer,
                           requant=requant, xnor=xnor_stage(op, source))
 
@@ -180,21 +198,21 @@ class ConvDataflow(DataflowFacet):
 
     def candidate_foldings(self, op: Conv, inputs: list[Tensor]) -> list[Folding]:
         """PE dividing the outputs per group; SIMD dividing the im2col row in whole channel groups
-        or whole taps; LUT MACs where they fit."""
+        or whole taps; LUT MACs where they fit, threshold outputs where few levels, LUTRAM weights
+        where a real trade-off."""
         dense_only(op, inputs)
         in_per_group = inputs[0].channels // op.groups
-        length = in_per_group * op.kernel[0] * op.kernel[1]
+        length = row_length(op, inputs[0])
         whole = [s for s in divisors(length) if in_per_group % s == 0 or s % in_per_group == 0]
-        return with_output_choices(op, with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in
-                                                                     divisors(op.out_channels // op.groups)
-                                                                     for simd in whole]))
+        shapes = [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups) for simd in whole]
+        return with_memories(op, inputs[0], with_output_choices(op, with_lut_macs(op, inputs[0], shapes)))
 
     def plan(self, op: Conv, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
         source = inputs[0]
         lanes = min(folding.simd, source.channels // op.groups)
         pixelwise = pixel_ring(op, folding, source)
-        length = source.channels // op.groups * op.kernel[0] * op.kernel[1]
+        length = row_length(op, source)
         window = span_rows(op.kernel[0], op.dilation[0])
         ring = window + op.stride[0]  # the rows the next output row adds stream in meanwhile
         terms = loops(conv_geometry(op, source, pixelwise, window, ring), source, op.out_channels, length, folding, lanes,
@@ -208,7 +226,7 @@ class ConvDataflow(DataflowFacet):
 
     def cost(self, op: Conv, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
         source = inputs[0]
-        return mac_cost(op, source, folding, plan, target, groups=op.groups, pixels=op.output.shape[2] * op.output.shape[3],
+        return mac_cost(op, source, folding, plan, target, pixels=op.output.shape[2] * op.output.shape[3],
                         taps=op.kernel[0] * op.kernel[1], in_per_group=source.channels // op.groups)
 
     def stage(self, op: Conv, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
@@ -222,9 +240,8 @@ class LinearDataflow(DataflowFacet):
 
     def candidate_foldings(self, op: Linear, inputs: list[Tensor]) -> list[Folding]:
         dense_only(op, inputs)
-        return with_output_choices(op, with_lut_macs(op, inputs[0], [Folding(pe, simd) for pe in
-                                                                     divisors(op.out_channels)
-                                                                     for simd in divisors(inputs[0].channels)]))
+        shapes = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
+        return with_memories(op, inputs[0], with_output_choices(op, with_lut_macs(op, inputs[0], shapes)))
 
     def plan(self, op: Linear, inputs: list[Tensor], folding: Folding) -> StagePlan:
         dense_only(op, inputs)
@@ -241,7 +258,7 @@ class LinearDataflow(DataflowFacet):
                          emits=reducing_emits(in_rows), needs=(tuple(range(in_rows)),), **terms)
 
     def cost(self, op: Linear, inputs: list[Tensor], folding: Folding, plan: StagePlan, target: CostTarget) -> LayerCost:
-        return mac_cost(op, inputs[0], folding, plan, target, groups=1, pixels=1, taps=1,
+        return mac_cost(op, inputs[0], folding, plan, target, pixels=1, taps=1,
                         in_per_group=inputs[0].elements_per_frame)
 
     def stage(self, op: Linear, wiring: StageWiring, folding: Folding, plan: StagePlan) -> StageCode:
@@ -276,6 +293,7 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
         **view, "GROUPS": groups, "PE": pe, "SIMD": simd, "ROW_LENGTH": length,
         "WEIGHT_DEPTH": folds * simd_folds, "WEIGHT_CODE_BITS": code_bits, "BIAS_LENGTH": out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],
         "XNOR": int(xnor_stage(op, source)),
         "ROW_STEPS": plan.row_steps, **stage.constants,
     }

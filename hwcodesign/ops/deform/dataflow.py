@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -22,9 +23,9 @@ from hwcodesign.hardware.ctext import (
     require,
     struct,
 )
-from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors, with_weight_memories
 from hwcodesign.hardware.memory import lut_rom, memory_cost
-from hwcodesign.hardware.stage_cost import channel_constants
+from hwcodesign.hardware.stage_cost import channel_constants, weight_rom, weight_roms
 from hwcodesign.hardware.stream import input_words
 from hwcodesign.hardware.units import (
     ACCUMULATOR_BITS,
@@ -110,13 +111,27 @@ INTERPOLATION_DSP = 4  # the four neighbour weights x centred inputs of one bili
 
 def deform_foldings(op: DeformConv, source: Tensor) -> list[Folding]:
     """Depthwise: PE channels x SIMD taps. Full: PE outputs x SIMD channels of one tap (each tap
-    samples its own position), SIMD within one offset group."""
+    samples its own position), SIMD within one offset group. LUTRAM weights where a real trade-off."""
     if op.depthwise:
-        return [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(op.taps)]
-    in_per_group = source.channels // op.groups
-    per_offset_group = source.channels // op.offset_groups
-    simds = [s for s in divisors(in_per_group) if per_offset_group % s == 0]
-    return [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups) for simd in simds]
+        shapes = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(op.taps)]
+    else:
+        in_per_group = source.channels // op.groups
+        per_offset_group = source.channels // op.offset_groups
+        simds = [s for s in divisors(in_per_group) if per_offset_group % s == 0]
+        shapes = [Folding(pe, simd) for pe in divisors(op.out_channels // op.groups) for simd in simds]
+    return with_weight_memories(shapes, lambda f: weight_rom(f, op.weight_type, deform_weight_depth(op, source, f)))
+
+
+def folds_per_output(op: DeformConv, source: Tensor, folding: Folding) -> int:
+    """Cycles a PE spends on one output: its taps (depthwise) or im2col row, SIMD a cycle."""
+    if op.depthwise:
+        return op.taps // folding.simd
+    return source.channels // op.groups * op.taps // folding.simd
+
+
+def deform_weight_depth(op: DeformConv, source: Tensor, folding: Folding) -> int:
+    """Words of one PE's weight ROM: its output channels' rows, SIMD weights a word."""
+    return op.out_channels // folding.pe * folds_per_output(op, source, folding)
 
 
 def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, plan: StagePlan, ps_type: str) -> LayerCost:
@@ -131,17 +146,13 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, plan: St
     """
     pe, simd = folding.pe, folding.simd
     wbits, abits = op.weight_type.bits, source.dtype.bits
-    if op.depthwise:
-        folds_per_output = op.taps // simd
-        samples, weight_depth = pe * simd, (op.out_channels // pe) * folds_per_output
-    else:
-        folds_per_output = source.channels // op.groups * op.taps // simd
-        samples, weight_depth = simd, op.groups * (op.out_channels // op.groups // pe) * folds_per_output
+    folds = folds_per_output(op, source, folding)
+    samples = pe * simd if op.depthwise else simd
     channels_per_read = plan.input_lanes[0]
     cycles = plan.loop_trips  # the fill, then per output row its MAC steps and drain (`DeformDataflow.plan`)
     lanes = pe * simd
-    weights = memory_cost(weight_depth, simd * wbits, pe)
-    constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds_per_output))
+    weights = weight_roms(folding, op.weight_type, deform_weight_depth(op, source, folding))
+    constants = channel_constants(op.bias, op.requant, op.out_channels, requant_units(pe, folds))
     offset_channels = op.offset_channels
     offset_bits = (op.offset_range << op.frac_bits).bit_length() + 1  # a product d_fp * p_k
     pattern_lut = op.offset_groups * op.taps * 2 * offset_bits if op.fixed_shape else 0
@@ -152,12 +163,12 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, plan: St
     buffer = memory_cost(-(-depth // 4), channels_per_read * (abits + 1), 4)
     sample_dsp = samples * (INTERPOLATION_DSP + (1 if op.has_mask else 0))
     mac_dsp = -(-lanes // macs_per_dsp(wbits, abits + 2 * op.frac_bits - op.sample_shift, ps_type))
-    requant_dsp = REQUANT_DSP_PER_PE * requant_units(pe, folds_per_output) + offset_channels
+    requant_dsp = REQUANT_DSP_PER_PE * requant_units(pe, folds) + offset_channels
     interpolation_lut = samples * (4 * op.frac_bits * op.frac_bits // 2 + 4 * (abits + 2 * op.frac_bits))
     lut = (STAGE_BASE_LUT + lanes * 6 + lanes * (wbits + abits) + weights.lut + constants.lut + buffer.lut
            + offset_tables.lut + interpolation_lut + pattern_lut)
     ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + samples * 4 * (abits + op.frac_bits)
-    return LayerCost(cycles, plan.fill_cycles + folds_per_output + 16, sample_dsp + mac_dsp + requant_dsp,
+    return LayerCost(cycles, plan.fill_cycles + folds + 16, sample_dsp + mac_dsp + requant_dsp,
                      weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
 
 
@@ -211,6 +222,7 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
         "MASK_ZP": mask.zero_point if mask is not None else 0,
         "PE": pe, "SIMD": simd, "WEIGHT_DEPTH": folds * simd_folds, "BIAS_LENGTH": op.out_channels, "HAS_BIAS": 1,
         "RQ_UNITS": rq_units, "BIAS_BANKS": rq_units, "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],
         "ROW_STEPS": plan.row_steps,
         **stage.constants,
     }

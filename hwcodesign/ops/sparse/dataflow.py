@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from hwcodesign.hardware.ctext import (
+    WEIGHT_MEMORY_CODES,
     Stage,
     bias_type,
     c_type,
@@ -30,9 +31,9 @@ from hwcodesign.hardware.ctext import (
     require,
     struct,
 )
-from hwcodesign.hardware.folding import Folding, LayerCost, divisors
+from hwcodesign.hardware.folding import Folding, LayerCost, divisors, with_weight_memories
 from hwcodesign.hardware.memory import lut_rom, memory_cost
-from hwcodesign.hardware.stage_cost import ROW_OVERHEAD
+from hwcodesign.hardware.stage_cost import ROW_OVERHEAD, weight_rom, weight_roms
 from hwcodesign.hardware.stream import density_of, sites
 from hwcodesign.hardware.units import (
     ACCUMULATOR_BITS,
@@ -61,12 +62,21 @@ def conv_steps(op: SubmanifoldConv, source: Tensor, folding: Folding) -> int:
     return op.kernel[0] * op.kernel[1] * (1 if op.depthwise else source.channels // folding.simd)
 
 
+def sparse_weight_depth(op: SubmanifoldConv, source: Tensor, folding: Folding) -> int:
+    """Words of one PE's weight ROM: per output fold its steps (`conv_steps`), SIMD weights a word."""
+    return op.out_channels // folding.pe * conv_steps(op, source, folding)
+
+
 class SparseConvDataflow(DataflowFacet):
     def candidate_foldings(self, op: SubmanifoldConv, inputs: list[Tensor]) -> list[Folding]:
-        """Depthwise: PE channels x 1 tap; dense: PE outputs x SIMD channels of a tap."""
+        """Depthwise: PE channels x 1 tap; dense: PE outputs x SIMD channels of a tap. LUTRAM
+        weights where a real trade-off."""
+        source = inputs[0]
         if op.depthwise:
-            return [Folding(pe, 1) for pe in divisors(op.out_channels)]
-        return [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(inputs[0].channels)]
+            shapes = [Folding(pe, 1) for pe in divisors(op.out_channels)]
+        else:
+            shapes = [Folding(pe, simd) for pe in divisors(op.out_channels) for simd in divisors(source.channels)]
+        return with_weight_memories(shapes, lambda f: weight_rom(f, op.weight_type, sparse_weight_depth(op, source, f)))
 
     def plan(self, op: SubmanifoldConv, inputs: list[Tensor], folding: Folding) -> StagePlan:
         source, out = inputs[0], op.output
@@ -128,7 +138,7 @@ def subm_conv_cost(op: SubmanifoldConv, source: Tensor, folding: Folding, plan: 
     folds = op.out_channels // pe
     steps = conv_steps(op, source, folding)
     lanes = pe * simd
-    weights = memory_cost(folds * steps, simd * wbits, pe)
+    weights = weight_roms(folding, op.weight_type, sparse_weight_depth(op, source, folding))
     window_rows = plan.window_rows
     in_lanes = pe if op.depthwise else simd  # the ring's channel partition (its input comes as whole tokens)
     ring = memory_cost(window_rows * source.shape[3] * -(-source.channels // in_lanes), in_lanes * (abits + 1))
@@ -179,6 +189,7 @@ def subm_conv_stage(op: SubmanifoldConv, wiring: StageWiring, folding: Folding, 
         "PAD_L": op.pads[1], "DIL_H": op.dilation[0], "DIL_W": op.dilation[1], "WINDOW_ROWS": window_rows,
         "PE": pe, "SIMD": 1 if op.depthwise else simd, "IN_LANES": in_lanes, "DEPTHWISE": int(op.depthwise),
         "WEIGHT_DEPTH": folds * steps, "ROW_STEPS": plan.row_steps, "LUT_MACS": int(folding.mac == "lut"),
+        "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],
         **stage.constants,
     }
     types = {

@@ -173,14 +173,42 @@ struct hwc_ceil_div {
     static const int value = (A + B - 1) / B;
 };
 
-// The constant memories of a MAC stage (conv, depthwise, deformable conv) as the cost model
-// counts them (hwcodesign/mapper/cost.py): one weight memory per PE lane holding SIMD-wide words
-// (FINN's layout), and the per-channel bias and requantization tables as LUT ROMs, banked so the
-// RQ_UNITS shared output stages each read their own entry per cycle. The config is always `C`,
-// the arrays always `weights`, `bias` and `rq` (UG1399: _Pragma carries pragmas inside macros).
-#define HWC_MAC_STAGE_MEMORIES                                                  \
+// Where a MAC stage's weight ROMs are built, as the mapper chose and priced them (the config's
+// WEIGHT_MEMORY: Folding.weights, hwcodesign/hardware/memory.py; why not URAM is said there).
+// BIND_STORAGE takes its impl as a word, not a template argument, so each memory has its own
+// overload, chosen by the config and inlined into the stage, binding the stage's `weights`
+// argument. Each PE lane's ROM is read at one address a cycle: single port (rom_1p).
+enum hwc_weight_memory { HWC_WEIGHTS_BRAM = 0, HWC_WEIGHTS_LUTRAM = 1 };
+template <int MEMORY>
+struct hwc_weight_memory_tag {};
+
+template <class C>
+void hwc_bind_weights(const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                      hwc_weight_memory_tag<HWC_WEIGHTS_BRAM>) {
+#pragma HLS INLINE
+#pragma HLS BIND_STORAGE variable=weights type=rom_1p impl=bram
+}
+
+template <class C>
+void hwc_bind_weights(const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
+                      hwc_weight_memory_tag<HWC_WEIGHTS_LUTRAM>) {
+#pragma HLS INLINE
+#pragma HLS BIND_STORAGE variable=weights type=rom_1p impl=lutram
+}
+
+// The weight ROMs of a MAC stage as the cost model counts them (hwcodesign/mapper/cost.py): one
+// per PE lane holding SIMD-wide words (FINN's layout), in the memory the config names.
+#define HWC_MAC_STAGE_WEIGHTS                                                   \
     _Pragma("HLS ARRAY_PARTITION variable=weights complete dim=1")              \
     _Pragma("HLS ARRAY_RESHAPE variable=weights complete dim=3")                \
+    hwc_bind_weights<C>(weights, hwc_weight_memory_tag<C::WEIGHT_MEMORY>());
+
+// The constant memories of a MAC stage (conv, depthwise, deformable conv): its weight ROMs
+// (HWC_MAC_STAGE_WEIGHTS), and the per-channel bias and requantization tables as LUT ROMs, banked
+// so the RQ_UNITS shared output stages each read their own entry per cycle. The config is always
+// `C`, the arrays always `weights`, `bias` and `rq` (UG1399: _Pragma carries pragmas inside macros).
+#define HWC_MAC_STAGE_MEMORIES                                                  \
+    HWC_MAC_STAGE_WEIGHTS                                                       \
     _Pragma("HLS ARRAY_PARTITION variable=bias cyclic factor=C::BIAS_BANKS")    \
     _Pragma("HLS BIND_STORAGE variable=bias type=rom_1p impl=lutram")           \
     _Pragma("HLS ARRAY_PARTITION variable=rq cyclic factor=C::RQ_UNITS")        \

@@ -176,8 +176,7 @@ void hwc_subm_conv(hls::stream<hwc_token<typename C::in_t, C::IN_C> > &in,
                    hls::stream<hwc_token<typename C::out_t, C::OUT_C> > &out,
                    const typename hwc_table_element<typename C::weight_t>::type weights[C::PE][C::WEIGHT_DEPTH][C::SIMD],
                    const typename hwc_table_element<typename C::bias_t>::type bias[C::OUT_C], const typename C::rq_t rq[C::OUT_C]) {
-#pragma HLS ARRAY_PARTITION variable=weights complete dim=1
-#pragma HLS ARRAY_RESHAPE variable=weights complete dim=3
+    HWC_MAC_STAGE_WEIGHTS
 #pragma HLS ARRAY_PARTITION variable=bias cyclic factor=C::PE
 #pragma HLS BIND_STORAGE variable=bias type=rom_1p impl=lutram
 #pragma HLS ARRAY_PARTITION variable=rq cyclic factor=C::PE
