@@ -74,10 +74,12 @@ def check_input(tensor: Tensor, x: np.ndarray) -> np.ndarray:
 
 
 def quantize_input(graph: Graph, x: np.ndarray, input_name: str | None = None) -> np.ndarray:
-    """Float input -> the integers the accelerator takes (QuantizeLinear semantics)."""
+    """Float frames -> the integers the accelerator takes (QuantizeLinear semantics, then the
+    input's window packed into channels where the graph has one: `Input.from_frames`)."""
     inputs = graph.inputs
     op = inputs[0] if input_name is None else next(i for i in inputs if i.name == input_name)
-    return op.output.quantize(x)
+    integers = op.output.quantize(x)
+    return op.from_frames(integers if integers.ndim == 4 else integers[None]) if op.window else integers
 
 
 def dequantize_outputs(graph: Graph, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
