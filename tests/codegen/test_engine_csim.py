@@ -23,10 +23,15 @@ from support.op_cases import CASES, ENGINE_REFUSED, build
 
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.passes.input_window import pack_input_window
 from hwcodesign.quantize import quantize_qdq
+from hwcodesign.sim.golden import run_golden
 
 FRAMES = 6
 OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED)  # the refusals are checked below
+# first layers whose window the host packs into the input's channels (`pack-input-window`): a
+# 3x3 pad 1, a 3x3/2, an asymmetric kernel placement with stride (1, 2), a dilated one
+PACKED_WINDOW_CASES = ["conv_relu", "conv_stride2_nobias", "conv_1x1_asymmetric_pads", "conv_dilated"]
 # offset groups of 2 channels cannot share SIMD >= 8 lanes (refused, checked below); these
 # groups are 16 channels wide, a whole number of SIMD words at every configuration
 DEFORM_CASES = [case for case in GRID + FIXED_GRID if case.offset_groups == 1] + [
@@ -50,6 +55,8 @@ def op_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for case in OP_CASES:
         model, calibration = build(case)
         graphs[case] = optimize(load_onnx(quantize_qdq(model, calibration)))
+    for case in PACKED_WINDOW_CASES:  # the same engine builds run them: only params.bin differs
+        graphs[f"{case} packed"] = pack_input_window(graphs[case])
     return shared_by_config(graphs, root, "ultra96v2")
 
 
@@ -77,6 +84,21 @@ def test_engine_op_equals_golden(op_engines: dict, case: str, index: int) -> Non
     engine_case, engine = op_engines[(case, index)]
     check_engine_case(engine, engine_case, random_frames(engine_case.graph, FRAMES, seed=sum(map(ord, case))),
                       f"{case}/{index}")
+
+
+@pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
+@pytest.mark.parametrize("case", PACKED_WINDOW_CASES)
+def test_packed_input_window_equals_the_original_layer(op_engines: dict, case: str, index: int) -> None:
+    """The host's im2col of random frames through the rewritten 1x1 layer on the engine == the
+    golden model of the original layer on the frames, every element."""
+    original, _ = op_engines[(case, index)]
+    packed, engine = op_engines[(f"{case} packed", index)]
+    assert packed.graph.inputs[0].window is not None
+    frames = random_frames(original.graph, FRAMES, seed=sum(map(ord, case)))
+    columns = packed.graph.inputs[0].from_frames(frames)
+    expected = run_golden(original.graph, frames)
+    assert all(np.array_equal(run_golden(packed.graph, columns)[name], value) for name, value in expected.items())
+    check_engine_case(engine, packed, columns, f"{case} packed/{index}")
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[config_id(c) for c in CONFIGS])
