@@ -62,7 +62,7 @@ from hwcodesign.outputs import (
 )
 from hwcodesign.partition import ACCELERATOR, Partition, load_partitioned
 from hwcodesign.partition.run import run_host_part
-from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.passes import PACK_INPUT_WINDOW, load_onnx, optimize
 from hwcodesign.report import format_layer_table, format_summary, write_report
 from hwcodesign.report.search_report import write_search
 from hwcodesign.sim.golden import run_golden
@@ -139,7 +139,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         graph, board, model_path=str(args.model), goal=args.goal, fps=args.fps, caps=dict(args.cap),
         pinned=read_folding_file(args.folding) if args.folding else None,
         architecture=args.architecture, samples=samples, density=args.density, percentile=args.percentile,
-        time_limit=args.time_limit, step=step, partition=partition).report
+        time_limit=args.time_limit, step=step, partition=partition,
+        pack_input=passes.enabled(PACK_INPUT_WINDOW)).report
     with step(f"writing {out_dir}/report.json and report.html"):
         write_report(report, out_dir)
     print(format_layer_table(report))
@@ -207,12 +208,13 @@ def cmd_csim(args: argparse.Namespace) -> int:
                                  inputs=(source, args.model))
     if project.host_spec is not None:
         return csim_whole_model(args, project, headers, out_path)
-    frames = load_frames(source, [port.tensor for port in project.inputs])
+    frames = load_frames(source, [port.frame_tensor for port in project.inputs])
     golden_graph = model_of_project(args.model, project) if args.model else None
     count = next(iter(frames.values())).shape[0]
     against = f", Xilinx's headers in {headers}" if headers else ""
+    packed = {port.tensor.name: port.from_frames(frames[port.tensor.name]) for port in project.inputs}
     with step(f"C simulation of {project.name} ({run_csim_cached_note(project, headers)}{against}) on {count} frame(s)"):
-        outputs = project.csim(frames, headers)
+        outputs = project.csim(packed, headers)
     arrays = {}
     for port in project.outputs:
         values = outputs[port.tensor.name]
@@ -226,7 +228,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
     write_file_atomically(out_path, lambda stream: np.savez(stream, **arrays))
     print(f"outputs written to {out_path} (integers, and *_dequantized reals)")
     if golden_graph is not None:
-        return check_against_golden(golden_graph, args.model, frames, outputs)
+        return check_against_golden(golden_graph, args.model, frames, outputs)  # the model's own input layout
     return 0
 
 
@@ -243,7 +245,8 @@ def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path |
         graph = optimize(graph)
         project.check_model(graph, args.model)
     accelerator = IntegerAccelerator([p.tensor for p in project.inputs], [p.tensor for p in project.outputs],
-                                     lambda ints: project.csim(ints, headers))
+                                     lambda ints: project.csim(ints, headers),
+                                     windows={p.tensor.name: p.window for p in project.inputs if p.window})
     count = next(iter(frames.values())).shape[0]
     against = f", Xilinx's headers in {headers}" if headers else ""
     with step(f"the whole model on {count} frame(s): host parts with onnxruntime, the accelerator in C simulation "

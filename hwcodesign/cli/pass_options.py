@@ -8,14 +8,14 @@ from collections.abc import Iterable
 
 from hwcodesign.cli.values import output_path
 from hwcodesign.outputs import PathLike
-from hwcodesign.passes import LOWERING_STEPS, PASS_NAMES, PassOptions, check_dump_dir
+from hwcodesign.passes import IR_PASSES, LOWERING_STEPS, MAPPING_PASSES, PassOptions, check_dump_dir
 
 
 def add_pass_options(parser: argparse.ArgumentParser) -> None:
-    optional = [name for name in PASS_NAMES if name != "lower"]
     parser.add_argument("--disable-pass", action="append", default=[], metavar="NAME",
-                        help=f"skip this pass (repeatable); the passes in order: {', '.join(optional[:len(LOWERING_STEPS)])} "
-                        f"(lowering steps), lower, {', '.join(optional[len(LOWERING_STEPS):])} (IR rewrites)")
+                        help=f"skip this pass (repeatable); the passes in order: {', '.join(LOWERING_STEPS)} "
+                        f"(lowering steps), lower, {', '.join(name for name, _ in IR_PASSES)} (IR rewrites), "
+                        f"{', '.join(MAPPING_PASSES)} (taken where the mapper models a faster design)")
     parser.add_argument("--dump-ir", metavar="DIR", type=output_path,
                         help="write the IR after each pass into DIR, one numbered text file per pass")
 

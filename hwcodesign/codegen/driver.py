@@ -22,9 +22,9 @@ from hwcodesign.codegen.notebook import notebook_json
 from hwcodesign.codegen.render import render
 from hwcodesign.data_files import deterministic_npz
 from hwcodesign.host.program import host_runtime_source
-from hwcodesign.ir import stream_layout
+from hwcodesign.ir import input_window, stream_layout
 from hwcodesign.ir.graph import Graph
-from hwcodesign.sim.golden import run_golden
+from hwcodesign.sim.golden import quantize_input, run_golden
 
 SAMPLE_FRAMES = 4
 
@@ -34,7 +34,8 @@ def packing_source() -> str:
     parts = [f"WORD_BITS = {stream_layout.WORD_BITS!r}", inspect.getsource(stream_layout.StreamLayout),
              inspect.getsource(packing.pixel_slots), inspect.getsource(packing.pack_frames), inspect.getsource(packing.unpack_frames),
              inspect.getsource(packing.token_words_per_frame), inspect.getsource(packing.pack_tokens),
-             inspect.getsource(packing.token_stream)]
+             inspect.getsource(packing.token_stream), inspect.getsource(input_window.InputWindow),
+             inspect.getsource(input_window.im2col)]
     return "\n\n".join(part.rstrip() for part in parts)
 
 
@@ -65,10 +66,10 @@ def sample_npz(graph: Graph, host: Mapping[str, Any] | None = None, seed: int = 
     for index, op in enumerate(graph.inputs):
         tensor = op.output
         lo, hi = tensor.dequantize(tensor.dtype.min), tensor.dequantize(tensor.dtype.max)
-        floats = rng.uniform(lo, hi, (SAMPLE_FRAMES, *tensor.shape[1:])).astype(np.float32)
+        floats = rng.uniform(lo, hi, (SAMPLE_FRAMES, *op.frame_shape)).astype(np.float32)
         suffix = "" if index == 0 else f"_{index}"
         arrays[f"input{suffix}"] = floats
-        integers[op.name] = arrays[f"input_q{suffix}"] = tensor.quantize(floats)
+        integers[op.name] = arrays[f"input_q{suffix}"] = quantize_input(graph, floats, op.name)
     if host is not None:
         for spec in host["inputs"]:
             shape = (SAMPLE_FRAMES, *spec["shape"][1:])

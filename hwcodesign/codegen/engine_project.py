@@ -63,7 +63,7 @@ def engine_testbench(graph: Graph, program: EngineProgram, inputs: list[Boundary
     values = {}
     for port in inputs:
         dtype = port.tensor.dtype
-        values[port.tensor.name] = dtype.sample(rng, (frames,) + port.tensor.shape[1:])
+        values[port.tensor.name] = port.from_frames(dtype.sample(rng, (frames, *port.frame_shape)))
     golden = run_golden(graph, {op.name: values[op.output.name] for op in graph.inputs})
     files: dict[str, str | bytes] = {f"hls/tb_data/{PARAMS_FILE}": program.params.astype("<u8").tobytes()}
     for port in inputs:

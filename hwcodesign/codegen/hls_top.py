@@ -84,7 +84,7 @@ def build_top(graph: Graph, foldings: MappingType[str, Folding], fifo_rows: Mapp
     the producer side; converters and fan-outs get the minimum depth.
     """
     idents = {op.name: identifier(op.name, index) for index, op in enumerate(graph)}
-    inputs = tuple(BoundaryPort.stream(f"in{i}", op.output, word_bits) for i, op in enumerate(graph.inputs))
+    inputs = tuple(BoundaryPort.stream(f"in{i}", op.output, word_bits, op.window) for i, op in enumerate(graph.inputs))
     outputs = tuple(BoundaryPort.stream(f"out{i}", graph.tensor(name), word_bits) for i, name in enumerate(graph.outputs))
     streams: list[StreamDecl] = []
     stages: list[Stage] = []

@@ -143,7 +143,7 @@ def testbench_vectors(graph: Graph, top: DataflowTop, seed: int) -> dict[str, st
     frames = {}
     for port in top.inputs:
         dtype = port.tensor.dtype
-        frames[port.tensor.name] = dtype.sample(rng, (TESTBENCH_FRAMES,) + port.tensor.shape[1:])
+        frames[port.tensor.name] = port.from_frames(dtype.sample(rng, (TESTBENCH_FRAMES, *port.frame_shape)))
     op_inputs = {op.name: frames[op.output.name] for op in graph.inputs}
     golden = run_golden(graph, op_inputs)
     files = {}
@@ -210,10 +210,10 @@ class Project:
         """Refuse `graph` (read from `label`) unless its inputs and outputs are the ones this project
         was compiled for: names, shapes, types, scales and zero points. (A model with the same
         boundary but other weights is caught by comparing outputs with its golden model.)"""
-        sides = (("input", self.inputs, [op.output for op in graph.inputs]),
-                 ("output", self.outputs, graph.output_tensors()))
-        for side, ports, tensors in sides:
-            compiled = {port.tensor.name: port.tensor for port in ports}
+        sides = (("input", [port.frame_tensor for port in self.inputs], [op.frame_tensor for op in graph.inputs]),
+                 ("output", [port.tensor for port in self.outputs], graph.output_tensors()))
+        for side, ports, tensors in sides:  # inputs as frames: a packed input window is the project's layout
+            compiled = {tensor.name: tensor for tensor in ports}
             given = {tensor.name: tensor for tensor in tensors}
             if set(given) != set(compiled):
                 raise ProjectError(f"{label} is not the network {self.root} was compiled from: its {side}s are "

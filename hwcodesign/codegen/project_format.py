@@ -19,6 +19,7 @@ from hwcodesign.codegen.packing import (
     token_words_per_frame,
     unpack_frames,
 )
+from hwcodesign.ir.input_window import FramedInput, InputWindow
 from hwcodesign.ir.types import ActiveSet, BipolarType, IntType, Tensor
 
 PROJECT_FILE = "project.json"
@@ -26,7 +27,7 @@ POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")  # the engine'
 
 
 @dataclass(frozen=True)
-class BoundaryPort:
+class BoundaryPort(FramedInput):
     """A tensor crossing the accelerator boundary: a dataflow top's AXI4-Stream, or a tensor the
     engine reads from or writes to its DDR arena (`address`). The one description every writer
     (HLS top, testbench, build scripts, project.json, driver) and every reader (`Project`, the
@@ -41,11 +42,12 @@ class BoundaryPort:
     layout: StreamLayout  # the engine's: one byte of DDR per element (`storage_bits`)
     sparse: bool = False  # frames are tokens of the active sites (packing.pack_tokens)
     address: int | None = None  # the engine's arena word; None for a stream
+    window: InputWindow | None = None  # an input the host packs from frames (`ir/input_window.py`)
 
     @classmethod
-    def stream(cls, port: str, tensor: Tensor, word_bits: int) -> BoundaryPort:
+    def stream(cls, port: str, tensor: Tensor, word_bits: int, window: InputWindow | None = None) -> BoundaryPort:
         """A dataflow top's port: the tensor's own element width in `word_bits`-bit words."""
-        return cls(port, tensor, layout_of(tensor.shape, tensor.dtype, word_bits), tensor.sparse)
+        return cls(port, tensor, layout_of(tensor.shape, tensor.dtype, word_bits), tensor.sparse, window=window)
 
     @property
     def word_bits(self) -> int:
@@ -66,6 +68,10 @@ class BoundaryPort:
         if self.sparse:
             return pack_tokens(frames, self.layout, self.tensor.zero_point, self.tensor.shape[3])
         return pack_frames(frames, self.layout)
+
+    @property
+    def boundary_tensor(self) -> Tensor:
+        return self.tensor
 
     def unpack(self, buffer: np.ndarray) -> np.ndarray:
         """(N, frame bytes) uint8 of a dense port -> (N, C, H, W) integers."""
@@ -93,6 +99,8 @@ class BoundaryPort:
             data["sparse"] = self.sparse
         else:
             data |= {"storage_bits": self.layout.bits, "address": self.address}
+        if self.window is not None:
+            data["window"] = self.window.to_json()
         return data | {"words_per_frame": self.words_per_frame, "bytes_per_frame": self.frame_bytes}
 
     @classmethod
@@ -107,7 +115,8 @@ class BoundaryPort:
                               pack_pixels=not engine)
         if data.get("sparse"):
             tensor = tensor.with_active(ActiveSet(tensor.name))
-        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)), data.get("address"))
+        window = InputWindow.from_json(data["window"]) if "window" in data else None
+        return cls(data["port"], tensor, layout, bool(data.get("sparse", False)), data.get("address"), window)
 
 
 def register_offsets() -> dict[str, int]:

@@ -104,8 +104,11 @@ def shape(value: Any, key: str) -> None:
 PORT = {"port": text(IDENTIFIER), "tensor": text(), "shape": shape, "bits": integer(1, 64), "signed": boolean,
         "scale": positive_number, "zero_point": integer(-(1 << 63), (1 << 64) - 1),
         "words_per_frame": integer(1), "bytes_per_frame": integer(1)}
-DATAFLOW_PORT = record(PORT, {"sparse": boolean, "bipolar": boolean})
-ENGINE_PORT = record({**PORT, "storage_bits": integer(1, 64), "address": integer(0)}, {"bipolar": boolean})
+WINDOW = record({"frame": list_of(integer(1), 3), "kernel": list_of(integer(1), 2), "stride": list_of(integer(1), 2),
+                 "pads": list_of(integer(0), 4), "dilation": list_of(integer(1), 2),
+                 "pad_value": integer(-(1 << 63), (1 << 64) - 1)})
+DATAFLOW_PORT = record(PORT, {"sparse": boolean, "bipolar": boolean, "window": WINDOW})
+ENGINE_PORT = record({**PORT, "storage_bits": integer(1, 64), "address": integer(0)}, {"bipolar": boolean, "window": WINDOW})
 COMMON = {"name": text(IDENTIFIER), "top_function": text(IDENTIFIER), "board": text(), "clock_mhz": positive_number,
           "word_bits": one_of(*WORD_BITS), "testbench_frames": integer(1), "layers": list_of(record({}))}
 DATAFLOW = record({**COMMON, "inputs": list_of(DATAFLOW_PORT, 1), "outputs": list_of(DATAFLOW_PORT, 1)},

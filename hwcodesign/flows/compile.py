@@ -24,7 +24,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
 from hwcodesign.outputs import PROJECT_KIND, check_destination
 from hwcodesign.partition import HostOptions, Partition, load_partitioned
-from hwcodesign.passes import PassOptions, optimize
+from hwcodesign.passes import PACK_INPUT_WINDOW, PassOptions, optimize
 from hwcodesign.report import report_texts
 from hwcodesign.sim.latency import LatencyReport
 
@@ -71,8 +71,11 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
         graph = optimize(graph, options)
     simulation = simulate_model(graph, target, model_path=model_path.name, goal=goal, fps=fps, caps=caps,
                                 architecture=architecture, word_bits=word_bits, samples=samples, density=density,
-                                time_limit=time_limit, step=step, partition=partition, pinned=pinned)
-    mapping, latency, report = simulation.mapping, simulation.latency, simulation.report
+                                time_limit=time_limit, step=step, partition=partition, pinned=pinned,
+                                pack_input=options.enabled(PACK_INPUT_WINDOW))
+    mapping, latency, report, graph = simulation.mapping, simulation.latency, simulation.report, simulation.graph
+    if any(op.window for op in graph.inputs):  # the mapper took the rewrite
+        options.dump_graph(PACK_INPUT_WINDOW, graph)
     report.pop("solve_seconds", None)
     out = Path(out_dir)
     with step(f"generating the HLS project in {out}"):

@@ -26,6 +26,7 @@ import onnx
 from hwcodesign.codegen.host_parts import host_spec, write_host_files
 from hwcodesign.host.runtime import HostModel
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.input_window import InputWindow, im2col
 from hwcodesign.ir.types import Tensor
 from hwcodesign.onnx_edit import quantizer_outputs
 from hwcodesign.partition import Partition
@@ -45,13 +46,24 @@ class IntegerAccelerator:
     run_integers: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     inputs: list[dict[str, np.ndarray]] = field(default_factory=list)
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    windows: Mapping[str, InputWindow] = field(default_factory=dict)  # inputs packed from frames, by tensor name
 
     def __call__(self, floats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        ints = {t.name: t.quantize(floats[t.name].reshape(len(floats[t.name]), *t.shape[1:])) for t in self.in_tensors}
-        results = self.run_integers(ints)
-        self.inputs.append(ints)
+        ints = {t.name: self.quantize(t, floats[t.name]) for t in self.in_tensors}
+        results = self.run_integers({name: self.from_frames(name, value) for name, value in ints.items()})
+        self.inputs.append(ints)  # the frames' integers: the model's own input layout
         self.outputs.append(results)
         return {t.name: t.dequantize(results[t.name]).astype(np.float32) for t in self.out_tensors}
+
+    def quantize(self, tensor: Tensor, floats: np.ndarray) -> np.ndarray:
+        """One input's real frames -> their integers, (N, C, H, W) of the frame."""
+        window = self.windows.get(tensor.name)
+        return tensor.quantize(floats.reshape(len(floats), *(window.frame if window else tensor.shape[1:])))
+
+    def from_frames(self, name: str, integers: np.ndarray) -> np.ndarray:
+        """An input's frame integers -> what the accelerator reads (a windowed input's: their im2col)."""
+        window = self.windows.get(name)
+        return integers if window is None else im2col(integers, window)
 
     def integers(self, side: str) -> dict[str, np.ndarray]:
         """Every batch's integers of one side ("inputs"/"outputs"), stacked by tensor name."""
@@ -63,7 +75,8 @@ def golden_accelerator(graph: Graph) -> IntegerAccelerator:
     """The accelerator as the golden model computes it."""
     inputs = {op.output.name: op.name for op in graph.inputs}
     return IntegerAccelerator([op.output for op in graph.inputs], graph.output_tensors(),
-                              lambda ints: run_golden(graph, {inputs[name]: value for name, value in ints.items()}))
+                              lambda ints: run_golden(graph, {inputs[name]: value for name, value in ints.items()}),
+                              windows={op.output.name: op.window for op in graph.inputs if op.window})
 
 
 def run_with_host(folder: Path, spec: Mapping[str, Any], frames: Mapping[str, np.ndarray], accelerate: Accelerate,

@@ -14,9 +14,11 @@ standalone driver runs it on the board.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from hwcodesign.ir.types import Tensor
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,16 @@ class InputWindow:
         """The accelerator's input, (C*Kh*Kw, OH, OW)."""
         return (self.channels, *self.output_size)
 
+    def to_json(self) -> dict[str, list[int] | int]:
+        """The record as project.json and the driver's port spec keep it."""
+        return {"frame": list(self.frame), "kernel": list(self.kernel), "stride": list(self.stride),
+                "pads": list(self.pads), "dilation": list(self.dilation), "pad_value": self.pad_value}
+
+    @classmethod
+    def from_json(cls, data: dict) -> InputWindow:
+        return cls(tuple(data["frame"]), tuple(data["kernel"]), tuple(data["stride"]), tuple(data["pads"]),
+                   tuple(data["dilation"]), int(data["pad_value"]))
+
 
 def im2col(frames: np.ndarray, window: InputWindow) -> np.ndarray:
     """(N, C, H, W) integer frames -> (N, C*Kh*Kw, OH, OW): every output pixel's window as channels."""
@@ -71,3 +83,31 @@ def im2col(frames: np.ndarray, window: InputWindow) -> np.ndarray:
             cols = slice(kx * dw, kx * dw + (ow - 1) * sw + 1, sw)
             columns[:, :, ky, kx] = padded[:, :, rows, cols]
     return columns.reshape(count, window.channels, oh, ow)
+
+
+class FramedInput:
+    """What the accelerator's input (`ir.op.Input`) and a project's input port (`BoundaryPort`)
+    share: frames of `frame_tensor` come in, `from_frames` makes them what the hardware reads."""
+
+    window: InputWindow | None
+
+    @property
+    def boundary_tensor(self) -> Tensor:
+        """The tensor the hardware reads."""
+        raise NotImplementedError
+
+    @property
+    def frame_tensor(self) -> Tensor:
+        """The frames the host quantizes: the boundary tensor, or for a windowed input its frame's shape."""
+        tensor = self.boundary_tensor
+        return replace(tensor, shape=(tensor.shape[0], *self.window.frame)) if self.window else tensor
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one frame."""
+        _, c, h, w = self.frame_tensor.shape
+        return c, h, w
+
+    def from_frames(self, integers: np.ndarray) -> np.ndarray:
+        """Quantized (N, C, H, W) frames -> what the hardware reads on this input."""
+        return integers if self.window is None else im2col(integers, self.window)

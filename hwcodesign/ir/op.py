@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from hwcodesign.ir.input_window import InputWindow, im2col
+from hwcodesign.ir.input_window import FramedInput, InputWindow
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
 
@@ -83,7 +81,7 @@ class Op:
 
 
 @dataclass(frozen=True, eq=False)
-class Input(Op):
+class Input(Op, FramedInput):
     """The accelerator's input stream: integers already quantized by the driver. With a `window`
     the host also packs each output pixel's first-layer window into channels (`ir/input_window.py`):
     `output` is then the im2col of a frame of `window.frame`."""
@@ -93,13 +91,8 @@ class Input(Op):
     kind: ClassVar[str] = "Input"
 
     @property
-    def frame_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one frame the host quantizes."""
-        return self.window.frame if self.window else self.output.shape[1:]
-
-    def from_frames(self, integers: np.ndarray) -> np.ndarray:
-        """Quantized (N, C, H, W) frames -> what the accelerator reads on this input."""
-        return integers if self.window is None else im2col(integers, self.window)
+    def boundary_tensor(self) -> Tensor:
+        return self.output
 
     def output_shape(self, input_shapes: list[Shape]) -> Shape:
         return self.output.shape

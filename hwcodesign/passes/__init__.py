@@ -5,6 +5,8 @@ from hwcodesign.passes.dump import check_dump_dir
 from hwcodesign.passes.pipeline import (
            IR_PASSES,
            LOWERING_STEPS,
+           MAPPING_PASSES,
+           PACK_INPUT_WINDOW,
            PASS_NAMES,
            PassError,
            PassOptions,
@@ -12,5 +14,5 @@ from hwcodesign.passes.pipeline import (
            optimize,
 )
 
-__all__ = ["IR_PASSES", "LOWERING_STEPS", "PASS_NAMES", "PassError", "PassOptions", "check_dump_dir", "load_onnx",
+__all__ = ["IR_PASSES", "LOWERING_STEPS", "MAPPING_PASSES", "PACK_INPUT_WINDOW", "PASS_NAMES", "PassError", "PassOptions", "check_dump_dir", "load_onnx",
            "optimize"]

@@ -9,6 +9,9 @@ the whole import here at a glance.
    sparse active-site masks. They read the walk's state, so they run inside it.
 2. `lower`: the walk itself (`passes/lowering.py`), building the IR with the families' rules.
 3. The IR passes (`IR_PASSES`): Graph -> Graph rewrites that never change an output integer.
+4. The mapping-time rewrites (`MAPPING_PASSES`): rewrites that change what the accelerator takes
+   (not an output integer) and pay on some hardware only, so the compiler applies them where the
+   mapper models a faster design: `pack-input-window` (`passes/input_window.py`).
 
 Any pass but `lower` can be disabled by name (`PassOptions.disabled`, `--disable-pass NAME`); a
 model that needs a disabled pass is refused as if the pass did not exist, naming the node.
@@ -51,7 +54,9 @@ IR_PASSES: tuple[tuple[str, Pass], ...] = (
     ("remove-identity-acts", remove_identity_acts),
     ("fuse-activations", fuse_activations),
 )
-PASS_NAMES: tuple[str, ...] = (*LOWERING_STEPS, LOWER, *(name for name, _ in IR_PASSES))
+PACK_INPUT_WINDOW = "pack-input-window"
+MAPPING_PASSES: tuple[str, ...] = (PACK_INPUT_WINDOW,)
+PASS_NAMES: tuple[str, ...] = (*LOWERING_STEPS, LOWER, *(name for name, _ in IR_PASSES), *MAPPING_PASSES)
 assert set(LOWERING_STEPS) == set(lowering_patterns()), "every lowering pattern has its place in LOWERING_STEPS"
 
 

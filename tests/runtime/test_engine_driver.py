@@ -27,7 +27,9 @@ from hwcodesign.codegen.packing import pack_frames
 from hwcodesign.codegen.project import Project
 from hwcodesign.codegen.project_format import POINTER_ARGUMENTS, register_offsets
 from hwcodesign.flows.compile import CompileResult, compile_model
+from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.runtime import emulated
+from hwcodesign.sim.golden import quantize_input, run_golden
 
 # What Vitis HLS generates for `top(ptr fmap_in, ptr fmap_aux, ptr fmap_out, ptr params, int layers)`
 # with every argument on the s_axilite bundle (x<top>_hw.h): control at 0x00, GIE/IER/ISR at
@@ -149,15 +151,38 @@ def test_run_and_run_batch_are_bit_exact(small: CompileResult, engine_runs: list
 def test_float_frames_are_quantized_and_outputs_dequantized(small: CompileResult) -> None:
     driver = load_driver(small.project.root)
     acc = driver.Accelerator(backend="emulate")
-    in_tensor = small.graph.inputs[0].output
+    source = small.graph.inputs[0]
     out_tensor = small.graph.output_tensors()[0]
-    floats = np.random.default_rng(1).normal(0, 1, (4, *in_tensor.shape[1:])).astype(np.float32)
-    expected = golden_output(small, in_tensor.quantize(floats))
-    assert np.array_equal(acc.quantize(floats), in_tensor.quantize(floats))
+    floats = np.random.default_rng(1).normal(0, 1, (4, *source.frame_shape)).astype(np.float32)
+    expected = golden_output(small, quantize_input(small.graph, floats))
+    assert np.array_equal(acc.quantize(floats), quantize_input(small.graph, floats))
     assert np.allclose(acc.run_batch(floats), out_tensor.dequantize(expected))
     assert np.allclose(acc.run(floats[1]), out_tensor.dequantize(expected[1]))
     sample = np.load(small.project.root / "driver" / "sample.npz")
     assert np.allclose(acc.run_batch(sample["input"]), out_tensor.dequantize(sample["expected_0"]))
+
+
+def test_a_packed_input_window_runs_from_frames_as_the_original_layer(small: CompileResult) -> None:
+    """The mapper packs the small model's 3x3 first layer into 27 input channels (a faster engine);
+    the driver im2cols the frames it is given (floats, or their integers with raw=True) and the
+    board's outputs are the original graph's golden outputs, every element."""
+    window = small.graph.inputs[0].window
+    assert window is not None and small.project.meta["inputs"][0]["window"]["kernel"] == [3, 3]
+    original = optimize(load_onnx(small.project.root.parent / "small.onnx"))
+    acc = load_driver(small.project.root).Accelerator(backend="emulate")
+    floats = np.random.default_rng(3).uniform(-3, 3, (3, *window.frame)).astype(np.float32)
+    expected = run_golden(original, quantize_input(original, floats))[original.outputs[0]]
+    frames_q = quantize_input(original, floats)
+    assert np.array_equal(acc.run_batch(frames_q, raw=True), expected)
+    assert np.array_equal(acc.run_batch(quantize_input(small.graph, floats), raw=True), expected)
+    out_tensor = small.graph.output_tensors()[0]
+    assert np.allclose(acc.run_batch(floats), out_tensor.dequantize(expected))
+    with pytest.raises(driver_error(acc), match=r"must be \(C, H, W\) = \(3, 10, 10\)"):
+        acc.run(floats[:, :2])
+
+
+def driver_error(acc: object) -> type[Exception]:
+    return sys.modules[type(acc).__module__].DriverError
 
 
 def test_two_inputs_and_two_outputs_by_name(two: CompileResult) -> None:

@@ -16,6 +16,7 @@ from hwcodesign.hardware.engine.config import STORAGE_BITS, memory_words
 from hwcodesign.hardware.engine.datapath import X_BITS
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
 from hwcodesign.ir.graph import Graph
+from hwcodesign.ir.input_window import InputWindow
 from hwcodesign.ir.stream_layout import StreamLayout
 from hwcodesign.ir.types import Tensor
 
@@ -40,10 +41,11 @@ def engine_ports(graph: Graph, program: EngineProgram) -> tuple[list[BoundaryPor
     """The graph's inputs and outputs where they sit in the engine's arena, in its DDR layout."""
     word_bits = program.config.word_bits
 
-    def port(name: str, tensor: Tensor) -> BoundaryPort:
-        return BoundaryPort(name, tensor, storage_layout(tensor, word_bits), address=program.arena.addresses[tensor.name])
+    def port(name: str, tensor: Tensor, window: InputWindow | None = None) -> BoundaryPort:
+        return BoundaryPort(name, tensor, storage_layout(tensor, word_bits), address=program.arena.addresses[tensor.name],
+                            window=window)
 
-    inputs = [port(f"in{i}", op.output) for i, op in enumerate(graph.inputs)]
+    inputs = [port(f"in{i}", op.output, op.window) for i, op in enumerate(graph.inputs)]
     outputs = [port(f"out{i}", graph.tensor(name)) for i, name in enumerate(graph.outputs)]
     return inputs, outputs
 
