@@ -165,7 +165,8 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
         "solve_seconds": mapping.solve_seconds,
         "engine": {"config": str(config), "pe": config.pe, "simd": config.simd, "rq_units": config.rq_units,
                    "ew_lanes": config.ew_lanes, "weight_depth": config.weight_depth, "word_bits": config.word_bits,
-                   "packed_macs": config.packed_macs, "candidates": mapping.candidates, "reason": mapping.reason},
+                   "packed_macs": config.packed_macs, "candidates": mapping.candidates, "reason": mapping.reason,
+                   "input_windows": {op.output.name: op.window.to_json() for op in graph.inputs if op.window}},
         "summary": {
             "fps": latency.fps,
             "mapper_fps": mapping.fps,
@@ -248,6 +249,10 @@ def format_summary(report: dict[str, Any]) -> str:
         ]
         if engine["reason"]:
             lines.insert(2, f"why: {engine['reason']}")
+        for name, window in engine.get("input_windows", {}).items():  # pass pack-input-window
+            kh, kw = window["kernel"]
+            lines.insert(3, f"input '{name}': the host packs the first layer's {kh}x{kw} window of its "
+                         f"{window['frame'][0]}-channel frame into {window['frame'][0] * kh * kw} channels (pack-input-window)")
         return "\n".join(lines + host_lines(report) + note_lines(report))
     limit = summary["limited_by"]
     limit_note = "" if limit == summary["bottleneck"] else f" (interval set by {limit})"
