@@ -89,7 +89,8 @@ def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None,
                                 time_limit=time_limit, step=step, pinned=pinned)
 
     result = mapped(graph, architecture)
-    packed = pack_input_window(graph) if pack_input and samples is None else graph
+    sparse = any(op.output.sparse for op in graph)  # (the engine runs dense layers only)
+    packed = pack_input_window(graph) if pack_input and not sparse else graph
     if packed is not graph and result[0].architecture == "sequential":
         with step("mapping the engine again with the first layer's window packed into the input's channels"):
             try:
