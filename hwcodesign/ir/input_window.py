@@ -68,8 +68,11 @@ class InputWindow:
 def im2col(frames: np.ndarray, window: InputWindow) -> np.ndarray:
     """(N, C, H, W) integer frames -> (N, C*Kh*Kw, OH, OW): every output pixel's window as channels."""
     frames = np.asarray(frames)
-    count = frames.shape[0]
     c, h, w = window.frame
+    if frames.ndim != 4 or tuple(frames.shape[1:]) != (c, h, w):
+        raise ValueError(f"an input whose first-layer window is packed takes frames (N, {c}, {h}, {w}), "
+                         f"got {frames.shape}")
+    count = frames.shape[0]
     kh, kw = window.kernel
     (sh, sw), (dh, dw) = window.stride, window.dilation
     top, left, bottom, right = window.pads

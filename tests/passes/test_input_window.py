@@ -80,3 +80,10 @@ def test_graphs_it_does_not_apply_to_are_unchanged() -> None:
                make_requant(np.ones(1), 0, 0, 255))
     not_conv = Graph.from_ops("act", [Input("x", (), wide), relu], ["r"])
     assert pack_input_window(not_conv) is not_conv
+
+
+def test_frames_of_another_shape_are_refused_in_one_line() -> None:
+    graph = pack_input_window(first_layer_graph(*SHAPES["3x3/2 pad 1"], IntType(8, False), 128, seed=0))
+    with pytest.raises(ValueError, match=r"^an input whose first-layer window is packed takes frames "
+                                         r"\(N, 3, 17, 19\), got \(2, 3, 17, 18\)$"):
+        graph.inputs[0].from_frames(np.zeros((2, 3, 17, 18), np.int64))
