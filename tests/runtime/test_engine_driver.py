@@ -177,6 +177,7 @@ def test_a_packed_input_window_runs_from_frames_as_the_original_layer(small: Com
     assert np.array_equal(acc.run_batch(quantize_input(small.graph, floats), raw=True), expected)
     out_tensor = small.graph.output_tensors()[0]
     assert np.allclose(acc.run_batch(floats), out_tensor.dequantize(expected))
+    assert np.array_equal(acc.quantize(floats[0]), quantize_input(small.graph, floats[:1]))  # one frame
     with pytest.raises(driver_error(acc), match=r"must be \(C, H, W\) = \(3, 10, 10\)"):
         acc.run(floats[:, :2])
 
