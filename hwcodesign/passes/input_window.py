@@ -6,7 +6,7 @@ done by the host where it quantizes the frame) and the Conv a 1x1 stride-1 one o
 channels with the same integer weights in the same (C, Kh, Kw) order: every accumulator sums the
 same products (the padding is the input's zero point, a zero product, as before), so no output
 integer changes. What it costs is input bytes: Kh*Kw/(stride_h*stride_w) times the frame's.
-Whether that pays is the mapper's decision (`mapper/engine/input_window.py`).
+Whether that pays is decided by mapping the engine both ways (`flows.simulate.simulate_model`).
 """
 
 from __future__ import annotations
