@@ -90,7 +90,7 @@ def layer_table(graph: Graph) -> str:
 
 
 def summary(graph: Graph) -> str:
-    macs = sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph)
+    macs = graph.macs()
     bits = sum(op.weight_bits() for op in graph)
     outputs = ", ".join(f"{t.name} {'x'.join(map(str, t.shape[1:]))} {t.describe()}" for t in graph.output_tensors())
     return (

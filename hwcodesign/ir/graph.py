@@ -89,6 +89,10 @@ class Graph:
     def output_tensors(self) -> list[Tensor]:
         return [self.tensor(t) for t in self.outputs]
 
+    def macs(self) -> int:
+        """Multiply-accumulates of one frame over every op (`Op.macs`)."""
+        return sum(op.macs([t.shape for t in self.input_tensors(op)]) for op in self)
+
     # ------------------------------------------------------------- validation
     def check(self) -> None:
         """Raise `GraphError` listing every dangling edge, cycle, shape or type mismatch."""

@@ -12,7 +12,6 @@ from typing import Any
 
 from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.op import Input
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.report.host import host_lines
@@ -61,7 +60,7 @@ def build_dataflow_report(graph: Graph, mapping: Mapping, latency: LatencyReport
     timings = {stage.name: stage for stage in latency.stages}
     bottleneck = bottleneck_layer(graph, mapping)
     bottleneck_cycles = mapping.bottleneck_cycles
-    macs = sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph if not isinstance(op, Input))
+    macs = graph.macs()
     weight_bits = sum(op.weight_bits() for op in graph)
     available = board.resources.as_dict()
 

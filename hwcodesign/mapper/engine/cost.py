@@ -40,7 +40,6 @@ from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
 from hwcodesign.hardware.memory import MemoryCost, memory_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
-from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.program import engine_facet
 from hwcodesign.mapper.engine.widths import EngineWidths
 from hwcodesign.ops.table.ir import MEAN_TABLE_BITS
@@ -286,7 +285,3 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
 
 def total_iterations(timings: list[InstructionTiming]) -> int:
     return sum(t.compute_iterations for t in timings)
-
-
-def graph_macs(graph: Graph) -> int:
-    return sum(op.macs([t.shape for t in graph.input_tensors(op)]) for op in graph)
