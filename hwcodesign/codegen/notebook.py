@@ -298,8 +298,10 @@ def reference_cells() -> list[Cell]:
             reference = None  # onnxruntime's float outputs, one array per output port
             session = reference_session()
             if session is not None:
-                x_real = [((inputs_q[port.name].astype(np.float64) - port.zero_point) * port.scale).astype(np.float32)
-                          for port in acc.inputs]
+                inputs_f = frames if isinstance(frames, dict) else {acc.inputs[0].name: frames}
+                # a windowed port's integers are packed windows: onnxruntime takes the frames' own
+                x_real = [port.dequantize(port.quantize_frames(inputs_f[port.name]) if port.window
+                                          else inputs_q[port.name]).astype(np.float32) for port in acc.inputs]
                 model_inputs = session.get_inputs()
                 # one frame in each input's own rank: an MLP's (1, C) for the port's (1, C, 1, 1)
                 shapes = [(1,) + x.shape[1:len(m.shape)] for m, x in zip(model_inputs, x_real)]
