@@ -5,9 +5,11 @@ Models: torchvision's ResNet-50, ResNet-18, MobileNetV2, EfficientNet-B0 and Squ
 onnxruntime's `quantize_static` with its defaults: tests/support/torchvision_models.py), mapped
 with the default `auto` architecture and the throughput goal on the Ultra96-V2, KV260, ZCU104 and
 ZCU102 at their default clocks. Printed per model and board:
-- modelled fps and the architecture chosen, or why the model is refused;
+- modelled fps and the architecture chosen (with "xN": N engine instances, one per HP port, each
+  running its own frame, as the DPU's figures run several cores and threads), or why the model is
+  refused;
 - DSP / BRAM18K / LUT used (URAM: the cost model places nothing in UltraRAM yet);
-- MAC utilisation: the model's MACs per frame over the MAC lanes' capacity in a frame;
+- MAC utilisation: the model's MACs per frame over one instance's MAC lanes' capacity in a frame;
 - the DPU's published end-to-end fps on that board (Xilinx Vitis AI model zoo, ../shared/REFERENCES.md;
   ZCU102 3x B4096 @ 281 MHz, ZCU104 2x B4096 @ 300 MHz, KV260 1x B4096 @ 300 MHz, Ultra96 1x
   B1600 @ 287 MHz; ResNet-50 and ResNet-18 from VAI 2.0 where 3.0 has no row, MobileNetV2 on the
@@ -59,7 +61,7 @@ def roof_fps(board_name: str, macs: int) -> float:
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    header = (f"{'model':16} {'board':10} {'arch':10} {'fps':>9} {'DPU fps':>8} {'ratio':>6} {'roof fps':>9} "
+    header = (f"{'model':16} {'board':10} {'arch':13} {'fps':>9} {'DPU fps':>8} {'ratio':>6} {'roof fps':>9} "
               f"{'MAC util':>8} {'DSP':>6} {'BRAM18K':>8} {'LUT':>8}")
     print(header)
     for name in MODELS:
@@ -77,13 +79,15 @@ def main() -> None:
             try:
                 mapping, latency, _ = map_and_simulate(graph, load_board(board_name), time_limit=TIME_LIMIT)
             except HwcodesignError as error:
-                print(f"{name:16} {board_name:10} {'-':10} {'-':>9} {dpu_text}  {str(error).splitlines()[0][:80]}")
+                print(f"{name:16} {board_name:10} {'-':13} {'-':>9} {dpu_text}  {str(error).splitlines()[0][:80]}")
                 continue
             report = build_report(graph, mapping, latency)
             summary, used = report["summary"], {r: e["used"] for r, e in report["resources"].items()}
             ratio = f"{latency.fps / dpu:>6.2f}" if dpu else f"{'-':>6}"
             utilisation = summary.get("mac_utilisation")
-            print(f"{name:16} {board_name:10} {report['architecture']:10} {latency.fps:>9,.1f} {dpu_text} {ratio} "
+            instances = report.get("engine", {}).get("instances", 1)
+            arch = report["architecture"] + (f" x{instances}" if instances > 1 else "")
+            print(f"{name:16} {board_name:10} {arch:13} {latency.fps:>9,.1f} {dpu_text} {ratio} "
                   f"{roof_fps(board_name, macs):>9,.0f} "
                   f"{(f'{utilisation:.0%}' if utilisation is not None else '-'):>8} "
                   f"{used['dsp']:>6,} {used['bram18k']:>8,} {used['lut']:>8,}")

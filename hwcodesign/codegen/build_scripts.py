@@ -10,8 +10,10 @@ disagree about a path or a name.
 The system is the PYNQ-style one: the HLS IP (`accel`) is started over AXI4-Lite by the PS and
 fed by one AXI DMA per stream pair in simple (register) mode, because that is what PYNQ's `DMA`
 driver and `allocate()` buffers drive directly. The layer-sequential engine has no streams: its
-own AXI4 masters (`BuildContext.masters`) reach DDR through the same HP port, and the driver
-hands it `allocate()` buffers' physical addresses in its registers.
+own AXI4 masters (`BuildContext.masters`) reach DDR through an HP port, and the driver hands it
+`allocate()` buffers' physical addresses in its registers. Several engine instances
+(`BuildContext.instances`) are cells accel, accel1, ... (`project_format.engine_cells`), instance
+i's masters on HP port i through its own SmartConnect.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from hwcodesign.boards import Board
-from hwcodesign.codegen.project_format import BoundaryPort
+from hwcodesign.boards import HP_PORTS, Board
+from hwcodesign.codegen.project_format import IP_CELL, BoundaryPort, engine_cells
 from hwcodesign.codegen.render import render
 from hwcodesign.errors import HwcodesignError
 
@@ -53,6 +55,16 @@ class BuildContext:
     hls_sources: tuple[str, ...]  # paths relative to hls/ added as design files
     testbench: tuple[str, ...]  # paths relative to hls/ added with -tb
     masters: tuple[str, ...] = ()  # the IP's AXI4 masters (the layer-sequential engine): no DMAs
+    instances: int = 1  # copies of the IP (engines only), each on its own HP port
+
+
+@dataclass(frozen=True)
+class MemoryPath:
+    """AXI4 masters that reach DDR through one SmartConnect and one PS HP port."""
+
+    smartconnect: str
+    masters: tuple[str, ...]
+    hp_port: int
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,9 @@ def validate_context(ctx: BuildContext) -> None:
     for what, value in (("project name", ctx.name), ("top function", ctx.top_function)):
         if not _C_IDENTIFIER.fullmatch(value):
             raise HwcodesignError(f"{what} '{value}' is not a C identifier")
+    if not 1 <= ctx.instances <= HP_PORTS or (ctx.instances > 1 and not ctx.masters):
+        raise HwcodesignError(f"{ctx.instances} accelerator instances: an engine has 1 to {HP_PORTS} (one per HP "
+                              "port), a dataflow pipeline one")
     if ctx.masters:
         if ctx.inputs or ctx.outputs:
             raise HwcodesignError("an accelerator reads DDR through its AXI4 masters or through streams, not both")
@@ -143,9 +158,9 @@ def plan_dmas(inputs: tuple[BoundaryPort, ...], outputs: tuple[BoundaryPort, ...
     ]
 
 
-def control_slaves(dmas: list[DmaPlan]) -> list[str]:
+def control_slaves(cells: tuple[str, ...], dmas: list[DmaPlan]) -> list[str]:
     """AXI4-Lite slaves behind the PS master port, in SmartConnect M00, M01, ... order."""
-    return ["accel/s_axi_control"] + [f"{dma.name}/S_AXI_LITE" for dma in dmas]
+    return [f"{cell}/s_axi_control" for cell in cells] + [f"{dma.name}/S_AXI_LITE" for dma in dmas]
 
 
 def memory_masters(dmas: list[DmaPlan]) -> list[str]:
@@ -157,6 +172,15 @@ def memory_masters(dmas: list[DmaPlan]) -> list[str]:
         if dma.s2mm:
             masters.append(f"{dma.name}/M_AXI_S2MM")
     return masters
+
+
+def memory_paths(ctx: BuildContext, dmas: list[DmaPlan]) -> list[MemoryPath]:
+    """The DMAs' masters on HP0 (one SmartConnect, `mem_smc`), or each engine instance's masters on
+    its own HP port (mem_smc, mem_smc1, ... beside accel, accel1, ...)."""
+    if not ctx.masters:
+        return [MemoryPath("mem_smc", tuple(memory_masters(dmas)), 0)]
+    return [MemoryPath(cell.replace(IP_CELL, "mem_smc", 1), tuple(f"{cell}/{m}" for m in ctx.masters), index)
+            for index, cell in enumerate(engine_cells(ctx.instances))]
 
 
 def clock_period_ns(clock_mhz: float) -> str:
@@ -180,6 +204,7 @@ def _template_values(ctx: BuildContext) -> dict[str, object]:
     """Everything the four templates use; one dict so they share every derived name."""
     hls_project = hls_project_name(ctx.name)
     dmas = plan_dmas(ctx.inputs, ctx.outputs)
+    cells = engine_cells(ctx.instances)
     return {
         "name": ctx.name,
         "top_function": ctx.top_function,
@@ -187,8 +212,9 @@ def _template_values(ctx: BuildContext) -> dict[str, object]:
         "inputs": ctx.inputs,
         "outputs": ctx.outputs,
         "dmas": dmas,
-        "lite_slaves": control_slaves(dmas),
-        "mem_masters": [f"accel/{m}" for m in ctx.masters] + memory_masters(dmas),
+        "cells": cells,
+        "lite_slaves": control_slaves(cells, dmas),
+        "memory_paths": memory_paths(ctx, dmas),
         "engine": bool(ctx.masters),
         "hls_sources": ctx.hls_sources,
         "testbench": [(path, _is_c_source(path)) for path in ctx.testbench],

@@ -19,6 +19,7 @@ from hwcodesign import __version__
 from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
 from hwcodesign.codegen.notebook import notebook_json
+from hwcodesign.codegen.project_format import IP_CELL
 from hwcodesign.codegen.render import render
 from hwcodesign.data_files import deterministic_npz
 from hwcodesign.host.program import host_runtime_source
@@ -41,13 +42,13 @@ def packing_source() -> str:
 
 def driver_source(name: str, board: Board, inputs: list[dict], outputs: list[dict], word_bits: int,
                   engine: dict[str, Any] | None = None, host: Mapping[str, Any] | None = None) -> str:
-    """driver.py; `engine` (registers, layers, arena_bytes) for a layer-sequential engine; `host`
+    """driver.py; `engine` (registers, layers, arena_bytes, engines) for a layer-sequential engine; `host`
     (the host parts' spec) for a model with parts on the board's CPU."""
     def specs(ports: list[dict]) -> str:
         return pformat([{**port, "word_bits": word_bits} for port in ports], width=100, sort_dicts=True)
 
     return render("driver/driver.py.j2", name=name, board=board.name, board_display_name=board.display_name,
-                  pynq_image=board.pynq_image, version=__version__, inputs=specs(inputs), outputs=specs(outputs),
+                  pynq_image=board.pynq_image, version=__version__, ip_cell=IP_CELL, inputs=specs(inputs), outputs=specs(outputs),
                   packing_source=packing_source(), engine=engine is not None, **(engine or {}),
                   host=host is not None, host_source=host_runtime_source() if host else "")
 
@@ -100,7 +101,8 @@ def engine_driver_files(graph: Graph, name: str, board: Board, meta: dict[str, A
     """The driver folder of a layer-sequential engine: the same files plus params.bin, which the
     driver loads into DDR (the engine's program: descriptors and weights)."""
     engine = {"registers": pformat(meta["registers"], sort_dicts=False), "layers": meta["layer_count"],
-              "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8}
+              "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8,
+              "engines": meta.get("instances", [IP_CELL])}
     source = driver_source(name, board, meta["inputs"], meta["outputs"], meta["word_bits"], engine, host)
     files: dict[str, str | bytes] = {
         "driver/driver.py": source,

@@ -6,7 +6,7 @@ out/
                    addresses, register offsets, the instruction list
   hls/             top.cpp (four AXI4 masters, AXI4-Lite), engine/ (the units), engine_config.h,
                    engine_layer.h, tb.cpp + tb_data/ (params.bin and golden vectors), run_hls.tcl
-  vivado/          block design: Zynq PS, the engine's masters on an HP port (no DMA), bitstream
+  vivado/          block design: Zynq PS, each engine instance's masters on an HP port (no DMA), bitstream
   driver/          driver.py (PYNQ: allocate, registers, ap_start), params.bin, sample.npz, notebook
   Makefile         csim / hls / bitstream
 ```
@@ -28,7 +28,13 @@ from hwcodesign.codegen.build_scripts import BuildContext, render_build_scripts
 from hwcodesign.codegen.driver import engine_driver_files
 from hwcodesign.codegen.engine.program import EngineProgram, build_program
 from hwcodesign.codegen.engine.sources import engine_hls_files, engine_ports
-from hwcodesign.codegen.project_format import PROJECT_FILE, BoundaryPort, byte_text, register_offsets
+from hwcodesign.codegen.project_format import (
+    PROJECT_FILE,
+    BoundaryPort,
+    byte_text,
+    engine_cells,
+    register_offsets,
+)
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.sim.golden import run_golden
@@ -46,6 +52,7 @@ def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, na
         "word_bits": config.word_bits,
         "engine": {"pe": config.pe, "simd": config.simd, "rq_units": config.rq_units, "ew_lanes": config.ew_lanes,
                    "weight_depth": config.weight_depth, "packed_macs": config.packed_macs, **program.limits},
+        "instances": list(engine_cells(mapping.instances)),
         "arena_words": program.arena.words, "params_words": int(program.params.size),
         "params_file": PARAMS_FILE, "layer_count": len(program.plans), "registers": register_offsets(),
         "inputs": [p.to_json() for p in inputs], "outputs": [p.to_json() for p in outputs],
@@ -83,7 +90,8 @@ def engine_project_files(graph: Graph, mapping: EngineMapping, name: str, model_
     files = engine_hls_files(graph, program, name, mapping.board, model_label, frames)
     files.update(engine_testbench(graph, program, inputs, outputs, frames, seed))
     build = BuildContext(name=name, top_function=f"{name}_top", board=mapping.board, inputs=(), outputs=(),
-                         hls_sources=("top.cpp",), testbench=("tb.cpp", "tb_data"), masters=ENGINE_MASTERS)
+                         hls_sources=("top.cpp",), testbench=("tb.cpp", "tb_data"), masters=ENGINE_MASTERS,
+                         instances=mapping.instances)
     files.update(render_build_scripts(build))
     meta = engine_meta(graph, mapping, program, name, model_label, inputs, outputs, frames)
     files[PROJECT_FILE] = json.dumps(meta, indent=2) + "\n"

@@ -23,6 +23,16 @@ from hwcodesign.ir.input_window import FramedInput, InputWindow
 from hwcodesign.ir.types import ActiveSet, BipolarType, IntType, Tensor
 
 PROJECT_FILE = "project.json"
+IP_CELL = "accel"
+"""The accelerator's cell in the block design (the name `pynq.Overlay` gives it)."""
+
+
+def engine_cells(instances: int) -> tuple[str, ...]:
+    """The block-design cell of each of `instances` engine instances: `IP_CELL`, as a single
+    accelerator is named, then accel1, accel2, ... (instance i on PS HP port i)."""
+    return (IP_CELL, *(f"{IP_CELL}{i}" for i in range(1, instances)))
+
+
 POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")  # the engine's DDR pointers, in order
 
 

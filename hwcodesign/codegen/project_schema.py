@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hwcodesign.codegen.project_format import BoundaryPort, register_offsets
+from hwcodesign.boards import HP_PORTS
+from hwcodesign.codegen.project_format import IP_CELL, BoundaryPort, engine_cells, register_offsets
 from hwcodesign.ir.stream_layout import WORD_BITS
 
 ARCHITECTURES = ("dataflow", "sequential")
@@ -116,7 +117,8 @@ DATAFLOW = record({**COMMON, "inputs": list_of(DATAFLOW_PORT, 1), "outputs": lis
 SEQUENTIAL = record({**COMMON, "architecture": one_of("sequential"), "inputs": list_of(ENGINE_PORT, 1),
                      "outputs": list_of(ENGINE_PORT, 1), "arena_words": integer(1), "params_words": integer(1),
                      "params_file": text(FILE_NAME), "layer_count": integer(1), "registers": record({}),
-                     "instructions": list_of(record({}), 1)})
+                     "instructions": list_of(record({}), 1)},
+                    {"instances": list_of(text(IDENTIFIER), 1)})
 
 
 def meta_problem(meta: Any) -> str | None:
@@ -161,6 +163,10 @@ def check_consistency(meta: dict[str, Any], sequential: bool) -> None:
     if sequential:
         if meta["registers"] != register_offsets():
             raise SchemaProblem("registers", f"must be {register_offsets()}")
+        cells = meta.get("instances", [IP_CELL])
+        if len(cells) > HP_PORTS or cells != list(engine_cells(len(cells))):
+            raise SchemaProblem("instances", f"must name 1 to {HP_PORTS} engine cells in order, "
+                                f"{list(engine_cells(min(len(cells), HP_PORTS)))}, not {cells}")
         if len(meta["instructions"]) != meta["layer_count"]:
             raise SchemaProblem("layer_count", f"is {meta['layer_count']}, but {len(meta['instructions'])} "
                                 "instructions are listed")

@@ -8,15 +8,24 @@ running one layer at a time) and its resources, and `table.solve_table` picks th
 the board's caps (and the fps bound), among ties the one using least; `least_within_limits`
 explains infeasibility as it does for the dataflow pipeline. The candidate set is the whole
 design space (a few hundred configurations), so the result is optimal for the cost model.
+
+One engine runs one frame at a time; a board with room for more can hold several identical
+instances, each on its own PS HP port with its own feature-map buffer, running different frames
+at once (the DPU runs three cores on a ZCU102 the same way). The number of instances is part of
+each candidate: the interval is a frame's cycles over the instances, the resources are the
+instances' sum, and all instances share the board's DDR (`MemorySystem.shared`), so each one's
+DDR-bound steps slow down as they are added. A frame's latency does not improve, so the
+"latency" goal keeps one instance.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from hwcodesign.boards import Board
+from hwcodesign.boards import HP_PORTS, Board
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.folding import RESOURCES, LayerCost
@@ -26,7 +35,7 @@ from hwcodesign.mapper.engine.cost import (
     InstructionTiming,
     MemorySystem,
     engine_resources,
-    instruction_timing,
+    instruction_timings,
     memory_system,
 )
 from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, weight_storage_bits
@@ -45,6 +54,9 @@ LANES = (8, 16, 32, 64)
 OUTPUT_STAGES = (1, 2, 4, 8)
 PIXEL_LANES = (1, 2, 4, 8)
 SMALLEST_WEIGHT_DEPTH = 256
+MAX_INSTANCES = HP_PORTS
+"""Engine instances a design may hold: one per PS HP port (each instance's four AXI4 masters
+share its port)."""
 
 
 @dataclass(frozen=True)
@@ -63,24 +75,32 @@ class EngineMapping:
     candidates: int = 0
     reason: str = ""  # why "auto" chose the engine (empty when asked for explicitly)
     note: str = ""  # set when the solver's time limit ran out (`solver.Deadline.note`)
+    instances: int = 1  # identical engines running different frames at once (`resources` is their sum)
 
     architecture = "sequential"
 
     @property
     def frame_cycles(self) -> int:
+        """One frame on one instance (its latency): the instructions back to back."""
         return sum(t.cycles for t in self.timings)
 
     @property
     def bottleneck_cycles(self) -> int:
-        """The frame interval: the engine finishes one frame before it starts the next."""
-        return self.frame_cycles
+        """The frame interval: each instance finishes one frame before it starts its next, and
+        the instances take frames in turn."""
+        return interval_cycles(self.frame_cycles, self.instances)
 
     @property
     def fps(self) -> float:
-        return self.board.clock_mhz * 1e6 / max(self.frame_cycles, 1)
+        return self.board.clock_mhz * 1e6 * self.instances / max(self.frame_cycles, 1)
 
     def total(self, resource: str) -> int:
         return self.resources.resource(resource)
+
+    @property
+    def memory(self) -> MemorySystem:
+        """What bounds one instance's DDR traffic: its HP port and its share of the DDR."""
+        return memory_system(self.board).shared(self.instances)
 
 
 def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False) -> list[EngineConfig]:
@@ -106,42 +126,83 @@ def deepest_weights(graph: Graph, word_bits: int) -> int:
                default=1)
 
 
+def interval_cycles(frame_cycles: int, instances: int) -> int:
+    """Cycles between frames of `instances` engines taking frames in turn (a whole cycle)."""
+    return math.ceil(frame_cycles / instances)
+
+
 @dataclass(frozen=True)
 class EngineCandidate:
     config: EngineConfig
-    cost: LayerCost  # cycles = frame cycles
-    timings: tuple[InstructionTiming, ...]
+    cost: LayerCost  # cycles = the frame interval, depth = a frame's cycles; resources of all instances
+    timings: tuple[InstructionTiming, ...]  # one frame on one instance
+    instances: int = 1
+
+
+def config_plans(graph: Graph, program: list, config: EngineConfig, bits: int,
+                 operands: Sequence[tuple[Tensor, ...]]) -> list[InstructionPlan] | None:
+    """Every instruction's schedule on `config`; None when a layer cannot run on it."""
+    try:
+        return [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
+    except EngineUnsupported:
+        return None
+
+
+def candidates_of(plans: Sequence[InstructionPlan], config: EngineConfig, resources: LayerCost, bits: int,
+                  bandwidth: MemorySystem, instances: Sequence[int]) -> list[EngineCandidate]:
+    """Each of `instances` engines at `config` (one's `resources`) sharing the board's DDR
+    `bandwidth` (the instructions' loops followed once for all)."""
+    per_plan = [instruction_timings(p, config, bits, [bandwidth.shared(n) for n in instances]) for p in plans]
+    candidates = []
+    for k, n in enumerate(instances):
+        timings = tuple(timing[k] for timing in per_plan)
+        cycles = sum(t.cycles for t in timings)
+        cost = LayerCost(interval_cycles(cycles, n), cycles, *(n * resources.resource(r) for r in RESOURCES))
+        candidates.append(EngineCandidate(config, cost, timings, n))
+    return candidates
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
-                    bandwidth: MemorySystem, operands: Sequence[tuple[Tensor, ...]] | None = None) -> EngineCandidate | None:
-    """The engine's frame cycles and resources at `config`; None when a layer cannot run on it.
-    `operands`: each instruction's input tensors, looked up once for all the configurations."""
+                    bandwidth: MemorySystem, operands: Sequence[tuple[Tensor, ...]] | None = None,
+                    instances: int = 1) -> EngineCandidate | None:
+    """`instances` engines at `config`: the frame interval, a frame's cycles and their resources;
+    None when a layer cannot run on it. `operands`: each instruction's input tensors, looked up
+    once for all the configurations."""
     if operands is None:
         operands = [tuple(graph.input_tensors(i.op)) for i in program]
-    try:
-        plans: list[InstructionPlan] = [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
-    except EngineUnsupported:
+    plans = config_plans(graph, program, config, bits, operands)
+    if plans is None:
         return None
-    timings = tuple(instruction_timing(p, config, bits, bandwidth) for p in plans)
     resources = engine_resources(config, buffer_sizes(plans, config), widths)
-    cycles = sum(t.cycles for t in timings)
-    cost = LayerCost(cycles, cycles, resources.dsp, resources.bram18k, resources.lut, resources.ff)
-    return EngineCandidate(config, cost, timings)
+    return candidates_of(plans, config, resources, bits, bandwidth, (instances,))[0]
+
+
+def fits_instances(resources: LayerCost, instances: int, limits: dict[str, int] | None) -> bool:
+    return limits is None or all(instances * resources.resource(r) <= limits[r] for r in RESOURCES)
 
 
 def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
-                      progress: Callable[[str], None] | None = None) -> list[EngineCandidate]:
+                      progress: Callable[[str], None] | None = None, limits: dict[str, int] | None = None,
+                      max_instances: int = MAX_INSTANCES) -> list[EngineCandidate]:
+    """Every configuration the templates support, one to `max_instances` instances of it (more
+    than one only where they fit within `limits`: a candidate that cannot fit is never chosen)."""
     program = instructions(graph, word_bits)  # refuses what the engine cannot run at all
     bits = weight_storage_bits(graph)
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
     bandwidth = memory_system(board)
     configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(board.ps_type))
     if progress:
-        progress(f"sizing the engine: {len(configs)} configurations over {len(program)} instructions")
+        progress(f"sizing the engine: {len(configs)} configurations, 1 to {max_instances} instances, "
+                 f"over {len(program)} instructions")
     operands = [tuple(graph.input_tensors(i.op)) for i in program]
-    found = [evaluate_config(graph, program, config, widths, bits, bandwidth, operands) for config in configs]
-    candidates = [c for c in found if c is not None]
+    candidates = []
+    for config in configs:
+        plans = config_plans(graph, program, config, bits, operands)
+        if plans is None:
+            continue
+        resources = engine_resources(config, buffer_sizes(plans, config), widths)
+        counts = [n for n in range(1, max_instances + 1) if n == 1 or fits_instances(resources, n, limits)]
+        candidates += candidates_of(plans, config, resources, bits, bandwidth, counts)
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "
                                 "(each needs more weight words per output than the largest weight memory)")
@@ -157,10 +218,12 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     MappingInfeasible names what does not fit. The program is
     solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
-    candidates = engine_candidates(graph, board, word_bits, progress)
-    deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
-    table = CandidateTable(("engine",), (tuple(c.config for c in candidates),), (tuple(c.cost for c in candidates),))
     limits = resource_limits(board, caps)
+    candidates = engine_candidates(graph, board, word_bits, progress, limits,
+                                   1 if goal == "latency" else MAX_INSTANCES)
+    deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
+    table = CandidateTable(("engine",), (tuple((c.config, c.instances) for c in candidates),),
+                           (tuple(c.cost for c in candidates),))
     solution = solve_table(table, limits, "resources" if goal == "resources" else "throughput", cycle_budget(board, fps), deadline,
                            what="sizing the layer-sequential engine", hint="raise --time-limit")
     if solution is None:
@@ -172,7 +235,8 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     plans = [plan(i, graph, chosen.config, bits) for i in program]
     widths = engine_widths(graph, plans)
     return EngineMapping(board, goal, chosen.config, chosen.cost, chosen.timings, widths, objective,
-                         time.perf_counter() - start, limits, len(candidates), note=deadline.note)
+                         time.perf_counter() - start, limits, len(candidates), note=deadline.note,
+                         instances=chosen.instances)
 
 
 def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable, limits: dict[str, int],
@@ -199,18 +263,20 @@ def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable,
         reasons or ["no configuration meets every limit at once"])
 
 
-def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig) -> EngineMapping:
-    """The engine mapping for a configuration chosen by hand (costs from the same model; the
-    board's resources are not checked). `packed_macs` is kept only where the datapath and the
-    board's DSPs allow it (`EngineWidths.packs_macs`). Raises EngineUnsupported when a layer
-    cannot run on the configuration."""
+def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig, instances: int = 1) -> EngineMapping:
+    """The engine mapping for a configuration (and number of instances) chosen by hand (costs
+    from the same model; the board's resources are not checked). `packed_macs` is kept only where
+    the datapath and the board's DSPs allow it (`EngineWidths.packs_macs`). Raises
+    EngineUnsupported when a layer cannot run on the configuration."""
+    if not 1 <= instances <= MAX_INSTANCES:
+        raise ValueError(f"an engine design has 1 to {MAX_INSTANCES} instances (one per HP port), not {instances}")
     program = instructions(graph, config.word_bits)
     bits = weight_storage_bits(graph)
     plans = [plan(i, graph, config, bits) for i in program]
     widths = engine_widths(graph, plans)
     config = replace(config, packed_macs=config.packed_macs and widths.packs_macs(board.ps_type))
     bandwidth = memory_system(board)
-    candidate = evaluate_config(graph, program, config, widths, bits, bandwidth)
+    candidate = evaluate_config(graph, program, config, widths, bits, bandwidth, instances=instances)
     assert candidate is not None  # plan() above would have raised
     return EngineMapping(board, "fixed", config, candidate.cost, candidate.timings, widths,
-                         float(candidate.cost.cycles), 0.0, resource_limits(board), 1)
+                         float(candidate.cost.cycles), 0.0, resource_limits(board), 1, instances=instances)

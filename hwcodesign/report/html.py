@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwcodesign.outputs import REPORT_KIND, write_atomically
-from hwcodesign.report.summary import RESOURCE_LABELS, folding_label, format_summary
+from hwcodesign.report.summary import (
+    ENGINE_LAYER_HEADERS,
+    RESOURCE_LABELS,
+    engine_label,
+    engine_layer_rows,
+    folding_label,
+    format_summary,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -131,14 +138,6 @@ def layer_rows(report: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
-def engine_layer_rows(report: dict[str, Any]) -> list[list[Any]]:
-    return [
-        [layer["name"], layer["op"], layer["blocks"], f"{layer['cycles']:,}", f"{layer['percent_of_frame']:.1f}",
-         f"{layer['mac_utilisation']:.2f}" if layer["macs"] else "-", f"{layer['ddr_kb']:,.1f}"]
-        for layer in report["layers"]
-    ]
-
-
 def render_html(report: dict[str, Any]) -> str:
     """The whole page as one string (summary, plots, layer and FIFO tables)."""
     model = report["model"]
@@ -148,10 +147,10 @@ def render_html(report: dict[str, Any]) -> str:
     slowest = set(report["summary"]["bottleneck_layers"])
     classes = ["bottleneck" if layer["name"] in slowest else "" for layer in report["layers"]]
     if report.get("architecture") == "sequential":
-        layers = html_table(["layer", "unit", "blocks", "cycles", "% of frame", "MAC util", "DDR KB"],
-                            engine_layer_rows(report), numeric=set(range(2, 7)), row_classes=classes)
-        streams = ("<h2>Engine</h2>\n<p>One engine runs the layers one after another; feature maps and weights "
-                   f"stay in DDR. Configuration {html.escape(report['engine']['config'])}.</p>")
+        layers = html_table(list(ENGINE_LAYER_HEADERS), engine_layer_rows(report), numeric={2, 3, 4, 6, 7, 8},
+                            row_classes=classes)
+        streams = ("<h2>Engine</h2>\n<p>An engine runs the layers one after another; feature maps and weights "
+                   f"stay in DDR. {html.escape(engine_label(report['engine']))}.</p>")
     else:
         layers = html_table(
             ["layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "FF", "% of bottleneck", "utilisation"],

@@ -12,6 +12,7 @@ from typing import Any
 
 from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir.graph import Graph
+from hwcodesign.mapper.engine.cost import roofline
 from hwcodesign.mapper.engine_map import EngineMapping
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.report.host import host_lines
@@ -151,11 +152,13 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
     macs = sum(t.macs for t in mapping.timings)
     ddr_bytes = sum(t.ddr_bytes for t in mapping.timings)
     weight_bits = sum(op.weight_bits() for op in graph)
+    roofs = [roofline(t, config, mapping.memory) for t in mapping.timings]
     layers = [{
         "name": t.name, "op": t.kind, "blocks": t.blocks, "cycles": t.cycles, "macs": t.macs,
-        "percent_of_frame": percent(t.cycles, frame), "mac_utilisation": t.mac_utilisation(config),
-        "ddr_kb": t.ddr_bytes / 1024,
-    } for t in mapping.timings]
+        "percent_of_frame": percent(t.cycles, frame), "mac_utilisation": roof.mac_utilisation,
+        "ddr_kb": t.ddr_bytes / 1024, "bound": roof.bound, "ddr_utilisation": roof.ddr_utilisation,
+    } for t, roof in zip(mapping.timings, roofs, strict=True)]
+    memory_bound = sum(t.cycles for t, roof in zip(mapping.timings, roofs) if roof.bound == "memory")
     return {
         "architecture": "sequential",
         "model": {"name": graph.name, "path": model_path},
@@ -164,7 +167,8 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
         "solve_seconds": mapping.solve_seconds,
         "engine": {"config": str(config), "pe": config.pe, "simd": config.simd, "rq_units": config.rq_units,
                    "ew_lanes": config.ew_lanes, "weight_depth": config.weight_depth, "word_bits": config.word_bits,
-                   "packed_macs": config.packed_macs, "candidates": mapping.candidates, "reason": mapping.reason,
+                   "packed_macs": config.packed_macs, "instances": mapping.instances,
+                   "candidates": mapping.candidates, "reason": mapping.reason,
                    "input_windows": {op.output.name: op.window.to_json() for op in graph.inputs if op.window}},
         "summary": {
             "fps": latency.fps,
@@ -183,11 +187,31 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
             "model_size_mb": weight_bits / 8 / 1e6,
             "ddr_mb_per_frame": ddr_bytes / 1e6,
             "ddr_gbps": ddr_bytes * latency.fps / 1e9,
+            "peak_macs_per_cycle": config.pe * config.simd,
+            "peak_ddr_bytes_per_cycle": mapping.memory.peak_bytes,
+            "memory_bound_percent": percent(memory_bound, frame),
         },
         "resources": resource_entries(mapping),
         "layers": layers,
         "fifos": [],
     }
+
+
+def roofline_lines(summary: dict[str, Any]) -> list[str]:
+    """The engine's roofline in a line: its two roofs and the share of the frame under each."""
+    if "memory_bound_percent" not in summary:
+        return []
+    memory = summary["memory_bound_percent"]
+    return [f"roofline: {memory:.0f}% of the frame in memory-bound layers (roof {summary['peak_ddr_bytes_per_cycle']:g} "
+            f"DDR bytes a cycle per engine), {100 - memory:.0f}% compute-bound (roof "
+            f"{summary['peak_macs_per_cycle']:,} MACs a cycle); per layer: 'bound', 'MAC util', 'DDR util'"]
+
+
+def engine_label(engine: dict[str, Any]) -> str:
+    """"layer-sequential engine PE.. SIMD.." and, with several, how many and where they sit."""
+    instances = engine.get("instances", 1)
+    label = f"layer-sequential engine {engine['config']}"
+    return label if instances == 1 else f"{label} x {instances} instances (one per HP port, resources summed)"
 
 
 def folding_label(layer: dict[str, Any]) -> str:
@@ -201,14 +225,23 @@ def folding_label(layer: dict[str, Any]) -> str:
         (" lutram" if folding.get("weights") == "lutram" else "")
 
 
-def format_engine_layer_table(report: dict[str, Any]) -> str:
-    headers = ("layer", "unit", "blocks", "cycles", "% of frame", "MAC util", "DDR KB")
-    rows = [
-        (layer["name"], layer["op"], layer["blocks"], f"{layer['cycles']:,}", f"{layer['percent_of_frame']:.1f}",
-         f"{layer['mac_utilisation']:.2f}" if layer["macs"] else "-", f"{layer['ddr_kb']:,.1f}")
+ENGINE_LAYER_HEADERS = ("layer", "unit", "blocks", "cycles", "% of frame", "bound", "MAC util", "DDR util", "DDR KB")
+"""The engine's layer table (terminal and HTML): each instruction's cycles and its roofline."""
+
+
+def engine_layer_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """One row per instruction under `ENGINE_LAYER_HEADERS`; "bound" is the roof it would hit
+    first (`mapper.engine.cost.Roofline`), the utilisations how close it comes to each roof."""
+    return [
+        [layer["name"], layer["op"], layer["blocks"], f"{layer['cycles']:,}", f"{layer['percent_of_frame']:.1f}",
+         layer.get("bound", "-"), f"{layer['mac_utilisation']:.2f}" if layer["macs"] else "-",
+         f"{layer['ddr_utilisation']:.2f}" if "ddr_utilisation" in layer else "-", f"{layer['ddr_kb']:,.1f}"]
         for layer in report["layers"]
     ]
-    return format_table(headers, rows, right_align=range(2, 7))
+
+
+def format_engine_layer_table(report: dict[str, Any]) -> str:
+    return format_table(ENGINE_LAYER_HEADERS, engine_layer_rows(report), right_align=(2, 3, 4, 6, 7, 8))
 
 
 def format_layer_table(report: dict[str, Any]) -> str:
@@ -233,17 +266,21 @@ def format_summary(report: dict[str, Any]) -> str:
     )
     if report.get("architecture") == "sequential":
         engine = report["engine"]
+        instances = engine.get("instances", 1)
+        pace = ("one layer at a time" if instances == 1 else
+                f"{instances} engines each running one frame, one layer at a time: {instances} frames in flight")
         lines = [
             f"throughput: {summary['fps']:,.1f} fps at {board['clock_mhz']:g} MHz on {board['name']}"
-            f" ({summary['interval_cycles']:,.0f} cycles per frame, one layer at a time)",
+            f" ({summary['interval_cycles']:,.0f} cycles per frame, {pace})",
             f"latency: {summary['latency_ms']:.4f} ms (a frame, from its input in DDR to its outputs in DDR)",
-            f"architecture: layer-sequential engine {engine['config']} ({engine['word_bits']}-bit AXI masters; "
-            f"best of {engine['candidates']} configurations)",
+            f"architecture: {engine_label(engine)} ({engine['word_bits']}-bit AXI masters; "
+            f"best of {engine['candidates']} candidates)",
             f"slowest layer: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles); MAC utilisation "
             f"{summary['mac_utilisation']:.0%}",
             f"resources of board: {usage}",
             f"DDR: {summary['ddr_mb_per_frame']:.2f} MB per frame (feature maps, weights, records), "
             f"{summary['ddr_gbps']:.2f} GB/s at this frame rate",
+            *roofline_lines(summary),
             f"model: {summary['model_size_mb']:.3f} MB of weights, {summary['macs_per_frame'] / 1e6:.2f} M MACs per frame",
         ]
         if engine["reason"]:

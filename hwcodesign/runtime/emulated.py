@@ -12,7 +12,8 @@ started IP consumes whole input frames from the MM2S streams (one frame per star
 available frame with auto_restart); an S2MM transfer ends at TLAST, i.e. receives exactly one
 frame; waiting on a transfer that can never complete raises instead of hanging.
 
-A layer-sequential engine project has no DMA: `accel` is the engine's AXI4-Lite register file
+A layer-sequential engine project has no DMA: `accel` (and accel1, ... with several instances) is
+an engine's AXI4-Lite register file
 (`EmulatedEngine`: the four 64-bit buffer pointers and the layer count, at the offsets Vitis HLS
 gives them), and ap_start runs the C simulation in place on whichever `allocate` buffers those
 pointers address, so a wrong address, a buffer too small or a missing flush shows up here.
@@ -31,6 +32,7 @@ import numpy as np
 from hwcodesign.codegen.csim import run_csim, run_engine
 from hwcodesign.codegen.packing import split_token_frames
 from hwcodesign.codegen.project import Project
+from hwcodesign.codegen.project_format import IP_CELL
 from hwcodesign.errors import HwcodesignError
 
 CTRL = 0x00
@@ -197,8 +199,9 @@ class EmulatedEngine:
 
     POINTERS = ("fmap_in", "fmap_aux", "fmap_out", "params")
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, name: str = IP_CELL) -> None:
         self.project = project
+        self.name = name  # its block-design cell (messages name it)
         self.offsets: dict[str, int] = dict(project.meta["registers"])
         self.registers: dict[int, int] = {}
         self.done = False
@@ -218,13 +221,13 @@ class EmulatedEngine:
         if offset == CTRL:
             self.auto_restart = bool(value & AUTO_RESTART)
             if self.auto_restart:
-                raise EmulationError("accel: the engine runs one frame per ap_start; auto_restart is not used")
+                raise EmulationError(f"{self.name}: the engine runs one frame per ap_start; auto_restart is not used")
             if value & AP_START:
                 self.started, self.done = True, False
                 self.run()
             return
         if offset not in self._names():
-            raise EmulationError(f"accel: register 0x{offset:02x} does not exist (the engine has CTRL at 0x00, "
+            raise EmulationError(f"{self.name}: register 0x{offset:02x} does not exist (the engine has CTRL at 0x00, "
                                  f"then {', '.join(f'{n} 0x{o:02x}' for n, o in self.offsets.items())})")
         self.registers[offset] = int(value) & 0xFFFFFFFF
 
@@ -235,16 +238,16 @@ class EmulatedEngine:
             return value
         if offset in self._names():
             return self.registers.get(offset, 0)
-        raise EmulationError(f"accel: register 0x{offset:02x} does not exist")
+        raise EmulationError(f"{self.name}: register 0x{offset:02x} does not exist")
 
     def pointer(self, name: str, nbytes: int) -> np.ndarray:
         offset = self.offsets[name]
         if offset not in self.registers or offset + 4 not in self.registers:
-            raise EmulationError(f"accel: ap_start with the {name} address register (0x{offset:02x}) never written")
+            raise EmulationError(f"{self.name}: ap_start with the {name} address register (0x{offset:02x}) never written")
         address = self.registers[offset] | (self.registers[offset + 4] << 32)
         view = buffer_at(address, nbytes)
         if view is None:
-            raise EmulationError(f"accel: {name} = 0x{address:x} does not address {nbytes} bytes of an allocate() "
+            raise EmulationError(f"{self.name}: {name} = 0x{address:x} does not address {nbytes} bytes of an allocate() "
                                  "buffer (the engine would read or write outside it)")
         return view
 
@@ -252,7 +255,7 @@ class EmulatedEngine:
         layers = self.registers.get(self.offsets["layers"], 0)
         expected = int(self.project.meta["layer_count"])
         if layers != expected:
-            raise EmulationError(f"accel: layers = {layers}, but params.bin holds {expected} instructions")
+            raise EmulationError(f"{self.name}: layers = {layers}, but params.bin holds {expected} instructions")
         fmaps = [self.pointer(name, self.arena_bytes) for name in self.POINTERS[:3]]
         params = self.pointer("params", self.params_bytes)
         run_engine(self.project, *fmaps, params, layers)
@@ -265,9 +268,13 @@ class EmulatedOverlay:
     def __init__(self, project: str | os.PathLike[str] | Project, bitfile: str | os.PathLike[str] | None = None) -> None:
         self.project = project if isinstance(project, Project) else open_project(Path(project))
         self.bitfile_name = str(bitfile) if bitfile else f"{self.project.name}.bit"
-        self.ip_dict = {"accel": {"type": f"hwcodesign.org:hls:{self.project.meta['top_function']}:1.0"}}
-        if self.project.architecture == "sequential":
-            self.accel: EmulatedIP | EmulatedEngine = EmulatedEngine(self.project)
+        self.ip_dict = {IP_CELL: {"type": f"hwcodesign.org:hls:{self.project.meta['top_function']}:1.0"}}
+        if self.project.architecture == "sequential":  # one register file per engine instance
+            cells = self.project.meta.get("instances", [IP_CELL])
+            for cell in cells:
+                setattr(self, cell, EmulatedEngine(self.project, cell))
+                self.ip_dict[cell] = dict(self.ip_dict[IP_CELL])
+            self.accel: EmulatedIP | EmulatedEngine = getattr(self, IP_CELL)
             self.dmas: list[EmulatedDMA] = []
             return
         self.accel = EmulatedIP()

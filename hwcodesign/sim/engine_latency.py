@@ -13,8 +13,9 @@ from hwcodesign.sim.latency import LatencyReport, StageTiming
 
 def simulate_engine(mapping: EngineMapping) -> LatencyReport:
     """The engine's frame: its instructions back to back (each waits for the previous one's
-    results in DDR), each taking the cycles the cost model follows from its loops. Frames do not
-    overlap, so the interval is the frame; nothing streams in or out (the host writes inputs and
+    results in DDR), each taking the cycles the cost model follows from its loops. An instance's
+    frames do not overlap, so the interval is the frame over the instances taking frames in turn
+    (`EngineMapping.bottleneck_cycles`); nothing streams in or out (the host writes inputs and
     reads outputs in DDR), and there are no FIFOs between layers to plan."""
     start = 0
     timings = []
@@ -23,5 +24,5 @@ def simulate_engine(mapping: EngineMapping) -> LatencyReport:
         timings.append(StageTiming(timing.name, timing.kind, timing.cycles, float(start + timing.cycles),
                                    float(start + timing.cycles), timing.cycles / frame))
         start += timing.cycles
-    return LatencyReport(mapping.board.clock_mhz, float(start), float(start), 0.0, 0.0, tuple(timings), {}, {},
-                         MemoryCost(0, 0))
+    return LatencyReport(mapping.board.clock_mhz, float(start), start / mapping.instances, 0.0, 0.0, tuple(timings),
+                         {}, {}, MemoryCost(0, 0))

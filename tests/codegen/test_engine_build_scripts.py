@@ -15,6 +15,8 @@ from hwcodesign.boards import Board, load_board
 from hwcodesign.check.tcl import TclRun, run_tcl
 from hwcodesign.codegen.build_scripts import BuildContext, render_build_scripts, validate_context
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
+from hwcodesign.codegen.project_format import register_offsets
+from hwcodesign.codegen.project_schema import SchemaProblem
 from hwcodesign.errors import HwcodesignError
 
 NAME = "tinyengine"
@@ -152,3 +154,68 @@ def test_engine_rendering_is_deterministic_and_differs_from_dataflow() -> None:
                                                         outputs=(stream_port("out0", 64),)))
     assert scripts["hls/run_hls.tcl"] == dataflow["hls/run_hls.tcl"]  # the same HLS flow
     assert scripts["vivado/block_design.tcl"] != dataflow["vivado/block_design.tcl"]
+
+
+# -- several engine instances -------------------------------------------------------------------
+
+HP_CLOCK = {"zynq_ultrascale": "zynq_ps/saxihp{}_fpd_aclk", "zynq7": "zynq_ps/S_AXI_HP{}_ACLK"}
+
+
+@needs_tclsh
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_each_engine_instance_has_its_own_hp_port(tmp_path: Path, board_name: str) -> None:
+    """Three instances: cells accel, accel1, accel2, each one's four masters on its own
+    SmartConnect to HP0, HP1, HP2 (enabled and clocked), all three register files on ctrl_smc."""
+    board = load_board(board_name)
+    root = write_project(tmp_path / "out", dataclasses.replace(engine_context(board), instances=3))
+    run = run_tcl(root / "vivado" / "block_design.tcl", tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.completed
+    cells = run.cells()
+    engines = ["accel", "accel1", "accel2"]
+    smcs = ["mem_smc", "mem_smc1", "mem_smc2"]
+    assert set(cells) == {"zynq_ps", "rst_pl", "ctrl_smc", *engines, *smcs}
+    assert all(cells[cell] == f"hwcodesign.org:hls:{TOP}:1.0" for cell in engines)
+    ps = run.props("zynq_ps")
+    enable = HP_ENABLE[board.ps_type]
+    for port in range(3):
+        key = enable[:-1] + str(int(enable[-1]) + port)  # GP2..GP4 / HP0..HP2
+        assert ps[key] == "1", key
+    assert run.props("ctrl_smc")["CONFIG.NUM_MI"] == "3"
+    nets = [tuple(args) for args in run.named("connect_bd_intf_net")]
+    expected = [(PS_MASTER[board.ps_type], "ctrl_smc/S00_AXI")]
+    expected += [(f"ctrl_smc/M{i:02d}_AXI", f"{cell}/s_axi_control") for i, cell in enumerate(engines)]
+    hp = HP_PORT[board.ps_type]
+    for port, (cell, smc) in enumerate(zip(engines, smcs)):
+        assert (run.props(smc)["CONFIG.NUM_SI"], run.props(smc)["CONFIG.NUM_MI"]) == (str(len(ENGINE_MASTERS)), "1")
+        expected += [(f"{cell}/{master}", f"{smc}/S{index:02d}_AXI") for index, master in enumerate(ENGINE_MASTERS)]
+        expected += [(f"{smc}/M00_AXI", hp.replace("HP0", f"HP{port}"))]
+    assert sorted(nets) == sorted(expected)
+    pins = " ".join(" ".join(args) for args in run.named("get_bd_pins")).split()
+    for port, (cell, smc) in enumerate(zip(engines, smcs)):
+        for pin in (f"{cell}/ap_clk", f"{cell}/ap_rst_n", f"{smc}/aclk", f"{smc}/aresetn",
+                    HP_CLOCK[board.ps_type].format(port)):
+            assert pin in pins, f"{pin} not connected"
+
+
+def test_instances_are_one_to_four_and_engines_only() -> None:
+    board = load_board("zcu102")
+    validate_context(dataclasses.replace(engine_context(board), instances=4))
+    for instances in (0, 5):
+        with pytest.raises(HwcodesignError, match="an engine has 1 to 4 \\(one per HP port\\)"):
+            validate_context(dataclasses.replace(engine_context(board), instances=instances))
+    dataflow = dataclasses.replace(engine_context(board), masters=(), inputs=(stream_port("in0", 64),),
+                                   outputs=(stream_port("out0", 64),), instances=2)
+    with pytest.raises(HwcodesignError, match="a dataflow pipeline one"):
+        validate_context(dataflow)
+
+
+@pytest.mark.parametrize("cells", [["accel", "accel2"], ["accel1"], [], ["accel", "accel1", "accel2", "accel3", "accel4"]])
+def test_project_json_names_the_engine_cells_in_order(cells: list[str]) -> None:
+    from hwcodesign.codegen.project_schema import check_consistency
+
+    meta = {"word_bits": 64, "inputs": [], "outputs": [], "registers": register_offsets(), "instructions": [{}],
+            "layer_count": 1, "instances": cells}
+    with pytest.raises(SchemaProblem, match="instances"):
+        check_consistency(meta, sequential=True)
+    check_consistency({**meta, "instances": ["accel", "accel1"]}, sequential=True)

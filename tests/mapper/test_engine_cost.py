@@ -27,6 +27,7 @@ from hwcodesign.mapper.engine.cost import (
     mac_timing,
     memory_system,
     pixel_timing,
+    roofline,
 )
 from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine.widths import engine_widths
@@ -180,12 +181,14 @@ def test_a_memory_bound_add_slows_down_in_proportion_to_the_ddr_bandwidth() -> N
     for (t, memory), bytes_per_cycle in zip(slow, (4, 2, 1)):
         assert memory == (read_bytes + write_bytes) // bytes_per_cycle  # DDR-bound now
         assert t.compute_iterations == fast.compute_iterations  # the loops do not change
-    # the fixed part (descriptor, records, latencies) stays; the streaming part follows 1 / bandwidth
-    overhead = DESCRIPTOR_WORDS + 3 * DDR_LATENCY + 4 * PIPELINE_RAMP + item.table_entries * RECORD_WORDS
-    assert [t.cycles - memory for t, memory in slow] == [overhead] * 3
-    assert fast.cycles == overhead + words + PIPELINE_RAMP  # at full bandwidth the loops bind
+    # the latencies stay; the descriptor and record loads (a word a cycle at full bandwidth) and
+    # the streaming part follow 1 / bandwidth
+    latencies = 3 * DDR_LATENCY + 4 * PIPELINE_RAMP
+    loads = DESCRIPTOR_WORDS + item.table_entries * RECORD_WORDS
+    assert [t.cycles - memory - latencies for t, memory in slow] == [loads * 8 // b for b in (4, 2, 1)]
+    assert fast.cycles == latencies + loads + words + PIPELINE_RAMP  # at full bandwidth the loops bind
     (quarter, _), (half, _), (slowest, _) = slow
-    assert slowest.cycles - overhead == 2 * (half.cycles - overhead) == 4 * (quarter.cycles - overhead)
+    assert slowest.cycles - latencies == 2 * (half.cycles - latencies) == 4 * (quarter.cycles - latencies)
     assert fast.cycles < quarter.cycles / 5
     assert fast.ddr_bytes == slowest.ddr_bytes  # the same traffic, only slower
 
@@ -242,3 +245,42 @@ def test_engine_cost_is_a_layer_cost_with_frame_cycles() -> None:
     candidate = evaluate(heavy_conv(), EngineConfig(16, 16, 4, 8, UNBLOCKED))
     assert isinstance(candidate.cost, LayerCost)
     assert candidate.cost.cycles == candidate.cost.depth == sum(t.cycles for t in candidate.timings)
+
+
+# -- the roofline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target_name", ["ultra96v2", "pynqz2", "zcu102"])
+@pytest.mark.parametrize("config", [EngineConfig(8, 8, 8, 8, UNBLOCKED), EngineConfig(32, 16, 4, 8, 256, packed_macs=True)],
+                         ids=str)
+@pytest.mark.parametrize("instances", [1, 3])
+def test_no_instruction_beats_its_roofs(target_name: str, config: EngineConfig, instances: int) -> None:
+    """Every instruction takes at least its MACs over the lanes and its DDR bytes over the peak
+    bytes a cycle of its instance (port and DDR share): the cost model never beats the roofline."""
+    target = load_board(target_name)
+    memory = memory_system(target).shared(instances)
+    for graph in (heavy_conv(), conv_graph(64, 256, 14, kernel=1), add_graph(64, 12)):
+        program = instructions(graph, config.word_bits)
+        bits = weight_storage_bits(graph)
+        widths = engine_widths(graph, [plan(i, graph, config, bits) for i in program])
+        candidate = evaluate_config(graph, program, config, widths, bits, memory_system(target), instances=instances)
+        assert candidate is not None
+        for timing in candidate.timings:
+            roof = roofline(timing, config, memory)
+            assert roof.compute_cycles == timing.macs / (config.pe * config.simd)
+            assert roof.memory_cycles == pytest.approx(timing.ddr_bytes / memory.peak_bytes)
+            assert 0 < roof.floor_fraction <= 1, (timing.name, roof)
+            assert roof.mac_utilisation <= 1 and roof.ddr_utilisation <= 1
+
+
+def test_the_roofline_names_what_binds() -> None:
+    """On 64 x 64 MAC lanes, a 3x3 conv of 64 channels at 32x32 is compute-bound (576 MACs per
+    input byte); a pointwise conv to 256 channels (a ResNet bottleneck's expansion: 64 MACs per
+    byte written) and a residual Add (no MACs) are memory-bound."""
+    config, memory = EngineConfig(64, 64, 8, 8, UNBLOCKED, packed_macs=True), memory_system(ultra96())
+    bounds = []
+    for graph in (conv_graph(64, 64, 32), conv_graph(64, 256, 14, kernel=1), add_graph(64, 12)):
+        [timing] = evaluate(graph, config).timings
+        bounds.append(roofline(timing, config, memory).bound)
+    assert bounds == ["compute", "memory", "memory"]
+    assert memory.peak_bytes == min(memory.ddr_bytes, 2 * memory.port_bytes)

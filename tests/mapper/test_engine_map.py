@@ -23,6 +23,7 @@ from hwcodesign.mapper.engine.cost import memory_system
 from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine.widths import engine_widths
 from hwcodesign.mapper.engine_map import (
+    MAX_INSTANCES,
     SMALLEST_WEIGHT_DEPTH,
     EngineCandidate,
     EngineMapping,
@@ -128,12 +129,14 @@ def test_the_deepest_candidate_runs_every_layer_in_one_block(name: str) -> None:
 
 
 def brute_force_candidates(graph: Graph, target: Board, word_bits: int = 64) -> list[EngineCandidate]:
-    """Every candidate configuration evaluated one by one (what the integer program chooses from)."""
+    """Every candidate configuration at every number of instances, evaluated one by one (what the
+    integer program chooses from, before it drops instances that cannot fit)."""
     program = instructions(graph, word_bits)
     bits = weight_storage_bits(graph)
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
     configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type))
-    found = [evaluate_config(graph, program, c, widths, bits, memory_system(target)) for c in configs]
+    found = [evaluate_config(graph, program, c, widths, bits, memory_system(target), instances=n)
+             for c in configs for n in range(1, MAX_INSTANCES + 1)]
     return [c for c in found if c is not None]
 
 
@@ -162,10 +165,11 @@ def assert_matches_brute_force(mapping: EngineMapping, candidates: list[EngineCa
     assert best, "brute force finds no fitting configuration, but the mapper returned one"
     fastest = best[0].cost.cycles
     assert mapping.objective == fastest
-    assert mapping.frame_cycles == fastest
+    assert mapping.bottleneck_cycles == fastest
     assert mapping.limits == limits
-    assert mapping.candidates == len(candidates)
-    picked = next(c for c in candidates if c.config == mapping.config)
+    # the mapper offers one instance of every configuration, more only where they fit
+    assert mapping.candidates == sum(1 for c in candidates if c.instances == 1 or fits(c, limits))
+    picked = next(c for c in candidates if (c.config, c.instances) == (mapping.config, mapping.instances))
     assert picked.cost == mapping.resources and picked.timings == mapping.timings
     assert fits(picked, limits), {r: (mapping.total(r), limits[r]) for r in RESOURCES}
     # among configurations as fast, one using the fewest resources (relative to the limits)
@@ -214,15 +218,15 @@ def test_a_cap_below_the_fastest_configuration_changes_the_pick(name: str) -> No
     candidates = brute_force_candidates(graph, target)
     free = map_engine(graph, target)
     limits = resource_limits(target)
-    fastest = [c for c in candidates if fits(c, limits) and c.cost.cycles == free.frame_cycles]
+    fastest = [c for c in candidates if fits(c, limits) and c.cost.cycles == free.bottleneck_cycles]
     # one DSP fewer than every configuration as fast as the free pick
     dsp_limit = min(c.cost.dsp for c in fastest) - 1
     caps = {"dsp": (dsp_limit + 0.5) / target.resources.dsp}
     capped = map_engine(graph, target, caps=caps)
     assert capped.limits["dsp"] == dsp_limit
-    assert capped.config != free.config
+    assert (capped.config, capped.instances) != (free.config, free.instances)
     assert capped.total("dsp") <= dsp_limit < free.total("dsp")
-    assert capped.frame_cycles > free.frame_cycles
+    assert capped.bottleneck_cycles > free.bottleneck_cycles
     assert_matches_brute_force(capped, candidates, resource_limits(target, caps))
 
 
@@ -239,7 +243,7 @@ def test_an_fps_floor_within_reach_is_met_and_one_beyond_it_names_the_fps() -> N
         map_engine(graph, target, fps=beyond)
     message = str(error.value)
     assert f"short of {beyond:g} fps" in message
-    assert f"{free.frame_cycles:,} cycles per frame" in message  # what the fastest engine that fits does
+    assert f"{free.bottleneck_cycles:,} cycles per frame" in message  # what the fastest engine that fits does
     assert "ultra96v2" in message
 
 
@@ -264,8 +268,10 @@ def test_every_candidate_configuration_runs_the_model() -> None:
     graph, target = small_graph("flatten_gemm"), board("ultra96v2")
     candidates = engine_candidates(graph, target)
     configs = candidate_configs(64, deepest_weights(graph, 64), packed_macs=True)  # 8-bit weights pack
-    assert [c.config for c in candidates] == configs
-    assert all(c.cost.cycles == sum(t.cycles for t in c.timings) > 0 for c in candidates)
+    assert [c.config for c in candidates if c.instances == 1] == configs
+    assert [c.instances for c in candidates] == list(range(1, MAX_INSTANCES + 1)) * len(configs)  # no limits given
+    assert all(c.cost.depth == sum(t.cycles for t in c.timings) > 0 for c in candidates)
+    assert all(c.cost.cycles == -(-c.cost.depth // c.instances) for c in candidates)
 
 
 # -- architecture selection ----------------------------------------------------------------------
@@ -363,3 +369,39 @@ def test_fixed_mapping_drops_packing_on_zynq7() -> None:
     zynq7 = fixed_engine_mapping(graph, board("pynqz2"), config)
     assert not zynq7.config.packed_macs
     assert zynq7.total("dsp") == fixed_engine_mapping(graph, board("pynqz2"), EngineConfig(8, 8, 2, 8, 256)).total("dsp")
+
+
+# -- several instances ---------------------------------------------------------------------------
+
+
+def test_instances_share_the_ddr_but_not_the_hp_port() -> None:
+    memory = memory_system(board("zcu102"))
+    shared = memory.shared(4)
+    assert shared.port_bytes == memory.port_bytes and shared.ddr_bytes == memory.ddr_bytes / 4
+    # where the DDR share binds, a frame on one of four instances is slower than on one alone
+    graph, target = small_graph("residual_add"), board("pynqz2")
+    config = EngineConfig(8, 8, 8, 4, 9)
+    one, four = (fixed_engine_mapping(graph, target, config, n) for n in (1, 4))
+    assert four.frame_cycles > one.frame_cycles
+    assert all(a.cycles <= b.cycles for a, b in zip(one.timings, four.timings, strict=True))
+    assert four.fps < 4 * one.fps
+
+
+@pytest.mark.parametrize("target_name", ["ultra96v2", "pynqz2"])
+def test_throughput_takes_several_instances_and_latency_one(target_name: str) -> None:
+    """Small engines: the fastest design runs several at once (frames in flight); the latency goal
+    keeps one instance, the one with the shortest frame."""
+    graph, target = small_graph("chain"), board(target_name)
+    fastest = map_engine(graph, target)
+    assert 1 < fastest.instances <= MAX_INSTANCES
+    assert fastest.bottleneck_cycles == -(-fastest.frame_cycles // fastest.instances)
+    latency = map_engine(graph, target, goal="latency")
+    assert latency.instances == 1
+    assert latency.frame_cycles <= fastest.frame_cycles
+    assert latency.frame_cycles == min(c.cost.depth for c in brute_force_candidates(graph, target)
+                                       if c.instances == 1 and fits(c, resource_limits(target)))
+
+
+def test_more_instances_than_hp_ports_are_refused() -> None:
+    with pytest.raises(ValueError, match="1 to 4 instances"):
+        fixed_engine_mapping(small_graph("chain"), board("ultra96v2"), EngineConfig(8, 8, 1, 1, 64), instances=5)

@@ -23,11 +23,14 @@ from support.engine import compile_small_engine
 from support.examples import load_script
 from support.onnx_models import two_inputs_two_outputs_qdq
 
+from hwcodesign.backends import build_report, emit_project, simulate
 from hwcodesign.codegen.packing import pack_frames
 from hwcodesign.codegen.project import Project
 from hwcodesign.codegen.project_format import POINTER_ARGUMENTS, register_offsets
 from hwcodesign.flows.compile import CompileResult, compile_model
+from hwcodesign.mapper.engine_map import fixed_engine_mapping
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.report.summary import format_summary
 from hwcodesign.runtime import emulated
 from hwcodesign.sim.golden import quantize_input, run_golden
 
@@ -223,7 +226,8 @@ def test_a_hung_engine_times_out_with_a_clear_message(small: CompileResult, monk
     driver = load_driver(small.project.root)
     acc = driver.Accelerator(backend="emulate")
     writes: list[tuple[int, int]] = []
-    acc.ip = types.SimpleNamespace(write=lambda offset, value: writes.append((offset, value)), read=lambda offset: 0)
+    acc.engines = [types.SimpleNamespace(write=lambda offset, value: writes.append((offset, value)),
+                                         read=lambda offset: 0)]
     monkeypatch.setattr(driver, "TIMEOUT_SECONDS", 0.05)
     port = acc.inputs[0]
     with pytest.raises(driver.DriverError, match="did not finish a frame within 0.05 s"):
@@ -255,7 +259,8 @@ def test_board_code_path_with_a_stand_in_pynq(small: CompileResult, monkeypatch:
     acc = driver.Accelerator()
     assert opened == [str(bitfile)]
     meta = small.project.meta
-    assert sorted(allocated) == sorted([(meta["params_words"] * 8,), (driver.ARENA_BYTES,)])
+    # the params once (shared), a feature-map buffer per engine instance
+    assert sorted(allocated) == sorted([(meta["params_words"] * 8,)] + [(driver.ARENA_BYTES,)] * len(driver.ENGINES))
     sample = np.load(root / "driver" / "sample.npz")
     assert np.array_equal(acc.run_batch(sample["input_q"], raw=True), sample["expected_0"])
 
@@ -383,3 +388,72 @@ def test_auto_restart_and_unknown_registers_are_refused(small: CompileResult, en
     assert engine.read(0x40) == 1
     engine.write(0x10, 0x1_2345_6789)
     assert engine.read(0x10) == 0x2345_6789
+
+
+# -- several engine instances -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def triple(small: CompileResult, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The small model on three instances of the small project's engine (the same hls/ sources, so
+    the same cached C-simulation library)."""
+    mapping = fixed_engine_mapping(small.graph, small.mapping.board, small.mapping.config, instances=3)
+    project = emit_project(small.graph, mapping, tmp_path_factory.mktemp("engine_triple") / "triple", name=small.project.name)
+    build_all([project])
+    return project
+
+
+def test_several_instances_run_a_batch_in_rounds_bit_exact(triple: Project, small: CompileResult,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven frames on three engines: rounds of three frames, each engine on its own feature-map
+    buffer (its pointers), the params buffer shared; the outputs == golden, frame by frame."""
+    assert triple.meta["instances"] == ["accel", "accel1", "accel2"]
+    started: list[str] = []
+    real = emulated.EmulatedEngine.run
+
+    def run(engine: emulated.EmulatedEngine) -> None:
+        started.append(engine.name)
+        real(engine)
+
+    monkeypatch.setattr(emulated.EmulatedEngine, "run", run)
+    driver = load_driver(triple.root)
+    assert driver.ENGINES == ["accel", "accel1", "accel2"]
+    acc = driver.Accelerator(backend="emulate")
+    assert [engine.name for engine in acc.engines] == driver.ENGINES and acc.ip is acc.engines[0]
+
+    def pointer(engine: emulated.EmulatedEngine, name: str) -> int:
+        return engine.read(VITIS_REGISTERS[name]) | (engine.read(VITIS_REGISTERS[name] + 4) << 32)
+
+    for engine, arena in zip(acc.engines, acc.arenas, strict=True):
+        assert [pointer(engine, name) for name in ("fmap_in", "fmap_aux", "fmap_out")] == [arena.physical_address] * 3
+        assert pointer(engine, "params") == acc.params.physical_address
+    assert len({arena.physical_address for arena in acc.arenas}) == 3
+    port = acc.inputs[0]
+    frames = np.random.default_rng(5).integers(port.lo, port.hi + 1, (7, *port.shape))
+    outputs = acc.run_batch(frames, raw=True)
+    assert started == ["accel", "accel1", "accel2"] * 2 + ["accel"]
+    assert np.array_equal(outputs, golden_output(small, frames))
+
+
+def test_the_simulator_and_report_count_frames_in_flight(triple: Project, small: CompileResult) -> None:
+    one = fixed_engine_mapping(small.graph, small.mapping.board, small.mapping.config)
+    three = fixed_engine_mapping(small.graph, small.mapping.board, small.mapping.config, instances=3)
+    assert three.frame_cycles >= one.frame_cycles  # the DDR is shared: a frame is never faster
+    assert three.bottleneck_cycles == -(-three.frame_cycles // 3)
+    assert three.fps == pytest.approx(3 * three.board.clock_mhz * 1e6 / three.frame_cycles)
+    assert three.total("dsp") == 3 * one.total("dsp") and three.total("bram18k") == 3 * one.total("bram18k")
+    latency = simulate(small.graph, three)
+    assert latency.first_frame_cycles == three.frame_cycles
+    assert latency.fps == pytest.approx(three.fps)
+    report = build_report(small.graph, three, latency)
+    assert report["engine"]["instances"] == 3
+    text = format_summary(report)
+    assert "x 3 instances (one per HP port, resources summed)" in text and "3 frames in flight" in text
+    # the roofline: each instruction's bound, and the frame's share under the memory roof
+    assert {layer["bound"] for layer in report["layers"]} <= {"compute", "memory", "-"}
+    memory_cycles = sum(layer["cycles"] for layer in report["layers"] if layer["bound"] == "memory")
+    summary = report["summary"]
+    assert summary["memory_bound_percent"] == pytest.approx(100 * memory_cycles / three.frame_cycles)
+    assert summary["peak_ddr_bytes_per_cycle"] == three.memory.peak_bytes
+    assert f"roofline: {summary['memory_bound_percent']:.0f}% of the frame in memory-bound layers" in text
+    assert all(0 <= layer["ddr_utilisation"] <= 1 for layer in report["layers"])

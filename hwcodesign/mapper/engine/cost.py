@@ -24,6 +24,7 @@ LUT and FF are linear estimates like the dataflow model's (+-30%), labelled as s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hwcodesign.boards import Board
@@ -79,12 +80,19 @@ class InstructionTiming:
         return self.macs / (self.cycles * config.pe * config.simd) if self.cycles else 0.0
 
 
+
 def rows_needed(item: InstructionPlan, oy: int) -> int:
     source = item.inputs[0]
     if oy >= item.output.shape[2]:
         return source.shape[2]
     rows = oy * item.stride[0] - item.pads[0] - item.reach + item.window_rows
     return max(0, min(source.shape[2], rows))
+
+
+def load_cycles(words: int, word_bytes: int, memory: MemorySystem) -> int:
+    """A load of `words` DDR words into an on-chip memory (descriptor, weights, records, a table):
+    a word a cycle, unless the port or the DDR share moves less."""
+    return max(words, memory.cycles(words * word_bytes, 0))
 
 
 def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tuple[int, int]:
@@ -125,7 +133,9 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     return time, iterations
 
 
-def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem) -> InstructionTiming:
+def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
+                memories: Sequence[MemorySystem]) -> tuple[InstructionTiming, ...]:
+    """The MAC instruction's timing under each of `memories` (its loops counted once)."""
     op = item.instruction.op
     source, out = item.inputs[0], item.output
     word_bytes = config.word_bytes
@@ -133,9 +143,10 @@ def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, me
     in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, word_bytes)
     out_cw = words_per_pixel(out, word_bytes)
     aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.sampling_inputs)
-    cycles = DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP
+    cycles = [load_cycles(DESCRIPTOR_WORDS, word_bytes, m) + DDR_LATENCY + PIPELINE_RAMP for m in memories]
     if aux_words:  # the offset conversion records
-        cycles += item.sampling_inputs[0].channels * RECORD_WORDS + DDR_LATENCY + PIPELINE_RAMP
+        conversion = item.sampling_inputs[0].channels * RECORD_WORDS
+        cycles = [c + load_cycles(conversion, word_bytes, m) + DDR_LATENCY + PIPELINE_RAMP for c, m in zip(cycles, memories)]
     iterations = ddr_words = 0
     mw = memory_words(config, weight_bits)
     for block in range(item.blocks):
@@ -143,25 +154,33 @@ def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, me
         outers = min(item.outer_per_block, item.outer_total - first)
         weights = outers * item.sf * item.load_pe * mw
         records = outers * item.lanes_out * RECORD_WORDS
-        cycles += (weights + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + records + DDR_LATENCY + PIPELINE_RAMP
         compute, block_iterations = mac_compute(item, config, outers)
         first_word = first * item.lanes_out // word_bytes
         kept = min(out_cw - first_word, outers * item.lanes_out // word_bytes)
         whole = kept == out_cw
         writer = pixels * kept + (PIPELINE_RAMP if whole else pixels * PIPELINE_RAMP)
         moved = in_words + aux_words + pixels * kept
-        region = max(compute, writer, in_words, memory.cycles((in_words + aux_words) * word_bytes, pixels * kept * word_bytes))
-        cycles += region + DDR_LATENCY + 2 * PIPELINE_RAMP
+        read_bytes, write_bytes = (in_words + aux_words) * word_bytes, pixels * kept * word_bytes
+        for k, memory in enumerate(memories):
+            loads = (load_cycles(weights, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
+                load_cycles(records, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
+            region = max(compute, writer, in_words, memory.cycles(read_bytes, write_bytes))
+            cycles[k] += loads + region + DDR_LATENCY + 2 * PIPELINE_RAMP
         iterations += block_iterations
         ddr_words += weights + records + moved
     macs = op.macs([t.shape for t in item.inputs])
-    return InstructionTiming(item.instruction.name, item.instruction.mode, cycles, iterations, macs,
-                             ddr_words * word_bytes, item.blocks)
+    return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, iterations, macs,
+                                   ddr_words * word_bytes, item.blocks) for c in cycles)
 
 
-def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem) -> InstructionTiming:
-    """The pixel unit: its reader(s) stream every input once, the family's loops
-    (`EngineFacet.pixel_loops`) convert them, the writer stores the result."""
+def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem) -> InstructionTiming:
+    return mac_timings(item, config, weight_bits, (memory,))[0]
+
+
+def pixel_timings(item: InstructionPlan, config: EngineConfig,
+                  memories: Sequence[MemorySystem]) -> tuple[InstructionTiming, ...]:
+    """The pixel unit under each of `memories`: its reader(s) stream every input once, the
+    family's loops (`EngineFacet.pixel_loops`) convert them, the writer stores the result."""
     word_bytes = config.word_bytes
     loops = engine_facet(item.instruction.op).pixel_loops(item, config)
     in_words = item.inputs[0].shape[2] * item.inputs[0].shape[3] * words_per_pixel(item.inputs[0], word_bytes)
@@ -170,18 +189,28 @@ def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySyst
     writer = loops.write_words + loops.segments * PIPELINE_RAMP
     records = item.table_entries * RECORD_WORDS + item.lookup_words  # the output-stage records or a lookup table
     moved = read_words + loops.write_words
-    region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
-    cycles = (DESCRIPTOR_WORDS + DDR_LATENCY + PIPELINE_RAMP + records + DDR_LATENCY + PIPELINE_RAMP
-              + region + DDR_LATENCY + 2 * PIPELINE_RAMP)
-    return InstructionTiming(item.instruction.name, item.instruction.mode, cycles, loops.iterations, 0,
-                             (moved + records) * word_bytes, 1)
+    timings = []
+    for memory in memories:
+        region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
+        cycles = (load_cycles(DESCRIPTOR_WORDS, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
+                  + load_cycles(records, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
+                  + region + DDR_LATENCY + 2 * PIPELINE_RAMP)
+        timings.append(InstructionTiming(item.instruction.name, item.instruction.mode, cycles, loops.iterations, 0,
+                                         (moved + records) * word_bytes, 1))
+    return tuple(timings)
 
 
-def instruction_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int,
-                       memory: MemorySystem) -> InstructionTiming:
+def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem) -> InstructionTiming:
+    return pixel_timings(item, config, (memory,))[0]
+
+
+def instruction_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
+                        memories: Sequence[MemorySystem]) -> tuple[InstructionTiming, ...]:
+    """The instruction's timing under each of `memories` (the loops, which do not depend on the
+    memory, followed once)."""
     if item.instruction.is_mac:
-        return mac_timing(item, config, weight_bits, memory)
-    return pixel_timing(item, config, memory)
+        return mac_timings(item, config, weight_bits, memories)
+    return pixel_timings(item, config, memories)
 
 
 @dataclass(frozen=True)
@@ -191,6 +220,16 @@ class MemorySystem:
 
     ddr_bytes: float
     port_bytes: float
+
+    @property
+    def peak_bytes(self) -> float:
+        """The most DDR bytes a cycle one engine could move: reads and writes each at the port's
+        width (separate AXI channels), together within the DDR's share."""
+        return min(self.ddr_bytes, 2 * self.port_bytes)
+
+    def shared(self, instances: int) -> MemorySystem:
+        """What one of `instances` engines gets: its own HP port, an equal share of the DDR."""
+        return MemorySystem(self.ddr_bytes / instances, self.port_bytes)
 
     def cycles(self, read_bytes: int, write_bytes: int) -> int:
         return math.ceil(max((read_bytes + write_bytes) / self.ddr_bytes, read_bytes / self.port_bytes,
@@ -281,6 +320,38 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     bram = sum(m.bram18k for m in memories)
     lut += sum(m.lut for m in memories)
     return LayerCost(0, 0, dsp, bram, lut, ff)
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """Where one instruction stands against the two roofs of its engine instance: the MAC lanes
+    (PE x SIMD products a cycle) and the DDR bytes a cycle its HP port and share of the DDR could
+    move (`MemorySystem.peak_bytes`). Its floor is the slower roof's cycles; `bound` names that
+    roof, and the utilisations say how close the instruction's real cycles come to each roof."""
+
+    compute_cycles: float  # MACs / lanes
+    memory_cycles: float  # DDR bytes / peak bytes per cycle
+    cycles: int  # what the engine takes (`InstructionTiming.cycles`)
+    mac_utilisation: float
+    ddr_utilisation: float
+
+    @property
+    def bound(self) -> str:
+        """"compute" or "memory": the roof the instruction would hit first ("-" without either)."""
+        if not self.compute_cycles and not self.memory_cycles:
+            return "-"
+        return "compute" if self.compute_cycles >= self.memory_cycles else "memory"
+
+    @property
+    def floor_fraction(self) -> float:
+        """The higher roof's cycles over the real cycles: 1 where the instruction meets its roof."""
+        return max(self.compute_cycles, self.memory_cycles) / self.cycles if self.cycles else 0.0
+
+
+def roofline(timing: InstructionTiming, config: EngineConfig, memory: MemorySystem) -> Roofline:
+    peak = memory.peak_bytes
+    return Roofline(timing.macs / (config.pe * config.simd), timing.ddr_bytes / peak, timing.cycles,
+                    timing.mac_utilisation(config), timing.ddr_bytes / (max(timing.cycles, 1) * peak))
 
 
 def total_iterations(timings: list[InstructionTiming]) -> int:
