@@ -87,6 +87,7 @@ bench: install
 	$(PY) benchmarks/mapper_finn_cnv.py
 	$(PY) benchmarks/finn_targets.py
 	$(PY) benchmarks/dpu_targets.py
+	$(PY) benchmarks/dpu_csim.py
 	$(PY) benchmarks/csim_speed.py
 	$(PY) benchmarks/compile_resnet18.py
 	$(PY) benchmarks/codenet_detector.py

@@ -3,8 +3,9 @@
 Models: torchvision's ResNet-50, ResNet-18, MobileNetV2, EfficientNet-B0 and SqueezeNet 1.1 at
 224x224 (random weights, BatchNorm statistics gathered on random images; TorchScript export;
 onnxruntime's `quantize_static` with its defaults: tests/support/torchvision_models.py), mapped
-with the default `auto` architecture and the throughput goal on the Ultra96-V2, KV260, ZCU104 and
-ZCU102 at their default clocks. Printed per model and board:
+as `hwcodesign simulate` maps them (`simulate_model`: the default `auto` architecture, the
+throughput goal, an engine also tried with its first layer's window packed into channels) on
+the Ultra96-V2, KV260, ZCU104 and ZCU102 at their default clocks. Printed per model and board:
 - modelled fps and the architecture chosen (with "xN": N engine instances, one per HP port, each
   running its own frame, as the DPU's figures run several cores and threads), or why the model is
   refused;
@@ -31,10 +32,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.torchvision_models import exported  # noqa: E402
 
-from hwcodesign.backends.choose import build_report  # noqa: E402
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.errors import HwcodesignError  # noqa: E402
-from hwcodesign.flows.simulate import map_and_simulate  # noqa: E402
+from hwcodesign.flows.simulate import simulate_model  # noqa: E402
 from hwcodesign.partition import load_partitioned  # noqa: E402
 from hwcodesign.passes import optimize  # noqa: E402
 
@@ -77,11 +77,11 @@ def main() -> None:
             dpu = DPU_FPS[name].get(board_name)
             dpu_text = f"{dpu:>8,.1f}" if dpu else f"{'-':>8}"
             try:
-                mapping, latency, _ = map_and_simulate(graph, load_board(board_name), time_limit=TIME_LIMIT)
+                simulation = simulate_model(graph, load_board(board_name), time_limit=TIME_LIMIT)
             except HwcodesignError as error:
                 print(f"{name:16} {board_name:10} {'-':13} {'-':>9} {dpu_text}  {str(error).splitlines()[0][:80]}")
                 continue
-            report = build_report(graph, mapping, latency)
+            report, latency = simulation.report, simulation.latency
             summary, used = report["summary"], {r: e["used"] for r, e in report["resources"].items()}
             ratio = f"{latency.fps / dpu:>6.2f}" if dpu else f"{'-':>6}"
             utilisation = summary.get("mac_utilisation")
