@@ -148,18 +148,49 @@ def config_plans(graph: Graph, program: list, config: EngineConfig, bits: int,
         return None
 
 
+def candidate(config: EngineConfig, timings: tuple[InstructionTiming, ...], resources: LayerCost,
+              instances: int) -> EngineCandidate:
+    """`instances` engines at `config` (one's `resources`), a frame on one taking `timings`."""
+    cycles = sum(t.cycles for t in timings)
+    cost = LayerCost(interval_cycles(cycles, instances), cycles, *(instances * resources.resource(r) for r in RESOURCES))
+    return EngineCandidate(config, cost, timings, instances)
+
+
 def candidates_of(plans: Sequence[InstructionPlan], config: EngineConfig, resources: LayerCost, bits: int,
                   bandwidth: MemorySystem, instances: Sequence[int]) -> list[EngineCandidate]:
     """Each of `instances` engines at `config` (one's `resources`) sharing the board's DDR
     `bandwidth` (the instructions' loops followed once for all)."""
     per_plan = [instruction_timings(p, config, bits, [bandwidth.shared(n) for n in instances]) for p in plans]
-    candidates = []
-    for k, n in enumerate(instances):
-        timings = tuple(timing[k] for timing in per_plan)
-        cycles = sum(t.cycles for t in timings)
-        cost = LayerCost(interval_cycles(cycles, n), cycles, *(n * resources.resource(r) for r in RESOURCES))
-        candidates.append(EngineCandidate(config, cost, timings, n))
-    return candidates
+    return [candidate(config, tuple(timing[k] for timing in per_plan), resources, n) for k, n in enumerate(instances)]
+
+
+class PixelUnitShare:
+    """The pixel unit's instructions planned and timed once per pixel-lane count, for every number
+    of instances. A pixel instruction's plan and loops depend only on the word width and the pixel
+    lanes (the pixel unit's own sizes: `EngineFacet.plan` and `pixel_loops` of the pixel families
+    read nothing else), not on the MAC unit's PE, SIMD, output stages or weight depth, so every
+    configuration with the same lanes shares them: most of the sizing time of a model with many
+    pixel instructions (DenseNet's hundreds of Concat parts). The brute-force tests, which plan
+    every configuration afresh (`evaluate_config`), hold the shared timings to that."""
+
+    def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
+                 memories: Sequence[MemorySystem]) -> None:
+        self.graph, self.program, self.bits, self.operands, self.memories = graph, program, bits, operands, memories
+        self.indexes = [k for k, i in enumerate(program) if not i.is_mac]
+        self.by_lanes: dict[int, dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
+
+    def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
+        """Instruction index -> (plan, timing at 1, 2, ... instances) of every pixel instruction at
+        `config`'s pixel lanes; None when one cannot run on them."""
+        if config.ew_lanes not in self.by_lanes:
+            try:
+                plans = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k]) for k in self.indexes}
+            except EngineUnsupported:
+                self.by_lanes[config.ew_lanes] = None
+            else:
+                self.by_lanes[config.ew_lanes] = {
+                    k: (item, instruction_timings(item, config, self.bits, self.memories)) for k, item in plans.items()}
+        return self.by_lanes[config.ew_lanes]
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
@@ -195,14 +226,26 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
         progress(f"sizing the engine: {len(configs)} configurations, 1 to {max_instances} instances, "
                  f"over {len(program)} instructions")
     operands = [tuple(graph.input_tensors(i.op)) for i in program]
+    memories = [bandwidth.shared(n) for n in range(1, max_instances + 1)]
+    pixel_unit = PixelUnitShare(graph, program, bits, operands, memories)
+    macs = [k for k, i in enumerate(program) if i.is_mac]
     candidates = []
     for config in configs:
-        plans = config_plans(graph, program, config, bits, operands)
-        if plans is None:
+        pixel = pixel_unit.of(config)
+        if pixel is None:
             continue
+        try:
+            mac = {k: plan(program[k], graph, config, bits, operands[k]) for k in macs}
+        except EngineUnsupported:
+            continue
+        plans = [mac[k] if k in mac else pixel[k][0] for k in range(len(program))]
         resources = engine_resources(config, buffer_sizes(plans, config), widths)
         counts = [n for n in range(1, max_instances + 1) if n == 1 or fits_instances(resources, n, limits)]
-        candidates += candidates_of(plans, config, resources, bits, bandwidth, counts)
+        mac_timings = {k: instruction_timings(item, config, bits, [memories[n - 1] for n in counts])
+                       for k, item in mac.items()}
+        for j, n in enumerate(counts):
+            timings = tuple(mac_timings[k][j] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
+            candidates.append(candidate(config, timings, resources, n))
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "
                                 "(each needs more weight words per output than the largest weight memory)")
