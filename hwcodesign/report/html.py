@@ -89,6 +89,38 @@ def cycles_plot(report: dict[str, Any]) -> str:
     return figure_to_data_uri(figure)
 
 
+def roofline_plot(report: dict[str, Any]) -> str:
+    """The engine's roofline: each MAC instruction at its operational intensity (MACs per DDR byte)
+    and the MACs a cycle it achieves, under the two roofs of one engine instance (PE x SIMD lanes;
+    the peak DDR bytes a cycle times the intensity). Points under the slope are memory-bound,
+    under the flat roof compute-bound (`Roofline.bound`); pixel instructions (no MACs) are left out."""
+    from matplotlib.figure import Figure
+
+    summary = report["summary"]
+    lanes, peak_bytes = summary["peak_macs_per_cycle"], summary["peak_ddr_bytes_per_cycle"]
+    layers = [layer for layer in report["layers"] if layer["macs"] and layer["ddr_kb"] and layer["cycles"]]
+    intensity = [layer["macs"] / (layer["ddr_kb"] * 1024) for layer in layers]
+    achieved = [layer["macs"] / layer["cycles"] for layer in layers]
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    low = min(intensity + [lanes / peak_bytes]) / 2
+    high = max(intensity + [lanes / peak_bytes]) * 2
+    knee = lanes / peak_bytes
+    axes.plot([low, knee, high], [low * peak_bytes, lanes, lanes], color=LIMIT_COLOUR,
+              label=f"roofs: {peak_bytes:g} B/cycle, {lanes:,} MACs/cycle")
+    colours = [BOTTLENECK_COLOUR if layer["bound"] == "memory" else BAR_COLOUR for layer in layers]
+    axes.scatter(intensity, achieved, c=colours, s=14)
+    axes.set_xlabel("MACs per DDR byte")
+    axes.set_ylabel("MACs per cycle achieved")
+    left_out = len(report["layers"]) - len(layers)
+    axes.set_title(f"roofline of one engine: {len(layers)} MAC layers\n(red memory-bound, blue compute-bound"
+                   + (f"; {left_out} without MACs not drawn)" if left_out else ")"), fontsize=9)
+    axes.legend(loc="lower right", fontsize=8)
+    return figure_to_data_uri(figure)
+
+
 def resources_plot(report: dict[str, Any]) -> str:
     """Used resources as percent of the board, with the mapper's cap drawn over each bar."""
     from matplotlib.figure import Figure
@@ -151,6 +183,8 @@ def render_html(report: dict[str, Any]) -> str:
                             row_classes=classes)
         streams = ("<h2>Engine</h2>\n<p>An engine runs the layers one after another; feature maps and weights "
                    f"stay in DDR. {html.escape(engine_label(report['engine']))}.</p>")
+        if "peak_macs_per_cycle" in report["summary"] and any(layer["macs"] for layer in report["layers"]):
+            streams += f'\n<h2>Roofline</h2>\n<img alt="roofline" src="{roofline_plot(report)}">'
     else:
         layers = html_table(
             ["layer", "op", "folding", "II cycles", "DSP", "BRAM18K", "LUT", "FF", "% of bottleneck", "utilisation"],

@@ -62,7 +62,11 @@ def test_simulate_sequential_reports_the_engine(model: Path, tmp_path: Path, cap
     assert "simulating the layer-sequential engine" in captured.err
     report = json.loads((out / "report.json").read_text())
     assert report["architecture"] == "sequential"
-    assert (out / "report.html").is_file()
+    page = (out / "report.html").read_text()
+    # the roofline: a plot of the MAC layers, and the table's bound and utilisation columns
+    assert '<h2>Roofline</h2>\n<img alt="roofline" src="data:image/png;base64,' in page
+    assert all(f"<th>{column}</th>" in page for column in ("bound", "MAC util", "DDR util"))
+    assert "roofline:" in captured.out
 
 
 @pytest.mark.parametrize("command", ["compile", "simulate"])
