@@ -76,6 +76,7 @@ class EngineMapping:
     reason: str = ""  # why "auto" chose the engine (empty when asked for explicitly)
     note: str = ""  # set when the solver's time limit ran out (`solver.Deadline.note`)
     instances: int = 1  # identical engines running different frames at once (`resources` is their sum)
+    alone_cycles: int = 0  # a frame's cycles on one instance of `config` with the DDR to itself (0: not known)
 
     architecture = "sequential"
 
@@ -277,9 +278,10 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     bits = weight_storage_bits(graph)
     plans = [plan(i, graph, chosen.config, bits) for i in program]
     widths = engine_widths(graph, plans)
+    alone = next(c for c in candidates if c.config == chosen.config and c.instances == 1)  # always a candidate
     return EngineMapping(board, goal, chosen.config, chosen.cost, chosen.timings, widths, objective,
                          time.perf_counter() - start, limits, len(candidates), note=deadline.note,
-                         instances=chosen.instances)
+                         instances=chosen.instances, alone_cycles=alone.cost.depth)
 
 
 def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable, limits: dict[str, int],
@@ -319,7 +321,9 @@ def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig, insta
     widths = engine_widths(graph, plans)
     config = replace(config, packed_macs=config.packed_macs and widths.packs_macs(board.ps_type))
     bandwidth = memory_system(board)
-    candidate = evaluate_config(graph, program, config, widths, bits, bandwidth, instances=instances)
-    assert candidate is not None  # plan() above would have raised
+    candidate, alone = (evaluate_config(graph, program, config, widths, bits, bandwidth, instances=n)
+                        for n in (instances, 1))
+    assert candidate is not None and alone is not None  # plan() above would have raised
     return EngineMapping(board, "fixed", config, candidate.cost, candidate.timings, widths,
-                         float(candidate.cost.cycles), 0.0, resource_limits(board), 1, instances=instances)
+                         float(candidate.cost.cycles), 0.0, resource_limits(board), 1, instances=instances,
+                         alone_cycles=alone.cost.depth)

@@ -168,6 +168,7 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
         "engine": {"config": str(config), "pe": config.pe, "simd": config.simd, "rq_units": config.rq_units,
                    "ew_lanes": config.ew_lanes, "weight_depth": config.weight_depth, "word_bits": config.word_bits,
                    "packed_macs": config.packed_macs, "instances": mapping.instances,
+                   "alone_frame_cycles": mapping.alone_cycles,
                    "candidates": mapping.candidates, "reason": mapping.reason,
                    "input_windows": {op.output.name: op.window.to_json() for op in graph.inputs if op.window}},
         "summary": {
@@ -195,6 +196,17 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
         "layers": layers,
         "fifos": [],
     }
+
+
+def instances_lines(engine: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """Why several engines: what one of them alone would do, and what sharing the DDR costs each."""
+    instances, alone = engine.get("instances", 1), engine.get("alone_frame_cycles", 0)
+    if instances == 1 or not alone:
+        return []
+    frame = summary["interval_cycles"] * instances  # one instance's frame among the others
+    return [f"instances: one engine alone takes {alone:,} cycles a frame; each of the {instances} takes "
+            f"{frame:,.0f} sharing the DDR, so together they finish a frame every {summary['interval_cycles']:,.0f} "
+            f"cycles ({alone / summary['interval_cycles']:.2f}x one engine's throughput for {instances}x its resources)"]
 
 
 def roofline_lines(summary: dict[str, Any]) -> list[str]:
@@ -285,6 +297,7 @@ def format_summary(report: dict[str, Any]) -> str:
         ]
         if engine["reason"]:
             lines.insert(2, f"why: {engine['reason']}")
+        lines[3:3] = instances_lines(engine, summary)
         for name, window in engine.get("input_windows", {}).items():  # pass pack-input-window
             kh, kw = window["kernel"]
             lines.insert(3, f"input '{name}': the host packs the first layer's {kh}x{kw} window of its "

@@ -171,6 +171,8 @@ def assert_matches_brute_force(mapping: EngineMapping, candidates: list[EngineCa
     assert mapping.candidates == sum(1 for c in candidates if c.instances == 1 or fits(c, limits))
     picked = next(c for c in candidates if (c.config, c.instances) == (mapping.config, mapping.instances))
     assert picked.cost == mapping.resources and picked.timings == mapping.timings
+    alone = next(c for c in candidates if (c.config, c.instances) == (mapping.config, 1))
+    assert mapping.alone_cycles == alone.cost.depth <= mapping.frame_cycles  # sharing the DDR never speeds a frame
     assert fits(picked, limits), {r: (mapping.total(r), limits[r]) for r in RESOURCES}
     # among configurations as fast, one using the fewest resources (relative to the limits)
     assert frugality(picked, limits) == pytest.approx(frugality(best[0], limits), rel=1e-9, abs=1e-12)

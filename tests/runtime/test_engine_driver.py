@@ -449,6 +449,10 @@ def test_the_simulator_and_report_count_frames_in_flight(triple: Project, small:
     assert report["engine"]["instances"] == 3
     text = format_summary(report)
     assert "x 3 instances (one per HP port, resources summed)" in text and "3 frames in flight" in text
+    # why several: one engine alone against each of three sharing the DDR
+    assert report["engine"]["alone_frame_cycles"] == one.frame_cycles == three.alone_cycles
+    assert (f"instances: one engine alone takes {one.frame_cycles:,} cycles a frame; each of the 3 takes "
+            f"{three.frame_cycles:,} sharing the DDR") in text
     # the roofline: each instruction's bound, and the frame's share under the memory roof
     assert {layer["bound"] for layer in report["layers"]} <= {"compute", "memory", "-"}
     memory_cycles = sum(layer["cycles"] for layer in report["layers"] if layer["bound"] == "memory")
