@@ -21,10 +21,10 @@ from hwcodesign.errors import BoardError
 from hwcodesign.tables import format_table
 
 PS_TYPES = ("zynq_ultrascale", "zynq7")
+"""Processing-system families: they decide the PS IP block, HP port width and driver flow."""
 HP_PORTS = 4
 """High-performance slave ports from the fabric to DDR on either PS: S_AXI_HP0-3 (Zynq-7000, UG585)
 and S_AXI_HP0-3_FPD (Zynq UltraScale+, UG1085; PSU__USE__S_AXI_GP2-5 in Vivado)."""
-"""Processing-system families: they decide the PS IP block, HP port width and driver flow."""
 
 _TOP_KEYS = {
     "name": str,

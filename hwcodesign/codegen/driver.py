@@ -19,7 +19,7 @@ from hwcodesign import __version__
 from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
 from hwcodesign.codegen.notebook import notebook_json
-from hwcodesign.codegen.project_format import IP_CELL
+from hwcodesign.codegen.project_format import IP_CELL, listed_engine_cells
 from hwcodesign.codegen.render import render
 from hwcodesign.data_files import deterministic_npz
 from hwcodesign.host.program import host_runtime_source
@@ -102,7 +102,7 @@ def engine_driver_files(graph: Graph, name: str, board: Board, meta: dict[str, A
     driver loads into DDR (the engine's program: descriptors and weights)."""
     engine = {"registers": pformat(meta["registers"], sort_dicts=False), "layers": meta["layer_count"],
               "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8,
-              "engines": meta.get("instances", [IP_CELL])}
+              "engines": listed_engine_cells(meta)}
     source = driver_source(name, board, meta["inputs"], meta["outputs"], meta["word_bits"], engine, host)
     files: dict[str, str | bytes] = {
         "driver/driver.py": source,

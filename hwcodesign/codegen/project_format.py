@@ -33,6 +33,12 @@ def engine_cells(instances: int) -> tuple[str, ...]:
     return (IP_CELL, *(f"{IP_CELL}{i}" for i in range(1, instances)))
 
 
+def listed_engine_cells(meta: dict[str, Any]) -> list[str]:
+    """The engine cells project.json lists under "instances"; a project without the key (written
+    before engines had instances) has the one engine `IP_CELL`."""
+    return list(meta.get("instances", [IP_CELL]))
+
+
 POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")  # the engine's DDR pointers, in order
 
 

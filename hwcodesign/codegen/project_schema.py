@@ -15,7 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hwcodesign.boards import HP_PORTS
-from hwcodesign.codegen.project_format import IP_CELL, BoundaryPort, engine_cells, register_offsets
+from hwcodesign.codegen.project_format import (
+    BoundaryPort,
+    engine_cells,
+    listed_engine_cells,
+    register_offsets,
+)
 from hwcodesign.ir.stream_layout import WORD_BITS
 
 ARCHITECTURES = ("dataflow", "sequential")
@@ -163,7 +168,7 @@ def check_consistency(meta: dict[str, Any], sequential: bool) -> None:
     if sequential:
         if meta["registers"] != register_offsets():
             raise SchemaProblem("registers", f"must be {register_offsets()}")
-        cells = meta.get("instances", [IP_CELL])
+        cells = listed_engine_cells(meta)
         if len(cells) > HP_PORTS or cells != list(engine_cells(len(cells))):
             raise SchemaProblem("instances", f"must name 1 to {HP_PORTS} engine cells in order, "
                                 f"{list(engine_cells(min(len(cells), HP_PORTS)))}, not {cells}")

@@ -140,29 +140,12 @@ class EngineCandidate:
     instances: int = 1
 
 
-def config_plans(graph: Graph, program: list, config: EngineConfig, bits: int,
-                 operands: Sequence[tuple[Tensor, ...]]) -> list[InstructionPlan] | None:
-    """Every instruction's schedule on `config`; None when a layer cannot run on it."""
-    try:
-        return [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
-    except EngineUnsupported:
-        return None
-
-
 def candidate(config: EngineConfig, timings: tuple[InstructionTiming, ...], resources: LayerCost,
               instances: int) -> EngineCandidate:
     """`instances` engines at `config` (one's `resources`), a frame on one taking `timings`."""
     cycles = sum(t.cycles for t in timings)
     cost = LayerCost(interval_cycles(cycles, instances), cycles, *(instances * resources.resource(r) for r in RESOURCES))
     return EngineCandidate(config, cost, timings, instances)
-
-
-def candidates_of(plans: Sequence[InstructionPlan], config: EngineConfig, resources: LayerCost, bits: int,
-                  bandwidth: MemorySystem, instances: Sequence[int]) -> list[EngineCandidate]:
-    """Each of `instances` engines at `config` (one's `resources`) sharing the board's DDR
-    `bandwidth` (the instructions' loops followed once for all)."""
-    per_plan = [instruction_timings(p, config, bits, [bandwidth.shared(n) for n in instances]) for p in plans]
-    return [candidate(config, tuple(timing[k] for timing in per_plan), resources, n) for k, n in enumerate(instances)]
 
 
 class PixelUnitShare:
@@ -202,11 +185,13 @@ def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: E
     once for all the configurations."""
     if operands is None:
         operands = [tuple(graph.input_tensors(i.op)) for i in program]
-    plans = config_plans(graph, program, config, bits, operands)
-    if plans is None:
+    try:
+        plans = [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
+    except EngineUnsupported:
         return None
-    resources = engine_resources(config, buffer_sizes(plans, config), widths)
-    return candidates_of(plans, config, resources, bits, bandwidth, (instances,))[0]
+    memory = bandwidth.shared(instances)
+    timings = tuple(instruction_timings(p, config, bits, (memory,))[0] for p in plans)
+    return candidate(config, timings, engine_resources(config, buffer_sizes(plans, config), widths), instances)
 
 
 def fits_instances(resources: LayerCost, instances: int, limits: dict[str, int] | None) -> bool:
@@ -321,9 +306,9 @@ def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig, insta
     widths = engine_widths(graph, plans)
     config = replace(config, packed_macs=config.packed_macs and widths.packs_macs(board.ps_type))
     bandwidth = memory_system(board)
-    candidate, alone = (evaluate_config(graph, program, config, widths, bits, bandwidth, instances=n)
-                        for n in (instances, 1))
-    assert candidate is not None and alone is not None  # plan() above would have raised
-    return EngineMapping(board, "fixed", config, candidate.cost, candidate.timings, widths,
-                         float(candidate.cost.cycles), 0.0, resource_limits(board), 1, instances=instances,
+    chosen = evaluate_config(graph, program, config, widths, bits, bandwidth, instances=instances)
+    alone = chosen if instances == 1 else evaluate_config(graph, program, config, widths, bits, bandwidth)
+    assert chosen is not None and alone is not None  # plan() above would have raised
+    return EngineMapping(board, "fixed", config, chosen.cost, chosen.timings, widths,
+                         float(chosen.cost.cycles), 0.0, resource_limits(board), 1, instances=instances,
                          alone_cycles=alone.cost.depth)

@@ -152,7 +152,8 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
     macs = sum(t.macs for t in mapping.timings)
     ddr_bytes = sum(t.ddr_bytes for t in mapping.timings)
     weight_bits = sum(op.weight_bits() for op in graph)
-    roofs = [roofline(t, config, mapping.memory) for t in mapping.timings]
+    memory = mapping.memory
+    roofs = [roofline(t, config, memory) for t in mapping.timings]
     layers = [{
         "name": t.name, "op": t.kind, "blocks": t.blocks, "cycles": t.cycles, "macs": t.macs,
         "percent_of_frame": percent(t.cycles, frame), "mac_utilisation": roof.mac_utilisation,
@@ -189,7 +190,7 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
             "ddr_mb_per_frame": ddr_bytes / 1e6,
             "ddr_gbps": ddr_bytes * latency.fps / 1e9,
             "peak_macs_per_cycle": config.pe * config.simd,
-            "peak_ddr_bytes_per_cycle": mapping.memory.peak_bytes,
+            "peak_ddr_bytes_per_cycle": memory.peak_bytes,
             "memory_bound_percent": percent(memory_bound, frame),
         },
         "resources": resource_entries(mapping),

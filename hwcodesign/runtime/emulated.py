@@ -32,7 +32,7 @@ import numpy as np
 from hwcodesign.codegen.csim import run_csim, run_engine
 from hwcodesign.codegen.packing import split_token_frames
 from hwcodesign.codegen.project import Project
-from hwcodesign.codegen.project_format import IP_CELL
+from hwcodesign.codegen.project_format import IP_CELL, listed_engine_cells
 from hwcodesign.errors import HwcodesignError
 
 CTRL = 0x00
@@ -270,8 +270,7 @@ class EmulatedOverlay:
         self.bitfile_name = str(bitfile) if bitfile else f"{self.project.name}.bit"
         self.ip_dict = {IP_CELL: {"type": f"hwcodesign.org:hls:{self.project.meta['top_function']}:1.0"}}
         if self.project.architecture == "sequential":  # one register file per engine instance
-            cells = self.project.meta.get("instances", [IP_CELL])
-            for cell in cells:
+            for cell in listed_engine_cells(self.project.meta):
                 setattr(self, cell, EmulatedEngine(self.project, cell))
                 self.ip_dict[cell] = dict(self.ip_dict[IP_CELL])
             self.accel: EmulatedIP | EmulatedEngine = getattr(self, IP_CELL)

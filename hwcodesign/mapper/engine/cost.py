@@ -80,7 +80,6 @@ class InstructionTiming:
         return self.macs / (self.cycles * config.pe * config.simd) if self.cycles else 0.0
 
 
-
 def rows_needed(item: InstructionPlan, oy: int) -> int:
     source = item.inputs[0]
     if oy >= item.output.shape[2]:
