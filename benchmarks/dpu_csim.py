@@ -5,7 +5,8 @@ The models are the DPU benchmark's (`dpu_targets.py`: torchvision, TorchScript e
 onnxruntime's quantizer). For each board the design is what `simulate_model` picks (the engine
 with its configuration and number of instances, or the dataflow pipeline, and the first layer's
 window packed into channels when that is faster); its project is generated, its C simulation
-built with g++, and `FRAMES` random images run through it. Printed per model and board: the
+built with g++, and `FRAMES` random images run through it (as the driver runs them: on an engine
+with a batch, in one run of the engine). Printed per model and board: the
 design, the elements compared, how many differ (must be 0: the C simulation of the packed graph
 against the golden model of the model as exported, so the packing pass is checked too), and the
 build and per-frame times. A difference exits with status 1.
@@ -46,15 +47,15 @@ def design_label(report: dict) -> str:
     engine = report.get("engine")
     if engine is None:
         return "dataflow pipeline"
-    instances = engine.get("instances", 1)
+    instances, batch = engine.get("instances", 1), engine.get("batch", 1)
     return f"engine {engine['config']}" + (f" x{instances}" if instances > 1 else "") + \
-        (" (window packed)" if engine.get("input_windows") else "")
+        (f" b{batch}" if batch > 1 else "") + (" (window packed)" if engine.get("input_windows") else "")
 
 
 def main() -> int:
     warnings.filterwarnings("ignore")
     failed = False
-    print(f"{'model':14} {'board':10} {'design':48} {'elements':>9} {'differ':>6} {'build s':>8} {'s/frame':>8}")
+    print(f"{'model':14} {'board':10} {'design':52} {'elements':>9} {'differ':>6} {'build s':>8} {'s/frame':>8}")
     for name in MODELS:
         _, graph = load_partitioned(exported(name, "torchscript", size=SIZE).model)
         graph = optimize(graph)
@@ -77,7 +78,7 @@ def main() -> int:
             elements = sum(value.size for value in expected.values())
             differ = sum(int(np.count_nonzero(simulated[key] != value)) for key, value in expected.items())
             failed |= differ != 0
-            print(f"{name:14} {board_name:10} {design_label(simulation.report):48} {elements:>9,} {differ:>6} "
+            print(f"{name:14} {board_name:10} {design_label(simulation.report):52} {elements:>9,} {differ:>6} "
                   f"{built:>8.1f} {per_frame:>8.2f}", flush=True)
     return 1 if failed else 0
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hwcodesign.codegen.project_format import BoundaryPort
+from hwcodesign.codegen.project_format import BoundaryPort, listed_batch
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.outputs import file_sha256
 
@@ -216,16 +216,19 @@ def run_csim(project: Project, frames: int, inputs: list[np.ndarray],
     buffer goes in with its size, which the library checks against what it was compiled for.
     `xilinx_headers`: build against Xilinx's ap_int.h/hls_stream.h in that folder (`build_library`)."""
     library = load_library(project, xilinx_headers)
-    entry = library.hwc_csim
+    engine = project.architecture == "sequential"
+    # an engine runs the frames project.json's "batch" to a run, as the driver does
+    entry = library.hwc_csim_batches if engine else library.hwc_csim
     entry.restype = ctypes.c_int
     entry.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_int,
                       ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_int,
-                      ctypes.c_void_p, ctypes.c_longlong]
+                      ctypes.c_void_p, ctypes.c_longlong] + ([ctypes.c_int] if engine else [])
     in_buffers = [np.ascontiguousarray(b, dtype=np.uint8) for b in inputs]
     out_buffers = [np.zeros((frames, p.layout.bytes_per_frame), np.uint8) for p in project.outputs]
-    params = engine_params(project) if project.architecture == "sequential" else np.zeros(0, np.uint8)
+    params = engine_params(project) if engine else np.zeros(0, np.uint8)
     status = entry(frames, pointers(in_buffers), byte_sizes(in_buffers), len(in_buffers),
-                   pointers(out_buffers), byte_sizes(out_buffers), len(out_buffers), params.ctypes.data, params.nbytes)
+                   pointers(out_buffers), byte_sizes(out_buffers), len(out_buffers), params.ctypes.data, params.nbytes,
+                   *([listed_batch(project.meta)] if engine else []))
     if status != 0:
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
     return out_buffers
@@ -245,9 +248,10 @@ def engine_params(project: Project) -> np.ndarray:
 
 
 def run_engine(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap_out: np.ndarray,
-               params: np.ndarray, layers: int) -> None:
+               params: np.ndarray, layers: int, frames: int = 1, frame_words: int = 0) -> None:
     """Run the engine in place on caller-owned uint8 buffers (views starting where its pointer
-    registers point), as on the board: the emulated PYNQ board's ap_start."""
+    registers point), as on the board: the emulated PYNQ board's ap_start. `frames` frames, each
+    in its own arena `frame_words` words after the previous one's."""
     views = (fmap_in, fmap_aux, fmap_out, params)
     for view in views:
         if not view.flags.c_contiguous or view.ctypes.data % 8:
@@ -255,9 +259,9 @@ def run_engine(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap
     library = load_library(project)
     entry = library.hwc_csim_engine
     entry.restype = ctypes.c_int
-    entry.argtypes = [ctypes.c_void_p, ctypes.c_longlong] * 4 + [ctypes.c_int]
+    entry.argtypes = [ctypes.c_void_p, ctypes.c_longlong] * 4 + [ctypes.c_int] * 3
     arguments = [value for view in views for value in (view.ctypes.data, view.nbytes)]
-    status = entry(*arguments, layers)
+    status = entry(*arguments, layers, frames, frame_words)
     if status != 0:
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
 

@@ -19,7 +19,7 @@ from hwcodesign import __version__
 from hwcodesign.boards import Board
 from hwcodesign.codegen import packing
 from hwcodesign.codegen.notebook import notebook_json
-from hwcodesign.codegen.project_format import IP_CELL, listed_engine_cells
+from hwcodesign.codegen.project_format import IP_CELL, listed_batch, listed_engine_cells
 from hwcodesign.codegen.render import render
 from hwcodesign.data_files import deterministic_npz
 from hwcodesign.host.program import host_runtime_source
@@ -101,8 +101,8 @@ def engine_driver_files(graph: Graph, name: str, board: Board, meta: dict[str, A
     """The driver folder of a layer-sequential engine: the same files plus params.bin, which the
     driver loads into DDR (the engine's program: descriptors and weights)."""
     engine = {"registers": pformat(meta["registers"], sort_dicts=False), "layers": meta["layer_count"],
-              "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8,
-              "engines": listed_engine_cells(meta)}
+              "arena_bytes": meta["arena_words"] * meta["word_bits"] // 8, "arena_words": meta["arena_words"],
+              "engines": listed_engine_cells(meta), "batch": listed_batch(meta)}
     source = driver_source(name, board, meta["inputs"], meta["outputs"], meta["word_bits"], engine, host)
     files: dict[str, str | bytes] = {
         "driver/driver.py": source,

@@ -52,7 +52,7 @@ def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, na
         "word_bits": config.word_bits,
         "engine": {"pe": config.pe, "simd": config.simd, "rq_units": config.rq_units, "ew_lanes": config.ew_lanes,
                    "weight_depth": config.weight_depth, "packed_macs": config.packed_macs, **program.limits},
-        "instances": list(engine_cells(mapping.instances)),
+        "instances": list(engine_cells(mapping.instances)), "batch": mapping.batch,
         "arena_words": program.arena.words, "params_words": int(program.params.size),
         "params_file": PARAMS_FILE, "layer_count": len(program.plans), "registers": register_offsets(),
         "inputs": [p.to_json() for p in inputs], "outputs": [p.to_json() for p in outputs],
@@ -87,7 +87,7 @@ def engine_project_files(graph: Graph, mapping: EngineMapping, name: str, model_
     `covering_program` sizes the engine for other programs too)."""
     program = build_program(graph, mapping.config) if program is None else program
     inputs, outputs = engine_ports(graph, program)
-    files = engine_hls_files(graph, program, name, mapping.board, model_label, frames)
+    files = engine_hls_files(graph, program, name, mapping.board, model_label, frames, mapping.batch)
     files.update(engine_testbench(graph, program, inputs, outputs, frames, seed))
     build = BuildContext(name=name, top_function=f"{name}_top", board=mapping.board, inputs=(), outputs=(),
                          hls_sources=("top.cpp",), testbench=("tb.cpp", "tb_data"), masters=ENGINE_MASTERS,

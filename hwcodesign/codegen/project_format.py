@@ -39,7 +39,14 @@ def listed_engine_cells(meta: dict[str, Any]) -> list[str]:
     return list(meta.get("instances", [IP_CELL]))
 
 
+def listed_batch(meta: dict[str, Any]) -> int:
+    """The frames one engine run holds, as project.json says ("batch"); a project without the key
+    (written before engines ran batches) runs one frame at a time."""
+    return int(meta.get("batch", 1))
+
+
 POINTER_ARGUMENTS = ("fmap_in", "fmap_aux", "fmap_out", "params")  # the engine's DDR pointers, in order
+SCALAR_ARGUMENTS = ("layers", "frames", "frame_words")  # then its scalars: instructions, frames a run, arena stride
 
 
 @dataclass(frozen=True)
@@ -138,9 +145,11 @@ class BoundaryPort(FramedInput):
 def register_offsets() -> dict[str, int]:
     """The top function's AXI4-Lite registers as Vitis HLS lays them out (its generated
     x<top>_hw.h): control at 0x00, then from 0x10 each 64-bit pointer as two data words and a
-    reserved one (12 bytes), then the 32-bit `layers` scalar."""
+    reserved one (12 bytes), then the 32-bit scalars `layers`, `frames` and `frame_words`, each a
+    data word and a reserved one (8 bytes)."""
     offsets = {name: 0x10 + 12 * index for index, name in enumerate(POINTER_ARGUMENTS)}
-    offsets["layers"] = 0x10 + 12 * len(POINTER_ARGUMENTS)
+    first = 0x10 + 12 * len(POINTER_ARGUMENTS)
+    offsets.update({name: first + 8 * index for index, name in enumerate(SCALAR_ARGUMENTS)})
     return offsets
 
 

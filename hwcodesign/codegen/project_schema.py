@@ -22,6 +22,7 @@ from hwcodesign.codegen.project_format import (
     register_offsets,
 )
 from hwcodesign.ir.stream_layout import WORD_BITS
+from hwcodesign.mapper.engine_map import MAX_BATCH
 
 ARCHITECTURES = ("dataflow", "sequential")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -123,7 +124,7 @@ SEQUENTIAL = record({**COMMON, "architecture": one_of("sequential"), "inputs": l
                      "outputs": list_of(ENGINE_PORT, 1), "arena_words": integer(1), "params_words": integer(1),
                      "params_file": text(FILE_NAME), "layer_count": integer(1), "registers": record({}),
                      "instructions": list_of(record({}), 1)},
-                    {"instances": list_of(text(IDENTIFIER), 1)})
+                    {"instances": list_of(text(IDENTIFIER), 1), "batch": integer(1, MAX_BATCH)})
 
 
 def meta_problem(meta: Any) -> str | None:

@@ -16,6 +16,14 @@ each candidate: the interval is a frame's cycles over the instances, the resourc
 instances' sum, and all instances share the board's DDR (`MemorySystem.shared`), so each one's
 DDR-bound steps slow down as they are added. A frame's latency does not improve, so the
 "latency" goal keeps one instance.
+
+Each instance also runs its frames in batches: one start of the engine runs every instruction on
+all the batch's frames (each in its own arena) before the next, so an instruction's weights and
+records cross the DDR once per batch instead of once per frame: most of a big CNN's DDR traffic
+in its deep layers (ResNet-50: 24 of 68 MB a frame). A larger batch never costs on-chip
+resources and never lengthens the interval, so the throughput and resources goals take the
+largest whose feature-map buffers fit `ARENA_BUDGET_BYTES` (up to `MAX_BATCH`); every frame of a
+batch waits for the whole run, so the "latency" goal runs one frame at a time.
 """
 
 from __future__ import annotations
@@ -26,19 +34,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import HP_PORTS, Board
-from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
+from hwcodesign.hardware.engine.config import MAX_BATCH, EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine.cost import (
+    EngineRun,
     InstructionTiming,
     MemorySystem,
     engine_resources,
     instruction_timings,
     memory_system,
 )
-from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, weight_storage_bits
+from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, plan_arena, weight_storage_bits
 from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 from hwcodesign.mapper.table import (
@@ -57,6 +66,10 @@ SMALLEST_WEIGHT_DEPTH = 256
 MAX_INSTANCES = HP_PORTS
 """Engine instances a design may hold: one per PS HP port (each instance's four AXI4 masters
 share its port)."""
+ARENA_BUDGET_BYTES = 128 << 20
+"""The feature-map buffers of every instance's batch together stay within 128 MiB: the driver takes
+them from the kernel's contiguous-memory pool (pynq.allocate), which also holds the params buffer
+and the host's own buffers."""
 
 
 @dataclass(frozen=True)
@@ -76,24 +89,26 @@ class EngineMapping:
     reason: str = ""  # why "auto" chose the engine (empty when asked for explicitly)
     note: str = ""  # set when the solver's time limit ran out (`solver.Deadline.note`)
     instances: int = 1  # identical engines running different frames at once (`resources` is their sum)
-    alone_cycles: int = 0  # a frame's cycles on one instance of `config` with the DDR to itself (0: not known)
+    alone_cycles: int = 0  # a run's cycles on one instance of `config` with the DDR to itself (0: not known)
+    batch: int = 1  # frames per run of an instance (`timings` are a run's: all its frames)
 
     architecture = "sequential"
 
     @property
     def frame_cycles(self) -> int:
-        """One frame on one instance (its latency): the instructions back to back."""
+        """One run on one instance, the instructions back to back: the latency of each of its
+        `batch` frames."""
         return sum(t.cycles for t in self.timings)
 
     @property
     def bottleneck_cycles(self) -> int:
-        """The frame interval: each instance finishes one frame before it starts its next, and
-        the instances take frames in turn."""
-        return interval_cycles(self.frame_cycles, self.instances)
+        """The frame interval: each instance finishes a run of `batch` frames before it starts its
+        next, and the instances take runs in turn."""
+        return interval_cycles(self.frame_cycles, self.instances * self.batch)
 
     @property
     def fps(self) -> float:
-        return self.board.clock_mhz * 1e6 * self.instances / max(self.frame_cycles, 1)
+        return self.board.clock_mhz * 1e6 * self.instances * self.batch / max(self.frame_cycles, 1)
 
     def total(self, resource: str) -> int:
         return self.resources.resource(resource)
@@ -127,25 +142,43 @@ def deepest_weights(graph: Graph, word_bits: int) -> int:
                default=1)
 
 
-def interval_cycles(frame_cycles: int, instances: int) -> int:
-    """Cycles between frames of `instances` engines taking frames in turn (a whole cycle)."""
-    return math.ceil(frame_cycles / instances)
+def interval_cycles(run_cycles: int, frames_at_once: int) -> int:
+    """Cycles between frames when `frames_at_once` frames (instances x batch) take `run_cycles`
+    together (a whole cycle)."""
+    return math.ceil(run_cycles / frames_at_once)
+
+
+def arena_bytes(graph: Graph, word_bits: int) -> int:
+    """One frame's feature-map buffer (`plan_arena`): what a batch multiplies."""
+    return plan_arena(graph, word_bits // 8).words * word_bits // 8
+
+
+def largest_batch(instances: int, frame_bytes: int) -> int:
+    """The most frames per run (a power of two up to `MAX_BATCH`) whose feature-map buffers, for
+    all `instances`, fit `ARENA_BUDGET_BYTES`; 1 at least."""
+    batch = MAX_BATCH
+    while batch > 1 and instances * batch * frame_bytes > ARENA_BUDGET_BYTES:
+        batch //= 2
+    return batch
 
 
 @dataclass(frozen=True)
 class EngineCandidate:
     config: EngineConfig
-    cost: LayerCost  # cycles = the frame interval, depth = a frame's cycles; resources of all instances
-    timings: tuple[InstructionTiming, ...]  # one frame on one instance
+    cost: LayerCost  # cycles = the frame interval, depth = a run's cycles; resources of all instances
+    timings: tuple[InstructionTiming, ...]  # one run (`batch` frames) on one instance
     instances: int = 1
+    batch: int = 1
 
 
 def candidate(config: EngineConfig, timings: tuple[InstructionTiming, ...], resources: LayerCost,
-              instances: int) -> EngineCandidate:
-    """`instances` engines at `config` (one's `resources`), a frame on one taking `timings`."""
+              instances: int, batch: int = 1) -> EngineCandidate:
+    """`instances` engines at `config` (one's `resources`), a run of `batch` frames on one taking
+    `timings`."""
     cycles = sum(t.cycles for t in timings)
-    cost = LayerCost(interval_cycles(cycles, instances), cycles, *(instances * resources.resource(r) for r in RESOURCES))
-    return EngineCandidate(config, cost, timings, instances)
+    cost = LayerCost(interval_cycles(cycles, instances * batch), cycles,
+                     *(instances * resources.resource(r) for r in RESOURCES))
+    return EngineCandidate(config, cost, timings, instances, batch)
 
 
 class PixelUnitShare:
@@ -158,13 +191,13 @@ class PixelUnitShare:
     every configuration afresh (`evaluate_config`), hold the shared timings to that."""
 
     def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
-                 memories: Sequence[MemorySystem]) -> None:
-        self.graph, self.program, self.bits, self.operands, self.memories = graph, program, bits, operands, memories
+                 runs: Sequence[EngineRun]) -> None:
+        self.graph, self.program, self.bits, self.operands, self.runs = graph, program, bits, operands, runs
         self.indexes = [k for k, i in enumerate(program) if not i.is_mac]
         self.by_lanes: dict[int, dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
 
     def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
-        """Instruction index -> (plan, timing at 1, 2, ... instances) of every pixel instruction at
+        """Instruction index -> (plan, timing in each run: 1, 2, ... instances) of every pixel instruction at
         `config`'s pixel lanes; None when one cannot run on them."""
         if config.ew_lanes not in self.by_lanes:
             try:
@@ -173,25 +206,25 @@ class PixelUnitShare:
                 self.by_lanes[config.ew_lanes] = None
             else:
                 self.by_lanes[config.ew_lanes] = {
-                    k: (item, instruction_timings(item, config, self.bits, self.memories)) for k, item in plans.items()}
+                    k: (item, instruction_timings(item, config, self.bits, self.runs)) for k, item in plans.items()}
         return self.by_lanes[config.ew_lanes]
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
                     bandwidth: MemorySystem, operands: Sequence[tuple[Tensor, ...]] | None = None,
-                    instances: int = 1) -> EngineCandidate | None:
-    """`instances` engines at `config`: the frame interval, a frame's cycles and their resources;
-    None when a layer cannot run on it. `operands`: each instruction's input tensors, looked up
-    once for all the configurations."""
+                    instances: int = 1, batch: int = 1) -> EngineCandidate | None:
+    """`instances` engines at `config` running `batch` frames a run: the frame interval, a run's
+    cycles and their resources; None when a layer cannot run on it. `operands`: each
+    instruction's input tensors, looked up once for all the configurations."""
     if operands is None:
         operands = [tuple(graph.input_tensors(i.op)) for i in program]
     try:
         plans = [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
     except EngineUnsupported:
         return None
-    memory = bandwidth.shared(instances)
-    timings = tuple(instruction_timings(p, config, bits, (memory,))[0] for p in plans)
-    return candidate(config, timings, engine_resources(config, buffer_sizes(plans, config), widths), instances)
+    run = EngineRun(bandwidth.shared(instances), batch)
+    timings = tuple(instruction_timings(p, config, bits, (run,))[0] for p in plans)
+    return candidate(config, timings, engine_resources(config, buffer_sizes(plans, config), widths), instances, batch)
 
 
 def fits_instances(resources: LayerCost, instances: int, limits: dict[str, int] | None) -> bool:
@@ -200,9 +233,11 @@ def fits_instances(resources: LayerCost, instances: int, limits: dict[str, int] 
 
 def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
                       progress: Callable[[str], None] | None = None, limits: dict[str, int] | None = None,
-                      max_instances: int = MAX_INSTANCES) -> list[EngineCandidate]:
+                      max_instances: int = MAX_INSTANCES, batches: bool = True) -> list[EngineCandidate]:
     """Every configuration the templates support, one to `max_instances` instances of it (more
-    than one only where they fit within `limits`: a candidate that cannot fit is never chosen)."""
+    than one only where they fit within `limits`: a candidate that cannot fit is never chosen),
+    each running the largest batch its buffers allow (`largest_batch`; one frame a run without
+    `batches`)."""
     program = instructions(graph, word_bits)  # refuses what the engine cannot run at all
     bits = weight_storage_bits(graph)
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
@@ -212,8 +247,10 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
         progress(f"sizing the engine: {len(configs)} configurations, 1 to {max_instances} instances, "
                  f"over {len(program)} instructions")
     operands = [tuple(graph.input_tensors(i.op)) for i in program]
-    memories = [bandwidth.shared(n) for n in range(1, max_instances + 1)]
-    pixel_unit = PixelUnitShare(graph, program, bits, operands, memories)
+    frame_bytes = arena_bytes(graph, word_bits)
+    runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes) if batches else 1)
+            for n in range(1, max_instances + 1)]
+    pixel_unit = PixelUnitShare(graph, program, bits, operands, runs)
     macs = [k for k, i in enumerate(program) if i.is_mac]
     candidates = []
     for config in configs:
@@ -227,11 +264,11 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
         plans = [mac[k] if k in mac else pixel[k][0] for k in range(len(program))]
         resources = engine_resources(config, buffer_sizes(plans, config), widths)
         counts = [n for n in range(1, max_instances + 1) if n == 1 or fits_instances(resources, n, limits)]
-        mac_timings = {k: instruction_timings(item, config, bits, [memories[n - 1] for n in counts])
+        mac_timings = {k: instruction_timings(item, config, bits, [runs[n - 1] for n in counts])
                        for k, item in mac.items()}
         for j, n in enumerate(counts):
             timings = tuple(mac_timings[k][j] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
-            candidates.append(candidate(config, timings, resources, n))
+            candidates.append(candidate(config, timings, resources, n, runs[n - 1].frames))
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "
                                 "(each needs more weight words per output than the largest weight memory)")
@@ -248,8 +285,9 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     limits = resource_limits(board, caps)
-    candidates = engine_candidates(graph, board, word_bits, progress, limits,
-                                   1 if goal == "latency" else MAX_INSTANCES)
+    single = goal == "latency"
+    candidates = engine_candidates(graph, board, word_bits, progress, limits, 1 if single else MAX_INSTANCES,
+                                   batches=not single)
     deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple((c.config, c.instances) for c in candidates),),
                            (tuple(c.cost for c in candidates),))
@@ -263,10 +301,20 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     bits = weight_storage_bits(graph)
     plans = [plan(i, graph, chosen.config, bits) for i in program]
     widths = engine_widths(graph, plans)
-    alone = next(c for c in candidates if c.config == chosen.config and c.instances == 1)  # always a candidate
+    alone = alone_cycles(graph, program, chosen, widths, bits, memory_system(board))
     return EngineMapping(board, goal, chosen.config, chosen.cost, chosen.timings, widths, objective,
                          time.perf_counter() - start, limits, len(candidates), note=deadline.note,
-                         instances=chosen.instances, alone_cycles=alone.cost.depth)
+                         instances=chosen.instances, alone_cycles=alone, batch=chosen.batch)
+
+
+def alone_cycles(graph: Graph, program: list, chosen: EngineCandidate, widths: EngineWidths, bits: int,
+                 bandwidth: MemorySystem) -> int:
+    """A run of the chosen batch on one instance of the chosen configuration with the DDR to itself."""
+    if chosen.instances == 1:
+        return chosen.cost.depth
+    alone = evaluate_config(graph, program, chosen.config, widths, bits, bandwidth, batch=chosen.batch)
+    assert alone is not None  # the chosen configuration runs every instruction
+    return alone.cost.depth
 
 
 def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable, limits: dict[str, int],
@@ -293,22 +341,24 @@ def explain_engine_infeasible(graph: Graph, board: Board, table: CandidateTable,
         reasons or ["no configuration meets every limit at once"])
 
 
-def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig, instances: int = 1) -> EngineMapping:
-    """The engine mapping for a configuration (and number of instances) chosen by hand (costs
-    from the same model; the board's resources are not checked). `packed_macs` is kept only where
+def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig, instances: int = 1,
+                         batch: int = 1) -> EngineMapping:
+    """The engine mapping for a configuration (and number of instances and frames a run) chosen by
+    hand (costs from the same model; the board's resources are not checked). `packed_macs` is kept only where
     the datapath and the board's DSPs allow it (`EngineWidths.packs_macs`). Raises
     EngineUnsupported when a layer cannot run on the configuration."""
     if not 1 <= instances <= MAX_INSTANCES:
         raise ValueError(f"an engine design has 1 to {MAX_INSTANCES} instances (one per HP port), not {instances}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"an engine run holds 1 to {MAX_BATCH} frames, not {batch}")
     program = instructions(graph, config.word_bits)
     bits = weight_storage_bits(graph)
     plans = [plan(i, graph, config, bits) for i in program]
     widths = engine_widths(graph, plans)
     config = replace(config, packed_macs=config.packed_macs and widths.packs_macs(board.ps_type))
     bandwidth = memory_system(board)
-    chosen = evaluate_config(graph, program, config, widths, bits, bandwidth, instances=instances)
-    alone = chosen if instances == 1 else evaluate_config(graph, program, config, widths, bits, bandwidth)
-    assert chosen is not None and alone is not None  # plan() above would have raised
+    chosen = evaluate_config(graph, program, config, widths, bits, bandwidth, instances=instances, batch=batch)
+    assert chosen is not None  # plan() above would have raised
     return EngineMapping(board, "fixed", config, chosen.cost, chosen.timings, widths,
                          float(chosen.cost.cycles), 0.0, resource_limits(board), 1, instances=instances,
-                         alone_cycles=alone.cost.depth)
+                         alone_cycles=alone_cycles(graph, program, chosen, widths, bits, bandwidth), batch=batch)

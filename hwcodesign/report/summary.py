@@ -145,12 +145,14 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
                         model_path: str | None) -> dict[str, Any]:
     """The report of a layer-sequential engine: the same keys, layers as its instructions (the
     engine's resources are shared by all of them, so a layer has cycles, blocks and DDR traffic
-    instead of its own DSP/BRAM)."""
+    instead of its own DSP/BRAM). The timings are a run's (all `batch` frames of it): per-frame
+    figures divide by the batch, per-layer ones are the run's."""
     board, config = mapping.board, mapping.config
     frame = max(mapping.frame_cycles, 1)
     slowest = max(mapping.timings, key=lambda t: t.cycles)
     macs = sum(t.macs for t in mapping.timings)
     ddr_bytes = sum(t.ddr_bytes for t in mapping.timings)
+    batch = mapping.batch
     weight_bits = sum(op.weight_bits() for op in graph)
     memory = mapping.memory
     roofs = [roofline(t, config, memory) for t in mapping.timings]
@@ -168,7 +170,7 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
         "solve_seconds": mapping.solve_seconds,
         "engine": {"config": str(config), "pe": config.pe, "simd": config.simd, "rq_units": config.rq_units,
                    "ew_lanes": config.ew_lanes, "weight_depth": config.weight_depth, "word_bits": config.word_bits,
-                   "packed_macs": config.packed_macs, "instances": mapping.instances,
+                   "packed_macs": config.packed_macs, "instances": mapping.instances, "batch": batch,
                    "alone_frame_cycles": mapping.alone_cycles,
                    "candidates": mapping.candidates, "reason": mapping.reason,
                    "input_windows": {op.output.name: op.window.to_json() for op in graph.inputs if op.window}},
@@ -183,12 +185,12 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
             "limited_by": "sequential",
             "dma_in_cycles": 0.0,
             "dma_out_cycles": 0.0,
-            "macs_per_frame": macs,
+            "macs_per_frame": macs // batch,
             "mac_utilisation": macs / (frame * config.pe * config.simd),
             "weight_bits": weight_bits,
             "model_size_mb": weight_bits / 8 / 1e6,
-            "ddr_mb_per_frame": ddr_bytes / 1e6,
-            "ddr_gbps": ddr_bytes * latency.fps / 1e9,
+            "ddr_mb_per_frame": ddr_bytes / batch / 1e6,
+            "ddr_gbps": ddr_bytes / batch * latency.fps / 1e9,
             "peak_macs_per_cycle": config.pe * config.simd,
             "peak_ddr_bytes_per_cycle": memory.peak_bytes,
             "memory_bound_percent": percent(memory_bound, frame),
@@ -200,14 +202,22 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
 
 
 def instances_lines(engine: dict[str, Any], summary: dict[str, Any]) -> list[str]:
-    """Why several engines: what one of them alone would do, and what sharing the DDR costs each."""
-    instances, alone = engine.get("instances", 1), engine.get("alone_frame_cycles", 0)
-    if instances == 1 or not alone:
-        return []
-    frame = summary["interval_cycles"] * instances  # one instance's frame among the others
-    return [f"instances: one engine alone takes {alone:,} cycles a frame; each of the {instances} takes "
-            f"{frame:,.0f} sharing the DDR, so together they finish a frame every {summary['interval_cycles']:,.0f} "
-            f"cycles ({alone / summary['interval_cycles']:.2f}x one engine's throughput for {instances}x its resources)"]
+    """Why several engines: what one of them alone would do, and what sharing the DDR costs each;
+    and what a run of several frames buys and costs."""
+    instances, alone, batch = engine.get("instances", 1), engine.get("alone_frame_cycles", 0), engine.get("batch", 1)
+    lines = []
+    if batch > 1:
+        lines.append(f"batch: each engine run holds {batch} frames, so an instruction's weights and records cross the "
+                     f"DDR once per {batch} frames; every frame of a run waits for all of it "
+                     f"({summary['latency_ms']:.2f} ms)")
+    if instances > 1 and alone:
+        run = summary["interval_cycles"] * instances * batch  # one instance's run among the others
+        what = "a frame" if batch == 1 else f"a run of {batch} frames"
+        lines.append(f"instances: one engine alone takes {alone:,} cycles {what}; each of the {instances} takes "
+                     f"{run:,.0f} sharing the DDR, so together they finish a frame every "
+                     f"{summary['interval_cycles']:,.0f} cycles ({alone / batch / summary['interval_cycles']:.2f}x one "
+                     f"engine's throughput for {instances}x its resources)")
+    return lines
 
 
 def roofline_lines(summary: dict[str, Any]) -> list[str]:
@@ -222,9 +232,11 @@ def roofline_lines(summary: dict[str, Any]) -> list[str]:
 
 def engine_label(engine: dict[str, Any]) -> str:
     """"layer-sequential engine PE.. SIMD.." and, with several, how many and where they sit."""
-    instances = engine.get("instances", 1)
+    instances, batch = engine.get("instances", 1), engine.get("batch", 1)
     label = f"layer-sequential engine {engine['config']}"
-    return label if instances == 1 else f"{label} x {instances} instances (one per HP port, resources summed)"
+    if instances > 1:
+        label += f" x {instances} instances (one per HP port, resources summed)"
+    return label + (f", {batch} frames a run" if batch > 1 else "")
 
 
 def folding_label(layer: dict[str, Any]) -> str:

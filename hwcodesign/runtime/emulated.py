@@ -32,7 +32,7 @@ import numpy as np
 from hwcodesign.codegen.csim import run_csim, run_engine
 from hwcodesign.codegen.packing import split_token_frames
 from hwcodesign.codegen.project import Project
-from hwcodesign.codegen.project_format import IP_CELL, listed_engine_cells
+from hwcodesign.codegen.project_format import IP_CELL, SCALAR_ARGUMENTS, listed_batch, listed_engine_cells
 from hwcodesign.errors import HwcodesignError
 
 CTRL = 0x00
@@ -194,8 +194,9 @@ class EmulatedIP:
 
 
 class EmulatedEngine:
-    """The layer-sequential engine's AXI4-Lite registers (ap_ctrl_hs, four 64-bit pointers and
-    the layer count); ap_start runs the C simulation on the buffers the pointers address."""
+    """The layer-sequential engine's AXI4-Lite registers (ap_ctrl_hs, four 64-bit pointers, the
+    layer count, the frames a run holds and the words between their arenas); ap_start runs the C
+    simulation on the buffers the pointers address."""
 
     POINTERS = ("fmap_in", "fmap_aux", "fmap_out", "params")
 
@@ -207,11 +208,13 @@ class EmulatedEngine:
         self.done = False
         self.started = False
         self.auto_restart = False
-        self.arena_bytes = int(project.meta["arena_words"]) * int(project.meta["word_bits"]) // 8
+        self.arena_words = int(project.meta["arena_words"])
+        self.word_bytes = int(project.meta["word_bits"]) // 8
+        self.batch = listed_batch(project.meta)
         self.params_bytes = int(project.meta["params_words"]) * 8
 
     def _names(self) -> dict[int, str]:
-        names = {self.offsets["layers"]: "layers"}
+        names = {self.offsets[scalar]: scalar for scalar in SCALAR_ARGUMENTS}
         for pointer in self.POINTERS:
             names[self.offsets[pointer]] = f"{pointer} (low word)"
             names[self.offsets[pointer] + 4] = f"{pointer} (high word)"
@@ -256,9 +259,18 @@ class EmulatedEngine:
         expected = int(self.project.meta["layer_count"])
         if layers != expected:
             raise EmulationError(f"{self.name}: layers = {layers}, but params.bin holds {expected} instructions")
-        fmaps = [self.pointer(name, self.arena_bytes) for name in self.POINTERS[:3]]
+        frames = self.registers.get(self.offsets["frames"], 0)
+        if not 1 <= frames <= self.batch:
+            raise EmulationError(f"{self.name}: frames = {frames}, but a run of this engine holds 1 to {self.batch} "
+                                 "(project.json \"batch\"; its feature-map buffer has that many arenas)")
+        frame_words = self.registers.get(self.offsets["frame_words"], 0)
+        if frames > 1 and frame_words < self.arena_words:
+            raise EmulationError(f"{self.name}: frame_words = {frame_words}, fewer than one frame's arena "
+                                 f"({self.arena_words} words): the frames would overwrite each other")
+        span = ((frames - 1) * frame_words + self.arena_words) * self.word_bytes
+        fmaps = [self.pointer(name, span) for name in self.POINTERS[:3]]
         params = self.pointer("params", self.params_bytes)
-        run_engine(self.project, *fmaps, params, layers)
+        run_engine(self.project, *fmaps, params, layers, frames, frame_words)
         self.started, self.done = False, True
 
 

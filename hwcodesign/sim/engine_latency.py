@@ -12,9 +12,10 @@ from hwcodesign.sim.latency import LatencyReport, StageTiming
 
 
 def simulate_engine(mapping: EngineMapping) -> LatencyReport:
-    """The engine's frame: its instructions back to back (each waits for the previous one's
-    results in DDR), each taking the cycles the cost model follows from its loops. An instance's
-    frames do not overlap, so the interval is the frame over the instances taking frames in turn
+    """The engine's run: its instructions back to back (each waits for the previous one's
+    results in DDR), each taking the cycles the cost model follows from its loops for all the
+    run's `batch` frames, so a frame's latency is the run's. An instance's runs do not overlap, so
+    the interval is the run over the frames the instances hold at once
     (`EngineMapping.bottleneck_cycles`); nothing streams in or out (the host writes inputs and
     reads outputs in DDR), and there are no FIFOs between layers to plan."""
     start = 0
@@ -24,5 +25,5 @@ def simulate_engine(mapping: EngineMapping) -> LatencyReport:
         timings.append(StageTiming(timing.name, timing.kind, timing.cycles, float(start + timing.cycles),
                                    float(start + timing.cycles), timing.cycles / frame))
         start += timing.cycles
-    return LatencyReport(mapping.board.clock_mhz, float(start), start / mapping.instances, 0.0, 0.0, tuple(timings),
+    return LatencyReport(mapping.board.clock_mhz, float(start), start / (mapping.instances * mapping.batch), 0.0, 0.0, tuple(timings),
                          {}, {}, MemoryCost(0, 0))

@@ -23,15 +23,19 @@ from hwcodesign.mapper.engine.cost import memory_system
 from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
 from hwcodesign.mapper.engine.widths import engine_widths
 from hwcodesign.mapper.engine_map import (
+    ARENA_BUDGET_BYTES,
+    MAX_BATCH,
     MAX_INSTANCES,
     SMALLEST_WEIGHT_DEPTH,
     EngineCandidate,
     EngineMapping,
+    arena_bytes,
     candidate_configs,
     deepest_weights,
     engine_candidates,
     evaluate_config,
     fixed_engine_mapping,
+    largest_batch,
     map_engine,
 )
 from hwcodesign.mapper.mapping import Mapping
@@ -64,7 +68,9 @@ def op_case_graph(case: str) -> Graph:
 
 
 @functools.cache
+@functools.cache
 def small_graph(name: str) -> Graph:
+    """The graph called `name`, built once per module (the brute force is kept per graph)."""
     if name == "chain":
         return conv_chain([8, 16, 24], size=8)
     if name == "chain_blocks":  # deep enough for weight memories of 256 and 576 words (blocks or not)
@@ -128,16 +134,28 @@ def test_the_deepest_candidate_runs_every_layer_in_one_block(name: str) -> None:
 # -- optimality: brute force over evaluate_config ------------------------------------------------
 
 
+_BRUTE_FORCE: dict[tuple[int, str, int], tuple[Graph, list[EngineCandidate]]] = {}
+
+
 def brute_force_candidates(graph: Graph, target: Board, word_bits: int = 64) -> list[EngineCandidate]:
-    """Every candidate configuration at every number of instances, evaluated one by one (what the
-    integer program chooses from, before it drops instances that cannot fit)."""
-    program = instructions(graph, word_bits)
-    bits = weight_storage_bits(graph)
-    widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
-    configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type))
-    found = [evaluate_config(graph, program, c, widths, bits, memory_system(target), instances=n)
-             for c in configs for n in range(1, MAX_INSTANCES + 1)]
-    return [c for c in found if c is not None]
+    """Every candidate configuration at every number of instances and every batch (powers of two,
+    as `largest_batch` takes them) whose buffers fit the budget, evaluated one by one (the integer
+    program chooses from fewer: it drops instances that cannot fit and runs only the largest batch,
+    which this holds to being no slower). Evaluated once per graph and board in this module."""
+    key = (id(graph), target.name, word_bits)
+    if key not in _BRUTE_FORCE or _BRUTE_FORCE[key][0] is not graph:
+        program = instructions(graph, word_bits)
+        bits = weight_storage_bits(graph)
+        widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits)
+                                       for i in program])
+        configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type))
+        frame_bytes = arena_bytes(graph, word_bits)
+        batches = [b for b in range(1, MAX_BATCH + 1) if b & (b - 1) == 0]
+        found = [evaluate_config(graph, program, c, widths, bits, memory_system(target), instances=n, batch=b)
+                 for c in configs for n in range(1, MAX_INSTANCES + 1) for b in batches
+                 if n * b * frame_bytes <= ARENA_BUDGET_BYTES]
+        _BRUTE_FORCE[key] = (graph, [c for c in found if c is not None])  # the graph kept: its id stays its own
+    return _BRUTE_FORCE[key][1]
 
 
 def fits(candidate: EngineCandidate, limits: dict[str, int]) -> bool:
@@ -167,12 +185,17 @@ def assert_matches_brute_force(mapping: EngineMapping, candidates: list[EngineCa
     assert mapping.objective == fastest
     assert mapping.bottleneck_cycles == fastest
     assert mapping.limits == limits
-    # the mapper offers one instance of every configuration, more only where they fit
-    assert mapping.candidates == sum(1 for c in candidates if c.instances == 1 or fits(c, limits))
-    picked = next(c for c in candidates if (c.config, c.instances) == (mapping.config, mapping.instances))
+    # the mapper offers one instance of every configuration, more only where they fit, each at
+    # the largest batch the budget allows
+    largest = {n: max(c.batch for c in candidates if c.instances == n) for n in {c.instances for c in candidates}}
+    assert mapping.candidates == sum(1 for c in candidates
+                                     if c.batch == largest[c.instances] and (c.instances == 1 or fits(c, limits)))
+    picked = next(c for c in candidates
+                  if (c.config, c.instances, c.batch) == (mapping.config, mapping.instances, mapping.batch))
     assert picked.cost == mapping.resources and picked.timings == mapping.timings
-    alone = next(c for c in candidates if (c.config, c.instances) == (mapping.config, 1))
-    assert mapping.alone_cycles == alone.cost.depth <= mapping.frame_cycles  # sharing the DDR never speeds a frame
+    assert mapping.batch == largest[mapping.instances]
+    alone = next(c for c in candidates if (c.config, c.instances, c.batch) == (mapping.config, 1, mapping.batch))
+    assert mapping.alone_cycles == alone.cost.depth <= mapping.frame_cycles  # sharing the DDR never speeds a run
     assert fits(picked, limits), {r: (mapping.total(r), limits[r]) for r in RESOURCES}
     # among configurations as fast, one using the fewest resources (relative to the limits)
     assert frugality(picked, limits) == pytest.approx(frugality(best[0], limits), rel=1e-9, abs=1e-12)
@@ -273,7 +296,7 @@ def test_every_candidate_configuration_runs_the_model() -> None:
     assert [c.config for c in candidates if c.instances == 1] == configs
     assert [c.instances for c in candidates] == list(range(1, MAX_INSTANCES + 1)) * len(configs)  # no limits given
     assert all(c.cost.depth == sum(t.cycles for t in c.timings) > 0 for c in candidates)
-    assert all(c.cost.cycles == -(-c.cost.depth // c.instances) for c in candidates)
+    assert all(c.cost.cycles == -(-c.cost.depth // (c.instances * c.batch)) for c in candidates)
 
 
 # -- architecture selection ----------------------------------------------------------------------
@@ -396,12 +419,34 @@ def test_throughput_takes_several_instances_and_latency_one(target_name: str) ->
     graph, target = small_graph("chain"), board(target_name)
     fastest = map_engine(graph, target)
     assert 1 < fastest.instances <= MAX_INSTANCES
-    assert fastest.bottleneck_cycles == -(-fastest.frame_cycles // fastest.instances)
+    assert fastest.bottleneck_cycles == -(-fastest.frame_cycles // (fastest.instances * fastest.batch))
     latency = map_engine(graph, target, goal="latency")
-    assert latency.instances == 1
+    assert latency.instances == latency.batch == 1
     assert latency.frame_cycles <= fastest.frame_cycles
     assert latency.frame_cycles == min(c.cost.depth for c in brute_force_candidates(graph, target)
-                                       if c.instances == 1 and fits(c, resource_limits(target)))
+                                       if c.instances == c.batch == 1 and fits(c, resource_limits(target)))
+
+
+def test_a_batch_loads_each_instructions_weights_once() -> None:
+    """A run of B frames: every instruction's compute loops, MACs and feature-map traffic B times,
+    its weights and records once, so the run is shorter than B single runs by the loads saved."""
+    graph, target = small_graph("chain"), board("ultra96v2")
+    config = EngineConfig(8, 8, 1, 1, 64)
+    one, four = (fixed_engine_mapping(graph, target, config, batch=b) for b in (1, 4))
+    assert four.batch == 4 and four.bottleneck_cycles < one.bottleneck_cycles
+    assert one.frame_cycles < four.frame_cycles < 4 * one.frame_cycles
+    for single, run in zip(one.timings, four.timings, strict=True):
+        assert run.compute_iterations == 4 * single.compute_iterations and run.macs == 4 * single.macs
+        assert single.ddr_bytes < run.ddr_bytes < 4 * single.ddr_bytes  # the weights and records once
+    assert four.fps == pytest.approx(target.clock_mhz * 1e6 * 4 / four.frame_cycles)
+
+
+def test_the_batch_keeps_the_feature_map_buffers_within_budget() -> None:
+    assert largest_batch(1, 1 << 20) == MAX_BATCH
+    assert largest_batch(4, 8 << 20) == 4  # 4 instances x 4 frames x 8 MiB = 128 MiB
+    assert largest_batch(4, 200 << 20) == 1  # one frame at least, whatever its size
+    with pytest.raises(ValueError, match="1 to 8 frames"):
+        fixed_engine_mapping(small_graph("chain"), board("ultra96v2"), EngineConfig(8, 8, 1, 1, 64), batch=9)
 
 
 def test_more_instances_than_hp_ports_are_refused() -> None:

@@ -19,25 +19,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.codegen import build_all
-from support.engine import compile_small_engine
+from support.engine import check_engine, compile_small_engine
 from support.examples import load_script
 from support.onnx_models import two_inputs_two_outputs_qdq
 
 from hwcodesign.backends import build_report, emit_project, simulate
 from hwcodesign.codegen.packing import pack_frames
 from hwcodesign.codegen.project import Project
-from hwcodesign.codegen.project_format import POINTER_ARGUMENTS, register_offsets
+from hwcodesign.codegen.project_format import POINTER_ARGUMENTS, SCALAR_ARGUMENTS, register_offsets
 from hwcodesign.flows.compile import CompileResult, compile_model
-from hwcodesign.mapper.engine_map import fixed_engine_mapping
+from hwcodesign.mapper.engine_map import EngineMapping, fixed_engine_mapping
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.report.summary import format_summary
 from hwcodesign.runtime import emulated
 from hwcodesign.sim.golden import quantize_input, run_golden
 
-# What Vitis HLS generates for `top(ptr fmap_in, ptr fmap_aux, ptr fmap_out, ptr params, int layers)`
-# with every argument on the s_axilite bundle (x<top>_hw.h): control at 0x00, GIE/IER/ISR at
-# 0x04..0x0c, then each 64-bit pointer as two data words and a reserved word, then the scalar.
-VITIS_REGISTERS = {"fmap_in": 0x10, "fmap_aux": 0x1C, "fmap_out": 0x28, "params": 0x34, "layers": 0x40}
+# What Vitis HLS generates for `top(ptr fmap_in, ptr fmap_aux, ptr fmap_out, ptr params, int layers,
+# int frames, int frame_words)` with every argument on the s_axilite bundle (x<top>_hw.h): control at
+# 0x00, GIE/IER/ISR at 0x04..0x0c, then each 64-bit pointer as two data words and a reserved word,
+# then each 32-bit scalar as a data word and a reserved one.
+VITIS_REGISTERS = {"fmap_in": 0x10, "fmap_aux": 0x1C, "fmap_out": 0x28, "params": 0x34, "layers": 0x40,
+                   "frames": 0x48, "frame_words": 0x50}
 
 
 def load_driver(project_root: Path) -> types.ModuleType:
@@ -62,15 +64,15 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> CompileResult:
 
 
 @pytest.fixture
-def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The `layers` argument of every C-simulation run the emulated engine starts."""
-    runs: list[int] = []
+def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The `layers` and `frames` arguments of every C-simulation run the emulated engine starts."""
+    runs: list[tuple[int, int]] = []
     real = emulated.run_engine
 
     def counting(project: Project, fmap_in: np.ndarray, fmap_aux: np.ndarray, fmap_out: np.ndarray,
-                 params: np.ndarray, layers: int) -> None:
-        runs.append(layers)
-        real(project, fmap_in, fmap_aux, fmap_out, params, layers)
+                 params: np.ndarray, layers: int, frames: int, frame_words: int) -> None:
+        runs.append((layers, frames))
+        real(project, fmap_in, fmap_aux, fmap_out, params, layers, frames, frame_words)
 
     monkeypatch.setattr(emulated, "run_engine", counting)
     return runs
@@ -91,13 +93,13 @@ def test_register_offsets_follow_the_vitis_hls_convention(small: CompileResult) 
     assert meta["registers"] == VITIS_REGISTERS
     assert register_offsets() == VITIS_REGISTERS
     # the convention holds only if the top function takes its arguments in exactly this order,
-    # four pointers and then the 32-bit layer count, all on the one s_axilite bundle
+    # four pointers and then the three 32-bit scalars, all on the one s_axilite bundle
     top = (small.project.root / "hls" / "top.cpp").read_text()
     signature = re.search(rf"void {meta['top_function']}\(([^)]*)\)", top)
     assert signature is not None
     arguments = [re.split(r"[\s*&]+", part.strip())[-1] for part in signature.group(1).split(",")]
-    assert arguments == [*POINTER_ARGUMENTS, "layers"]
-    assert "int layers" in signature.group(1)
+    assert arguments == [*POINTER_ARGUMENTS, *SCALAR_ARGUMENTS]
+    assert all(f"int {name}" in signature.group(1) for name in SCALAR_ARGUMENTS)
     for name in arguments:
         assert f"#pragma HLS INTERFACE s_axilite port={name} bundle=control" in top
     driver = load_driver(small.project.root)
@@ -124,13 +126,13 @@ def test_the_driver_writes_the_buffer_addresses_and_layer_count(small: CompileRe
     assert pointer("params") == acc.params.physical_address
     assert acc.ip.read(VITIS_REGISTERS["layers"]) == small.project.meta["layer_count"]
     assert np.array_equal(acc.params, np.fromfile(small.project.root / "driver" / "params.bin", np.uint8))
-    assert acc.arena.nbytes == driver.ARENA_BYTES
+    assert acc.arena.nbytes == driver.BATCH * driver.ARENA_BYTES and driver.BATCH == small.project.meta["batch"]
 
 
 # -- running ----------------------------------------------------------------------------------
 
 
-def test_run_and_run_batch_are_bit_exact(small: CompileResult, engine_runs: list[int]) -> None:
+def test_run_and_run_batch_are_bit_exact(small: CompileResult, engine_runs: list[tuple[int, int]]) -> None:
     driver = load_driver(small.project.root)
     acc = driver.Accelerator(backend="emulate")
     sample = np.load(small.project.root / "driver" / "sample.npz")
@@ -140,7 +142,10 @@ def test_run_and_run_batch_are_bit_exact(small: CompileResult, engine_runs: list
     expected = golden_output(small, frames)
     engine_runs.clear()
     batch = acc.run_batch(frames, raw=True)
-    assert engine_runs == [small.project.meta["layer_count"]] * 5  # one engine run per frame
+    size = small.project.meta["batch"]
+    assert size > 1  # the throughput goal runs frames in batches
+    # one engine run per `size` frames, the last holding what is left
+    assert engine_runs == [(small.project.meta["layer_count"], min(size, 5 - first)) for first in range(0, 5, size)]
     assert np.issubdtype(batch.dtype, np.integer) and np.array_equal(batch, expected)
     single = acc.run(frames[2], raw=True)
     assert single.shape == expected[2].shape and np.array_equal(single, expected[2])
@@ -211,14 +216,16 @@ def test_two_inputs_and_two_outputs_by_name(two: CompileResult) -> None:
     assert acc.ip.read(VITIS_REGISTERS["layers"]) == len(meta["instructions"]) == 4
 
 
-def test_benchmark_times_one_engine_run_per_frame(small: CompileResult, engine_runs: list[int]) -> None:
+def test_benchmark_times_one_engine_run_per_frame(small: CompileResult, engine_runs: list[tuple[int, int]]) -> None:
     driver = load_driver(small.project.root)
     acc = driver.Accelerator(backend="emulate")
     stats = acc.benchmark(6)
     assert stats["frames"] == 6
     assert stats["seconds"] > 0 and stats["fps"] == pytest.approx(6 / stats["seconds"])
     assert 0 < stats["latency_ms"] < 10_000
-    assert len(engine_runs) == 1 + 1 + 6  # warm-up frame, timed single frame, the batch
+    # warm-up frame, timed single frame, the batch in runs of up to BATCH frames
+    assert [frames for _, frames in engine_runs] == [1, 1] + [min(driver.BATCH, 6 - first)
+                                                            for first in range(0, 6, driver.BATCH)]
 
 
 def test_a_hung_engine_times_out_with_a_clear_message(small: CompileResult, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,9 +237,9 @@ def test_a_hung_engine_times_out_with_a_clear_message(small: CompileResult, monk
                                          read=lambda offset: 0)]
     monkeypatch.setattr(driver, "TIMEOUT_SECONDS", 0.05)
     port = acc.inputs[0]
-    with pytest.raises(driver.DriverError, match="did not finish a frame within 0.05 s"):
+    with pytest.raises(driver.DriverError, match="did not finish a run within 0.05 s"):
         acc.run(np.zeros(port.shape, np.int64), raw=True)
-    assert writes == [(driver.CTRL, driver.AP_START)]
+    assert writes == [(driver.REGISTERS["frames"], 1), (driver.CTRL, driver.AP_START)]
 
 
 def test_board_code_path_with_a_stand_in_pynq(small: CompileResult, monkeypatch: pytest.MonkeyPatch,
@@ -259,8 +266,9 @@ def test_board_code_path_with_a_stand_in_pynq(small: CompileResult, monkeypatch:
     acc = driver.Accelerator()
     assert opened == [str(bitfile)]
     meta = small.project.meta
-    # the params once (shared), a feature-map buffer per engine instance
-    assert sorted(allocated) == sorted([(meta["params_words"] * 8,)] + [(driver.ARENA_BYTES,)] * len(driver.ENGINES))
+    # the params once (shared), a feature-map buffer of BATCH arenas per engine instance
+    assert sorted(allocated) == sorted([(meta["params_words"] * 8,)] +
+                                       [(driver.BATCH * driver.ARENA_BYTES,)] * len(driver.ENGINES))
     sample = np.load(root / "driver" / "sample.npz")
     assert np.array_equal(acc.run_batch(sample["input_q"], raw=True), sample["expected_0"])
 
@@ -282,10 +290,11 @@ def test_driver_folder_without_params_bin_names_it(small: CompileResult, tmp_pat
 
 def wire_engine(project: Project, skip: tuple[int, ...] = (), layers: int | None = None,
                 arena_bytes: int | None = None, params_bytes: int | None = None,
-                addresses: dict[str, int] | None = None) -> tuple[emulated.EmulatedEngine, dict[str, np.ndarray]]:
+                addresses: dict[str, int] | None = None, frames: int = 1,
+                frame_words: int | None = None) -> tuple[emulated.EmulatedEngine, dict[str, np.ndarray]]:
     """An emulated engine with its registers written as the driver does, except for the given
     changes: register offsets in `skip` left unwritten, another layer count, smaller buffers,
-    other addresses."""
+    other addresses, other frames a run or spacing between them."""
     meta = project.meta
     engine = emulated.EmulatedOverlay(project.root).accel
     assert isinstance(engine, emulated.EmulatedEngine)
@@ -300,12 +309,15 @@ def wire_engine(project: Project, skip: tuple[int, ...] = (), layers: int | None
         for offset, value in ((VITIS_REGISTERS[name], address & 0xFFFFFFFF), (VITIS_REGISTERS[name] + 4, address >> 32)):
             if offset not in skip:
                 engine.write(offset, value)
-    if VITIS_REGISTERS["layers"] not in skip:
-        engine.write(VITIS_REGISTERS["layers"], meta["layer_count"] if layers is None else layers)
+    scalars = {"layers": meta["layer_count"] if layers is None else layers, "frames": frames,
+               "frame_words": meta["arena_words"] if frame_words is None else frame_words}
+    for name, value in scalars.items():
+        if VITIS_REGISTERS[name] not in skip:
+            engine.write(VITIS_REGISTERS[name], value)
     return engine, {"arena": arena, "params": params}
 
 
-def test_correctly_wired_engine_runs_in_place(small: CompileResult, engine_runs: list[int]) -> None:
+def test_correctly_wired_engine_runs_in_place(small: CompileResult, engine_runs: list[tuple[int, int]]) -> None:
     """The positive control for the refusals below: registers written as the driver does."""
     project = small.project
     engine, buffers = wire_engine(project)
@@ -316,7 +328,7 @@ def test_correctly_wired_engine_runs_in_place(small: CompileResult, engine_runs:
     buffers["arena"][start:start + port_in.layout.bytes_per_frame] = pack_frames(frames, port_in.layout)[0]
     assert engine.read(emulated.CTRL) == emulated.AP_IDLE
     engine.write(emulated.CTRL, emulated.AP_START)
-    assert engine_runs == [1]
+    assert engine_runs == [(1, 1)]
     assert engine.read(emulated.CTRL) & emulated.AP_DONE
     assert not engine.read(emulated.CTRL) & emulated.AP_DONE  # ap_done clears on read
     out = project.meta["outputs"][0]["address"] * word_bytes
@@ -341,12 +353,17 @@ def not_allocated_address() -> int:
     ("params_past_the_end", r"params = 0x[0-9a-f]+ does not address {params} bytes"),
     ("layers_wrong", r"layers = 2, but params.bin holds 1 instructions"),
     ("layers_unwritten", r"layers = 0, but params.bin holds 1 instructions"),
+    ("frames_unwritten", r"frames = 0, but a run of this engine holds 1 to {batch} \(project.json \"batch\""),
+    ("frames_past_the_batch", r"frames = {past}, but a run of this engine holds 1 to {batch}"),
+    ("frames_overlapping", r"frame_words = {overlap}, fewer than one frame's arena \({words} words\)"),
+    ("arena_too_small_for_the_frames", r"fmap_in = 0x[0-9a-f]+ does not address {two} bytes"),
 ])
-def test_engine_refuses_a_start_the_hardware_would_fail_on(small: CompileResult, engine_runs: list[int],
+def test_engine_refuses_a_start_the_hardware_would_fail_on(small: CompileResult, engine_runs: list[tuple[int, int]],
                                                            case: str, message: str) -> None:
     project = small.project
     meta = project.meta
     arena, params = meta["arena_words"] * meta["word_bits"] // 8, meta["params_words"] * 8
+    batch = meta["batch"]
     assert meta["layer_count"] == 1  # the messages above are written for this one-instruction model
     options: dict = {
         "aux_unwritten": {"skip": (0x1C, 0x20)},
@@ -357,6 +374,10 @@ def test_engine_refuses_a_start_the_hardware_would_fail_on(small: CompileResult,
         "params_too_small": {"params_bytes": params - 8},
         "layers_wrong": {"layers": 2},
         "layers_unwritten": {"skip": (0x40,)},
+        "frames_unwritten": {"skip": (0x48,)},
+        "frames_past_the_batch": {"frames": batch + 1},
+        "frames_overlapping": {"frames": 2, "frame_words": meta["arena_words"] - 1, "arena_bytes": 2 * arena},
+        "arena_too_small_for_the_frames": {"frames": 2},
         "params_past_the_end": {},
     }[case]
     engine, buffers = wire_engine(project, **options)
@@ -364,13 +385,15 @@ def test_engine_refuses_a_start_the_hardware_would_fail_on(small: CompileResult,
         address = buffers["params"].physical_address + 8
         engine.write(0x34, address & 0xFFFFFFFF)
         engine.write(0x38, address >> 32)
-    with pytest.raises(emulated.EmulationError, match="accel: " + message.format(arena=arena, params=params)):
+    words = meta["arena_words"]
+    with pytest.raises(emulated.EmulationError, match="accel: " + message.format(
+            arena=arena, params=params, batch=batch, past=batch + 1, overlap=words - 1, words=words, two=2 * arena)):
         engine.write(emulated.CTRL, emulated.AP_START)
     assert engine_runs == []  # refused before the C simulation touched any memory
     assert not engine.read(emulated.CTRL) & emulated.AP_DONE
 
 
-def test_auto_restart_and_unknown_registers_are_refused(small: CompileResult, engine_runs: list[int]) -> None:
+def test_auto_restart_and_unknown_registers_are_refused(small: CompileResult, engine_runs: list[tuple[int, int]]) -> None:
     engine, _ = wire_engine(small.project)
     with pytest.raises(emulated.EmulationError, match="one frame per ap_start; auto_restart is not used"):
         engine.write(emulated.CTRL, emulated.AP_START | emulated.AUTO_RESTART)
@@ -382,7 +405,7 @@ def test_auto_restart_and_unknown_registers_are_refused(small: CompileResult, en
             engine.read(offset)
     with pytest.raises(emulated.EmulationError, match=r"register 0x24 does not exist \(the engine has CTRL at 0x00, "
                                                       r"then fmap_in 0x10, fmap_aux 0x1c, fmap_out 0x28, params 0x34, "
-                                                      r"layers 0x40\)"):
+                                                      r"layers 0x40, frames 0x48, frame_words 0x50\)"):
         engine.write(0x24, 1)
     # the written registers read back (32 bits each); the refusals changed none of them
     assert engine.read(0x40) == 1
@@ -433,6 +456,43 @@ def test_several_instances_run_a_batch_in_rounds_bit_exact(triple: Project, smal
     outputs = acc.run_batch(frames, raw=True)
     assert started == ["accel", "accel1", "accel2"] * 2 + ["accel"]
     assert np.array_equal(outputs, golden_output(small, frames))
+
+
+@pytest.fixture(scope="module")
+def batched(small: CompileResult, tmp_path_factory: pytest.TempPathFactory) -> tuple[EngineMapping, Project]:
+    """The small model on two instances running three frames a run (the same hls/ sources as the
+    small project's: the batch is a register, so the same cached C-simulation library)."""
+    mapping = fixed_engine_mapping(small.graph, small.mapping.board, small.mapping.config, instances=2, batch=3)
+    project = emit_project(small.graph, mapping, tmp_path_factory.mktemp("engine_batched") / "batched",
+                           name=small.project.name)
+    build_all([project])
+    return mapping, project
+
+
+def test_batches_run_every_instruction_on_all_their_frames_bit_exact(batched: tuple[EngineMapping, Project],
+                                                                     small: CompileResult,
+                                                                     engine_runs: list[tuple[int, int]]) -> None:
+    """Seven frames on two engines of three frames a run: accel takes frames 0-2 (its arenas 0-2),
+    accel1 3-5, then accel frame 6; the outputs == golden, frame by frame. The C simulation of
+    six frames (two full runs) == golden, and the loops its last run counted (three frames of
+    every instruction, each block's weights loaded once) == the cost model's for the batch."""
+    mapping, project = batched
+    assert project.meta["batch"] == 3 and project.meta["instances"] == ["accel", "accel1"]
+    driver = load_driver(project.root)
+    assert driver.BATCH == 3
+    acc = driver.Accelerator(backend="emulate")
+    assert all(engine.read(VITIS_REGISTERS["frame_words"]) == driver.ARENA_WORDS for engine in acc.engines)
+    port = acc.inputs[0]
+    frames = np.random.default_rng(11).integers(port.lo, port.hi + 1, (7, *port.shape))
+    outputs = acc.run_batch(frames, raw=True)
+    assert [runs for _, runs in engine_runs] == [3, 3, 1]
+    assert np.array_equal(outputs, golden_output(small, frames))
+    # the last frame of the last round sits in arena 0 of accel, frame 5 in arena 2 of accel1
+    start = port.address * port.word_bits // 8
+    assert np.array_equal(acc.arenas[0][start:start + port.layout.bytes_per_frame], pack_frames(frames[6:7], port.layout)[0])
+    third = 2 * driver.ARENA_BYTES + start
+    assert np.array_equal(acc.arenas[1][third:third + port.layout.bytes_per_frame], pack_frames(frames[5:6], port.layout)[0])
+    check_engine(small.graph, project, mapping, frames[:6], "batch of 3")
 
 
 def test_the_simulator_and_report_count_frames_in_flight(triple: Project, small: CompileResult) -> None:

@@ -28,51 +28,8 @@ from hwcodesign.hardware.engine.descriptor import (
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import padded_records, record_words
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, most, plan_program
+from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, most, plan_arena, plan_program
 from hwcodesign.mapper.engine.widths import EngineWidths, covering_widths, engine_widths
-
-# -- the DDR arena ------------------------------------------------------------------------------
-
-
-def plan_arena(graph: Graph, word_bytes: int) -> Arena:
-    """First-fit placement of every tensor, reusing the space of tensors no longer read.
-
-    A tensor lives from the layer producing it to its last reader; graph inputs from the start
-    (the host writes them all before the run) and outputs to the end (the host reads them after).
-    A layer's output never overlaps its inputs: they are still live when it is placed.
-    """
-    order = [op for op in graph]
-    position = {op.output.name: index for index, op in enumerate(order)}
-    last_use = dict(position)
-    for index, op in enumerate(order):
-        for name in op.inputs:
-            last_use[name] = max(last_use[name], index)
-    for name in graph.outputs:
-        last_use[name] = len(order)
-    for op in graph.inputs:
-        position[op.output.name] = -1
-    sizes = {op.output.name: op.output.shape[2] * op.output.shape[3] * words_per_pixel(op.output, word_bytes)
-             for op in order}
-    live: list[tuple[int, int, str]] = []  # (address, size, tensor)
-    addresses: dict[str, int] = {}
-    top = 0
-    # the host writes every input before the run, so all inputs are placed first (at -1), even
-    # one that comes after other layers in the topological order
-    for op in sorted(order, key=lambda op: position[op.output.name]):
-        index = position[op.output.name]
-        live = [block for block in live if last_use[block[2]] >= index]
-        name = op.output.name
-        size = sizes[name]
-        address = 0
-        for start, length, _ in sorted(live):
-            if address + size <= start:
-                break
-            address = max(address, start + length)
-        addresses[name] = address
-        live.append((address, size, name))
-        top = max(top, address + size)
-    return Arena(addresses, sizes, top)
-
 
 # -- descriptors, weights, records --------------------------------------------------------------
 

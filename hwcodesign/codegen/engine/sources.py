@@ -12,9 +12,9 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen.engine.program import EngineProgram
 from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import render, static_file
-from hwcodesign.hardware.engine.config import STORAGE_BITS, memory_words
+from hwcodesign.hardware.engine.config import MAX_BATCH, STORAGE_BITS, memory_words
 from hwcodesign.hardware.engine.datapath import X_BITS
-from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
+from hwcodesign.hardware.engine.descriptor import ARENA_ADDRESS_FIELDS, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.input_window import InputWindow
 from hwcodesign.ir.stream_layout import StreamLayout
@@ -56,7 +56,7 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
     constants = {
         "WORD_BITS": config.word_bits, "WORD_BYTES": config.word_bytes, "PE": config.pe, "SIMD": config.simd,
         "OUT_LANES": config.out_lanes, "RQ_UNITS": config.rq_units, "EW_LANES": config.ew_lanes,
-        "MW": memory_words(config, widths.weight_bits), "BURST_WORDS": BURST_WORDS,
+        "MW": memory_words(config, widths.weight_bits), "BURST_WORDS": BURST_WORDS, "MAX_BATCH": MAX_BATCH,
         **program.limits,
         "W_BITS": widths.weight_bits, "X_BITS": X_BITS, "ACC_BITS": widths.acc_bits, "EW_ACC_BITS": widths.ew_acc_bits,
         "PROD_BITS": widths.prod_bits, "MULT_BITS": widths.mult_bits, "OFF_BITS": widths.off_bits,
@@ -76,8 +76,8 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
 
 
 def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Board, model_label: str,
-                     tb_frames: int) -> dict[str, str | bytes]:
-    """Every file under hls/ except the testbench vectors."""
+                     tb_frames: int, batch: int = 1) -> dict[str, str | bytes]:
+    """Every file under hls/ except the testbench vectors; `batch`: the frames a run holds."""
     inputs, outputs = engine_ports(graph, program)
     context = {
         "model": model_label, "name": name, "top_function": f"{name}_top", "board": board,
@@ -86,7 +86,8 @@ def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Boa
         "arena_words": program.arena.words, "params_words": int(program.params.size), "layers": len(program.plans),
         "burst": BURST_WORDS, "tb_frames": tb_frames, "config": str(program.config),
         "fields": DESCRIPTOR_FIELDS, "words": DESCRIPTOR_WORDS, "constants": config_constants(program),
-        "lookup": program.widths.has_lookup,
+        "lookup": program.widths.has_lookup, "batch": batch, "max_batch": MAX_BATCH,
+        "arena_fields": ARENA_ADDRESS_FIELDS,
     }
     files: dict[str, str | bytes] = {
         "hls/top.h": render("hls/engine/top.h.j2", **context),

@@ -9,6 +9,9 @@ from hwcodesign.ir.types import Tensor
 
 STORAGE_BITS = 8
 """Every activation is stored as one byte in DDR (types of up to 8 bits)."""
+MAX_BATCH = 8
+"""Frames one engine run may hold (its `frames` register; C::MAX_BATCH): each in its own arena, an
+instruction's weights and records loaded once for all of them."""
 WEIGHT_STORAGE_BITS = (2, 4, 8)
 """Weights are stored at one of these widths (a divisor of the DDR word, so none straddles two)."""
 MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "global_pool": 5, "lookup": 6,

@@ -29,6 +29,10 @@ DESCRIPTOR_FIELDS = (
     "frac_bits", "sample_shift", "offset_tables_addr", "offset_zp", "offset_lo", "offset_hi",
     "pattern_cy", "pattern_cx",
 )
+ARENA_ADDRESS_FIELDS = ("in_addr", "aux_addr", "mask_addr", "out_addr")
+"""The fields that are word addresses in the feature-map arena: a batch's frame f has its own arena
+`f * frame_words` further on (`hwc_frame_layer` in the generated engine_layer.h), the params
+addresses stay."""
 DESCRIPTOR_WORDS = 32  # two 32-bit fields per 64-bit word, padded to a power of two
 FLAGS = {"in_signed": 1, "aux_signed": 2, "mask_signed": 4, "negative": 8, "mask": 16, "fixed_shape": 32,
          "deform": 64, "max_pool": 128, "gate": 256, "table": 512}

@@ -3,12 +3,14 @@
 Cycles follow the generated loops (templates/hls/engine/) step by step, like the dataflow
 backend's cost model follows its stages:
 - a MAC instruction loads its descriptor, then per block its weights and records (one DDR word
-  per cycle), then runs the block's dataflow region: the reader streams the input (one word per
+  per cycle), then runs the block's dataflow region once per frame of the run (a batch of frames,
+  each in its own arena, shares the loads): the reader streams the input (one word per
   cycle), the packer turns SIMD / WORD_BYTES words into one SIMD-channel word, and compute fills
   its ring and runs, per output row, `max(work + drain, read-ahead)` steps, stalling whenever it
   wants a ring word the packer has not produced yet (`mac_compute`); the writer stores one word
   per cycle, a short run per pixel when a block covers only part of each pixel;
-- a pixel instruction loads its records (a lookup layer: its table) and streams its words through
+- a pixel instruction loads its records (a lookup layer: its table) once and, per frame of the
+  run, streams its words through
   EW_LANES output stages (WORD_BYTES / EW_LANES cycles per word) between its reader(s) and writer
   (a product by a gate reads the gate's pixel first, one word per cycle).
 Every pipelined loop pays `PIPELINE_RAMP` to fill and drain, every DDR stream `DDR_LATENCY`
@@ -65,8 +67,18 @@ LOOKUP_UNIT_LUT, LOOKUP_UNIT_FF = 400, 500
 
 
 @dataclass(frozen=True)
+class EngineRun:
+    """The conditions of one engine run: the memory system its instance has, and the frames the
+    run holds (one start of the engine computes all of them, instruction by instruction)."""
+
+    memory: MemorySystem
+    frames: int = 1
+
+
+@dataclass(frozen=True)
 class InstructionTiming:
-    """Cycles of one instruction: in total, in its compute loops, and what the DDR moves."""
+    """Cycles of one instruction in one run (all its frames): in total, in its compute loops, and
+    what the DDR moves."""
 
     name: str
     kind: str
@@ -133,8 +145,9 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
 
 
 def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
-                memories: Sequence[MemorySystem]) -> tuple[InstructionTiming, ...]:
-    """The MAC instruction's timing under each of `memories` (its loops counted once)."""
+                runs: Sequence[EngineRun]) -> tuple[InstructionTiming, ...]:
+    """The MAC instruction's timing in each of `runs` (its loops counted once): per block, the
+    weights and records once, the block's dataflow region once per frame."""
     op = item.instruction.op
     source, out = item.inputs[0], item.output
     word_bytes = config.word_bytes
@@ -142,11 +155,12 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, word_bytes)
     out_cw = words_per_pixel(out, word_bytes)
     aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.sampling_inputs)
-    cycles = [load_cycles(DESCRIPTOR_WORDS, word_bytes, m) + DDR_LATENCY + PIPELINE_RAMP for m in memories]
+    cycles = [load_cycles(DESCRIPTOR_WORDS, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for r in runs]
     if aux_words:  # the offset conversion records
         conversion = item.sampling_inputs[0].channels * RECORD_WORDS
-        cycles = [c + load_cycles(conversion, word_bytes, m) + DDR_LATENCY + PIPELINE_RAMP for c, m in zip(cycles, memories)]
-    iterations = ddr_words = 0
+        cycles = [c + load_cycles(conversion, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP
+                  for c, r in zip(cycles, runs)]
+    iterations = load_words = frame_words = 0
     mw = memory_words(config, weight_bits)
     for block in range(item.blocks):
         first = block * item.outer_per_block
@@ -158,28 +172,31 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         kept = min(out_cw - first_word, outers * item.lanes_out // word_bytes)
         whole = kept == out_cw
         writer = pixels * kept + (PIPELINE_RAMP if whole else pixels * PIPELINE_RAMP)
-        moved = in_words + aux_words + pixels * kept
         read_bytes, write_bytes = (in_words + aux_words) * word_bytes, pixels * kept * word_bytes
-        for k, memory in enumerate(memories):
-            loads = (load_cycles(weights, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
-                load_cycles(records, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
-            region = max(compute, writer, in_words, memory.cycles(read_bytes, write_bytes))
-            cycles[k] += loads + region + DDR_LATENCY + 2 * PIPELINE_RAMP
+        for k, run in enumerate(runs):
+            loads = (load_cycles(weights, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
+                load_cycles(records, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP
+            region = max(compute, writer, in_words, run.memory.cycles(read_bytes, write_bytes))
+            cycles[k] += loads + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP)
         iterations += block_iterations
-        ddr_words += weights + records + moved
+        load_words += weights + records
+        frame_words += in_words + aux_words + pixels * kept
     macs = op.macs([t.shape for t in item.inputs])
-    return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, iterations, macs,
-                                   ddr_words * word_bytes, item.blocks) for c in cycles)
+    return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, r.frames * iterations,
+                                   r.frames * macs, (load_words + r.frames * frame_words) * word_bytes, item.blocks)
+                 for c, r in zip(cycles, runs))
 
 
-def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem) -> InstructionTiming:
-    return mac_timings(item, config, weight_bits, (memory,))[0]
+def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem,
+               frames: int = 1) -> InstructionTiming:
+    return mac_timings(item, config, weight_bits, (EngineRun(memory, frames),))[0]
 
 
 def pixel_timings(item: InstructionPlan, config: EngineConfig,
-                  memories: Sequence[MemorySystem]) -> tuple[InstructionTiming, ...]:
-    """The pixel unit under each of `memories`: its reader(s) stream every input once, the
-    family's loops (`EngineFacet.pixel_loops`) convert them, the writer stores the result."""
+                  runs: Sequence[EngineRun]) -> tuple[InstructionTiming, ...]:
+    """The pixel unit in each of `runs`: its records once, then per frame its reader(s) stream
+    every input once, the family's loops (`EngineFacet.pixel_loops`) convert them, the writer
+    stores the result."""
     word_bytes = config.word_bytes
     loops = engine_facet(item.instruction.op).pixel_loops(item, config)
     in_words = item.inputs[0].shape[2] * item.inputs[0].shape[3] * words_per_pixel(item.inputs[0], word_bytes)
@@ -189,27 +206,29 @@ def pixel_timings(item: InstructionPlan, config: EngineConfig,
     records = item.table_entries * RECORD_WORDS + item.lookup_words  # the output-stage records or a lookup table
     moved = read_words + loops.write_words
     timings = []
-    for memory in memories:
+    for run in runs:
+        memory = run.memory
         region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
         cycles = (load_cycles(DESCRIPTOR_WORDS, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
                   + load_cycles(records, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
-                  + region + DDR_LATENCY + 2 * PIPELINE_RAMP)
-        timings.append(InstructionTiming(item.instruction.name, item.instruction.mode, cycles, loops.iterations, 0,
-                                         (moved + records) * word_bytes, 1))
+                  + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP))
+        timings.append(InstructionTiming(item.instruction.name, item.instruction.mode, cycles,
+                                         run.frames * loops.iterations, 0,
+                                         (run.frames * moved + records) * word_bytes, 1))
     return tuple(timings)
 
 
-def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem) -> InstructionTiming:
-    return pixel_timings(item, config, (memory,))[0]
+def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem, frames: int = 1) -> InstructionTiming:
+    return pixel_timings(item, config, (EngineRun(memory, frames),))[0]
 
 
 def instruction_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
-                        memories: Sequence[MemorySystem]) -> tuple[InstructionTiming, ...]:
-    """The instruction's timing under each of `memories` (the loops, which do not depend on the
-    memory, followed once)."""
+                        runs: Sequence[EngineRun]) -> tuple[InstructionTiming, ...]:
+    """The instruction's timing in each of `runs` (the loops, which depend on neither the memory
+    nor the frames, followed once)."""
     if item.instruction.is_mac:
-        return mac_timings(item, config, weight_bits, memories)
-    return pixel_timings(item, config, memories)
+        return mac_timings(item, config, weight_bits, runs)
+    return pixel_timings(item, config, runs)
 
 
 @dataclass(frozen=True)

@@ -75,31 +75,36 @@ void hwc_lookup_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, t
 
 template <class C>
 void hwc_lookup_layer(const hwc_layer &d, const typename C::word_t *fmap_in, typename C::word_t *fmap_out,
-                      const typename C::word_t *params) {
+                      const typename C::word_t *params, int frames, int frame_words) {
     static hwc_byte_t table[C::EW_LANES][HWC_LOOKUP_ENTRIES];
 #pragma HLS ARRAY_PARTITION variable=table complete dim=1
 #pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::WORD_BYTES dim=2
 #pragma HLS BIND_STORAGE variable=table type=ram_1p impl=lutram
     hwc_load_lookup<C>(params, d.tables_addr, table);
-    hwc_lookup_dataflow<C>(d, fmap_in, fmap_out, table);
+frames:
+    for (int f = 0; f < frames; ++f) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
+        hwc_lookup_dataflow<C>(hwc_frame_layer(d, f * frame_words), fmap_in, fmap_out, table);
+    }
 }
 
 // hwc_engine_run with the lookup mode beside the MAC and pixel units (its layer loop again, so
 // that engines without a table keep hwc_engine.h's and build as before).
 template <class C>
 void hwc_engine_run_lookup(const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                           typename C::word_t *fmap_out, const typename C::word_t *params, int layers) {
+                           typename C::word_t *fmap_out, const typename C::word_t *params, int layers, int frames,
+                           int frame_words) {
 layers:
     for (int l = 0; l < layers; ++l) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_LAYERS
         hwc_layer d;
         hwc_load_layer<C>(params, l, d);
         if (d.mode == HWC_MODE_LOOKUP) {
-            hwc_lookup_layer<C>(d, fmap_in, fmap_out, params);
+            hwc_lookup_layer<C>(d, fmap_in, fmap_out, params, frames, frame_words);
         } else if (d.mode == HWC_MODE_CONV || d.mode == HWC_MODE_CHANNELWISE) {
-            hwc_mac_layer<C>(d, fmap_in, fmap_aux, fmap_out, params);
+            hwc_mac_layer<C>(d, fmap_in, fmap_aux, fmap_out, params, frames, frame_words);
         } else {
-            hwc_pixel_layer<C>(d, fmap_in, fmap_aux, fmap_out, params);
+            hwc_pixel_layer<C>(d, fmap_in, fmap_aux, fmap_out, params, frames, frame_words);
         }
 #ifdef HWC_ENGINE_COUNT_STEPS
         hwc_engine_layer_steps(l) = hwc_engine_steps();

@@ -492,10 +492,12 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
     hwc_mac_write<C>(d, block, words_out, fmap_out);
 }
 
-// A MAC layer: per block of output channels, its weights and records, then the block's dataflow.
+// A MAC layer: per block of output channels, its weights and records, then the block's dataflow
+// once per frame of the batch (`frames` arenas, `frame_words` apart), so a batch loads the
+// layer's weights once.
 template <class C>
 void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                   typename C::word_t *fmap_out, const typename C::word_t *params) {
+                   typename C::word_t *fmap_out, const typename C::word_t *params, int frames, int frame_words) {
     static ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD];
 #pragma HLS ARRAY_PARTITION variable=weights complete dim=1
 #pragma HLS ARRAY_RESHAPE variable=weights complete dim=3
@@ -513,7 +515,12 @@ blocks:
         hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe, weights);
         hwc_load_records<C, C::TABLE_ROWS, C::RQ_UNITS>(params, d.tables_addr + g.first_outer * d.lanes_out * HWC_RECORD_WORDS,
                                             g.outers * d.lanes_out, table);
-        hwc_mac_block<C>(d, block, fmap_in, fmap_aux, fmap_out, weights, table, offset_table);
+    frames:
+        for (int f = 0; f < frames; ++f) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
+            hwc_mac_block<C>(hwc_frame_layer(d, f * frame_words), block, fmap_in, fmap_aux, fmap_out, weights, table,
+                             offset_table);
+        }
     }
 }
 

@@ -275,9 +275,10 @@ void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, co
     hwc_pixel_write<C>(d, words_out, fmap_out);
 }
 
+// A pixel layer: its records (and a mean table) once, then its dataflow once per frame of the batch.
 template <class C>
 void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                     typename C::word_t *fmap_out, const typename C::word_t *params) {
+                     typename C::word_t *fmap_out, const typename C::word_t *params, int frames, int frame_words) {
     static hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=table complete dim=2
     // one record per channel of the words this layer writes (a Concat part: its own channels)
@@ -287,7 +288,11 @@ void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, cons
 #pragma HLS ARRAY_PARTITION variable=mean_table complete dim=1
 #pragma HLS ARRAY_PARTITION variable=mean_table cyclic factor=C::WORD_BITS/HWC_MEAN_BITS dim=2
     if (C::HAS_MEAN_TABLE && (d.flags & HWC_FLAG_TABLE) != 0) hwc_load_mean_table<C>(params, d.weights_addr, mean_table);
-    hwc_pixel_dataflow<C>(d, fmap_in, fmap_aux, fmap_out, table, mean_table);
+frames:
+    for (int f = 0; f < frames; ++f) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
+        hwc_pixel_dataflow<C>(hwc_frame_layer(d, f * frame_words), fmap_in, fmap_aux, fmap_out, table, mean_table);
+    }
 }
 
 #endif
