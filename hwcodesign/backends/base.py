@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hwcodesign.boards import Board
+from hwcodesign.hardware.engine.config import MAX_BATCH
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine_map import EngineMapping
@@ -43,6 +44,7 @@ class MapRequest:
     time_limit: float | None = DEFAULT_TIME_LIMIT
     suggest_board: bool = True  # name a larger board that fits when nothing does
     pinned: MappingType[str, Folding] | None = None  # dataflow stages pinned by a folding file
+    max_batch: int = MAX_BATCH  # the most frames one run of a layer-sequential engine may hold
 
 
 @dataclass(frozen=True)

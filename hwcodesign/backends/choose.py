@@ -34,7 +34,7 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen.host_parts import host_files, host_spec
 from hwcodesign.codegen.project import Project, c_identifier, write_project
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.hardware.engine.config import EngineUnsupported
+from hwcodesign.hardware.engine.config import MAX_BATCH, EngineUnsupported
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, SolverTimeout
@@ -57,7 +57,7 @@ def map_to_board(graph: Graph, board: Board, goal: str | None = None, fps: float
                  progress: Callable[[str], None] | None = None, max_candidates: int = 96,
                  densities: MappingType[str, float] | None = None,
                  time_limit: float | None = DEFAULT_TIME_LIMIT,
-                 pinned: MappingType[str, Folding] | None = None) -> AnyMapping:
+                 pinned: MappingType[str, Folding] | None = None, max_batch: int = MAX_BATCH) -> AnyMapping:
     """Map `graph` onto `board` with the chosen architecture ("auto": the dataflow pipeline if it
     fits, else the layer-sequential engine). Sparse layers are sized for `densities` (design
     densities per sparse tensor, `sim.sparsity.design_densities`; every site active when None).
@@ -65,11 +65,11 @@ def map_to_board(graph: Graph, board: Board, goal: str | None = None, fps: float
     the integer programs; a design found when it runs out carries a `note` saying so. `goal`
     None means the least hardware reaching `fps` when it is given, else the fastest design
     (`mapper.table.chosen_goal`). `pinned` layers (a folding file's) keep their foldings: the
-    pipeline only."""
+    pipeline only. `max_batch`: the most frames one run of an engine may hold."""
     if architecture not in ARCHITECTURES:
         raise HwcodesignError(f"unknown architecture '{architecture}'; choose one of {', '.join(ARCHITECTURES)}")
     request = MapRequest(chosen_goal(goal, fps), fps, caps, word_bits, progress, max_candidates, densities, time_limit,
-                         pinned=pinned)
+                         pinned=pinned, max_batch=max_batch)
     if architecture != "auto" or pinned:  # a folding file pins dataflow stages: no engine to fall back to
         return BACKENDS["dataflow" if architecture == "auto" else architecture].map(graph, board, request)
     try:

@@ -32,7 +32,7 @@ class Sequential:
             raise FoldingFileError("a folding file pins dataflow stages; the layer-sequential engine is one "
                                    "configuration for every layer (use --architecture dataflow)")
         return map_engine(graph, board, request.goal, request.fps, request.caps, request.word_bits, request.progress,
-                          request.time_limit)
+                          request.time_limit, request.max_batch)
 
     def simulate(self, graph: Graph, mapping: EngineMapping, frames: int = 3,
                  fifo_rows: MappingType[tuple[str, str], int] | None = None,

@@ -24,6 +24,7 @@ from hwcodesign.cli.host_options import add_host_options, host_options
 from hwcodesign.cli.pass_options import add_pass_options, pass_options
 from hwcodesign.cli.progress import step
 from hwcodesign.cli.values import (
+    batch_size,
     clock_mhz,
     fraction,
     frame_rate,
@@ -46,6 +47,7 @@ from hwcodesign.flows.simulate import simulate_model
 from hwcodesign.flows.whole_model import IntegerAccelerator, check_whole_model, run_with_host
 from hwcodesign.frames import load_float_frames, load_frames
 from hwcodesign.frontend.loader import read_model
+from hwcodesign.hardware.engine.config import MAX_BATCH
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.stream_layout import WORD_BITS
 from hwcodesign.mapper.folding_file import read_folding_file
@@ -139,7 +141,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         graph, board, model_path=str(args.model), goal=args.goal, fps=args.fps, caps=dict(args.cap),
         pinned=read_folding_file(args.folding) if args.folding else None,
         architecture=args.architecture, samples=samples, density=args.density, percentile=args.percentile,
-        time_limit=args.time_limit, step=step, partition=partition,
+        time_limit=args.time_limit, step=step, partition=partition, max_batch=args.max_batch,
         pack_input=passes.enabled(PACK_INPUT_WINDOW)).report
     with step(f"writing {out_dir}/report.json and report.html"):
         write_report(report, out_dir)
@@ -162,7 +164,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     result = compile_model(args.model, with_clock(load_board(args.board), args.clock), out_dir, goal=args.goal,
                            fps=args.fps, caps=dict(args.cap), pinned=pinned,
                            word_bits=args.word_bits, architecture=args.architecture, samples=samples,
-                           density=args.density, time_limit=args.time_limit, step=step, passes=passes, host=host)
+                           density=args.density, time_limit=args.time_limit, step=step, passes=passes, host=host,
+                           max_batch=args.max_batch)
     print(format_layer_table(result.report))
     print()
     print(format_summary(result.report))
@@ -378,6 +381,10 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cap", type=resource_cap, action="append", default=[], metavar="RESOURCE=FRACTION",
                         help="utilisation cap per resource (default dsp=0.9, bram18k/lut/ff=0.8)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="auto", help=ARCHITECTURE_HELP)
+    parser.add_argument("--max-batch", type=batch_size, default=MAX_BATCH, metavar="N",
+                        help=f"frames one run of the layer-sequential engine may hold (1-{MAX_BATCH}; default "
+                             f"{MAX_BATCH}): a batch loads each layer's weights once for all its frames, but every "
+                             "frame waits for the whole run; the latency goal runs one frame at a time")
     add_sparsity_options(parser)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from hwcodesign.hardware.engine.config import MAX_BATCH
 from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.mapper.table import MIN_FPS
 from hwcodesign.quant.formats import WeightFormat
@@ -39,6 +40,17 @@ def clock_mhz(text: str) -> float:
     value = finite_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"'{text}': the clock must be a positive number of MHz")
+    return value
+
+
+def batch_size(text: str) -> int:
+    """--max-batch: whole frames a run of the engine may hold, 1 to `MAX_BATCH`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': the batch must be a whole number of frames") from None
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"'{text}': an engine run holds 1 to {MAX_BATCH} frames")
     return value
 
 

@@ -19,6 +19,7 @@ from hwcodesign.backends import AnyMapping, emit_project
 from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.project import Project
 from hwcodesign.flows.simulate import Step, quiet_step, simulate_model
+from hwcodesign.hardware.engine.config import MAX_BATCH
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
@@ -45,7 +46,7 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
                   passes: PassOptions | None = None, host: HostOptions | None = None,
-                  pinned: MappingType[str, Folding] | None = None) -> CompileResult:
+                  pinned: MappingType[str, Folding] | None = None, max_batch: int = MAX_BATCH) -> CompileResult:
     """Compile a quantized ONNX model into a project folder for `board` (written atomically).
 
     `architecture`: "dataflow" (one stage per layer, everything on chip), "sequential" (the
@@ -60,7 +61,8 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     on the board's CPU (`partition.HostOptions`); a model's float parts before its first
     quantizer and after its last dequantizer go there anyway, and the project's driver runs them.
     `pinned` layers keep a folding file's foldings (`mapper.folding_file`); the project's
-    folding.json records every stage's, to pin or reproduce the design.
+    folding.json records every stage's, to pin or reproduce the design. `max_batch` bounds the
+    frames one run of a layer-sequential engine holds (`mapper.engine_map`).
     """
     target = board if isinstance(board, Board) else load_board(board)
     model_path = Path(model)
@@ -72,7 +74,7 @@ def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: st
     simulation = simulate_model(graph, target, model_path=model_path.name, goal=goal, fps=fps, caps=caps,
                                 architecture=architecture, word_bits=word_bits, samples=samples, density=density,
                                 time_limit=time_limit, step=step, partition=partition, pinned=pinned,
-                                pack_input=options.enabled(PACK_INPUT_WINDOW))
+                                pack_input=options.enabled(PACK_INPUT_WINDOW), max_batch=max_batch)
     mapping, latency, report, graph = simulation.mapping, simulation.latency, simulation.report, simulation.graph
     if any(op.window for op in graph.inputs):  # the mapper took the rewrite
         options.dump_graph(PACK_INPUT_WINDOW, graph)

@@ -17,7 +17,7 @@ import numpy as np
 
 from hwcodesign.backends import AnyMapping, backend_of, build_report, map_to_board
 from hwcodesign.boards import Board
-from hwcodesign.hardware.engine.config import EngineUnsupported
+from hwcodesign.hardware.engine.config import MAX_BATCH, EngineUnsupported
 from hwcodesign.hardware.folding import Folding
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT
@@ -51,17 +51,18 @@ def map_and_simulate(graph: Graph, board: Board, *, goal: str | None = None, fps
                      samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                      percentile: float = 95.0, time_limit: float | None = DEFAULT_TIME_LIMIT,
                      step: Step = quiet_step, pinned: MappingType[str, Folding] | None = None,
-                     ) -> tuple[AnyMapping, LatencyReport, SparseProfile | None]:
+                     max_batch: int = MAX_BATCH) -> tuple[AnyMapping, LatencyReport, SparseProfile | None]:
     """Map and simulate: what `compile` and `simulate` share. A sparse network is sized for its
     design densities (the `percentile` of `samples`' active sites, or `density`, else every
     site active) and, given samples, profiled frame by frame (`sim.sparse_latency`). The mapper's
     integer programs get `time_limit` seconds (None: no limit; `mapper.solver`); `pinned` layers
-    keep a folding file's foldings (`mapper.folding_file`)."""
+    keep a folding file's foldings (`mapper.folding_file`); an engine runs at most `max_batch`
+    frames at a time."""
     densities = design_densities(graph, samples, density, percentile)
     goal = chosen_goal(goal, fps)
     with step(f"mapping onto {board.name} (integer program, goal: {goal}, architecture: {architecture})"):
         mapping = map_to_board(graph, board, goal, fps=fps, caps=caps, architecture=architecture, word_bits=word_bits,
-                               densities=densities, time_limit=time_limit, pinned=pinned)
+                               densities=densities, time_limit=time_limit, pinned=pinned, max_batch=max_batch)
     backend = backend_of(mapping)
     with step(f"simulating the {backend.label}"):
         latency = backend.simulate(graph, mapping)
@@ -77,7 +78,7 @@ def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None,
                    density: float | None = None, percentile: float = 95.0,
                    time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
                    partition: Partition | None = None, pinned: MappingType[str, Folding] | None = None,
-                   pack_input: bool = True) -> Simulation:
+                   pack_input: bool = True, max_batch: int = MAX_BATCH) -> Simulation:
     """`map_and_simulate`, and the report of the result (`backends.build_report`; `model_path`
     names the model in it; `partition`, when the model has host parts, adds their placement and
     estimated time). With `pack_input`, a layer-sequential engine whose first layer's window the
@@ -86,7 +87,7 @@ def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None,
     def mapped(variant: Graph, chosen: str) -> tuple[AnyMapping, LatencyReport, SparseProfile | None]:
         return map_and_simulate(variant, board, goal=goal, fps=fps, caps=caps, architecture=chosen,
                                 word_bits=word_bits, samples=samples, density=density, percentile=percentile,
-                                time_limit=time_limit, step=step, pinned=pinned)
+                                time_limit=time_limit, step=step, pinned=pinned, max_batch=max_batch)
 
     result = mapped(graph, architecture)
     sparse = any(op.output.sparse for op in graph)  # (the engine runs dense layers only)

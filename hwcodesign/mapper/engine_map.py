@@ -22,8 +22,9 @@ all the batch's frames (each in its own arena) before the next, so an instructio
 records cross the DDR once per batch instead of once per frame: most of a big CNN's DDR traffic
 in its deep layers (ResNet-50: 24 of 68 MB a frame). A larger batch never costs on-chip
 resources and never lengthens the interval, so the throughput and resources goals take the
-largest whose feature-map buffers fit `ARENA_BUDGET_BYTES` (up to `MAX_BATCH`); every frame of a
-batch waits for the whole run, so the "latency" goal runs one frame at a time.
+largest whose feature-map buffers fit `ARENA_BUDGET_BYTES` (up to `MAX_BATCH`, or the user's
+`--max-batch`); every frame of a batch waits for the whole run, so the "latency" goal runs one
+frame at a time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import HP_PORTS, Board
+from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.engine.config import MAX_BATCH, EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.folding import RESOURCES, LayerCost
@@ -153,12 +155,12 @@ def arena_bytes(graph: Graph, word_bits: int) -> int:
     return plan_arena(graph, word_bits // 8).words * word_bits // 8
 
 
-def largest_batch(instances: int, frame_bytes: int) -> int:
-    """The most frames per run (a power of two up to `MAX_BATCH`) whose feature-map buffers, for
-    all `instances`, fit `ARENA_BUDGET_BYTES`; 1 at least."""
-    batch = MAX_BATCH
+def largest_batch(instances: int, frame_bytes: int, most: int = MAX_BATCH) -> int:
+    """The most frames per run, up to `most`, whose feature-map buffers, for all `instances`,
+    fit `ARENA_BUDGET_BYTES` (`most`, or the largest power of two below it that fits); 1 at least."""
+    batch = most
     while batch > 1 and instances * batch * frame_bytes > ARENA_BUDGET_BYTES:
-        batch //= 2
+        batch = 1 << ((batch - 1).bit_length() - 1)  # the next power of two down
     return batch
 
 
@@ -233,11 +235,10 @@ def fits_instances(resources: LayerCost, instances: int, limits: dict[str, int] 
 
 def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
                       progress: Callable[[str], None] | None = None, limits: dict[str, int] | None = None,
-                      max_instances: int = MAX_INSTANCES, batches: bool = True) -> list[EngineCandidate]:
+                      max_instances: int = MAX_INSTANCES, max_batch: int = MAX_BATCH) -> list[EngineCandidate]:
     """Every configuration the templates support, one to `max_instances` instances of it (more
     than one only where they fit within `limits`: a candidate that cannot fit is never chosen),
-    each running the largest batch its buffers allow (`largest_batch`; one frame a run without
-    `batches`)."""
+    each running the largest batch up to `max_batch` its buffers allow (`largest_batch`)."""
     program = instructions(graph, word_bits)  # refuses what the engine cannot run at all
     bits = weight_storage_bits(graph)
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
@@ -248,8 +249,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
                  f"over {len(program)} instructions")
     operands = [tuple(graph.input_tensors(i.op)) for i in program]
     frame_bytes = arena_bytes(graph, word_bits)
-    runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes) if batches else 1)
-            for n in range(1, max_instances + 1)]
+    runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes, max_batch)) for n in range(1, max_instances + 1)]
     pixel_unit = PixelUnitShare(graph, program, bits, operands, runs)
     macs = [k for k, i in enumerate(program) if i.is_mac]
     candidates = []
@@ -278,16 +278,19 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
 def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
                caps: dict[str, float] | None = None, word_bits: int = 64,
                progress: Callable[[str], None] | None = None,
-               time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT) -> EngineMapping:
-    """The fastest engine for `graph` that fits `board` (goal "latency" is the same: one frame
-    at a time, latency = interval; "resources": the smallest that reaches `fps`);
+               time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT, max_batch: int = MAX_BATCH) -> EngineMapping:
+    """The fastest engine for `graph` that fits `board`, running up to `max_batch` frames a run
+    (goal "latency": one instance, one frame at a time, the shortest frame; "resources": the
+    smallest that reaches `fps`);
     MappingInfeasible names what does not fit. The program is
     solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     limits = resource_limits(board, caps)
+    if not 1 <= max_batch <= MAX_BATCH:
+        raise HwcodesignError(f"an engine run holds 1 to {MAX_BATCH} frames, not {max_batch}")
     single = goal == "latency"
     candidates = engine_candidates(graph, board, word_bits, progress, limits, 1 if single else MAX_INSTANCES,
-                                   batches=not single)
+                                   1 if single else max_batch)
     deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple((c.config, c.instances) for c in candidates),),
                            (tuple(c.cost for c in candidates),))

@@ -69,6 +69,37 @@ def test_simulate_sequential_reports_the_engine(model: Path, tmp_path: Path, cap
     assert "roofline:" in captured.out
 
 
+def test_max_batch_bounds_the_frames_of_a_run(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default takes the largest batch (8 for this small model); --max-batch 3 runs at most 3
+    frames a run (the report says so, with the latency every frame of a run pays); the latency
+    goal runs one frame at a time."""
+    reports = {}
+    for label, options in {"default": [], "three": ["--max-batch", "3"], "latency": ["--goal", "latency"]}.items():
+        out = tmp_path / label
+        assert main(["simulate", str(model), "--architecture", "sequential", "-o", str(out), *options]) == 0
+        reports[label] = (json.loads((out / "report.json").read_text()), capsys.readouterr().out)
+    assert [reports[k][0]["engine"]["batch"] for k in ("default", "three", "latency")] == [8, 3, 1]
+    three, text = reports["three"]
+    assert "batch: each engine run holds 3 frames" in text and "frames a run" in text
+    assert f"({three['summary']['latency_ms']:.2f} ms)" in text
+    assert "batch:" not in reports["latency"][1]
+    # a larger batch: a longer run, a shorter interval
+    summaries = [reports[k][0]["summary"] for k in ("default", "three")]
+    assert summaries[0]["latency_ms"] > summaries[1]["latency_ms"] and summaries[0]["fps"] > summaries[1]["fps"]
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_a_max_batch_outside_one_to_eight_is_a_usage_error(value: str, model: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", str(model), "--max-batch", value, "-o", str(out)])
+    assert exit_info.value.code == 2
+    expected = "the batch must be a whole number of frames" if value == "two" else "an engine run holds 1 to 8 frames"
+    assert f"argument --max-batch: '{value}': {expected}" in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["compile", "simulate"])
 def test_an_unknown_architecture_is_a_usage_error(command: str, model: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:

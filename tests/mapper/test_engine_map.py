@@ -445,6 +445,17 @@ def test_the_batch_keeps_the_feature_map_buffers_within_budget() -> None:
     assert largest_batch(1, 1 << 20) == MAX_BATCH
     assert largest_batch(4, 8 << 20) == 4  # 4 instances x 4 frames x 8 MiB = 128 MiB
     assert largest_batch(4, 200 << 20) == 1  # one frame at least, whatever its size
+    assert largest_batch(1, 1 << 20, 6) == 6  # a user's cap, taken as it is when it fits
+    assert largest_batch(4, 8 << 20, 6) == 4  # else the largest power of two below it that fits
+
+
+def test_map_engine_runs_at_most_max_batch_frames() -> None:
+    graph, target = small_graph("chain"), board("ultra96v2")
+    capped = {b: map_engine(graph, target, max_batch=b) for b in (1, 3, MAX_BATCH)}
+    assert [capped[b].batch for b in (1, 3, MAX_BATCH)] == [1, 3, MAX_BATCH]
+    assert capped[1].bottleneck_cycles > capped[3].bottleneck_cycles > capped[MAX_BATCH].bottleneck_cycles
+    with pytest.raises(HwcodesignError, match="an engine run holds 1 to 8 frames, not 9"):
+        map_engine(graph, target, max_batch=9)
     with pytest.raises(ValueError, match="1 to 8 frames"):
         fixed_engine_mapping(small_graph("chain"), board("ultra96v2"), EngineConfig(8, 8, 1, 1, 64), batch=9)
 
