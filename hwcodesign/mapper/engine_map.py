@@ -150,9 +150,11 @@ def interval_cycles(run_cycles: int, frames_at_once: int) -> int:
     return math.ceil(run_cycles / frames_at_once)
 
 
-def arena_bytes(graph: Graph, word_bits: int) -> int:
-    """One frame's feature-map buffer (`plan_arena`): what a batch multiplies."""
-    return plan_arena(graph, word_bits // 8).words * word_bits // 8
+def arena_bytes(graph: Graph, word_bits: int, program: list | None = None) -> int:
+    """One frame's feature-map buffer (`plan_arena`) for `program` (`graph`'s instructions unless
+    given): what a batch multiplies."""
+    program = instructions(graph, word_bits) if program is None else program
+    return plan_arena(graph, word_bits // 8, program).words * word_bits // 8
 
 
 def largest_batch(instances: int, frame_bytes: int, most: int = MAX_BATCH) -> int:
@@ -248,7 +250,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
         progress(f"sizing the engine: {len(configs)} configurations, 1 to {max_instances} instances, "
                  f"over {len(program)} instructions")
     operands = [tuple(graph.input_tensors(i.op)) for i in program]
-    frame_bytes = arena_bytes(graph, word_bits)
+    frame_bytes = arena_bytes(graph, word_bits, program)
     runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes, max_batch)) for n in range(1, max_instances + 1)]
     pixel_unit = PixelUnitShare(graph, program, bits, operands, runs)
     macs = [k for k, i in enumerate(program) if i.is_mac]

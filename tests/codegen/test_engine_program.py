@@ -432,13 +432,16 @@ def test_weights_wider_than_a_byte_are_refused_naming_the_layer() -> None:
                                               ["y"])) == 4
 
 
-def concat_graph(first: int, second: int) -> Graph:
+def concat_graph(first: int, second: int, copies: bool = False, outputs: tuple[str, ...] = ("cat",)) -> Graph:
+    """Two convs joined by a Concat; its parts copy them unchanged when `copies` (identity output
+    stages), else the first part is rescaled (a multiplier of 3/4)."""
     x = tensor("x", 4)
     left, right = tensor("left", first), tensor("right", second)
     out = tensor("cat", first + second)
-    ops = [Input("x", (), x), conv("a", x, left), conv("b", x, right, seed=1),
-           Concat("join", ("left", "right"), out, (identity_requant(first, 0, 0, 255), identity_requant(second, 0, 0, 255)))]
-    return Graph.from_ops("concat", ops, ["cat"])
+    rescale = Requant(np.full(first, 3, np.int64), np.full(first, 2, np.int64), 0, 0, 255)
+    parts = (identity_requant(first, 0, 0, 255) if copies else rescale, identity_requant(second, 0, 0, 255))
+    ops = [Input("x", (), x), conv("a", x, left), conv("b", x, right, seed=1), Concat("join", ("left", "right"), out, parts)]
+    return Graph.from_ops("concat", ops, list(outputs))
 
 
 def test_a_concat_part_not_a_whole_number_of_words_is_refused_naming_the_layer() -> None:
@@ -447,12 +450,38 @@ def test_a_concat_part_not_a_whole_number_of_words_is_refused_naming_the_layer()
     with pytest.raises(EngineUnsupported, match=r"part 0 has 8 channels.*multiple of 16 channels"):
         instructions(concat_graph(8, 8), word_bits=128)
     # the last part may end anywhere: each part is its own instruction, copied at its word offset
+    # (the second part only copies its conv's output: that conv writes there itself)
     program = instructions(concat_graph(8, 5))
-    assert [i.name for i in program] == ["a", "b", "join#part0", "join#part1"]
-    assert [i.mode for i in program[2:]] == ["requant", "requant"]
+    assert [i.name for i in program] == ["a", "b", "join#part0"]
+    assert program[2].mode == "requant" and program[1].destination.word_offset == 1
     built = build_program(concat_graph(16, 5), CONFIGS[0])
-    assert [d["out_word_offset"] for d in built.descriptors[2:]] == [0, 2]
-    assert [d["out_c"] for d in built.descriptors[2:]] == [16, 5]
+    assert [d["out_word_offset"] for d in built.descriptors[1:]] == [2, 0]
+    assert [d["out_c"] for d in built.descriptors[1:]] == [5, 16]
+
+
+def test_a_conv_whose_output_a_concat_only_copies_writes_into_the_concat() -> None:
+    """Identity parts (SqueezeNet's fire modules): each conv writes its words straight into its
+    place in the concatenation's pixels and the copies are gone; the concatenation is live (in the
+    arena) from the first conv on, and the convs' own outputs take no space."""
+    graph = concat_graph(16, 5, copies=True)
+    program = instructions(graph)
+    assert [i.name for i in program] == ["a", "b"]
+    assert [(i.destination.tensor.name, i.word_offset) for i in program] == [("cat", 0), ("cat", 2)]
+    built = build_program(graph, CONFIGS[0])
+    arena = built.arena
+    cat = arena.addresses["cat"]
+    assert [d["out_addr"] for d in built.descriptors] == [cat, cat]
+    assert [d["out_word_offset"] for d in built.descriptors] == [0, 2]
+    assert [d["out_cw"] for d in built.descriptors] == [3, 3]  # the concatenation's pixels: 21 channels
+    assert [d["out_c"] for d in built.descriptors] == [16, 5]  # each conv's own channels
+    assert arena.sizes["left"] == arena.sizes["right"] == 0
+    x, size = arena.addresses["x"], arena.sizes["x"]
+    assert cat >= x + size or cat + arena.sizes["cat"] <= x  # live while conv a still reads x
+    # not when the conv's output must exist: a graph output, or read by another layer too
+    assert [i.name for i in instructions(concat_graph(16, 5, copies=True, outputs=("cat", "right")))] == \
+        ["a", "b", "join#part1"]
+    # and a part that rescales stays a pixel-unit instruction
+    assert [i.name for i in instructions(concat_graph(16, 5))] == ["a", "b", "join#part0"]
 
 
 def test_a_covering_program_sizes_one_engine_for_every_program() -> None:

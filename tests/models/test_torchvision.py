@@ -11,14 +11,22 @@ map) is refused naming the ops. benchmarks/torchvision_matrix.py prints the matr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from support.codegen import random_frames
+from support.engine import check_engine
 from support.layerwise import chained_differences, isolated_differences, quantized_tensors
 from support.torchvision_models import EXPORTERS, MODELS, exported
 
+from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.flows.simulate import map_and_simulate
+from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.mapper.engine.program import instructions
+from hwcodesign.mapper.engine_map import fixed_engine_mapping
 from hwcodesign.partition import load_partitioned
 from hwcodesign.passes import optimize
 from hwcodesign.sim.golden import run_golden
@@ -73,3 +81,22 @@ def test_vgg11_at_64_is_refused_naming_its_adaptive_pool_arithmetic() -> None:
     with pytest.raises(HwcodesignError) as error:
         load_partitioned(exported("vgg11", "dynamo", size=64).model)
     assert refused_op_types(error.value) <= VGG_AT_64_REFUSED, str(error.value)
+
+
+def test_squeezenet_on_the_engine_writes_its_fire_modules_in_place(tmp_path: Path) -> None:
+    """In each of SqueezeNet's 8 fire modules onnxruntime's quantizer gives the Concat the scale of
+    one of its two inputs, so that part only copies: on the engine its expand conv writes straight
+    into its place in the concatenation's pixels and that copy never runs; the other part
+    rescales and stays. Two frames in one run: C simulation == golden on every element, and the
+    loops it ran == the cost model's."""
+    _, graph = load_partitioned(exported("squeezenet1_1", "dynamo").model)
+    graph = optimize(graph)
+    program = instructions(graph)
+    parts = [i for i in program if i.op.kind == "Concat"]
+    assert len([op for op in graph if op.kind == "Concat"]) == 8
+    assert len({i.op.name for i in parts}) == len(parts) == 8  # one part left of each
+    assert not any(i.op.input_requants[i.part].is_identity() for i in parts)
+    assert len([i for i in program if i.destination and i.destination.tensor.name in {p.op.output.name for p in parts}]) == 8
+    mapping = fixed_engine_mapping(graph, load_board("ultra96v2"), EngineConfig(16, 16, 4, 4, 512), batch=2)
+    project = emit_project(graph, mapping, tmp_path / "squeezenet")
+    check_engine(graph, project, mapping, random_frames(graph, 2, seed=5), "squeezenet1_1 in place")

@@ -86,7 +86,7 @@ def build_program(graph: Graph, config: EngineConfig) -> EngineProgram:
     """Plan every instruction on `config`, lay out DDR and write the params buffer."""
     plans = tuple(plan_program(graph, config))
     widths = engine_widths(graph, plans)
-    arena = plan_arena(graph, config.word_bytes)
+    arena = plan_arena(graph, config.word_bytes, [item.instruction for item in plans])
     writer = ParamsWriter(len(plans) * DESCRIPTOR_WORDS)
     descriptors = tuple(describe(item, graph, config, widths, arena, writer) for item in plans)
     params = np.concatenate(writer.blocks)
@@ -132,9 +132,11 @@ def describe(item: InstructionPlan, graph: Graph, config: EngineConfig, widths: 
     requant = facet.output_requant(item.instruction)
     if requant.negative_multiplier is not None:
         flags |= FLAGS["negative"]
-    fields.update(out_addr=arena.addresses[out.name], out_h=out.shape[2], out_w=out.shape[3], out_c=out.channels,
-                  out_cw=words_per_pixel(out, word_bytes), out_zp=requant.zero_point, out_lo=requant.lo,
-                  out_hi=requant.hi)
+    # the writer's tensor: the output, or the tensor a MAC layer writes into (`Instruction.destination`)
+    written = item.instruction.written
+    fields.update(out_addr=arena.addresses[written.name], out_h=out.shape[2], out_w=out.shape[3], out_c=out.channels,
+                  out_cw=words_per_pixel(written, word_bytes), out_word_offset=item.instruction.word_offset,
+                  out_zp=requant.zero_point, out_lo=requant.lo, out_hi=requant.hi)
     if item.instruction.is_mac:
         describe_mac(item, config, widths, fields, writer)
     flags |= facet.describe(item, fields, DescribeContext(graph, config, arena, writer))

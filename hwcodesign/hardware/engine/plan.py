@@ -24,12 +24,33 @@ from hwcodesign.ir.types import Tensor
 
 
 @dataclass(frozen=True)
+class Destination:
+    """Where a MAC instruction writes its output when that output only exists to be copied into
+    part of another tensor (a Concat part whose output stage is the identity): straight into that
+    tensor, `word_offset` words into each of its pixels (so the copy is never run)."""
+
+    tensor: Tensor
+    word_offset: int
+
+
+@dataclass(frozen=True)
 class Instruction:
     """One descriptor: an IR layer, or one part of a Concat (each part is its own copy)."""
 
     op: Op
     mode: str
     part: int = -1  # Concat: the input this instruction copies into the output
+    destination: Destination | None = None  # a MAC layer writing into part of another tensor
+
+    @property
+    def written(self) -> Tensor:
+        """The tensor the instruction's writer stores into: its output, or its destination's."""
+        return self.op.output if self.destination is None else self.destination.tensor
+
+    @property
+    def word_offset(self) -> int:
+        """Words into each pixel of `written` where the instruction's own words start."""
+        return 0 if self.destination is None else self.destination.word_offset
 
     @property
     def name(self) -> str:

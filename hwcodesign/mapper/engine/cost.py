@@ -153,7 +153,8 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     word_bytes = config.word_bytes
     pixels = out.shape[2] * out.shape[3]
     in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, word_bytes)
-    out_cw = words_per_pixel(out, word_bytes)
+    out_cw = words_per_pixel(out, word_bytes)  # its own words; the written tensor's pixels may be wider
+    written_cw = words_per_pixel(item.instruction.written, word_bytes)
     aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.sampling_inputs)
     cycles = [load_cycles(DESCRIPTOR_WORDS, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for r in runs]
     if aux_words:  # the offset conversion records
@@ -170,7 +171,7 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         compute, block_iterations = mac_compute(item, config, outers)
         first_word = first * item.lanes_out // word_bytes
         kept = min(out_cw - first_word, outers * item.lanes_out // word_bytes)
-        whole = kept == out_cw
+        whole = kept == written_cw
         writer = pixels * kept + (PIPELINE_RAMP if whole else pixels * PIPELINE_RAMP)
         read_bytes, write_bytes = (in_words + aux_words) * word_bytes, pixels * kept * word_bytes
         for k, run in enumerate(runs):

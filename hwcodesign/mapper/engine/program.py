@@ -23,6 +23,7 @@ cost model (`cost.py`) times the plans and the program generator
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from hwcodesign.hardware.engine.config import (
     SPARSE_REFUSAL,
@@ -70,7 +71,32 @@ def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
         if steps and op.output.sparse:
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {SPARSE_REFUSAL}")
         program += steps
-    return program
+    return write_copies_in_place(program, graph, word_bits // 8)
+
+
+def write_copies_in_place(program: list[Instruction], graph: Graph, word_bytes: int) -> list[Instruction]:
+    """A MAC instruction whose output is read only by an instruction that copies it unchanged into
+    part of another tensor (`EngineFacet.copied_into`: a Concat part whose output stage is the
+    identity) writes it there itself, and the copy is dropped: one pass of the pixel unit over
+    the tensor saved (SqueezeNet's fire modules, GoogLeNet's and DenseNet's concatenations).
+    Not when the output is also a graph output or read by another layer (it must exist)."""
+    producer = {instruction.op.output.name: k for k, instruction in enumerate(program) if instruction.is_mac}
+    kept = list(program)
+    dropped: set[int] = set()
+    for k, instruction in enumerate(program):
+        if instruction.is_mac:
+            continue
+        copy = engine_facet(instruction.op).copied_into(instruction, graph.input_tensors(instruction.op), word_bytes)
+        if copy is None:
+            continue
+        source, destination = copy
+        writer = producer.get(source.name)
+        readers = [name for op in graph.consumers(source.name) for name in op.inputs if name == source.name]
+        if writer is None or len(readers) != 1 or source.name in graph.outputs or kept[writer].destination:
+            continue
+        kept[writer] = replace(kept[writer], destination=destination)
+        dropped.add(k)
+    return [instruction for k, instruction in enumerate(kept) if k not in dropped]
 
 
 def check_storage(tensor: Tensor, layer: str) -> None:
@@ -126,15 +152,21 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
     }
 
 
-def plan_arena(graph: Graph, word_bytes: int) -> Arena:
+def plan_arena(graph: Graph, word_bytes: int, program: Iterable[Instruction] = ()) -> Arena:
     """First-fit placement of every tensor, reusing the space of tensors no longer read.
 
     A tensor lives from the layer producing it to its last reader; graph inputs from the start
     (the host writes them all before the run) and outputs to the end (the host reads them after).
-    A layer's output never overlaps its inputs: they are still live when it is placed.
+    A layer's output never overlaps its inputs: they are still live when it is placed. An
+    instruction of `program` that writes into another tensor (`Instruction.destination`) makes
+    that tensor live from its own layer on, and its own output takes no space.
     """
     order = [op for op in graph]
     position = {op.output.name: index for index, op in enumerate(order)}
+    in_place = [i for i in program if i.destination is not None]
+    for instruction in in_place:
+        name = instruction.destination.tensor.name
+        position[name] = min(position[name], position[instruction.op.output.name])
     last_use = dict(position)
     for index, op in enumerate(order):
         for name in op.inputs:
@@ -145,6 +177,7 @@ def plan_arena(graph: Graph, word_bytes: int) -> Arena:
         position[op.output.name] = -1
     sizes = {op.output.name: op.output.shape[2] * op.output.shape[3] * words_per_pixel(op.output, word_bytes)
              for op in order}
+    sizes.update({instruction.op.output.name: 0 for instruction in in_place})
     live: list[tuple[int, int, str]] = []  # (address, size, tensor)
     addresses: dict[str, int] = {}
     top = 0

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
-from hwcodesign.hardware.engine.plan import Instruction, InstructionPlan, pixel_plan
+from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, pixel_plan
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
@@ -39,6 +39,18 @@ class ConcatEngine(PixelFacet):
 
     def output_requant(self, instruction: Instruction) -> Requant:
         return instruction.op.input_requants[instruction.part]
+
+    def copied_into(self, instruction: Instruction, inputs: Sequence[Tensor],
+                    word_bytes: int) -> tuple[Tensor, Destination] | None:
+        """A part is a byte-for-byte copy when its output stage is the identity on every value its
+        input can hold: multiplier 2**shift, no offset, the input's zero point, a clamp covering
+        the input's range (the pixel unit computes (x - zp_in) * M >> shift + zp_out, clamped)."""
+        source, requant = inputs[instruction.part], self.output_requant(instruction)
+        if not (requant.is_identity() and requant.zero_point == source.zero_point
+                and requant.lo <= source.dtype.min and requant.hi >= source.dtype.max):
+            return None
+        offset = sum(t.channels for t in inputs[: instruction.part]) // word_bytes
+        return source, Destination(instruction.op.output, offset)
 
     def datapath(self, item: InstructionPlan) -> Datapath:
         return Datapath(self.accumulator_bound(item), (self.output_requant(item.instruction),))

@@ -18,6 +18,7 @@ from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
 from hwcodesign.hardware.engine.plan import (
+    Destination,
     Instruction,
     InstructionPlan,
     PixelLoops,
@@ -52,6 +53,13 @@ class EngineFacet(ABC):
     @abstractmethod
     def accumulator_bound(self, item: InstructionPlan) -> int:
         """The largest |accumulator| of the unit running `item`, bias included."""
+
+    def copied_into(self, instruction: Instruction, inputs: Sequence[Tensor],
+                    word_bytes: int) -> tuple[Tensor, Destination] | None:
+        """When `instruction` only copies one of its inputs, byte for byte, into part of its
+        output: that input and where it lands (its writer can store it there itself, and this
+        instruction is dropped). None (the default): the instruction computes something."""
+        return None
 
     def output_requant(self, instruction: Instruction) -> Requant:
         """The output stage the instruction's records hold."""

@@ -183,7 +183,10 @@ hwc_block_geometry hwc_block(const hwc_layer &d, int block) {
     g.outers = d.outer_total - g.first_outer < d.outer_per_block ? d.outer_total - g.first_outer : d.outer_per_block;
     g.first_word = g.first_outer * d.lanes_out / C::WORD_BYTES;
     const int block_words = g.outers * d.lanes_out / C::WORD_BYTES;
-    g.kept = d.out_cw - g.first_word < block_words ? d.out_cw - g.first_word : block_words;
+    // the layer's own words per pixel; out_cw is the written tensor's (more when the layer writes
+    // into part of another tensor, from out_word_offset on)
+    const int own_words = (d.out_c + C::WORD_BYTES - 1) / C::WORD_BYTES;
+    g.kept = own_words - g.first_word < block_words ? own_words - g.first_word : block_words;
     g.whole = g.kept == d.out_cw;
     return g;
 }
@@ -462,7 +465,7 @@ void hwc_mac_write(const hwc_layer d, const int block, hls::stream<typename C::w
                    typename C::word_t *fmap_out) {
     const hwc_block_geometry g = hwc_block<C>(d, block);
     const int pixels = d.out_h * d.out_w;
-    hwc_write_segments<C>(words, fmap_out, d.out_addr + g.first_word, g.whole ? 1 : pixels,
+    hwc_write_segments<C>(words, fmap_out, d.out_addr + d.out_word_offset + g.first_word, g.whole ? 1 : pixels,
                           g.whole ? pixels * g.kept : g.kept, d.out_cw);
 }
 
