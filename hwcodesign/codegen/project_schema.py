@@ -21,8 +21,8 @@ from hwcodesign.codegen.project_format import (
     listed_engine_cells,
     register_offsets,
 )
+from hwcodesign.hardware.engine.config import MAX_BATCH
 from hwcodesign.ir.stream_layout import WORD_BITS
-from hwcodesign.mapper.engine_map import MAX_BATCH
 
 ARCHITECTURES = ("dataflow", "sequential")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -78,7 +78,7 @@ def write_copies_in_place(program: list[Instruction], graph: Graph, word_bytes: 
     """A MAC instruction whose output is read only by an instruction that copies it unchanged into
     part of another tensor (`EngineFacet.copied_into`: a Concat part whose output stage is the
     identity) writes it there itself, and the copy is dropped: one pass of the pixel unit over
-    the tensor saved (SqueezeNet's fire modules, GoogLeNet's and DenseNet's concatenations).
+    the tensor saved (one part of each SqueezeNet fire module as onnxruntime quantizes it).
     Not when the output is also a graph output or read by another layer (it must exist)."""
     producer = {instruction.op.output.name: k for k, instruction in enumerate(program) if instruction.is_mac}
     kept = list(program)
