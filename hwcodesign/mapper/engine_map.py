@@ -103,14 +103,19 @@ class EngineMapping:
         return sum(t.cycles for t in self.timings)
 
     @property
+    def frames_in_flight(self) -> int:
+        """Frames the design holds at once: every instance's run of `batch` frames."""
+        return self.instances * self.batch
+
+    @property
     def bottleneck_cycles(self) -> int:
         """The frame interval: each instance finishes a run of `batch` frames before it starts its
         next, and the instances take runs in turn."""
-        return interval_cycles(self.frame_cycles, self.instances * self.batch)
+        return interval_cycles(self.frame_cycles, self.frames_in_flight)
 
     @property
     def fps(self) -> float:
-        return self.board.clock_mhz * 1e6 * self.instances * self.batch / max(self.frame_cycles, 1)
+        return self.board.clock_mhz * 1e6 * self.frames_in_flight / max(self.frame_cycles, 1)
 
     def total(self, resource: str) -> int:
         return self.resources.resource(resource)

@@ -25,5 +25,5 @@ def simulate_engine(mapping: EngineMapping) -> LatencyReport:
         timings.append(StageTiming(timing.name, timing.kind, timing.cycles, float(start + timing.cycles),
                                    float(start + timing.cycles), timing.cycles / frame))
         start += timing.cycles
-    return LatencyReport(mapping.board.clock_mhz, float(start), start / (mapping.instances * mapping.batch), 0.0, 0.0, tuple(timings),
+    return LatencyReport(mapping.board.clock_mhz, float(start), start / mapping.frames_in_flight, 0.0, 0.0, tuple(timings),
                          {}, {}, MemoryCost(0, 0))

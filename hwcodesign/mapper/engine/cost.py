@@ -188,9 +188,8 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
                  for c, r in zip(cycles, runs))
 
 
-def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem,
-               frames: int = 1) -> InstructionTiming:
-    return mac_timings(item, config, weight_bits, (EngineRun(memory, frames),))[0]
+def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem) -> InstructionTiming:
+    return mac_timings(item, config, weight_bits, (EngineRun(memory),))[0]
 
 
 def pixel_timings(item: InstructionPlan, config: EngineConfig,
@@ -219,8 +218,8 @@ def pixel_timings(item: InstructionPlan, config: EngineConfig,
     return tuple(timings)
 
 
-def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem, frames: int = 1) -> InstructionTiming:
-    return pixel_timings(item, config, (EngineRun(memory, frames),))[0]
+def pixel_timing(item: InstructionPlan, config: EngineConfig, memory: MemorySystem) -> InstructionTiming:
+    return pixel_timings(item, config, (EngineRun(memory),))[0]
 
 
 def instruction_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,

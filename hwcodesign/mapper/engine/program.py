@@ -92,7 +92,7 @@ def write_copies_in_place(program: list[Instruction], graph: Graph, word_bytes: 
         source, destination = copy
         writer = producer.get(source.name)
         readers = [name for op in graph.consumers(source.name) for name in op.inputs if name == source.name]
-        if writer is None or len(readers) != 1 or source.name in graph.outputs or kept[writer].destination:
+        if writer is None or len(readers) != 1 or source.name in graph.outputs:
             continue
         kept[writer] = replace(kept[writer], destination=destination)
         dropped.add(k)
