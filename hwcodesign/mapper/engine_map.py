@@ -64,6 +64,7 @@ from hwcodesign.mapper.table import (
 LANES = (8, 16, 32, 64)
 OUTPUT_STAGES = (1, 2, 4, 8)
 PIXEL_LANES = (1, 2, 4, 8)
+PIXEL_PARALLELISM = (1, 2, 4, 8)
 SMALLEST_WEIGHT_DEPTH = 256
 MAX_INSTANCES = HP_PORTS
 """Engine instances a design may hold: one per PS HP port (each instance's four AXI4 masters
@@ -129,13 +130,14 @@ class EngineMapping:
 def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False) -> list[EngineConfig]:
     """Every engine configuration the templates support: lanes that are multiples of a DDR word's
     bytes, output stages that divide them, pixel lanes that divide a word, weight memories from
-    `SMALLEST_WEIGHT_DEPTH` words in powers of two up to `deepest` (no layer needing blocks)."""
+    `SMALLEST_WEIGHT_DEPTH` words in powers of two up to `deepest` (no layer needing blocks), 1 to 8
+    output pixels at once."""
     word_bytes = word_bits // 8
     lanes = [n for n in LANES if n % word_bytes == 0]
     depths = sorted({d for d in (SMALLEST_WEIGHT_DEPTH << k for k in range(16)) if d < deepest} | {max(deepest, 1)})
-    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs)
+    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs, pp)
             for pe in lanes for simd in lanes for rq in OUTPUT_STAGES if rq <= min(pe, simd)
-            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths]
+            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths for pp in PIXEL_PARALLELISM]
 
 
 def deepest_weights(graph: Graph, word_bits: int) -> int:
@@ -219,6 +221,34 @@ class PixelUnitShare:
         return self.by_lanes[config.ew_lanes]
 
 
+class MacUnitShare:
+    """The MAC unit's instructions planned and timed once per MAC-unit size, for every number of
+    instances. A MAC plan and its loops read the configuration's PE, SIMD, output stages, weight
+    depth, pixel parallelism and word (`mac_plan`), never the pixel unit's lanes, so the
+    configurations differing only in those share them. Timing every run count, even one whose
+    instances will not fit, costs less than a second pass."""
+
+    def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
+                 runs: Sequence[EngineRun]) -> None:
+        self.graph, self.program, self.bits, self.operands, self.runs = graph, program, bits, operands, runs
+        self.indexes = [k for k, i in enumerate(program) if i.is_mac]
+        self.by_size: dict[EngineConfig, dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
+
+    def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
+        """Instruction index -> (plan, timing in each run) of every MAC instruction on `config`'s
+        MAC unit; None when one cannot run on it."""
+        key = replace(config, ew_lanes=1)
+        if key not in self.by_size:
+            try:
+                plans = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k]) for k in self.indexes}
+            except EngineUnsupported:
+                self.by_size[key] = None
+            else:
+                self.by_size[key] = {
+                    k: (item, instruction_timings(item, config, self.bits, self.runs)) for k, item in plans.items()}
+        return self.by_size[key]
+
+
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
                     bandwidth: MemorySystem, operands: Sequence[tuple[Tensor, ...]] | None = None,
                     instances: int = 1, batch: int = 1) -> EngineCandidate | None:
@@ -258,24 +288,18 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     frame_bytes = arena_bytes(graph, word_bits, program)
     runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes, max_batch)) for n in range(1, max_instances + 1)]
     pixel_unit = PixelUnitShare(graph, program, bits, operands, runs)
-    macs = [k for k, i in enumerate(program) if i.is_mac]
+    mac_unit = MacUnitShare(graph, program, bits, operands, runs)
     candidates = []
     for config in configs:
-        pixel = pixel_unit.of(config)
-        if pixel is None:
+        pixel, mac = pixel_unit.of(config), mac_unit.of(config)
+        if pixel is None or mac is None:
             continue
-        try:
-            mac = {k: plan(program[k], graph, config, bits, operands[k]) for k in macs}
-        except EngineUnsupported:
-            continue
-        plans = [mac[k] if k in mac else pixel[k][0] for k in range(len(program))]
+        plans = [mac[k][0] if k in mac else pixel[k][0] for k in range(len(program))]
         resources = engine_resources(config, buffer_sizes(plans, config), widths)
-        counts = [n for n in range(1, max_instances + 1) if n == 1 or fits_instances(resources, n, limits)]
-        mac_timings = {k: instruction_timings(item, config, bits, [runs[n - 1] for n in counts])
-                       for k, item in mac.items()}
-        for j, n in enumerate(counts):
-            timings = tuple(mac_timings[k][j] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
-            candidates.append(candidate(config, timings, resources, n, runs[n - 1].frames))
+        for n in range(1, max_instances + 1):
+            if n == 1 or fits_instances(resources, n, limits):
+                timings = tuple(mac[k][1][n - 1] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
+                candidates.append(candidate(config, timings, resources, n, runs[n - 1].frames))
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "
                                 "(each needs more weight words per output than the largest weight memory)")

@@ -20,7 +20,13 @@ from hwcodesign.codegen.engine.program import (
     pack_weight_words,
     plan_arena,
 )
-from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported, memory_words, words_per_pixel
+from hwcodesign.hardware.engine.config import (
+    EngineConfig,
+    EngineUnsupported,
+    group_pixels,
+    memory_words,
+    words_per_pixel,
+)
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, Arena
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS, record_words
@@ -355,8 +361,12 @@ def assert_plan_invariants(item: InstructionPlan, config: EngineConfig, label: s
     assert item.chunks * config.simd >= source.channels > (item.chunks - 1) * config.simd, label
     assert item.outer_per_block * item.blocks >= item.outer_total > item.outer_per_block * (item.blocks - 1), label
     assert item.sfx >= item.sf, label
-    assert item.sfx * config.rq_units >= item.lanes_out, label  # the output stages keep up
-    assert item.sfx * config.word_bytes >= item.lanes_out, label  # so does the unpacker
+    # the output stages keep up with a group's pixels, and so does the unpacker
+    assert item.sfx * config.rq_units >= item.pixels * item.lanes_out, label
+    assert item.sfx * config.word_bytes >= item.pixels * item.lanes_out, label
+    assert 1 <= item.pixels <= config.pp and item.col_banks == config.col_banks, label
+    if item.sampling_inputs:
+        assert item.pixels == 1, label  # a deformable layer's pixels read anywhere
     assert item.taps == item.kernel[0] * item.kernel[1], label
     if item.load_pe:
         assert item.outer_per_block * item.sf <= config.weight_depth, label  # a block fits the memories
@@ -367,6 +377,24 @@ def assert_plan_invariants(item: InstructionPlan, config: EngineConfig, label: s
         assert item.lanes_out == config.simd and item.outer_total == item.chunks and item.sf == item.taps, label
     assert item.table_entries == item.outer_per_block * item.lanes_out, label
     assert 0 <= item.slot0 < item.ring_rows, label
+
+
+@pytest.mark.parametrize("pp", [1, 2, 4, 8])
+def test_a_groups_pixels_read_different_ring_banks(pp: int) -> None:
+    """Every tap of a group reads its pixels `stride` columns apart from consecutive bank
+    positions: they must fall in different column banks (one read port each), and the group is as
+    large as that allows."""
+    config = EngineConfig(8, 8, 1, 1, 256, pp=pp)
+    banks = config.col_banks
+    for stride in range(1, 9):
+        pixels = group_pixels(config, stride, sampled=False)
+        for first in range(-3, 2 * banks):
+            used = {(first + p * stride) % banks for p in range(pixels)}
+            assert len(used) == pixels, (pp, stride, first)
+        larger = min(pp, pixels * 2)
+        if larger > pixels:  # one more power of two would collide
+            assert len({(p * stride) % banks for p in range(larger)}) < larger, (pp, stride)
+        assert group_pixels(config, stride, sampled=True) == 1
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)))

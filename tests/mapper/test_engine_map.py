@@ -106,11 +106,13 @@ def test_candidate_configs_are_what_the_templates_support(word_bits: int, deepes
     assert deepest in depths  # the depth at which no layer runs in blocks
     # powers of two from the smallest memory, each below the no-blocking depth
     assert depths - {deepest} == {SMALLEST_WEIGHT_DEPTH << k for k in range(16) if SMALLEST_WEIGHT_DEPTH << k < deepest}
-    # every combination is there once: lanes x lanes x output stages x pixel lanes x depths
+    # every combination is there once: lanes x lanes x output stages x pixel lanes x depths x
+    # output pixels at once
     lanes = {c.pe for c in configs}
     assert lanes == {c.simd for c in configs} == {n for n in (8, 16, 32, 64) if n % word_bytes == 0}
+    assert {c.pp for c in configs} == {1, 2, 4, 8}
     combos = sum(1 for pe in lanes for simd in lanes for rq in (1, 2, 4, 8) if rq <= min(pe, simd))
-    assert len(configs) == combos * len({c.ew_lanes for c in configs}) * len(depths)
+    assert len(configs) == combos * len({c.ew_lanes for c in configs}) * len(depths) * 4
     assert not any(c.packed_macs for c in candidate_configs(word_bits, deepest))
 
 

@@ -23,12 +23,13 @@ from hwcodesign.sim.golden import run_golden
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 # Three engines that exercise different paths: one block and one output stage per lane (no
-# stalls), PE wider than SIMD with two shared output stages, a weight memory so small that
-# layers run in blocks and SIMD wider than PE with a single output stage and packed DSPs.
+# stalls), one pixel at a time; PE wider than SIMD with two shared output stages and four pixels
+# at once; a weight memory so small that layers run in blocks and SIMD wider than PE with a
+# single output stage, packed DSPs and two pixels at once.
 CONFIGS = (
     EngineConfig(8, 8, 8, 8, 4096),
-    EngineConfig(16, 8, 2, 2, 64),
-    EngineConfig(8, 16, 1, 4, 64, packed_macs=True),
+    EngineConfig(16, 8, 2, 2, 64, pp=4),
+    EngineConfig(8, 16, 1, 4, 64, packed_macs=True, pp=2),
 )
 
 

@@ -155,7 +155,7 @@ def describe_mac(item: InstructionPlan, config: EngineConfig, widths: EngineWidt
         kh=item.kernel[0], kw=item.kernel[1], stride_h=item.stride[0], stride_w=item.stride[1], pad_t=item.pads[0],
         pad_l=item.pads[1], dil_h=item.dilation[0], dil_w=item.dilation[1], reach=item.reach,
         window_rows=item.window_rows, ring_rows=item.ring_rows, slot0=item.slot0, bank_row_words=item.bank_row_words,
-        chunks=item.chunks, taps=item.taps, inner=item.inner, sf=item.sf, sfx=item.sfx, lanes_out=item.lanes_out,
+        chunks=item.chunks, pixels=item.pixels, inner=item.inner, sf=item.sf, sfx=item.sfx, lanes_out=item.lanes_out,
         outer_total=item.outer_total, outer_per_block=item.outer_per_block, blocks=item.blocks,
         load_pe=item.load_pe, chunks_per_group=item.chunks_per_group, block_weight_words=item.weight_words,
     )
@@ -187,7 +187,7 @@ def engine_limits(plans: tuple[InstructionPlan, ...], config: EngineConfig, aren
         "MAX_PIXELS": most(t.shape[2] * t.shape[3] for t in tensors),
         "MAX_TENSOR_WORDS": most(arena.sizes.values()),
         "MAX_ROW_WORDS": most(p.output.shape[3] * words_per_pixel(t, word_bytes) for p in mac for t in p.sampling_inputs),
-        "MAX_ROW_STEPS": most(max(p.output.shape[3] * p.outer_per_block * p.sfx + p.sfx,
+        "MAX_ROW_STEPS": most(max(p.groups * p.outer_per_block * p.sfx + p.sfx,
                                   p.stride[0] * p.inputs[0].shape[3] * p.chunks) for p in mac),
         "MAX_LAYERS": len(plans),
         "ARENA_WORDS": arena.words,

@@ -55,6 +55,7 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
     config, widths = program.config, program.widths
     constants = {
         "WORD_BITS": config.word_bits, "WORD_BYTES": config.word_bytes, "PE": config.pe, "SIMD": config.simd,
+        "PP": config.pp, "COL_BANKS": config.col_banks,
         "OUT_LANES": config.out_lanes, "RQ_UNITS": config.rq_units, "EW_LANES": config.ew_lanes,
         "MW": memory_words(config, widths.weight_bits), "BURST_WORDS": BURST_WORDS, "MAX_BATCH": MAX_BATCH,
         **program.limits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hwcodesign.errors import HwcodesignError
@@ -39,6 +40,7 @@ class EngineConfig:
     weight_depth: int  # words of SIMD weights per PE memory: layers needing more run in blocks
     word_bits: int = 64  # the DDR word of every AXI master
     packed_macs: bool = False  # two MACs per DSP48E2 (`hwc_mul2`; UltraScale+ and narrow operands)
+    pp: int = 1  # output pixels of a row the MAC unit computes at once (the DPU's pixel parallelism)
 
     @property
     def word_bytes(self) -> int:
@@ -48,9 +50,32 @@ class EngineConfig:
     def out_lanes(self) -> int:
         return max(self.pe, self.simd)
 
+    @property
+    def macs_per_cycle(self) -> int:
+        """The MAC unit's multipliers: PE x SIMD weights, each used by `pp` pixels."""
+        return self.pe * self.simd * self.pp
+
+    @property
+    def col_banks(self) -> int:
+        """Column banks of each row-parity half of the ring: two (a bilinear sample's neighbours
+        x0 and x0 + 1), or 2 x PP so that the PP pixels of a group read PP different banks at
+        strides 1 and 2 (and every odd stride) in the same cycle."""
+        return 2 * self.pp
+
     def __str__(self) -> str:
-        return (f"PE{self.pe} SIMD{self.simd} RQ{self.rq_units} EW{self.ew_lanes} "
-                f"W{self.weight_depth}" + (" packed" if self.packed_macs else ""))
+        return (f"PE{self.pe} SIMD{self.simd}" + (f" PP{self.pp}" if self.pp > 1 else "")
+                + f" RQ{self.rq_units} EW{self.ew_lanes} W{self.weight_depth}" + (" packed" if self.packed_macs else ""))
+
+
+def group_pixels(config: EngineConfig, stride: int, sampled: bool) -> int:
+    """Output pixels a MAC layer computes at once on `config`: PP, unless two of them would read
+    the same ring bank (pixels `stride` columns apart: PP of them fit the banks when
+    PP x gcd(stride, banks) <= banks), or the window is sampled (a deformable layer's pixels read
+    anywhere, so it runs one at a time)."""
+    if sampled:
+        return 1
+    banks = config.col_banks
+    return max(1, min(config.pp, banks // math.gcd(stride, banks)))
 
 
 def words_per_pixel(tensor: Tensor, word_bytes: int) -> int:

@@ -23,7 +23,7 @@ DESCRIPTOR_FIELDS = (
     "out_addr", "out_h", "out_w", "out_c", "out_cw", "out_word_offset", "out_zp", "out_lo", "out_hi",
     "kh", "kw", "stride_h", "stride_w", "pad_t", "pad_l", "dil_h", "dil_w",
     "reach", "window_rows", "ring_rows", "slot0", "bank_row_words",
-    "chunks", "taps", "inner", "sf", "sfx", "lanes_out", "outer_total", "outer_per_block", "blocks", "load_pe",
+    "chunks", "pixels", "inner", "sf", "sfx", "lanes_out", "outer_total", "outer_per_block", "blocks", "load_pe",
     "chunks_per_group", "weights_addr", "block_weight_words", "tables_addr",
     "mult_a", "mult_b", "scale_h", "scale_w",
     "frac_bits", "sample_shift", "offset_tables_addr", "offset_zp", "offset_lo", "offset_hi",

@@ -16,6 +16,7 @@ from hwcodesign.hardware.engine.config import (
     EngineConfig,
     EngineUnsupported,
     ceil_div,
+    group_pixels,
     memory_words,
     words_per_pixel,
 )
@@ -96,19 +97,18 @@ class InstructionPlan:
     weight_words: int = 0  # DDR words of one block's weights
     table_entries: int = 0  # records (output channels) the layer's tables hold at once
     lookup_words: int = 0  # params words of a lookup table the pixel unit loads before the layer
+    pixels: int = 1  # output pixels computed at once (`group_pixels`)
+    col_banks: int = 2  # the ring's column banks (`EngineConfig.col_banks`)
 
     @property
-    def half_w(self) -> int:
-        return ceil_div(self.inputs[0].shape[3], 2)
+    def groups(self) -> int:
+        """Pixel groups per output row: what the MAC loop steps through."""
+        return ceil_div(self.output.shape[3], self.pixels)
 
     @property
     def bank_row_words(self) -> int:
-        return self.half_w * self.chunks
-
-    @property
-    def bank_words(self) -> int:
-        """Ring words per parity bank the layer needs (the ring is sized for the largest)."""
-        return self.ring_rows // 2 * self.bank_row_words
+        """Ring words one input row leaves in each bank: its columns spread over `col_banks`."""
+        return ceil_div(self.inputs[0].shape[3], self.col_banks) * self.chunks
 
     @property
     def slot0(self) -> int:
@@ -153,9 +153,11 @@ def mac_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineC
         inner, sf, lanes_out = 1, taps, config.simd
         outer_total = chunks
         load_pe = 1 if weighted else 0
-    # an outer lasts long enough for the shared output stages to convert it and for the
-    # unpacker to turn its lanes into DDR words (one per cycle), so compute never outruns them
-    sfx = max(sf, ceil_div(lanes_out, config.rq_units), lanes_out // config.word_bytes)
+    pixels = group_pixels(config, stride[1], len(inputs) > 1)
+    # an outer lasts long enough for the shared output stages to convert its pixels' accumulators
+    # and for the unpacker to turn their lanes into DDR words (one per cycle), so compute never
+    # outruns them
+    sfx = max(sf, pixels * ceil_div(lanes_out, config.rq_units), pixels * lanes_out // config.word_bytes)
     if load_pe == 0:
         outer_per_block = outer_total
     else:
@@ -168,7 +170,8 @@ def mac_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineC
     return InstructionPlan(
         instruction, tuple(inputs), op.output, kernel, stride, window.pads, dilation, reach, window_rows, ring_rows,
         chunks, taps, inner, sf, sfx, lanes_out, outer_total, outer_per_block, blocks, load_pe,
-        chunks if chunks_per_group is None else chunks_per_group, weight_words, outer_per_block * lanes_out)
+        chunks if chunks_per_group is None else chunks_per_group, weight_words, outer_per_block * lanes_out,
+        pixels=pixels, col_banks=config.col_banks)
 
 
 def pixel_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,

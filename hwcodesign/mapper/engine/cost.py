@@ -89,7 +89,7 @@ class InstructionTiming:
     blocks: int
 
     def mac_utilisation(self, config: EngineConfig) -> float:
-        return self.macs / (self.cycles * config.pe * config.simd) if self.cycles else 0.0
+        return self.macs / (self.cycles * config.macs_per_cycle) if self.cycles else 0.0
 
 
 def rows_needed(item: InstructionPlan, oy: int) -> int:
@@ -115,8 +115,8 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     source, out = item.inputs[0], item.output
     width = source.shape[3]
     per_word = config.simd // config.word_bytes
-    drain = ceil_div(item.lanes_out, config.rq_units)
-    work = out.shape[3] * outers * item.sfx
+    drain = item.pixels * ceil_div(item.lanes_out, config.rq_units)
+    work = item.groups * outers * item.sfx
     # a deformable window converts each row's offsets (and mask) byte by byte first
     convert = sum(out.shape[3] * words_per_pixel(t, config.word_bytes) * config.word_bytes for t in item.sampling_inputs)
     time = iterations = consumed = 0
@@ -266,7 +266,8 @@ class _Sizes:
     """The buffer sizes and widths engine_resources reads, under short names."""
 
     def __init__(self, buffers: dict[str, int], widths: EngineWidths) -> None:
-        self.bank_depth = buffers["BANK_DEPTH"]
+        self.bank_depth, self.row_banks = buffers["BANK_DEPTH"], buffers["ROW_BANKS"]
+        self.outers = buffers["MAX_OUTERS"]
         self.weight_depth = buffers["WBUF_DEPTH"]
         self.table_depth = buffers["TABLE_DEPTH"]
         self.ew_table_depth = buffers["EW_TABLE_DEPTH"]
@@ -287,11 +288,12 @@ class _Sizes:
 def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: EngineWidths) -> LayerCost:
     """DSP, BRAM18K, LUT and FF of the engine with `buffers` (`engine.buffer_sizes`) and
     `widths` (cycles are the program's, not counted here)."""
-    pe, simd = config.pe, config.simd
+    pe, simd, pp = config.pe, config.simd, config.pp
     sizes = _Sizes(buffers, widths)
-    lanes = pe * simd
+    lanes = config.macs_per_cycle
+    banks = sizes.row_banks * config.col_banks
     memories: list[MemoryCost] = [
-        *[memory_cost(sizes.bank_depth, simd * 9)] * 4,  # the ring's parity banks, SIMD centred values wide
+        *[memory_cost(sizes.bank_depth, simd * 9)] * banks,  # the ring's banks, SIMD centred values wide
         memory_cost(sizes.weight_depth, simd * sizes.weight_bits, pe),
         memory_cost(ceil_div(sizes.table_depth, config.rq_units), sizes.record_bits, config.rq_units),
         memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.record_bits, config.ew_lanes),
@@ -301,12 +303,16 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + (2 if sizes.has_add else 0) + (1 if sizes.has_mul else 0))
     lut = ENGINE_BASE_LUT + AXI_MASTERS * AXI_MASTER_LUT
     ff = ENGINE_BASE_FF + AXI_MASTERS * AXI_MASTER_FF
-    # MAC array: adder trees over SIMD products per PE, operand muxes, the packed products' split
+    # MAC array: adder trees over SIMD products per PE and pixel, operand muxes, the packed
+    # products' split; accumulators and pending sums per pixel
     lut += lanes * (sizes.weight_bits + sizes.xm_bits) + lanes * 6
-    ff += lanes * (sizes.weight_bits + sizes.xm_bits) + pe * sizes.acc_bits * 3 + simd * sizes.acc_bits * 2
-    # ring read: four banks' addresses and the neighbour select per lane
-    lut += simd * 9 * 4 + 4 * 120
-    ff += simd * 9 * 4
+    ff += lanes * (sizes.weight_bits + sizes.xm_bits) + pp * (pe * sizes.acc_bits * 3 + simd * sizes.acc_bits * 2)
+    # ring read: the banks' addresses and, per pixel and lane, the select among them (a 4:1 mux
+    # per LUT6 beyond the four banks one pixel of a 2-column ring picks from)
+    lut += pp * simd * 9 * max(4, banks // 4) + banks * 120
+    ff += pp * simd * 9 * 4
+    if pp > 1:  # the unpacker's double buffer of a group's lanes words
+        memories.append(memory_cost(2 * pp * sizes.outers, config.out_lanes * 8))
     if sizes.has_deform:
         dsp += REQUANT_DSP_PER_PE  # the offset conversion, one offset per cycle
         # four fabric multiplies (centred value x neighbour weight) and the blend per lane
@@ -368,7 +374,7 @@ class Roofline:
 
 def roofline(timing: InstructionTiming, config: EngineConfig, memory: MemorySystem) -> Roofline:
     peak = memory.peak_bytes
-    return Roofline(timing.macs / (config.pe * config.simd), timing.ddr_bytes / peak, timing.cycles,
+    return Roofline(timing.macs / config.macs_per_cycle, timing.ddr_bytes / peak, timing.cycles,
                     timing.mac_utilisation(config), timing.ddr_bytes / (max(timing.cycles, 1) * peak))
 
 

@@ -133,15 +133,21 @@ def most(values: Iterable[int], floor: int = 1) -> int:
 def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict[str, int]:
     """The engine's on-chip buffers, each sized for the instruction that needs the most (the
     generated C++ config's names): ring words per parity bank, weight words per PE memory, records
-    of the MAC and pixel units, sampling offsets and mask per row, resize row words."""
+    of the MAC and pixel units, sampling offsets and mask per row, resize row words, the
+    unpacker's outers per group."""
     plans = list(plans)
     mac = [p for p in plans if p.instruction.is_mac]
     sampled = [p.sampling_inputs for p in mac if p.sampling_inputs]
     sampling_width = [p.output.shape[3] for p in mac if p.sampling_inputs]
     resize = [p for p in plans if p.instruction.mode == "resize"]
     pixel = [p for p in plans if not p.instruction.is_mac]
+    row_banks = 2 if sampled else 1
     return {
-        "BANK_DEPTH": most(p.bank_words for p in mac),
+        # the ring's banks: by row parity only where a bilinear sample reads two rows at once
+        "ROW_BANKS": row_banks,
+        "BANK_DEPTH": most(p.ring_rows // row_banks * p.bank_row_words for p in mac),
+        # the unpacker's group buffer: a block's outers for every pixel of a group (none at PP 1)
+        "MAX_OUTERS": most(p.outer_per_block for p in mac if p.pixels > 1),
         "WBUF_DEPTH": most(p.outer_per_block * p.sf for p in mac if p.load_pe),
         "TABLE_DEPTH": most(p.table_entries for p in mac),
         "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),

@@ -6,17 +6,21 @@
 //   offsets (and mask) on the aux port.
 // Compute keeps a line buffer (ring) of `ring_rows` input rows: the window
 // (kh-1)*dil + 1 rows, for a deformable conv 2R more (offsets bounded by R: what lets it stream),
-// plus stride rows read ahead while a row computes. The ring is split into four banks by the
-// parity of row and column, so a bilinear sample reads its four neighbours in one cycle; each
-// bank holds SIMD channels per word. Two loop shapes share the multipliers:
-//   conv:        per output pixel, per fold of PE output channels, per (tap, SIMD-channel chunk):
-//                PE x SIMD MACs per cycle (weights[pe][fold*SF + step][s]);
-//   channelwise: per output pixel, per SIMD-channel chunk, per tap: SIMD independent MACs
-//                (depthwise weights in PE row 0), max for max pooling.
+// plus stride rows read ahead while a row computes. The ring is split into banks by the column
+// modulo COL_BANKS and, with deformable layers, the row's parity, so a bilinear sample reads its
+// four neighbours in one cycle, and the `pixels` output pixels of a group (PP, `stride` columns
+// apart) read theirs from different banks; each bank holds SIMD channels per word. Two loop shapes share the multipliers:
+//   conv:        per group of output pixels, per fold of PE output channels, per (tap,
+//                SIMD-channel chunk): PP x PE x SIMD MACs per cycle (weights[pe][fold*SF + step][s],
+//                each weight used by every pixel of the group);
+//   channelwise: per group of output pixels, per SIMD-channel chunk, per tap: PP x SIMD
+//                independent MACs (depthwise weights in PE row 0), max for max pooling.
 // A direct read is a bilinear sample at a whole position (fraction 0), so both shapes also run
-// deformable layers: the position is the tap's plus this pixel's converted offset.
-// Output: `lanes_out` accumulators finish together every `sf` cycles; RQ_UNITS shared output
-// stages convert them during the next `sfx` >= ceil(lanes_out / RQ_UNITS) cycles.
+// deformable layers (one pixel at a time): the position is the tap's plus this pixel's
+// converted offset.
+// Output: the group's `pixels` x `lanes_out` accumulators finish together every `sf` cycles;
+// RQ_UNITS shared output stages convert them, pixel by pixel, during the next `sfx` >=
+// pixels x ceil(lanes_out / RQ_UNITS) cycles. The unpacker puts each pixel's words together.
 #ifndef HWCODESIGN_ENGINE_MAC_H
 #define HWCODESIGN_ENGINE_MAC_H
 
@@ -49,19 +53,32 @@ inline int hwc_engine_words_until(const hwc_layer &d, const hwc_ring_cursor &cur
 template <class C>
 struct hwc_ring {
     typedef ap_int<C::X_BITS> value_t;
-    value_t bank[4][C::BANK_DEPTH][C::SIMD];
+    value_t bank[C::ROW_BANKS * C::COL_BANKS][C::BANK_DEPTH][C::SIMD];
+
+    // The bank of ring slot `slot`, column `col`: the column modulo COL_BANKS and, in an engine
+    // with deformable layers (ROW_BANKS 2), the row's parity (the ring has an even number of
+    // rows, so a slot's parity is its row's).
+    static int which(int slot, int col) {
+#pragma HLS INLINE
+        return (slot % C::ROW_BANKS) * C::COL_BANKS + col % C::COL_BANKS;
+    }
+
+    static int address(const hwc_layer &d, int slot, int col, int chunk) {
+#pragma HLS INLINE
+        return (slot / C::ROW_BANKS) * d.bank_row_words + (col / C::COL_BANKS) * d.chunks + chunk;
+    }
 
     // One SIMD-channel word into the ring, centred (x - zero point; channels beyond C are 0).
     void write(const hwc_layer &d, const hwc_vec<hwc_byte_t, C::SIMD> &word, hwc_ring_cursor &cursor) {
 #pragma HLS INLINE
-        const int which = (cursor.slot & 1) * 2 + (cursor.col & 1);
-        const int address = (cursor.slot >> 1) * d.bank_row_words + (cursor.col >> 1) * d.chunks + cursor.chunk;
+        const int to = which(cursor.slot, cursor.col);
+        const int at = address(d, cursor.slot, cursor.col, cursor.chunk);
         const bool is_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
             const int channel = cursor.chunk * C::SIMD + s;
-            bank[which][address][s] = channel < d.in_c ? value_t(hwc_byte_value(word.data[s], is_signed) - d.in_zp)
-                                                       : value_t(0);
+            bank[to][at][s] = channel < d.in_c ? value_t(hwc_byte_value(word.data[s], is_signed) - d.in_zp)
+                                               : value_t(0);
         }
         if (++cursor.chunk == d.chunks) {
             cursor.chunk = 0;
@@ -114,9 +131,10 @@ struct hwc_row_offsets {
     }
 };
 
-// The SIMD values one cycle feeds the MACs: channels chunk*SIMD + s at fixed-point position
-// (pos_y, pos_x) in 1/2^F pixels, blended from the four neighbours and rounded by `shift` bits
-// (F = 0, shift = 0: a plain read). `inside` tells max pooling whether the position is padding.
+// The SIMD values one cycle feeds one pixel's MACs: channels chunk*SIMD + s at fixed-point
+// position (pos_y, pos_x) in 1/2^F pixels, blended from the four neighbours and rounded by `shift`
+// bits (F = 0, shift = 0: a plain read of one bank). `inside` tells max pooling whether the
+// position is padding.
 template <class C>
 void hwc_engine_sample(const hwc_layer &d, const hwc_ring<C> &ring, int base_slot, int top, int pos_y, int pos_x,
                        int chunk, ap_int<C::SAMPLE_BITS> x[C::SIMD], bool &inside) {
@@ -132,22 +150,23 @@ void hwc_engine_sample(const hwc_layer &d, const hwc_ring<C> &ring, int base_slo
 #pragma HLS UNROLL
         blend[s] = 0;
     }
-    for (int which = 0; which < 4; ++which) {
+    for (int n = 0; n < 4; ++n) {
 #pragma HLS UNROLL
-        if (!C::HAS_DEFORM && which != ((y0 & 1) * 2 + (x0 & 1))) continue;
-        // this bank's neighbour: the one of (y0, y0 + 1) x (x0, x0 + 1) with its row/column parity
-        const int ny = y0 + (((which >> 1) - y0) & 1);
-        const int nx = x0 + (((which & 1) - x0) & 1);
-        const int wy = ny == y0 ? one - fy : fy;
-        const int wx = nx == x0 ? one - fx : fx;
+        if (!C::HAS_DEFORM && n != 0) continue;
+        // neighbour (y0 + dy, x0 + dx), weighted by its share of the fractions
+        const int dy = n >> 1, dx = n & 1;
+        const int ny = y0 + dy, nx = x0 + dx;
+        const int wy = dy ? fy : one - fy;
+        const int wx = dx ? fx : one - fx;
         const bool read = wy != 0 && wx != 0 && ny >= 0 && ny < d.in_h && nx >= 0 && nx < d.in_w;
         int slot = base_slot + (ny - top);
         if (slot >= d.ring_rows) slot -= d.ring_rows;
-        const int address = read ? (slot >> 1) * d.bank_row_words + (nx >> 1) * d.chunks + chunk : 0;
+        const int bank = read ? hwc_ring<C>::which(slot, nx) : 0;
+        const int address = read ? hwc_ring<C>::address(d, slot, nx, chunk) : 0;
         const int weight = wy * wx;
         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-            const ap_int<C::X_BITS> value = ring.bank[which][address][s];
+            const ap_int<C::X_BITS> value = ring.bank[bank][address][s];
             if (read) {
                 if (C::HAS_DEFORM) {
                     ap_int<C::BLEND_BITS> term = value * ap_int<C::WEIGHT_FP_BITS>(weight);
@@ -191,9 +210,9 @@ hwc_block_geometry hwc_block(const hwc_layer &d, int block) {
     return g;
 }
 
-// Counters of the MAC loop: output column, outer index (fold or chunk) within the block, step
-// within the outer (k < sf computes, the rest only drain output stages), and the step's tap
-// (ky, kx) and inner chunk.
+// Counters of the MAC loop: first output column of the pixel group, outer index (fold or chunk)
+// within the block, step within the outer (k < sf computes, the rest only drain output stages),
+// and the step's tap (ky, kx) and inner chunk.
 struct hwc_mac_cursor {
     int ox;
     int outer;
@@ -217,10 +236,10 @@ void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc
     static hwc_row_offsets<C> row;
 #pragma HLS ARRAY_PARTITION variable=row.offset complete dim=2
 #pragma HLS ARRAY_PARTITION variable=row.mask complete dim=2
-    acc_t acc[C::OUT_LANES];
-#pragma HLS ARRAY_PARTITION variable=acc complete
-    acc_t pending[C::OUT_LANES];
-#pragma HLS ARRAY_PARTITION variable=pending complete
+    acc_t acc[C::PP][C::OUT_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
+    acc_t pending[C::PP][C::OUT_LANES];
+#pragma HLS ARRAY_PARTITION variable=pending complete dim=0
     hwc_vec<hwc_byte_t, C::OUT_LANES> word;
 #pragma HLS ARRAY_PARTITION variable=word.data complete
 
@@ -233,11 +252,15 @@ void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc
     const hwc_block_geometry g = hwc_block<C>(d, block);
     const int first_outer = g.first_outer, outers = g.outers;
     const int first_channel = first_outer * d.lanes_out;
-    const int work = d.out_w * outers * d.sfx;
+    const int pixels = d.pixels;  // output pixels of a group (1 for a deformable layer)
+    const int groups = (d.out_w + pixels - 1) / pixels;
+    const int work = groups * outers * d.sfx;
+    const int taps = d.kh * d.kw;
     // offset group of the first chunk a pixel visits (channelwise: the block's first chunk)
     const int group0 = conv ? 0 : first_outer / d.chunks_per_group;
     const int in_group0 = conv ? 0 : first_outer % d.chunks_per_group;
-    const int drain = (d.lanes_out + C::RQ_UNITS - 1) / C::RQ_UNITS;  // table rows per outer too
+    const int pixel_drain = (d.lanes_out + C::RQ_UNITS - 1) / C::RQ_UNITS;  // table rows per outer too
+    const int drain = pixels * pixel_drain;
     const acc_t lowest = acc_t(-(1 << (C::X_BITS - 1)));
 
     hwc_ring_cursor cursor = {0, 0, 0, 0};
@@ -261,27 +284,34 @@ rows:
         int ix0 = -d.pad_l;
         int group = group0, in_group = in_group0;  // offset group of this step's chunk
         int weight_address = 0;
-        int pending_outer = 0, convert_step = drain;
+        // the output stages: which outer and group they convert, and where they are in it
+        int pending_outer = 0, pending_ox = 0, convert_step = drain, convert_row = 0, convert_pixel = 0;
     steps:
         for (int step = 0; step < steps; ++step) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_ROW_STEPS
             HWC_ENGINE_STEP();
             if (step < ahead) ring.write(d, in.read(), cursor);
-            // shared output stages: the previous outer's accumulators, RQ_UNITS per cycle
+            // shared output stages: the previous outer's accumulators, pixel by pixel, RQ_UNITS
+            // lanes per cycle; a pixel beyond the row (the last group's) is converted, not sent
             if (convert_step < drain) {
                 for (int unit = 0; unit < C::RQ_UNITS; ++unit) {
 #pragma HLS UNROLL
-                    const int lane = convert_step * C::RQ_UNITS + unit;
+                    const int lane = convert_row * C::RQ_UNITS + unit;
                     if (lane < d.lanes_out) {
                         const int entry = pending_outer * d.lanes_out + lane;
-                        const hwc_record<C> r = table[pending_outer * drain + convert_step][unit];
-                        const int value = hwc_engine_requantize<C, C::ACC_BITS>(acc_t(pending[lane] + r.bias), r, negative,
-                                                                               d.out_zp, d.out_lo, d.out_hi);
+                        const hwc_record<C> r = table[pending_outer * pixel_drain + convert_row][unit];
+                        const int value = hwc_engine_requantize<C, C::ACC_BITS>(
+                            acc_t(pending[convert_pixel][lane] + r.bias), r, negative, d.out_zp, d.out_lo, d.out_hi);
                         word.data[lane] = first_channel + entry < d.out_c ? hwc_byte_t(value) : hwc_byte_t(0);
                     }
                 }
-                if (++convert_step == drain) out.write(word);
+                ++convert_step;
+                if (++convert_row == pixel_drain) {
+                    convert_row = 0;
+                    if (pending_ox + convert_pixel < d.out_w) out.write(word);
+                    ++convert_pixel;
+                }
             }
             if (step < work && at.k < d.sf) {
                 const int chunk = conv ? at.inner : first_outer + at.outer;
@@ -296,73 +326,97 @@ rows:
                         pos_y += scale * (dy_tap - d.pattern_cy);
                         pos_x += scale * (dx_tap - d.pattern_cx);
                     } else {
-                        pos_y += row.offset[at.ox][(group * d.taps + tap) * 2];
-                        pos_x += row.offset[at.ox][(group * d.taps + tap) * 2 + 1];
+                        pos_y += row.offset[at.ox][(group * taps + tap) * 2];
+                        pos_x += row.offset[at.ox][(group * taps + tap) * 2 + 1];
                     }
-                    if (masked) mask_value = row.mask[at.ox][group * d.taps + tap];
+                    if (masked) mask_value = row.mask[at.ox][group * taps + tap];
                 }
-                ap_int<C::SAMPLE_BITS> sample[C::SIMD];
-#pragma HLS ARRAY_PARTITION variable=sample complete
-                bool inside;
-                hwc_engine_sample<C>(d, ring, base_slot, top, pos_y, pos_x, chunk, sample, inside);
-                ap_int<C::XM_BITS> x[C::SIMD];
-#pragma HLS ARRAY_PARTITION variable=x complete
-                for (int s = 0; s < C::SIMD; ++s) {
+                // the group's pixels read the same tap `stride_w` columns apart
+                ap_int<C::SAMPLE_BITS> sample[C::PP][C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=sample complete dim=0
+                bool inside[C::PP];
+#pragma HLS ARRAY_PARTITION variable=inside complete
+                ap_int<C::XM_BITS> x[C::PP][C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=x complete dim=0
+                for (int p = 0; p < C::PP; ++p) {
 #pragma HLS UNROLL
-                    x[s] = C::HAS_MASK ? ap_int<C::XM_BITS>(sample[s] * ap_int<C::MASK_BITS>(mask_value)) : ap_int<C::XM_BITS>(sample[s]);
-                }
-                // every multiplier of the array, pairs of PE rows packed into one DSP
-                ap_int<C::W_BITS + C::XM_BITS> product[C::PE][C::SIMD];
-#pragma HLS ARRAY_PARTITION variable=product complete dim=0
-                for (int p = 0; p < C::PE; p += 2) {
-#pragma HLS UNROLL
+                    inside[p] = false;
                     for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                        const ap_int<C::W_BITS> wa = weights[p + 1][weight_address][s];
-                        const ap_int<C::W_BITS> wb = weights[p][weight_address][s];
-                        if (C::MAC_PACK) {
-                            hwc_mul2<C::W_BITS, C::XM_BITS>(wa, wb, x[s], product[p + 1][s], product[p][s]);
-                        } else {
-                            product[p + 1][s] = wa * x[s];
-                            product[p][s] = wb * x[s];
+                        sample[p][s] = 0;
+                    }
+                    if (p < pixels) {
+                        hwc_engine_sample<C>(d, ring, base_slot, top, pos_y, pos_x + ((p * d.stride_w) << d.frac_bits),
+                                             chunk, sample[p], inside[p]);
+                    }
+                    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                        x[p][s] = C::HAS_MASK ? ap_int<C::XM_BITS>(sample[p][s] * ap_int<C::MASK_BITS>(mask_value))
+                                              : ap_int<C::XM_BITS>(sample[p][s]);
+                    }
+                }
+                // every multiplier of the array: each weight times every pixel's value, pairs of
+                // PE rows packed into one DSP
+                ap_int<C::W_BITS + C::XM_BITS> product[C::PP][C::PE][C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=product complete dim=0
+                for (int p = 0; p < C::PP; ++p) {
+#pragma HLS UNROLL
+                    for (int e = 0; e < C::PE; e += 2) {
+#pragma HLS UNROLL
+                        for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                            const ap_int<C::W_BITS> wa = weights[e + 1][weight_address][s];
+                            const ap_int<C::W_BITS> wb = weights[e][weight_address][s];
+                            if (C::MAC_PACK) {
+                                hwc_mul2<C::W_BITS, C::XM_BITS>(wa, wb, x[p][s], product[p][e + 1][s], product[p][e][s]);
+                            } else {
+                                product[p][e + 1][s] = wa * x[p][s];
+                                product[p][e][s] = wb * x[p][s];
+                            }
                         }
                     }
                 }
                 const bool first = at.k == 0;
                 const bool last = at.k == d.sf - 1;
-                if (conv) {
-                    for (int p = 0; p < C::PE; ++p) {
+                for (int p = 0; p < C::PP; ++p) {
 #pragma HLS UNROLL
-                        acc_t sum = first ? acc_t(0) : acc[p];
+                    if (conv) {
+                        for (int e = 0; e < C::PE; ++e) {
+#pragma HLS UNROLL
+                            acc_t sum = first ? acc_t(0) : acc[p][e];
+                            for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                                sum += product[p][e][s];
+                            }
+                            acc[p][e] = sum;
+                            if (last) pending[p][e] = sum;
+                        }
+                    } else {
                         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                            sum += product[p][s];
+                            acc_t value;
+                            if (C::HAS_MAX_POOL && max_pool) {
+                                const acc_t start = first ? lowest : acc[p][s];
+                                value = inside[p] && acc_t(sample[p][s]) > start ? acc_t(sample[p][s]) : start;
+                            } else {
+                                value = (first ? acc_t(0) : acc[p][s]) + product[p][0][s];
+                            }
+                            acc[p][s] = value;
+                            if (last) pending[p][s] = value;
                         }
-                        acc[p] = sum;
-                        if (last) pending[p] = sum;
-                    }
-                } else {
-                    for (int s = 0; s < C::SIMD; ++s) {
-#pragma HLS UNROLL
-                        acc_t value;
-                        if (C::HAS_MAX_POOL && max_pool) {
-                            const acc_t start = first ? lowest : acc[s];
-                            value = inside && acc_t(sample[s]) > start ? acc_t(sample[s]) : start;
-                        } else {
-                            value = (first ? acc_t(0) : acc[s]) + product[0][s];
-                        }
-                        acc[s] = value;
-                        if (last) pending[s] = value;
                     }
                 }
                 if (last) {
                     pending_outer = at.outer;
+                    pending_ox = at.ox;
                     convert_step = 0;
+                    convert_row = 0;
+                    convert_pixel = 0;
                 }
                 ++weight_address;
             }
             // advance: inner chunk fastest (conv), then kx, ky; after sfx steps the next outer,
-            // after `outers` outers the next pixel. The offset group follows the chunk.
+            // after `outers` outers the next group of pixels. The offset group follows the chunk.
             if (step < work) {
                 if (++at.k == d.sfx) {
                     at.k = 0;
@@ -378,8 +432,8 @@ rows:
                     }
                     if (++at.outer == outers) {
                         at.outer = 0;
-                        ++at.ox;
-                        ix0 += d.stride_w;
+                        at.ox += pixels;
+                        ix0 += d.stride_w * pixels;
                         weight_address = 0;
                         group = group0;
                         in_group = in_group0;
@@ -453,11 +507,81 @@ void hwc_mac_pack(const hwc_layer d, hls::stream<typename C::word_t> &words, hls
     hwc_pack_chunks<C>(words, chunks, d.in_h * d.in_w, d.in_cw, d.chunks);
 }
 
+// The lanes of a group's pixels into DDR words, pixel by pixel. Compute sends a group's lanes
+// words outer by outer, each outer's pixels together; the writer wants each pixel's words
+// together. So the lanes of group k go into one half of a double buffer while group k-1 leaves
+// from the other: a lanes word in and a DDR word out per cycle. One pixel at a time needs no
+// buffer (PP = 1, or a layer whose groups are single pixels).
+template <class C>
+void hwc_unpack_groups(const hwc_layer &d, const hwc_block_geometry &g,
+                       hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > &lanes, hls::stream<typename C::word_t> &words) {
+    static hwc_vec<hwc_byte_t, C::OUT_LANES> buffer[2][C::PP][C::MAX_OUTERS];
+#pragma HLS ARRAY_PARTITION variable=buffer complete dim=1
+#pragma HLS ARRAY_RESHAPE variable=buffer complete dim=3
+#pragma HLS DEPENDENCE variable=buffer inter false
+    const int per_word = d.lanes_out / C::WORD_BYTES;  // DDR words per lanes word
+    const int groups = d.out_h * ((d.out_w + d.pixels - 1) / d.pixels);
+    // the read side: group, outer, pixel, and the group's first column (its pixels: up to the row's end)
+    int in_group = 0, in_outer = 0, in_pixel = 0, in_col = 0;
+    // the write side: group, pixel, outer and DDR word within it, the pixel's word, the group's column
+    int out_group = 0, out_pixel = 0, out_outer = 0, out_part = 0, out_word = 0, out_col = 0;
+    // every cycle moves a word in, a word out or both: the reads and writes bound the cycles
+    const int bound = d.out_h * d.out_w * (g.outers + g.kept);
+unpack:
+    for (int i = 0; i < bound; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS
+        if (out_group == groups) break;
+        if (in_group < groups && in_group - out_group < 2) {
+            const int in_pixels = d.out_w - in_col < d.pixels ? d.out_w - in_col : d.pixels;
+            buffer[in_group & 1][in_pixel][in_outer] = lanes.read();
+            if (++in_pixel == in_pixels) {
+                in_pixel = 0;
+                if (++in_outer == g.outers) {
+                    in_outer = 0;
+                    ++in_group;
+                    in_col += d.pixels;
+                    if (in_col >= d.out_w) in_col = 0;
+                }
+            }
+        }
+        if (out_group < in_group) {
+            const int out_pixels = d.out_w - out_col < d.pixels ? d.out_w - out_col : d.pixels;
+            const hwc_vec<hwc_byte_t, C::OUT_LANES> &lane_word = buffer[out_group & 1][out_pixel][out_outer];
+            typename C::word_t value = 0;
+            for (int e = 0; e < C::WORD_BYTES; ++e) {
+#pragma HLS UNROLL
+                value.range(8 * e + 7, 8 * e) = lane_word.data[out_part * C::WORD_BYTES + e];
+            }
+            words.write(value);
+            if (++out_part == per_word) {
+                out_part = 0;
+                ++out_outer;
+            }
+            if (++out_word == g.kept) {
+                out_word = 0;
+                out_outer = 0;
+                out_part = 0;
+                if (++out_pixel == out_pixels) {
+                    out_pixel = 0;
+                    ++out_group;
+                    out_col += d.pixels;
+                    if (out_col >= d.out_w) out_col = 0;
+                }
+            }
+        }
+    }
+}
+
 template <class C>
 void hwc_mac_unpack(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > &lanes,
                     hls::stream<typename C::word_t> &words) {
     const hwc_block_geometry g = hwc_block<C>(d, block);
-    hwc_unpack_lanes<C>(lanes, words, d.out_h * d.out_w, g.outers, d.lanes_out, g.kept);
+    if (C::PP == 1 || d.pixels == 1) {
+        hwc_unpack_lanes<C>(lanes, words, d.out_h * d.out_w, g.outers, d.lanes_out, g.kept);
+    } else {
+        hwc_unpack_groups<C>(d, g, lanes, words);
+    }
 }
 
 template <class C>
