@@ -27,6 +27,8 @@ from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
 
 AnyMapping = Mapping | EngineMapping
+PIPELINE_WORD_BITS = 64
+"""The dataflow pipeline's stream word when the user names none (`--word-bits`)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class MapRequest:
     goal: str = "throughput"
     fps: float | None = None
     caps: dict[str, float] | None = None
-    word_bits: int = 64
+    word_bits: int | None = None  # the engine's AXI word; None: the mapper's choice (`engine_word_widths`)
     progress: Callable[[str], None] | None = None
     max_candidates: int = 96
     densities: MappingType[str, float] | None = None
@@ -53,7 +55,7 @@ class ProjectRequest:
 
     name: str
     model_label: str = "an ONNX model"
-    word_bits: int = 64
+    word_bits: int = PIPELINE_WORD_BITS
     fifo_rows: MappingType[tuple[str, str], int] | None = None
     testbench_seed: int = 0
     model_path: str | os.PathLike[str] | None = None

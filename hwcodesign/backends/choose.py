@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from hwcodesign.backends.base import AnyMapping, Architecture, MapRequest, ProjectRequest
+from hwcodesign.backends.base import PIPELINE_WORD_BITS, AnyMapping, Architecture, MapRequest, ProjectRequest
 from hwcodesign.backends.dataflow import DATAFLOW
 from hwcodesign.backends.sequential import SEQUENTIAL
 from hwcodesign.boards import Board
@@ -53,7 +53,7 @@ def backend_of(mapping: AnyMapping) -> Architecture:
 
 
 def map_to_board(graph: Graph, board: Board, goal: str | None = None, fps: float | None = None,
-                 caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
+                 caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int | None = None,
                  progress: Callable[[str], None] | None = None, max_candidates: int = 96,
                  densities: MappingType[str, float] | None = None,
                  time_limit: float | None = DEFAULT_TIME_LIMIT,
@@ -105,22 +105,23 @@ def build_report(graph: Graph, mapping: AnyMapping, latency: LatencyReport, mode
 
 
 def emit_project(graph: Graph, mapping: AnyMapping, out_dir: str | os.PathLike[str], *, name: str | None = None,
-                 word_bits: int = 64, fifo_rows: MappingType[tuple[str, str], int] | None = None,
+                 word_bits: int | None = None, fifo_rows: MappingType[tuple[str, str], int] | None = None,
                  model_label: str = "an ONNX model", testbench_seed: int = 0,
                  extra_files: MappingType[str, str | bytes] | None = None,
                  model_path: str | os.PathLike[str] | None = None, partition: Partition | None = None) -> Project:
     """Generate the project for `graph` as mapped by `mapping` into `out_dir` (atomically).
 
     `fifo_rows` are per-edge FIFO depths in rows (default: the latency simulator's stall-free
-    depths); they and `word_bits` apply to the dataflow pipeline (an engine mapping carries its own
-    word width). `extra_files` (relative path -> content) are written into the same atomic folder,
+    depths); they and `word_bits` (None: `PIPELINE_WORD_BITS`) apply to the dataflow pipeline (an
+    engine mapping carries its own word width). `extra_files` (relative path -> content) are written into the same atomic folder,
     e.g. the simulate report. `model_path` (the source .onnx) is copied beside the driver so its
     notebook can compare with onnxruntime. `partition` (when the model has host parts) adds the
     host parts beside the driver and the driver's whole-model `run`.
     """
     out = Path(out_dir)
     host = host_spec(partition, graph) if partition is not None and partition.has_host_parts else None
-    request = ProjectRequest(c_identifier(name or out.name), model_label, word_bits, fifo_rows, testbench_seed,
+    request = ProjectRequest(c_identifier(name or out.name), model_label, word_bits or PIPELINE_WORD_BITS, fifo_rows,
+                             testbench_seed,
                              model_path, host)
     files = backend_of(mapping).project_files(graph, mapping, request)
     if host is not None and partition is not None:

@@ -412,8 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compile", help="compile a model into a Vitis HLS / Vivado / PYNQ project for a board"
     )
     add_mapping_options(compile_)
-    compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=64,
-                          help="word width of the AXI4-Streams (dataflow) or of the engine's AXI4 masters")
+    compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=None,
+                          help="word width of the AXI4-Streams (dataflow; default 64) or of the engine's AXI4 "
+                               "masters (default: the mapper's choice of 64 or the board's HP port width)")
     add_time_limit_option(compile_)
     compile_.add_argument("-o", "--output", type=output_path, help="project folder (default build/<model>)")
     add_pass_options(compile_)

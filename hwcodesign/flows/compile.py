@@ -42,7 +42,7 @@ class CompileResult:
 
 def compile_model(model: str | os.PathLike[str], board: str | Board, out_dir: str | os.PathLike[str], *,
                   goal: str | None = None, fps: float | None = None, caps: dict[str, float] | None = None,
-                  word_bits: int = 64, name: str | None = None, architecture: str = "auto",
+                  word_bits: int | None = None, name: str | None = None, architecture: str = "auto",
                   samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                   time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
                   passes: PassOptions | None = None, host: HostOptions | None = None,

@@ -47,7 +47,7 @@ class Simulation:
 
 
 def map_and_simulate(graph: Graph, board: Board, *, goal: str | None = None, fps: float | None = None,
-                     caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int = 64,
+                     caps: dict[str, float] | None = None, architecture: str = "auto", word_bits: int | None = None,
                      samples: MappingType[str, np.ndarray] | None = None, density: float | None = None,
                      percentile: float = 95.0, time_limit: float | None = DEFAULT_TIME_LIMIT,
                      step: Step = quiet_step, pinned: MappingType[str, Folding] | None = None,
@@ -74,7 +74,7 @@ def map_and_simulate(graph: Graph, board: Board, *, goal: str | None = None, fps
 
 def simulate_model(graph: Graph, board: Board, *, model_path: str | None = None, goal: str | None = None,
                    fps: float | None = None, caps: dict[str, float] | None = None, architecture: str = "auto",
-                   word_bits: int = 64, samples: MappingType[str, np.ndarray] | None = None,
+                   word_bits: int | None = None, samples: MappingType[str, np.ndarray] | None = None,
                    density: float | None = None, percentile: float = 95.0,
                    time_limit: float | None = DEFAULT_TIME_LIMIT, step: Step = quiet_step,
                    partition: Partition | None = None, pinned: MappingType[str, Folding] | None = None,

@@ -42,6 +42,7 @@ from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine.cost import (
+    HP_PORT_BYTES,
     EngineRun,
     InstructionTiming,
     MemorySystem,
@@ -306,22 +307,37 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     return candidates
 
 
+def engine_word_widths(board: Board) -> tuple[int, ...]:
+    """The AXI word widths an engine may take on `board` when the user names none: 64 bits, and
+    the whole HP port where it is wider (128 bits on a Zynq UltraScale+, `HP_PORT_BYTES`), which
+    doubles what every DDR-bound loop moves a cycle at the cost of wider FIFOs and unpackers."""
+    return tuple(sorted({64, 8 * HP_PORT_BYTES[board.ps_type]}))
+
+
 def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
-               caps: dict[str, float] | None = None, word_bits: int = 64,
+               caps: dict[str, float] | None = None, word_bits: int | None = None,
                progress: Callable[[str], None] | None = None,
                time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT, max_batch: int = MAX_BATCH) -> EngineMapping:
     """The fastest engine for `graph` that fits `board`, running up to `max_batch` frames a run
     (goal "latency": one instance, one frame at a time, the shortest frame; "resources": the
-    smallest that reaches `fps`);
-    MappingInfeasible names what does not fit. The program is
-    solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
+    smallest that reaches `fps`), its AXI words `word_bits` wide (None: each of
+    `engine_word_widths` is a candidate); MappingInfeasible names what does not fit. The program
+    is solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     limits = resource_limits(board, caps)
     if not 1 <= max_batch <= MAX_BATCH:
         raise HwcodesignError(f"an engine run holds 1 to {MAX_BATCH} frames, not {max_batch}")
     single = goal == "latency"
-    candidates = engine_candidates(graph, board, word_bits, progress, limits, 1 if single else MAX_INSTANCES,
-                                   1 if single else max_batch)
+    candidates: list[EngineCandidate] = []
+    refusals: list[HwcodesignError] = []
+    for width in (word_bits,) if word_bits else engine_word_widths(board):
+        try:
+            candidates += engine_candidates(graph, board, width, progress, limits, 1 if single else MAX_INSTANCES,
+                                            1 if single else max_batch)
+        except (EngineUnsupported, MappingInfeasible) as refusal:  # at this width (a Concat part's alignment)
+            refusals.append(refusal)
+    if not candidates:
+        raise refusals[0]
     deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple((c.config, c.instances) for c in candidates),),
                            (tuple(c.cost for c in candidates),))
@@ -331,7 +347,7 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
         raise MappingInfeasible(explain_engine_infeasible(graph, board, table, limits, fps, deadline))
     (pick,), objective = solution
     chosen = candidates[pick]
-    program = instructions(graph, word_bits)
+    program = instructions(graph, chosen.config.word_bits)
     bits = weight_storage_bits(graph)
     plans = [plan(i, graph, chosen.config, bits) for i in program]
     widths = engine_widths(graph, plans)

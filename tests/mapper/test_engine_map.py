@@ -33,6 +33,7 @@ from hwcodesign.mapper.engine_map import (
     candidate_configs,
     deepest_weights,
     engine_candidates,
+    engine_word_widths,
     evaluate_config,
     fixed_engine_mapping,
     largest_batch,
@@ -220,7 +221,7 @@ def test_map_engine_picks_the_fastest_fitting_configuration(name: str) -> None:
     graph, target = small_graph(name), board("zcu104" if name == "deform" else "ultra96v2")
     candidates = brute_force_candidates(graph, target)
     assert len(candidates) > 100
-    mapping = map_engine(graph, target)
+    mapping = map_engine(graph, target, word_bits=64)
     assert isinstance(mapping, EngineMapping) and mapping.architecture == "sequential"
     assert_matches_brute_force(mapping, candidates, resource_limits(target))
 
@@ -234,22 +235,22 @@ def test_map_engine_matches_brute_force_under_binding_caps(name: str, seed: int)
     limits = resource_limits(target, caps)
     if not brute_force_best(candidates, limits):
         with pytest.raises(MappingInfeasible, match="layer-sequential engine"):
-            map_engine(graph, target, caps=caps)
+            map_engine(graph, target, word_bits=64, caps=caps)
         return
-    assert_matches_brute_force(map_engine(graph, target, caps=caps), candidates, limits)
+    assert_matches_brute_force(map_engine(graph, target, word_bits=64, caps=caps), candidates, limits)
 
 
 @pytest.mark.parametrize("name", ["residual_add", "chain"])
 def test_a_cap_below_the_fastest_configuration_changes_the_pick(name: str) -> None:
     graph, target = small_graph(name), board("ultra96v2")
     candidates = brute_force_candidates(graph, target)
-    free = map_engine(graph, target)
+    free = map_engine(graph, target, word_bits=64)
     limits = resource_limits(target)
     fastest = [c for c in candidates if fits(c, limits) and c.cost.cycles == free.bottleneck_cycles]
     # one DSP fewer than every configuration as fast as the free pick
     dsp_limit = min(c.cost.dsp for c in fastest) - 1
     caps = {"dsp": (dsp_limit + 0.5) / target.resources.dsp}
-    capped = map_engine(graph, target, caps=caps)
+    capped = map_engine(graph, target, word_bits=64, caps=caps)
     assert capped.limits["dsp"] == dsp_limit
     assert (capped.config, capped.instances) != (free.config, free.instances)
     assert capped.total("dsp") <= dsp_limit < free.total("dsp")
@@ -260,14 +261,14 @@ def test_a_cap_below_the_fastest_configuration_changes_the_pick(name: str) -> No
 def test_an_fps_floor_within_reach_is_met_and_one_beyond_it_names_the_fps() -> None:
     graph, target = small_graph("chain"), board("ultra96v2")
     candidates = brute_force_candidates(graph, target)
-    free = map_engine(graph, target)
+    free = map_engine(graph, target, word_bits=64)
     slower = int(free.fps * 0.5)
-    mapping = map_engine(graph, target, fps=slower)
+    mapping = map_engine(graph, target, word_bits=64, fps=slower)
     assert mapping.fps >= slower
     assert_matches_brute_force(mapping, candidates, resource_limits(target), cycle_budget(target, slower))
     beyond = int(free.fps) + 1
     with pytest.raises(MappingInfeasible) as error:
-        map_engine(graph, target, fps=beyond)
+        map_engine(graph, target, word_bits=64, fps=beyond)
     message = str(error.value)
     assert f"short of {beyond:g} fps" in message
     assert f"{free.bottleneck_cycles:,} cycles per frame" in message  # what the fastest engine that fits does
@@ -281,7 +282,7 @@ def test_a_cap_nothing_fits_names_the_binding_resource(resource: str, label: str
     least = min(c.cost.resource(resource) for c in candidates)
     caps = {resource: (least - 1 + 0.5) / target.resources.as_dict()[resource]}
     with pytest.raises(MappingInfeasible) as error:
-        map_engine(graph, target, caps=caps)
+        map_engine(graph, target, word_bits=64, caps=caps)
     message = str(error.value)
     assert f"{label} needs at least {least:,} (the smallest engine) but ultra96v2 allows {least - 1:,}" in message
     assert message.startswith("model does not fit ultra96v2 as a layer-sequential engine")
@@ -419,14 +420,29 @@ def test_throughput_takes_several_instances_and_latency_one(target_name: str) ->
     """Small engines: the fastest design runs several at once (frames in flight); the latency goal
     keeps one instance, the one with the shortest frame."""
     graph, target = small_graph("chain"), board(target_name)
-    fastest = map_engine(graph, target)
+    fastest = map_engine(graph, target, word_bits=64)
     assert 1 < fastest.instances <= MAX_INSTANCES
     assert fastest.bottleneck_cycles == -(-fastest.frame_cycles // (fastest.instances * fastest.batch))
-    latency = map_engine(graph, target, goal="latency")
+    latency = map_engine(graph, target, word_bits=64, goal="latency")
     assert latency.instances == latency.batch == 1
     assert latency.frame_cycles <= fastest.frame_cycles
     assert latency.frame_cycles == min(c.cost.depth for c in brute_force_candidates(graph, target)
                                        if c.instances == c.batch == 1 and fits(c, resource_limits(target)))
+
+
+@pytest.mark.parametrize(("target_name", "widths"), [("zcu104", (64, 128)), ("pynqz2", (64,))])
+def test_an_unpinned_word_width_is_the_faster_of_the_hp_ports_widths(target_name: str, widths: tuple) -> None:
+    """With no --word-bits the engine's AXI words are a choice like its other sizes: 64 bits, or
+    the whole 128-bit HP port of a Zynq UltraScale+; the pick is the faster of the two pinned
+    mappings (each held to brute force above), and a pinned width is kept."""
+    graph, target = small_graph("chain_blocks"), board(target_name)
+    assert engine_word_widths(target) == widths
+    pinned = {bits: map_engine(graph, target, word_bits=bits) for bits in widths}
+    assert all(m.config.word_bits == bits for bits, m in pinned.items())
+    free = map_engine(graph, target)
+    assert free.objective == min(m.objective for m in pinned.values())
+    assert free.config.word_bits in widths and free.candidates == sum(m.candidates for m in pinned.values())
+    assert [t.name for t in free.timings] == [i.name for i in instructions(graph, free.config.word_bits)]
 
 
 def test_a_batch_loads_each_instructions_weights_once() -> None:
@@ -453,11 +469,11 @@ def test_the_batch_keeps_the_feature_map_buffers_within_budget() -> None:
 
 def test_map_engine_runs_at_most_max_batch_frames() -> None:
     graph, target = small_graph("chain"), board("ultra96v2")
-    capped = {b: map_engine(graph, target, max_batch=b) for b in (1, 3, MAX_BATCH)}
+    capped = {b: map_engine(graph, target, word_bits=64, max_batch=b) for b in (1, 3, MAX_BATCH)}
     assert [capped[b].batch for b in (1, 3, MAX_BATCH)] == [1, 3, MAX_BATCH]
     assert capped[1].bottleneck_cycles > capped[3].bottleneck_cycles > capped[MAX_BATCH].bottleneck_cycles
     with pytest.raises(HwcodesignError, match="an engine run holds 1 to 8 frames, not 9"):
-        map_engine(graph, target, max_batch=9)
+        map_engine(graph, target, word_bits=64, max_batch=9)
     with pytest.raises(ValueError, match="1 to 8 frames"):
         fixed_engine_mapping(small_graph("chain"), board("ultra96v2"), EngineConfig(8, 8, 1, 1, 64), batch=9)
 
