@@ -225,29 +225,37 @@ class PixelUnitShare:
 class MacUnitShare:
     """The MAC unit's instructions planned and timed once per MAC-unit size, for every number of
     instances. A MAC plan and its loops read the configuration's PE, SIMD, output stages, weight
-    depth, pixel parallelism and word (`mac_plan`), never the pixel unit's lanes, so the
-    configurations differing only in those share them. Timing every run count, even one whose
-    instances will not fit, costs less than a second pass."""
+    depth, pixel parallelism and word (`mac_plan`), and the pixel unit's lanes only for a fused
+    residual Add (its stage has that many lanes): the other instructions are shared by the
+    configurations differing only in those lanes. Timing every run count, even one whose instances
+    will not fit, costs less than a second pass."""
 
     def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
                  runs: Sequence[EngineRun]) -> None:
         self.graph, self.program, self.bits, self.operands, self.runs = graph, program, bits, operands, runs
-        self.indexes = [k for k, i in enumerate(program) if i.is_mac]
-        self.by_size: dict[EngineConfig, dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
+        macs = [k for k, i in enumerate(program) if i.is_mac]
+        self.shared = [k for k in macs if program[k].residual is None]
+        self.own = [k for k in macs if program[k].residual is not None]
+        self.by_size: dict[tuple[EngineConfig, bool], dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
 
-    def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
-        """Instruction index -> (plan, timing in each run) of every MAC instruction on `config`'s
-        MAC unit; None when one cannot run on it."""
-        key = replace(config, ew_lanes=1)
+    def _timed(self, config: EngineConfig, indexes: list[int], key: tuple[EngineConfig, bool]
+               ) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
         if key not in self.by_size:
             try:
-                plans = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k]) for k in self.indexes}
+                plans = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k]) for k in indexes}
             except EngineUnsupported:
                 self.by_size[key] = None
             else:
                 self.by_size[key] = {
                     k: (item, instruction_timings(item, config, self.bits, self.runs)) for k, item in plans.items()}
         return self.by_size[key]
+
+    def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
+        """Instruction index -> (plan, timing in each run) of every MAC instruction on `config`'s
+        MAC unit; None when one cannot run on it."""
+        shared = self._timed(config, self.shared, (replace(config, ew_lanes=1), False))
+        own = self._timed(config, self.own, (config, True)) if self.own else {}
+        return None if shared is None or own is None else {**shared, **own}
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,

@@ -171,7 +171,7 @@ def decode_descriptor(words: np.ndarray) -> dict[str, int]:
 def test_descriptor_words_round_trip_including_negative_fields() -> None:
     rng = np.random.default_rng(0)
     fields = {name: int(rng.integers(-2**31, 2**31)) for name in DESCRIPTOR_FIELDS}
-    fields.update(in_zp=-128, out_zp=-3, offset_lo=-2048, offset_hi=2048, aux_zp=-1, mode=3,
+    fields.update(in_zp=-128, out_zp=-3, stage2_lo=-2048, stage2_hi=2048, aux_zp=-1, mode=3,
                   in_addr=2**31 - 1, out_addr=0, pad_t=-(2**31))
     words = descriptor_words(fields)
     assert words.dtype == np.uint64 and words.shape == (DESCRIPTOR_WORDS,)
@@ -186,7 +186,7 @@ def test_the_params_buffer_starts_with_every_instructions_descriptor() -> None:
     layer = deform_layer(DeformCase(mask=True))
     program = build_program(layer.graph, CONFIGS[0])
     (descriptor,) = program.descriptors
-    assert descriptor["offset_lo"] < 0 < descriptor["offset_hi"]  # a negative field on the way
+    assert descriptor["stage2_lo"] < 0 < descriptor["stage2_hi"]  # a negative field on the way
     decoded = decode_descriptor(program.params[:DESCRIPTOR_WORDS])
     assert decoded == {name: descriptor.get(name, 0) for name in DESCRIPTOR_FIELDS}
     source, out = tensor("x", 8, dtype=INT8, zero_point=-7), tensor("y", 8, dtype=INT8, zero_point=-3)
@@ -197,11 +197,11 @@ def test_the_params_buffer_starts_with_every_instructions_descriptor() -> None:
     assert decoded["flags"] & 1  # FLAGS["in_signed"]
     graph = op_case_graph("residual_add")
     program = build_program(graph, CONFIGS[1])
-    assert len(program.descriptors) == len(instructions(graph)) == 3
+    assert len(program.descriptors) == len(instructions(graph)) == 2  # the Add runs in its conv's output stage
     for index, fields in enumerate(program.descriptors):
         words = program.params[index * DESCRIPTOR_WORDS:(index + 1) * DESCRIPTOR_WORDS]
         assert decode_descriptor(words) == {name: fields.get(name, 0) for name in DESCRIPTOR_FIELDS}
-        assert fields["out_addr"] == program.arena.addresses[program.plans[index].output.name]
+        assert fields["out_addr"] == program.arena.addresses[program.plans[index].instruction.written.name]
 
 
 # -- per-channel records --------------------------------------------------------------------------
@@ -404,11 +404,14 @@ def test_plan_invariants_over_every_op_case(index: int) -> None:
     for case in OP_CASES:
         graph = op_case_graph(case)
         plans = plan_program(graph, config)
-        assert [p.instruction.op.name for p in plans] == [op.name for op in graph if not isinstance(op, Input)]
+        fused = [p.instruction.residual.op.name for p in plans if p.instruction.residual is not None]
+        assert [p.instruction.op.name for p in plans] == [op.name for op in graph
+                                                           if not isinstance(op, Input) and op.name not in fused]
+        modes.update("residual" for _ in fused)
         for item in plans:
             modes.add(item.instruction.mode)
             assert_plan_invariants(item, config, f"{case}/{item.instruction.name}/{config}")
-    assert modes == {"conv", "channelwise", "add", "mul", "requant", "resize", "global_pool"}
+    assert modes == {"conv", "channelwise", "add", "mul", "requant", "resize", "global_pool", "residual"}
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)))

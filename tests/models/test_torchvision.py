@@ -100,3 +100,24 @@ def test_squeezenet_on_the_engine_writes_its_fire_modules_in_place(tmp_path: Pat
     mapping = fixed_engine_mapping(graph, load_board("ultra96v2"), EngineConfig(16, 16, 4, 4, 512), batch=2)
     project = emit_project(graph, mapping, tmp_path / "squeezenet")
     check_engine(graph, project, mapping, random_frames(graph, 2, seed=5), "squeezenet1_1 in place")
+
+
+def test_resnet_residual_adds_run_in_their_convs_output_stage(tmp_path: Path) -> None:
+    """Every residual Add of ResNet-18 and ResNet-50 is fused into the conv producing one of its
+    inputs (`fuse_residual_adds`: the other is in DDR by then, the downsample conv when a block has
+    one, since torch runs it after conv3), so the pixel unit runs no Add. ResNet-18 on a PP4
+    engine, two frames in one run: C simulation == golden on every element, and the loops it ran
+    == the cost model's."""
+    for name, exporter, blocks in (("resnet18", "dynamo", 8), ("resnet50", "torchscript", 16)):
+        _, graph = load_partitioned(exported(name, exporter).model)
+        graph = optimize(graph)
+        program = instructions(graph)
+        assert len([op for op in graph if op.kind == "Add"]) == blocks, name
+        assert not any(i.mode == "add" for i in program), name
+        fused = [i for i in program if i.residual is not None]
+        assert len(fused) == blocks and all(i.destination.tensor is i.residual.op.output for i in fused), name
+    _, graph = load_partitioned(exported("resnet18", "dynamo").model)
+    graph = optimize(graph)
+    mapping = fixed_engine_mapping(graph, load_board("kv260"), EngineConfig(16, 16, 4, 4, 512, pp=4), batch=2)
+    project = emit_project(graph, mapping, tmp_path / "resnet18")
+    check_engine(graph, project, mapping, random_frames(graph, 2, seed=7), "resnet18 residual adds fused")

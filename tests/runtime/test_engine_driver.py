@@ -197,7 +197,9 @@ def driver_error(acc: object) -> type[Exception]:
 def test_two_inputs_and_two_outputs_by_name(two: CompileResult) -> None:
     """Each input written at its own arena address, each output read from its own; dicts both ways."""
     meta = two.project.meta
-    assert [i["mode"] for i in meta["instructions"]].count("add") == 1
+    # the residual Add runs in a conv's output stage, its skip read on the aux master
+    assert "add" not in [i["mode"] for i in meta["instructions"]]
+    assert sum("+" in i["name"] for i in meta["instructions"]) == 1
     # inputs are live together, outputs too (an output may reuse a dead input's words)
     assert len({p["address"] for p in meta["inputs"]}) == len({p["address"] for p in meta["outputs"]}) == 2
     driver = load_driver(two.project.root)
@@ -213,7 +215,7 @@ def test_two_inputs_and_two_outputs_by_name(two: CompileResult) -> None:
         assert np.array_equal(got[name], values), name
     single = acc.run({name: value[1] for name, value in frames.items()}, raw=True)
     assert all(np.array_equal(single[name], values[1]) for name, values in expected.items())
-    assert acc.ip.read(VITIS_REGISTERS["layers"]) == len(meta["instructions"]) == 4
+    assert acc.ip.read(VITIS_REGISTERS["layers"]) == len(meta["instructions"]) == 3
 
 
 def test_benchmark_times_one_engine_run_per_frame(small: CompileResult, engine_runs: list[tuple[int, int]]) -> None:

@@ -83,9 +83,9 @@ class GraphBuilder:
 
 def two_inputs_two_outputs_qdq(path: Path) -> Path:
     """Inputs a (3x8x8) and b (2x8x8) -> relu(conv a) + conv b -> (conv of the sum, the sum), QDQ:
-    dicts both ways for drivers and notebooks; as an engine program, four instructions with a
-    residual Add (the aux feature-map master) and two inputs and two outputs at their own arena
-    addresses."""
+    dicts both ways for drivers and notebooks; as an engine program, three instructions, the
+    residual Add run in a conv's output stage (its skip on the aux feature-map master), and two
+    inputs and two outputs at their own arena addresses."""
     b = GraphBuilder(seed=3)
     first, second = b.input((1, 3, 8, 8), "a"), b.input((1, 2, 8, 8), "b")
     total = b.node("Add", [b.node("Relu", [b.conv(first, 3, 4, pads=[1, 1, 1, 1])]), b.conv(second, 2, 4, k=1)])

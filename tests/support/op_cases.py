@@ -104,6 +104,14 @@ def residual_add(b: GraphBuilder, x: str) -> str:
     return b.node("Relu", [b.node("Add", [left, right])])
 
 
+def residual_add_shared(b: GraphBuilder, x: str) -> str:
+    # every addend is read twice, so neither Add can run in a conv's output stage (the engine's
+    # pixel unit adds them, where residual_add's Add is fused into its conv)
+    left = b.node("Relu", [b.conv(x, 4, 4, pads=[1, 1, 1, 1])])
+    right = b.conv(left, 4, 4, k=1)
+    return b.node("Add", [b.node("Add", [left, right]), right])
+
+
 def squeeze_excite(b: GraphBuilder, x: str) -> str:
     # torchvision's SqueezeExcitation writes `scale * input`: the (1, C, 1, 1) gate first; its gate
     # branch here has supported ops only (global pool, 1x1 convs, Relu, a Clip in place of HardSigmoid)
@@ -178,7 +186,8 @@ CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
         conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
         conv_batchnorm_relu, conv_relu6, conv_leaky, conv_abs, flatten_gemm, gemm_untransposed, matmul_add,
         max_pool, max_pool_ceil, average_pool, average_pool_padded, global_average_pool, reduce_mean_gemm,
-        residual_add, concat, resize_nearest, squeeze_excite, mul_same_shape, channel_shuffle_g2, channel_shuffle_g4,
+        residual_add, residual_add_shared, concat, resize_nearest, squeeze_excite, mul_same_shape, channel_shuffle_g2,
+        channel_shuffle_g4,
         split_unequal, slice_channels, slice_halves_shape_arithmetic, gather_channels,
     )
 }

@@ -25,7 +25,7 @@ from hwcodesign.hardware.engine.descriptor import (
     ParamsWriter,
     tensor_fields,
 )
-from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.plan import InstructionPlan, Residual
 from hwcodesign.hardware.engine.tables import padded_records, record_words
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, most, plan_arena, plan_program
@@ -139,6 +139,8 @@ def describe(item: InstructionPlan, graph: Graph, config: EngineConfig, widths: 
                   out_zp=requant.zero_point, out_lo=requant.lo, out_hi=requant.hi)
     if item.instruction.is_mac:
         describe_mac(item, config, widths, fields, writer)
+    if item.instruction.residual is not None:
+        flags |= describe_residual(item.instruction.residual, config, arena, fields, writer)
     flags |= facet.describe(item, fields, DescribeContext(graph, config, arena, writer))
     if not item.instruction.is_mac and item.table_entries:  # records for the channels the instruction writes
         fields["tables_addr"] = writer.append(padded_records(record_words(requant, fields["out_c"]), item.table_entries))
@@ -173,6 +175,19 @@ def describe_mac(item: InstructionPlan, config: EngineConfig, widths: EngineWidt
     bias = None if bias is None else np.asarray(bias, np.int64)
     entries = item.outer_total * item.lanes_out
     fields["tables_addr"] = writer.append(padded_records(record_words(op.requant, item.output.channels, bias), entries))
+
+
+def describe_residual(residual: Residual, config: EngineConfig, arena: Arena, fields: dict[str, int],
+                      writer: ParamsWriter) -> int:
+    """A fused residual Add: the skip on the aux port, both multipliers, and the Add's output stage
+    as the MAC layer's second (one record per channel of a pixel's words); returns its flags."""
+    add, skip = residual.op.requant, residual.skip
+    mult_conv, mult_skip = residual.multipliers
+    fields.update(tensor_fields("aux", skip, arena, config.word_bytes))
+    fields.update(mult_a=mult_conv, mult_b=mult_skip, stage2_zp=add.zero_point, stage2_lo=add.lo, stage2_hi=add.hi)
+    entries = words_per_pixel(residual.op.output, config.word_bytes) * config.word_bytes
+    fields["stage2_tables_addr"] = writer.append(padded_records(record_words(add, residual.op.output.channels), entries))
+    return FLAGS["residual"] | (FLAGS["aux_signed"] if skip.dtype.signed else 0)
 
 
 def engine_limits(plans: tuple[InstructionPlan, ...], config: EngineConfig, arena: Arena) -> dict[str, int]:

@@ -66,7 +66,7 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
         "OFFSET_FP_BITS": widths.offset_fp_bits, "HAS_DEFORM": int(widths.has_deform), "HAS_MASK": int(widths.has_mask),
         "HAS_MAX_POOL": int(widths.has_max_pool), "HAS_ADD": int(widths.has_add), "HAS_RESIZE": int(widths.has_resize),
         "HAS_GLOBAL_POOL": int(widths.has_global_pool), "HAS_MUL": int(widths.has_mul),
-        "HAS_MEAN_TABLE": int(widths.has_mean_table),
+        "HAS_MEAN_TABLE": int(widths.has_mean_table), "HAS_RESIDUAL": int(widths.has_residual),
         "MAC_PACK": int(config.packed_macs),
     }
     constants.pop("ARENA_WORDS")

@@ -15,6 +15,9 @@ from hwcodesign.hardware.engine.config import EngineConfig, words_per_pixel
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
 
+# The stage2_* fields are a MAC layer's second output stage: a deformable layer's offset conversion,
+# or a fused residual Add's (`Residual`); the aux_* fields its second input on the aux port (the
+# offsets, or the skip tensor).
 DESCRIPTOR_FIELDS = (
     "mode", "flags",
     "in_addr", "in_h", "in_w", "in_c", "in_cw", "in_zp",
@@ -26,7 +29,7 @@ DESCRIPTOR_FIELDS = (
     "chunks", "pixels", "inner", "sf", "sfx", "lanes_out", "outer_total", "outer_per_block", "blocks", "load_pe",
     "chunks_per_group", "weights_addr", "block_weight_words", "tables_addr",
     "mult_a", "mult_b", "scale_h", "scale_w",
-    "frac_bits", "sample_shift", "offset_tables_addr", "offset_zp", "offset_lo", "offset_hi",
+    "frac_bits", "sample_shift", "stage2_tables_addr", "stage2_zp", "stage2_lo", "stage2_hi",
     "pattern_cy", "pattern_cx",
 )
 ARENA_ADDRESS_FIELDS = ("in_addr", "aux_addr", "mask_addr", "out_addr")
@@ -35,7 +38,7 @@ ARENA_ADDRESS_FIELDS = ("in_addr", "aux_addr", "mask_addr", "out_addr")
 addresses stay."""
 DESCRIPTOR_WORDS = 32  # two 32-bit fields per 64-bit word, padded to a power of two
 FLAGS = {"in_signed": 1, "aux_signed": 2, "mask_signed": 4, "negative": 8, "mask": 16, "fixed_shape": 32,
-         "deform": 64, "max_pool": 128, "gate": 256, "table": 512}
+         "deform": 64, "max_pool": 128, "gate": 256, "table": 512, "residual": 1024}
 
 
 @dataclass(frozen=True)

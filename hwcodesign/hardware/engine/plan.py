@@ -35,6 +35,25 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class Residual:
+    """A residual addition a MAC instruction runs on its own output before writing it (the MAC
+    layer's output read only by `op`, an Add whose other input, `skip`, is in DDR by then): its
+    output stage's results and `skip`, each scaled by its multiplier, through the Add's output
+    stage, as the pixel unit's ADD would (`conv_first`: the MAC output is the Add's first input).
+    The instruction writes the Add's output (its `destination`), and the Add is dropped."""
+
+    op: Op
+    skip: Tensor
+    conv_first: bool
+
+    @property
+    def multipliers(self) -> tuple[int, int]:
+        """(the MAC output's multiplier, the skip's)."""
+        first, second = self.op.input_multipliers
+        return (first, second) if self.conv_first else (second, first)
+
+
+@dataclass(frozen=True)
 class Instruction:
     """One descriptor: an IR layer, or one part of a Concat (each part is its own copy)."""
 
@@ -42,6 +61,7 @@ class Instruction:
     mode: str
     part: int = -1  # Concat: the input this instruction copies into the output
     destination: Destination | None = None  # a MAC layer writing into part of another tensor
+    residual: Residual | None = None  # a MAC layer adding a skip tensor to its output (then `destination`)
 
     @property
     def written(self) -> Tensor:
@@ -55,6 +75,8 @@ class Instruction:
 
     @property
     def name(self) -> str:
+        if self.residual is not None:
+            return f"{self.op.name}+{self.residual.op.name}"
         return self.op.name if self.part < 0 else f"{self.op.name}#part{self.part}"
 
     @property
@@ -99,6 +121,7 @@ class InstructionPlan:
     lookup_words: int = 0  # params words of a lookup table the pixel unit loads before the layer
     pixels: int = 1  # output pixels computed at once (`group_pixels`)
     col_banks: int = 2  # the ring's column banks (`EngineConfig.col_banks`)
+    residual: InstructionPlan | None = None  # the fused Add's own plan (`Instruction.residual`)
 
     @property
     def groups(self) -> int:

@@ -157,11 +157,14 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     written_cw = words_per_pixel(item.instruction.written, word_bytes)
     aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.sampling_inputs)
     cycles = [load_cycles(DESCRIPTOR_WORDS, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for r in runs]
-    if aux_words:  # the offset conversion records
-        conversion = item.sampling_inputs[0].channels * RECORD_WORDS
-        cycles = [c + load_cycles(conversion, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP
-                  for c, r in zip(cycles, runs)]
-    iterations = load_words = frame_words = 0
+    # the second output stage's records: the offset conversion's, or a fused residual Add's
+    if aux_words:
+        second = item.sampling_inputs[0].channels * RECORD_WORDS
+    else:
+        second = written_cw * word_bytes * RECORD_WORDS if item.residual is not None else 0
+    if second:
+        cycles = [c + load_cycles(second, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for c, r in zip(cycles, runs)]
+    iterations, load_words, frame_words = 0, second, 0
     mw = memory_words(config, weight_bits)
     for block in range(item.blocks):
         first = block * item.outer_per_block
@@ -173,15 +176,19 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         kept = min(out_cw - first_word, outers * item.lanes_out // word_bytes)
         whole = kept == written_cw
         writer = pixels * kept + (PIPELINE_RAMP if whole else pixels * PIPELINE_RAMP)
-        read_bytes, write_bytes = (in_words + aux_words) * word_bytes, pixels * kept * word_bytes
+        # a fused residual Add reads the skip's words beside the writer's, as the writer stores them,
+        # and converts EW_LANES channels a cycle on the way
+        skip_words = pixels * kept if item.residual is not None else 0
+        residual = skip_words * (word_bytes // config.ew_lanes) + PIPELINE_RAMP if skip_words else 0
+        read_bytes, write_bytes = (in_words + aux_words + skip_words) * word_bytes, pixels * kept * word_bytes
         for k, run in enumerate(runs):
             loads = (load_cycles(weights, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
                 load_cycles(records, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP
-            region = max(compute, writer, in_words, run.memory.cycles(read_bytes, write_bytes))
+            region = max(compute, writer, residual, in_words, run.memory.cycles(read_bytes, write_bytes))
             cycles[k] += loads + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP)
         iterations += block_iterations
         load_words += weights + records
-        frame_words += in_words + aux_words + pixels * kept
+        frame_words += in_words + aux_words + skip_words + pixels * kept
     macs = op.macs([t.shape for t in item.inputs])
     return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, r.frames * iterations,
                                    r.frames * macs, (load_words + r.frames * frame_words) * word_bytes, item.blocks)
@@ -282,6 +289,7 @@ class _Sizes:
         self.has_deform, self.has_mask, self.has_add = widths.has_deform, widths.has_mask, widths.has_add
         self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
         self.has_lookup, self.has_mul, self.has_mean_table = widths.has_lookup, widths.has_mul, widths.has_mean_table
+        self.has_residual, self.res_table_rows = widths.has_residual, buffers["RES_TABLE_ROWS"]
 
 
 
@@ -313,6 +321,12 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     ff += pp * simd * 9 * 4
     if pp > 1:  # the unpacker's double buffer of a group's lanes words
         memories.append(memory_cost(2 * pp * sizes.outers, config.out_lanes * 8))
+    if sizes.has_residual:  # a fused Add's EW_LANES lanes: two multipliers and an output stage each
+        dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + 2)
+        lut += config.ew_lanes * OUTPUT_STAGE_LUT
+        ff += config.ew_lanes * OUTPUT_STAGE_FF
+        memories.append(memory_cost(sizes.res_table_rows, sizes.record_bits, config.ew_lanes))
+        memories.append(memory_cost(FIFO_DEPTH, config.word_bits, 2))  # the skip's and the residual's FIFOs
     if sizes.has_deform:
         dsp += REQUANT_DSP_PER_PE  # the offset conversion, one offset per cycle
         # four fabric multiplies (centred value x neighbour weight) and the blend per lane

@@ -34,7 +34,7 @@ from hwcodesign.hardware.engine.config import (
     words_per_pixel,
 )
 from hwcodesign.hardware.engine.descriptor import Arena
-from hwcodesign.hardware.engine.plan import Instruction, InstructionPlan
+from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, Residual
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import DyBitType, Tensor
@@ -71,7 +71,40 @@ def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
         if steps and op.output.sparse:
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {SPARSE_REFUSAL}")
         program += steps
-    return write_copies_in_place(program, graph, word_bits // 8)
+    return write_copies_in_place(fuse_residual_adds(program, graph), graph, word_bits // 8)
+
+
+def fuse_residual_adds(program: list[Instruction], graph: Graph) -> list[Instruction]:
+    """A MAC instruction whose output only an Add reads, the Add's other input (the skip) being in
+    DDR by then, runs the Add itself on its output (`Residual`) and writes the Add's output; the
+    Add is dropped: the pixel unit's pass over three tensors (a quarter of ResNet-50's frame on
+    the ZCU102) becomes a read of the skip beside the MAC layer's write. Not for a deformable
+    layer (its aux port reads offsets), an output also written elsewhere or read by another layer,
+    a broadcasting Add, or an Add whose output stage has a second (negative) multiplier."""
+    position = {instruction.op.output.name: k for k, instruction in enumerate(program)}
+    kept = list(program)
+    dropped: set[int] = set()
+    for k, instruction in enumerate(program):
+        op = instruction.op
+        if instruction.mode != "add" or op.requant.negative_multiplier is not None:
+            continue
+        first, second = op.inputs
+        for source, skip, conv_first in ((first, second, True), (second, first, False)):
+            writer = position.get(source)
+            if writer is None or writer in dropped or not kept[writer].is_mac:
+                continue
+            mac = kept[writer]
+            tensors = graph.input_tensors(mac.op)
+            readers = [name for reader in graph.consumers(source) for name in reader.inputs if name == source]
+            if (len(tensors) > 1 or mac.destination is not None or len(readers) != 1 or source in graph.outputs
+                    or graph.tensor(source).shape != op.output.shape or graph.tensor(skip).shape != op.output.shape
+                    or position.get(skip, -1) >= writer):
+                continue
+            kept[writer] = replace(mac, residual=Residual(op, graph.tensor(skip), conv_first),
+                                   destination=Destination(op.output, 0))
+            dropped.add(k)
+            break
+    return [instruction for k, instruction in enumerate(kept) if k not in dropped]
 
 
 def write_copies_in_place(program: list[Instruction], graph: Graph, word_bytes: int) -> list[Instruction]:
@@ -112,7 +145,12 @@ def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bi
     cannot fit."""
     op = instruction.op
     inputs = tuple(graph.input_tensors(op)) if inputs is None else inputs
-    return engine_facet(op).plan(instruction, inputs, config, weight_bits)
+    item = engine_facet(op).plan(instruction, inputs, config, weight_bits)
+    if instruction.residual is None:
+        return item
+    add = instruction.residual.op
+    return replace(item, residual=engine_facet(add).plan(Instruction(add, "add"), tuple(graph.input_tensors(add)),
+                                                         config, weight_bits))
 
 
 def weight_storage_bits(graph: Graph) -> int:
@@ -148,6 +186,9 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
         "BANK_DEPTH": most(p.ring_rows // row_banks * p.bank_row_words for p in mac),
         # the unpacker's group buffer: a block's outers for every pixel of a group (none at PP 1)
         "MAX_OUTERS": most(p.outer_per_block for p in mac if p.pixels > 1),
+        # a fused residual Add's records: a pixel's channels in rows of EW_LANES (the pixel unit's lanes)
+        "RES_TABLE_ROWS": most(words_per_pixel(p.output, config.word_bytes) * config.word_bytes // config.ew_lanes
+                               for p in mac if p.residual is not None),
         "WBUF_DEPTH": most(p.outer_per_block * p.sf for p in mac if p.load_pe),
         "TABLE_DEPTH": most(p.table_entries for p in mac),
         "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),

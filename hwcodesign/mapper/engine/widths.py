@@ -49,6 +49,7 @@ class EngineWidths:
     has_lookup: bool = False  # the pixel unit's lookup mode and its table memory
     has_mul: bool = False  # the pixel unit's products of two activations and its gate buffer
     has_mean_table: bool = False  # the global pool's input table (a lookup mean) and its memory
+    has_residual: bool = False  # a MAC layer's fused residual Add (`Residual`) and its records
 
     @property
     def record_bits(self) -> int:
@@ -73,8 +74,11 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
     blend = sample = X_BITS
     frac = 0
     mask_bits, masked_bits, offset_fp = 2, 0, 2
-    kinds: set[str] = set()
-    for item in plans:
+    # a fused residual Add runs on the MAC unit's output as the pixel unit would: its own needs
+    plans = list(plans)
+    fused = [item.residual for item in plans if item.residual is not None]
+    kinds = {"residual"} if fused else set()
+    for index, item in enumerate([*plans, *fused]):
         needs = engine_facet(item.instruction.op).datapath(item)
         if item.instruction.is_mac:
             acc = max(acc, signed_bits(needs.bound))
@@ -105,7 +109,8 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
             kinds.add("max_pool")
         if needs.mean_table:
             kinds.add("mean_table")
-        kinds.add(item.instruction.mode)
+        if index < len(plans):  # (a fused Add needs no pixel-unit ADD)
+            kinds.add(item.instruction.mode)
     if prod > MAX_PRODUCT_BITS:
         raise EngineUnsupported(f"an output stage needs a {prod}-bit product; the engine supports {MAX_PRODUCT_BITS}")
     xm = max(sample, masked_bits) if "mask" in kinds else sample
@@ -115,7 +120,7 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
         mask_bits=mask_bits, xm_bits=xm, offset_fp_bits=offset_fp, has_deform="deform" in kinds,
         has_mask="mask" in kinds, has_max_pool="max_pool" in kinds, has_add="add" in kinds,
         has_resize="resize" in kinds, has_global_pool="global_pool" in kinds, has_lookup="lookup" in kinds,
-        has_mul="mul" in kinds, has_mean_table="mean_table" in kinds,
+        has_mul="mul" in kinds, has_mean_table="mean_table" in kinds, has_residual="residual" in kinds,
     )
 
 

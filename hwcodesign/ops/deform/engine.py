@@ -71,8 +71,8 @@ class DeformEngine(EngineFacet):
         op = item.instruction.op
         flags = FLAGS["deform"]
         offset = item.inputs[1]
-        fields.update(frac_bits=op.frac_bits, sample_shift=op.sample_shift, offset_zp=op.offset_requant.zero_point,
-                      offset_lo=op.offset_requant.lo, offset_hi=op.offset_requant.hi,
+        fields.update(frac_bits=op.frac_bits, sample_shift=op.sample_shift, stage2_zp=op.offset_requant.zero_point,
+                      stage2_lo=op.offset_requant.lo, stage2_hi=op.offset_requant.hi,
                       pattern_cy=(op.kernel[0] - 1) // 2 * op.dilation[0],
                       pattern_cx=(op.kernel[1] - 1) // 2 * op.dilation[1])
         flags |= FLAGS["aux_signed"] if offset.dtype.signed else 0
@@ -80,7 +80,7 @@ class DeformEngine(EngineFacet):
             flags |= FLAGS["fixed_shape"]
         if op.has_mask:
             flags |= FLAGS["mask"] | (FLAGS["mask_signed"] if item.inputs[2].dtype.signed else 0)
-        fields["offset_tables_addr"] = context.writer.append(record_words(op.offset_requant, offset.channels))
+        fields["stage2_tables_addr"] = context.writer.append(record_words(op.offset_requant, offset.channels))
         fields.update(context.tensor_fields("aux", offset))
         if op.has_mask:
             fields.update(context.tensor_fields("mask", item.inputs[2]))

@@ -43,7 +43,8 @@ enum hwc_engine_flag {
     HWC_FLAG_DEFORM = 64,      // sample at offsets read from the aux port
     HWC_FLAG_MAX_POOL = 128,   // channelwise: max over the window instead of a weighted sum
     HWC_FLAG_GATE = 256,       // mul: the aux tensor is one pixel, a gate applied at every pixel
-    HWC_FLAG_TABLE = 512       // global pool: each element read through a 16-bit table first (a lookup mean)
+    HWC_FLAG_TABLE = 512,      // global pool: each element read through a 16-bit table first (a lookup mean)
+    HWC_FLAG_RESIDUAL = 1024   // MAC: a fused residual Add of the skip tensor on the aux port
 };
 
 typedef ap_uint<8> hwc_byte_t;

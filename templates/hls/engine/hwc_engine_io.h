@@ -44,6 +44,22 @@ rows:
     }
 }
 
+// `segments` runs of `words` words from DDR onto a stream, run k starting at mem[base + k * stride].
+template <class C>
+void hwc_read_segments(const typename C::word_t *mem, int base, int segments, int words, int stride,
+                       hls::stream<typename C::word_t> &out) {
+segments:
+    for (int k = 0; k < segments; ++k) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_PIXELS
+    words:
+        for (int i = 0; i < words; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS
+            out.write(mem[base + k * stride + i]);
+        }
+    }
+}
+
 // `segments` runs of `words` words, run k starting at mem[base + k * stride].
 template <class C>
 void hwc_write_segments(hls::stream<typename C::word_t> &in, typename C::word_t *mem, int base, int segments,

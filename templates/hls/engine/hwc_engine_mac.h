@@ -119,8 +119,8 @@ struct hwc_row_offsets {
             const hwc_byte_t value = hwc_word_byte<C>(word, byte % C::WORD_BYTES);
             if (!masks && byte < d.aux_c) {
                 const ap_int<C::EW_ACC_BITS> centred = hwc_byte_value(value, offsets_signed) - d.aux_zp;
-                offset[ox][byte] = hwc_engine_requantize<C, C::EW_ACC_BITS>(centred, table[byte][0], false, d.offset_zp,
-                                                                            d.offset_lo, d.offset_hi);
+                offset[ox][byte] = hwc_engine_requantize<C, C::EW_ACC_BITS>(centred, table[byte][0], false, d.stage2_zp,
+                                                                            d.stage2_lo, d.stage2_hi);
             }
             if (masks && byte < d.mask_c) mask[ox][byte] = hwc_byte_value(value, mask_signed) - d.mask_zp;
             if (++byte == (masks ? d.mask_cw : d.aux_cw) * C::WORD_BYTES) {
@@ -495,11 +495,22 @@ void hwc_mac_read(const hwc_layer d, const typename C::word_t *fmap_in, hls::str
     hwc_read_words<C>(fmap_in, d.in_addr, d.in_h * d.in_w * d.in_cw, words);
 }
 
+// The aux port: a deformable layer's offsets (and mask) row by row for compute, or a fused
+// residual Add's skip words, the block's part of each pixel, for the residual stage.
 template <class C>
-void hwc_mac_read_aux(const hwc_layer d, const typename C::word_t *fmap_aux, hls::stream<typename C::word_t> &words) {
+void hwc_mac_read_aux(const hwc_layer d, const int block, const typename C::word_t *fmap_aux,
+                      hls::stream<typename C::word_t> &words, hls::stream<typename C::word_t> &skip) {
     const bool deform = C::HAS_DEFORM && (d.flags & HWC_FLAG_DEFORM) != 0;
-    const int mask_words = (d.flags & HWC_FLAG_MASK) != 0 ? d.out_w * d.mask_cw : 0;
-    hwc_read_row_pairs<C>(fmap_aux, d.aux_addr, d.out_w * d.aux_cw, d.mask_addr, mask_words, deform ? d.out_h : 0, words);
+    if (C::HAS_RESIDUAL && (d.flags & HWC_FLAG_RESIDUAL) != 0) {
+        const hwc_block_geometry g = hwc_block<C>(d, block);
+        const int pixels = d.out_h * d.out_w;
+        hwc_read_segments<C>(fmap_aux, d.aux_addr + g.first_word, g.whole ? 1 : pixels, g.whole ? pixels * g.kept : g.kept,
+                             d.aux_cw, skip);
+    } else {
+        const int mask_words = (d.flags & HWC_FLAG_MASK) != 0 ? d.out_w * d.mask_cw : 0;
+        hwc_read_row_pairs<C>(fmap_aux, d.aux_addr, d.out_w * d.aux_cw, d.mask_addr, mask_words, deform ? d.out_h : 0,
+                              words);
+    }
 }
 
 template <class C>
@@ -584,6 +595,55 @@ void hwc_mac_unpack(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_
     }
 }
 
+// A fused residual Add (HWC_FLAG_RESIDUAL) on the block's output words, EW_LANES channels a cycle
+// (the pixel unit's lanes: WORD_BYTES / EW_LANES cycles a word): each MAC output and the skip's
+// element, centred and scaled by their multipliers, through the Add's output stage (records
+// `res_table`, by channel, as the pixel unit's ADD reads them), as that ADD computes them. The
+// MAC outputs are the bytes of values in [out_lo, out_hi], so they are signed exactly when
+// out_lo < 0. Without the flag the words pass through, one a cycle.
+template <class C>
+void hwc_mac_residual(const hwc_layer d, const int block, hls::stream<typename C::word_t> &in,
+                      hls::stream<typename C::word_t> &skip, hls::stream<typename C::word_t> &out,
+                      const hwc_record<C> res_table[C::RES_TABLE_ROWS][C::EW_LANES]) {
+    const int SUBS = C::WORD_BYTES / C::EW_LANES;
+    const hwc_block_geometry g = hwc_block<C>(d, block);
+    const bool residual = C::HAS_RESIDUAL && (d.flags & HWC_FLAG_RESIDUAL) != 0;
+    const bool mac_signed = d.out_lo < 0;
+    const bool skip_signed = (d.flags & HWC_FLAG_AUX_SIGNED) != 0;
+    const int subs = residual ? SUBS : 1;
+    typename C::word_t a = 0, b = 0, sum = 0;
+    int word = g.first_word, sub = 0;  // the word of the pixel, the lanes' part of it
+words:
+    for (int i = 0; i < d.out_h * d.out_w * g.kept * subs; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS * SUBS
+        if (sub == 0) {
+            a = in.read();
+            if (C::HAS_RESIDUAL && residual) b = skip.read();
+        }
+        if (C::HAS_RESIDUAL && residual) {
+            for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+                const int element = sub * C::EW_LANES + e;
+                const int xa = hwc_byte_value(hwc_word_byte<C>(a, element), mac_signed) - d.out_zp;
+                const int xb = hwc_byte_value(hwc_word_byte<C>(b, element), skip_signed) - d.aux_zp;
+                const ap_int<C::EW_ACC_BITS> acc = ap_int<C::EW_ACC_BITS>(xa) * d.mult_a + ap_int<C::EW_ACC_BITS>(xb) * d.mult_b;
+                const int y = hwc_engine_requantize<C, C::EW_ACC_BITS>(acc, res_table[word * SUBS + sub][e], false,
+                                                                        d.stage2_zp, d.stage2_lo, d.stage2_hi);
+                sum.range(8 * element + 7, 8 * element) = word * C::WORD_BYTES + element < d.out_c ? hwc_byte_t(y)
+                                                                                                      : hwc_byte_t(0);
+            }
+        } else {
+            sum = a;
+        }
+        if (++sub == subs) {
+            sub = 0;
+            out.write(sum);
+            if (++word == g.first_word + g.kept) word = g.first_word;
+        }
+    }
+}
+
 template <class C>
 void hwc_mac_write(const hwc_layer d, const int block, hls::stream<typename C::word_t> &words,
                    typename C::word_t *fmap_out) {
@@ -593,29 +653,36 @@ void hwc_mac_write(const hwc_layer d, const int block, hls::stream<typename C::w
                           g.whole ? pixels * g.kept : g.kept, d.out_cw);
 }
 
-// One block as a dataflow region: read -> pack -> compute -> unpack -> write (its input is
-// re-read from DDR for every block).
+// One block as a dataflow region: read -> pack -> compute -> unpack -> residual -> write (its
+// input is re-read from DDR for every block; the aux port reads offsets or a skip tensor).
 template <class C>
 void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t *fmap_in,
                    const typename C::word_t *fmap_aux, typename C::word_t *fmap_out,
                    const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
                    const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
-                   const hwc_record<C> offset_table[C::OFFSET_C_MAX][1]) {
+                   const hwc_record<C> offset_table[C::OFFSET_C_MAX][1],
+                   const hwc_record<C> res_table[C::RES_TABLE_ROWS][C::EW_LANES]) {
 #pragma HLS DATAFLOW
-    hls::stream<typename C::word_t> words_in("words_in"), words_aux("words_aux"), words_out("words_out");
+    hls::stream<typename C::word_t> words_in("words_in"), words_aux("words_aux"), words_skip("words_skip");
+    hls::stream<typename C::word_t> words_mac("words_mac"), words_out("words_out");
     hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > chunks("chunks");
     hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > lanes("lanes");
 #pragma HLS STREAM variable=words_in depth=C::BURST_WORDS
 #pragma HLS STREAM variable=words_aux depth=C::BURST_WORDS
+#pragma HLS STREAM variable=words_skip depth=C::BURST_WORDS
+#pragma HLS STREAM variable=words_mac depth=C::BURST_WORDS
 #pragma HLS STREAM variable=words_out depth=C::BURST_WORDS
 #pragma HLS BIND_STORAGE variable=words_in type=fifo impl=lutram
 #pragma HLS BIND_STORAGE variable=words_aux type=fifo impl=lutram
+#pragma HLS BIND_STORAGE variable=words_skip type=fifo impl=lutram
+#pragma HLS BIND_STORAGE variable=words_mac type=fifo impl=lutram
 #pragma HLS BIND_STORAGE variable=words_out type=fifo impl=lutram
     hwc_mac_read<C>(d, fmap_in, words_in);
-    hwc_mac_read_aux<C>(d, fmap_aux, words_aux);
+    hwc_mac_read_aux<C>(d, block, fmap_aux, words_aux, words_skip);
     hwc_mac_pack<C>(d, words_in, chunks);
     hwc_mac_compute<C>(d, block, chunks, words_aux, lanes, weights, table, offset_table);
-    hwc_mac_unpack<C>(d, block, lanes, words_out);
+    hwc_mac_unpack<C>(d, block, lanes, words_mac);
+    hwc_mac_residual<C>(d, block, words_mac, words_skip, words_out, res_table);
     hwc_mac_write<C>(d, block, words_out, fmap_out);
 }
 
@@ -632,8 +699,14 @@ void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const 
 #pragma HLS ARRAY_PARTITION variable=table complete dim=2
     static hwc_record<C> offset_table[C::OFFSET_C_MAX][1];
 #pragma HLS ARRAY_PARTITION variable=offset_table complete dim=1
+    static hwc_record<C> res_table[C::RES_TABLE_ROWS][C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=res_table complete dim=2
     if (C::HAS_DEFORM && (d.flags & HWC_FLAG_DEFORM) != 0) {
-        hwc_load_records<C, C::OFFSET_C_MAX, 1>(params, d.offset_tables_addr, d.aux_c, offset_table);
+        hwc_load_records<C, C::OFFSET_C_MAX, 1>(params, d.stage2_tables_addr, d.aux_c, offset_table);
+    }
+    if (C::HAS_RESIDUAL && (d.flags & HWC_FLAG_RESIDUAL) != 0) {
+        hwc_load_records<C, C::RES_TABLE_ROWS, C::EW_LANES>(params, d.stage2_tables_addr, d.out_cw * C::WORD_BYTES,
+                                                           res_table);
     }
 blocks:
     for (int block = 0; block < d.blocks; ++block) {
@@ -646,7 +719,7 @@ blocks:
         for (int f = 0; f < frames; ++f) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
             hwc_mac_block<C>(hwc_frame_layer(d, f * frame_words), block, fmap_in, fmap_aux, fmap_out, weights, table,
-                             offset_table);
+                             offset_table, res_table);
         }
     }
 }
