@@ -5,6 +5,7 @@ the layers the engine refuses (with the layer named)."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from hwcodesign.hardware.engine.config import (
     memory_words,
     words_per_pixel,
 )
-from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, Arena
+from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS, FLAGS, Arena
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS, record_words
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requant, make_requant
@@ -528,3 +529,28 @@ def test_a_covering_program_sizes_one_engine_for_every_program() -> None:
     assert all(covering.limits[key] >= p.limits[key] for p in programs for key in p.limits)
     with pytest.raises(ValueError, match="different engine configurations"):
         covering_program([programs[0], build_program(graphs["conv_relu"], CONFIGS[1])])
+
+
+def test_a_residual_add_runs_in_its_convs_output_stage_only_when_it_can() -> None:
+    """residual_add's Add (relu(conv a) + conv b of it) runs in conv b's output stage: conv b's
+    output is read by the Add alone, the skip exists before conv b runs. It stays on the pixel
+    unit when its output stage differs by channel (the residual stage holds one record), and
+    residual_add_shared's Adds, whose addends are read twice, stay too."""
+    graph = op_case_graph("residual_add")
+    (add,) = [op for op in graph if op.kind == "Add"]
+    program = instructions(graph)
+    (fused,) = [i for i in program if i.residual is not None]
+    assert fused.residual.op is add and fused.destination.tensor is add.output and fused.name.endswith("+" + add.name)
+    assert fused.residual.skip.name in add.inputs and fused.op.output.name in add.inputs
+    built = build_program(graph, CONFIGS[1])
+    assert built.arena.sizes[fused.op.output.name] == 0  # the conv's own output never exists
+    (fields,) = [d for d, p in zip(built.descriptors, built.plans) if p.instruction == fused]
+    assert fields["flags"] & FLAGS["residual"] and fields["aux_addr"] == built.arena.addresses[fused.residual.skip.name]
+    assert (fields["mult_a"], fields["mult_b"]) == fused.residual.multipliers
+    channels = add.output.channels
+    per_channel = replace(add.requant, multiplier=np.arange(1, channels + 1) * add.requant.multiplier[0],
+                          shift=np.full(channels, add.requant.shift[0]))
+    ops = [replace(op, requant=per_channel) if op is add else op for op in graph]
+    unfused = Graph.from_ops(graph.name, ops, graph.outputs)
+    assert [i.mode for i in instructions(unfused)].count("add") == 1
+    assert [i.mode for i in instructions(op_case_graph("residual_add_shared"))].count("add") == 2

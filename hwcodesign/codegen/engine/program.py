@@ -180,13 +180,14 @@ def describe_mac(item: InstructionPlan, config: EngineConfig, widths: EngineWidt
 def describe_residual(residual: Residual, config: EngineConfig, arena: Arena, fields: dict[str, int],
                       writer: ParamsWriter) -> int:
     """A fused residual Add: the skip on the aux port, both multipliers, and the Add's output stage
-    as the MAC layer's second (one record per channel of a pixel's words); returns its flags."""
+    as the MAC layer's second (one record, `fuse_residual_adds` takes only uniform stages); returns
+    its flags."""
     add, skip = residual.op.requant, residual.skip
     mult_conv, mult_skip = residual.multipliers
     fields.update(tensor_fields("aux", skip, arena, config.word_bytes))
     fields.update(mult_a=mult_conv, mult_b=mult_skip, stage2_zp=add.zero_point, stage2_lo=add.lo, stage2_hi=add.hi)
-    entries = words_per_pixel(residual.op.output, config.word_bytes) * config.word_bytes
-    fields["stage2_tables_addr"] = writer.append(padded_records(record_words(add, residual.op.output.channels), entries))
+    # one record: the Add's stage is the same for every channel
+    fields["stage2_tables_addr"] = writer.append(record_words(add, residual.op.output.channels)[:1])
     return FLAGS["residual"] | (FLAGS["aux_signed"] if skip.dtype.signed else 0)
 
 

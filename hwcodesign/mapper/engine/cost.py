@@ -161,7 +161,7 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     if aux_words:
         second = item.sampling_inputs[0].channels * RECORD_WORDS
     else:
-        second = written_cw * word_bytes * RECORD_WORDS if item.residual is not None else 0
+        second = RECORD_WORDS if item.residual is not None else 0
     if second:
         cycles = [c + load_cycles(second, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for c, r in zip(cycles, runs)]
     iterations, load_words, frame_words = 0, second, 0
@@ -289,7 +289,7 @@ class _Sizes:
         self.has_deform, self.has_mask, self.has_add = widths.has_deform, widths.has_mask, widths.has_add
         self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
         self.has_lookup, self.has_mul, self.has_mean_table = widths.has_lookup, widths.has_mul, widths.has_mean_table
-        self.has_residual, self.res_table_rows = widths.has_residual, buffers["RES_TABLE_ROWS"]
+        self.has_residual = widths.has_residual
 
 
 
@@ -325,7 +325,7 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + 2)
         lut += config.ew_lanes * OUTPUT_STAGE_LUT
         ff += config.ew_lanes * OUTPUT_STAGE_FF
-        memories.append(memory_cost(sizes.res_table_rows, sizes.record_bits, config.ew_lanes))
+        ff += sizes.record_bits  # its one record, in registers
         memories.append(memory_cost(FIFO_DEPTH, config.word_bits, 2))  # the skip's and the residual's FIFOs
     if sizes.has_deform:
         dsp += REQUANT_DSP_PER_PE  # the offset conversion, one offset per cycle

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+import numpy as np
+
 from hwcodesign.hardware.engine.config import (
     SPARSE_REFUSAL,
     STORAGE_BITS,
@@ -37,6 +39,7 @@ from hwcodesign.hardware.engine.descriptor import Arena
 from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, Residual
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Op
+from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import DyBitType, Tensor
 from hwcodesign.ops import Refused, family_of
 from hwcodesign.ops.facets.engine import EngineFacet
@@ -74,19 +77,27 @@ def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
     return write_copies_in_place(fuse_residual_adds(program, graph), graph, word_bits // 8)
 
 
+def uniform(requant: Requant) -> bool:
+    """The output stage is the same for every channel (one record serves them all)."""
+    return all(values is None or np.unique(np.asarray(values)).size == 1
+               for values in (requant.multiplier, requant.shift, requant.offset))
+
+
 def fuse_residual_adds(program: list[Instruction], graph: Graph) -> list[Instruction]:
     """A MAC instruction whose output only an Add reads, the Add's other input (the skip) being in
     DDR by then, runs the Add itself on its output (`Residual`) and writes the Add's output; the
     Add is dropped: the pixel unit's pass over three tensors (a quarter of ResNet-50's frame on
     the ZCU102) becomes a read of the skip beside the MAC layer's write. Not for a deformable
     layer (its aux port reads offsets), an output also written elsewhere or read by another layer,
-    a broadcasting Add, or an Add whose output stage has a second (negative) multiplier."""
+    a broadcasting Add, or an Add whose output stage is per channel or has a second (negative)
+    multiplier (the residual stage holds one record: an Add's output scale is per tensor as
+    onnxruntime and Brevitas quantize it)."""
     position = {instruction.op.output.name: k for k, instruction in enumerate(program)}
     kept = list(program)
     dropped: set[int] = set()
     for k, instruction in enumerate(program):
         op = instruction.op
-        if instruction.mode != "add" or op.requant.negative_multiplier is not None:
+        if instruction.mode != "add" or op.requant.negative_multiplier is not None or not uniform(op.requant):
             continue
         first, second = op.inputs
         for source, skip, conv_first in ((first, second, True), (second, first, False)):
@@ -186,9 +197,6 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
         "BANK_DEPTH": most(p.ring_rows // row_banks * p.bank_row_words for p in mac),
         # the unpacker's group buffer: a block's outers for every pixel of a group (none at PP 1)
         "MAX_OUTERS": most(p.outer_per_block for p in mac if p.pixels > 1),
-        # a fused residual Add's records: a pixel's channels in rows of EW_LANES (the pixel unit's lanes)
-        "RES_TABLE_ROWS": most(words_per_pixel(p.output, config.word_bytes) * config.word_bytes // config.ew_lanes
-                               for p in mac if p.residual is not None),
         "WBUF_DEPTH": most(p.outer_per_block * p.sf for p in mac if p.load_pe),
         "TABLE_DEPTH": most(p.table_entries for p in mac),
         "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),

@@ -597,14 +597,14 @@ void hwc_mac_unpack(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_
 
 // A fused residual Add (HWC_FLAG_RESIDUAL) on the block's output words, EW_LANES channels a cycle
 // (the pixel unit's lanes: WORD_BYTES / EW_LANES cycles a word): each MAC output and the skip's
-// element, centred and scaled by their multipliers, through the Add's output stage (records
-// `res_table`, by channel, as the pixel unit's ADD reads them), as that ADD computes them. The
+// element, centred and scaled by their multipliers, through the Add's output stage (one record,
+// `res_record`: the same for every channel), as the pixel unit's ADD computes them. The
 // MAC outputs are the bytes of values in [out_lo, out_hi], so they are signed exactly when
 // out_lo < 0. Without the flag the words pass through, one a cycle.
 template <class C>
 void hwc_mac_residual(const hwc_layer d, const int block, hls::stream<typename C::word_t> &in,
                       hls::stream<typename C::word_t> &skip, hls::stream<typename C::word_t> &out,
-                      const hwc_record<C> res_table[C::RES_TABLE_ROWS][C::EW_LANES]) {
+                      const hwc_record<C> &res_record) {
     const int SUBS = C::WORD_BYTES / C::EW_LANES;
     const hwc_block_geometry g = hwc_block<C>(d, block);
     const bool residual = C::HAS_RESIDUAL && (d.flags & HWC_FLAG_RESIDUAL) != 0;
@@ -628,8 +628,8 @@ words:
                 const int xa = hwc_byte_value(hwc_word_byte<C>(a, element), mac_signed) - d.out_zp;
                 const int xb = hwc_byte_value(hwc_word_byte<C>(b, element), skip_signed) - d.aux_zp;
                 const ap_int<C::EW_ACC_BITS> acc = ap_int<C::EW_ACC_BITS>(xa) * d.mult_a + ap_int<C::EW_ACC_BITS>(xb) * d.mult_b;
-                const int y = hwc_engine_requantize<C, C::EW_ACC_BITS>(acc, res_table[word * SUBS + sub][e], false,
-                                                                        d.stage2_zp, d.stage2_lo, d.stage2_hi);
+                const int y = hwc_engine_requantize<C, C::EW_ACC_BITS>(acc, res_record, false, d.stage2_zp, d.stage2_lo,
+                                                                        d.stage2_hi);
                 sum.range(8 * element + 7, 8 * element) = word * C::WORD_BYTES + element < d.out_c ? hwc_byte_t(y)
                                                                                                       : hwc_byte_t(0);
             }
@@ -661,7 +661,7 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
                    const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
                    const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
                    const hwc_record<C> offset_table[C::OFFSET_C_MAX][1],
-                   const hwc_record<C> res_table[C::RES_TABLE_ROWS][C::EW_LANES]) {
+                   const hwc_record<C> &res_record) {
 #pragma HLS DATAFLOW
     hls::stream<typename C::word_t> words_in("words_in"), words_aux("words_aux"), words_skip("words_skip");
     hls::stream<typename C::word_t> words_mac("words_mac"), words_out("words_out");
@@ -682,7 +682,7 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
     hwc_mac_pack<C>(d, words_in, chunks);
     hwc_mac_compute<C>(d, block, chunks, words_aux, lanes, weights, table, offset_table);
     hwc_mac_unpack<C>(d, block, lanes, words_mac);
-    hwc_mac_residual<C>(d, block, words_mac, words_skip, words_out, res_table);
+    hwc_mac_residual<C>(d, block, words_mac, words_skip, words_out, res_record);
     hwc_mac_write<C>(d, block, words_out, fmap_out);
 }
 
@@ -699,14 +699,12 @@ void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const 
 #pragma HLS ARRAY_PARTITION variable=table complete dim=2
     static hwc_record<C> offset_table[C::OFFSET_C_MAX][1];
 #pragma HLS ARRAY_PARTITION variable=offset_table complete dim=1
-    static hwc_record<C> res_table[C::RES_TABLE_ROWS][C::EW_LANES];
-#pragma HLS ARRAY_PARTITION variable=res_table complete dim=2
+    static hwc_record<C> res_table[1][1];
     if (C::HAS_DEFORM && (d.flags & HWC_FLAG_DEFORM) != 0) {
         hwc_load_records<C, C::OFFSET_C_MAX, 1>(params, d.stage2_tables_addr, d.aux_c, offset_table);
     }
     if (C::HAS_RESIDUAL && (d.flags & HWC_FLAG_RESIDUAL) != 0) {
-        hwc_load_records<C, C::RES_TABLE_ROWS, C::EW_LANES>(params, d.stage2_tables_addr, d.out_cw * C::WORD_BYTES,
-                                                           res_table);
+        hwc_load_records<C, 1, 1>(params, d.stage2_tables_addr, 1, res_table);
     }
 blocks:
     for (int block = 0; block < d.blocks; ++block) {
@@ -719,7 +717,7 @@ blocks:
         for (int f = 0; f < frames; ++f) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
             hwc_mac_block<C>(hwc_frame_layer(d, f * frame_words), block, fmap_in, fmap_aux, fmap_out, weights, table,
-                             offset_table, res_table);
+                             offset_table, res_table[0][0]);
         }
     }
 }
