@@ -91,7 +91,7 @@ def cycles_plot(report: dict[str, Any]) -> str:
 
 def roofline_plot(report: dict[str, Any]) -> str:
     """The engine's roofline: each MAC instruction at its operational intensity (MACs per DDR byte)
-    and the MACs a cycle it achieves, under the two roofs of one engine instance (PE x SIMD lanes;
+    and the MACs a cycle it achieves, under the two roofs of one engine instance (PE x SIMD x PP lanes;
     the peak DDR bytes a cycle times the intensity). Points under the slope are memory-bound,
     under the flat roof compute-bound (`Roofline.bound`); pixel instructions (no MACs) are left out."""
     from matplotlib.figure import Figure

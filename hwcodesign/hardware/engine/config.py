@@ -57,9 +57,9 @@ class EngineConfig:
 
     @property
     def col_banks(self) -> int:
-        """Column banks of each row-parity half of the ring: two (a bilinear sample's neighbours
-        x0 and x0 + 1), or 2 x PP so that the PP pixels of a group read PP different banks at
-        strides 1 and 2 (and every odd stride) in the same cycle."""
+        """Column banks of the ring (of each row-parity half, with deformable layers): 2 x PP, so
+        that a bilinear sample's neighbours x0 and x0 + 1 (PP 1) or the PP pixels of a group read
+        different banks at strides 1 and 2 (and every odd stride) in the same cycle."""
         return 2 * self.pp
 
     def __str__(self) -> str:

@@ -363,7 +363,7 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
 @dataclass(frozen=True)
 class Roofline:
     """Where one instruction stands against the two roofs of its engine instance: the MAC lanes
-    (PE x SIMD products a cycle) and the DDR bytes a cycle its HP port and share of the DDR could
+    (PE x SIMD x PP products a cycle) and the DDR bytes a cycle its HP port and share of the DDR could
     move (`MemorySystem.peak_bytes`). Its floor is the slower roof's cycles; `bound` names that
     roof, and the utilisations say how close the instruction's real cycles come to each roof."""
 

@@ -8,10 +8,11 @@ units, sized once, runs the network layer by layer; feature maps and weights liv
 each layer is an instruction (a descriptor the compiler writes beside the weights). Resources
 no longer grow with the network; time is the sum of the layers' times instead of the slowest.
 
-Units (templates/hls/engine/): a MAC unit with PE output lanes x SIMD input lanes, a line
-buffer of whole input rows (four banks by row/column parity, so a bilinear sample reads its four
-neighbours at once), RQ_UNITS shared output stages; and a pixel unit with EW_LANES output stages.
-Every tensor sits in a DDR arena in NHWC bytes, pixels padded to whole words.
+Units (templates/hls/engine/): a MAC unit with PE output lanes x SIMD input lanes x PP output
+pixels, a line buffer of whole input rows (banks by column, and by row parity where a bilinear
+sample reads its four neighbours at once), RQ_UNITS shared output stages and a residual stage; and
+a pixel unit with EW_LANES output stages. Every tensor sits in a DDR arena in NHWC bytes, pixels
+padded to whole words.
 
 What a layer is to the engine (its instructions, window, weights, bounds, descriptor fields)
 is its op family's engine facet (`hwcodesign.ops.<family>.engine`); this module checks what
@@ -181,7 +182,7 @@ def most(values: Iterable[int], floor: int = 1) -> int:
 
 def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict[str, int]:
     """The engine's on-chip buffers, each sized for the instruction that needs the most (the
-    generated C++ config's names): ring words per parity bank, weight words per PE memory, records
+    generated C++ config's names): ring words per bank, weight words per PE memory, records
     of the MAC and pixel units, sampling offsets and mask per row, resize row words, the
     unpacker's outers per group."""
     plans = list(plans)

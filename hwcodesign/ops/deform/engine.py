@@ -1,5 +1,5 @@
 """Deformable convolutions on the engine: the MAC unit samples its window at the converted
-offsets (bilinear, from the ring's four parity banks), optionally masks the samples, then
+offsets (bilinear, from the ring's row- and column-parity banks), optionally masks the samples, then
 runs the conv mode (or the channelwise mode, for a depthwise one). Offsets and mask arrive on
 the aux port and are converted row by row with their own records."""
 
