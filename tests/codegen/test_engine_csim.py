@@ -19,7 +19,7 @@ from support.codegen import build_all, random_frames
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.engine import CONFIGS, check_engine, check_engine_case, engine_project, shared_engines
 from support.onnx_models import GraphBuilder
-from support.op_cases import CASES, ENGINE_REFUSED, build
+from support.op_cases import CASES, ENGINE_ONLY_CASES, ENGINE_REFUSED, build
 
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.passes import load_onnx, optimize
@@ -28,7 +28,7 @@ from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import run_golden
 
 FRAMES = 6
-OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED)  # the refusals are checked below
+OP_CASES = sorted([*(case for case in CASES if case not in ENGINE_REFUSED), *ENGINE_ONLY_CASES])  # the refusals are checked below
 # first layers whose window the host packs into the input's channels (`pack-input-window`): a
 # 3x3 pad 1, a 3x3/2, an asymmetric kernel placement with stride (1, 2), a dilated one
 PACKED_WINDOW_CASES = ["conv_relu", "conv_stride2_nobias", "conv_1x1_asymmetric_pads", "conv_dilated"]

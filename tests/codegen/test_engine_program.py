@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from support.deform_cases import GRID, DeformCase, deform_layer
 from support.engine import CONFIGS
-from support.op_cases import CASES, ENGINE_REFUSED, build
+from support.op_cases import CASES, ENGINE_ONLY_CASES, ENGINE_REFUSED, build
 
 from hwcodesign.codegen.engine.program import (
     build_program,
@@ -346,7 +346,7 @@ def test_the_weight_table_follows_the_pe_memories_order() -> None:
 # -- plans ----------------------------------------------------------------------------------------
 
 
-OP_CASES = sorted(case for case in CASES if case not in ENGINE_REFUSED)
+OP_CASES = sorted([*(case for case in CASES if case not in ENGINE_REFUSED), *ENGINE_ONLY_CASES])
 DEFORM_CASES = [case for case in GRID if case.offset_groups == 1]
 
 
