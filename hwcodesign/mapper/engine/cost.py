@@ -25,6 +25,7 @@ LUT and FF are linear estimates like the dataflow model's (+-30%), labelled as s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
 from hwcodesign.hardware.memory import MemoryCost, memory_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
+from hwcodesign.hardware.window import rows_needed
 from hwcodesign.mapper.engine.program import engine_facet
 from hwcodesign.mapper.engine.widths import EngineWidths
 from hwcodesign.ops.table.ir import MEAN_TABLE_BITS
@@ -92,14 +94,6 @@ class InstructionTiming:
         return self.macs / (self.cycles * config.macs_per_cycle) if self.cycles else 0.0
 
 
-def rows_needed(item: InstructionPlan, oy: int) -> int:
-    source = item.inputs[0]
-    if oy >= item.output.shape[2]:
-        return source.shape[2]
-    rows = oy * item.stride[0] - item.pads[0] - item.reach + item.window_rows
-    return max(0, min(source.shape[2], rows))
-
-
 def load_cycles(words: int, word_bytes: int, memory: MemorySystem) -> int:
     """A load of `words` DDR words into an on-chip memory (descriptor, weights, records, a table):
     a word a cycle, unless the port or the DDR share moves less."""
@@ -113,16 +107,26 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     ring words in the fill loop (one per cycle) and during the row's first `ahead` steps.
     """
     source, out = item.inputs[0], item.output
-    width = source.shape[3]
-    per_word = config.simd // config.word_bytes
-    drain = item.pixels * ceil_div(item.lanes_out, config.rq_units)
-    work = item.groups * outers * item.sfx
     # a deformable window converts each row's offsets (and mask) byte by byte first
     convert = sum(out.shape[3] * words_per_pixel(t, config.word_bytes) * config.word_bytes for t in item.sampling_inputs)
+    return compute_loops(out.shape[2], source.shape[2], item.stride[0], item.window_rows - item.pads[0] - item.reach,
+                         source.shape[3] * item.chunks, config.simd // config.word_bytes,
+                         item.groups * outers * item.sfx + item.pixels * ceil_div(item.lanes_out, config.rq_units),
+                         convert)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def compute_loops(out_h: int, in_h: int, stride: int, lead: int, row_words: int, per_word: int, row_steps: int,
+                  convert: int) -> tuple[int, int]:
+    """`mac_compute`'s rows from the numbers they depend on (`lead`: the rows output row 0 needs,
+    `window.rows_needed`, as `hwc_engine_rows_needed`; `row_words`: ring words an input row holds;
+    `row_steps`: a row's work and drain), so the many configurations and blocks sharing them
+    follow the rows once."""
     time = iterations = consumed = 0
-    position = 0  # ring words read so far, as rows * width * chunks
-    for oy in range(out.shape[2]):
-        target = rows_needed(item, oy) * width * item.chunks
+    position = 0  # ring words read so far, as rows * row_words
+    needed = rows_needed(0, out_h, in_h, stride, lead)
+    for oy in range(out_h):
+        target = needed * row_words
         fill = target - position
         if fill > 0:
             time = max(time + fill, (consumed + fill) * per_word) + PIPELINE_RAMP
@@ -132,8 +136,9 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
         if convert:
             time += convert + PIPELINE_RAMP
             iterations += convert
-        ahead = rows_needed(item, oy + 1) * width * item.chunks - position
-        steps = max(work + drain, ahead)
+        needed = rows_needed(oy + 1, out_h, in_h, stride, lead)
+        ahead = needed * row_words - position
+        steps = max(row_steps, ahead)
         end = time + steps
         if ahead > 0:
             end = max(end, (consumed + ahead) * per_word + (steps - ahead))
@@ -166,7 +171,9 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         cycles = [c + load_cycles(second, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for c, r in zip(cycles, runs)]
     iterations, load_words, frame_words = 0, second, 0
     mw = memory_words(config, weight_bits)
-    for block in range(item.blocks):
+    # every block but the last is the first's shape (its outers and words whole): time it once
+    shapes = {0: item.blocks - 1, item.blocks - 1: 1} if item.blocks > 1 else {0: 1}
+    for block, count in shapes.items():
         first = block * item.outer_per_block
         outers = min(item.outer_per_block, item.outer_total - first)
         weights = outers * item.sf * item.load_pe * mw
@@ -185,10 +192,10 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
             loads = (load_cycles(weights, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
                 load_cycles(records, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP
             region = max(compute, writer, residual, in_words, run.memory.cycles(read_bytes, write_bytes))
-            cycles[k] += loads + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP)
-        iterations += block_iterations
-        load_words += weights + records
-        frame_words += in_words + aux_words + skip_words + pixels * kept
+            cycles[k] += count * (loads + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP))
+        iterations += count * block_iterations
+        load_words += count * (weights + records)
+        frame_words += count * (in_words + aux_words + skip_words + pixels * kept)
     macs = op.macs([t.shape for t in item.inputs])
     return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, r.frames * iterations,
                                    r.frames * macs, (load_words + r.frames * frame_words) * word_bytes, item.blocks)
