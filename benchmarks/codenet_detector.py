@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.examples import load_script  # noqa: E402
 
-from hwcodesign.backends.choose import build_report  # noqa: E402
+from hwcodesign.backends.choose import backend_of, build_report  # noqa: E402
 from hwcodesign.backends.dataflow import map_pipeline  # noqa: E402
 from hwcodesign.boards import load_board  # noqa: E402
 from hwcodesign.hardware.folding import RESOURCES  # noqa: E402
@@ -39,7 +39,6 @@ from hwcodesign.mapper.engine_map import map_engine  # noqa: E402
 from hwcodesign.mapper.ilp import candidate_table  # noqa: E402
 from hwcodesign.mapper.table import MappingInfeasible, least_within_limits, resource_limits  # noqa: E402
 from hwcodesign.passes import load_onnx, optimize  # noqa: E402
-from hwcodesign.sim.latency import simulate  # noqa: E402
 
 PUBLISHED_FPS = 26.9
 PUBLISHED_MB = 0.76
@@ -75,7 +74,7 @@ def main() -> None:
     for name in BOARDS:
         start = time.perf_counter()
         mapping = map_engine(graph, load_board(name))
-        summary = build_report(graph, mapping, simulate(graph, mapping))["summary"]
+        summary = build_report(graph, mapping, backend_of(mapping).simulate(graph, mapping))["summary"]
         print(describe(name, name, summary, mapping, time.perf_counter() - start))
         print(f"  {'':<10} engine {mapping.config}, MAC utilisation {summary['mac_utilisation']:.0%}, "
               f"DDR {summary['ddr_mb_per_frame']:.1f} MB per frame ({summary['ddr_gbps']:.2f} GB/s)")
@@ -95,7 +94,7 @@ def main() -> None:
                   f"({within / board.resources.bram18k:.2f}x the part's {board.resources.bram18k}); "
                   f"the mapper allows {limits['bram18k']}")
             continue
-        summary = build_report(graph, mapping, simulate(graph, mapping))["summary"]
+        summary = build_report(graph, mapping, backend_of(mapping).simulate(graph, mapping))["summary"]
         print(describe(name, name, summary, mapping, time.perf_counter() - start))
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine.cost import (
-    HP_PORT_BYTES,
     EngineRun,
     InstructionTiming,
     MemorySystem,
@@ -315,11 +314,11 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     return candidates
 
 
-def engine_word_widths(board: Board) -> tuple[int, ...]:
-    """The AXI word widths an engine may take on `board` when the user names none: 64 bits, and
-    the whole HP port where it is wider (128 bits on a Zynq UltraScale+, `HP_PORT_BYTES`), which
-    doubles what every DDR-bound loop moves a cycle at the cost of wider FIFOs and unpackers."""
-    return tuple(sorted({64, 8 * HP_PORT_BYTES[board.ps_type]}))
+ENGINE_WORD_BITS = 64
+"""The engine's AXI word: its params buffer (descriptors of two 32-bit fields per word, records,
+packed weights) is laid out in 64-bit words, so it runs at 64 bits whatever the HP port's width
+(a 128-bit layout would double what every DDR-bound loop moves: modelled, +33% on ResNet-50 on the
+KV260, not yet built)."""
 
 
 def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
@@ -328,24 +327,19 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
                time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT, max_batch: int = MAX_BATCH) -> EngineMapping:
     """The fastest engine for `graph` that fits `board`, running up to `max_batch` frames a run
     (goal "latency": one instance, one frame at a time, the shortest frame; "resources": the
-    smallest that reaches `fps`), its AXI words `word_bits` wide (None: each of
-    `engine_word_widths` is a candidate); MappingInfeasible names what does not fit. The program
-    is solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
+    smallest that reaches `fps`), its AXI words `ENGINE_WORD_BITS` wide (`word_bits` None or that;
+    EngineUnsupported names another); MappingInfeasible names what does not fit. The program is
+    solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     limits = resource_limits(board, caps)
     if not 1 <= max_batch <= MAX_BATCH:
         raise HwcodesignError(f"an engine run holds 1 to {MAX_BATCH} frames, not {max_batch}")
     single = goal == "latency"
-    candidates: list[EngineCandidate] = []
-    refusals: list[HwcodesignError] = []
-    for width in (word_bits,) if word_bits else engine_word_widths(board):
-        try:
-            candidates += engine_candidates(graph, board, width, progress, limits, 1 if single else MAX_INSTANCES,
-                                            1 if single else max_batch)
-        except (EngineUnsupported, MappingInfeasible) as refusal:  # at this width (a Concat part's alignment)
-            refusals.append(refusal)
-    if not candidates:
-        raise refusals[0]
+    if word_bits not in (None, ENGINE_WORD_BITS):
+        raise EngineUnsupported(f"--word-bits {word_bits}: the layer-sequential engine's AXI masters and params are "
+                                f"{ENGINE_WORD_BITS}-bit words (other widths are the dataflow pipeline's)")
+    candidates = engine_candidates(graph, board, ENGINE_WORD_BITS, progress, limits, 1 if single else MAX_INSTANCES,
+                                   1 if single else max_batch)
     deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple((c.config, c.instances) for c in candidates),),
                            (tuple(c.cost for c in candidates),))

@@ -33,7 +33,6 @@ from hwcodesign.mapper.engine_map import (
     candidate_configs,
     deepest_weights,
     engine_candidates,
-    engine_word_widths,
     evaluate_config,
     fixed_engine_mapping,
     largest_batch,
@@ -430,19 +429,13 @@ def test_throughput_takes_several_instances_and_latency_one(target_name: str) ->
                                        if c.instances == c.batch == 1 and fits(c, resource_limits(target)))
 
 
-@pytest.mark.parametrize(("target_name", "widths"), [("zcu104", (64, 128)), ("pynqz2", (64,))])
-def test_an_unpinned_word_width_is_the_faster_of_the_hp_ports_widths(target_name: str, widths: tuple) -> None:
-    """With no --word-bits the engine's AXI words are a choice like its other sizes: 64 bits, or
-    the whole 128-bit HP port of a Zynq UltraScale+; the pick is the faster of the two pinned
-    mappings (each held to brute force above), and a pinned width is kept."""
-    graph, target = small_graph("chain_blocks"), board(target_name)
-    assert engine_word_widths(target) == widths
-    pinned = {bits: map_engine(graph, target, word_bits=bits) for bits in widths}
-    assert all(m.config.word_bits == bits for bits, m in pinned.items())
-    free = map_engine(graph, target)
-    assert free.objective == min(m.objective for m in pinned.values())
-    assert free.config.word_bits in widths and free.candidates == sum(m.candidates for m in pinned.values())
-    assert [t.name for t in free.timings] == [i.name for i in instructions(graph, free.config.word_bits)]
+def test_the_engine_runs_64_bit_words_and_names_another_width() -> None:
+    """Its params buffer is laid out in 64-bit words: unpinned or pinned to 64 it maps; another
+    width is refused naming the option (a project at 128 bits would read its params wrongly)."""
+    graph, target = small_graph("chain"), board("zcu104")
+    assert map_engine(graph, target).config.word_bits == map_engine(graph, target, word_bits=64).config.word_bits == 64
+    with pytest.raises(EngineUnsupported, match="--word-bits 128: the layer-sequential engine's AXI masters and params"):
+        map_engine(graph, target, word_bits=128)
 
 
 def test_a_batch_loads_each_instructions_weights_once() -> None:
