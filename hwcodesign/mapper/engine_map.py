@@ -226,8 +226,10 @@ class MacUnitShare:
     instances. A MAC plan and its loops read the configuration's PE, SIMD, output stages, weight
     depth, pixel parallelism and word (`mac_plan`), and the pixel unit's lanes only for a fused
     residual Add (its stage has that many lanes): the other instructions are shared by the
-    configurations differing only in those lanes. Timing every run count, even one whose instances
-    will not fit, costs less than a second pass."""
+    configurations differing only in those lanes. Plans come first (the resources need them),
+    timings only when asked for (a configuration that cannot fit is never timed)."""
+
+    Entry = dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]]
 
     def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
                  runs: Sequence[EngineRun]) -> None:
@@ -235,26 +237,39 @@ class MacUnitShare:
         macs = [k for k, i in enumerate(program) if i.is_mac]
         self.shared = [k for k in macs if program[k].residual is None]
         self.own = [k for k in macs if program[k].residual is not None]
-        self.by_size: dict[tuple[EngineConfig, bool], dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
+        self.planned: dict[tuple[EngineConfig, bool], dict[int, InstructionPlan] | None] = {}
+        self.timed: dict[tuple[EngineConfig, bool], dict[int, tuple[InstructionTiming, ...]]] = {}
 
-    def _timed(self, config: EngineConfig, indexes: list[int], key: tuple[EngineConfig, bool]
-               ) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
-        if key not in self.by_size:
-            try:
-                plans = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k]) for k in indexes}
-            except EngineUnsupported:
-                self.by_size[key] = None
-            else:
-                self.by_size[key] = {
-                    k: (item, instruction_timings(item, config, self.bits, self.runs)) for k, item in plans.items()}
-        return self.by_size[key]
+    def _keys(self, config: EngineConfig) -> list[tuple[tuple[EngineConfig, bool], list[int]]]:
+        keys = [((replace(config, ew_lanes=1), False), self.shared)]
+        return keys + [((config, True), self.own)] if self.own else keys
 
-    def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
-        """Instruction index -> (plan, timing in each run) of every MAC instruction on `config`'s
-        MAC unit; None when one cannot run on it."""
-        shared = self._timed(config, self.shared, (replace(config, ew_lanes=1), False))
-        own = self._timed(config, self.own, (config, True)) if self.own else {}
-        return None if shared is None or own is None else {**shared, **own}
+    def plans(self, config: EngineConfig) -> dict[int, InstructionPlan] | None:
+        """Instruction index -> plan of every MAC instruction on `config`; None when one cannot run."""
+        found: dict[int, InstructionPlan] = {}
+        for key, indexes in self._keys(config):
+            if key not in self.planned:
+                try:
+                    self.planned[key] = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k])
+                                         for k in indexes}
+                except EngineUnsupported:
+                    self.planned[key] = None
+            if self.planned[key] is None:
+                return None
+            found.update(self.planned[key])
+        return found
+
+    def timings(self, config: EngineConfig) -> dict[int, tuple[InstructionTiming, ...]]:
+        """Instruction index -> its timing in each run, of every MAC instruction on `config` (which
+        `plans` has planned)."""
+        found: dict[int, tuple[InstructionTiming, ...]] = {}
+        for key, _ in self._keys(config):
+            if key not in self.timed:
+                planned = self.planned[key]
+                assert planned is not None
+                self.timed[key] = {k: instruction_timings(item, config, self.bits, self.runs) for k, item in planned.items()}
+            found.update(self.timed[key])
+        return found
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
@@ -281,9 +296,10 @@ def fits_instances(resources: LayerCost, instances: int, limits: dict[str, int] 
 def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
                       progress: Callable[[str], None] | None = None, limits: dict[str, int] | None = None,
                       max_instances: int = MAX_INSTANCES, max_batch: int = MAX_BATCH) -> list[EngineCandidate]:
-    """Every configuration the templates support, one to `max_instances` instances of it (more
-    than one only where they fit within `limits`: a candidate that cannot fit is never chosen),
-    each running the largest batch up to `max_batch` its buffers allow (`largest_batch`)."""
+    """Every configuration the templates support that fits `limits` alone (all of them when none
+    does, or no limits are given), one to `max_instances` instances of it (more than one only
+    where they fit: a candidate that cannot fit is never chosen), each running the largest batch
+    up to `max_batch` its buffers allow (`largest_batch`)."""
     program = instructions(graph, word_bits)  # refuses what the engine cannot run at all
     bits = weight_storage_bits(graph)
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
@@ -297,16 +313,23 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes, max_batch)) for n in range(1, max_instances + 1)]
     pixel_unit = PixelUnitShare(graph, program, bits, operands, runs)
     mac_unit = MacUnitShare(graph, program, bits, operands, runs)
-    candidates = []
+    sized = []  # (configuration, its resources): every one that runs the program
     for config in configs:
-        pixel, mac = pixel_unit.of(config), mac_unit.of(config)
+        pixel, mac = pixel_unit.of(config), mac_unit.plans(config)
         if pixel is None or mac is None:
             continue
-        plans = [mac[k][0] if k in mac else pixel[k][0] for k in range(len(program))]
-        resources = engine_resources(config, buffer_sizes(plans, config), widths)
+        plans = [mac[k] if k in mac else pixel[k][0] for k in range(len(program))]
+        sized.append((config, engine_resources(config, buffer_sizes(plans, config), widths)))
+    # one that cannot fit even alone is never chosen, so it is not timed, unless none fits: then
+    # every one is, for the explanation of what does not fit
+    fitting = [(c, r) for c, r in sized if fits_instances(r, 1, limits)]
+    candidates = []
+    for config, resources in fitting or sized:
+        pixel, mac = pixel_unit.of(config), mac_unit.timings(config)
+        assert pixel is not None
         for n in range(1, max_instances + 1):
             if n == 1 or fits_instances(resources, n, limits):
-                timings = tuple(mac[k][1][n - 1] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
+                timings = tuple(mac[k][n - 1] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
                 candidates.append(candidate(config, timings, resources, n, runs[n - 1].frames))
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "

@@ -187,11 +187,10 @@ def assert_matches_brute_force(mapping: EngineMapping, candidates: list[EngineCa
     assert mapping.objective == fastest
     assert mapping.bottleneck_cycles == fastest
     assert mapping.limits == limits
-    # the mapper offers one instance of every configuration, more only where they fit, each at
-    # the largest batch the budget allows
+    # the mapper offers (and times) only what fits: every configuration that fits alone, at every
+    # number of instances that fits, each at the largest batch the budget allows
     largest = {n: max(c.batch for c in candidates if c.instances == n) for n in {c.instances for c in candidates}}
-    assert mapping.candidates == sum(1 for c in candidates
-                                     if c.batch == largest[c.instances] and (c.instances == 1 or fits(c, limits)))
+    assert mapping.candidates == sum(1 for c in candidates if c.batch == largest[c.instances] and fits(c, limits))
     picked = next(c for c in candidates
                   if (c.config, c.instances, c.batch) == (mapping.config, mapping.instances, mapping.batch))
     assert picked.cost == mapping.resources and picked.timings == mapping.timings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -72,10 +73,12 @@ def group_pixels(config: EngineConfig, stride: int, sampled: bool) -> int:
     the same ring bank (pixels `stride` columns apart: PP of them fit the banks when
     PP x gcd(stride, banks) <= banks), or the window is sampled (a deformable layer's pixels read
     anywhere, so it runs one at a time)."""
-    if sampled:
-        return 1
-    banks = config.col_banks
-    return max(1, min(config.pp, banks // math.gcd(stride, banks)))
+    return 1 if sampled else pixels_at_stride(config.pp, config.col_banks, stride)
+
+
+@functools.lru_cache(maxsize=256)
+def pixels_at_stride(pp: int, banks: int, stride: int) -> int:
+    return max(1, min(pp, banks // math.gcd(stride, banks)))
 
 
 def words_per_pixel(tensor: Tensor, word_bytes: int) -> int:

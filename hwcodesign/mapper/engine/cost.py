@@ -45,6 +45,8 @@ from hwcodesign.hardware.folding import LayerCost
 from hwcodesign.hardware.memory import MemoryCost, memory_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.hardware.window import rows_needed
+from hwcodesign.ir.op import Op
+from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine.program import engine_facet
 from hwcodesign.mapper.engine.widths import EngineWidths
 from hwcodesign.ops.table.ir import MEAN_TABLE_BITS
@@ -196,10 +198,24 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         iterations += count * block_iterations
         load_words += count * (weights + records)
         frame_words += count * (in_words + aux_words + skip_words + pixels * kept)
-    macs = op.macs([t.shape for t in item.inputs])
+    macs = layer_macs(op, item.inputs)
     return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, r.frames * iterations,
                                    r.frames * macs, (load_words + r.frames * frame_words) * word_bytes, item.blocks)
                  for c, r in zip(cycles, runs))
+
+
+_MACS: dict[int, tuple[Op, int]] = {}
+
+
+def layer_macs(op: Op, inputs: Sequence[Tensor]) -> int:
+    """`op.macs` of the layer, computed once per op object (the mapper times each MAC instruction
+    on thousands of configurations; the op is kept beside its count so a reused id cannot match)."""
+    known = _MACS.get(id(op))
+    if known is None or known[0] is not op:
+        if len(_MACS) > 1 << 16:
+            _MACS.clear()
+        known = _MACS[id(op)] = (op, op.macs([t.shape for t in inputs]))
+    return known[1]
 
 
 def mac_timing(item: InstructionPlan, config: EngineConfig, weight_bits: int, memory: MemorySystem) -> InstructionTiming:
