@@ -51,12 +51,7 @@ void hwc_read_segments(const typename C::word_t *mem, int base, int segments, in
 segments:
     for (int k = 0; k < segments; ++k) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_PIXELS
-    words:
-        for (int i = 0; i < words; ++i) {
-#pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS
-            out.write(mem[base + k * stride + i]);
-        }
+        hwc_read_words<C>(mem, base + k * stride, words, out);
     }
 }
 
