@@ -31,7 +31,7 @@ def plan_streams(graph: Graph, mapping: Mapping) -> StreamPlan:
     """The FIFO rows the pipeline simulation plans for `mapping`, and the LUTs/FFs its width
     converters take (reserved, since they depend on two neighbours' foldings)."""
     report = simulate(graph, mapping, frames=2)
-    return dict(report.fifo_rows), {"dsp": 0, "bram18k": 0, "lut": report.refold_lut, "ff": report.refold_ff}
+    return dict(report.fifo_rows), {"dsp": 0, "bram18k": 0, "uram": 0, "lut": report.refold_lut, "ff": report.refold_ff}
 
 
 def map_pipeline(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,

@@ -52,7 +52,7 @@ def engine_meta(graph: Graph, mapping: EngineMapping, program: EngineProgram, na
         "word_bits": config.word_bits,
         "engine": {"pe": config.pe, "simd": config.simd, "rq_units": config.rq_units, "ew_lanes": config.ew_lanes,
                    "weight_depth": config.weight_depth, "packed_macs": config.packed_macs, "pp": config.pp,
-                   **program.limits},
+                   "uram": list(config.uram), **program.limits},
         "instances": list(engine_cells(mapping.instances)), "batch": mapping.batch,
         "arena_words": program.arena.words, "params_words": int(program.params.size),
         "params_file": PARAMS_FILE, "layer_count": len(program.plans), "registers": register_offsets(),

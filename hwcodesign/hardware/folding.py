@@ -37,12 +37,13 @@ class LayerCost:
     bram18k: int
     lut: int
     ff: int
+    uram: int = 0  # UltraRAM288 blocks: only the engine's run-time-loaded buffers (memory.py says why)
 
     def resource(self, name: str) -> int:
         return int(getattr(self, name))
 
 
-RESOURCES = ("dsp", "bram18k", "lut", "ff")
+RESOURCES = ("dsp", "bram18k", "uram", "lut", "ff")
 
 
 def divisors(n: int) -> list[int]:

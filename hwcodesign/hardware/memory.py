@@ -16,7 +16,13 @@ rom_1p, `hwc_bind_weights` in hwc_common.h), as FINN's `ram_style` "distributed"
 UltraRAM is not among them: an UltraScale+ URAM288 has no initial contents (UG573, "UltraRAM":
 unlike block RAM it cannot be initialised by the bitstream; only Versal's URAM has INIT), so
 weights in URAM need a load path at start-up, which the dataflow pipeline gets with external
-weight streaming. "uram" then joins `WEIGHT_MEMORIES`, priced per URAM288 (4K x 72).
+weight streaming. "uram" then joins `WEIGHT_MEMORIES`.
+
+The layer-sequential engine's buffers are different: it fills its weight memories and its line
+buffer from DDR at run time, so they may be UltraRAM (`uram_cost`: UG573's URAM288 is a fixed
+4K x 72-bit block, two ports, cascadable in depth; Vitis HLS binds an array to it with
+BIND_STORAGE impl=uram). The KV260's and ZCU104's UltraRAM holds 3.5x and 2.4x their block RAM's
+bits, which the DPU uses the same way on those boards.
 """
 
 from __future__ import annotations
@@ -30,10 +36,16 @@ LUTRAM_BITS = 2048
 """Below this many bits a memory is cheaper as LUTRAM than as (mostly empty) block RAM."""
 
 
+URAM_DEPTH = 4096
+URAM_WIDTH = 72
+"""A URAM288's only shape (UG573): 4,096 words of 72 bits."""
+
+
 @dataclass(frozen=True)
 class MemoryCost:
     bram18k: int
     lut: int
+    uram: int = 0
 
 
 def bram18k_blocks(depth: int, width: int) -> int:
@@ -48,6 +60,14 @@ def bram_cost(depth: int, width: int, copies: int = 1) -> MemoryCost:
     if depth <= 0 or width <= 0 or copies <= 0:
         return MemoryCost(0, 0)
     return MemoryCost(copies * bram18k_blocks(depth, width), 0)
+
+
+def uram_cost(depth: int, width: int, copies: int = 1) -> MemoryCost:
+    """`copies` memories of depth x width bits as UltraRAM: ceil(depth / 4K) x ceil(width / 72)
+    URAM288 blocks each (a block's one aspect ratio; depth by cascading)."""
+    if depth <= 0 or width <= 0 or copies <= 0:
+        return MemoryCost(0, 0)
+    return MemoryCost(0, 0, copies * -(-depth // URAM_DEPTH) * -(-width // URAM_WIDTH))
 
 
 def lutram_cost(depth: int, width: int, copies: int = 1) -> MemoryCost:

@@ -1,13 +1,15 @@
 """Sizing the layer-sequential engine for a model and a board: the same integer program.
 
 The engine is one set of units, so the choice is one configuration (PE, SIMD, output stages,
-pixel lanes, weight-memory depth) for the whole model; each instruction's schedule on it (its
-blocks, `engine.plan`) follows from the configuration. Every configuration is a candidate of a
+pixel lanes, weight-memory depth, pixel parallelism, and on a board with UltraRAM which of its
+weight memories and line buffer are built in it) for the whole model; each instruction's schedule
+on it (its blocks, `engine.plan`) follows from the configuration (where a buffer is built changes
+no schedule, only the resources). Every configuration is a candidate of a
 single-"layer" table with its frame cycles (the sum of its instructions' cycles, the engine
 running one layer at a time) and its resources, and `table.solve_table` picks the fastest that fits
 the board's caps (and the fps bound), among ties the one using least; `least_within_limits`
 explains infeasibility as it does for the dataflow pipeline. The candidate set is the whole
-design space (a few hundred configurations), so the result is optimal for the cost model.
+design space (a few thousand configurations), so the result is optimal for the cost model.
 
 One engine runs one frame at a time; a board with room for more can hold several identical
 instances, each on its own PS HP port with its own feature-map buffer, running different frames
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field, replace
 
 from hwcodesign.boards import HP_PORTS, Board
 from hwcodesign.errors import HwcodesignError
-from hwcodesign.hardware.engine.config import MAX_BATCH, EngineConfig, EngineUnsupported
+from hwcodesign.hardware.engine.config import MAX_BATCH, URAM_BUFFERS, EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
@@ -127,17 +129,25 @@ class EngineMapping:
         return memory_system(self.board).shared(self.instances)
 
 
-def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False) -> list[EngineConfig]:
+def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False,
+                      uram: bool = False) -> list[EngineConfig]:
     """Every engine configuration the templates support: lanes that are multiples of a DDR word's
     bytes, output stages that divide them, pixel lanes that divide a word, weight memories from
     `SMALLEST_WEIGHT_DEPTH` words in powers of two up to `deepest` (no layer needing blocks), 1 to 8
-    output pixels at once."""
+    output pixels at once, and, on a board with `uram`, every choice of the buffers built in it."""
     word_bytes = word_bits // 8
     lanes = [n for n in LANES if n % word_bytes == 0]
     depths = sorted({d for d in (SMALLEST_WEIGHT_DEPTH << k for k in range(16)) if d < deepest} | {max(deepest, 1)})
-    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs, pp)
+    placements = uram_placements() if uram else [()]
+    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs, pp, placement)
             for pe in lanes for simd in lanes for rq in OUTPUT_STAGES if rq <= min(pe, simd)
-            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths for pp in PIXEL_PARALLELISM]
+            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths for pp in PIXEL_PARALLELISM
+            for placement in placements]
+
+
+def uram_placements() -> list[tuple[str, ...]]:
+    """Every subset of `URAM_BUFFERS`, in their order: none, each alone, both."""
+    return [tuple(b for k, b in enumerate(URAM_BUFFERS) if mask >> k & 1) for mask in range(1 << len(URAM_BUFFERS))]
 
 
 def deepest_weights(graph: Graph, word_bits: int) -> int:
@@ -188,7 +198,7 @@ def candidate(config: EngineConfig, timings: tuple[InstructionTiming, ...], reso
     `timings`."""
     cycles = sum(t.cycles for t in timings)
     cost = LayerCost(interval_cycles(cycles, instances * batch), cycles,
-                     *(instances * resources.resource(r) for r in RESOURCES))
+                     **{r: instances * resources.resource(r) for r in RESOURCES})
     return EngineCandidate(config, cost, timings, instances, batch)
 
 
@@ -241,8 +251,9 @@ class MacUnitShare:
         self.timed: dict[tuple[EngineConfig, bool], dict[int, tuple[InstructionTiming, ...]]] = {}
 
     def _keys(self, config: EngineConfig) -> list[tuple[tuple[EngineConfig, bool], list[int]]]:
-        keys = [((replace(config, ew_lanes=1), False), self.shared)]
-        return keys + [((config, True), self.own)] if self.own else keys
+        mac_unit = replace(config, uram=())  # where a buffer is built changes no plan and no cycle
+        keys = [((replace(mac_unit, ew_lanes=1), False), self.shared)]
+        return keys + [((mac_unit, True), self.own)] if self.own else keys
 
     def plans(self, config: EngineConfig) -> dict[int, InstructionPlan] | None:
         """Instruction index -> plan of every MAC instruction on `config`; None when one cannot run."""
@@ -305,8 +316,10 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits) for i in program])
     bandwidth = memory_system(board)
     configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(board.ps_type))
+    # where the buffers are built changes no plan: each placement is sized from the same buffers
+    placements = uram_placements() if (limits or board.resources.as_dict())["uram"] > 0 else [()]
     if progress:
-        progress(f"sizing the engine: {len(configs)} configurations, 1 to {max_instances} instances, "
+        progress(f"sizing the engine: {len(configs) * len(placements)} configurations, 1 to {max_instances} instances, "
                  f"over {len(program)} instructions")
     operands = [tuple(graph.input_tensors(i.op)) for i in program]
     frame_bytes = arena_bytes(graph, word_bits, program)
@@ -319,7 +332,10 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
         if pixel is None or mac is None:
             continue
         plans = [mac[k] if k in mac else pixel[k][0] for k in range(len(program))]
-        sized.append((config, engine_resources(config, buffer_sizes(plans, config), widths)))
+        buffers = buffer_sizes(plans, config)
+        for placement in placements:
+            placed = replace(config, uram=placement)
+            sized.append((placed, engine_resources(placed, buffers, widths)))
     # one that cannot fit even alone is never chosen, so it is not timed, unless none fits: then
     # every one is, for the explanation of what does not fit
     fitting = [(c, r) for c, r in sized if fits_instances(r, 1, limits)]
@@ -340,8 +356,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
 ENGINE_WORD_BITS = 64
 """The engine's AXI word: its params buffer (descriptors of two 32-bit fields per word, records,
 packed weights) is laid out in 64-bit words, so it runs at 64 bits whatever the HP port's width
-(a 128-bit layout would double what every DDR-bound loop moves: modelled, +33% on ResNet-50 on the
-KV260, not yet built)."""
+(a 128-bit layout would double what every DDR-bound loop moves; not yet built)."""
 
 
 def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
@@ -421,11 +436,14 @@ def fixed_engine_mapping(graph: Graph, board: Board, config: EngineConfig, insta
     """The engine mapping for a configuration (and number of instances and frames a run) chosen by
     hand (costs from the same model; the board's resources are not checked). `packed_macs` is kept only where
     the datapath and the board's DSPs allow it (`EngineWidths.packs_macs`). Raises
-    EngineUnsupported when a layer cannot run on the configuration."""
+    EngineUnsupported when a layer cannot run on the configuration, or it puts buffers in
+    UltraRAM on a board without any."""
     if not 1 <= instances <= MAX_INSTANCES:
         raise ValueError(f"an engine design has 1 to {MAX_INSTANCES} instances (one per HP port), not {instances}")
     if not 1 <= batch <= MAX_BATCH:
         raise ValueError(f"an engine run holds 1 to {MAX_BATCH} frames, not {batch}")
+    if config.uram and not board.resources.uram:
+        raise EngineUnsupported(f"{board.name} has no UltraRAM for the engine's {' and '.join(config.uram)} buffers")
     program = instructions(graph, config.word_bits)
     bits = weight_storage_bits(graph)
     plans = [plan(i, graph, config, bits) for i in program]

@@ -23,7 +23,7 @@ from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.mapper.cost import LayerCost
 from hwcodesign.mapper.solver import Deadline, Outcome, solve_within
 
-DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "lut": 0.8, "ff": 0.8}
+DEFAULT_CAPS = {"dsp": 0.9, "bram18k": 0.8, "uram": 0.8, "lut": 0.8, "ff": 0.8}
 GOALS = ("throughput", "latency", "resources")
 # The slowest frame rate a user may ask for: below it the cycle budget (clock / fps) outgrows what
 # a solver handles exactly, and no design is slow enough for the bound to matter.
@@ -107,7 +107,7 @@ SUM_WEIGHT = 0.25
 def resource_cost(table: CandidateTable, picks: Sequence[int], limits: dict[str, int]) -> tuple[float, float]:
     """The `resources` goal's cost of one assignment, compared in order: the largest fraction of
     any resource's limit the design takes (what decides whether it fits a smaller board or leaves
-    room beside it) plus `SUM_WEIGHT` times the sum of the four fractions (the hardware in all:
+    room beside it) plus `SUM_WEIGHT` times the sum of the five fractions (the hardware in all:
     without it, saving one BRAM of the binding resource would be worth a hundred DSPs), then the
     sum itself (the tie-break every goal shares)."""
     chosen = [options[c] for options, c in zip(table.costs, picks)]

@@ -20,7 +20,7 @@ from hwcodesign.sim.latency import LatencyReport
 from hwcodesign.sim.sparse_latency import SparseProfile
 from hwcodesign.tables import format_table
 
-RESOURCE_LABELS = {"dsp": "DSP", "bram18k": "BRAM18K", "lut": "LUT", "ff": "FF"}
+RESOURCE_LABELS = {"dsp": "DSP", "bram18k": "BRAM18K", "uram": "URAM", "lut": "LUT", "ff": "FF"}
 
 
 def percent(part: float, whole: float) -> float:
@@ -170,7 +170,7 @@ def build_engine_report(graph: Graph, mapping: EngineMapping, latency: LatencyRe
         "solve_seconds": mapping.solve_seconds,
         "engine": {"config": str(config), "pe": config.pe, "simd": config.simd, "rq_units": config.rq_units,
                    "ew_lanes": config.ew_lanes, "weight_depth": config.weight_depth, "word_bits": config.word_bits,
-                   "packed_macs": config.packed_macs, "pp": config.pp, "instances": mapping.instances, "batch": batch,
+                   "packed_macs": config.packed_macs, "pp": config.pp, "uram": list(config.uram), "instances": mapping.instances, "batch": batch,
                    "alone_frame_cycles": mapping.alone_cycles,
                    "candidates": mapping.candidates, "reason": mapping.reason,
                    "input_windows": {op.output.name: op.window.to_json() for op in graph.inputs if op.window}},

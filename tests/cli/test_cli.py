@@ -56,7 +56,7 @@ def test_simulate_infeasible_fps_leaves_no_report(tmp_path: Path, capsys: pytest
     assert not out.exists()
 
 
-@pytest.mark.parametrize("cap", ["dsp", "dsp=2", "uram=0.5", "lut=x"])
+@pytest.mark.parametrize("cap", ["dsp", "dsp=2", "urams=0.5", "lut=x"])
 def test_simulate_rejects_bad_caps(tmp_path: Path, cap: str, capsys: pytest.CaptureFixture[str]) -> None:
     model = tmp_path / "model.onnx"
     onnx.save(conv_bn_relu_qdq(), model)

@@ -51,7 +51,7 @@ BAD_VALUES = [
     ("--fps", "nan"), ("--fps", "inf"), ("--fps", "-3"), ("--fps", "0"), ("--fps", "1e-300"), ("--fps", "x"),
     ("--density", "0"), ("--density", "1.5"), ("--density", "nan"), ("--density", "-0.2"),
     ("--percentile", "-1"), ("--percentile", "101"), ("--percentile", "nan"),
-    ("--cap", "dsp"), ("--cap", "dsp=2"), ("--cap", "uram=0.5"), ("--cap", "lut=x"), ("--cap", "lut=nan"),
+    ("--cap", "dsp"), ("--cap", "dsp=2"), ("--cap", "urams=0.5"), ("--cap", "lut=x"), ("--cap", "lut=nan"),
     ("--time-limit", "0"), ("--time-limit", "nan"), ("--time-limit", "-5"), ("--time-limit", "inf"),
 ]
 

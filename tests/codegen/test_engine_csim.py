@@ -57,7 +57,7 @@ def op_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
         graphs[case] = optimize(load_onnx(quantize_qdq(model, calibration)))
     for case in PACKED_WINDOW_CASES:  # the same engine builds run them: only params.bin differs
         graphs[f"{case} packed"] = pack_input_window(graphs[case])
-    return shared_by_config(graphs, root, "ultra96v2")
+    return shared_by_config(graphs, root)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,9 @@ def deform_engines(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {key: (layers[key[0]], *value) for key, value in engines.items()}
 
 
-def shared_by_config(graphs: dict, root: Path, board: str) -> dict:
-    """(case, config index) -> (EngineCase, SharedEngine), the engines built."""
+def shared_by_config(graphs: dict, root: Path, board: str | None = None) -> dict:
+    """(case, config index) -> (EngineCase, SharedEngine), the engines built (on `board`, or
+    each configuration's `board_for`)."""
     runs = {}
     for index, config in enumerate(CONFIGS):
         cases, engines = shared_engines(graphs, config, root / str(index), board)

@@ -221,3 +221,27 @@ def test_generated_tcl_of_a_real_engine_project(engine: tuple[Graph, EngineMappi
     source = (root / "hls" / "top.cpp").read_text()
     for master in ENGINE_MASTERS:
         assert f"bundle={master.removeprefix('m_axi_')} " in source
+
+
+def bound_to_ultraram(root: Path) -> set[str]:
+    """The arrays the preprocessed top binds to UltraRAM (the pragmas the macros of
+    engine_config.h leave in, as Vitis HLS's own preprocessor would)."""
+    text = subprocess.run([GXX, "-E", "-P", "-I", "hls/shim", "-I", "hls", "hls/top.cpp"], cwd=root,
+                          capture_output=True, text=True, check=True).stdout
+    return {line.split("variable=")[1].split()[0] for line in text.splitlines()
+            if "BIND_STORAGE" in line and "impl=uram" in line}
+
+
+@pytest.mark.skipif(GXX is None, reason="g++ not installed")
+def test_buffers_the_configuration_puts_in_ultraram_are_bound_there(engine: tuple[Graph, EngineMapping, Project],
+                                                                    tmp_path: Path) -> None:
+    graph = engine[0]
+    assert bound_to_ultraram(engine[2].root) == set()  # the Ultra96-V2 has no UltraRAM
+    kv260 = load_board("kv260")
+    for uram, arrays in ((("weights",), {"weights"}), (("weights", "ring"), {"weights", "ring.bank"})):
+        mapping = fixed_engine_mapping(graph, kv260, EngineConfig(16, 8, 2, 2, 64, pp=2, uram=uram))
+        project = emit_project(graph, mapping, tmp_path / "_".join(uram))
+        assert bound_to_ultraram(project.root) == arrays
+        assert synthesis_problems(project.root, call_graph=False) == []
+    with pytest.raises(EngineUnsupported, match="ultra96v2 has no UltraRAM for the engine's weights buffers"):
+        fixed_engine_mapping(graph, load_board("ultra96v2"), EngineConfig(16, 8, 2, 2, 64, uram=("weights",)))

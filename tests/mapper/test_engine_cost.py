@@ -284,3 +284,18 @@ def test_the_roofline_names_what_binds() -> None:
         bounds.append(roofline(timing, config, memory).bound)
     assert bounds == ["compute", "memory", "memory"]
     assert memory.peak_bytes == min(memory.ddr_bytes, 2 * memory.port_bytes)
+
+
+def test_buffers_in_ultraram_trade_block_ram_for_urams_and_change_no_cycle() -> None:
+    """A URAM288 is 4K x 72 bits: PE16 x SIMD16 8-bit weights (128 bits, 144 words deep) take two
+    per PE; the ring's 2 x PP banks of SIMD16 centred 9-bit values (144 bits) two per bank."""
+    config = EngineConfig(16, 16, 4, 8, UNBLOCKED, pp=2)
+    base = evaluate(heavy_conv(), config)
+    weights = evaluate(heavy_conv(), replace(config, uram=("weights",)))
+    both = evaluate(heavy_conv(), replace(config, uram=("weights", "ring")))
+    assert base.timings == weights.timings == both.timings
+    assert (base.cost.uram, weights.cost.uram, both.cost.uram) == (0, 16 * 2, 16 * 2 + 4 * 2)
+    assert base.cost.bram18k - weights.cost.bram18k == 16 * 4  # 144 x 128 bits: four 512 x 36 blocks a PE
+    assert weights.cost.bram18k > both.cost.bram18k
+    with pytest.raises(ValueError, match="in that order"):
+        replace(config, uram=("ring", "weights"))

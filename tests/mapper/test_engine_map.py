@@ -150,7 +150,8 @@ def brute_force_candidates(graph: Graph, target: Board, word_bits: int = 64) -> 
         bits = weight_storage_bits(graph)
         widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits)
                                        for i in program])
-        configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type))
+        configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type),
+                                    uram=target.resources.uram > 0)
         frame_bytes = arena_bytes(graph, word_bits)
         batches = [b for b in range(1, MAX_BATCH + 1) if b & (b - 1) == 0]
         found = [evaluate_config(graph, program, c, widths, bits, memory_system(target), instances=n, batch=b)
@@ -210,7 +211,8 @@ def caps_between(candidates: list[EngineCandidate], target: Board, rng: np.rando
         lo = min(c.cost.resource(r) for c in candidates)
         hi = max(c.cost.resource(r) for c in candidates)
         limit = lo + int((hi - lo) * rng.uniform(0.02, 0.5))
-        caps[r] = (limit + 0.5) / available[r]  # resource_limits floors available * cap to `limit`
+        if available[r]:  # (a board without URAM)
+            caps[r] = (limit + 0.5) / available[r]  # resource_limits floors available * cap to `limit`
     return caps
 
 
@@ -236,6 +238,21 @@ def test_map_engine_matches_brute_force_under_binding_caps(name: str, seed: int)
             map_engine(graph, target, word_bits=64, caps=caps)
         return
     assert_matches_brute_force(map_engine(graph, target, word_bits=64, caps=caps), candidates, limits)
+
+
+@pytest.mark.parametrize("name", ["chain", "deform"])
+def test_map_engine_matches_brute_force_with_ultraram(name: str) -> None:
+    """On the KV260 the weight memories and the line buffer may also be UltraRAM, a fifth limit:
+    under caps that bind one instance (so the LUTs and block RAM a buffer in UltraRAM saves are
+    worth its blocks) the pick puts a buffer there, and it is still brute force's."""
+    graph, target = small_graph(name), board("kv260")
+    candidates = brute_force_candidates(graph, target)
+    assert {c.config.uram for c in candidates} == {(), ("weights",), ("ring",), ("weights", "ring")}
+    caps = caps_between([c for c in candidates if c.instances == 1], target, np.random.default_rng(0))
+    limits = resource_limits(target, caps)
+    mapping = map_engine(graph, target, word_bits=64, caps=caps)
+    assert mapping.config.uram and 0 < mapping.total("uram") <= limits["uram"]
+    assert_matches_brute_force(mapping, candidates, limits)
 
 
 @pytest.mark.parametrize("name", ["residual_add", "chain"])

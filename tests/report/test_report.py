@@ -51,7 +51,7 @@ def test_numbers_are_consistent(simulated, report: dict[str, Any]) -> None:
         converters = mapping.reserved.get(resource, 0)  # width converters: in the totals, not in a layer
         assert sum(layer[resource] for layer in report["layers"]) + converters == entry["used"] == mapping.total(resource)
         assert entry["limit"] == mapping.limits[resource]
-        assert entry["percent_of_board"] == pytest.approx(entry["used"] / entry["available"] * 100)
+        assert entry["percent_of_board"] == pytest.approx(entry["used"] / max(entry["available"], 1) * 100)
     summary = report["summary"]
     bottleneck = next(layer for layer in report["layers"] if layer["name"] == summary["bottleneck"])
     assert bottleneck["cycles"] == mapping.bottleneck_cycles

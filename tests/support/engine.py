@@ -25,16 +25,23 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 # Three engines that exercise different paths: one block and one output stage per lane (no
 # stalls), one pixel at a time; PE wider than SIMD with two shared output stages and four pixels
 # at once; a weight memory so small that layers run in blocks and SIMD wider than PE with a
-# single output stage, packed DSPs and two pixels at once.
+# single output stage, packed DSPs and two pixels at once. The second builds its weight memories
+# and line buffer in UltraRAM (`board_for` gives it a board that has some).
 CONFIGS = (
     EngineConfig(8, 8, 8, 8, 4096),
-    EngineConfig(16, 8, 2, 2, 64, pp=4),
+    EngineConfig(16, 8, 2, 2, 64, pp=4, uram=("weights", "ring")),
     EngineConfig(8, 16, 1, 4, 64, packed_macs=True, pp=2),
 )
 
 
-def engine_project(graph: Graph, config: EngineConfig, root: Path, board: str = "ultra96v2") -> tuple[EngineMapping, Project]:
-    mapping = fixed_engine_mapping(graph, load_board(board), config)
+def board_for(config: EngineConfig) -> str:
+    """The board an engine test builds `config` for: the Ultra96-V2, or the KV260 when the
+    configuration puts buffers in UltraRAM (the Ultra96-V2 has none)."""
+    return "kv260" if config.uram else "ultra96v2"
+
+
+def engine_project(graph: Graph, config: EngineConfig, root: Path, board: str | None = None) -> tuple[EngineMapping, Project]:
+    mapping = fixed_engine_mapping(graph, load_board(board or board_for(config)), config)
     return mapping, emit_project(graph, mapping, root)
 
 
@@ -104,13 +111,13 @@ class SharedEngine:
 
 
 def shared_engines(graphs: dict[str, Graph], config: EngineConfig, root: Path,
-                   board: str = "ultra96v2") -> tuple[dict[str, EngineCase], dict[str, SharedEngine]]:
+                   board: str | None = None) -> tuple[dict[str, EngineCase], dict[str, SharedEngine]]:
     """Every graph's program on `config`, and as few engine builds as run them all: one per
     weight storage and MAC operand width (`covering_widths` needs those to agree). Returns the
     cases and, by case, the engine that runs it (projects under root/engine<i>, not yet built)."""
     cases = {}
     for key, graph in graphs.items():
-        mapping = fixed_engine_mapping(graph, load_board(board), config)
+        mapping = fixed_engine_mapping(graph, load_board(board or board_for(config)), config)
         cases[key] = EngineCase(graph, mapping, build_program(graph, mapping.config))
     groups: dict[tuple, list[str]] = {}
     for key, case in cases.items():

@@ -12,7 +12,7 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen.engine.program import EngineProgram
 from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import render, static_file
-from hwcodesign.hardware.engine.config import MAX_BATCH, STORAGE_BITS, memory_words
+from hwcodesign.hardware.engine.config import MAX_BATCH, STORAGE_BITS, URAM_BUFFERS, memory_words
 from hwcodesign.hardware.engine.datapath import X_BITS
 from hwcodesign.hardware.engine.descriptor import ARENA_ADDRESS_FIELDS, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
 from hwcodesign.ir.graph import Graph
@@ -89,6 +89,7 @@ def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Boa
         "fields": DESCRIPTOR_FIELDS, "words": DESCRIPTOR_WORDS, "constants": config_constants(program),
         "lookup": program.widths.has_lookup, "batch": batch, "max_batch": MAX_BATCH,
         "arena_fields": ARENA_ADDRESS_FIELDS,
+        "uram": [(buffer.upper(), int(buffer in program.config.uram)) for buffer in URAM_BUFFERS],
     }
     files: dict[str, str | bytes] = {
         "hls/top.h": render("hls/engine/top.h.j2", **context),

@@ -21,6 +21,10 @@ MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "glob
 """The units' modes as the descriptor encodes them: two of the MAC unit, six of the pixel unit
 (the lookup mode only in engines whose program has a lookup table, `hwc_engine_lookup.h`)."""
 MAC_MODES = ("conv", "channelwise")
+URAM_BUFFERS = ("weights", "ring")
+"""The engine's buffers that may be UltraRAM (`EngineConfig.uram`): the MAC unit's weight memories
+and its line buffer's banks, the two deep ones, both filled from DDR at run time (UltraRAM has
+no bitstream contents, `hardware.memory`). Each is one BIND_STORAGE in `hwc_engine_mac.h`."""
 SPARSE_REFUSAL = ("is sparse: the layer-sequential engine runs dense layers only; sparse networks are built as the "
                   "dataflow pipeline (token streams)")
 """Why the engine refuses a sparse layer (the sparse family's refusal, and any sparse tensor's)."""
@@ -42,6 +46,11 @@ class EngineConfig:
     word_bits: int = 64  # the DDR word of every AXI master
     packed_macs: bool = False  # two MACs per DSP48E2 (`hwc_mul2`; UltraScale+ and narrow operands)
     pp: int = 1  # output pixels of a row the MAC unit computes at once (the DPU's pixel parallelism)
+    uram: tuple[str, ...] = ()  # the buffers (of `URAM_BUFFERS`, in that order) built in UltraRAM
+
+    def __post_init__(self) -> None:
+        if self.uram != tuple(b for b in URAM_BUFFERS if b in self.uram):
+            raise ValueError(f"uram lists buffers of {URAM_BUFFERS} in that order, not {self.uram}")
 
     @property
     def word_bytes(self) -> int:
@@ -65,7 +74,8 @@ class EngineConfig:
 
     def __str__(self) -> str:
         return (f"PE{self.pe} SIMD{self.simd}" + (f" PP{self.pp}" if self.pp > 1 else "")
-                + f" RQ{self.rq_units} EW{self.ew_lanes} W{self.weight_depth}" + (" packed" if self.packed_macs else ""))
+                + f" RQ{self.rq_units} EW{self.ew_lanes} W{self.weight_depth}" + (" packed" if self.packed_macs else "")
+                + (f" URAM({','.join(self.uram)})" if self.uram else ""))
 
 
 def group_pixels(config: EngineConfig, stride: int, sampled: bool) -> int:

@@ -42,7 +42,7 @@ from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
-from hwcodesign.hardware.memory import MemoryCost, memory_cost
+from hwcodesign.hardware.memory import MemoryCost, memory_cost, uram_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.hardware.window import rows_needed
 from hwcodesign.ir.op import Op
@@ -324,8 +324,8 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     lanes = config.macs_per_cycle
     banks = sizes.row_banks * config.col_banks
     memories: list[MemoryCost] = [
-        *[memory_cost(sizes.bank_depth, simd * 9)] * banks,  # the ring's banks, SIMD centred values wide
-        memory_cost(sizes.weight_depth, simd * sizes.weight_bits, pe),
+        buffer_cost(config, "ring", sizes.bank_depth, simd * 9, banks),  # the ring's banks, SIMD centred values wide
+        buffer_cost(config, "weights", sizes.weight_depth, simd * sizes.weight_bits, pe),
         memory_cost(ceil_div(sizes.table_depth, config.rq_units), sizes.record_bits, config.rq_units),
         memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.record_bits, config.ew_lanes),
         memory_cost(FIFO_DEPTH, config.word_bits, 6),  # the DDR-side FIFOs of both units (LUTRAM)
@@ -380,7 +380,13 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     ff += (config.rq_units + config.ew_lanes) * OUTPUT_STAGE_FF
     bram = sum(m.bram18k for m in memories)
     lut += sum(m.lut for m in memories)
-    return LayerCost(0, 0, dsp, bram, lut, ff)
+    return LayerCost(0, 0, dsp, bram, lut, ff, sum(m.uram for m in memories))
+
+
+def buffer_cost(config: EngineConfig, buffer: str, depth: int, width: int, copies: int) -> MemoryCost:
+    """`copies` memories of one of `URAM_BUFFERS`: UltraRAM where `config` puts it there, else
+    the automatic memory (a shallow one then becomes LUTRAM, which Vitis HLS would choose too)."""
+    return uram_cost(depth, width, copies) if buffer in config.uram else memory_cost(depth, width, copies)
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,9 @@ void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc
     static hwc_ring<C> ring;
 #pragma HLS ARRAY_PARTITION variable=ring.bank complete dim=1
 #pragma HLS ARRAY_RESHAPE variable=ring.bank complete dim=3
+#if HWC_URAM_RING
+#pragma HLS BIND_STORAGE variable=ring.bank type=ram_2p impl=uram
+#endif
 #pragma HLS DEPENDENCE variable=ring.bank inter false
     static hwc_row_offsets<C> row;
 #pragma HLS ARRAY_PARTITION variable=row.offset complete dim=2
@@ -695,6 +698,9 @@ void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const 
     static ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD];
 #pragma HLS ARRAY_PARTITION variable=weights complete dim=1
 #pragma HLS ARRAY_RESHAPE variable=weights complete dim=3
+#if HWC_URAM_WEIGHTS
+#pragma HLS BIND_STORAGE variable=weights type=ram_2p impl=uram
+#endif
     static hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS];
 #pragma HLS ARRAY_PARTITION variable=table complete dim=2
     static hwc_record<C> offset_table[C::OFFSET_C_MAX][1];
