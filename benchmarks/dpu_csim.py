@@ -55,7 +55,7 @@ def design_label(report: dict) -> str:
 def main() -> int:
     warnings.filterwarnings("ignore")
     failed = False
-    print(f"{'model':14} {'board':10} {'design':60} {'elements':>9} {'differ':>6} {'build s':>8} {'s/frame':>8}")
+    print(f"{'model':14} {'board':10} {'design':80} {'elements':>9} {'differ':>6} {'build s':>8} {'s/frame':>8}")
     for name in MODELS:
         _, graph = load_partitioned(exported(name, "torchscript", size=SIZE).model)
         graph = optimize(graph)
@@ -78,7 +78,7 @@ def main() -> int:
             elements = sum(value.size for value in expected.values())
             differ = sum(int(np.count_nonzero(simulated[key] != value)) for key, value in expected.items())
             failed |= differ != 0
-            print(f"{name:14} {board_name:10} {design_label(simulation.report):60} {elements:>9,} {differ:>6} "
+            print(f"{name:14} {board_name:10} {design_label(simulation.report):80} {elements:>9,} {differ:>6} "
                   f"{built:>8.1f} {per_frame:>8.2f}", flush=True)
     return 1 if failed else 0
 

@@ -10,7 +10,8 @@ the Ultra96-V2, KV260, ZCU104 and ZCU102 at their default clocks. Printed per mo
   running its own frames, as the DPU's figures run several cores and threads; "bB": B frames per
   engine run, each instruction's weights loaded once for all of them), or why the model is
   refused;
-- DSP / BRAM18K / LUT used (URAM: the cost model places nothing in UltraRAM yet);
+- DSP / BRAM18K / URAM / LUT used (UltraRAM: the engine's weight memories and line buffer, where
+  the mapper puts them there, on the KV260 and ZCU104; the other two boards have none);
 - MAC utilisation: the model's MACs per frame over one instance's MAC lanes' capacity in a frame;
 - the DPU's published end-to-end fps on that board (Xilinx Vitis AI model zoo, ../shared/REFERENCES.md;
   ZCU102 3x B4096 @ 281 MHz, ZCU104 2x B4096 @ 300 MHz, KV260 1x B4096 @ 300 MHz, Ultra96 1x
@@ -63,7 +64,7 @@ def roof_fps(board_name: str, macs: int) -> float:
 def main() -> None:
     warnings.filterwarnings("ignore")
     header = (f"{'model':16} {'board':10} {'arch':16} {'fps':>9} {'DPU fps':>8} {'ratio':>6} {'roof fps':>9} "
-              f"{'MAC util':>8} {'DSP':>6} {'BRAM18K':>8} {'LUT':>8}")
+              f"{'MAC util':>8} {'DSP':>6} {'BRAM18K':>8} {'URAM':>5} {'LUT':>8}")
     print(header)
     for name in MODELS:
         start = time.perf_counter()
@@ -92,7 +93,7 @@ def main() -> None:
             print(f"{name:16} {board_name:10} {arch:16} {latency.fps:>9,.1f} {dpu_text} {ratio} "
                   f"{roof_fps(board_name, macs):>9,.0f} "
                   f"{(f'{utilisation:.0%}' if utilisation is not None else '-'):>8} "
-                  f"{used['dsp']:>6,} {used['bram18k']:>8,} {used['lut']:>8,}")
+                  f"{used['dsp']:>6,} {used['bram18k']:>8,} {used['uram']:>5,} {used['lut']:>8,}")
         print(f"{'':16} ({macs / 1e9:.2f} GMAC per frame; {time.perf_counter() - start:.0f} s)")
 
 
