@@ -126,6 +126,8 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
         raise HwcodesignError(f"unknown goal '{goal}'; choose one of {', '.join(GOALS)}")
     if goal == "resources" and max_cycles is None:
         raise HwcodesignError("the resources goal needs a frame rate (a cycle budget) to reach")
+    if len(table.costs) == 1:
+        return single_choice(table, limits, goal, max_cycles)
     deadline = deadline or Deadline(None)
     remaining = deadline.remaining()
     if remaining is not None and remaining <= 0:  # no time to even build the program
@@ -179,6 +181,25 @@ def solve_table(table: CandidateTable, limits: dict[str, int], goal: str, max_cy
             picks = frugal
     deadline.stopped_early |= outcome in (Outcome.FEASIBLE, Outcome.TIMEOUT)
     return picks, objective
+
+
+def single_choice(table: CandidateTable, limits: dict[str, int], goal: str,
+                  max_cycles: int | None) -> tuple[list[int], float] | None:
+    """The integer program of a one-layer table (the engine's: one configuration for the whole
+    model) picks one candidate, so its two phases are a scan over the candidates (tens of
+    thousands on a big board, which CBC takes seconds to read): the least objective among those
+    within the limits and the cycle budget, then among the candidates at it the least sum of
+    fractions of the limits (the second phase's objective), the first of exact ties. None when
+    no candidate fits."""
+    fitting = [c for c in range(len(table.costs[0])) if fits(table, [c], limits, max_cycles)]
+    if not fitting:
+        return None
+    objectives = {c: evaluate(table, [c], goal, limits) for c in fitting}
+    best = min(objectives.values())
+    optimal = [c for c in fitting if objectives[c] <= best * (1 + 1e-9)]
+    options = table.costs[0]
+    frugal = min(optimal, key=lambda c: sum(options[c].resource(r) / max(limits[r], 1) for r in RESOURCES))
+    return [frugal], best
 
 
 def timed_out(table: CandidateTable, limits: dict[str, int], goal: str, max_cycles: int | None, deadline: Deadline,
