@@ -27,6 +27,7 @@ import numpy as np
 
 from hwcodesign.codegen.project_format import BoundaryPort, listed_batch
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.engine.config import PARAMS_WORD_BYTES
 from hwcodesign.outputs import file_sha256
 
 COMPILER = "g++"
@@ -190,7 +191,7 @@ def load_library(project: Project, xilinx_headers: str | os.PathLike[str] | None
     library = ctypes.CDLL(str(build_library(project, xilinx_headers)))
     info = library_info(library)
     found = LibraryInfo(project.architecture, int(project.meta["word_bits"]),
-                        int(project.meta.get("params_words", 0)) * int(project.meta["word_bits"]) // 8,
+                        int(project.meta.get("params_words", 0)) * PARAMS_WORD_BYTES,
                         tuple(p.frame_bytes for p in project.inputs),
                         tuple(p.layout.bytes_per_frame for p in project.outputs))
     for field in ("architecture", "word_bits", "params_bytes", "input_bytes", "output_bytes"):

@@ -44,6 +44,7 @@ from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.engine.cost import (
+    HP_PORT_BYTES,
     EngineRun,
     InstructionTiming,
     MemorySystem,
@@ -353,10 +354,24 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     return candidates
 
 
-ENGINE_WORD_BITS = 64
-"""The engine's AXI word: its params buffer (descriptors of two 32-bit fields per word, records,
-packed weights) is laid out in 64-bit words, so it runs at 64 bits whatever the HP port's width
-(a 128-bit layout would double what every DDR-bound loop moves; not yet built)."""
+ENGINE_WORD_WIDTHS = (64, 128)
+"""The feature maps' AXI words an engine may use (`EngineConfig.word_bits`; its params master stays
+`PARAMS_WORD_BITS` wide): 128 bits only where the HP port is (Zynq UltraScale+), where it doubles
+what every DDR-bound loop moves a cycle, at the price of lanes in multiples of 16 and pixels padded
+to 16 bytes; the mapper takes whichever is faster."""
+
+
+def engine_word_widths(board: Board, word_bits: int | None = None) -> tuple[int, ...]:
+    """The feature-map words an engine on `board` may use: `ENGINE_WORD_WIDTHS` up to its HP
+    port's width, or `word_bits` alone when pinned (EngineUnsupported names a width it cannot use)."""
+    offered = tuple(w for w in ENGINE_WORD_WIDTHS if w // 8 <= HP_PORT_BYTES[board.ps_type])
+    if word_bits is None:
+        return offered
+    if word_bits not in offered:
+        raise EngineUnsupported(f"--word-bits {word_bits}: the layer-sequential engine's feature-map masters on "
+                                f"{board.name} are {' or '.join(map(str, offered))} bits wide (its HP port's width "
+                                "at most; other widths are the dataflow pipeline's)")
+    return (word_bits,)
 
 
 def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float | None = None,
@@ -365,19 +380,24 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
                time_limit: float | Deadline | None = DEFAULT_TIME_LIMIT, max_batch: int = MAX_BATCH) -> EngineMapping:
     """The fastest engine for `graph` that fits `board`, running up to `max_batch` frames a run
     (goal "latency": one instance, one frame at a time, the shortest frame; "resources": the
-    smallest that reaches `fps`), its AXI words `ENGINE_WORD_BITS` wide (`word_bits` None or that;
-    EngineUnsupported names another); MappingInfeasible names what does not fit. The program is
+    smallest that reaches `fps`), its feature maps' AXI words one of `engine_word_widths` (all of
+    them tried unless `word_bits` pins one; EngineUnsupported names one the board cannot use); MappingInfeasible names what does not fit. The program is
     solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     limits = resource_limits(board, caps)
     if not 1 <= max_batch <= MAX_BATCH:
         raise HwcodesignError(f"an engine run holds 1 to {MAX_BATCH} frames, not {max_batch}")
     single = goal == "latency"
-    if word_bits not in (None, ENGINE_WORD_BITS):
-        raise EngineUnsupported(f"--word-bits {word_bits}: the layer-sequential engine's AXI masters and params are "
-                                f"{ENGINE_WORD_BITS}-bit words (other widths are the dataflow pipeline's)")
-    candidates = engine_candidates(graph, board, ENGINE_WORD_BITS, progress, limits, 1 if single else MAX_INSTANCES,
-                                   1 if single else max_batch)
+    candidates: list[EngineCandidate] = []
+    refusals: list[HwcodesignError] = []
+    for width in engine_word_widths(board, word_bits):
+        try:
+            candidates += engine_candidates(graph, board, width, progress, limits, 1 if single else MAX_INSTANCES,
+                                            1 if single else max_batch)
+        except (EngineUnsupported, MappingInfeasible) as refusal:  # at this width (a Concat's parts, ...)
+            refusals.append(refusal)
+    if not candidates:
+        raise refusals[0]
     deadline = Deadline.of(time_limit)  # for the integer program (the candidates take the time they take)
     table = CandidateTable(("engine",), (tuple((c.config, c.instances) for c in candidates),),
                            (tuple(c.cost for c in candidates),))

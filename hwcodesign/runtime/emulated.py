@@ -34,6 +34,7 @@ from hwcodesign.codegen.packing import split_token_frames
 from hwcodesign.codegen.project import Project
 from hwcodesign.codegen.project_format import IP_CELL, SCALAR_ARGUMENTS, listed_batch, listed_engine_cells
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.hardware.engine.config import PARAMS_WORD_BYTES
 
 CTRL = 0x00
 AP_START, AP_DONE, AP_IDLE, AUTO_RESTART = 0x01, 0x02, 0x04, 0x80
@@ -211,7 +212,7 @@ class EmulatedEngine:
         self.arena_words = int(project.meta["arena_words"])
         self.word_bytes = int(project.meta["word_bits"]) // 8
         self.batch = listed_batch(project.meta)
-        self.params_bytes = int(project.meta["params_words"]) * 8
+        self.params_bytes = int(project.meta["params_words"]) * PARAMS_WORD_BYTES
 
     def _names(self) -> dict[int, str]:
         names = {self.offsets[scalar]: scalar for scalar in SCALAR_ARGUMENTS}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hwcodesign.boards import Board, load_board
+from hwcodesign.codegen.render import static_file
 from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
@@ -299,3 +300,17 @@ def test_buffers_in_ultraram_trade_block_ram_for_urams_and_change_no_cycle() -> 
     assert weights.cost.bram18k > both.cost.bram18k
     with pytest.raises(ValueError, match="in that order"):
         replace(config, uram=("ring", "weights"))
+
+
+def test_the_engine_stream_fifos_are_the_lutram_the_templates_bind() -> None:
+    """The units' DDR-side word FIFOs are bound to LUTRAM in the templates (BIND_STORAGE
+    impl=lutram), so they cost LUTs, not block RAM: a small engine whose other memories are all
+    below the LUTRAM threshold takes no BRAM18K."""
+    for header, names in (("hwc_engine_mac.h", ("words_in", "words_aux", "words_skip", "words_mac", "words_out")),
+                          ("hwc_engine_pixel.h", ("words_a", "words_b", "words_out"))):
+        text = static_file(f"hls/engine/{header}")
+        assert all(f"BIND_STORAGE variable={name} type=fifo impl=lutram" in text for name in names)
+    small = evaluate(conv_graph(8, 8, 4), EngineConfig(8, 8, 8, 8, UNBLOCKED))
+    assert small.cost.bram18k == 0
+    wide = evaluate(conv_graph(16, 16, 4), EngineConfig(16, 16, 8, 8, UNBLOCKED, word_bits=128))
+    assert wide.cost.bram18k == 0 and wide.cost.lut > small.cost.lut

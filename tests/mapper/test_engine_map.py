@@ -240,7 +240,7 @@ def test_map_engine_matches_brute_force_under_binding_caps(name: str, seed: int)
     assert_matches_brute_force(map_engine(graph, target, word_bits=64, caps=caps), candidates, limits)
 
 
-@pytest.mark.parametrize("name", ["chain", "deform"])
+@pytest.mark.parametrize("name", ["flatten_gemm", "deform"])
 def test_map_engine_matches_brute_force_with_ultraram(name: str) -> None:
     """On the KV260 the weight memories and the line buffer may also be UltraRAM, a fifth limit:
     under caps that bind one instance (so the LUTs and block RAM a buffer in UltraRAM saves are
@@ -292,9 +292,10 @@ def test_an_fps_floor_within_reach_is_met_and_one_beyond_it_names_the_fps() -> N
 
 @pytest.mark.parametrize(("resource", "label"), [("dsp", "DSP"), ("bram18k", "BRAM18K"), ("lut", "LUT")])
 def test_a_cap_nothing_fits_names_the_binding_resource(resource: str, label: str) -> None:
-    graph, target = small_graph("residual_add"), board("ultra96v2")
+    graph, target = small_graph("chain_blocks"), board("ultra96v2")  # (its weight blocks need block RAM)
     candidates = brute_force_candidates(graph, target)
     least = min(c.cost.resource(resource) for c in candidates)
+    assert least > 0
     caps = {resource: (least - 1 + 0.5) / target.resources.as_dict()[resource]}
     with pytest.raises(MappingInfeasible) as error:
         map_engine(graph, target, word_bits=64, caps=caps)
@@ -445,13 +446,22 @@ def test_throughput_takes_several_instances_and_latency_one(target_name: str) ->
                                        if c.instances == c.batch == 1 and fits(c, resource_limits(target)))
 
 
-def test_the_engine_runs_64_bit_words_and_names_another_width() -> None:
-    """Its params buffer is laid out in 64-bit words: unpinned or pinned to 64 it maps; another
-    width is refused naming the option (a project at 128 bits would read its params wrongly)."""
+def test_the_engine_takes_the_faster_feature_map_word_its_hp_port_allows() -> None:
+    """Feature maps in 64- or 128-bit words on Zynq UltraScale+ (a 128-bit HP port), 64 on
+    Zynq-7000; the params master stays 64 bits. Unpinned, the mapper takes the faster of the two
+    (the least cycles of each width's own optimum); a width the board's port cannot carry is
+    refused naming --word-bits."""
     graph, target = small_graph("chain"), board("zcu104")
-    assert map_engine(graph, target).config.word_bits == map_engine(graph, target, word_bits=64).config.word_bits == 64
-    with pytest.raises(EngineUnsupported, match="--word-bits 128: the layer-sequential engine's AXI masters and params"):
-        map_engine(graph, target, word_bits=128)
+    narrow, wide = (map_engine(graph, target, word_bits=w) for w in (64, 128))
+    assert (narrow.config.word_bits, wide.config.word_bits) == (64, 128)
+    assert wide.config.pe % 16 == wide.config.simd % 16 == 0  # lanes in whole 16-byte words
+    either = map_engine(graph, target)
+    assert either.bottleneck_cycles == min(narrow.bottleneck_cycles, wide.bottleneck_cycles)
+    with pytest.raises(EngineUnsupported, match="--word-bits 128: the layer-sequential engine's feature-map masters on "
+                                                "pynqz2 are 64 bits wide"):
+        map_engine(graph, board("pynqz2"), word_bits=128)
+    with pytest.raises(EngineUnsupported, match="--word-bits 256"):
+        map_engine(graph, target, word_bits=256)
 
 
 def test_a_batch_loads_each_instructions_weights_once() -> None:

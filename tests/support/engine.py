@@ -23,13 +23,13 @@ from hwcodesign.sim.golden import run_golden
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 # Three engines that exercise different paths: one block and one output stage per lane (no
-# stalls), one pixel at a time; PE wider than SIMD with two shared output stages and four pixels
-# at once; a weight memory so small that layers run in blocks and SIMD wider than PE with a
-# single output stage, packed DSPs and two pixels at once. The second builds its weight memories
-# and line buffer in UltraRAM (`board_for` gives it a board that has some).
+# stalls), one pixel at a time; 128-bit feature-map words (16 bytes a word, 16 lanes) with two
+# shared output stages, four pixels at once and its weight memories and line buffer in UltraRAM
+# (`board_for` gives it a board that has some); a weight memory so small that layers run in
+# blocks and SIMD wider than PE with a single output stage, packed DSPs and two pixels at once.
 CONFIGS = (
     EngineConfig(8, 8, 8, 8, 4096),
-    EngineConfig(16, 8, 2, 2, 64, pp=4, uram=("weights", "ring")),
+    EngineConfig(16, 16, 2, 2, 64, word_bits=128, pp=4, uram=("weights", "ring")),
     EngineConfig(8, 16, 1, 4, 64, packed_macs=True, pp=2),
 )
 
@@ -98,14 +98,15 @@ class SharedEngine:
         params[:case.program.params.size] = case.program.params
         params_bytes = params.astype("<u8").view(np.uint8)
         results = {port.tensor.name: [] for port in outs}
+        word_bytes = self.program.config.word_bytes  # of the feature maps (params words are 8 bytes)
         for frame in range(frames):
-            arena = np.zeros(self.program.arena.words * 8, np.uint8)
+            arena = np.zeros(self.program.arena.words * word_bytes, np.uint8)
             for port, op in zip(ins, case.graph.inputs):
                 packed = port.pack(inputs[op.name][frame:frame + 1])[0]
-                arena[port.address * 8:port.address * 8 + packed.size] = packed
+                arena[port.address * word_bytes:port.address * word_bytes + packed.size] = packed
             run_engine(self.project, arena, arena, arena, params_bytes, len(case.program.plans))
             for port in outs:
-                start = port.address * 8
+                start = port.address * word_bytes
                 results[port.tensor.name].append(port.unpack(arena[None, start:start + port.frame_bytes]))
         return {name: np.concatenate(parts) for name, parts in results.items()}
 

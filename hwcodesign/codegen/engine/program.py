@@ -15,7 +15,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hwcodesign.hardware.engine.config import MODES, EngineConfig, memory_words, words_per_pixel
+from hwcodesign.hardware.engine.config import (
+    MODES,
+    PARAMS_WORD_BITS,
+    EngineConfig,
+    memory_words,
+    words_per_pixel,
+)
 from hwcodesign.hardware.engine.descriptor import (
     DESCRIPTOR_FIELDS,
     DESCRIPTOR_WORDS,
@@ -52,11 +58,11 @@ def mac_weight_table(item: InstructionPlan, config: EngineConfig) -> np.ndarray:
     return table.reshape(item.chunks, item.sf, 1, simd)
 
 
-def pack_weight_words(table: np.ndarray, bits: int, word_bits: int, words_per_memory_word: int) -> np.ndarray:
-    """Memory words of SIMD `bits`-bit weights -> uint64 DDR words (little-endian fields)."""
+def pack_weight_words(table: np.ndarray, bits: int, words_per_memory_word: int) -> np.ndarray:
+    """Memory words of SIMD `bits`-bit weights -> uint64 params words (little-endian fields)."""
     lead, simd = table.shape[:-1], table.shape[-1]
     flat = (table.reshape(-1, simd) & ((1 << bits) - 1)).astype(np.uint64)
-    per_word = word_bits // bits
+    per_word = PARAMS_WORD_BITS // bits
     padded = np.zeros((flat.shape[0], words_per_memory_word * per_word), np.uint64)
     padded[:, :simd] = flat
     fields = padded.reshape(flat.shape[0], words_per_memory_word, per_word)
@@ -163,7 +169,7 @@ def describe_mac(item: InstructionPlan, config: EngineConfig, widths: EngineWidt
     )
     if item.load_pe:
         table = mac_weight_table(item, config)  # (outer_total, sf, load_pe, SIMD)
-        words = pack_weight_words(table, widths.weight_bits, config.word_bits, memory_words(config, widths.weight_bits))
+        words = pack_weight_words(table, widths.weight_bits, memory_words(config, widths.weight_bits))
         blocks = []
         for block in range(item.blocks):
             part = words[block * item.outer_per_block:(block + 1) * item.outer_per_block].reshape(-1)

@@ -12,7 +12,14 @@ from hwcodesign.boards import Board
 from hwcodesign.codegen.engine.program import EngineProgram
 from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import render, static_file
-from hwcodesign.hardware.engine.config import MAX_BATCH, STORAGE_BITS, URAM_BUFFERS, memory_words
+from hwcodesign.hardware.engine.config import (
+    MAX_BATCH,
+    PARAMS_WORD_BITS,
+    PARAMS_WORD_BYTES,
+    STORAGE_BITS,
+    URAM_BUFFERS,
+    memory_words,
+)
 from hwcodesign.hardware.engine.datapath import X_BITS
 from hwcodesign.hardware.engine.descriptor import ARENA_ADDRESS_FIELDS, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
 from hwcodesign.ir.graph import Graph
@@ -54,7 +61,8 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
     """The engine config struct's constants, in a fixed order."""
     config, widths = program.config, program.widths
     constants = {
-        "WORD_BITS": config.word_bits, "WORD_BYTES": config.word_bytes, "PE": config.pe, "SIMD": config.simd,
+        "WORD_BITS": config.word_bits, "WORD_BYTES": config.word_bytes, "PARAMS_WORD_BITS": PARAMS_WORD_BITS,
+        "PARAMS_WORD_BYTES": PARAMS_WORD_BYTES, "PE": config.pe, "SIMD": config.simd,
         "PP": config.pp, "COL_BANKS": config.col_banks,
         "OUT_LANES": config.out_lanes, "RQ_UNITS": config.rq_units, "EW_LANES": config.ew_lanes,
         "MW": memory_words(config, widths.weight_bits), "BURST_WORDS": BURST_WORDS, "MAX_BATCH": MAX_BATCH,
@@ -82,7 +90,7 @@ def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Boa
     inputs, outputs = engine_ports(graph, program)
     context = {
         "model": model_label, "name": name, "top_function": f"{name}_top", "board": board,
-        "word_bits": program.config.word_bits, "guard": f"HWC_{name.upper()}_TOP_H",
+        "word_bits": program.config.word_bits, "params_word_bits": PARAMS_WORD_BITS, "guard": f"HWC_{name.upper()}_TOP_H",
         "inputs": [p.as_template() for p in inputs], "outputs": [p.as_template() for p in outputs],
         "arena_words": program.arena.words, "params_words": int(program.params.size), "layers": len(program.plans),
         "burst": BURST_WORDS, "tb_frames": tb_frames, "config": str(program.config),

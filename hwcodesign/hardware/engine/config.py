@@ -15,7 +15,12 @@ MAX_BATCH = 8
 """Frames one engine run may hold (its `frames` register; C::MAX_BATCH): each in its own arena, an
 instruction's weights and records loaded once for all of them."""
 WEIGHT_STORAGE_BITS = (2, 4, 8)
-"""Weights are stored at one of these widths (a divisor of the DDR word, so none straddles two)."""
+"""Weights are stored at one of these widths (a divisor of the params word, so none straddles two)."""
+PARAMS_WORD_BITS = 64
+"""The word of the params buffer (descriptors of two 32-bit fields, records, packed weights, lookup
+tables) and of its AXI master, whatever the feature maps' word (`EngineConfig.word_bits`): the
+program's layout does not depend on the feature maps' width."""
+PARAMS_WORD_BYTES = PARAMS_WORD_BITS // 8
 MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "global_pool": 5, "lookup": 6,
          "mul": 7}
 """The units' modes as the descriptor encodes them: two of the MAC unit, six of the pixel unit
@@ -43,7 +48,7 @@ class EngineConfig:
     rq_units: int  # shared output stages of the MAC unit
     ew_lanes: int  # output stages of the pixel unit (divides the bytes per DDR word)
     weight_depth: int  # words of SIMD weights per PE memory: layers needing more run in blocks
-    word_bits: int = 64  # the DDR word of every AXI master
+    word_bits: int = 64  # the feature maps' DDR word (their three AXI masters'; params: PARAMS_WORD_BITS)
     packed_macs: bool = False  # two MACs per DSP48E2 (`hwc_mul2`; UltraScale+ and narrow operands)
     pp: int = 1  # output pixels of a row the MAC unit computes at once (the DPU's pixel parallelism)
     uram: tuple[str, ...] = ()  # the buffers (of `URAM_BUFFERS`, in that order) built in UltraRAM
@@ -101,5 +106,5 @@ def ceil_div(a: int, b: int) -> int:
 
 
 def memory_words(config: EngineConfig, weight_bits: int) -> int:
-    """DDR words per SIMD-weight memory word."""
-    return ceil_div(config.simd * weight_bits, config.word_bits)
+    """Params words per SIMD-weight memory word."""
+    return ceil_div(config.simd * weight_bits, PARAMS_WORD_BITS)

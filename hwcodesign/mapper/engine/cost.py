@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from hwcodesign.boards import Board
 from hwcodesign.hardware.engine.config import (
+    PARAMS_WORD_BYTES,
     STORAGE_BITS,
     EngineConfig,
     ceil_div,
@@ -42,7 +43,7 @@ from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
-from hwcodesign.hardware.memory import MemoryCost, memory_cost, uram_cost
+from hwcodesign.hardware.memory import MemoryCost, lutram_cost, memory_cost, uram_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.hardware.window import rows_needed
 from hwcodesign.ir.op import Op
@@ -96,10 +97,10 @@ class InstructionTiming:
         return self.macs / (self.cycles * config.macs_per_cycle) if self.cycles else 0.0
 
 
-def load_cycles(words: int, word_bytes: int, memory: MemorySystem) -> int:
-    """A load of `words` DDR words into an on-chip memory (descriptor, weights, records, a table):
-    a word a cycle, unless the port or the DDR share moves less."""
-    return max(words, memory.cycles(words * word_bytes, 0))
+def load_cycles(words: int, memory: MemorySystem) -> int:
+    """A load of `words` params words into an on-chip memory (descriptor, weights, records, a
+    table) over the params master: a word a cycle, unless the port or the DDR share moves less."""
+    return max(words, memory.cycles(words * PARAMS_WORD_BYTES, 0))
 
 
 def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tuple[int, int]:
@@ -163,14 +164,14 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     out_cw = words_per_pixel(out, word_bytes)  # its own words; the written tensor's pixels may be wider
     written_cw = words_per_pixel(item.instruction.written, word_bytes)
     aux_words = sum(t.shape[2] * t.shape[3] * words_per_pixel(t, word_bytes) for t in item.sampling_inputs)
-    cycles = [load_cycles(DESCRIPTOR_WORDS, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for r in runs]
+    cycles = [load_cycles(DESCRIPTOR_WORDS, r.memory) + DDR_LATENCY + PIPELINE_RAMP for r in runs]
     # the second output stage's records: the offset conversion's, or a fused residual Add's
     if aux_words:
         second = item.sampling_inputs[0].channels * RECORD_WORDS
     else:
         second = RECORD_WORDS if item.residual is not None else 0
     if second:
-        cycles = [c + load_cycles(second, word_bytes, r.memory) + DDR_LATENCY + PIPELINE_RAMP for c, r in zip(cycles, runs)]
+        cycles = [c + load_cycles(second, r.memory) + DDR_LATENCY + PIPELINE_RAMP for c, r in zip(cycles, runs)]
     iterations, load_words, frame_words = 0, second, 0
     mw = memory_words(config, weight_bits)
     # every block but the last is the first's shape (its outers and words whole): time it once
@@ -191,8 +192,8 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         residual = skip_words * (word_bytes // config.ew_lanes) + PIPELINE_RAMP if skip_words else 0
         read_bytes, write_bytes = (in_words + aux_words + skip_words) * word_bytes, pixels * kept * word_bytes
         for k, run in enumerate(runs):
-            loads = (load_cycles(weights, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
-                load_cycles(records, word_bytes, run.memory) + DDR_LATENCY + PIPELINE_RAMP
+            loads = (load_cycles(weights, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
+                load_cycles(records, run.memory) + DDR_LATENCY + PIPELINE_RAMP
             region = max(compute, writer, residual, in_words, run.memory.cycles(read_bytes, write_bytes))
             cycles[k] += count * (loads + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP))
         iterations += count * block_iterations
@@ -200,7 +201,8 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         frame_words += count * (in_words + aux_words + skip_words + pixels * kept)
     macs = layer_macs(op, item.inputs)
     return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, r.frames * iterations,
-                                   r.frames * macs, (load_words + r.frames * frame_words) * word_bytes, item.blocks)
+                                   r.frames * macs, load_words * PARAMS_WORD_BYTES + r.frames * frame_words * word_bytes,
+                                   item.blocks)
                  for c, r in zip(cycles, runs))
 
 
@@ -239,12 +241,12 @@ def pixel_timings(item: InstructionPlan, config: EngineConfig,
     for run in runs:
         memory = run.memory
         region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
-        cycles = (load_cycles(DESCRIPTOR_WORDS, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
-                  + load_cycles(records, word_bytes, memory) + DDR_LATENCY + PIPELINE_RAMP
+        cycles = (load_cycles(DESCRIPTOR_WORDS, memory) + DDR_LATENCY + PIPELINE_RAMP
+                  + load_cycles(records, memory) + DDR_LATENCY + PIPELINE_RAMP
                   + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP))
         timings.append(InstructionTiming(item.instruction.name, item.instruction.mode, cycles,
                                          run.frames * loops.iterations, 0,
-                                         (run.frames * moved + records) * word_bytes, 1))
+                                         run.frames * moved * word_bytes + records * PARAMS_WORD_BYTES, 1))
     return tuple(timings)
 
 
@@ -328,7 +330,7 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         buffer_cost(config, "weights", sizes.weight_depth, simd * sizes.weight_bits, pe),
         memory_cost(ceil_div(sizes.table_depth, config.rq_units), sizes.record_bits, config.rq_units),
         memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.record_bits, config.ew_lanes),
-        memory_cost(FIFO_DEPTH, config.word_bits, 6),  # the DDR-side FIFOs of both units (LUTRAM)
+        lutram_cost(FIFO_DEPTH, config.word_bits, 6),  # the DDR-side FIFOs of both units (BIND_STORAGE impl=lutram)
     ]
     dsp = (ceil_div(lanes, 2) if config.packed_macs else lanes) + REQUANT_DSP_PER_PE * config.rq_units
     dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + (2 if sizes.has_add else 0) + (1 if sizes.has_mul else 0))
@@ -349,7 +351,7 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         lut += config.ew_lanes * OUTPUT_STAGE_LUT
         ff += config.ew_lanes * OUTPUT_STAGE_FF
         ff += sizes.record_bits  # its one record, in registers
-        memories.append(memory_cost(FIFO_DEPTH, config.word_bits, 2))  # the skip's and the residual's FIFOs
+        memories.append(lutram_cost(FIFO_DEPTH, config.word_bits, 2))  # the skip's and the residual's FIFOs (LUTRAM)
     if sizes.has_deform:
         dsp += REQUANT_DSP_PER_PE  # the offset conversion, one offset per cycle
         # four fabric multiplies (centred value x neighbour weight) and the blend per lane
@@ -367,13 +369,13 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     if sizes.has_mul:  # the gate's pixel, one word per row of the pixel unit's record table
         memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), config.word_bits))
     if sizes.has_mean_table:  # a copy per lane of the 16-bit table, a loaded word's entries in one cycle
-        per_word = config.word_bits // MEAN_TABLE_BITS
+        per_word = PARAMS_WORD_BYTES * 8 // MEAN_TABLE_BITS
         memories.append(memory_cost(LOOKUP_ENTRIES // per_word, MEAN_TABLE_BITS, per_word * config.ew_lanes))
         lut += config.ew_lanes * LOOKUP_LANE_LUT * MEAN_TABLE_BITS // STORAGE_BITS
     if sizes.has_lookup:
         # the table memory: a copy per pixel lane, each in WORD_BYTES banks (one loaded word a cycle)
-        banks = config.word_bytes * config.ew_lanes
-        memories.append(memory_cost(LOOKUP_ENTRIES // config.word_bytes, STORAGE_BITS, banks))
+        banks = PARAMS_WORD_BYTES * config.ew_lanes
+        memories.append(memory_cost(LOOKUP_ENTRIES // PARAMS_WORD_BYTES, STORAGE_BITS, banks))
         lut += LOOKUP_UNIT_LUT + config.ew_lanes * LOOKUP_LANE_LUT
         ff += LOOKUP_UNIT_FF + config.ew_lanes * STORAGE_BITS
     lut += (config.rq_units + config.ew_lanes) * OUTPUT_STAGE_LUT

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.hardware.engine.config import PARAMS_WORD_BITS, PARAMS_WORD_BYTES, EngineConfig
 from hwcodesign.hardware.engine.datapath import Datapath
 from hwcodesign.hardware.engine.descriptor import FLAGS, DescribeContext
 from hwcodesign.hardware.engine.plan import (
@@ -38,7 +38,7 @@ class LookupEngine(PixelFacet):
     def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
              weight_bits: int) -> InstructionPlan:
         return InstructionPlan(instruction, tuple(inputs), instruction.op.output,
-                               lookup_words=LOOKUP_ENTRIES // config.word_bytes)
+                               lookup_words=LOOKUP_ENTRIES // PARAMS_WORD_BYTES)
 
     def output_requant(self, instruction: Instruction) -> Requant:
         """No output stage; the descriptor's output zero point and range are the output type's."""
@@ -48,7 +48,7 @@ class LookupEngine(PixelFacet):
     def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
         op = item.instruction.op
         fields["tables_addr"] = context.writer.append(lookup_table_words(op.table, item.inputs[0],
-                                                                         context.config.word_bytes))
+                                                                         PARAMS_WORD_BYTES))
         return 0
 
 
@@ -60,7 +60,7 @@ class LookupMeanEngine(PixelFacet):
 
     def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
              weight_bits: int) -> InstructionPlan:
-        table_words = LOOKUP_ENTRIES * MEAN_TABLE_BITS // config.word_bits
+        table_words = LOOKUP_ENTRIES * MEAN_TABLE_BITS // PARAMS_WORD_BITS
         return replace(pixel_plan(instruction, inputs, config, instruction.op.output), lookup_words=table_words)
 
     def accumulator_bound(self, item: InstructionPlan) -> int:
@@ -73,7 +73,7 @@ class LookupMeanEngine(PixelFacet):
     def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
         op = item.instruction.op
         fields["weights_addr"] = context.writer.append(
-            lookup_table_words(op.table, item.inputs[0], context.config.word_bytes, MEAN_TABLE_BITS))
+            lookup_table_words(op.table, item.inputs[0], PARAMS_WORD_BYTES, MEAN_TABLE_BITS))
         return FLAGS["table"]
 
     def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:

@@ -24,7 +24,7 @@ inline long long &hwc_engine_layer_steps(int l) {
 
 template <class C>
 void hwc_engine_run(const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux, typename C::word_t *fmap_out,
-                    const typename C::word_t *params, int layers, int frames, int frame_words) {
+                    const typename C::param_t *params, int layers, int frames, int frame_words) {
 layers:
     for (int l = 0; l < layers; ++l) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_LAYERS

@@ -78,7 +78,7 @@ struct hwc_record {
 };
 
 template <class C>
-hwc_record<C> hwc_unpack_record(const typename C::word_t words[HWC_RECORD_WORDS]) {
+hwc_record<C> hwc_unpack_record(const typename C::param_t words[HWC_RECORD_WORDS]) {
 #pragma HLS INLINE
     hwc_record<C> r;
     r.bias = ap_int<48>(words[0].range(47, 0));

@@ -131,8 +131,8 @@ unpack:
 // BANKS banks: entry e goes to table[e / BANKS][e % BANKS], so the BANKS output stages that
 // convert consecutive channels each read their own bank with a constant bank index.
 template <class C, int ROWS, int BANKS>
-void hwc_load_records(const typename C::word_t *params, int base, int entries, hwc_record<C> table[ROWS][BANKS]) {
-    typename C::word_t words[HWC_RECORD_WORDS];
+void hwc_load_records(const typename C::param_t *params, int base, int entries, hwc_record<C> table[ROWS][BANKS]) {
+    typename C::param_t words[HWC_RECORD_WORDS];
 #pragma HLS ARRAY_PARTITION variable=words complete
 load:
     for (int i = 0; i < entries * HWC_RECORD_WORDS; ++i) {

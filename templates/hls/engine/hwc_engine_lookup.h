@@ -17,16 +17,16 @@ static const int HWC_MODE_LOOKUP = 6;  // hwcodesign/hardware/engine/config.py M
 static const int HWC_LOOKUP_ENTRIES = 256;
 
 template <class C>
-void hwc_load_lookup(const typename C::word_t *params, int base, hwc_byte_t table[C::EW_LANES][HWC_LOOKUP_ENTRIES]) {
+void hwc_load_lookup(const typename C::param_t *params, int base, hwc_byte_t table[C::EW_LANES][HWC_LOOKUP_ENTRIES]) {
 load:
-    for (int i = 0; i < HWC_LOOKUP_ENTRIES / C::WORD_BYTES; ++i) {
+    for (int i = 0; i < HWC_LOOKUP_ENTRIES / C::PARAMS_WORD_BYTES; ++i) {
 #pragma HLS PIPELINE II=1
-        const typename C::word_t word = params[base + i];
-        for (int e = 0; e < C::WORD_BYTES; ++e) {
+        const typename C::param_t word = params[base + i];
+        for (int e = 0; e < C::PARAMS_WORD_BYTES; ++e) {
 #pragma HLS UNROLL
             for (int lane = 0; lane < C::EW_LANES; ++lane) {
 #pragma HLS UNROLL
-                table[lane][i * C::WORD_BYTES + e] = hwc_word_byte<C>(word, e);
+                table[lane][i * C::PARAMS_WORD_BYTES + e] = hwc_byte_t(word.range(8 * e + 7, 8 * e));
             }
         }
     }
@@ -75,10 +75,10 @@ void hwc_lookup_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, t
 
 template <class C>
 void hwc_lookup_layer(const hwc_layer &d, const typename C::word_t *fmap_in, typename C::word_t *fmap_out,
-                      const typename C::word_t *params, int frames, int frame_words) {
+                      const typename C::param_t *params, int frames, int frame_words) {
     static hwc_byte_t table[C::EW_LANES][HWC_LOOKUP_ENTRIES];
 #pragma HLS ARRAY_PARTITION variable=table complete dim=1
-#pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::WORD_BYTES dim=2
+#pragma HLS ARRAY_PARTITION variable=table cyclic factor=C::PARAMS_WORD_BYTES dim=2
 #pragma HLS BIND_STORAGE variable=table type=ram_1p impl=lutram
     hwc_load_lookup<C>(params, d.tables_addr, table);
 frames:
@@ -92,7 +92,7 @@ frames:
 // that engines without a table keep hwc_engine.h's and build as before).
 template <class C>
 void hwc_engine_run_lookup(const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                           typename C::word_t *fmap_out, const typename C::word_t *params, int layers, int frames,
+                           typename C::word_t *fmap_out, const typename C::param_t *params, int layers, int frames,
                            int frame_words) {
 layers:
     for (int l = 0; l < layers; ++l) {

@@ -465,11 +465,11 @@ rows:
 }
 
 // The weights of one block into the PE memories: DDR holds, per weight address, `load_pe` memory
-// words of SIMD weights (W_BITS each, little-endian, MW DDR words per memory word).
+// words of SIMD weights (W_BITS each, little-endian, MW params words per memory word).
 template <class C>
-void hwc_load_weights(const typename C::word_t *params, int base, int addresses, int load_pe,
+void hwc_load_weights(const typename C::param_t *params, int base, int addresses, int load_pe,
                       ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
-    typename C::word_t parts[C::MW];
+    typename C::param_t parts[C::MW];
 #pragma HLS ARRAY_PARTITION variable=parts complete
     int address = 0, pe = 0, part = 0;
 load:
@@ -482,7 +482,8 @@ load:
             for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
                 const int bit = s * C::W_BITS;
-                weights[pe][address][s] = ap_int<C::W_BITS>(parts[bit / C::WORD_BITS].range(bit % C::WORD_BITS + C::W_BITS - 1, bit % C::WORD_BITS));
+                weights[pe][address][s] = ap_int<C::W_BITS>(parts[bit / C::PARAMS_WORD_BITS].range(
+                    bit % C::PARAMS_WORD_BITS + C::W_BITS - 1, bit % C::PARAMS_WORD_BITS));
             }
             if (++pe == load_pe) {
                 pe = 0;
@@ -694,7 +695,7 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
 // layer's weights once.
 template <class C>
 void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                   typename C::word_t *fmap_out, const typename C::word_t *params, int frames, int frame_words) {
+                   typename C::word_t *fmap_out, const typename C::param_t *params, int frames, int frame_words) {
     static ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD];
 #pragma HLS ARRAY_PARTITION variable=weights complete dim=1
 #pragma HLS ARRAY_RESHAPE variable=weights complete dim=3

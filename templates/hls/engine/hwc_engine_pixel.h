@@ -152,12 +152,12 @@ static const int HWC_MEAN_BITS = 16;  // hwcodesign/ops/table/ir.py MEAN_TABLE_B
 typedef ap_int<HWC_MEAN_BITS> hwc_mean_value_t;
 
 template <class C>
-void hwc_load_mean_table(const typename C::word_t *params, int base, hwc_mean_value_t table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
-    const int PER_WORD = C::WORD_BITS / HWC_MEAN_BITS;
+void hwc_load_mean_table(const typename C::param_t *params, int base, hwc_mean_value_t table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
+    const int PER_WORD = C::PARAMS_WORD_BITS / HWC_MEAN_BITS;
 load:
     for (int i = 0; i < HWC_MEAN_ENTRIES / PER_WORD; ++i) {
 #pragma HLS PIPELINE II=1
-        const typename C::word_t word = params[base + i];
+        const typename C::param_t word = params[base + i];
         for (int e = 0; e < PER_WORD; ++e) {
 #pragma HLS UNROLL
             for (int lane = 0; lane < C::EW_LANES; ++lane) {
@@ -278,7 +278,7 @@ void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, co
 // A pixel layer: its records (and a mean table) once, then its dataflow once per frame of the batch.
 template <class C>
 void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
-                     typename C::word_t *fmap_out, const typename C::word_t *params, int frames, int frame_words) {
+                     typename C::word_t *fmap_out, const typename C::param_t *params, int frames, int frame_words) {
     static hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=table complete dim=2
     // one record per channel of the words this layer writes (a Concat part: its own channels)
@@ -286,7 +286,7 @@ void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, cons
     hwc_load_records<C, C::EW_TABLE_ROWS, C::EW_LANES>(params, d.tables_addr, words * C::WORD_BYTES, table);
     static hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES];
 #pragma HLS ARRAY_PARTITION variable=mean_table complete dim=1
-#pragma HLS ARRAY_PARTITION variable=mean_table cyclic factor=C::WORD_BITS/HWC_MEAN_BITS dim=2
+#pragma HLS ARRAY_PARTITION variable=mean_table cyclic factor=C::PARAMS_WORD_BITS/HWC_MEAN_BITS dim=2
     if (C::HAS_MEAN_TABLE && (d.flags & HWC_FLAG_TABLE) != 0) hwc_load_mean_table<C>(params, d.weights_addr, mean_table);
 frames:
     for (int f = 0; f < frames; ++f) {
