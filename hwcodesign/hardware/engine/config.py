@@ -80,7 +80,8 @@ class EngineConfig:
     def __str__(self) -> str:
         return (f"PE{self.pe} SIMD{self.simd}" + (f" PP{self.pp}" if self.pp > 1 else "")
                 + f" RQ{self.rq_units} EW{self.ew_lanes} W{self.weight_depth}" + (" packed" if self.packed_macs else "")
-                + (f" URAM({','.join(self.uram)})" if self.uram else ""))
+                + (f" URAM({','.join(self.uram)})" if self.uram else "")
+                + (f" AXI{self.word_bits}" if self.word_bits != 64 else ""))
 
 
 def group_pixels(config: EngineConfig, stride: int, sampled: bool) -> int:
