@@ -8,8 +8,8 @@ throughput goal, an engine also tried with its first layer's window packed into 
 the Ultra96-V2, KV260, ZCU104 and ZCU102 at their default clocks. Printed per model and board:
 - modelled fps and the architecture chosen (with "xN": N engine instances, one per HP port, each
   running its own frames, as the DPU's figures run several cores and threads; "bB": B frames per
-  engine run, each instruction's weights loaded once for all of them), or why the model is
-  refused;
+  engine run, each instruction's weights loaded once for all of them; "w128": its feature maps in
+  128-bit words), or why the model is refused;
 - DSP / BRAM18K / URAM / LUT used (UltraRAM: the engine's weight memories and line buffer, where
   the mapper puts them there, on the KV260 and ZCU104; the other two boards have none);
 - MAC utilisation: the model's MACs per frame over one instance's MAC lanes' capacity in a frame;
@@ -63,7 +63,7 @@ def roof_fps(board_name: str, macs: int) -> float:
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    header = (f"{'model':16} {'board':10} {'arch':16} {'fps':>9} {'DPU fps':>8} {'ratio':>6} {'roof fps':>9} "
+    header = (f"{'model':16} {'board':10} {'arch':21} {'fps':>9} {'DPU fps':>8} {'ratio':>6} {'roof fps':>9} "
               f"{'MAC util':>8} {'DSP':>6} {'BRAM18K':>8} {'URAM':>5} {'LUT':>8}")
     print(header)
     for name in MODELS:
@@ -81,7 +81,7 @@ def main() -> None:
             try:
                 simulation = simulate_model(graph, load_board(board_name), time_limit=TIME_LIMIT)
             except HwcodesignError as error:
-                print(f"{name:16} {board_name:10} {'-':16} {'-':>9} {dpu_text}  {str(error).splitlines()[0][:80]}")
+                print(f"{name:16} {board_name:10} {'-':21} {'-':>9} {dpu_text}  {str(error).splitlines()[0][:80]}")
                 continue
             report, latency = simulation.report, simulation.latency
             summary, used = report["summary"], {r: e["used"] for r, e in report["resources"].items()}
@@ -89,8 +89,10 @@ def main() -> None:
             utilisation = summary.get("mac_utilisation")
             engine = report.get("engine", {})
             instances, batch = engine.get("instances", 1), engine.get("batch", 1)
-            arch = report["architecture"] + (f" x{instances}" if instances > 1 else "") + (f" b{batch}" if batch > 1 else "")
-            print(f"{name:16} {board_name:10} {arch:16} {latency.fps:>9,.1f} {dpu_text} {ratio} "
+            wide = engine.get("word_bits", 64) != 64
+            arch = report["architecture"] + (f" x{instances}" if instances > 1 else "") + (f" b{batch}" if batch > 1 else "") \
+                + (f" w{engine['word_bits']}" if wide else "")
+            print(f"{name:16} {board_name:10} {arch:21} {latency.fps:>9,.1f} {dpu_text} {ratio} "
                   f"{roof_fps(board_name, macs):>9,.0f} "
                   f"{(f'{utilisation:.0%}' if utilisation is not None else '-'):>8} "
                   f"{used['dsp']:>6,} {used['bram18k']:>8,} {used['uram']:>5,} {used['lut']:>8,}")

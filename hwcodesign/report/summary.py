@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwcodesign.hardware.engine.config import PARAMS_WORD_BITS
 from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.cost import roofline
@@ -298,7 +299,8 @@ def format_summary(report: dict[str, Any]) -> str:
             f"throughput: {summary['fps']:,.1f} fps at {board['clock_mhz']:g} MHz on {board['name']}"
             f" ({summary['interval_cycles']:,.0f} cycles per frame, {pace})",
             f"latency: {summary['latency_ms']:.4f} ms (a frame, from its input in DDR to its outputs in DDR)",
-            f"architecture: {engine_label(engine)} ({engine['word_bits']}-bit AXI masters; "
+            f"architecture: {engine_label(engine)} ({engine['word_bits']}-bit feature-map and "
+            f"{PARAMS_WORD_BITS}-bit params AXI masters; "
             f"best of {engine['candidates']} candidates)",
             f"slowest layer: {summary['bottleneck']} ({summary['bottleneck_cycles']:,} cycles); MAC utilisation "
             f"{summary['mac_utilisation']:.0%}",
