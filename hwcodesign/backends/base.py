@@ -39,7 +39,7 @@ class MapRequest:
     goal: str = "throughput"
     fps: float | None = None
     caps: dict[str, float] | None = None
-    word_bits: int | None = None  # the engine's AXI word; None: its own (`engine_map.ENGINE_WORD_BITS`)
+    word_bits: int | None = None  # the engine's feature-map AXI word; None: the mapper's choice (`engine_word_widths`)
     progress: Callable[[str], None] | None = None
     max_candidates: int = 96
     densities: MappingType[str, float] | None = None

@@ -413,8 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_mapping_options(compile_)
     compile_.add_argument("--word-bits", type=int, choices=WORD_BITS, default=None,
-                          help="word width of the dataflow pipeline's AXI4-Streams (default 64; the "
-                               "layer-sequential engine's AXI4 masters are 64 bits)")
+                          help="word width of the AXI4-Streams (dataflow; default 64) or of the engine's "
+                               "feature-map AXI4 masters (default: the faster of 64 and the board's HP port width; "
+                               "its params master is 64 bits)")
     add_time_limit_option(compile_)
     compile_.add_argument("-o", "--output", type=output_path, help="project folder (default build/<model>)")
     add_pass_options(compile_)

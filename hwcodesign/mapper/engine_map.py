@@ -130,24 +130,25 @@ class EngineMapping:
         return memory_system(self.board).shared(self.instances)
 
 
-def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False,
-                      uram: bool = False) -> list[EngineConfig]:
-    """Every engine configuration the templates support: lanes that are multiples of a DDR word's
-    bytes, output stages that divide them, pixel lanes that divide a word, weight memories from
-    `SMALLEST_WEIGHT_DEPTH` words in powers of two up to `deepest` (no layer needing blocks), 1 to 8
-    output pixels at once, and, on a board with `uram`, every choice of the buffers built in it."""
+def candidate_configs(word_bits: int, deepest: int, packed_macs: bool = False) -> list[EngineConfig]:
+    """Every engine configuration the templates support, its buffers in the automatic memory:
+    lanes that are multiples of a DDR word's bytes, output stages that divide them, pixel lanes
+    that divide a word, weight memories from `SMALLEST_WEIGHT_DEPTH` words in powers of two up to
+    `deepest` (no layer needing blocks), 1 to 8 output pixels at once. Each comes in every one of
+    `uram_placements` (which changes no plan, so `engine_candidates` sizes the buffers once)."""
     word_bytes = word_bits // 8
     lanes = [n for n in LANES if n % word_bytes == 0]
     depths = sorted({d for d in (SMALLEST_WEIGHT_DEPTH << k for k in range(16)) if d < deepest} | {max(deepest, 1)})
-    placements = uram_placements() if uram else [()]
-    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs, pp, placement)
+    return [EngineConfig(pe, simd, rq, ew, depth, word_bits, packed_macs, pp)
             for pe in lanes for simd in lanes for rq in OUTPUT_STAGES if rq <= min(pe, simd)
-            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths for pp in PIXEL_PARALLELISM
-            for placement in placements]
+            for ew in PIXEL_LANES if word_bytes % ew == 0 for depth in depths for pp in PIXEL_PARALLELISM]
 
 
-def uram_placements() -> list[tuple[str, ...]]:
-    """Every subset of `URAM_BUFFERS`, in their order: none, each alone, both."""
+def uram_placements(urams: int) -> list[tuple[str, ...]]:
+    """Where an engine's buffers may be built with `urams` UltraRAM blocks to spare: every subset
+    of `URAM_BUFFERS`, in their order (none, each alone, both), or none in it without any."""
+    if urams <= 0:
+        return [()]
     return [tuple(b for k, b in enumerate(URAM_BUFFERS) if mask >> k & 1) for mask in range(1 << len(URAM_BUFFERS))]
 
 
@@ -240,8 +241,6 @@ class MacUnitShare:
     configurations differing only in those lanes. Plans come first (the resources need them),
     timings only when asked for (a configuration that cannot fit is never timed)."""
 
-    Entry = dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]]
-
     def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
                  runs: Sequence[EngineRun]) -> None:
         self.graph, self.program, self.bits, self.operands, self.runs = graph, program, bits, operands, runs
@@ -318,7 +317,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     bandwidth = memory_system(board)
     configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(board.ps_type))
     # where the buffers are built changes no plan: each placement is sized from the same buffers
-    placements = uram_placements() if (limits or board.resources.as_dict())["uram"] > 0 else [()]
+    placements = uram_placements((limits or board.resources.as_dict())["uram"])
     if progress:
         progress(f"sizing the engine: {len(configs) * len(placements)} configurations, 1 to {max_instances} instances, "
                  f"over {len(program)} instructions")
@@ -381,8 +380,9 @@ def map_engine(graph: Graph, board: Board, goal: str = "throughput", fps: float 
     """The fastest engine for `graph` that fits `board`, running up to `max_batch` frames a run
     (goal "latency": one instance, one frame at a time, the shortest frame; "resources": the
     smallest that reaches `fps`), its feature maps' AXI words one of `engine_word_widths` (all of
-    them tried unless `word_bits` pins one; EngineUnsupported names one the board cannot use); MappingInfeasible names what does not fit. The program is
-    solved within `time_limit` (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
+    them tried unless `word_bits` pins one; EngineUnsupported names one the board cannot use);
+    MappingInfeasible names what does not fit. The program is solved within `time_limit`
+    (seconds or a shared Deadline, as for `ilp.map_dataflow`)."""
     start = time.perf_counter()
     limits = resource_limits(board, caps)
     if not 1 <= max_batch <= MAX_BATCH:

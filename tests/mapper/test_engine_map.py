@@ -5,6 +5,7 @@ the dataflow pipeline and the engine, and when packed DSP products are kept."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -33,10 +34,12 @@ from hwcodesign.mapper.engine_map import (
     candidate_configs,
     deepest_weights,
     engine_candidates,
+    engine_word_widths,
     evaluate_config,
     fixed_engine_mapping,
     largest_batch,
     map_engine,
+    uram_placements,
 )
 from hwcodesign.mapper.mapping import Mapping
 from hwcodesign.mapper.table import MappingInfeasible, cycle_budget, resource_limits
@@ -150,8 +153,9 @@ def brute_force_candidates(graph: Graph, target: Board, word_bits: int = 64) -> 
         bits = weight_storage_bits(graph)
         widths = engine_widths(graph, [plan(i, graph, EngineConfig(8, 8, 1, 1, 1 << 40, word_bits), bits)
                                        for i in program])
-        configs = candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type),
-                                    uram=target.resources.uram > 0)
+        configs = [replace(c, uram=placement)
+                   for c in candidate_configs(word_bits, deepest_weights(graph, word_bits), widths.packs_macs(target.ps_type))
+                   for placement in uram_placements(target.resources.uram)]
         frame_bytes = arena_bytes(graph, word_bits)
         batches = [b for b in range(1, MAX_BATCH + 1) if b & (b - 1) == 0]
         found = [evaluate_config(graph, program, c, widths, bits, memory_system(target), instances=n, batch=b)
@@ -452,11 +456,14 @@ def test_the_engine_takes_the_faster_feature_map_word_its_hp_port_allows() -> No
     (the least cycles of each width's own optimum); a width the board's port cannot carry is
     refused naming --word-bits."""
     graph, target = small_graph("chain"), board("zcu104")
+    assert engine_word_widths(target) == (64, 128) and engine_word_widths(board("pynqz2")) == (64,)
     narrow, wide = (map_engine(graph, target, word_bits=w) for w in (64, 128))
     assert (narrow.config.word_bits, wide.config.word_bits) == (64, 128)
     assert wide.config.pe % 16 == wide.config.simd % 16 == 0  # lanes in whole 16-byte words
     either = map_engine(graph, target)
     assert either.bottleneck_cycles == min(narrow.bottleneck_cycles, wide.bottleneck_cycles)
+    assert either.candidates == narrow.candidates + wide.candidates
+    assert [t.name for t in either.timings] == [i.name for i in instructions(graph, either.config.word_bits)]
     with pytest.raises(EngineUnsupported, match="--word-bits 128: the layer-sequential engine's feature-map masters on "
                                                 "pynqz2 are 64 bits wide"):
         map_engine(graph, board("pynqz2"), word_bits=128)

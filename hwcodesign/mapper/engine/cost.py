@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from hwcodesign.boards import Board
 from hwcodesign.hardware.engine.config import (
+    PARAMS_WORD_BITS,
     PARAMS_WORD_BYTES,
     STORAGE_BITS,
     EngineConfig,
@@ -369,11 +370,11 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     if sizes.has_mul:  # the gate's pixel, one word per row of the pixel unit's record table
         memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), config.word_bits))
     if sizes.has_mean_table:  # a copy per lane of the 16-bit table, a loaded word's entries in one cycle
-        per_word = PARAMS_WORD_BYTES * 8 // MEAN_TABLE_BITS
+        per_word = PARAMS_WORD_BITS // MEAN_TABLE_BITS
         memories.append(memory_cost(LOOKUP_ENTRIES // per_word, MEAN_TABLE_BITS, per_word * config.ew_lanes))
         lut += config.ew_lanes * LOOKUP_LANE_LUT * MEAN_TABLE_BITS // STORAGE_BITS
     if sizes.has_lookup:
-        # the table memory: a copy per pixel lane, each in WORD_BYTES banks (one loaded word a cycle)
+        # the table memory: a copy per pixel lane, each in a bank per byte of a params word (one loaded a cycle)
         banks = PARAMS_WORD_BYTES * config.ew_lanes
         memories.append(memory_cost(LOOKUP_ENTRIES // PARAMS_WORD_BYTES, STORAGE_BITS, banks))
         lut += LOOKUP_UNIT_LUT + config.ew_lanes * LOOKUP_LANE_LUT

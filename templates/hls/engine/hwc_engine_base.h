@@ -113,9 +113,9 @@ inline int hwc_byte_value(hwc_byte_t byte, bool is_signed) {
     return is_signed ? (int)ap_int<8>(byte) : (int)byte;
 }
 
-// Byte e of a DDR word.
-template <class C>
-hwc_byte_t hwc_word_byte(const typename C::word_t &word, int e) {
+// Byte e of a DDR word (a feature-map or a params word).
+template <class C, class Word>
+hwc_byte_t hwc_word_byte(const Word &word, int e) {
 #pragma HLS INLINE
     return word.range(8 * e + 7, 8 * e);
 }

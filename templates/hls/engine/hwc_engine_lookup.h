@@ -26,7 +26,7 @@ load:
 #pragma HLS UNROLL
             for (int lane = 0; lane < C::EW_LANES; ++lane) {
 #pragma HLS UNROLL
-                table[lane][i * C::PARAMS_WORD_BYTES + e] = hwc_byte_t(word.range(8 * e + 7, 8 * e));
+                table[lane][i * C::PARAMS_WORD_BYTES + e] = hwc_word_byte<C>(word, e);
             }
         }
     }
