@@ -52,8 +52,8 @@ from hwcodesign.mapper.engine.cost import (
     instruction_timings,
     memory_system,
 )
-from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, plan_arena, weight_storage_bits
-from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths
+from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, plan_arena
+from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths, weight_storage_bits
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 from hwcodesign.mapper.table import (
     CandidateTable,
@@ -159,7 +159,7 @@ def deepest_weights(graph: Graph, word_bits: int) -> int:
     narrowest = min(n for n in LANES if n % (word_bits // 8) == 0)  # the fewest lanes any candidate has
     loose = EngineConfig(narrowest, narrowest, 1, 1, 1 << 40, word_bits)
     bits = weight_storage_bits(graph)
-    return max((p.outer_per_block * p.sf for p in (plan(i, graph, loose, bits) for i in program) if p.load_pe),
+    return max((p.weight_buffer_words for p in (plan(i, graph, loose, bits) for i in program) if p.load_pe),
                default=1)
 
 

@@ -23,7 +23,8 @@ from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES
 from hwcodesign.hardware.memory import memory_cost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.engine.cost import engine_resources
-from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, instructions
+from hwcodesign.mapper.engine.facet import engine_facet
+from hwcodesign.mapper.engine.program import buffer_sizes, instructions
 from hwcodesign.ops import Lookup, LookupMean
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq

@@ -21,7 +21,12 @@ from support.engine import CONFIGS, check_engine, check_engine_case, engine_proj
 from support.onnx_models import GraphBuilder
 from support.op_cases import CASES, ENGINE_ONLY_CASES, ENGINE_REFUSED, build
 
+from hwcodesign.backends import emit_project
+from hwcodesign.boards import load_board
+from hwcodesign.codegen.engine.program import build_program
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
+from hwcodesign.mapper.engine.cost import mac_compute
+from hwcodesign.mapper.engine_map import fixed_engine_mapping
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.passes.input_window import pack_input_window
 from hwcodesign.quantize import quantize_qdq
@@ -136,6 +141,31 @@ def test_layers_run_in_weight_blocks(tmp_path: Path) -> None:
     assert [t.blocks for t in mapping.timings] == [3, 3]
     build_all([project])
     check_engine(graph, project, mapping, random_frames(graph, FRAMES, seed=11), "blocks")
+
+
+def test_a_deep_layer_prefetches_its_next_blocks_weights(tmp_path: Path) -> None:
+    """A deep layer on a small map (64 -> 56 channels, 3x3, 2x2 pixels) in a memory of 4 of its
+    7 output folds takes the memories' halves (`prefetch`: 2 folds each, 4 blocks, the last of
+    one fold) and each block's frames store the next block's weights as they compute. One frame a
+    run stores a whole block, more than its loops take, and the rest after them (the `tail`
+    loop); five frames a run share a block's 144 addresses 29, 29, 29, 29 and 28, the last run of
+    the six frames stores them alone. Bit-exact, the loops counted, both ways."""
+    b = GraphBuilder(seed=5)
+    x = b.input((1, 64, 2, 2))
+    model = b.model([b.conv(x, 64, 56, pads=[1, 1, 1, 1])])
+    calibration = [np.random.default_rng(i).normal(0, 1, (1, 64, 2, 2)).astype(np.float32) for i in range(8)]
+    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+    config = EngineConfig(8, 8, 2, 8, 288)
+    (item,) = build_program(graph, config).plans
+    assert (item.sf, item.outer_per_block, item.blocks, item.prefetch) == (72, 2, 4, True)
+    for batch in (1, 5):
+        mapping = fixed_engine_mapping(graph, load_board("ultra96v2"), config, batch=batch)
+        loops = [mac_compute(item, mapping.config, outers)[1] for outers in (2, 2, 2, 1)]
+        tails = mapping.timings[0].compute_iterations - batch * sum(loops)
+        assert (tails > 0) == (batch == 1)  # 1,152 params words a frame after 616 loops; 232 in 616
+        project = emit_project(graph, mapping, tmp_path / f"batch{batch}")
+        build_all([project])
+        check_engine(graph, project, mapping, random_frames(graph, 6, seed=batch), f"prefetch, {batch} a run")
 
 
 def test_unaligned_concat_is_refused_with_the_reason(tmp_path: Path) -> None:

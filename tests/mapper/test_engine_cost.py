@@ -14,7 +14,7 @@ from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.render import static_file
 from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
-from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.plan import InstructionPlan, prefetching
 from hwcodesign.hardware.engine.tables import RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
 from hwcodesign.hardware.units import PIPELINE_RAMP
@@ -26,12 +26,14 @@ from hwcodesign.mapper.engine.cost import (
     MemorySystem,
     mac_compute,
     mac_timing,
+    mac_timings,
     memory_system,
     pixel_timing,
     roofline,
 )
-from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
-from hwcodesign.mapper.engine.widths import engine_widths
+from hwcodesign.mapper.engine.facet import engine_facet
+from hwcodesign.mapper.engine.program import blocking_run, instructions, plan
+from hwcodesign.mapper.engine.widths import engine_widths, weight_storage_bits
 from hwcodesign.mapper.engine_map import EngineCandidate, evaluate_config
 from hwcodesign.ops import Add, Conv
 
@@ -119,25 +121,39 @@ def test_packed_products_halve_the_mac_arrays_dsps(pe: int, simd: int) -> None:
 
 def test_a_weight_memory_smaller_than_a_layer_runs_it_in_blocks() -> None:
     """64 -> 64 channels, 3x3, at PE = SIMD = 8: 8 folds of 9 taps x 8 chunks = 72 weight words
-    each, 576 per PE memory in all. A 144-word memory holds 2 folds: 4 blocks, each re-reading
-    the whole input."""
+    each, 576 per PE memory in all. A smaller memory runs the layer in blocks, each re-reading the
+    whole input: 288 words hold 2 folds, 4 blocks... The halves of the memory (`prefetching`) hold
+    half as many folds and load each block's weights under the previous block's compute: faster
+    than loading them between the same blocks, the same bytes; 72 words cannot be halved."""
     whole = EngineConfig(8, 8, 8, 8, 576)
+    (instruction,) = instructions(heavy_conv(), whole.word_bits)
+    bits, memory = weight_storage_bits(heavy_conv()), memory_system(load_board("ultra96v2"))
+    inputs = tuple(heavy_conv().input_tensors(instruction.op))
     item = only_plan(heavy_conv(), whole)
-    assert (item.sf, item.outer_total, item.outer_per_block, item.blocks) == (72, 8, 8, 1)
+    assert (item.sf, item.outer_total, item.outer_per_block, item.blocks, item.prefetch) == (72, 8, 8, 1, False)
+    assert prefetching(item, whole, bits) is None  # one block: nothing to prefetch
     one = evaluate(heavy_conv(), whole)
-    previous = one
-    for depth, blocks in [(288, 2), (144, 4), (72, 8)]:
+    for depth, blocks, halves in [(288, 2, 4), (144, 4, 8), (72, 8, None)]:
         config = replace(whole, weight_depth=depth)
-        item = only_plan(heavy_conv(), config)
-        assert (item.outer_per_block, item.blocks) == (8 // blocks, blocks)
-        assert item.outer_per_block * item.sf <= depth
-        split = evaluate(heavy_conv(), config)
-        assert split.timings[0].blocks == blocks
-        assert split.cost.cycles > previous.cost.cycles  # each block streams the input again
-        assert split.cost.bram18k < one.cost.bram18k  # the PE weight memories are shallower
+        item = engine_facet(instruction.op).plan(instruction, inputs, config, bits)  # in the whole memories
+        assert (item.outer_per_block, item.blocks, item.prefetch) == (8 // blocks, blocks, False)
+        assert item.weight_buffer_words == item.outer_per_block * item.sf <= depth
+        timing = mac_timing(item, config, bits, memory)
+        assert timing.cycles > mac_timing(only_plan(heavy_conv(), whole), whole, bits, memory).cycles
         in_bytes = 16 * 16 * 64  # 64 channels = 8 words of 8 bytes per pixel
-        assert split.timings[0].ddr_bytes - one.timings[0].ddr_bytes == (blocks - 1) * in_bytes
-        previous = split
+        assert timing.ddr_bytes - one.timings[0].ddr_bytes == (blocks - 1) * in_bytes
+        split = prefetching(item, config, bits)
+        assert (split.blocks, split.prefetch) == (halves, True) if halves else split is None
+        if split:
+            assert split.weight_buffer_words == 2 * split.outer_per_block * split.sf <= depth
+            prefetched = mac_timing(split, config, bits, memory)
+            loaded = mac_timing(replace(split, prefetch=False), config, bits, memory)
+            assert prefetched.cycles < loaded.cycles and prefetched.ddr_bytes == loaded.ddr_bytes
+        # the program takes the faster of the two on its reference run
+        options = [item] + ([split] if split else [])
+        fastest = min(options, key=lambda p: mac_timings(p, config, bits, (blocking_run(config),))[0].cycles)
+        assert only_plan(heavy_conv(), config) == fastest
+        assert evaluate(heavy_conv(), config).cost.bram18k < one.cost.bram18k  # shallower PE weight memories
 
 
 # -- the memory system --------------------------------------------------------------------------
@@ -234,7 +250,7 @@ def test_mac_compute_of_a_1x1_conv_on_a_2x2_image(simd: int, cycles: int) -> Non
     item = only_plan(graph, config)
     assert (item.window_rows, item.ring_rows, item.chunks, item.sf, item.sfx, item.outer_total) == (1, 2, 1, 1, 1, 1)
     assert PIPELINE_RAMP == 12
-    assert mac_compute(item, config, item.outer_per_block) == (cycles, 8)
+    assert mac_compute(item, config, item.outer_per_block) == (cycles, 8, 8)
     # the instruction's compute iterations are the block's (one block)
     timing = mac_timing(item, config, 8, memory_system(ultra96()))
     assert timing.compute_iterations == 8 and timing.blocks == 1
@@ -306,7 +322,8 @@ def test_the_engine_stream_fifos_are_the_lutram_the_templates_bind() -> None:
     """The units' DDR-side word FIFOs are bound to LUTRAM in the templates (BIND_STORAGE
     impl=lutram), so they cost LUTs, not block RAM: a small engine whose other memories are all
     below the LUTRAM threshold takes no BRAM18K."""
-    for header, names in (("hwc_engine_mac.h", ("words_in", "words_aux", "words_skip", "words_mac", "words_out")),
+    for header, names in (("hwc_engine_mac.h", ("words_in", "words_aux", "words_skip", "words_mac", "words_out",
+                                              "next_weights")),
                           ("hwc_engine_pixel.h", ("words_a", "words_b", "words_out"))):
         text = static_file(f"hls/engine/{header}")
         assert all(f"BIND_STORAGE variable={name} type=fifo impl=lutram" in text for name in names)

@@ -21,8 +21,8 @@ from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.folding import RESOURCES
 from hwcodesign.ir import Graph, Input, IntType, Tensor, make_requant
 from hwcodesign.mapper.engine.cost import memory_system
-from hwcodesign.mapper.engine.program import instructions, plan, weight_storage_bits
-from hwcodesign.mapper.engine.widths import engine_widths
+from hwcodesign.mapper.engine.program import instructions, plan
+from hwcodesign.mapper.engine.widths import engine_widths, weight_storage_bits
 from hwcodesign.mapper.engine_map import (
     ARENA_BUDGET_BYTES,
     MAX_BATCH,

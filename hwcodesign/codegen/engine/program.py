@@ -34,7 +34,8 @@ from hwcodesign.hardware.engine.descriptor import (
 from hwcodesign.hardware.engine.plan import InstructionPlan, Residual
 from hwcodesign.hardware.engine.tables import padded_records, record_words
 from hwcodesign.ir.graph import Graph
-from hwcodesign.mapper.engine.program import buffer_sizes, engine_facet, most, plan_arena, plan_program
+from hwcodesign.mapper.engine.facet import engine_facet
+from hwcodesign.mapper.engine.program import buffer_sizes, most, plan_arena, plan_program
 from hwcodesign.mapper.engine.widths import EngineWidths, covering_widths, engine_widths
 
 # -- descriptors, weights, records --------------------------------------------------------------
@@ -145,6 +146,7 @@ def describe(item: InstructionPlan, graph: Graph, config: EngineConfig, widths: 
                   out_zp=requant.zero_point, out_lo=requant.lo, out_hi=requant.hi)
     if item.instruction.is_mac:
         describe_mac(item, config, widths, fields, writer)
+        flags |= FLAGS["prefetch"] if item.prefetch else 0
     if item.instruction.residual is not None:
         flags |= describe_residual(item.instruction.residual, config, arena, fields, writer)
     flags |= facet.describe(item, fields, DescribeContext(graph, config, arena, writer))

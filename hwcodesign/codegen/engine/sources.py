@@ -21,7 +21,13 @@ from hwcodesign.hardware.engine.config import (
     memory_words,
 )
 from hwcodesign.hardware.engine.datapath import X_BITS
-from hwcodesign.hardware.engine.descriptor import ARENA_ADDRESS_FIELDS, DESCRIPTOR_FIELDS, DESCRIPTOR_WORDS
+from hwcodesign.hardware.engine.descriptor import (
+    ARENA_ADDRESS_FIELDS,
+    DESCRIPTOR_FIELDS,
+    DESCRIPTOR_WORDS,
+    FLAG_MEANINGS,
+    FLAGS,
+)
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.input_window import InputWindow
 from hwcodesign.ir.stream_layout import StreamLayout
@@ -97,6 +103,7 @@ def engine_hls_files(graph: Graph, program: EngineProgram, name: str, board: Boa
         "fields": DESCRIPTOR_FIELDS, "words": DESCRIPTOR_WORDS, "constants": config_constants(program),
         "lookup": program.widths.has_lookup, "batch": batch, "max_batch": MAX_BATCH,
         "arena_fields": ARENA_ADDRESS_FIELDS,
+        "flags": [(name.upper(), FLAGS[name], meaning) for name, meaning in FLAG_MEANINGS.items()],
         "uram": [(buffer.upper(), int(buffer in program.config.uram)) for buffer in URAM_BUFFERS],
     }
     files: dict[str, str | bytes] = {

@@ -37,8 +37,23 @@ ARENA_ADDRESS_FIELDS = ("in_addr", "aux_addr", "mask_addr", "out_addr")
 `f * frame_words` further on (`hwc_frame_layer` in the generated engine_layer.h), the params
 addresses stay."""
 DESCRIPTOR_WORDS = 32  # two 32-bit fields per 64-bit word, padded to a power of two
-FLAGS = {"in_signed": 1, "aux_signed": 2, "mask_signed": 4, "negative": 8, "mask": 16, "fixed_shape": 32,
-         "deform": 64, "max_pool": 128, "gate": 256, "table": 512, "residual": 1024}
+FLAG_MEANINGS = {
+    "in_signed": "the input's bytes are signed",
+    "aux_signed": "the aux port's bytes are signed",
+    "mask_signed": "the modulation mask's bytes are signed",
+    "negative": "a fused LeakyReLU: second multiplier for negative products",
+    "mask": "deformable conv v2: modulation mask on the aux port after offsets",
+    "fixed_shape": "deformable conv with one scale per offset group (CoDeNet)",
+    "deform": "sample at offsets read from the aux port",
+    "max_pool": "channelwise: max over the window instead of a weighted sum",
+    "gate": "mul: the aux tensor is one pixel, a gate applied at every pixel",
+    "table": "global pool: each element read through a 16-bit table first (a lookup mean)",
+    "residual": "MAC: a fused residual Add of the skip tensor on the aux port",
+    "prefetch": "MAC: blocks alternate between the weight memories' halves, the next loaded under compute",
+}
+"""The descriptor's flag bits, in bit order, and what each means (the generated engine_layer.h
+declares them as HWC_FLAG_<NAME> from this one list)."""
+FLAGS = {name: 1 << bit for bit, name in enumerate(FLAG_MEANINGS)}
 
 
 @dataclass(frozen=True)

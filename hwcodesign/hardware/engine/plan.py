@@ -9,7 +9,7 @@ disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hwcodesign.hardware.engine.config import (
     MAC_MODES,
@@ -92,7 +92,10 @@ class InstructionPlan:
     `ring_rows` rows; each output pixel takes `outer_total` outers (conv: folds of PE output
     channels; channelwise: SIMD-channel chunks) of `sfx` steps, `sf` of them computing (conv:
     taps x chunks, channelwise: taps). Weights of `outer_per_block` outers fit the PE memories at
-    once; a layer needing more runs in `blocks` passes over its input.
+    once; a layer needing more runs in `blocks` passes over its input. Such a layer `prefetch`es:
+    its blocks take half the memories each, alternately the lower and the upper half, and each
+    block's dataflow region loads the next block's weights into the other half while it computes,
+    so only the first block's load is not hidden behind compute (`prefetching`).
     """
 
     instruction: Instruction
@@ -120,8 +123,14 @@ class InstructionPlan:
     table_entries: int = 0  # records (output channels) the layer's tables hold at once
     lookup_words: int = 0  # params words of a lookup table the pixel unit loads before the layer
     pixels: int = 1  # output pixels computed at once (`group_pixels`)
+    prefetch: bool = False  # blocks alternate between the memories' halves, the next loaded under compute
     col_banks: int = 2  # the ring's column banks (`EngineConfig.col_banks`)
     residual: InstructionPlan | None = None  # the fused Add's own plan (`Instruction.residual`)
+
+    @property
+    def weight_buffer_words(self) -> int:
+        """Weight words per PE memory the instruction uses: a block's, or two (`prefetch`)."""
+        return self.outer_per_block * self.sf * (2 if self.prefetch else 1)
 
     @property
     def groups(self) -> int:
@@ -195,6 +204,20 @@ def mac_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineC
         chunks, taps, inner, sf, sfx, lanes_out, outer_total, outer_per_block, blocks, load_pe,
         chunks if chunks_per_group is None else chunks_per_group, weight_words, outer_per_block * lanes_out,
         pixels=pixels, col_banks=config.col_banks)
+
+
+def prefetching(item: InstructionPlan, config: EngineConfig, weight_bits: int) -> InstructionPlan | None:
+    """The plan of a MAC layer that runs in blocks (`item`: of the whole memories) with its
+    blocks in the memories' halves, each block's frames storing the next block's weights
+    (`InstructionPlan.prefetch`); None when it has no blocks to prefetch or a half holds no
+    output's weights. More, smaller blocks re-read the input more often, so which is faster
+    depends on the layer (`mapper.engine.program.plan` times both)."""
+    outer_per_block = config.weight_depth // 2 // item.sf
+    if not item.load_pe or item.blocks == 1 or outer_per_block == 0:
+        return None
+    return replace(item, outer_per_block=outer_per_block, blocks=ceil_div(item.outer_total, outer_per_block),
+                   weight_words=outer_per_block * item.sf * item.load_pe * memory_words(config, weight_bits),
+                   table_entries=outer_per_block * item.lanes_out, prefetch=True)
 
 
 def pixel_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,

@@ -4,7 +4,10 @@ Cycles follow the generated loops (templates/hls/engine/) step by step, like the
 backend's cost model follows its stages:
 - a MAC instruction loads its descriptor, then per block its weights and records (one DDR word
   per cycle), then runs the block's dataflow region once per frame of the run (a batch of frames,
-  each in its own arena, shares the loads): the reader streams the input (one word per
+  each in its own arena, shares the loads); a prefetching layer loads only its first block's
+  weights so, each block's frames storing the next block's, one params word per cycle of their
+  fill and MAC loops and what is left of their share after them (`prefetch_frames`); in the
+  region the reader streams the input (one word per
   cycle), the packer turns SIMD / WORD_BYTES words into one SIMD-channel word, and compute fills
   its ring and runs, per output row, `max(work + drain, read-ahead)` steps, stalling whenever it
   wants a ring word the packer has not produced yet (`mac_compute`); the writer stores one word
@@ -29,6 +32,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hwcodesign.boards import Board
 from hwcodesign.hardware.engine.config import (
@@ -49,7 +53,7 @@ from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
 from hwcodesign.hardware.window import rows_needed
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.types import Tensor
-from hwcodesign.mapper.engine.program import engine_facet
+from hwcodesign.mapper.engine.facet import engine_facet
 from hwcodesign.mapper.engine.widths import EngineWidths
 from hwcodesign.ops.table.ir import MEAN_TABLE_BITS
 
@@ -81,10 +85,11 @@ class EngineRun:
     frames: int = 1
 
 
-@dataclass(frozen=True)
-class InstructionTiming:
+class InstructionTiming(NamedTuple):
     """Cycles of one instruction in one run (all its frames): in total, in its compute loops, and
-    what the DDR moves."""
+    what the DDR moves. A named tuple: the mapper makes one per instruction, configuration and
+    run (millions for a big CNN), and a tuple is several times cheaper to build than a frozen
+    dataclass."""
 
     name: str
     kind: str
@@ -104,8 +109,10 @@ def load_cycles(words: int, memory: MemorySystem) -> int:
     return max(words, memory.cycles(words * PARAMS_WORD_BYTES, 0))
 
 
-def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tuple[int, int]:
-    """(cycles, iterations) of one block's compute process, with stalls on the packer.
+def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tuple[int, int, int]:
+    """(cycles, iterations, store slots) of one block's compute process, with stalls on the
+    packer; the store slots are the iterations of its fill and MAC loops, each of which stores a
+    params word of the next block's weights while a prefetching frame has some to store.
 
     The packer emits SIMD-channel word j at (j + 1) * SIMD / WORD_BYTES cycles; compute reads
     ring words in the fill loop (one per cycle) and during the row's first `ahead` steps.
@@ -113,10 +120,23 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     source, out = item.inputs[0], item.output
     # a deformable window converts each row's offsets (and mask) byte by byte first
     convert = sum(out.shape[3] * words_per_pixel(t, config.word_bytes) * config.word_bytes for t in item.sampling_inputs)
-    return compute_loops(out.shape[2], source.shape[2], item.stride[0], item.window_rows - item.pads[0] - item.reach,
-                         source.shape[3] * item.chunks, config.simd // config.word_bytes,
-                         item.groups * outers * item.sfx + item.pixels * ceil_div(item.lanes_out, config.rq_units),
-                         convert)
+    time, iterations = compute_loops(out.shape[2], source.shape[2], item.stride[0],
+                                     item.window_rows - item.pads[0] - item.reach, source.shape[3] * item.chunks,
+                                     config.simd // config.word_bytes,
+                                     item.groups * outers * item.sfx + item.pixels * ceil_div(item.lanes_out, config.rq_units),
+                                     convert)
+    return time, iterations, iterations - out.shape[2] * convert
+
+
+def prefetch_frames(addresses: int, frames: int) -> list[tuple[int, int]]:
+    """How a run's `frames` share the next block's `addresses` weight addresses, as
+    `hwc_mac_layer` splits them: (addresses a frame stores, frames storing that many), frame f
+    the ceil(addresses / frames) from f times that on."""
+    share = ceil_div(addresses, frames) if addresses else 0
+    whole = addresses // share if share else 0
+    rest = addresses - whole * share
+    shares = [(share, whole), (rest, 1 if rest else 0), (0, frames - whole - (1 if rest else 0))]
+    return [(size, count) for size, count in shares if count]
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -157,7 +177,18 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
                 runs: Sequence[EngineRun]) -> tuple[InstructionTiming, ...]:
     """The MAC instruction's timing in each of `runs` (its loops counted once): per block, the
     weights and records once, the block's dataflow region once per frame."""
-    op = item.instruction.op
+    cycles, iterations, load_words, frame_words = mac_runs(item, config, weight_bits, runs)
+    macs = layer_macs(item.instruction.op, item.inputs)
+    word_bytes = config.word_bytes
+    return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, i, r.frames * macs,
+                                   load_words * PARAMS_WORD_BYTES + r.frames * frame_words * word_bytes, item.blocks)
+                 for c, i, r in zip(cycles, iterations, runs))
+
+
+def mac_runs(item: InstructionPlan, config: EngineConfig, weight_bits: int,
+             runs: Sequence[EngineRun]) -> tuple[list[int], list[int], int, int]:
+    """`mac_timings`' counts: cycles and compute-loop iterations in each of `runs`, the params
+    words loaded and the feature-map words moved per frame."""
     source, out = item.inputs[0], item.output
     word_bytes = config.word_bytes
     pixels = out.shape[2] * out.shape[3]
@@ -173,16 +204,16 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         second = RECORD_WORDS if item.residual is not None else 0
     if second:
         cycles = [c + load_cycles(second, r.memory) + DDR_LATENCY + PIPELINE_RAMP for c, r in zip(cycles, runs)]
-    iterations, load_words, frame_words = 0, second, 0
+    iterations, load_words, frame_words = [0] * len(runs), second, 0
     mw = memory_words(config, weight_bits)
-    # every block but the last is the first's shape (its outers and words whole): time it once
-    shapes = {0: item.blocks - 1, item.blocks - 1: 1} if item.blocks > 1 else {0: 1}
-    for block, count in shapes.items():
+    address_words = item.load_pe * mw  # params words per weight address
+    for block, count, next_addresses in block_shapes(item):
         first = block * item.outer_per_block
         outers = min(item.outer_per_block, item.outer_total - first)
-        weights = outers * item.sf * item.load_pe * mw
+        # a prefetching layer's blocks after the first have their weights in by then
+        weights = outers * item.sf * address_words if block == 0 or not item.prefetch else 0
         records = outers * item.lanes_out * RECORD_WORDS
-        compute, block_iterations = mac_compute(item, config, outers)
+        compute, block_iterations, slots = mac_compute(item, config, outers)
         first_word = first * item.lanes_out // word_bytes
         kept = min(out_cw - first_word, outers * item.lanes_out // word_bytes)
         whole = kept == written_cw
@@ -195,16 +226,45 @@ def mac_timings(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         for k, run in enumerate(runs):
             loads = (load_cycles(weights, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
                 load_cycles(records, run.memory) + DDR_LATENCY + PIPELINE_RAMP
-            region = max(compute, writer, residual, in_words, run.memory.cycles(read_bytes, write_bytes))
-            cycles[k] += count * (loads + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP))
-        iterations += count * block_iterations
-        load_words += count * (weights + records)
+            regions = tail_steps = 0
+            for addresses, frames in prefetch_frames(next_addresses, run.frames) if next_addresses else ((0, run.frames),):
+                stored = addresses * address_words
+                tail = max(0, stored - slots)
+                region = max(compute + tail + (PIPELINE_RAMP if tail else 0), writer, residual, in_words,
+                             run.memory.cycles(read_bytes + stored * PARAMS_WORD_BYTES, write_bytes))
+                regions += frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP)
+                tail_steps += frames * tail
+            cycles[k] += count * (loads + regions)
+            iterations[k] += count * (run.frames * block_iterations + tail_steps)
+        load_words += count * (outers * item.sf * address_words + records)
         frame_words += count * (in_words + aux_words + skip_words + pixels * kept)
-    macs = layer_macs(op, item.inputs)
-    return tuple(InstructionTiming(item.instruction.name, item.instruction.mode, c, r.frames * iterations,
-                                   r.frames * macs, load_words * PARAMS_WORD_BYTES + r.frames * frame_words * word_bytes,
-                                   item.blocks)
-                 for c, r in zip(cycles, runs))
+    return cycles, iterations, load_words, frame_words
+
+
+def mac_cycles_floor(item: InstructionPlan, config: EngineConfig, run: EngineRun) -> int:
+    """A floor on `mac_runs`' cycles of `item` in `run`, cheap to compute: every block's region
+    streams the whole input each frame (one word a cycle) and pays its latency and ramps."""
+    source = item.inputs[0]
+    in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, config.word_bytes)
+    return item.blocks * run.frames * (in_words + DDR_LATENCY + 2 * PIPELINE_RAMP)
+
+
+def block_shapes(item: InstructionPlan) -> list[tuple[int, int, int]]:
+    """(a block, how many blocks are timed like it, the weight addresses it prefetches for the
+    next): every block but the last is the first's shape (its outers whole), so a plain layer
+    times two and a prefetching one at most four (the first, which loads its own weights, the
+    middle ones, the one before the last, whose next is the last's, and the last)."""
+    def addresses(block: int) -> int:
+        if not item.prefetch or block + 1 >= item.blocks:
+            return 0
+        return min(item.outer_per_block, item.outer_total - (block + 1) * item.outer_per_block) * item.sf
+    last = item.blocks - 1
+    if not item.prefetch:
+        shapes = [(0, last, 0), (last, 1, 0)] if last else [(0, 1, 0)]
+        return [shape for shape in shapes if shape[1]]
+    shapes = [(0, 1, addresses(0)), (1, max(0, last - 2), addresses(1)), (last - 1, 1 if last >= 2 else 0,
+                                                                            addresses(last - 1)), (last, 1, 0)]
+    return [shape for shape in shapes if shape[1]]
 
 
 _MACS: dict[int, tuple[Op, int]] = {}
@@ -332,6 +392,7 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         memory_cost(ceil_div(sizes.table_depth, config.rq_units), sizes.record_bits, config.rq_units),
         memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), sizes.record_bits, config.ew_lanes),
         lutram_cost(FIFO_DEPTH, config.word_bits, 6),  # the DDR-side FIFOs of both units (BIND_STORAGE impl=lutram)
+        lutram_cost(FIFO_DEPTH, PARAMS_WORD_BITS, 1),  # the next block's weights on their way to compute (LUTRAM)
     ]
     dsp = (ceil_div(lanes, 2) if config.packed_macs else lanes) + REQUANT_DSP_PER_PE * config.rq_units
     dsp += config.ew_lanes * (REQUANT_DSP_PER_PE + (2 if sizes.has_add else 0) + (1 if sizes.has_mul else 0))
@@ -340,6 +401,10 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
     # MAC array: adder trees over SIMD products per PE and pixel, operand muxes, the packed
     # products' split; accumulators and pending sums per pixel
     lut += lanes * (sizes.weight_bits + sizes.xm_bits) + lanes * 6
+    # compute's store of the next block's weights: a memory word of params words in registers, the
+    # write enable of one PE memory (its counters are the loader's, estimated in the base)
+    ff += simd * sizes.weight_bits
+    lut += pe * 2
     ff += lanes * (sizes.weight_bits + sizes.xm_bits) + pp * (pe * sizes.acc_bits * 3 + simd * sizes.acc_bits * 2)
     # ring read: the banks' addresses and, per pixel and lane, the select among them (a 4:1 mux
     # per LUT6 beyond the four banks one pixel of a 2-column ring picks from)

@@ -29,6 +29,7 @@ from dataclasses import replace
 import numpy as np
 
 from hwcodesign.hardware.engine.config import (
+    MAX_BATCH,
     SPARSE_REFUSAL,
     STORAGE_BITS,
     WEIGHT_STORAGE_BITS,
@@ -37,21 +38,13 @@ from hwcodesign.hardware.engine.config import (
     words_per_pixel,
 )
 from hwcodesign.hardware.engine.descriptor import Arena
-from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, Residual
+from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, Residual, prefetching
 from hwcodesign.ir.graph import Graph
-from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import DyBitType, Tensor
-from hwcodesign.ops import Refused, family_of
-from hwcodesign.ops.facets.engine import EngineFacet
-
-
-def engine_facet(op: Op) -> EngineFacet:
-    """The engine facet of `op`'s family; EngineUnsupported when the family refuses the engine."""
-    facet = family_of(op).engine
-    if isinstance(facet, Refused):
-        raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {facet.reason}")
-    return facet
+from hwcodesign.mapper.engine.cost import EngineRun, MemorySystem, mac_cycles_floor, mac_runs
+from hwcodesign.mapper.engine.facet import engine_facet
+from hwcodesign.mapper.engine.widths import weight_storage_bits
 
 
 def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
@@ -154,21 +147,30 @@ def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bi
          inputs: tuple[Tensor, ...] | None = None) -> InstructionPlan:
     """The schedule of one instruction on `config` (`inputs`: its input tensors, when the caller
     has them, as the mapper does for every configuration it tries); EngineUnsupported when it
-    cannot fit."""
+    cannot fit. A MAC layer in blocks takes the memories' halves and prefetches (`prefetching`)
+    where that times faster on `blocking_run`: a choice of the layer and the configuration alone,
+    so the program and every run of it agree."""
     op = instruction.op
     inputs = tuple(graph.input_tensors(op)) if inputs is None else inputs
     item = engine_facet(op).plan(instruction, inputs, config, weight_bits)
-    if instruction.residual is None:
-        return item
-    add = instruction.residual.op
-    return replace(item, residual=engine_facet(add).plan(Instruction(add, "add"), tuple(graph.input_tensors(add)),
-                                                         config, weight_bits))
+    if instruction.residual is not None:
+        add = instruction.residual.op
+        item = replace(item, residual=engine_facet(add).plan(Instruction(add, "add"), tuple(graph.input_tensors(add)),
+                                                             config, weight_bits))
+    halves = prefetching(item, config, weight_bits) if item.instruction.is_mac else None
+    if halves is not None:
+        reference = blocking_run(config)
+        whole = mac_runs(item, config, weight_bits, (reference,))[0][0]
+        # more blocks each streaming the input: often slower than the whole memories before timing them
+        if mac_cycles_floor(halves, config, reference) < whole and \
+                mac_runs(halves, config, weight_bits, (reference,))[0][0] < whole:
+            return halves
+    return item
 
 
-def weight_storage_bits(graph: Graph) -> int:
-    """The engine's weight width: the narrowest storage width holding every layer's weights."""
-    widest = max((op.weight_type.bits for op in graph if hasattr(op, "weight_type")), default=2)
-    return next(bits for bits in WEIGHT_STORAGE_BITS if bits >= widest)
+def blocking_run(config: EngineConfig) -> EngineRun:
+    """The run `plan` times a layer's two blockings on: MAX_BATCH frames, a word each way a cycle."""
+    return EngineRun(MemorySystem(2 * config.word_bytes, config.word_bytes), MAX_BATCH)
 
 
 def plan_program(graph: Graph, config: EngineConfig) -> list[InstructionPlan]:
@@ -198,7 +200,7 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
         "BANK_DEPTH": most(p.ring_rows // row_banks * p.bank_row_words for p in mac),
         # the unpacker's group buffer: a block's outers for every pixel of a group (none at PP 1)
         "MAX_OUTERS": most(p.outer_per_block for p in mac if p.pixels > 1),
-        "WBUF_DEPTH": most(p.outer_per_block * p.sf for p in mac if p.load_pe),
+        "WBUF_DEPTH": most(p.weight_buffer_words for p in mac if p.load_pe),
         "TABLE_DEPTH": most(p.table_entries for p in mac),
         "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),
         "OFFSET_C_MAX": most(aux[0].channels for aux in sampled),

@@ -13,14 +13,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 
-from hwcodesign.hardware.engine.config import EngineUnsupported
+from hwcodesign.hardware.engine.config import WEIGHT_STORAGE_BITS, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import X_BITS
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.requant import Requant, largest, signed_bits
-from hwcodesign.mapper.engine.program import engine_facet, weight_storage_bits
+from hwcodesign.mapper.engine.facet import engine_facet
 
 MAX_PRODUCT_BITS = 64
+
+
+def weight_storage_bits(graph: Graph) -> int:
+    """The engine's weight width: the narrowest storage width holding every layer's weights."""
+    widest = max((op.weight_type.bits for op in graph if hasattr(op, "weight_type")), default=2)
+    return next(bits for bits in WEIGHT_STORAGE_BITS if bits >= widest)
 
 
 @dataclass(frozen=True)

@@ -33,20 +33,6 @@ enum hwc_engine_mode {
     HWC_MODE_MUL = 7           // product of two tensors, or of a map and a per-channel gate (6: lookup)
 };
 
-enum hwc_engine_flag {
-    HWC_FLAG_IN_SIGNED = 1,
-    HWC_FLAG_AUX_SIGNED = 2,
-    HWC_FLAG_MASK_SIGNED = 4,
-    HWC_FLAG_NEGATIVE = 8,     // a fused LeakyReLU: second multiplier for negative products
-    HWC_FLAG_MASK = 16,        // deformable conv v2: modulation mask on the aux port after offsets
-    HWC_FLAG_FIXED_SHAPE = 32, // deformable conv with one scale per offset group (CoDeNet)
-    HWC_FLAG_DEFORM = 64,      // sample at offsets read from the aux port
-    HWC_FLAG_MAX_POOL = 128,   // channelwise: max over the window instead of a weighted sum
-    HWC_FLAG_GATE = 256,       // mul: the aux tensor is one pixel, a gate applied at every pixel
-    HWC_FLAG_TABLE = 512,      // global pool: each element read through a 16-bit table first (a lookup mean)
-    HWC_FLAG_RESIDUAL = 1024   // MAC: a fused residual Add of the skip tensor on the aux port
-};
-
 typedef ap_uint<8> hwc_byte_t;
 
 // C simulation only (-DHWC_ENGINE_COUNT_STEPS, the library Project.csim loads): counts the

@@ -11,9 +11,9 @@
 
 #include "hwc_engine_base.h"
 
-// `words` consecutive words from `mem[base]` onto a stream.
-template <class C>
-void hwc_read_words(const typename C::word_t *mem, int base, int words, hls::stream<typename C::word_t> &out) {
+// `words` consecutive words from `mem[base]` onto a stream (feature-map or params words).
+template <class C, class Word>
+void hwc_read_words(const Word *mem, int base, int words, hls::stream<Word> &out) {
 read:
     for (int i = 0; i < words; ++i) {
 #pragma HLS PIPELINE II=1

@@ -222,12 +222,51 @@ struct hwc_mac_cursor {
     int inner;
 };
 
+// Params words into the PE memories, one a call: MW params words make a memory word of SIMD
+// weights (W_BITS each, little-endian), and memory words go PE by PE (`load_pe` of them) at each
+// address from `base` on, as DDR holds a block. The block loader and the prefetch under compute
+// (HWC_FLAG_PREFETCH) both write through it.
+template <class C>
+struct hwc_weight_writer {
+    typename C::param_t parts[C::MW];
+    int part, pe, address, load_pe;
+
+    void start(int pes, int base) {
+#pragma HLS INLINE
+        part = 0;
+        pe = 0;
+        address = base;
+        load_pe = pes;
+    }
+
+    void take(const typename C::param_t &word, ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
+#pragma HLS INLINE
+        parts[part] = word;
+        if (++part == C::MW) {
+            part = 0;
+            for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+                const int bit = s * C::W_BITS;
+                weights[pe][address][s] = ap_int<C::W_BITS>(parts[bit / C::PARAMS_WORD_BITS].range(
+                    bit % C::PARAMS_WORD_BITS + C::W_BITS - 1, bit % C::PARAMS_WORD_BITS));
+            }
+            if (++pe == load_pe) {
+                pe = 0;
+                ++address;
+            }
+        }
+    }
+};
+
 template <class C>
 void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > &in,
                      hls::stream<typename C::word_t> &aux, hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > &out,
-                     const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
+                     ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD], const int bank,
+                     hls::stream<typename C::param_t> &next, const int next_words, const int next_bank,
                      const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
                      const hwc_record<C> offset_table[C::OFFSET_C_MAX][1]) {
+#pragma HLS DEPENDENCE variable=weights inter false
+#pragma HLS DEPENDENCE variable=weights intra false
     typedef ap_int<C::ACC_BITS> acc_t;
     static hwc_ring<C> ring;
 #pragma HLS ARRAY_PARTITION variable=ring.bank complete dim=1
@@ -266,6 +305,13 @@ void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc
     const int drain = pixels * pixel_drain;
     const acc_t lowest = acc_t(-(1 << (C::X_BITS - 1)));
 
+    // the next block's weights (a prefetching layer's): one params word into the other half of the
+    // memories every cycle of the fill and MAC loops until this frame's share is in, the rest after
+    hwc_weight_writer<C> writer;
+#pragma HLS ARRAY_PARTITION variable=writer.parts complete
+    writer.start(d.load_pe, next_bank);
+    int taken = 0;
+
     hwc_ring_cursor cursor = {0, 0, 0, 0};
     int base_slot = d.slot0;
 rows:
@@ -279,6 +325,10 @@ rows:
 #pragma HLS LOOP_TRIPCOUNT min=0 max=C::MAX_TENSOR_WORDS
             HWC_ENGINE_STEP();
             ring.write(d, in.read(), cursor);
+            if (taken < next_words) {
+                writer.take(next.read(), weights);
+                ++taken;
+            }
         }
         if (C::HAS_DEFORM && deform) row.convert(d, aux, offset_table);
         const int ahead = hwc_engine_words_until(d, cursor, hwc_engine_rows_needed(d, oy + 1));
@@ -295,6 +345,10 @@ rows:
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_ROW_STEPS
             HWC_ENGINE_STEP();
             if (step < ahead) ring.write(d, in.read(), cursor);
+            if (taken < next_words) {
+                writer.take(next.read(), weights);
+                ++taken;
+            }
             // shared output stages: the previous outer's accumulators, pixel by pixel, RQ_UNITS
             // lanes per cycle; a pixel beyond the row (the last group's) is converted, not sent
             if (convert_step < drain) {
@@ -368,8 +422,8 @@ rows:
 #pragma HLS UNROLL
                         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                            const ap_int<C::W_BITS> wa = weights[e + 1][weight_address][s];
-                            const ap_int<C::W_BITS> wb = weights[e][weight_address][s];
+                            const ap_int<C::W_BITS> wa = weights[e + 1][bank + weight_address][s];
+                            const ap_int<C::W_BITS> wb = weights[e][bank + weight_address][s];
                             if (C::MAC_PACK) {
                                 hwc_mul2<C::W_BITS, C::XM_BITS>(wa, wb, x[p][s], product[p][e + 1][s], product[p][e][s]);
                             } else {
@@ -462,34 +516,29 @@ rows:
         base_slot += d.stride_h;
         if (base_slot >= d.ring_rows) base_slot -= d.ring_rows;
     }
+    // what of the share the loops left (a frame shorter than its share of the next block)
+tail:
+    for (int i = taken; i < next_words; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=0 max=C::PE * C::WBUF_DEPTH * C::MW
+        HWC_ENGINE_STEP();
+        writer.take(next.read(), weights);
+    }
 }
 
-// The weights of one block into the PE memories: DDR holds, per weight address, `load_pe` memory
-// words of SIMD weights (W_BITS each, little-endian, MW params words per memory word).
+// The weights of one block into the PE memories from address `bank` on (0, or a prefetching
+// layer's first block: its lower half).
 template <class C>
-void hwc_load_weights(const typename C::param_t *params, int base, int addresses, int load_pe,
+void hwc_load_weights(const typename C::param_t *params, int base, int addresses, int load_pe, int bank,
                       ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
-    typename C::param_t parts[C::MW];
-#pragma HLS ARRAY_PARTITION variable=parts complete
-    int address = 0, pe = 0, part = 0;
+    hwc_weight_writer<C> writer;
+#pragma HLS ARRAY_PARTITION variable=writer.parts complete
+    writer.start(load_pe, bank);
 load:
     for (int i = 0; i < addresses * load_pe * C::MW; ++i) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::PE * C::WBUF_DEPTH * C::MW
-        parts[part] = params[base + i];
-        if (++part == C::MW) {
-            part = 0;
-            for (int s = 0; s < C::SIMD; ++s) {
-#pragma HLS UNROLL
-                const int bit = s * C::W_BITS;
-                weights[pe][address][s] = ap_int<C::W_BITS>(parts[bit / C::PARAMS_WORD_BITS].range(
-                    bit % C::PARAMS_WORD_BITS + C::W_BITS - 1, bit % C::PARAMS_WORD_BITS));
-            }
-            if (++pe == load_pe) {
-                pe = 0;
-                ++address;
-            }
-        }
+        writer.take(params[base + i], weights);
     }
 }
 
@@ -658,12 +707,14 @@ void hwc_mac_write(const hwc_layer d, const int block, hls::stream<typename C::w
 }
 
 // One block as a dataflow region: read -> pack -> compute -> unpack -> residual -> write (its
-// input is re-read from DDR for every block; the aux port reads offsets or a skip tensor).
+// input is re-read from DDR for every block; the aux port reads offsets or a skip tensor), and
+// beside them `next_words` params words of the next block's weights for compute to store from
+// `next_bank` on (none unless the layer prefetches).
 template <class C>
 void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t *fmap_in,
-                   const typename C::word_t *fmap_aux, typename C::word_t *fmap_out,
-                   const ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD],
-                   const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
+                   const typename C::word_t *fmap_aux, typename C::word_t *fmap_out, const typename C::param_t *params,
+                   ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD], const int bank, const int next_base,
+                   const int next_words, const int next_bank, const hwc_record<C> table[C::TABLE_ROWS][C::RQ_UNITS],
                    const hwc_record<C> offset_table[C::OFFSET_C_MAX][1],
                    const hwc_record<C> &res_record) {
 #pragma HLS DATAFLOW
@@ -671,6 +722,9 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
     hls::stream<typename C::word_t> words_mac("words_mac"), words_out("words_out");
     hls::stream<hwc_vec<hwc_byte_t, C::SIMD> > chunks("chunks");
     hls::stream<hwc_vec<hwc_byte_t, C::OUT_LANES> > lanes("lanes");
+    hls::stream<typename C::param_t> next_weights("next_weights");
+#pragma HLS STREAM variable=next_weights depth=C::BURST_WORDS
+#pragma HLS BIND_STORAGE variable=next_weights type=fifo impl=lutram
 #pragma HLS STREAM variable=words_in depth=C::BURST_WORDS
 #pragma HLS STREAM variable=words_aux depth=C::BURST_WORDS
 #pragma HLS STREAM variable=words_skip depth=C::BURST_WORDS
@@ -683,8 +737,10 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
 #pragma HLS BIND_STORAGE variable=words_out type=fifo impl=lutram
     hwc_mac_read<C>(d, fmap_in, words_in);
     hwc_mac_read_aux<C>(d, block, fmap_aux, words_aux, words_skip);
+    hwc_read_words<C>(params, next_base, next_words, next_weights);
     hwc_mac_pack<C>(d, words_in, chunks);
-    hwc_mac_compute<C>(d, block, chunks, words_aux, lanes, weights, table, offset_table);
+    hwc_mac_compute<C>(d, block, chunks, words_aux, lanes, weights, bank, next_weights, next_words, next_bank, table,
+                       offset_table);
     hwc_mac_unpack<C>(d, block, lanes, words_mac);
     hwc_mac_residual<C>(d, block, words_mac, words_skip, words_out, res_record);
     hwc_mac_write<C>(d, block, words_out, fmap_out);
@@ -692,7 +748,10 @@ void hwc_mac_block(const hwc_layer d, const int block, const typename C::word_t 
 
 // A MAC layer: per block of output channels, its weights and records, then the block's dataflow
 // once per frame of the batch (`frames` arenas, `frame_words` apart), so a batch loads the
-// layer's weights once.
+// layer's weights once. A prefetching layer (HWC_FLAG_PREFETCH) loads only its first block's
+// weights here: its blocks alternate between the memories' two halves of `outer_per_block * sf`
+// addresses, and each block's frames load the next block's into the other half as they compute,
+// frame f the addresses from f * share on (whole addresses, so each frame starts at PE 0).
 template <class C>
 void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
                    typename C::word_t *fmap_out, const typename C::param_t *params, int frames, int frame_words) {
@@ -713,20 +772,35 @@ void hwc_mac_layer(const hwc_layer &d, const typename C::word_t *fmap_in, const 
     if (C::HAS_RESIDUAL && (d.flags & HWC_FLAG_RESIDUAL) != 0) {
         hwc_load_records<C, 1, 1>(params, d.stage2_tables_addr, 1, res_table);
     }
+    const bool prefetch = (d.flags & HWC_FLAG_PREFETCH) != 0;
+    const int half = d.outer_per_block * d.sf;  // a prefetching layer's upper half starts here
+    const int address_words = d.load_pe * C::MW;  // params words per weight address
 blocks:
     for (int block = 0; block < d.blocks; ++block) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BLOCKS
         const hwc_block_geometry g = hwc_block<C>(d, block);
-        hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe, weights);
+        const int bank = prefetch && (block & 1) != 0 ? half : 0;
+        const int next_bank = half - bank;
+        if (!prefetch || block == 0) {
+            hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe, bank,
+                                weights);
+        }
         hwc_load_records<C, C::TABLE_ROWS, C::RQ_UNITS>(params, d.tables_addr + g.first_outer * d.lanes_out * HWC_RECORD_WORDS,
                                             g.outers * d.lanes_out, table);
+        // the next block's weight addresses, and each frame's share of them
+        const int next_addresses = prefetch && block + 1 < d.blocks ? hwc_block<C>(d, block + 1).outers * d.sf : 0;
+        const int share = (next_addresses + frames - 1) / frames;
     frames:
         for (int f = 0; f < frames; ++f) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
-            hwc_mac_block<C>(hwc_frame_layer(d, f * frame_words), block, fmap_in, fmap_aux, fmap_out, weights, table,
-                             offset_table, res_table[0][0]);
+            const int first = f * share < next_addresses ? f * share : next_addresses;
+            const int count = next_addresses - first < share ? next_addresses - first : share;
+            hwc_mac_block<C>(hwc_frame_layer(d, f * frame_words), block, fmap_in, fmap_aux, fmap_out, params, weights,
+                             bank, d.weights_addr + (block + 1) * d.block_weight_words + first * address_words,
+                             count * address_words, next_bank + first, table, offset_table, res_table[0][0]);
         }
     }
 }
 
 #endif
+
