@@ -12,7 +12,7 @@ import pytest
 
 from hwcodesign.boards import Board, load_board
 from hwcodesign.codegen.render import static_file
-from hwcodesign.hardware.engine.config import EngineConfig
+from hwcodesign.hardware.engine.config import EngineConfig, memory_words
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan, prefetching
 from hwcodesign.hardware.engine.tables import RECORD_WORDS
@@ -131,7 +131,7 @@ def test_a_weight_memory_smaller_than_a_layer_runs_it_in_blocks() -> None:
     inputs = tuple(heavy_conv().input_tensors(instruction.op))
     item = only_plan(heavy_conv(), whole)
     assert (item.sf, item.outer_total, item.outer_per_block, item.blocks, item.prefetch) == (72, 8, 8, 1, False)
-    assert prefetching(item, whole, bits) is None  # one block: nothing to prefetch
+    assert prefetching(item, whole) is None  # one block: nothing to prefetch
     one = evaluate(heavy_conv(), whole)
     for depth, blocks, halves in [(288, 2, 4), (144, 4, 8), (72, 8, None)]:
         config = replace(whole, weight_depth=depth)
@@ -142,10 +142,14 @@ def test_a_weight_memory_smaller_than_a_layer_runs_it_in_blocks() -> None:
         assert timing.cycles > mac_timing(only_plan(heavy_conv(), whole), whole, bits, memory).cycles
         in_bytes = 16 * 16 * 64  # 64 channels = 8 words of 8 bytes per pixel
         assert timing.ddr_bytes - one.timings[0].ddr_bytes == (blocks - 1) * in_bytes
-        split = prefetching(item, config, bits)
-        assert (split.blocks, split.prefetch) == (halves, True) if halves else split is None
-        if split:
+        split = prefetching(item, config)
+        if halves is None:
+            assert split is None
+        else:
+            assert (split.blocks, split.prefetch) == (halves, True)
             assert split.weight_buffer_words == 2 * split.outer_per_block * split.sf <= depth
+            assert split.weight_words == split.outer_per_block * split.sf * split.load_pe * memory_words(config, bits)
+            assert split.table_entries == split.outer_per_block * split.lanes_out
             prefetched = mac_timing(split, config, bits, memory)
             loaded = mac_timing(replace(split, prefetch=False), config, bits, memory)
             assert prefetched.cycles < loaded.cycles and prefetched.ddr_bytes == loaded.ddr_bytes

@@ -119,13 +119,17 @@ class InstructionPlan:
     blocks: int = 1
     load_pe: int = 0
     chunks_per_group: int = 1
-    weight_words: int = 0  # DDR words of one block's weights
+    weight_words: int = 0  # params words of one block's weights
     table_entries: int = 0  # records (output channels) the layer's tables hold at once
     lookup_words: int = 0  # params words of a lookup table the pixel unit loads before the layer
     pixels: int = 1  # output pixels computed at once (`group_pixels`)
     prefetch: bool = False  # blocks alternate between the memories' halves, the next loaded under compute
     col_banks: int = 2  # the ring's column banks (`EngineConfig.col_banks`)
     residual: InstructionPlan | None = None  # the fused Add's own plan (`Instruction.residual`)
+
+    def block_outers(self, block: int) -> int:
+        """Outers block `block` holds: `outer_per_block`, the last what is left (`hwc_block`)."""
+        return min(self.outer_per_block, self.outer_total - block * self.outer_per_block)
 
     @property
     def weight_buffer_words(self) -> int:
@@ -197,27 +201,35 @@ def mac_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineC
         if outer_per_block == 0:
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}): one output needs {sf} weight words per PE, "
                                     f"more than the engine's {config.weight_depth}")
-    blocks = ceil_div(outer_total, outer_per_block)
-    weight_words = outer_per_block * sf * load_pe * memory_words(config, weight_bits)
     return InstructionPlan(
         instruction, tuple(inputs), op.output, kernel, stride, window.pads, dilation, reach, window_rows, ring_rows,
-        chunks, taps, inner, sf, sfx, lanes_out, outer_total, outer_per_block, blocks, load_pe,
-        chunks if chunks_per_group is None else chunks_per_group, weight_words, outer_per_block * lanes_out,
-        pixels=pixels, col_banks=config.col_banks)
+        chunks, taps, inner, sf, sfx, lanes_out, outer_total, load_pe=load_pe,
+        chunks_per_group=chunks if chunks_per_group is None else chunks_per_group, pixels=pixels,
+        col_banks=config.col_banks,
+        **blocking(outer_per_block, outer_total, sf * load_pe * memory_words(config, weight_bits), lanes_out))
 
 
-def prefetching(item: InstructionPlan, config: EngineConfig, weight_bits: int) -> InstructionPlan | None:
+def blocking(outer_per_block: int, outer_total: int, outer_weight_words: int, lanes_out: int) -> dict[str, int]:
+    """The plan's fields that follow from the outers a block holds: the blocks, a block's params
+    words of weights (`outer_weight_words` an outer) and its records."""
+    return {"outer_per_block": outer_per_block, "blocks": ceil_div(outer_total, outer_per_block),
+            "weight_words": outer_per_block * outer_weight_words, "table_entries": outer_per_block * lanes_out}
+
+
+def prefetching(item: InstructionPlan, config: EngineConfig) -> InstructionPlan | None:
     """The plan of a MAC layer that runs in blocks (`item`: of the whole memories) with its
     blocks in the memories' halves, each block's frames storing the next block's weights
     (`InstructionPlan.prefetch`); None when it has no blocks to prefetch or a half holds no
     output's weights. More, smaller blocks re-read the input more often, so which is faster
     depends on the layer (`mapper.engine.program.plan` times both)."""
-    outer_per_block = config.weight_depth // 2 // item.sf
-    if not item.load_pe or item.blocks == 1 or outer_per_block == 0:
+    if not item.load_pe or item.blocks == 1:
         return None
-    return replace(item, outer_per_block=outer_per_block, blocks=ceil_div(item.outer_total, outer_per_block),
-                   weight_words=outer_per_block * item.sf * item.load_pe * memory_words(config, weight_bits),
-                   table_entries=outer_per_block * item.lanes_out, prefetch=True)
+    outer_per_block = config.weight_depth // 2 // item.sf
+    if outer_per_block == 0:
+        return None
+    outer_weight_words = item.weight_words // item.outer_per_block  # an outer's, whatever the block
+    return replace(item, prefetch=True,
+                   **blocking(outer_per_block, item.outer_total, outer_weight_words, item.lanes_out))
 
 
 def pixel_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,

@@ -132,8 +132,10 @@ def prefetch_frames(addresses: int, frames: int) -> list[tuple[int, int]]:
     """How a run's `frames` share the next block's `addresses` weight addresses, as
     `hwc_mac_layer` splits them: (addresses a frame stores, frames storing that many), frame f
     the ceil(addresses / frames) from f times that on."""
-    share = ceil_div(addresses, frames) if addresses else 0
-    whole = addresses // share if share else 0
+    if not addresses:
+        return [(0, frames)]
+    share = ceil_div(addresses, frames)
+    whole = addresses // share
     rest = addresses - whole * share
     shares = [(share, whole), (rest, 1 if rest else 0), (0, frames - whole - (1 if rest else 0))]
     return [(size, count) for size, count in shares if count]
@@ -209,7 +211,7 @@ def mac_runs(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     address_words = item.load_pe * mw  # params words per weight address
     for block, count, next_addresses in block_shapes(item):
         first = block * item.outer_per_block
-        outers = min(item.outer_per_block, item.outer_total - first)
+        outers = item.block_outers(block)
         # a prefetching layer's blocks after the first have their weights in by then
         weights = outers * item.sf * address_words if block == 0 or not item.prefetch else 0
         records = outers * item.lanes_out * RECORD_WORDS
@@ -227,7 +229,7 @@ def mac_runs(item: InstructionPlan, config: EngineConfig, weight_bits: int,
             loads = (load_cycles(weights, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
                 load_cycles(records, run.memory) + DDR_LATENCY + PIPELINE_RAMP
             regions = tail_steps = 0
-            for addresses, frames in prefetch_frames(next_addresses, run.frames) if next_addresses else ((0, run.frames),):
+            for addresses, frames in prefetch_frames(next_addresses, run.frames):
                 stored = addresses * address_words
                 tail = max(0, stored - slots)
                 region = max(compute + tail + (PIPELINE_RAMP if tail else 0), writer, residual, in_words,
@@ -241,30 +243,16 @@ def mac_runs(item: InstructionPlan, config: EngineConfig, weight_bits: int,
     return cycles, iterations, load_words, frame_words
 
 
-def mac_cycles_floor(item: InstructionPlan, config: EngineConfig, run: EngineRun) -> int:
-    """A floor on `mac_runs`' cycles of `item` in `run`, cheap to compute: every block's region
-    streams the whole input each frame (one word a cycle) and pays its latency and ramps."""
-    source = item.inputs[0]
-    in_words = source.shape[2] * source.shape[3] * words_per_pixel(source, config.word_bytes)
-    return item.blocks * run.frames * (in_words + DDR_LATENCY + 2 * PIPELINE_RAMP)
-
-
 def block_shapes(item: InstructionPlan) -> list[tuple[int, int, int]]:
     """(a block, how many blocks are timed like it, the weight addresses it prefetches for the
     next): every block but the last is the first's shape (its outers whole), so a plain layer
     times two and a prefetching one at most four (the first, which loads its own weights, the
     middle ones, the one before the last, whose next is the last's, and the last)."""
-    def addresses(block: int) -> int:
-        if not item.prefetch or block + 1 >= item.blocks:
-            return 0
-        return min(item.outer_per_block, item.outer_total - (block + 1) * item.outer_per_block) * item.sf
     last = item.blocks - 1
     if not item.prefetch:
-        shapes = [(0, last, 0), (last, 1, 0)] if last else [(0, 1, 0)]
-        return [shape for shape in shapes if shape[1]]
-    shapes = [(0, 1, addresses(0)), (1, max(0, last - 2), addresses(1)), (last - 1, 1 if last >= 2 else 0,
-                                                                            addresses(last - 1)), (last, 1, 0)]
-    return [shape for shape in shapes if shape[1]]
+        return [(0, last, 0), (last, 1, 0)] if last else [(0, 1, 0)]
+    kinds = [(0, 1)] + ([(1, last - 2)] if last > 2 else []) + ([(last - 1, 1)] if last > 1 else []) + [(last, 1)]
+    return [(block, count, item.block_outers(block + 1) * item.sf if block < last else 0) for block, count in kinds]
 
 
 _MACS: dict[int, tuple[Op, int]] = {}

@@ -42,7 +42,7 @@ from hwcodesign.hardware.engine.plan import Destination, Instruction, Instructio
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import DyBitType, Tensor
-from hwcodesign.mapper.engine.cost import EngineRun, MemorySystem, mac_cycles_floor, mac_runs
+from hwcodesign.mapper.engine.cost import EngineRun, MemorySystem, mac_runs
 from hwcodesign.mapper.engine.facet import engine_facet
 from hwcodesign.mapper.engine.widths import weight_storage_bits
 
@@ -157,15 +157,12 @@ def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bi
         add = instruction.residual.op
         item = replace(item, residual=engine_facet(add).plan(Instruction(add, "add"), tuple(graph.input_tensors(add)),
                                                              config, weight_bits))
-    halves = prefetching(item, config, weight_bits) if item.instruction.is_mac else None
-    if halves is not None:
-        reference = blocking_run(config)
-        whole = mac_runs(item, config, weight_bits, (reference,))[0][0]
-        # more blocks each streaming the input: often slower than the whole memories before timing them
-        if mac_cycles_floor(halves, config, reference) < whole and \
-                mac_runs(halves, config, weight_bits, (reference,))[0][0] < whole:
-            return halves
-    return item
+    halves = prefetching(item, config)
+    if halves is None:
+        return item
+    reference = (blocking_run(config),)
+    faster = mac_runs(halves, config, weight_bits, reference)[0][0] < mac_runs(item, config, weight_bits, reference)[0][0]
+    return halves if faster else item
 
 
 def blocking_run(config: EngineConfig) -> EngineRun:

@@ -225,18 +225,28 @@ struct hwc_mac_cursor {
 // Params words into the PE memories, one a call: MW params words make a memory word of SIMD
 // weights (W_BITS each, little-endian), and memory words go PE by PE (`load_pe` of them) at each
 // address from `base` on, as DDR holds a block. The block loader and the prefetch under compute
-// (HWC_FLAG_PREFETCH) both write through it.
+// (HWC_FLAG_PREFETCH: `left` words of a stream, `take_next`) both write through it.
 template <class C>
 struct hwc_weight_writer {
     typename C::param_t parts[C::MW];
-    int part, pe, address, load_pe;
+    int part, pe, address, load_pe, left;
 
-    void start(int pes, int base) {
+    void start(int pes, int base, int words) {
 #pragma HLS INLINE
         part = 0;
         pe = 0;
         address = base;
         load_pe = pes;
+        left = words;
+    }
+
+    // The next of the `left` words from `next`, if any is left.
+    void take_next(hls::stream<typename C::param_t> &next, ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
+#pragma HLS INLINE
+        if (left > 0) {
+            take(next.read(), weights);
+            --left;
+        }
     }
 
     void take(const typename C::param_t &word, ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
@@ -309,8 +319,7 @@ void hwc_mac_compute(const hwc_layer d, const int block, hls::stream<hwc_vec<hwc
     // memories every cycle of the fill and MAC loops until this frame's share is in, the rest after
     hwc_weight_writer<C> writer;
 #pragma HLS ARRAY_PARTITION variable=writer.parts complete
-    writer.start(d.load_pe, next_bank);
-    int taken = 0;
+    writer.start(d.load_pe, next_bank, next_words);
 
     hwc_ring_cursor cursor = {0, 0, 0, 0};
     int base_slot = d.slot0;
@@ -325,10 +334,7 @@ rows:
 #pragma HLS LOOP_TRIPCOUNT min=0 max=C::MAX_TENSOR_WORDS
             HWC_ENGINE_STEP();
             ring.write(d, in.read(), cursor);
-            if (taken < next_words) {
-                writer.take(next.read(), weights);
-                ++taken;
-            }
+            writer.take_next(next, weights);
         }
         if (C::HAS_DEFORM && deform) row.convert(d, aux, offset_table);
         const int ahead = hwc_engine_words_until(d, cursor, hwc_engine_rows_needed(d, oy + 1));
@@ -345,10 +351,7 @@ rows:
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_ROW_STEPS
             HWC_ENGINE_STEP();
             if (step < ahead) ring.write(d, in.read(), cursor);
-            if (taken < next_words) {
-                writer.take(next.read(), weights);
-                ++taken;
-            }
+            writer.take_next(next, weights);
             // shared output stages: the previous outer's accumulators, pixel by pixel, RQ_UNITS
             // lanes per cycle; a pixel beyond the row (the last group's) is converted, not sent
             if (convert_step < drain) {
@@ -517,8 +520,9 @@ rows:
         if (base_slot >= d.ring_rows) base_slot -= d.ring_rows;
     }
     // what of the share the loops left (a frame shorter than its share of the next block)
+    const int rest = writer.left;
 tail:
-    for (int i = taken; i < next_words; ++i) {
+    for (int i = 0; i < rest; ++i) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=0 max=C::PE * C::WBUF_DEPTH * C::MW
         HWC_ENGINE_STEP();
@@ -526,14 +530,14 @@ tail:
     }
 }
 
-// The weights of one block into the PE memories from address `bank` on (0, or a prefetching
-// layer's first block: its lower half).
+// The weights of one block into the PE memories from address 0 (a prefetching layer's first
+// block: its lower half).
 template <class C>
-void hwc_load_weights(const typename C::param_t *params, int base, int addresses, int load_pe, int bank,
+void hwc_load_weights(const typename C::param_t *params, int base, int addresses, int load_pe,
                       ap_int<C::W_BITS> weights[C::PE][C::WBUF_DEPTH][C::SIMD]) {
     hwc_weight_writer<C> writer;
 #pragma HLS ARRAY_PARTITION variable=writer.parts complete
-    writer.start(load_pe, bank);
+    writer.start(load_pe, 0, 0);
 load:
     for (int i = 0; i < addresses * load_pe * C::MW; ++i) {
 #pragma HLS PIPELINE II=1
@@ -782,7 +786,7 @@ blocks:
         const int bank = prefetch && (block & 1) != 0 ? half : 0;
         const int next_bank = half - bank;
         if (!prefetch || block == 0) {
-            hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe, bank,
+            hwc_load_weights<C>(params, d.weights_addr + block * d.block_weight_words, g.outers * d.sf, d.load_pe,
                                 weights);
         }
         hwc_load_records<C, C::TABLE_ROWS, C::RQ_UNITS>(params, d.tables_addr + g.first_outer * d.lanes_out * HWC_RECORD_WORDS,
@@ -803,4 +807,3 @@ blocks:
 }
 
 #endif
-
