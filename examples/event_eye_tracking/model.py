@@ -14,8 +14,10 @@ must reproduce and exports to ONNX as such:
   when any polarity saw an event;
 * every conv output (after BatchNorm and ReLU) is multiplied by the mask of its level, so an
   inactive site is exactly 0 at every layer: what a sparse conv never computes;
-* a strided conv's level is ``MaxPool(previous mask)`` with that conv's own kernel, stride and
-  pads (``SparseConv.downsample``): an output site is active when any input under its window is.
+* a strided conv's level is ``MaxPool(previous mask)`` over stride x stride blocks, ceil mode
+  (``SparseConv.downsample``): an output site is active when any input site of its block is,
+  ESDA's rule (its line buffer keyed by ``x >> 1, y >> 1``, MinkowskiEngine's coordinate
+  downsampling), whatever the conv's kernel.
 
 Layers (``EyeTracker``; channels, level = spatial size):
 
@@ -123,11 +125,12 @@ class SparseConv(nn.Module):
         return tuple(self.conv.stride) != (1, 1)
 
     def downsample(self, mask: torch.Tensor) -> torch.Tensor:
-        """The active sites of this layer's output: the input's, or for a strided layer any
-        active site under its window (MaxPool with the conv's own kernel, stride and pads)."""
+        """The active sites of this layer's output: the input's, or for a strided layer ESDA's
+        block rule, any active site in its stride x stride block (a partial last block where the
+        conv's output size rounds up)."""
         if not self.strided:
             return mask
-        return F.max_pool2d(mask, self.conv.kernel_size, self.conv.stride, self.conv.padding)
+        return F.max_pool2d(mask, self.conv.stride, self.conv.stride, ceil_mode=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(output, its level's mask) for an input on the level of `mask`."""
@@ -346,7 +349,7 @@ def sparse_macs(model: EyeTracker, frames: torch.Tensor) -> float:
 
 def level_densities(model: EyeTracker, frames: torch.Tensor) -> list[tuple[tuple[int, int], float]]:
     """((H, W), mean active fraction) of every level, input first: how the strided layers
-    spread the active sites (each output site is active when any site under its window is)."""
+    spread the active sites (each output site is active when any site of its block is)."""
     with torch.no_grad():
         masks = [active_mask(frames)] + [mask for _, mask in model.features(frames)]
     levels: dict[tuple[int, int], float] = {}

@@ -9,11 +9,15 @@ two ways, both lowered to `SubmanifoldConv`:
    x are a float mask
        active = Cast(Greater(ReduceMax(Abs(x), axes=[1], keepdims=1), 0), to=FLOAT)
    (ReduceSum in place of ReduceMax, and x before or after its QuantizeLinear/DequantizeLinear,
-   are accepted), a strided level's mask is MaxPool(previous mask) with that layer's kernel,
-   stride and pads, and a sparse layer is Conv (+BatchNorm, Relu/Clip) followed by Mul with the
-   mask of its level, before or after the conv's quantizer.
+   are accepted), a strided level's mask is a MaxPool of the previous level's by one of the two
+   downsampling rules (`hwcodesign.ops.sparse.ir.DOWNSAMPLINGS`): kernel = strides = the conv's
+   strides, ceil_mode=1 where the conv's output covers a partial block (ESDA's block rule), or
+   the conv's own kernel, strides and pads (spconv's window rule); a sparse layer is Conv
+   (+BatchNorm, Relu/Clip) followed by Mul with the mask of its level, before or after the
+   conv's quantizer.
 2. A custom node `SubmConv` in domain "hwcodesign" with Conv's inputs and attributes, whose
-   output keeps its input's active sites (stride 1) or downsamples them (stride > 1).
+   output keeps its input's active sites (stride 1) or downsamples them (stride > 1) by its
+   string attribute `downsampling`, "block" (the default) or "window".
 Elementwise layers (Relu, Add of two tensors of one level) keep a tensor sparse; a
 GlobalAveragePool ends the sparse part (inactive sites are zero and add nothing).
 """
@@ -25,7 +29,8 @@ import onnx
 SPARSE_DOMAIN = "hwcodesign"
 MASK_OPS = ("Abs", "ReduceMax", "ReduceSum", "Greater", "Cast")
 CONVENTION = ("see the README's sparse convention: active = Cast(Greater(ReduceMax(Abs(x), axes=[1]), 0)) "
-              "of the network input, MaxPool of it per strided layer, Mul(conv output, active)")
+              "of the network input, MaxPool of it per strided layer (kernel = strides = the conv's strides, "
+              "or the conv's own window), Mul(conv output, active)")
 
 
 def sparse_roots(model: onnx.ModelProto) -> set[str]:

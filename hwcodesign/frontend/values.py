@@ -143,13 +143,14 @@ class FinalStage:
 
 @dataclass(frozen=True)
 class ConvWindow:
-    """A pending conv's input's active set (None: dense) and window: what its sparse (masked)
-    form's active set follows from (`SubmanifoldConv.expected_active`)."""
+    """A pending conv's input's active set (None: dense), window and input size (H, W): what
+    its sparse (masked) form's active set follows from (`hwcodesign.ops.sparse.ir.allowed_actives`)."""
 
     source_active: ActiveSet | None
     kernel: tuple[int, int]
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]
+    in_size: tuple[int, int]
 
 
 @dataclass(frozen=True, eq=False)

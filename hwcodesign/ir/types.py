@@ -162,17 +162,17 @@ class ActiveSet:
     ESDA) compute only at active sites. The active set is structural: the `root` input's sites
     where any channel differs from its zero point (an event happened there), transformed by
     `steps`, one per strided sparse layer: a site of the next level is active when any site of
-    its window (kernel, stride, pads) is. Two tensors with equal ActiveSets have the same active
+    the step's window (kernel, stride, pads; the layer's downsampling rule) is. Two tensors with equal ActiveSets have the same active
     sites for every input, which is what a residual add of two sparse tensors needs.
     """
 
     root: str
     steps: tuple[tuple[int, int, int, int, int, int, int, int], ...] = ()  # kh, kw, sh, sw, top, left, bottom, right
 
-    def downsampled(self, kernel: tuple[int, int], stride: tuple[int, int],
-                    pads: tuple[int, int, int, int]) -> ActiveSet:
-        """The active set after a strided sparse layer with this window."""
-        return ActiveSet(self.root, self.steps + ((*kernel, *stride, *pads),))
+    def downsampled(self, step: tuple[int, int, int, int, int, int, int, int]) -> ActiveSet:
+        """The active set after a strided sparse layer whose rule is this window (kh, kw, sh, sw,
+        top, left, bottom, right; `hwcodesign.ops.sparse.ir.DOWNSAMPLINGS`)."""
+        return ActiveSet(self.root, self.steps + (step,))
 
     def __str__(self) -> str:
         return f"active({self.root}{'' if not self.steps else f', {len(self.steps)} downsamplings'})"

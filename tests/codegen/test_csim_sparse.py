@@ -1,5 +1,6 @@
 """Submanifold sparse stages (hwc_sparse.h): C simulation of the generated token dataflow ==
-golden model, for kernels 1/3/5, strides 1 and 2, depthwise, residual adds of sparse tensors,
+golden model, for kernels 1/3/5, strides 1 and 2 under both downsampling rules (ESDA's stride
+block, spconv's conv window), depthwise, residual adds of sparse tensors,
 at densities 1% to 50%, fully folded and as the ILP maps them. With tests/frontend/test_sparse.py
 (golden within 1 LSB of onnxruntime on the masked-dense model) this is the three-way check."""
 
@@ -24,8 +25,11 @@ from hwcodesign.sim.golden import run_golden
 S, A, G, F = SparseLayer, SparseLayer("add", of=1), SparseLayer("gap"), SparseLayer("fc", 4)
 CASES = [
     SparseCase((S("subm", 6, 1), S("subm", 6, 3), A, G, F)),
+    # ESDA's block rule: a 1x1 stride-2 conv whose block reaches a row past its window; 7 -> 4
+    # columns at the second stride, a partial last block
     SparseCase((S("subm", 6, 3), S("subm", 8, 3, 2), S("subm", 8, 1, 2), G, F)),
-    SparseCase((S("subm", 6, 5), S("subm", 6, 5, 2), S("subm", 6, 3), A, G, F), height=14, width=16),
+    SparseCase((S("subm", 6, 5), S("subm", 6, 5, 2), S("subm", 6, 3), A, G, F), height=14, width=16,
+               downsampling="window"),
     SparseCase((S("subm", 8, 3), S("subm", 8, 3, depthwise=True), S("subm", 8, 3, 2, depthwise=True), G, F)),
     # rows of 80 sites, the eye tracker's: per-row bitmaps wider than one 64-bit word
     SparseCase((S("subm", 4, 3), S("subm", 4, 3, 2), G, F), height=6, width=80),

@@ -211,7 +211,8 @@ def test_qdq_grids(quick) -> None:
 
 
 def test_qdq_lowers_to_a_sparse_graph(graph) -> None:
-    """The accelerator part: a sparse input, 15 SubmanifoldConvs on four strided levels, two
+    """The accelerator part: a sparse input, 15 SubmanifoldConvs on four strided levels (ESDA's
+    block rule), two
     sparse residual adds, and a dense tail after the global average pool ending in the
     embedding (the GRU head is not in it)."""
     ops = list(graph)
@@ -221,6 +222,10 @@ def test_qdq_lowers_to_a_sparse_graph(graph) -> None:
     strided = [op for op in convs if op.strided]
     assert [op.output.shape[2:] for op in strided] == [(30, 40), (15, 20), (8, 10), (1, 1)]
     assert [len(op.output.active.steps) for op in strided] == [1, 2, 3, 4]
+    # ESDA's block rule from torch's MaxPool(mask, stride, stride, ceil_mode): 15 rows -> 8 blocks,
+    # the last one partial (one row of padding)
+    assert [op.mask_window for op in strided[:3]] == [(2, 2, 2, 2, 0, 0, 0, 0), (2, 2, 2, 2, 0, 0, 0, 0),
+                                                      (2, 2, 2, 2, 0, 0, 1, 0)]
     assert strided[-1].kernel == strided[-1].stride == (8, 10)  # the whole-level "flatten" conv
     assert sum(op.depthwise for op in convs) == 4
     adds = [op for op in ops if isinstance(op, Add)]

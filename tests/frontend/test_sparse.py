@@ -1,7 +1,8 @@
 """Submanifold sparse networks from ONNX (frontend/sparse.py): the masked-dense form and the
 hwcodesign.SubmConv node lower to the same SubmanifoldConv graph, and the golden model, which
 computes only at active sites, agrees with onnxruntime's run of the masked-dense QDQ model within
-1 LSB, for kernels 1/3/5, strides 1 and 2, depthwise, residual adds, densities 1% to 50%."""
+1 LSB, for kernels 1/3/5, strides 1 and 2 under both downsampling rules (ESDA's stride block,
+spconv's conv window), depthwise, residual adds, densities 1% to 50%."""
 
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ from support.sparse_models import SparseCase, SparseLayer, event_frames, sparse_
 
 from hwcodesign.errors import GraphError, UnsupportedModelError
 from hwcodesign.ops import SubmanifoldConv
+from hwcodesign.ops.sparse.ir import ConvGeometry, downsampling_step
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.reference import Reference
 from hwcodesign.sim.golden import run_golden
-from hwcodesign.sim.sparsity import tensor_densities
+from hwcodesign.sim.sparsity import active_mask, downsample_mask, root_mask, tensor_densities
 
 S, A, G, F = SparseLayer, SparseLayer("add", of=1), SparseLayer("gap"), SparseLayer("fc", 4)
 CASES = [
     SparseCase((S("subm", 6, 1), S("subm", 6, 3), A, G, F)),
     SparseCase((S("subm", 6, 3), S("subm", 8, 3, 2), G, F)),
-    SparseCase((S("subm", 6, 5), S("subm", 6, 5, 2), S("subm", 6, 3), A, G, F), height=14, width=16),
-    SparseCase((S("subm", 8, 3), S("subm", 8, 3, depthwise=True), S("subm", 8, 1, 2), G, F)),
+    SparseCase((S("subm", 6, 5), S("subm", 6, 5, 2), S("subm", 6, 3), A, G, F), height=14, width=16,
+               downsampling="window"),
+    # a 1x1 stride-2 conv under the block rule; 13 columns: a partial last block (ceil_mode)
+    SparseCase((S("subm", 8, 3), S("subm", 8, 3, depthwise=True), S("subm", 8, 1, 2), G, F), width=13),
 ]
 DENSITIES = (0.01, 0.05, 0.2, 0.5)
 
@@ -81,9 +85,31 @@ def test_golden_computes_nothing_at_inactive_sites(case_models) -> None:
         if op.output.sparse and not isinstance(op, type(graph.inputs[0])):
             active = np.any(values[op.output.name] != op.output.zero_point, axis=1).mean(axis=(1, 2))
             assert np.all(active <= densities[op.output.name] + 1e-12)
-    spreading = [op for op in graph if isinstance(op, SubmanifoldConv) and op.strided and op.kernel[0] > op.stride[0]]
-    for op in spreading:  # a window wider than its stride spreads the active set
-        assert densities[op.output.name].mean() > densities[graph.inputs[0].output.name].mean()
+    root = {graph.inputs[0].output.name: root_mask(frames, graph.inputs[0].output)}
+    for op in graph:
+        if isinstance(op, SubmanifoldConv) and op.strided:  # the rule is the active set's last step
+            source = graph.producer(op.inputs[0]).output
+            rule = next(rule for rule, active in op.allowed_actives(source).items() if active == op.output.active)
+            assert rule == ("block" if case.downsampling == "block" else "window")
+            assert op.mask_window == op.output.active.steps[-1]
+            if rule == "window":  # a window wider than its stride spreads the active set past the block rule's
+                block = op.allowed_actives(source)["block"]
+                spread, kept = active_mask(op.output.active, root), active_mask(block, root)
+                assert np.all(spread >= kept) and spread.sum() > kept.sum()
+
+
+def test_esda_block_rule_is_the_stride_block() -> None:
+    """ESDA's rule, directly: an output site is active iff any of the input sites (2y..2y+1,
+    2x..2x+1) is (its line buffer keyed by y >> 1, x >> 1), the last block partial on an odd size."""
+    rng = np.random.default_rng(5)
+    mask = rng.random((3, 7, 9)) < 0.1
+    geometry = ConvGeometry((3, 3), (2, 2), (1, 1, 1, 1), (7, 9), (4, 5))
+    step = downsampling_step("block", geometry)
+    expected = np.zeros((3, 4, 5), bool)
+    for n, y, x in zip(*np.nonzero(mask)):
+        expected[n, y >> 1, x >> 1] = True
+    assert np.array_equal(downsample_mask(mask, step), expected)
+    assert downsampling_step("window", geometry) == (3, 3, 2, 2, 1, 1, 1, 1)
 
 
 def test_a_mask_of_the_wrong_level_is_refused(tmp_path: Path) -> None:
@@ -96,6 +122,30 @@ def test_a_mask_of_the_wrong_level_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedModelError, match=r"applies the mask active\(.*\) to 'conv.*', whose active sites are "
                                                      r"active\(.*1 downsamplings\)"):
         lowered(masked, tmp_path, "wrong_level")
+
+
+def test_a_mask_of_neither_rule_is_refused_naming_both(tmp_path: Path) -> None:
+    """MaxPool(mask) with a 3x3 window and no padding is neither ESDA's block nor the conv's own
+    (pad 1) window: refused with both rules and how to write them."""
+    case = SparseCase((S("subm", 6, 3, 2), G, F), height=13, width=15)
+    masked, _ = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    pool = next(n for n in masked.graph.node if n.op_type == "MaxPool")
+    pool.ClearField("attribute")
+    pool.attribute.extend([helper.make_attribute("kernel_shape", [3, 3]), helper.make_attribute("strides", [2, 2]),
+                           helper.make_attribute("pads", [1, 1, 1, 1])])
+    pool.attribute[-1].ints[:] = [0, 0, 2, 2]  # a 7x8 level, the conv's, under the wrong window
+    with pytest.raises(UnsupportedModelError, match=r"whose active sites are .*\(block\) or .*\(window\).*"
+                                                     r"ESDA's block rule.*spconv's window rule"):
+        lowered(masked, tmp_path, "neither")
+
+
+def test_a_subm_conv_names_its_unknown_downsampling(tmp_path: Path) -> None:
+    case = SparseCase((S("subm", 6, 3, 2), G, F))
+    _, custom = sparse_models(case, event_frames(case, 0.3, 4, seed=1))
+    node = next(n for n in custom.graph.node if n.op_type == "SubmConv")
+    node.attribute.append(helper.make_attribute("downsampling", "diagonal"))
+    with pytest.raises(UnsupportedModelError, match=r"downsampling 'diagonal' is none of block, window"):
+        lowered(custom, tmp_path, "diagonal")
 
 
 def test_a_dense_conv_on_a_sparse_tensor_is_refused(tmp_path: Path) -> None:

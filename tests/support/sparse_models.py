@@ -38,6 +38,7 @@ class SparseCase:
     height: int = 12
     width: int = 14
     seed: int = 0
+    downsampling: str = "block"  # the strided layers' rule (hwcodesign.ops.sparse.ir.DOWNSAMPLINGS)
 
     @property
     def label(self) -> str:
@@ -47,6 +48,8 @@ class SparseCase:
                 parts.append(f"s{layer.kernel}x{layer.stride}c{layer.channels}{'dw' if layer.depthwise else ''}")
             else:
                 parts.append(layer.kind)
+        if self.downsampling != "block" and any(layer.stride > 1 for layer in self.layers):
+            parts.append(self.downsampling)
         return "-".join(parts)
 
 
@@ -126,13 +129,17 @@ def build(case: SparseCase, custom: bool = False, scales: dict[str, float] | Non
             w, bias_name = weights(b, weight, bias, quantize, b.scales.get(keys[-1] if keys else "", 1.0) if quantize else 1.0)
             attrs = dict(kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2, pads=[pad] * 4, group=groups)
             if custom:
-                y = b.node("SubmConv", [outputs[-1], w, bias_name], domain="hwcodesign", **attrs)
+                rule = {} if case.downsampling == "block" else {"downsampling": case.downsampling}  # block: the default
+                y = b.node("SubmConv", [outputs[-1], w, bias_name], domain="hwcodesign", **attrs, **rule)
                 y = b.node("Relu", [y])
             else:
                 y = b.node("Relu", [b.node("Conv", [outputs[-1], w, bias_name], **attrs)])
                 if layer.stride > 1:
-                    masks.append(b.node("MaxPool", [masks[-1]], kernel_shape=[layer.kernel] * 2,
-                                        strides=[layer.stride] * 2, pads=[pad] * 4))
+                    if case.downsampling == "block":  # ESDA's: any active site in the stride x stride block
+                        pool = dict(kernel_shape=[layer.stride] * 2, strides=[layer.stride] * 2, ceil_mode=1)
+                    else:  # spconv's: any active site under the conv's own window
+                        pool = dict(kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2, pads=[pad] * 4)
+                    masks.append(b.node("MaxPool", [masks[-1]], **pool))
                     level = len(masks) - 1
                 y = b.node("Mul", [y, masks[level]])
             channels = out_channels

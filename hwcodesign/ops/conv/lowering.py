@@ -76,7 +76,7 @@ def conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     if min(shape[2:]) < 1:
         raise UnsupportedModelError(name, node.op_type, f"output would be empty: {shape}")
     acc_scale = x.tensor.scale * w_scale
-    window = ConvWindow(x.tensor.active, (kh, kw), stride, pads)  # type: ignore[arg-type]
+    window = ConvWindow(x.tensor.active, (kh, kw), stride, pads, x.tensor.shape[2:])  # type: ignore[arg-type]
     pending = Pending(name, node.op_type, shape, acc_scale, build, bias=np.zeros(out_channels), window=window)
     ctx.values[node.output[0]] = add_bias(pending, bias_real(ctx, node, name, 2, out_channels), node)
 
@@ -148,7 +148,7 @@ def affine_pending(ctx: LoweringContext, x: Activation, name: str) -> Pending:
         return kind(layer_name, (tensor.name,), stage.output, unit, IntType(2, True), bias,
                     (1, 1), (0, 0, 0, 0), (1, 1), channels, requant)
 
-    window = ConvWindow(tensor.active, (1, 1), (1, 1), (0, 0, 0, 0))
+    window = ConvWindow(tensor.active, (1, 1), (1, 1), (0, 0, 0, 0), tensor.shape[2:])  # type: ignore[arg-type]
     return Pending(name, "affine", tensor.shape, np.full(1, tensor.scale), build,
                    bias=np.zeros(channels), flat=x.flat, window=window)
 

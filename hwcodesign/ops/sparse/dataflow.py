@@ -62,6 +62,16 @@ def conv_steps(op: SubmanifoldConv, source: Tensor, folding: Folding) -> int:
     return op.kernel[0] * op.kernel[1] * (1 if op.depthwise else source.channels // folding.simd)
 
 
+def ring_rows(op: SubmanifoldConv) -> tuple[int, int]:
+    """(rows above row oy * stride, rows) of the input an output row oy reads: its conv window's
+    and its downsampling rule's (`mask_window`; ESDA's block rule reaches a row further than a
+    stride-2 1x1 conv's window), the rows the line buffer holds."""
+    conv_rows, conv_top = span_rows(op.kernel[0], op.dilation[0]), op.pads[0]
+    mask_rows, mask_top = op.mask_window[0], op.mask_window[4]
+    top = max(conv_top, mask_top)
+    return top, top + max(conv_rows - conv_top, mask_rows - mask_top)
+
+
 def sparse_weight_depth(op: SubmanifoldConv, source: Tensor, folding: Folding) -> int:
     """Words of one PE's weight ROM: per output fold its steps (`conv_steps`), SIMD weights a word."""
     return op.out_channels // folding.pe * conv_steps(op, source, folding)
@@ -80,10 +90,10 @@ class SparseConvDataflow(DataflowFacet):
 
     def plan(self, op: SubmanifoldConv, inputs: list[Tensor], folding: Folding) -> StagePlan:
         source, out = inputs[0], op.output
-        window = span_rows(op.kernel[0], op.dilation[0])
+        top, window = ring_rows(op)
         out_rows, in_rows = out.shape[2], source.shape[2]
         row_steps = (op.out_channels // folding.pe) * conv_steps(op, source, folding)
-        needs = window_needs(out_rows, in_rows, op.stride[0], op.pads[0], window - 1)
+        needs = window_needs(out_rows, in_rows, op.stride[0], top, window - 1)
         # reads a window's tokens before computing: no rows ahead
         return StagePlan((source.channels if source.sparse else folding.pe,),
                          out.channels if out.sparse else folding.pe, window_rows=window, ring_rows=window,
@@ -106,10 +116,11 @@ class SparseConvDataflow(DataflowFacet):
         source, out = inputs[0], op.output
         folds = op.out_channels // folding.pe
         steps = conv_steps(op, source, folding)
+        top, _ = ring_rows(op)
         read_until = -1
         rows = []
         for r, active in enumerate(counts[out.name]):
-            last = min(source.shape[2] - 1, r * op.stride[0] - op.pads[0] + plan.window_rows - 1)
+            last = min(source.shape[2] - 1, r * op.stride[0] - top + plan.window_rows - 1)
             tokens = float(np.sum(counts[source.name][read_until + 1:last + 1])) if last > read_until else 0.0
             read_until = max(read_until, last)
             rows.append(tokens + ROW_OVERHEAD + active * folds * steps + (PIPELINE_RAMP if active else 0))
@@ -147,7 +158,7 @@ def subm_conv_cost(op: SubmanifoldConv, source: Tensor, folding: Folding, plan: 
     mac_dsp = -(-lanes // macs_per_dsp(wbits, abits, ps_type)) if folding.mac == "dsp" else 0
     dsp = mac_dsp + REQUANT_DSP_PER_PE * pe
     out_width = op.output.shape[3]
-    selector_lut = out_width * (4 + op.kernel[1]) + window_rows * source.shape[3] // 4  # encoder, window OR
+    selector_lut = out_width * (4 + op.mask_window[1]) + op.mask_window[0] * source.shape[3] // 4  # encoder, mask OR
     mac_lut = lanes * (wbits * abits + 8) if folding.mac == "lut" else lanes * 6
     lut = (STAGE_BASE_LUT + mac_lut + lanes * (wbits + abits) + weights.lut + constants.lut + ring.lut + selector_lut)
     ff = (STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + window_rows * source.shape[3]
@@ -182,11 +193,14 @@ def subm_conv_stage(op: SubmanifoldConv, wiring: StageWiring, folding: Folding, 
     acc_bound = magnitude(source) * int(np.abs(op.weight).max(initial=0)) * row_length + int(np.abs(op.bias).max(initial=0))
     stage = output_stage(op.requant, acc_bound, out.channels, out.dtype, f"{ident}_rq")
     window_rows = plan.window_rows
+    mask_kh, mask_kw, _, _, mask_top, mask_left, _, _ = op.mask_window
     constants = {
         "IN_H": source.shape[2], "IN_W": source.shape[3], "IN_C": source.channels, "IN_ZP": source.zero_point,
         "OUT_H": out.shape[2], "OUT_W": out.shape[3], "OUT_C": out.channels,
         "KH": kh, "KW": kw, "STRIDE_H": op.stride[0], "STRIDE_W": op.stride[1], "PAD_T": op.pads[0],
         "PAD_L": op.pads[1], "DIL_H": op.dilation[0], "DIL_W": op.dilation[1], "WINDOW_ROWS": window_rows,
+        "RING_TOP": ring_rows(op)[0],
+        "MASK_KH": mask_kh, "MASK_KW": mask_kw, "MASK_PAD_T": mask_top, "MASK_PAD_L": mask_left,
         "PE": pe, "SIMD": 1 if op.depthwise else simd, "IN_LANES": in_lanes, "DEPTHWISE": int(op.depthwise),
         "WEIGHT_DEPTH": folds * steps, "ROW_STEPS": plan.row_steps, "LUT_MACS": int(folding.mac == "lut"),
         "WEIGHT_MEMORY": WEIGHT_MEMORY_CODES[folding.weights],

@@ -30,7 +30,7 @@ from hwcodesign.ir.op import window_output_size
 from hwcodesign.ir.types import ActiveSet, Tensor
 from hwcodesign.ops.conv.ir import Conv
 from hwcodesign.ops.facets.lowering import FamilyLowering, Pattern
-from hwcodesign.ops.sparse.ir import SubmanifoldConv
+from hwcodesign.ops.sparse.ir import DOWNSAMPLINGS, ConvGeometry, SubmanifoldConv, allowed_actives
 
 
 def mask_root(value: Value | None) -> str | None:
@@ -91,10 +91,25 @@ def mask_pool(ctx: LoweringContext, node: onnx.NodeProto, name: str, mask: Activ
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     kernel = tuple(int(k) for k in attrs["kernel_shape"])
     stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
+    if tuple(int(d) for d in attrs.get("dilations", (1, 1))) != (1, 1):
+        raise UnsupportedModelError(name, node.op_type, f"a mask's MaxPool has no dilation; {CONVENTION}")
     shape = mask_shape(ctx, mask)
-    pads = window_pads(node, name, attrs, shape, kernel, stride, (1, 1))
-    step = (*kernel, *stride, *pads)
+    top, left, bottom, right = window_pads(node, name, attrs, shape, kernel, stride, (1, 1))
+    if int(attrs.get("ceil_mode", 0)):  # the last window may be partial: pad it (inactive) to whole
+        bottom, right = (high + ceil_extra(size, k, s, low, high)
+                         for size, k, s, low, high in zip(shape[2:], kernel, stride, (top, left), (bottom, right)))
+    step = (*kernel, *stride, top, left, bottom, right)
     ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps + (step,), mask.value)  # type: ignore[arg-type]
+
+
+def ceil_extra(size: int, kernel: int, stride: int, begin: int, end: int) -> int:
+    """Rows (or columns) ceil_mode adds at the end of a pool: how far its ceil output size's last
+    window reaches past the padded input (ONNX and torch drop a window that would start in the
+    end padding)."""
+    out = -(-(size + begin + end - kernel) // stride) + 1
+    if (out - 1) * stride >= size + begin:
+        out -= 1
+    return max(0, (out - 1) * stride + kernel - size - begin - end)
 
 
 def mask_shape(ctx: LoweringContext, mask: ActiveMask) -> tuple[int, int, int, int]:
@@ -192,22 +207,34 @@ def sparse_pending(ctx: LoweringContext, pending: Pending, active: ActiveSet, na
     if window is None:
         raise UnsupportedModelError(name, "Mul", f"masks the output of '{pending.node}' ({pending.op_type}); only a "
                                                  "conv (with its BatchNorm and activation) becomes a sparse layer")
-    expected = expected_active(window.source_active, window.kernel, window.stride, window.pads, name,
-                                    pending.node)
-    if expected != active:
-        raise UnsupportedModelError(
-            name, "Mul", f"applies the mask {active} to '{pending.node}', whose active sites are {expected}: a "
-                         "stride-1 sparse conv keeps its input's, a strided one needs MaxPool(mask) with its own "
-                         "kernel, stride and pads")
+    geometry = ConvGeometry(window.kernel, window.stride, window.pads, window.in_size, pending.shape[2:])  # type: ignore[arg-type]
+    check_active(active, window.source_active, geometry, name, pending.node)
     return pending.with_changes(active=active, passthrough=None)
 
 
-def expected_active(source: ActiveSet | None, kernel: tuple[int, int], stride: tuple[int, int],
-                    pads: tuple[int, int, int, int], name: str, layer: str) -> ActiveSet:
+def sparse_allowed(source: ActiveSet | None, geometry: ConvGeometry, name: str, op_type: str,
+                   layer: str) -> dict[str, ActiveSet]:
+    """The active sets conv `layer` may have as a sparse conv (`allowed_actives`); refused if its
+    input is dense."""
     if source is None:
-        raise UnsupportedModelError(name, "Mul", f"'{layer}' reads a dense tensor; a sparse conv reads the sparse "
-                                                 f"network input or another sparse layer's output")
-    return source if stride == (1, 1) else source.downsampled(kernel, stride, pads)
+        raise UnsupportedModelError(name, op_type, f"'{layer}' reads a dense tensor; a sparse conv reads the sparse "
+                                                   f"network input or another sparse layer's output")
+    return allowed_actives(source, geometry)
+
+
+def check_active(active: ActiveSet, source: ActiveSet | None, geometry: ConvGeometry, name: str, layer: str) -> None:
+    """The mask `active` applied to conv `layer` must be one its input's active set allows."""
+    allowed = sparse_allowed(source, geometry, name, "Mul", layer)
+    if active not in allowed.values():
+        implied = " or ".join(f"{a} ({rule})" for rule, a in allowed.items())
+        raise UnsupportedModelError(
+            name, "Mul", f"applies the mask {active} to '{layer}', whose active sites are {implied}: a stride-1 "
+                         f"sparse conv keeps its input's, a strided one needs {DOWNSAMPLING_MASKS}")
+
+
+DOWNSAMPLING_MASKS = ("MaxPool(mask) with kernel and strides equal to the conv's strides (ESDA's block rule; "
+                      "ceil_mode=1 for a partial last block) or with the conv's own kernel, strides and pads "
+                      "(spconv's window rule)")
 
 
 def make_producer_sparse(ctx: LoweringContext, tensor_name: str, active: ActiveSet, name: str) -> Tensor:
@@ -218,10 +245,8 @@ def make_producer_sparse(ctx: LoweringContext, tensor_name: str, active: ActiveS
     if not isinstance(op, Conv):
         raise UnsupportedModelError(name, "Mul", f"masks '{tensor_name}', which no conv produces; {CONVENTION}")
     source = next(o.output for o in ctx.ops if o.output.name == op.inputs[0])
-    expected = expected_active(source.active, op.kernel, op.stride, op.pads, name, op.name)
-    if expected != active:
-        raise UnsupportedModelError(name, "Mul", f"applies the mask {active} to '{op.name}', whose active sites "
-                                                 f"are {expected}")
+    check_active(active, source.active, ConvGeometry(op.kernel, op.stride, op.pads, source.shape[2:],  # type: ignore[arg-type]
+                                                     op.output.shape[2:]), name, op.name)
     tensor = op.output.with_active(active)
     ctx.ops[index] = SubmanifoldConv(op.name, op.inputs, tensor, op.weight, op.weight_type, op.bias, op.stride,
                                       op.pads, op.dilation, op.groups, op.requant)
@@ -232,12 +257,23 @@ def make_producer_sparse(ctx: LoweringContext, tensor_name: str, active: ActiveS
 
 
 def subm_conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
-    """hwcodesign.SubmConv: a Conv whose output has the active sites its input implies."""
-    ctx.lower_as("Conv", node, name)
+    """hwcodesign.SubmConv: a Conv whose output has the active sites its input implies; a strided
+    one downsamples by its `downsampling` attribute (`DOWNSAMPLINGS`; default "block", ESDA's)."""
+    rule = ctx.attrs(node).get("downsampling", b"block")
+    rule = rule.decode() if isinstance(rule, bytes) else str(rule)
+    if rule not in DOWNSAMPLINGS:
+        raise UnsupportedModelError(name, node.op_type, f"downsampling '{rule}' is none of {', '.join(DOWNSAMPLINGS)}")
+    conv_node = onnx.NodeProto()
+    conv_node.CopyFrom(node)
+    conv_node.ClearField("attribute")
+    conv_node.attribute.extend(a for a in node.attribute if a.name != "downsampling")  # Conv's own attributes
+    ctx.lower_as("Conv", conv_node, name)
     pending = ctx.values[node.output[0]]
     assert isinstance(pending, Pending) and pending.window is not None
     window = pending.window
-    active = expected_active(window.source_active, window.kernel, window.stride, window.pads, name, name)
+    geometry = ConvGeometry(window.kernel, window.stride, window.pads, window.in_size, pending.shape[2:])  # type: ignore[arg-type]
+    allowed = sparse_allowed(window.source_active, geometry, name, node.op_type, name)
+    active = allowed.get(rule, allowed.get("submanifold"))
     ctx.values[node.output[0]] = pending.with_changes(active=active, passthrough=None)
 
 

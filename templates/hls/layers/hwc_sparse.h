@@ -7,7 +7,7 @@
 // neighbours read as 0 by the bitmap, so the rows are never cleared, only their bitmaps (one
 // register each, cleared in a cycle). Per output row it reads the tokens of the rows its window
 // needs, finds the row's active outputs (stride 1: the input row's bitmap; strided: any active
-// site under the window, a bitwise OR), and runs PE x SIMD MACs only at those, stepping from one
+// site under its downsampling rule's window, a bitwise OR), and runs PE x SIMD MACs only at those, stepping from one
 // to the next with a priority encoder. Numerics are the dense conv's (hwc_common.h).
 #ifndef HWCODESIGN_SPARSE_H
 #define HWCODESIGN_SPARSE_H
@@ -145,24 +145,27 @@ struct hwc_sparse_ring {
     }
 };
 
-// Output sites of row `oy` that are active: the input row's (stride 1) or any active input
-// site under the window (a strided sparse conv's rule, hwcodesign/ir/types.py ActiveSet).
+// Output sites of row `oy` that are active: any active input site under the mask window
+// (MASK_KH x MASK_KW from (oy * STRIDE_H - MASK_PAD_T, ox * STRIDE_W - MASK_PAD_L)): the site
+// itself at stride 1 (a 1x1 window), the layer's downsampling rule when strided (ESDA's stride
+// block or the conv's own window; hwcodesign/ops/sparse/ir.py DOWNSAMPLINGS). The ring holds
+// the rows of both windows (RING_TOP rows above oy * STRIDE_H, WINDOW_ROWS in all).
 template <class C>
 ap_uint<C::OUT_W> hwc_sparse_outputs(const hwc_sparse_ring<C> &ring, int oy) {
 #pragma HLS INLINE
     ap_uint<C::IN_W> any = 0;
-    for (int ky = 0; ky < C::KH; ++ky) {
+    for (int my = 0; my < C::MASK_KH; ++my) {
 #pragma HLS UNROLL
-        const int iy = oy * C::STRIDE_H - C::PAD_T + ky;
-        if (iy >= 0 && iy < C::IN_H && (C::STRIDE_H > 1 || ky == C::PAD_T)) any |= ring.active[iy % C::WINDOW_ROWS];
+        const int iy = oy * C::STRIDE_H - C::MASK_PAD_T + my;
+        if (iy >= 0 && iy < C::IN_H) any |= ring.active[iy % C::WINDOW_ROWS];
     }
     ap_uint<C::OUT_W> outputs = 0;
     for (int ox = 0; ox < C::OUT_W; ++ox) {
 #pragma HLS UNROLL
-        for (int kx = 0; kx < C::KW; ++kx) {
+        for (int mx = 0; mx < C::MASK_KW; ++mx) {
 #pragma HLS UNROLL
-            const int ix = ox * C::STRIDE_W - C::PAD_L + kx;
-            if (ix >= 0 && ix < C::IN_W && (C::STRIDE_W > 1 || kx == C::PAD_L) && any[ix]) outputs[ox] = 1;
+            const int ix = ox * C::STRIDE_W - C::MASK_PAD_L + mx;
+            if (ix >= 0 && ix < C::IN_W && any[ix]) outputs[ox] = 1;
         }
     }
     return outputs;
@@ -200,8 +203,8 @@ void hwc_subm_conv(hls::stream<hwc_token<typename C::in_t, C::IN_C> > &in,
     bool have_pending = false, ended = false;
 rows:
     for (int oy = 0; oy < C::OUT_H; ++oy) {
-        // the window's last input row; its tokens (and all before) must be in
-        int last_row = oy * C::STRIDE_H - C::PAD_T + C::WINDOW_ROWS - 1;
+        // the last input row of the conv's and the mask's windows; its tokens (and all before) must be in
+        int last_row = oy * C::STRIDE_H - C::RING_TOP + C::WINDOW_ROWS - 1;
         if (last_row >= C::IN_H) last_row = C::IN_H - 1;
     read:  // at most the rows this output row adds: the window's first time, then STRIDE_H rows
         for (int i = 0; i < C::IN_W * hwc_max<C::WINDOW_ROWS, C::STRIDE_H>::value + 1; ++i) {
