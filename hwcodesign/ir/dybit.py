@@ -28,6 +28,15 @@ a level and every level encodes back to its code. The one redundant code is nega
 
 Rounding to the format (`quantize`): nearest level; a tie between two levels goes to the one
 of smaller magnitude (toward zero); beyond the largest level the value saturates.
+
+What is the paper's and what is this project's own reading: only the paper's abstract could be
+read here, and it says no more than that DyBit is a variable-length encoding whose precision
+and range fields change size with the value, to fit DNN weight and activation distributions.
+The layout above (sign-magnitude, the unary range field closed by a 0, then the mantissa), the
+value formula and its unit u, the all-ones code as the largest value, negative zero as an unused
+code, and the rounding (ties toward zero, saturation) are this project's reading, not checked
+against the full text: a model whose codes come from the paper's own tools may use another
+layout.
 """
 
 from __future__ import annotations
