@@ -56,12 +56,13 @@ EYE := $(MODELS)/event_eye_tracking
 $(EYE)/eye_tracker_w8a8.onnx: $(wildcard examples/event_eye_tracking/*.py) $(STAMP)
 	$(PY) examples/event_eye_tracking/build.py --out $(EYE)
 
-# The sparse eye tracker: sized for the sample frames' densities on the ZCU102 (ESDA's board),
+# The sparse eye tracker: sized for the sample frames' densities on the ZCU102 (ESDA's board, at the
+# 187.48 MHz ESDA's build achieved),
 # then 600 synthetic event frames through its PYNQ driver on the emulated board, the GRU head on the host
 # with its hidden state carried frame to frame (plot: build/eye_tracker_zcu102_track.png).
 eye-tracking: install $(EYE)/eye_tracker_w8a8.onnx
-	$(VENV)/bin/hwcodesign compile $(EYE)/eye_tracker_w8a8.onnx --board zcu102 --inputs $(EYE)/sample_frames.npy \
-		-o build/eye_tracker_zcu102
+	$(VENV)/bin/hwcodesign compile $(EYE)/eye_tracker_w8a8.onnx --board zcu102 --clock 187.48 \
+		--inputs $(EYE)/sample_frames.npy -o build/eye_tracker_zcu102
 	$(PY) examples/event_eye_tracking/track.py build/eye_tracker_zcu102
 
 # DyBit mixed precision: per-layer formats and foldings of ResNet-8 for the Ultra96-V2 in one ILP

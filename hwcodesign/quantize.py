@@ -79,7 +79,9 @@ def quantize_qdq(model: onnx.ModelProto, calibration: np.ndarray | Sequence[Feed
     int4 needs the model at opset >= 21, the caller converts it), per output channel unless
     `per_channel` is off; activations asymmetric uint8, or symmetric int8. `pre_process` first
     runs onnxruntime's `quant_pre_process` (shape inference and graph optimization);
-    `nodes_to_exclude` stay float; `ir_version` caps the result's IR version.
+    `nodes_to_exclude` stay float; `ir_version` caps the result's IR version. A
+    `TensorQuantOverrides` entry may name its `quant_type` as a string, "int8" or "uint8" (so
+    callers need not import onnxruntime).
     """
     try:
         from onnxruntime.quantization import (
@@ -100,6 +102,12 @@ def quantize_qdq(model: onnx.ModelProto, calibration: np.ndarray | Sequence[Feed
 
     feeds = calibration_feeds(calibration, input_name or model.graph.input[0].name)
     options = {"ActivationSymmetric": symmetric_activations, **(extra_options or {})}
+    names = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    if "TensorQuantOverrides" in options:
+        options["TensorQuantOverrides"] = {
+            tensor: [{**entry, **({"quant_type": names[entry["quant_type"]]} if isinstance(entry.get("quant_type"), str)
+                                  else {})} for entry in entries]
+            for tensor, entries in options["TensorQuantOverrides"].items()}  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
         onnx.save(model, str(source))

@@ -5,20 +5,20 @@
 
 * ``eye_tracker_float.onnx`` -- one step of the trained network, BatchNorm folded, exported by
   the TorchScript exporter (opset 17) in the frontend's masked-dense sparse convention: inputs
-  ``events`` (1, 2, 60, 80) event counts and ``hidden`` (1, 1, 64), the GRU's state; outputs
+  ``events`` (1, 3, 60, 80) voxel grids and ``hidden`` (1, 1, 64), the GRU's state; outputs
   ``centre`` (1, 2): (cx, cy) in [0, 1], and ``hidden_next`` (1, 1, 64). The compiler pairs
   ``hidden`` with ``hidden_next`` (a GRU's initial_h and Y_h as graph input and output) and the
   driver carries it from frame to frame;
 * ``eye_tracker_w8a8.onnx`` -- the same graph quantized by ``hwcodesign.flows.quantize`` (what
-  ``hwcodesign quantize`` runs): uint8 input with scale 1 (the counts themselves), int8
+  ``hwcodesign quantize`` runs): int8 input with scale 1/8 (the voxel grid's own grid), int8
   per-channel weights, int32 biases, uint8 activations with zero point 0 after every ReLU up to
   the embedding, the active-site mask and its Muls float, and the GRU + FC head float (the
   quantizer keeps a recurrent head and what follows it float: it runs on the host CPU); compile
-  it with ``hwcodesign compile eye_tracker_w8a8.onnx --board zcu102 -o DIR``;
+  it with ``hwcodesign compile eye_tracker_w8a8.onnx --board zcu102 --clock 187.48 -o DIR``;
 * ``eye_tracker.pt`` -- the torch state dict (unfused, for the tests and for retraining);
-* ``samples.npz`` -- sample test frames (uint8 counts), their true centres (pixels), window
+* ``samples.npz`` -- sample test frames (float32, on the input grid), their true centres (pixels), window
   end times, sequence indices and densities;
-* ``sample_frames.npy`` -- the same frames alone (float32 counts), for ``--inputs``: the
+* ``sample_frames.npy`` -- the same frames alone, for ``--inputs``: the
   compiler sizes the sparse layers for the 95th percentile of their densities;
 * ``metrics.json`` -- the errors below, parameters, MACs and densities.
 
@@ -348,7 +348,7 @@ def build_eye_tracking(out_dir: Path | str = DEFAULT_OUT, config: BuildConfig | 
         test_set.times <= config.integer_seconds * 1e6)
     integer_test = golden_centres(paths["qdq"], integer_set)
 
-    np.savez_compressed(paths["samples"], frames=samples.frames.astype(np.uint8), centres=samples.centres,
+    np.savez_compressed(paths["samples"], frames=samples.frames, centres=samples.centres,
                         times_us=samples.times, sequence=samples.sequence, densities=samples.densities())
     np.save(paths["frames"], samples.frames.astype(np.float32))
     mean_centre = train_set.targets.mean(axis=0)
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained {m['config']['epochs']} epochs in {m['seconds']['train']:.1f} s "
           f"(loss {m['loss_per_epoch'][0]:.1f} -> {m['loss_per_epoch'][-1]:.1f} px); built in "
           f"{time.perf_counter() - start:.1f} s")
-    print(f"compile: hwcodesign compile {result.paths['qdq']} --board zcu102 --inputs {result.paths['frames']} "
+    print(f"compile: hwcodesign compile {result.paths['qdq']} --board zcu102 --clock 187.48 --inputs {result.paths['frames']} "
           "-o build/eye_tracker_zcu102")
     return 0
 

@@ -1,5 +1,6 @@
 """Training and evaluation data for the eye tracker: synthetic near-eye event streams cut into
-10 ms count histograms, each labelled with the true pupil centre at the window's end.
+10 ms voxel grids of 3 time bins (ESDA's input), each labelled with the true pupil centre at the
+window's end.
 
 ``hwcodesign.events.synthetic_eye`` renders a dark pupil moving by smooth pursuit and saccades
 on an 80x60 sensor: one of its pixels stands for an 8x8 block of the 640x480 AIS 2024 sensor
@@ -8,9 +9,13 @@ differ in seed (the motion, hence where the pupil goes), background noise rate, 
 swept edge and eyelid clutter, so the network sees sparse fixations and dense saccades, clean
 and noisy sensors. Every frame is a deterministic function of its sequence's parameters.
 
-Counts are clipped at 15: the QDQ model's input is the raw count as uint8 with scale 1 (the
-accelerator's input is the event count itself), and a few hot sites should not need a wide
-input type.
+A frame is ``hwcodesign.events.voxel_grid`` with ``TIME_BINS`` = 3 (ESDA's eye tracker sets
+``n_time_bins`` 3 in its configs and builds the grid with tonic's ``to_voxel_grid_numpy``):
+signed polarities spread linearly over the bins, so the frame carries the motion's direction
+within the window. It is rounded to multiples of ``STEP`` (1/8 of an event) within int8 codes
+(``on_grid``): the QDQ model's input is that grid exactly (int8, scale 1/8, zero point 0, which
+``hwcodesign quantize`` keeps), the accelerator's input is the code, and a site whose value
+rounds to 0 is inactive in the float model too.
 
 The centre is normalised as ``(cx / (W - 1), cy / (H - 1))``: pixel centres are at integer
 coordinates 0..W-1 (``hwcodesign.events.synthetic``), so [0, 1] spans the sensor exactly and
@@ -24,11 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwcodesign.events import active_fraction, histogram, synthetic_eye
+from hwcodesign.events import active_fraction, synthetic_eye, voxel_grid
 
 HEIGHT, WIDTH = 60, 80
 WINDOW_US = 10_000
-CLIP = 15
+TIME_BINS = 3  # ESDA's n_time_bins
+STEP = 1 / 8  # the input grid: int8 codes of an eighth of an event
+LIMIT = 127 * STEP
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ TRACK = (
 class Frames:
     """Event frames with their ground truth, from one or more sequences."""
 
-    frames: np.ndarray  # (N, 2, H, W) float32 event counts 0..CLIP
+    frames: np.ndarray  # (N, TIME_BINS, H, W) float32 voxel grids, multiples of STEP within +-LIMIT
     centres: np.ndarray  # (N, 2) float64 true (cx, cy) in frame pixels at each window's end
     times: np.ndarray  # (N,) int64 window end, us from the start of its sequence
     sequence: np.ndarray  # (N,) int64 index of the frame's sequence in the list given
@@ -123,9 +130,16 @@ def sequence_frames(sequence: Sequence, index: int = 0, size: tuple[int, int] = 
                                        events_per_edge=sequence.events_per_edge,
                                        clutter_rate_hz=sequence.clutter_rate_hz)
     ends = np.arange(WINDOW_US, sequence.duration_us + 1, WINDOW_US, dtype=np.int64)
-    frames = np.stack([histogram(stream, int(end) - WINDOW_US, int(end), height, width, clip=CLIP) for end in ends])
+    frames = np.stack([on_grid(voxel_grid(stream, int(end) - WINDOW_US, int(end), TIME_BINS, height, width))
+                       for end in ends])
     cx, cy = trajectory.at(ends)
     return Frames(frames.astype(np.float32), np.stack([cx, cy], axis=1), ends, np.full(len(ends), index, np.int64))
+
+
+def on_grid(frame: np.ndarray) -> np.ndarray:
+    """The voxel grid rounded to multiples of `STEP` and clipped to int8 codes: the accelerator's
+    int8 input exactly (a value under half a step is 0: an inactive site)."""
+    return (np.clip(np.rint(frame / STEP), -127, 127) * STEP).astype(np.float32)
 
 
 def make_frames(sequences: Iterable[Sequence], size: tuple[int, int] = (HEIGHT, WIDTH)) -> Frames:

@@ -1,6 +1,6 @@
 """Track the pupil through new synthetic event sequences with the compiled eye tracker.
 
-    hwcodesign compile build/examples/event_eye_tracking/eye_tracker_w8a8.onnx --board zcu102 \
+    hwcodesign compile build/examples/event_eye_tracking/eye_tracker_w8a8.onnx --board zcu102 --clock 187.48 \
         --inputs build/examples/event_eye_tracking/sample_frames.npy -o build/eye_tracker_zcu102
     python examples/event_eye_tracking/track.py build/eye_tracker_zcu102 [--png eye_track.png]
 
@@ -115,8 +115,9 @@ def run_driver(project_dir: Path, frames: Any, check: bool = True) -> tuple[np.n
         accelerator.reset()
         centres[members] = np.asarray(accelerator.run_batch(frames.frames[members].astype(np.float32))).reshape(-1, 2)
     raw = None
-    if check:  # the input grid is the event count itself (scale 1, zero point 0)
-        raw = np.asarray(accelerator.run_accelerator_batch(frames.frames.astype(np.int64), raw=True))
+    if check:  # the input's integer codes on its grid
+        codes = accelerator_graph(project_dir).inputs[0].output.quantize(frames.frames)
+        raw = np.asarray(accelerator.run_accelerator_batch(codes, raw=True))
     return centres, raw
 
 
@@ -164,12 +165,13 @@ def run_golden_model(project_dir: Path, frames: Any) -> tuple[np.ndarray, np.nda
 
 
 def golden_outputs(project_dir: Path, frames: np.ndarray) -> np.ndarray:
-    """The golden model's integer outputs of the accelerator part for integer (count) frames."""
+    """The golden model's integer outputs of the accelerator part for float frames (on the
+    input's grid, as `data.on_grid` makes them)."""
     from hwcodesign.sim.golden import run_golden
 
     graph = accelerator_graph(project_dir)
     (tensor,) = graph.output_tensors()
-    return run_golden(graph, frames.astype(np.int64))[tensor.name]
+    return run_golden(graph, graph.inputs[0].output.quantize(frames))[tensor.name]
 
 
 def reference_centres(project_dir: Path, frames: Any) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Dense tensors a CNN takes from an event stream: per-polarity count histograms and time surfaces.
+"""Dense tensors a CNN takes from an event stream: per-polarity count histograms and time
+surfaces, and voxel grids (signed events in time bins, ESDA's eye-tracking input).
 
-Every representation is float32 (C, H, W) with C = 2 polarity channels, channel 0 = OFF (p = 0)
-and channel 1 = ON (p = 1), as ESDA-style sparse networks take them. A site (one of H x W) is
+Every representation is float32 (C, H, W). Histograms and time surfaces have C = 2 polarity
+channels, channel 0 = OFF (p = 0) and channel 1 = ON (p = 1); a voxel grid has one channel per
+time bin. A site (one of H x W) is
 *active* where any channel is nonzero; the active fraction is the density that sets a sparse
 accelerator's work (`hwcodesign.sim.sparsity` uses the same definition).
 
@@ -79,6 +81,37 @@ def time_surface(stream: EventStream, t: int, tau_us: float, height: int | None 
     surface = np.zeros(latest.shape, dtype=np.float64)
     surface[seen] = np.exp(-(t - latest[seen]) / float(tau_us))
     return surface.astype(np.float32).reshape(CHANNELS, frame_h, frame_w)
+
+
+def voxel_grid(stream: EventStream, t0: int, t1: int, bins: int, height: int | None = None,
+               width: int | None = None, downsample: int = 1) -> np.ndarray:
+    """(bins, H, W): the events of [t0, t1) as signed polarities (OFF -1, ON +1) spread over
+    `bins` time bins by linear interpolation: the event volume of Zhu et al. (2019) as tonic's
+    `to_voxel_grid_numpy` builds it, which ESDA's eye tracker takes with 3 bins.
+
+    As there, times are normalised over the window's own events, ts = bins (t - t_first) /
+    (t_last - t_first), and an event adds (1 - f) to bin floor(ts) and f to the next, f the
+    fraction, a bin past the last dropped (so the last event adds nothing). A window whose events
+    share one time puts them all in bin 0. Opposite events at a site can cancel: such a site is
+    inactive.
+    """
+    bins = positive_int("bins", bins)
+    frame_h, frame_w = frame_size(stream, height, width, downsample)
+    i0, i1 = stream.index_range(t0, t1)
+    xs, ys = stream.x[i0:i1] // downsample, stream.y[i0:i1] // downsample
+    inside = (xs < frame_w) & (ys < frame_h)
+    times = stream.t[i0:i1].astype(np.float64)
+    span = times[-1] - times[0] if len(times) else 0.0
+    position = bins * (times - times[0]) / span if span > 0 else np.zeros_like(times)
+    left = position.astype(np.int64)
+    fraction = position - left
+    polarity = np.where(stream.p[i0:i1] == ON, 1.0, -1.0)
+    grid = np.zeros(bins * frame_h * frame_w, np.float64)
+    site = ys * frame_w + xs
+    for bin_index, weight in ((left, 1.0 - fraction), (left + 1, fraction)):
+        valid = inside & (bin_index < bins)
+        np.add.at(grid, bin_index[valid] * frame_h * frame_w + site[valid], (polarity * weight)[valid])
+    return grid.astype(np.float32).reshape(bins, frame_h, frame_w)
 
 
 def windows(stream: EventStream, window_us: int, step_us: int | None = None) -> Iterator[tuple[int, int]]:

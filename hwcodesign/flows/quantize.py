@@ -6,8 +6,10 @@ quantizing; this flow tells it what the hardware wants, and finishes what it can
 * symmetric int8 (or int4) weights per output channel (per tensor on request), uint8 activations;
 * float pre and post parts, the sparse active-site mask and its Muls, DeformConv offset Clips and
   the user's `host` nodes stay float (`flows/float_parts.py` says which and why);
-* a sparse input whose calibration frames are event counts (integers 0..255) keeps scale 1, so
-  every count is exact, as the sparse examples quantize it;
+* a sparse input whose calibration frames lie on a binary grid keeps it exactly: event counts
+  (integers 0..255) keep scale 1 (uint8), signed values such as voxel grids in multiples of 2^-k
+  keep scale 2^-k (int8 when any is negative), as the sparse examples quantize them; a site whose
+  value rounded to zero would otherwise turn inactive in the integer model only;
 * a conv output quantized both before and after its mask Mul keeps only the second quantizer
   when the first changes nothing the second does not (a ReLU's clamp at 0, a wider range): one
   rounding and no extra requantization layer;
@@ -39,7 +41,7 @@ from hwcodesign.outputs import check_output_file, write_file_atomically
 from hwcodesign.quantize import WEIGHT_TYPES, quantize_qdq
 
 INT4_OPSET = 21  # native int4 QuantizeLinear/DequantizeLinear
-EVENT_COUNT_MAX = 255  # event counts up to this are exact on a uint8 grid of scale 1
+GRID_FINEST = 8  # a sparse input's exact grid is at most this fine: steps 2^0 .. 2^-8
 
 Calibration = np.ndarray | Mapping[str, np.ndarray] | str | os.PathLike[str]
 
@@ -110,14 +112,38 @@ def with_int4_opset(model: onnx.ModelProto) -> onnx.ModelProto:
     return converted
 
 
-def event_count_overrides(model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]]) -> dict[str, list]:
-    """onnxruntime TensorQuantOverrides keeping scale 1 on sparse inputs fed event counts."""
-    overrides = {}
+def exact_grid(values: np.ndarray) -> tuple[float, type[np.integer]] | None:
+    """(step, uint8 or int8) of the coarsest binary grid 2^-k (k = 0..GRID_FINEST) holding every
+    value as a code of that type with zero point 0, or None: event counts are (1, uint8)."""
+    for k in range(GRID_FINEST + 1):
+        codes = values.astype(np.float64) * 2.0 ** k
+        if not np.array_equal(codes, np.rint(codes)):
+            continue
+        lowest, highest = (codes.min(), codes.max()) if codes.size else (0.0, 0.0)
+        if lowest >= 0 and highest <= np.iinfo(np.uint8).max:
+            return 2.0 ** -k, np.uint8
+        if lowest >= np.iinfo(np.int8).min and highest <= np.iinfo(np.int8).max:
+            return 2.0 ** -k, np.int8
+        return None  # a finer grid only makes the codes larger
+    return None
+
+
+def exact_grid_overrides(model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]]
+                         ) -> tuple[dict[str, list], list[str]]:
+    """onnxruntime TensorQuantOverrides keeping each sparse input that its calibration frames show
+    on an exact grid (`exact_grid`) on that grid, and the notes saying so."""
+    overrides, notes = {}, []
     for root in sparse_roots(model):
-        values = np.concatenate([feed[root].ravel() for feed in feeds])
-        if np.array_equal(values, np.rint(values)) and values.min() >= 0 and values.max() <= EVENT_COUNT_MAX:
-            overrides[root] = [{"scale": np.array(1.0, np.float32), "zero_point": np.array(0, np.uint8)}]
-    return overrides
+        grid = exact_grid(np.concatenate([feed[root].ravel() for feed in feeds]))
+        if grid is None:
+            continue
+        step, dtype = grid
+        signed = dtype is np.int8
+        overrides[root] = [{"scale": np.array(step, np.float32), "zero_point": np.array(0, dtype),
+                            **({"quant_type": "int8"} if signed else {})}]
+        notes.append(f"input '{root}' keeps its grid: scale {step:g}, {'int8' if signed else 'uint8'} zero point 0 "
+                     f"(its calibration frames are {'signed ' if signed else ''}multiples of {step:g})")
+    return overrides, notes
 
 
 def quantizer_params(edit: GraphEdit, node: onnx.NodeProto) -> tuple[float, int, int, int] | None:
@@ -171,12 +197,10 @@ def quantize_float_model(model: onnx.ModelProto | str | os.PathLike[str], calibr
         source = with_int4_opset(source)
     feeds = calibration_feeds(source, calibration)
     groups = float_groups(source, host)
-    overrides = event_count_overrides(source, feeds)
+    overrides, notes = exact_grid_overrides(source, feeds)
     extra = {"TensorQuantOverrides": overrides} if overrides else None
     quantized = quantize_qdq(source, feeds, weight_bits=weight_bits, per_channel=per_channel,
                              nodes_to_exclude=[name for group in groups for name in group.nodes], extra_options=extra)
-    notes = [f"input '{name}' keeps scale 1 (its calibration frames are event counts 0..{EVENT_COUNT_MAX})"
-             for name in overrides]
     _, muls = mask_nodes(source)
     dropped = drop_quantizers_before_masks(quantized, [mul.name for mul in muls])
     if dropped:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hwcodesign.events import EventStream, active_fraction, histogram, time_surface, windows
+from hwcodesign.events import EventStream, active_fraction, histogram, time_surface, voxel_grid, windows
 
 
 def random_stream(n=2000, width=37, height=23, seed=0, t_max=1000):
@@ -129,3 +129,42 @@ def test_active_fraction_counts_sites_with_any_channel():
     assert active_fraction(histogram(random_stream(n=1), 0, 1000)) == 1 / (23 * 37)
     with pytest.raises(ValueError, match=r"expected a non-empty \(C, H, W\) frame"):
         active_fraction(np.zeros(5))
+
+
+def loop_voxel_grid(stream, t0, t1, bins, frame_h, frame_w, downsample):
+    """tonic's to_voxel_grid_numpy, event by event: times over the window's own first and last."""
+    events = [(x, y, t, p) for x, y, t, p in zip(stream.x.tolist(), stream.y.tolist(), stream.t.tolist(),
+                                                 stream.p.tolist()) if t0 <= t < t1]
+    grid = np.zeros((bins, frame_h, frame_w))
+    if not events:
+        return grid
+    first, last = events[0][2], events[-1][2]
+    for x, y, t, p in events:
+        if y // downsample >= frame_h or x // downsample >= frame_w:
+            continue
+        ts = bins * (t - first) / (last - first) if last > first else 0.0
+        left = int(ts)
+        for b, weight in ((left, 1 - (ts - left)), (left + 1, ts - left)):
+            if b < bins:
+                grid[b, y // downsample, x // downsample] += (1 if p == 1 else -1) * weight
+    return grid
+
+
+@pytest.mark.parametrize("downsample", [1, 3])
+def test_voxel_grid_equals_a_loop(downsample):
+    stream = random_stream(seed=10 + downsample)
+    frame_h, frame_w = math.ceil(23 / downsample), math.ceil(37 / downsample)
+    for bins, (t0, t1) in [(3, (0, 1000)), (5, (int(stream.t[300]), int(stream.t[900]))), (3, (250, 251)), (2, (-10, -5))]:
+        grid = voxel_grid(stream, t0, t1, bins, downsample=downsample)
+        assert grid.dtype == np.float32 and grid.shape == (bins, frame_h, frame_w)
+        assert np.allclose(grid, loop_voxel_grid(stream, t0, t1, bins, frame_h, frame_w, downsample), atol=1e-5)
+
+
+def test_voxel_grid_spreads_an_event_over_two_bins():
+    """Three events at 0, 50, 100 us over 2 bins: times 0, 1, 2 -> the ON event at x=0 all in bin
+    0, the OFF event at x=1 all in bin 1, the last (at 2: bins 2 and 3) dropped."""
+    stream = EventStream(np.array([0, 1, 2]), np.array([0, 0, 0]), np.array([0, 50, 100]), np.array([1, 0, 1]), 3, 1)
+    grid = voxel_grid(stream, 0, 200, 2)
+    assert grid[:, 0].tolist() == [[1, 0, 0], [0, -1, 0]]
+    stream = EventStream(np.array([0]), np.array([0]), np.array([0, ]), np.array([0]), 1, 1)
+    assert voxel_grid(stream, 0, 10, 3)[:, 0, 0].tolist() == [-1, 0, 0]  # one event: bin 0

@@ -17,7 +17,7 @@ from support.sparse_models import SparseCase, SparseLayer, build, event_frames
 
 from hwcodesign.cli.commands import main
 from hwcodesign.errors import HwcodesignError, UnsupportedModelError
-from hwcodesign.flows.quantize import quantize_float_model, quantize_model
+from hwcodesign.flows.quantize import exact_grid, quantize_float_model, quantize_model
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import FeedReader, calibration_feeds, quiet
 from hwcodesign.reference import Reference
@@ -129,6 +129,35 @@ def test_sparse_model_keeps_its_mask_float_and_counts_exact() -> None:
     assert "3 conv output(s) quantized once" in " ".join(result.notes)
     agreement = compare_with_onnxruntime(model, list(event_frames(SPARSE, 0.1, 4, 1)[:, None]))
     assert agreement.max_lsb <= 1
+
+
+def signed_eighths(frames: np.ndarray, seed: int) -> np.ndarray:
+    """Event frames turned voxel-grid-like: each value a signed multiple of 1/8 (ESDA's input)."""
+    rng = np.random.default_rng(seed)
+    return (frames * rng.choice([-0.625, -0.125, 0.375, 1.25], frames.shape)).astype(np.float32)
+
+
+def test_a_signed_sparse_input_on_a_grid_keeps_it_as_int8() -> None:
+    """Voxel-grid-like input, multiples of 1/8 of both signs: int8, scale 1/8, zero point 0, so every
+    value and every active site is exact (none rounds to the zero point)."""
+    float_model, _ = build(SPARSE)
+    del float_model.graph.output[1:]
+    result = quantize_float_model(float_model, signed_eighths(event_frames(SPARSE, 0.1, 8, 0), 1))
+    quantizer = next(n for n in result.model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "events")
+    inits = {i.name: numpy_helper.to_array(i) for i in result.model.graph.initializer}
+    assert float(inits[quantizer.input[1]]) == 0.125
+    assert inits[quantizer.input[2]].dtype == np.int8 and int(inits[quantizer.input[2]]) == 0
+    assert "input 'events' keeps its grid: scale 0.125, int8 zero point 0" in " ".join(result.notes)
+    agreement = compare_with_onnxruntime(result.model, list(signed_eighths(event_frames(SPARSE, 0.1, 4, 1), 2)[:, None]))
+    assert agreement.max_lsb <= 1
+
+
+@pytest.mark.parametrize("values, grid", [
+    ([0, 3, 255], (1.0, np.uint8)), ([0, 256], None), ([0.5, -1.25, 2], (0.25, np.int8)),
+    ([-16, 15.875], (0.125, np.int8)), ([-16.125], None), ([0.1], None), ([], (1.0, np.uint8)),
+])
+def test_exact_grid_is_the_coarsest_that_holds_every_value(values: list[float], grid: tuple | None) -> None:
+    assert exact_grid(np.array(values, np.float32)) == grid
 
 
 def default_quantize_static(model: onnx.ModelProto, calibration: np.ndarray, tmp_path: Path) -> onnx.ModelProto:
