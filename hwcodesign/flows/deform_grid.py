@@ -13,6 +13,8 @@ then writes, per DeformConv:
 * offsets: the Clip fed directly by the offset conv (onnxruntime's uint8 pair between them is
   dropped) and followed by `QuantizeLinear(int8, scale R/127, zero point 0) -> DequantizeLinear`:
   the offsets are clipped to the model's bound and rounded onto a grid spanning exactly [-R, R];
+  CoDeNet's integer square offsets, Mul(Round(Clip(s, 0, N)), P), stay as they are (float, the
+  lowering's Round puts them on the integers);
 * output: a uint8 pair calibrated (MinMax) on the float model, absorbing a following ReLU as
   onnxruntime does for Conv -> Relu; when that tensor only feeds a nearest Resize or MaxPool
   onnxruntime already quantized (the same values, hence the same range), that grid is reused.
@@ -39,6 +41,24 @@ def offset_clip(edit: GraphEdit, node: onnx.NodeProto) -> onnx.NodeProto | None:
     """The Clip(-R, R) that declares a DeformConv's offset bound, if its offsets come from one."""
     clip = edit.producer(node.input[2])
     return clip if clip is not None and clip.op_type == "Clip" and len(clip.input) >= 3 else None
+
+
+def integer_offset_chain(producer: dict[str, onnx.NodeProto], node: onnx.NodeProto,
+                         constants: set[str]) -> list[onnx.NodeProto]:
+    """[Clip, Round, Mul] when a DeformConv's offsets are CoDeNet's integer square offsets,
+    Mul(Round(Clip(s, 0, N)), P) (P a constant: the square pattern the lowering checks), else [].
+
+    They stay float through onnxruntime's quantizer, whose calibrated grids would make the
+    integers fractional: the lowering puts a Round's output on the integers itself (scale 1)."""
+    mul = producer.get(node.input[2]) if len(node.input) > 2 else None
+    if mul is None or mul.op_type != "Mul" or not any(name in constants for name in mul.input):
+        return []
+    data = [name for name in mul.input if name not in constants]
+    rounding = producer.get(data[0]) if len(data) == 1 else None
+    if rounding is None or rounding.op_type != "Round":
+        return []
+    clip = producer.get(rounding.input[0])
+    return ([clip] if clip is not None and clip.op_type == "Clip" else []) + [rounding, mul]
 
 
 def clip_bound(edit: GraphEdit, clip: onnx.NodeProto, where: str) -> float:
@@ -130,7 +150,11 @@ def quantize_weight_and_bias(edit: GraphEdit, node: onnx.NodeProto, base: str, x
 
 
 def quantize_offsets(edit: GraphEdit, node: onnx.NodeProto, base: str) -> None:
-    """Conv -> Clip(-R, R) -> Q(int8, R/127) -> DQ: clipped to the model's bound, on the grid."""
+    """Conv -> Clip(-R, R) -> Q(int8, R/127) -> DQ: clipped to the model's bound, on the grid.
+    Integer square offsets (`integer_offset_chain`) are left as they are: already integers."""
+    producers = {output: n for n in edit.model.graph.node for output in n.output}
+    if integer_offset_chain(producers, node, set(edit.inits)):
+        return
     clip = offset_clip(edit, node)
     if clip is None:
         raise HwcodesignError(f"DeformConv '{base}': its offsets do not come from a Clip(-R, R), the bound the "
@@ -172,6 +196,9 @@ def quantize_output(edit: GraphEdit, node: onnx.NodeProto, base: str, lo: float,
     dq_out = qdq_pair(edit, out, o_scale, o_zp, base)
     dequantizer = edit.producer(dq_out)
     assert dequantizer is not None
+    if replaced in {value.name for value in edit.graph.output}:  # a graph output keeps its name
+        dequantizer.output[0] = replaced
+        return
     edit.rewire(replaced, dq_out, skip=[dequantizer, edit.producer(dequantizer.input[0])])  # type: ignore[list-item]
 
 

@@ -9,7 +9,8 @@ quantized:
 * post: heads the accelerator has no lowering for (Softmax, LogSoftmax, ArgMax, TopK, GRU/LSTM/RNN)
   and everything after them, and any tail of ops no lowering rule takes;
 * the sparse active-site mask and its Muls (`hwcodesign/frontend/sparse.py`): structure, not data;
-* the Clip(-R, R) on a DeformConv's offsets: it declares the bound (`flows/deform_grid.py`);
+* the Clip(-R, R) on a DeformConv's offsets: it declares the bound (`flows/deform_grid.py`), and
+  CoDeNet's integer square offsets, Clip(0, N) -> Round -> Mul(s, P): already integers;
 * what the user assigns to the host by node name or op type.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import onnx
 
 from hwcodesign.errors import HwcodesignError
+from hwcodesign.flows.deform_grid import integer_offset_chain
 from hwcodesign.frontend.sparse import mask_nodes
 from hwcodesign.passes.lowering import handled_op_types
 
@@ -109,6 +111,14 @@ def deform_offset_clips(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return clips
 
 
+def deform_integer_offsets(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The Clip -> Round -> Mul(d, P) of CoDeNet's integer square offsets (`integer_offset_chain`)."""
+    producer = {output: node for node in model.graph.node for output in node.output}
+    consts = constants(model)
+    return [chain_node for node in model.graph.node if node.op_type == "DeformConv"
+            for chain_node in integer_offset_chain(producer, node, consts)]
+
+
 def float_groups(model: onnx.ModelProto, host: Sequence[str] = ()) -> list[FloatGroup]:
     """The groups of nodes `model` keeps float, each node in one group (the first that claims it).
     Nodes must be named (`hwcodesign.flows.quantize` names unnamed ones first)."""
@@ -127,6 +137,8 @@ def float_groups(model: onnx.ModelProto, host: Sequence[str] = ()) -> list[Float
     group("sparse active-site mask (structure, not data)", computing)
     group("sparse mask Muls (they select active sites)", applying)
     group("DeformConv offset bounds Clip(-R, R) (they set the offset range)", deform_offset_clips(model))
+    group("DeformConv integer square offsets Clip(0, N) -> Round -> Mul(s, P) (already integers)",
+          deform_integer_offsets(model))
     group("float pre-processing before the first layer (runs on the host)", pre_nodes(model, claimed))
     group("float head and tail after the last layer (runs on the host)", post_nodes(model, claimed))
     return groups

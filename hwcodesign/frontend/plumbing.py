@@ -19,6 +19,7 @@ from hwcodesign.frontend.quantizers import (
     multithreshold,
     qonnx_quant,
     quantize_linear,
+    round_to_integers,
 )
 from hwcodesign.frontend.values import Activation, Constant, FloatInput, Pending
 
@@ -87,6 +88,7 @@ PLUMBING: Mapping[str, Rule] = MappingProxyType({
     "Quant": qonnx_quant,
     "BipolarQuant": bipolar_quant,
     "MultiThreshold": multithreshold,
+    "Round": round_to_integers,
     "Flatten": flatten,
     "Reshape": reshape,
     "Identity": identity,

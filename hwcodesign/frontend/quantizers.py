@@ -117,6 +117,38 @@ def quantize_value(ctx: LoweringContext, node: onnx.NodeProto, name: str, quanti
     ctx.finalize(source, quantizer, out)
 
 
+def round_to_integers(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """ONNX Round of a layer's output: that output on the integer grid, scale 1 and zero point 0.
+
+    Round rounds half to even, as QuantizeLinear does, so Round(x) is QuantizeLinear(x, scale 1)
+    dequantized: CoDeNet's integer offsets are written this way (offset conv -> Clip(0, N) ->
+    Round). The integer type is the narrowest of uint8, int8, uint16 and int16 holding the
+    value's bounded range: a Clip (or ReLU) before the Round, or its input's own grid."""
+    source = ctx.value(node, name, 0)
+    if isinstance(source, Pending):
+        low, high = source.clip_range
+        if source.activation == "relu":
+            low = max(low, 0.0)
+    elif isinstance(source, Activation):
+        tensor = source.tensor
+        low, high = ((tensor.dtype.min - tensor.zero_point) * tensor.scale,
+                     (tensor.dtype.max - tensor.zero_point) * tensor.scale)
+    else:
+        raise UnsupportedModelError(name, node.op_type, f"rounds '{node.input[0]}', which is not a layer's output; "
+                                    "Round is supported as a quantizer onto the integers (scale 1) after a layer")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise UnsupportedModelError(name, node.op_type, "rounds an unbounded value: put a Clip before it (e.g. "
+                                    "Clip(0, N) for CoDeNet's integer offsets) so its integers have a type")
+    least, most = int(np.rint(low)), int(np.rint(high))
+    dtype = next((t for t in ROUND_TYPES if t.min <= least and most <= t.max), None)
+    if dtype is None:
+        raise UnsupportedModelError(name, node.op_type, f"its integers [{least}, {most}] need more than 16 bits")
+    quantize_value(ctx, node, name, OutputQuantizer(1.0, 0, dtype, dtype.min, dtype.max), np.ones(1), np.zeros(1, np.int64))
+
+
+ROUND_TYPES = (IntType(8, False), IntType(8, True), IntType(16, False), IntType(16, True))
+
+
 def quantize_input(ctx: LoweringContext, source: FloatInput, name: str, quantizer: OutputQuantizer, out: str) -> None:
     """A float graph input quantized: the accelerator's input, in the quantizer's type. A narrow
     range (QONNX narrow=1, a QCDQ Clip to [-7, 7]) is clamped by a layer after it, since the host

@@ -35,6 +35,7 @@ ONNX_OP_TYPES = {
     "Resize", "Upsample", "Flatten", "Reshape", "Identity", "Dropout", "Shape", "Abs", "ReduceMax", "ReduceSum",
     "Greater", "Cast", "SubmConv", "ReduceMean", "Pad", "Split", "Slice", "Gather", "Transpose", "Trunc",
     "BipolarQuant", "MultiThreshold",  # QONNX's 1-bit quantizer, FINN's thresholds
+    "Round",  # onto the integers (CoDeNet's offsets)
     # lookup tables (ops/table): float functions of one quantized tensor and the arithmetic around them
     "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Erf", "Softplus", "Gelu", "Sub", "Div", "Neg", "Max", "Min",
 }

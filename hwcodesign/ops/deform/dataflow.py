@@ -139,7 +139,7 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, plan: St
 
     Samples per cycle are SIMD (full: shared by the PE lanes) or PE*SIMD (depthwise); each costs
     four multiplies (the neighbour weights are products of two F-bit fractions, in LUTs) and,
-    with a mask, a fifth. The line buffer holds (K-1)*dil + 2R + 1 rows in four banks (row and
+    with a mask, a fifth; with integer offsets a sample is one read, no multiply, no blend. The line buffer holds (K-1)*dil + 2R + 1 rows in four banks (row and
     column parity) so the four neighbours read in one cycle. A fixed shape converts one offset
     per offset group instead of 2*K*K, and pays per tap two constant products d*p_y, d*p_x
     (a shift and an add each, about one LUT per bit of the offset).
@@ -161,13 +161,17 @@ def deform_stage_cost(op: DeformConv, source: Tensor, folding: Folding, plan: St
     offset_tables = lut_rom(offset_channels, op.offset_requant.entry_bits, offset_channels)
     depth = plan.ring_rows * source.shape[3] * -(-source.channels // channels_per_read)
     buffer = memory_cost(-(-depth // 4), channels_per_read * (abits + 1), 4)
-    sample_dsp = samples * (INTERPOLATION_DSP + (1 if op.has_mask else 0))
+    blend_dsp = 0 if op.integer_offsets else INTERPOLATION_DSP  # integer offsets: a sample is one read
+    sample_dsp = samples * (blend_dsp + (1 if op.has_mask else 0))
     mac_dsp = -(-lanes // macs_per_dsp(wbits, abits + 2 * op.frac_bits - op.sample_shift, ps_type))
     requant_dsp = REQUANT_DSP_PER_PE * requant_units(pe, folds) + offset_channels
-    interpolation_lut = samples * (4 * op.frac_bits * op.frac_bits // 2 + 4 * (abits + 2 * op.frac_bits))
+    interpolation_lut = 0 if op.integer_offsets else samples * (4 * op.frac_bits * op.frac_bits // 2
+                                                                + 4 * (abits + 2 * op.frac_bits))
     lut = (STAGE_BASE_LUT + lanes * 6 + lanes * (wbits + abits) + weights.lut + constants.lut + buffer.lut
            + offset_tables.lut + interpolation_lut + pattern_lut)
-    ff = STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2 + samples * 4 * (abits + op.frac_bits)
+    neighbours = 1 if op.integer_offsets else 4
+    ff = (STAGE_BASE_FF + lanes * (wbits + abits) + pe * ACCUMULATOR_BITS * 2
+          + samples * neighbours * (abits + op.frac_bits))
     return LayerCost(cycles, plan.fill_cycles + folds + 16, sample_dsp + mac_dsp + requant_dsp,
                      weights.bram18k + constants.bram18k + buffer.bram18k, lut, ff)
 

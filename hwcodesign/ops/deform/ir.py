@@ -43,6 +43,13 @@ class DeformConv(Op):
     sampling is then as above. Kernels must be odd (the pattern has a centre tap) and larger than
     1x1. R still bounds every sample's displacement (the line buffer is unchanged), so the clamp
     on d_fp is +-floor(R * 2**F / max|p_k|) (`offset_limit`): |d_fp * p_k| <= R * 2**F.
+
+    Integer offsets (`integer_offsets`, F = 0, no sample shift): offsets already on the integers
+    (their tensor's scale is 1), as CoDeNet rounds them ("we round the dynamically-generated
+    offsets to integers"; with the fixed shape, s in [0, N] from Clip(0, N) -> Round). Every
+    sample is then one centred input read, no interpolation: the bilinear weights are 1 and 0
+    (the same definition, nothing special-cased in the arithmetic), the hardware reads one
+    neighbour and needs no blend multipliers, and the line buffer holds (K-1)*dil + 2N + 1 rows.
     """
 
     weight: np.ndarray
@@ -77,6 +84,11 @@ class DeformConv(Op):
     @property
     def taps(self) -> int:
         return self.kernel[0] * self.kernel[1]
+
+    @property
+    def integer_offsets(self) -> bool:
+        """Offsets in whole pixels (F = 0): samples are single reads, no bilinear blend."""
+        return self.frac_bits == 0
 
     @property
     def has_mask(self) -> bool:

@@ -63,19 +63,20 @@ def deform_conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
     groups = int(attrs.get("group", 1))  # type: ignore[arg-type]
     offset_groups = int(attrs.get("offset_group", 1))  # type: ignore[arg-type]
     reach = pattern_reach(w_int.shape[2:], dilation) if fixed_d is not None else None
-    offset_range = offset_bound(ctx, offset, name, node.op_type, w_int.shape[2], dilation[0], reach)
-    frac = DEFORM_FRAC_BITS
+    integer = offset.tensor.scale == 1.0  # whole pixels (CoDeNet's rounded offsets): no interpolation
+    offset_range = offset_bound(ctx, offset, name, node.op_type, w_int.shape[2], dilation[0], reach, integer)
+    frac, sample_shift = (0, 0) if integer else (DEFORM_FRAC_BITS, DEFORM_SAMPLE_SHIFT)
     limit = (offset_range << frac) // (reach or 1)  # DeformConv.offset_limit
     offset_requant = make_requant(np.array([offset.tensor.scale * 2.0**frac]), 0, -limit, limit)
     mask_scale = mask.tensor.scale if mask is not None else 1.0
-    acc_scale = x.tensor.scale * w_scale * mask_scale / 2.0 ** (2 * frac - DEFORM_SAMPLE_SHIFT)
+    acc_scale = x.tensor.scale * w_scale * mask_scale / 2.0 ** (2 * frac - sample_shift)
     layer_name = ctx.unique(name)
     inputs = (x.tensor.name, offset.tensor.name) + ((mask.tensor.name,) if mask is not None else ())
 
     def build(stage: FinalStage) -> Op:
         bias, requant = bias_and_requant(name, node.op_type, stage)
         return DeformConv(layer_name, inputs, stage.output, w_int, w_type, bias, stride, pads, dilation,  # type: ignore[arg-type]
-                          groups, offset_groups, offset_range, frac, offset_requant, DEFORM_SAMPLE_SHIFT, requant,
+                          groups, offset_groups, offset_range, frac, offset_requant, sample_shift, requant,
                           fixed_shape=fixed_d is not None)
 
     probe = Conv(layer_name, (x.tensor.name,), x.tensor, w_int, w_type, np.zeros(out_channels, np.int64),
@@ -86,10 +87,12 @@ def deform_conv(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
 
 
 def offset_bound(ctx: LoweringContext, offset: Activation, name: str, op_type: str, kernel: int, dilation: int,
-                 pattern: int | None = None) -> int:
+                 pattern: int | None = None, integer: bool = False) -> int:
     """Pixels the offsets can move a sample: what their quantized (and clamped) range reaches.
 
     A fixed shape's offsets are d * p_k, so its d reaches `pattern` = max|p_k| times further.
+    Integer offsets reach exactly their range (a Clip at N rounds to N on the integers), so no
+    value is clamped that the model computes.
     """
     gain = pattern or 1
     tensor = offset.tensor
@@ -100,7 +103,7 @@ def offset_bound(ctx: LoweringContext, offset: Activation, name: str, op_type: s
         hi = min(hi, max(rq.hi for rq in producer.requants()))
     reach = max(abs(lo - tensor.zero_point), abs(hi - tensor.zero_point)) * tensor.scale * gain
     # a Clip at R quantizes to a range ending within one step of R (of R / gain for d)
-    offset_range = max(1, int(np.ceil(reach - tensor.scale * gain)))
+    offset_range = max(1, int(np.ceil(reach - (0 if integer else tensor.scale * gain))))
     if offset_range > MAX_OFFSET_RANGE:
         rows = (kernel - 1) * dilation + 2 * offset_range + 1
         bound = "offsets with Clip(min=-R, max=R)" if pattern is None else (

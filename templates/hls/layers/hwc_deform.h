@@ -51,6 +51,10 @@ template <class C>
 typename C::sample_t hwc_bilinear(const typename hwc_centred<typename C::in_t>::type ring[C::RING_ROWS][C::IN_W][C::IN_C],
                                   int y0, int x0, int fy, int fx, int c) {
 #pragma HLS INLINE
+    if (C::FRAC_BITS == 0) {  // integer offsets (CoDeNet's): the sample is the input there, no blend
+        const bool inside = y0 >= 0 && y0 < C::IN_H && x0 >= 0 && x0 < C::IN_W;
+        return inside ? typename C::sample_t(ring[y0 % C::RING_ROWS][x0][c]) : typename C::sample_t(0);
+    }
     const int ONE = 1 << C::FRAC_BITS;
     typename C::blend_t blend = 0;
     for (int dy = 0; dy < 2; ++dy) {
