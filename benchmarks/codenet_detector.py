@@ -22,7 +22,6 @@ as a dataflow pipeline where one fits. What still differs, so the ratios are not
   square integer offsets s in [0, N] from a 1x1 conv (which the compiler now reads:
   tests/codegen/test_integer_square_offsets.py) -- the example is not rebuilt yet;
 - the first layer runs on the accelerator here, on the CPU in CoDeNet (1.2/3.1 ms);
-- memory: our engine's four AXI masters share HP0, CoDeNet spreads its traffic over HP0-HP3;
 - activations: ours asymmetric uint8, CoDeNet's symmetric 8-bit;
 - accuracy is not compared (random weights).
 """

@@ -175,12 +175,18 @@ def memory_masters(dmas: list[DmaPlan]) -> list[str]:
 
 
 def memory_paths(ctx: BuildContext, dmas: list[DmaPlan]) -> list[MemoryPath]:
-    """The DMAs' masters on HP0 (one SmartConnect, `mem_smc`), or each engine instance's masters on
-    its own HP port (mem_smc, mem_smc1, ... beside accel, accel1, ...)."""
+    """The DMAs' masters on HP0 (one SmartConnect, `mem_smc`); a lone engine's masters each on its
+    own HP port (mem_smc, mem_smc1, ... to HP0, HP1, ...: the cost model's `MemorySystem.ports`);
+    several engines' masters on one HP port per engine (mem_smc, mem_smc1, ... beside accel,
+    accel1, ...)."""
     if not ctx.masters:
         return [MemoryPath("mem_smc", tuple(memory_masters(dmas)), 0)]
+    cells = engine_cells(ctx.instances)
+    if len(cells) == 1 and len(ctx.masters) <= HP_PORTS:
+        return [MemoryPath(f"mem_smc{index or ''}", (f"{cells[0]}/{master}",), index)
+                for index, master in enumerate(ctx.masters)]
     return [MemoryPath(cell.replace(IP_CELL, "mem_smc", 1), tuple(f"{cell}/{m}" for m in ctx.masters), index)
-            for index, cell in enumerate(engine_cells(ctx.instances))]
+            for index, cell in enumerate(cells)]
 
 
 def clock_period_ns(clock_mhz: float) -> str:

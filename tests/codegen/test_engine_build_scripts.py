@@ -22,9 +22,10 @@ from hwcodesign.errors import HwcodesignError
 NAME = "tinyengine"
 TOP = "tinyengine_top"
 BOARDS = ("ultra96v2", "pynqz2")  # a Zynq UltraScale+ PS and a Zynq-7000 PS
-HP_PORT = {"zynq_ultrascale": "zynq_ps/S_AXI_HP0_FPD", "zynq7": "zynq_ps/S_AXI_HP0"}
+HP_PORT = {"zynq_ultrascale": "zynq_ps/S_AXI_HP{}_FPD", "zynq7": "zynq_ps/S_AXI_HP{}"}
 PS_MASTER = {"zynq_ultrascale": "zynq_ps/M_AXI_HPM0_FPD", "zynq7": "zynq_ps/M_AXI_GP0"}
-HP_ENABLE = {"zynq_ultrascale": "CONFIG.PSU__USE__S_AXI_GP2", "zynq7": "CONFIG.PCW_USE_S_AXI_HP0"}
+HP_ENABLE = {"zynq_ultrascale": "CONFIG.PSU__USE__S_AXI_GP{}", "zynq7": "CONFIG.PCW_USE_S_AXI_HP{}"}
+HP_ENABLE_OFFSET = {"zynq_ultrascale": 2, "zynq7": 0}  # S_AXI_HP0_FPD is PSU__USE__S_AXI_GP2
 
 
 def engine_context(board: Board) -> BuildContext:
@@ -49,27 +50,32 @@ def write_project(root: Path, ctx: BuildContext) -> Path:
 
 
 def check_engine_block_design(run: TclRun, board: Board, top: str, masters: tuple[str, ...] = ENGINE_MASTERS) -> None:
-    """What Vivado is told for an engine: no DMA, masters on mem_smc -> HP0, registers on ctrl_smc."""
+    """What Vivado is told for a lone engine: no DMA, each master on its own SmartConnect and HP
+    port (mem_smc -> HP0, mem_smc1 -> HP1, ...: the cost model's four ports), registers on ctrl_smc."""
     assert run.returncode == 0, run.stderr
     assert run.completed
     cells = run.cells()
     assert cells["accel"] == f"hwcodesign.org:hls:{top}:1.0"
     assert not [name for name, vlnv in cells.items() if "axi_dma" in vlnv]
-    assert set(cells) == {"zynq_ps", "rst_pl", "accel", "ctrl_smc", "mem_smc"}
-    assert run.props("zynq_ps")[HP_ENABLE[board.ps_type]] == "1"
-    mem, ctrl = run.props("mem_smc"), run.props("ctrl_smc")
-    assert (mem["CONFIG.NUM_SI"], mem["CONFIG.NUM_MI"]) == (str(len(masters)), "1")
+    smcs = [f"mem_smc{index or ''}" for index in range(len(masters))]
+    assert set(cells) == {"zynq_ps", "rst_pl", "accel", "ctrl_smc", *smcs}
+    ps = run.props("zynq_ps")
+    for index in range(len(masters)):
+        assert ps[HP_ENABLE[board.ps_type].format(index + HP_ENABLE_OFFSET[board.ps_type])] == "1"
+        mem = run.props(smcs[index])
+        assert (mem["CONFIG.NUM_SI"], mem["CONFIG.NUM_MI"]) == ("1", "1")
+    ctrl = run.props("ctrl_smc")
     assert (ctrl["CONFIG.NUM_SI"], ctrl["CONFIG.NUM_MI"]) == ("1", "1")
 
     nets = [tuple(args) for args in run.named("connect_bd_intf_net")]
     expected = [(PS_MASTER[board.ps_type], "ctrl_smc/S00_AXI"), ("ctrl_smc/M00_AXI", "accel/s_axi_control")]
-    expected += [(f"accel/{master}", f"mem_smc/S{index:02d}_AXI") for index, master in enumerate(masters)]
-    expected += [("mem_smc/M00_AXI", HP_PORT[board.ps_type])]
+    expected += [(f"accel/{master}", f"{smc}/S00_AXI") for smc, master in zip(smcs, masters)]
+    expected += [(f"{smc}/M00_AXI", HP_PORT[board.ps_type].format(index)) for index, smc in enumerate(smcs)]
     assert sorted(nets) == sorted(expected)  # nothing else: no stream, no DMA port
 
     pins = " ".join(" ".join(args) for args in run.named("get_bd_pins")).split()
-    for pin in ("accel/ap_clk", "accel/ap_rst_n", "ctrl_smc/aclk", "mem_smc/aclk", "ctrl_smc/aresetn",
-                "mem_smc/aresetn", "rst_pl/ext_reset_in", "rst_pl/slowest_sync_clk"):
+    for pin in ("accel/ap_clk", "accel/ap_rst_n", "ctrl_smc/aclk", "ctrl_smc/aresetn", "rst_pl/ext_reset_in",
+                "rst_pl/slowest_sync_clk", *(f"{smc}/{pin}" for smc in smcs for pin in ("aclk", "aresetn"))):
         assert pin in pins, f"{pin} not connected"
     assert not [pin for pin in pins if pin.startswith("dma")]
     order = [call[0] for call in run.calls]
@@ -177,9 +183,8 @@ def test_each_engine_instance_has_its_own_hp_port(tmp_path: Path, board_name: st
     assert set(cells) == {"zynq_ps", "rst_pl", "ctrl_smc", *engines, *smcs}
     assert all(cells[cell] == f"hwcodesign.org:hls:{TOP}:1.0" for cell in engines)
     ps = run.props("zynq_ps")
-    enable = HP_ENABLE[board.ps_type]
     for port in range(3):
-        key = enable[:-1] + str(int(enable[-1]) + port)  # GP2..GP4 / HP0..HP2
+        key = HP_ENABLE[board.ps_type].format(port + HP_ENABLE_OFFSET[board.ps_type])  # GP2..GP4 / HP0..HP2
         assert ps[key] == "1", key
     assert run.props("ctrl_smc")["CONFIG.NUM_MI"] == "3"
     nets = [tuple(args) for args in run.named("connect_bd_intf_net")]
@@ -189,7 +194,7 @@ def test_each_engine_instance_has_its_own_hp_port(tmp_path: Path, board_name: st
     for port, (cell, smc) in enumerate(zip(engines, smcs)):
         assert (run.props(smc)["CONFIG.NUM_SI"], run.props(smc)["CONFIG.NUM_MI"]) == (str(len(ENGINE_MASTERS)), "1")
         expected += [(f"{cell}/{master}", f"{smc}/S{index:02d}_AXI") for index, master in enumerate(ENGINE_MASTERS)]
-        expected += [(f"{smc}/M00_AXI", hp.replace("HP0", f"HP{port}"))]
+        expected += [(f"{smc}/M00_AXI", hp.format(port))]
     assert sorted(nets) == sorted(expected)
     pins = " ".join(" ".join(args) for args in run.named("get_bd_pins")).split()
     for port, (cell, smc) in enumerate(zip(engines, smcs)):

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hwcodesign.boards import Board, load_board
+from hwcodesign.boards import HP_PORTS, Board, load_board
 from hwcodesign.codegen.render import static_file
 from hwcodesign.hardware.engine.config import EngineConfig, memory_words
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
@@ -165,15 +165,27 @@ def test_a_weight_memory_smaller_than_a_layer_runs_it_in_blocks() -> None:
 
 def test_memory_cycles_are_bound_by_the_slower_of_ddr_and_the_hp_port() -> None:
     ddr_bound = MemorySystem(ddr_bytes=4, port_bytes=16)
-    assert ddr_bound.cycles(1000, 1000) == 500  # 2000 bytes over a 4-byte DDR; the port needs 62.5
+    assert ddr_bound.cycles((1000,), 1000) == 500  # 2000 bytes over a 4-byte DDR; the port needs 62.5
     port_bound = MemorySystem(ddr_bytes=32, port_bytes=8)
-    assert port_bound.cycles(800, 160) == 100  # the read port: 800 / 8; DDR needs 960 / 32 = 30
-    assert port_bound.cycles(160, 800) == 100  # the write port, likewise
-    assert port_bound.cycles(800, 800) == 100  # each direction has its own port
+    assert port_bound.cycles((800,), 160) == 100  # the read port: 800 / 8; DDR needs 960 / 32 = 30
+    assert port_bound.cycles((160,), 800) == 100  # the write port, likewise
+    assert port_bound.cycles((800,), 800) == 100  # each direction has its own channel
     both = MemorySystem(ddr_bytes=16, port_bytes=16)
-    assert both.cycles(1600, 1600) == 200  # DDR (3200 / 16) binds once both directions are busy
-    assert both.cycles(1600, 0) == 100
-    assert MemorySystem(8, 8).cycles(0, 0) == 0
+    assert both.cycles((1600,), 1600) == 200  # DDR (3200 / 16) binds once both directions are busy
+    assert both.cycles((1600,), 0) == 100
+    assert MemorySystem(8, 8).cycles((), 0) == 0
+
+
+def test_masters_on_their_own_hp_ports_read_side_by_side() -> None:
+    """One port: the feature-map, aux and params reads share its read channel. Four ports (a lone
+    engine's): each read master has its own, so the slowest master binds, within the DDR."""
+    reads = (1600, 800, 160)  # feature map, aux (a fused residual's skip), params
+    one, four = MemorySystem(ddr_bytes=64, port_bytes=16), MemorySystem(ddr_bytes=64, port_bytes=16, ports=4)
+    assert one.cycles(reads, 800) == 2560 // 16
+    assert four.cycles(reads, 800) == 1600 // 16
+    assert MemorySystem(ddr_bytes=32, port_bytes=16, ports=4).cycles(reads, 800) == 3360 // 32  # the DDR binds
+    assert (one.peak_bytes, four.peak_bytes) == (32, 64)
+    assert four.shared(1) == four and four.shared(2) == MemorySystem(32, 16)  # side by side: a port each
 
 
 @pytest.mark.parametrize(("name", "ddr", "port"), [("ultra96v2", 32.0, 16), ("pynqz2", 16.0, 8), ("zcu104", 57.6, 16)])
@@ -181,7 +193,7 @@ def test_memory_system_of_a_board(name: str, ddr: float, port: int) -> None:
     board = load_board(name)
     system = memory_system(board)
     assert system.ddr_bytes == pytest.approx(ddr)  # GB/s over the PL clock
-    assert system.port_bytes == port == HP_PORT_BYTES[board.ps_type]
+    assert system.port_bytes == port == HP_PORT_BYTES[board.ps_type] and system.ports == HP_PORTS
 
 
 def test_a_memory_bound_add_slows_down_in_proportion_to_the_ddr_bandwidth() -> None:
@@ -189,15 +201,17 @@ def test_a_memory_bound_add_slows_down_in_proportion_to_the_ddr_bandwidth() -> N
     config = EngineConfig(8, 8, 8, 8, 256)
     item = only_plan(graph, config)
     words = 32 * 32 * 8  # per input and for the output: 64 channels are 8 words per pixel
-    read_bytes, write_bytes = 2 * words * 8, words * 8
+    reads, write_bytes = (words * 8, words * 8), words * 8  # the two inputs on the in and aux masters
+    read_bytes = sum(reads)
 
     def timing(gbps: float) -> tuple[InstructionTiming, int]:
         board = replace(ultra96(), ddr_bandwidth_gbps=gbps)
-        return pixel_timing(item, config, memory_system(board)), memory_system(board).cycles(read_bytes, write_bytes)
+        return pixel_timing(item, config, memory_system(board)), memory_system(board).cycles(reads, write_bytes)
 
     fast, fast_memory = timing(ultra96().ddr_bandwidth_gbps)
-    # at 6.4 GB/s the 16-byte HP read port binds: 128 KiB read, 8192 cycles (as the compute loop)
-    assert fast_memory == read_bytes // 16 == fast.compute_iterations == words
+    # at 6.4 GB/s the DDR (32 bytes a cycle at 200 MHz) binds the 192 KiB the two readers and the
+    # writer move, each on its own HP port: 6144 cycles, fewer than the compute loop's 8192
+    assert fast_memory == (read_bytes + write_bytes) // 32 < fast.compute_iterations == words
     slow = [timing(gbps) for gbps in (0.8, 0.4, 0.2)]  # 4, 2, 1 bytes per cycle
     for (t, memory), bytes_per_cycle in zip(slow, (4, 2, 1)):
         assert memory == (read_bytes + write_bytes) // bytes_per_cycle  # DDR-bound now

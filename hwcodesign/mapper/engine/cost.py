@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from hwcodesign.boards import Board
+from hwcodesign.boards import HP_PORTS, Board
 from hwcodesign.hardware.engine.config import (
     PARAMS_WORD_BITS,
     PARAMS_WORD_BYTES,
@@ -59,7 +59,8 @@ from hwcodesign.ops.table.ir import MEAN_TABLE_BITS
 
 HP_PORT_BYTES = {"zynq_ultrascale": 16, "zynq7": 8}
 """Bytes per cycle one PS HP port moves in each direction (128-bit S_AXI_HP0_FPD; 64-bit
-S_AXI_HP0 on Zynq-7000), clocked by the PL clock: all four engine masters share HP0."""
+S_AXI_HP0 on Zynq-7000), clocked by the PL clock. A lone engine puts each of its four masters on
+its own port (HP0-HP3, as CoDeNet spreads its traffic); engines side by side take one port each."""
 DDR_LATENCY = 40
 """Cycles from a read request to its first beat through the Zynq HP ports (~200 ns at 200 MHz)."""
 FIFO_DEPTH = 64  # the DDR-side stream FIFOs (BURST_WORDS, LUTRAM)
@@ -106,7 +107,7 @@ class InstructionTiming(NamedTuple):
 def load_cycles(words: int, memory: MemorySystem) -> int:
     """A load of `words` params words into an on-chip memory (descriptor, weights, records, a
     table) over the params master: a word a cycle, unless the port or the DDR share moves less."""
-    return max(words, memory.cycles(words * PARAMS_WORD_BYTES, 0))
+    return max(words, memory.cycles((words * PARAMS_WORD_BYTES,), 0))
 
 
 def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tuple[int, int, int]:
@@ -224,7 +225,9 @@ def mac_runs(item: InstructionPlan, config: EngineConfig, weight_bits: int,
         # and converts EW_LANES channels a cycle on the way
         skip_words = pixels * kept if item.residual is not None else 0
         residual = skip_words * (word_bytes // config.ew_lanes) + PIPELINE_RAMP if skip_words else 0
-        read_bytes, write_bytes = (in_words + aux_words + skip_words) * word_bytes, pixels * kept * word_bytes
+        # the feature map on its master, sampled inputs and a fused skip on the aux master
+        fmap_bytes, aux_bytes = in_words * word_bytes, (aux_words + skip_words) * word_bytes
+        write_bytes = pixels * kept * word_bytes
         for k, run in enumerate(runs):
             loads = (load_cycles(weights, run.memory) + DDR_LATENCY + PIPELINE_RAMP if weights else 0) + \
                 load_cycles(records, run.memory) + DDR_LATENCY + PIPELINE_RAMP
@@ -233,7 +236,7 @@ def mac_runs(item: InstructionPlan, config: EngineConfig, weight_bits: int,
                 stored = addresses * address_words
                 tail = max(0, stored - slots)
                 region = max(compute + tail + (PIPELINE_RAMP if tail else 0), writer, residual, in_words,
-                             run.memory.cycles(read_bytes + stored * PARAMS_WORD_BYTES, write_bytes))
+                             run.memory.cycles((fmap_bytes, aux_bytes, stored * PARAMS_WORD_BYTES), write_bytes))
                 regions += frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP)
                 tail_steps += frames * tail
             cycles[k] += count * (loads + regions)
@@ -289,7 +292,9 @@ def pixel_timings(item: InstructionPlan, config: EngineConfig,
     timings = []
     for run in runs:
         memory = run.memory
-        region = max(compute, writer, in_words, memory.cycles(read_words * word_bytes, loops.write_words * word_bytes))
+        # the first input on the feature-map master, a second (Add, Mul) on the aux master
+        reads = (in_words * word_bytes, (read_words - in_words) * word_bytes)
+        region = max(compute, writer, in_words, memory.cycles(reads, loops.write_words * word_bytes))
         cycles = (load_cycles(DESCRIPTOR_WORDS, memory) + DDR_LATENCY + PIPELINE_RAMP
                   + load_cycles(records, memory) + DDR_LATENCY + PIPELINE_RAMP
                   + run.frames * (region + DDR_LATENCY + 2 * PIPELINE_RAMP))
@@ -315,29 +320,41 @@ def instruction_timings(item: InstructionPlan, config: EngineConfig, weight_bits
 @dataclass(frozen=True)
 class MemorySystem:
     """What bounds the engine's DDR traffic, in bytes per engine cycle: the board's DDR for all
-    traffic together, and the one HP port per direction."""
+    traffic together, and the HP ports its masters use. On one port (`ports` 1) the read masters
+    (feature map, aux, params) share its read channel and the writer has its write channel; on
+    their own ports each read master has a port's read channel to itself."""
 
     ddr_bytes: float
     port_bytes: float
+    ports: int = 1
 
     @property
     def peak_bytes(self) -> float:
-        """The most DDR bytes a cycle one engine could move: reads and writes each at the port's
-        width (separate AXI channels), together within the DDR's share."""
-        return min(self.ddr_bytes, 2 * self.port_bytes)
+        """The most DDR bytes a cycle one engine could move: every channel its masters have at the
+        port's width (a read and a write channel on one port; three reads and a write on their own
+        ports), together within the DDR's share."""
+        return min(self.ddr_bytes, (2 if self.ports == 1 else READ_MASTERS + 1) * self.port_bytes)
 
     def shared(self, instances: int) -> MemorySystem:
-        """What one of `instances` engines gets: its own HP port, an equal share of the DDR."""
-        return MemorySystem(self.ddr_bytes / instances, self.port_bytes)
+        """What one of `instances` engines gets: an equal share of the DDR, and the ports (all of
+        them for one engine, its own port each for several)."""
+        return self if instances == 1 else MemorySystem(self.ddr_bytes / instances, self.port_bytes)
 
-    def cycles(self, read_bytes: int, write_bytes: int) -> int:
-        return math.ceil(max((read_bytes + write_bytes) / self.ddr_bytes, read_bytes / self.port_bytes,
+    def cycles(self, reads: Sequence[int], write_bytes: int) -> int:
+        """Cycles to move `reads` (bytes per read master: feature map, aux, params) and
+        `write_bytes`, at the slowest of the DDR and the channels."""
+        read_channel = sum(reads) if self.ports == 1 else max(reads, default=0)
+        return math.ceil(max((sum(reads) + write_bytes) / self.ddr_bytes, read_channel / self.port_bytes,
                              write_bytes / self.port_bytes))
 
 
+READ_MASTERS = 3  # the engine's feature-map, aux and params read masters (its fourth writes)
+
+
 def memory_system(board: Board) -> MemorySystem:
+    """A lone engine on `board`: its masters on their own HP ports (`HP_PORTS`)."""
     clock = board.clock_mhz * 1e6
-    return MemorySystem(board.ddr_bandwidth_gbps * 1e9 / clock, HP_PORT_BYTES[board.ps_type])
+    return MemorySystem(board.ddr_bandwidth_gbps * 1e9 / clock, HP_PORT_BYTES[board.ps_type], HP_PORTS)
 
 
 # -- resources ----------------------------------------------------------------------------------
