@@ -123,7 +123,9 @@ def round_to_integers(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> 
     Round rounds half to even, as QuantizeLinear does, so Round(x) is QuantizeLinear(x, scale 1)
     dequantized: CoDeNet's integer offsets are written this way (offset conv -> Clip(0, N) ->
     Round). The integer type is the narrowest of uint8, int8, uint16 and int16 holding the
-    value's bounded range: a Clip (or ReLU) before the Round, or its input's own grid."""
+    value's bounded range: a Clip (or ReLU) before the Round, or its input's own grid. Round of an
+    already quantized tensor is a requantization onto the integers, exact but at ties, where its
+    float32 value q * scale may land either side of x.5 (then one apart, within 1 LSB)."""
     source = ctx.value(node, name, 0)
     if isinstance(source, Pending):
         low, high = source.clip_range
