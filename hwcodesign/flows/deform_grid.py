@@ -24,7 +24,7 @@ This was the CoDeNet example's graph editor; it lives here so every DeformConv m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 
 import numpy as np
 import onnx
@@ -43,21 +43,21 @@ def offset_clip(edit: GraphEdit, node: onnx.NodeProto) -> onnx.NodeProto | None:
     return clip if clip is not None and clip.op_type == "Clip" and len(clip.input) >= 3 else None
 
 
-def integer_offset_chain(producer: dict[str, onnx.NodeProto], node: onnx.NodeProto,
-                         constants: set[str]) -> list[onnx.NodeProto]:
+def integer_offset_chain(producer: Callable[[str], onnx.NodeProto | None], node: onnx.NodeProto,
+                         constants: Container[str]) -> list[onnx.NodeProto]:
     """[Clip, Round, Mul] when a DeformConv's offsets are CoDeNet's integer square offsets,
     Mul(Round(Clip(s, 0, N)), P) (P a constant: the square pattern the lowering checks), else [].
 
     They stay float through onnxruntime's quantizer, whose calibrated grids would make the
     integers fractional: the lowering puts a Round's output on the integers itself (scale 1)."""
-    mul = producer.get(node.input[2]) if len(node.input) > 2 else None
+    mul = producer(node.input[2]) if len(node.input) > 2 else None
     if mul is None or mul.op_type != "Mul" or not any(name in constants for name in mul.input):
         return []
     data = [name for name in mul.input if name not in constants]
-    rounding = producer.get(data[0]) if len(data) == 1 else None
+    rounding = producer(data[0]) if len(data) == 1 else None
     if rounding is None or rounding.op_type != "Round":
         return []
-    clip = producer.get(rounding.input[0])
+    clip = producer(rounding.input[0])
     return ([clip] if clip is not None and clip.op_type == "Clip" else []) + [rounding, mul]
 
 
@@ -152,8 +152,7 @@ def quantize_weight_and_bias(edit: GraphEdit, node: onnx.NodeProto, base: str, x
 def quantize_offsets(edit: GraphEdit, node: onnx.NodeProto, base: str) -> None:
     """Conv -> Clip(-R, R) -> Q(int8, R/127) -> DQ: clipped to the model's bound, on the grid.
     Integer square offsets (`integer_offset_chain`) are left as they are: already integers."""
-    producers = {output: n for n in edit.model.graph.node for output in n.output}
-    if integer_offset_chain(producers, node, set(edit.inits)):
+    if integer_offset_chain(edit.producer, node, edit.inits):
         return
     clip = offset_clip(edit, node)
     if clip is None:

@@ -116,7 +116,7 @@ def deform_integer_offsets(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     producer = {output: node for node in model.graph.node for output in node.output}
     consts = constants(model)
     return [chain_node for node in model.graph.node if node.op_type == "DeformConv"
-            for chain_node in integer_offset_chain(producer, node, consts)]
+            for chain_node in integer_offset_chain(producer.get, node, consts)]
 
 
 def float_groups(model: onnx.ModelProto, host: Sequence[str] = ()) -> list[FloatGroup]:

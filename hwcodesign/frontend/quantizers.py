@@ -128,9 +128,7 @@ def round_to_integers(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> 
     float32 value q * scale may land either side of x.5 (then one apart, within 1 LSB)."""
     source = ctx.value(node, name, 0)
     if isinstance(source, Pending):
-        low, high = source.clip_range
-        if source.activation == "relu":
-            low = max(low, 0.0)
+        low, high = source.clip_range  # a fused ReLU's or Clip's bounds
     elif isinstance(source, Activation):
         tensor = source.tensor
         low, high = ((tensor.dtype.min - tensor.zero_point) * tensor.scale,

@@ -26,3 +26,19 @@ def window_pads(node: onnx.NodeProto, name: str, attrs: dict[str, object], shape
     if auto_pad == "SAME_UPPER":
         return (totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2, totals[1] - totals[1] // 2)
     return (totals[0] - totals[0] // 2, totals[1] - totals[1] // 2, totals[0] // 2, totals[1] // 2)
+
+
+def ceil_mode_pads(shape: Shape, kernel: tuple[int, ...], stride: tuple[int, ...],
+                   pads: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """ceil_mode=1 as floor mode with extra bottom/right pads: one more window per axis where the
+    floor formula drops a partial one, kept only if it starts inside the input or the top/left pad
+    (ONNX and torch drop a window starting in the bottom/right pad)."""
+    extra = []
+    for axis in range(2):
+        size, k, s = shape[2 + axis], kernel[axis], stride[axis]
+        begin, end = pads[axis], pads[axis + 2]
+        out = -(-(size + begin + end - k) // s) + 1
+        if (out - 1) * s >= size + begin:
+            out -= 1
+        extra.append(max(0, (out - 1) * s + k - (size + begin + end)))
+    return (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])

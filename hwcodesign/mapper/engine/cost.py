@@ -333,7 +333,7 @@ class MemorySystem:
         """The most DDR bytes a cycle one engine could move: every channel its masters have at the
         port's width (a read and a write channel on one port; three reads and a write on their own
         ports), together within the DDR's share."""
-        return min(self.ddr_bytes, (2 if self.ports == 1 else READ_MASTERS + 1) * self.port_bytes)
+        return min(self.ddr_bytes, (2 if self.ports == 1 else AXI_MASTERS) * self.port_bytes)
 
     def shared(self, instances: int) -> MemorySystem:
         """What one of `instances` engines gets: an equal share of the DDR, and the ports (all of
@@ -346,9 +346,6 @@ class MemorySystem:
         read_channel = sum(reads) if self.ports == 1 else max(reads, default=0)
         return math.ceil(max((sum(reads) + write_bytes) / self.ddr_bytes, read_channel / self.port_bytes,
                              write_bytes / self.port_bytes))
-
-
-READ_MASTERS = 3  # the engine's feature-map, aux and params read masters (its fourth writes)
 
 
 def memory_system(board: Board) -> MemorySystem:

@@ -18,7 +18,7 @@ from hwcodesign.frontend.padding import add_pads, padded_shape, window_input
 from hwcodesign.frontend.quantizers import MAX_ACTIVATION_BITS, check_qonnx_flags, qonnx_int_range, whole_bits
 from hwcodesign.frontend.validate import check_scale, check_window
 from hwcodesign.frontend.values import Activation, FinalStage, OutputQuantizer, Pending
-from hwcodesign.frontend.windows import window_pads
+from hwcodesign.frontend.windows import ceil_mode_pads, window_pads
 from hwcodesign.ir.op import Op, window_output_size
 from hwcodesign.ir.requant import ROUNDING_MODES, rounding_bias
 from hwcodesign.ops.channelwise.ir import GlobalAvgPool, Pool
@@ -43,7 +43,7 @@ def pool(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
             name, node.op_type, "count_include_pad=0 with padding gives a position-dependent divisor; use count_include_pad=1"
         )
     if int(attrs.get("ceil_mode", 0)):
-        pads = ceil_mode_pads(name, node.op_type, mode, seen, kernel, stride, pads)
+        pads = pool_ceil_pads(name, node.op_type, mode, seen, kernel, stride, pads)
     pads = add_pads(pads, padded)  # an explicit Pad's zeros are elements: an average's divisor counts them
     if len(node.output) > 1 and node.output[1]:
         raise UnsupportedModelError(name, node.op_type, "the Indices output is not supported")
@@ -62,24 +62,15 @@ def pool(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
                                           has_bias=False, passthrough=passthrough)
 
 
-def ceil_mode_pads(name: str, op_type: str, mode: str, shape: tuple[int, ...], kernel: tuple[int, ...],
+def pool_ceil_pads(name: str, op_type: str, mode: str, shape: tuple[int, ...], kernel: tuple[int, ...],
                    stride: tuple[int, ...], pads: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """ceil_mode=1 as floor mode with extra bottom/right pads: one more window per axis where the
-    floor formula drops a partial one, kept only if it starts inside the input or the top/left pad
-    (ONNX and torch drop a window starting in the bottom/right pad). A max pool pads below the
-    type's range, so the extra pad never wins; an average pool's divisor would count it."""
-    extra = []
-    for axis in range(2):
-        size, k, s = shape[2 + axis], kernel[axis], stride[axis]
-        begin, end = pads[axis], pads[axis + 2]
-        out = -(-(size + begin + end - k) // s) + 1
-        if (out - 1) * s >= size + begin:
-            out -= 1
-        extra.append(max(0, (out - 1) * s + k - (size + begin + end)))
-    if mode == "avg" and any(extra):
+    """ceil_mode=1 of a pool (`windows.ceil_mode_pads`). A max pool pads below the type's range,
+    so the extra pad never wins; an average pool's divisor would count it, so it is refused."""
+    extended = ceil_mode_pads(shape, kernel, stride, pads)
+    if mode == "avg" and extended != pads:
         raise UnsupportedModelError(name, op_type, "ceil_mode=1 adds a partial window at the bottom/right whose "
                                     "divisor counts only the real positions; an average pool cannot lower it exactly")
-    return (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
+    return extended
 
 
 def reduce_mean(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:

@@ -25,7 +25,7 @@ from hwcodesign.frontend.context import LoweringContext
 from hwcodesign.frontend.quantizers import int_type
 from hwcodesign.frontend.sparse import CONVENTION, MASK_OPS
 from hwcodesign.frontend.values import Activation, ActiveMask, Constant, FloatInput, MaskStep, Pending, Value
-from hwcodesign.frontend.windows import window_pads
+from hwcodesign.frontend.windows import ceil_mode_pads, window_pads
 from hwcodesign.ir.op import window_output_size
 from hwcodesign.ir.types import ActiveSet, Tensor
 from hwcodesign.ops.conv.ir import Conv
@@ -94,22 +94,11 @@ def mask_pool(ctx: LoweringContext, node: onnx.NodeProto, name: str, mask: Activ
     if tuple(int(d) for d in attrs.get("dilations", (1, 1))) != (1, 1):
         raise UnsupportedModelError(name, node.op_type, f"a mask's MaxPool has no dilation; {CONVENTION}")
     shape = mask_shape(ctx, mask)
-    top, left, bottom, right = window_pads(node, name, attrs, shape, kernel, stride, (1, 1))
+    pads = window_pads(node, name, attrs, shape, kernel, stride, (1, 1))
     if int(attrs.get("ceil_mode", 0)):  # the last window may be partial: pad it (inactive) to whole
-        bottom, right = (high + ceil_extra(size, k, s, low, high)
-                         for size, k, s, low, high in zip(shape[2:], kernel, stride, (top, left), (bottom, right)))
-    step = (*kernel, *stride, top, left, bottom, right)
+        pads = ceil_mode_pads(shape, kernel, stride, pads)
+    step = (*kernel, *stride, *pads)
     ctx.values[node.output[0]] = ActiveMask(mask.root, mask.steps + (step,), mask.value)  # type: ignore[arg-type]
-
-
-def ceil_extra(size: int, kernel: int, stride: int, begin: int, end: int) -> int:
-    """Rows (or columns) ceil_mode adds at the end of a pool: how far its ceil output size's last
-    window reaches past the padded input (ONNX and torch drop a window that would start in the
-    end padding)."""
-    out = -(-(size + begin + end - kernel) // stride) + 1
-    if (out - 1) * stride >= size + begin:
-        out -= 1
-    return max(0, (out - 1) * stride + kernel - size - begin - end)
 
 
 def mask_shape(ctx: LoweringContext, mask: ActiveMask) -> tuple[int, int, int, int]:
