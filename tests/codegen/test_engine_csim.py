@@ -19,7 +19,7 @@ from support.codegen import build_all, random_frames
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.engine import CONFIGS, check_engine, check_engine_case, engine_project, shared_engines
 from support.onnx_models import GraphBuilder
-from support.op_cases import CASES, ENGINE_ONLY_CASES, ENGINE_REFUSED, build
+from support.op_cases import CASES, ENGINE_ONLY_CASES, build
 
 from hwcodesign.backends import emit_project
 from hwcodesign.boards import load_board
@@ -33,7 +33,7 @@ from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim.golden import run_golden
 
 FRAMES = 6
-OP_CASES = sorted([*(case for case in CASES if case not in ENGINE_REFUSED), *ENGINE_ONLY_CASES])  # the refusals are checked below
+OP_CASES = sorted([*CASES, *ENGINE_ONLY_CASES])
 # first layers whose window the host packs into the input's channels (`pack-input-window`): a
 # 3x3 pad 1, a 3x3/2, an asymmetric kernel placement with stride (1, 2), a dilated one
 PACKED_WINDOW_CASES = ["conv_relu", "conv_stride2_nobias", "conv_1x1_asymmetric_pads", "conv_dilated"]
@@ -166,24 +166,6 @@ def test_a_deep_layer_prefetches_its_next_blocks_weights(tmp_path: Path) -> None
         project = emit_project(graph, mapping, tmp_path / f"batch{batch}")
         build_all([project])
         check_engine(graph, project, mapping, random_frames(graph, 6, seed=batch), f"prefetch, {batch} a run")
-
-
-def test_unaligned_concat_is_refused_with_the_reason(tmp_path: Path) -> None:
-    model, calibration = build("concat")
-    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
-    with pytest.raises(EngineUnsupported, match=r"Concat\): part 0 has 3 channels.*multiple of 8 channels"):
-        engine_project(graph, CONFIGS[0], tmp_path / "concat")
-    assert not (tmp_path / "concat").exists()
-
-
-@pytest.mark.parametrize(("case", "kind"), [("channel_shuffle_g2", "ChannelPermute"), ("split_unequal", "ChannelSlice")])
-def test_channel_routing_is_refused_with_the_reason(tmp_path: Path, case: str, kind: str) -> None:
-    model, calibration = build(case)
-    graph = optimize(load_onnx(quantize_qdq(model, calibration)))
-    with pytest.raises(EngineUnsupported, match=rf"\({kind}\) the engine's pixel unit .* no mode that selects a channel "
-                                                r"range .* reorders channels .* use the dataflow architecture"):
-        engine_project(graph, CONFIGS[0], tmp_path / case)
-    assert not (tmp_path / case).exists()
 
 
 def test_narrow_offset_groups_are_refused_with_the_reason(tmp_path: Path) -> None:

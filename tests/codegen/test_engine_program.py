@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from support.deform_cases import GRID, DeformCase, deform_layer
 from support.engine import CONFIGS
-from support.op_cases import CASES, ENGINE_ONLY_CASES, ENGINE_REFUSED, build
+from support.op_cases import CASES, ENGINE_ONLY_CASES, build
 
 from hwcodesign.codegen.engine.program import (
     build_program,
@@ -348,7 +348,7 @@ def test_the_weight_table_follows_the_pe_memories_order() -> None:
 # -- plans ----------------------------------------------------------------------------------------
 
 
-OP_CASES = sorted([*(case for case in CASES if case not in ENGINE_REFUSED), *ENGINE_ONLY_CASES])
+OP_CASES = sorted([*CASES, *ENGINE_ONLY_CASES])
 DEFORM_CASES = [case for case in GRID if case.offset_groups == 1]
 
 
@@ -416,7 +416,7 @@ def test_plan_invariants_over_every_op_case(index: int) -> None:
         for item in plans:
             modes.add(item.instruction.mode)
             assert_plan_invariants(item, config, f"{case}/{item.instruction.name}/{config}")
-    assert modes == {"conv", "channelwise", "add", "mul", "requant", "resize", "global_pool", "residual"}
+    assert modes == {"conv", "channelwise", "add", "mul", "requant", "resize", "global_pool", "residual", "gather"}
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)))
@@ -470,23 +470,46 @@ def test_weights_wider_than_a_byte_are_refused_naming_the_layer() -> None:
                                               ["y"])) == 4
 
 
-def concat_graph(first: int, second: int, copies: bool = False, outputs: tuple[str, ...] = ("cat",)) -> Graph:
-    """Two convs joined by a Concat; its parts copy them unchanged when `copies` (identity output
-    stages), else the first part is rescaled (a multiplier of 3/4)."""
+def concat_graph(first: int, second: int, copies: bool = False, outputs: tuple[str, ...] = ("cat",),
+                 third: int = 0) -> Graph:
+    """Two convs (three with `third` channels) joined by a Concat; its parts copy them unchanged
+    when `copies` (identity output stages), else the first part is rescaled (a multiplier of 3/4)."""
     x = tensor("x", 4)
     left, right = tensor("left", first), tensor("right", second)
-    out = tensor("cat", first + second)
+    out = tensor("cat", first + second + third)
     rescale = Requant(np.full(first, 3, np.int64), np.full(first, 2, np.int64), 0, 0, 255)
     parts = (identity_requant(first, 0, 0, 255) if copies else rescale, identity_requant(second, 0, 0, 255))
-    ops = [Input("x", (), x), conv("a", x, left), conv("b", x, right, seed=1), Concat("join", ("left", "right"), out, parts)]
+    ops = [Input("x", (), x), conv("a", x, left), conv("b", x, right, seed=1)]
+    names = ("left", "right")
+    if third:
+        ops.append(conv("c", x, tensor("more", third), seed=2))
+        names, parts = (*names, "more"), (*parts, identity_requant(third, 0, 0, 255))
+    ops.append(Concat("join", names, out, parts))
     return Graph.from_ops("concat", ops, list(outputs))
 
 
-def test_a_concat_part_not_a_whole_number_of_words_is_refused_naming_the_layer() -> None:
-    with pytest.raises(EngineUnsupported, match=r"layer 'join' \(Concat\): part 0 has 5 channels.*multiple of 8 channels"):
-        instructions(concat_graph(5, 8))
+def test_a_concat_of_parts_not_whole_words_is_one_gather() -> None:
+    """Two parts that do not fill whole words (ShuffleNetV2's 58 + 58) are one gather of both
+    pixels: part 1's channels at its held words' byte positions, each part's records its own;
+    three such parts are refused, naming the layer."""
+    program = instructions(concat_graph(5, 8))
+    assert [(i.name, i.mode) for i in program] == [("a", "conv"), ("b", "conv"), ("join", "gather")]
+    built = build_program(concat_graph(5, 8), CONFIGS[0])
+    gather = built.descriptors[2]
+    assert (gather["in_cw"], gather["aux_cw"], gather["out_c"]) == (1, 1, 13)
+    order = built.params[gather["weights_addr"]:gather["weights_addr"] + 4]
+    positions = [(int(word) >> (16 * k)) & 0xFFFF for word in order for k in range(4)][:13]
+    assert positions == [0, 1, 2, 3, 4, *range(8, 16)]
+    multipliers = [(int(built.params[gather["tables_addr"] + 4 * c + 1]) & 0xFFFFFFFF) for c in range(13)]
+    assert multipliers == [3] * 5 + [1] * 8
+    with pytest.raises(EngineUnsupported, match=r"layer 'join' \(Concat\): part 0 has 5 channels.*multiple of 8 "
+                                                r"channels \(or the Concat has at most 2 parts"):
+        instructions(concat_graph(5, 8, third=8))
     with pytest.raises(EngineUnsupported, match=r"part 0 has 8 channels.*multiple of 16 channels"):
-        instructions(concat_graph(8, 8), word_bits=128)
+        instructions(concat_graph(8, 8, third=8), word_bits=128)
+
+
+def test_a_concat_of_whole_word_parts_copies_each_part() -> None:
     # the last part may end anywhere: each part is its own instruction, copied at its word offset
     # (the second part only copies its conv's output: that conv writes there itself)
     program = instructions(concat_graph(8, 5))

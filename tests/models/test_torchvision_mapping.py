@@ -23,8 +23,8 @@ from hwcodesign.passes import optimize
 
 # Every model mapped and simulated on both boards (`auto`), through one exporter each (both give the
 # same layers: the accuracy test above loads every pair): the pipeline where it fits (ShuffleNet,
-# whose channel routing only the pipeline runs; SqueezeNet, MobileNetV2/V3 on the ZCU102), the
-# layer-sequential engine elsewhere (lookup tables, squeeze-excitation products, lookup means).
+# SqueezeNet, MobileNetV2/V3 on the ZCU102), the layer-sequential engine elsewhere (lookup tables,
+# squeeze-excitation products, lookup means, channel gathers).
 SIMULATED = [("resnet18", "dynamo"), ("resnet50", "torchscript"), ("mobilenet_v2", "torchscript"),
              ("mobilenet_v3_small", "dynamo"), ("shufflenet_v2_x0_5", "torchscript"), ("squeezenet1_1", "dynamo"),
              ("efficientnet_b0", "dynamo"), ("regnet_x_400mf", "torchscript"), ("googlenet", "dynamo"),

@@ -192,11 +192,6 @@ CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
 }
 ENGINE_ONLY_CASES: dict[str, Callable[[GraphBuilder, str], str]] = {"residual_add_shared": residual_add_shared}
 """Cases only the engine tests run (the pipeline adds them as residual_add: nothing new there)."""
-ROUTE_CASES = ("channel_shuffle_g2", "channel_shuffle_g4", "split_unequal", "slice_channels",
-               "slice_halves_shape_arithmetic", "gather_channels")  # the engine refuses them (ops/route/engine.py)
-# Run by the pipeline, refused by the layer-sequential engine (tests/codegen/test_engine_csim.py checks
-# the reasons): concat's part 0 has 3 channels; the pixel unit has no channel routing.
-ENGINE_REFUSED = ("concat", *ROUTE_CASES)
 
 
 def build(case: str, seed: int = 0, opset: int = 17) -> tuple[object, list[np.ndarray]]:

@@ -151,7 +151,7 @@ def describe(item: InstructionPlan, graph: Graph, config: EngineConfig, widths: 
         flags |= describe_residual(item.instruction.residual, config, arena, fields, writer)
     flags |= facet.describe(item, fields, DescribeContext(graph, config, arena, writer))
     if not item.instruction.is_mac and item.table_entries:  # records for the channels the instruction writes
-        fields["tables_addr"] = writer.append(padded_records(record_words(requant, fields["out_c"]), item.table_entries))
+        fields["tables_addr"] = writer.append(padded_records(facet.records(item), item.table_entries))
     fields["flags"] = flags
     return fields
 

@@ -81,6 +81,7 @@ def config_constants(program: EngineProgram) -> list[tuple[str, int]]:
         "HAS_MAX_POOL": int(widths.has_max_pool), "HAS_ADD": int(widths.has_add), "HAS_RESIZE": int(widths.has_resize),
         "HAS_GLOBAL_POOL": int(widths.has_global_pool), "HAS_MUL": int(widths.has_mul),
         "HAS_MEAN_TABLE": int(widths.has_mean_table), "HAS_RESIDUAL": int(widths.has_residual),
+        "HAS_GATHER": int(widths.has_gather),
         "MAC_PACK": int(config.packed_macs),
     }
     constants.pop("ARENA_WORDS")

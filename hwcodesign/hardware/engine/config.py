@@ -22,8 +22,8 @@ tables) and of its AXI master, whatever the feature maps' word (`EngineConfig.wo
 program's layout does not depend on the feature maps' width."""
 PARAMS_WORD_BYTES = PARAMS_WORD_BITS // 8
 MODES = {"conv": 0, "channelwise": 1, "add": 2, "requant": 3, "resize": 4, "global_pool": 5, "lookup": 6,
-         "mul": 7}
-"""The units' modes as the descriptor encodes them: two of the MAC unit, six of the pixel unit
+         "mul": 7, "gather": 8}
+"""The units' modes as the descriptor encodes them: two of the MAC unit, seven of the pixel unit
 (the lookup mode only in engines whose program has a lookup table, `hwc_engine_lookup.h`)."""
 MAC_MODES = ("conv", "channelwise")
 URAM_BUFFERS = ("weights", "ring")

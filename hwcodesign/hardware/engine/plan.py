@@ -26,9 +26,9 @@ from hwcodesign.ir.types import Tensor
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a MAC instruction writes its output when that output only exists to be copied into
-    part of another tensor (a Concat part whose output stage is the identity): straight into that
-    tensor, `word_offset` words into each of its pixels (so the copy is never run)."""
+    """Where a MAC or gather instruction writes its output when that output only exists to be
+    copied into part of another tensor (a Concat part whose output stage is the identity): straight
+    into that tensor, `word_offset` words into each of its pixels (so the copy is never run)."""
 
     tensor: Tensor
     word_offset: int
@@ -60,7 +60,7 @@ class Instruction:
     op: Op
     mode: str
     part: int = -1  # Concat: the input this instruction copies into the output
-    destination: Destination | None = None  # a MAC layer writing into part of another tensor
+    destination: Destination | None = None  # a MAC or gather layer writing into part of another tensor
     residual: Residual | None = None  # a MAC layer adding a skip tensor to its output (then `destination`)
 
     @property

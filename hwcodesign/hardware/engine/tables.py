@@ -66,3 +66,17 @@ def lookup_table_words(table: np.ndarray, source: Tensor, word_bytes: int, entry
     per_word = word_bytes * 8 // entry_bits
     shifts = np.arange(per_word, dtype=np.uint64) * np.uint64(entry_bits)
     return np.bitwise_or.reduce(entries.reshape(-1, per_word) << shifts, axis=1)
+
+
+GATHER_INDEX_BITS = 16
+"""An input channel index of a channel gather's order (`hwc_gather_index_t`)."""
+
+
+def gather_order_words(order: tuple[int, ...]) -> np.ndarray:
+    """A channel gather's order as the pixel unit loads it: output channel c's input channel in
+    `GATHER_INDEX_BITS` bits, as many a params word as fit (little-endian), the last word padded."""
+    per_word = 64 // GATHER_INDEX_BITS
+    entries = np.zeros(-(-len(order) // per_word) * per_word, np.uint64)
+    entries[: len(order)] = np.asarray(order, np.uint64)
+    shifts = np.arange(per_word, dtype=np.uint64) * np.uint64(GATHER_INDEX_BITS)
+    return np.bitwise_or.reduce(entries.reshape(-1, per_word) << shifts, axis=1)

@@ -46,7 +46,7 @@ from hwcodesign.hardware.engine.config import (
 )
 from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_WORDS
 from hwcodesign.hardware.engine.plan import InstructionPlan
-from hwcodesign.hardware.engine.tables import LOOKUP_ENTRIES, RECORD_WORDS
+from hwcodesign.hardware.engine.tables import GATHER_INDEX_BITS, LOOKUP_ENTRIES, RECORD_WORDS
 from hwcodesign.hardware.folding import LayerCost
 from hwcodesign.hardware.memory import MemoryCost, lutram_cost, memory_cost, uram_cost
 from hwcodesign.hardware.units import PIPELINE_RAMP, REQUANT_DSP_PER_PE
@@ -378,6 +378,7 @@ class _Sizes:
         self.has_resize, self.has_global_pool = widths.has_resize, widths.has_global_pool
         self.has_lookup, self.has_mul, self.has_mean_table = widths.has_lookup, widths.has_mul, widths.has_mean_table
         self.has_residual = widths.has_residual
+        self.has_gather, self.gather_words = widths.has_gather, buffers["MAX_GATHER_WORDS"]
 
 
 
@@ -440,6 +441,13 @@ def engine_resources(config: EngineConfig, buffers: dict[str, int], widths: Engi
         per_word = PARAMS_WORD_BITS // MEAN_TABLE_BITS
         memories.append(memory_cost(LOOKUP_ENTRIES // per_word, MEAN_TABLE_BITS, per_word * config.ew_lanes))
         lut += config.ew_lanes * LOOKUP_LANE_LUT * MEAN_TABLE_BITS // STORAGE_BITS
+    if sizes.has_gather:
+        # an input pixel's words, a copy per lane (each lane reads its own channel's word a cycle),
+        # then per lane a WORD_BYTES:1 byte select; the order table, a bank per lane as the records
+        memories.append(memory_cost(sizes.gather_words, config.word_bits, config.ew_lanes))
+        memories.append(memory_cost(ceil_div(sizes.ew_table_depth, config.ew_lanes), GATHER_INDEX_BITS,
+                                    config.ew_lanes))
+        lut += config.ew_lanes * STORAGE_BITS * ceil_div(config.word_bytes, 4)
     if sizes.has_lookup:
         # the table memory: a copy per pixel lane, each in a bank per byte of a params word (one loaded a cycle)
         banks = PARAMS_WORD_BYTES * config.ew_lanes

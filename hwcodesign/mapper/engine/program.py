@@ -112,13 +112,19 @@ def fuse_residual_adds(program: list[Instruction], graph: Graph) -> list[Instruc
     return [instruction for k, instruction in enumerate(kept) if k not in dropped]
 
 
+WRITES_IN_PLACE = ("conv", "channelwise", "gather")
+"""The modes whose writer can store a layer's words at an offset into each pixel of a wider tensor."""
+
+
 def write_copies_in_place(program: list[Instruction], graph: Graph, word_bytes: int) -> list[Instruction]:
-    """A MAC instruction whose output is read only by an instruction that copies it unchanged into
-    part of another tensor (`EngineFacet.copied_into`: a Concat part whose output stage is the
-    identity) writes it there itself, and the copy is dropped: one pass of the pixel unit over
-    the tensor saved (one part of each SqueezeNet fire module as onnxruntime quantizes it).
-    Not when the output is also a graph output or read by another layer (it must exist)."""
-    producer = {instruction.op.output.name: k for k, instruction in enumerate(program) if instruction.is_mac}
+    """A MAC or gather instruction whose output is read only by an instruction that copies it
+    unchanged into part of another tensor (`EngineFacet.copied_into`: a Concat part whose output
+    stage is the identity) writes it there itself, and the copy is dropped: one pass of the pixel
+    unit over the tensor saved (one part of each SqueezeNet fire module as onnxruntime quantizes
+    it; ShuffleNetV2's pass-through half). Not when the output is also a graph output or read by
+    another layer (it must exist)."""
+    producer = {instruction.op.output.name: k for k, instruction in enumerate(program)
+                if instruction.mode in WRITES_IN_PLACE and instruction.destination is None}
     kept = list(program)
     dropped: set[int] = set()
     for k, instruction in enumerate(program):
@@ -189,6 +195,7 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
     sampled = [p.sampling_inputs for p in mac if p.sampling_inputs]
     sampling_width = [p.output.shape[3] for p in mac if p.sampling_inputs]
     resize = [p for p in plans if p.instruction.mode == "resize"]
+    gather = [p for p in plans if p.instruction.mode == "gather"]
     pixel = [p for p in plans if not p.instruction.is_mac]
     row_banks = 2 if sampled else 1
     return {
@@ -204,6 +211,8 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
         "MASK_C_MAX": most(aux[1].channels for aux in sampled if len(aux) > 1),
         "MAX_DEFORM_W": most(sampling_width),
         "MAX_RESIZE_ROW_WORDS": most(p.inputs[0].shape[3] * words_per_pixel(p.inputs[0], config.word_bytes) for p in resize),
+        # a channel gather's held pixel (of each of its inputs), a copy per pixel lane
+        "MAX_GATHER_WORDS": most(sum(words_per_pixel(t, config.word_bytes) for t in p.inputs) for p in gather),
     }
 
 

@@ -56,6 +56,7 @@ class EngineWidths:
     has_mul: bool = False  # the pixel unit's products of two activations and its gate buffer
     has_mean_table: bool = False  # the global pool's input table (a lookup mean) and its memory
     has_residual: bool = False  # a MAC layer's fused residual Add (`Residual`) and its records
+    has_gather: bool = False  # the pixel unit's channel gather: its pixel copies and order table
 
     @property
     def record_bits(self) -> int:
@@ -127,6 +128,7 @@ def engine_widths(graph: Graph, plans: Iterable[InstructionPlan]) -> EngineWidth
         has_mask="mask" in kinds, has_max_pool="max_pool" in kinds, has_add="add" in kinds,
         has_resize="resize" in kinds, has_global_pool="global_pool" in kinds, has_lookup="lookup" in kinds,
         has_mul="mul" in kinds, has_mean_table="mean_table" in kinds, has_residual="residual" in kinds,
+        has_gather="gather" in kinds,
     )
 
 

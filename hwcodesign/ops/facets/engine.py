@@ -17,6 +17,7 @@ import numpy as np
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
+from hwcodesign.hardware.engine.gather import check_gather, describe_gather, gather_loops, gather_plan
 from hwcodesign.hardware.engine.plan import (
     Destination,
     Instruction,
@@ -27,6 +28,7 @@ from hwcodesign.hardware.engine.plan import (
     pixel_plan,
     streamed_loops,
 )
+from hwcodesign.hardware.engine.tables import record_words
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant, largest
 from hwcodesign.ir.types import Tensor
@@ -68,6 +70,11 @@ class EngineFacet(ABC):
     def bias(self, op: Op) -> np.ndarray | None:
         """The per-output-channel bias a MAC instruction's records hold (None: no bias)."""
         return None
+
+    def records(self, item: InstructionPlan) -> np.ndarray:
+        """A pixel instruction's output-stage records, one per output channel (`record_words`):
+        `output_requant`'s, unless the channels' stages come from several requantizations."""
+        return record_words(self.output_requant(item.instruction), item.output.channels)
 
     def datapath(self, item: InstructionPlan) -> Datapath:
         """What the instruction needs of the datapath widths."""
@@ -122,6 +129,9 @@ class ByOp(EngineFacet):
     def bias(self, op: Op) -> np.ndarray | None:
         return self.of(op).bias(op)
 
+    def records(self, item: InstructionPlan) -> np.ndarray:
+        return self.of(item.instruction.op).records(item)
+
     def datapath(self, item: InstructionPlan) -> Datapath:
         return self.of(item.instruction.op).datapath(item)
 
@@ -148,6 +158,34 @@ class PixelFacet(EngineFacet):
 
     def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
         return streamed_loops(item, config)
+
+
+class GatherFacet(PixelFacet):
+    """A layer the pixel unit runs as a channel gather (`hardware.engine.gather`): output channel
+    c is byte `order[c]` of the held words of its inputs, through the output stage."""
+
+    def mode(self, op: Op) -> str:
+        return "gather"
+
+    @abstractmethod
+    def order(self, instruction: Instruction, inputs: Sequence[Tensor], word_bytes: int) -> tuple[int, ...]:
+        """Each output channel's byte position in the held words (`held_positions`)."""
+
+    def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
+             weight_bits: int) -> InstructionPlan:
+        order = self.order(instruction, inputs, config.word_bytes)
+        check_gather(instruction.op.name, instruction.op.kind, inputs, order, config.word_bytes)
+        return gather_plan(instruction, inputs, config, order)
+
+    def accumulator_bound(self, item: InstructionPlan) -> int:
+        return max(magnitude(tensor) for tensor in item.inputs)
+
+    def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
+        return describe_gather(item, self.order(item.instruction, item.inputs, context.config.word_bytes), fields,
+                               context)
+
+    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
+        return gather_loops(item, config)
 
 
 def window_bound(item: InstructionPlan, sample: int, weight: np.ndarray, bias: np.ndarray, groups: int,

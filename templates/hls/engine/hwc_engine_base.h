@@ -30,7 +30,8 @@ enum hwc_engine_mode {
     HWC_MODE_REQUANT = 3,      // per-element output stage into a channel range (Act, a Concat part)
     HWC_MODE_RESIZE = 4,       // nearest-neighbour upsampling by integer factors
     HWC_MODE_GLOBAL_POOL = 5,  // sum over H x W per channel
-    HWC_MODE_MUL = 7           // product of two tensors, or of a map and a per-channel gate (6: lookup)
+    HWC_MODE_MUL = 7,          // product of two tensors, or of a map and a per-channel gate (6: lookup)
+    HWC_MODE_GATHER = 8        // output channel c is input channel order[c] (a channel range, a shuffle)
 };
 
 typedef ap_uint<8> hwc_byte_t;

@@ -1,5 +1,5 @@
 // hwcodesign layer-sequential engine: the pixel unit (residual add, product of two activations,
-// per-element output stage, nearest-neighbour resize, global average pool).
+// per-element output stage, nearest-neighbour resize, global average pool, channel gather).
 //
 // These layers touch every element once, so they are bound by DDR: the unit takes one DDR word
 // (WORD_BYTES elements) per WORD_BYTES / EW_LANES cycles, EW_LANES output stages in parallel, in
@@ -151,6 +151,10 @@ static const int HWC_MEAN_ENTRIES = 256;
 static const int HWC_MEAN_BITS = 16;  // hwcodesign/ops/table/ir.py MEAN_TABLE_BITS
 typedef ap_int<HWC_MEAN_BITS> hwc_mean_value_t;
 
+// A gather's input channel index (hwcodesign/hardware/engine/tables.py GATHER_INDEX_BITS).
+static const int HWC_GATHER_INDEX_BITS = 16;
+typedef ap_uint<HWC_GATHER_INDEX_BITS> hwc_gather_index_t;
+
 template <class C>
 void hwc_load_mean_table(const typename C::param_t *params, int base, hwc_mean_value_t table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
     const int PER_WORD = C::PARAMS_WORD_BITS / HWC_MEAN_BITS;
@@ -220,6 +224,90 @@ emit:
     }
 }
 
+// The words of its output a pixel layer writes per pixel: a Concat part's or a gather's own
+// channels (either may write into part of a wider tensor), or the output's.
+inline int hwc_pixel_own_words(const hwc_layer &d, int word_bytes) {
+    if (d.mode == HWC_MODE_REQUANT) return d.in_cw;
+    if (d.mode == HWC_MODE_GATHER) return (d.out_c + word_bytes - 1) / word_bytes;
+    return d.out_cw;
+}
+
+// A channel gather (a Split's or Slice's channel range, a channel shuffle, a Concat of parts that do
+// not fill whole words): output channel c of a pixel is the byte at position order[c] of the
+// pixel's held words (the first input's in_cw words, then the aux input's aux_cw), through the
+// output stage. The held words are kept in a copy per lane (so EW_LANES lanes read any bytes in
+// one cycle); then the output's words leave EW_LANES channels a cycle: in_cw + aux_cw + own words
+// x WORD_BYTES / EW_LANES cycles a pixel.
+template <class C>
+void hwc_gather_compute(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
+                        hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES],
+                        const hwc_gather_index_t order[C::EW_TABLE_ROWS][C::EW_LANES]) {
+    const int SUBS = C::WORD_BYTES / C::EW_LANES;
+    static typename C::word_t held[C::EW_LANES][C::MAX_GATHER_WORDS];
+#pragma HLS ARRAY_PARTITION variable=held complete dim=1
+    const bool a_signed = (d.flags & HWC_FLAG_IN_SIGNED) != 0;
+    const bool b_signed = (d.flags & HWC_FLAG_AUX_SIGNED) != 0;
+    const int own_cw = hwc_pixel_own_words(d, C::WORD_BYTES);
+    const int held_cw = d.in_cw + d.aux_cw;
+    const int per_pixel = held_cw + own_cw * SUBS;
+    int step = 0, sub = 0, word_in_pixel = 0;
+    typename C::word_t y = 0;
+steps:
+    for (int i = 0; i < d.out_h * d.out_w * per_pixel; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_TENSOR_WORDS * SUBS
+        HWC_ENGINE_STEP();
+        if (step < held_cw) {
+            const typename C::word_t x = step < d.in_cw ? in_a.read() : in_b.read();
+            for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+                held[e][step] = x;
+            }
+        } else {
+            ap_int<C::EW_ACC_BITS> acc[C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+            for (int e = 0; e < C::EW_LANES; ++e) {
+#pragma HLS UNROLL
+                const int position = order[word_in_pixel * SUBS + sub][e].to_int();
+                const int word = position / C::WORD_BYTES;
+                const bool second = word >= d.in_cw;
+                const hwc_byte_t byte = hwc_word_byte<C>(held[e][word], position % C::WORD_BYTES);
+                acc[e] = second ? hwc_byte_value(byte, b_signed) - d.aux_zp : hwc_byte_value(byte, a_signed) - d.in_zp;
+            }
+            hwc_pixel_lanes<C>(d, acc, word_in_pixel, sub, table, y);
+            if (++sub == SUBS) {
+                sub = 0;
+                out.write(y);
+                if (++word_in_pixel == own_cw) word_in_pixel = 0;
+            }
+        }
+        if (++step == per_pixel) step = 0;
+    }
+}
+
+// A gather's order: one HWC_GATHER_INDEX_BITS-bit input channel per output channel, packed
+// PARAMS_WORD_BITS / HWC_GATHER_INDEX_BITS to a params word, a word's entries stored in one cycle
+// (into as many lanes' banks; with fewer lanes than entries a word, Vitis spreads the stores).
+template <class C>
+void hwc_load_gather_order(const typename C::param_t *params, int base, int channels,
+                           hwc_gather_index_t order[C::EW_TABLE_ROWS][C::EW_LANES]) {
+    const int PER_WORD = C::PARAMS_WORD_BITS / HWC_GATHER_INDEX_BITS;
+load:
+    for (int i = 0; i < (channels + PER_WORD - 1) / PER_WORD; ++i) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=C::EW_TABLE_ROWS * C::EW_LANES / PER_WORD
+        const typename C::param_t word = params[base + i];
+        for (int e = 0; e < PER_WORD; ++e) {
+#pragma HLS UNROLL
+            const int c = i * PER_WORD + e;
+            if (c < channels) {
+                order[c / C::EW_LANES][c % C::EW_LANES] = hwc_gather_index_t(
+                    word.range(HWC_GATHER_INDEX_BITS * e + HWC_GATHER_INDEX_BITS - 1, HWC_GATHER_INDEX_BITS * e));
+            }
+        }
+    }
+}
+
 // The processes of a pixel layer's dataflow region.
 template <class C>
 void hwc_pixel_read_a(const hwc_layer d, const typename C::word_t *fmap_in, hls::stream<typename C::word_t> &words) {
@@ -228,8 +316,8 @@ void hwc_pixel_read_a(const hwc_layer d, const typename C::word_t *fmap_in, hls:
 
 template <class C>
 void hwc_pixel_read_b(const hwc_layer d, const typename C::word_t *fmap_aux, hls::stream<typename C::word_t> &words) {
-    // the second tensor: a map word for word (ADD, MUL), or a gate's one pixel (MUL by a gate)
-    const bool two = d.mode == HWC_MODE_ADD || d.mode == HWC_MODE_MUL;
+    // the second tensor: a map word for word (ADD, MUL, a gather of two), or a gate's one pixel (MUL by a gate)
+    const bool two = d.mode == HWC_MODE_ADD || d.mode == HWC_MODE_MUL || (d.mode == HWC_MODE_GATHER && d.aux_cw > 0);
     const int pixels = (d.flags & HWC_FLAG_GATE) != 0 ? 1 : d.in_h * d.in_w;
     hwc_read_words<C>(fmap_aux, d.aux_addr, two ? pixels * d.aux_cw : 0, words);
 }
@@ -237,8 +325,11 @@ void hwc_pixel_read_b(const hwc_layer d, const typename C::word_t *fmap_aux, hls
 template <class C>
 void hwc_pixel_work(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hls::stream<typename C::word_t> &in_b,
                     hls::stream<typename C::word_t> &out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES],
-                    const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
-    if (C::HAS_RESIZE && d.mode == HWC_MODE_RESIZE) {
+                    const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES],
+                    const hwc_gather_index_t order[C::EW_TABLE_ROWS][C::EW_LANES]) {
+    if (C::HAS_GATHER && d.mode == HWC_MODE_GATHER) {
+        hwc_gather_compute<C>(d, in_a, in_b, out, table, order);
+    } else if (C::HAS_RESIZE && d.mode == HWC_MODE_RESIZE) {
         hwc_resize_compute<C>(d, in_a, out, table);
     } else if (C::HAS_GLOBAL_POOL && d.mode == HWC_MODE_GLOBAL_POOL) {
         hwc_global_pool_compute<C>(d, in_a, out, table, mean_table);
@@ -250,8 +341,8 @@ void hwc_pixel_work(const hwc_layer d, hls::stream<typename C::word_t> &in_a, hl
 template <class C>
 void hwc_pixel_write(const hwc_layer d, hls::stream<typename C::word_t> &words, typename C::word_t *fmap_out) {
     const int pixels = d.out_h * d.out_w;
-    // the layer's words of every pixel: all of them, or a Concat part's range
-    const int words_per_pixel = d.mode == HWC_MODE_REQUANT ? d.in_cw : d.out_cw;
+    // the layer's words of every pixel: all of them, or a Concat part's or a gather's range
+    const int words_per_pixel = hwc_pixel_own_words(d, C::WORD_BYTES);
     const bool whole = words_per_pixel == d.out_cw;
     hwc_write_segments<C>(words, fmap_out, d.out_addr + d.out_word_offset, whole ? 1 : pixels,
                           whole ? pixels * words_per_pixel : words_per_pixel, d.out_cw);
@@ -260,7 +351,8 @@ void hwc_pixel_write(const hwc_layer d, hls::stream<typename C::word_t> &words, 
 template <class C>
 void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, const typename C::word_t *fmap_aux,
                         typename C::word_t *fmap_out, const hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES],
-                        const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES]) {
+                        const hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES],
+                        const hwc_gather_index_t order[C::EW_TABLE_ROWS][C::EW_LANES]) {
 #pragma HLS DATAFLOW
     hls::stream<typename C::word_t> words_a("words_a"), words_b("words_b"), words_out("words_out");
 #pragma HLS STREAM variable=words_a depth=C::BURST_WORDS
@@ -271,7 +363,7 @@ void hwc_pixel_dataflow(const hwc_layer d, const typename C::word_t *fmap_in, co
 #pragma HLS BIND_STORAGE variable=words_out type=fifo impl=lutram
     hwc_pixel_read_a<C>(d, fmap_in, words_a);
     hwc_pixel_read_b<C>(d, fmap_aux, words_b);
-    hwc_pixel_work<C>(d, words_a, words_b, words_out, table, mean_table);
+    hwc_pixel_work<C>(d, words_a, words_b, words_out, table, mean_table, order);
     hwc_pixel_write<C>(d, words_out, fmap_out);
 }
 
@@ -281,17 +373,21 @@ void hwc_pixel_layer(const hwc_layer &d, const typename C::word_t *fmap_in, cons
                      typename C::word_t *fmap_out, const typename C::param_t *params, int frames, int frame_words) {
     static hwc_record<C> table[C::EW_TABLE_ROWS][C::EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=table complete dim=2
-    // one record per channel of the words this layer writes (a Concat part: its own channels)
-    const int words = d.mode == HWC_MODE_REQUANT ? d.in_cw : d.out_cw;
+    // one record per channel of the words this layer writes (a Concat part, a gather: its own channels)
+    const int words = hwc_pixel_own_words(d, C::WORD_BYTES);
     hwc_load_records<C, C::EW_TABLE_ROWS, C::EW_LANES>(params, d.tables_addr, words * C::WORD_BYTES, table);
     static hwc_mean_value_t mean_table[C::EW_LANES][HWC_MEAN_ENTRIES];
 #pragma HLS ARRAY_PARTITION variable=mean_table complete dim=1
 #pragma HLS ARRAY_PARTITION variable=mean_table cyclic factor=C::PARAMS_WORD_BITS/HWC_MEAN_BITS dim=2
     if (C::HAS_MEAN_TABLE && (d.flags & HWC_FLAG_TABLE) != 0) hwc_load_mean_table<C>(params, d.weights_addr, mean_table);
+    static hwc_gather_index_t order[C::EW_TABLE_ROWS][C::EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=order complete dim=2
+    if (C::HAS_GATHER && d.mode == HWC_MODE_GATHER) hwc_load_gather_order<C>(params, d.weights_addr, d.out_c, order);
 frames:
     for (int f = 0; f < frames; ++f) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=C::MAX_BATCH
-        hwc_pixel_dataflow<C>(hwc_frame_layer(d, f * frame_words), fmap_in, fmap_aux, fmap_out, table, mean_table);
+        hwc_pixel_dataflow<C>(hwc_frame_layer(d, f * frame_words), fmap_in, fmap_aux, fmap_out, table, mean_table,
+                              order);
     }
 }
 
