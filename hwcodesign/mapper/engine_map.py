@@ -52,7 +52,7 @@ from hwcodesign.mapper.engine.cost import (
     instruction_timings,
     memory_system,
 )
-from hwcodesign.mapper.engine.program import buffer_sizes, instructions, plan, plan_arena
+from hwcodesign.mapper.engine.program import buffer_sizes, instruction_inputs, instructions, plan, plan_arena
 from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths, weight_storage_bits
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 from hwcodesign.mapper.table import (
@@ -290,7 +290,7 @@ def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: E
     cycles and their resources; None when a layer cannot run on it. `operands`: each
     instruction's input tensors, looked up once for all the configurations."""
     if operands is None:
-        operands = [tuple(graph.input_tensors(i.op)) for i in program]
+        operands = [instruction_inputs(i, graph) for i in program]
     try:
         plans = [plan(i, graph, config, bits, inputs) for i, inputs in zip(program, operands)]
     except EngineUnsupported:
@@ -321,7 +321,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     if progress:
         progress(f"sizing the engine: {len(configs) * len(placements)} configurations, 1 to {max_instances} instances, "
                  f"over {len(program)} instructions")
-    operands = [tuple(graph.input_tensors(i.op)) for i in program]
+    operands = [instruction_inputs(i, graph) for i in program]
     frame_bytes = arena_bytes(graph, word_bits, program)
     runs = [EngineRun(bandwidth.shared(n), largest_batch(n, frame_bytes, max_batch)) for n in range(1, max_instances + 1)]
     pixel_unit = PixelUnitShare(graph, program, bits, operands, runs)

@@ -32,6 +32,7 @@ from hwcodesign.hardware.engine.descriptor import DESCRIPTOR_FIELDS, DESCRIPTOR_
 from hwcodesign.hardware.engine.plan import InstructionPlan
 from hwcodesign.hardware.engine.tables import RECORD_WORDS, record_words
 from hwcodesign.ir import Graph, Input, IntType, Requant, Tensor, identity_requant, make_requant
+from hwcodesign.ir.op import Op
 from hwcodesign.mapper.engine.program import instructions, plan, plan_program
 from hwcodesign.mapper.engine.widths import weight_storage_bits
 from hwcodesign.ops import Add, Concat, Conv, DeformConv
@@ -402,6 +403,12 @@ def test_a_groups_pixels_read_different_ring_banks(pp: int) -> None:
         assert group_pixels(config, stride, sampled=True) == 1
 
 
+def read_through(graph: Graph, op: Op, routed: set[str]) -> bool:
+    """Every reader of `op`'s output reads its producer's sources instead (`compose_gathers`)."""
+    readers = graph.consumers(op.output.name)
+    return bool(readers) and all(reader.name in routed for reader in readers)
+
+
 @pytest.mark.parametrize("index", range(len(CONFIGS)))
 def test_plan_invariants_over_every_op_case(index: int) -> None:
     config = CONFIGS[index]
@@ -410,8 +417,11 @@ def test_plan_invariants_over_every_op_case(index: int) -> None:
         graph = op_case_graph(case)
         plans = plan_program(graph, config)
         fused = [p.instruction.residual.op.name for p in plans if p.instruction.residual is not None]
-        assert [p.instruction.op.name for p in plans] == [op.name for op in graph
-                                                           if not isinstance(op, Input) and op.name not in fused]
+        # a gather every reader of whose output reads through it (`compose_gathers`) is dropped
+        routed = {p.instruction.op.name for p in plans if p.instruction.route is not None}
+        assert [p.instruction.op.name for p in plans] == [
+            op.name for op in graph if not isinstance(op, Input) and op.name not in fused
+            and not read_through(graph, op, routed)]
         modes.update("residual" for _ in fused)
         for item in plans:
             modes.add(item.instruction.mode)
@@ -583,3 +593,32 @@ def test_a_residual_add_runs_in_its_convs_output_stage_only_when_it_can() -> Non
     unfused = Graph.from_ops(graph.name, ops, graph.outputs)
     assert [i.mode for i in instructions(unfused)].count("add") == 1
     assert [i.mode for i in instructions(op_case_graph("residual_add_shared"))].count("add") == 2
+
+
+def test_routing_gathers_compose_where_a_stage_copies() -> None:
+    """`compose_gathers` on two ShuffleNetV2-like units: a split of a shuffle reads the conv before
+    the shuffle, through its own ReLU (the shuffle copies) or copying; the second shuffle reads the
+    Concat's two parts through their output stages (the shuffle copies); a half that copies reads
+    those parts too; a half through a ReLU of the rescaled parts keeps reading the shuffle (neither
+    stage copies), so that shuffle stays and the Concat is dropped. Bit-exact in C simulation:
+    tests/codegen/test_engine_csim.py runs the case."""
+    graph = op_case_graph("shuffle_units")
+    program = instructions(graph)
+    routes = {i.op.name: ([t.name for t in i.route.sources], i.route.copies) if i.route else None
+              for i in program if i.mode == "gather"}
+    conv, parts = "conv3_QuantizeLinear_Output", ["relu12_QuantizeLinear_Output", "relu16_QuantizeLinear_Output"]
+    assert routes == {"split9_node": ([conv], False), "split9_node_2": ([conv], True),
+                      "reshape22_node": (parts, False), "split23_node": (parts, False), "split23_node_2": None,
+                      "concat27_node": None}
+    dropped = {op.name for op in graph} - {i.op.name for i in program}
+    assert dropped == {"input", "reshape8_node", "concat17_node"}
+    # the records a composed half takes: the Concat's stages for the channels it picks
+    built = build_program(graph, CONFIGS[0])
+    names = [item.instruction.op.name for item in built.plans]
+    half = built.descriptors[names.index("split23_node")]
+    concat = graph.op("concat17_node")
+    own = np.concatenate([record_words(requant, 5) for requant in concat.input_requants])
+    order = [0, 5, 1, 6, 2]  # the shuffle's first five: part 0's 0, part 1's 0, part 0's 1, ...
+    records = built.params[half["tables_addr"]:half["tables_addr"] + 4 * 5].reshape(5, 4)
+    assert np.array_equal(records, own[order])
+    assert not np.array_equal(own[:5], own[5:])  # the parts' stages differ: the check has teeth

@@ -9,10 +9,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from support.markers import needs_tclsh
-from support.op_cases import build
+from support.onnx_models import GraphBuilder
+from support.op_cases import SHAPE
 from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.backends import emit_project, map_to_board
@@ -168,7 +170,10 @@ def test_a_failure_halfway_keeps_the_previous_engine_project(engine: tuple[Graph
 
 
 def test_a_model_the_engine_cannot_run_leaves_no_folder(tmp_path: Path) -> None:
-    model, calibration = build("concat")  # Concat whose first part has 3 channels
+    b = GraphBuilder(seed=2)  # a Concat of three parts, the first of 3 channels: neither copies nor one gather
+    x = b.input(SHAPE)
+    model = b.model([b.node("Concat", [b.conv(x, 4, channels, k=1) for channels in (3, 5, 8)], axis=1)])
+    calibration = [np.random.default_rng(i).normal(0, 1, SHAPE).astype(np.float32) for i in range(8)]
     path = tmp_path / "concat.onnx"
     onnx.save(quantize_qdq(model, calibration), path)
     with pytest.raises(EngineUnsupported, match=r"Concat\): part 0 has 3 channels"):

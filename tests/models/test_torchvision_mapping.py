@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.codegen import random_frames
 from support.engine import check_engine
+from support.shufflenet import shufflenet_features
 from support.torchvision_models import exported
 
 from hwcodesign.backends import emit_project
@@ -59,3 +60,20 @@ def test_resnet_residual_adds_run_in_their_convs_output_stage(tmp_path: Path) ->
     mapping = fixed_engine_mapping(graph, load_board("kv260"), EngineConfig(16, 16, 4, 4, 512, pp=4), batch=2)
     project = emit_project(graph, mapping, tmp_path / "resnet18")
     check_engine(graph, project, mapping, random_frames(graph, 2, seed=7), "resnet18 residual adds fused")
+
+
+def test_shufflenet_runs_on_the_engine_bit_exactly(tmp_path: Path) -> None:
+    """torchvision's ShuffleNetV2 x0.5 (both exporters give the same layers; TorchScript here) on the
+    layer-sequential engine: its channel split, shuffle and concatenation as pixel-unit gathers,
+    composed (`compose_gathers`) into at most two per unit; C simulation == golden on every
+    element, the loops the cost model's."""
+    _, graph = load_partitioned(shufflenet_features("torchscript"))
+    graph = optimize(graph)
+    program = instructions(graph, 128)
+    gathers = [i for i in program if i.mode == "gather"]
+    units = len([op for op in graph if op.kind == "ChannelPermute"])
+    assert units == 16 and len(gathers) <= 2 * units and all(i.route is not None for i in gathers
+                                                              if i.op.kind == "ChannelSlice")
+    mapping = fixed_engine_mapping(graph, load_board("ultra96v2"), EngineConfig(16, 16, 4, 4, 1024, word_bits=128))
+    project = emit_project(graph, mapping, tmp_path / "shufflenet")
+    check_engine(graph, project, mapping, random_frames(graph, 2, seed=3), "shufflenet_v2_x0_5 on the engine")

@@ -181,6 +181,24 @@ def gather_channels(b: GraphBuilder, x: str) -> str:
     return b.node("Gather", [b.conv(x, 4, 6, k=1), b.const(np.array([4, 0, 5, 2, 1, 3], np.int64))], axis=1)
 
 
+def split_in_two(b: GraphBuilder, x: str, channels: tuple[int, int]) -> tuple[str, str]:
+    first, second = b.name("split"), b.name("split")
+    b.nodes.append(helper.make_node("Split", [x, b.const(np.array(channels, np.int64))], [first, second],
+                                    name=first + "_node", axis=1))
+    return first, second
+
+
+def shuffle_units(b: GraphBuilder, x: str) -> str:
+    """Two ShuffleNetV2-like units on 10 channels: a shuffle straight off a conv (a byte copy) whose
+    halves go through a ReLU (not a copy); a Concat of 5 + 5 (a gather of two parts), a shuffle
+    and a split, one half through a ReLU, the other copied: the engine composes the routing where
+    either stage is a copy (`compose_gathers`), and keeps the rest."""
+    first, second = split_in_two(b, shuffle(b, b.conv(x, 4, 10, pads=[1, 1, 1, 1]), 10, 2), (5, 5))
+    joined = b.node("Concat", [b.node("Relu", [first]), b.node("Relu", [b.conv(second, 5, 5, k=1)])], axis=1)
+    left, right = split_in_two(b, shuffle(b, joined, 10, 2), (5, 5))
+    return b.node("Concat", [b.node("Relu", [right]), left], axis=1)
+
+
 CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
     f.__name__: f for f in (
         conv_relu, conv_stride2_nobias, conv_dilated, conv_grouped, conv_depthwise, conv_1x1_asymmetric_pads,
@@ -190,8 +208,10 @@ CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
         split_unequal, slice_channels, slice_halves_shape_arithmetic, gather_channels,
     )
 }
-ENGINE_ONLY_CASES: dict[str, Callable[[GraphBuilder, str], str]] = {"residual_add_shared": residual_add_shared}
-"""Cases only the engine tests run (the pipeline adds them as residual_add: nothing new there)."""
+ENGINE_ONLY_CASES: dict[str, Callable[[GraphBuilder, str], str]] = {
+    "residual_add_shared": residual_add_shared, "shuffle_units": shuffle_units}
+"""Cases only the engine tests run (the pipeline has their parts in residual_add, channel_shuffle_g2
+and split_unequal: nothing new there)."""
 
 
 def build(case: str, seed: int = 0, opset: int = 17) -> tuple[object, list[np.ndarray]]:

@@ -16,10 +16,19 @@ from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported, w
 from hwcodesign.hardware.engine.descriptor import FLAGS, DescribeContext
 from hwcodesign.hardware.engine.plan import Instruction, InstructionPlan, PixelLoops, pixel_plan
 from hwcodesign.hardware.engine.tables import GATHER_INDEX_BITS, gather_order_words
+from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
 
 GATHER_INPUTS = 2
 """Tensors a gather holds a pixel of: the feature-map port's and the aux port's."""
+
+
+def copies_bytes(requant: Requant, source: Tensor) -> bool:
+    """The output stage is the identity on every value `source` can hold: multiplier 2**shift, no
+    offset, the source's zero point, a clamp covering its range (the pixel unit computes
+    (x - zp_in) * M >> shift + zp_out, clamped), so each output byte is its input byte."""
+    return (requant.is_identity() and requant.zero_point == source.zero_point
+            and requant.lo <= source.dtype.min and requant.hi >= source.dtype.max)
 
 
 def held_positions(inputs: Sequence[Tensor], word_bytes: int) -> list[int]:

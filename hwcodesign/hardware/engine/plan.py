@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from hwcodesign.hardware.engine.config import (
     MAC_MODES,
     EngineConfig,
@@ -21,6 +23,7 @@ from hwcodesign.hardware.engine.config import (
     words_per_pixel,
 )
 from hwcodesign.ir.op import Op
+from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
 
 
@@ -53,6 +56,22 @@ class Residual:
         return (first, second) if self.conv_first else (second, first)
 
 
+@dataclass(frozen=True, eq=False)
+class Route:
+    """A gather composed with the gathers that produced its input (`compose_gathers`): it reads
+    `sources` instead, its output channel c is byte `order[c]` of their held words through record
+    `records[c]`; `stage` gives the output's zero point and clamp, `requants` every output stage
+    the records came from (the datapath's widths cover them), `copies` whether every channel is
+    a byte copy of its source (so a gather after it may take its records)."""
+
+    sources: tuple[Tensor, ...]
+    order: tuple[int, ...]
+    records: np.ndarray  # (channels, RECORD_WORDS) uint64, `record_words` rows
+    stage: Requant
+    requants: tuple[Requant, ...]
+    copies: bool
+
+
 @dataclass(frozen=True)
 class Instruction:
     """One descriptor: an IR layer, or one part of a Concat (each part is its own copy)."""
@@ -62,6 +81,7 @@ class Instruction:
     part: int = -1  # Concat: the input this instruction copies into the output
     destination: Destination | None = None  # a MAC or gather layer writing into part of another tensor
     residual: Residual | None = None  # a MAC layer adding a skip tensor to its output (then `destination`)
+    route: Route | None = None  # a gather reading its input's producers' sources (`compose_gathers`)
 
     @property
     def written(self) -> Tensor:

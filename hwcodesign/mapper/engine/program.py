@@ -38,7 +38,15 @@ from hwcodesign.hardware.engine.config import (
     words_per_pixel,
 )
 from hwcodesign.hardware.engine.descriptor import Arena
-from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, Residual, prefetching
+from hwcodesign.hardware.engine.gather import copies_bytes
+from hwcodesign.hardware.engine.plan import (
+    Destination,
+    Instruction,
+    InstructionPlan,
+    Residual,
+    Route,
+    prefetching,
+)
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import DyBitType, Tensor
@@ -68,7 +76,65 @@ def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
         if steps and op.output.sparse:
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {SPARSE_REFUSAL}")
         program += steps
-    return write_copies_in_place(fuse_residual_adds(program, graph), graph, word_bits // 8)
+    program = compose_gathers(fuse_residual_adds(program, graph), graph, word_bits // 8)
+    return write_copies_in_place(program, graph, word_bits // 8)
+
+
+def instruction_inputs(instruction: Instruction, graph: Graph) -> tuple[Tensor, ...]:
+    """The tensors an instruction reads: its op's inputs, or its route's sources (`compose_gathers`)."""
+    route = instruction.route
+    return route.sources if route is not None else tuple(graph.input_tensors(instruction.op))
+
+
+def compose_gathers(program: list[Instruction], graph: Graph, word_bytes: int) -> list[Instruction]:
+    """A one-input gather reading a tensor another gather wrote reads that gather's sources itself
+    (`Route`), in the composed order: ShuffleNetV2's Concat, shuffle and Split become one gather
+    per half of the next unit (two passes over the pixels instead of four). Their output stages
+    compose when either is a byte copy (the other's records then serve). The first gather is
+    dropped when every reader of its output reads through it this way and the output is not a
+    graph output. Not for a gather of two inputs (the pixel unit holds at most two tensors)."""
+    position = {instruction.op.output.name: k for k, instruction in enumerate(program)}
+    kept = list(program)
+    composed: dict[int, int] = {}  # producer index -> readers now reading its sources
+    for k, instruction in enumerate(program):
+        second = engine_facet(instruction.op).gather(instruction)
+        inputs = instruction_inputs(instruction, graph)
+        if second is None or len(inputs) != 1 or inputs[0].name in graph.outputs:
+            continue
+        j = position.get(inputs[0].name)
+        first = engine_facet(kept[j].op).gather(kept[j]) if j is not None else None
+        if first is None or kept[j].destination is not None:
+            continue
+        route = composed_route(kept[j], first, instruction, second, graph, word_bytes)
+        if route is not None:
+            kept[k] = replace(instruction, route=route)
+            composed[j] = composed.get(j, 0) + 1
+    dropped = {j for j, count in composed.items()
+               if count == sum(op.inputs.count(program[j].op.output.name) for op in graph.consumers(program[j].op.output.name))}
+    return [instruction for k, instruction in enumerate(kept) if k not in dropped]
+
+
+def composed_route(first: Instruction, first_facet, second: Instruction, second_facet, graph: Graph,
+                   word_bytes: int) -> Route | None:
+    """`second` (one input, `first`'s output) reading `first`'s sources; None when neither output
+    stage is a byte copy."""
+    sources, (middle,) = instruction_inputs(first, graph), instruction_inputs(second, graph)
+    first_item = InstructionPlan(first, sources, first.op.output)
+    second_item = InstructionPlan(second, (middle,), second.op.output)
+    order = first_facet.held_order(first, sources, word_bytes)
+    picks = list(second_facet.held_order(second, (middle,), word_bytes))  # positions of one input: its channels
+    first_copies = first.route.copies if first.route is not None else first_facet.copies(first, sources)
+    stage = second_facet.output_requant(second)
+    second_copies = copies_bytes(stage, middle) and (second.route is None or second.route.copies)
+    if second_copies:
+        records, stage = first_facet.records(first_item)[picks], first_facet.output_requant(first)
+    elif first_copies:
+        records = second_facet.records(second_item)
+    else:
+        return None
+    requants = (*first_facet.datapath(first_item).requants, *second_facet.datapath(second_item).requants)
+    return Route(sources, tuple(order[p] for p in picks), records, stage, requants, first_copies and second_copies)
+
 
 
 def uniform(requant: Requant) -> bool:
@@ -157,7 +223,7 @@ def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bi
     where that times faster on `blocking_run`: a choice of the layer and the configuration alone,
     so the program and every run of it agree."""
     op = instruction.op
-    inputs = tuple(graph.input_tensors(op)) if inputs is None else inputs
+    inputs = instruction_inputs(instruction, graph) if inputs is None else inputs
     item = engine_facet(op).plan(instruction, inputs, config, weight_bits)
     if instruction.residual is not None:
         add = instruction.residual.op
@@ -225,6 +291,7 @@ def plan_arena(graph: Graph, word_bytes: int, program: Iterable[Instruction] = (
     instruction of `program` that writes into another tensor (`Instruction.destination`) makes
     that tensor live from its own layer on, and its own output takes no space.
     """
+    program = list(program)
     order = [op for op in graph]
     position = {op.output.name: index for index, op in enumerate(order)}
     in_place = [i for i in program if i.destination is not None]
@@ -235,6 +302,9 @@ def plan_arena(graph: Graph, word_bytes: int, program: Iterable[Instruction] = (
     for index, op in enumerate(order):
         for name in op.inputs:
             last_use[name] = max(last_use[name], index)
+    for instruction in program:  # a composed gather reads its route's sources, at its own layer
+        for source in instruction_inputs(instruction, graph) if instruction.route is not None else ():
+            last_use[source.name] = max(last_use[source.name], position[instruction.op.output.name])
     for name in graph.outputs:
         last_use[name] = len(order)
     for op in graph.inputs:
@@ -242,6 +312,9 @@ def plan_arena(graph: Graph, word_bytes: int, program: Iterable[Instruction] = (
     sizes = {op.output.name: op.output.shape[2] * op.output.shape[3] * words_per_pixel(op.output, word_bytes)
              for op in order}
     sizes.update({instruction.op.output.name: 0 for instruction in in_place})
+    if program:  # a layer no instruction writes (a gather composed away) takes no space
+        written = {instruction.written.name for instruction in program} | {op.output.name for op in graph.inputs}
+        sizes.update({name: 0 for name in sizes if name not in written})
     live: list[tuple[int, int, str]] = []  # (address, size, tensor)
     addresses: dict[str, int] = {}
     top = 0

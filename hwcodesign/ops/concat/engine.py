@@ -12,7 +12,7 @@ import numpy as np
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
-from hwcodesign.hardware.engine.gather import GATHER_INPUTS, held_positions
+from hwcodesign.hardware.engine.gather import GATHER_INPUTS, copies_bytes, held_positions
 from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, PixelLoops, pixel_plan
 from hwcodesign.hardware.engine.tables import record_words
 from hwcodesign.ir.op import Op
@@ -28,11 +28,15 @@ class ConcatGather(GatherFacet):
         return tuple(start + c for start, tensor in zip(held_positions(inputs, word_bytes), inputs, strict=True)
                      for c in range(tensor.channels))
 
-    def output_requant(self, instruction: Instruction) -> Requant:
+    def copies(self, instruction: Instruction, inputs: Sequence[Tensor]) -> bool:
+        return all(copies_bytes(requant, tensor)
+                   for requant, tensor in zip(instruction.op.input_requants, inputs, strict=True))
+
+    def stage(self, instruction: Instruction) -> Requant:
         """The first part's stage: its zero point and clamp are the output's, as every part's are."""
         return instruction.op.input_requants[0]
 
-    def records(self, item: InstructionPlan) -> np.ndarray:
+    def own_records(self, item: InstructionPlan) -> np.ndarray:
         """Each part's channels through that part's own output stage."""
         op = item.instruction.op
         return np.concatenate([record_words(requant, tensor.channels)
@@ -85,24 +89,25 @@ class ConcatEngine(PixelFacet):
             return GATHER.pixel_loops(item, config)
         return super().pixel_loops(item, config)
 
+    def gather(self, instruction: Instruction) -> GatherFacet | None:
+        return GATHER if instruction.mode == "gather" else None
+
     def copied_into(self, instruction: Instruction, inputs: Sequence[Tensor],
                     word_bytes: int) -> tuple[Tensor, Destination] | None:
         """A part is a byte-for-byte copy when its output stage is the identity on every value its
-        input can hold: multiplier 2**shift, no offset, the input's zero point, a clamp covering
-        the input's range (the pixel unit computes (x - zp_in) * M >> shift + zp_out, clamped)."""
+        input can hold (`copies_bytes`)."""
         if instruction.mode == "gather":
             return None
-        source, requant = inputs[instruction.part], self.output_requant(instruction)
-        if not (requant.is_identity() and requant.zero_point == source.zero_point
-                and requant.lo <= source.dtype.min and requant.hi >= source.dtype.max):
+        source = inputs[instruction.part]
+        if not copies_bytes(self.output_requant(instruction), source):
             return None
         offset = sum(t.channels for t in inputs[: instruction.part]) // word_bytes
         return source, Destination(instruction.op.output, offset)
 
     def datapath(self, item: InstructionPlan) -> Datapath:
-        requants = item.instruction.op.input_requants if item.instruction.mode == "gather" else (
-            self.output_requant(item.instruction),)
-        return Datapath(self.accumulator_bound(item), tuple(requants))
+        if item.instruction.mode == "gather":
+            return GATHER.datapath(item)
+        return Datapath(self.accumulator_bound(item), (self.output_requant(item.instruction),))
 
     def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
         """The part's channels, at its word offset in the output (a gather: its order and aux)."""

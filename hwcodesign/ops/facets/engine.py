@@ -17,7 +17,13 @@ import numpy as np
 from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
-from hwcodesign.hardware.engine.gather import check_gather, describe_gather, gather_loops, gather_plan
+from hwcodesign.hardware.engine.gather import (
+    check_gather,
+    copies_bytes,
+    describe_gather,
+    gather_loops,
+    gather_plan,
+)
 from hwcodesign.hardware.engine.plan import (
     Destination,
     Instruction,
@@ -94,6 +100,10 @@ class EngineFacet(ABC):
         """The pixel unit's loops for a pixel-mode instruction (the cost model's trip counts)."""
         raise NotImplementedError(f"{item.instruction.op.kind} does not run on the pixel unit")
 
+    def gather(self, instruction: Instruction) -> GatherFacet | None:
+        """The facet that runs `instruction` as a channel gather, when it is one (`compose_gathers`)."""
+        return None
+
 
 class ByOp(EngineFacet):
     """The facet of a family whose ops differ on the engine: one facet per op class, chosen by
@@ -144,6 +154,9 @@ class ByOp(EngineFacet):
     def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
         return self.of(item.instruction.op).pixel_loops(item, config)
 
+    def gather(self, instruction: Instruction) -> GatherFacet | None:
+        return self.of(instruction.op).gather(instruction)
+
 
 class PixelFacet(EngineFacet):
     """A layer the pixel unit streams through its output stages: records for every output
@@ -162,18 +175,51 @@ class PixelFacet(EngineFacet):
 
 class GatherFacet(PixelFacet):
     """A layer the pixel unit runs as a channel gather (`hardware.engine.gather`): output channel
-    c is byte `order[c]` of the held words of its inputs, through the output stage."""
+    c is byte `order[c]` of the held words of its inputs, through the output stage. An instruction
+    composed with the gathers before it (`Instruction.route`) reads their sources in its route's
+    order, through its route's records."""
 
     def mode(self, op: Op) -> str:
         return "gather"
 
+    def gather(self, instruction: Instruction) -> GatherFacet | None:
+        return self
+
     @abstractmethod
     def order(self, instruction: Instruction, inputs: Sequence[Tensor], word_bytes: int) -> tuple[int, ...]:
-        """Each output channel's byte position in the held words (`held_positions`)."""
+        """The op's own order: each output channel's byte position in its inputs' held words."""
+
+    def copies(self, instruction: Instruction, inputs: Sequence[Tensor]) -> bool:
+        """Every output channel is its source byte unchanged (the op's own stage; `copies_bytes`)."""
+        return copies_bytes(instruction.op.requant, inputs[0])
+
+    def stage(self, instruction: Instruction) -> Requant:
+        """The op's own output stage (its zero point and clamp are the output's)."""
+        return instruction.op.requant
+
+    def own_records(self, item: InstructionPlan) -> np.ndarray:
+        return record_words(self.stage(item.instruction), item.output.channels)
+
+    def held_order(self, instruction: Instruction, inputs: Sequence[Tensor], word_bytes: int) -> tuple[int, ...]:
+        """The order the instruction runs: its route's, else the op's."""
+        route = instruction.route
+        return route.order if route is not None else self.order(instruction, inputs, word_bytes)
+
+    def output_requant(self, instruction: Instruction) -> Requant:
+        return instruction.route.stage if instruction.route is not None else self.stage(instruction)
+
+    def records(self, item: InstructionPlan) -> np.ndarray:
+        route = item.instruction.route
+        return route.records if route is not None else self.own_records(item)
+
+    def datapath(self, item: InstructionPlan) -> Datapath:
+        route = item.instruction.route
+        requants = route.requants if route is not None else tuple(item.instruction.op.requants())
+        return Datapath(self.accumulator_bound(item), requants)
 
     def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
              weight_bits: int) -> InstructionPlan:
-        order = self.order(instruction, inputs, config.word_bytes)
+        order = self.held_order(instruction, inputs, config.word_bytes)
         check_gather(instruction.op.name, instruction.op.kind, inputs, order, config.word_bytes)
         return gather_plan(instruction, inputs, config, order)
 
@@ -181,8 +227,8 @@ class GatherFacet(PixelFacet):
         return max(magnitude(tensor) for tensor in item.inputs)
 
     def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
-        return describe_gather(item, self.order(item.instruction, item.inputs, context.config.word_bytes), fields,
-                               context)
+        order = self.held_order(item.instruction, item.inputs, context.config.word_bytes)
+        return describe_gather(item, order, fields, context)
 
     def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
         return gather_loops(item, config)
