@@ -116,6 +116,32 @@ def topological_order(nodes: Iterable[onnx.NodeProto], available: Iterable[str])
     return ordered
 
 
+def inline_constants(model: onnx.ModelProto) -> None:
+    """Constant nodes -> initializers; `Identity(initializer)` -> a copy of the initializer.
+
+    torch's TorchScript exporter shares byte-identical initializers through Identity nodes (the
+    same square pattern in three CoDeNet stages): a pass that asks whether an input is a constant
+    initializer should see each as its own."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            source = node.attribute[0].t
+        elif node.op_type == "Identity" and node.input[0] in inits:
+            source = inits[node.input[0]]
+        else:
+            keep.append(node)
+            continue
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(source)
+        tensor.name = node.output[0]
+        graph.initializer.append(tensor)
+        inits[tensor.name] = tensor
+    del graph.node[:]
+    graph.node.extend(keep)
+
+
 def drop_unused_initializers(graph: onnx.GraphProto) -> None:
     """Keep the initializers a node reads or the graph outputs."""
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}

@@ -60,7 +60,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from hwcodesign.flows.quantize import quantize_model
-from hwcodesign.onnx_edit import GraphEdit
+from hwcodesign.onnx_edit import GraphEdit, inline_constants
 from hwcodesign.quantize import quiet
 from hwcodesign.reference import Reference
 
@@ -283,34 +283,6 @@ def run(reference: Reference, images: np.ndarray) -> list[np.ndarray]:
     return [np.concatenate([out[name] for out in outs]) for name in reference.output_names]
 
 
-def _inline_constants(model: onnx.ModelProto) -> None:
-    """Constant nodes -> initializers; ``Identity(initializer)`` -> a copy of the initializer.
-
-    The exporter shares byte-identical initializers through Identity nodes; a compiler wants
-    each weight and constant as its own initializer.
-    """
-    graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    keep = []
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute[0].name == "value":
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(node.attribute[0].t)
-            tensor.name = node.output[0]
-            graph.initializer.append(tensor)
-            inits[tensor.name] = tensor
-        elif node.op_type == "Identity" and node.input[0] in inits:
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(inits[node.input[0]])
-            tensor.name = node.output[0]
-            graph.initializer.append(tensor)
-            inits[tensor.name] = tensor
-        else:
-            keep.append(node)
-    del graph.node[:]
-    graph.node.extend(keep)
-
-
 def export_float(model, path: Path, snap: bool = True) -> onnx.ModelProto:
     """Export the detector with the TorchScript exporter at opset 19 and write ``path``.
 
@@ -337,7 +309,7 @@ def export_float(model, path: Path, snap: bool = True) -> onnx.ModelProto:
             output_names=list(OUTPUT_NAMES),
         )
         exported = onnx.load(str(tmp))
-    _inline_constants(exported)
+    inline_constants(exported)
     exported.ir_version = min(exported.ir_version, IR_VERSION)
     exported.graph.name = "codenet"
     exported = onnx.shape_inference.infer_shapes(exported, strict_mode=True)

@@ -345,7 +345,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_quantize(args: argparse.Namespace) -> int:
     with step(f"quantizing {args.model} on the frames of {args.calibration}"):
         path, result = quantize_file(args.model, args.calibration, args.output, weight_bits=args.weight_bits,
-                                     per_channel=not args.per_tensor, host=tuple(args.host))
+                                     per_channel=not args.per_tensor, host=tuple(args.host),
+                                     symmetric_activations=args.symmetric_activations)
     for group in result.kept_float:
         print(f"kept float: {group}")
     for note in result.notes:
@@ -469,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("-o", "--output", type=output_path, required=True, help="the QDQ .onnx file to write")
     quantize.add_argument("--weight-bits", type=int, choices=(8, 4), default=8, help="weight bits (default 8)")
     quantize.add_argument("--per-tensor", action="store_true", help="one weight scale per layer, not per channel")
+    quantize.add_argument("--symmetric-activations", action="store_true",
+                          help="int8 activations with zero point 0 and scale max|x| / 127 (as CoDeNet), not uint8")
     quantize.add_argument("--host", nargs="+", default=[], metavar="NODE_OR_OPTYPE",
                           help="node names or op types to keep float for the host CPU (e.g. GRU ArgMax)")
     quantize.set_defaults(run=cmd_quantize)

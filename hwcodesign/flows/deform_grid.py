@@ -15,7 +15,8 @@ then writes, per DeformConv:
   the offsets are clipped to the model's bound and rounded onto a grid spanning exactly [-R, R];
   CoDeNet's integer square offsets, Mul(Round(Clip(s, 0, N)), P), stay as they are (float, the
   lowering's Round puts them on the integers);
-* output: a uint8 pair calibrated (MinMax) on the float model, absorbing a following ReLU as
+* output: a uint8 pair calibrated (MinMax) on the float model (int8 with zero point 0 and scale
+  max|x| / 127 when the activations are symmetric, as onnxruntime's ActivationSymmetric), absorbing a following ReLU as
   onnxruntime does for Conv -> Relu; when that tensor only feeds a nearest Resize or MaxPool
   onnxruntime already quantized (the same values, hence the same range), that grid is reused.
 
@@ -87,6 +88,13 @@ def uint8_params(lo: float, hi: float) -> tuple[np.float32, np.uint8]:
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = np.float32((hi - lo) / 255.0) if hi > lo else np.float32(1.0)
     return scale, np.uint8(np.clip(np.rint(-lo / scale), 0, 255))
+
+
+def int8_symmetric_params(lo: float, hi: float) -> tuple[np.float32, np.int8]:
+    """Symmetric int8 scale (max|x| / 127) and zero point 0 for [lo, hi], as onnxruntime's MinMax
+    calibration with ActivationSymmetric (the range [-127, 127])."""
+    absmax = max(abs(lo), abs(hi))
+    return (np.float32(absmax / 127.0) if absmax > 0 else np.float32(1.0)), np.int8(0)
 
 
 def calibrate_ranges(model: onnx.ModelProto, names: list[str],
@@ -171,15 +179,19 @@ def quantize_offsets(edit: GraphEdit, node: onnx.NodeProto, base: str) -> None:
     node.input[2] = qdq_pair(edit, clip.output[0], off_scale, off_zp, f"{base}_offset")
 
 
-def quantize_output(edit: GraphEdit, node: onnx.NodeProto, base: str, lo: float, hi: float) -> None:
-    """DeformConv -> Q(u8) -> DQ, absorbing a following ReLU (zero point 0)."""
+def quantize_output(edit: GraphEdit, node: onnx.NodeProto, base: str, lo: float, hi: float,
+                    symmetric: bool = False) -> None:
+    """DeformConv -> Q(u8) -> DQ, absorbing a following ReLU (zero point 0: the quantizer's clamp at
+    0 is the ReLU); with symmetric activations, DeformConv -> ReLU -> Q(int8) -> DQ (an int8
+    quantizer does not clamp at 0, so the ReLU stays, for the lowering to fuse)."""
     out = node.output[0]
     users = edit.consumers(out)
     relu = users[0] if len(users) == 1 and users[0].op_type == "Relu" else None
     replaced = relu.output[0] if relu is not None else out
-    scale, zp = uint8_params(lo, hi)
+    scale, zp = int8_symmetric_params(lo, hi) if symmetric else uint8_params(lo, hi)
     if relu is not None and zp != 0:
         raise HwcodesignError(f"DeformConv '{base}': a ReLU can only be absorbed with zero point 0, got {zp}")
+    quantized = replaced if symmetric else out  # what the quantizer reads
     shared = grid_preserving_quantizer(edit, replaced)
     if shared is not None:
         o_scale, o_zp = shared
@@ -190,9 +202,11 @@ def quantize_output(edit: GraphEdit, node: onnx.NodeProto, base: str, lo: float,
     else:
         o_scale = edit.add_init(f"{replaced}_scale", scale)
         o_zp = edit.add_init(f"{replaced}_zero_point", zp)
-    if relu is not None:
+    if relu is not None and not symmetric:
         edit.remove(relu)
-    dq_out = qdq_pair(edit, out, o_scale, o_zp, base)
+    if quantized in {value.name for value in edit.graph.output}:  # the ReLU's output is renamed: the graph's is the DQ's
+        quantized = relu.output[0] = f"{replaced}_before_quantizer"
+    dq_out = qdq_pair(edit, quantized, o_scale, o_zp, base)
     dequantizer = edit.producer(dq_out)
     assert dequantizer is not None
     if replaced in {value.name for value in edit.graph.output}:  # a graph output keeps its name
@@ -202,7 +216,8 @@ def quantize_output(edit: GraphEdit, node: onnx.NodeProto, base: str, lo: float,
 
 
 def put_deformconv_on_grid(quantized: onnx.ModelProto, float_model: onnx.ModelProto,
-                           feeds: Sequence[dict[str, np.ndarray]], weight_bits: int) -> onnx.ModelProto:
+                           feeds: Sequence[dict[str, np.ndarray]], weight_bits: int,
+                           symmetric_activations: bool = False) -> onnx.ModelProto:
     """Every DeformConv of an onnxruntime QDQ model (which leaves them float) quantized as the
     module docstring says; `float_model` and `feeds` calibrate the outputs."""
     model = onnx.ModelProto()
@@ -226,6 +241,6 @@ def put_deformconv_on_grid(quantized: onnx.ModelProto, float_model: onnx.ModelPr
                                   "it runs on the accelerator only with a quantized input")
         quantize_weight_and_bias(edit, node, base, float(edit.const(x_dq.input[1])), weight_bits)
         quantize_offsets(edit, node, base)
-        quantize_output(edit, node, base, *ranges[calibrated_on[node.output[0]]])
+        quantize_output(edit, node, base, *ranges[calibrated_on[node.output[0]]], symmetric=symmetric_activations)
     edit.finish()
     return model

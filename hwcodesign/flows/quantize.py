@@ -36,7 +36,7 @@ from hwcodesign.flows.float_parts import FloatGroup, float_groups
 from hwcodesign.frames import frame_array, load_float_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.frontend.sparse import mask_nodes, sparse_roots
-from hwcodesign.onnx_edit import GraphEdit, fresh_name, keep_used_opsets
+from hwcodesign.onnx_edit import GraphEdit, fresh_name, inline_constants, keep_used_opsets
 from hwcodesign.outputs import check_output_file, write_file_atomically
 from hwcodesign.quantize import WEIGHT_TYPES, quantize_qdq
 
@@ -188,11 +188,13 @@ def drop_quantizers_before_masks(model: onnx.ModelProto, muls: Sequence[str]) ->
 
 
 def quantize_float_model(model: onnx.ModelProto | str | os.PathLike[str], calibration: Calibration, *,
-                         weight_bits: int = 8, per_channel: bool = True, host: Sequence[str] = ()) -> Quantized:
+                         weight_bits: int = 8, per_channel: bool = True, host: Sequence[str] = (),
+                         symmetric_activations: bool = False) -> Quantized:
     """`model` quantized for the accelerator (see the module docstring), with what was kept float."""
     if weight_bits not in WEIGHT_TYPES:
         raise HwcodesignError(f"weight bits must be one of {sorted(WEIGHT_TYPES)}, got {weight_bits}")
     source = named_nodes(read_model(model if isinstance(model, onnx.ModelProto) else Path(model)))
+    inline_constants(source)  # the exporter's shared initializers, each its own again
     if weight_bits == 4:
         source = with_int4_opset(source)
     feeds = calibration_feeds(source, calibration)
@@ -200,6 +202,7 @@ def quantize_float_model(model: onnx.ModelProto | str | os.PathLike[str], calibr
     overrides, notes = exact_grid_overrides(source, feeds)
     extra = {"TensorQuantOverrides": overrides} if overrides else None
     quantized = quantize_qdq(source, feeds, weight_bits=weight_bits, per_channel=per_channel,
+                             symmetric_activations=symmetric_activations,
                              nodes_to_exclude=[name for group in groups for name in group.nodes], extra_options=extra)
     _, muls = mask_nodes(source)
     dropped = drop_quantizers_before_masks(quantized, [mul.name for mul in muls])
@@ -207,7 +210,7 @@ def quantize_float_model(model: onnx.ModelProto | str | os.PathLike[str], calibr
         notes.append(f"{dropped} conv output(s) quantized once, after the mask Mul (the quantizer before it "
                      "changed nothing)")
     if any(node.op_type == "DeformConv" for node in source.graph.node):
-        quantized = put_deformconv_on_grid(quantized, source, feeds, weight_bits)
+        quantized = put_deformconv_on_grid(quantized, source, feeds, weight_bits, symmetric_activations)
         notes.append("DeformConv weights, offsets (clipped to the model's Clip bound, int8 grid) and outputs "
                      "quantized after onnxruntime")
     quantized.ir_version = min(quantized.ir_version, source.ir_version)
@@ -217,10 +220,11 @@ def quantize_float_model(model: onnx.ModelProto | str | os.PathLike[str], calibr
 
 
 def quantize_model(model: onnx.ModelProto | str | os.PathLike[str], calibration: Calibration, *,
-                   weight_bits: int = 8, per_channel: bool = True, host: Sequence[str] = ()) -> onnx.ModelProto:
+                   weight_bits: int = 8, per_channel: bool = True, host: Sequence[str] = (),
+                   symmetric_activations: bool = False) -> onnx.ModelProto:
     """`model` quantized for the accelerator: `quantize_float_model(...).model`."""
     return quantize_float_model(model, calibration, weight_bits=weight_bits, per_channel=per_channel,
-                                host=host).model
+                                host=host, symmetric_activations=symmetric_activations).model
 
 
 def quantize_file(model: str | os.PathLike[str], calibration: str | os.PathLike[str], out: str | os.PathLike[str],

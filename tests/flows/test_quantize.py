@@ -13,6 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from support.compare import compare_with_onnxruntime
+from support.layerwise import isolated_differences, quantized_tensors
 from support.sparse_models import SparseCase, SparseLayer, build, event_frames
 
 from hwcodesign.cli.commands import main
@@ -243,6 +244,34 @@ def test_deform_offsets_without_a_bound_are_refused() -> None:
     frames = np.random.default_rng(2).random((2, 4, 8, 8), dtype=np.float32)
     with pytest.raises(HwcodesignError, match="DeformConv 'deform'.*Clip"):
         quantize_model(deform_float_model(clip=False), frames)
+
+
+def test_symmetric_activations_from_the_cli(tmp_path: Path) -> None:
+    """`--symmetric-activations` (CoDeNet's 8-bit symmetric activations): every activation quantizer
+    int8 with zero point 0, the DeformConv's output too (scale max|x| / 127, as onnxruntime's
+    ActivationSymmetric); the lowered model within 1 LSB of onnxruntime."""
+    model, calibration, out = tmp_path / "float.onnx", tmp_path / "frames.npy", tmp_path / "qdq.onnx"
+    onnx.save(deform_float_model(clip=True), model)
+    frames = np.random.default_rng(2).random((6, 4, 8, 8), dtype=np.float32)
+    np.save(calibration, frames)
+    assert main(["quantize", str(model), "--calibration", str(calibration), "-o", str(out),
+                 "--symmetric-activations"]) == 0
+    quantized = onnx.load(out)
+    inits = {i.name: numpy_helper.to_array(i) for i in quantized.graph.initializer}
+    quantizers = [n for n in quantized.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantizers and all(inits[q.input[2]].dtype == np.int8 and int(inits[q.input[2]]) == 0 for q in quantizers)
+    deform = next(n for n in quantized.graph.node if n.op_type == "DeformConv")
+    (relu,) = [n for n in quantized.graph.node if n.op_type == "Relu" and n.input[0] == deform.output[0]]
+    (output_q,) = [n for n in quantizers if n.input[0] == relu.output[0]]  # int8 does not clamp at 0: the ReLU stays
+    reference = Reference(deform_float_model(clip=True), intermediates=["r"])
+    largest = max(float(np.abs(reference.run({"x": f[None]}, ["r"])["r"]).max()) for f in frames)
+    assert float(inits[output_q.input[1]]) == pytest.approx(largest / 127, rel=1e-5)
+    graph = optimize(load_onnx(quantized))
+    assert {str(op.output.dtype) for op in graph} == {"int8"}
+    reference = quantized_tensors(quantized, [{"x": f[None]} for f in frames[:3]])
+    deform_output = next(d for d in isolated_differences(graph, reference) if d.kind == "DeformConv")
+    assert deform_output.low == 0 and deform_output.max_lsb <= 1  # each layer within 1 LSB given ORT's inputs
+    assert all(d.max_lsb <= 1 for d in isolated_differences(graph, reference))
 
 
 def test_cli_quantizes_and_says_what_stays_float(classifier, frames, tmp_path: Path, capsys) -> None:

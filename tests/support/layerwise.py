@@ -40,10 +40,11 @@ CODENET_BUILD = Path(__file__).resolve().parents[2] / "examples" / "codenet" / "
 
 
 def quantized_tensors(model: onnx.ModelProto, feeds: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Every quantized activation of ``model`` (each ``QuantizeLinear`` output) as the onnxruntime
-    reference computes it, int64, for each feed dict in ``feeds`` (a batch-1 model run once per
-    feed), stacked along N."""
-    quantizers = quantizer_outputs(model)
+    """Every quantized activation of ``model`` (each ``QuantizeLinear`` output, and each ``Round``
+    output: integers by definition, CoDeNet's square offsets) as the onnxruntime reference computes
+    it, int64, for each feed dict in ``feeds`` (a batch-1 model run once per feed), stacked along N."""
+    quantizers = {**quantizer_outputs(model),
+                  **{node.output[0]: onnx.TensorProto.FLOAT for node in model.graph.node if node.op_type == "Round"}}
     reference = Reference(model, intermediates=quantizers)
     runs = [reference.run(feed, list(quantizers)) for feed in feeds]
     return {name: np.concatenate([run[name] for run in runs]).astype(np.int64) for name in quantizers}
