@@ -52,6 +52,10 @@ $(MODELS)/resnet8_qdq_w8a8.onnx: examples/build_models.py hwcodesign/quantize.py
 $(MODELS)/codenet/codenet_w4a8.onnx: examples/codenet/build.py examples/codenet/model.py hwcodesign/quantize.py $(STAMP)
 	$(PY) examples/codenet/build.py --out $(MODELS)/codenet
 
+# CoDeNet's configurations as the paper runs them (examples/codenet/paper.py): a and b at 256x256, c at 512x512
+$(MODELS)/codenet/codenet_%_w4a8.onnx: examples/codenet/paper.py examples/codenet/model.py examples/codenet/build.py hwcodesign/quantize.py $(STAMP)
+	$(PY) examples/codenet/paper.py --config $* --out $(MODELS)/codenet
+
 EYE := $(MODELS)/event_eye_tracking
 $(EYE)/eye_tracker_w8a8.onnx: $(wildcard examples/event_eye_tracking/*.py) $(STAMP)
 	$(PY) examples/event_eye_tracking/build.py --out $(EYE)
@@ -70,14 +74,15 @@ eye-tracking: install $(EYE)/eye_tracker_w8a8.onnx
 dybit: install $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(PY) examples/dybit/run.py --model $(MODELS)/resnet8_qdq_w8a8.onnx --out $(MODELS)/dybit
 
-# ResNet-8 fits the Ultra96-V2 as a dataflow pipeline; the CoDeNet-like detector does not, so
-# `compile` (architecture auto) builds it as the layer-sequential engine, whose testbench runs next.
-demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_w4a8.onnx
+# ResNet-8 fits the Ultra96-V2 as a dataflow pipeline; CoDeNet (configuration a, at CoDeNet's 250 MHz,
+# its first layer on the host) does not, so `compile` (architecture auto) builds it as the
+# layer-sequential engine, whose testbench runs next.
+demo: install $(MODELS)/resnet8_qdq_w8a8.onnx $(MODELS)/codenet/codenet_a_w4a8.onnx
 	$(VENV)/bin/hwcodesign boards
 	$(VENV)/bin/hwcodesign inspect $(MODELS)/resnet8_qdq_w8a8.onnx
 	$(VENV)/bin/hwcodesign compile $(MODELS)/resnet8_qdq_w8a8.onnx --board ultra96v2 -o build/resnet8_ultra96v2
 	$(VENV)/bin/hwcodesign csim build/resnet8_ultra96v2 $(MODELS)/samples.npy --model $(MODELS)/resnet8_qdq_w8a8.onnx
-	$(VENV)/bin/hwcodesign compile $(MODELS)/codenet/codenet_w4a8.onnx --board ultra96v2 -o build/codenet_ultra96v2
+	$(VENV)/bin/hwcodesign compile $(MODELS)/codenet/codenet_a_w4a8.onnx --board ultra96v2 --clock 250 -o build/codenet_ultra96v2
 	$(MAKE) -C build/codenet_ultra96v2 csim
 	$(MAKE) eye-tracking
 	$(MAKE) dybit
@@ -91,6 +96,7 @@ bench: install
 	$(PY) benchmarks/dpu_csim.py
 	$(PY) benchmarks/csim_speed.py
 	$(PY) benchmarks/compile_resnet18.py
+	$(MAKE) $(MODELS)/codenet/codenet_a_w4a8.onnx $(MODELS)/codenet/codenet_b_w4a8.onnx $(MODELS)/codenet/codenet_c_w4a8.onnx
 	$(PY) benchmarks/codenet_detector.py
 	$(PY) benchmarks/sparse_eye_tracking.py
 	$(PY) benchmarks/host_parts.py
