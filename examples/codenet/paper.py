@@ -16,7 +16,9 @@ marked below.
   from a 1x1 conv of the stage input, clipped to [0, N] and rounded to an integer (N = 7: the
   paper's bound, its 15-row line buffer); a depthwise 3x3 deformable conv at the input's width
   with taps at centre + (1 + s) * p_k, no interpolation; a 1x1 conv to the output width + ReLU;
-  nearest 2x upsampling. Output stride 4, as CenterNet.
+  nearest 2x upsampling. Output stride 4, as CenterNet. This is the order of Zhen-Dong's model
+  and hqjenny's accelerator notebook (the deformable conv at the input's width, then the 1x1);
+  the paper's Fig. 5(c) text puts the 1x1 first.
 * **Heads** (CenterNet, 64 wide): heatmap (20 VOC classes), size (2), offset (2), each 1x1 + ReLU,
   depthwise 3x3 + ReLU, 1x1 with bias.
 

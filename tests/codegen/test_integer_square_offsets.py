@@ -24,6 +24,7 @@ from support.examples import load_script
 from hwcodesign.backends import emit_project
 from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
+from hwcodesign.errors import UnsupportedModelError
 from hwcodesign.flows.quantize import quantize_model
 from hwcodesign.hardware.engine.config import EngineConfig
 from hwcodesign.hardware.folding import Folding
@@ -32,6 +33,7 @@ from hwcodesign.mapper.engine_map import fixed_engine_mapping
 from hwcodesign.ops import DeformConv
 from hwcodesign.ops.deform.dataflow import INTERPOLATION_DSP, deform_stage_cost
 from hwcodesign.passes import load_onnx, optimize
+from hwcodesign.quantize import quantize_qdq
 from hwcodesign.reference import Reference
 from hwcodesign.sim.golden import run_golden
 
@@ -60,7 +62,7 @@ class SquareStage(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto, np.ndarray]:
+def float_export() -> onnx.ModelProto:
     torch.manual_seed(3)
     stage = SquareStage().eval()
     with torch.no_grad():
@@ -74,8 +76,16 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto,
                           output_names=["y"])
     float_model = onnx.load_from_string(buffer.getvalue())
     float_model.ir_version = min(float_model.ir_version, 10)
-    calibration = np.random.default_rng(0).normal(size=(16, 3, SIZE, SIZE)).astype(np.float32)
-    quantized = quantize_model(float_model, calibration)
+    return float_model
+
+
+CALIBRATION = np.random.default_rng(0).normal(size=(16, 3, SIZE, SIZE)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(float_export: onnx.ModelProto,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto, np.ndarray]:
+    quantized = quantize_model(float_export, CALIBRATION)
     path = tmp_path_factory.mktemp("square") / "square.onnx"
     onnx.save(quantized, path)
     return quantized, path
@@ -140,3 +150,12 @@ def test_integer_offsets_cost_no_interpolation(exported) -> None:
     assert fractional_cost.dsp - integer_cost.dsp >= samples * INTERPOLATION_DSP
     assert integer_cost.lut < fractional_cost.lut and integer_cost.ff < fractional_cost.ff
     assert plan.window_rows == 2 * N + 3
+
+
+def test_quantize_static_defaults_are_refused_naming_the_offset_mul(float_export: onnx.ModelProto) -> None:
+    """onnxruntime's quantize_static with its defaults puts a quantizer between Mul(s, P) and the
+    DeformConv (and leaves the DeformConv float): refused at the Mul, naming `hwcodesign quantize`."""
+    model = quantize_qdq(float_export, CALIBRATION)
+    with pytest.raises(UnsupportedModelError, match=r"\(op Mul\): the offsets Mul\(d, P\) of DeformConv .* are "
+                                                     r"quantized .* `hwcodesign quantize`"):
+        load_onnx(model)

@@ -129,6 +129,7 @@ def fixed_shape_mul(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bo
     out = node.output[0]
     graph = ctx.model.graph
     consumers = [(node_name(n, i), n) for i, n in enumerate(graph.node) if out in n.input]
+    refuse_quantized_pattern(ctx, node, name)
     if not consumers or out in {v.name for v in graph.output} or not all(
         n.op_type == "DeformConv" and [i for i, t in enumerate(n.input) if t == out] == [2] for _, n in consumers
     ):
@@ -146,6 +147,31 @@ def fixed_shape_mul(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> bo
         check_fixed_shape(node, name, consumer, geometry, a, constant)
     ctx.fixed_shape_offsets[out] = a
     return True
+
+
+def refuse_quantized_pattern(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> None:
+    """A Mul(d, P) (d fewer channels than the constant P) whose output reaches a DeformConv's
+    offsets through a QuantizeLinear/DequantizeLinear pair (what onnxruntime's quantize_static
+    writes around every Mul) is a fixed shape put on a calibrated grid: refused, naming this node
+    and the way to quantize it."""
+    for _, quantizer in ctx.readers(node.output[0]):
+        if quantizer.op_type != "QuantizeLinear":
+            continue
+        for _, dequantizer in ctx.readers(quantizer.output[0]):
+            deforms = [consumer for consumer, reader in ctx.readers(dequantizer.output[0])
+                       if dequantizer.op_type == "DequantizeLinear" and reader.op_type == "DeformConv"
+                       and len(reader.input) > 2 and reader.input[2] == dequantizer.output[0]]
+            a, b = ctx.value(node, name, 0), ctx.value(node, name, 1)
+            if real_constant(a) is not None:
+                a, b = b, a
+            constant = real_constant(b)
+            fixed_shape = constant is not None and isinstance(a, Activation) and a.tensor.channels < constant.size
+            if deforms and fixed_shape:  # (a per-channel scale of free offsets stays an ordinary Mul)
+                raise UnsupportedModelError(
+                    name, node.op_type, f"the offsets Mul(d, P) of DeformConv '{deforms[0]}' are quantized (a "
+                    "QuantizeLinear/DequantizeLinear pair between them, as onnxruntime's quantize_static writes): "
+                    "a calibrated grid moves CoDeNet's integer offsets off the integers; quantize the float model "
+                    "with `hwcodesign quantize`, which keeps the offset chain float")
 
 
 def deform_geometry(ctx: LoweringContext, node: onnx.NodeProto, name: str) -> tuple[tuple[int, int], tuple[int, int], int]:
