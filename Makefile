@@ -95,6 +95,7 @@ bench: install
 	$(PY) benchmarks/dpu_targets.py
 	$(PY) benchmarks/dpu_csim.py
 	$(PY) benchmarks/csim_speed.py
+	$(PY) benchmarks/golden_speed.py
 	$(PY) benchmarks/compile_resnet18.py
 	$(MAKE) $(MODELS)/codenet/codenet_a_w4a8.onnx $(MODELS)/codenet/codenet_b_w4a8.onnx $(MODELS)/codenet/codenet_c_w4a8.onnx
 	$(PY) benchmarks/codenet_detector.py

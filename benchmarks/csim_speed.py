@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.examples import build_models_module  # noqa: E402
+from support.timing import best_of  # noqa: E402
 
 from hwcodesign.codegen.csim import build_library  # noqa: E402
 from hwcodesign.flows.compile import compile_model  # noqa: E402
@@ -69,15 +70,6 @@ def codenet_model() -> Path:
         build = load_script(ROOT / "examples" / "codenet" / "build.py", "codenet_build")
         path = build.build_codenet(path.parent)["w4a8"]
     return path
-
-
-def best_of(function, repeats: int = REPEATS) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bench_model(name: str, path: Path, reference: onnx.ModelProto, rng: np.random.Generator,

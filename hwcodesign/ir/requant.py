@@ -27,6 +27,8 @@ import numpy as np
 
 MULTIPLIER_BITS = 24
 MAX_SHIFT = 62
+FLOAT64_INTEGERS = 2**53
+"""Every integer of smaller magnitude is a float64 exactly."""
 SHIFT_BITS = 6  # holds 0..MAX_SHIFT
 
 
@@ -103,14 +105,23 @@ class Requant:
         return (odd and self.negative_multiplier is None and (self.zero_point, self.lo, self.hi) == (0, -1, 1)
                 and bool(np.all(self.shift == 0)) and bool(np.all(np.isin(self.multiplier, (-2, 0, 2)))))
 
-    def apply(self, acc: np.ndarray, channel_axis: int = 1) -> np.ndarray:
-        """The golden output stage; `acc` is int64 with channels along `channel_axis`."""
+    def apply(self, acc: np.ndarray, channel_axis: int = 1, bound: float | None = None) -> np.ndarray:
+        """The golden output stage; `acc` holds integers (int64, or a float type holding them
+        exactly, as the golden convolutions leave them) with channels along `channel_axis`; the
+        result is int64. `bound`: a bound on |acc| the caller knows (else `acc`'s own is taken)."""
         view = [1] * acc.ndim
         view[channel_axis] = -1
+        if np.issubdtype(acc.dtype, np.floating):
+            exact = self.float_apply(acc, view, bound)
+            if exact is not None:
+                return exact
+            acc = acc.astype(np.int64)
         if self.thresholds is not None:  # y = lo + #{i: direction * acc >= T_i}
             signed = np.moveaxis(acc * self.multiplier.reshape(view), channel_axis, -1)[..., None]
             count = np.moveaxis(np.count_nonzero(signed >= self.thresholds, axis=-1), -1, channel_axis)
             return np.clip(self.lo + count, self.lo, self.hi)
+        if self.is_identity():  # (x * 2**s) >> s: the accumulator itself
+            return np.clip(acc + self.zero_point, self.lo, self.hi)
         multiplier = self.multiplier.reshape(view)
         shift = self.shift.reshape(view)
         product = acc * multiplier
@@ -124,13 +135,48 @@ class Requant:
         return np.clip(round_shift(product, shift) + self.zero_point, self.lo, self.hi)
 
 
+    def float_apply(self, acc: np.ndarray, view: list[int], bound: float | None = None) -> np.ndarray | None:
+        """`apply` in float64 on float integers `acc`, when every product and offset is below 2**53
+        (so each is exact, times 2**-shift too, and `rint` rounds half to even as `round_shift`);
+        None when they may not be, or for thresholds."""
+        if self.thresholds is None and acc.size:
+            largest = max(float(acc.max()), -float(acc.min())) if bound is None else bound
+            multipliers = [self.multiplier, self.negative_multiplier]
+            offsets = [self.offset, self.negative_offset]
+            bound = largest * max(largest_of(m) for m in multipliers) + max(largest_of(o) for o in offsets)
+            if bound < FLOAT64_INTEGERS:
+                values = acc.astype(np.float64, copy=False)
+                product = values * self.multiplier.reshape(view)
+                if self.offset is not None:
+                    product += self.offset.reshape(view)
+                if self.negative_multiplier is not None:
+                    negative = values * self.negative_multiplier.reshape(view)
+                    if self.negative_offset is not None:
+                        negative += self.negative_offset.reshape(view)
+                    product = np.where(product < 0, negative, product)
+                rounded = np.rint(product * np.ldexp(1.0, -self.shift).reshape(view))
+                return np.clip(rounded + self.zero_point, self.lo, self.hi).astype(np.int64)
+        return None
+
+
+def largest_of(values: np.ndarray | None) -> float:
+    return float(np.abs(values).max()) if values is not None and np.size(values) else 0.0
+
+
 def round_shift(product: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """product / 2**shift rounded half to even, in int64 arithmetic only."""
-    floor = product >> shift
-    remainder = product - (floor << shift)
-    half = (np.int64(1) << shift) >> 1
-    round_up = (shift > 0) & ((remainder > half) | ((remainder == half) & ((floor & 1) == 1)))
-    return floor + round_up.astype(np.int64)
+    """product / 2**shift rounded half to even, in int64 arithmetic only.
+
+    Products below 2**53 in magnitude go through float64, exactly (a power-of-two scale only moves
+    the exponent; `rint` rounds half to even). Larger ones: with p = q * 2**s + r (0 <= r < 2**s)
+    and s > 0, (p + 2**(s-1) - 1 + (q & 1)) >> s is q when r is below half, q + 1 above it, and
+    q + (q & 1) at exactly half: half to even, in four array operations (s = 0 adds nothing)."""
+    shift = np.asarray(shift, np.int64)
+    if product.size and max(int(product.max()), -int(product.min())) < FLOAT64_INTEGERS:
+        # every |product| below 2**53 is a float64 exactly, times 2**-s too; rint rounds half to even
+        return np.rint(product * np.ldexp(1.0, -shift)).astype(np.int64)
+    half_less_one = np.maximum((np.int64(1) << shift) >> 1, 1) - 1
+    odd = (product >> shift) & (shift > 0)
+    return (product + half_less_one + odd) >> shift
 
 
 class RatioOutOfRange(ValueError):

@@ -6,9 +6,11 @@ zero points, accumulates integer products exactly and applies its `Requant` outp
 C simulation of generated HLS code can match it bit for bit.
 
 The numeric helpers the families share live here too, beside the interface, so that no family
-imports another family's golden module: products are accumulated with float64 BLAS when the
-operand ranges guarantee every partial sum stays below 2**53 (exact in float64), otherwise with
-int64 matmul.
+imports another family's golden module: products are accumulated in floating point when the
+operand ranges bound every partial sum: float32 below 2**24, float64 below 2**53 (every integer
+up to there is exact, so every partial sum, and the result, is the integer), otherwise with int64
+matmul. A convolution is one matrix product per group over all the batch's frames at once (a
+depthwise one, a weighted sum of its taps), its windows gathered straight into that float type.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.refusal import OpUnsupported
 
+FLOAT32_EXACT = 2.0**24
 FLOAT64_EXACT = 2.0**53
 
 # One layer on integer inputs (its input values and their tensors, in op.inputs order) -> the int64
@@ -63,11 +66,19 @@ class WindowConv(Protocol):
     def out_channels(self) -> int: ...
 
 
+def exact_type(bound: float) -> type[np.floating] | type[np.int64]:
+    """The cheapest type in which integer sums bounded by `bound` are exact: float32 below 2**24,
+    float64 below 2**53 (every integer up to there is representable), else int64."""
+    if bound < FLOAT32_EXACT:
+        return np.float32
+    return np.float64 if bound < FLOAT64_EXACT else np.int64
+
+
 def exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
     """a @ b on integer arrays, exactly; `bound` is an upper bound on any |partial sum|."""
-    if bound < FLOAT64_EXACT:
-        return np.rint(np.matmul(a.astype(np.float64), b.astype(np.float64))).astype(np.int64)
-    return np.matmul(a.astype(np.int64), b.astype(np.int64))
+    kind = exact_type(bound)
+    product = np.matmul(a.astype(kind, copy=False), b.astype(kind, copy=False))
+    return product.astype(np.int64) if kind is not np.int64 else product
 
 
 def centred(x: np.ndarray, tensor: Tensor) -> np.ndarray:
@@ -90,16 +101,45 @@ def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
 
 
 def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
-    """A grouped 2-D convolution with zero (real-domain) padding, then the op's requantization."""
+    """A grouped 2-D convolution with zero (real-domain) padding, then the op's requantization:
+    per group one matrix product of its weights with the windows of every frame of the batch, in
+    the cheapest exact type (`exact_type`); a pointwise conv a product with each frame's pixels as
+    they lie; a depthwise conv (one input and one output channel a group) a sum over its taps of
+    weight x window."""
     n, channels = x.shape[:2]
     groups = op.groups
-    cols = windows(centred(x, tensor), op.kernel, op.stride, op.pads, op.dilation, 0)
-    _, _, oh, ow, kh, kw = cols.shape
-    # (N, G, C/G, OH, OW, kh, kw) -> (N, G, C/G*kh*kw, OH*OW)
-    cols = cols.reshape(n, groups, channels // groups, oh, ow, kh, kw)
-    cols = cols.transpose(0, 1, 2, 5, 6, 3, 4).reshape(n, groups, -1, oh * ow)
     weight = op.weight.reshape(groups, op.out_channels // groups, -1)
     bound = magnitude(tensor) * float(np.abs(op.weight).max(initial=0)) * weight.shape[2]
-    acc = exact_matmul(weight[None], cols, bound).reshape(n, op.out_channels, oh, ow)
-    acc = acc + op.bias.reshape(1, -1, 1, 1)
-    return op.requant.apply(acc)
+    kind = exact_type(bound)
+    values = centred(x, tensor).astype(kind, copy=False)
+    if op.kernel == (1, 1) and groups == 1 and not any(op.pads):  # a pointwise conv: no windows to gather
+        picked = values[:, :, :: op.stride[0], :: op.stride[1]]
+        oh, ow = picked.shape[2:]
+        acc = np.matmul(weight[0].astype(kind), picked.reshape(n, channels, oh * ow))  # (N, O, OH*OW)
+        return biased(op, acc.reshape(n, op.out_channels, oh, ow), kind, bound)
+    cols = windows(values, op.kernel, op.stride, op.pads, op.dilation, 0)
+    _, _, oh, ow, kh, kw = cols.shape
+    if groups == channels and op.out_channels == channels:  # depthwise: (N, C, OH, OW) per tap
+        taps = weight.reshape(channels, kh, kw).astype(kind)
+        acc = np.zeros((n, channels, oh, ow), kind)
+        term = np.empty_like(acc)
+        for i in range(kh):
+            for j in range(kw):
+                np.multiply(cols[..., i, j], taps[None, :, i, j, None, None], out=term)
+                acc += term
+        return biased(op, acc, kind, bound)
+    # (N, G, C/G, OH, OW, kh, kw) -> (G, C/G*kh*kw, N*OH*OW): all frames in one product per group
+    cols = cols.reshape(n, groups, channels // groups, oh, ow, kh, kw)
+    cols = cols.transpose(1, 2, 5, 6, 0, 3, 4).reshape(groups, -1, n * oh * ow)
+    acc = np.matmul(weight.astype(kind), cols)  # (G, O/G, N*OH*OW)
+    return biased(op, acc.reshape(op.out_channels, n, oh, ow).transpose(1, 0, 2, 3), kind, bound)
+
+
+def biased(op: WindowConv, acc: np.ndarray, kind: type, bound: float) -> np.ndarray:
+    """The accumulators (|sum| <= `bound`) plus the bias, through the op's output stage. Float sums
+    stay float64 (exact: bias and sum are integers below 2**53; float32 could not hold the bias
+    beside them), which the output stage takes as they are (`Requant.apply`)."""
+    if kind is np.int64:
+        return op.requant.apply(acc + op.bias.reshape(1, -1, 1, 1))
+    total = bound + float(np.abs(op.bias).max(initial=0))
+    return op.requant.apply(acc.astype(np.float64) + op.bias.reshape(1, -1, 1, 1), bound=total)
