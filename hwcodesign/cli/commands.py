@@ -22,11 +22,12 @@ from hwcodesign.check import check_project
 from hwcodesign.cli import INTERRUPTED
 from hwcodesign.cli.host_options import add_host_options, host_options
 from hwcodesign.cli.pass_options import add_pass_options, pass_options
-from hwcodesign.cli.progress import step
+from hwcodesign.cli.progress import counted, step
 from hwcodesign.cli.values import (
     batch_size,
     clock_mhz,
     fraction,
+    frame_count,
     frame_rate,
     non_negative,
     output_path,
@@ -41,11 +42,12 @@ from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
 from hwcodesign.errors import HwcodesignError, ModelNote
 from hwcodesign.flows.compile import compile_model
+from hwcodesign.flows.evaluate import DEFAULT_BATCH, evaluate
 from hwcodesign.flows.quantize import quantize_file
 from hwcodesign.flows.search import search
 from hwcodesign.flows.simulate import simulate_model
 from hwcodesign.flows.whole_model import IntegerAccelerator, check_whole_model, run_with_host
-from hwcodesign.frames import load_float_frames, load_frames
+from hwcodesign.frames import FramesError, load_float_frames, load_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.hardware.engine.config import MAX_BATCH
 from hwcodesign.ir.graph import Graph
@@ -342,6 +344,37 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """The whole model over a data set off the board (`flows/evaluate.py`): accuracy against the
+    labels, agreement with onnxruntime; the outputs written with -o."""
+    out_path = check_output_file(args.output, ".npz", inputs=(args.model, args.frames, args.labels)) \
+        if args.output else None
+    with step(f"loading {args.model}"):
+        partition, graph = load_partitioned(args.model, host=host_options(args))
+        graph = optimize(graph)
+    frames = load_float_frames(args.frames, {spec.name: spec.shape for spec in partition.inputs})
+    labels = load_labels(args.labels) if args.labels else None
+    count = next(iter(frames.values())).shape[0]
+    with counted(f"evaluating {count} frame(s)", count) as advance:
+        result = evaluate(partition, graph, frames, labels, str(args.labels), args.batch, not args.no_compare,
+                          advance)
+    for line in result.describe():
+        print(line)
+    if out_path is not None:
+        write_file_atomically(out_path, lambda stream: np.savez(stream, **result.outputs))
+        print(f"outputs written to {out_path}")
+    return 0 if result.agreement is None or result.agreement.passed else 1
+
+
+def load_labels(path: str) -> np.ndarray:
+    """Integer class labels (N,) from a .npy file; FramesError naming the file otherwise."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise FramesError(f"{path}: cannot read labels ({error}); give a .npy of one integer class per frame") \
+            from None
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
     with step(f"quantizing {args.model} on the frames of {args.calibration}"):
         path, result = quantize_file(args.model, args.calibration, args.output, weight_bits=args.weight_bits,
@@ -462,6 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_time_limit_option(search_)
     search_.add_argument("-o", "--output", type=output_path, help="output folder (default build/<model>-search-<board>)")
     search_.set_defaults(run=cmd_search)
+    evaluate_ = commands.add_parser(
+        "evaluate", help="run the whole model over a data set off the board (host parts + the golden model of "
+                         "the accelerator): accuracy against labels, agreement with onnxruntime")
+    evaluate_.add_argument("model", help="path to the quantized .onnx model")
+    evaluate_.add_argument("frames", help="float frames: .npy (N, ...) for one input, .npz by input name for several")
+    evaluate_.add_argument("--labels", metavar="LABELS", help="integer class per frame (.npy, shape (N,)): top-1 "
+                                                              "accuracy of the first output")
+    evaluate_.add_argument("--batch", type=frame_count, default=DEFAULT_BATCH, metavar="N",
+                           help=f"frames the golden model runs at once (default {DEFAULT_BATCH}; a model with state "
+                                "runs all its frames as one sequence)")
+    evaluate_.add_argument("--no-compare", action="store_true", help="do not run onnxruntime beside it")
+    evaluate_.add_argument("-o", "--output", type=output_path, help="write the model's outputs to this .npz")
+    add_host_options(evaluate_)
+    evaluate_.set_defaults(run=cmd_evaluate)
     quantize = commands.add_parser(
         "quantize", help="quantize a float ONNX model for the accelerator (onnxruntime quantize_static, QDQ)")
     quantize.add_argument("model", help="path to the float .onnx model")

@@ -54,6 +54,17 @@ def batch_size(text: str) -> int:
     return value
 
 
+def frame_count(text: str) -> int:
+    """A positive whole number of frames (`evaluate --batch`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': give a whole number of frames") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': at least one frame")
+    return value
+
+
 def fraction(text: str) -> float:
     """--density: a fraction in (0, 1]."""
     value = finite_number(text)

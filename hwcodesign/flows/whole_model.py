@@ -140,10 +140,25 @@ def check_whole_model(partition: Partition, graph: Graph, spec: Mapping[str, Any
     """Compare a whole-model run (its `outputs`, and the integers its `accelerator` produced) with
     onnxruntime on `partition.model`. The boundary tensors are the QuantizeLinear outputs feeding
     the accelerator's output dequantizers, when the model names them so; else only outputs compare."""
+    reference = whole_model_reference(partition, spec, frames)
+    return compare_whole_model(partition, spec, reference, outputs, accelerator, lsb)
+
+
+def whole_model_reference(partition: Partition, spec: Mapping[str, Any],
+                          frames: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime's run of the whole model on `frames`: its outputs, and the integers at the
+    accelerator's output boundary (`boundary_quantizers`)."""
     boundary = boundary_quantizers(partition.model, spec["accelerator_outputs"])
     quantized = quantizer_outputs(partition.model)
     types = {q: quantized.get(q, onnx.TensorProto.UINT8) for q in boundary.values()}
-    reference = reference_whole_model(partition.model, spec, frames, types)
+    return reference_whole_model(partition.model, spec, frames, types)
+
+
+def compare_whole_model(partition: Partition, spec: Mapping[str, Any], reference: Mapping[str, np.ndarray],
+                        outputs: Mapping[str, np.ndarray], accelerator: IntegerAccelerator,
+                        lsb: int = 1) -> WholeModelCheck:
+    """`check_whole_model` against onnxruntime's run already made (`whole_model_reference`)."""
+    boundary = boundary_quantizers(partition.model, spec["accelerator_outputs"])
     produced = accelerator.integers("outputs")
     boundary_lsb = {port: int(np.abs(produced[port].astype(np.int64)
                                      - reference[q].reshape(produced[port].shape).astype(np.int64)).max())
