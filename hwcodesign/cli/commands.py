@@ -46,7 +46,7 @@ from hwcodesign.flows.evaluate import DEFAULT_BATCH, evaluate
 from hwcodesign.flows.quantize import quantize_file
 from hwcodesign.flows.search import search
 from hwcodesign.flows.simulate import simulate_model
-from hwcodesign.flows.whole_model import IntegerAccelerator, check_whole_model, run_with_host
+from hwcodesign.flows.whole_model import check_whole_model, csim_accelerator, run_with_host
 from hwcodesign.frames import FramesError, load_float_frames, load_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.hardware.engine.config import MAX_BATCH
@@ -249,9 +249,7 @@ def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path |
         partition, graph = load_partitioned(args.model, host=host_options_of(spec))
         graph = optimize(graph)
         project.check_model(graph, args.model)
-    accelerator = IntegerAccelerator([p.tensor for p in project.inputs], [p.tensor for p in project.outputs],
-                                     lambda ints: project.csim(ints, headers),
-                                     windows={p.tensor.name: p.window for p in project.inputs if p.window})
+    accelerator = csim_accelerator(project, headers)
     count = next(iter(frames.values())).shape[0]
     against = f", Xilinx's headers in {headers}" if headers else ""
     with step(f"the whole model on {count} frame(s): host parts with onnxruntime, the accelerator in C simulation "
@@ -355,15 +353,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     frames = load_float_frames(args.frames, {spec.name: spec.shape for spec in partition.inputs})
     labels = load_labels(args.labels) if args.labels else None
     count = next(iter(frames.values())).shape[0]
-    with counted(f"evaluating {count} frame(s)", count) as advance:
+    accelerator, by = None, "the golden model"
+    if args.project:
+        project = Project(args.project)
+        project.check_model(graph, args.model)
+        headers = checked_headers(args.xilinx_headers)
+        accelerator, by = (lambda: csim_accelerator(project, headers)), f"C simulation of {project.name}"
+    with counted(f"evaluating {count} frame(s) ({by})", count) as advance:
         result = evaluate(partition, graph, frames, labels, str(args.labels), args.batch, not args.no_compare,
-                          advance)
+                          advance, accelerator)
     for line in result.describe():
         print(line)
     if out_path is not None:
         write_file_atomically(out_path, lambda stream: np.savez(stream, **result.outputs))
         print(f"outputs written to {out_path}")
-    return 0 if result.agreement is None or result.agreement.passed else 1
+    return 0 if result.passed else 1
 
 
 def load_labels(path: str) -> np.ndarray:
@@ -497,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_.set_defaults(run=cmd_search)
     evaluate_ = commands.add_parser(
         "evaluate", help="run the whole model over a data set off the board (host parts + the golden model of "
-                         "the accelerator): accuracy against labels, agreement with onnxruntime")
+                         "the accelerator, or its C simulation): accuracy against labels, agreement with onnxruntime")
     evaluate_.add_argument("model", help="path to the quantized .onnx model")
     evaluate_.add_argument("frames", help="float frames: .npy (N, ...) for one input, .npz by input name for several")
     evaluate_.add_argument("--labels", metavar="LABELS", help="integer class per frame (.npy, shape (N,)): top-1 "
@@ -506,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"frames the golden model runs at once (default {DEFAULT_BATCH}; a model with state "
                                 "runs all its frames as one sequence)")
     evaluate_.add_argument("--no-compare", action="store_true", help="do not run onnxruntime beside it")
+    evaluate_.add_argument("--project", metavar="DIR", help="run the accelerator as this compiled project's C "
+                                                            "simulation (g++) instead of the golden model")
+    add_xilinx_headers_option(evaluate_)
     evaluate_.add_argument("-o", "--output", type=output_path, help="write the model's outputs to this .npz")
     add_host_options(evaluate_)
     evaluate_.set_defaults(run=cmd_evaluate)

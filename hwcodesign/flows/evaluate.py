@@ -1,8 +1,8 @@
 """A model over a data set, off the board: `hwcodesign evaluate MODEL FRAMES [--labels LABELS]`.
 
 The whole model runs as the board would run it: the host parts with the driver's runtime, the
-accelerator's integer core by the golden model (`flows/whole_model.py`), a batch of frames at a
-time. Reported: top-1 accuracy against the labels (the first output's largest score per frame),
+accelerator's integer core by the golden model or a project's C simulation (`flows/whole_model.py`),
+a batch of frames at a time. Reported: top-1 accuracy against the labels (the first output's largest score per frame),
 and agreement with onnxruntime running the model as written (optimisations off): the
 accelerator's output integers within 1 LSB of onnxruntime's at the same tensors, the model's
 outputs' largest difference, and how often the two pick the same class.
@@ -13,18 +13,22 @@ splitting it would restart the state.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from hwcodesign.codegen.host_parts import host_spec
+from hwcodesign.codegen.host_parts import host_spec, write_host_files
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.flows.whole_model import (
+    IntegerAccelerator,
     WholeModelCheck,
     compare_whole_model,
-    golden_whole_model,
+    golden_accelerator,
+    run_with_host,
     whole_model_reference,
 )
 from hwcodesign.ir.graph import Graph
@@ -52,6 +56,12 @@ class Evaluation:
     same_class: float | None  # the fraction of frames where the two pick the same class
     not_compared: str  # why agreement is None
     seconds: float
+    golden_differing: int | None = None  # C simulation: output integers unlike the golden model's (None: not run)
+    elements: int = 0  # the accelerator's output integers compared with the golden model
+
+    @property
+    def passed(self) -> bool:
+        return (self.agreement is None or self.agreement.passed) and not self.golden_differing
 
     def describe(self) -> list[str]:
         lines = [f"{self.frames} frame(s) in {self.seconds:.1f} s ({self.seconds / self.frames * 1e3:.2f} ms a frame)"]
@@ -66,6 +76,11 @@ class Evaluation:
                 lines.append(f"same class as onnxruntime on {self.same_class:.2%} of the frames")
         else:
             lines.append(f"agreement with onnxruntime not checked: {self.not_compared}")
+        if self.golden_differing is not None:
+            lines.append(f"C simulation equals the golden model on all {self.elements} output integers"
+                         if not self.golden_differing else
+                         f"C simulation DIFFERS from the golden model on {self.golden_differing} of {self.elements} "
+                         "output integers")
         return lines
 
 
@@ -89,9 +104,13 @@ def check_labels(labels: np.ndarray, frames: int, classes: int, where: str) -> n
 
 def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray], labels: np.ndarray | None = None,
              labels_file: str = "labels", batch: int = DEFAULT_BATCH, compare: bool = True,
-             progress: Progress = lambda done: None) -> Evaluation:
-    """The whole model (host parts + golden accelerator) over `frames` (N, ...) by input name, a
-    `batch` of frames at a time (all at once for a model with state); `compare`: onnxruntime too."""
+             progress: Progress = lambda done: None,
+             accelerator: Callable[[], IntegerAccelerator] | None = None) -> Evaluation:
+    """The whole model over `frames` (N, ...) by input name, a `batch` of frames at a time (all at
+    once for a model with state): the host parts as a project ships them, the accelerator by the
+    golden model, or by what `accelerator` makes (`csim_accelerator`: a project's C simulation);
+    `compare`: onnxruntime too."""
+    make = accelerator or (lambda: golden_accelerator(graph))
     spec = host_spec(partition, graph)
     count = next(iter(frames.values())).shape[0]
     first = spec["outputs"][0]["name"]
@@ -104,18 +123,29 @@ def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray
     checks: list[WholeModelCheck] = []
     references: list[np.ndarray] = []
     not_compared = "" if compare else "not asked for (--no-compare)"
-    for begin in range(0, count, step):
-        chunk = {name: value[begin:begin + step] for name, value in frames.items()}
-        result, accelerator = golden_whole_model(partition, graph, chunk)
-        outputs.append(result)
-        if not not_compared:
-            reference = reference_or_reason(partition, spec, chunk)
-            if isinstance(reference, str):
-                not_compared = reference
-            else:
-                checks.append(compare_whole_model(partition, spec, reference, result, accelerator))
-                references.append(reference[first])
-        progress(len(next(iter(chunk.values()))))
+    differing = elements = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        host = write_host_files(partition, spec, Path(tmp))
+        for begin in range(0, count, step):
+            chunk = {name: value[begin:begin + step] for name, value in frames.items()}
+            core = make()
+            result = run_with_host(host, spec, chunk, core)
+            outputs.append(result)
+            if accelerator is not None:  # the same integers through the golden model: bit for bit
+                reference_core = golden_accelerator(graph)
+                golden = reference_core.run_integers({name: reference_core.from_frames(name, value)
+                                                      for name, value in core.integers("inputs").items()})
+                produced = core.integers("outputs")
+                differing += sum(int(np.count_nonzero(produced[name] != golden[name])) for name in golden)
+                elements += sum(value.size for value in golden.values())
+            if not not_compared:
+                reference = reference_or_reason(partition, spec, chunk)
+                if isinstance(reference, str):
+                    not_compared = reference
+                else:
+                    checks.append(compare_whole_model(partition, spec, reference, result, core))
+                    references.append(reference[first])
+            progress(len(next(iter(chunk.values()))))
     seconds = time.perf_counter() - start
     stacked = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
     predicted = top1(stacked[first])
@@ -127,7 +157,8 @@ def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray
         reference_accuracy=float(np.mean(theirs == labels)) if labels is not None and theirs is not None else None,
         agreement=merge_checks(checks) if compared else None,
         same_class=float(np.mean(predicted == theirs)) if theirs is not None and classes > 1 else None,
-        not_compared=not_compared, seconds=seconds)
+        not_compared=not_compared, seconds=seconds,
+        golden_differing=differing if accelerator is not None else None, elements=elements)
 
 
 def reference_or_reason(partition: Partition, spec: dict, frames: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | str:

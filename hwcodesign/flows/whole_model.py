@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 
 from hwcodesign.codegen.host_parts import host_spec, write_host_files
+from hwcodesign.codegen.project import Project
 from hwcodesign.host.runtime import HostModel
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.input_window import InputWindow, im2col
@@ -77,6 +78,13 @@ def golden_accelerator(graph: Graph) -> IntegerAccelerator:
     return IntegerAccelerator([op.output for op in graph.inputs], graph.output_tensors(),
                               lambda ints: run_golden(graph, {inputs[name]: value for name, value in ints.items()}),
                               windows={op.output.name: op.window for op in graph.inputs if op.window})
+
+
+def csim_accelerator(project: Project, headers: Path | None = None) -> IntegerAccelerator:
+    """The accelerator as the project's C simulation computes it (`headers`: Xilinx's, not the shim)."""
+    return IntegerAccelerator([p.tensor for p in project.inputs], [p.tensor for p in project.outputs],
+                              lambda ints: project.csim(ints, headers),
+                              windows={p.tensor.name: p.window for p in project.inputs if p.window})
 
 
 def run_with_host(folder: Path, spec: Mapping[str, Any], frames: Mapping[str, np.ndarray], accelerate: Accelerate,

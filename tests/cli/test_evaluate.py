@@ -37,7 +37,7 @@ def test_accuracy_and_agreement_from_the_cli(example_models, task, tmp_path: Pat
                  "-o", str(out)]) == 0
     printed, progress = capsys.readouterr()
     assert "100 frame(s) in" in printed and "whole model agrees with onnxruntime" in printed
-    assert "evaluating 100 frame(s) [" in progress and "100/100" in progress and "done" in progress
+    assert "evaluating 100 frame(s) (the golden model) [" in progress and "100/100" in progress and "done" in progress
     # the accuracy printed is the golden outputs' and onnxruntime's own, on the same labels
     x, y = np.load(frames), np.load(labels)
     ours = np.load(out)["logits"].argmax(axis=1)
@@ -81,3 +81,27 @@ def test_bad_labels_are_refused_naming_the_file(example_models, task, tmp_path: 
     error = capsys.readouterr().err
     assert str(path) in error and __import__("re").search(expected, error) and "Traceback" not in error
     assert not out.exists()
+
+
+def test_the_accelerator_as_a_projects_c_simulation(example_models, task, tmp_path: Path, capsys) -> None:
+    """`--project`: the accelerator by the compiled project's C simulation (here the engine), checked
+    bit for bit against the golden model on the same integers; a model with the project's boundary
+    but other weights fails that check."""
+    from hwcodesign.flows.compile import compile_model
+
+    compile_model(example_models["w8a8"], "ultra96v2", tmp_path / "engine", architecture="sequential")
+    frames = tmp_path / "frames.npy"
+    np.save(frames, np.load(task[0])[:6])
+    golden, simulated = tmp_path / "golden.npz", tmp_path / "csim.npz"
+    assert main(["evaluate", str(example_models["w8a8"]), str(frames), "-o", str(golden), "--no-compare"]) == 0
+    assert main(["evaluate", str(example_models["w8a8"]), str(frames), "-o", str(simulated), "--batch", "4",
+                 "--project", str(tmp_path / "engine")]) == 0
+    printed = capsys.readouterr()
+    assert "C simulation of" in printed.err and "whole model agrees with onnxruntime" in printed.out
+    assert "C simulation equals the golden model on all 60 output integers" in printed.out
+    assert np.array_equal(np.load(golden)["logits"], np.load(simulated)["logits"])
+    # the w4a8 model has the project's boundary but other weights: its golden model tells them apart
+    assert main(["evaluate", str(example_models["w4a8"]), str(frames), "--project", str(tmp_path / "engine"),
+                 "--no-compare"]) == 1
+    printed = capsys.readouterr()
+    assert "C simulation DIFFERS from the golden model on" in printed.out and "Traceback" not in printed.err
