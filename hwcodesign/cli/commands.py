@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -219,7 +220,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
     against = f", Xilinx's headers in {headers}" if headers else ""
     packed = {port.tensor.name: port.from_frames(frames[port.tensor.name]) for port in project.inputs}
     with step(f"C simulation of {project.name} ({run_csim_cached_note(project, headers)}{against}) on {count} frame(s)"):
-        outputs = project.csim(packed, headers)
+        outputs = project.csim(packed, headers, workers=os.cpu_count() or 1)
     arrays = {}
     for port in project.outputs:
         values = outputs[port.tensor.name]
@@ -249,7 +250,7 @@ def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path |
         partition, graph = load_partitioned(args.model, host=host_options_of(spec))
         graph = optimize(graph)
         project.check_model(graph, args.model)
-    accelerator = csim_accelerator(project, headers)
+    accelerator = csim_accelerator(project, headers, os.cpu_count() or 1)
     count = next(iter(frames.values())).shape[0]
     against = f", Xilinx's headers in {headers}" if headers else ""
     with step(f"the whole model on {count} frame(s): host parts with onnxruntime, the accelerator in C simulation "
@@ -358,7 +359,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         project = Project(args.project)
         project.check_model(graph, args.model)
         headers = checked_headers(args.xilinx_headers)
-        accelerator, by = (lambda: csim_accelerator(project, headers)), f"C simulation of {project.name}"
+        workers = os.cpu_count() or 1
+        accelerator, by = (lambda: csim_accelerator(project, headers, workers)), \
+            f"C simulation of {project.name}, {workers} process(es)"
     with counted(f"evaluating {count} frame(s) ({by})", count) as advance:
         result = evaluate(partition, graph, frames, labels, str(args.labels), args.batch, not args.no_compare,
                           advance, accelerator)

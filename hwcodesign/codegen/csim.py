@@ -13,8 +13,10 @@ Inside the library a stage reading an empty stream sets a flag instead of aborti
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import hashlib
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -233,6 +235,34 @@ def run_csim(project: Project, frames: int, inputs: list[np.ndarray],
     if status != 0:
         raise CsimError(f"C simulation of {project.name} failed: {STATUS.get(status, f'status {status}')}")
     return out_buffers
+
+
+def run_csim_parallel(project: Project, frames: int, inputs: list[np.ndarray], workers: int,
+                      xilinx_headers: str | os.PathLike[str] | None = None) -> list[np.ndarray]:
+    """`run_csim` with the frames split over `workers` processes, each running its share through
+    its own copy of the library (the generated C++ keeps state in static arrays, so one process
+    runs one simulation at a time). Frames are independent, so the outputs are the same; the loop
+    counters of the parent's library are not those of this run."""
+    load_library(project, xilinx_headers)  # built (and checked) once, before the workers start
+    workers = min(workers, frames)
+    if workers <= 1:
+        return run_csim(project, frames, inputs, xilinx_headers)
+    bounds = np.linspace(0, frames, workers + 1).astype(int)
+    shares = [(int(lo), int(hi)) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+    _shared.update(project=project, headers=xilinx_headers)  # the forked workers inherit it
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(len(shares), mp_context=context) as pool:
+        parts = list(pool.map(run_share, [(hi - lo, [b[lo:hi] for b in inputs]) for lo, hi in shares]))
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(project.outputs))]
+
+
+_shared: dict[str, Any] = {}
+"""What `run_csim_parallel`'s workers run: set in the parent before they are forked."""
+
+
+def run_share(job: tuple[int, list[np.ndarray]]) -> list[np.ndarray]:
+    frames, inputs = job
+    return run_csim(_shared["project"], frames, inputs, _shared["headers"])
 
 
 _params: dict[tuple[str, int, int], np.ndarray] = {}

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, build_products, render_build_scripts
-from hwcodesign.codegen.csim import run_csim
+from hwcodesign.codegen.csim import run_csim, run_csim_parallel
 from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.hls_top import DataflowTop, build_top
 from hwcodesign.codegen.host_parts import HOST_SPEC_FILE
@@ -252,16 +252,18 @@ class Project:
             raise ProjectError(f"{path}: not a readable host spec ({error}); recompile the model") from None
 
     def csim(self, x: np.ndarray | MappingType[str, np.ndarray],
-             xilinx_headers: str | os.PathLike[str] | None = None) -> dict[str, np.ndarray]:
+             xilinx_headers: str | os.PathLike[str] | None = None, workers: int = 1) -> dict[str, np.ndarray]:
         """Run integer input frames through the C simulation; outputs by tensor name.
 
         `x` is (N, C, H, W) or (C, H, W) integers of the input type (or a dict by input tensor
         name for several inputs), exactly what `run_golden` takes, so the two compare directly.
+        `workers` > 1 splits the frames over that many processes (`run_csim_parallel`).
         """
         frames = self.input_frames(x)
         count = next(iter(frames.values())).shape[0]
         buffers = [p.pack(frames[p.tensor.name]) for p in self.inputs]
-        raw = run_csim(self, count, buffers, xilinx_headers)
+        raw = (run_csim_parallel(self, count, buffers, workers, xilinx_headers) if workers > 1
+               else run_csim(self, count, buffers, xilinx_headers))
         return {p.tensor.name: p.unpack(buffer) for p, buffer in zip(self.outputs, raw)}
 
     def input_frames(self, x: np.ndarray | MappingType[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -80,10 +80,11 @@ def golden_accelerator(graph: Graph) -> IntegerAccelerator:
                               windows={op.output.name: op.window for op in graph.inputs if op.window})
 
 
-def csim_accelerator(project: Project, headers: Path | None = None) -> IntegerAccelerator:
-    """The accelerator as the project's C simulation computes it (`headers`: Xilinx's, not the shim)."""
+def csim_accelerator(project: Project, headers: Path | None = None, workers: int = 1) -> IntegerAccelerator:
+    """The accelerator as the project's C simulation computes it (`headers`: Xilinx's, not the
+    shim), its frames split over `workers` processes."""
     return IntegerAccelerator([p.tensor for p in project.inputs], [p.tensor for p in project.outputs],
-                              lambda ints: project.csim(ints, headers),
+                              lambda ints: project.csim(ints, headers, workers),
                               windows={p.tensor.name: p.window for p in project.inputs if p.window})
 
 

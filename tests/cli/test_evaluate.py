@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.codegen import random_frames
 from support.examples import build_models_module
 
 from hwcodesign.cli.commands import main
@@ -89,7 +90,11 @@ def test_the_accelerator_as_a_projects_c_simulation(example_models, task, tmp_pa
     but other weights fails that check."""
     from hwcodesign.flows.compile import compile_model
 
-    compile_model(example_models["w8a8"], "ultra96v2", tmp_path / "engine", architecture="sequential")
+    result = compile_model(example_models["w8a8"], "ultra96v2", tmp_path / "engine", architecture="sequential")
+    # frames split over processes (`run_csim_parallel`) give what one process gives
+    x = random_frames(result.graph, 7, seed=2)
+    serial = result.project.csim(x)
+    assert all(np.array_equal(serial[k], v) for k, v in result.project.csim(x, workers=3).items())
     frames = tmp_path / "frames.npy"
     np.save(frames, np.load(task[0])[:6])
     golden, simulated = tmp_path / "golden.npz", tmp_path / "csim.npz"
