@@ -2,7 +2,7 @@
 one must equal on every op case and example (issue 24: the old implementation stays as the
 reference in tests until the new one has matched it everywhere): the convolution (one float64
 product per frame and group), the rounding shift (nine array operations), the deformable conv
-(four bilinear corners always, an int64 product)."""
+(four bilinear corners always, an int64 product), the pools (a reduction over the windows' axes)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from hwcodesign.ir import requant
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.channelwise import golden as channelwise_golden
+from hwcodesign.ops.channelwise.ir import Pool
 from hwcodesign.ops.conv import golden as conv_golden
 from hwcodesign.ops.deform import golden as deform_golden
 from hwcodesign.ops.deform.golden import bilinear, masked, sampling_grid
@@ -70,6 +71,18 @@ def reference_deform_conv(op: DeformConv, args: list[np.ndarray], tensors: list[
     return op.requant.apply(acc + op.bias.reshape(1, -1, 1, 1))
 
 
+def reference_pool(op: Pool, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
+    """A reduction over the windows' last two axes."""
+    tensor = tensors[0]
+    values = centred(args[0], tensor)
+    if op.mode == "max":
+        lowest = tensor.dtype.min - tensor.zero_point - 1
+        acc = windows(values, op.kernel, op.stride, op.pads, (1, 1), lowest).max(axis=(4, 5))
+    else:
+        acc = windows(values, op.kernel, op.stride, op.pads, (1, 1), 0).sum(axis=(4, 5))
+    return op.requant.apply(acc)
+
+
 @contextlib.contextmanager
 def reference_golden() -> Iterator[None]:
     """The golden model (`run_golden`) computing with the reference arithmetic above."""
@@ -77,14 +90,17 @@ def reference_golden() -> Iterator[None]:
                (sparse_golden, "convolve", reference_convolve), (conv_golden, "exact_matmul", reference_matmul),
                (requant, "round_shift", reference_round_shift)]
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
-    rules = deform_golden.GOLDEN.rules
-    saved_rule = rules[DeformConv]
+    rules = [(deform_golden.GOLDEN.rules, DeformConv, reference_deform_conv),
+             (channelwise_golden.GOLDEN.rules, Pool, reference_pool)]
+    saved_rules = [(table, kind, table[kind]) for table, kind, _ in rules]
     try:
         for module, name, value in patches:
             setattr(module, name, value)
-        rules[DeformConv] = reference_deform_conv  # type: ignore[index]
+        for table, kind, rule in rules:
+            table[kind] = rule  # type: ignore[index]
         yield
     finally:
         for module, name, value in saved:
             setattr(module, name, value)
-        rules[DeformConv] = saved_rule  # type: ignore[index]
+        for table, kind, rule in saved_rules:
+            table[kind] = rule  # type: ignore[index]

@@ -15,14 +15,19 @@ def run_depthwise_conv(op: DepthwiseConv, args: list[np.ndarray], tensors: list[
 
 
 def run_pool(op: Pool, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
-    """Max pooling pads below the type's range (never chosen); average pooling sums, `requant` divides."""
+    """Max pooling pads below the type's range (never chosen); average pooling sums, `requant` divides.
+    Each tap's strided view of the windows is combined into the result in place (a reduction over
+    the windows' two last axes would walk them element by element)."""
     tensor = tensors[0]
     values = centred(args[0], tensor)
-    if op.mode == "max":
-        lowest = tensor.dtype.min - tensor.zero_point - 1
-        acc = windows(values, op.kernel, op.stride, op.pads, (1, 1), lowest).max(axis=(4, 5))
-    else:
-        acc = windows(values, op.kernel, op.stride, op.pads, (1, 1), 0).sum(axis=(4, 5))
+    pad = tensor.dtype.min - tensor.zero_point - 1 if op.mode == "max" else 0
+    cols = windows(values, op.kernel, op.stride, op.pads, (1, 1), pad)
+    acc = cols[..., 0, 0].copy()
+    combine = np.maximum if op.mode == "max" else np.add
+    for i in range(op.kernel[0]):
+        for j in range(op.kernel[1]):
+            if i or j:
+                combine(acc, cols[..., i, j], out=acc)
     return op.requant.apply(acc)
 
 
