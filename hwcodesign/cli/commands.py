@@ -47,7 +47,12 @@ from hwcodesign.flows.evaluate import DEFAULT_BATCH, evaluate
 from hwcodesign.flows.quantize import quantize_file
 from hwcodesign.flows.search import search
 from hwcodesign.flows.simulate import simulate_model
-from hwcodesign.flows.whole_model import check_whole_model, csim_accelerator, run_with_host
+from hwcodesign.flows.whole_model import (
+    check_whole_model,
+    csim_accelerator,
+    golden_differences,
+    run_with_host,
+)
 from hwcodesign.frames import FramesError, load_float_frames, load_frames
 from hwcodesign.frontend.loader import read_model
 from hwcodesign.hardware.engine.config import MAX_BATCH
@@ -70,7 +75,6 @@ from hwcodesign.partition.run import run_host_part
 from hwcodesign.passes import PACK_INPUT_WINDOW, load_onnx, optimize
 from hwcodesign.report import format_layer_table, format_summary, write_report
 from hwcodesign.report.search_report import write_search
-from hwcodesign.sim.golden import run_golden
 from hwcodesign.tables import format_table
 
 
@@ -295,10 +299,7 @@ def model_of_project(model: str, project: Project) -> Graph:
 def check_against_golden(graph: Graph, model: str, frames: dict[str, np.ndarray],
                          outputs: dict[str, np.ndarray]) -> int:
     """Re-run the model's golden model on the same integers; report (and fail on) any difference."""
-    by_op = {op.name: frames[op.output.name] for op in graph.inputs}
-    golden = run_golden(graph, by_op)
-    differing = sum(int(np.count_nonzero(outputs[name] != golden[name])) for name in golden)
-    total = sum(value.size for value in golden.values())
+    differing, total = golden_differences(graph, frames, outputs)
     if differing:
         print(f"MISMATCH: {differing} of {total} output elements differ from the golden model of {model}")
         return 1

@@ -28,6 +28,7 @@ from hwcodesign.flows.whole_model import (
     WholeModelCheck,
     compare_whole_model,
     golden_accelerator,
+    golden_differences,
     run_with_host,
     whole_model_reference,
 )
@@ -132,12 +133,8 @@ def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray
             result = run_with_host(host, spec, chunk, core)
             outputs.append(result)
             if accelerator is not None:  # the same integers through the golden model: bit for bit
-                reference_core = golden_accelerator(graph)
-                golden = reference_core.run_integers({name: reference_core.from_frames(name, value)
-                                                      for name, value in core.integers("inputs").items()})
-                produced = core.integers("outputs")
-                differing += sum(int(np.count_nonzero(produced[name] != golden[name])) for name in golden)
-                elements += sum(value.size for value in golden.values())
+                found, total = golden_differences(graph, core.integers("inputs"), core.integers("outputs"))
+                differing, elements = differing + found, elements + total
             if not not_compared:
                 reference = reference_or_reason(partition, spec, chunk)
                 if isinstance(reference, str):

@@ -80,6 +80,16 @@ def golden_accelerator(graph: Graph) -> IntegerAccelerator:
                               windows={op.output.name: op.window for op in graph.inputs if op.window})
 
 
+def golden_differences(graph: Graph, frames: Mapping[str, np.ndarray],
+                       outputs: Mapping[str, np.ndarray]) -> tuple[int, int]:
+    """(output integers unlike the golden model's, output integers) when the golden model runs on
+    `frames` (the accelerator's input integers by tensor name, the frames' own layout)."""
+    core = golden_accelerator(graph)
+    golden = core.run_integers({name: core.from_frames(name, value) for name, value in frames.items()})
+    differing = sum(int(np.count_nonzero(outputs[name] != golden[name])) for name in golden)
+    return differing, sum(value.size for value in golden.values())
+
+
 def csim_accelerator(project: Project, headers: Path | None = None, workers: int = 1) -> IntegerAccelerator:
     """The accelerator as the project's C simulation computes it (`headers`: Xilinx's, not the
     shim), its frames split over `workers` processes."""
