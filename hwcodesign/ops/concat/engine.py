@@ -13,12 +13,13 @@ from hwcodesign.hardware.engine.config import EngineConfig, EngineUnsupported
 from hwcodesign.hardware.engine.datapath import Datapath, magnitude
 from hwcodesign.hardware.engine.descriptor import DescribeContext
 from hwcodesign.hardware.engine.gather import GATHER_INPUTS, copies_bytes, held_positions
-from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, PixelLoops, pixel_plan
+from hwcodesign.hardware.engine.plan import Destination, Instruction, InstructionPlan, pixel_plan
 from hwcodesign.hardware.engine.tables import record_words
 from hwcodesign.ir.op import Op
 from hwcodesign.ir.requant import Requant
 from hwcodesign.ir.types import Tensor
-from hwcodesign.ops.facets.engine import GatherFacet, PixelFacet
+from hwcodesign.ops.concat.ir import Concat
+from hwcodesign.ops.facets.engine import ByOp, EngineFacet, GatherFacet, PixelFacet
 
 
 class ConcatGather(GatherFacet):
@@ -46,7 +47,10 @@ class ConcatGather(GatherFacet):
 GATHER = ConcatGather()
 
 
-class ConcatEngine(PixelFacet):
+class ConcatParts(PixelFacet):
+    """One pixel-unit instruction per part, each converting its part into its place in the output's
+    words; a Concat of two parts that do not fill whole words is one gather (`ConcatGather`)."""
+
     def mode(self, op: Op) -> str:
         return "requant"
 
@@ -64,40 +68,22 @@ class ConcatEngine(PixelFacet):
 
     def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
              weight_bits: int) -> InstructionPlan:
-        if instruction.mode == "gather":
-            return GATHER.plan(instruction, inputs, config, weight_bits)
         source = inputs[instruction.part]
         return pixel_plan(instruction, (source,), config, source)
 
     def accumulator_bound(self, item: InstructionPlan) -> int:
-        if item.instruction.mode == "gather":
-            return GATHER.accumulator_bound(item)
         return magnitude(item.inputs[0])
 
     def output_requant(self, instruction: Instruction) -> Requant:
-        if instruction.mode == "gather":
-            return GATHER.output_requant(instruction)
         return instruction.op.input_requants[instruction.part]
 
     def records(self, item: InstructionPlan) -> np.ndarray:
-        if item.instruction.mode == "gather":
-            return GATHER.records(item)
         return record_words(self.output_requant(item.instruction), item.inputs[0].channels)  # the part's channels
-
-    def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
-        if item.instruction.mode == "gather":
-            return GATHER.pixel_loops(item, config)
-        return super().pixel_loops(item, config)
-
-    def gather(self, instruction: Instruction) -> GatherFacet | None:
-        return GATHER if instruction.mode == "gather" else None
 
     def copied_into(self, instruction: Instruction, inputs: Sequence[Tensor],
                     word_bytes: int) -> tuple[Tensor, Destination] | None:
         """A part is a byte-for-byte copy when its output stage is the identity on every value its
         input can hold (`copies_bytes`)."""
-        if instruction.mode == "gather":
-            return None
         source = inputs[instruction.part]
         if not copies_bytes(self.output_requant(instruction), source):
             return None
@@ -105,18 +91,24 @@ class ConcatEngine(PixelFacet):
         return source, Destination(instruction.op.output, offset)
 
     def datapath(self, item: InstructionPlan) -> Datapath:
-        if item.instruction.mode == "gather":
-            return GATHER.datapath(item)
         return Datapath(self.accumulator_bound(item), (self.output_requant(item.instruction),))
 
     def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
-        """The part's channels, at its word offset in the output (a gather: its order and aux)."""
-        if item.instruction.mode == "gather":
-            return GATHER.describe(item, fields, context)
+        """The part's channels, at its word offset in the output."""
         before = context.graph.input_tensors(item.instruction.op)[: item.instruction.part]
         fields.update(out_c=item.inputs[0].channels,
                       out_word_offset=sum(t.channels for t in before) // context.config.word_bytes)
         return 0
+
+
+class ConcatEngine(ByOp):
+    """A Concat's instructions: its parts' copies, or one gather of both parts, each run by its facet."""
+
+    def __init__(self) -> None:
+        super().__init__({Concat: ConcatParts()})
+
+    def for_instruction(self, instruction: Instruction) -> EngineFacet:
+        return GATHER if instruction.mode == GATHER.mode(instruction.op) else self.of(instruction.op)
 
 
 FACET = ConcatEngine()

@@ -109,7 +109,8 @@ class ByOp(EngineFacet):
     """The facet of a family whose ops differ on the engine: one facet per op class, chosen by
     the op's exact class (as the registry chooses the family). An op class the engine cannot run
     while its family's others can is a `Refused` entry: asking anything of it raises
-    `EngineUnsupported` naming the layer and the reason (the program refuses it first)."""
+    `EngineUnsupported` naming the layer and the reason (the program refuses it first). A family
+    whose one op runs as different instructions chooses by the instruction (`for_instruction`)."""
 
     def __init__(self, facets: dict[type[Op], EngineFacet | Refused]) -> None:
         self.facets = facets
@@ -120,6 +121,10 @@ class ByOp(EngineFacet):
             raise EngineUnsupported(f"layer '{op.name}' ({op.kind}) {facet.reason}")
         return facet
 
+    def for_instruction(self, instruction: Instruction) -> EngineFacet:
+        """The facet that runs `instruction` (by default its op's)."""
+        return self.of(instruction.op)
+
     def mode(self, op: Op) -> str:
         return self.of(op).mode(op)
 
@@ -128,34 +133,38 @@ class ByOp(EngineFacet):
 
     def plan(self, instruction: Instruction, inputs: Sequence[Tensor], config: EngineConfig,
              weight_bits: int) -> InstructionPlan:
-        return self.of(instruction.op).plan(instruction, inputs, config, weight_bits)
+        return self.for_instruction(instruction).plan(instruction, inputs, config, weight_bits)
 
     def accumulator_bound(self, item: InstructionPlan) -> int:
-        return self.of(item.instruction.op).accumulator_bound(item)
+        return self.for_instruction(item.instruction).accumulator_bound(item)
+
+    def copied_into(self, instruction: Instruction, inputs: Sequence[Tensor],
+                    word_bytes: int) -> tuple[Tensor, Destination] | None:
+        return self.for_instruction(instruction).copied_into(instruction, inputs, word_bytes)
 
     def output_requant(self, instruction: Instruction) -> Requant:
-        return self.of(instruction.op).output_requant(instruction)
+        return self.for_instruction(instruction).output_requant(instruction)
 
     def bias(self, op: Op) -> np.ndarray | None:
         return self.of(op).bias(op)
 
     def records(self, item: InstructionPlan) -> np.ndarray:
-        return self.of(item.instruction.op).records(item)
+        return self.for_instruction(item.instruction).records(item)
 
     def datapath(self, item: InstructionPlan) -> Datapath:
-        return self.of(item.instruction.op).datapath(item)
+        return self.for_instruction(item.instruction).datapath(item)
 
     def describe(self, item: InstructionPlan, fields: dict[str, int], context: DescribeContext) -> int:
-        return self.of(item.instruction.op).describe(item, fields, context)
+        return self.for_instruction(item.instruction).describe(item, fields, context)
 
     def weights(self, item: InstructionPlan) -> np.ndarray:
-        return self.of(item.instruction.op).weights(item)
+        return self.for_instruction(item.instruction).weights(item)
 
     def pixel_loops(self, item: InstructionPlan, config: EngineConfig) -> PixelLoops:
-        return self.of(item.instruction.op).pixel_loops(item, config)
+        return self.for_instruction(item.instruction).pixel_loops(item, config)
 
     def gather(self, instruction: Instruction) -> GatherFacet | None:
-        return self.of(instruction.op).gather(instruction)
+        return self.for_instruction(instruction).gather(instruction)
 
 
 class PixelFacet(EngineFacet):
