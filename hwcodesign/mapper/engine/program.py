@@ -53,6 +53,7 @@ from hwcodesign.ir.types import DyBitType, Tensor
 from hwcodesign.mapper.engine.cost import EngineRun, MemorySystem, mac_runs
 from hwcodesign.mapper.engine.facet import engine_facet
 from hwcodesign.mapper.engine.widths import weight_storage_bits
+from hwcodesign.ops.facets.engine import GatherFacet
 
 
 def instructions(graph: Graph, word_bits: int = 64) -> list[Instruction]:
@@ -114,10 +115,10 @@ def compose_gathers(program: list[Instruction], graph: Graph, word_bytes: int) -
     return [instruction for k, instruction in enumerate(kept) if k not in dropped]
 
 
-def composed_route(first: Instruction, first_facet, second: Instruction, second_facet, graph: Graph,
-                   word_bytes: int) -> Route | None:
-    """`second` (one input, `first`'s output) reading `first`'s sources; None when neither output
-    stage is a byte copy."""
+def composed_route(first: Instruction, first_facet: GatherFacet, second: Instruction, second_facet: GatherFacet,
+                   graph: Graph, word_bytes: int) -> Route | None:
+    """`second` (one input, `first`'s output; not composed itself yet) reading `first`'s sources;
+    None when neither output stage is a byte copy."""
     sources, (middle,) = instruction_inputs(first, graph), instruction_inputs(second, graph)
     first_item = InstructionPlan(first, sources, first.op.output)
     second_item = InstructionPlan(second, (middle,), second.op.output)
@@ -125,7 +126,7 @@ def composed_route(first: Instruction, first_facet, second: Instruction, second_
     picks = list(second_facet.held_order(second, (middle,), word_bytes))  # positions of one input: its channels
     first_copies = first.route.copies if first.route is not None else first_facet.copies(first, sources)
     stage = second_facet.output_requant(second)
-    second_copies = copies_bytes(stage, middle) and (second.route is None or second.route.copies)
+    second_copies = copies_bytes(stage, middle)
     if second_copies:
         records, stage = first_facet.records(first_item)[picks], first_facet.output_requant(first)
     elif first_copies:
@@ -134,7 +135,6 @@ def composed_route(first: Instruction, first_facet, second: Instruction, second_
         return None
     requants = (*first_facet.datapath(first_item).requants, *second_facet.datapath(second_item).requants)
     return Route(sources, tuple(order[p] for p in picks), records, stage, requants, first_copies and second_copies)
-
 
 
 def uniform(requant: Requant) -> bool:
