@@ -36,9 +36,18 @@ def brevitas_export(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, 
 
 @pytest.fixture(scope="session", autouse=True)
 def private_csim_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Compile into a fresh cache: tests must never pass on a library built from older sources."""
+    """Compile into a fresh cache: tests must never pass on a library built from older sources.
+    The pytest-xdist workers of one session share it (their base folders' parent, new each
+    session): modules on two workers that build the same sources (test_csim_ops and the loop
+    counts, test_csim_deform and its loop counts) build them once, the second waiting on the
+    build's lock (`csim.build_lock`)."""
     previous = os.environ.get("HWCODESIGN_CACHE")
-    os.environ["HWCODESIGN_CACHE"] = str(tmp_path_factory.mktemp("csim_cache"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        cache = tmp_path_factory.getbasetemp().parent / "csim_cache"
+        cache.mkdir(exist_ok=True)
+    else:
+        cache = tmp_path_factory.mktemp("csim_cache")
+    os.environ["HWCODESIGN_CACHE"] = str(cache)
     yield
     if previous is None:
         os.environ.pop("HWCODESIGN_CACHE", None)

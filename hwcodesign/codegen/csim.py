@@ -14,13 +14,16 @@ Inside the library a stage reading an empty stream sets a flag instead of aborti
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
+import fcntl
 import hashlib
 import multiprocessing
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -148,15 +151,31 @@ def build_library(project: Project, xilinx_headers: str | os.PathLike[str] | Non
     if library.is_file():
         return library
     library.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
-        target = Path(scratch) / "libcsim.so"
-        command = [compiler, *compile_flags(headers), *include_flags(hls_dir, headers),
-                   str(hls_dir / "top.cpp"), str(hls_dir / "csim_lib.cpp"), "-o", str(target)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise CsimError(f"g++ failed on {hls_dir}:\n{result.stderr[-4000:]}")
-        os.replace(target, library)
+    with build_lock(library.parent):
+        if library.is_file():  # another process built it while this one waited
+            return library
+        with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
+            target = Path(scratch) / "libcsim.so"
+            command = [compiler, *compile_flags(headers), *include_flags(hls_dir, headers),
+                       str(hls_dir / "top.cpp"), str(hls_dir / "csim_lib.cpp"), "-o", str(target)]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise CsimError(f"g++ failed on {hls_dir}:\n{result.stderr[-4000:]}")
+            os.replace(target, library)
     return library
+
+
+@contextlib.contextmanager
+def build_lock(folder: Path) -> Iterator[None]:
+    """Held while one library is built: processes building the same sources at once (two test
+    workers, two notebooks, a sweep's jobs) wait for the first build and reuse it, instead of
+    compiling the same library side by side."""
+    with open(folder / "build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
