@@ -1,11 +1,11 @@
 """The dataflow stages' loops, counted in C simulation, against the cost model's loop trip counts.
 
 Every op case of support/op_cases.py at three foldings of each layer: the smallest, a middle one
-and the largest of `candidate_foldings`. The smallest and largest are the 'serial' and 'parallel'
-projects test_csim_ops simulates (the same sources: within one pytest session, whose C-simulation
-cache tests/conftest.py sets, the same build); the middle one is a single project holding every
-case on one input (one build). The deformable conv cases of support/deform_cases.py run at
-test_csim_deform's foldings (fully folded, the ILP's, fully parallel), again its builds.
+and the largest of `candidate_foldings`: op_suite's 'serial', 'middle' and 'parallel' projects
+(support/op_suite.py, every case in one project per folding). The serial and parallel ones are
+those test_csim_ops simulates: the session's shared C-simulation cache (tests/conftest.py) builds
+them once. The deformable conv cases of support/deform_cases.py run at test_csim_deform's
+foldings (fully folded, the ILP's, fully parallel), again its builds.
 
 Per stage, two checks: the counted iterations equal the generated loops' bounds
 (`template_loop_trips`: the counters count what they should), and they equal the stage plan's
@@ -22,7 +22,6 @@ from support.codegen import build_all, random_frames, variant_mapping, widest_fo
 from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
 from support.loop_counts import (
     counted_trips,
-    emit_middle_project,
     expected_loop_trips,
     middle_folding,
     model_cycles,
@@ -30,6 +29,7 @@ from support.loop_counts import (
     template_loop_trips,
 )
 from support.op_cases import CASES
+from support.op_suite import OpSuite
 from support.table_cases import all_tables_model
 
 from hwcodesign.backends import emit_project
@@ -44,7 +44,7 @@ from hwcodesign.ops import Lookup
 from hwcodesign.passes import load_onnx, optimize
 
 FOLDINGS = ("smallest", "middle", "largest")
-VARIANT_OF = {"smallest": "serial", "largest": "parallel"}  # op_projects' names for them
+VARIANT_OF = {"smallest": "serial", "middle": "middle", "largest": "parallel"}  # op_suite's names for them
 DEFORM_CASES = GRID + FIXED_GRID
 DEFORM_VARIANTS = ("serial", "mapped", "parallel")  # test_csim_deform's (the ILP's choice between)
 
@@ -72,23 +72,18 @@ Counts = dict[tuple[str, str], Run]
 
 
 @pytest.fixture(scope="module")
-def loop_counts(op_projects: dict[tuple[str, str], tuple[Graph, Project]],
-                tmp_path_factory: pytest.TempPathFactory) -> Counts:
-    """Per (case, folding): the graph, the case's layers, the project and its counted loops."""
-    graph, members, middle = emit_middle_project(load_board("ultra96v2"), tmp_path_factory.mktemp("loops"))
-    projects = [middle] + [op_projects[(case, variant)][1] for case in CASES for variant in VARIANT_OF.values()]
-    build_all(projects)
-    middle.csim(random_frames(graph, 2, seed=0))
+def loop_counts(op_suite: OpSuite) -> Counts:
+    """Per (case, folding): the all-cases graph, the case's layers, the project and its counted
+    loops (one C simulation per folding, every case in it)."""
+    projects = {which: op_suite.projects[VARIANT_OF[which]] for which in FOLDINGS}
+    build_all(list(projects.values()))
     counts: Counts = {}
-    middle_counted = counted_loops(middle)
-    middle_foldings = {op.name: folding_of(graph, op, "middle") for op in graph}
-    for case in CASES:
-        counts[(case, "middle")] = Run(graph, members[case], middle_foldings, middle, middle_counted)
-        for which, variant in VARIANT_OF.items():
-            case_graph, project = op_projects[(case, variant)]
-            project.csim(random_frames(case_graph, 2, seed=sum(map(ord, case))))
-            foldings = {op.name: folding_of(case_graph, op, which) for op in case_graph}
-            counts[(case, which)] = Run(case_graph, list(case_graph), foldings, project, counted_loops(project))
+    for which, project in projects.items():
+        project.csim(random_frames(op_suite.graph, 2, seed=0))
+        counted = counted_loops(project)
+        foldings = {op.name: folding_of(op_suite.graph, op, which) for op in op_suite.graph}
+        for case in CASES:
+            counts[(case, which)] = Run(op_suite.graph, op_suite.members[case], foldings, project, counted)
     return counts
 
 
@@ -164,18 +159,16 @@ def test_deform_counted_loops_equal_the_cost_model(deform_loop_counts: Counts, c
 
 
 @pytest.mark.parametrize("which", ["smallest", "largest"])
-def test_the_variants_are_the_extreme_candidate_foldings(op_projects: dict[tuple[str, str], tuple[Graph, Project]],
-                                                         which: str) -> None:
+def test_the_variants_are_the_extreme_candidate_foldings(op_suite: OpSuite, which: str) -> None:
     """Guard: test_csim_ops' serial and parallel foldings are candidate_foldings' first and last."""
-    for case in CASES:
-        graph, project = op_projects[(case, VARIANT_OF[which])]
-        written = {layer["name"]: layer["folding"] for layer in project.meta["layers"]}
-        for op in graph:
-            options = candidate_foldings(op, graph.input_tensors(op))
-            folding, extreme = folding_of(graph, op, which), options[0 if which == "smallest" else -1]
-            # the extreme shape; the largest in DSP MACs where the family offers LUT MACs beside them
-            assert folding in options and (folding.pe, folding.simd) == (extreme.pe, extreme.simd), f"{case}: {op.name}"
-            assert written[op.name] == str(folding_of(graph, op, which))
+    graph, project = op_suite.graph, op_suite.projects[VARIANT_OF[which]]
+    written = {layer["name"]: layer["folding"] for layer in project.meta["layers"]}
+    for op in graph:
+        options = candidate_foldings(op, graph.input_tensors(op))
+        folding, extreme = folding_of(graph, op, which), options[0 if which == "smallest" else -1]
+        # the extreme shape; the largest in DSP MACs where the family offers LUT MACs beside them
+        assert folding in options and (folding.pe, folding.simd) == (extreme.pe, extreme.simd), op.name
+        assert written[op.name] == str(folding_of(graph, op, which))
 
 
 def test_a_stage_counts_each_frame_afresh(loop_counts: Counts) -> None:

@@ -1,10 +1,9 @@
 """Generated HLS C++ stays within synthesizable C++: no dynamic allocation, recursion or unbounded loops.
 
 The checker is tests/support/synthesizable.py (its docstring lists the checks and their limits).
-Every op case at every folding and the three example models (mapped onto the Ultra96-V2) pass
-the lexical checks. Compiling is what costs time, so the compile checks (restricted C++ with
--Werror, call graph free of recursion) run on one folding per op case -- rotating over the
-foldings, so each one is compiled for some op -- and on the example models, in a thread pool.
+Every op case at every folding (support/op_suite.py: every case in one project per folding) and
+the three example models (mapped onto the Ultra96-V2) pass the lexical checks and the compile
+checks (restricted C++ with -Werror, call graph free of recursion), run in a thread pool.
 The C-simulation tests compile every folding too, with -fno-exceptions -fno-rtti.
 The last tests prove that the checker finds what it claims to, on tiny hand-written projects.
 """
@@ -19,19 +18,16 @@ from pathlib import Path
 
 import pytest
 from support.codegen import VARIANTS
-from support.op_cases import CASES
+from support.op_suite import OpSuite
 
 from hwcodesign.backends import emit_project
 from hwcodesign.backends.dataflow import map_pipeline
 from hwcodesign.boards import load_board
 from hwcodesign.check.synthesizable import GXX, compile_problems, lexical_problems, synthesis_problems
-from hwcodesign.codegen.project import Project
-from hwcodesign.ir.graph import Graph
 from hwcodesign.passes import load_onnx, optimize
 
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ not found")
 EXAMPLES = ("w8a8", "w4a8", "cnv")
-COMPILED_VARIANT = {case: VARIANTS[index % len(VARIANTS)] for index, case in enumerate(sorted(CASES))}
 
 
 def report(problems: list[str]) -> str:
@@ -50,14 +46,10 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 @pytest.fixture(scope="module")
-def op_roots(op_projects: dict[tuple[str, str], tuple[Graph, Project]]) -> dict[tuple[str, str], Path]:
-    return {key: project.root for key, (_, project) in op_projects.items()}
-
-
-@pytest.fixture(scope="module")
-def op_compiles(op_roots: dict[tuple[str, str], Path], pool: ThreadPoolExecutor) -> dict[str, Future[list[str]]]:
-    """The op cases' compile checks, submitted at once and collected by the tests."""
-    return {case: pool.submit(compile_problems, op_roots[(case, variant)]) for case, variant in COMPILED_VARIANT.items()}
+def op_compiles(op_suite: OpSuite, pool: ThreadPoolExecutor) -> dict[str, Future[list[str]]]:
+    """The op cases' compile checks, one per folding (every case in its project), submitted at
+    once and collected by the tests."""
+    return {variant: pool.submit(compile_problems, op_suite.projects[variant].root) for variant in VARIANTS}
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +73,9 @@ def example_checks(example_projects: dict[str, Path], pool: ThreadPoolExecutor) 
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_op_case_sources_pass_lexical_checks(op_roots: dict[tuple[str, str], Path], case: str, variant: str) -> None:
-    problems = lexical_problems(op_roots[(case, variant)])
-    assert problems == [], f"{case}/{variant}:\n{report(problems)}"
+def test_op_case_sources_pass_lexical_checks(op_suite: OpSuite, variant: str) -> None:
+    problems = lexical_problems(op_suite.projects[variant].root)
+    assert problems == [], f"{variant}:\n{report(problems)}"
 
 
 # Requesting op_compiles first starts the op cases' compiles before the (session-wide) example
@@ -98,14 +89,11 @@ def test_example_model_is_synthesizable(example_checks: dict[str, Future[list[st
 
 
 @needs_gxx
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_op_case_compiles_as_restricted_cpp_without_recursion(op_compiles: dict[str, Future[list[str]]], case: str) -> None:
-    problems = op_compiles[case].result()
-    assert problems == [], f"{case}/{COMPILED_VARIANT[case]}:\n{report(problems)}"
-
-
-def test_every_folding_is_compiled_for_some_op() -> None:
-    assert set(COMPILED_VARIANT.values()) == set(VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_op_cases_compile_as_restricted_cpp_without_recursion(op_compiles: dict[str, Future[list[str]]],
+                                                              variant: str) -> None:
+    problems = op_compiles[variant].result()
+    assert problems == [], f"{variant}:\n{report(problems)}"
 
 
 # -- the checker finds what it claims to --------------------------------------------------------

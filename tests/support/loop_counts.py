@@ -12,11 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import networkx as nx
-import numpy as np
-
-from hwcodesign.backends import emit_project
-from hwcodesign.boards import Board
 from hwcodesign.codegen.project import Project
 from hwcodesign.hardware.ctext import c_type, identifier
 from hwcodesign.hardware.units import PIPELINE_RAMP
@@ -25,7 +20,6 @@ from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.stream_layout import layout_of
 from hwcodesign.ir.types import Tensor
 from hwcodesign.mapper.cost import Folding, candidate_foldings, stage_plan
-from hwcodesign.mapper.ilp import fixed_mapping
 from hwcodesign.ops import (
     Act,
     Add,
@@ -41,9 +35,6 @@ from hwcodesign.ops import (
     Pool,
     Resize,
 )
-from hwcodesign.passes import load_onnx, optimize
-from support.onnx_models import GraphBuilder, quantize_qdq
-from support.op_cases import CASES, SHAPE
 
 
 def expected_loop_trips(op: Op, inputs: list[Tensor], folding: Folding) -> int:
@@ -149,29 +140,3 @@ def middle_folding(graph: Graph, op: Op) -> Folding:
     """The middle one of the layer's `candidate_foldings` (ordered by MAC lanes)."""
     options = candidate_foldings(op, graph.input_tensors(op))
     return options[len(options) // 2]
-
-
-def all_cases_graph() -> tuple[Graph, dict[str, list[Op]]]:
-    """Every op case of support/op_cases.py on one shared input, one output each, quantized and
-    optimized as one graph (one project, one C build for all of them), and each case's layers:
-    those its output depends on."""
-    b = GraphBuilder(0)
-    x = b.input(SHAPE)
-    outputs = [CASES[case](b, x) for case in sorted(CASES)]
-    rng = np.random.default_rng(1)
-    samples = [rng.normal(0, 1, SHAPE).astype(np.float32) for _ in range(16)]
-    graph = optimize(load_onnx(quantize_qdq(b.model(outputs), samples)))
-    assert len(graph.outputs) == len(CASES)
-    members = {}
-    for case, tensor in zip(sorted(CASES), graph.outputs, strict=True):
-        last = graph.producer(tensor).name
-        names = nx.ancestors(graph.dag, last) | {last}
-        members[case] = [op for op in graph if op.name in names]
-    return graph, members
-
-
-def emit_middle_project(board: Board, root: Path) -> tuple[Graph, dict[str, list[Op]], Project]:
-    """`all_cases_graph` with every layer at its middle folding, emitted under `root`."""
-    graph, members = all_cases_graph()
-    foldings = {op.name: middle_folding(graph, op) for op in graph}
-    return graph, members, emit_project(graph, fixed_mapping(graph, board, foldings), root)
