@@ -37,7 +37,7 @@ from hwcodesign.cli.values import (
     seconds,
     weight_formats,
 )
-from hwcodesign.codegen.csim import checked_headers, run_csim_cached_note
+from hwcodesign.codegen.csim import build_note, checked_headers, run_csim_cached_note
 from hwcodesign.codegen.host_parts import host_options_of
 from hwcodesign.codegen.package import BOARD_HOME, package_project
 from hwcodesign.codegen.project import Project
@@ -225,6 +225,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
     packed = {port.tensor.name: port.from_frames(frames[port.tensor.name]) for port in project.inputs}
     with step(f"C simulation of {project.name} ({run_csim_cached_note(project, headers)}{against}) on {count} frame(s)"):
         outputs = project.csim(packed, headers, workers=os.cpu_count() or 1)
+    print_build_note(project, headers)
     arrays = {}
     for port in project.outputs:
         values = outputs[port.tensor.name]
@@ -240,6 +241,12 @@ def cmd_csim(args: argparse.Namespace) -> int:
     if golden_graph is not None:
         return check_against_golden(golden_graph, args.model, frames, outputs)  # the model's own input layout
     return 0
+
+
+def print_build_note(project: Project, headers: Path | None) -> None:
+    note = build_note(project, headers)
+    if note is not None:
+        print(note)
 
 
 def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path | None, out_path: Path) -> int:
@@ -260,6 +267,7 @@ def csim_whole_model(args: argparse.Namespace, project: Project, headers: Path |
     with step(f"the whole model on {count} frame(s): host parts with onnxruntime, the accelerator in C simulation "
               f"({run_csim_cached_note(project, headers)}{against})"):
         outputs = run_with_host(project.root / "driver", spec, frames, accelerator)
+    print_build_note(project, headers)
     arrays = {**outputs, **{f"accelerator_{name}": value for name, value in accelerator.integers("outputs").items()}}
     for name, value in outputs.items():
         print(f"{name}: {value.shape[0]} x {'x'.join(map(str, value.shape[1:]))} {value.dtype}")

@@ -18,13 +18,15 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
+import json
 import multiprocessing
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -158,11 +160,53 @@ def build_library(project: Project, xilinx_headers: str | os.PathLike[str] | Non
             target = Path(scratch) / "libcsim.so"
             command = [compiler, *compile_flags(headers), *include_flags(hls_dir, headers),
                        str(hls_dir / "top.cpp"), str(hls_dir / "csim_lib.cpp"), "-o", str(target)]
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise CsimError(f"g++ failed on {hls_dir}:\n{result.stderr[-4000:]}")
+            returncode, stderr, cost = run_measured(command)
+            if returncode != 0:
+                raise CsimError(f"g++ failed on {hls_dir}:\n{stderr[-4000:]}")
+            (Path(scratch) / BUILD_COST).write_text(json.dumps(asdict(cost)))
+            os.replace(Path(scratch) / BUILD_COST, library.parent / BUILD_COST)
             os.replace(target, library)
     return library
+
+
+BUILD_COST = "build.json"
+
+
+@dataclass(frozen=True)
+class BuildCost:
+    """What one g++ build of a library took: wall seconds and the peak resident memory of the
+    compiler's processes (the driver, cc1plus and the linker: the largest of them)."""
+
+    seconds: float
+    peak_bytes: int
+
+
+def run_measured(command: list[str]) -> tuple[int, str, BuildCost]:
+    """Run `command`; its exit status, its stderr and what it cost. The child is reaped with wait4,
+    whose usage covers the processes it waited for (g++'s cc1plus and ld)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    stderr = process.stderr.read()  # to its end: the only pipe, so no deadlock before the wait
+    process.stderr.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, stderr, BuildCost(time.perf_counter() - start, usage.ru_maxrss * 1024)
+
+
+def build_cost(project: Project, xilinx_headers: str | os.PathLike[str] | None = None) -> BuildCost | None:
+    """What building the project's cached library cost, when it was built by this version
+    (None for a library not built yet)."""
+    path = library_path(project, checked_headers(xilinx_headers)).parent / BUILD_COST
+    return BuildCost(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def build_note(project: Project, xilinx_headers: str | os.PathLike[str] | None = None) -> str | None:
+    """One line on what the project's library cost to build, for the CLI (None when unknown)."""
+    cost = build_cost(project, xilinx_headers)
+    if cost is None:
+        return None
+    return f"C-simulation library: g++ built it in {cost.seconds:.1f} s, peak memory {cost.peak_bytes / 2**20:.0f} MB"
 
 
 @contextlib.contextmanager

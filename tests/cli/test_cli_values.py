@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,11 +211,13 @@ def test_csim_refuses_bad_frame_files_like_compile(project: Path, tmp_path: Path
     assert not (tmp_path / "y.npz").exists()
 
 
-def test_csim_accepts_float_and_single_frames(project: Path, tmp_path: Path) -> None:
+def test_csim_accepts_float_and_single_frames(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frames = write_npy(tmp_path / "x.npy", np.random.default_rng(1).random(INPUT_SHAPE).astype(np.float32))
     assert exit_code(["csim", str(project), str(frames), "-o", str(tmp_path / "y.npz")]) == 0
     outputs = np.load(tmp_path / "y.npz")
     assert outputs.files and all(outputs[name].shape[0] == 1 for name in outputs.files)
+    # what the library's build cost, as it was measured (csim.build_cost)
+    assert re.search(r"g\+\+ built it in \d+\.\d s, peak memory \d+ MB", capsys.readouterr().out)
 
 
 def interrupt(*args: object, **kwargs: object) -> None:

@@ -3,7 +3,7 @@ compile them once (`csim.build_lock`); the others wait and load that build."""
 
 from __future__ import annotations
 
-import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,15 +17,36 @@ from hwcodesign.codegen.project import Project
 def test_builds_of_the_same_sources_at_once_compile_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HWCODESIGN_CACHE", str(tmp_path / "cache"))
     project = Project(compile_small_project(tmp_path))
-    compiles, real_run = [], subprocess.run
+    compiles, real_run = [], csim.run_measured
 
-    def counted_run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def counted_run(command: list[str]) -> tuple[int, str, csim.BuildCost]:
         compiles.append(command)
-        return real_run(command, **kwargs)  # type: ignore[call-overload]
+        return real_run(command)
 
-    monkeypatch.setattr(csim.subprocess, "run", counted_run)
+    monkeypatch.setattr(csim, "run_measured", counted_run)
     with ThreadPoolExecutor(4) as pool:
         libraries = list(pool.map(lambda _: csim.build_library(project), range(4)))
     assert len(compiles) == 1
     assert len(set(libraries)) == 1 and libraries[0].is_file()
-    assert sorted(p.name for p in libraries[0].parent.iterdir()) == ["build.lock", "libcsim.so"]  # no scratch left
+    # no scratch left; the build's cost beside the library
+    assert sorted(p.name for p in libraries[0].parent.iterdir()) == ["build.json", "build.lock", "libcsim.so"]
+
+
+def test_a_build_records_its_time_and_peak_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorded cost is g++'s: its seconds match the call's wall time, and its peak memory is
+    that of the compiler (cc1plus parses the sources: tens of megabytes at least), measured with
+    wait4 on the driver, which waits for cc1plus and ld."""
+    monkeypatch.setenv("HWCODESIGN_CACHE", str(tmp_path / "cache"))
+    project = Project(compile_small_project(tmp_path))
+    assert csim.build_cost(project) is None
+    start = time.perf_counter()
+    csim.build_library(project)
+    elapsed = time.perf_counter() - start
+    cost = csim.build_cost(project)
+    assert cost is not None and 0 < cost.seconds <= elapsed
+    assert 20 * 2**20 < cost.peak_bytes < 2**30
+
+
+def test_run_measured_returns_a_failing_commands_status_and_stderr() -> None:
+    code, stderr, cost = csim.run_measured(["sh", "-c", "echo broken >&2; exit 3"])
+    assert (code, stderr.strip()) == (3, "broken") and cost.seconds > 0
