@@ -7,7 +7,8 @@ REPEATS in this one run, and so is the golden model's arithmetic as it was befor
 (`tests/support/golden_reference.py`: one float64 product per frame and group, the nine-operation
 rounding shift, four bilinear corners and an int64 product for every deformable conv), swapped
 in, so the before/after ratio is measured on the same machine at the same moment. Target: golden <= 3x
-onnxruntime per frame. The fast and the reference golden models are checked equal on the frames.
+onnxruntime per frame. Both run on one thread (numpy's BLAS too). The fast and the reference golden
+models are checked equal on the frames.
 
 Models: the ResNet-8 example (QDQ w8a8), the CNV w4a4 QONNX example (onnxruntime runs its
 standard-ONNX expansion), torchvision's ResNet-18 and MobileNetV2 at 96x96 (TorchScript export,
@@ -17,12 +18,20 @@ accelerator's part, from the host's first-layer output).
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
+import os
 
-import numpy as np
-import onnx
+# One BLAS thread, as onnxruntime gets one: a like-for-like ratio, and one that a loaded machine
+# does not wreck (two BLAS threads beside other jobs on two cores ran MobileNetV2's golden model
+# 10x slower). Set before numpy is imported, which reads it once.
+for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[variable] = "1"
+
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))

@@ -105,17 +105,21 @@ class Requant:
         return (odd and self.negative_multiplier is None and (self.zero_point, self.lo, self.hi) == (0, -1, 1)
                 and bool(np.all(self.shift == 0)) and bool(np.all(np.isin(self.multiplier, (-2, 0, 2)))))
 
-    def apply(self, acc: np.ndarray, channel_axis: int = 1, bound: float | None = None) -> np.ndarray:
+    def apply(self, acc: np.ndarray, channel_axis: int = 1, bound: float | None = None,
+              bias: np.ndarray | None = None) -> np.ndarray:
         """The golden output stage; `acc` holds integers (int64, or a float type holding them
         exactly, as the golden convolutions leave them) with channels along `channel_axis`; the
-        result is int64. `bound`: a bound on |acc| the caller knows (else `acc`'s own is taken)."""
+        result is int64. `bias`: per-channel integers added to `acc` first (a conv's bias). `bound`:
+        a bound on |acc + bias| the caller knows (else the arrays' own is taken)."""
         view = [1] * acc.ndim
         view[channel_axis] = -1
         if np.issubdtype(acc.dtype, np.floating):
-            exact = self.float_apply(acc, view, bound)
+            exact = self.float_apply(acc, view, bound, bias)
             if exact is not None:
                 return exact
             acc = acc.astype(np.int64)
+        if bias is not None:
+            acc = acc + np.asarray(bias, np.int64).reshape(view)
         if self.thresholds is not None:  # y = lo + #{i: direction * acc >= T_i}
             signed = np.moveaxis(acc * self.multiplier.reshape(view), channel_axis, -1)[..., None]
             count = np.moveaxis(np.count_nonzero(signed >= self.thresholds, axis=-1), -1, channel_axis)
@@ -134,29 +138,43 @@ class Requant:
             product = np.where(product < 0, negative, product)
         return np.clip(round_shift(product, shift) + self.zero_point, self.lo, self.hi)
 
+    def float_apply(self, acc: np.ndarray, view: list[int], bound: float | None = None,
+                    bias: np.ndarray | None = None) -> np.ndarray | None:
+        """`apply` in float64 on float integers `acc`, when every product and offset is below 2**53;
+        None when they may not be, or for thresholds.
 
-    def float_apply(self, acc: np.ndarray, view: list[int], bound: float | None = None) -> np.ndarray | None:
-        """`apply` in float64 on float integers `acc`, when every product and offset is below 2**53
-        (so each is exact, times 2**-shift too, and `rint` rounds half to even as `round_shift`);
-        None when they may not be, or for thresholds."""
-        if self.thresholds is None and acc.size:
-            largest = max(float(acc.max()), -float(acc.min())) if bound is None else bound
-            multipliers = [self.multiplier, self.negative_multiplier]
-            offsets = [self.offset, self.negative_offset]
-            bound = largest * max(largest_of(m) for m in multipliers) + max(largest_of(o) for o in offsets)
-            if bound < FLOAT64_INTEGERS:
-                values = acc.astype(np.float64, copy=False)
-                product = values * self.multiplier.reshape(view)
-                if self.offset is not None:
-                    product += self.offset.reshape(view)
-                if self.negative_multiplier is not None:
-                    negative = values * self.negative_multiplier.reshape(view)
-                    if self.negative_offset is not None:
-                        negative += self.negative_offset.reshape(view)
-                    product = np.where(product < 0, negative, product)
-                rounded = np.rint(product * np.ldexp(1.0, -self.shift).reshape(view))
-                return np.clip(rounded + self.zero_point, self.lo, self.hi).astype(np.int64)
-        return None
+        Below 2**53 every integer and every product is exact in float64, and so is each one times
+        a power of two. So y = acc * (M * 2**-S) + (bias * M + offset) * 2**-S is (acc + bias) * M +
+        offset scaled by 2**-S, exactly: both terms are exact and their sum is representable. `rint`
+        then rounds half to even as `round_shift` does. That is two passes over the accumulators
+        where multiplying, adding and scaling one at a time took four."""
+        if self.thresholds is not None or not acc.size:
+            return None
+        biases = np.zeros(1, np.int64) if bias is None else np.asarray(bias, np.int64)
+        largest = (max(float(acc.max()), -float(acc.min())) + largest_of(biases)) if bound is None else bound
+        multipliers = [self.multiplier, self.negative_multiplier]
+        offsets = [self.offset, self.negative_offset]
+        if largest * max(largest_of(m) for m in multipliers) + max(largest_of(o) for o in offsets) >= FLOAT64_INTEGERS:
+            return None
+        scale = np.ldexp(1.0, -self.shift).reshape(view)
+        if self.negative_multiplier is not None:  # LeakyReLU's two slopes: the sum first
+            values = acc.astype(np.float64) + biases.reshape(view)
+            product = values * self.multiplier.reshape(view)
+            if self.offset is not None:
+                product += self.offset.reshape(view)
+            negative = values * self.negative_multiplier.reshape(view)
+            if self.negative_offset is not None:
+                negative += self.negative_offset.reshape(view)
+            out = np.where(product < 0, negative, product) * scale
+        else:
+            constant = biases * self.multiplier + (0 if self.offset is None else self.offset)
+            out = np.multiply(acc, self.multiplier.reshape(view) * scale, dtype=np.float64)
+            out += np.reshape(constant, view) * scale
+        np.rint(out, out=out)
+        np.clip(out, self.lo - self.zero_point, self.hi - self.zero_point, out=out)
+        result = out.astype(np.int64)
+        result += self.zero_point
+        return result
 
 
 def largest_of(values: np.ndarray | None) -> float:

@@ -17,7 +17,7 @@ from hwcodesign.ops.channelwise import golden as channelwise_golden
 from hwcodesign.ops.channelwise.ir import Pool
 from hwcodesign.ops.conv import golden as conv_golden
 from hwcodesign.ops.deform import golden as deform_golden
-from hwcodesign.ops.deform.golden import bilinear, masked, sampling_grid
+from hwcodesign.ops.deform.golden import sample_positions, sampling_margin
 from hwcodesign.ops.deform.ir import DeformConv
 from hwcodesign.ops.facets.golden import FLOAT64_EXACT, WindowConv, centred, magnitude, windows
 from hwcodesign.ops.sparse import golden as sparse_golden
@@ -54,9 +54,30 @@ def reference_round_shift(product: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 def reference_deform_samples(op: DeformConv, x: np.ndarray, offset: np.ndarray, mask: np.ndarray | None,
                              tensors: list[Tensor]) -> np.ndarray:
-    """Four bilinear corners always (their weights at integer offsets 1, 0, 0, 0)."""
-    grid = sampling_grid(op, x, offset, tensors)
-    return masked(op, reference_round_shift(bilinear(grid), np.int64(op.sample_shift)), mask, tensors)
+    """Samples (N, C, taps, OH, OW), channel first: four bilinear corners always (their weights at
+    integer offsets 1, 0, 0, 0), each gathered with an index array per axis, in int64."""
+    pos_y, pos_x = sample_positions(op, offset, tensors)
+    n, channels = x.shape[:2]
+    frac, groups = op.frac_bits, op.offset_groups
+    one = np.int64(1) << frac
+    y0, x0, fy, fx = pos_y >> frac, pos_x >> frac, pos_y & (one - 1), pos_x & (one - 1)
+    margin = sampling_margin(op)
+    padded = np.pad(centred(x, tensors[0]), ((0, 0), (0, 0), (margin, margin), (margin, margin)))
+    per_group = channels // groups
+    batch = np.arange(n)[:, None, None, None, None, None]
+    channel = (np.arange(groups)[:, None] * per_group + np.arange(per_group)[None, :])[None, :, :, None, None, None]
+
+    def corner(dy: int, dx: int) -> np.ndarray:  # (N, G, C/G, taps, OH, OW)
+        return padded[batch, channel, (y0 + dy + margin)[:, :, None], (x0 + dx + margin)[:, :, None]]
+
+    wy0, wx0, wy1, wx1 = (one - fy)[:, :, None], (one - fx)[:, :, None], fy[:, :, None], fx[:, :, None]
+    blend = (corner(0, 0) * wy0 * wx0 + corner(0, 1) * wy0 * wx1 + corner(1, 0) * wy1 * wx0
+             + corner(1, 1) * wy1 * wx1)
+    samples = reference_round_shift(blend, np.int64(op.sample_shift))
+    out_h, out_w = samples.shape[-2:]
+    if mask is not None:
+        samples = samples * centred(mask, tensors[2]).reshape(n, groups, 1, op.taps, out_h, out_w)
+    return samples.reshape(n, -1, op.taps, out_h, out_w)
 
 
 def reference_deform_conv(op: DeformConv, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:

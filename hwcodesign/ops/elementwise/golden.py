@@ -7,11 +7,11 @@ import numpy as np
 
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops.elementwise.ir import Act, Add, Mul
-from hwcodesign.ops.facets.golden import GoldenRules, centred
+from hwcodesign.ops.facets.golden import GoldenRules, centred, requantized
 
 
 def run_act(op: Act, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
-    return op.requant.apply(centred(args[0], tensors[0]))
+    return requantized(op.requant, args[0], tensors[0])
 
 
 def run_add(op: Add, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:

@@ -85,6 +85,17 @@ def centred(x: np.ndarray, tensor: Tensor) -> np.ndarray:
     return x.astype(np.int64) - tensor.zero_point
 
 
+def requantized(requant: Requant, x: np.ndarray, tensor: Tensor) -> np.ndarray:
+    """`requant.apply(centred(x, tensor))`, the same integers in fewer passes over the array: a
+    stage that maps every value the tensor can hold to itself (one grid: a route, a Concat part
+    already on the output's scale) is a copy; any other runs in float64 with the tensor's own
+    bound (`Requant.apply`)."""
+    if (requant.is_identity() and requant.zero_point == tensor.zero_point
+            and requant.lo <= tensor.dtype.min and requant.hi >= tensor.dtype.max):
+        return x.astype(np.int64)
+    return requant.apply(np.subtract(x, tensor.zero_point, dtype=np.float64), bound=magnitude(tensor))
+
+
 def magnitude(tensor: Tensor) -> int:
     """Largest |x - zero_point| the tensor can hold."""
     return max(tensor.zero_point - tensor.dtype.min, tensor.dtype.max - tensor.zero_point)
@@ -100,6 +111,18 @@ def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return view[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
 
 
+CACHE_BYTES = 2**20
+"""Accumulator bytes a golden convolution works on at once: a chunk of frames whose float64
+accumulators fit in a core's L2 cache. The output stage passes over them several times (scale,
+round, clip, convert); over a whole batch each pass went out to memory, and the batched
+convolutions ran slower than frame by frame."""
+
+
+def frames_in_cache(outputs_per_frame: int) -> int:
+    """Frames of `outputs_per_frame` accumulators each that fit in `CACHE_BYTES` (at least one)."""
+    return max(1, CACHE_BYTES // (8 * max(1, outputs_per_frame)))
+
+
 def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
     """A grouped 2-D convolution with zero (real-domain) padding, then the op's requantization:
     per group one matrix product of its weights with the windows of every frame of the batch, in
@@ -107,27 +130,23 @@ def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
     they lie; a depthwise conv (one input and one output channel a group) a sum over its taps of
     weight x window."""
     n, channels = x.shape[:2]
+    chunk = frames_in_cache(op.out_channels * x.shape[2] * x.shape[3] // (op.stride[0] * op.stride[1]))
+    if n > chunk:  # a few frames at a time: the passes over the accumulators then stay in cache
+        return np.concatenate([convolve(op, x[i:i + chunk], tensor) for i in range(0, n, chunk)])
     groups = op.groups
     weight = op.weight.reshape(groups, op.out_channels // groups, -1)
     bound = magnitude(tensor) * float(np.abs(op.weight).max(initial=0)) * weight.shape[2]
     kind = exact_type(bound)
-    values = centred(x, tensor).astype(kind, copy=False)
+    values = np.subtract(x, tensor.zero_point, dtype=kind)  # centred, in one pass
     if op.kernel == (1, 1) and groups == 1 and not any(op.pads):  # a pointwise conv: no windows to gather
         picked = values[:, :, :: op.stride[0], :: op.stride[1]]
         oh, ow = picked.shape[2:]
         acc = np.matmul(weight[0].astype(kind), picked.reshape(n, channels, oh * ow))  # (N, O, OH*OW)
         return biased(op, acc.reshape(n, op.out_channels, oh, ow), kind, bound)
+    if groups == channels and op.out_channels == channels:
+        return depthwise(op, values, kind, bound)
     cols = windows(values, op.kernel, op.stride, op.pads, op.dilation, 0)
     _, _, oh, ow, kh, kw = cols.shape
-    if groups == channels and op.out_channels == channels:  # depthwise: (N, C, OH, OW) per tap
-        taps = weight.reshape(channels, kh, kw).astype(kind)
-        acc = np.zeros((n, channels, oh, ow), kind)
-        term = np.empty_like(acc)
-        for i in range(kh):
-            for j in range(kw):
-                np.multiply(cols[..., i, j], taps[None, :, i, j, None, None], out=term)
-                acc += term
-        return biased(op, acc, kind, bound)
     # (N, G, C/G, OH, OW, kh, kw) -> (G, C/G*kh*kw, N*OH*OW): all frames in one product per group
     cols = cols.reshape(n, groups, channels // groups, oh, ow, kh, kw)
     cols = cols.transpose(1, 2, 5, 6, 0, 3, 4).reshape(groups, -1, n * oh * ow)
@@ -135,11 +154,34 @@ def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
     return biased(op, acc.reshape(op.out_channels, n, oh, ow).transpose(1, 0, 2, 3), kind, bound)
 
 
-def biased(op: WindowConv, acc: np.ndarray, kind: type, bound: float) -> np.ndarray:
+def depthwise(op: WindowConv, values: np.ndarray, kind: type, bound: float) -> np.ndarray:
+    """A depthwise conv (one input and one output channel a group) on centred `values` of type
+    `kind`: per tap, weight x the tap's view, summed. Channel-last, so that every tap's product runs
+    along the channels: channel-first, a late layer's 6x6 rows made numpy's inner loops six long."""
+    n, channels, height, width = values.shape
+    top, left, bottom, right = op.pads
+    (kh, kw), (sh, sw), (dh, dw) = op.kernel, op.stride, op.dilation
+    padded = np.zeros((n, height + top + bottom, width + left + right, channels), kind)
+    padded[:, top:top + height, left:left + width] = values.transpose(0, 2, 3, 1)
+    oh = (padded.shape[1] - (kh - 1) * dh - 1) // sh + 1
+    ow = (padded.shape[2] - (kw - 1) * dw - 1) // sw + 1
+    taps = op.weight.reshape(channels, kh, kw).astype(kind)
+    acc = np.zeros((n, oh, ow, channels), kind)
+    term = np.empty_like(acc)
+    for i in range(kh):
+        for j in range(kw):
+            view = padded[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            np.multiply(view, taps[:, i, j], out=term)
+            acc += term
+    return biased(op, acc, kind, bound, channel_axis=3).transpose(0, 3, 1, 2)
+
+
+def biased(op: WindowConv, acc: np.ndarray, kind: type, bound: float, channel_axis: int = 1) -> np.ndarray:
     """The accumulators (|sum| <= `bound`) plus the bias, through the op's output stage. Float sums
-    stay float64 (exact: bias and sum are integers below 2**53; float32 could not hold the bias
-    beside them), which the output stage takes as they are (`Requant.apply`)."""
+    go to the output stage as they are, with the bias beside them (`Requant.apply` adds it in
+    float64, exactly: bias and sum are integers below 2**53; float32 could not hold the bias
+    beside them)."""
     if kind is np.int64:
-        return op.requant.apply(acc + op.bias.reshape(1, -1, 1, 1))
+        return op.requant.apply(acc, channel_axis, bias=op.bias)
     total = bound + float(np.abs(op.bias).max(initial=0))
-    return op.requant.apply(acc.astype(np.float64) + op.bias.reshape(1, -1, 1, 1), bound=total)
+    return op.requant.apply(acc, channel_axis, bound=total, bias=op.bias)

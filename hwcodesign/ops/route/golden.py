@@ -6,18 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from hwcodesign.ir.types import Tensor
-from hwcodesign.ops.facets.golden import GoldenRules, centred
+from hwcodesign.ops.facets.golden import GoldenRules, requantized
 from hwcodesign.ops.route.ir import ChannelPermute, ChannelSlice
 
 
 def run_slice(op: ChannelSlice, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
-    values = centred(args[0], tensors[0])[:, op.start:op.start + op.output.channels]
-    return op.requant.apply(values)
+    return requantized(op.requant, args[0][:, op.start:op.start + op.output.channels], tensors[0])
 
 
 def run_permute(op: ChannelPermute, args: list[np.ndarray], tensors: list[Tensor]) -> np.ndarray:
-    values = centred(args[0], tensors[0])[:, list(op.order)]
-    return op.requant.apply(values)
+    return requantized(op.requant, args[0][:, list(op.order)], tensors[0])
 
 
 GOLDEN = GoldenRules({ChannelSlice: run_slice, ChannelPermute: run_permute})
