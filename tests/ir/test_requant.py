@@ -105,3 +105,29 @@ def test_a_narrow_output_stage_as_thresholds_is_the_same_function_on_every_reach
 def test_wide_outputs_and_leaky_slopes_keep_their_multiplier() -> None:
     assert as_thresholds(make_requant(np.array([0.01]), 0, 0, 255), 1000) is None  # 256 levels
     assert as_thresholds(make_requant(np.array([0.01]), 0, -2, 1, negative_ratio=np.array([0.001])), 1000) is None
+
+
+def test_the_float_output_stage_with_its_bias_equals_the_integer_one() -> None:
+    """`Requant.apply` on float accumulators with the bias beside them (the golden convolutions'
+    path: the multiplier folded into the power-of-two scale, bias and offset into one constant)
+    gives the integers the int64 stage gives on acc + bias: per-tensor and per-channel multipliers,
+    with offsets (fractional biases), LeakyReLU's second slope, signed and unsigned outputs, and
+    accumulators up to 2**30 with shifts up to the largest the ratios need."""
+    rng = np.random.default_rng(3)
+    for trial in range(400):
+        channels = int(rng.integers(1, 9))
+        per_channel = bool(rng.random() < 0.5)
+        ratio = rng.uniform(1e-7, 2, channels if per_channel else 1)
+        negative = ratio * rng.uniform(0.01, 0.3) if rng.random() < 0.4 else None
+        fraction = rng.uniform(-0.5, 0.5, ratio.shape) if rng.random() < 0.5 else None
+        lo, hi = ((-128, 127) if rng.random() < 0.5 else (0, 255))
+        requant = make_requant(ratio, int(rng.integers(-10, 20)), lo, hi, negative_ratio=negative,
+                               fractional_bias=fraction)
+        limit = 2 ** int(rng.integers(4, 31))
+        acc = rng.integers(-limit, limit, (3, channels, 4, 4))
+        bias = rng.integers(-limit // 4, limit // 4 + 1, channels)
+        expected = requant.apply(acc + bias.reshape(1, -1, 1, 1))
+        assert np.array_equal(requant.apply(acc.astype(np.float64), bias=bias), expected), (trial, requant)
+        assert np.array_equal(requant.apply(acc.astype(np.float64), bias=bias, bound=float(2 * limit)), expected)
+        channel_last = requant.apply(acc.transpose(0, 2, 3, 1).astype(np.float64), channel_axis=3, bias=bias)
+        assert np.array_equal(channel_last.transpose(0, 3, 1, 2), expected), trial
