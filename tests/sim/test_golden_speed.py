@@ -1,7 +1,7 @@
-"""The fast golden model (`ops/facets/golden.convolve`: one product per group over the whole batch
-in the cheapest exact float type, a depthwise conv as a sum over taps; the four-operation rounding
-shift; a deformable conv's single read at integer offsets and its exact float product) equals the
-arithmetic it replaced (`support/golden_reference.py`) on every tensor of every op case, every
+"""The fast golden model (`ops/facets/golden.convolve`: one product per group over the frames in
+the cheapest exact float type, a depthwise conv as a sum over taps; the four-operation rounding
+shift; a deformable conv a tap at a time over channel-last rows; frames in cache-sized chunks)
+equals the arithmetic it replaced (`support/golden_reference.py`) on every tensor of every op case, every
 deformable case and the bundled example models, on random frames over the input type's whole
 range (the widest accumulators)."""
 
@@ -12,10 +12,13 @@ import pytest
 from support.codegen import random_frames
 from support.deform_cases import FIXED_GRID, GRID, deform_layer, random_inputs
 from support.golden_reference import reference_golden
+from support.onnx_models import GraphBuilder
 from support.op_cases import CASES, ENGINE_ONLY_CASES, build
 
+from hwcodesign.ops.facets.golden import NARROW_WIDTH
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
+from hwcodesign.sim import golden
 from hwcodesign.sim.golden import run_golden
 
 
@@ -44,3 +47,38 @@ def test_example_models(example_models) -> None:
     for name in ("w8a8", "w4a8", "cnv"):
         graph = optimize(load_onnx(example_models[name]))
         assert_same_as_reference(graph, random_frames(graph, 3, seed=4), name)
+
+
+def test_wide_depthwise_convs() -> None:
+    """Depthwise convs on a map at least `NARROW_WIDTH` wide (the NCHW path; the op cases' 12x12
+    maps take the channel-last one), at strides 1 and 2, and a dilated one."""
+    b = GraphBuilder(5)
+    x = b.input((1, 8, 40, NARROW_WIDTH + 8))
+    y = b.node("Relu", [b.conv(x, 8, 8, groups=8, pads=[1, 1, 1, 1])])
+    y = b.conv(y, 8, 8, groups=8, strides=[2, 2], pads=[1, 1, 1, 1])
+    z = b.conv(x, 8, 8, groups=8, dilations=[2, 2], pads=[2, 2, 2, 2])
+    rng = np.random.default_rng(2)
+    samples = [rng.normal(0, 1, (1, 8, 40, NARROW_WIDTH + 8)).astype(np.float32) for _ in range(8)]
+    graph = optimize(load_onnx(quantize_qdq(b.model([y, z]), samples)))
+    assert sum(op.kind == "DepthwiseConv" for op in graph) == 3
+    assert_same_as_reference(graph, random_frames(graph, 4, seed=8), "wide depthwise")
+
+
+def test_frames_in_chunks_equal_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run_op_in_chunks`: a layer run a frame at a time gives what it gives on the whole batch,
+    on every op case and a deformable case with a mask (each frame independent)."""
+    graphs = []
+    for case in sorted(CASES):
+        model, calibration = build(case)
+        graph = optimize(load_onnx(quantize_qdq(model, calibration)))
+        graphs.append((case, graph, random_frames(graph, 5, seed=2)))
+    case = next(c for c in GRID if c.mask and c.offset_groups > 1)
+    layer = deform_layer(case)
+    graphs.append((case.label, layer.graph, random_inputs(layer, 5, seed=2)))
+    for label, graph, frames in graphs:
+        whole = run_golden(graph, frames, keep_intermediates=True)
+        monkeypatch.setattr(golden, "CACHE_BYTES", 1)  # one frame a chunk
+        chunked = run_golden(graph, frames, keep_intermediates=True)
+        monkeypatch.undo()
+        assert whole.keys() == chunked.keys()
+        assert all(np.array_equal(whole[name], chunked[name]) for name in whole), label
