@@ -12,8 +12,9 @@ models are checked equal on the frames.
 
 Models: the ResNet-8 example (QDQ w8a8), the CNV w4a4 QONNX example (onnxruntime runs its
 standard-ONNX expansion), torchvision's ResNet-18 and MobileNetV2 at 96x96 (TorchScript export,
-quantize_static's defaults) and CoDeNet configuration a at 256x256 (examples/codenet/paper.py; the
-accelerator's part, from the host's first-layer output).
+quantize_static's defaults), CoDeNet configuration a at 256x256 (examples/codenet/paper.py; the
+accelerator's part, from the host's first-layer output) and the CoDeNet-like detector
+(examples/codenet/build.py: deformable convs with bilinear offsets, the one issue 24 names).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def models(scratch: Path) -> dict[str, tuple[onnx.ModelProto, onnx.ModelProto]]:
         model = exported(name, "torchscript", size=96).model
         found[f"{name} 96x96"] = (model, model)
     found["codenet a 256x256"] = (onnx.load(codenet),) * 2
+    detector = MODELS_DIR / "codenet" / "codenet_w4a8.onnx"
+    if not detector.is_file():
+        build = load_script(ROOT / "examples" / "codenet" / "build.py", "codenet_build")
+        detector = build.build_codenet(detector.parent)["w4a8"]
+    found["codenet-like (bilinear)"] = (onnx.load(detector),) * 2
     return found
 
 

@@ -26,11 +26,10 @@ from hwcodesign.errors import HwcodesignError
 from hwcodesign.flows.whole_model import (
     IntegerAccelerator,
     WholeModelCheck,
-    compare_whole_model,
+    WholeModelReference,
     golden_accelerator,
     golden_differences,
     run_with_host,
-    whole_model_reference,
 )
 from hwcodesign.ir.graph import Graph
 from hwcodesign.partition import Partition
@@ -125,6 +124,9 @@ def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray
     references: list[np.ndarray] = []
     not_compared = "" if compare else "not asked for (--no-compare)"
     differing = elements = 0
+    reference_model = opened_reference(partition, spec) if compare else None
+    if isinstance(reference_model, str):
+        not_compared = reference_model
     with tempfile.TemporaryDirectory() as tmp:
         host = write_host_files(partition, spec, Path(tmp))
         for begin in range(0, count, step):
@@ -135,13 +137,10 @@ def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray
             if accelerator is not None:  # the same integers through the golden model: bit for bit
                 found, total = golden_differences(graph, core.integers("inputs"), core.integers("outputs"))
                 differing, elements = differing + found, elements + total
-            if not not_compared:
-                reference = reference_or_reason(partition, spec, chunk)
-                if isinstance(reference, str):
-                    not_compared = reference
-                else:
-                    checks.append(compare_whole_model(partition, spec, reference, result, core))
-                    references.append(reference[first])
+            if isinstance(reference_model, WholeModelReference):
+                reference = reference_model.run(chunk)
+                checks.append(reference_model.compare(reference, result, core))
+                references.append(reference[first])
             progress(len(next(iter(chunk.values()))))
     seconds = time.perf_counter() - start
     stacked = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
@@ -158,10 +157,11 @@ def evaluate(partition: Partition, graph: Graph, frames: Mapping[str, np.ndarray
         golden_differing=differing if accelerator is not None else None, elements=elements)
 
 
-def reference_or_reason(partition: Partition, spec: dict, frames: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | str:
-    """onnxruntime's run of the whole model, or why it cannot run it (a QONNX model's custom domain)."""
+def opened_reference(partition: Partition, spec: dict) -> WholeModelReference | str:
+    """onnxruntime's session on the whole model, or why it cannot run it (a QONNX model's custom
+    domain): opened once for the data set."""
     try:
-        return whole_model_reference(partition, spec, frames)
+        return WholeModelReference(partition, spec)
     except Exception as error:  # onnxruntime's own exception types live in its compiled module
         if not type(error).__module__.startswith("onnxruntime"):
             raise

@@ -121,7 +121,12 @@ def reference_whole_model(model: onnx.ModelProto, spec: Mapping[str, Any], frame
                           intermediates: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
     """onnxruntime on the whole model, frame by frame, the state pairs fed back (zeros first):
     the model's outputs and the named `intermediates` (name -> ONNX element type), stacked."""
-    reference = Reference(model, intermediates=dict(intermediates or {}))
+    return run_reference(Reference(model, intermediates=dict(intermediates or {})), spec, frames, intermediates)
+
+
+def run_reference(reference: Reference, spec: Mapping[str, Any], frames: Mapping[str, np.ndarray],
+                  intermediates: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """`reference_whole_model` on a session already open (one per data set, not per batch)."""
     state = {s["input"]: np.zeros(s["shape"], s["dtype"]) for s in spec["state"]}
     wanted = [o["name"] for o in spec["outputs"]] + list(intermediates or {})
     count = next(iter(frames.values())).shape[0]
@@ -159,32 +164,35 @@ def check_whole_model(partition: Partition, graph: Graph, spec: Mapping[str, Any
     """Compare a whole-model run (its `outputs`, and the integers its `accelerator` produced) with
     onnxruntime on `partition.model`. The boundary tensors are the QuantizeLinear outputs feeding
     the accelerator's output dequantizers, when the model names them so; else only outputs compare."""
-    reference = whole_model_reference(partition, spec, frames)
-    return compare_whole_model(partition, spec, reference, outputs, accelerator, lsb)
+    reference = WholeModelReference(partition, spec)
+    return reference.compare(reference.run(frames), outputs, accelerator, lsb)
 
 
-def whole_model_reference(partition: Partition, spec: Mapping[str, Any],
-                          frames: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """onnxruntime's run of the whole model on `frames`: its outputs, and the integers at the
-    accelerator's output boundary (`boundary_quantizers`)."""
-    boundary = boundary_quantizers(partition.model, spec["accelerator_outputs"])
-    quantized = quantizer_outputs(partition.model)
-    types = {q: quantized.get(q, onnx.TensorProto.UINT8) for q in boundary.values()}
-    return reference_whole_model(partition.model, spec, frames, types)
+class WholeModelReference:
+    """onnxruntime on the whole model, its session opened and the accelerator's output boundary
+    (`boundary_quantizers`) found once, then run and compared batch after batch."""
 
+    def __init__(self, partition: Partition, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.boundary = boundary_quantizers(partition.model, spec["accelerator_outputs"])
+        quantized = quantizer_outputs(partition.model)
+        self.types = {q: quantized.get(q, onnx.TensorProto.UINT8) for q in self.boundary.values()}
+        self.reference = Reference(partition.model, intermediates=self.types)
 
-def compare_whole_model(partition: Partition, spec: Mapping[str, Any], reference: Mapping[str, np.ndarray],
-                        outputs: Mapping[str, np.ndarray], accelerator: IntegerAccelerator,
-                        lsb: int = 1) -> WholeModelCheck:
-    """`check_whole_model` against onnxruntime's run already made (`whole_model_reference`)."""
-    boundary = boundary_quantizers(partition.model, spec["accelerator_outputs"])
-    produced = accelerator.integers("outputs")
-    boundary_lsb = {port: int(np.abs(produced[port].astype(np.int64)
-                                     - reference[q].reshape(produced[port].shape).astype(np.int64)).max())
-                    for port, q in boundary.items()}
-    output_abs = {name: float(np.abs(np.asarray(outputs[name], np.float64) - reference[name]).max())
-                  for name in outputs}
-    return WholeModelCheck(boundary_lsb, output_abs, lsb)
+    def run(self, frames: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's outputs on `frames`, and the integers at the accelerator's output boundary."""
+        return run_reference(self.reference, self.spec, frames, self.types)
+
+    def compare(self, reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
+                accelerator: IntegerAccelerator, lsb: int = 1) -> WholeModelCheck:
+        """A whole-model run's `outputs` and its accelerator's integers against `run`'s."""
+        produced = accelerator.integers("outputs")
+        boundary_lsb = {port: int(np.abs(produced[port].astype(np.int64)
+                                         - reference[q].reshape(produced[port].shape).astype(np.int64)).max())
+                        for port, q in self.boundary.items()}
+        output_abs = {name: float(np.abs(np.asarray(outputs[name], np.float64) - reference[name]).max())
+                      for name in outputs}
+        return WholeModelCheck(boundary_lsb, output_abs, lsb)
 
 
 def boundary_quantizers(model: onnx.ModelProto, ports: Mapping[str, str]) -> dict[str, str]:
