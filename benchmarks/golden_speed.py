@@ -108,14 +108,14 @@ def main() -> None:
         rows = [bench(name, model, runtime, rng) for name, (model, runtime) in models(Path(scratch)).items()]
     print(f"golden model vs onnxruntime (optimisations off, 1 thread, a frame a call): {FRAMES} frames a golden "
           f"call, best of {REPEATS}; target golden <= {TARGET_RATIO:g}x onnxruntime")
-    header = (f"{'model':<20} {'golden ms':>10} {'ratio':>7} {'target':>7}  {'before ms':>10} {'ratio':>7} "
+    header = (f"{'model':<24} {'golden ms':>10} {'ratio':>7} {'target':>7}  {'before ms':>10} {'ratio':>7} "
               f"{'speed-up':>9} {'onnxruntime ms':>15} {'equal':>6}")
     print(header)
     print("-" * len(header))
     for row in rows:
         ratio, before = row["golden"] / row["ort"], row["before"] / row["ort"]
         mark = "PASS" if ratio <= TARGET_RATIO else "FAIL"
-        print(f"{row['name']:<20} {row['golden'] * 1e3:10.2f} {ratio:6.1f}x {mark:>7}  {row['before'] * 1e3:10.2f} "
+        print(f"{row['name']:<24} {row['golden'] * 1e3:10.2f} {ratio:6.1f}x {mark:>7}  {row['before'] * 1e3:10.2f} "
               f"{before:6.1f}x {row['before'] / row['golden']:8.2f}x {row['ort'] * 1e3:15.3f} {str(row['same']):>6}")
     if not all(row["same"] for row in rows):
         raise SystemExit("the fast golden model differs from the reference one")

@@ -15,6 +15,7 @@ from support.golden_reference import reference_golden
 from support.onnx_models import GraphBuilder
 from support.op_cases import CASES, ENGINE_ONLY_CASES, build
 
+from hwcodesign.ops.facets import golden as facets_golden
 from hwcodesign.ops.facets.golden import NARROW_WIDTH
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
@@ -65,8 +66,9 @@ def test_wide_depthwise_convs() -> None:
 
 
 def test_frames_in_chunks_equal_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`run_op_in_chunks`: a layer run a frame at a time gives what it gives on the whole batch,
-    on every op case and a deformable case with a mask (each frame independent)."""
+    """The graph run a frame at a time (`CHUNK_BYTES`), and a depthwise conv's own frames one at a
+    time (`PASSES_BYTES`), give what the whole batch at once gives, on every op case and a
+    deformable case with a mask (each frame independent)."""
     graphs = []
     for case in sorted(CASES):
         model, calibration = build(case)
@@ -76,8 +78,11 @@ def test_frames_in_chunks_equal_one_batch(monkeypatch: pytest.MonkeyPatch) -> No
     layer = deform_layer(case)
     graphs.append((case.label, layer.graph, random_inputs(layer, 5, seed=2)))
     for label, graph, frames in graphs:
+        monkeypatch.setattr(golden, "CHUNK_BYTES", 2**40)
+        monkeypatch.setattr(facets_golden, "PASSES_BYTES", 2**40)
         whole = run_golden(graph, frames, keep_intermediates=True)
-        monkeypatch.setattr(golden, "CACHE_BYTES", 1)  # one frame a chunk
+        monkeypatch.setattr(golden, "CHUNK_BYTES", 1)  # one frame a chunk
+        monkeypatch.setattr(facets_golden, "PASSES_BYTES", 1)
         chunked = run_golden(graph, frames, keep_intermediates=True)
         monkeypatch.undo()
         assert whole.keys() == chunked.keys()

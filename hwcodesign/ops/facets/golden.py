@@ -141,6 +141,11 @@ def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
 
 NARROW_WIDTH = 32
 """Input width below which a depthwise conv runs channel-last (`depthwise`)."""
+PASSES_BYTES = 2**22
+"""A depthwise conv's frames at a time: 4 MB of int64 per chunk. Its nine products and sums, the
+output stage and the conversions are all passes over arrays of the map's size, which run from
+cache when the chunk is this small (with the graph's 8 MB chunks, `sim/golden.CHUNK_BYTES`:
+CoDeNet a 59 -> 49 ms a frame)."""
 
 
 def depthwise(op: WindowConv, values: np.ndarray, kind: type, bound: float) -> np.ndarray:
@@ -151,6 +156,9 @@ def depthwise(op: WindowConv, values: np.ndarray, kind: type, bound: float) -> n
     CoDeNet's and MobileNetV2's layers: channel-last 1.7x faster at widths 8 and 16 (stride 1),
     1.5-1.7x slower at 32 and 64, where the transposes cost more than they save."""
     n, channels, height, width = values.shape
+    chunk = max(1, PASSES_BYTES // (8 * channels * height * width))
+    if n > chunk:  # its passes over a few frames at a time stay in cache
+        return np.concatenate([depthwise(op, values[i:i + chunk], kind, bound) for i in range(0, n, chunk)])
     (kh, kw), (sh, sw), (dh, dw) = op.kernel, op.stride, op.dilation
     taps = op.weight.reshape(channels, kh, kw).astype(kind)
     if width >= NARROW_WIDTH:
