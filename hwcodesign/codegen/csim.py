@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -175,23 +176,56 @@ BUILD_COST = "build.json"
 @dataclass(frozen=True)
 class BuildCost:
     """What one g++ build of a library took: wall seconds and the peak resident memory of the
-    compiler's processes (the driver, cc1plus and the linker: the largest of them)."""
+    compiler's processes (cc1plus, the assembler, the linker: their sum at the worst sample)."""
 
     seconds: float
     peak_bytes: int
 
 
+SAMPLE_SECONDS = 0.02
+
+
 def run_measured(command: list[str]) -> tuple[int, str, BuildCost]:
-    """Run `command`; its exit status, its stderr and what it cost. The child is reaped with wait4,
-    whose usage covers the processes it waited for (g++'s cc1plus and ld)."""
+    """Run `command`; its exit status, its stderr and what it cost. Memory is sampled from /proc
+    every `SAMPLE_SECONDS`: the resident bytes of the command's descendants (g++'s cc1plus and
+    ld; the driver itself is small). Not `wait4`'s maxrss: Linux carries a process's high-water
+    mark across fork and exec, so every child of a large Python process reports that process's
+    size (7 GB from a test worker)."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    stderr = process.stderr.read()  # to its end: the only pipe, so no deadlock before the wait
-    process.stderr.close()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, stderr, BuildCost(time.perf_counter() - start, usage.ru_maxrss * 1024)
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read() if process.stderr else ""))
+    reader.start()
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, descendants_rss(process.pid))
+        time.sleep(SAMPLE_SECONDS)
+    reader.join()
+    return process.returncode, "".join(errors), BuildCost(time.perf_counter() - start, peak)
+
+
+def descendants_rss(root: int) -> int:
+    """Resident bytes of `root`'s descendants now, from /proc (0 where /proc is missing)."""
+    children: dict[int, list[int]] = {}
+    resident: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            pages = int((entry / "statm").read_text().split()[1])
+        except (OSError, ValueError, IndexError):  # gone, or not readable
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state, past the name
+        children.setdefault(parent, []).append(int(entry.name))
+        resident[int(entry.name)] = pages * PAGE_BYTES
+    total, pending = 0, list(children.get(root, []))
+    while pending:
+        pid = pending.pop()
+        total += resident.get(pid, 0)
+        pending += children.get(pid, [])
+    return total
+
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def build_cost(project: Project, xilinx_headers: str | os.PathLike[str] | None = None) -> BuildCost | None:
