@@ -35,11 +35,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from hwcodesign.boards import HP_PORTS, Board
 from hwcodesign.errors import HwcodesignError
 from hwcodesign.hardware.engine.config import MAX_BATCH, URAM_BUFFERS, EngineConfig, EngineUnsupported
-from hwcodesign.hardware.engine.plan import InstructionPlan
+from hwcodesign.hardware.engine.plan import InstructionPlan, holds_at_depth
 from hwcodesign.hardware.folding import RESOURCES, LayerCost
 from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.types import Tensor
@@ -52,7 +53,18 @@ from hwcodesign.mapper.engine.cost import (
     instruction_timings,
     memory_system,
 )
-from hwcodesign.mapper.engine.program import buffer_sizes, instruction_inputs, instructions, plan, plan_arena
+from hwcodesign.mapper.engine.program import (
+    buffer_sizes,
+    chosen_blocking,
+    instruction_inputs,
+    instructions,
+    mac_buffer_sizes,
+    pixel_buffer_sizes,
+    plan,
+    plan_arena,
+    unit_buffer_sizes,
+    whole_plan,
+)
 from hwcodesign.mapper.engine.widths import EngineWidths, engine_widths, weight_storage_bits
 from hwcodesign.mapper.solver import DEFAULT_TIME_LIMIT, Deadline
 from hwcodesign.mapper.table import (
@@ -218,6 +230,8 @@ class PixelUnitShare:
         self.graph, self.program, self.bits, self.operands, self.runs = graph, program, bits, operands, runs
         self.indexes = [k for k, i in enumerate(program) if not i.is_mac]
         self.by_lanes: dict[int, dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None] = {}
+        self.sized: dict[int, dict[str, int]] = {}
+        self.in_runs: dict[tuple[int, int], list[InstructionTiming | None]] = {}
 
     def of(self, config: EngineConfig) -> dict[int, tuple[InstructionPlan, tuple[InstructionTiming, ...]]] | None:
         """Instruction index -> (plan, timing in each run: 1, 2, ... instances) of every pixel instruction at
@@ -232,14 +246,43 @@ class PixelUnitShare:
                     k: (item, instruction_timings(item, config, self.bits, self.runs)) for k, item in plans.items()}
         return self.by_lanes[config.ew_lanes]
 
+    def buffers(self, config: EngineConfig) -> dict[str, int]:
+        """`pixel_buffer_sizes` of the pixel instructions at `config`'s pixel lanes (which `of` has
+        planned)."""
+        if config.ew_lanes not in self.sized:
+            planned = self.by_lanes[config.ew_lanes]
+            assert planned is not None
+            self.sized[config.ew_lanes] = pixel_buffer_sizes((item for item, _ in planned.values()), config)
+        return self.sized[config.ew_lanes]
+
+    def run_timings(self, config: EngineConfig, instances: int) -> list[InstructionTiming | None]:
+        """Every instruction's timing in a run on one of `instances` engines, as a new list: the
+        pixel instructions' at `config`'s pixel lanes (which `of` has timed), None for the MAC
+        unit's (its many sizes fill in their own into a copy of one list)."""
+        if (config.ew_lanes, instances) not in self.in_runs:
+            planned = self.by_lanes[config.ew_lanes]
+            assert planned is not None
+            timings: list[InstructionTiming | None] = [None] * len(self.program)
+            for k, (_, timed) in planned.items():
+                timings[k] = timed[instances - 1]
+            self.in_runs[config.ew_lanes, instances] = timings
+        return list(self.in_runs[config.ew_lanes, instances])
+
 
 class MacUnitShare:
     """The MAC unit's instructions planned and timed once per MAC-unit size, for every number of
     instances. A MAC plan and its loops read the configuration's PE, SIMD, output stages, weight
-    depth, pixel parallelism and word (`mac_plan`), and the pixel unit's lanes only for a fused
-    residual Add (its stage has that many lanes): the other instructions are shared by the
-    configurations differing only in those lanes. Plans come first (the resources need them),
-    timings only when asked for (a configuration that cannot fit is never timed)."""
+    depth, pixel parallelism and word (`mac_plan`), and the pixel unit's lanes only where they time
+    a fused residual Add (its stage has that many lanes): in the choice of blocking
+    (`chosen_blocking`) and the timings. So every MAC instruction is planned in the whole memories
+    (`whole_plan`) once per MAC-unit size, the instructions without a residual Add are also given
+    their blocking and timed once per size, and those with one per size and pixel lanes. Plans come
+    first (the resources need them), timings only when asked for (a configuration that cannot fit
+    is never timed).
+
+    The weight depth only blocks the weights: a layer in one block has the same plan at every
+    depth holding them (`holds_at_depth`), so it is planned once for all of them, and timed once
+    too (the cost model reads the depth only through the plan)."""
 
     def __init__(self, graph: Graph, program: list, bits: int, operands: Sequence[tuple[Tensor, ...]],
                  runs: Sequence[EngineRun]) -> None:
@@ -247,28 +290,67 @@ class MacUnitShare:
         macs = [k for k, i in enumerate(program) if i.is_mac]
         self.shared = [k for k in macs if program[k].residual is None]
         self.own = [k for k in macs if program[k].residual is not None]
-        self.planned: dict[tuple[EngineConfig, bool], dict[int, InstructionPlan] | None] = {}
+        self.keys: dict[EngineConfig, list[tuple[tuple[EngineConfig, bool], list[int]]]] = {}
+        self.whole: dict[EngineConfig, dict[int, InstructionPlan] | None] = {}
+        self.planned: dict[tuple[EngineConfig, bool], dict[int, InstructionPlan]] = {}
         self.timed: dict[tuple[EngineConfig, bool], dict[int, tuple[InstructionTiming, ...]]] = {}
+        self.sized: dict[tuple[tuple[EngineConfig, bool], ...], dict[str, int]] = {}
+        # by the size or key but for the depth (`depthless`): instruction index -> its plan, timing in one block
+        self.one_block: dict[EngineConfig, dict[int, InstructionPlan]] = {}
+        self.one_block_timed: dict[tuple[EngineConfig, bool], dict[int, tuple[InstructionTiming, ...]]] = {}
 
     def _keys(self, config: EngineConfig) -> list[tuple[tuple[EngineConfig, bool], list[int]]]:
-        mac_unit = replace(config, uram=())  # where a buffer is built changes no plan and no cycle
-        keys = [((replace(mac_unit, ew_lanes=1), False), self.shared)]
-        return keys + [((mac_unit, True), self.own)] if self.own else keys
+        """(the MAC-unit size, False) and the instructions without a residual Add, then, if any,
+        (the size with the pixel lanes, True) and those with one (found once per configuration)."""
+        if config not in self.keys:
+            mac_unit = replace(config, uram=())  # where a buffer is built changes no plan and no cycle
+            keys = [((replace(mac_unit, ew_lanes=1), False), self.shared)]
+            self.keys[config] = keys + [((mac_unit, True), self.own)] if self.own else keys
+        return self.keys[config]
 
     def plans(self, config: EngineConfig) -> dict[int, InstructionPlan] | None:
         """Instruction index -> plan of every MAC instruction on `config`; None when one cannot run."""
+        keys = self._keys(config)
+        whole = self._whole_plans(keys[0][0][0], config)
+        if whole is None:
+            return None
         found: dict[int, InstructionPlan] = {}
-        for key, indexes in self._keys(config):
+        for key, indexes in keys:
             if key not in self.planned:
-                try:
-                    self.planned[key] = {k: plan(self.program[k], self.graph, config, self.bits, self.operands[k])
-                                         for k in indexes}
-                except EngineUnsupported:
-                    self.planned[key] = None
-            if self.planned[key] is None:
-                return None
+                self.planned[key] = {k: chosen_blocking(whole[k], config, self.bits) for k in indexes}
             found.update(self.planned[key])
         return found
+
+    def _whole_plans(self, size: EngineConfig, config: EngineConfig) -> dict[int, InstructionPlan] | None:
+        """Instruction index -> `whole_plan` of every MAC instruction on `config`, of MAC-unit size
+        `size`; None when one cannot run."""
+        if size not in self.whole:
+            one_block = self.one_block.setdefault(depthless(size), {})
+            try:
+                self.whole[size] = {k: self._whole_plan(k, one_block, config) for k in self.shared + self.own}
+            except EngineUnsupported:
+                self.whole[size] = None
+        return self.whole[size]
+
+    def _whole_plan(self, k: int, one_block: dict[int, InstructionPlan], config: EngineConfig) -> InstructionPlan:
+        """`whole_plan` of instruction `k` on `config`, or the plan in one block it has on the sizes
+        differing only in the depth (`one_block`, which keeps the first found) where `config`'s
+        depth holds it (`holds_at_depth`)."""
+        known = one_block.get(k)
+        if known is not None and holds_at_depth(known, config.weight_depth):
+            return known
+        item = whole_plan(self.program[k], self.graph, config, self.bits, self.operands[k])
+        if known is None and item.blocks == 1:
+            one_block[k] = item
+        return item
+
+    def buffers(self, config: EngineConfig) -> dict[str, int]:
+        """`mac_buffer_sizes` of every MAC instruction on `config` (which `plans` has planned), once
+        for all the configurations sharing their plans."""
+        keys = tuple(key for key, _ in self._keys(config))
+        if keys not in self.sized:
+            self.sized[keys] = mac_buffer_sizes(item for key in keys for item in self.planned[key].values())
+        return self.sized[keys]
 
     def timings(self, config: EngineConfig) -> dict[int, tuple[InstructionTiming, ...]]:
         """Instruction index -> its timing in each run, of every MAC instruction on `config` (which
@@ -276,11 +358,36 @@ class MacUnitShare:
         found: dict[int, tuple[InstructionTiming, ...]] = {}
         for key, _ in self._keys(config):
             if key not in self.timed:
-                planned = self.planned[key]
-                assert planned is not None
-                self.timed[key] = {k: instruction_timings(item, config, self.bits, self.runs) for k, item in planned.items()}
+                one_block = self.one_block_timed.setdefault((depthless(key[0]), key[1]), {})
+                self.timed[key] = {k: self._timing(k, item, one_block, config) for k, item in self.planned[key].items()}
             found.update(self.timed[key])
         return found
+
+    def _timing(self, k: int, item: InstructionPlan, one_block: dict[int, tuple[InstructionTiming, ...]],
+                config: EngineConfig) -> tuple[InstructionTiming, ...]:
+        """Instruction `k`'s timing in each run on `config`, planned `item`: a plan in one block is
+        the same on all the sizes differing only in the depth, so one timing of it serves them
+        (`one_block`); a plan in blocks is timed."""
+        if item.blocks > 1:
+            return instruction_timings(item, config, self.bits, self.runs)
+        if k not in one_block:
+            one_block[k] = instruction_timings(item, config, self.bits, self.runs)
+        return one_block[k]
+
+
+def depthless(config: EngineConfig) -> EngineConfig:
+    """`config` but for its weight depth: the key of what the depths share (`MacUnitShare`)."""
+    return replace(config, weight_depth=0)
+
+
+def program_timings(pixel_unit: PixelUnitShare, mac_unit: MacUnitShare, config: EngineConfig,
+                    instances: int) -> tuple[InstructionTiming, ...]:
+    """Every instruction's timing in a run on one of `instances` engines at `config`, from the
+    unit that runs it."""
+    timings = pixel_unit.run_timings(config, instances)
+    for k, timed in mac_unit.timings(config).items():
+        timings[k] = timed[instances - 1]
+    return cast(tuple[InstructionTiming, ...], tuple(timings))  # every MAC instruction's filled in
 
 
 def evaluate_config(graph: Graph, program: list, config: EngineConfig, widths: EngineWidths, bits: int,
@@ -331,8 +438,7 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
         pixel, mac = pixel_unit.of(config), mac_unit.plans(config)
         if pixel is None or mac is None:
             continue
-        plans = [mac[k] if k in mac else pixel[k][0] for k in range(len(program))]
-        buffers = buffer_sizes(plans, config)
+        buffers = unit_buffer_sizes(mac_unit.buffers(config), pixel_unit.buffers(config))
         for placement in placements:
             placed = replace(config, uram=placement)
             sized.append((placed, engine_resources(placed, buffers, widths)))
@@ -340,13 +446,14 @@ def engine_candidates(graph: Graph, board: Board, word_bits: int = 64,
     # every one is, for the explanation of what does not fit
     fitting = [(c, r) for c, r in sized if fits_instances(r, 1, limits)]
     candidates = []
+    timed: dict[tuple[EngineConfig, int], tuple[InstructionTiming, ...]] = {}  # wherever the buffers are built
     for config, resources in fitting or sized:
-        pixel, mac = pixel_unit.of(config), mac_unit.timings(config)
-        assert pixel is not None
+        unplaced = replace(config, uram=())
         for n in range(1, max_instances + 1):
             if n == 1 or fits_instances(resources, n, limits):
-                timings = tuple(mac[k][n - 1] if k in mac else pixel[k][1][n - 1] for k in range(len(program)))
-                candidates.append(candidate(config, timings, resources, n, runs[n - 1].frames))
+                if (unplaced, n) not in timed:
+                    timed[unplaced, n] = program_timings(pixel_unit, mac_unit, config, n)
+                candidates.append(candidate(config, timed[unplaced, n], resources, n, runs[n - 1].frames))
     if not candidates:
         raise MappingInfeasible(f"no engine configuration can run every layer of '{graph.name}' "
                                 "(each needs more weight words per output than the largest weight memory)")

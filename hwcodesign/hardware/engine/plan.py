@@ -229,6 +229,14 @@ def mac_plan(instruction: Instruction, inputs: Sequence[Tensor], config: EngineC
         **blocking(outer_per_block, outer_total, sf * load_pe * memory_words(config, weight_bits), lanes_out))
 
 
+def holds_at_depth(item: InstructionPlan, weight_depth: int) -> bool:
+    """Whether `item`, a MAC plan in the whole memories, is also the plan of its layer on the same
+    configuration with memories `weight_depth` words deep: it runs in one block, whose weights
+    they hold (`mac_plan` reads the depth only to block the weights), so the mapper plans a layer
+    once for all the depths that hold its weights."""
+    return item.blocks == 1 and item.weight_buffer_words <= weight_depth
+
+
 def blocking(outer_per_block: int, outer_total: int, outer_weight_words: int, lanes_out: int) -> dict[str, int]:
     """The plan's fields that follow from the outers a block holds: the blocks, a block's params
     words of weights (`outer_weight_words` an outer) and its records."""

@@ -104,9 +104,11 @@ class InstructionTiming(NamedTuple):
         return self.macs / (self.cycles * config.macs_per_cycle) if self.cycles else 0.0
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def load_cycles(words: int, memory: MemorySystem) -> int:
     """A load of `words` params words into an on-chip memory (descriptor, weights, records, a
-    table) over the params master: a word a cycle, unless the port or the DDR share moves less."""
+    table) over the params master: a word a cycle, unless the port or the DDR share moves less.
+    Cached: the mapper loads the same few sizes over the same few memories millions of times."""
     return max(words, memory.cycles((words * PARAMS_WORD_BYTES,), 0))
 
 
@@ -129,17 +131,18 @@ def mac_compute(item: InstructionPlan, config: EngineConfig, outers: int) -> tup
     return time, iterations, iterations - out.shape[2] * convert
 
 
-def prefetch_frames(addresses: int, frames: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=1 << 16)
+def prefetch_frames(addresses: int, frames: int) -> tuple[tuple[int, int], ...]:
     """How a run's `frames` share the next block's `addresses` weight addresses, as
     `hwc_mac_layer` splits them: (addresses a frame stores, frames storing that many), frame f
-    the ceil(addresses / frames) from f times that on."""
+    the ceil(addresses / frames) from f times that on. Cached, as `load_cycles`."""
     if not addresses:
-        return [(0, frames)]
+        return ((0, frames),)
     share = ceil_div(addresses, frames)
     whole = addresses // share
     rest = addresses - whole * share
     shares = [(share, whole), (rest, 1 if rest else 0), (0, frames - whole - (1 if rest else 0))]
-    return [(size, count) for size, count in shares if count]
+    return tuple((size, count) for size, count in shares if count)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -219,9 +219,17 @@ def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bi
          inputs: tuple[Tensor, ...] | None = None) -> InstructionPlan:
     """The schedule of one instruction on `config` (`inputs`: its input tensors, when the caller
     has them, as the mapper does for every configuration it tries); EngineUnsupported when it
-    cannot fit. A MAC layer in blocks takes the memories' halves and prefetches (`prefetching`)
-    where that times faster on `blocking_run`: a choice of the layer and the configuration alone,
-    so the program and every run of it agree."""
+    cannot fit: its `whole_plan` with the `chosen_blocking`."""
+    return chosen_blocking(whole_plan(instruction, graph, config, weight_bits, inputs), config, weight_bits)
+
+
+def whole_plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bits: int,
+               inputs: tuple[Tensor, ...] | None = None) -> InstructionPlan:
+    """The schedule of one instruction on `config`, a MAC layer's blocks in the whole memories
+    (`chosen_blocking` may take their halves instead); EngineUnsupported when it cannot fit. Apart
+    from `plan`, so that the mapper plans a MAC layer fused with a residual Add once for all the
+    pixel lanes: neither its family's plan nor the Add's reads them (only the choice of blocking,
+    which times the Add's stage, does)."""
     op = instruction.op
     inputs = instruction_inputs(instruction, graph) if inputs is None else inputs
     item = engine_facet(op).plan(instruction, inputs, config, weight_bits)
@@ -229,6 +237,13 @@ def plan(instruction: Instruction, graph: Graph, config: EngineConfig, weight_bi
         add = instruction.residual.op
         item = replace(item, residual=engine_facet(add).plan(Instruction(add, "add"), tuple(graph.input_tensors(add)),
                                                              config, weight_bits))
+    return item
+
+
+def chosen_blocking(item: InstructionPlan, config: EngineConfig, weight_bits: int) -> InstructionPlan:
+    """`item` (a `whole_plan`), or where it runs in blocks, its blocks in the memories' halves
+    prefetching (`prefetching`) if that times faster on `blocking_run`: a choice of the layer and
+    the configuration alone, so the program and every run of it agree."""
     halves = prefetching(item, config)
     if halves is None:
         return item
@@ -251,18 +266,32 @@ def most(values: Iterable[int], floor: int = 1) -> int:
     return max([floor, *values])
 
 
+BUFFERS = ("ROW_BANKS", "BANK_DEPTH", "MAX_OUTERS", "WBUF_DEPTH", "TABLE_DEPTH", "EW_TABLE_DEPTH", "OFFSET_C_MAX",
+           "MASK_C_MAX", "MAX_DEFORM_W", "MAX_RESIZE_ROW_WORDS", "MAX_GATHER_WORDS")
+"""The on-chip buffers `buffer_sizes` sizes, in the generated C++ config's order."""
+
+
 def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict[str, int]:
-    """The engine's on-chip buffers, each sized for the instruction that needs the most (the
-    generated C++ config's names): ring words per bank, weight words per PE memory, records
-    of the MAC and pixel units, sampling offsets and mask per row, resize row words, the
-    unpacker's outers per group."""
+    """The engine's on-chip buffers (`BUFFERS`), each sized for the instruction that needs the
+    most: the MAC unit's (`mac_buffer_sizes`) and the pixel unit's (`pixel_buffer_sizes`)."""
     plans = list(plans)
-    mac = [p for p in plans if p.instruction.is_mac]
-    sampled = [p.sampling_inputs for p in mac if p.sampling_inputs]
-    sampling_width = [p.output.shape[3] for p in mac if p.sampling_inputs]
-    resize = [p for p in plans if p.instruction.mode == "resize"]
-    gather = [p for p in plans if p.instruction.mode == "gather"]
-    pixel = [p for p in plans if not p.instruction.is_mac]
+    return unit_buffer_sizes(mac_buffer_sizes(p for p in plans if p.instruction.is_mac),
+                             pixel_buffer_sizes((p for p in plans if not p.instruction.is_mac), config))
+
+
+def unit_buffer_sizes(mac: dict[str, int], pixel: dict[str, int]) -> dict[str, int]:
+    """Both units' buffer sizes in the generated config's order (`BUFFERS`). Apart, so that the
+    mapper sizes the pixel unit's once for all the configurations with its lanes."""
+    sizes = {**mac, **pixel}
+    return {name: sizes[name] for name in BUFFERS}
+
+
+def mac_buffer_sizes(plans: Iterable[InstructionPlan]) -> dict[str, int]:
+    """The MAC unit's buffers for its instructions' `plans`: ring words per bank, the unpacker's
+    outers per group, weight words per PE memory, records, sampling offsets and mask per row."""
+    mac = list(plans)
+    sampling = [p for p in mac if p.sampling_inputs]
+    sampled = [p.sampling_inputs for p in sampling]
     row_banks = 2 if sampled else 1
     return {
         # the ring's banks: by row parity only where a bilinear sample reads two rows at once
@@ -272,10 +301,20 @@ def buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict
         "MAX_OUTERS": most(p.outer_per_block for p in mac if p.pixels > 1),
         "WBUF_DEPTH": most(p.weight_buffer_words for p in mac if p.load_pe),
         "TABLE_DEPTH": most(p.table_entries for p in mac),
-        "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),
         "OFFSET_C_MAX": most(aux[0].channels for aux in sampled),
         "MASK_C_MAX": most(aux[1].channels for aux in sampled if len(aux) > 1),
-        "MAX_DEFORM_W": most(sampling_width),
+        "MAX_DEFORM_W": most(p.output.shape[3] for p in sampling),
+    }
+
+
+def pixel_buffer_sizes(plans: Iterable[InstructionPlan], config: EngineConfig) -> dict[str, int]:
+    """The pixel unit's buffers for its instructions' `plans`: records, resize row words, a
+    channel gather's held pixel."""
+    pixel = list(plans)
+    resize = [p for p in pixel if p.instruction.mode == "resize"]
+    gather = [p for p in pixel if p.instruction.mode == "gather"]
+    return {
+        "EW_TABLE_DEPTH": most((p.table_entries for p in pixel), config.word_bytes),
         "MAX_RESIZE_ROW_WORDS": most(p.inputs[0].shape[3] * words_per_pixel(p.inputs[0], config.word_bytes) for p in resize),
         # a channel gather's held pixel (of each of its inputs), a copy per pixel lane
         "MAX_GATHER_WORDS": most(sum(words_per_pixel(t, config.word_bytes) for t in p.inputs) for p in gather),
