@@ -77,7 +77,9 @@ def test_stream_widths_change_the_packing(example_projects: dict[str, tuple[Grap
             assert port.layout.words_per_frame == words
             assert port.layout.bytes_per_frame == words * bits // 8
         assert project.inputs[0].layout.pixels_per_word == {32: 1, 64: 2, 128: 5}[bits]  # 24-bit RGB pixels
-    assert "hwc_multiplier<(C::LUT_MACS != 0)>" in (example_projects["cnv_lut"][1].root / "hls/layers/hwc_conv.h").read_text()
+    layers = example_projects["cnv_lut"][1].root / "hls/layers"
+    assert "hwc_lane_mac<C>(" in (layers / "hwc_conv.h").read_text()
+    assert "hwc_multiplier<(C::LUT_MACS != 0)>" in (layers / "hwc_common.h").read_text()  # the lane's multipliers
     params = "".join(p.read_text() for p in (example_projects["cnv_lut"][1].root / "hls/params").glob("*.h"))
     assert "LUT_MACS = 1" in params
 

@@ -181,21 +181,30 @@ def test_a_layer_too_large_for_the_weight_memory_is_refused(tmp_path: Path) -> N
         engine_project(graph, EngineConfig(8, 8, 8, 8, 16), tmp_path / "gemm")
 
 
-def test_packed_products_are_exact_at_the_extremes(tmp_path: Path) -> None:
-    """hwc_mul2 (two products per DSP48E2) against plain products, every weight pair at the
-    operand extremes, for the widths the engine packs: 4-bit weights with 9-bit activations and
-    17-bit deformable samples, 8-bit weights with 9-bit activations."""
+def test_packed_products_are_exact_for_every_packed_width(tmp_path: Path) -> None:
+    """hwc_mul2 (two products per DSP48E2) against plain products, for every width pair the
+    mapper packs (`packs_two_products`, weights of every storage width): every weight pair times
+    the operand's extremes and 57 values spread between. C simulation multiplies natively
+    (`hwc_mul_pair`), so this is what holds the packed hardware to the simulated products. The
+    pairs one bit past the rule (2 W + X = 27) must go wrong: the rule is tight."""
     import subprocess
 
     from hwcodesign.codegen.render import templates_dir
+    from hwcodesign.hardware.engine.config import WEIGHT_STORAGE_BITS
+    from hwcodesign.mapper.engine.widths import packs_two_products
 
+    pairs = [(w, x) for w in WEIGHT_STORAGE_BITS for x in range(2, 19) if packs_two_products(w, x)]
+    past = [(w, 27 - 2 * w) for w in WEIGHT_STORAGE_BITS if 27 - 2 * w <= 18]
+    assert (4, 9) in pairs and (4, 17) in pairs and (8, 9) in pairs and past == [(8, 11)]
     source = tmp_path / "mul2.cpp"
     source.write_text('''
 #include <cstdio>
 #include "engine/hwc_engine_base.h"
 template <int W, int X> long check() {
     long bad = 0;
-    const int xs[] = {-(1 << (X - 1)), -(1 << (X - 1)) + 1, -1, 0, 1, 5, (1 << (X - 1)) - 1};
+    const int lo = -(1 << (X - 1)), hi = (1 << (X - 1)) - 1;
+    int xs[64] = {lo, lo + 1, -1, 0, 1, hi - 1, hi};
+    for (int i = 7; i < 64; ++i) xs[i] = lo + (int)((long long)(hi - lo) * (i - 7) / 56);
     for (int a = -(1 << (W - 1)); a < (1 << (W - 1)); ++a)
         for (int b = -(1 << (W - 1)); b < (1 << (W - 1)); ++b)
             for (int x : xs) {
@@ -205,11 +214,13 @@ template <int W, int X> long check() {
             }
     return bad;
 }
-int main() { std::printf("%ld\\n", check<4, 9>() + check<4, 17>() + check<8, 9>()); return 0; }
-''')
+int main() { std::printf("%ld %ld\\n", PACKED, PAST); return 0; }
+'''.replace("PACKED", " + ".join(f"check<{w}, {x}>()" for w, x in pairs))
+     .replace("PAST", " + ".join(f"(check<{w}, {x}>() > 0)" for w, x in past)))
     (tmp_path / "engine_layer.h").write_text("struct hwc_layer { int mode; };\n")
     hls = templates_dir() / "hls"
     binary = tmp_path / "mul2"
     subprocess.run(["g++", "-std=c++14", "-O1", "-Wno-unknown-pragmas", "-I", str(hls / "shim"), "-I", str(hls),
                     "-I", str(tmp_path), str(source), "-o", str(binary)], check=True)
-    assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
+    wrong, past_wrong = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split()
+    assert wrong == "0" and past_wrong == str(len(past))

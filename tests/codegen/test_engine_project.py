@@ -19,7 +19,7 @@ from support.qdq_by_hand import conv_bn_relu_qdq
 
 from hwcodesign.backends import emit_project, map_to_board
 from hwcodesign.boards import load_board
-from hwcodesign.check.synthesizable import GXX, synthesis_problems, synthesizable_files
+from hwcodesign.check.synthesizable import GXX, compile_problems, synthesis_problems, synthesizable_files
 from hwcodesign.check.tcl import run_tcl
 from hwcodesign.codegen import engine_project as engine_project_module
 from hwcodesign.codegen.engine_project import ENGINE_MASTERS
@@ -191,7 +191,7 @@ def test_engine_sources_are_synthesizable(engine: tuple[Graph, EngineMapping, Pr
     assert {"hls/top.cpp", "hls/engine_config.h", "hls/engine_layer.h", "hls/engine/hwc_engine_mac.h",
             "hls/engine/hwc_engine_pixel.h"} <= checked  # the checker reads the engine, not only the top
     assert not any(name.startswith(("hls/shim/", "hls/tb", "hls/host_run", "hls/csim_lib")) for name in checked)
-    problems = synthesis_problems(root)
+    problems = synthesis_problems(root) + compile_problems(root, synthesis_view=True)  # and as Vitis reads it
     assert problems == [], "\n".join(problems)
 
 

@@ -46,10 +46,13 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 @pytest.fixture(scope="module")
-def op_compiles(op_suite: OpSuite, pool: ThreadPoolExecutor) -> dict[str, Future[list[str]]]:
-    """The op cases' compile checks, one per folding (every case in its project), submitted at
-    once and collected by the tests."""
-    return {variant: pool.submit(compile_problems, op_suite.projects[variant].root) for variant in VARIANTS}
+def op_compiles(op_suite: OpSuite, pool: ThreadPoolExecutor) -> dict[tuple[str, bool], Future[list[str]]]:
+    """The op cases' compile checks, one per folding (every case in its project) and view (the
+    C++ build's, and Vitis's with __SYNTHESIS__ defined), submitted at once and collected by the
+    tests."""
+    return {(variant, synthesis): pool.submit(compile_problems, op_suite.projects[variant].root,
+                                              synthesis_view=synthesis)
+            for synthesis in (False, True) for variant in VARIANTS}
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +93,20 @@ def test_example_model_is_synthesizable(example_checks: dict[str, Future[list[st
 
 @needs_gxx
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_op_cases_compile_as_restricted_cpp_without_recursion(op_compiles: dict[str, Future[list[str]]],
-                                                              variant: str) -> None:
-    problems = op_compiles[variant].result()
+def test_op_cases_compile_as_restricted_cpp_without_recursion(
+        op_compiles: dict[tuple[str, bool], Future[list[str]]], variant: str) -> None:
+    problems = op_compiles[variant, False].result()
     assert problems == [], f"{variant}:\n{report(problems)}"
+
+
+@needs_gxx
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_op_cases_compile_as_vitis_reads_them(op_compiles: dict[tuple[str, bool], Future[list[str]]],
+                                              variant: str) -> None:
+    """The __SYNTHESIS__ branches: ap_int rings, tables and MAC loops where C simulation uses
+    native integers."""
+    problems = op_compiles[variant, True].result()
+    assert problems == [], f"{variant} (synthesis view):\n{report(problems)}"
 
 
 # -- the checker finds what it claims to --------------------------------------------------------

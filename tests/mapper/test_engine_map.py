@@ -398,8 +398,8 @@ def test_a_sparse_network_is_refused_by_the_engine_with_the_reason(tmp_path) -> 
 
 @pytest.mark.parametrize(("weight_bits", "packed"), [(8, False), (4, True)])
 def test_fixed_mapping_packs_only_where_the_deformable_datapath_allows(weight_bits: int, packed: bool) -> None:
-    """Two products per DSP48E2 need 2 W + X <= 27: 17-bit bilinear samples pack with 4-bit
-    weights (25 bits) but not with 8-bit ones (33 bits)."""
+    """Two products per DSP48E2 need 2 W + X + 1 <= 27 (`packs_two_products`): 17-bit bilinear
+    samples pack with 4-bit weights (26 bits) but not with 8-bit ones (34 bits)."""
     graph = deform_layer(DeformCase(weight_bits=weight_bits)).graph
     config = EngineConfig(8, 8, 1, 4, 64, packed_macs=True)
     mapping = fixed_engine_mapping(graph, board("zcu104"), config)

@@ -64,10 +64,18 @@ class EngineWidths:
         return self.bias_bits + 2 * self.mult_bits + 6 + 2 * self.off_bits
 
     def packs_macs(self, ps_type: str) -> bool:
-        """Two products per DSP48E2 (WP486 generalised, `hwc_mul2`): the packed weight pair
-        (2 W + X bits) fits its 27-bit port and the operand the 18-bit one. Zynq-7000's DSP48E1
-        is not packed (as in the dataflow cost model)."""
-        return ps_type == "zynq_ultrascale" and 2 * self.weight_bits + self.xm_bits <= 27 and self.xm_bits <= 18
+        """Two products per DSP48E2 (`hwc_mul2`), on UltraScale+ where the operands allow
+        (`packs_two_products`). Zynq-7000's DSP48E1 is not packed (as in the dataflow cost model)."""
+        return ps_type == "zynq_ultrascale" and packs_two_products(self.weight_bits, self.xm_bits)
+
+
+def packs_two_products(weight_bits: int, x_bits: int) -> bool:
+    """Whether `hwc_mul2` (WP486 generalised) gives both products a * x and b * x of W-bit weights
+    and an X-bit operand exactly. The pre-adder forms a * 2^(W+X) + b, which spans 2 W + X + 1
+    bits when both weights are negative, in the 27-bit port; x goes in the 18-bit one.
+    tests/codegen/test_engine_csim.py checks every pair this admits, and that the first it refuses
+    would go wrong."""
+    return 2 * weight_bits + x_bits + 1 <= 27 and x_bits <= 18
 
 
 def product_bits(requant: Requant, acc_bound: int) -> int:

@@ -109,9 +109,10 @@ hwc_byte_t hwc_word_byte(const Word &word, int e) {
 
 // Two products that share the operand x in one DSP48E2 (27 x 18 multiplier; Xilinx WP486):
 // (a * 2^K + b) * x with K = W_BITS + X_BITS, split exactly. |b * x| <= 2^(K-2), so the low K
-// bits hold b * x as a signed field and the rest is a * x. The packed operand needs
-// 2 * W_BITS + X_BITS <= 27 and x fits the 18-bit port (mac_pack in mapper/engine_widths.py):
-// 4-bit weights pack with 9-bit activations and with 17-bit deformable samples alike.
+// bits hold b * x as a signed field and the rest is a * x. The packed operand spans
+// 2 * W_BITS + X_BITS + 1 bits (both weights negative), which must fit the 27-bit port, and x the
+// 18-bit one (`packs_two_products` in mapper/engine/widths.py): 4-bit weights pack with 9-bit
+// activations and with 17-bit deformable samples alike.
 template <int W_BITS, int X_BITS>
 void hwc_mul2(ap_int<W_BITS> a, ap_int<W_BITS> b, ap_int<X_BITS> x, ap_int<W_BITS + X_BITS> &ax,
               ap_int<W_BITS + X_BITS> &bx) {
@@ -123,6 +124,25 @@ void hwc_mul2(ap_int<W_BITS> a, ap_int<W_BITS> b, ap_int<X_BITS> x, ap_int<W_BIT
     const ap_int<K> low = ap_int<K>(product.range(K - 1, 0));
     bx = low;
     ax = ap_int<W_BITS + X_BITS>((product - low) >> K);
+}
+
+// Two weights times one activation (or deformable sample), as the config builds it: one DSP48E2
+// for both when it packs (hwc_mul2), else two multipliers. A C++ build multiplies natively:
+// hwc_mul2 gives the plain products for every operand of every width pair the mapper packs
+// (`packs_two_products`), which tests/codegen/test_engine_csim.py checks pair by pair, and C
+// simulation runs this for every product of every frame.
+template <class C>
+void hwc_mul_pair(ap_int<C::W_BITS> a, ap_int<C::W_BITS> b, ap_int<C::XM_BITS> x, ap_int<C::W_BITS + C::XM_BITS> &ax,
+                  ap_int<C::W_BITS + C::XM_BITS> &bx) {
+#pragma HLS INLINE
+#ifdef __SYNTHESIS__
+    if (C::MAC_PACK) {
+        hwc_mul2<C::W_BITS, C::XM_BITS>(a, b, x, ax, bx);
+        return;
+    }
+#endif
+    ax = a * x;
+    bx = b * x;
 }
 
 #endif

@@ -425,14 +425,8 @@ rows:
 #pragma HLS UNROLL
                         for (int s = 0; s < C::SIMD; ++s) {
 #pragma HLS UNROLL
-                            const ap_int<C::W_BITS> wa = weights[e + 1][bank + weight_address][s];
-                            const ap_int<C::W_BITS> wb = weights[e][bank + weight_address][s];
-                            if (C::MAC_PACK) {
-                                hwc_mul2<C::W_BITS, C::XM_BITS>(wa, wb, x[p][s], product[p][e + 1][s], product[p][e][s]);
-                            } else {
-                                product[p][e + 1][s] = wa * x[p][s];
-                                product[p][e][s] = wb * x[p][s];
-                            }
+                            hwc_mul_pair<C>(weights[e + 1][bank + weight_address][s], weights[e][bank + weight_address][s],
+                                            x[p][s], product[p][e + 1][s], product[p][e][s]);
                         }
                     }
                 }
@@ -444,10 +438,7 @@ rows:
                         for (int e = 0; e < C::PE; ++e) {
 #pragma HLS UNROLL
                             acc_t sum = first ? acc_t(0) : acc[p][e];
-                            for (int s = 0; s < C::SIMD; ++s) {
-#pragma HLS UNROLL
-                                sum += product[p][e][s];
-                            }
+                            hwc_add_all<C::SIMD>(sum, product[p][e]);
                             acc[p][e] = sum;
                             if (last) pending[p][e] = sum;
                         }

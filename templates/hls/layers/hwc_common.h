@@ -323,6 +323,51 @@ struct hwc_weight<0> {
     }
 };
 
+// sum += every term. In synthesis an adder chain into the accumulator. A C++ build adds the terms
+// as long long and adds the total once: ap_int addition wraps modulo 2^W, so that is the same
+// value, without an ap_int normalisation per term (the terms' total must fit 64 bits: products
+// of at most 32-bit operands, a few thousand of them).
+template <int N, typename ACC, typename T>
+void hwc_add_all(ACC &sum, const T terms[N]) {
+#pragma HLS INLINE
+#ifdef __SYNTHESIS__
+    for (int i = 0; i < N; ++i) {
+#pragma HLS UNROLL
+        sum += terms[i];
+    }
+#else
+    long long total = 0;
+    for (int i = 0; i < N; ++i) total += terms[i];
+    sum += total;
+#endif
+}
+
+// One PE lane's SIMD products added into its accumulator: in synthesis SIMD multipliers (LUT or
+// DSP as the config binds them); in a C++ build a native dot product added once, as in
+// hwc_add_all (every product is exact: it fits ap_int<Wa + Wb + 1>).
+template <class C, typename X>
+void hwc_lane_mac(typename C::acc_t &sum, const typename hwc_table_element<typename C::weight_t>::type weights[C::SIMD],
+                  const X x[C::SIMD]) {
+#pragma HLS INLINE
+#ifdef __SYNTHESIS__
+    for (int s = 0; s < C::SIMD; ++s) {
+#pragma HLS UNROLL
+        sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(
+            hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[s])), x[s]);
+    }
+#else
+    long long total = 0;
+    if (C::WEIGHT_CODE_BITS == 0) {  // the table holds the weights' values
+        for (int s = 0; s < C::SIMD; ++s) total += static_cast<long long>(weights[s]) * x[s];
+    } else {
+        for (int s = 0; s < C::SIMD; ++s) {
+            total += static_cast<long long>(hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[s]))) * x[s];
+        }
+    }
+    sum += total;
+#endif
+}
+
 // Round half to even of product / 2**s, on the dropped bits only (one comparator in hardware).
 template <int PROD_BITS>
 ap_int<PROD_BITS> hwc_round_shift(ap_int<PROD_BITS> product, ap_uint<6> s) {

@@ -37,6 +37,9 @@ void hwc_conv(hls::stream<hwc_vec<typename C::in_t, C::IN_LANES> > &in,
 #pragma HLS DEPENDENCE variable=ring inter false
     acc_t acc[C::PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
+    // this step's SIMD elements of the im2col row
+    typename hwc_centred<in_t>::type x[C::SIMD];
+#pragma HLS ARRAY_PARTITION variable=x complete
     hwc_shared_output<C> output;
 #pragma HLS ARRAY_PARTITION variable=output.pending complete
 #pragma HLS ARRAY_PARTITION variable=output.word.data complete
@@ -51,6 +54,7 @@ rows:
         const int steps = WORK + output.STEPS > ahead ? WORK + output.STEPS : ahead;
         hwc_fold_cursor at = {0, 0, 0};
         output.start();
+        int gathered = -1;  // which window x holds (C++ builds only: hwc_window_changed)
     steps:
         for (int step = 0; step < steps; ++step) {
 #pragma HLS PIPELINE II=1
@@ -60,22 +64,22 @@ rows:
             output.convert(bias, rq, out);
             if (step < WORK) {
                 const int group = at.fold / FOLDS_PER_GROUP;
-                // this cycle's SIMD elements: TAPS_PER_STEP whole taps, or part of one tap
-                ap_int<in_t::width + 1> x[C::SIMD];
-#pragma HLS ARRAY_PARTITION variable=x complete
-                for (int t = 0; t < TAPS_PER_STEP; ++t) {
+                // the window of this pixel, SIMD fold and group: TAPS_PER_STEP whole taps, or part of one
+                if (hwc_window_changed(gathered, (at.ox * SF + at.sf) * C::GROUPS + group)) {
+                    for (int t = 0; t < TAPS_PER_STEP; ++t) {
 #pragma HLS UNROLL
-                    const int first = at.sf * C::SIMD + t * CHANNELS_PER_STEP;
-                    const int tap = first / IN_PER_GROUP;
-                    const int channel = group * IN_PER_GROUP + first % IN_PER_GROUP;
-                    const int iy = top + (tap / C::KW) * C::DIL_H;
-                    const int ix = at.ox * C::STRIDE_W - C::PAD_L + (tap % C::KW) * C::DIL_W;
-                    const bool inside = iy >= 0 && iy < C::IN_H && ix >= 0 && ix < C::IN_W;
-                    const int row = inside ? iy % C::RING_ROWS : 0;
-                    const int col = inside ? ix : 0;
-                    for (int c = 0; c < CHANNELS_PER_STEP; ++c) {
+                        const int first = at.sf * C::SIMD + t * CHANNELS_PER_STEP;
+                        const int tap = first / IN_PER_GROUP;
+                        const int channel = group * IN_PER_GROUP + first % IN_PER_GROUP;
+                        const int iy = top + (tap / C::KW) * C::DIL_H;
+                        const int ix = at.ox * C::STRIDE_W - C::PAD_L + (tap % C::KW) * C::DIL_W;
+                        const bool inside = iy >= 0 && iy < C::IN_H && ix >= 0 && ix < C::IN_W;
+                        const int row = inside ? iy % C::RING_ROWS : 0;
+                        const int col = inside ? ix : 0;
+                        for (int c = 0; c < CHANNELS_PER_STEP; ++c) {
 #pragma HLS UNROLL
-                        x[t * CHANNELS_PER_STEP + c] = inside ? ring[row][col][channel + c] : ap_int<in_t::width + 1>(0);
+                            x[t * CHANNELS_PER_STEP + c] = inside ? ring[row][col][channel + c] : typename hwc_centred<in_t>::type(0);
+                        }
                     }
                 }
                 for (int lane = 0; lane < C::PE; ++lane) {
@@ -84,10 +88,7 @@ rows:
                     if (C::XNOR) {
                         sum += hwc_xnor_popcount<C::SIMD>(weights[lane][at.fold * SF + at.sf], x);
                     } else {
-                        for (int s = 0; s < C::SIMD; ++s) {
-#pragma HLS UNROLL
-                            sum += hwc_multiplier<(C::LUT_MACS != 0)>::mul(hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[lane][at.fold * SF + at.sf][s])), x[s]);
-                        }
+                        hwc_lane_mac<C>(sum, weights[lane][at.fold * SF + at.sf], x);
                     }
                     acc[lane] = sum;
                     if (at.sf == SF - 1) output.take(at.fold, lane, sum);

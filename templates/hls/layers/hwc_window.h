@@ -28,9 +28,16 @@ int hwc_rows_needed(int oy) {
 // The ring holds centred values x - zero_point (one bit wider than the input): the subtraction
 // happens once per pixel read instead of once per tap read, and a BRAM18K stores 9-bit words
 // natively (its parity bits), so 8-bit activations cost no extra memory. Padding reads as 0.
+// In a C++ build the ring holds the same values as the narrowest native integer (as tables do,
+// `hwc_table_element`): copying a window out of it then moves 2 bytes a value, not the 8 of an
+// ap_int, and a MAC lane's dot product (`hwc_lane_mac`) is a plain integer loop.
 template <typename T>
 struct hwc_centred {
+#ifdef __SYNTHESIS__
     typedef ap_int<T::width + 1> type;
+#else
+    typedef typename hwc_native<T::width + 1, true>::type type;
+#endif
 };
 
 // Raster-order position of the next stream word to read into a ring: row, column, and which
@@ -81,6 +88,23 @@ fill:
         HWC_LOOP_ITERATION(C);
         hwc_ring_read<C, T>(in, ring, cursor);
     }
+}
+
+// Whether a MAC stage's window registers must be loaded for `window` (a number naming the pixel,
+// SIMD fold and group). Hardware loads them every step: the ring's banks are read in parallel, and
+// a comparison would only add logic. A C++ build keeps them while the output folds of one pixel
+// reuse the window, which would otherwise be copied once per fold.
+inline bool hwc_window_changed(int &held, int window) {
+#pragma HLS INLINE
+#ifdef __SYNTHESIS__
+    (void)held;
+    (void)window;
+    return true;
+#else
+    const bool changed = held != window;
+    held = window;
+    return changed;
+#endif
 }
 
 // Centred input value at (iy, ix, c), or 0 in the padding (a real zero is the zero point).
