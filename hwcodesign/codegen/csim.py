@@ -41,9 +41,13 @@ from hwcodesign.outputs import file_sha256
 COMPILER = "g++"
 # Hidden visibility and no STB_GNU_UNIQUE: several projects' libraries live in one Python process,
 # and their same-named template instances (with different static line buffers) must not merge.
+# Large constant tables come from binary files (shim/hwc_file_table.h; paths relative to hls/,
+# where g++ runs): the compiler does not parse their values.
 FLAGS = ("-std=c++14", "-O3", "-funroll-loops", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-gnu-unique",
          "-fno-exceptions", "-fno-rtti", "-Wno-unknown-pragmas", "-DHWC_CSIM_SOFT_UNDERFLOW",
-         "-DHWC_ENGINE_COUNT_STEPS", "-DHWC_COUNT_LOOPS")
+         "-DHWC_ENGINE_COUNT_STEPS", "-DHWC_COUNT_LOOPS", "-DHWC_TABLES_FROM_FILES", "-include", "hwc_file_table.h")
+SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h", "hwc_file_table.h")
+"""hls/shim/: the g++ build's stand-ins for Vitis's headers, and its table reader."""
 STATUS = {
     1: "a stage read an empty stream (the design consumed more than was produced)",
     2: "an input stream was not fully consumed",
@@ -86,7 +90,11 @@ def cache_root() -> Path:
 
 
 def source_files(hls_dir: Path) -> list[Path]:
-    return sorted(p for p in hls_dir.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp") and p.name != "tb.cpp")
+    """What the library is built from: the C++ sources but the testbench, and the table files
+    (params/*.bin, `HWC_FILE_TABLE`; not tb_data/, which an engine's weights are in)."""
+    return sorted(p for p in hls_dir.rglob("*")
+                  if p.is_file() and (p.suffix in (".h", ".cpp") and p.name != "tb.cpp"
+                                      or p.suffix == ".bin" and p.parent == hls_dir / "params"))
 
 
 def content_hash(hls_dir: Path, command: tuple[str, ...], headers: Path | None = None) -> str:
@@ -161,7 +169,7 @@ def build_library(project: Project, xilinx_headers: str | os.PathLike[str] | Non
             target = Path(scratch) / "libcsim.so"
             command = [compiler, *compile_flags(headers), *include_flags(hls_dir, headers),
                        str(hls_dir / "top.cpp"), str(hls_dir / "csim_lib.cpp"), "-o", str(target)]
-            returncode, stderr, cost = run_measured(command)
+            returncode, stderr, cost = run_measured(command, cwd=hls_dir)
             if returncode != 0:
                 raise CsimError(f"g++ failed on {hls_dir}:\n{stderr[-4000:]}")
             (Path(scratch) / BUILD_COST).write_text(json.dumps(asdict(cost)))
@@ -185,14 +193,14 @@ class BuildCost:
 SAMPLE_SECONDS = 0.02
 
 
-def run_measured(command: list[str]) -> tuple[int, str, BuildCost]:
+def run_measured(command: list[str], cwd: Path | None = None) -> tuple[int, str, BuildCost]:
     """Run `command`; its exit status, its stderr and what it cost. Memory is sampled from /proc
     every `SAMPLE_SECONDS`: the resident bytes of the command's descendants (g++'s cc1plus and
     ld; the driver itself is small). Not `wait4`'s maxrss: Linux carries a process's high-water
     mark across fork and exec, so every child of a large Python process reports that process's
     size (7 GB from a test worker)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
     errors: list[str] = []
     reader = threading.Thread(target=lambda: errors.append(process.stderr.read() if process.stderr else ""))
     reader.start()

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwcodesign import __version__
 from hwcodesign.codegen.build_scripts import BuildContext, build_products, render_build_scripts
-from hwcodesign.codegen.csim import run_csim, run_csim_parallel
+from hwcodesign.codegen.csim import SHIM_HEADERS, run_csim, run_csim_parallel
 from hwcodesign.codegen.driver import driver_files
 from hwcodesign.codegen.hls_top import DataflowTop, build_top
 from hwcodesign.codegen.host_parts import HOST_SPEC_FILE
@@ -47,7 +47,6 @@ from hwcodesign.outputs import (
 from hwcodesign.sim.golden import run_golden
 
 TESTBENCH_FRAMES = 2
-SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
 # Files a user may edit or delete: `package` ships the notebook with the user's edits (or a fresh one)
 EDITABLE_FILES = ("driver/notebook.ipynb",)
 
@@ -110,6 +109,7 @@ def project_files(graph: Graph, mapping: Mapping, top: DataflowTop, name: str, m
         files[f"hls/shim/{header}"] = static_file(f"hls/shim/{header}")
     for stage in top.stages:
         files[f"hls/params/{stage.name}.h"] = params_header(stage.name, stage.declarations, model_label)
+        files.update((f"hls/params/{name}", data) for name, data in stage.files)
     files.update(testbench_vectors(graph, top, seed))
     build = BuildContext(
         name=name, top_function=top_function, board=mapping.board,

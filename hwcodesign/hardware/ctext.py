@@ -28,12 +28,15 @@ class CodegenError(HwcodesignError):
 
 @dataclass(frozen=True)
 class Stage:
-    """One dataflow process: C++ declarations (config struct, tables) and the call in the top."""
+    """One dataflow process: C++ declarations (config struct, tables) and the call in the top;
+    `files` the binary table files (name in hls/params/, bytes) its C++ build reads
+    (`const_table`)."""
 
     name: str
     template: str  # the layer header it instantiates
     declarations: str
     call: str
+    files: tuple[tuple[str, bytes], ...] = ()
 
 
 def c_type(dtype: IntType) -> str:
@@ -205,15 +208,57 @@ def bias_type(bias: np.ndarray) -> str:
     return f"ap_int<{signed_bits(int(np.abs(bias).max(initial=0)))}>"
 
 
-def mac_tables(ident: str, weights: np.ndarray, shape: tuple[int, int, int], bias: np.ndarray) -> list[str]:
-    """The const tables a MAC stage reads, typed by its config: weights [PE][depth][lanes] (as
-    stored: integers or DyBit codes) and the bias per output channel. Both are declared with
-    `hwc_table_element` (hwc_common.h): the config's type in synthesis, a native integer of the
-    same values in a C++ build, which compilers read in a fraction of the time and memory."""
-    pe, depth, lanes = shape
-    return [
-        f"static const hwc_table_element<{ident}_config::weight_t>::type {ident}_w[{pe}][{depth}][{lanes}] = {{\n"
-        f"    {int_list(weights)}}};",
-        f"static const hwc_table_element<{ident}_config::bias_t>::type {ident}_b[{len(bias)}] = {{\n"
-        f"    {int_list(bias)}}};",
-    ]
+@dataclass(frozen=True)
+class ConstTables:
+    """Declarations of constant tables, and the binary files a C++ build reads them from."""
+
+    declarations: list[str]
+    files: tuple[tuple[str, bytes], ...]
+
+
+def native_dtype(ctype: str) -> np.dtype | None:
+    """The native integer a C++ build stores an `ap_int<W>` / `ap_uint<W>` table element as: the
+    narrowest of 8, 16, 32 and 64 bits, little-endian (`hwc_native` in hwc_common.h, which
+    tests/codegen/test_csim_tables.py holds to this); None for wider types, kept as ap types."""
+    match = re.fullmatch(r"ap_(u?)int<(\d+)>", ctype)
+    if match is None:
+        raise CodegenError(f"{ctype} is not an ap_int or ap_uint type")
+    bits = int(match.group(2))
+    if bits > 64:
+        return None
+    native = next(n for n in (8, 16, 32, 64) if bits <= n)
+    return np.dtype(f"<{'u' if match.group(1) else 'i'}{native // 8}")
+
+
+def const_table(element: str, ctype: str, name: str, values: np.ndarray) -> tuple[str, tuple[tuple[str, bytes], ...]]:
+    """A constant table of `hwc_table_element<ctype>` elements (`element`, the C++ spelling),
+    shaped as `values`: the initialised array Vitis reads and, for a C++ build (C simulation
+    defines HWC_TABLES_FROM_FILES), the same table read from params/<name>.bin by the assembler
+    (`HWC_FILE_TABLE`, shim/hwc_file_table.h), so g++ does not parse the values. Its file too."""
+    dims = "".join(f"[{d}]" for d in values.shape)
+    initialised = f"static const {element} {name}{dims} = {{\n    {int_list(values)}}};"
+    dtype = native_dtype(ctype)
+    if dtype is None:
+        return initialised, ()
+    info = np.iinfo(dtype)
+    if values.size and (int(values.min()) < info.min or int(values.max()) > info.max):
+        raise CodegenError(f"table {name}: values outside {ctype}")
+    data = np.ascontiguousarray(values, dtype=dtype).tobytes()
+    file = f"{name}.bin"
+    text = (f"#ifdef HWC_TABLES_FROM_FILES\n"
+            f'HWC_FILE_TABLE({element}, {name}, {dims}, "params/{file}", {len(data)});\n'
+            f"#else\n{initialised}\n#endif")
+    return text, ((file, data),)
+
+
+def mac_tables(ident: str, types: dict[str, str], weights: np.ndarray, shape: tuple[int, int, int],
+               bias: np.ndarray) -> ConstTables:
+    """The const tables a MAC stage reads, typed by its config (`types`, its typedefs): weights
+    [PE][depth][lanes] (as stored: integers or DyBit codes) and the bias per output channel.
+    Both are declared with `hwc_table_element` (hwc_common.h): the config's type in synthesis, a
+    native integer of the same values in a C++ build, read from a binary file (`const_table`)."""
+    weight_text, weight_files = const_table(f"hwc_table_element<{ident}_config::weight_t>::type", types["weight_t"],
+                                            f"{ident}_w", np.asarray(weights, np.int64).reshape(shape))
+    bias_text, bias_files = const_table(f"hwc_table_element<{ident}_config::bias_t>::type", types["bias_t"],
+                                        f"{ident}_b", np.asarray(bias, np.int64).reshape(-1))
+    return ConstTables([weight_text, bias_text], weight_files + bias_files)

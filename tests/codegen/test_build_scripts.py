@@ -27,6 +27,8 @@ from hwcodesign.codegen.build_scripts import (
     plan_dmas,
     render_build_scripts,
 )
+from hwcodesign.codegen.csim import SHIM_HEADERS
+from hwcodesign.codegen.render import static_file
 from hwcodesign.errors import HwcodesignError
 
 MAKE = shutil.which("make")
@@ -67,6 +69,9 @@ def write_project(root: Path, ctx: BuildContext) -> Path:
     hls = root / "hls"
     for rel in ctx.hls_sources + ("tb.cpp",):
         (hls / rel).write_text("")
+    (hls / "shim").mkdir()
+    for header in SHIM_HEADERS:
+        (hls / "shim" / header).write_text(static_file(f"hls/shim/{header}"))
     (hls / "tb_data").mkdir(exist_ok=True)
     (hls / "tb_data" / "input0.txt").write_text("0\n")
     return root

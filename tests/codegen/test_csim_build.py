@@ -19,9 +19,9 @@ def test_builds_of_the_same_sources_at_once_compile_once(tmp_path: Path, monkeyp
     project = Project(compile_small_project(tmp_path))
     compiles, real_run = [], csim.run_measured
 
-    def counted_run(command: list[str]) -> tuple[int, str, csim.BuildCost]:
+    def counted_run(command: list[str], cwd: Path | None = None) -> tuple[int, str, csim.BuildCost]:
         compiles.append(command)
-        return real_run(command)
+        return real_run(command, cwd)
 
     monkeypatch.setattr(csim, "run_measured", counted_run)
     with ThreadPoolExecutor(4) as pool:

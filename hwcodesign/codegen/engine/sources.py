@@ -9,6 +9,7 @@ program itself (descriptors, weights) is data in params.bin, not code.
 from __future__ import annotations
 
 from hwcodesign.boards import Board
+from hwcodesign.codegen.csim import SHIM_HEADERS
 from hwcodesign.codegen.engine.program import EngineProgram
 from hwcodesign.codegen.project_format import BoundaryPort
 from hwcodesign.codegen.render import render, static_file
@@ -37,7 +38,6 @@ ENGINE_HEADERS = ("hwc_engine.h", "hwc_engine_base.h", "hwc_engine_io.h", "hwc_e
 LOOKUP_HEADER = "hwc_engine_lookup.h"
 """The pixel unit's lookup mode and table memory: only in engines whose program has a lookup table
 (every other engine's sources stay as they were without it)."""
-SHIM_HEADERS = ("ap_int.h", "ap_axi_sdata.h", "hls_stream.h")
 BURST_WORDS = 64
 """AXI burst length (beats) of every master, and the depth of the FIFOs beside them."""
 

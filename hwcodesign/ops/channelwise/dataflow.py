@@ -286,13 +286,14 @@ def channelwise_stage(op: DepthwiseConv | Pool, wiring: StageWiring, folding: Fo
         "acc_t": f"ap_int<{signed_bits(arithmetic.acc_bound)}>", **stage.types,
     }
     mode_line = f"    static const hwc_channelwise_mode MODE = {arithmetic.mode};\n"
+    tables = mac_tables(ident, types, stored, (pe, weight_depth, table.shape[3]), bias)
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants, nested=mode_line),
-        *mac_tables(ident, stored, (pe, weight_depth, table.shape[3]), bias),
+        *tables.declarations,
         stage.table,
     ])
     call = f"hwc_channelwise<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
-    return Stage(ident, "hwc_channelwise.h", declarations, call)
+    return Stage(ident, "hwc_channelwise.h", declarations, call, tables.files)
 
 
 def global_pool_stage(op: GlobalAvgPool, wiring: StageWiring, folding: Folding, plan: StagePlan) -> Stage:

@@ -302,13 +302,14 @@ def conv_stage(op: Conv | Linear, wiring: StageWiring, folding: Folding, plan: S
         "bias_t": bias_type(op.bias),
         "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
     }
+    tables = mac_tables(ident, types, stored, (pe, folds * simd_folds, simd), op.bias)
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants),
-        *mac_tables(ident, stored, (pe, folds * simd_folds, simd), op.bias),
+        *tables.declarations,
         stage.table,
     ])
     call = f"hwc_conv<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
-    return Stage(ident, "hwc_conv.h", declarations, call)
+    return Stage(ident, "hwc_conv.h", declarations, call, tables.files)
 
 
 DATAFLOW = PerOp({Conv: ConvDataflow(), Linear: LinearDataflow()})

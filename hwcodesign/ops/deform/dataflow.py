@@ -239,9 +239,10 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
         **stage.types,
     }
     nested = nest(off_struct)
+    mac = mac_tables(ident, types, table, (pe, folds * simd_folds, simd), op.bias)
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants, nested=nested),
-        *mac_tables(ident, table, (pe, folds * simd_folds, simd), op.bias),
+        *mac.declarations,
         stage.table,
         offset_stage.table,
     ])
@@ -250,7 +251,7 @@ def deform_stage(op: DeformConv, wiring: StageWiring, folding: Folding, plan: St
         call = f"hwc_deform_masked<{ident}_config>({in_streams[0]}, {in_streams[1]}, {in_streams[2]}, {out_stream}, {tables});"
     else:
         call = f"hwc_deform<{ident}_config>({in_streams[0]}, {in_streams[1]}, {out_stream}, {tables});"
-    return Stage(ident, "hwc_deform.h", declarations, call)
+    return Stage(ident, "hwc_deform.h", declarations, call, mac.files)
 
 
 DATAFLOW = DeformDataflow()

@@ -211,13 +211,14 @@ def subm_conv_stage(op: SubmanifoldConv, wiring: StageWiring, folding: Folding, 
         "bias_t": bias_type(op.bias),
         "acc_t": f"ap_int<{signed_bits(acc_bound)}>", **stage.types,
     }
+    tables = mac_tables(ident, types, table, (pe, folds * steps, table.shape[3]), op.bias)
     declarations = "\n".join([
         struct(f"{ident}_config", types, constants),
-        *mac_tables(ident, table, (pe, folds * steps, table.shape[3]), op.bias),
+        *tables.declarations,
         stage.table,
     ])
     call = f"hwc_subm_conv<{ident}_config>({wiring.in_streams[0]}, {wiring.out_stream}, {ident}_w, {ident}_b, {ident}_rq);"
-    return Stage(ident, "hwc_sparse.h", declarations, call)
+    return Stage(ident, "hwc_sparse.h", declarations, call, tables.files)
 
 
 DATAFLOW = SparseConvDataflow()
