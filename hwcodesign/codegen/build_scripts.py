@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from hwcodesign.boards import HP_PORTS, Board
+from hwcodesign.codegen.csim import CXX_BUILD_FLAGS
 from hwcodesign.codegen.project_format import IP_CELL, BoundaryPort, engine_cells
 from hwcodesign.codegen.render import render
 from hwcodesign.errors import HwcodesignError
@@ -225,6 +226,7 @@ def _template_values(ctx: BuildContext) -> dict[str, object]:
         "hls_sources": ctx.hls_sources,
         "testbench": [(path, _is_c_source(path)) for path in ctx.testbench],
         "csim_sources": [p for p in ctx.hls_sources + ctx.testbench if _is_c_source(p)],
+        "csim_flags": " ".join(CXX_BUILD_FLAGS),
         "hls_project": hls_project,
         "build_products": build_products(ctx.name),
         "hls_solution": HLS_SOLUTION,

@@ -32,7 +32,8 @@ SAMPLE_FRAMES = 4
 
 def packing_source() -> str:
     """The layout class and the pack/unpack functions, as source for the standalone driver."""
-    parts = [f"WORD_BITS = {stream_layout.WORD_BITS!r}", inspect.getsource(stream_layout.StreamLayout),
+    parts = [f"WORD_BITS = {stream_layout.WORD_BITS!r}", f"BYTE_FIELDS = {packing.BYTE_FIELDS!r}",
+             inspect.getsource(stream_layout.StreamLayout),
              inspect.getsource(packing.pixel_slots), inspect.getsource(packing.pack_frames), inspect.getsource(packing.unpack_frames),
              inspect.getsource(packing.token_words_per_frame), inspect.getsource(packing.pack_tokens),
              inspect.getsource(packing.token_stream), inspect.getsource(input_window.InputWindow),

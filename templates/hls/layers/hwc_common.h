@@ -356,12 +356,16 @@ void hwc_lane_mac(typename C::acc_t &sum, const typename hwc_table_element<typen
             hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[s])), x[s]);
     }
 #else
-    long long total = 0;
+    // int where the accumulator is at most 32 bits wide: its a-priori bound holds every partial
+    // sum, and g++ vectorises the loop (-fopenmp-simd: the reduction may be reordered)
+    typedef typename hwc_if<(C::acc_t::width <= 32), int, long long>::type total_t;
+    total_t total = 0;
     if (C::WEIGHT_CODE_BITS == 0) {  // the table holds the weights' values
-        for (int s = 0; s < C::SIMD; ++s) total += static_cast<long long>(weights[s]) * x[s];
+#pragma omp simd reduction(+ : total)
+        for (int s = 0; s < C::SIMD; ++s) total += static_cast<total_t>(weights[s]) * x[s];
     } else {
         for (int s = 0; s < C::SIMD; ++s) {
-            total += static_cast<long long>(hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[s]))) * x[s];
+            total += static_cast<total_t>(hwc_weight<C::WEIGHT_CODE_BITS>::value(hwc_read<typename C::weight_t>(weights[s]))) * x[s];
         }
     }
     sum += total;
