@@ -7,49 +7,53 @@ offset ranges 1..8, strides, dilation and groups, with free offsets and with a f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from support.codegen import build_all, variant_mapping
-from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
+from support.codegen import VARIANTS, build_all
+from support.deform_cases import GRID, DeformCase, deform_layer, random_inputs
+from support.deform_suite import CASES, DeformSuite, prefix
 
-from hwcodesign.backends import emit_project
-from hwcodesign.boards import load_board
-from hwcodesign.codegen.project import Project
 from hwcodesign.hardware.folding import Folding
-from hwcodesign.ir.graph import Graph
 from hwcodesign.mapper.cost import layer_cost, stage_plan
 from hwcodesign.sim.golden import run_golden
 
-CASES = GRID + FIXED_GRID
 FIXED_DEPTHWISE_MASK = len(GRID) + 2
-VARIANTS = ("serial", "parallel", "mapped")
 
 
 @pytest.fixture(scope="module")
-def deform_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Graph, Project]]:
-    root = tmp_path_factory.mktemp("deform")
-    board = load_board("zcu104")
-    projects = {}
-    for case in CASES:
-        graph = deform_layer(case).graph
-        for variant in VARIANTS:
-            mapping = variant_mapping(graph, board, variant)
-            projects[(case.label, variant)] = (graph, emit_project(graph, mapping, root / case.label / variant))
-    build_all([project for _, project in projects.values()])
-    return projects
+def deform_outputs(deform_suite: DeformSuite) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """The golden model's outputs of every case on 20 random frames, and each variant's C
+    simulation of the same frames (one run of every case)."""
+    build_all(list(deform_suite.projects.values()))
+    inputs = deform_suite.inputs(frames=20, seed=5)
+    golden = run_golden(deform_suite.graph, inputs)
+    return golden, {variant: project.csim(inputs) for variant, project in deform_suite.projects.items()}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
-def test_deform_csim_equals_golden(deform_projects: dict[tuple[str, str], tuple[Graph, Project]],
-                                   case: DeformCase, variant: str) -> None:
-    graph, project = deform_projects[(case.label, variant)]
-    inputs = random_inputs(deform_layer(case), frames=20, seed=5)
-    golden = run_golden(graph, inputs)["y"]
-    simulated = project.csim(inputs)["y"]
+def test_deform_csim_equals_golden(deform_suite: DeformSuite, deform_outputs: tuple, case: DeformCase,
+                                   variant: str) -> None:
+    golden, simulated = deform_outputs[0][deform_suite.output(case)], deform_outputs[1][variant][deform_suite.output(case)]
     assert np.array_equal(simulated, golden), f"{np.count_nonzero(simulated != golden)} elements differ"
+
+
+def test_each_case_is_its_own_layer(deform_suite: DeformSuite) -> None:
+    """The suite's golden model of a case is the case's layer alone: nothing crosses cases."""
+    case = CASES[1]
+    alone = deform_layer(case)
+    inputs = random_inputs(alone, frames=3, seed=2)
+    suite_inputs = deform_suite.inputs(frames=3, seed=0)
+    suite_inputs.update({f"{prefix(case)}{name}": values for name, values in inputs.items()})
+    assert np.array_equal(run_golden(deform_suite.graph, suite_inputs)[deform_suite.output(case)],
+                          run_golden(alone.graph, inputs)["y"])
+
+
+def case_params(deform_suite: DeformSuite, case: DeformCase, variant: str = "mapped") -> str:
+    """The params header of the case's deformable stage."""
+    root = deform_suite.projects[variant].root
+    (header,) = (root / "hls/params").glob(f"*_{prefix(case)}deform.h")
+    return header.read_text()
 
 
 def test_line_buffer_grows_with_the_offset_range() -> None:
@@ -64,12 +68,10 @@ def test_line_buffer_grows_with_the_offset_range() -> None:
     assert bram == sorted(bram) and bram[-1] > bram[0]
 
 
-def test_generated_stage_uses_the_bounded_window(deform_projects: dict[tuple[str, str], tuple[Graph, Project]]) -> None:
-    case = CASES[5]  # R = 8
-    _, project = deform_projects[(case.label, "mapped")]
-    params = "".join(p.read_text() for p in (Path(project.root) / "hls/params").glob("*.h"))
+def test_generated_stage_uses_the_bounded_window(deform_suite: DeformSuite) -> None:
+    params = case_params(deform_suite, CASES[5])  # R = 8
     assert "static const int WINDOW_ROWS = 19;" in params  # (3-1)*1 + 2*8 + 1
-    assert "hwc_deform<" in (Path(project.root) / "hls/top.cpp").read_text()
+    assert "hwc_deform<" in (deform_suite.projects["mapped"].root / "hls/top.cpp").read_text()
 
 
 def test_fixed_shape_converts_fewer_offsets() -> None:
@@ -83,16 +85,15 @@ def test_fixed_shape_converts_fewer_offsets() -> None:
     assert costs[True].bram18k == costs[False].bram18k  # the same line buffer: R bounds both
 
 
-def test_fixed_shape_stage_reads_one_offset_per_group(deform_projects: dict[tuple[str, str], tuple[Graph, Project]]) -> None:
-    _, project = deform_projects[(CASES[FIXED_DEPTHWISE_MASK].label, "mapped")]
-    params = "".join(p.read_text() for p in (Path(project.root) / "hls/params").glob("*.h"))
+def test_fixed_shape_stage_reads_one_offset_per_group(deform_suite: DeformSuite) -> None:
+    params = case_params(deform_suite, CASES[FIXED_DEPTHWISE_MASK])
     assert "static const int FIXED_SHAPE = 1;" in params and "static const int OFFSET_C = 1;" in params
     assert "static const int WINDOW_ROWS = 9;" in params  # (3-1)*2 + 2*2 + 1: the pattern stays within R
 
 
-@pytest.mark.parametrize("index", [1, 3, FIXED_DEPTHWISE_MASK])  # full / depthwise with mask; fixed depthwise
-def test_deform_stage_is_synthesizable_cpp(deform_projects: dict[tuple[str, str], tuple[Graph, Project]], index: int) -> None:
-    from hwcodesign.check.synthesizable import synthesis_problems
+def test_deform_stages_are_synthesizable_cpp(deform_suite: DeformSuite) -> None:
+    """Every case's stage at the ILP's foldings, in both views (C++ build and Vitis's)."""
+    from hwcodesign.check.synthesizable import compile_problems, synthesis_problems
 
-    _, project = deform_projects[(CASES[index].label, "mapped")]
-    assert synthesis_problems(Path(project.root)) == []
+    root = deform_suite.projects["mapped"].root
+    assert synthesis_problems(root) + compile_problems(root, synthesis_view=True) == []

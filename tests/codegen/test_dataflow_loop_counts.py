@@ -4,8 +4,8 @@ Every op case of support/op_cases.py at three foldings of each layer: the smalle
 and the largest of `candidate_foldings`: op_suite's 'serial', 'middle' and 'parallel' projects
 (support/op_suite.py, every case in one project per folding). The serial and parallel ones are
 those test_csim_ops simulates: the session's shared C-simulation cache (tests/conftest.py) builds
-them once. The deformable conv cases of support/deform_cases.py run at test_csim_deform's
-foldings (fully folded, the ILP's, fully parallel), again its builds.
+them once. The deformable conv cases run as support/deform_suite.py puts them (every case in one
+project per folding: fully folded, the ILP's, fully parallel), test_csim_deform's builds too.
 
 Per stage, two checks: the counted iterations equal the generated loops' bounds
 (`template_loop_trips`: the counters count what they should), and they equal the stage plan's
@@ -18,8 +18,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pytest
-from support.codegen import build_all, random_frames, variant_mapping, widest_folding
-from support.deform_cases import FIXED_GRID, GRID, DeformCase, deform_layer, random_inputs
+from support.codegen import build_all, random_frames, widest_folding
+from support.deform_cases import DeformCase
+from support.deform_suite import CASES as DEFORM_CASES
+from support.deform_suite import DeformSuite
 from support.loop_counts import (
     counted_trips,
     expected_loop_trips,
@@ -45,8 +47,7 @@ from hwcodesign.passes import load_onnx, optimize
 
 FOLDINGS = ("smallest", "middle", "largest")
 VARIANT_OF = {"smallest": "serial", "middle": "middle", "largest": "parallel"}  # op_suite's names for them
-DEFORM_CASES = GRID + FIXED_GRID
-DEFORM_VARIANTS = ("serial", "mapped", "parallel")  # test_csim_deform's (the ILP's choice between)
+DEFORM_VARIANTS = ("serial", "mapped", "parallel")  # the deformable suite's (the ILP's choice between)
 
 
 def folding_of(graph: Graph, op: Op, which: str) -> Folding:
@@ -88,22 +89,17 @@ def loop_counts(op_suite: OpSuite) -> Counts:
 
 
 @pytest.fixture(scope="module")
-def deform_loop_counts(tmp_path_factory: pytest.TempPathFactory) -> Counts:
-    """test_csim_deform's projects (the same sources: its cached C builds), at its three foldings."""
-    root = tmp_path_factory.mktemp("deform_loops")
-    board = load_board("zcu104")
-    runs = {}
-    for case in DEFORM_CASES:
-        layer = deform_layer(case)
-        for variant in DEFORM_VARIANTS:
-            mapping = variant_mapping(layer.graph, board, variant)
-            project = emit_project(layer.graph, mapping, root / case.label / variant)
-            runs[(case.label, variant)] = (layer, mapping.foldings, project)
-    build_all([project for _, _, project in runs.values()])
+def deform_loop_counts(deform_suite: DeformSuite) -> Counts:
+    """test_csim_deform's projects (support/deform_suite.py, its cached C builds), at its three
+    foldings: every case's layer in one C simulation per folding."""
+    build_all(list(deform_suite.projects.values()))
     counts: Counts = {}
-    for key, (layer, foldings, project) in runs.items():
-        project.csim(random_inputs(layer, frames=2, seed=5))
-        counts[key] = Run(layer.graph, list(layer.graph), foldings, project, counted_loops(project))
+    for variant, project in deform_suite.projects.items():
+        project.csim(deform_suite.inputs(frames=2, seed=5))
+        counted = counted_loops(project)
+        for label, layer in deform_suite.layers.items():
+            counts[(label, variant)] = Run(deform_suite.graph, list(layer.graph), deform_suite.foldings[variant],
+                                           project, counted)
     return counts
 
 

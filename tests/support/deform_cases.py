@@ -70,36 +70,37 @@ class DeformLayer:
     out: Tensor
 
 
-def deform_layer(case: DeformCase) -> DeformLayer:
-    """One DeformConv fed by three graph inputs (x, offset, mask): the hardware layer under test."""
+def deform_layer(case: DeformCase, prefix: str = "") -> DeformLayer:
+    """One DeformConv fed by three graph inputs (x, offset, mask): the hardware layer under test.
+    `prefix` starts every tensor and op name (several cases in one graph, support/deform_suite.py)."""
     rng = np.random.default_rng(case.seed)
     pad = (case.kernel - 1) * case.dilation // 2
     out_size = (case.size + 2 * pad - (case.kernel - 1) * case.dilation - 1) // case.stride + 1
     taps = case.kernel * case.kernel
-    x = Tensor("x", (1, case.channels, case.size, case.size), UINT8, 0.02, 100)
+    x = Tensor(f"{prefix}x", (1, case.channels, case.size, case.size), UINT8, 0.02, 100)
     # int8 offsets covering a little more than +-R (a fixed shape's d: +-R / max|p_k|), so the
     # clamp is exercised
     offset_scale = (case.offset_limit + (0.25 if case.fixed_shape else 0.5)) / 127
     offset_channels = case.offset_groups * (1 if case.fixed_shape else 2 * taps)
-    offset = Tensor("offset", (1, offset_channels, out_size, out_size), INT8, offset_scale, 0)
-    mask = Tensor("mask", (1, case.offset_groups * taps, out_size, out_size), UINT8, 1 / 255, 0)
+    offset = Tensor(f"{prefix}offset", (1, offset_channels, out_size, out_size), INT8, offset_scale, 0)
+    mask = Tensor(f"{prefix}mask", (1, case.offset_groups * taps, out_size, out_size), UINT8, 1 / 255, 0)
     qmax = 2 ** (case.weight_bits - 1) - 1
     weight = rng.integers(-qmax, qmax + 1, (case.out_channels, case.channels // case.groups, case.kernel, case.kernel))
     weight_scale = rng.uniform(0.5, 1.5, case.out_channels) * 0.4 / (qmax * np.sqrt(weight[0].size))
     bias_real = rng.normal(0, 0.1, case.out_channels)
-    out = Tensor("y", (1, case.out_channels, out_size, out_size), UINT8, 0.03, 60)
+    out = Tensor(f"{prefix}y", (1, case.out_channels, out_size, out_size), UINT8, 0.03, 60)
     sample_shift = FRAC_BITS
     acc_scale = x.scale * weight_scale * (mask.scale if case.mask else 1.0) / 2.0 ** (2 * FRAC_BITS - sample_shift)
     bias = np.rint(bias_real / acc_scale).astype(np.int64)
     requant = make_requant(acc_scale / out.scale, out.zero_point, 0, 255)
     limit = int(case.offset_limit * 2**FRAC_BITS)
     offset_requant = make_requant(np.array([offset_scale * 2.0**FRAC_BITS]), 0, -limit, limit)
-    inputs = ("x", "offset", "mask") if case.mask else ("x", "offset")
-    op = DeformConv("deform", inputs, out, weight, IntType(case.weight_bits, True), bias, (case.stride, case.stride),
+    inputs = (x.name, offset.name, mask.name) if case.mask else (x.name, offset.name)
+    op = DeformConv(f"{prefix}deform", inputs, out, weight, IntType(case.weight_bits, True), bias, (case.stride, case.stride),
                     (pad, pad, pad, pad), (case.dilation, case.dilation), case.groups, case.offset_groups,
                     case.offset_range, FRAC_BITS, offset_requant, sample_shift, requant, case.fixed_shape)
-    ops = [Input("x", (), x), Input("offset", (), offset)] + ([Input("mask", (), mask)] if case.mask else []) + [op]
-    graph = Graph.from_ops("deform", ops, ["y"])
+    ops = [Input(x.name, (), x), Input(offset.name, (), offset)] + ([Input(mask.name, (), mask)] if case.mask else [])
+    graph = Graph.from_ops("deform", [*ops, op], [out.name])
     return DeformLayer(graph, x.scale, offset_scale, weight_scale, weight, bias * acc_scale, out)
 
 
