@@ -19,6 +19,7 @@ from hwcodesign.ir.graph import Graph
 from hwcodesign.ir.op import Input, Op
 from hwcodesign.ir.types import Tensor
 from hwcodesign.ops import family_of
+from hwcodesign.ops.facets.golden import frame_chunks
 from hwcodesign.sim.sparsity import active_mask, root_mask
 
 CHUNK_BYTES = 2**23
@@ -55,11 +56,11 @@ def run_golden(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
         frames[op.name] = check_input(op.output, np.asarray(inputs[op.name]))
     count = next(iter(frames.values())).shape[0] if frames else 0
     largest = max(int(np.prod(op.output.shape[1:])) for op in graph)
-    chunk = max(1, CHUNK_BYTES // (8 * largest))
-    if count <= chunk:
+    chunks = frame_chunks(count, 8 * largest, CHUNK_BYTES)
+    if len(chunks) <= 1:
         return run_frames(graph, frames, keep_intermediates)
-    parts = [run_frames(graph, {name: value[i:i + chunk] for name, value in frames.items()}, keep_intermediates)
-             for i in range(0, count, chunk)]
+    parts = [run_frames(graph, {name: value[chunk] for name, value in frames.items()}, keep_intermediates)
+             for chunk in chunks]
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 

@@ -16,7 +16,7 @@ from support.onnx_models import GraphBuilder
 from support.op_cases import CASES, ENGINE_ONLY_CASES, build
 
 from hwcodesign.ops.facets import golden as facets_golden
-from hwcodesign.ops.facets.golden import NARROW_WIDTH
+from hwcodesign.ops.facets.golden import NARROW_WIDTH, frame_chunks
 from hwcodesign.passes import load_onnx, optimize
 from hwcodesign.quantize import quantize_qdq
 from hwcodesign.sim import golden
@@ -87,3 +87,16 @@ def test_frames_in_chunks_equal_one_batch(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.undo()
         assert whole.keys() == chunked.keys()
         assert all(np.array_equal(whole[name], chunked[name]) for name in whole), label
+
+
+def test_frame_chunks_cover_every_frame_once_within_the_budget() -> None:
+    """`frame_chunks`, which both chunk sizes go through: every frame in one chunk, in order, no
+    chunk over the budget unless one frame alone is."""
+    assert frame_chunks(0, 100, 1000) == []
+    assert frame_chunks(7, 100, 300) == [slice(0, 3), slice(3, 6), slice(6, 9)]
+    assert frame_chunks(2, 500, 100) == [slice(0, 1), slice(1, 2)]  # one frame over the budget: alone
+    frames = np.arange(23)
+    for budget in (1, 8, 40, 10**6):
+        chunks = frame_chunks(len(frames), 8, budget)
+        assert np.array_equal(np.concatenate([frames[c] for c in chunks]), frames)
+        assert all(len(frames[c]) * 8 <= max(budget, 8) for c in chunks)

@@ -141,6 +141,14 @@ def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
 
 NARROW_WIDTH = 32
 """Input width below which a depthwise conv runs channel-last (`depthwise`)."""
+def frame_chunks(count: int, frame_bytes: int, budget: int) -> list[slice]:
+    """Frames 0..count-1 as chunks of at most `budget` bytes (`frame_bytes` each; one frame at
+    least): the golden model runs large batches a chunk at a time, so that its arrays stay in
+    cache and come back from the allocator (`PASSES_BYTES` here, `sim/golden.CHUNK_BYTES`)."""
+    size = max(1, budget // frame_bytes)
+    return [slice(start, start + size) for start in range(0, count, size)]
+
+
 PASSES_BYTES = 2**22
 """A depthwise conv's frames at a time: 4 MB of int64 per chunk. Its nine products and sums, the
 output stage and the conversions are all passes over arrays of the map's size, which run from
@@ -156,9 +164,9 @@ def depthwise(op: WindowConv, values: np.ndarray, kind: type, bound: float) -> n
     CoDeNet's and MobileNetV2's layers: channel-last 1.7x faster at widths 8 and 16 (stride 1),
     1.5-1.7x slower at 32 and 64, where the transposes cost more than they save."""
     n, channels, height, width = values.shape
-    chunk = max(1, PASSES_BYTES // (8 * channels * height * width))
-    if n > chunk:  # its passes over a few frames at a time stay in cache
-        return np.concatenate([depthwise(op, values[i:i + chunk], kind, bound) for i in range(0, n, chunk)])
+    chunks = frame_chunks(n, 8 * channels * height * width, PASSES_BYTES)
+    if len(chunks) > 1:  # its passes over a few frames at a time stay in cache
+        return np.concatenate([depthwise(op, values[chunk], kind, bound) for chunk in chunks])
     (kh, kw), (sh, sw), (dh, dw) = op.kernel, op.stride, op.dilation
     taps = op.weight.reshape(channels, kh, kw).astype(kind)
     if width >= NARROW_WIDTH:
