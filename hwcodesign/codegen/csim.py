@@ -39,13 +39,13 @@ from hwcodesign.hardware.engine.config import PARAMS_WORD_BYTES
 from hwcodesign.outputs import file_sha256
 
 COMPILER = "g++"
-# Hidden visibility and no STB_GNU_UNIQUE: several projects' libraries live in one Python process,
-# and their same-named template instances (with different static line buffers) must not merge.
 CXX_BUILD_FLAGS = ("-DHWC_TABLES_FROM_FILES", "-include", "hwc_file_table.h", "-fopenmp-simd")
 """What every g++ build of a project's C simulation adds (this library, and `make csim` in the
 project's Makefile): large constant tables from binary files (shim/hwc_file_table.h; paths
 relative to hls/), so the compiler does not parse their values; and `#pragma omp simd` honoured,
 so the dot products of the C++ view vectorise (no OpenMP runtime)."""
+# Hidden visibility and no STB_GNU_UNIQUE: several projects' libraries live in one Python process,
+# and their same-named template instances (with different static line buffers) must not merge.
 FLAGS = ("-std=c++14", "-O3", "-funroll-loops", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-gnu-unique",
          "-fno-exceptions", "-fno-rtti", "-Wno-unknown-pragmas", "-DHWC_CSIM_SOFT_UNDERFLOW",
          "-DHWC_ENGINE_COUNT_STEPS", "-DHWC_COUNT_LOOPS", *CXX_BUILD_FLAGS)

@@ -219,7 +219,7 @@ class ConstTables:
 def native_dtype(ctype: str) -> np.dtype | None:
     """The native integer a C++ build stores an `ap_int<W>` / `ap_uint<W>` table element as: the
     narrowest of 8, 16, 32 and 64 bits, little-endian (`hwc_native` in hwc_common.h, which
-    tests/codegen/test_csim_tables.py holds to this); None for wider types, kept as ap types."""
+    tests/codegen/test_table_files.py holds to this); None for wider types, kept as ap types."""
     match = re.fullmatch(r"ap_(u?)int<(\d+)>", ctype)
     if match is None:
         raise CodegenError(f"{ctype} is not an ap_int or ap_uint type")

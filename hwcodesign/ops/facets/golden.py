@@ -139,8 +139,6 @@ def convolve(op: WindowConv, x: np.ndarray, tensor: Tensor) -> np.ndarray:
     return biased(op, acc.reshape(op.out_channels, n, oh, ow).transpose(1, 0, 2, 3), kind, bound)
 
 
-NARROW_WIDTH = 32
-"""Input width below which a depthwise conv runs channel-last (`depthwise`)."""
 def frame_chunks(count: int, frame_bytes: int, budget: int) -> list[slice]:
     """Frames 0..count-1 as chunks of at most `budget` bytes (`frame_bytes` each; one frame at
     least): the golden model runs large batches a chunk at a time, so that its arrays stay in
@@ -149,6 +147,8 @@ def frame_chunks(count: int, frame_bytes: int, budget: int) -> list[slice]:
     return [slice(start, start + size) for start in range(0, count, size)]
 
 
+NARROW_WIDTH = 32
+"""Input width below which a depthwise conv runs channel-last (`depthwise`)."""
 PASSES_BYTES = 2**22
 """A depthwise conv's frames at a time: 4 MB of int64 per chunk. Its nine products and sums, the
 output stage and the conversions are all passes over arrays of the map's size, which run from
